@@ -1,0 +1,1 @@
+"""Shared code for every Advocacy service: settings, events, outbox/inbox, auth, observability."""

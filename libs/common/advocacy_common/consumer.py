@@ -1,0 +1,279 @@
+"""The consumer runner: batches from Kafka, one database transaction per batch, exactly-once effects.
+
+For each batch (``getmany``): parse every record into an Envelope (a record that is not a valid
+event goes to the dead-letter topic), claim the events in the ``inbox`` table in the same
+transaction as their effects (a redelivered ``(source, id)`` is skipped), apply them through the
+service's handler, commit the database, and only then commit the Kafka offsets. If the handler
+fails on the batch, the events are applied one by one under savepoints so the poisoned one is
+dead-lettered and the rest still land: a bad event never blocks its partition.
+If the database is unreachable, the consumer seeks back to the batch start and retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from advocacy_common import topics
+from advocacy_common.db import INBOX
+from advocacy_common.events.base import Envelope, InvalidEvent, decode
+from advocacy_common.kafka import make_consumer, start_with_retry
+from advocacy_common.observability import CONSUMER_BATCH_SECONDS, CONSUMER_LAG, EVENTS_CONSUMED
+
+log = logging.getLogger("advocacy.consumer")
+
+Handler = Callable[[AsyncSession, Sequence[Envelope[Any]]], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerSpec:
+    """What a service consumes: a group, its topics and the batch handler."""
+
+    group_id: str
+    topics: tuple[str, ...]
+    handler: Handler
+
+
+@dataclass(slots=True)
+class _Parsed:
+    record: ConsumerRecord[bytes, bytes]
+    envelope: Envelope[Any]
+
+
+class ConsumerRunner:
+    def __init__(
+        self,
+        spec: ConsumerSpec,
+        *,
+        service: str,
+        bootstrap: str,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        producer: Callable[[], AIOKafkaProducer | None],
+        batch_max: int = 1000,
+        on_applied: Callable[[Sequence[Envelope[Any]]], None] | None = None,
+    ) -> None:
+        self.spec = spec
+        self.service = service
+        self.bootstrap = bootstrap
+        self.sessionmaker = sessionmaker
+        self.producer = producer
+        self.batch_max = batch_max
+        self.on_applied = on_applied
+        self.consumer: AIOKafkaConsumer | None = None
+        self.dead_letter_topic = topics.dead_letter(spec.group_id)
+        self.applied = 0
+        self.duplicates = 0
+        self.dead_lettered = 0
+        self.connected = False
+
+    async def run(self, stop: asyncio.Event) -> None:
+        consumer = make_consumer(
+            self.bootstrap, self.spec.group_id, self.spec.topics, max_poll_records=self.batch_max
+        )
+        self.consumer = consumer
+        if not await start_with_retry(consumer, stop, what=f"consumer {self.spec.group_id}"):
+            return
+        self.connected = True
+        try:
+            while not stop.is_set():
+                batch = await consumer.getmany(timeout_ms=200, max_records=self.batch_max)
+                records = [r for recs in batch.values() for r in recs]
+                if not records:
+                    await self._report_lag(consumer)
+                    continue
+                await self._process_until_done(consumer, batch, records, stop)
+                await self._report_lag(consumer)
+        finally:
+            self.connected = False
+            try:
+                await consumer.stop()
+            except Exception as e:  # stopping must not hide the reason we stopped
+                log.warning("consumer %s stop: %s", self.spec.group_id, e)
+
+    async def _process_until_done(
+        self,
+        consumer: AIOKafkaConsumer,
+        batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
+        records: list[ConsumerRecord[bytes, bytes]],
+        stop: asyncio.Event,
+    ) -> None:
+        backoff = 0.2
+        while True:
+            try:
+                with CONSUMER_BATCH_SECONDS.labels(self.service, self.spec.group_id).time():
+                    await self.process(records)
+                break
+            except (OSError, sa.exc.DBAPIError, sa.exc.InterfaceError, TimeoutError, KafkaError) as e:
+                # Infrastructure failed (database or dead-letter publish): nothing was committed.
+                log.warning(
+                    "consumer %s: batch failed (%s); retrying in %.1fs", self.spec.group_id, e, backoff
+                )
+                if stop.is_set():
+                    for tp, recs in batch.items():
+                        consumer.seek(tp, recs[0].offset)
+                    return
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+        offsets = {tp: recs[-1].offset + 1 for tp, recs in batch.items()}
+        try:
+            await consumer.commit(offsets)
+        except (CommitFailedError, KafkaError) as e:
+            # A rebalance took the partitions; the next owner redelivers and the inbox skips them.
+            log.warning(
+                "consumer %s: offset commit failed (%s); redelivery will be deduplicated",
+                self.spec.group_id,
+                e,
+            )
+
+    async def process(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
+        """Apply one batch exactly once (public so tests can drive it without a broker loop)."""
+        parsed: list[_Parsed] = []
+        invalid: list[tuple[ConsumerRecord[bytes, bytes], str]] = []
+        for r in records:
+            try:
+                parsed.append(_Parsed(r, decode(r.headers, r.value)))
+            except InvalidEvent as e:
+                invalid.append((r, str(e)))
+        for r, err in invalid:
+            await self._dead_letter(r, err)
+
+        failed: list[tuple[_Parsed, str]] = []
+        async with self.sessionmaker() as session, session.begin():
+            fresh = await self._claim(session, parsed)
+            envelopes = [p.envelope for p in fresh]
+            if envelopes:
+                try:
+                    async with session.begin_nested():
+                        await self.spec.handler(session, envelopes)
+                except (sa.exc.DBAPIError, sa.exc.InterfaceError, OSError) as e:
+                    if _is_connection_error(e):
+                        raise
+                    failed = await self._apply_one_by_one(session, fresh)
+                except Exception:
+                    failed = await self._apply_one_by_one(session, fresh)
+                if failed:
+                    await session.execute(
+                        sa.update(INBOX)
+                        .where(
+                            sa.tuple_(INBOX.c.source, INBOX.c.event_id).in_(
+                                [(p.envelope.source, p.envelope.id) for p, _ in failed]
+                            )
+                        )
+                        .values(dead_lettered=True)
+                    )
+        # The database has committed: publish the dead letters, then offsets may be committed.
+        for p, err in failed:
+            await self._dead_letter(p.record, err)
+        applied = [p.envelope for p in fresh if all(p is not f for f, _ in failed)]
+        self.applied += len(applied)
+        for env in applied:
+            EVENTS_CONSUMED.labels(self.service, self.spec.group_id, env.type, "applied").inc()
+        if applied and self.on_applied is not None:
+            self.on_applied(applied)
+
+    async def _apply_one_by_one(
+        self, session: AsyncSession, fresh: list[_Parsed]
+    ) -> list[tuple[_Parsed, str]]:
+        failed: list[tuple[_Parsed, str]] = []
+        for p in fresh:
+            try:
+                async with session.begin_nested():
+                    await self.spec.handler(session, [p.envelope])
+            except Exception as e:
+                if _is_connection_error(e):
+                    raise
+                log.exception(
+                    "consumer %s: event %s (%s) failed", self.spec.group_id, p.envelope.id, p.envelope.type
+                )
+                failed.append((p, f"{type(e).__name__}: {e}"[:1000]))
+        return failed
+
+    async def _claim(self, session: AsyncSession, parsed: list[_Parsed]) -> list[_Parsed]:
+        """Insert the batch's event ids into the inbox; return the ones not seen before, in order."""
+        unique: dict[tuple[str, str], _Parsed] = {}
+        for p in parsed:
+            unique.setdefault((p.envelope.source, p.envelope.id), p)
+        if not unique:
+            return []
+        rows = [{"source": s, "event_id": i, "event_type": p.envelope.type} for (s, i), p in unique.items()]
+        inserted: set[tuple[str, str]] = set()
+        for chunk_start in range(0, len(rows), 5000):
+            chunk = rows[chunk_start : chunk_start + 5000]
+            result = await session.execute(
+                pg_insert(INBOX)
+                .values(chunk)
+                .on_conflict_do_nothing()
+                .returning(INBOX.c.source, INBOX.c.event_id)
+            )
+            inserted.update((r[0], r[1]) for r in result.all())
+        fresh = [p for key, p in unique.items() if key in inserted]
+        dupes = len(parsed) - len(fresh)
+        if dupes:
+            self.duplicates += dupes
+            for p in parsed:
+                if (p.envelope.source, p.envelope.id) not in inserted:
+                    EVENTS_CONSUMED.labels(
+                        self.service, self.spec.group_id, p.envelope.type, "duplicate"
+                    ).inc()
+        # keep the batch order (partition order) for the fresh ones
+        return fresh
+
+    async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], error: str) -> None:
+        producer = self.producer()
+        if producer is None:
+            raise KafkaError("no producer for the dead-letter topic")
+        headers = [
+            *list(record.headers or ()),
+            ("dlq_original_topic", record.topic.encode()),
+            ("dlq_original_partition", str(record.partition).encode()),
+            ("dlq_original_offset", str(record.offset).encode()),
+            ("dlq_consumer_group", self.spec.group_id.encode()),
+            ("dlq_error", error.encode()[:4000]),
+        ]
+        fut = await producer.send(self.dead_letter_topic, record.value, key=record.key, headers=headers)
+        await asyncio.wait_for(fut, 10)
+        self.dead_lettered += 1
+        ctype = next(
+            (v.decode(errors="replace") for k, v in record.headers or () if k == "ce_type"), "unknown"
+        )
+        EVENTS_CONSUMED.labels(self.service, self.spec.group_id, ctype, "dead_lettered").inc()
+        log.warning(
+            "dead-lettered %s[%s]@%s: %s",
+            record.topic,
+            record.partition,
+            record.offset,
+            error,
+            extra={"dlq": True},
+        )
+
+    async def _report_lag(self, consumer: AIOKafkaConsumer) -> None:
+        """Lag per partition from the last fetch's high watermark (no extra broker round trip)."""
+        for tp in consumer.assignment():
+            high = consumer.highwater(tp)
+            if high is None:
+                continue
+            try:
+                pos = await asyncio.wait_for(consumer.position(tp), 1)
+            except (KafkaError, TimeoutError, AssertionError):
+                continue
+            CONSUMER_LAG.labels(self.service, self.spec.group_id, tp.topic, str(tp.partition)).set(
+                max(0, high - pos)
+            )
+
+
+def _is_connection_error(e: BaseException) -> bool:
+    if isinstance(e, OSError | TimeoutError):
+        return True
+    if isinstance(e, sa.exc.DBAPIError):
+        return bool(e.connection_invalidated)
+    return isinstance(e, sa.exc.InterfaceError)

@@ -1,0 +1,107 @@
+"""Database plumbing: engine, sessions, one transaction per request, and the messaging tables.
+
+Each service has its own SQLModel registry (so two services may both have a ``content`` table in
+one test process) created with :func:`make_model_base`; the outbox and inbox tables are added to
+that metadata with :func:`add_messaging_tables`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import Depends, Request
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import registry
+from sqlmodel import SQLModel
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+
+def make_model_base(name: str) -> type[SQLModel]:
+    """A SQLModel base class with its own registry and metadata, for one service."""
+    base: type[SQLModel] = type(f"{name.title()}Model", (SQLModel,), {}, registry=registry())  # type: ignore[call-arg]
+    return base
+
+
+_messaging = sa.MetaData()
+
+OUTBOX = sa.Table(
+    "outbox",
+    _messaging,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("event_id", sa.Text, nullable=False, unique=True),
+    sa.Column("topic", sa.Text, nullable=False),
+    sa.Column("key", sa.Text, nullable=False),
+    sa.Column("event_type", sa.Text, nullable=False),
+    sa.Column("tenant_id", sa.Text, nullable=False),
+    sa.Column("headers", JSONB, nullable=False),
+    sa.Column("value", sa.LargeBinary, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Index("ix_outbox_unpublished", "id", postgresql_where=sa.text("published_at IS NULL")),
+    sa.Index("ix_outbox_created_at", "created_at"),
+)
+"""Events waiting to be published, written in the transaction of the change that caused them."""
+
+INBOX = sa.Table(
+    "inbox",
+    _messaging,
+    sa.Column("source", sa.Text, primary_key=True),
+    sa.Column("event_id", sa.Text, primary_key=True),
+    sa.Column("event_type", sa.Text, nullable=False),
+    sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("dead_lettered", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Index("ix_inbox_processed_at", "processed_at"),
+)
+"""Event ids a consumer has applied: a redelivered (source, id) changes nothing."""
+
+
+def add_messaging_tables(metadata: sa.MetaData) -> None:
+    """Put the outbox and inbox into a service's metadata (so Alembic migrates them)."""
+    OUTBOX.to_metadata(metadata)
+    INBOX.to_metadata(metadata)
+
+
+def make_engine(url: str, *, pool_size: int = 10, application_name: str = "advocacy") -> AsyncEngine:
+    if url.startswith("postgresql://"):
+        url = "postgresql+asyncpg://" + url[len("postgresql://") :]
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=False,
+        pool_recycle=1800,
+        connect_args={"server_settings": {"application_name": application_name}, "timeout": 5},
+    )
+
+
+def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+
+
+async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One request, one transaction, committed before the response is sent (scope="function")."""
+    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.runtime.sessionmaker
+    async with sessionmaker() as session, session.begin():
+        yield session
+    kick = getattr(request.app.state.runtime, "kick_outbox", None)
+    if kick is not None:
+        kick()
+
+
+SessionDep = Annotated[AsyncSession, Depends(_request_session, scope="function")]
+
+
+async def ping(engine: AsyncEngine, timeout: float = 2.0) -> bool:
+    import asyncio
+
+    async def _q() -> Any:
+        async with engine.connect() as conn:
+            return await conn.scalar(sa.text("SELECT 1"))
+
+    try:
+        return bool(await asyncio.wait_for(_q(), timeout))
+    except Exception:
+        return False

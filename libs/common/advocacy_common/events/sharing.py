@@ -1,0 +1,94 @@
+"""Events the sharing service publishes: shares, clicks and their verdicts, conversions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from advocacy_common import topics
+from advocacy_common.events.base import EventData, register
+
+
+class Verdict(StrEnum):
+    counted = "counted"
+    bot = "bot"
+    duplicate = "duplicate"
+    self = "self"
+    rate_limited = "rate_limited"
+
+
+class _EmployeeKeyed(EventData):
+    """Keyed by tenant + employee: an employee's shares, clicks and points stay in order."""
+
+    employee_id: str
+
+    def partition_key(self, tenant_id: str) -> str:
+        return f"{tenant_id}:{self.employee_id}"
+
+
+@register
+class ShareCreated(_EmployeeKeyed):
+    TYPE = "io.advocacy.share.created.v1"
+    TOPIC = topics.SHARES
+    PARTNER_VISIBLE = True
+
+    share_id: str
+    content_id: str
+    network: str
+    code: str
+    created_at: datetime
+    employee_name: str | None = None
+    team: str | None = None
+    audience_size: int = 0
+
+    def subject(self) -> str | None:
+        return self.share_id
+
+
+@register
+class ClickReceived(EventData):
+    """A request on /r/{code}, as the redirect saw it. Internal to sharing: keyed by link so one
+    consumer holds each link's history and decides duplicate / self verdicts."""
+
+    TYPE = "io.advocacy.click.received.v1"
+    TOPIC = topics.CLICKS_RAW
+
+    click_id: str
+    code: str
+    received_at: datetime
+    visitor: str
+    user_agent: str = ""
+    method: str = "GET"
+    referrer: str | None = None
+    country: str | None = None
+    # Verdicts the redirect could decide alone (bot, rate_limited); None leaves it to the worker.
+    edge_verdict: Verdict | None = None
+
+    def partition_key(self, tenant_id: str) -> str:
+        return f"{tenant_id}:{self.code}"
+
+
+@register
+class ShareClicked(_EmployeeKeyed):
+    """A click on a tracked link with its verdict; only ``counted`` clicks earn points."""
+
+    TYPE = "io.advocacy.share.clicked.v1"
+    TOPIC = topics.CLICKS
+    PARTNER_VISIBLE = True
+
+    click_id: str
+    share_id: str
+    code: str
+    content_id: str
+    network: str
+    clicked_at: datetime
+    verdict: Verdict
+    team: str | None = None
+    device: str | None = None
+    browser: str | None = None
+    os: str | None = None
+    referrer_domain: str | None = None
+    country: str | None = None
+
+    def subject(self) -> str | None:
+        return self.click_id

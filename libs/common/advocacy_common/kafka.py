@@ -1,0 +1,93 @@
+"""aiokafka with the settings we need (DESIGN.md "Pitfalls": acks=all, no auto-commit, earliest)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+log = logging.getLogger("advocacy.kafka")
+
+
+def make_producer(bootstrap: str, *, idempotence: bool = False, linger_ms: int = 5) -> AIOKafkaProducer:
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        enable_idempotence=idempotence,
+        linger_ms=linger_ms,
+        max_batch_size=256 * 1024,
+        request_timeout_ms=15000,
+        retry_backoff_ms=200,
+        client_id="advocacy",
+    )
+
+
+def make_consumer(
+    bootstrap: str, group_id: str, topics: Iterable[str], *, max_poll_records: int = 1000
+) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=bootstrap,
+        group_id=group_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_poll_records=max_poll_records,
+        fetch_max_wait_ms=100,
+        session_timeout_ms=10000,
+        heartbeat_interval_ms=2000,
+        retry_backoff_ms=200,
+        client_id=group_id,
+    )
+
+
+async def ensure_topics(
+    bootstrap: str, topics: Iterable[str], partitions: int, *, timeout: float = 30.0
+) -> None:
+    """Create the topics that are missing. Existing topics are left alone."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+    await asyncio.wait_for(admin.start(), timeout)
+    try:
+        wanted = list(topics)
+        existing = set(await admin.list_topics())
+        missing = [t for t in wanted if t not in existing]
+        if missing:
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(
+                    [NewTopic(name=t, num_partitions=partitions, replication_factor=1) for t in missing]
+                )
+            log.info("created topics %s", missing)
+    finally:
+        await admin.close()
+
+
+async def missing_topics(bootstrap: str, topics: Iterable[str], *, timeout: float = 5.0) -> list[str]:
+    """The topics the broker does not know (a restarted embedded broker has lost them all)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+    try:
+        await asyncio.wait_for(admin.start(), timeout)
+        existing = set(await asyncio.wait_for(admin.list_topics(), timeout))
+    finally:
+        await admin.close()
+    return [t for t in topics if t not in existing]
+
+
+async def start_with_retry(
+    client: AIOKafkaProducer | AIOKafkaConsumer, stop: asyncio.Event, *, what: str
+) -> bool:
+    """Start a client, retrying with backoff until it connects or ``stop`` is set."""
+    delay = 0.2
+    while not stop.is_set():
+        try:
+            await client.start()
+            return True
+        except (KafkaError, OSError) as e:
+            log.warning("%s: broker unreachable (%s); retrying in %.1fs", what, e, delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            delay = min(delay * 2, 5.0)
+    return False

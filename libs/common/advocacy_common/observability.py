@@ -1,0 +1,112 @@
+"""Prometheus metrics, the HTTP metrics middleware, health endpoints and JSON logs."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+HTTP_REQUESTS = Counter(
+    "advocacy_http_requests_total", "HTTP requests handled", ["service", "method", "route", "status"]
+)
+HTTP_LATENCY = Histogram(
+    "advocacy_http_request_duration_seconds",
+    "HTTP request latency",
+    ["service", "method", "route"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+EVENTS_PUBLISHED = Counter(
+    "advocacy_events_published_total", "Events published", ["service", "topic", "type"]
+)
+EVENTS_CONSUMED = Counter(
+    "advocacy_events_consumed_total",
+    "Events consumed, by outcome (applied, duplicate, dead_lettered)",
+    ["service", "group", "type", "outcome"],
+)
+CONSUMER_LAG = Gauge(
+    "advocacy_consumer_lag", "Records behind the log end", ["service", "group", "topic", "partition"]
+)
+CONSUMER_BATCH_SECONDS = Histogram(
+    "advocacy_consumer_batch_seconds", "Time to apply one consumed batch", ["service", "group"]
+)
+OUTBOX_BACKLOG = Gauge("advocacy_outbox_backlog", "Outbox rows not yet published", ["service"])
+OUTBOX_OLDEST_AGE = Gauge(
+    "advocacy_outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row", ["service"]
+)
+BROKER_UP = Gauge("advocacy_broker_up", "1 when this process's producer reaches the broker", ["service"])
+
+
+class MetricsMiddleware:
+    """Pure ASGI middleware: request count and latency per route template (not per raw path)."""
+
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def _send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, _send)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            method = scope["method"]
+            HTTP_REQUESTS.labels(self.service, method, template, str(status)).inc()
+            HTTP_LATENCY.labels(self.service, method, template).observe(time.perf_counter() - start)
+
+
+def metrics_payload() -> tuple[bytes, str]:
+    return generate_latest(), CONTENT_TYPE_LATEST
+
+
+def configure_logging(service: str, level: str = "INFO", json: bool = True) -> None:
+    """structlog for our code, stdlib logging (uvicorn, aiokafka, sqlalchemy) through the same renderer."""
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+    ]
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        cache_logger_on_first_use=True,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            lambda _, __, ev: {**ev, "service": service},
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for noisy in ("aiokafka", "uvicorn.access", "sqlalchemy.engine"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+ReadinessCheck = Callable[[], Awaitable[tuple[bool, str]]]

@@ -1,0 +1,269 @@
+"""What a running service process holds, and the app factory every service uses.
+
+A service is described by a :class:`ServiceDefinition` (routers, consumers, background tasks);
+:func:`create_service_app` builds the FastAPI app whose lifespan creates and disposes every
+resource. The role decides what runs: ``api`` serves HTTP, ``worker`` runs consumers, the outbox
+relay and schedulers, ``all`` does both. Every role serves ``/healthz``, ``/readyz`` and
+``/metrics``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from advocacy_common import topics
+from advocacy_common.consumer import ConsumerRunner, ConsumerSpec
+from advocacy_common.db import make_engine, make_sessionmaker, ping
+from advocacy_common.errors import install_error_handlers
+from advocacy_common.events.base import Envelope
+from advocacy_common.kafka import ensure_topics, make_producer, start_with_retry
+from advocacy_common.observability import BROKER_UP, MetricsMiddleware, configure_logging, metrics_payload
+from advocacy_common.outbox import OutboxRelay
+from advocacy_common.settings import ServiceSettings
+
+log = logging.getLogger("advocacy.runtime")
+
+Task = Callable[["Runtime", asyncio.Event], Awaitable[None]]
+
+
+@dataclass
+class ServiceDefinition:
+    name: str
+    routers: Sequence[APIRouter] = ()
+    consumers: Sequence[ConsumerSpec] = ()
+    # Run in worker processes (schedulers, projections...).
+    worker_tasks: Sequence[Task] = ()
+    # Run in API processes (e.g. the click emitter that feeds the producer).
+    api_tasks: Sequence[Task] = ()
+    # Called once the runtime is up, before serving (e.g. warm a cache).
+    on_start: Callable[[Runtime], Awaitable[None]] | None = None
+    on_stop: Callable[[Runtime], Awaitable[None]] | None = None
+    api_needs_producer: bool = False
+    # Called with every batch of events a consumer applied (after commit).
+    on_applied: Callable[[Runtime, Sequence[Envelope[Any]]], None] | None = None
+    title: str = ""
+    description: str = ""
+
+
+@dataclass
+class Runtime:
+    settings: ServiceSettings
+    definition: ServiceDefinition
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    producer: AIOKafkaProducer | None = None
+    producer_ready: bool = False
+    relay: OutboxRelay | None = None
+    consumers: list[ConsumerRunner] = field(default_factory=list)
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    # Service-specific objects (caches, emitters) live here, by name.
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def role(self) -> Any:
+        return self.settings.role
+
+    def get_producer(self) -> AIOKafkaProducer | None:
+        return self.producer if self.producer_ready else None
+
+    def kick_outbox(self) -> None:
+        if self.relay is not None:
+            self.relay.kick()
+
+    def spawn(self, coro: Awaitable[Any], name: str) -> None:
+        async def _guard() -> None:
+            try:
+                await coro
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("background task %s crashed", name)
+
+        self.tasks.append(asyncio.create_task(_guard(), name=name))
+
+    async def _start_producer(self) -> None:
+        s = self.settings
+        self.producer = make_producer(s.kafka_bootstrap_servers, idempotence=s.kafka_enable_idempotence)
+        if await start_with_retry(self.producer, self.stop, what=f"{s.service_name} producer"):
+            self.producer_ready = True
+            BROKER_UP.labels(s.service_name).set(1)
+
+    async def _ensure_topics(self) -> None:
+        wanted = [*topics.ALL_TOPICS, *(topics.dead_letter(c.group_id) for c in self.definition.consumers)]
+        delay = 0.5
+        while not self.stop.is_set():
+            try:
+                await ensure_topics(
+                    self.settings.kafka_bootstrap_servers, wanted, self.settings.kafka_topic_partitions
+                )
+                return
+            except Exception as e:
+                log.warning("creating topics failed (%s); retrying", e)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stop.wait(), delay)
+                delay = min(delay * 2, 5)
+
+    async def start(self) -> None:
+        s = self.settings
+        d = self.definition
+        needs_producer = s.role.runs_workers or d.api_needs_producer
+        if s.role.runs_workers:
+            await self._ensure_topics_then_start()
+        elif needs_producer:
+            self.spawn(self._start_producer(), "producer")
+        if d.on_start is not None:
+            await d.on_start(self)
+        if s.role.serves_http:
+            for t in d.api_tasks:
+                self.spawn(t(self, self.stop), getattr(t, "__name__", "api-task"))
+
+    async def _ensure_topics_then_start(self) -> None:
+        s = self.settings
+        d = self.definition
+        self.relay = OutboxRelay(
+            self.engine,
+            self.get_producer,
+            service=s.service_name,
+            poll_seconds=s.outbox_poll_seconds,
+            send_timeout=s.kafka_send_timeout_seconds,
+            retention=timedelta(days=s.outbox_retention_days),
+        )
+        for spec in d.consumers:
+            self.consumers.append(
+                ConsumerRunner(
+                    spec,
+                    service=s.service_name,
+                    bootstrap=s.kafka_bootstrap_servers,
+                    sessionmaker=self.sessionmaker,
+                    producer=self.get_producer,
+                    batch_max=s.consumer_batch_max,
+                    on_applied=(lambda evs: d.on_applied(self, evs)) if d.on_applied else None,
+                )
+            )
+
+        async def _worker_boot() -> None:
+            await self._ensure_topics()
+            await self._start_producer()
+            assert self.relay is not None
+            self.spawn(self.relay.run(self.stop), "outbox-relay")
+            for c in self.consumers:
+                self.spawn(c.run(self.stop), f"consumer-{c.spec.group_id}")
+            for t in d.worker_tasks:
+                self.spawn(t(self, self.stop), getattr(t, "__name__", "worker-task"))
+
+        self.spawn(_worker_boot(), "worker-boot")
+
+    async def shutdown(self) -> None:
+        """Stop consumers (they finish and commit the batch in hand), the relay, then flush the producer."""
+        self.stop.set()
+        if self.definition.on_stop is not None:
+            try:
+                await self.definition.on_stop(self)
+            except Exception:
+                log.exception("on_stop failed")
+        grace = self.settings.graceful_shutdown_seconds
+        if self.tasks:
+            _done, pending = await asyncio.wait(self.tasks, timeout=grace)
+            for t in pending:
+                t.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=2)
+        if self.producer is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.producer.stop(), 10)
+        await self.engine.dispose()
+
+    async def readiness(self) -> tuple[bool, dict[str, str]]:
+        checks: dict[str, str] = {}
+        db_ok = await ping(self.engine)
+        checks["database"] = "ok" if db_ok else "unreachable"
+        ok = db_ok
+        if self.settings.role.runs_workers:
+            broker_ok = self.producer_ready and all(c.connected for c in self.consumers)
+            checks["broker"] = "ok" if broker_ok else "unreachable"
+            ok = ok and broker_ok
+        return ok, checks
+
+
+def _health_router() -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz")
+    async def readyz(request: Request) -> JSONResponse:
+        runtime: Runtime = request.app.state.runtime
+        ok, checks = await runtime.readiness()
+        return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
+
+    @router.get("/metrics")
+    async def metrics() -> Response:
+        body, ctype = metrics_payload()
+        return Response(body, media_type=ctype)
+
+    return router
+
+
+def create_service_app(
+    settings: ServiceSettings,
+    definition: ServiceDefinition,
+    *,
+    verifier: Any | None = None,
+) -> FastAPI:
+    """The FastAPI app of one service process. ``verifier`` overrides the JWKS-backed one (tests)."""
+    configure_logging(settings.service_name, settings.log_level, settings.log_json)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from advocacy_common.auth import JWTVerifier
+
+        engine = make_engine(
+            settings.database_url, pool_size=settings.db_pool_size, application_name=settings.service_name
+        )
+        runtime = Runtime(settings, definition, engine, make_sessionmaker(engine))
+        app.state.runtime = runtime
+        app.state.settings = settings
+        app.state.verifier = verifier or JWTVerifier.from_settings(settings)
+        await runtime.start()
+        log.info("%s started (role=%s)", settings.service_name, settings.role.value)
+        try:
+            yield
+        finally:
+            await runtime.shutdown()
+
+    app = FastAPI(
+        title=definition.title or f"Advocacy {settings.service_name}",
+        description=definition.description,
+        version="1.0.0",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(_health_router())
+    if settings.role.serves_http:
+        for r in definition.routers:
+            app.include_router(r)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["*"],
+        )
+    app.add_middleware(MetricsMiddleware, service=settings.service_name)
+    return app

@@ -1,0 +1,153 @@
+"""Settings shared by every service, read from the environment (pydantic-settings).
+
+Each service subclasses :class:`ServiceSettings` with its own ``env_prefix`` (``SHARING_``...).
+Infrastructure settings also accept the unprefixed name (``DATABASE_URL``,
+``KAFKA_BOOTSTRAP_SERVERS``...) so one environment can configure a single service; the
+prefixed name wins when both are set.
+"""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from pydantic import Field, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+# Infrastructure settings that may be given without the service prefix.
+SHARED_NAMES = (
+    "database_url",
+    "kafka_bootstrap_servers",
+    "kafka_enable_idempotence",
+    "kafka_topic_partitions",
+    "jwt_jwks_path",
+    "jwt_jwks_url",
+    "jwt_issuer",
+    "jwt_audience",
+    "dev_mode",
+    "log_level",
+    "log_json",
+    "trusted_proxies",
+    "cors_origins",
+)
+
+DEV_ISSUER = "advocacy-dev"
+DEV_AUDIENCE = "advocacy"
+
+
+class Role(StrEnum):
+    """What a process runs: HTTP only, consumers/relay/schedulers only, or both (dev default)."""
+
+    api = "api"
+    worker = "worker"
+    all = "all"
+
+    @property
+    def serves_http(self) -> bool:
+        return self in (Role.api, Role.all)
+
+    @property
+    def runs_workers(self) -> bool:
+        return self in (Role.worker, Role.all)
+
+
+class _UnprefixedSource(PydanticBaseSettingsSource):
+    """Reads the shared infrastructure names without the service prefix (lowest env priority)."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        value = os.environ.get(field_name.upper())
+        return value, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name in SHARED_NAMES:
+            if name not in self.settings_cls.model_fields:
+                continue
+            value = os.environ.get(name.upper())
+            if value is not None:
+                field = self.settings_cls.model_fields[name]
+                out[name] = self.prepare_field_value(name, field, value, self._is_complex(field))
+        return out
+
+    def _is_complex(self, field: FieldInfo) -> bool:
+        return field.annotation in (list[str],)
+
+
+class ServiceSettings(BaseSettings):
+    """Every service's settings. Subclasses set ``service_name`` and ``env_prefix``."""
+
+    model_config = SettingsConfigDict(extra="ignore", env_nested_delimiter="__")
+
+    service_name: ClassVar[str] = "service"
+    default_port: ClassVar[int] = 8000
+
+    role: Role = Role.all
+    host: str = "127.0.0.1"
+    port: int = 0
+    database_url: str = ""
+    db_pool_size: int = 10
+
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    # Tansu (the embedded broker) rejects InitProducerId: off by default, on for Apache Kafka.
+    kafka_enable_idempotence: bool = False
+    kafka_topic_partitions: int = 6
+    kafka_send_timeout_seconds: float = 10.0
+
+    jwt_jwks_path: str | None = None
+    jwt_jwks_url: str | None = None
+    jwt_issuer: str = DEV_ISSUER
+    jwt_audience: str = DEV_AUDIENCE
+    jwt_leeway_seconds: int = 60
+
+    dev_mode: bool = False
+    log_level: str = "INFO"
+    log_json: bool = True
+    # Networks whose X-Forwarded-For is believed. Dev trusts loopback.
+    trusted_proxies: list[str] = Field(default_factory=list)
+    cors_origins: list[str] = Field(default_factory=list)
+
+    outbox_poll_seconds: float = 0.05
+    outbox_retention_days: int = 7
+    consumer_batch_max: int = 1000
+    graceful_shutdown_seconds: int = 20
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            _UnprefixedSource(settings_cls),
+            dotenv_settings,
+            file_secret_settings,
+        )
+
+    @model_validator(mode="after")
+    def _defaults_and_guards(self) -> ServiceSettings:
+        if not self.port:
+            self.port = self.default_port
+        if not self.database_url:
+            if not self.dev_mode:
+                raise ValueError(f"{self.service_name}: DATABASE_URL must be set outside dev mode")
+            self.database_url = f"postgresql+asyncpg://postgres@127.0.0.1:5433/advocacy_{self.service_name}"
+        if self.dev_mode and not self.trusted_proxies:
+            self.trusted_proxies = ["127.0.0.0/8", "::1/128"]
+        if not self.dev_mode:
+            if not (self.jwt_jwks_path or self.jwt_jwks_url):
+                raise ValueError(f"{self.service_name}: JWT_JWKS_URL (or JWT_JWKS_PATH) must be set")
+            if self.jwt_issuer == DEV_ISSUER:
+                raise ValueError(f"{self.service_name}: JWT_ISSUER is the dev issuer outside dev mode")
+        return self
+
+    @property
+    def source(self) -> str:
+        """The CloudEvents ``source`` of everything this service publishes."""
+        return f"/advocacy/{self.service_name}"

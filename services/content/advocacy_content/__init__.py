@@ -1,0 +1,1 @@
+"""Content service: the advocacy board, captions, scheduling, policy, programme membership."""

@@ -1,0 +1,3 @@
+from advocacy_content.app import main
+
+main()

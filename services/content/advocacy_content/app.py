@@ -1,0 +1,28 @@
+"""The content service's app factory and command line."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from advocacy_common.entrypoint import service_cli
+from advocacy_common.runtime import ServiceDefinition, create_service_app
+from advocacy_content.api import router
+from advocacy_content.settings import ContentSettings
+
+DEFINITION = ServiceDefinition(
+    name="content",
+    title="Advocacy content",
+    description="The advocacy board: curated content, targeting, captions, policy and programme.",
+    routers=[router],
+)
+
+
+def create_app(settings: ContentSettings | None = None) -> FastAPI:
+    return create_service_app(settings or ContentSettings(), DEFINITION)
+
+
+cli = service_cli("advocacy_content", ContentSettings)
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,52 @@
+"""Content's tables and queries."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR
+from sqlmodel import Column, Field
+
+from advocacy_common.db import add_messaging_tables, make_model_base
+
+Model = make_model_base("content")
+metadata = Model.metadata
+add_messaging_tables(metadata)
+
+
+class ContentItem(Model, table=True):
+    __tablename__ = "content_items"
+    __table_args__ = (
+        sa.Index("ix_content_tenant_status", "tenant_id", "status", "published_at"),
+        sa.Index("ix_content_search", "search", postgresql_using="gin"),
+        sa.Index("ix_content_tags", "tags", postgresql_using="gin"),
+    )
+
+    id: str = Field(primary_key=True)
+    tenant_id: str = Field(index=False)
+    title: str
+    url: str
+    slug: str
+    body: str | None = None
+    tags: list[str] = Field(default_factory=list, sa_column=Column(ARRAY(sa.Text), nullable=False))
+    captions: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSONB, nullable=False))
+    audience: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONB, nullable=False))
+    status: str
+    publish_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))  # type: ignore[call-overload]
+    expires_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))  # type: ignore[call-overload]
+    published_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))  # type: ignore[call-overload]
+    created_by: str
+    created_at: datetime = Field(sa_type=sa.DateTime(timezone=True))  # type: ignore[call-overload]
+    updated_at: datetime = Field(sa_type=sa.DateTime(timezone=True))  # type: ignore[call-overload]
+    search: str | None = Field(
+        default=None,
+        sa_column=Column(
+            TSVECTOR,
+            sa.Computed(
+                "to_tsvector('simple'::regconfig, coalesce(title,'') || ' ' || coalesce(body,''))",
+                persisted=True,
+            ),
+        ),
+    )

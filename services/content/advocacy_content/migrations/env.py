@@ -1,0 +1,4 @@
+from advocacy_common.migrations import run_env
+from advocacy_content.db import metadata
+
+run_env(metadata)

@@ -1,0 +1,1 @@
+"""Gamification service: points ledger, leaderboards, badges, challenges and rewards."""

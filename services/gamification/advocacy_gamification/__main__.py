@@ -1,0 +1,3 @@
+from advocacy_gamification.app import main
+
+main()

@@ -1,0 +1,1 @@
+"""Metrics service: facts and materialised aggregates from the event stream; reach, traffic, ROI."""

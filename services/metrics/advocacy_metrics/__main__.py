@@ -1,0 +1,3 @@
+from advocacy_metrics.app import main
+
+main()

@@ -1,0 +1,30 @@
+"""The metrics service's app factory and command line."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from advocacy_common.entrypoint import service_cli
+from advocacy_common.runtime import ServiceDefinition, create_service_app
+from advocacy_metrics.api import router
+from advocacy_metrics.consumers import CONSUMERS
+from advocacy_metrics.settings import MetricsSettings
+
+DEFINITION = ServiceDefinition(
+    name="metrics",
+    title="Advocacy metrics",
+    description="Shares, clicks by verdict, reach, conversions and ROI, from the event stream.",
+    routers=[router],
+    consumers=CONSUMERS,
+)
+
+
+def create_app(settings: MetricsSettings | None = None) -> FastAPI:
+    return create_service_app(settings or MetricsSettings(), DEFINITION)
+
+
+cli = service_cli("advocacy_metrics", MetricsSettings)
+
+
+def main() -> None:
+    cli()

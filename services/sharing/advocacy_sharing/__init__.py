@@ -1,0 +1,1 @@
+"""Sharing service: tracked links, the redirect, click verdicts, conversions."""

@@ -1,0 +1,3 @@
+from advocacy_sharing.app import main
+
+main()

@@ -1,0 +1,77 @@
+"""Sharing's tables: its copy of published content, shares (tracked links) and clicks."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Field
+
+from advocacy_common.db import add_messaging_tables, make_model_base
+
+Model = make_model_base("sharing")
+metadata = Model.metadata
+add_messaging_tables(metadata)
+
+TS = sa.DateTime(timezone=True)
+
+
+class ContentCopy(Model, table=True):
+    """What sharing knows of published content, built from content's events."""
+
+    __tablename__ = "content_copies"
+
+    tenant_id: str = Field(primary_key=True)
+    content_id: str = Field(primary_key=True)
+    title: str
+    url: str
+    slug: str
+    status: str
+    expires_at: datetime | None = Field(default=None, sa_type=TS)  # type: ignore[call-overload]
+    updated_at: datetime = Field(sa_type=TS)  # type: ignore[call-overload]
+
+
+class Share(Model, table=True):
+    __tablename__ = "shares"
+    __table_args__ = (
+        sa.UniqueConstraint("tenant_id", "employee_id", "content_id", "network", name="uq_share_per_network"),
+        sa.Index("ix_shares_tenant_created", "tenant_id", "created_at"),
+    )
+
+    id: str = Field(primary_key=True)
+    tenant_id: str
+    code: str = Field(unique=True)
+    employee_id: str | None
+    employee_name: str | None = None
+    team: str | None = None
+    content_id: str
+    network: str
+    message: str | None = None
+    created_at: datetime = Field(sa_type=TS)  # type: ignore[call-overload]
+
+
+class Click(Model, table=True):
+    """Every request on /r/{code}, with its verdict: the click journal."""
+
+    __tablename__ = "clicks"
+    __table_args__ = (
+        sa.Index("ix_clicks_code_visitor", "code", "visitor", "received_at"),
+        sa.Index("ix_clicks_tenant_received", "tenant_id", "received_at"),
+    )
+
+    id: str = Field(primary_key=True)
+    tenant_id: str
+    code: str
+    share_id: str
+    employee_id: str | None
+    content_id: str
+    network: str
+    received_at: datetime = Field(sa_type=TS)  # type: ignore[call-overload]
+    visitor: str
+    verdict: str
+    user_agent: str = ""
+    referrer_domain: str | None = None
+    country: str | None = None
+    device: str | None = None
+    browser: str | None = None
+    os: str | None = None

@@ -1,0 +1,37 @@
+from datetime import date
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from advocacy_gamification import domain
+
+
+def reference_ranks(points: list[int]) -> list[int]:
+    return [1 + sum(1 for q in points if q > p) for p in points]
+
+
+def test_competition_ranking_shares_ranks() -> None:
+    assert domain.competition_ranks([30, 20, 20, 10]) == [1, 2, 2, 4]
+
+
+@given(st.lists(st.integers(min_value=0, max_value=20), min_size=1, max_size=60), st.integers(1, 20))
+def test_paged_ranks_equal_global_ranks(points: list[int], page_size: int) -> None:
+    points = sorted(points, reverse=True)
+    expected = reference_ranks(points)
+    got: list[int] = []
+    for start in range(0, len(points), page_size):
+        page = points[start : start + page_size]
+        p0 = page[0]
+        first_rank = 1 + sum(1 for q in points if q > p0)
+        before_equal = sum(1 for q in points[:start] if q == p0)
+        got += domain.competition_ranks(page, first_rank=first_rank, before_equal=before_equal)
+    assert got == expected
+
+
+def test_windows() -> None:
+    sunday = date(2026, 11, 22)
+    assert domain.window_start("week", sunday) == date(2026, 11, 16)  # Monday
+    assert domain.window_start("week", sunday, week_starts_on=6) == sunday
+    assert domain.window_start("month", sunday) == date(2026, 11, 1)
+    assert domain.window_end("month", date(2026, 12, 1)) == date(2027, 1, 1)
+    assert domain.window_end("week", date(2026, 11, 16)) == date(2026, 11, 23)
