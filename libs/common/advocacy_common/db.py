@@ -1,8 +1,8 @@
 """Database plumbing: engine, sessions, one transaction per request, and the messaging tables.
 
-Each service has its own SQLModel registry (so two services may both have a ``content`` table in
-one test process) created with :func:`make_model_base`; the outbox and inbox tables are added to
-that metadata with :func:`add_messaging_tables`.
+Each service's tables derive from a SQLModel base with its own registry (so two services may
+both have a ``content`` table in one test process); the outbox and inbox tables are added to that
+metadata with :func:`add_messaging_tables`.
 """
 
 from __future__ import annotations
@@ -14,16 +14,7 @@ import sqlalchemy as sa
 from fastapi import Depends, Request
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import registry
-from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
-
-
-def make_model_base(name: str) -> type[SQLModel]:
-    """A SQLModel base class with its own registry and metadata, for one service."""
-    base: type[SQLModel] = type(f"{name.title()}Model", (SQLModel,), {}, registry=registry())  # type: ignore[call-arg]
-    return base
-
 
 _messaging = sa.MetaData()
 

@@ -192,7 +192,7 @@ class OutboxRelay:
             res = await conn.execute(
                 sa.delete(OUTBOX).where(OUTBOX.c.published_at.is_not(None), OUTBOX.c.created_at < cutoff)
             )
-        return int(res.rowcount or 0)  # type: ignore[attr-defined]
+        return int(res.rowcount or 0)
 
     async def republish_since(self, since: datetime) -> int:
         """Mark sent rows for publishing again (the broker lost its log; consumers deduplicate)."""
@@ -203,4 +203,4 @@ class OutboxRelay:
                 .values(published_at=None)
             )
         self.kick()
-        return int(res.rowcount or 0)  # type: ignore[attr-defined]
+        return int(res.rowcount or 0)

@@ -142,6 +142,8 @@ class Runtime:
             send_timeout=s.kafka_send_timeout_seconds,
             retention=timedelta(days=s.outbox_retention_days),
         )
+        hook = d.on_applied
+        on_applied = (lambda evs: hook(self, evs)) if hook is not None else None
         for spec in d.consumers:
             self.consumers.append(
                 ConsumerRunner(
@@ -151,7 +153,7 @@ class Runtime:
                     sessionmaker=self.sessionmaker,
                     producer=self.get_producer,
                     batch_max=s.consumer_batch_max,
-                    on_applied=(lambda evs: d.on_applied(self, evs)) if d.on_applied else None,
+                    on_applied=on_applied,
                 )
             )
 

@@ -7,11 +7,16 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR
-from sqlmodel import Column, Field
+from sqlalchemy.orm import registry
+from sqlmodel import Column, Field, SQLModel
 
-from advocacy_common.db import add_messaging_tables, make_model_base
+from advocacy_common.db import add_messaging_tables
 
-Model = make_model_base("content")
+
+class Model(SQLModel, registry=registry()):
+    """Base of this service's tables: its own registry, so its metadata holds only its tables."""
+
+
 metadata = Model.metadata
 add_messaging_tables(metadata)
 
@@ -34,12 +39,12 @@ class ContentItem(Model, table=True):
     captions: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSONB, nullable=False))
     audience: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONB, nullable=False))
     status: str
-    publish_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))  # type: ignore[call-overload]
-    expires_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))  # type: ignore[call-overload]
-    published_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))  # type: ignore[call-overload]
+    publish_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    expires_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    published_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
     created_by: str
-    created_at: datetime = Field(sa_type=sa.DateTime(timezone=True))  # type: ignore[call-overload]
-    updated_at: datetime = Field(sa_type=sa.DateTime(timezone=True))  # type: ignore[call-overload]
+    created_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
+    updated_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
     search: str | None = Field(
         default=None,
         sa_column=Column(

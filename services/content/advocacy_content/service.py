@@ -99,7 +99,7 @@ async def list_board(
             ContentItem.status == domain.Status.published,
             sa.or_(col(ContentItem.expires_at).is_(None), col(ContentItem.expires_at) > now),
         )
-        teams = ContentItem.audience["teams"]  # type: ignore[index]
+        teams = ContentItem.audience["teams"]
         stmt = stmt.where(
             sa.or_(
                 sa.func.coalesce(sa.func.jsonb_array_length(teams), 0) == 0,
@@ -111,7 +111,7 @@ async def list_board(
     if network:
         stmt = stmt.where(ContentItem.captions.has_key(network))  # type: ignore[attr-defined]
     if topic:
-        stmt = stmt.where(ContentItem.audience["topics"].contains([topic]))  # type: ignore[index]
+        stmt = stmt.where(ContentItem.audience["topics"].contains([topic]))
     if q:
         stmt = stmt.where(col(ContentItem.search).op("@@")(sa.func.websearch_to_tsquery("simple", q)))
     order_ts = sa.func.coalesce(col(ContentItem.published_at), col(ContentItem.created_at))

@@ -5,11 +5,16 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import sqlalchemy as sa
-from sqlmodel import Field
+from sqlalchemy.orm import registry
+from sqlmodel import Field, SQLModel
 
-from advocacy_common.db import add_messaging_tables, make_model_base
+from advocacy_common.db import add_messaging_tables
 
-Model = make_model_base("gamification")
+
+class Model(SQLModel, registry=registry()):
+    """Base of this service's tables: its own registry, so its metadata holds only its tables."""
+
+
 metadata = Model.metadata
 add_messaging_tables(metadata)
 
@@ -24,7 +29,7 @@ class Member(Model, table=True):
     name: str | None = None
     team: str | None = None
     visibility: str = "ranked"
-    updated_at: datetime = Field(sa_type=TS)  # type: ignore[call-overload]
+    updated_at: datetime = Field(sa_type=TS)
 
 
 class LedgerEntry(Model, table=True):
@@ -43,8 +48,8 @@ class LedgerEntry(Model, table=True):
     rule_version: int
     action: str
     points: int
-    occurred_at: datetime = Field(sa_type=TS)  # type: ignore[call-overload]
-    created_at: datetime = Field(sa_type=TS, sa_column_kwargs={"server_default": sa.func.now()})  # type: ignore[call-overload]
+    occurred_at: datetime = Field(sa_type=TS)
+    created_at: datetime = Field(sa_type=TS, sa_column_kwargs={"server_default": sa.func.now()})
 
 
 class PointsTotal(Model, table=True):

@@ -5,11 +5,16 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import sqlalchemy as sa
-from sqlmodel import Field
+from sqlalchemy.orm import registry
+from sqlmodel import Field, SQLModel
 
-from advocacy_common.db import add_messaging_tables, make_model_base
+from advocacy_common.db import add_messaging_tables
 
-Model = make_model_base("metrics")
+
+class Model(SQLModel, registry=registry()):
+    """Base of this service's tables: its own registry, so its metadata holds only its tables."""
+
+
 metadata = Model.metadata
 add_messaging_tables(metadata)
 
@@ -25,7 +30,7 @@ class ShareFact(Model, table=True):
     content_id: str
     network: str
     team: str = ""
-    created_at: datetime = Field(sa_type=TS)  # type: ignore[call-overload]
+    created_at: datetime = Field(sa_type=TS)
     audience_size: int = 0
 
 
@@ -39,7 +44,7 @@ class ClickFact(Model, table=True):
     content_id: str
     network: str
     team: str = ""
-    clicked_at: datetime = Field(sa_type=TS)  # type: ignore[call-overload]
+    clicked_at: datetime = Field(sa_type=TS)
     verdict: str
     device: str | None = None
     browser: str | None = None

@@ -7,6 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from advocacy_common.auth import Principal
@@ -36,7 +37,7 @@ async def record_events(session: AsyncSession, events: Sequence[Envelope[Any]]) 
             for e in shares
         ]
         res = await session.execute(
-            pg_insert(ShareFact).values(rows).on_conflict_do_nothing().returning(ShareFact.share_id)  # type: ignore[arg-type]
+            pg_insert(ShareFact).values(rows).on_conflict_do_nothing().returning(col(ShareFact.share_id))
         )
         new = {r[0] for r in res.all()}
         facts += [domain.Fact(e.tenant_id, e.data) for e in shares if e.data.share_id in new]
@@ -66,7 +67,7 @@ async def record_events(session: AsyncSession, events: Sequence[Envelope[Any]]) 
                 pg_insert(ClickFact)
                 .values(rows[i : i + 2000])
                 .on_conflict_do_nothing()
-                .returning(ClickFact.click_id)  # type: ignore[arg-type]
+                .returning(col(ClickFact.click_id))
             )
             new.update(r[0] for r in res.all())
         facts += [domain.Fact(e.tenant_id, e.data) for e in clicks if e.data.click_id in new]

@@ -5,11 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlmodel import Field
+from sqlalchemy.orm import registry
+from sqlmodel import Field, SQLModel
 
-from advocacy_common.db import add_messaging_tables, make_model_base
+from advocacy_common.db import add_messaging_tables
 
-Model = make_model_base("sharing")
+
+class Model(SQLModel, registry=registry()):
+    """Base of this service's tables: its own registry, so its metadata holds only its tables."""
+
+
 metadata = Model.metadata
 add_messaging_tables(metadata)
 
@@ -27,8 +32,8 @@ class ContentCopy(Model, table=True):
     url: str
     slug: str
     status: str
-    expires_at: datetime | None = Field(default=None, sa_type=TS)  # type: ignore[call-overload]
-    updated_at: datetime = Field(sa_type=TS)  # type: ignore[call-overload]
+    expires_at: datetime | None = Field(default=None, sa_type=TS)
+    updated_at: datetime = Field(sa_type=TS)
 
 
 class Share(Model, table=True):
@@ -47,7 +52,7 @@ class Share(Model, table=True):
     content_id: str
     network: str
     message: str | None = None
-    created_at: datetime = Field(sa_type=TS)  # type: ignore[call-overload]
+    created_at: datetime = Field(sa_type=TS)
 
 
 class Click(Model, table=True):
@@ -66,7 +71,7 @@ class Click(Model, table=True):
     employee_id: str | None
     content_id: str
     network: str
-    received_at: datetime = Field(sa_type=TS)  # type: ignore[call-overload]
+    received_at: datetime = Field(sa_type=TS)
     visitor: str
     verdict: str
     user_agent: str = ""

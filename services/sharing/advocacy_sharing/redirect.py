@@ -30,6 +30,8 @@ from advocacy_sharing.db import ContentCopy, Share
 from advocacy_sharing.settings import SharingSettings
 
 log = logging.getLogger("advocacy.sharing.redirect")
+SHARES = Share.__table__  # type: ignore[attr-defined]
+COPIES = ContentCopy.__table__  # type: ignore[attr-defined]
 SOURCE = "/advocacy/sharing"
 
 
@@ -66,21 +68,21 @@ class LinkCache:
             row = (
                 await session.execute(
                     sa.select(
-                        Share.tenant_id,
-                        Share.network,
-                        ContentCopy.url,
-                        ContentCopy.slug,
-                        ContentCopy.expires_at,
-                        ContentCopy.status,
+                        SHARES.c.tenant_id,
+                        SHARES.c.network,
+                        COPIES.c.url,
+                        COPIES.c.slug,
+                        COPIES.c.expires_at,
+                        COPIES.c.status,
                     )
                     .join(
-                        ContentCopy,
+                        COPIES,
                         sa.and_(
-                            ContentCopy.tenant_id == Share.tenant_id,
-                            ContentCopy.content_id == Share.content_id,
+                            COPIES.c.tenant_id == SHARES.c.tenant_id,
+                            COPIES.c.content_id == SHARES.c.content_id,
                         ),
                     )
-                    .where(Share.code == code)
+                    .where(SHARES.c.code == code)
                 )
             ).first()
         if row is None:

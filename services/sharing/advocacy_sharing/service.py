@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from advocacy_common.auth import Principal
@@ -60,7 +60,7 @@ async def create_share(session: AsyncSession, who: Principal, body: ShareCreate)
         pg_insert(Share)
         .values(**share.model_dump())
         .on_conflict_do_nothing(constraint="uq_share_per_network")
-        .returning(Share.id)  # type: ignore[arg-type]
+        .returning(col(Share.id))
     )
     if inserted.first() is None:  # a concurrent request created it first
         again = (
@@ -122,8 +122,7 @@ async def judge_clicks(session: AsyncSession, events: Sequence[Envelope[Any]]) -
         return
     codes = {e.data.code for e in raw}
     shares = {
-        s.code: s
-        for s in (await session.exec(select(Share).where(sa.column("code").in_(codes)))).all()  # type: ignore[attr-defined]
+        s.code: s for s in (await session.exec(select(Share).where(sa.column("code").in_(codes)))).all()
     }
     rows: list[dict[str, Any]] = []
     out: list[Envelope[ShareClicked]] = []
@@ -170,7 +169,7 @@ async def judge_clicks(session: AsyncSession, events: Sequence[Envelope[Any]]) -
             )
     if rows:
         inserted = await session.execute(
-            pg_insert(Click).values(rows).on_conflict_do_nothing().returning(Click.id)  # type: ignore[arg-type]
+            pg_insert(Click).values(rows).on_conflict_do_nothing().returning(col(Click.id))
         )
         new_ids = {r[0] for r in inserted.all()}
         await add_events(session, [e for e in out if e.data.click_id in new_ids])
