@@ -1,0 +1,301 @@
+"""Bearer-token verification: a JWT signed by a key of a trusted JWKS, for our issuer and audience.
+
+Design choices, and why:
+
+* **Asymmetric algorithms only** (:data:`ALLOWED_ALGORITHMS`). The allow-list is passed to
+  joserfc on every decode and only public RSA/EC/OKP keys are ever loaded, so ``alg: none`` and
+  the classic "HS256 signed with the public key as the HMAC secret" forgery both fail before any
+  key is consulted.
+* **Keys are imported once and looked up by ``kid``** in a plain dict: ``verify`` runs on every
+  request and does no I/O for a known kid. Key objects from the JWKS are never built per call.
+* **Header-embedded keys are ignored.** The key comes from our JWKS by ``kid`` only; ``jwk``,
+  ``jku`` and ``x5u`` in a token header are never followed.
+* **Rotation without restarts**: with a JWKS URL, an unknown kid triggers one refetch, at most
+  every :data:`REFRESH_INTERVAL_SECONDS`, so a storm of forged kids cannot hammer the issuer.
+  The fetch is synchronous (short timeout) and happens on this rare path only.
+* **Lenient start with a URL**: if the issuer is unreachable at start-up the verifier starts
+  with no remote keys, logs an error and retries on the next unknown kid (see :attr:`key_ids`
+  for a readiness check). A JWKS *file* that cannot be read is a configuration error and raises.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from joserfc import jwt
+from joserfc.errors import (
+    BadSignatureError,
+    ClaimError,
+    ExpiredTokenError,
+    InvalidKeyCurveError,
+    InvalidKeyTypeError,
+    JoseError,
+    KeyParameterError,
+    MissingClaimError,
+    UnsupportedAlgorithmError,
+)
+from joserfc.jwa import JWSAlgModel
+from joserfc.jwk import GuestProtocol, Key, import_key
+from joserfc.jws import JWSRegistry
+
+from advocacy_common.errors import Unauthorized
+
+from .principal import Principal
+
+if TYPE_CHECKING:
+    from advocacy_common.settings import ServiceSettings
+
+log = logging.getLogger("advocacy.auth")
+
+#: The only signature algorithms a token may use. No HMAC (a shared secret would let every
+#: service mint tokens) and no ``none``.
+ALLOWED_ALGORITHMS: tuple[str, ...] = ("RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA")
+
+#: Minimum gap between two fetches of the JWKS URL.
+REFRESH_INTERVAL_SECONDS = 30.0
+FETCH_TIMEOUT_SECONDS = 5.0
+#: Bearer tokens travel in a header; anything longer is not ours and is refused before decoding.
+MAX_TOKEN_LENGTH = 16 * 1024
+#: RSA keys below this size are skipped (NIST SP 800-131A), rather than trusted with a warning.
+MIN_RSA_BITS = 2048
+
+_ASYMMETRIC_KEY_TYPES = frozenset({"RSA", "EC", "OKP"})
+# JWK members holding private (or symmetric) key material: stripped before import, so a JWKS that
+# mistakenly publishes a private key still only yields a public verification key.
+_SECRET_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
+
+
+class _AsymmetricRegistry(JWSRegistry):
+    """A JWS registry restricted to :data:`ALLOWED_ALGORITHMS`.
+
+    joserfc emits a ``SecurityWarning`` each time ``EdDSA`` is used, because RFC 9864 deprecates
+    that polymorphic name in favour of ``Ed25519``/``Ed448``. Accepting it is a deliberate choice
+    (identity providers still sign with it, and joserfc still checks the key's curve), so the
+    warning is not raised once per request. Every other algorithm goes through joserfc's own
+    checks unchanged.
+    """
+
+    def get_alg(self, name: str) -> JWSAlgModel:
+        if name == "EdDSA" and name in ALLOWED_ALGORITHMS:
+            return self.algorithms[name]
+        return super().get_alg(name)
+
+
+def fetch_jwks(url: str) -> Any:
+    """GET a JWKS document. Module-level so tests can replace it."""
+    response = httpx.get(url, timeout=FETCH_TIMEOUT_SECONDS, headers={"Accept": "application/json"})
+    response.raise_for_status()
+    return response.json()
+
+
+def parse_jwks(document: object, *, source: str) -> dict[str, Key]:
+    """The usable public signature keys of a JWKS document, by kid.
+
+    Entries that are symmetric, meant for encryption, without a kid, of an algorithm we do not
+    accept, too weak or malformed are skipped with a log line: one bad entry published by an
+    issuer must not take the other keys down with it.
+    """
+    if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
+        raise ValueError(f"{source}: not a JWKS document (expected an object with a 'keys' list)")
+    keys: dict[str, Key] = {}
+    for entry in document["keys"]:
+        key = _import_public_key(entry, source)
+        if key is None:
+            continue
+        kid = str(key.kid)
+        if kid in keys:
+            log.warning("%s: duplicate kid %r, keeping the first key", source, kid)
+            continue
+        keys[kid] = key
+    return keys
+
+
+def _import_public_key(entry: object, source: str) -> Key | None:
+    if not isinstance(entry, dict):
+        log.warning("%s: skipping a JWKS entry that is not an object", source)
+        return None
+    kid, kty = entry.get("kid"), entry.get("kty")
+    reason = None
+    if kty not in _ASYMMETRIC_KEY_TYPES:
+        reason = f"key type {kty!r} is not asymmetric"
+    elif not isinstance(kid, str) or not kid:
+        reason = "it has no kid"
+    elif entry.get("use") not in (None, "sig"):
+        reason = f"use is {entry.get('use')!r}"
+    elif entry.get("alg") is not None and entry.get("alg") not in ALLOWED_ALGORITHMS:
+        reason = f"alg {entry.get('alg')!r} is not accepted"
+    elif kty == "RSA" and _rsa_bits(entry) < MIN_RSA_BITS:
+        reason = f"RSA keys must have at least {MIN_RSA_BITS} bits"
+    if reason:
+        log.warning("%s: skipping key %r: %s", source, kid, reason)
+        return None
+    public = {name: value for name, value in entry.items() if name not in _SECRET_MEMBERS}
+    try:
+        return import_key(public)
+    except (JoseError, ValueError, TypeError, KeyError) as exc:
+        log.warning("%s: skipping key %r: %s", source, kid, exc)
+        return None
+
+
+def _rsa_bits(entry: Mapping[str, Any]) -> int:
+    n = entry.get("n")
+    if not isinstance(n, str):
+        return 0
+    try:
+        modulus = base64.urlsafe_b64decode(n + "=" * (-len(n) % 4))
+    except ValueError:
+        return 0
+    return int.from_bytes(modulus, "big").bit_length()
+
+
+def _describe(exc: JoseError) -> str:
+    """A message for the 401 body: precise enough to debug a client, revealing nothing secret."""
+    if isinstance(exc, UnsupportedAlgorithmError):
+        return f"token algorithm is not allowed (accepted: {', '.join(ALLOWED_ALGORITHMS)})"
+    if isinstance(exc, BadSignatureError):
+        return "token signature is invalid"
+    if isinstance(exc, ExpiredTokenError):
+        return "token has expired"
+    if isinstance(exc, MissingClaimError):
+        return f"token is missing required claim(s): {exc.claim}"
+    if isinstance(exc, ClaimError):
+        return f"token claim rejected: {exc.description}"
+    if isinstance(exc, (InvalidKeyTypeError, InvalidKeyCurveError, KeyParameterError)):
+        return "token algorithm does not match its signing key"
+    return f"malformed token: {exc.description or exc.error}"
+
+
+class JWTVerifier:
+    """Verifies bearer tokens and turns them into :class:`Principal` objects.
+
+    ``clock`` (seconds since the epoch) drives both the claim checks and the refetch throttle;
+    it exists for tests. Thread-safe: the key map is replaced, never mutated, and refetches are
+    serialised by a lock.
+    """
+
+    def __init__(
+        self,
+        issuer: str,
+        audience: str,
+        leeway_seconds: int = 60,
+        jwks_path: str | None = None,
+        jwks_url: str | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not (jwks_path or jwks_url):
+            raise ValueError(
+                "JWTVerifier needs jwks_path or jwks_url (in dev: the jwks.json written by ensure_dev_keys)"
+            )
+        self.issuer = issuer
+        self.audience = audience
+        self.leeway_seconds = leeway_seconds
+        self._jwks_url = jwks_url
+        self._clock = clock
+        self._registry = _AsymmetricRegistry(algorithms=ALLOWED_ALGORITHMS, strict_check_header=False)
+        self._claims = jwt.JWTClaimsRegistry(
+            now=self._now,
+            leeway=leeway_seconds,
+            iss={"essential": True, "value": issuer},
+            aud={"essential": True, "value": audience},
+            exp={"essential": True},
+            sub={"essential": True},
+            tid={"essential": True},
+        )
+        self._lock = threading.Lock()
+        self._next_fetch_at = 0.0
+        self._file_keys: dict[str, Key] = {}
+        if jwks_path:
+            self._file_keys = parse_jwks(_read_json(Path(jwks_path)), source=jwks_path)
+            if not self._file_keys:
+                raise ValueError(f"{jwks_path}: no usable signature keys")
+        self._keys: dict[str, Key] = dict(self._file_keys)
+        if jwks_url:
+            with self._lock:
+                self._refresh(jwks_url)
+
+    @classmethod
+    def from_settings(cls, settings: ServiceSettings) -> JWTVerifier:
+        return cls(
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            leeway_seconds=settings.jwt_leeway_seconds,
+            jwks_path=settings.jwt_jwks_path,
+            jwks_url=settings.jwt_jwks_url,
+        )
+
+    @property
+    def key_ids(self) -> frozenset[str]:
+        """The kids currently trusted (empty if a JWKS URL has never been fetched successfully)."""
+        return frozenset(self._keys)
+
+    def verify(self, token: str) -> Principal:
+        """Verify ``token`` and return its principal, or raise :class:`Unauthorized`."""
+        if not isinstance(token, str) or not token.isascii() or token.count(".") != 2:
+            raise Unauthorized("malformed token: not a compact JWS")
+        if len(token) > MAX_TOKEN_LENGTH:
+            raise Unauthorized("malformed token: too long")
+        try:
+            decoded = jwt.decode(token, self._key_for, algorithms=ALLOWED_ALGORITHMS, registry=self._registry)
+            self._claims.validate(decoded.claims)
+        except JoseError as exc:
+            raise Unauthorized(_describe(exc)) from exc
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            # A header that decodes to the wrong JSON shape is not always wrapped by joserfc.
+            raise Unauthorized("malformed token") from exc
+        try:
+            return Principal.from_claims(decoded.claims)
+        except ValueError as exc:
+            raise Unauthorized(str(exc)) from exc
+
+    def _now(self) -> int:
+        return int(self._clock())
+
+    def _key_for(self, obj: GuestProtocol) -> Key:
+        """Key resolver handed to joserfc; runs after the algorithm passed the allow-list."""
+        kid = obj.headers().get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise Unauthorized("token header has no 'kid'")
+        key = self._keys.get(kid)
+        if key is None and self._jwks_url:
+            key = self._refetch_for(kid, self._jwks_url)
+        if key is None:
+            raise Unauthorized(f"token signed by an unknown key (kid {kid[:64]!r})")
+        return key
+
+    def _refetch_for(self, kid: str, url: str) -> Key | None:
+        with self._lock:
+            # Another thread may have refreshed while this one waited for the lock.
+            if kid not in self._keys and self._clock() >= self._next_fetch_at:
+                self._refresh(url)
+            return self._keys.get(kid)
+
+    def _refresh(self, url: str) -> None:
+        """Fetch the JWKS URL and swap in its keys. Caller holds the lock."""
+        self._next_fetch_at = self._clock() + REFRESH_INTERVAL_SECONDS
+        try:
+            remote = parse_jwks(fetch_jwks(url), source=url)
+        except (httpx.HTTPError, ValueError) as exc:
+            log.error(
+                "could not fetch the JWKS from %s, keeping %d known key(s): %s", url, len(self._keys), exc
+            )
+            return
+        if not remote:
+            log.warning("%s: the JWKS has no usable signature keys", url)
+        # Keys from a file take precedence on a kid clash: they were configured explicitly.
+        self._keys = {**remote, **self._file_keys}
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"cannot read the JWKS file {path}: {exc}") from exc
