@@ -1,0 +1,130 @@
+"""``advocacy``: the developer command line (the dev stack, dev tokens, the demo).
+
+Services add their own command groups with one line in :data:`SUBCOMMANDS`
+(``"metrics": "advocacy_metrics.cli:app"``): the named object is a ``typer.Typer`` registered as
+``advocacy metrics ...``. The module is imported when ``advocacy`` starts; a service package that is
+not installed is skipped.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+# name -> "module:attribute" of a typer.Typer; one line per service command group.
+SUBCOMMANDS: dict[str, str] = {}
+
+app = typer.Typer(
+    name="advocacy",
+    help="Employee advocacy platform: developer tools.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+dev_app = typer.Typer(help="The embedded development stack (PostgreSQL + Tansu + the four services).")
+app.add_typer(dev_app, name="dev", no_args_is_help=True)
+
+
+class TokenRole(StrEnum):
+    admin = "admin"
+    employee = "employee"
+    coach = "coach"
+    partner = "partner"
+
+
+def _data_dir(value: Path | None) -> Path:
+    return (value or Path(os.environ.get("ADVOCACY_DATA_DIR") or ".data")).absolute()
+
+
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir", help="State directory (default: $ADVOCACY_DATA_DIR or ./.data).", show_default=False
+    ),
+]
+
+
+@dev_app.command("run")
+def dev_run() -> None:
+    """Start PostgreSQL, the broker and the four services in the foreground (Ctrl-C stops all).
+
+    DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS use servers of your own instead of the embedded ones;
+    ADVOCACY_PG_PORT (5433), ADVOCACY_KAFKA_PORT (9092) and ADVOCACY_DATA_DIR (./.data) move them.
+    """
+    from advocacy_common.devstack.stack import run
+
+    raise typer.Exit(run())
+
+
+@app.command()
+def token(
+    tenant: Annotated[str, typer.Option(help="Tenant id (the tid claim).")],
+    sub: Annotated[str, typer.Option(help="Employee id (the sub claim).")],
+    role: Annotated[list[TokenRole], typer.Option("--role", help="A role; repeat for several.")],
+    team: Annotated[str | None, typer.Option(help="Team (the team claim).")] = None,
+    name: Annotated[str | None, typer.Option(help="Display name (the name claim).")] = None,
+    ttl: Annotated[int, typer.Option(help="Lifetime in seconds.", min=1)] = 12 * 3600,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Print a JWT signed with the dev key that `make run` trusts (and nothing else)."""
+    from advocacy_common.auth.devkeys import ensure_dev_keys, mint_token
+
+    keys_dir = _data_dir(data_dir) / "keys"
+    keys_dir.mkdir(parents=True, exist_ok=True)
+    keys = ensure_dev_keys(keys_dir)
+    roles = list(dict.fromkeys(r.value for r in role))
+    typer.echo(mint_token(keys, tenant=tenant, sub=sub, roles=roles, team=team, name=name, ttl_seconds=ttl))
+
+
+@app.command()
+def demo(
+    content_url: Annotated[str, typer.Option(help="The content service.")] = "http://127.0.0.1:8001",
+    sharing_url: Annotated[str, typer.Option(help="The sharing service.")] = "http://127.0.0.1:8002",
+    metrics_url: Annotated[str, typer.Option(help="The metrics service.")] = "http://127.0.0.1:8003",
+    gamification_url: Annotated[
+        str, typer.Option(help="The gamification service.")
+    ] = "http://127.0.0.1:8004",
+    clicks: Annotated[int, typer.Option(help="How many clicks to send.", min=0, max=762)] = 300,
+    tenant: Annotated[str | None, typer.Option(help="Tenant id (default: demo-<random>).")] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for each step to show.")] = 60.0,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Walk the platform over HTTP: publish, share, click, then read metrics and the leaderboard."""
+    from advocacy_common.demo import DemoError, DemoUrls, run_demo
+
+    urls = DemoUrls(
+        content=content_url, sharing=sharing_url, metrics=metrics_url, gamification=gamification_url
+    )
+    try:
+        run_demo(urls, keys_dir=_data_dir(data_dir) / "keys", clicks=clicks, tenant=tenant, timeout=timeout)
+    except DemoError as e:
+        typer.secho(f"demo failed: {e}", fg="red", err=True)
+        raise typer.Exit(1) from e
+
+
+def _register_subcommands() -> None:
+    for cmd_name, target in SUBCOMMANDS.items():
+        module_name, _, attr = target.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as e:
+            if e.name and module_name.startswith(e.name):
+                continue  # that service is not installed here
+            raise
+        app.add_typer(getattr(module, attr), name=cmd_name)
+
+
+_register_subcommands()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,107 @@
+"""Small helpers shared by the dev stack: ports, bounded waits, log tails, running a coroutine."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import errno
+import socket
+import time
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class DevStackError(RuntimeError):
+    """Something in the embedded stack could not start or stop."""
+
+
+class PortInUseError(DevStackError):
+    def __init__(self, port: int, what: str, host: str = "127.0.0.1", hint: str = "") -> None:
+        self.port = port
+        self.what = what
+        msg = f"port {port} on {host} is already in use; {what} cannot listen there."
+        if hint:
+            msg += f" {hint}"
+        super().__init__(msg)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that was free a moment ago (the kernel picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something listens on (or holds) ``host:port``.
+
+    Binds with SO_REUSEADDR like the servers we start do, so a port left in TIME_WAIT by a process
+    we just killed counts as free.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as e:
+            if e.errno in (errno.EADDRINUSE, errno.EACCES):
+                return True
+            raise
+    return False
+
+
+def ensure_port_free(port: int, what: str, host: str = "127.0.0.1", hint: str = "") -> None:
+    if port_in_use(port, host):
+        raise PortInUseError(port, what, host, hint)
+
+
+def wait_until(
+    check: Callable[[], bool],
+    *,
+    timeout: float,
+    interval: float = 0.1,
+    what: str = "condition",
+    on_timeout: Callable[[], str] | None = None,
+) -> None:
+    """Poll ``check`` until it returns True, at most ``timeout`` seconds (a bounded retry)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if check():
+            return
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            detail = on_timeout() if on_timeout else ""
+            raise TimeoutError(
+                f"timed out after {timeout:.0f}s waiting for {what}" + (f"\n{detail}" if detail else "")
+            )
+        time.sleep(min(interval, remaining))
+
+
+def tail(path: Path, lines: int = 50) -> str:
+    """The last ``lines`` lines of a log file ('' when it does not exist)."""
+    try:
+        with path.open("rb") as f:
+            f.seek(0, 2)
+            size = f.tell()
+            f.seek(max(0, size - 256 * 1024))
+            data = f.read()
+    except FileNotFoundError:
+        return ""
+    return "\n".join(data.decode("utf-8", "replace").splitlines()[-lines:])
+
+
+_pool = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="devstack")
+
+
+def run_sync(factory: Callable[[], Coroutine[Any, Any, T]], timeout: float | None = None) -> T:
+    """Run a coroutine to completion from synchronous code.
+
+    The coroutine runs in a worker thread with its own event loop, so this is safe to call from
+    code that already runs inside an event loop (a pytest-asyncio session, a sync fixture) without
+    touching that loop.
+    """
+    future = _pool.submit(lambda: asyncio.run(factory()))
+    return future.result(timeout)

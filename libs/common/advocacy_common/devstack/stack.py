@@ -1,0 +1,503 @@
+"""The whole platform on one machine: what ``make run`` does, in pieces the tests reuse.
+
+``make run`` (``advocacy dev run``) starts the embedded PostgreSQL and the Tansu broker (unless
+``DATABASE_URL`` / ``KAFKA_BOOTSTRAP_SERVERS`` point at servers of your own), creates the four
+databases, the dev signing key and the topics, migrates, and runs the four services in the
+foreground with honcho (output prefixed per service). Ctrl-C stops everything it started: the
+services first, then the broker, then PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from advocacy_common.devstack.broker import TansuBroker
+from advocacy_common.devstack.net import DevStackError, ensure_port_free, run_sync, tail
+from advocacy_common.devstack.postgres import EmbeddedPostgres, create_database_on, database_url_on
+from advocacy_common.devstack.processes import ServiceProcess, service_command
+
+if TYPE_CHECKING:
+    from advocacy_common.auth.devkeys import DevKeys
+
+SERVICES: dict[str, int] = {"content": 8001, "sharing": 8002, "metrics": 8003, "gamification": 8004}
+DEFAULT_PG_PORT = 5433
+DEFAULT_KAFKA_PORT = 9092
+DEFAULT_PARTITIONS = 6
+TOKEN_EXAMPLE = (
+    '.venv/bin/advocacy token --tenant acme --sub alice --role employee --team sales --name "Alice A."'
+)
+
+
+# -- layout and configuration ------------------------------------------------------------------------
+def default_data_dir() -> Path:
+    return Path(os.environ.get("ADVOCACY_DATA_DIR") or ".data").absolute()
+
+
+@dataclass(frozen=True)
+class DataDir:
+    """Where the dev stack keeps its state (all under ``$ADVOCACY_DATA_DIR`` or ``./.data``)."""
+
+    root: Path
+
+    @property
+    def postgres(self) -> Path:
+        return self.root / "postgres"
+
+    @property
+    def keys(self) -> Path:
+        return self.root / "keys"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def spool(self) -> Path:
+        return self.root / "spool"
+
+    @property
+    def run(self) -> Path:
+        return self.root / "run"
+
+    def create(self) -> None:
+        for d in (self.root, self.keys, self.logs, self.spool, self.run):
+            d.mkdir(parents=True, exist_ok=True)
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    data: DataDir
+    pg_port: int = DEFAULT_PG_PORT
+    kafka_port: int = DEFAULT_KAFKA_PORT
+    external_database_url: str | None = None
+    external_bootstrap: str | None = None
+    partitions: int = DEFAULT_PARTITIONS
+    ports: dict[str, int] = field(default_factory=lambda: dict(SERVICES))
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> StackConfig:
+        env = os.environ if environ is None else environ
+        root = Path(env.get("ADVOCACY_DATA_DIR") or ".data").absolute()
+        return cls(
+            data=DataDir(root),
+            pg_port=int(env.get("ADVOCACY_PG_PORT") or DEFAULT_PG_PORT),
+            kafka_port=int(env.get("ADVOCACY_KAFKA_PORT") or DEFAULT_KAFKA_PORT),
+            external_database_url=env.get("DATABASE_URL") or None,
+            external_bootstrap=env.get("KAFKA_BOOTSTRAP_SERVERS") or None,
+            partitions=int(env.get("KAFKA_TOPIC_PARTITIONS") or DEFAULT_PARTITIONS),
+        )
+
+
+def database_name(svc: str) -> str:
+    return f"advocacy_{svc}"
+
+
+def service_env(
+    svc: str,
+    *,
+    database_url: str,
+    bootstrap: str,
+    jwks_path: Path | str,
+    data_dir: Path,
+    role: str = "all",
+    log_json: bool = False,
+    port: int | None = None,
+    public_base_url: str | None = None,
+    extra: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The environment of one service process (merged over ``os.environ`` by the caller).
+
+    ``database_url`` is the URL of this service's own database (SQLAlchemy form,
+    ``postgresql+asyncpg://.../advocacy_<svc>``). ``data_dir`` is the stack's data root.
+    Sharing also gets its click spool directory and the public base URL of its links.
+    """
+    prefix = svc.upper()
+    port = port if port is not None else SERVICES[svc]
+    env = {
+        f"{prefix}_DATABASE_URL": database_url,
+        f"{prefix}_PORT": str(port),
+        f"{prefix}_ROLE": role,
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "JWT_JWKS_PATH": str(jwks_path),
+        "DEV_MODE": "true",
+        "LOG_JSON": "true" if log_json else "false",
+        "PYTHONUNBUFFERED": "1",
+    }
+    if svc == "sharing":
+        env["SHARING_SPOOL_DIR"] = str(Path(data_dir) / "spool")
+        env["SHARING_PUBLIC_BASE_URL"] = public_base_url or f"http://127.0.0.1:{port}"
+    if extra:
+        env.update(extra)
+    return env
+
+
+# -- preparation steps (each idempotent) -------------------------------------------------------------
+def ensure_keys(keys_dir: Path) -> DevKeys:
+    """The dev signing key and its JWKS (created on first use, reused after)."""
+    from advocacy_common.auth.devkeys import ensure_dev_keys
+
+    keys_dir.mkdir(parents=True, exist_ok=True)
+    return ensure_dev_keys(keys_dir)
+
+
+def create_service_databases(
+    server_url: str, services: Iterable[str] | None = None, names: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Create each service's database on the server (``advocacy_<svc>`` unless ``names`` says
+    otherwise); returns svc -> SQLAlchemy (asyncpg) URL. Idempotent."""
+    urls: dict[str, str] = {}
+    for svc in services if services is not None else SERVICES:
+        name = (names or {}).get(svc) or database_name(svc)
+        create_database_on(server_url, name)
+        urls[svc] = database_url_on(server_url, name)
+    return urls
+
+
+def ensure_all_topics(bootstrap: str, partitions: int = DEFAULT_PARTITIONS, timeout: float = 60.0) -> None:
+    """Create every domain topic that is missing (a fresh Tansu has none)."""
+    from advocacy_common.kafka import ensure_topics
+    from advocacy_common.topics import ALL_TOPICS
+
+    run_sync(lambda: ensure_topics(bootstrap, list(ALL_TOPICS), partitions), timeout=timeout)
+
+
+def migrate_all(envs: Mapping[str, Mapping[str, str]], logs_dir: Path, timeout: float = 300.0) -> None:
+    """Run ``python -m advocacy_<svc> migrate`` for every service, in parallel.
+
+    Output goes to ``logs_dir/migrate-<svc>.log``; a failure raises with the log's tail.
+    """
+    logs_dir.mkdir(parents=True, exist_ok=True)
+    running: list[tuple[str, subprocess.Popen[bytes], Path]] = []
+    try:
+        for svc, env in envs.items():
+            log_path = logs_dir / f"migrate-{svc}.log"
+            with log_path.open("wb") as log:
+                proc = subprocess.Popen(
+                    service_command(svc, "migrate"),
+                    env={**os.environ, **env},
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                )
+            running.append((svc, proc, log_path))
+        deadline = time.monotonic() + timeout
+        failures = []
+        for svc, proc, log_path in running:
+            try:
+                rc = proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                rc = -9
+            if rc != 0:
+                failures.append(f"--- {svc} (rc={rc}, {log_path}):\n{tail(log_path, 40)}")
+        if failures:
+            raise DevStackError("migrations failed:\n" + "\n".join(failures))
+    finally:
+        for _, proc, _ in running:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+# -- the infrastructure: PostgreSQL and Kafka, embedded unless given ---------------------------------
+class Infra:
+    """Starts what the configuration does not provide, and stops only what it started."""
+
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self.postgres: EmbeddedPostgres | None = None
+        self.broker: TansuBroker | None = None
+
+    @property
+    def server_url(self) -> str:
+        if self.config.external_database_url:
+            return self.config.external_database_url
+        assert self.postgres is not None, "start() first"
+        return self.postgres.server_url
+
+    @property
+    def bootstrap(self) -> str:
+        if self.config.external_bootstrap:
+            return self.config.external_bootstrap
+        assert self.broker is not None, "start() first"
+        return self.broker.bootstrap
+
+    def start(self) -> None:
+        data = self.config.data
+        data.create()
+        if not self.config.external_database_url:
+            self.postgres = EmbeddedPostgres(
+                data.postgres, self.config.pg_port, log_path=data.logs / "postgres.log"
+            )
+            self.postgres.start()
+        if not self.config.external_bootstrap:
+            self.broker = TansuBroker(
+                self.config.kafka_port, log_path=data.logs / "tansu.log", pid_file=data.run / "tansu.pid"
+            )
+            self.broker.start()
+
+    def stop(self) -> None:
+        errors: list[BaseException] = []
+        if self.broker is not None:
+            try:
+                self.broker.stop()
+            except Exception as e:
+                errors.append(e)
+        if self.postgres is not None:
+            try:
+                self.postgres.stop()
+            except Exception as e:
+                errors.append(e)
+        if errors:
+            raise DevStackError(f"stopping the infrastructure: {errors!r}")
+
+
+# -- services as plain processes (the e2e tests, benchmarks) -------------------------------------------
+class ProcessStack:
+    """The four services as separate processes on given ports, on an existing PostgreSQL and broker."""
+
+    def __init__(
+        self,
+        *,
+        server_url: str,
+        bootstrap: str,
+        jwks_path: Path,
+        data_dir: Path,
+        ports: Mapping[str, int],
+        log_json: bool = True,
+        role: str = "all",
+        partitions: int = DEFAULT_PARTITIONS,
+        extra_env: Mapping[str, Mapping[str, str]] | None = None,
+        database_names: Mapping[str, str] | None = None,
+    ) -> None:
+        self.server_url = server_url
+        self.database_names = {svc: (database_names or {}).get(svc) or database_name(svc) for svc in ports}
+        self.bootstrap = bootstrap
+        self.data = DataDir(Path(data_dir))
+        self.partitions = partitions
+        self.ports = dict(ports)
+        self.envs: dict[str, dict[str, str]] = {}
+        for svc, port in self.ports.items():
+            self.envs[svc] = service_env(
+                svc,
+                database_url=database_url_on(server_url, self.database_names[svc]),
+                bootstrap=bootstrap,
+                jwks_path=jwks_path,
+                data_dir=self.data.root,
+                role=role,
+                log_json=log_json,
+                port=port,
+                public_base_url=f"http://127.0.0.1:{self.ports['sharing']}"
+                if "sharing" in self.ports
+                else None,
+                extra=(extra_env or {}).get(svc),
+            )
+        self.processes: dict[str, ServiceProcess] = {
+            svc: ServiceProcess(svc, port, self.envs[svc], self.data.logs / f"{svc}.log")
+            for svc, port in self.ports.items()
+        }
+
+    def prepare(self) -> None:
+        """Databases, topics, migrations (idempotent)."""
+        self.data.create()
+        create_service_databases(self.server_url, self.ports, self.database_names)
+        ensure_all_topics(self.bootstrap, self.partitions)
+        migrate_all(self.envs, self.data.logs)
+
+    def start(self, timeout: float = 60.0) -> None:
+        for proc in self.processes.values():
+            proc.start()
+        for proc in self.processes.values():
+            proc.wait_ready(timeout)
+
+    def stop(self) -> None:
+        """SIGTERM every service (SIGKILL after 30 s), all at once."""
+        for proc in self.processes.values():
+            if proc.is_running() and proc.pid:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.processes.values():
+            proc.terminate()
+
+    def url(self, svc: str) -> str:
+        return self.processes[svc].url
+
+    def process(self, svc: str) -> ServiceProcess:
+        return self.processes[svc]
+
+
+# -- make run -----------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM behaves like Ctrl-C while we set up, so the same clean-up path runs."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def _shielded(console: Any) -> Iterator[None]:
+    """While stopping, a second Ctrl-C must not leave PostgreSQL or the broker behind."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        console.print("[yellow]still stopping; the broker and PostgreSQL go down in a moment[/]")
+
+    prev_int = signal.signal(signal.SIGINT, handler)
+    prev_term = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, prev_int)
+        signal.signal(signal.SIGTERM, prev_term)
+
+
+def _panel(config: StackConfig, infra: Infra) -> Any:
+    from rich.panel import Panel
+    from rich.table import Table
+
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold cyan")
+    table.add_column()
+    table.add_column(style="dim")
+    for svc, port in config.ports.items():
+        url = f"http://127.0.0.1:{port}"
+        table.add_row(svc, url, f"{url}/docs")
+    table.add_row("", "", "")
+    if config.external_database_url:
+        table.add_row("postgres", _redact(config.external_database_url), "from DATABASE_URL")
+    else:
+        table.add_row("postgres", infra.server_url, f"embedded, data in {config.data.postgres}")
+    if config.external_bootstrap:
+        table.add_row("kafka", config.external_bootstrap, "from KAFKA_BOOTSTRAP_SERVERS")
+    else:
+        table.add_row("kafka", infra.bootstrap, "Tansu, memory only: a restart forgets every topic")
+    table.add_row("logs", str(config.data.logs), "")
+    table.add_row("", "", "")
+    table.add_row("token", TOKEN_EXAMPLE, "")
+    table.add_row("", 'curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8001/v1/content', "")
+    table.add_row("demo", "make demo", "content -> shares -> clicks -> metrics -> leaderboard")
+    table.add_row("stop", "Ctrl-C", "")
+    return Panel(table, title="[bold]Advocacy dev stack[/]", border_style="green", expand=False)
+
+
+def _redact(url: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+def _announce_when_ready(config: StackConfig, infra: Infra, console: Any, stop: threading.Event) -> None:
+    """Print the panel once every service answers /readyz (bounded), from a helper thread."""
+    deadline = time.monotonic() + 120
+    pending = dict(config.ports)
+    with httpx.Client(timeout=1.0) as client:
+        while pending and not stop.is_set() and time.monotonic() < deadline:
+            for svc, port in list(pending.items()):
+                try:
+                    if client.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
+                        del pending[svc]
+                except httpx.HTTPError:
+                    pass
+            stop.wait(0.25)
+    if stop.is_set():
+        return
+    if pending:
+        console.print(f"[red]not ready after 120 s: {', '.join(pending)} (see the output above)[/]")
+    console.print(_panel(config, infra))
+
+
+def run(config: StackConfig | None = None) -> int:
+    """``make run``: everything up, the services in the foreground until Ctrl-C. Returns the exit code."""
+    from honcho.manager import Manager
+    from honcho.printer import Printer
+    from rich.console import Console
+
+    console = Console(highlight=False)
+    config = config or StackConfig.from_env()
+    infra = Infra(config)
+    try:
+        for svc, port in config.ports.items():
+            ensure_port_free(port, f"the {svc} service", hint="Is another `make run` still running?")
+    except DevStackError as e:
+        console.print(f"[bold red]cannot start:[/] {e}")
+        return 1
+
+    announcer_stop = threading.Event()
+    rc = 0
+    try:
+        with _sigterm_as_interrupt():
+            with console.status("starting PostgreSQL and the broker..."):
+                infra.start()
+            console.print(f"[green]postgres[/] {infra.server_url}   [green]kafka[/] {infra.bootstrap}")
+            with console.status("databases, dev keys, topics, migrations..."):
+                db_urls = create_service_databases(infra.server_url, config.ports)
+                keys = ensure_keys(config.data.keys)
+                ensure_all_topics(infra.bootstrap, config.partitions)
+                envs = {
+                    svc: service_env(
+                        svc,
+                        database_url=db_urls[svc],
+                        bootstrap=infra.bootstrap,
+                        jwks_path=keys.jwks_path,
+                        data_dir=config.data.root,
+                        port=port,
+                        public_base_url=f"http://127.0.0.1:{config.ports['sharing']}",
+                    )
+                    for svc, port in config.ports.items()
+                }
+                migrate_all(envs, config.data.logs)
+            console.print("[green]databases migrated[/]; starting the services")
+
+            manager = Manager(Printer(sys.stdout))
+            for svc in config.ports:
+                manager.add_process(svc, shlex.join(service_command(svc)), env={**os.environ, **envs[svc]})
+            announcer = threading.Thread(
+                target=_announce_when_ready, args=(config, infra, console, announcer_stop), daemon=True
+            )
+            announcer.start()
+        # Manager.loop installs its own SIGINT/SIGTERM handlers: they stop the services, then it returns.
+        manager.loop()
+        rc = manager.returncode or 0
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]")
+        rc = 130
+    except DevStackError as e:
+        console.print(f"[bold red]cannot start:[/] {e}")
+        rc = 1
+    finally:
+        announcer_stop.set()
+        with _shielded(console):
+            console.print("stopping the broker and PostgreSQL...")
+            try:
+                infra.stop()
+            except DevStackError as e:
+                console.print(f"[red]{e}[/]")
+                rc = rc or 1
+            else:
+                console.print("[green]stopped[/]")
+    return rc
