@@ -43,9 +43,7 @@ def _data_dir(value: Path | None) -> Path:
 
 DataDirOption = Annotated[
     Path | None,
-    typer.Option(
-        "--data-dir", help="State directory (default: $ADVOCACY_DATA_DIR or ./.data).", show_default=False
-    ),
+    typer.Option("--data-dir", help="State directory (default: $ADVOCACY_DATA_DIR or ./.data).", show_default=False),
 ]
 
 
@@ -86,9 +84,7 @@ def demo(
     content_url: Annotated[str, typer.Option(help="The content service.")] = "http://127.0.0.1:8001",
     sharing_url: Annotated[str, typer.Option(help="The sharing service.")] = "http://127.0.0.1:8002",
     metrics_url: Annotated[str, typer.Option(help="The metrics service.")] = "http://127.0.0.1:8003",
-    gamification_url: Annotated[
-        str, typer.Option(help="The gamification service.")
-    ] = "http://127.0.0.1:8004",
+    gamification_url: Annotated[str, typer.Option(help="The gamification service.")] = "http://127.0.0.1:8004",
     clicks: Annotated[int, typer.Option(help="How many clicks to send.", min=0, max=762)] = 300,
     tenant: Annotated[str | None, typer.Option(help="Tenant id (default: demo-<random>).")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for each step to show.")] = 60.0,
@@ -97,9 +93,7 @@ def demo(
     """Walk the platform over HTTP: publish, share, click, then read metrics and the leaderboard."""
     from advocacy_common.demo import DemoError, DemoUrls, run_demo
 
-    urls = DemoUrls(
-        content=content_url, sharing=sharing_url, metrics=metrics_url, gamification=gamification_url
-    )
+    urls = DemoUrls(content=content_url, sharing=sharing_url, metrics=metrics_url, gamification=gamification_url)
     try:
         run_demo(urls, keys_dir=_data_dir(data_dir) / "keys", clicks=clicks, tenant=tenant, timeout=timeout)
     except DemoError as e:

@@ -21,8 +21,7 @@ import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from advocacy_common import topics
 from advocacy_common.db import INBOX
@@ -77,9 +76,7 @@ class ConsumerRunner:
         self.connected = False
 
     async def run(self, stop: asyncio.Event) -> None:
-        consumer = make_consumer(
-            self.bootstrap, self.spec.group_id, self.spec.topics, max_poll_records=self.batch_max
-        )
+        consumer = make_consumer(self.bootstrap, self.spec.group_id, self.spec.topics, max_poll_records=self.batch_max)
         self.consumer = consumer
         if not await start_with_retry(consumer, stop, what=f"consumer {self.spec.group_id}"):
             return
@@ -115,9 +112,7 @@ class ConsumerRunner:
                 break
             except (OSError, sa.exc.DBAPIError, sa.exc.InterfaceError, TimeoutError, KafkaError) as e:
                 # Infrastructure failed (database or dead-letter publish): nothing was committed.
-                log.warning(
-                    "consumer %s: batch failed (%s); retrying in %.1fs", self.spec.group_id, e, backoff
-                )
+                log.warning("consumer %s: batch failed (%s); retrying in %.1fs", self.spec.group_id, e, backoff)
                 if stop.is_set():
                     for tp, recs in batch.items():
                         consumer.seek(tp, recs[0].offset)
@@ -181,9 +176,7 @@ class ConsumerRunner:
         if applied and self.on_applied is not None:
             self.on_applied(applied)
 
-    async def _apply_one_by_one(
-        self, session: AsyncSession, fresh: list[_Parsed]
-    ) -> list[tuple[_Parsed, str]]:
+    async def _apply_one_by_one(self, session: AsyncSession, fresh: list[_Parsed]) -> list[tuple[_Parsed, str]]:
         failed: list[tuple[_Parsed, str]] = []
         for p in fresh:
             try:
@@ -192,9 +185,7 @@ class ConsumerRunner:
             except Exception as e:
                 if _is_connection_error(e):
                     raise
-                log.exception(
-                    "consumer %s: event %s (%s) failed", self.spec.group_id, p.envelope.id, p.envelope.type
-                )
+                log.exception("consumer %s: event %s (%s) failed", self.spec.group_id, p.envelope.id, p.envelope.type)
                 failed.append((p, f"{type(e).__name__}: {e}"[:1000]))
         return failed
 
@@ -210,10 +201,7 @@ class ConsumerRunner:
         for chunk_start in range(0, len(rows), 5000):
             chunk = rows[chunk_start : chunk_start + 5000]
             result = await session.execute(
-                pg_insert(INBOX)
-                .values(chunk)
-                .on_conflict_do_nothing()
-                .returning(INBOX.c.source, INBOX.c.event_id)
+                pg_insert(INBOX).values(chunk).on_conflict_do_nothing().returning(INBOX.c.source, INBOX.c.event_id)
             )
             inserted.update((r[0], r[1]) for r in result.all())
         fresh = [p for key, p in unique.items() if key in inserted]
@@ -222,9 +210,7 @@ class ConsumerRunner:
             self.duplicates += dupes
             for p in parsed:
                 if (p.envelope.source, p.envelope.id) not in inserted:
-                    EVENTS_CONSUMED.labels(
-                        self.service, self.spec.group_id, p.envelope.type, "duplicate"
-                    ).inc()
+                    EVENTS_CONSUMED.labels(self.service, self.spec.group_id, p.envelope.type, "duplicate").inc()
         # keep the batch order (partition order) for the fresh ones
         return fresh
 
@@ -243,9 +229,7 @@ class ConsumerRunner:
         fut = await producer.send(self.dead_letter_topic, record.value, key=record.key, headers=headers)
         await asyncio.wait_for(fut, 10)
         self.dead_lettered += 1
-        ctype = next(
-            (v.decode(errors="replace") for k, v in record.headers or () if k == "ce_type"), "unknown"
-        )
+        ctype = next((v.decode(errors="replace") for k, v in record.headers or () if k == "ce_type"), "unknown")
         EVENTS_CONSUMED.labels(self.service, self.spec.group_id, ctype, "dead_lettered").inc()
         log.warning(
             "dead-lettered %s[%s]@%s: %s",
@@ -266,9 +250,7 @@ class ConsumerRunner:
                 pos = await asyncio.wait_for(consumer.position(tp), 1)
             except (KafkaError, TimeoutError, AssertionError):
                 continue
-            CONSUMER_LAG.labels(self.service, self.spec.group_id, tp.topic, str(tp.partition)).set(
-                max(0, high - pos)
-            )
+            CONSUMER_LAG.labels(self.service, self.spec.group_id, tp.topic, str(tp.partition)).set(max(0, high - pos))
 
 
 def _is_connection_error(e: BaseException) -> bool:

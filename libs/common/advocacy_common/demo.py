@@ -27,8 +27,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 BROWSER_USER_AGENTS = [
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/131.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) "
     "Version/18.1 Safari/605.1.15",
     "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
@@ -114,9 +113,7 @@ def _token(keys: DevKeys, tenant: str, sub: str, roles: list[str], team: str | N
     return mint_token(keys, tenant=tenant, sub=sub, roles=roles, team=team, name=name, ttl_seconds=3600)
 
 
-async def _poll(
-    attempt: Callable[[], Awaitable[T | None]], timeout: float, interval: float = 0.25
-) -> T | None:
+async def _poll(attempt: Callable[[], Awaitable[T | None]], timeout: float, interval: float = 0.25) -> T | None:
     """Call ``attempt`` until it returns something other than None, at most ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:

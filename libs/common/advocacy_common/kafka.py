@@ -45,9 +45,7 @@ def make_consumer(
     )
 
 
-async def ensure_topics(
-    bootstrap: str, topics: Iterable[str], partitions: int, *, timeout: float = 30.0
-) -> None:
+async def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int, *, timeout: float = 30.0) -> None:
     """Create the topics that are missing. Existing topics are left alone."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
     await asyncio.wait_for(admin.start(), timeout)
@@ -76,9 +74,7 @@ async def missing_topics(bootstrap: str, topics: Iterable[str], *, timeout: floa
     return [t for t in topics if t not in existing]
 
 
-async def start_with_retry(
-    client: AIOKafkaProducer | AIOKafkaConsumer, stop: asyncio.Event, *, what: str
-) -> bool:
+async def start_with_retry(client: AIOKafkaProducer | AIOKafkaConsumer, stop: asyncio.Event, *, what: str) -> bool:
     """Start a client, retrying with backoff until it connects or ``stop`` is set."""
     delay = 0.2
     while not stop.is_set():

@@ -71,9 +71,7 @@ def intent_url(network: Network, link: str, message: str | None, title: str | No
     """The URL that opens the network's share dialog with the message and link filled in."""
     msg = message or ""
     if network is Network.linkedin:
-        return "https://www.linkedin.com/feed/?" + urlencode(
-            {"shareActive": "true", "text": f"{msg} {link}".strip()}
-        )
+        return "https://www.linkedin.com/feed/?" + urlencode({"shareActive": "true", "text": f"{msg} {link}".strip()})
     if network is Network.x:
         return "https://x.com/intent/post?" + urlencode({"text": msg, "url": link})
     if network is Network.facebook:

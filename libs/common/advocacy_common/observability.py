@@ -21,24 +21,18 @@ HTTP_LATENCY = Histogram(
     ["service", "method", "route"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
-EVENTS_PUBLISHED = Counter(
-    "advocacy_events_published_total", "Events published", ["service", "topic", "type"]
-)
+EVENTS_PUBLISHED = Counter("advocacy_events_published_total", "Events published", ["service", "topic", "type"])
 EVENTS_CONSUMED = Counter(
     "advocacy_events_consumed_total",
     "Events consumed, by outcome (applied, duplicate, dead_lettered)",
     ["service", "group", "type", "outcome"],
 )
-CONSUMER_LAG = Gauge(
-    "advocacy_consumer_lag", "Records behind the log end", ["service", "group", "topic", "partition"]
-)
+CONSUMER_LAG = Gauge("advocacy_consumer_lag", "Records behind the log end", ["service", "group", "topic", "partition"])
 CONSUMER_BATCH_SECONDS = Histogram(
     "advocacy_consumer_batch_seconds", "Time to apply one consumed batch", ["service", "group"]
 )
 OUTBOX_BACKLOG = Gauge("advocacy_outbox_backlog", "Outbox rows not yet published", ["service"])
-OUTBOX_OLDEST_AGE = Gauge(
-    "advocacy_outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row", ["service"]
-)
+OUTBOX_OLDEST_AGE = Gauge("advocacy_outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row", ["service"])
 BROKER_UP = Gauge("advocacy_broker_up", "1 when this process's producer reaches the broker", ["service"])
 
 
@@ -78,9 +72,7 @@ def metrics_payload() -> tuple[bytes, str]:
 
 def configure_logging(service: str, level: str = "INFO", json: bool = True) -> None:
     """structlog for our code, stdlib logging (uvicorn, aiokafka, sqlalchemy) through the same renderer."""
-    renderer: Any = (
-        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
-    )
+    renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,

@@ -18,8 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from advocacy_common.db import OUTBOX
 from advocacy_common.events.base import Envelope
@@ -164,9 +163,7 @@ class OutboxRelay:
                 futures.append(await producer.send(r.topic, r.value, key=r.key.encode(), headers=headers))
             await asyncio.wait_for(asyncio.gather(*futures), self.send_timeout)
             await conn.execute(
-                sa.update(OUTBOX)
-                .where(OUTBOX.c.id.in_([r.id for r in rows]))
-                .values(published_at=sa.func.now())
+                sa.update(OUTBOX).where(OUTBOX.c.id.in_([r.id for r in rows])).values(published_at=sa.func.now())
             )
         for r in rows:
             EVENTS_PUBLISHED.labels(self.service, r.topic, r.event_type).inc()
@@ -177,9 +174,7 @@ class OutboxRelay:
         async with self.engine.connect() as conn:
             row = (
                 await conn.execute(
-                    sa.select(sa.func.count(), sa.func.min(OUTBOX.c.created_at)).where(
-                        OUTBOX.c.published_at.is_(None)
-                    )
+                    sa.select(sa.func.count(), sa.func.min(OUTBOX.c.created_at)).where(OUTBOX.c.published_at.is_(None))
                 )
             ).one()
         OUTBOX_BACKLOG.labels(self.service).set(row[0])

@@ -21,8 +21,7 @@ from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from advocacy_common import topics
 from advocacy_common.consumer import ConsumerRunner, ConsumerSpec
@@ -107,9 +106,7 @@ class Runtime:
         delay = 0.5
         while not self.stop.is_set():
             try:
-                await ensure_topics(
-                    self.settings.kafka_bootstrap_servers, wanted, self.settings.kafka_topic_partitions
-                )
+                await ensure_topics(self.settings.kafka_bootstrap_servers, wanted, self.settings.kafka_topic_partitions)
                 return
             except Exception as e:
                 log.warning("creating topics failed (%s); retrying", e)

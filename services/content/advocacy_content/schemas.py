@@ -16,9 +16,7 @@ Caption = Annotated[str, Field(max_length=10000)]
 class AudienceIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    teams: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
-        default_factory=list, max_length=100
-    )
+    teams: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(default_factory=list, max_length=100)
     programme_roles: list[Annotated[str, Field(pattern="^(sharer|creator|champion)$")]] = Field(
         default_factory=list, max_length=3
     )

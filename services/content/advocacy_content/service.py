@@ -6,8 +6,8 @@ import uuid
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from advocacy_common.auth import Principal
 from advocacy_common.errors import NotFound
@@ -117,11 +117,9 @@ async def list_board(
     order_ts = sa.func.coalesce(col(ContentItem.published_at), col(ContentItem.created_at))
     if page.cursor:
         ts, cid = datetime.fromisoformat(page.cursor[0]), page.cursor[1]
-        stmt = stmt.where(
-            sa.tuple_(order_ts, col(ContentItem.id)) < sa.tuple_(sa.literal(ts), sa.literal(cid))
-        )
+        stmt = stmt.where(sa.tuple_(order_ts, col(ContentItem.id)) < sa.tuple_(sa.literal(ts), sa.literal(cid)))
     stmt = stmt.order_by(order_ts.desc(), col(ContentItem.id).desc()).limit(page.limit + 1)
-    items = list((await session.exec(stmt)).all())
+    items = list((await session.scalars(stmt)).all())
     next_cursor = None
     if len(items) > page.limit:
         items = items[: page.limit]

@@ -57,9 +57,7 @@ class PointsTotal(Model, table=True):
 
     __tablename__ = "points_totals"
     __table_args__ = (
-        sa.Index(
-            "ix_points_rank", "tenant_id", "window", "window_start", sa.text("points DESC"), "employee_id"
-        ),
+        sa.Index("ix_points_rank", "tenant_id", "window", "window_start", sa.text("points DESC"), "employee_id"),
     )
 
     tenant_id: str = Field(primary_key=True)

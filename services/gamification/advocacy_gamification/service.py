@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from advocacy_common.auth import Principal
 from advocacy_common.events import Envelope
@@ -129,9 +129,7 @@ async def leaderboard(
         .select_from(
             TOTALS.outerjoin(
                 MEMBERS,
-                sa.and_(
-                    MEMBERS.c.tenant_id == TOTALS.c.tenant_id, MEMBERS.c.employee_id == TOTALS.c.employee_id
-                ),
+                sa.and_(MEMBERS.c.tenant_id == TOTALS.c.tenant_id, MEMBERS.c.employee_id == TOTALS.c.employee_id),
             )
         )
         .where(*scope)
@@ -158,9 +156,7 @@ async def leaderboard(
                 ).where(*scope)
             )
         ).one()
-        ranks = domain.competition_ranks(
-            [r.points for r in rows], first_rank=1 + counts[0], before_equal=counts[1]
-        )
+        ranks = domain.competition_ranks([r.points for r in rows], first_rank=1 + counts[0], before_equal=counts[1])
         for r, rank in zip(rows, ranks, strict=True):
             items.append(
                 {

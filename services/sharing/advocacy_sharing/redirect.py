@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
@@ -122,8 +121,7 @@ class ClickEmitter:
             batch, self.buffer = self.buffer, []
             try:
                 futures = [
-                    await producer.send(e.topic, e.value(), key=e.key.encode(), headers=e.headers())
-                    for e in batch
+                    await producer.send(e.topic, e.value(), key=e.key.encode(), headers=e.headers()) for e in batch
                 ]
                 await asyncio.wait_for(asyncio.gather(*futures), self.send_timeout)
                 self.sent += len(batch)

@@ -7,10 +7,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from advocacy_common.auth import Principal
 from advocacy_common.errors import NotFound
@@ -33,7 +32,7 @@ async def create_share(session: AsyncSession, who: Principal, body: ShareCreate)
     if content is None or content.status != "published" or (content.expires_at and content.expires_at <= now):
         raise NotFound("content not found or not published")
     existing = (
-        await session.exec(
+        await session.scalars(
             select(Share).where(
                 Share.tenant_id == who.tenant_id,
                 Share.employee_id == who.sub,
@@ -64,7 +63,7 @@ async def create_share(session: AsyncSession, who: Principal, body: ShareCreate)
     )
     if inserted.first() is None:  # a concurrent request created it first
         again = (
-            await session.exec(
+            await session.scalars(
                 select(Share).where(
                     Share.tenant_id == who.tenant_id,
                     Share.employee_id == who.sub,
@@ -121,9 +120,7 @@ async def judge_clicks(session: AsyncSession, events: Sequence[Envelope[Any]]) -
     if not raw:
         return
     codes = {e.data.code for e in raw}
-    shares = {
-        s.code: s for s in (await session.exec(select(Share).where(sa.column("code").in_(codes)))).all()
-    }
+    shares = {s.code: s for s in (await session.scalars(select(Share).where(col(Share.code).in_(codes)))).all()}
     rows: list[dict[str, Any]] = []
     out: list[Envelope[ShareClicked]] = []
     for env in raw:

@@ -77,9 +77,7 @@ def mint_token(
     """
     unknown = set(roles) - KNOWN_ROLES
     if unknown:
-        raise ValueError(
-            f"unknown role(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(KNOWN_ROLES))}"
-        )
+        raise ValueError(f"unknown role(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(KNOWN_ROLES))}")
     issued_at = int(time.time()) if now is None else now
     claims: dict[str, Any] = {
         "iss": issuer,

@@ -284,9 +284,7 @@ class JWTVerifier:
         try:
             remote = parse_jwks(fetch_jwks(url), source=url)
         except (httpx.HTTPError, ValueError) as exc:
-            log.error(
-                "could not fetch the JWKS from %s, keeping %d known key(s): %s", url, len(self._keys), exc
-            )
+            log.error("could not fetch the JWKS from %s, keeping %d known key(s): %s", url, len(self._keys), exc)
             return
         if not remote:
             log.warning("%s: the JWKS has no usable signature keys", url)

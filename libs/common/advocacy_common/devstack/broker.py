@@ -120,9 +120,7 @@ class TansuBroker:
         url = f"tcp://{self.host}:{self.port}"
         cmd = [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url]
         # Tansu reads its options from the environment too: keep only what it needs.
-        env = {
-            k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "RUST_LOG", "RUST_BACKTRACE")
-        }
+        env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "RUST_LOG", "RUST_BACKTRACE")}
         env.setdefault("RUST_LOG", "warn")
         if self.log_path:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)

@@ -74,9 +74,7 @@ def wait_until(
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             detail = on_timeout() if on_timeout else ""
-            raise TimeoutError(
-                f"timed out after {timeout:.0f}s waiting for {what}" + (f"\n{detail}" if detail else "")
-            )
+            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}" + (f"\n{detail}" if detail else ""))
         time.sleep(min(interval, remaining))
 
 

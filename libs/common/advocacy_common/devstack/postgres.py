@@ -224,9 +224,7 @@ class EmbeddedPostgres:
         if owner is not None:
             os.chown(path, *owner)
 
-    def _run(
-        self, args: list[str], *, timeout: float, new_session: bool = False
-    ) -> subprocess.CompletedProcess[str]:
+    def _run(self, args: list[str], *, timeout: float, new_session: bool = False) -> subprocess.CompletedProcess[str]:
         kwargs: dict[str, Any] = {}
         owner = self._owner_ids()
         if owner is not None:
@@ -284,9 +282,7 @@ class EmbeddedPostgres:
             raise DevStackError(f"initdb failed in {self.data_dir}:\n{proc.stdout}")
         conf = self.data_dir / "postgresql.conf"
         with conf.open("a") as f:
-            f.write(
-                f"\n# Written by the advocacy dev stack at each start.\ninclude_if_exists = '{CONF_NAME}'\n"
-            )
+            f.write(f"\n# Written by the advocacy dev stack at each start.\ninclude_if_exists = '{CONF_NAME}'\n")
 
     def _write_conf(self) -> None:
         lines = [

@@ -37,9 +37,7 @@ SERVICES: dict[str, int] = {"content": 8001, "sharing": 8002, "metrics": 8003, "
 DEFAULT_PG_PORT = 5433
 DEFAULT_KAFKA_PORT = 9092
 DEFAULT_PARTITIONS = 6
-TOKEN_EXAMPLE = (
-    '.venv/bin/advocacy token --tenant acme --sub alice --role employee --team sales --name "Alice A."'
-)
+TOKEN_EXAMPLE = '.venv/bin/advocacy token --tenant acme --sub alice --role employee --team sales --name "Alice A."'
 
 
 # -- layout and configuration ------------------------------------------------------------------------
@@ -241,9 +239,7 @@ class Infra:
         data = self.config.data
         data.create()
         if not self.config.external_database_url:
-            self.postgres = EmbeddedPostgres(
-                data.postgres, self.config.pg_port, log_path=data.logs / "postgres.log"
-            )
+            self.postgres = EmbeddedPostgres(data.postgres, self.config.pg_port, log_path=data.logs / "postgres.log")
             self.postgres.start()
         if not self.config.external_bootstrap:
             self.broker = TansuBroker(
@@ -302,9 +298,7 @@ class ProcessStack:
                 role=role,
                 log_json=log_json,
                 port=port,
-                public_base_url=f"http://127.0.0.1:{self.ports['sharing']}"
-                if "sharing" in self.ports
-                else None,
+                public_base_url=f"http://127.0.0.1:{self.ports['sharing']}" if "sharing" in self.ports else None,
                 extra=(extra_env or {}).get(svc),
             )
         self.processes: dict[str, ServiceProcess] = {
@@ -373,32 +367,47 @@ def _shielded(console: Any) -> Iterator[None]:
 
 
 def _panel(config: StackConfig, infra: Infra) -> Any:
+    from rich.console import Group
     from rich.panel import Panel
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table.grid(padding=(0, 2))
-    table.add_column(style="bold cyan")
-    table.add_column()
-    table.add_column(style="dim")
+    services = Table.grid(padding=(0, 2))
+    services.add_column(style="bold cyan", no_wrap=True)
+    services.add_column(no_wrap=True)
+    services.add_column(style="dim", no_wrap=True)
     for svc, port in config.ports.items():
         url = f"http://127.0.0.1:{port}"
-        table.add_row(svc, url, f"{url}/docs")
-    table.add_row("", "", "")
+        services.add_row(svc, url, f"{url}/docs")
+
     if config.external_database_url:
-        table.add_row("postgres", _redact(config.external_database_url), "from DATABASE_URL")
+        pg_line = f"{_redact(config.external_database_url)} (DATABASE_URL)"
     else:
-        table.add_row("postgres", infra.server_url, f"embedded, data in {config.data.postgres}")
+        pg_line = f"{infra.server_url} (embedded, data in {config.data.postgres})"
     if config.external_bootstrap:
-        table.add_row("kafka", config.external_bootstrap, "from KAFKA_BOOTSTRAP_SERVERS")
+        kafka_line = f"{config.external_bootstrap} (KAFKA_BOOTSTRAP_SERVERS)"
     else:
-        table.add_row("kafka", infra.bootstrap, "Tansu, memory only: a restart forgets every topic")
-    table.add_row("logs", str(config.data.logs), "")
-    table.add_row("", "", "")
-    table.add_row("token", TOKEN_EXAMPLE, "")
-    table.add_row("", 'curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8001/v1/content', "")
-    table.add_row("demo", "make demo", "content -> shares -> clicks -> metrics -> leaderboard")
-    table.add_row("stop", "Ctrl-C", "")
-    return Panel(table, title="[bold]Advocacy dev stack[/]", border_style="green", expand=False)
+        kafka_line = f"{infra.bootstrap} (Tansu, memory only: a restart forgets every topic)"
+
+    def line(label: str, value: str) -> Text:
+        return Text.assemble((f"{label:<10}", "bold"), value)
+
+    body = Group(
+        services,
+        Text(),
+        line("postgres", pg_line),
+        line("kafka", kafka_line),
+        line("logs", str(config.data.logs)),
+        Text(),
+        Text("A token (prints a JWT signed with the dev key):", style="bold"),
+        Text(f"  export TOKEN=$({TOKEN_EXAMPLE})", style="green"),
+        Text(f'  curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:{config.ports["content"]}/v1/content'),
+        Text.assemble(
+            ("The demo: ", "bold"), ("make demo", "green"), " (content, shares, clicks, metrics, leaderboard)"
+        ),
+        Text.assemble(("Stop: ", "bold"), "Ctrl-C"),
+    )
+    return Panel(body, title="[bold]Advocacy dev stack[/]", border_style="green", expand=False)
 
 
 def _redact(url: str) -> str:
@@ -475,7 +484,11 @@ def run(config: StackConfig | None = None) -> int:
 
             manager = Manager(Printer(sys.stdout))
             for svc in config.ports:
-                manager.add_process(svc, shlex.join(service_command(svc)), env={**os.environ, **envs[svc]})
+                # exec: the shell honcho starts becomes the service, so SIGTERM reaches it alone and
+                # honcho waits for the service itself to finish shutting down (flushing to Kafka)
+                # before we stop the broker.
+                cmd = "exec " + shlex.join(service_command(svc))
+                manager.add_process(svc, cmd, env={**os.environ, **envs[svc]})
             announcer = threading.Thread(
                 target=_announce_when_ready, args=(config, infra, console, announcer_stop), daemon=True
             )

@@ -118,9 +118,7 @@ def _parse_time(raw: str) -> datetime:
     return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
-def decode(
-    headers: list[tuple[str, bytes]] | tuple[tuple[str, bytes], ...], value: bytes | None
-) -> Envelope[Any]:
+def decode(headers: list[tuple[str, bytes]] | tuple[tuple[str, bytes], ...], value: bytes | None) -> Envelope[Any]:
     """Parse a Kafka record into an Envelope; raise InvalidEvent for anything malformed."""
     attrs: dict[str, str] = {}
     try:
@@ -140,9 +138,7 @@ def decode(
     try:
         data = model.model_validate_json(value)
     except ValidationError as e:
-        raise InvalidEvent(
-            f"{attrs['type']}: {e.error_count()} invalid field(s): {e.errors()[0]['msg']}"
-        ) from e
+        raise InvalidEvent(f"{attrs['type']}: {e.error_count()} invalid field(s): {e.errors()[0]['msg']}") from e
     try:
         time = _parse_time(attrs["time"]) if attrs.get("time") else _now()
     except ValueError as e:

@@ -1,0 +1,86 @@
+"""Traffic and polling helpers for e2e tests (HTTP only, bounded waits)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+
+BROWSER_UAS = [
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_6) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.6 Safari/605.1.15",
+    "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.6 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36",
+]
+
+
+def visitor_ip(i: int, net: int = 18) -> str:
+    """A distinct public-looking address per visitor (198.18.0.0/15, the benchmarking range)."""
+    return f"198.{net + (i >> 16) % 2}.{(i >> 8) & 255}.{i & 255}"
+
+
+async def eventually(
+    check: Callable[[], Awaitable[Any]], *, timeout: float, interval: float = 0.1, what: str = "condition"
+) -> Any:
+    """Poll ``check`` until it returns a truthy value; fail with the last value after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = await check()
+        except (httpx.HTTPError, AssertionError) as e:
+            last = e
+        else:
+            if last:
+                return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"{what} not reached within {timeout}s; last: {last!r}")
+
+
+async def click(client: httpx.AsyncClient, code: str, visitor: int, *, net: int = 18) -> int:
+    r = await client.get(
+        f"/r/{code}",
+        headers={
+            "X-Forwarded-For": visitor_ip(visitor, net),
+            "User-Agent": BROWSER_UAS[visitor % len(BROWSER_UAS)],
+        },
+    )
+    return r.status_code
+
+
+async def send_clicks(
+    base_url: str,
+    plan: list[tuple[str, int]],
+    *,
+    concurrency: int = 32,
+    on_progress: Callable[[int], Awaitable[None]] | None = None,
+    net: int = 18,
+) -> list[int]:
+    """GET /r/{code} for each (code, visitor) in ``plan``; returns the status codes in plan order."""
+    statuses = [0] * len(plan)
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(len(plan)):
+        queue.put_nowait(i)
+    done = 0
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=base_url, timeout=10.0, limits=limits) as client:
+
+        async def worker() -> None:
+            nonlocal done
+            while True:
+                try:
+                    i = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    return
+                code, visitor = plan[i]
+                statuses[i] = await click(client, code, visitor, net=net)
+                done += 1
+                if on_progress is not None:
+                    await on_progress(done)
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return statuses

@@ -1,0 +1,246 @@
+"""The outbox relay and the consumer runner against the real PostgreSQL and the real broker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from advocacy_common import topics
+from advocacy_common.consumer import ConsumerRunner, ConsumerSpec
+from advocacy_common.db import OUTBOX, add_messaging_tables, make_engine, make_sessionmaker
+from advocacy_common.events import Envelope, new_event
+from advocacy_common.events.sharing import ShareCreated
+from advocacy_common.kafka import ensure_topics, make_producer
+from advocacy_common.outbox import OutboxRelay, add_events
+
+META = sa.MetaData()
+add_messaging_tables(META)
+EFFECTS = sa.Table(
+    "effects",
+    META,
+    sa.Column("share_id", sa.Text, primary_key=True),
+    sa.Column("n", sa.Integer, nullable=False),
+)
+
+
+def share(i: int, employee: str = "alice") -> ShareCreated:
+    return ShareCreated(
+        share_id=f"s{i}",
+        employee_id=employee,
+        content_id="c",
+        network="x",
+        code=f"code{i:06d}",
+        created_at=datetime.now(UTC),
+    )
+
+
+@pytest.fixture
+async def engine(new_database: str) -> AsyncIterator[AsyncEngine]:
+    eng = make_engine(new_database)
+    async with eng.begin() as conn:
+        await conn.run_sync(META.create_all)
+    yield eng
+    await eng.dispose()
+
+
+@pytest.fixture
+async def producer(broker: Any) -> AsyncIterator[AIOKafkaProducer]:
+    p = make_producer(broker.bootstrap)
+    await p.start()
+    yield p
+    await p.stop()
+
+
+async def read_topic(bootstrap: str, topic: str, n: int, timeout: float = 15) -> list[Any]:
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+    )
+    await consumer.start()
+    out: list[Any] = []
+    try:
+        async with asyncio.timeout(timeout):
+            while len(out) < n:
+                batch = await consumer.getmany(timeout_ms=200)
+                for recs in batch.values():
+                    out.extend(recs)
+    finally:
+        await consumer.stop()
+    return out
+
+
+async def test_relay_publishes_in_order_and_marks_sent(
+    engine: AsyncEngine, producer: AIOKafkaProducer, broker: Any, new_topic: Callable[..., Awaitable[str]]
+) -> None:
+    await ensure_topics(broker.bootstrap, [topics.SHARES], 6)
+    tenant = f"t-relay-{id(engine)}"
+    events = [new_event("/test", tenant, share(i)) for i in range(50)]
+    async with make_sessionmaker(engine)() as s, s.begin():
+        await add_events(s, events)
+    relay = OutboxRelay(engine, lambda: producer, service="test-relay")
+    sent = await relay.publish_batch(producer)
+    assert sent == 50
+    assert await relay.publish_batch(producer) == 0  # nothing left unpublished
+    async with engine.connect() as conn:
+        unpublished = await conn.scalar(sa.select(sa.func.count()).where(OUTBOX.c.published_at.is_(None)))
+    assert unpublished == 0
+    # all 50 share one key, so they are in one partition, in outbox order
+    consumer = AIOKafkaConsumer(topics.SHARES, bootstrap_servers=broker.bootstrap, auto_offset_reset="earliest")
+    await consumer.start()
+    mine: list[str] = []
+    try:
+        async with asyncio.timeout(15):
+            while len(mine) < 50:
+                for recs in (await consumer.getmany(timeout_ms=200)).values():
+                    mine += [
+                        dict(r.headers)["ce_id"].decode()
+                        for r in recs
+                        if dict(r.headers)["ce_tenantid"] == tenant.encode()
+                    ]
+    finally:
+        await consumer.stop()
+    assert mine == [e.id for e in events]
+
+
+async def test_only_one_relay_holds_the_lock(engine: AsyncEngine, producer: AIOKafkaProducer) -> None:
+    a = OutboxRelay(engine, lambda: producer, service="lock-test", poll_seconds=0.01)
+    b = OutboxRelay(engine, lambda: producer, service="lock-test", poll_seconds=0.01)
+    stop = asyncio.Event()
+    ta = asyncio.create_task(a.run(stop))
+    async with asyncio.timeout(5):
+        while not a.holding_lock:
+            await asyncio.sleep(0.01)
+    tb = asyncio.create_task(b.run(stop))
+    await asyncio.sleep(0.5)
+    assert a.holding_lock and not b.holding_lock
+    stop.set()
+    await asyncio.gather(ta, tb)
+
+
+async def test_republish_sends_sent_rows_again(engine: AsyncEngine, producer: AIOKafkaProducer) -> None:
+    async with make_sessionmaker(engine)() as s, s.begin():
+        await add_events(s, [new_event("/test", "t-rep", share(i)) for i in range(5)])
+    relay = OutboxRelay(engine, lambda: producer, service="rep-test")
+    assert await relay.publish_batch(producer) == 5
+    assert await relay.republish_since(datetime(2000, 1, 1, tzinfo=UTC)) == 5
+    assert await relay.publish_batch(producer) == 5
+
+
+class Recorder:
+    """A handler that applies shares to the effects table; refuses share ids listed in ``poison``."""
+
+    def __init__(self, poison: set[str] | None = None) -> None:
+        self.poison = poison or set()
+        self.calls = 0
+
+    async def __call__(self, session: AsyncSession, events: Sequence[Envelope[Any]]) -> None:
+        self.calls += 1
+        for e in events:
+            if e.data.share_id in self.poison:
+                raise ValueError(f"cannot apply {e.data.share_id}")
+            await session.execute(
+                sa.text(
+                    "INSERT INTO effects (share_id, n) VALUES (:s, 1)"
+                    " ON CONFLICT (share_id) DO UPDATE SET n = effects.n + 1"
+                ),
+                {"s": e.data.share_id},
+            )
+
+
+async def produce(producer: AIOKafkaProducer, topic: str, envs: Sequence[Envelope[Any]]) -> None:
+    futs = [await producer.send(topic, e.value(), key=e.key.encode(), headers=e.headers()) for e in envs]
+    await asyncio.gather(*futs)
+
+
+async def run_until(runner: ConsumerRunner, done: Callable[[], bool], timeout: float = 20) -> None:
+    stop = asyncio.Event()
+    task = asyncio.create_task(runner.run(stop))
+    try:
+        async with asyncio.timeout(timeout):
+            while not done():
+                await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(task, 10)
+
+
+async def effects(engine: AsyncEngine) -> dict[str, int]:
+    async with engine.connect() as conn:
+        return {r[0]: r[1] for r in await conn.execute(sa.select(EFFECTS.c.share_id, EFFECTS.c.n))}
+
+
+async def test_consumer_applies_each_event_once_despite_duplicates(
+    engine: AsyncEngine, producer: AIOKafkaProducer, broker: Any, new_topic: Callable[..., Awaitable[str]]
+) -> None:
+    topic = await new_topic(partitions=3)
+    envs = [new_event("/test", "t-dup", share(i, employee=f"e{i % 7}")) for i in range(200)]
+    # every event twice, every tenth three times
+    await produce(producer, topic, envs + envs + envs[::10])
+    handler = Recorder()
+    group = f"g-{topic}"
+    await ensure_topics(broker.bootstrap, [topics.dead_letter(group)], 1)
+    runner = ConsumerRunner(
+        ConsumerSpec(group, (topic,), handler),
+        service="test",
+        bootstrap=broker.bootstrap,
+        sessionmaker=make_sessionmaker(engine),
+        producer=lambda: producer,
+    )
+    await run_until(runner, lambda: runner.applied + runner.duplicates >= 420)
+    got = await effects(engine)
+    assert len(got) == 200 and set(got.values()) == {1}
+    assert runner.applied == 200 and runner.duplicates == 220
+
+    # a new runner in the same group resumes from committed offsets: nothing is applied again
+    again = ConsumerRunner(
+        ConsumerSpec(group, (topic,), handler),
+        service="test",
+        bootstrap=broker.bootstrap,
+        sessionmaker=make_sessionmaker(engine),
+        producer=lambda: producer,
+    )
+    await produce(producer, topic, envs[:1])  # one more redelivery of an applied event
+    await run_until(again, lambda: again.duplicates >= 1)
+    assert again.applied == 0
+    assert (await effects(engine)) == got
+
+
+async def test_poisoned_and_malformed_records_go_to_the_dead_letter_topic(
+    engine: AsyncEngine, producer: AIOKafkaProducer, broker: Any, new_topic: Callable[..., Awaitable[str]]
+) -> None:
+    topic = await new_topic(partitions=1)
+    group = f"g-{topic}"
+    dlq = topics.dead_letter(group)
+    await ensure_topics(broker.bootstrap, [dlq], 1)
+    envs = [new_event("/test", "t-dlq", share(i)) for i in range(20)]
+    await produce(producer, topic, envs[:10])
+    await (await producer.send(topic, b"{garbage", key=b"k", headers=[("ce_type", b"io.advocacy.share.created.v1")]))
+    await produce(producer, topic, envs[10:])
+    handler = Recorder(poison={"s13"})
+    runner = ConsumerRunner(
+        ConsumerSpec(group, (topic,), handler),
+        service="test",
+        bootstrap=broker.bootstrap,
+        sessionmaker=make_sessionmaker(engine),
+        producer=lambda: producer,
+    )
+    await run_until(runner, lambda: runner.applied >= 19 and runner.dead_lettered >= 2)
+    got = await effects(engine)
+    assert set(got) == {f"s{i}" for i in range(20)} - {"s13"}
+    dead = await read_topic(broker.bootstrap, dlq, 2)
+    reasons = {dict(r.headers)["dlq_original_offset"].decode(): dict(r.headers)["dlq_error"].decode() for r in dead}
+    assert reasons["10"].startswith("missing header ce_id")
+    assert "cannot apply s13" in reasons["14"]
+    assert all(dict(r.headers)["dlq_original_topic"].decode() == topic for r in dead)
