@@ -100,12 +100,8 @@ async def list_board(
             sa.or_(col(ContentItem.expires_at).is_(None), col(ContentItem.expires_at) > now),
         )
         teams = ContentItem.audience["teams"]
-        stmt = stmt.where(
-            sa.or_(
-                sa.func.coalesce(sa.func.jsonb_array_length(teams), 0) == 0,
-                teams.contains([who.team] if who.team else ["\x00none"]),
-            )
-        )
+        untargeted = sa.func.coalesce(sa.func.jsonb_array_length(teams), 0) == 0
+        stmt = stmt.where(sa.or_(untargeted, teams.contains([who.team])) if who.team else untargeted)
     if tag:
         stmt = stmt.where(col(ContentItem.tags).contains([tag]))
     if network:
