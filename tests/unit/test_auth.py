@@ -107,18 +107,14 @@ def _reject(verifier: JWTVerifier, token: str, fragment: str) -> None:
 
 
 def test_valid_token_gives_a_principal_with_every_field(keys: DevKeys, verifier: JWTVerifier) -> None:
-    token = mint_token(
-        keys, tenant="t-9", sub="e-7", roles=["admin", "coach"], team="sales", name="Ada", now=NOW
-    )
+    token = mint_token(keys, tenant="t-9", sub="e-7", roles=["admin", "coach"], team="sales", name="Ada", now=NOW)
     assert verifier.verify(token) == Principal(
         sub="e-7", tenant_id="t-9", roles=frozenset({"admin", "coach"}), team="sales", name="Ada"
     )
 
 
 def test_optional_claims_and_unknown_roles(keys: DevKeys, verifier: JWTVerifier) -> None:
-    token = mint_token(
-        keys, tenant="t", sub="e", roles=[], now=NOW, extra_claims={"roles": ["employee", "superuser"]}
-    )
+    token = mint_token(keys, tenant="t", sub="e", roles=[], now=NOW, extra_claims={"roles": ["employee", "superuser"]})
     principal = verifier.verify(token)
     assert principal.roles == frozenset({"employee"})
     assert principal.team is None and principal.name is None
@@ -138,9 +134,7 @@ def test_audience_may_be_a_string_or_a_list(keys: DevKeys, verifier: JWTVerifier
 
 
 @pytest.mark.parametrize("seconds_past", [0, 59])
-def test_expiry_within_the_leeway_is_accepted(
-    keys: DevKeys, verifier: JWTVerifier, seconds_past: int
-) -> None:
+def test_expiry_within_the_leeway_is_accepted(keys: DevKeys, verifier: JWTVerifier, seconds_past: int) -> None:
     token = mint_token(keys, tenant="t", sub="e", roles=["employee"], now=NOW - 3600 - seconds_past)
     assert verifier.verify(token).sub == "e"
 
@@ -230,9 +224,7 @@ def test_missing_kid(keys: DevKeys, verifier: JWTVerifier) -> None:
 
 def test_algorithm_must_match_the_key(keys: DevKeys, verifier: JWTVerifier) -> None:
     # The dev key is published with alg RS256; a PS256 signature by that very key is refused.
-    unrestricted = RSAKey.import_key(
-        {k: v for k, v in _dev_key(keys).as_dict(private=True).items() if k != "alg"}
-    )
+    unrestricted = RSAKey.import_key({k: v for k, v in _dev_key(keys).as_dict(private=True).items() if k != "alg"})
     _reject(verifier, _sign(unrestricted, _claims(), alg="PS256"), "does not match its signing key")
 
 
@@ -262,9 +254,7 @@ HEADER_NAMES = ["alg", "kid", "typ", "crit", "b64", "jwk"]
 
 @settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
-    header=st.dictionaries(
-        st.sampled_from(["alg", "kid", "typ", "crit", "b64", "jwk"]), st.from_type(object)
-    ),
+    header=st.dictionaries(st.sampled_from(["alg", "kid", "typ", "crit", "b64", "jwk"]), st.from_type(object)),
     payload=st.binary(max_size=64),
     signature=st.binary(max_size=64),
 )
@@ -434,9 +424,7 @@ def test_retired_keys_stop_verifying_after_a_refetch(monkeypatch: pytest.MonkeyP
     _reject(verifier, _sign(old, _claims()), "unknown key")
 
 
-def test_issuer_down_at_start_up_recovers(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_issuer_down_at_start_up_recovers(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     key = _rsa("k1")
     issuer, clock = FakeIssuer(key), Clock()
     issuer.down = True
@@ -455,9 +443,7 @@ def test_issuer_down_at_start_up_recovers(
     assert verifier.key_ids == {"k1"}
 
 
-def test_file_and_url_keys_are_both_trusted(
-    monkeypatch: pytest.MonkeyPatch, keys: DevKeys, tmp_path: Path
-) -> None:
+def test_file_and_url_keys_are_both_trusted(monkeypatch: pytest.MonkeyPatch, keys: DevKeys, tmp_path: Path) -> None:
     remote = _rsa("remote")
     monkeypatch.setattr(verifier_module, "fetch_jwks", FakeIssuer(remote))
     verifier = JWTVerifier(
@@ -560,9 +546,7 @@ async def test_valid_token_reaches_the_route(client: httpx.AsyncClient, keys: De
         ("/partner", ["employee"], 403),
     ],
 )
-async def test_role_gates(
-    client: httpx.AsyncClient, keys: DevKeys, path: str, roles: list[str], status: int
-) -> None:
+async def test_role_gates(client: httpx.AsyncClient, keys: DevKeys, path: str, roles: list[str], status: int) -> None:
     response = await client.get(path, headers=_bearer(keys, *roles))
     assert response.status_code == status
     if status == 403:

@@ -53,9 +53,7 @@ def test_concurrent_creation_agrees_on_one_key(tmp_path: Path) -> None:
 
 def test_mint_token_claims(tmp_path: Path) -> None:
     keys = ensure_dev_keys(tmp_path)
-    token = mint_token(
-        keys, tenant="t1", sub="e1", roles=["admin"], team="ops", name="Grace", ttl_seconds=120
-    )
+    token = mint_token(keys, tenant="t1", sub="e1", roles=["admin"], team="ops", name="Grace", ttl_seconds=120)
     decoded = _decode(keys, token)
     assert decoded.header["kid"] == keys.kid and decoded.header["alg"] == "RS256"
     claims = decoded.claims

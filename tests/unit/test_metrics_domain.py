@@ -28,9 +28,7 @@ def test_click_deltas_sum_to_the_events(events: list[ShareClicked]) -> None:
     total = sum(sum(v.values()) for v in out.values())
     assert total == len(events)
     for v in Verdict:
-        assert sum(row.get(f"clicks_{v.value}", 0) for row in out.values()) == sum(
-            1 for e in events if e.verdict is v
-        )
+        assert sum(row.get(f"clicks_{v.value}", 0) for row in out.values()) == sum(1 for e in events if e.verdict is v)
 
 
 def test_share_adds_reach_on_its_day() -> None:

@@ -18,7 +18,12 @@ def test_destination_keeps_own_query_and_adds_utm() -> None:
     parts = urlsplit(dest)
     q = parse_qs(parts.query)
     assert parts.netloc == "ex.com" and parts.fragment == "frag"
-    assert q == {"b": ["1"], "utm_source": ["x"], "utm_medium": ["employee_advocacy"], "utm_campaign": ["big-news"]}
+    assert q == {
+        "b": ["1"],
+        "utm_source": ["x"],
+        "utm_medium": ["employee_advocacy"],
+        "utm_campaign": ["big-news"],
+    }
     assert parse_qs(urlsplit(domain.with_click_id(dest, "abc")).query)["adv_click"] == ["abc"]
 
 
