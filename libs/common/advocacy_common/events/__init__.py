@@ -1,6 +1,6 @@
 """Typed event models with a registry; importing this package registers every type."""
 
-from advocacy_common.events import content, sharing
+from advocacy_common.events import content, gamification, sharing
 from advocacy_common.events.base import (
     REGISTRY,
     Envelope,
@@ -18,6 +18,7 @@ __all__ = [
     "InvalidEvent",
     "content",
     "decode",
+    "gamification",
     "new_event",
     "register",
     "sharing",

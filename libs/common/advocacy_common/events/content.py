@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict
 
 from advocacy_common import topics
 from advocacy_common.events.base import EventData, register
+from advocacy_common.tenant import TenantSettings
 
 
 class Audience(BaseModel):
@@ -44,3 +45,109 @@ class ContentPublished(_ContentEvent):
     audience: Audience = Audience()
     published_at: datetime
     expires_at: datetime | None = None
+
+
+@register
+class ContentUpdated(_ContentEvent):
+    """A published item changed (title, URL, captions, audience, expiry): copies must follow."""
+
+    TYPE = "io.advocacy.content.updated.v1"
+
+    title: str
+    url: str
+    slug: str
+    tags: list[str] = []
+    captions: dict[str, str] = {}
+    audience: Audience = Audience()
+    status: str
+    expires_at: datetime | None = None
+    updated_at: datetime
+
+
+@register
+class ContentExpired(_ContentEvent):
+    TYPE = "io.advocacy.content.expired.v1"
+    PARTNER_VISIBLE = True
+
+    expired_at: datetime
+
+
+@register
+class ContentArchived(_ContentEvent):
+    TYPE = "io.advocacy.content.archived.v1"
+    PARTNER_VISIBLE = True
+
+    archived_at: datetime
+
+
+@register
+class SuggestionApproved(_ContentEvent):
+    """An employee's suggestion became published content, credited to the proposer."""
+
+    TYPE = "io.advocacy.content.suggestion_approved.v1"
+    PARTNER_VISIBLE = True
+
+    proposer_id: str
+    approved_by: str
+    approved_at: datetime
+
+
+class _TenantEvent(EventData):
+    TOPIC = topics.CONTENT
+
+
+@register
+class PolicyUpdated(_TenantEvent):
+    """A new version of the tenant's sharing policy; sharing judges messages against the latest."""
+
+    TYPE = "io.advocacy.policy.updated.v1"
+
+    version: int
+    blocked_terms: list[str] = []
+    required_disclosures: dict[str, str] = {}
+    allowed_domains: list[str] = []
+    max_lengths: dict[str, int] = {}
+    updated_by: str
+    updated_at: datetime
+
+
+@register
+class TenantSettingsUpdated(_TenantEvent):
+    TYPE = "io.advocacy.tenant.settings_updated.v1"
+
+    settings: TenantSettings
+    updated_at: datetime
+
+
+class _MemberEvent(EventData):
+    TOPIC = topics.CONTENT
+    employee_id: str
+
+    def partition_key(self, tenant_id: str) -> str:
+        return f"{tenant_id}:{self.employee_id}"
+
+    def subject(self) -> str | None:
+        return self.employee_id
+
+
+@register
+class MemberUpdated(_MemberEvent):
+    """Programme membership: enrolment, programme roles, leaderboard visibility."""
+
+    TYPE = "io.advocacy.member.updated.v1"
+
+    enrolled: bool
+    programme_roles: list[str] = []
+    leaderboard: str = "ranked"  # ranked | anonymous | hidden
+    name: str | None = None
+    team: str | None = None
+    updated_at: datetime
+
+
+@register
+class MemberErased(_MemberEvent):
+    """Right to erasure: every service forgets the person (see each service's handler)."""
+
+    TYPE = "io.advocacy.member.erased.v1"
+
+    erased_at: datetime

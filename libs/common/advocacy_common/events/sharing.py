@@ -7,6 +7,7 @@ from enum import StrEnum
 
 from advocacy_common import topics
 from advocacy_common.events.base import EventData, register
+from advocacy_common.money import Money
 
 
 class Verdict(StrEnum):
@@ -92,3 +93,60 @@ class ShareClicked(_EmployeeKeyed):
 
     def subject(self) -> str | None:
         return self.click_id
+
+
+@register
+class ClickInvalidated(_EmployeeKeyed):
+    """An admin judged a counted click fraudulent after the fact: points and metrics are taken back
+    by the consumers (a reversal), never by editing totals."""
+
+    TYPE = "io.advocacy.share.click_invalidated.v1"
+    TOPIC = topics.CLICKS
+    PARTNER_VISIBLE = True
+
+    click_id: str
+    share_id: str
+    content_id: str
+    network: str
+    team: str | None = None
+    clicked_at: datetime
+    reason: str
+    invalidated_at: datetime
+
+    def subject(self) -> str | None:
+        return self.click_id
+
+
+@register
+class ConversionRecorded(_EmployeeKeyed):
+    """A partner reported a conversion against a click, attributed to the click's share."""
+
+    TYPE = "io.advocacy.conversion.recorded.v1"
+    TOPIC = topics.CONVERSIONS
+    PARTNER_VISIBLE = True
+
+    conversion_id: str
+    click_id: str
+    share_id: str
+    content_id: str
+    network: str
+    team: str | None = None
+    kind: str  # signup | lead | sale
+    value: Money | None = None
+    external_id: str
+    occurred_at: datetime
+
+    def subject(self) -> str | None:
+        return self.conversion_id
+
+
+@register
+class AccountUpdated(_EmployeeKeyed):
+    """An employee's audience size on a network (reach is computed from it)."""
+
+    TYPE = "io.advocacy.account.updated.v1"
+    TOPIC = topics.SHARES
+
+    network: str
+    audience_size: int
+    updated_at: datetime

@@ -1,0 +1,143 @@
+"""Tenant settings: owned by the content service, copied by every other service from events.
+
+The model lives here so every service reads the same fields with the same defaults; each service
+keeps its own copy in a ``tenant_settings`` table (added by :func:`add_tenant_settings_table`),
+upserted from ``io.advocacy.tenant.settings_updated.v1`` by :func:`apply_tenant_settings`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from advocacy_common.money import ISO_4217, DecimalStr, Money
+from advocacy_common.networks import Network
+
+Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+WEEKDAYS: tuple[str, ...] = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+class TenantSettings(BaseModel):
+    """What an admin configures for a tenant (API.md ``/v1/tenant/settings``).
+
+    Unknown fields are ignored here (events evolve additively); request bodies use
+    :class:`TenantSettingsIn`, which refuses them.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    time_zone: str = "UTC"
+    week_starts_on: Weekday = "monday"
+    base_currency: str = "EUR"
+    # 1 unit of the key currency = this many units of base_currency
+    exchange_rates: dict[str, DecimalStr] = Field(default_factory=dict)
+    brand_audience: dict[Network, int] = Field(default_factory=dict)
+    programme_cost: Money | None = None  # per month
+    cpc: dict[Network, Money] = Field(default_factory=dict)
+    cpm: dict[Network, Money] = Field(default_factory=dict)
+    second_approver_required: bool = False
+    partner_webhook_url: str | None = Field(default=None, max_length=2048)
+    attribution_window_days: int = Field(default=90, ge=1, le=365)
+
+    @field_validator("time_zone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as e:
+            raise ValueError(f"unknown time zone {v!r} (IANA name expected, e.g. Europe/Berlin)") from e
+        return v
+
+    @field_validator("base_currency")
+    @classmethod
+    def _base(cls, v: str) -> str:
+        if v.upper() not in ISO_4217:
+            raise ValueError(f"unknown currency {v!r} (ISO 4217 code expected)")
+        return v.upper()
+
+    @field_validator("exchange_rates")
+    @classmethod
+    def _rates(cls, v: dict[str, Decimal]) -> dict[str, Decimal]:
+        out = {}
+        for code, rate in v.items():
+            if code.upper() not in ISO_4217:
+                raise ValueError(f"unknown currency {code!r} (ISO 4217 code expected)")
+            if rate <= 0:
+                raise ValueError(f"exchange rate for {code} must be positive")
+            out[code.upper()] = rate
+        return out
+
+    @field_validator("brand_audience")
+    @classmethod
+    def _audience(cls, v: dict[Network, int]) -> dict[Network, int]:
+        if any(n < 0 for n in v.values()):
+            raise ValueError("audience sizes cannot be negative")
+        return v
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
+
+    @property
+    def week_start_index(self) -> int:
+        """0 = Monday ... 6 = Sunday (datetime.weekday())."""
+        return WEEKDAYS.index(self.week_starts_on)
+
+
+class TenantSettingsIn(TenantSettings):
+    model_config = ConfigDict(extra="forbid")
+
+
+DEFAULT_SETTINGS = TenantSettings()
+
+_settings_meta = sa.MetaData()
+TENANT_SETTINGS = sa.Table(
+    "tenant_settings",
+    _settings_meta,
+    sa.Column("tenant_id", sa.Text, primary_key=True),
+    sa.Column("settings", JSONB, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+"""Each consuming service's copy of its tenants' settings."""
+
+
+def add_tenant_settings_table(metadata: sa.MetaData) -> None:
+    TENANT_SETTINGS.to_metadata(metadata)
+
+
+async def apply_tenant_settings(session: AsyncSession, events: Sequence[Any]) -> None:
+    """Upsert the copy from settings events; an older event never overwrites a newer copy."""
+    from advocacy_common.events.content import TenantSettingsUpdated
+
+    for env in events:
+        if not isinstance(env.data, TenantSettingsUpdated):
+            continue
+        stmt = pg_insert(TENANT_SETTINGS).values(
+            tenant_id=env.tenant_id, settings=env.data.settings.model_dump(mode="json"), updated_at=env.data.updated_at
+        )
+        await session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["tenant_id"],
+                set_={"settings": stmt.excluded.settings, "updated_at": stmt.excluded.updated_at},
+                where=TENANT_SETTINGS.c.updated_at <= stmt.excluded.updated_at,
+            )
+        )
+
+
+async def load_tenant_settings(session: AsyncSession, tenant_id: str) -> TenantSettings:
+    raw = await session.scalar(sa.select(TENANT_SETTINGS.c.settings).where(TENANT_SETTINGS.c.tenant_id == tenant_id))
+    return TenantSettings.model_validate(raw) if raw else DEFAULT_SETTINGS
+
+
+def local_day(at: datetime, settings: TenantSettings) -> Any:
+    """The tenant's calendar day of an instant (aggregates and windows use the tenant's time zone)."""
+    return at.astimezone(settings.zone).date()
