@@ -60,7 +60,9 @@ class ConsumerRunner:
         producer: Callable[[], AIOKafkaProducer | None],
         batch_max: int = 1000,
         on_applied: Callable[[Sequence[Envelope[Any]]], None] | None = None,
+        session_timeout_ms: int = 10000,
     ) -> None:
+        self.session_timeout_ms = session_timeout_ms
         self.spec = spec
         self.service = service
         self.bootstrap = bootstrap
@@ -76,7 +78,13 @@ class ConsumerRunner:
         self.connected = False
 
     async def run(self, stop: asyncio.Event) -> None:
-        consumer = make_consumer(self.bootstrap, self.spec.group_id, self.spec.topics, max_poll_records=self.batch_max)
+        consumer = make_consumer(
+            self.bootstrap,
+            self.spec.group_id,
+            self.spec.topics,
+            max_poll_records=self.batch_max,
+            session_timeout_ms=self.session_timeout_ms,
+        )
         self.consumer = consumer
         if not await start_with_retry(consumer, stop, what=f"consumer {self.spec.group_id}"):
             return

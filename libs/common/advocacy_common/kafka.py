@@ -28,7 +28,12 @@ def make_producer(bootstrap: str, *, idempotence: bool = False, linger_ms: int =
 
 
 def make_consumer(
-    bootstrap: str, group_id: str, topics: Iterable[str], *, max_poll_records: int = 1000
+    bootstrap: str,
+    group_id: str,
+    topics: Iterable[str],
+    *,
+    max_poll_records: int = 1000,
+    session_timeout_ms: int = 10000,
 ) -> AIOKafkaConsumer:
     return AIOKafkaConsumer(
         *topics,
@@ -38,8 +43,8 @@ def make_consumer(
         auto_offset_reset="earliest",
         max_poll_records=max_poll_records,
         fetch_max_wait_ms=100,
-        session_timeout_ms=10000,
-        heartbeat_interval_ms=2000,
+        session_timeout_ms=session_timeout_ms,
+        heartbeat_interval_ms=max(500, session_timeout_ms // 5),
         retry_backoff_ms=200,
         client_id=group_id,
     )

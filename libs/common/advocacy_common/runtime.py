@@ -151,6 +151,7 @@ class Runtime:
                     producer=self.get_producer,
                     batch_max=s.consumer_batch_max,
                     on_applied=on_applied,
+                    session_timeout_ms=s.kafka_session_timeout_ms,
                 )
             )
 

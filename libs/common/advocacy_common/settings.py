@@ -22,6 +22,7 @@ SHARED_NAMES = (
     "kafka_bootstrap_servers",
     "kafka_enable_idempotence",
     "kafka_topic_partitions",
+    "kafka_session_timeout_ms",
     "jwt_jwks_path",
     "jwt_jwks_url",
     "jwt_issuer",
@@ -94,6 +95,8 @@ class ServiceSettings(BaseSettings):
     kafka_enable_idempotence: bool = False
     kafka_topic_partitions: int = 6
     kafka_send_timeout_seconds: float = 10.0
+    # How long the group waits for a silent consumer before rebalancing its partitions away.
+    kafka_session_timeout_ms: int = 10000
 
     jwt_jwks_path: str | None = None
     jwt_jwks_url: str | None = None
