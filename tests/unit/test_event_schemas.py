@@ -52,3 +52,13 @@ def test_incompatible_changes_are_caught(new: dict[str, object], problem: str) -
 def test_adding_an_optional_property_is_compatible() -> None:
     new = {**BASE, "properties": {**BASE["properties"], "c": {"type": "string"}}}  # type: ignore[dict-item]
     assert incompatibilities(BASE, new) == []
+
+
+def test_readme_catalogue_lists_every_event() -> None:
+    from pathlib import Path
+
+    from advocacy_common.event_schemas import catalogue_markdown
+
+    readme = Path("README.md").read_text()
+    section = readme.split("<!-- event-catalogue:start -->")[1].split("<!-- event-catalogue:end -->")[0]
+    assert section.strip() == catalogue_markdown().strip(), "regenerate the README event catalogue"

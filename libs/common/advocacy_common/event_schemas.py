@@ -34,13 +34,28 @@ def render(schema: dict[str, Any]) -> str:
     return json.dumps(schema, indent=2, sort_keys=True) + "\n"
 
 
-def write_all(directory: Path = SCHEMA_DIR) -> list[Path]:
+README = Path("README.md")
+_START, _END = "<!-- event-catalogue:start -->", "<!-- event-catalogue:end -->"
+
+
+def write_all(directory: Path = SCHEMA_DIR, readme: Path = README) -> list[Path]:
+    """Regenerate docs/events/*.json and the README's event catalogue."""
     directory.mkdir(parents=True, exist_ok=True)
     written = []
+    for stale in directory.glob("*.json"):
+        if stale.stem not in REGISTRY:
+            stale.unlink()
     for t, schema in all_schemas().items():
         path = directory / f"{t}.json"
         path.write_text(render(schema))
         written.append(path)
+    if readme.exists():
+        text = readme.read_text()
+        if _START in text and _END in text:
+            head, rest = text.split(_START, 1)
+            tail = rest.split(_END, 1)[1]
+            readme.write_text(f"{head}{_START}\n{catalogue_markdown()}\n{_END}{tail}")
+            written.append(readme)
     return written
 
 
@@ -67,3 +82,22 @@ def incompatibilities(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     for name in sorted(added_required):
         problems.append(f"property {name!r} became required")
     return problems
+
+
+def partition_key_shape(event_type: str) -> str:
+    """How a type is keyed, e.g. ``tenant:employee_id``, read off the model's own partition_key."""
+    model = REGISTRY[event_type]
+    probe = model.model_construct(**{name: name for name in model.model_fields})
+    return probe.partition_key("tenant")
+
+
+def catalogue_markdown() -> str:
+    """The README's event catalogue, generated from the registry so it cannot drift."""
+    rows = ["| type | topic | key | partner feed | schema |", "|---|---|---|---|---|"]
+    for t in sorted(REGISTRY):
+        model = REGISTRY[t]
+        rows.append(
+            f"| `{t}` | `{model.TOPIC}` | `{partition_key_shape(t)}` | {'yes' if model.PARTNER_VISIBLE else 'no'} "
+            f"| [schema](docs/events/{t}.json) |"
+        )
+    return "\n".join(rows)
