@@ -87,7 +87,8 @@ def incompatibilities(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 def partition_key_shape(event_type: str) -> str:
     """How a type is keyed, e.g. ``tenant:employee_id``, read off the model's own partition_key."""
     model = REGISTRY[event_type]
-    probe = model.model_construct(**{name: name for name in model.model_fields})
+    fields: dict[str, Any] = {name: name for name in model.model_fields}
+    probe = model.model_construct(None, **fields)
     return probe.partition_key("tenant")
 
 
