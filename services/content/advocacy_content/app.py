@@ -7,6 +7,8 @@ from fastapi import FastAPI
 from advocacy_common.entrypoint import service_cli
 from advocacy_common.runtime import ServiceDefinition, create_service_app
 from advocacy_content.api import router
+from advocacy_content.consumers import CONSUMERS
+from advocacy_content.scheduler import scheduler_task
 from advocacy_content.settings import ContentSettings
 
 DEFINITION = ServiceDefinition(
@@ -14,6 +16,8 @@ DEFINITION = ServiceDefinition(
     title="Advocacy content",
     description="The advocacy board: curated content, targeting, captions, policy and programme.",
     routers=[router],
+    consumers=CONSUMERS,
+    worker_tasks=[scheduler_task],
 )
 
 

@@ -1,4 +1,4 @@
-"""Content's tables and queries."""
+"""Content's tables. Every row carries ``tenant_id``; every query filters on it."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from sqlalchemy.orm import registry
 from sqlmodel import Column, Field, SQLModel
 
 from advocacy_common.db import add_messaging_tables
+from advocacy_common.tenant import TENANT_SETTINGS, add_tenant_settings_table
 
 
 class Model(SQLModel, registry=registry()):
@@ -19,14 +20,35 @@ class Model(SQLModel, registry=registry()):
 
 metadata = Model.metadata
 add_messaging_tables(metadata)
+# Content owns tenant settings: this is the system of record the settings events are built from.
+add_tenant_settings_table(metadata)
+TenantSettingsTable = metadata.tables[TENANT_SETTINGS.name]
+
+TS = sa.DateTime(timezone=True)
+
+
+def _text_array() -> Any:
+    return Column(ARRAY(sa.Text), nullable=False, server_default="{}")
 
 
 class ContentItem(Model, table=True):
+    """A piece of content on the board, or an employee's suggestion (``proposer_id`` set)."""
+
     __tablename__ = "content_items"
     __table_args__ = (
         sa.Index("ix_content_tenant_status", "tenant_id", "status", "published_at"),
         sa.Index("ix_content_search", "search", postgresql_using="gin"),
         sa.Index("ix_content_tags", "tags", postgresql_using="gin"),
+        # what the scheduler looks for, cheaply, several times a second
+        sa.Index("ix_content_due_publish", "publish_at", postgresql_where=sa.text("status = 'scheduled'")),
+        sa.Index(
+            "ix_content_due_expiry",
+            "expires_at",
+            postgresql_where=sa.text("status IN ('published', 'scheduled') AND expires_at IS NOT NULL"),
+        ),
+        sa.Index(
+            "ix_content_proposer", "tenant_id", "proposer_id", postgresql_where=sa.text("proposer_id IS NOT NULL")
+        ),
     )
 
     id: str = Field(primary_key=True)
@@ -39,12 +61,23 @@ class ContentItem(Model, table=True):
     captions: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSONB, nullable=False))
     audience: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONB, nullable=False))
     status: str
-    publish_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
-    expires_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
-    published_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    publish_at: datetime | None = Field(default=None, sa_type=TS)
+    expires_at: datetime | None = Field(default=None, sa_type=TS)
+    published_at: datetime | None = Field(default=None, sa_type=TS)
     created_by: str
-    created_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
-    updated_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
+    created_at: datetime = Field(sa_type=TS)
+    updated_at: datetime = Field(sa_type=TS)
+    # suggestions: who proposed it (unlinked on erasure), the review and its outcome
+    proposer_id: str | None = None
+    note: str | None = None
+    approvals: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSONB, nullable=False, server_default="[]")
+    )
+    reviewed_by: str | None = None
+    reviewed_at: datetime | None = Field(default=None, sa_type=TS)
+    rejection_reason: str | None = None
+    expired_at: datetime | None = Field(default=None, sa_type=TS)
+    archived_at: datetime | None = Field(default=None, sa_type=TS)
     search: str | None = Field(
         default=None,
         sa_column=Column(
@@ -55,3 +88,106 @@ class ContentItem(Model, table=True):
             ),
         ),
     )
+
+
+class Member(Model, table=True):
+    """An employee's programme membership and followed topics (no row: the defaults)."""
+
+    __tablename__ = "members"
+
+    tenant_id: str = Field(primary_key=True)
+    employee_id: str = Field(primary_key=True)
+    enrolled: bool = True
+    programme_roles: list[str] = Field(default_factory=list, sa_column=_text_array())
+    leaderboard: str = "ranked"
+    topics: list[str] = Field(default_factory=list, sa_column=_text_array())
+    name: str | None = None
+    team: str | None = None
+    updated_at: datetime = Field(sa_type=TS)
+
+
+class SharedContent(Model, table=True):
+    """Who shared what, from sharing's ``share.created`` events: the board puts unshared items first."""
+
+    __tablename__ = "shared_content"
+
+    tenant_id: str = Field(primary_key=True)
+    employee_id: str = Field(primary_key=True)
+    content_id: str = Field(primary_key=True)
+    first_shared_at: datetime = Field(sa_type=TS)
+
+
+class PolicyVersion(Model, table=True):
+    """Every version of a tenant's policy: the newest is in force. Who, when and what changed."""
+
+    __tablename__ = "policy_versions"
+
+    tenant_id: str = Field(primary_key=True)
+    version: int = Field(primary_key=True)
+    guidelines: str = ""
+    blocked_terms: list[str] = Field(default_factory=list, sa_column=_text_array())
+    required_disclosures: dict[str, str] = Field(
+        default_factory=dict, sa_column=Column(JSONB, nullable=False, server_default="{}")
+    )
+    allowed_domains: list[str] = Field(default_factory=list, sa_column=_text_array())
+    max_lengths: dict[str, int] = Field(
+        default_factory=dict, sa_column=Column(JSONB, nullable=False, server_default="{}")
+    )
+    changes: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSONB, nullable=False, server_default="[]")
+    )
+    updated_by: str
+    updated_at: datetime = Field(sa_type=TS)
+
+
+class Wave(Model, table=True):
+    """A step of the roll-out: a named set of teams and/or employees with a start date."""
+
+    __tablename__ = "waves"
+    __table_args__ = (sa.Index("ix_waves_tenant_starts", "tenant_id", "starts_at"),)
+
+    id: str = Field(primary_key=True)
+    tenant_id: str
+    name: str
+    starts_at: datetime = Field(sa_type=TS)
+    teams: list[str] = Field(default_factory=list, sa_column=_text_array())
+    employees: list[str] = Field(default_factory=list, sa_column=_text_array())
+    created_by: str
+    created_at: datetime = Field(sa_type=TS)
+    updated_at: datetime = Field(sa_type=TS)
+
+
+class CoachingRequest(Model, table=True):
+    """A private thread: an employee's draft and question, answered by coaches."""
+
+    __tablename__ = "coaching_requests"
+    __table_args__ = (
+        sa.Index("ix_coaching_tenant_status", "tenant_id", "status", "created_at"),
+        sa.Index("ix_coaching_requester", "tenant_id", "requester_id", "created_at"),
+    )
+
+    id: str = Field(primary_key=True)
+    tenant_id: str
+    requester_id: str
+    network: str
+    draft: str
+    question: str
+    status: str = "open"
+    created_at: datetime = Field(sa_type=TS)
+    updated_at: datetime = Field(sa_type=TS)
+    closed_at: datetime | None = Field(default=None, sa_type=TS)
+
+
+class CoachingReply(Model, table=True):
+    __tablename__ = "coaching_replies"
+    __table_args__ = (sa.Index("ix_coaching_replies_request", "request_id", "created_at"),)
+
+    id: str = Field(primary_key=True)
+    tenant_id: str
+    request_id: str = Field(
+        sa_column=Column(sa.Text, sa.ForeignKey("coaching_requests.id", ondelete="CASCADE"), nullable=False)
+    )
+    author_id: str | None  # None once the author is erased
+    author_role: str  # requester | coach
+    text: str
+    created_at: datetime = Field(sa_type=TS)

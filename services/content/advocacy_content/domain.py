@@ -1,12 +1,17 @@
-"""Pure rules of the advocacy board: status, audience matching, slugs. No I/O here."""
+"""Pure rules of the content service: statuses, audience and relevance, roll-out gates, captions,
+policy versions, suggestion review, coaching access. No I/O, no FastAPI, no Kafka here."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from advocacy_common.networks import RULES, Network
+from advocacy_common.policy import Policy, Violation, check_message, message_length
 
 
 class Status:
@@ -19,13 +24,46 @@ class Status:
     rejected = "rejected"
 
     ALL = (draft, scheduled, published, expired, archived, pending_review, rejected)
+    # what sharing knows about (it has seen content.published): changes must reach its copy
+    ANNOUNCED = (published, expired)
+    EDITABLE = (draft, scheduled, published, expired, pending_review)
 
 
+PROGRAMME_ROLES = ("sharer", "creator", "champion")
+LEADERBOARD_CHOICES = ("ranked", "anonymous", "hidden")
+# An item counts as new on the board for this long after publication.
+NEW_FOR = timedelta(hours=72)
+
+
+class RuleError(Exception):
+    """A business rule refused the request: ``field`` names the input at fault (422)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+class StateError(Exception):
+    """The resource is not in a state that allows the action (409)."""
+
+
+# -- status and schedule ------------------------------------------------------------------------------
 def initial_status(now: datetime, publish_at: datetime | None) -> str:
     """Published at once unless ``publish_at`` is in the future."""
     if publish_at is not None and publish_at > now:
         return Status.scheduled
     return Status.published
+
+
+def check_schedule(publish_at: datetime | None, expires_at: datetime | None, now: datetime) -> None:
+    """Expiry after publication (or after now, when publication is immediate or past)."""
+    if expires_at is None:
+        return
+    if publish_at is not None and expires_at <= publish_at:
+        raise RuleError("expires_at", "must be after publish_at")
+    if expires_at <= now:
+        raise RuleError("expires_at", "must be in the future")
 
 
 def slugify(title: str, max_length: int = 60) -> str:
@@ -34,15 +72,30 @@ def slugify(title: str, max_length: int = 60) -> str:
     return slug[:max_length].rstrip("-") or "content"
 
 
+def normalize_topics(topics: Iterable[str]) -> list[str]:
+    """Topics compare case-insensitively: stored trimmed, lower-case, deduplicated, in order."""
+    out: dict[str, None] = {}
+    for t in topics:
+        key = " ".join(t.split()).casefold()
+        if key:
+            out[key] = None
+    return list(out)
+
+
+# -- audience and relevance ---------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class Viewer:
+    """An employee looking at the board."""
+
     team: str | None
     programme_roles: frozenset[str] = frozenset()
     topics: frozenset[str] = frozenset()
 
 
-def audience_matches(audience: dict[str, Iterable[str]], viewer: Viewer) -> bool:
-    """An empty dimension matches everyone; a non-empty one must contain the viewer's value."""
+def audience_matches(audience: Mapping[str, Iterable[str]], viewer: Viewer) -> bool:
+    """Teams and programme roles restrict who sees an item: an empty dimension matches everyone, a
+    non-empty one must contain the viewer's value. Topics do not restrict; they rank (see
+    :func:`relevance`)."""
     teams = set(audience.get("teams") or ())
     if teams and (viewer.team is None or viewer.team not in teams):
         return False
@@ -52,3 +105,180 @@ def audience_matches(audience: dict[str, Iterable[str]], viewer: Viewer) -> bool
 
 def visible_on_board(status: str, expires_at: datetime | None, now: datetime) -> bool:
     return status == Status.published and (expires_at is None or expires_at > now)
+
+
+@dataclass(frozen=True, slots=True)
+class Relevance:
+    new: bool
+    followed_topic: bool
+    shared: bool
+
+    @property
+    def score(self) -> int:
+        """Not yet shared weighs most, then a followed topic, then newness: an item with all three
+        comes first, an item the viewer already shared sinks below every unshared one."""
+        return (0 if self.shared else 4) + (2 if self.followed_topic else 0) + (1 if self.new else 0)
+
+
+def relevance(
+    *, published_at: datetime | None, topics: Iterable[str], viewer: Viewer, shared: bool, now: datetime
+) -> Relevance:
+    return Relevance(
+        new=published_at is not None and published_at > now - NEW_FOR,
+        followed_topic=bool(set(topics) & viewer.topics),
+        shared=shared,
+    )
+
+
+def board_order_key(score: int, published_at: datetime, item_id: str) -> tuple[int, float, str]:
+    """Sort ascending by this key: highest score, then newest, then id (descending) first."""
+    return (-score, -published_at.timestamp(), _invert(item_id))
+
+
+def _invert(s: str) -> str:
+    return "".join(chr(0x10FFFF - ord(c)) for c in s)
+
+
+# -- roll-out gate ------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class WaveView:
+    id: str
+    name: str
+    starts_at: datetime
+    teams: frozenset[str] = frozenset()
+    employees: frozenset[str] = frozenset()
+
+    def includes(self, employee_id: str, team: str | None) -> bool:
+        return employee_id in self.employees or (team is not None and team in self.teams)
+
+
+@dataclass(frozen=True, slots=True)
+class Gate:
+    """Whether the board is open for someone, and if not, the message that says why."""
+
+    open: bool
+    notice: str | None = None
+    wave: WaveView | None = None
+
+
+def board_gate(*, employee_id: str, team: str | None, enrolled: bool, waves: Sequence[WaveView], now: datetime) -> Gate:
+    """No waves: the programme is open to everyone. With waves: a person's board opens with the
+    earliest wave that includes them; someone in no wave has not been rolled out to yet."""
+    if not enrolled:
+        return Gate(False, "You have opted out of the advocacy programme; opt in again to see the board.")
+    if not waves:
+        return Gate(True)
+    mine = sorted((w for w in waves if w.includes(employee_id, team)), key=lambda w: w.starts_at)
+    if not mine:
+        return Gate(False, "The advocacy programme has not been rolled out to you yet.")
+    first = mine[0]
+    if first.starts_at <= now:
+        return Gate(True, None, first)
+    when = first.starts_at.strftime("%Y-%m-%d %H:%M UTC")
+    return Gate(False, f"Your wave '{first.name}' starts on {when}; the board opens for you then.", first)
+
+
+# -- captions -----------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class CaptionReport:
+    """Per network: hard errors (over the network's own limit: refused) and policy issues (kept,
+    shown to admins)."""
+
+    errors: dict[str, str] = field(default_factory=dict)
+    issues: dict[str, list[Violation]] = field(default_factory=dict)
+
+
+def check_captions(policy: Policy, captions: Mapping[str, str], link_sample: str | None) -> CaptionReport:
+    """Judge every caption as it would be posted: with the tracked link appended (``link_sample``
+    stands in for it: X counts any link as 23, other networks count its characters)."""
+    report = CaptionReport()
+    for name, text in captions.items():
+        network = Network(name)
+        hard = RULES[network].max_length
+        length = message_length(network, text, link_sample)
+        if length > hard:
+            report.errors[name] = f"{length} characters with the tracked link; {network} allows {hard}"
+        found = check_message(policy, network, text, link=link_sample)
+        if found:
+            report.issues[name] = found
+    return report
+
+
+# -- policy versions ----------------------------------------------------------------------------------
+POLICY_FIELDS = ("guidelines", "blocked_terms", "required_disclosures", "allowed_domains", "max_lengths")
+
+
+def policy_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """What changed between two policy documents, field by field (lists: added/removed; maps: set/
+    removed keys; text: changed)."""
+    changes: list[dict[str, Any]] = []
+    for name in POLICY_FIELDS:
+        before, after = old.get(name), new.get(name)
+        if before == after:
+            continue
+        if isinstance(after, list):
+            b, a = list(before or []), after
+            changes.append(
+                {
+                    "field": name,
+                    "added": [x for x in a if x not in b],
+                    "removed": [x for x in b if x not in a],
+                }
+            )
+        elif isinstance(after, dict):
+            b2: dict[str, Any] = dict(before or {})
+            changes.append(
+                {
+                    "field": name,
+                    "set": {k: v for k, v in after.items() if b2.get(k) != v},
+                    "removed": [k for k in b2 if k not in after],
+                }
+            )
+        else:
+            changes.append(
+                {"field": name, "changed": True, "length_before": len(before or ""), "length": len(after or "")}
+            )
+    return changes
+
+
+# -- suggestions --------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class ReviewOutcome:
+    approvals: list[dict[str, Any]]
+    approved: bool
+
+
+def approve(
+    *,
+    status: str,
+    proposer_id: str | None,
+    approvals: Sequence[Mapping[str, Any]],
+    admin_id: str,
+    at: datetime,
+    second_approver_required: bool,
+) -> ReviewOutcome:
+    """Record an admin's approval; the suggestion is approved once enough distinct admins agree."""
+    if status != Status.pending_review:
+        raise StateError(f"only a suggestion pending review can be approved (it is {status})")
+    if proposer_id is not None and proposer_id == admin_id:
+        raise StateError("you cannot approve your own suggestion")
+    if any(a.get("by") == admin_id for a in approvals):
+        raise StateError("you already approved this suggestion; a second, different admin must approve it")
+    recorded = [dict(a) for a in approvals] + [{"by": admin_id, "at": at.isoformat()}]
+    needed = 2 if second_approver_required else 1
+    return ReviewOutcome(recorded, len(recorded) >= needed)
+
+
+# -- coaching -----------------------------------------------------------------------------------------
+def can_read_coaching(*, requester_id: str, viewer_id: str, roles: frozenset[str]) -> bool:
+    """Only the requester, coaches and admins of the tenant read a thread."""
+    return viewer_id == requester_id or "coach" in roles or "admin" in roles
+
+
+def coaching_reply_role(*, requester_id: str, viewer_id: str, roles: frozenset[str]) -> str | None:
+    """As whom the viewer may reply (the requester or a coach), or None."""
+    if viewer_id == requester_id:
+        return "requester"
+    if "coach" in roles:
+        return "coach"
+    return None

@@ -1,0 +1,47 @@
+"""Coaching threads: private to the requester, the tenant's coaches and admins (others: 404)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from advocacy_common.auth import EmployeePrincipal
+from advocacy_common.db import SessionDep
+from advocacy_common.pagination import Page, PageDep
+from advocacy_content import coaching
+from advocacy_content.schemas import CoachingCreate, CoachingPublic, ReplyIn
+
+router = APIRouter(prefix="/v1/coaching/requests", tags=["coaching"])
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=CoachingPublic)
+async def create_request(body: CoachingCreate, who: EmployeePrincipal, session: SessionDep) -> CoachingPublic:
+    return await coaching.create_request(session, who, body)
+
+
+@router.get("", response_model=Page[CoachingPublic])
+async def list_requests(
+    who: EmployeePrincipal,
+    session: SessionDep,
+    page: PageDep,
+    status: Annotated[str | None, Query(pattern="^(open|closed|all)$")] = None,
+) -> Page[CoachingPublic]:
+    """The requester: their own threads. Coaches and admins: the tenant's open threads."""
+    items, cursor = await coaching.list_requests(session, who, page, status=status)
+    return Page(items=items, next_cursor=cursor)
+
+
+@router.get("/{request_id}", response_model=CoachingPublic)
+async def get_request(request_id: str, who: EmployeePrincipal, session: SessionDep) -> CoachingPublic:
+    return await coaching.get_request(session, who, request_id)
+
+
+@router.post("/{request_id}/replies", status_code=status.HTTP_201_CREATED, response_model=CoachingPublic)
+async def reply(request_id: str, body: ReplyIn, who: EmployeePrincipal, session: SessionDep) -> CoachingPublic:
+    return await coaching.reply(session, who, request_id, body)
+
+
+@router.post("/{request_id}/close", response_model=CoachingPublic)
+async def close(request_id: str, who: EmployeePrincipal, session: SessionDep) -> CoachingPublic:
+    return await coaching.close(session, who, request_id)

@@ -1,0 +1,101 @@
+"""The board and content items; suggestions and their review."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from advocacy_common.auth import AdminPrincipal, CurrentPrincipal, EmployeePrincipal
+from advocacy_common.db import SessionDep
+from advocacy_common.networks import Network
+from advocacy_common.pagination import Page, PageDep
+from advocacy_content import board, policy_service, service, suggestions
+from advocacy_content.api.deps import LinkSample
+from advocacy_content.domain import Status
+from advocacy_content.schemas import BoardPage, ContentCreate, ContentPatch, ContentPublic, RejectIn, SuggestionCreate
+
+router = APIRouter(prefix="/v1", tags=["content"])
+
+StatusFilter = Annotated[str | None, Query(pattern="^(" + "|".join(Status.ALL) + ")$")]
+
+
+@router.post("/content", status_code=status.HTTP_201_CREATED, response_model=ContentPublic)
+async def create_content(
+    body: ContentCreate, who: AdminPrincipal, session: SessionDep, link: LinkSample
+) -> ContentPublic:
+    item, policy = await service.create_content(session, who, body, link_sample=link)
+    return service.to_public(item, policy=policy, link_sample=link)
+
+
+@router.get("/content", response_model=BoardPage, response_model_exclude_none=False)
+async def list_content(
+    who: CurrentPrincipal,
+    session: SessionDep,
+    page: PageDep,
+    link: LinkSample,
+    status: StatusFilter = None,
+    tag: Annotated[str | None, Query(max_length=50)] = None,
+    network: Network | None = None,
+    topic: Annotated[str | None, Query(max_length=50)] = None,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+) -> BoardPage:
+    """The advocacy board. ``notice`` explains an empty board (roll-out wave not started, opted out)."""
+    filters = board.BoardFilters(status=status, tag=tag, network=network, topic=topic, q=q)
+    return await board.list_board(session, who, page, filters, link_sample=link)
+
+
+# before /content/{content_id}, so "suggestions" is not taken for an id
+@router.post("/content/suggestions", status_code=status.HTTP_201_CREATED, response_model=ContentPublic)
+async def propose(
+    body: SuggestionCreate, who: EmployeePrincipal, session: SessionDep, link: LinkSample
+) -> ContentPublic:
+    item, policy = await suggestions.propose(session, who, body, link_sample=link)
+    return service.to_public(item, policy=policy, link_sample=link)
+
+
+@router.get("/content/suggestions", response_model=Page[ContentPublic])
+async def list_suggestions(
+    who: EmployeePrincipal,
+    session: SessionDep,
+    page: PageDep,
+    link: LinkSample,
+    status: Annotated[str | None, Query(pattern="^(" + "|".join(suggestions.SUGGESTION_FILTERS) + ")$")] = None,
+) -> Page[ContentPublic]:
+    """Admins: the tenant's suggestions pending review (``status`` for others). Employees: their own,
+    with status and rejection reason."""
+    items, cursor, policy = await suggestions.list_suggestions(session, who, page, status=status)
+    return Page(items=[service.to_public(i, policy=policy, link_sample=link) for i in items], next_cursor=cursor)
+
+
+@router.get("/content/{content_id}", response_model=ContentPublic)
+async def get_content(content_id: str, who: CurrentPrincipal, session: SessionDep, link: LinkSample) -> ContentPublic:
+    item = await service.get_content(session, who, content_id)
+    if who.is_admin or item.proposer_id == who.sub:
+        policy, _ = await policy_service.current_policy(session, who.tenant_id)
+        return service.to_public(item, policy=policy, link_sample=link)
+    return service.to_public(item)
+
+
+@router.patch("/content/{content_id}", response_model=ContentPublic)
+async def patch_content(
+    content_id: str, body: ContentPatch, who: AdminPrincipal, session: SessionDep, link: LinkSample
+) -> ContentPublic:
+    item, policy = await service.patch_content(session, who, content_id, body, link_sample=link)
+    return service.to_public(item, policy=policy, link_sample=link)
+
+
+@router.post("/content/{content_id}/archive", response_model=ContentPublic)
+async def archive_content(content_id: str, who: AdminPrincipal, session: SessionDep) -> ContentPublic:
+    return service.to_public(await service.archive_content(session, who, content_id))
+
+
+@router.post("/content/{content_id}/approve", response_model=ContentPublic)
+async def approve(content_id: str, who: AdminPrincipal, session: SessionDep) -> ContentPublic:
+    """Approve a suggestion. With a second approver required, the first approval leaves it pending."""
+    return service.to_public(await suggestions.approve(session, who, content_id))
+
+
+@router.post("/content/{content_id}/reject", response_model=ContentPublic)
+async def reject(content_id: str, body: RejectIn, who: AdminPrincipal, session: SessionDep) -> ContentPublic:
+    return service.to_public(await suggestions.reject(session, who, content_id, body))

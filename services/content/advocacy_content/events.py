@@ -1,0 +1,58 @@
+"""The events this service emits: how they are built from its rows, and how they reach the outbox."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from advocacy_common.errors import Unprocessable
+from advocacy_common.events import EventData, new_event
+from advocacy_common.events.content import Audience, ContentPublished, ContentUpdated
+from advocacy_common.outbox import add_event
+from advocacy_content import domain
+from advocacy_content.db import ContentItem
+
+SOURCE = "/advocacy/content"
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def rule_error(e: domain.RuleError) -> Unprocessable:
+    return Unprocessable.field(e.field, e.message)
+
+
+async def emit(session: AsyncSession, tenant_id: str, data: EventData, at: datetime) -> None:
+    """Write the event to the outbox in the caller's transaction."""
+    await add_event(session, new_event(SOURCE, tenant_id, data, at=at))
+
+
+def published_event(item: ContentItem) -> ContentPublished:
+    return ContentPublished(
+        content_id=item.id,
+        title=item.title,
+        url=item.url,
+        slug=item.slug,
+        tags=item.tags,
+        captions=item.captions,
+        audience=Audience.model_validate(item.audience),
+        published_at=item.published_at or item.created_at,
+        expires_at=item.expires_at,
+    )
+
+
+def updated_event(item: ContentItem) -> ContentUpdated:
+    return ContentUpdated(
+        content_id=item.id,
+        title=item.title,
+        url=item.url,
+        slug=item.slug,
+        tags=item.tags,
+        captions=item.captions,
+        audience=Audience.model_validate(item.audience),
+        status=item.status,
+        expires_at=item.expires_at,
+        updated_at=item.updated_at,
+    )
