@@ -3,30 +3,83 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Sequence
+from typing import Any
 
 from fastapi import FastAPI
-from starlette.routing import Route
 
 from advocacy_common.entrypoint import service_cli
+from advocacy_common.events import Envelope
 from advocacy_common.runtime import Runtime, ServiceDefinition, create_service_app
 from advocacy_sharing.api import router
+from advocacy_sharing.brokerwatch import watch_broker
+from advocacy_sharing.clickid import ClickIds
 from advocacy_sharing.consumers import CONSUMERS
-from advocacy_sharing.redirect import ClickEmitter, LinkCache, Redirector
+from advocacy_sharing.emitter import ClickSender
+from advocacy_sharing.redirect import LinkCache, RedirectEdge, Redirector
+from advocacy_sharing.service import content_change
 from advocacy_sharing.settings import SharingSettings
+from advocacy_sharing.spool import ClickJournal
 
 
 async def _start(runtime: Runtime) -> None:
     settings = runtime.settings
     assert isinstance(settings, SharingSettings)
-    emitter = ClickEmitter(settings.kafka_send_timeout_seconds)
-    cache = LinkCache(runtime.sessionmaker, settings.link_cache_size)
-    runtime.extras["emitter"] = emitter
-    runtime.extras["redirector"] = Redirector(settings, cache, emitter)
+    runtime.extras["click_ids"] = ClickIds(settings.click_id_secret)
+    if not settings.role.serves_http:
+        return
+    journal = ClickJournal(
+        settings.spool_dir,
+        retention_seconds=settings.journal_retention_days * 86400,
+        segment_seconds=settings.journal_segment_seconds,
+    )
+    journal.open()
+    sender = ClickSender(journal, runtime.get_producer, send_timeout=settings.kafka_send_timeout_seconds)
+    cache = LinkCache(runtime.sessionmaker, settings.link_cache_size, ttl=settings.link_cache_ttl_seconds)
+    runtime.extras.update(
+        journal=journal,
+        sender=sender,
+        cache=cache,
+        redirector=Redirector(settings, cache, journal, sender),
+    )
 
 
-async def _emit_clicks(runtime: Runtime, stop: asyncio.Event) -> None:
-    emitter: ClickEmitter = runtime.extras["emitter"]
-    await emitter.run(runtime, stop)
+async def _send_clicks(runtime: Runtime, stop: asyncio.Event) -> None:
+    """Journal -> Kafka; on shutdown it flushes what is left, then closes the journal."""
+    sender: ClickSender = runtime.extras["sender"]
+    try:
+        await sender.run(stop)
+    finally:
+        with contextlib.suppress(Exception):
+            runtime.extras["journal"].close()
+
+
+async def _watch_broker_api(runtime: Runtime, stop: asyncio.Event) -> None:
+    await watch_broker(runtime, stop)
+
+
+async def _watch_broker_worker(runtime: Runtime, stop: asyncio.Event) -> None:
+    if not runtime.settings.role.serves_http:  # in role "all" the API task watches already
+        await watch_broker(runtime, stop)
+
+
+def _on_applied(runtime: Runtime, events: Sequence[Envelope[Any]]) -> None:
+    """After a content event commits, the link cache of this process follows at once."""
+    cache: LinkCache | None = runtime.extras.get("cache")
+    if cache is None:
+        return
+    for env in events:
+        change = content_change(env)
+        if change is not None:
+            cache.content_changed(
+                change.tenant_id,
+                change.content_id,
+                status=change.status,
+                expires_at=change.expires_at,
+                url=change.url,
+                slug=change.slug,
+            )
 
 
 DEFINITION = ServiceDefinition(
@@ -35,8 +88,10 @@ DEFINITION = ServiceDefinition(
     description="Tracked links, the public redirect, click verdicts and conversions.",
     routers=[router],
     consumers=CONSUMERS,
-    api_tasks=[_emit_clicks],
+    api_tasks=[_send_clicks, _watch_broker_api],
+    worker_tasks=[_watch_broker_worker],
     on_start=_start,
+    on_applied=_on_applied,
     api_needs_producer=True,
 )
 
@@ -44,12 +99,9 @@ DEFINITION = ServiceDefinition(
 def create_app(settings: SharingSettings | None = None) -> FastAPI:
     settings = settings or SharingSettings()
     app = create_service_app(settings, DEFINITION)
-
-    async def redirect(request):  # type: ignore[no-untyped-def]
-        return await request.app.state.runtime.extras["redirector"](request)
-
     if settings.role.serves_http:
-        app.router.routes.insert(0, Route("/r/{code}", redirect, methods=["GET", "HEAD"], name="redirect"))
+        # Outermost of our middleware: /r/{code} is answered before routing, metrics and CORS.
+        app.add_middleware(RedirectEdge)
     return app
 
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
 from advocacy_common.db import add_messaging_tables
+from advocacy_common.tenant import add_tenant_settings_table
 
 
 class Model(SQLModel, registry=registry()):
@@ -17,6 +21,7 @@ class Model(SQLModel, registry=registry()):
 
 metadata = Model.metadata
 add_messaging_tables(metadata)
+add_tenant_settings_table(metadata)
 
 TS = sa.DateTime(timezone=True)
 
@@ -53,6 +58,10 @@ class Share(Model, table=True):
     network: str
     message: str | None = None
     created_at: datetime = Field(sa_type=TS)
+    # The visitor key of the request that created the share (self-click detection; no raw IP).
+    creator_visitor: str | None = None
+    # The employee's audience on this network when they shared (reach).
+    audience_size: int = 0
 
 
 class Click(Model, table=True):
@@ -62,6 +71,7 @@ class Click(Model, table=True):
     __table_args__ = (
         sa.Index("ix_clicks_code_visitor", "code", "visitor", "received_at"),
         sa.Index("ix_clicks_tenant_received", "tenant_id", "received_at"),
+        sa.Index("ix_clicks_employee", "tenant_id", "employee_id"),
     )
 
     id: str = Field(primary_key=True)
@@ -80,3 +90,65 @@ class Click(Model, table=True):
     device: str | None = None
     browser: str | None = None
     os: str | None = None
+    method: str = "GET"
+    # Set when an admin judged the click fraudulent after the fact (the consumers reverse it).
+    invalidated_at: datetime | None = Field(default=None, sa_type=TS)
+    invalidation_reason: str | None = None
+
+
+class Account(Model, table=True):
+    """An employee's account on a network and its audience size."""
+
+    __tablename__ = "accounts"
+
+    tenant_id: str = Field(primary_key=True)
+    employee_id: str = Field(primary_key=True)
+    network: str = Field(primary_key=True)
+    handle: str
+    audience_size: int
+    updated_at: datetime = Field(sa_type=TS)
+
+
+class PolicyCopy(Model, table=True):
+    """The latest sharing policy of each tenant, from content's policy events."""
+
+    __tablename__ = "policies"
+
+    tenant_id: str = Field(primary_key=True)
+    version: int
+    body: dict[str, Any] = Field(sa_type=JSONB)
+    updated_at: datetime = Field(sa_type=TS)
+
+
+class Conversion(Model, table=True):
+    __tablename__ = "conversions"
+    __table_args__ = (sa.UniqueConstraint("tenant_id", "external_id", name="uq_conversion_external_id"),)
+
+    id: str = Field(primary_key=True)
+    tenant_id: str
+    external_id: str
+    click_id: str
+    code: str
+    share_id: str
+    employee_id: str | None
+    content_id: str
+    network: str
+    kind: str
+    value_amount: Decimal | None = Field(default=None, sa_type=sa.Numeric(18, 4))
+    value_currency: str | None = None
+    clicked_at: datetime = Field(sa_type=TS)
+    occurred_at: datetime = Field(sa_type=TS)
+
+
+class ConversionSecret(Model, table=True):
+    """A tenant's secret for signed conversions. After a rotation the previous one keeps working
+    until ``retired_at`` (a grace period for partners to switch)."""
+
+    __tablename__ = "conversion_secrets"
+    __table_args__ = (sa.Index("ix_conversion_secrets_tenant", "tenant_id", "created_at"),)
+
+    id: str = Field(primary_key=True)
+    tenant_id: str
+    secret: str
+    created_at: datetime = Field(sa_type=TS)
+    retired_at: datetime | None = Field(default=None, sa_type=TS)

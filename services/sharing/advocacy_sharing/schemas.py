@@ -1,7 +1,11 @@
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from datetime import datetime
+from typing import Literal
 
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from advocacy_common.money import Money
 from advocacy_common.networks import Network
 
 
@@ -22,3 +26,66 @@ class SharePublic(BaseModel):
     content_id: str
     message: str | None
     warnings: list[str] = []
+    employee_id: str | None = None
+    audience_size: int = 0
+    created_at: datetime | None = None
+
+
+class AccountIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    handle: str = Field(min_length=1, max_length=200)
+    audience_size: int = Field(ge=0, le=2_000_000_000)
+
+
+class AccountPublic(BaseModel):
+    network: str
+    handle: str
+    audience_size: int
+    updated_at: datetime
+
+
+class AccountList(BaseModel):
+    items: list[AccountPublic]
+
+
+class InvalidateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    link_code: str | None = Field(default=None, min_length=1, max_length=64)
+    visitor: str | None = Field(default=None, min_length=1, max_length=128)
+    referrer_domain: str | None = Field(default=None, min_length=1, max_length=255)
+    from_: datetime | None = Field(default=None, alias="from")
+    to: datetime | None = None
+    reason: str = Field(min_length=1, max_length=500)
+
+    @model_validator(mode="after")
+    def _some_filter(self) -> InvalidateIn:
+        if not (self.link_code or self.visitor or self.referrer_domain or self.from_ or self.to):
+            raise ValueError("name at least one of link_code, visitor, referrer_domain, from, to")
+        if self.from_ and self.to and self.from_ >= self.to:
+            raise ValueError("'from' must be before 'to'")
+        return self
+
+
+class InvalidateOut(BaseModel):
+    invalidated: int
+
+
+class ConversionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    click_id: str = Field(min_length=1, max_length=128)
+    kind: Literal["signup", "lead", "sale"]
+    value: Money | None = None
+    external_id: str = Field(min_length=1, max_length=200)
+
+
+class ConversionOut(BaseModel):
+    conversion_id: str
+
+
+class SecretOut(BaseModel):
+    secret: str
+    created_at: datetime
+    previous_valid_until: datetime | None

@@ -1,48 +1,108 @@
-"""Sharing use cases: create a tracked link (share), apply content events, judge raw clicks."""
+"""Sharing use cases: shares (tracked links), accounts, and the copies kept from content's events."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from advocacy_common.auth import Principal
-from advocacy_common.errors import NotFound
+from advocacy_common.errors import NotFound, Unprocessable
 from advocacy_common.events import Envelope, new_event
-from advocacy_common.events.content import ContentPublished
-from advocacy_common.events.sharing import ClickReceived, ShareClicked, ShareCreated
+from advocacy_common.events.content import (
+    ContentArchived,
+    ContentExpired,
+    ContentPublished,
+    ContentUpdated,
+    MemberErased,
+    PolicyUpdated,
+    TenantSettingsUpdated,
+)
+from advocacy_common.events.sharing import AccountUpdated, ShareCreated
 from advocacy_common.networks import Network
-from advocacy_common.outbox import add_event, add_events
+from advocacy_common.outbox import add_event
+from advocacy_common.pagination import PageParams, encode_cursor
+from advocacy_common.policy import EMPTY_POLICY, Policy, check_message
+from advocacy_common.tenant import apply_tenant_settings
 from advocacy_sharing import domain
-from advocacy_sharing.db import Click, ContentCopy, Share
-from advocacy_sharing.schemas import ShareCreate
+from advocacy_sharing.db import Account, Click, ContentCopy, Conversion, PolicyCopy, Share
+from advocacy_sharing.schemas import AccountIn, ShareCreate
 
 SOURCE = "/advocacy/sharing"
 
 
-async def create_share(session: AsyncSession, who: Principal, body: ShareCreate) -> tuple[Share, bool]:
-    """Returns (share, created). The same content on the same network again returns the existing one."""
-    content = await session.get(ContentCopy, (who.tenant_id, body.content_id))
-    now = datetime.now(UTC)
-    if content is None or content.status != "published" or (content.expires_at and content.expires_at <= now):
-        raise NotFound("content not found or not published")
-    existing = (
+@dataclass(frozen=True, slots=True)
+class ShareResult:
+    share: Share
+    created: bool
+    warnings: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class AuthenticityRule:
+    min_colleagues: int = 3
+    similarity: float = 0.85
+
+
+async def load_policy(session: AsyncSession, tenant_id: str) -> Policy:
+    row = await session.get(PolicyCopy, tenant_id)
+    if row is None:
+        return EMPTY_POLICY
+    return Policy.from_event(PolicyUpdated.model_validate(row.body))
+
+
+async def _find_share(session: AsyncSession, who: Principal, content_id: str, network: str) -> Share | None:
+    return (
         await session.scalars(
             select(Share).where(
                 Share.tenant_id == who.tenant_id,
                 Share.employee_id == who.sub,
-                Share.content_id == body.content_id,
-                Share.network == body.network.value,
+                Share.content_id == content_id,
+                Share.network == network,
             )
         )
     ).first()
+
+
+async def create_share(
+    session: AsyncSession,
+    who: Principal,
+    body: ShareCreate,
+    *,
+    link_template: str,
+    creator_visitor: str | None = None,
+    authenticity: AuthenticityRule | None = None,
+    now: datetime | None = None,
+) -> ShareResult:
+    """The same content on the same network again returns the existing share (created=False).
+
+    ``link_template`` is the public link with a placeholder code of the real length: the policy
+    judges the message with the link that will be appended to it.
+    """
+    now = now or datetime.now(UTC)
+    content = await session.get(ContentCopy, (who.tenant_id, body.content_id))
+    if content is None or content.status != "published" or (content.expires_at and content.expires_at <= now):
+        raise NotFound("content not found or not published")
+    existing = await _find_share(session, who, body.content_id, body.network.value)
     if existing is not None:
-        return existing, False
+        return ShareResult(existing, False, [])
+    if body.message is not None:
+        policy = await load_policy(session, who.tenant_id)
+        violations = check_message(policy, body.network, body.message, link=link_template)
+        if violations:
+            raise Unprocessable(
+                "the message breaks the sharing policy",
+                code="policy_violation",
+                details=[v.as_dict() for v in violations],
+            )
+    account = await session.get(Account, (who.tenant_id, who.sub, body.network.value))
     share = Share(
         id=str(uuid.uuid4()),
         tenant_id=who.tenant_id,
@@ -54,6 +114,8 @@ async def create_share(session: AsyncSession, who: Principal, body: ShareCreate)
         network=body.network.value,
         message=body.message,
         created_at=now,
+        creator_visitor=creator_visitor,
+        audience_size=account.audience_size if account else 0,
     )
     inserted = await session.execute(
         pg_insert(Share)
@@ -62,17 +124,9 @@ async def create_share(session: AsyncSession, who: Principal, body: ShareCreate)
         .returning(col(Share.id))
     )
     if inserted.first() is None:  # a concurrent request created it first
-        again = (
-            await session.scalars(
-                select(Share).where(
-                    Share.tenant_id == who.tenant_id,
-                    Share.employee_id == who.sub,
-                    Share.content_id == body.content_id,
-                    Share.network == body.network.value,
-                )
-            )
-        ).one()
-        return again, False
+        again = await _find_share(session, who, body.content_id, body.network.value)
+        assert again is not None
+        return ShareResult(again, False, [])
     event = ShareCreated(
         share_id=share.id,
         employee_id=who.sub,
@@ -82,91 +136,210 @@ async def create_share(session: AsyncSession, who: Principal, body: ShareCreate)
         created_at=now,
         employee_name=who.name,
         team=who.team,
+        audience_size=share.audience_size,
     )
     await add_event(session, new_event(SOURCE, who.tenant_id, event, at=now))
-    return share, True
+    warnings = await _authenticity_warnings(session, share, authenticity or AuthenticityRule())
+    return ShareResult(share, True, warnings)
 
 
-def network_of(share: Share) -> Network:
-    return Network(share.network)
+async def _authenticity_warnings(session: AsyncSession, share: Share, rule: AuthenticityRule) -> list[str]:
+    if not share.message or not domain.message_words(share.message):
+        return []
+    others = (
+        await session.scalars(
+            select(col(Share.message))
+            .where(
+                Share.tenant_id == share.tenant_id,
+                Share.content_id == share.content_id,
+                col(Share.message).is_not(None),
+                Share.id != share.id,
+                sa.or_(col(Share.employee_id).is_(None), col(Share.employee_id) != share.employee_id),
+            )
+            .order_by(col(Share.created_at).desc())
+            .limit(2000)
+        )
+    ).all()
+    n = domain.near_identical_count(share.message, [m for m in others if m], rule.similarity)
+    if n >= rule.min_colleagues:
+        return [domain.AUTHENTICITY_WARNING.format(n=n)]
+    return []
+
+
+async def list_shares(
+    session: AsyncSession,
+    who: Principal,
+    page: PageParams,
+    *,
+    employee_id: str | None = None,
+    content_id: str | None = None,
+    network: Network | None = None,
+) -> tuple[list[Share], str | None]:
+    """An employee sees their own shares; an admin all of the tenant's, filterable. Newest first."""
+    q = select(Share).where(Share.tenant_id == who.tenant_id)
+    if not who.is_admin:
+        q = q.where(Share.employee_id == who.sub)
+    elif employee_id is not None:
+        q = q.where(Share.employee_id == employee_id)
+    if content_id is not None:
+        q = q.where(Share.content_id == content_id)
+    if network is not None:
+        q = q.where(Share.network == network.value)
+    if page.cursor is not None:
+        try:
+            at, sid = datetime.fromisoformat(str(page.cursor[0])), str(page.cursor[1])
+        except (IndexError, ValueError) as e:
+            raise Unprocessable.field("cursor", "invalid cursor") from e
+        q = q.where(sa.tuple_(col(Share.created_at), col(Share.id)) < sa.tuple_(sa.literal(at), sa.literal(sid)))
+    q = q.order_by(col(Share.created_at).desc(), col(Share.id).desc()).limit(page.limit + 1)
+    rows = list((await session.scalars(q)).all())
+    next_cursor = None
+    if len(rows) > page.limit:
+        rows = rows[: page.limit]
+        last = rows[-1]
+        next_cursor = encode_cursor([last.created_at.isoformat(), last.id])
+    return rows, next_cursor
+
+
+# -- accounts ---------------------------------------------------------------------------------------------
+async def put_account(
+    session: AsyncSession, who: Principal, network: Network, body: AccountIn, *, now: datetime | None = None
+) -> Account:
+    now = now or datetime.now(UTC)
+    account = Account(
+        tenant_id=who.tenant_id,
+        employee_id=who.sub,
+        network=network.value,
+        handle=body.handle,
+        audience_size=body.audience_size,
+        updated_at=now,
+    )
+    stmt = pg_insert(Account).values(**account.model_dump())
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["tenant_id", "employee_id", "network"],
+            set_={k: stmt.excluded[k] for k in ("handle", "audience_size", "updated_at")},
+        )
+    )
+    event = AccountUpdated(employee_id=who.sub, network=network.value, audience_size=body.audience_size, updated_at=now)
+    await add_event(session, new_event(SOURCE, who.tenant_id, event, at=now))
+    return account
+
+
+async def list_accounts(session: AsyncSession, who: Principal) -> list[Account]:
+    q = (
+        select(Account)
+        .where(Account.tenant_id == who.tenant_id, Account.employee_id == who.sub)
+        .order_by(col(Account.network))
+    )
+    return list((await session.scalars(q)).all())
+
+
+# -- content's events -----------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class ContentChange:
+    """What the link cache must learn after a content event commits."""
+
+    tenant_id: str
+    content_id: str
+    status: str
+    expires_at: datetime | None
+    url: str | None = None
+    slug: str | None = None
+
+
+def content_change(env: Envelope[Any]) -> ContentChange | None:
+    d = env.data
+    if isinstance(d, ContentPublished):
+        return ContentChange(env.tenant_id, d.content_id, "published", d.expires_at, d.url, d.slug)
+    if isinstance(d, ContentUpdated):
+        return ContentChange(env.tenant_id, d.content_id, d.status, d.expires_at, d.url, d.slug)
+    if isinstance(d, ContentExpired):
+        return ContentChange(env.tenant_id, d.content_id, "expired", None)
+    if isinstance(d, ContentArchived):
+        return ContentChange(env.tenant_id, d.content_id, "archived", None)
+    return None
+
+
+async def _upsert_copy(session: AsyncSession, values: dict[str, Any]) -> None:
+    stmt = pg_insert(ContentCopy).values(**values)
+    table = ContentCopy.__table__  # type: ignore[attr-defined]
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["tenant_id", "content_id"],
+            set_={k: stmt.excluded[k] for k in values if k not in ("tenant_id", "content_id")},
+            where=table.c.updated_at <= stmt.excluded.updated_at,
+        )
+    )
 
 
 async def apply_content_events(session: AsyncSession, events: Sequence[Envelope[Any]]) -> None:
     for env in events:
         data = env.data
-        if isinstance(data, ContentPublished):
-            values = {
-                "tenant_id": env.tenant_id,
-                "content_id": data.content_id,
-                "title": data.title,
-                "url": data.url,
-                "slug": data.slug,
-                "status": "published",
-                "expires_at": data.expires_at,
-                "updated_at": env.time,
-            }
-            stmt = pg_insert(ContentCopy).values(**values)
+        if isinstance(data, ContentPublished | ContentUpdated):
+            await _upsert_copy(
+                session,
+                {
+                    "tenant_id": env.tenant_id,
+                    "content_id": data.content_id,
+                    "title": data.title,
+                    "url": data.url,
+                    "slug": data.slug,
+                    "status": "published" if isinstance(data, ContentPublished) else data.status,
+                    "expires_at": data.expires_at,
+                    "updated_at": env.time,
+                },
+            )
+        elif isinstance(data, ContentExpired | ContentArchived):
+            status = "expired" if isinstance(data, ContentExpired) else "archived"
+            await session.execute(
+                sa.update(ContentCopy)
+                .where(col(ContentCopy.tenant_id) == env.tenant_id, col(ContentCopy.content_id) == data.content_id)
+                .values(status=status, updated_at=env.time)
+            )
+        elif isinstance(data, PolicyUpdated):
+            stmt = pg_insert(PolicyCopy).values(
+                tenant_id=env.tenant_id,
+                version=data.version,
+                body=data.model_dump(mode="json"),
+                updated_at=data.updated_at,
+            )
+            table = PolicyCopy.__table__  # type: ignore[attr-defined]
             await session.execute(
                 stmt.on_conflict_do_update(
-                    index_elements=["tenant_id", "content_id"],
-                    set_={k: stmt.excluded[k] for k in values if k not in ("tenant_id", "content_id")},
+                    index_elements=["tenant_id"],
+                    set_={
+                        "version": stmt.excluded.version,
+                        "body": stmt.excluded.body,
+                        "updated_at": stmt.excluded.updated_at,
+                    },
+                    where=table.c.version <= stmt.excluded.version,
                 )
             )
+        elif isinstance(data, TenantSettingsUpdated):
+            await apply_tenant_settings(session, [env])
+        elif isinstance(data, MemberErased):
+            await erase_member(session, env.tenant_id, data.employee_id)
 
 
-async def judge_clicks(session: AsyncSession, events: Sequence[Envelope[Any]]) -> None:
-    """Decide each raw click's verdict where the link's history lives; journal it; emit share.clicked."""
-    raw = [e for e in events if isinstance(e.data, ClickReceived)]
-    if not raw:
-        return
-    codes = {e.data.code for e in raw}
-    shares = {s.code: s for s in (await session.scalars(select(Share).where(col(Share.code).in_(codes)))).all()}
-    rows: list[dict[str, Any]] = []
-    out: list[Envelope[ShareClicked]] = []
-    for env in raw:
-        click: ClickReceived = env.data
-        share = shares.get(click.code)
-        if share is None:
-            continue  # a link that never existed here; nothing to credit
-        verdict = domain.decide_verdict(click.edge_verdict, received_at=click.received_at)
-        rows.append(
-            {
-                "id": click.click_id,
-                "tenant_id": env.tenant_id,
-                "code": click.code,
-                "share_id": share.id,
-                "employee_id": share.employee_id,
-                "content_id": share.content_id,
-                "network": share.network,
-                "received_at": click.received_at,
-                "visitor": click.visitor,
-                "verdict": verdict.value,
-                "user_agent": click.user_agent,
-            }
-        )
-        if share.employee_id is not None:
-            out.append(
-                new_event(
-                    SOURCE,
-                    env.tenant_id,
-                    ShareClicked(
-                        click_id=click.click_id,
-                        share_id=share.id,
-                        code=click.code,
-                        content_id=share.content_id,
-                        employee_id=share.employee_id,
-                        team=share.team,
-                        network=share.network,
-                        clicked_at=click.received_at,
-                        verdict=verdict,
-                    ),
-                    at=click.received_at,
-                    id=f"clicked-{click.click_id}",
-                )
-            )
-    if rows:
-        inserted = await session.execute(
-            pg_insert(Click).values(rows).on_conflict_do_nothing().returning(col(Click.id))
-        )
-        new_ids = {r[0] for r in inserted.all()}
-        await add_events(session, [e for e in out if e.data.click_id in new_ids])
+async def erase_member(session: AsyncSession, tenant_id: str, employee_id: str) -> None:
+    """Forget a person: accounts deleted; shares, clicks and conversions unlinked. Their links keep
+    redirecting (a visitor did nothing wrong) but no longer credit anyone."""
+    await session.execute(
+        sa.delete(Account).where(col(Account.tenant_id) == tenant_id, col(Account.employee_id) == employee_id)
+    )
+    await session.execute(
+        sa.update(Share)
+        .where(col(Share.tenant_id) == tenant_id, col(Share.employee_id) == employee_id)
+        .values(employee_id=None, employee_name=None, team=None, message=None, creator_visitor=None)
+    )
+    await session.execute(
+        sa.update(Click)
+        .where(col(Click.tenant_id) == tenant_id, col(Click.employee_id) == employee_id)
+        .values(employee_id=None)
+    )
+    await session.execute(
+        sa.update(Conversion)
+        .where(col(Conversion.tenant_id) == tenant_id, col(Conversion.employee_id) == employee_id)
+        .values(employee_id=None)
+    )

@@ -2,9 +2,12 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from pydantic import model_validator
 from pydantic_settings import SettingsConfigDict
 
 from advocacy_common.settings import ServiceSettings
+
+_DEV_SECRETS = ("dev-visitor-secret", "dev-click-id-secret")
 
 
 class SharingSettings(ServiceSettings):
@@ -13,7 +16,34 @@ class SharingSettings(ServiceSettings):
     default_port: ClassVar[int] = 8002
 
     public_base_url: str = "http://127.0.0.1:8002"
-    # Secret for the daily-rotating visitor hash (HMAC of IP + user agent). Set it in production.
+    # Secret for the daily-rotating visitor key (keyed hash of IP + user agent). Set it in production.
     visitor_secret: str = "dev-visitor-secret"
+    # Signs click ids (link, time, nonce) so a conversion's click id is verified without a lookup.
+    click_id_secret: str = "dev-click-id-secret"
+    # Where the redirect journals every click before answering (the durable spool; see spool.py).
     spool_dir: str = ".data/spool"
+    journal_retention_days: int = 7
+    journal_segment_seconds: int = 3600
     link_cache_size: int = 200_000
+    # How long another replica may serve a link from its cache before re-reading it (archive/expiry
+    # events update the cache of the process that consumes them at once; see redirect.py).
+    link_cache_ttl_seconds: float = 30.0
+    # Requests per visitor per link per minute before the redirect answers 429.
+    rate_limit_per_minute: int = 30
+    # A trusted header carrying the visitor's country (set by the CDN in front of us).
+    country_header: str = "cf-ipcountry"
+    # Authenticity: warn when at least this many colleagues posted a near-identical message.
+    authenticity_min_colleagues: int = 3
+    authenticity_similarity: float = 0.85
+    # Signed conversions: refuse timestamps further than this from now (replays).
+    conversion_max_skew_seconds: int = 300
+    # After a rotation the previous conversion secret keeps working this long.
+    conversion_secret_grace_hours: int = 24
+    # How often to check whether the broker lost its log (topics missing) to re-publish.
+    broker_watch_seconds: float = 3.0
+
+    @model_validator(mode="after")
+    def _secrets_outside_dev(self) -> SharingSettings:
+        if not self.dev_mode and (self.visitor_secret in _DEV_SECRETS or self.click_id_secret in _DEV_SECRETS):
+            raise ValueError("sharing: set SHARING_VISITOR_SECRET and SHARING_CLICK_ID_SECRET outside dev mode")
+        return self

@@ -58,6 +58,9 @@ class ClickReceived(EventData):
     code: str
     received_at: datetime
     visitor: str
+    # The same visitor under yesterday's key: the key rotates daily, so the duplicate and self checks
+    # compare against both.
+    visitor_prev: str | None = None
     user_agent: str = ""
     method: str = "GET"
     referrer: str | None = None
