@@ -1,0 +1,41 @@
+from hypothesis import given
+from hypothesis import strategies as st
+
+from advocacy_sharing.ratelimit import RateLimiter
+
+
+def test_thirty_a_minute_pass_the_thirty_first_is_limited() -> None:
+    rl = RateLimiter(30, 60.0)
+    t = 1_000_000.0
+    answers = [rl.hit("link:visitor", t + i * 0.01) for i in range(40)]
+    assert answers[:30] == [False] * 30
+    assert all(answers[30:])
+    assert rl.hit("link:other-visitor", t) is False  # per visitor
+    assert rl.hit("other-link:visitor", t) is False  # per link
+
+
+def test_ten_clicks_in_an_hour_are_never_limited() -> None:
+    rl = RateLimiter(30, 60.0)
+    assert not any(rl.hit("k", 5_000.0 + i * 360) for i in range(10))
+
+
+def test_a_burst_across_a_minute_boundary_is_still_caught() -> None:
+    rl = RateLimiter(30, 60.0)
+    start = 60 * 1000 + 50.0  # 10 s before a boundary
+    answers = [rl.hit("k", start + i * (20 / 40)) for i in range(40)]  # 40 in 20 s
+    assert sum(answers) >= 8
+
+
+@given(st.integers(min_value=1, max_value=200))
+def test_steady_traffic_under_the_rate_passes(per_minute: int) -> None:
+    rl = RateLimiter(30, 60.0)
+    gap = 60.0 / min(per_minute, 29)
+    assert not any(rl.hit("k", 1_000.0 + i * gap) for i in range(90))
+
+
+def test_idle_keys_are_forgotten() -> None:
+    rl = RateLimiter(30, 60.0)
+    for i in range(100):
+        rl.hit(f"k{i}", 0.0)
+    rl.hit("fresh", 600.0)
+    assert len(rl) == 1
