@@ -1,0 +1,180 @@
+"""The redirect, the journal, the verdict worker and the database, in one process on a private broker.
+
+Clicks go through the real path: /r/{code} -> journal -> Kafka -> verdict consumer -> clicks table.
+The redirect's clock is injected (the worker judges by the time the redirect recorded).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import pytest
+
+from advocacy_common.auth.devkeys import DevKeys
+from advocacy_common.devstack.broker import TansuBroker
+from advocacy_common.devstack.net import free_port
+from tests.integration.test_sharing_harness import FakeClock, Sharing, running_sharing
+
+CHROME = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+)
+
+
+@pytest.fixture(scope="module")
+def private_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TansuBroker]:
+    tansu = TansuBroker(free_port(), log_path=tmp_path_factory.mktemp("tansu") / "tansu.log")
+    tansu.start()
+    yield tansu
+    tansu.stop()
+
+
+@pytest.fixture(scope="module")
+async def sharing(
+    pg: Any,
+    private_broker: TansuBroker,
+    dev_keys: DevKeys,
+    mint: Callable[..., str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[Sharing]:
+    url = pg.create_database(f"sharing_{uuid.uuid4().hex[:10]}")
+    async with running_sharing(
+        url, private_broker.bootstrap, dev_keys.jwks_path, tmp_path_factory.mktemp("spool"), mint
+    ) as s:
+        yield s
+
+
+@pytest.fixture
+def clock(sharing: Sharing) -> Iterator[FakeClock]:
+    redirector = sharing.runtime.extras["redirector"]
+    fake = FakeClock()
+    redirector.clock = fake
+    yield fake
+    redirector.clock = __import__("time").time
+
+
+async def new_link(sharing: Sharing, tenant: str | None = None, sub: str = "alice", **kw: Any) -> dict[str, Any]:
+    tenant = tenant or f"t-{uuid.uuid4().hex[:8]}"
+    content_id = f"c-{uuid.uuid4().hex[:8]}"
+    await sharing.publish_content(tenant, content_id)
+    share = await sharing.share(tenant, sub, content_id, **kw)
+    share["tenant"] = tenant
+    return share
+
+
+async def hit(
+    sharing: Sharing, code: str, *, ip: str = "198.18.0.1", ua: str = CHROME, method: str = "GET", **h: str
+) -> Any:
+    async with sharing.client(**{"X-Forwarded-For": ip, "User-Agent": ua, **h}) as c:
+        return await c.request(method, f"/r/{code}")
+
+
+async def test_ten_clicks_in_an_hour_from_one_visitor_count_once(sharing: Sharing, clock: FakeClock) -> None:
+    link = await new_link(sharing)
+    for _ in range(10):
+        r = await hit(sharing, link["code"])
+        assert r.status_code == 302
+        clock.advance(6 * 60)
+    got = await sharing.wait_clicks(link["code"], 10)
+    assert got == {"counted": 1, "duplicate": 9}
+
+
+async def test_two_clicks_25_hours_apart_both_count(sharing: Sharing, clock: FakeClock) -> None:
+    link = await new_link(sharing)
+    assert (await hit(sharing, link["code"])).status_code == 302
+    clock.advance(25 * 3600)  # the next day: a new visitor key, compared with yesterday's too
+    assert (await hit(sharing, link["code"])).status_code == 302
+    clock.advance(3600)  # and one more an hour later is a duplicate across the key rotation
+    assert (await hit(sharing, link["code"])).status_code == 302
+    got = await sharing.wait_clicks(link["code"], 3)
+    assert got == {"counted": 2, "duplicate": 1}
+
+
+async def test_the_sharers_own_click_earns_nothing(sharing: Sharing) -> None:
+    # the share is created from the sharer's browser: same address, same user agent as the click
+    link = await new_link(sharing, headers={"X-Forwarded-For": "203.0.113.9", "User-Agent": CHROME})
+    assert (await hit(sharing, link["code"], ip="203.0.113.9")).status_code == 302
+    assert (await hit(sharing, link["code"], ip="203.0.113.10")).status_code == 302
+    got = await sharing.wait_clicks(link["code"], 2)
+    assert got == {"self": 1, "counted": 1}
+
+
+async def test_head_and_crawlers_are_answered_but_never_counted(sharing: Sharing) -> None:
+    link = await new_link(sharing)
+    r = await hit(sharing, link["code"], method="HEAD", ip="198.18.1.1")
+    assert r.status_code == 302 and r.content == b""
+    for i, ua in enumerate(
+        ["LinkedInBot/1.0 (compatible; Mozilla/5.0; Apache-HttpClient +http://www.linkedin.com)", "Twitterbot/1.0", ""]
+    ):
+        assert (await hit(sharing, link["code"], ua=ua, ip=f"198.18.2.{i}")).status_code == 302
+    got = await sharing.wait_clicks(link["code"], 4)
+    assert got == {"bot": 4}
+
+
+async def test_more_than_30_a_minute_is_answered_429_and_recorded(sharing: Sharing) -> None:
+    link = await new_link(sharing)
+    statuses = [(await hit(sharing, link["code"], ip="198.18.3.3")).status_code for _ in range(40)]
+    assert statuses == [302] * 30 + [429] * 10
+    got = await sharing.wait_clicks(link["code"], 40)
+    assert got == {"counted": 1, "duplicate": 29, "rate_limited": 10}
+
+
+async def test_destination_is_the_content_url_only(sharing: Sharing) -> None:
+    link = await new_link(sharing)
+    async with sharing.client(**{"X-Forwarded-For": "198.18.4.4", "User-Agent": CHROME}) as c:
+        r = await c.get(f"/r/{link['code']}?url=https://evil.example&next=//evil.example")
+        assert r.status_code == 302
+        loc = r.headers["location"]
+        assert loc.startswith("https://example.com/post?ref=a&utm_source=linkedin&utm_medium=employee_advocacy")
+        assert "utm_campaign=a-post" in loc and "adv_click=" in loc and "evil" not in loc
+        assert (await c.get("/r/" + "A" * 2100)).status_code in (404, 414)
+        assert (await c.get("/r/" + "%41" * 800)).status_code in (404, 414)
+        assert (await c.get("/r/ZZZZZZZZZZ")).status_code == 404
+        assert (await c.get("/r/short")).status_code == 404
+        assert (await c.get("/r/../../etc/passwd")).status_code == 404
+        assert (await c.post(f"/r/{link['code']}")).status_code == 405
+
+
+async def test_enrichment_lands_in_the_click(sharing: Sharing) -> None:
+    link = await new_link(sharing)
+    r = await hit(
+        sharing, link["code"], ip="198.18.5.5", Referer="https://www.linkedin.com/feed/", **{"CF-IPCountry": "de"}
+    )
+    assert r.status_code == 302
+    await sharing.wait_clicks(link["code"], 1)
+    row = (
+        await sharing.rows(
+            "select device, browser, os, referrer_domain, country, visitor from clicks where code = :c", c=link["code"]
+        )
+    )[0]
+    assert tuple(row[:5]) == ("desktop", "Chrome", "Windows", "linkedin.com", "DE")
+    assert "198.18" not in row[5]  # no raw IP
+
+
+async def test_archived_content_answers_410_at_once(sharing: Sharing) -> None:
+    from datetime import UTC, datetime
+
+    from advocacy_common.events import new_event
+    from advocacy_common.events.content import ContentArchived
+
+    link = await new_link(sharing)
+    assert (await hit(sharing, link["code"], ip="198.18.6.6")).status_code == 302  # now cached
+    await sharing.publish(
+        new_event(
+            "/advocacy/content",
+            link["tenant"],
+            ContentArchived(content_id=link["content_id"], archived_at=datetime.now(UTC)),
+        )
+    )
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + 15
+    while (await hit(sharing, link["code"], ip="198.18.6.7")).status_code != 410:
+        assert time.monotonic() < deadline, "the cache never learned of the archive"
+        await asyncio.sleep(0.1)
+    assert (
+        await sharing.scalar("select status from content_copies where content_id = :c", c=link["content_id"])
+        == "archived"
+    )
