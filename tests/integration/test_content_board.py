@@ -1,0 +1,268 @@
+"""The board query against a real database: same audience and order as the domain rules, across
+pages; full-text search; share events from sharing push shared items down; erasure forgets."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from advocacy_common.auth.principal import Principal
+from advocacy_common.db import make_engine, make_sessionmaker
+from advocacy_common.events import new_event
+from advocacy_common.events.sharing import ShareCreated
+from advocacy_common.migrations import upgrade
+from advocacy_common.pagination import PageParams, decode_cursor
+from advocacy_content import board, coaching, domain, members, policy_service, suggestions, waves
+from advocacy_content.consumers import record_shares
+from advocacy_content.db import CoachingReply, CoachingRequest, ContentItem, Member, PolicyVersion, SharedContent, Wave
+from advocacy_content.schemas import (
+    CoachingCreate,
+    MembershipIn,
+    PolicyIn,
+    ReplyIn,
+    SuggestionCreate,
+    TopicsIn,
+    WaveCreate,
+)
+
+
+@pytest.fixture
+async def sm(new_database: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    await asyncio.to_thread(upgrade, "advocacy_content", new_database)
+    engine: AsyncEngine = make_engine(new_database)
+    yield make_sessionmaker(engine)
+    await engine.dispose()
+
+
+def who(tenant: str, sub: str, *roles: str, team: str | None = None) -> Principal:
+    return Principal(sub=sub, tenant_id=tenant, roles=frozenset(roles or ("employee",)), team=team, name=sub.title())
+
+
+def content(
+    tenant: str, n: int, *, published_at: datetime, teams: list[str], roles: list[str], topics: list[str], **kw: Any
+) -> ContentItem:
+    return ContentItem(
+        id=f"c{n:03d}-{uuid.uuid4().hex[:6]}",
+        tenant_id=tenant,
+        title=kw.pop("title", f"Item {n}"),
+        url=f"https://example.com/{n}",
+        slug=f"item-{n}",
+        body=kw.pop("body", None),
+        audience={"teams": teams, "programme_roles": roles, "topics": topics},
+        status=kw.pop("status", "published"),
+        published_at=published_at,
+        created_by="admin",
+        created_at=published_at,
+        updated_at=published_at,
+        **kw,
+    )
+
+
+async def all_pages(sm: async_sessionmaker[AsyncSession], p: Principal, limit: int, **filters: Any) -> list[Any]:
+    out: list[Any] = []
+    cursor = None
+    for _ in range(100):
+        async with sm() as s, s.begin():
+            page = await board.list_board(
+                s,
+                p,
+                PageParams(limit=limit, cursor=decode_cursor(cursor) if cursor else None),
+                board.BoardFilters(**filters),
+                link_sample=None,
+            )
+        out.extend(page.items)
+        cursor = page.next_cursor
+        if cursor is None:
+            return out
+    raise AssertionError("pagination does not end")
+
+
+async def test_board_matches_the_domain_audience_and_order_across_pages(sm: async_sessionmaker[AsyncSession]) -> None:
+    tenant = f"t-{uuid.uuid4().hex[:8]}"
+    now = datetime.now(UTC)
+    rnd = random.Random(11)
+    items = []
+    for n in range(60):
+        items.append(
+            content(
+                tenant,
+                n,
+                published_at=now - timedelta(hours=rnd.choice([1, 5, 30, 100, 200, 500])),
+                teams=rnd.choice([[], [], ["sales"], ["support"], ["sales", "support"]]),
+                roles=rnd.choice([[], [], ["champion"], ["sharer", "creator"]]),
+                topics=rnd.choice([[], ["ai"], ["cars"], ["ai", "cars"], ["cooking"]]),
+                expires_at=rnd.choice([None, None, None, now - timedelta(minutes=1), now + timedelta(days=1)]),
+                status=rnd.choice(["published"] * 6 + ["scheduled", "archived", "expired"]),
+            )
+        )
+    # items 0..59 of another tenant must never show
+    other = [content(f"{tenant}-other", n, published_at=now, teams=[], roles=[], topics=[]) for n in range(60, 65)]
+    alice = who(tenant, "alice", team="sales")
+    async with sm() as s, s.begin():
+        s.add_all(items + other)
+        await members.put_topics(s, alice, TopicsIn(topics=["AI"]))
+        await members.put_membership(s, alice, MembershipIn(enrolled=True, programme_roles=["sharer"]))
+    shared_ids = {i.id for i in rnd.sample(items, 15)}
+    events = [
+        new_event(
+            "/advocacy/sharing",
+            tenant,
+            ShareCreated(
+                share_id=f"s{k}", employee_id="alice", content_id=cid, network="x", code=f"k{k}", created_at=now
+            ),
+        )
+        for k, cid in enumerate(sorted(shared_ids))
+    ]
+    # another employee's share and an unrelated event type change nothing for alice
+    events.append(
+        new_event(
+            "/advocacy/sharing",
+            tenant,
+            ShareCreated(
+                share_id="sb", employee_id="bob", content_id=items[0].id, network="x", code="kb", created_at=now
+            ),
+        )
+    )
+    async with sm() as s, s.begin():
+        await record_shares(s, events)
+        await record_shares(s, events)  # a redelivery is harmless
+
+    viewer = domain.Viewer(team="sales", programme_roles=frozenset({"sharer"}), topics=frozenset({"ai"}))
+    expected = [
+        i
+        for i in items
+        if domain.visible_on_board(i.status, i.expires_at, now) and domain.audience_matches(i.audience, viewer)
+    ]
+
+    def key(i: ContentItem) -> tuple[int, float, str]:
+        assert i.published_at is not None
+        rel = domain.relevance(
+            published_at=i.published_at, topics=i.audience["topics"], viewer=viewer, shared=i.id in shared_ids, now=now
+        )
+        return domain.board_order_key(rel.score, i.published_at, i.id)
+
+    want = [i.id for i in sorted(expected, key=key)]
+    got = await all_pages(sm, alice, limit=7)
+    assert [i.id for i in got] == want
+    assert len(want) > 10
+    first = got[0].relevance
+    assert first is not None and not first.shared
+    assert all(g.relevance is not None and g.relevance.shared == (g.id in shared_ids) for g in got)
+
+
+async def test_full_text_search_and_filters(sm: async_sessionmaker[AsyncSession]) -> None:
+    tenant = f"t-{uuid.uuid4().hex[:8]}"
+    now = datetime.now(UTC)
+    a = content(
+        tenant,
+        1,
+        published_at=now,
+        teams=[],
+        roles=[],
+        topics=["ai"],
+        title="Launching our robotics platform",
+        tags=["launch"],
+        captions={"x": "hi"},
+    )
+    b = content(
+        tenant,
+        2,
+        published_at=now,
+        teams=[],
+        roles=[],
+        topics=[],
+        title="Quarterly results",
+        body="Robotics revenue doubled",
+    )
+    c = content(tenant, 3, published_at=now, teams=[], roles=[], topics=[], title="Team offsite")
+    async with sm() as s, s.begin():
+        s.add_all([a, b, c])
+    emp = who(tenant, "e", team="x")
+    assert {i.id for i in await all_pages(sm, emp, 50, q="robotics")} == {a.id, b.id}
+    assert {i.id for i in await all_pages(sm, emp, 50, q='"quarterly results"')} == {b.id}
+    assert {i.id for i in await all_pages(sm, emp, 50, q="robotics -revenue")} == {a.id}
+    assert {i.id for i in await all_pages(sm, emp, 50, tag="launch")} == {a.id}
+    assert {i.id for i in await all_pages(sm, emp, 50, network="x")} == {a.id}
+    assert {i.id for i in await all_pages(sm, emp, 50, topic="AI")} == {a.id}
+    assert await all_pages(sm, emp, 50, q="' OR 1=1 --") == []
+
+
+async def test_erasure_forgets_the_person(sm: async_sessionmaker[AsyncSession]) -> None:
+    tenant = f"t-{uuid.uuid4().hex[:8]}"
+    eve, admin, coach = who(tenant, "eve", team="sales"), who(tenant, "boss", "admin"), who(tenant, "cora", "coach")
+    async with sm() as s, s.begin():
+        await members.put_topics(s, eve, TopicsIn(topics=["ai"]))
+        await members.put_membership(
+            s, eve, MembershipIn(enrolled=True, programme_roles=["creator"], leaderboard="anonymous")
+        )
+        suggestion, _ = await suggestions.propose(
+            s, eve, SuggestionCreate(title="My idea", url="https://example.com/i"), link_sample=None
+        )
+        thread = await coaching.create_request(
+            s, eve, CoachingCreate(network="linkedin", draft="draft", question="ok?")
+        )
+        await coaching.reply(s, coach, thread.id, ReplyIn(text="looks good"))
+        await waves.create_wave(
+            s, admin, WaveCreate(name="pilot", starts_at=datetime.now(UTC), employees=["eve", "zed"])
+        )
+        # eve is also a coach, and answered zed's thread
+        other = await coaching.create_request(
+            s, who(tenant, "zed"), CoachingCreate(network="x", draft="d", question="q")
+        )
+        await coaching.reply(s, who(tenant, "eve", "coach"), other.id, ReplyIn(text="eve was here"))
+        await record_shares(
+            s,
+            [
+                new_event(
+                    "/advocacy/sharing",
+                    tenant,
+                    ShareCreated(
+                        share_id="s",
+                        employee_id="eve",
+                        content_id=suggestion.id,
+                        network="x",
+                        code="c",
+                        created_at=datetime.now(UTC),
+                    ),
+                )
+            ],
+        )
+        # eve became an admin later and changed the policy
+        await policy_service.put_policy(s, who(tenant, "eve", "admin"), PolicyIn(blocked_terms=["secret"]))
+    async with sm() as s, s.begin():
+        await members.erase_member(s, admin, "eve")
+    async with sm() as s:
+        assert await s.get(Member, (tenant, "eve")) is None
+        assert (
+            await s.scalar(
+                sa.select(sa.func.count()).select_from(SharedContent).where(SharedContent.tenant_id == tenant)
+            )
+        ) == 0
+        assert await s.get(CoachingRequest, thread.id) is None
+        assert (
+            await s.scalar(
+                sa.select(sa.func.count()).select_from(CoachingReply).where(CoachingReply.request_id == thread.id)
+            )
+        ) == 0
+        assert await s.get(CoachingRequest, other.id) is not None  # someone else's thread stays
+        kept = (await s.scalars(sa.select(CoachingReply).where(CoachingReply.request_id == other.id))).one()
+        assert kept.author_id is None and kept.author_role == "coach"
+        item = await s.get(ContentItem, suggestion.id)
+        assert item is not None and item.proposer_id is None and item.created_by == members.ERASED
+        wave = (await s.scalars(sa.select(Wave).where(Wave.tenant_id == tenant))).one()
+        assert wave.employees == ["zed"]
+        pv = (await s.scalars(sa.select(PolicyVersion).where(PolicyVersion.tenant_id == tenant))).one()
+        assert pv.updated_by == members.ERASED
+        erased = await s.scalar(
+            sa.text("SELECT count(*) FROM outbox WHERE tenant_id = :t AND event_type = 'io.advocacy.member.erased.v1'"),
+            {"t": tenant},
+        )
+        assert erased == 1
