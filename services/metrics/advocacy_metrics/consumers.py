@@ -2,8 +2,12 @@ from __future__ import annotations
 
 from advocacy_common import topics
 from advocacy_common.consumer import ConsumerSpec
-from advocacy_metrics import service
+from advocacy_metrics import facts
 
 CONSUMERS = [
-    ConsumerSpec(group_id="metrics", topics=(topics.SHARES, topics.CLICKS), handler=service.record_events),
+    ConsumerSpec(
+        group_id="metrics",
+        topics=(topics.SHARES, topics.CLICKS, topics.CONVERSIONS, topics.CONTENT, topics.GAMIFICATION),
+        handler=facts.record_events,
+    ),
 ]

@@ -1,14 +1,32 @@
-"""Metrics' own tables: raw facts (the system of record here) and daily aggregates built from them."""
+"""Metrics' own tables: raw facts (the system of record here) and the aggregates built from them.
+
+Facts are what the events said, one row per fact id (a redelivered event inserts nothing).
+Aggregates are pure functions of the facts (see :mod:`advocacy_metrics.domain`), kept in the same
+transaction as the facts and recomputable from them (:mod:`advocacy_metrics.rebuild`):
+
+- ``daily_stats``: day x employee x content x network x team (the fine grain);
+- ``team_daily_stats`` / ``content_daily_stats``: the same counters rolled up to day x team x
+  network and day x content x network, so a year-long summary reads thousands of rows, not millions;
+- ``daily_conversions``: conversions and their value, fine grain x kind x currency;
+- ``dimension_daily_clicks`` / ``dimension_daily_conversions``: per day x (country | device |
+  referrer) value, for the click-only dimensions (shares carry none);
+- ``sharer_days``, ``sharers``, ``sharer_lapses``: who shared on which day, first share, and the
+  days someone passed 30 days without a share (adoption).
+"""
 
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
 from advocacy_common.db import add_messaging_tables
+from advocacy_common.tenant import TENANT_SETTINGS, add_tenant_settings_table
 
 
 class Model(SQLModel, registry=registry()):
@@ -17,12 +35,28 @@ class Model(SQLModel, registry=registry()):
 
 metadata = Model.metadata
 add_messaging_tables(metadata)
+add_tenant_settings_table(metadata)
+SETTINGS = metadata.tables[TENANT_SETTINGS.name]
 
 TS = sa.DateTime(timezone=True)
+MONEY = sa.Numeric(20, 4)
+
+VERDICT_COLUMNS = (
+    "clicks_counted",
+    "clicks_bot",
+    "clicks_duplicate",
+    "clicks_self",
+    "clicks_rate_limited",
+    "clicks_invalidated",
+)
+STAT_COLUMNS = ("shares", "reach", *VERDICT_COLUMNS)
+CONVERSION_COLUMNS = ("conversions", "amount")
 
 
+# -- facts ------------------------------------------------------------------------------------------
 class ShareFact(Model, table=True):
     __tablename__ = "share_facts"
+    __table_args__ = (sa.Index("ix_share_facts_employee", "tenant_id", "employee_id"),)
 
     share_id: str = Field(primary_key=True)
     tenant_id: str
@@ -31,11 +65,12 @@ class ShareFact(Model, table=True):
     network: str
     team: str = ""
     created_at: datetime = Field(sa_type=TS)
-    audience_size: int = 0
+    audience_size: int = Field(default=0, sa_type=sa.BigInteger)
 
 
 class ClickFact(Model, table=True):
     __tablename__ = "click_facts"
+    __table_args__ = (sa.Index("ix_click_facts_employee", "tenant_id", "employee_id"),)
 
     click_id: str = Field(primary_key=True)
     tenant_id: str
@@ -51,9 +86,107 @@ class ClickFact(Model, table=True):
     os: str | None = None
     referrer_domain: str | None = None
     country: str | None = None
+    # A counted click an admin later judged fraudulent (click.invalidated): counted as "invalidated".
+    invalidated: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
 
 
-class DailyStat(Model, table=True):
+class ClickInvalidation(Model, table=True):
+    """Invalidations as they arrived; may precede the click they name (then applied when it lands)."""
+
+    __tablename__ = "click_invalidations"
+
+    click_id: str = Field(primary_key=True)
+    tenant_id: str
+    reason: str = ""
+    invalidated_at: datetime = Field(sa_type=TS)
+
+
+class ConversionFact(Model, table=True):
+    __tablename__ = "conversion_facts"
+    __table_args__ = (
+        sa.Index("ix_conversion_facts_click", "click_id"),
+        sa.Index("ix_conversion_facts_employee", "tenant_id", "employee_id"),
+    )
+
+    conversion_id: str = Field(primary_key=True)
+    tenant_id: str
+    click_id: str
+    share_id: str
+    employee_id: str
+    content_id: str
+    network: str
+    team: str = ""
+    kind: str
+    # No value: amount 0 and currency "" (counted, worth nothing known).
+    amount: Decimal = Field(default=Decimal(0), sa_type=MONEY)
+    currency: str = ""
+    occurred_at: datetime = Field(sa_type=TS)
+
+
+class AccountFact(Model, table=True):
+    """The latest audience size per employee and network (an older update never wins)."""
+
+    __tablename__ = "account_facts"
+
+    tenant_id: str = Field(primary_key=True)
+    employee_id: str = Field(primary_key=True)
+    network: str = Field(primary_key=True)
+    audience_size: int = Field(default=0, sa_type=sa.BigInteger)
+    updated_at: datetime = Field(sa_type=TS)
+
+
+class MemberFact(Model, table=True):
+    """Membership history: enrolment as of any instant is the latest row at or before it."""
+
+    __tablename__ = "member_facts"
+
+    tenant_id: str = Field(primary_key=True)
+    employee_id: str = Field(primary_key=True)
+    updated_at: datetime = Field(sa_type=TS, primary_key=True)
+    enrolled: bool
+    programme_roles: list[str] = Field(default_factory=list, sa_type=JSONB)
+    team: str = ""
+
+
+class RedemptionFact(Model, table=True):
+    """A reward redemption and its money value (programme cost), cancelled or not."""
+
+    __tablename__ = "redemption_facts"
+    __table_args__ = (sa.Index("ix_redemption_facts_redeemed", "tenant_id", "redeemed_at"),)
+
+    redemption_id: str = Field(primary_key=True)
+    tenant_id: str
+    # Emptied on erasure: the cost stays, the person goes.
+    employee_id: str = ""
+    amount: Decimal = Field(default=Decimal(0), sa_type=MONEY)
+    currency: str = ""
+    redeemed_at: datetime | None = Field(default=None, sa_type=TS)
+    cancelled_at: datetime | None = Field(default=None, sa_type=TS)
+
+
+class ErasedMember(Model, table=True):
+    """Tombstones: events about an erased person that arrive later are dropped."""
+
+    __tablename__ = "erased_members"
+
+    tenant_id: str = Field(primary_key=True)
+    employee_id: str = Field(primary_key=True)
+    erased_at: datetime = Field(sa_type=TS)
+
+
+# -- aggregates -------------------------------------------------------------------------------------
+class StatCounters(SQLModel):
+    shares: int = 0
+    reach: int = Field(default=0, sa_type=sa.BigInteger)
+    clicks_counted: int = 0
+    clicks_bot: int = 0
+    clicks_duplicate: int = 0
+    clicks_self: int = 0
+    clicks_rate_limited: int = 0
+    clicks_invalidated: int = 0
+
+
+class DailyStat(StatCounters, Model, table=True):
     """One row per day x employee x content x network x team, updated with the facts."""
 
     __tablename__ = "daily_stats"
@@ -65,8 +198,55 @@ class DailyStat(Model, table=True):
     content_id: str = Field(primary_key=True)
     network: str = Field(primary_key=True)
     team: str = Field(primary_key=True, default="")
-    shares: int = 0
-    reach: int = 0
+
+
+class TeamDailyStat(StatCounters, Model, table=True):
+    __tablename__ = "team_daily_stats"
+
+    tenant_id: str = Field(primary_key=True)
+    day: date = Field(primary_key=True)
+    team: str = Field(primary_key=True, default="")
+    network: str = Field(primary_key=True)
+
+
+class ContentDailyStat(StatCounters, Model, table=True):
+    __tablename__ = "content_daily_stats"
+    __table_args__ = (sa.Index("ix_content_daily_stats_content", "tenant_id", "content_id", "day"),)
+
+    tenant_id: str = Field(primary_key=True)
+    day: date = Field(primary_key=True)
+    content_id: str = Field(primary_key=True)
+    network: str = Field(primary_key=True)
+
+
+class DailyConversion(Model, table=True):
+    __tablename__ = "daily_conversions"
+    __table_args__ = (
+        sa.Index("ix_daily_conversions_employee", "tenant_id", "employee_id", "day"),
+        sa.Index("ix_daily_conversions_content", "tenant_id", "content_id", "day"),
+    )
+
+    tenant_id: str = Field(primary_key=True)
+    day: date = Field(primary_key=True)
+    employee_id: str = Field(primary_key=True)
+    content_id: str = Field(primary_key=True)
+    network: str = Field(primary_key=True)
+    team: str = Field(primary_key=True, default="")
+    kind: str = Field(primary_key=True)
+    currency: str = Field(primary_key=True, default="")
+    conversions: int = 0
+    amount: Decimal = Field(default=Decimal(0), sa_type=MONEY)
+
+
+class DimensionDailyClicks(Model, table=True):
+    """Clicks by verdict per day and value of one click dimension (country, device, referrer)."""
+
+    __tablename__ = "dimension_daily_clicks"
+
+    tenant_id: str = Field(primary_key=True)
+    day: date = Field(primary_key=True)
+    dimension: str = Field(primary_key=True)
+    value: str = Field(primary_key=True, default="")
     clicks_counted: int = 0
     clicks_bot: int = 0
     clicks_duplicate: int = 0
@@ -75,13 +255,82 @@ class DailyStat(Model, table=True):
     clicks_invalidated: int = 0
 
 
-STAT_COLUMNS = (
-    "shares",
-    "reach",
-    "clicks_counted",
-    "clicks_bot",
-    "clicks_duplicate",
-    "clicks_self",
-    "clicks_rate_limited",
-    "clicks_invalidated",
+class DimensionDailyConversions(Model, table=True):
+    """Conversions attributed to a click, by that click's dimension value (once both are known)."""
+
+    __tablename__ = "dimension_daily_conversions"
+
+    tenant_id: str = Field(primary_key=True)
+    day: date = Field(primary_key=True)
+    dimension: str = Field(primary_key=True)
+    value: str = Field(primary_key=True, default="")
+    kind: str = Field(primary_key=True)
+    currency: str = Field(primary_key=True, default="")
+    conversions: int = 0
+    amount: Decimal = Field(default=Decimal(0), sa_type=MONEY)
+
+
+class SharerDay(Model, table=True):
+    __tablename__ = "sharer_days"
+    __table_args__ = (sa.Index("ix_sharer_days_day", "tenant_id", "day"),)
+
+    tenant_id: str = Field(primary_key=True)
+    employee_id: str = Field(primary_key=True)
+    day: date = Field(primary_key=True)
+
+
+class Sharer(Model, table=True):
+    __tablename__ = "sharers"
+    __table_args__ = (sa.Index("ix_sharers_first_day", "tenant_id", "first_day"),)
+
+    tenant_id: str = Field(primary_key=True)
+    employee_id: str = Field(primary_key=True)
+    first_day: date
+
+
+class SharerLapse(Model, table=True):
+    """A day on which a sharer had gone 30 days without sharing (may lie in the future)."""
+
+    __tablename__ = "sharer_lapses"
+    __table_args__ = (sa.Index("ix_sharer_lapses_day", "tenant_id", "day"),)
+
+    tenant_id: str = Field(primary_key=True)
+    employee_id: str = Field(primary_key=True)
+    day: date = Field(primary_key=True)
+
+
+def table_of(model: Any) -> sa.Table:
+    table: sa.Table = model.__table__
+    return table
+
+
+DAILY_STATS = table_of(DailyStat)
+TEAM_DAILY_STATS = table_of(TeamDailyStat)
+CONTENT_DAILY_STATS = table_of(ContentDailyStat)
+DAILY_CONVERSIONS = table_of(DailyConversion)
+DIMENSION_DAILY_CLICKS = table_of(DimensionDailyClicks)
+DIMENSION_DAILY_CONVERSIONS = table_of(DimensionDailyConversions)
+SHARER_DAYS = table_of(SharerDay)
+SHARERS = table_of(Sharer)
+SHARER_LAPSES = table_of(SharerLapse)
+SHARE_FACTS = table_of(ShareFact)
+CLICK_FACTS = table_of(ClickFact)
+CLICK_INVALIDATIONS = table_of(ClickInvalidation)
+CONVERSION_FACTS = table_of(ConversionFact)
+ACCOUNT_FACTS = table_of(AccountFact)
+MEMBER_FACTS = table_of(MemberFact)
+REDEMPTION_FACTS = table_of(RedemptionFact)
+ERASED_MEMBERS = table_of(ErasedMember)
+
+#: Every table derived from the facts (what a rebuild deletes and recomputes).
+AGGREGATE_TABLES = (
+    DAILY_STATS,
+    TEAM_DAILY_STATS,
+    CONTENT_DAILY_STATS,
+    DAILY_CONVERSIONS,
+    DIMENSION_DAILY_CLICKS,
+    DIMENSION_DAILY_CONVERSIONS,
+    SHARER_DAYS,
+    SHARERS,
+    SHARER_LAPSES,
 )

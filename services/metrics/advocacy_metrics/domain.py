@@ -1,37 +1,217 @@
-"""Pure aggregation rules: which counters an event moves, on which day and key."""
+"""Pure aggregation rules: which counters a fact moves, on which day and key.
+
+Every aggregate is a function of the facts as they finally stand (a click with its invalidation,
+a conversion with its click's dimensions). The consumer reaches that state step by step, in any
+order, and :class:`Deltas` describes each step; the rebuild replays the final facts through the
+same functions. So a definition changed here changes live and rebuilt numbers alike.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import date
-
-from advocacy_common.events.sharing import ShareClicked, ShareCreated
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 StatKey = tuple[str, date, str, str, str, str]  # tenant, day, employee, content, network, team
+ConversionKey = tuple[str, date, str, str, str, str, str, str]  # ... + kind, currency
+DimKey = tuple[str, date, str, str]  # tenant, day, dimension, value
+DimConversionKey = tuple[str, date, str, str, str, str]  # tenant, day, dimension, value, kind, currency
+TeamKey = tuple[str, date, str, str]  # tenant, day, team, network
+ContentKey = tuple[str, date, str, str]  # tenant, day, content, network
+SharerDayKey = tuple[str, str, date]  # tenant, employee, day
+
+VERDICTS = ("counted", "bot", "duplicate", "self", "rate_limited", "invalidated")
+DIMENSIONS = ("country", "device", "referrer")
+#: A sharer who has not shared for this many days is no longer active.
+ACTIVE_DAYS = 30
+
+
+def local_day(at: datetime, zone: ZoneInfo) -> date:
+    """The tenant's calendar day of an instant: aggregates use the event's own time, in the tenant's zone."""
+    return at.astimezone(zone).date()
+
+
+def week_start(day: date, week_start_index: int) -> date:
+    """First day of ``day``'s week; ``week_start_index`` 0 = Monday ... 6 = Sunday."""
+    return day - timedelta(days=(day.weekday() - week_start_index) % 7)
 
 
 @dataclass(frozen=True, slots=True)
-class Fact:
+class Share:
     tenant_id: str
-    event: ShareCreated | ShareClicked
+    share_id: str
+    employee_id: str
+    content_id: str
+    network: str
+    team: str
+    at: datetime
+    audience_size: int
 
 
-def stat_key(tenant_id: str, e: ShareCreated | ShareClicked) -> StatKey:
-    when = e.created_at if isinstance(e, ShareCreated) else e.clicked_at
-    return (tenant_id, when.date(), e.employee_id, e.content_id, e.network, e.team or "")
+@dataclass(frozen=True, slots=True)
+class Dims:
+    """A click's dimensions; unknown is ``""``."""
+
+    country: str = ""
+    device: str = ""
+    referrer: str = ""
+
+    def items(self) -> tuple[tuple[str, str], ...]:
+        return (("country", self.country), ("device", self.device), ("referrer", self.referrer))
 
 
-def deltas(facts: Iterable[Fact]) -> dict[StatKey, dict[str, int]]:
-    """Sum of counter increments per aggregate row for new (deduplicated) facts."""
-    out: dict[StatKey, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for f in facts:
-        e = f.event
-        row = out[stat_key(f.tenant_id, e)]
-        if isinstance(e, ShareCreated):
-            row["shares"] += 1
-            row["reach"] += e.audience_size
-        else:
-            row[f"clicks_{e.verdict.value}"] += 1
+@dataclass(frozen=True, slots=True)
+class Click:
+    tenant_id: str
+    click_id: str
+    employee_id: str
+    content_id: str
+    network: str
+    team: str
+    at: datetime
+    verdict: str
+    dims: Dims
+    invalidated: bool = False
+
+    @property
+    def effective_verdict(self) -> str:
+        """Only a counted click can be invalidated; any other verdict stands."""
+        return "invalidated" if self.invalidated and self.verdict == "counted" else self.verdict
+
+
+@dataclass(frozen=True, slots=True)
+class Conversion:
+    tenant_id: str
+    conversion_id: str
+    click_id: str
+    employee_id: str
+    content_id: str
+    network: str
+    team: str
+    at: datetime
+    kind: str
+    amount: Decimal = Decimal(0)
+    currency: str = ""  # "" when the conversion carries no value
+
+
+@dataclass(slots=True)
+class Sum:
+    """Conversions and their money (in one currency)."""
+
+    count: int = 0
+    amount: Decimal = Decimal(0)
+
+    def add(self, count: int, amount: Decimal) -> None:
+        self.count += count
+        self.amount += amount
+
+
+def _counters() -> defaultdict[str, int]:
+    return defaultdict(int)
+
+
+@dataclass
+class Deltas:
+    """Increments per aggregate row; negative for a reversal (invalidation, erasure)."""
+
+    stats: defaultdict[StatKey, defaultdict[str, int]] = field(default_factory=lambda: defaultdict(_counters))
+    conversions: defaultdict[ConversionKey, Sum] = field(default_factory=lambda: defaultdict(Sum))
+    dim_clicks: defaultdict[DimKey, defaultdict[str, int]] = field(default_factory=lambda: defaultdict(_counters))
+    dim_conversions: defaultdict[DimConversionKey, Sum] = field(default_factory=lambda: defaultdict(Sum))
+    sharer_days: set[SharerDayKey] = field(default_factory=set)
+
+    def __bool__(self) -> bool:
+        return bool(self.stats or self.conversions or self.dim_clicks or self.dim_conversions or self.sharer_days)
+
+    # -- facts ---------------------------------------------------------------------------------------
+    def add_share(self, s: Share, zone: ZoneInfo, sign: int = 1) -> None:
+        day = local_day(s.at, zone)
+        row = self.stats[(s.tenant_id, day, s.employee_id, s.content_id, s.network, s.team)]
+        row["shares"] += sign
+        row["reach"] += sign * s.audience_size
+        if sign > 0:
+            self.sharer_days.add((s.tenant_id, s.employee_id, day))
+
+    def add_click(self, c: Click, zone: ZoneInfo, sign: int = 1) -> None:
+        self._move_click(c, zone, None, c.effective_verdict, sign)
+
+    def invalidate(self, c: Click, zone: ZoneInfo) -> None:
+        """A counted click (already aggregated as counted) becomes invalidated, in its own day."""
+        if c.verdict == "counted":
+            self._move_click(c, zone, "counted", "invalidated", 1)
+
+    def _move_click(self, c: Click, zone: ZoneInfo, old: str | None, new: str, sign: int) -> None:
+        day = local_day(c.at, zone)
+        row = self.stats[(c.tenant_id, day, c.employee_id, c.content_id, c.network, c.team)]
+        dim_rows = [self.dim_clicks[(c.tenant_id, day, d, v)] for d, v in c.dims.items()]
+        for r in (row, *dim_rows):
+            if old is not None:
+                r[f"clicks_{old}"] -= sign
+            r[f"clicks_{new}"] += sign
+
+    def add_conversion(self, v: Conversion, zone: ZoneInfo, dims: Dims | None, sign: int = 1) -> None:
+        """A conversion, and (when its click is known) its share of the click's dimensions."""
+        day = local_day(v.at, zone)
+        key = (v.tenant_id, day, v.employee_id, v.content_id, v.network, v.team, v.kind, v.currency)
+        self.conversions[key].add(sign, sign * v.amount)
+        if dims is not None:
+            self.add_conversion_dims(v, zone, dims, sign)
+
+    def add_conversion_dims(self, v: Conversion, zone: ZoneInfo, dims: Dims, sign: int = 1) -> None:
+        day = local_day(v.at, zone)
+        for d, value in dims.items():
+            self.dim_conversions[(v.tenant_id, day, d, value, v.kind, v.currency)].add(sign, sign * v.amount)
+
+    # -- roll-ups ------------------------------------------------------------------------------------
+    def team_stats(self) -> dict[TeamKey, dict[str, int]]:
+        out: defaultdict[TeamKey, defaultdict[str, int]] = defaultdict(_counters)
+        for (tenant, day, _emp, _content, network, team), counters in self.stats.items():
+            row = out[(tenant, day, team, network)]
+            for k, n in counters.items():
+                row[k] += n
+        return {k: dict(v) for k, v in out.items()}
+
+    def content_stats(self) -> dict[ContentKey, dict[str, int]]:
+        out: defaultdict[ContentKey, defaultdict[str, int]] = defaultdict(_counters)
+        for (tenant, day, _emp, content, network, _team), counters in self.stats.items():
+            row = out[(tenant, day, content, network)]
+            for k, n in counters.items():
+                row[k] += n
+        return {k: dict(v) for k, v in out.items()}
+
+
+def deltas_from_facts(
+    zones: dict[str, ZoneInfo],
+    shares: Iterable[Share] = (),
+    clicks: Iterable[Click] = (),
+    conversions: Iterable[tuple[Conversion, Dims | None]] = (),
+    *,
+    sign: int = 1,
+) -> Deltas:
+    """The aggregates of a set of facts as they stand (what a rebuild sums; ``sign=-1`` takes them out)."""
+    d = Deltas()
+    for s in shares:
+        d.add_share(s, zones[s.tenant_id], sign)
+    for c in clicks:
+        d.add_click(c, zones[c.tenant_id], sign)
+    for v, dims in conversions:
+        d.add_conversion(v, zones[v.tenant_id], dims, sign)
+    return d
+
+
+def lapse_days(share_days: Iterable[date]) -> list[date]:
+    """The days on which a sharer had gone ``ACTIVE_DAYS`` days without a share.
+
+    Active on day t means a share on one of the days t-29 .. t. After a share on day d with the next
+    share on day n, the sharer lapses on d+30 if n > d+30 (or there is no next share).
+    """
+    days = sorted(set(share_days))
+    out = []
+    for i, d in enumerate(days):
+        nxt = days[i + 1] if i + 1 < len(days) else None
+        if nxt is None or (nxt - d).days > ACTIVE_DAYS:
+            out.append(d + timedelta(days=ACTIVE_DAYS))
     return out

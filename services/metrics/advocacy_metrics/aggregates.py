@@ -1,0 +1,187 @@
+"""Moving the aggregate tables by :class:`~advocacy_metrics.domain.Deltas`, in the caller's transaction.
+
+Rows are upserted (``INSERT ... SELECT FROM unnest(arrays) ON CONFLICT DO UPDATE SET c = c + excluded.c``):
+one statement per table whatever the batch size, sorted by key so concurrent batches lock rows in
+the same order. The sharer tables (first share, lapses) are recomputed per affected sharer from
+``sharer_days``, so they do not depend on the order shares arrive in.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from advocacy_metrics import domain
+from advocacy_metrics.db import (
+    CONTENT_DAILY_STATS,
+    CONVERSION_COLUMNS,
+    DAILY_CONVERSIONS,
+    DAILY_STATS,
+    DIMENSION_DAILY_CLICKS,
+    DIMENSION_DAILY_CONVERSIONS,
+    SHARER_DAYS,
+    SHARER_LAPSES,
+    SHARERS,
+    STAT_COLUMNS,
+    TEAM_DAILY_STATS,
+    VERDICT_COLUMNS,
+)
+
+_PG_TYPES: dict[type[Any], str] = {
+    sa.String: "text",
+    sa.Text: "text",
+    sa.Date: "date",
+    sa.Integer: "int8",
+    sa.BigInteger: "int8",
+    sa.Numeric: "numeric",
+    sa.DateTime: "timestamptz",
+    sa.Boolean: "bool",
+}
+
+
+def pg_array_type(column: sa.Column[Any]) -> str:
+    kind = column.type
+    if isinstance(kind, sa.types.TypeDecorator):  # SQLModel's AutoString
+        kind = kind.impl_instance
+    for py, name in _PG_TYPES.items():
+        if isinstance(kind, py):
+            return f"{name}[]"
+    raise TypeError(f"no array type for {column.table.name}.{column.name} ({column.type!r})")
+
+
+def unnest_select(table: sa.Table, columns: Sequence[str]) -> str:
+    params = ", ".join(f"CAST(:{c} AS {pg_array_type(table.c[c])})" for c in columns)
+    return f"SELECT * FROM unnest({params})"  # noqa: S608 - identifiers come from our own tables
+
+
+async def upsert_add(
+    session: AsyncSession, table: sa.Table, keys: Sequence[str], counters: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    """Add ``counters`` into the rows at ``keys`` (inserting missing rows). ``rows`` are key + counter tuples."""
+    if not rows:
+        return
+    columns = [*keys, *counters]
+    updates = ", ".join(f"{c} = {table.name}.{c} + excluded.{c}" for c in counters)
+    sql = (
+        f"INSERT INTO {table.name} ({', '.join(columns)}) {unnest_select(table, columns)} "
+        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}"
+    )
+    ordered = sorted(rows, key=lambda r: tuple(r[: len(keys)]))
+    await session.execute(sa.text(sql), {c: [r[i] for r in ordered] for i, c in enumerate(columns)})
+
+
+async def insert_ignore(
+    session: AsyncSession,
+    table: sa.Table,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    returning: Sequence[str],
+) -> list[tuple[Any, ...]]:
+    """``INSERT ... ON CONFLICT DO NOTHING RETURNING``: the rows that were new."""
+    if not rows:
+        return []
+    sql = (
+        f"INSERT INTO {table.name} ({', '.join(columns)}) {unnest_select(table, columns)} "
+        f"ON CONFLICT DO NOTHING RETURNING {', '.join(returning)}"
+    )
+    res = await session.execute(sa.text(sql), {c: [r[i] for r in rows] for i, c in enumerate(columns)})
+    return [tuple(r) for r in res.all()]
+
+
+async def _prune_zero_rows(
+    session: AsyncSession,
+    table: sa.Table,
+    keys: Sequence[str],
+    counters: Sequence[str],
+    touched: Iterable[Sequence[Any]],
+) -> None:
+    """After a reversal, rows whose counters are all zero go (a rebuild would not have made them)."""
+    touched = list(touched)
+    if not touched:
+        return
+    zero = " AND ".join(f"t.{c} = 0" for c in counters)
+    match = " AND ".join(f"t.{k} = k.{k}" for k in keys)
+    sql = f"DELETE FROM {table.name} t USING ({unnest_select(table, keys)}) AS k({', '.join(keys)}) WHERE {match} AND {zero}"  # noqa: S608, E501
+    await session.execute(sa.text(sql), {k: [r[i] for r in touched] for i, k in enumerate(keys)})
+
+
+_STAT_KEYS = ("tenant_id", "day", "employee_id", "content_id", "network", "team")
+_TEAM_KEYS = ("tenant_id", "day", "team", "network")
+_CONTENT_KEYS = ("tenant_id", "day", "content_id", "network")
+_CONVERSION_KEYS = (*_STAT_KEYS, "kind", "currency")
+_DIM_KEYS = ("tenant_id", "day", "dimension", "value")
+_DIM_CONVERSION_KEYS = (*_DIM_KEYS, "kind", "currency")
+
+
+def _stat_rows(items: Iterable[tuple[tuple[Any, ...], dict[str, int]]], counters: Sequence[str]) -> list[list[Any]]:
+    return [[*k, *(v.get(c, 0) for c in counters)] for k, v in items]
+
+
+def _sum_rows(items: Iterable[tuple[tuple[Any, ...], domain.Sum]]) -> list[list[Any]]:
+    return [[*k, s.count, s.amount] for k, s in items]
+
+
+async def apply(session: AsyncSession, d: domain.Deltas, *, prune: bool = False, refresh: bool = True) -> None:
+    """Move every aggregate by ``d``. ``prune`` (reversals) removes rows left all-zero; ``refresh=False``
+    leaves the sharer summaries to the caller (a rebuild recomputes them once at the end)."""
+    if not d:
+        return
+    plan: list[tuple[sa.Table, Sequence[str], Sequence[str], list[list[Any]]]] = [
+        (DAILY_STATS, _STAT_KEYS, STAT_COLUMNS, _stat_rows(d.stats.items(), STAT_COLUMNS)),
+        (TEAM_DAILY_STATS, _TEAM_KEYS, STAT_COLUMNS, _stat_rows(d.team_stats().items(), STAT_COLUMNS)),
+        (CONTENT_DAILY_STATS, _CONTENT_KEYS, STAT_COLUMNS, _stat_rows(d.content_stats().items(), STAT_COLUMNS)),
+        (DAILY_CONVERSIONS, _CONVERSION_KEYS, CONVERSION_COLUMNS, _sum_rows(d.conversions.items())),
+        (DIMENSION_DAILY_CLICKS, _DIM_KEYS, VERDICT_COLUMNS, _stat_rows(d.dim_clicks.items(), VERDICT_COLUMNS)),
+        (DIMENSION_DAILY_CONVERSIONS, _DIM_CONVERSION_KEYS, CONVERSION_COLUMNS, _sum_rows(d.dim_conversions.items())),
+    ]
+    for table, keys, counters, rows in plan:
+        await upsert_add(session, table, keys, counters, rows)
+        if prune:
+            await _prune_zero_rows(session, table, keys, counters, (r[: len(keys)] for r in rows))
+    if d.sharer_days:
+        new = await insert_ignore(
+            session,
+            SHARER_DAYS,
+            ("tenant_id", "employee_id", "day"),
+            sorted(d.sharer_days),
+            ("tenant_id", "employee_id"),
+        )
+        if refresh:
+            await refresh_sharers(session, {(t, e) for t, e in new})
+
+
+async def refresh_sharers(session: AsyncSession, who: set[tuple[str, str]]) -> None:
+    """Recompute first share day and lapse days of these sharers from their share days."""
+    if not who:
+        return
+    pairs = sorted(who)
+    keys = ("tenant_id", "employee_id")
+    params = {"tenant_id": [t for t, _ in pairs], "employee_id": [e for _, e in pairs]}
+    match = f"({unnest_select(SHARER_DAYS, keys)}) AS k(tenant_id, employee_id)"
+    res = await session.execute(
+        sa.text(
+            f"SELECT s.tenant_id, s.employee_id, s.day FROM sharer_days s JOIN {match} "  # noqa: S608
+            "ON s.tenant_id = k.tenant_id AND s.employee_id = k.employee_id"
+        ),
+        params,
+    )
+    days: defaultdict[tuple[str, str], list[date]] = defaultdict(list)
+    for t, e, day in res.all():
+        days[(t, e)].append(day)
+    for table in (SHARERS, SHARER_LAPSES):
+        await session.execute(
+            sa.text(
+                f"DELETE FROM {table.name} s USING {match} "  # noqa: S608
+                "WHERE s.tenant_id = k.tenant_id AND s.employee_id = k.employee_id"
+            ),
+            params,
+        )
+    firsts = [(t, e, min(ds)) for (t, e), ds in sorted(days.items())]
+    lapses = [(t, e, lapse) for (t, e), ds in sorted(days.items()) for lapse in domain.lapse_days(ds)]
+    await insert_ignore(session, SHARERS, ("tenant_id", "employee_id", "first_day"), firsts, ("tenant_id",))
+    await insert_ignore(session, SHARER_LAPSES, ("tenant_id", "employee_id", "day"), lapses, ("tenant_id",))
