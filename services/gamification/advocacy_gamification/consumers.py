@@ -2,8 +2,12 @@ from __future__ import annotations
 
 from advocacy_common import topics
 from advocacy_common.consumer import ConsumerSpec
-from advocacy_gamification import service
+from advocacy_gamification.awards import apply_events
 
 CONSUMERS = [
-    ConsumerSpec(group_id="gamification", topics=(topics.SHARES, topics.CLICKS), handler=service.apply_events),
+    ConsumerSpec(
+        group_id="gamification",
+        topics=(topics.SHARES, topics.CLICKS, topics.CONVERSIONS, topics.CONTENT),
+        handler=apply_events,
+    ),
 ]

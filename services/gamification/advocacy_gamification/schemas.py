@@ -1,10 +1,20 @@
+"""Request and response models. Request bodies refuse unknown fields."""
+
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
+
+from advocacy_gamification.rules import BadgeThresholds, DailyCaps, Multiplier, PointsTable
 
 
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- leaderboards ------------------------------------------------------------------------------------
 class LeaderboardEntry(BaseModel):
     rank: int
     employee_id: str | None
@@ -15,7 +25,104 @@ class LeaderboardEntry(BaseModel):
 
 class Leaderboard(BaseModel):
     window: str
+    challenge: str | None = None
     starts_at: datetime | None
     ends_at: datetime | None
     items: list[LeaderboardEntry]
     next_cursor: str | None = None
+
+
+class LeaderboardMe(BaseModel):
+    window: str
+    challenge: str | None = None
+    rank: int | None
+    points: int
+    gap_to_next: int | None
+
+
+class TeamEntry(BaseModel):
+    rank: int
+    team: str
+    points: int
+    members: int
+    points_per_member: float
+
+
+class TeamBoard(BaseModel):
+    window: str
+    starts_at: datetime | None
+    ends_at: datetime | None
+    items: list[TeamEntry]
+    next_cursor: str | None = None
+
+
+class SimulatedEntry(LeaderboardEntry):
+    current_points: int
+    current_rank: int | None
+
+
+class SimulatedBoard(BaseModel):
+    window: str
+    starts_at: datetime | None
+    ends_at: datetime | None
+    items: list[SimulatedEntry]
+    next_cursor: str | None = None
+
+
+class StreamTicket(BaseModel):
+    ticket: str
+    expires_at: datetime
+
+
+# -- rules -------------------------------------------------------------------------------------------
+class RulesOut(BaseModel):
+    version: int
+    effective_at: datetime | None
+    points: PointsTable
+    daily_caps: DailyCaps
+    multipliers: list[Multiplier]
+    badges: BadgeThresholds
+
+
+class CurrentRules(RulesOut):
+    scheduled: list[RulesOut] = []
+
+
+# -- points ------------------------------------------------------------------------------------------
+class LedgerItem(BaseModel):
+    id: str
+    type: str
+    action: str
+    detail: str | None
+    points: int
+    balance_change: int
+    event_id: str
+    rule_version: int
+    ref: str | None
+    content_id: str | None
+    capped: bool
+    reverses_entry_id: str | None
+    reason: str | None
+    occurred_at: datetime
+    created_at: datetime
+
+
+class MyPoints(BaseModel):
+    employee_id: str
+    balance: int
+    points: int
+    items: list[LedgerItem]
+    next_cursor: str | None = None
+
+
+class ReversalIn(_In):
+    employee_id: str = Field(min_length=1, max_length=200)
+    event_id: str = Field(min_length=1, max_length=200)
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class Reversals(BaseModel):
+    items: list[LedgerItem]
+
+
+WindowParam = Literal["all", "week", "month"]

@@ -30,6 +30,11 @@ class PointsAwarded(_EmployeeEvent):
     cause_event_id: str
     rule_version: int
     occurred_at: datetime
+    # added in place (optional, so older readers and writers still agree):
+    kind: str = "award"  # award | reversal
+    capped: bool = False  # over the tenant's daily cap: recorded with 0 points
+    reverses_entry_id: str | None = None
+    reason: str | None = None
 
 
 @register

@@ -1,0 +1,176 @@
+"""Events in -> ledger entries: awards under the rule version in effect when the event occurred,
+daily caps per employee and action (tenant's day), reversals of invalidated clicks, membership,
+erasure, tenant settings. One consumed batch is one transaction (the consumer runner's)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from advocacy_common.events import Envelope
+from advocacy_common.events.content import MemberErased, MemberUpdated, SuggestionApproved, TenantSettingsUpdated
+from advocacy_common.events.sharing import ClickInvalidated, ConversionRecorded, ShareClicked, ShareCreated, Verdict
+from advocacy_common.tenant import apply_tenant_settings
+from advocacy_gamification import badges, members
+from advocacy_gamification.context import TenantContext, load_contexts
+from advocacy_gamification.db import DAILY_COUNTS, LEDGER
+from advocacy_gamification.ledger import NewEntry, post, reverse, unreversed_awards
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    """An award-worthy event, before rules: who, what, when, about which content."""
+
+    tenant_id: str
+    employee_id: str
+    event_id: str
+    action: str
+    detail: str | None
+    ref: str
+    content_id: str | None
+    occurred_at: Any
+
+
+def fact_of(env: Envelope[Any]) -> Fact | None:
+    d = env.data
+    t = env.tenant_id
+    if isinstance(d, ShareCreated):
+        return Fact(t, d.employee_id, env.id, "share", None, d.share_id, d.content_id, d.created_at)
+    if isinstance(d, ShareClicked) and d.verdict is Verdict.counted:
+        return Fact(t, d.employee_id, env.id, "click", None, d.click_id, d.content_id, d.clicked_at)
+    if isinstance(d, ConversionRecorded):
+        return Fact(t, d.employee_id, env.id, "conversion", d.kind, d.conversion_id, d.content_id, d.occurred_at)
+    if isinstance(d, SuggestionApproved):
+        return Fact(t, d.proposer_id, env.id, "suggestion_approved", None, d.content_id, d.content_id, d.approved_at)
+    return None
+
+
+async def apply_events(session: AsyncSession, events: Sequence[Envelope[Any]]) -> None:
+    """The consumer handler: everything gamification does with what it hears."""
+    settings = [e for e in events if isinstance(e.data, TenantSettingsUpdated)]
+    if settings:
+        await apply_tenant_settings(session, settings)
+    membership = [e for e in events if isinstance(e.data, MemberUpdated)]
+    if membership:
+        await members.apply_membership(session, membership)
+
+    facts = [f for f in map(fact_of, events) if f is not None]
+    invalidated = [e for e in events if isinstance(e.data, ClickInvalidated)]
+    people_keys = {(f.tenant_id, f.employee_id) for f in facts} | {
+        (e.tenant_id, e.data.employee_id) for e in invalidated
+    }
+    gone = await members.erased(session, people_keys) if people_keys else set()
+
+    sharers: dict[tuple[str, str], tuple[str | None, str | None]] = {}
+    others: dict[tuple[str, str], tuple[str | None, str | None]] = {}
+    for env in events:
+        d = env.data
+        if isinstance(d, ShareCreated):
+            sharers[(env.tenant_id, d.employee_id)] = (d.employee_name, d.team)
+        elif isinstance(d, ShareClicked | ConversionRecorded):
+            others.setdefault((env.tenant_id, d.employee_id), (None, d.team))
+        elif isinstance(d, SuggestionApproved):
+            others.setdefault((env.tenant_id, d.proposer_id), (None, None))
+    await members.note_people(session, {k: v for k, v in sharers.items() if k not in gone}, overwrite=True)
+    await members.note_people(
+        session, {k: v for k, v in others.items() if k not in gone and k not in sharers}, overwrite=False
+    )
+
+    facts = [f for f in facts if (f.tenant_id, f.employee_id) not in gone]
+    invalidated = [e for e in invalidated if (e.tenant_id, e.data.employee_id) not in gone]
+    contexts = await load_contexts(session, {f.tenant_id for f in facts} | {e.tenant_id for e in invalidated})
+    posted = await post(session, await entries_for(session, facts, contexts), contexts)
+    if invalidated:
+        posted += await reverse_clicks(session, invalidated, contexts)
+    await badges.record_activity(session, posted, contexts)
+
+    for env in events:
+        if isinstance(env.data, MemberErased):
+            await members.erase(session, env.tenant_id, env.data.employee_id, env.data.erased_at)
+
+
+async def entries_for(
+    session: AsyncSession, facts: Sequence[Fact], contexts: dict[str, TenantContext]
+) -> list[NewEntry]:
+    """Score each fact under its rule version; the ones over a daily cap earn 0 (``capped``)."""
+    versions = {f: contexts[f.tenant_id].rules_at(f.occurred_at) for f in facts}
+    day_of = {f: contexts[f.tenant_id].settings.zone for f in facts}
+    capped_keys: dict[tuple[str, str, str, date], list[Fact]] = defaultdict(list)
+    for f in sorted(facts, key=lambda f: f.occurred_at):
+        if versions[f].body.daily_caps.cap(f.action) is not None:
+            capped_keys[(f.tenant_id, f.employee_id, f.action, f.occurred_at.astimezone(day_of[f]).date())].append(f)
+    over: set[Fact] = set()
+    if capped_keys:
+        values = [
+            {"tenant_id": t, "employee_id": e, "action": a, "day": d, "count": len(fs)}
+            for (t, e, a, d), fs in sorted(capped_keys.items())
+        ]
+        stmt = pg_insert(DAILY_COUNTS).values(values)
+        rows = await session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["tenant_id", "employee_id", "action", "day"],
+                set_={"count": DAILY_COUNTS.c.count + stmt.excluded.count},
+            ).returning(
+                DAILY_COUNTS.c.tenant_id,
+                DAILY_COUNTS.c.employee_id,
+                DAILY_COUNTS.c.action,
+                DAILY_COUNTS.c.day,
+                DAILY_COUNTS.c.count,
+            )
+        )
+        for r in rows.all():
+            fs = capped_keys[(r.tenant_id, r.employee_id, r.action, r.day)]
+            before = int(r[4]) - len(fs)  # r.count would be the tuple method
+            for i, f in enumerate(fs):
+                cap = versions[f].body.daily_caps.cap(f.action)
+                if cap is not None and before + i + 1 > cap:
+                    over.add(f)
+    out = []
+    for f in facts:
+        v = versions[f]
+        points = 0 if f in over else v.body.points_for(f.action, f.detail, f.content_id, f.occurred_at)
+        out.append(
+            NewEntry(
+                tenant_id=f.tenant_id,
+                employee_id=f.employee_id,
+                event_id=f.event_id,
+                rule_version=v.version,
+                entry_type="award",
+                action=f.action,
+                detail=f.detail,
+                ref=f.ref,
+                content_id=f.content_id,
+                points=points,
+                balance_delta=points,
+                occurred_at=f.occurred_at,
+                capped=f in over,
+            )
+        )
+    return out
+
+
+async def reverse_clicks(
+    session: AsyncSession, invalidated: Sequence[Envelope[ClickInvalidated]], contexts: dict[str, TenantContext]
+) -> list[Any]:
+    by_tenant: dict[str, dict[str, str]] = defaultdict(dict)
+    for env in invalidated:
+        by_tenant[env.tenant_id][env.data.click_id] = env.data.reason
+    posted = []
+    for tenant_id, reasons in sorted(by_tenant.items()):
+        awards = (
+            await session.execute(
+                unreversed_awards().where(
+                    LEDGER.c.tenant_id == tenant_id, LEDGER.c.action == "click", LEDGER.c.ref.in_(sorted(reasons))
+                )
+            )
+        ).all()
+        for reason in sorted(set(reasons.values())):
+            group = [a for a in awards if reasons[a.ref] == reason]
+            posted += await reverse(session, group, reason=f"click invalidated: {reason}"[:500], contexts=contexts)
+    return posted

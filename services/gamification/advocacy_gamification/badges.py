@@ -1,0 +1,160 @@
+"""Badges: counts of shares, counted clicks, conversions and the weekly sharing streak, kept from
+the ledger as it grows; a badge is earned once, when its count reaches the tenant's threshold."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from advocacy_common.events import new_event
+from advocacy_common.events.gamification import BadgeEarned
+from advocacy_common.outbox import add_events
+from advocacy_gamification import domain
+from advocacy_gamification.context import TenantContext
+from advocacy_gamification.db import BADGES, STATS
+from advocacy_gamification.ledger import SOURCE, Posted
+from advocacy_gamification.rules import BadgeThresholds
+
+Key = tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class BadgeInfo:
+    badge: str
+    name: str
+    counts: str  # the stat compared with the threshold
+    description: str
+
+
+CATALOGUE: tuple[BadgeInfo, ...] = (
+    BadgeInfo("first_share", "First share", "shares", "Shared content {n} time(s)"),
+    BadgeInfo("share_milestone", "Regular sharer", "shares", "Shared content {n} times"),
+    BadgeInfo("click_milestone", "Crowd puller", "clicks", "{n} counted clicks on your links"),
+    BadgeInfo("first_conversion", "First conversion", "conversions", "{n} conversion(s) from your links"),
+    BadgeInfo("sharing_streak", "On a roll", "streak_weeks", "Shared in {n} consecutive weeks"),
+)
+
+
+@dataclass
+class Stats:
+    shares: int = 0
+    clicks: int = 0
+    conversions: int = 0
+    streak_weeks: int = 0
+    last_share_week: date | None = None
+
+
+def next_streak(streak: int, last_week: date | None, week: date) -> tuple[int, date | None]:
+    """The streak after a share in ``week`` (the first day of the tenant's week)."""
+    if last_week is None:
+        return 1, week
+    if week <= last_week:  # the same week, or a late event from an earlier one
+        return streak, last_week
+    if week - last_week == timedelta(days=7):
+        return streak + 1, week
+    return 1, week
+
+
+def earned(thresholds: BadgeThresholds, stats: Stats) -> set[str]:
+    out = set()
+    for b in CATALOGUE:
+        n = getattr(thresholds, b.badge)
+        if n is not None and getattr(stats, b.counts) >= n:
+            out.add(b.badge)
+    return out
+
+
+@dataclass
+class _Delta:
+    shares: int = 0
+    clicks: int = 0
+    conversions: int = 0
+    share_weeks: set[date] = field(default_factory=set)
+
+
+async def record_activity(session: AsyncSession, posted: Sequence[Posted], contexts: dict[str, TenantContext]) -> None:
+    """Move the badge counts by the entries just posted, and award the badges now reached."""
+    deltas: dict[Key, _Delta] = defaultdict(_Delta)
+    for p in posted:
+        e = p.entry
+        k = (e.tenant_id, e.employee_id)
+        if e.entry_type == "award":
+            if e.action == "share":
+                deltas[k].shares += 1
+                ctx = contexts[e.tenant_id]
+                week = domain.window_start(
+                    "week", domain.local_date(e.occurred_at, ctx.settings.zone), ctx.week_starts_on
+                )
+                deltas[k].share_weeks.add(week)
+            elif e.action == "click":
+                deltas[k].clicks += 1
+            elif e.action == "conversion":
+                deltas[k].conversions += 1
+        elif e.entry_type == "reversal" and e.action == "click":
+            deltas[k].clicks -= 1
+    if not deltas:
+        return
+    keys = sorted(deltas)
+    # create missing rows first, then lock: concurrent batches for one person serialise here
+    await session.execute(
+        pg_insert(STATS).values([{"tenant_id": t, "employee_id": e} for t, e in keys]).on_conflict_do_nothing()
+    )
+    rows = (
+        await session.execute(
+            sa.select(STATS)
+            .where(sa.tuple_(STATS.c.tenant_id, STATS.c.employee_id).in_(keys))
+            .order_by(STATS.c.tenant_id, STATS.c.employee_id)
+            .with_for_update()
+        )
+    ).all()
+    stats: dict[Key, Stats] = {}
+    for r in rows:
+        s = Stats(r.shares, r.clicks, r.conversions, r.streak_weeks, r.last_share_week)
+        d = deltas[(r.tenant_id, r.employee_id)]
+        s.shares += d.shares
+        s.clicks = max(0, s.clicks + d.clicks)
+        s.conversions += d.conversions
+        for week in sorted(d.share_weeks):
+            s.streak_weeks, s.last_share_week = next_streak(s.streak_weeks, s.last_share_week, week)
+        stats[(r.tenant_id, r.employee_id)] = s
+        await session.execute(
+            sa.update(STATS)
+            .where(STATS.c.tenant_id == r.tenant_id, STATS.c.employee_id == r.employee_id)
+            .values(
+                shares=s.shares,
+                clicks=s.clicks,
+                conversions=s.conversions,
+                streak_weeks=s.streak_weeks,
+                last_share_week=s.last_share_week,
+            )
+        )
+    await award_badges(session, stats, contexts)
+
+
+async def award_badges(session: AsyncSession, stats: dict[Key, Stats], contexts: dict[str, TenantContext]) -> None:
+    now = datetime.now(UTC)
+    want: list[dict[str, object]] = []
+    for (t, e), s in sorted(stats.items()):
+        thresholds = contexts[t].rules_at(now).body.badges
+        want += [
+            {"tenant_id": t, "employee_id": e, "badge": b, "earned_at": now} for b in sorted(earned(thresholds, s))
+        ]
+    if not want:
+        return
+    res = await session.execute(
+        pg_insert(BADGES)
+        .values(want)
+        .on_conflict_do_nothing()
+        .returning(BADGES.c.tenant_id, BADGES.c.employee_id, BADGES.c.badge)
+    )
+    events = [
+        new_event(SOURCE, r.tenant_id, BadgeEarned(employee_id=r.employee_id, badge=r.badge, earned_at=now))
+        for r in res.all()
+    ]
+    await add_events(session, events)

@@ -1,0 +1,355 @@
+"""The ledger: append entries, and move every derived figure by exactly what was appended.
+
+:func:`post` is the only writer of ``points_totals``, ``balances`` and ``challenge_totals``: it
+inserts the entries (a duplicate (event, rule version), or a second reversal of an entry, inserts
+nothing), then increments the figures for the rows that were really inserted, in the same
+transaction. It also queues ``points.awarded`` events and a NOTIFY for the live boards (delivered
+by PostgreSQL on commit, to every API replica listening).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from advocacy_common.events import new_event
+from advocacy_common.events.gamification import PointsAwarded
+from advocacy_common.outbox import add_events
+from advocacy_gamification import domain
+from advocacy_gamification.context import TenantContext, load_contexts
+from advocacy_gamification.db import BALANCES, CHALLENGE_TOTALS, CHALLENGES, LEDGER, MEMBERS, TOTALS
+
+SOURCE = "/advocacy/gamification"
+BOARD_CHANNEL = "gamification_board"
+
+
+@dataclass(frozen=True, slots=True)
+class NewEntry:
+    tenant_id: str
+    employee_id: str
+    event_id: str
+    rule_version: int
+    entry_type: str
+    action: str
+    points: int
+    balance_delta: int
+    occurred_at: datetime
+    detail: str | None = None
+    ref: str | None = None
+    content_id: str | None = None
+    capped: bool = False
+    reverses_id: int | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Posted:
+    id: int
+    entry: NewEntry
+
+
+def tenant_lock_key(tenant_id: str) -> int:
+    """Advisory lock id of a tenant's challenge set (posting holds it shared, creating exclusive)."""
+    return int.from_bytes(
+        hashlib.sha256(f"gamification-challenges:{tenant_id}".encode()).digest()[:8], "big", signed=True
+    )
+
+
+async def notify_boards(session: AsyncSession, tenant_ids: Iterable[str]) -> None:
+    """Tell every listening API replica these tenants' boards changed (sent at commit)."""
+    for t in sorted(set(tenant_ids)):
+        await session.execute(sa.select(sa.func.pg_notify(BOARD_CHANNEL, t)))
+
+
+async def member_rows(session: AsyncSession, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+    ks = sorted(set(keys))
+    if not ks:
+        return {}
+    rows = await session.execute(
+        sa.select(
+            MEMBERS.c.tenant_id, MEMBERS.c.employee_id, MEMBERS.c.team, MEMBERS.c.enrolled, MEMBERS.c.visibility
+        ).where(sa.tuple_(MEMBERS.c.tenant_id, MEMBERS.c.employee_id).in_(ks))
+    )
+    return {(r.tenant_id, r.employee_id): r for r in rows.all()}
+
+
+async def lock_balances(session: AsyncSession, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """Current balances, row-locked until commit (sorted, so two transactions never deadlock)."""
+    ks = sorted(set(keys))
+    if not ks:
+        return {}
+    rows = await session.execute(
+        sa.select(BALANCES.c.tenant_id, BALANCES.c.employee_id, BALANCES.c.balance)
+        .where(sa.tuple_(BALANCES.c.tenant_id, BALANCES.c.employee_id).in_(ks))
+        .order_by(BALANCES.c.tenant_id, BALANCES.c.employee_id)
+        .with_for_update()
+    )
+    found = {(r.tenant_id, r.employee_id): int(r.balance) for r in rows.all()}
+    return {k: found.get(k, 0) for k in ks}
+
+
+async def post(
+    session: AsyncSession,
+    entries: Sequence[NewEntry],
+    contexts: dict[str, TenantContext] | None = None,
+    *,
+    publish: bool = True,
+) -> list[Posted]:
+    """Append ``entries``; apply the increments of those inserted. Returns the inserted ones."""
+    unique: dict[tuple[str, str, int, int | None], NewEntry] = {}
+    for e in entries:
+        unique.setdefault((e.tenant_id, e.event_id, e.rule_version, e.reverses_id), e)
+    entries = list(unique.values())
+    if not entries:
+        return []
+    rows = [asdict(e) for e in entries]
+    result = await session.execute(
+        pg_insert(LEDGER)
+        .values(rows)
+        .on_conflict_do_nothing()
+        .returning(LEDGER.c.id, LEDGER.c.tenant_id, LEDGER.c.event_id, LEDGER.c.rule_version, LEDGER.c.reverses_id)
+    )
+    ids: dict[tuple[str, str, int, int | None], int] = {
+        (r.tenant_id, r.event_id, r.rule_version, r.reverses_id): r.id for r in result.all()
+    }
+    posted = [
+        Posted(ids[k], e) for e in entries if (k := (e.tenant_id, e.event_id, e.rule_version, e.reverses_id)) in ids
+    ]
+    if not posted:
+        return []
+    tenants = {p.entry.tenant_id for p in posted}
+    if contexts is None or not tenants <= contexts.keys():
+        contexts = {**(contexts or {}), **await load_contexts(session, tenants)}
+    members = await member_rows(session, {(p.entry.tenant_id, p.entry.employee_id) for p in posted})
+    scored = [p for p in posted if p.entry.points != 0]
+    await _move_totals(session, scored, contexts, members)
+    await _move_balances(session, posted)
+    await _move_challenges(session, scored, members)
+    if publish:
+        await _publish(session, posted)
+    if scored:
+        await notify_boards(session, {p.entry.tenant_id for p in scored})
+    return posted
+
+
+def _team_ranked(members: dict[tuple[str, str], Any], tenant_id: str, employee_id: str) -> tuple[str | None, bool]:
+    m = members.get((tenant_id, employee_id))
+    if m is None:
+        return None, True
+    return m.team, domain.is_ranked(m.enrolled, m.visibility)
+
+
+async def _move_totals(
+    session: AsyncSession,
+    scored: Sequence[Posted],
+    contexts: dict[str, TenantContext],
+    members: dict[tuple[str, str], Any],
+) -> None:
+    deltas: dict[tuple[str, str, date, str], int] = defaultdict(int)
+    for p in scored:
+        e = p.entry
+        for window, start in contexts[e.tenant_id].windows_for(e.occurred_at):
+            deltas[(e.tenant_id, window, start, e.employee_id)] += e.points
+    if not deltas:
+        return
+    values = []
+    for (t, w, s, emp), pts in sorted(deltas.items()):
+        team, ranked = _team_ranked(members, t, emp)
+        values.append(
+            {
+                "tenant_id": t,
+                "window": w,
+                "window_start": s,
+                "employee_id": emp,
+                "points": pts,
+                "team": team,
+                "ranked": ranked,
+            }
+        )
+    stmt = pg_insert(TOTALS).values(values)
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["tenant_id", "window", "window_start", "employee_id"],
+            set_={
+                "points": TOTALS.c.points + stmt.excluded.points,
+                "team": stmt.excluded.team,
+                "ranked": stmt.excluded.ranked,
+            },
+        )
+    )
+
+
+async def _move_balances(session: AsyncSession, posted: Sequence[Posted]) -> None:
+    deltas: dict[tuple[str, str], int] = defaultdict(int)
+    for p in posted:
+        if p.entry.balance_delta:
+            deltas[(p.entry.tenant_id, p.entry.employee_id)] += p.entry.balance_delta
+    if not deltas:
+        return
+    gains = [{"tenant_id": t, "employee_id": e, "balance": d} for (t, e), d in sorted(deltas.items()) if d > 0]
+    losses = [{"t": t, "e": e, "d": d} for (t, e), d in sorted(deltas.items()) if d < 0]
+    if gains:
+        stmt = pg_insert(BALANCES).values(gains)
+        await session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["tenant_id", "employee_id"],
+                set_={"balance": BALANCES.c.balance + stmt.excluded.balance},
+            )
+        )
+    if losses:
+        # A loss is always computed from a locked, existing balance (reversal, spend); the CHECK
+        # (balance >= 0) is the last line of defence. (An upsert would check the negative
+        # would-be-inserted row first, so losses are plain updates.)
+        await session.execute(
+            sa.update(BALANCES)
+            .where(BALANCES.c.tenant_id == sa.bindparam("t"), BALANCES.c.employee_id == sa.bindparam("e"))
+            .values(balance=BALANCES.c.balance + sa.bindparam("d")),
+            losses,
+        )
+
+
+async def _move_challenges(
+    session: AsyncSession, scored: Sequence[Posted], members: dict[tuple[str, str], Any]
+) -> None:
+    if not scored:
+        return
+    tenants = sorted({p.entry.tenant_id for p in scored})
+    # Held shared until commit: a challenge being created (exclusive) waits for this transaction,
+    # then back-fills from a ledger that includes it; later transactions see the challenge.
+    for t in tenants:
+        await session.execute(sa.select(sa.func.pg_advisory_xact_lock_shared(tenant_lock_key(t))))
+    lo = min(p.entry.occurred_at for p in scored)
+    hi = max(p.entry.occurred_at for p in scored)
+    rows = (
+        await session.execute(
+            sa.select(
+                CHALLENGES.c.id,
+                CHALLENGES.c.tenant_id,
+                CHALLENGES.c.starts_at,
+                CHALLENGES.c.ends_at,
+                CHALLENGES.c.content_ids,
+            ).where(CHALLENGES.c.tenant_id.in_(tenants), CHALLENGES.c.starts_at <= hi, CHALLENGES.c.ends_at > lo)
+        )
+    ).all()
+    if not rows:
+        return
+    by_tenant: dict[str, list[Any]] = defaultdict(list)
+    for r in rows:
+        by_tenant[r.tenant_id].append(r)
+    deltas: dict[tuple[str, str, str], int] = defaultdict(int)
+    for p in scored:
+        e = p.entry
+        for c in by_tenant.get(e.tenant_id, ()):
+            if challenge_counts(c.starts_at, c.ends_at, c.content_ids, e.occurred_at, e.content_id):
+                deltas[(c.id, e.tenant_id, e.employee_id)] += e.points
+    if not deltas:
+        return
+    values = []
+    for (cid, t, emp), pts in sorted(deltas.items()):
+        team, ranked = _team_ranked(members, t, emp)
+        values.append(
+            {"challenge_id": cid, "tenant_id": t, "employee_id": emp, "team": team, "points": pts, "ranked": ranked}
+        )
+    stmt = pg_insert(CHALLENGE_TOTALS).values(values)
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["challenge_id", "employee_id"],
+            set_={
+                "points": CHALLENGE_TOTALS.c.points + stmt.excluded.points,
+                "team": stmt.excluded.team,
+                "ranked": stmt.excluded.ranked,
+            },
+        )
+    )
+
+
+def challenge_counts(
+    starts_at: datetime, ends_at: datetime, content_ids: Sequence[str] | None, at: datetime, content_id: str | None
+) -> bool:
+    if not (starts_at <= at < ends_at):
+        return False
+    return not content_ids or content_id in content_ids
+
+
+async def _publish(session: AsyncSession, posted: Sequence[Posted]) -> None:
+    events = []
+    for p in posted:
+        e = p.entry
+        if e.entry_type not in ("award", "reversal"):
+            continue
+        events.append(
+            new_event(
+                SOURCE,
+                e.tenant_id,
+                PointsAwarded(
+                    employee_id=e.employee_id,
+                    entry_id=str(p.id),
+                    points=e.points,
+                    action=e.action,
+                    cause_event_id=e.event_id,
+                    rule_version=e.rule_version,
+                    occurred_at=e.occurred_at,
+                    kind=e.entry_type,
+                    capped=e.capped,
+                    reverses_entry_id=str(e.reverses_id) if e.reverses_id is not None else None,
+                    reason=e.reason,
+                ),
+            )
+        )
+    await add_events(session, events)
+
+
+# -- reversals ---------------------------------------------------------------------------------------
+async def reverse(
+    session: AsyncSession,
+    awards: Sequence[Any],
+    *,
+    reason: str,
+    contexts: dict[str, TenantContext] | None = None,
+) -> list[Posted]:
+    """Append a reversal for each award row (``ledger`` rows not reversed yet). The leaderboard loses
+    the award's points; the balance loses them as far as it goes (see domain.reversal_balance_change)."""
+    if not awards:
+        return []
+    balances = await lock_balances(session, {(a.tenant_id, a.employee_id) for a in awards})
+    entries = []
+    for a in sorted(awards, key=lambda a: a.id):
+        key = (a.tenant_id, a.employee_id)
+        delta = domain.reversal_balance_change(a.points, balances[key])
+        balances[key] += delta
+        entries.append(
+            NewEntry(
+                tenant_id=a.tenant_id,
+                employee_id=a.employee_id,
+                event_id=f"reversal:{a.id}",
+                rule_version=a.rule_version,
+                entry_type="reversal",
+                action=a.action,
+                detail=a.detail,
+                ref=a.ref,
+                content_id=a.content_id,
+                points=-a.points,
+                balance_delta=delta,
+                occurred_at=a.occurred_at,
+                reverses_id=a.id,
+                reason=reason,
+            )
+        )
+    return await post(session, entries, contexts)
+
+
+def unreversed_awards() -> sa.Select[Any]:
+    """Award rows with no reversal yet (callers add their own conditions)."""
+    rev = LEDGER.alias("rev")
+    return sa.select(LEDGER).where(
+        LEDGER.c.entry_type == "award",
+        ~sa.exists().where(rev.c.reverses_id == LEDGER.c.id),
+    )

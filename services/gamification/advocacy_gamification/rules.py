@@ -1,0 +1,209 @@
+"""A tenant's points rules: what each action earns, daily caps, campaign multipliers, badge thresholds.
+
+Pure: no database, no FastAPI. A tenant's rules are versioned; each version takes effect at its
+``effective_at`` and an event is scored by the version in effect when it *occurred*, so a rule
+change is never retroactive and a redelivered event maps to the same version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Action = Literal["share", "click", "conversion", "suggestion_approved"]
+ACTIONS: tuple[Action, ...] = ("share", "click", "conversion", "suggestion_approved")
+ConversionKind = Literal["signup", "lead", "sale"]
+
+MAX_POINTS = 1_000_000
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ConversionPoints(_Strict):
+    signup: int = Field(20, ge=0, le=MAX_POINTS)
+    lead: int = Field(30, ge=0, le=MAX_POINTS)
+    sale: int = Field(50, ge=0, le=MAX_POINTS)
+
+
+class PointsTable(_Strict):
+    share: int = Field(10, ge=0, le=MAX_POINTS)
+    click: int = Field(1, ge=0, le=MAX_POINTS)
+    conversion: ConversionPoints = ConversionPoints()
+    suggestion_approved: int = Field(15, ge=0, le=MAX_POINTS)
+
+
+class DailyCaps(_Strict):
+    """At most this many awards of the action per employee per day (tenant's calendar day);
+    ``None`` = no cap. Awards beyond the cap are recorded with 0 points (``capped``)."""
+
+    share: int | None = Field(None, ge=1, le=MAX_POINTS)
+    click: int | None = Field(None, ge=1, le=MAX_POINTS)
+    conversion: int | None = Field(None, ge=1, le=MAX_POINTS)
+    suggestion_approved: int | None = Field(None, ge=1, le=MAX_POINTS)
+
+    def cap(self, action: str) -> int | None:
+        value: int | None = getattr(self, action, None)
+        return value
+
+
+def _aware(v: datetime | None) -> datetime | None:
+    if v is not None and v.tzinfo is None:
+        raise ValueError("must include a time zone offset (RFC 3339)")
+    return v
+
+
+class Multiplier(_Strict):
+    """A campaign: points for matching awards are multiplied by ``factor``. An award matches when
+    its action is in ``actions`` (all if omitted), its content in ``content_ids`` (any if omitted)
+    and it occurred in [``starts_at``, ``ends_at``). Several matching: the highest factor applies."""
+
+    name: str | None = Field(None, max_length=200)
+    factor: Decimal = Field(gt=0, le=10, max_digits=4, decimal_places=2)
+    actions: list[Action] | None = Field(None, min_length=1, max_length=len(ACTIONS))
+    content_ids: list[str] | None = Field(None, min_length=1, max_length=500)
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+
+    _aware_start = field_validator("starts_at")(_aware)
+    _aware_end = field_validator("ends_at")(_aware)
+
+    @model_validator(mode="after")
+    def _order(self) -> Multiplier:
+        if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
+            raise ValueError("ends_at must be after starts_at")
+        return self
+
+    def matches(self, action: str, content_id: str | None, at: datetime) -> bool:
+        if self.actions is not None and action not in self.actions:
+            return False
+        if self.content_ids is not None and content_id not in self.content_ids:
+            return False
+        if self.starts_at is not None and at < self.starts_at:
+            return False
+        return not (self.ends_at is not None and at >= self.ends_at)
+
+
+class BadgeThresholds(_Strict):
+    """How much of something earns each badge; ``None`` switches the badge off."""
+
+    first_share: int | None = Field(1, ge=1, le=MAX_POINTS)
+    share_milestone: int | None = Field(10, ge=1, le=MAX_POINTS)
+    click_milestone: int | None = Field(100, ge=1, le=MAX_POINTS)
+    first_conversion: int | None = Field(1, ge=1, le=MAX_POINTS)
+    sharing_streak: int | None = Field(4, ge=1, le=520)
+
+
+class RulesBody(_Strict):
+    """What an admin sets (``PUT /v1/rules``); every part defaults to the documented defaults."""
+
+    points: PointsTable = PointsTable()
+    daily_caps: DailyCaps = DailyCaps()
+    multipliers: list[Multiplier] = Field(default_factory=list, max_length=50)
+    badges: BadgeThresholds = BadgeThresholds()
+
+    def base_points(self, action: str, detail: str | None = None) -> int:
+        if action == "share":
+            return self.points.share
+        if action == "click":
+            return self.points.click
+        if action == "suggestion_approved":
+            return self.points.suggestion_approved
+        if action == "conversion":
+            value: int = getattr(self.points.conversion, detail or "", 0)
+            return value
+        raise ValueError(f"unknown action {action!r}")
+
+    def factor(self, action: str, content_id: str | None, at: datetime) -> Decimal:
+        return max((m.factor for m in self.multipliers if m.matches(action, content_id, at)), default=Decimal(1))
+
+    def points_for(self, action: str, detail: str | None, content_id: str | None, at: datetime) -> int:
+        """Points an award earns before any daily cap (base x the best matching multiplier)."""
+        base = self.base_points(action, detail)
+        factor = self.factor(action, content_id, at)
+        return int((Decimal(base) * factor).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+class RulesIn(RulesBody):
+    effective_at: datetime | None = None
+
+    _aware_eff = field_validator("effective_at")(_aware)
+
+    def body(self) -> RulesBody:
+        return RulesBody.model_validate(self.model_dump(exclude={"effective_at"}))
+
+
+DEFAULT_BODY = RulesBody()
+
+
+@dataclass(frozen=True, slots=True)
+class RuleVersion:
+    version: int
+    effective_at: datetime | None  # None: the built-in defaults (version 0), effective for ever
+    body: RulesBody
+
+
+DEFAULT_VERSION = RuleVersion(0, None, DEFAULT_BODY)
+
+
+def version_at(versions: Sequence[RuleVersion], at: datetime) -> RuleVersion:
+    """The version in effect at ``at``: the latest effective_at <= at (ties: the higher version)."""
+    best = DEFAULT_VERSION
+    for v in versions:
+        if v.effective_at is None or v.effective_at > at:
+            continue
+        if best.effective_at is None or (v.effective_at, v.version) > (best.effective_at, best.version):
+            best = v
+    return best
+
+
+# -- scoring a sequence of awards (simulation and the reference model) --------------------------------
+@dataclass(frozen=True, slots=True)
+class AwardFact:
+    """What happened, independent of any rules: enough to score it under any version."""
+
+    employee_id: str
+    action: str
+    detail: str | None
+    content_id: str | None
+    occurred_at: datetime
+    # a reversed award still took its place under the day's cap, but earns nothing
+    reversed: bool = False
+
+
+class CapCounter:
+    """Awards so far per (employee, action, tenant day); decides whether the next one is capped."""
+
+    def __init__(self, zone: ZoneInfo) -> None:
+        self.zone = zone
+        self.counts: dict[tuple[str, str, date], int] = {}
+
+    def day(self, at: datetime) -> date:
+        return at.astimezone(self.zone).date()
+
+    def take(self, caps: DailyCaps, employee_id: str, action: str, at: datetime) -> bool:
+        """Count one award; False when it is over the cap (it earns 0)."""
+        key = (employee_id, action, self.day(at))
+        n = self.counts.get(key, 0) + 1
+        self.counts[key] = n
+        cap = caps.cap(action)
+        return cap is None or n <= cap
+
+
+def score(facts: Iterable[AwardFact], body: RulesBody, zone: ZoneInfo) -> dict[str, int]:
+    """Points per employee for these awards under ``body`` (caps applied in time order)."""
+    totals: dict[str, int] = {}
+    caps = CapCounter(zone)
+    for f in sorted(facts, key=lambda f: f.occurred_at):
+        pts = body.points_for(f.action, f.detail, f.content_id, f.occurred_at)
+        if not caps.take(body.daily_caps, f.employee_id, f.action, f.occurred_at) or f.reversed:
+            pts = 0
+        totals[f.employee_id] = totals.get(f.employee_id, 0) + pts
+    return totals

@@ -1,0 +1,181 @@
+"""Boards against the real database: competition ranks, visibility, pages, "me", teams, windows in
+the tenant's calendar, erasure, and simulation of proposed rules."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+
+from advocacy_common.pagination import PageParams
+from advocacy_gamification import leaderboard
+from tests.integration.test_gamification_support import (
+    Gam,
+    click,
+    erased,
+    gam,
+    gam_url,
+    membership,
+    now,
+    share,
+    tenant_settings,
+)
+
+__all__ = ["gam", "gam_url"]
+
+
+async def award(
+    g: Gam, tenant: str, emp: str, points: int, *, team: str | None = None, at: datetime | None = None
+) -> None:
+    """``points`` as one share (10) plus clicks (1 each); points must be >= 10."""
+    assert points >= 10
+    await g.apply(share(tenant, emp, team=team, at=at), *[click(tenant, emp, at=at) for _ in range(points - 10)])
+
+
+async def board(c: Any, **params: Any) -> dict[str, Any]:
+    r = await c.get("/v1/leaderboard", params=params)
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+async def test_competition_ranks_visibility_and_pages(gam: Gam, new_tenant: str) -> None:
+    t = new_tenant
+    for emp, pts, team in [
+        ("a", 30, "x"),
+        ("b", 20, "x"),
+        ("c", 20, "y"),
+        ("d", 20, "y"),
+        ("e", 12, "y"),
+        ("f", 50, "x"),
+    ]:
+        await award(gam, t, emp, pts, team=team)
+    await gam.apply(
+        membership(t, "c", leaderboard="anonymous", team="y"),
+        membership(t, "f", enrolled=False, team="x"),  # opted out: not ranked, not listed
+        membership(t, "e", leaderboard="hidden", team="y"),  # hidden: not listed
+    )
+    c = await gam.as_(t, "a")
+    full = await board(c, window="all")
+    assert [(i["rank"], i["employee_id"], i["name"], i["points"]) for i in full["items"]] == [
+        (1, "a", "A", 30),
+        (2, "b", "B", 20),
+        (2, None, "Anonymous", 20),
+        (2, "d", "D", 20),
+    ]
+    anonymous = full["items"][2]
+    assert anonymous["team"] is None
+    # pages of 2: ranks continue across the tie, and no cursor names anyone
+    p1 = await board(c, window="all", limit=2)
+    p2 = await board(c, window="all", limit=2, cursor=p1["next_cursor"])
+    assert [i["rank"] for i in p1["items"] + p2["items"]] == [1, 2, 2, 2]
+    assert p2["next_cursor"] is None
+    decoded = orjson.loads(base64.urlsafe_b64decode(p1["next_cursor"] + "=" * (-len(p1["next_cursor"]) % 4)))
+    assert decoded == [20, 1]
+    for sub, expected in [
+        ("a", (1, 30, None)),
+        ("b", (2, 20, 10)),
+        ("c", (2, 20, 10)),
+        ("e", (5, 12, 8)),
+        ("f", (None, 50, None)),
+    ]:
+        me = await (await gam.as_(t, sub)).get("/v1/leaderboard/me", params={"window": "all"})
+        body = me.json()
+        assert (body["rank"], body["points"], body["gap_to_next"]) == expected, sub
+    nobody = (await (await gam.as_(t, "zed")).get("/v1/leaderboard/me")).json()
+    assert (nobody["rank"], nobody["points"], nobody["gap_to_next"]) == (None, 0, None)
+    team_y = await board(c, window="all", team="y")
+    assert [(i["rank"], i["points"]) for i in team_y["items"]] == [(1, 20), (1, 20)]
+    r = await c.get("/v1/leaderboard", params={"window": "year"})
+    assert r.status_code == 422 and r.json()["error"]["details"][0]["field"] == "window"
+    r = await c.get("/v1/leaderboard", params={"cursor": "bm9wZQ"})
+    assert r.status_code == 422 and r.json()["error"]["details"][0]["field"] == "cursor"
+    # another tenant sees nothing of this one
+    assert (await board(await gam.as_("t-other", "a"), window="all"))["items"] == []
+
+
+async def test_team_board_ranks_points_per_active_member(gam: Gam, new_tenant: str) -> None:
+    t = new_tenant
+    # big team: 4 members, 80 points; small team: 2 members, 60 points -> small wins per member
+    for emp, pts in [("b1", 20), ("b2", 20), ("b3", 20), ("b4", 20)]:
+        await award(gam, t, emp, pts, team="big")
+    for emp, pts in [("s1", 40), ("s2", 20)]:
+        await award(gam, t, emp, pts, team="small")
+    await gam.apply(membership(t, "idle", team="small"))  # enrolled, no points yet: counts as a member
+    await gam.apply(membership(t, "gone", team="big", enrolled=False))
+    c = await gam.as_(t, "b1")
+    r = await c.get("/v1/leaderboard/teams", params={"window": "week"})
+    assert r.status_code == 200, r.text
+    items = r.json()["items"]
+    assert [(i["rank"], i["team"], i["points"], i["members"], i["points_per_member"]) for i in items] == [
+        (1, "big", 80, 4, 20.0),
+        (1, "small", 60, 3, 20.0),
+    ]
+
+
+async def test_windows_follow_the_tenant_calendar(gam: Gam, new_tenant: str) -> None:
+    t = new_tenant
+    await gam.apply(tenant_settings(t, time_zone="America/Los_Angeles", week_starts_on="sunday"))
+    # Sunday 2026-03-01 03:00 UTC is Saturday evening in Los Angeles: last week there
+    sat_la = datetime(2026, 3, 1, 3, 0, tzinfo=UTC)
+    sun_la = datetime(2026, 3, 1, 20, 0, tzinfo=UTC)
+    await award(gam, t, "early", 10, at=sat_la)
+    await award(gam, t, "late", 11, at=sun_la)
+    async with gam.sm() as s:
+        page = PageParams(limit=50, cursor=None)
+        wk = await leaderboard.board(s, t, "week", None, None, page, now=sun_la + timedelta(hours=1))
+        assert [i["employee_id"] for i in wk["items"]] == ["late"]
+        assert wk["starts_at"] == datetime(2026, 3, 1, 8, 0, tzinfo=UTC)  # Sunday midnight PST
+        assert wk["ends_at"] == datetime(2026, 3, 8, 8, 0, tzinfo=UTC)  # Sunday midnight PST, a week on
+        prev = await leaderboard.board(s, t, "week", None, None, page, now=sat_la)
+        assert [i["employee_id"] for i in prev["items"]] == ["early"]
+        month = await leaderboard.board(s, t, "month", None, None, page, now=sun_la)
+        assert [i["employee_id"] for i in month["items"]] == ["late"]  # Feb 28 in LA
+        me = await leaderboard.me(s, t, "early", "month", now=sat_la)
+        assert me["rank"] == 1 and me["points"] == 10
+
+
+async def test_erasure_keeps_totals_and_others_ranks(gam: Gam, new_tenant: str) -> None:
+    t = new_tenant
+    for emp, pts in [("top", 40), ("mid", 30), ("low", 20)]:
+        await award(gam, t, emp, pts, team="x")
+    c = await gam.as_(t, "low")
+    before = await board(c)
+    await gam.apply(erased(t, "mid"))
+    await gam.apply(share(t, "mid"))  # a late event about an erased person is ignored
+    after = await board(c)
+    assert [(i["rank"], i["points"]) for i in after["items"]] == [(i["rank"], i["points"]) for i in before["items"]]
+    assert after["items"][1]["employee_id"] is None and after["items"][1]["name"] == "Anonymous"
+    assert await gam.scalar("SELECT count(*) FROM ledger WHERE tenant_id = :t AND employee_id = 'mid'", t=t) == 0
+    assert await gam.scalar("SELECT count(*) FROM members WHERE tenant_id = :t AND employee_id = 'mid'", t=t) == 0
+    assert await gam.scalar("SELECT sum(points) FROM ledger WHERE tenant_id = :t", t=t) == 90
+    me = (await (await gam.as_(t, "low")).get("/v1/leaderboard/me")).json()
+    assert me["rank"] == 3 and me["gap_to_next"] == 10
+
+
+async def test_simulation_shows_the_board_under_proposed_rules_and_writes_nothing(gam: Gam, new_tenant: str) -> None:
+    t = new_tenant
+    await gam.apply(
+        share(t, "sharer"), share(t, "sharer"), share(t, "clicker"), *[click(t, "clicker") for _ in range(5)]
+    )
+    admin = await gam.as_(t, "boss", "admin")
+    counts_before = await gam.rows("SELECT (SELECT count(*) FROM ledger), (SELECT sum(points) FROM points_totals)")
+    r = await admin.post(
+        "/v1/rules/simulate", params={"window": "week"}, json={"points": {"click": 5}, "daily_caps": {"click": 3}}
+    )
+    assert r.status_code == 200, r.text
+    items = r.json()["items"]
+    assert [(i["rank"], i["employee_id"], i["points"], i["current_points"], i["current_rank"]) for i in items] == [
+        (1, "clicker", 25, 15, 2),
+        (2, "sharer", 20, 20, 1),
+    ]
+    assert (
+        await gam.rows("SELECT (SELECT count(*) FROM ledger), (SELECT sum(points) FROM points_totals)") == counts_before
+    )
+    assert await gam.scalar("SELECT count(*) FROM rule_sets WHERE tenant_id = :t", t=t) == 0
+    r = await admin.post("/v1/rules/simulate", json={"points": {"click": -1}})
+    assert r.status_code == 422 and r.json()["error"]["details"][0]["field"] == "points.click"
+    emp = await gam.as_(t, "sharer")
+    assert (await emp.post("/v1/rules/simulate", json={})).status_code == 403
+    _ = now()
