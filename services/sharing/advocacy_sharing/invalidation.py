@@ -60,7 +60,7 @@ async def invalidate_clicks(
     if counted:
         share_ids = {r.share_id for r in counted}
         q = sa.select(col(Share.id), col(Share.team)).where(col(Share.id).in_(share_ids))
-        teams = dict((await session.execute(q)).tuples())
+        teams = {sid: team for sid, team in (await session.execute(q)).all()}
     events = [
         new_event(
             SOURCE,
