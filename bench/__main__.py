@@ -6,7 +6,7 @@ import importlib
 import sys
 
 # Each module exposes main() -> None. Add new benchmarks here.
-BENCHMARKS: list[str] = []
+BENCHMARKS: list[str] = ["pipeline"]
 
 
 def main() -> None:
