@@ -1,15 +1,75 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
 
-from advocacy_common.auth import CurrentPrincipal
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
+
+from advocacy_common.auth import AdminPrincipal, CurrentPrincipal, EmployeePrincipal
 from advocacy_common.db import SessionDep
-from advocacy_metrics import service
-from advocacy_metrics.schemas import EmployeeMetrics
+from advocacy_common.tenant import load_tenant_settings
+from advocacy_metrics import export, ranges, service
+from advocacy_metrics.schemas import AdoptionReport, ContentMetrics, EmployeeMetrics, GroupBy, RoiReport, Summary
 
 router = APIRouter(prefix="/v1/metrics", tags=["metrics"])
 
+From = Annotated[
+    str | None,
+    Query(
+        alias="from",
+        description="First day, inclusive: YYYY-MM-DD in the tenant's time zone, or an RFC 3339 time.",
+    ),
+]
+To = Annotated[str | None, Query(description="Last day, inclusive (default: today in the tenant's time zone).")]
+
 
 @router.get("/employees/{employee_id}", response_model=EmployeeMetrics)
-async def employee_metrics(employee_id: str, who: CurrentPrincipal, session: SessionDep) -> EmployeeMetrics:
-    return EmployeeMetrics.model_validate(await service.employee_metrics(session, who, employee_id))
+async def employee_metrics(
+    employee_id: str, who: CurrentPrincipal, session: SessionDep, from_: From = None, to: To = None
+) -> EmployeeMetrics:
+    """One employee's totals (all time unless a range is given); ``me`` for the caller."""
+    return EmployeeMetrics.model_validate(await service.employee_metrics(session, who, employee_id, from_, to))
+
+
+@router.get("/content/{content_id}", response_model=ContentMetrics)
+async def content_metrics(
+    content_id: str, who: EmployeePrincipal, session: SessionDep, from_: From = None, to: To = None
+) -> ContentMetrics:
+    """One content item's totals across everyone who shared it, and per network."""
+    return ContentMetrics.model_validate(await service.content_metrics(session, who, content_id, from_, to))
+
+
+@router.get("/summary", response_model=Summary)
+async def summary(
+    admin: AdminPrincipal, session: SessionDep, from_: From = None, to: To = None, group_by: GroupBy = GroupBy.day
+) -> Summary:
+    return Summary.model_validate(await service.summary(session, admin, group_by.value, from_, to))
+
+
+@router.get("/adoption", response_model=AdoptionReport)
+async def adoption(admin: AdminPrincipal, session: SessionDep, from_: From = None, to: To = None) -> AdoptionReport:
+    return AdoptionReport.model_validate(await service.adoption_metrics(session, admin, from_, to))
+
+
+@router.get("/roi", response_model=RoiReport)
+async def roi(admin: AdminPrincipal, session: SessionDep, from_: From = None, to: To = None) -> RoiReport:
+    return RoiReport.model_validate(await service.roi(session, admin, from_, to))
+
+
+@router.get("/export.csv", response_class=StreamingResponse)
+async def export_csv(
+    request: Request,
+    admin: AdminPrincipal,
+    session: SessionDep,
+    from_: From = None,
+    to: To = None,
+    group_by: GroupBy = GroupBy.day,
+) -> StreamingResponse:
+    """The summary as CSV (same filters), streamed as the groups are read."""
+    settings = await load_tenant_settings(session, admin.tenant_id)
+    days = ranges.resolve(from_, to, settings.zone, service.today_in(settings))
+    body = export.stream_csv(request.app.state.runtime.sessionmaker, admin.tenant_id, group_by.value, days, settings)
+    name = f"metrics-{group_by.value}-{days.start}-{days.end}.csv"
+    return StreamingResponse(
+        body, media_type="text/csv; charset=utf-8", headers={"Content-Disposition": f'attachment; filename="{name}"'}
+    )

@@ -1,0 +1,279 @@
+"""Read-side SQL: summed aggregates per group, read from the smallest table that has the group key.
+
+| group_by / filter            | stats from            | conversions from              |
+| ---------------------------- | --------------------- | ----------------------------- |
+| day, week, network, team     | team_daily_stats      | daily_conversions             |
+| content (or one content)     | content_daily_stats   | daily_conversions             |
+| employee (or one employee)   | daily_stats           | daily_conversions             |
+| country, device, referrer    | dimension_daily_clicks| dimension_daily_conversions   |
+
+Groups come out in key order (text keys in code-point order, ``COLLATE "C"``), stats streamed
+from a server-side cursor and merged with the (smaller) conversion sums, so the CSV export never
+holds a whole result in memory.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from advocacy_metrics.db import (
+    ACCOUNT_FACTS,
+    CONTENT_DAILY_STATS,
+    DAILY_CONVERSIONS,
+    DAILY_STATS,
+    DIMENSION_DAILY_CLICKS,
+    DIMENSION_DAILY_CONVERSIONS,
+    MEMBER_FACTS,
+    REDEMPTION_FACTS,
+    SHARER_DAYS,
+    SHARER_LAPSES,
+    SHARERS,
+    TEAM_DAILY_STATS,
+)
+from advocacy_metrics.domain import VERDICTS, Sum
+from advocacy_metrics.measures import GroupTotals, StatSums
+from advocacy_metrics.ranges import DayRange
+
+GROUP_BYS = ("day", "week", "network", "team", "content", "employee", "country", "device", "referrer")
+DIMENSION_GROUPS = frozenset({"country", "device", "referrer"})
+TIME_GROUPS = frozenset({"day", "week"})
+_KEY_COLUMN = {"network": "network", "team": "team", "content": "content_id", "employee": "employee_id"}
+
+
+@dataclass(frozen=True, slots=True)
+class GroupQuery:
+    tenant: str
+    group_by: str | None  # None: one group, the totals
+    days: DayRange | None  # None: all time
+    week_start_index: int = 0
+    employee_id: str | None = None
+    content_id: str | None = None
+
+    @property
+    def dimension(self) -> bool:
+        return self.group_by in DIMENSION_GROUPS
+
+
+def _sources(q: GroupQuery) -> tuple[sa.Table, sa.Table]:
+    if q.dimension:
+        return DIMENSION_DAILY_CLICKS, DIMENSION_DAILY_CONVERSIONS
+    if q.employee_id is not None or q.group_by == "employee":
+        return DAILY_STATS, DAILY_CONVERSIONS
+    if q.content_id is not None or q.group_by == "content":
+        return CONTENT_DAILY_STATS, DAILY_CONVERSIONS
+    return TEAM_DAILY_STATS, DAILY_CONVERSIONS
+
+
+def week_of(day: sa.ColumnElement[Any], week_start_index: int) -> sa.ColumnElement[date]:
+    """The first day of the week of ``day`` (0 = weeks start on Monday ... 6 = Sunday)."""
+    offset = (sa.cast(sa.extract("isodow", day), sa.Integer) + (6 - week_start_index)) % 7
+    return sa.type_coerce(day - offset, sa.Date)
+
+
+def _key(table: sa.Table, q: GroupQuery) -> tuple[sa.ColumnElement[Any], sa.ColumnElement[Any]]:
+    """(the group key, the expression to order by)."""
+    if q.group_by is None:
+        k: sa.ColumnElement[Any] = sa.literal_column("''")
+        return k, k
+    if q.group_by == "day":
+        return table.c.day, table.c.day
+    if q.group_by == "week":
+        w = week_of(table.c.day, q.week_start_index)
+        return w, w
+    col = table.c.value if q.dimension else table.c[_KEY_COLUMN[q.group_by]]
+    return col, sa.collate(col, "C")
+
+
+def _where(table: sa.Table, q: GroupQuery) -> list[sa.ColumnElement[bool]]:
+    cond = [table.c.tenant_id == q.tenant]
+    if q.days is not None:
+        cond.append(table.c.day.between(q.days.start, q.days.end))
+    if q.dimension:
+        cond.append(table.c.dimension == q.group_by)
+    if q.employee_id is not None:
+        cond.append(table.c.employee_id == q.employee_id)
+    if q.content_id is not None:
+        cond.append(table.c.content_id == q.content_id)
+    return cond
+
+
+def _stats_select(q: GroupQuery) -> sa.Select[Any]:
+    table, _ = _sources(q)
+    key, order = _key(table, q)
+    network = sa.literal_column("''") if q.dimension else table.c.network
+    sums = [sa.func.coalesce(sa.func.sum(table.c[f"clicks_{v}"]), 0) for v in VERDICTS]
+    if not q.dimension:
+        sums = [
+            sa.func.coalesce(sa.func.sum(table.c.shares), 0),
+            sa.func.coalesce(sa.func.sum(table.c.reach), 0),
+            *sums,
+        ]
+    group = [key] if q.group_by is not None else []
+    if not q.dimension:
+        group.append(network)
+    return (
+        sa.select(key.label("key"), network.label("network"), *sums)
+        .where(*_where(table, q))
+        .group_by(*group)
+        .order_by(*([order] if q.group_by is not None else []))
+    )
+
+
+async def _conversions(session: AsyncSession, q: GroupQuery) -> dict[Any, dict[tuple[str, str], Sum]]:
+    _, table = _sources(q)
+    key, _ = _key(table, q)
+    res = await session.execute(
+        sa.select(
+            key.label("key"),
+            table.c.kind,
+            table.c.currency,
+            sa.func.sum(table.c.conversions),
+            sa.func.sum(table.c.amount),
+        )
+        .where(*_where(table, q))
+        .group_by(*([key] if q.group_by is not None else []), table.c.kind, table.c.currency)
+    )
+    out: defaultdict[Any, dict[tuple[str, str], Sum]] = defaultdict(dict)
+    for k, kind, currency, n, amount in res.all():
+        out[k][(kind, currency)] = Sum(int(n), Decimal(amount))
+    return out
+
+
+def _stat_sums(row: Any, dimension: bool) -> StatSums:
+    values = list(row[2:])
+    if dimension:
+        return StatSums(0, 0, {v: int(n) for v, n in zip(VERDICTS, values, strict=True)})
+    return StatSums(int(values[0]), int(values[1]), {v: int(n) for v, n in zip(VERDICTS, values[2:], strict=True)})
+
+
+async def iter_groups(session: AsyncSession, q: GroupQuery) -> AsyncIterator[tuple[Any, GroupTotals]]:
+    """Every group with activity in range, in key order."""
+    conversions = await _conversions(session, q)
+    pending = sorted(conversions)  # groups with conversions, some perhaps without stats rows
+    nxt = 0  # pending[:nxt] are out
+    current: Any = None
+    group: GroupTotals | None = None
+    result = await session.stream(_stats_select(q))
+    async for row in result:
+        key = row[0]
+        if group is not None and key != current:
+            while nxt < len(pending) and pending[nxt] < current:
+                yield pending[nxt], GroupTotals(conversions=conversions[pending[nxt]])
+                nxt += 1
+            if nxt < len(pending) and pending[nxt] == current:
+                nxt += 1
+            group.conversions = conversions.get(current, {})
+            yield current, group
+            group = None
+        if group is None:
+            current, group = key, GroupTotals()
+        group.by_network[row[1]] = _stat_sums(row, q.dimension)
+    if group is not None:
+        while nxt < len(pending) and pending[nxt] < current:
+            yield pending[nxt], GroupTotals(conversions=conversions[pending[nxt]])
+            nxt += 1
+        if nxt < len(pending) and pending[nxt] == current:
+            nxt += 1
+        group.conversions = conversions.get(current, {})
+        yield current, group
+    for k in pending[nxt:]:
+        yield k, GroupTotals(conversions=conversions[k])
+
+
+async def totals(session: AsyncSession, q: GroupQuery) -> GroupTotals:
+    """One group: everything in range (with the query's filters), stats kept per network."""
+    q = GroupQuery(q.tenant, None, q.days, q.week_start_index, q.employee_id, q.content_id)
+    out = GroupTotals()
+    async for _k, g in iter_groups(session, q):
+        out.add(g)
+    return out
+
+
+async def audience(session: AsyncSession, tenant: str, employee: str) -> dict[str, int]:
+    t = ACCOUNT_FACTS
+    res = await session.execute(
+        sa.select(t.c.network, t.c.audience_size).where(t.c.tenant_id == tenant, t.c.employee_id == employee)
+    )
+    return {n: int(size) for n, size in res.all()}
+
+
+async def rewards_redeemed(session: AsyncSession, tenant: str, lo: datetime, hi: datetime) -> dict[str, Decimal]:
+    """Money value of rewards redeemed in [lo, hi) and not cancelled, per currency."""
+    t = REDEMPTION_FACTS
+    res = await session.execute(
+        sa.select(t.c.currency, sa.func.sum(t.c.amount))
+        .where(t.c.tenant_id == tenant, t.c.redeemed_at >= lo, t.c.redeemed_at < hi, t.c.cancelled_at.is_(None))
+        .group_by(t.c.currency)
+    )
+    return {c: Decimal(a) for c, a in res.all() if c}
+
+
+def _enrolled_members(tenant: str, before: datetime) -> sa.Subquery:
+    m = MEMBER_FACTS
+    latest = (
+        sa.select(m.c.employee_id, m.c.enrolled)
+        .where(m.c.tenant_id == tenant, m.c.updated_at < before)
+        .distinct(m.c.employee_id)
+        .order_by(m.c.employee_id.desc(), m.c.updated_at.desc())
+        .subquery()
+    )
+    return sa.select(latest.c.employee_id).where(latest.c.enrolled).subquery()
+
+
+@dataclass
+class AdoptionCounts:
+    enrolled: int
+    active_members: int
+    active_sharers: int
+    new_by_day: dict[date, int]
+    lapsed_by_day: dict[date, int]
+    sharers_by_week: dict[date, int]
+
+
+async def adoption_counts(
+    session: AsyncSession, tenant: str, days: DayRange, as_of: date, active_from: date, before: datetime, wsi: int
+) -> AdoptionCounts:
+    enrolled = _enrolled_members(tenant, before)
+    s = SHARER_DAYS
+    n_enrolled = await session.scalar(sa.select(sa.func.count()).select_from(enrolled)) or 0
+    recent = sa.and_(s.c.tenant_id == tenant, s.c.day.between(active_from, as_of))
+    active_members = (
+        await session.scalar(
+            sa.select(sa.func.count(sa.distinct(s.c.employee_id)))
+            .select_from(s.join(enrolled, enrolled.c.employee_id == s.c.employee_id))
+            .where(recent)
+        )
+        or 0
+    )
+    active_sharers = await session.scalar(sa.select(sa.func.count(sa.distinct(s.c.employee_id))).where(recent)) or 0
+    res = await session.execute(
+        sa.select(SHARERS.c.first_day, sa.func.count())
+        .where(SHARERS.c.tenant_id == tenant, SHARERS.c.first_day.between(days.start, days.end))
+        .group_by(SHARERS.c.first_day)
+    )
+    new_by_day = {d: int(n) for d, n in res.all()}
+    lp = SHARER_LAPSES
+    res = await session.execute(
+        sa.select(lp.c.day, sa.func.count())
+        .where(lp.c.tenant_id == tenant, lp.c.day.between(days.start, min(days.end, as_of)))
+        .group_by(lp.c.day)
+    )
+    lapsed_by_day = {d: int(n) for d, n in res.all()}
+    week = week_of(s.c.day, wsi)
+    res = await session.execute(
+        sa.select(week, sa.func.count(sa.distinct(s.c.employee_id)))
+        .where(s.c.tenant_id == tenant, s.c.day.between(days.start, days.end))
+        .group_by(week)
+    )
+    sharers_by_week = {d: int(n) for d, n in res.all()}
+    return AdoptionCounts(
+        int(n_enrolled), int(active_members), int(active_sharers), new_by_day, lapsed_by_day, sharers_by_week
+    )
