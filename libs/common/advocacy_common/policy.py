@@ -172,68 +172,65 @@ def _fold_char(ch: str) -> str:
     return "".join(out)
 
 
-def _normalize(text: str) -> tuple[str, list[int], list[bool]]:
-    """Normalised text, original index per character, and whether it came from a symbol ("@", "$"...)."""
+# ASCII needs no decomposition: lower-case it and apply the look-alikes in one translate() call.
+_ASCII_TABLE = {ord(c): LOOKALIKES.get(c.lower(), c.lower()) for c in map(chr, range(128))}
+_WORD = re.compile(r"[^\W_]+")  # runs of str.isalnum() characters
+
+
+def _normalize(text: str) -> tuple[str, list[int]]:
+    """Normalised text and, per character, the index of the original character it came from."""
+    if text.isascii():
+        return text.translate(_ASCII_TABLE), list(range(len(text)))
     chars: list[str] = []
     index: list[int] = []
-    symbol: list[bool] = []
     for i, ch in enumerate(text):
-        if ch.isascii() and ch.isalpha() and ch not in "lL":
-            chars.append(ch.lower())  # fast path: the common case
+        if ch.isascii():
+            chars.append(_ASCII_TABLE[ord(ch)])
             index.append(i)
-            symbol.append(False)
             continue
         folded = _fold_char(ch)
         chars.append(folded)
         index.extend([i] * len(folded))
-        symbol.extend([ch in _SYMBOLS] * len(folded))
-    return "".join(chars), index, symbol
+    return "".join(chars), index
 
 
 def normalize(text: str) -> tuple[str, list[int]]:
     """The normalised text and, for each of its characters, the index of the original character."""
-    normalized, index, _ = _normalize(text)
-    return normalized, index
+    return _normalize(text)
 
 
-@dataclass(frozen=True, slots=True)
-class _Token:
-    """A run of word characters; ``variants`` are its readings: a symbol at either edge is
-    punctuation ("Confidential!") or a letter ("!nternal"). Each reading: (word, start, end)."""
-
-    variants: tuple[tuple[str, int, int], ...]
+# A reading of a token: (word, start, end) in the normalised text.
+_Reading = tuple[str, int, int]
 
 
-def _tokens(normalized: str, symbol: list[bool]) -> list[_Token]:
-    out: list[_Token] = []
-    i, n = 0, len(normalized)
-    while i < n:
-        if not normalized[i].isalnum():
-            i += 1
+def _tokens(normalized: str, index: list[int], original: str | None) -> list[tuple[_Reading, ...]]:
+    """Runs of word characters, each with its readings: a symbol of the original text at either
+    edge is punctuation ("Confidential!") or a letter ("!nternal"). ``original=None``: no symbols."""
+    out: list[tuple[_Reading, ...]] = []
+    for m in _WORD.finditer(normalized):
+        i, j = m.span()
+        lead, trail = i, j
+        if original is not None:
+            while lead < j and original[index[lead]] in _SYMBOLS:
+                lead += 1
+            while trail > lead and original[index[trail - 1]] in _SYMBOLS:
+                trail -= 1
+        if lead == i and trail == j:
+            out.append(((m.group(0), i, j),))
             continue
-        j = i
-        while j < n and normalized[j].isalnum():
-            j += 1
-        lead = i
-        while lead < j and symbol[lead]:
-            lead += 1
-        trail = j
-        while trail > lead and symbol[trail - 1]:
-            trail -= 1
-        readings: dict[str, tuple[str, int, int]] = {}
+        readings: dict[str, _Reading] = {}
         for s in dict.fromkeys((i, lead)):
             for e in dict.fromkeys((j, trail)):
                 if s < e:
                     readings.setdefault(normalized[s:e], (normalized[s:e], s, e))
-        out.append(_Token(tuple(readings.values())))
-        i = j
+        out.append(tuple(readings.values()))
     return out
 
 
 def term_words(term: str) -> tuple[str, ...]:
     """A blocked term as the sequence of normalised words it must match (empty: it cannot match)."""
-    normalized, _, _ = _normalize(term)
-    return tuple(t.variants[0][0] for t in _tokens(normalized, [False] * len(normalized)))
+    normalized, index = _normalize(term)
+    return tuple(readings[0][0] for readings in _tokens(normalized, index, None))
 
 
 @functools.lru_cache(maxsize=256)
@@ -249,13 +246,13 @@ def _compile_terms(terms: tuple[str, ...]) -> dict[str, list[tuple[tuple[str, ..
     return by_first
 
 
-def _match_at(tokens: list[_Token], i: int, words: tuple[str, ...]) -> tuple[int, int] | None:
+def _match_at(tokens: list[tuple[_Reading, ...]], i: int, words: tuple[str, ...]) -> tuple[int, int] | None:
     """The normalised span where ``words`` match the tokens from ``i`` on, or None."""
     if i + len(words) > len(tokens):
         return None
     start = end = -1
     for k, want in enumerate(words):
-        hit = next((v for v in tokens[i + k].variants if v[0] == want), None)
+        hit = next((v for v in tokens[i + k] if v[0] == want), None)
         if hit is None:
             return None
         if k == 0:
@@ -268,11 +265,13 @@ def find_blocked_terms(terms: tuple[str, ...], text: str) -> list[Violation]:
     if not terms or not text:
         return []
     compiled = _compile_terms(terms)
-    normalized, index, symbol = _normalize(text)
-    tokens = _tokens(normalized, symbol)
+    normalized, index = _normalize(text)
+    tokens = _tokens(normalized, index, text)
     found: list[Violation] = []
-    for i, token in enumerate(tokens):
-        candidates = [c for v in token.variants for c in compiled.get(v[0], ())]
+    for i, readings in enumerate(tokens):
+        candidates = [c for r in readings for c in compiled.get(r[0], ())]
+        if not candidates:
+            continue
         for term_seq, term in sorted(candidates, key=lambda c: -len(c[0])):
             span = _match_at(tokens, i, term_seq)
             if span is not None:

@@ -14,16 +14,18 @@ import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlmodel import col, select
+from sqlmodel import col
 
+from advocacy_common.events import new_event
 from advocacy_common.events.content import ContentExpired
+from advocacy_common.outbox import add_events
 from advocacy_content import domain
 from advocacy_content.db import ContentItem
-from advocacy_content.events import emit, now, published_event
+from advocacy_content.events import SOURCE, now, published_event
 
 if TYPE_CHECKING:
     from advocacy_common.runtime import Runtime
@@ -33,27 +35,34 @@ log = logging.getLogger("advocacy.content.scheduler")
 BATCH = 500
 
 
+_ITEMS = ContentItem.__table__  # type: ignore[attr-defined]
+
+
+async def _claim_and_set(session: AsyncSession, due: sa.Select[Any], values: dict[str, Any]) -> list[ContentItem]:
+    """``UPDATE ... WHERE id IN (due rows, locked, skipping those another replica holds) RETURNING``."""
+    claimed = due.with_for_update(skip_locked=True).scalar_subquery()
+    stmt = sa.update(_ITEMS).where(_ITEMS.c.id.in_(claimed)).values(**values).returning(*_ITEMS.c)
+    rows = (await session.execute(stmt)).mappings().all()
+    return [ContentItem.model_validate(dict(r)) for r in rows]
+
+
 async def publish_due(session: AsyncSession, at: datetime | None = None) -> list[ContentItem]:
     """Publish every scheduled item whose time has come (and whose expiry has not)."""
     at = at or now()
-    stmt = (
-        select(ContentItem)
+    due = (
+        sa.select(_ITEMS.c.id)
         .where(
-            ContentItem.status == domain.Status.scheduled,
-            col(ContentItem.publish_at) <= at,
-            sa.or_(col(ContentItem.expires_at).is_(None), col(ContentItem.expires_at) > at),
+            _ITEMS.c.status == domain.Status.scheduled,
+            _ITEMS.c.publish_at <= at,
+            sa.or_(_ITEMS.c.expires_at.is_(None), _ITEMS.c.expires_at > at),
         )
-        .order_by(col(ContentItem.publish_at))
+        .order_by(_ITEMS.c.publish_at)
         .limit(BATCH)
-        .with_for_update(skip_locked=True)
     )
-    items = list((await session.scalars(stmt)).all())
-    for item in items:
-        item.status = domain.Status.published
-        item.published_at = at
-        item.updated_at = at
-        await emit(session, item.tenant_id, published_event(item), at)
-    await session.flush()
+    items = await _claim_and_set(
+        session, due, {"status": domain.Status.published, "published_at": at, "updated_at": at}
+    )
+    await add_events(session, [new_event(SOURCE, i.tenant_id, published_event(i), at=at) for i in items])
     return items
 
 
@@ -61,24 +70,20 @@ async def expire_due(session: AsyncSession, at: datetime | None = None) -> list[
     """Expire every published item past its expiry (and every scheduled one that expired before
     its publication came round: it was never visible, so only the expiry is announced)."""
     at = at or now()
-    stmt = (
-        select(ContentItem)
+    due = (
+        sa.select(_ITEMS.c.id)
         .where(
-            col(ContentItem.status).in_([domain.Status.published, domain.Status.scheduled]),
-            col(ContentItem.expires_at).is_not(None),
-            col(ContentItem.expires_at) <= at,
+            _ITEMS.c.status.in_([domain.Status.published, domain.Status.scheduled]),
+            _ITEMS.c.expires_at.is_not(None),
+            _ITEMS.c.expires_at <= at,
         )
-        .order_by(col(ContentItem.expires_at))
+        .order_by(_ITEMS.c.expires_at)
         .limit(BATCH)
-        .with_for_update(skip_locked=True)
     )
-    items = list((await session.scalars(stmt)).all())
-    for item in items:
-        item.status = domain.Status.expired
-        item.expired_at = at
-        item.updated_at = at
-        await emit(session, item.tenant_id, ContentExpired(content_id=item.id, expired_at=at), at)
-    await session.flush()
+    items = await _claim_and_set(session, due, {"status": domain.Status.expired, "expired_at": at, "updated_at": at})
+    await add_events(
+        session, [new_event(SOURCE, i.tenant_id, ContentExpired(content_id=i.id, expired_at=at), at=at) for i in items]
+    )
     return items
 
 
