@@ -76,9 +76,7 @@ class E2EStack:
         from advocacy_common.auth.devkeys import mint_token
 
         roles = [role] if isinstance(role, str) else list(role)
-        return mint_token(
-            self.keys, tenant=tenant, sub=sub, roles=roles, team=team, name=name, ttl_seconds=ttl_seconds
-        )
+        return mint_token(self.keys, tenant=tenant, sub=sub, roles=roles, team=team, name=name, ttl_seconds=ttl_seconds)
 
     def client(self, svc: str, token: str | None = None) -> httpx.AsyncClient:
         """Redirects are not followed (``GET /r/{code}`` answers 302)."""

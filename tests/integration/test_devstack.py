@@ -103,9 +103,7 @@ async def test_broker_round_trip_with_key_and_headers(
     await producer.start()
     try:
         headers = [("ce_type", b"io.advocacy.test.v1"), ("ce_tenantid", b"t-1")]
-        await asyncio.wait_for(
-            producer.send_and_wait(topic, b'{"n": 1}', key=b"t-1:alice", headers=headers), 10
-        )
+        await asyncio.wait_for(producer.send_and_wait(topic, b'{"n": 1}', key=b"t-1:alice", headers=headers), 10)
     finally:
         await producer.stop()
 

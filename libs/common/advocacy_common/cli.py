@@ -17,7 +17,9 @@ from typing import Annotated
 import typer
 
 # name -> "module:attribute" of a typer.Typer; one line per service command group.
-SUBCOMMANDS: dict[str, str] = {}
+SUBCOMMANDS: dict[str, str] = {
+    "metrics": "advocacy_metrics.cli:app",
+}
 
 app = typer.Typer(
     name="advocacy",

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import IO
 
-from advocacy_common.devstack.net import DevStackError, ensure_port_free, run_sync, tail
+from advocacy_common.devstack.net import DevStackError, ensure_port_free, kill_own_children, run_sync, tail
 
 
 def broker_binary() -> str:
@@ -126,21 +126,23 @@ class TansuBroker:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             self._log = self.log_path.open("ab")
         out = self._log if self._log else subprocess.DEVNULL
-        self._proc = subprocess.Popen(
-            cmd,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            start_new_session=True,
-        )
-        if self.pid_file:
-            self.pid_file.parent.mkdir(parents=True, exist_ok=True)
-            self.pid_file.write_text(f"{self._proc.pid}\n")
         try:
+            self._proc = subprocess.Popen(
+                cmd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                start_new_session=True,
+            )
+            if self.pid_file:
+                self.pid_file.parent.mkdir(parents=True, exist_ok=True)
+                self.pid_file.write_text(f"{self._proc.pid}\n")
             self.wait_ready(timeout)
         except BaseException:
             self.kill()
+            # Interrupted between fork and the assignment above: the broker is our untracked child.
+            kill_own_children(lambda argv: url in argv and "broker" in argv)
             raise
 
     def wait_ready(self, timeout: float = 30.0) -> None:

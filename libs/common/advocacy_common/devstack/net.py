@@ -103,3 +103,23 @@ def run_sync(factory: Callable[[], Coroutine[Any, Any, T]], timeout: float | Non
     """
     future = _pool.submit(lambda: asyncio.run(factory()))
     return future.result(timeout)
+
+
+def kill_own_children(match: Callable[[list[str]], bool]) -> list[int]:
+    """SIGKILL this process's direct children whose command line satisfies ``match``.
+
+    The safety net for an interrupt that lands between ``fork`` and our bookkeeping: such a child
+    is ours (our child) but no handle tracks it. Returns the pids killed.
+    """
+    import psutil
+
+    killed = []
+    for child in psutil.Process().children():
+        try:
+            if match(child.cmdline()):
+                child.kill()
+                child.wait(10)
+                killed.append(child.pid)
+        except (psutil.NoSuchProcess, psutil.TimeoutExpired):
+            continue
+    return killed

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from advocacy_common.devstack.broker import TansuBroker
-from advocacy_common.devstack.net import DevStackError, ensure_port_free, run_sync, tail
+from advocacy_common.devstack.net import DevStackError, ensure_port_free, kill_own_children, run_sync, tail
 from advocacy_common.devstack.postgres import EmbeddedPostgres, create_database_on, database_url_on
 from advocacy_common.devstack.processes import ServiceProcess, service_command
 
@@ -210,6 +210,8 @@ def migrate_all(envs: Mapping[str, Mapping[str, str]], logs_dir: Path, timeout: 
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+        # A migration spawned just as an interrupt arrived is not in ``running``; it is our child.
+        kill_own_children(lambda cmd: cmd[-1:] == ["migrate"] and any(c.startswith("advocacy_") for c in cmd))
 
 
 # -- the infrastructure: PostgreSQL and Kafka, embedded unless given ---------------------------------
@@ -337,17 +339,23 @@ class ProcessStack:
 
 # -- make run -----------------------------------------------------------------------------------------
 @contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM behaves like Ctrl-C while we set up, so the same clean-up path runs."""
+def _signals_as_interrupt() -> Iterator[None]:
+    """SIGINT and SIGTERM raise KeyboardInterrupt while we set up, so one clean-up path runs.
+
+    Explicit for SIGINT too: a shell starts background jobs with SIGINT ignored, and Python then
+    leaves it ignored.
+    """
 
     def handler(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, handler)
+    prev_int = signal.signal(signal.SIGINT, handler)
+    prev_term = signal.signal(signal.SIGTERM, handler)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, prev_int)
+        signal.signal(signal.SIGTERM, prev_term)
 
 
 @contextlib.contextmanager
@@ -459,7 +467,7 @@ def run(config: StackConfig | None = None) -> int:
     announcer_stop = threading.Event()
     rc = 0
     try:
-        with _sigterm_as_interrupt():
+        with _signals_as_interrupt():
             with console.status("starting PostgreSQL and the broker..."):
                 infra.start()
             console.print(f"[green]postgres[/] {infra.server_url}   [green]kafka[/] {infra.bootstrap}")
@@ -505,7 +513,9 @@ def run(config: StackConfig | None = None) -> int:
     finally:
         announcer_stop.set()
         with _shielded(console):
-            console.print("stopping the broker and PostgreSQL...")
+            ours = [name for name, started in (("the broker", infra.broker), ("PostgreSQL", infra.postgres)) if started]
+            if ours:
+                console.print(f"stopping {' and '.join(ours)}...")
             try:
                 infra.stop()
             except DevStackError as e:
