@@ -228,3 +228,31 @@ async def test_tenant_settings_edits_and_archive(stack: E2EStack, new_tenant: st
         async with stack.client("content", stack.token(new_tenant + "-x", "boss", "admin")) as other:
             assert (await other.patch(f"/v1/content/{item['id']}", json={"title": "x"})).status_code == 404
             assert (await other.post(f"/v1/content/{item['id']}/archive")).status_code == 404
+
+
+async def test_erasure_makes_content_forget_the_person(stack: E2EStack, new_tenant: str) -> None:
+    admin = stack.client("content", stack.token(new_tenant, "boss", "admin"))
+    ola = stack.client("content", stack.token(new_tenant, "ola", "employee", team="t", name="Ola O."))
+    other_admin = stack.client("content", stack.token(new_tenant + "-x", "boss", "admin"))
+    async with admin, ola, other_admin:
+        await ola.put("/v1/me/topics", json={"topics": ["ai"]})
+        await ola.put(
+            "/v1/me/membership", json={"enrolled": True, "programme_roles": ["creator"], "leaderboard": "ranked"}
+        )
+        idea = (
+            await ola.post("/v1/content/suggestions", json={"title": "Idea", "url": "https://example.com/i"})
+        ).json()
+        thread = (await ola.post("/v1/coaching/requests", json={"network": "x", "draft": "d", "question": "q"})).json()
+        assert (await ola.delete("/v1/members/ola")).status_code == 403
+        assert (await other_admin.delete("/v1/members/ola")).status_code == 204  # another tenant: no effect
+        assert (await ola.get("/v1/me/topics")).json() == {"topics": ["ai"]}
+
+        assert (await admin.delete("/v1/members/ola")).status_code == 204
+        assert (await ola.get("/v1/me/topics")).json() == {"topics": []}
+        membership = (await ola.get("/v1/me/membership")).json()
+        assert membership["programme_roles"] == [] and membership["leaderboard"] == "ranked"
+        assert (await admin.get(f"/v1/coaching/requests/{thread['id']}")).status_code == 404
+        assert (await ola.get("/v1/content/suggestions")).json()["items"] == []
+        kept = (await admin.get(f"/v1/content/{idea['id']}")).json()
+        assert kept["proposer_id"] is None and kept["created_by"] == "erased"
+        assert (await admin.delete("/v1/members/ola")).status_code == 204  # twice is harmless
