@@ -1,0 +1,108 @@
+"""Shared helpers for the deployment checks: no cluster, no Docker engine, only files and kubectl."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+K8S = ROOT / "deploy" / "k8s"
+OVERLAYS = ("dev", "prod", "strimzi-cnpg")
+SERVICES = ("content", "sharing", "metrics", "gamification")
+
+
+def kubectl() -> str:
+    path = shutil.which("kubectl")
+    if path is None:
+        pytest.fail(
+            "kubectl is not on PATH: the Kubernetes checks build the overlays with `kubectl kustomize` "
+            "(it ships in this machine image; elsewhere install kubectl >= 1.27)",
+            pytrace=False,
+        )
+    return path
+
+
+_BUILT: dict[str, tuple[dict[str, Any], ...]] = {}
+
+
+def _build_all() -> None:
+    """Build every overlay at once (kubectl runs in parallel); keep the parsed objects."""
+    procs = {
+        o: subprocess.Popen(
+            [kubectl(), "kustomize", str(K8S / "overlays" / o)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for o in OVERLAYS
+    }
+    for overlay, proc in procs.items():
+        out, err = proc.communicate(timeout=120)
+        if proc.returncode != 0:
+            raise AssertionError(f"kubectl kustomize deploy/k8s/overlays/{overlay} failed:\n{err}")
+        _BUILT[overlay] = tuple(d for d in yaml.safe_load_all(out) if d)
+
+
+def build(overlay: str) -> list[dict[str, Any]]:
+    """The overlay's objects, as `kubectl kustomize` renders them (parsed YAML)."""
+    if overlay not in _BUILT:
+        _build_all()
+    return list(_BUILT[overlay])
+
+
+def one(objects: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    found = [o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name]
+    assert len(found) == 1, f"expected exactly one {kind} {name}, found {len(found)}"
+    return found[0]
+
+
+def of_kind(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [o for o in objects if o["kind"] == kind]
+
+
+def settings_classes() -> dict[str, type[Any]]:
+    from advocacy_content.settings import ContentSettings
+    from advocacy_gamification.settings import GamificationSettings
+    from advocacy_metrics.settings import MetricsSettings
+    from advocacy_sharing.settings import SharingSettings
+
+    return {
+        "content": ContentSettings,
+        "sharing": SharingSettings,
+        "metrics": MetricsSettings,
+        "gamification": GamificationSettings,
+    }
+
+
+def env_prefix(cls: type[Any]) -> str:
+    return str(cls.model_config.get("env_prefix", ""))
+
+
+def shared_env_names() -> set[str]:
+    from advocacy_common.settings import SHARED_NAMES
+
+    return {n.upper() for n in SHARED_NAMES}
+
+
+def env_names(service: str) -> set[str]:
+    """Every environment variable one service's settings read: prefixed fields, plus the shared ones."""
+    cls = settings_classes()[service]
+    prefix = env_prefix(cls)
+    return {f"{prefix}{name}".upper() for name in cls.model_fields} | shared_env_names()
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """No settings variables from the test process leak into a settings instance."""
+    import os
+
+    prefixes = ("CONTENT_", "SHARING_", "METRICS_", "GAMIFICATION_")
+    for name in list(os.environ):
+        if name.startswith(prefixes) or name in shared_env_names():
+            monkeypatch.delenv(name)
+    return monkeypatch

@@ -1,0 +1,180 @@
+"""docker-compose.yml, read as data (no Docker engine here): order, health, and settings it really sets."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.deploy.conftest import ROOT, SERVICES, env_names, settings_classes
+
+COMPOSE = ROOT / "docker-compose.yml"
+CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
+
+
+def compose() -> dict[str, Any]:
+    return dict(yaml.safe_load(COMPOSE.read_text()))
+
+
+def services() -> dict[str, dict[str, Any]]:
+    return dict(compose()["services"])
+
+
+def interpolate(value: str, environ: dict[str, str] | None = None) -> str:
+    """Compose's ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?error} with an empty (or given) environment."""
+    environ = environ or {}
+
+    def sub(m: re.Match[str]) -> str:
+        name, op, arg = m.group(1), m.group(2) or "", m.group(3) or ""
+        if op in (":-", "-"):
+            return environ.get(name) or arg
+        if op in (":?", "?"):
+            if name not in environ:
+                raise AssertionError(f"{name} is required: {arg}")
+            return environ[name]
+        return environ.get(name, "")
+
+    return re.sub(r"\$\{(\w+)(?:(:?[-?])([^}]*))?\}", sub, value).replace("$$", "$")
+
+
+def app_service(name: str, spec: dict[str, Any]) -> str | None:
+    """Which Advocacy service a Compose service runs (by its image's SERVICE build arg), if any."""
+    svc = (spec.get("build") or {}).get("args", {}).get("SERVICE")
+    return str(svc) if svc else None
+
+
+def is_one_shot(spec: dict[str, Any]) -> bool:
+    return spec.get("restart") == "no"
+
+
+def test_every_service_has_an_image_or_build_and_a_health_check_or_is_one_shot() -> None:
+    for name, spec in services().items():
+        assert spec.get("image") or spec.get("build"), f"{name}: no image and no build"
+        if not is_one_shot(spec):
+            test = (spec.get("healthcheck") or {}).get("test")
+            assert test, f"{name}: long-running without a health check"
+
+
+def test_depends_on_always_names_a_condition() -> None:
+    svcs = services()
+    for name, spec in svcs.items():
+        deps = spec.get("depends_on", {})
+        assert isinstance(deps, dict), f"{name}: depends_on must use the long form with conditions"
+        for dep, how in deps.items():
+            assert dep in svcs, f"{name} depends on unknown {dep}"
+            assert how.get("condition") in CONDITIONS, f"{name} -> {dep}: {how}"
+            if how["condition"] == "service_healthy":
+                assert svcs[dep].get("healthcheck"), f"{name} waits for {dep} to be healthy; it has no health check"
+            if how["condition"] == "service_completed_successfully":
+                assert is_one_shot(svcs[dep]), f"{name} waits for {dep} to complete; it is not a one-shot"
+
+
+def test_start_up_order_migrate_then_api_and_worker() -> None:
+    svcs = services()
+    for svc in SERVICES:
+        migrate, api, worker = svcs[f"{svc}-migrate"], svcs[f"{svc}-api"], svcs[f"{svc}-worker"]
+        assert migrate["command"] == [f"advocacy-{svc}", "migrate"]
+        assert is_one_shot(migrate)
+        assert migrate["depends_on"]["postgres"]["condition"] == "service_healthy"
+        for role, spec in (("api", api), ("worker", worker)):
+            assert spec["command"] == [f"advocacy-{svc}", "serve"]
+            assert spec["environment"][f"{svc.upper()}_ROLE"] == role
+            assert spec["depends_on"][f"{svc}-migrate"]["condition"] == "service_completed_successfully"
+            assert spec["depends_on"]["idp"]["condition"] == "service_completed_successfully"
+        # A worker needs the broker to be ready; an API does not (a broker outage must not take it down).
+        assert worker["depends_on"]["kafka"]["condition"] == "service_healthy"
+        assert "kafka" not in api["depends_on"]
+
+
+def test_kafka_runs_in_kraft_mode_without_zookeeper() -> None:
+    svcs = services()
+    kafka = svcs["kafka"]
+    assert kafka["image"].startswith("apache/kafka:")
+    env = kafka["environment"]
+    assert set(env["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
+    assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"]
+    assert not any("zookeeper" in n.lower() or "ZOOKEEPER" in str(s) for n, s in svcs.items())
+
+
+def test_environment_names_are_ones_the_settings_read() -> None:
+    for name, spec in services().items():
+        svc = app_service(name, spec)
+        if svc is None:
+            continue
+        unknown = set(spec.get("environment", {})) - env_names(svc)
+        assert not unknown, f"{name}: variables no settings class reads: {sorted(unknown)}"
+
+
+def test_production_settings_no_dev_mode_idempotent_producers() -> None:
+    for name, spec in services().items():
+        svc = app_service(name, spec)
+        if svc is None or name == "idp":
+            continue
+        env = {k: interpolate(str(v)) for k, v in spec["environment"].items()}
+        assert env.get("DEV_MODE", "false").lower() in ("false", "0"), f"{name}: DEV_MODE"
+        assert env["KAFKA_ENABLE_IDEMPOTENCE"] == "true", f"{name}: idempotent producers"
+        assert env["JWT_JWKS_PATH"] or env.get("JWT_JWKS_URL")
+
+
+def test_settings_validate_from_the_compose_environment(clean_env: pytest.MonkeyPatch) -> None:
+    """Each container's environment builds its settings outside dev mode (no missing secret or URL)."""
+    classes = settings_classes()
+    for name, spec in services().items():
+        svc = app_service(name, spec)
+        if svc is None or name == "idp":
+            continue
+        with pytest.MonkeyPatch.context() as mp:
+            for key, value in spec["environment"].items():
+                mp.setenv(key, interpolate(str(value)))
+            settings = classes[svc]()
+        assert settings.dev_mode is False
+        assert settings.kafka_enable_idempotence is True
+        assert settings.kafka_bootstrap_servers == "kafka:9092"
+        assert settings.database_url.endswith(f"@postgres:5432/advocacy_{svc}")
+
+
+def test_one_database_per_service_created_by_the_init_script() -> None:
+    script = (ROOT / "deploy/compose/postgres-init.sh").read_text()
+    assert "for svc in content sharing metrics gamification" in script
+    assert 'CREATE DATABASE :"db" OWNER :"role"' in script
+    postgres = services()["postgres"]
+    assert any("postgres-init.sh:/docker-entrypoint-initdb.d/" in v for v in postgres["volumes"])
+
+
+def test_graceful_stop_outlasts_the_apps_shutdown() -> None:
+    default = settings_classes()["content"].model_fields["graceful_shutdown_seconds"].default
+    for name, spec in services().items():
+        if app_service(name, spec) and not is_one_shot(spec):
+            grace = int(str(spec["stop_grace_period"]).rstrip("s"))
+            assert grace > default, f"{name}: stop_grace_period {grace}s <= app shutdown {default}s"
+
+
+def test_bind_mounts_exist() -> None:
+    for name, spec in services().items():
+        for volume in spec.get("volumes", []):
+            if isinstance(volume, str) and volume.startswith("./"):
+                assert (ROOT / volume.split(":")[0]).exists(), f"{name}: {volume}"
+
+
+def test_prometheus_scrapes_every_service_process() -> None:
+    svcs = services()
+    config = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
+    targets = {t for job in config["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]}
+    for svc, cls in settings_classes().items():
+        for role in ("api", "worker"):
+            assert f"{svc}-{role}:{cls.default_port}" in targets
+            assert f"{svc}-{role}" in svcs
+    assert "/etc/prometheus/alerts.yml" in config["rule_files"]
+
+
+def test_grafana_is_provisioned_with_the_dashboard() -> None:
+    grafana = services()["grafana"]
+    mounts = dict(v.split(":")[:2] for v in grafana["volumes"] if v.startswith("./"))
+    assert mounts["./deploy/grafana/dashboards"] == "/var/lib/grafana/dashboards"
+    assert mounts["./deploy/grafana/provisioning"] == "/etc/grafana/provisioning"
+    provider = yaml.safe_load((ROOT / "deploy/grafana/provisioning/dashboards/advocacy.yml").read_text())
+    assert provider["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
+    assert (ROOT / "deploy/grafana/dashboards/advocacy.json").exists()
+    assert grafana["depends_on"]["prometheus"]["condition"] == "service_healthy"
