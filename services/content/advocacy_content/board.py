@@ -128,12 +128,12 @@ async def employee_board(session: AsyncSession, who: Principal, page: PageParams
     if viewer.programme_roles:
         roles_ok = sa.or_(roles_ok, _audience("programme_roles").has_any(_text_array(sorted(viewer.programme_roles))))
     stmt = _filtered(stmt.where(teams_ok, roles_ok), f)
+    item_id = col(ContentItem.id).collate("C")  # code point order, as domain.board_order_key
     if page.cursor:
         stmt = stmt.where(
-            sa.tuple_(score, published, col(ContentItem.id))
-            < sa.tuple_(sa.literal(c_score), sa.literal(c_ts), sa.literal(c_id))
+            sa.tuple_(score, published, item_id) < sa.tuple_(sa.literal(c_score), sa.literal(c_ts), sa.literal(c_id))
         )
-    stmt = stmt.order_by(score.desc(), published.desc(), col(ContentItem.id).desc()).limit(page.limit + 1)
+    stmt = stmt.order_by(score.desc(), published.desc(), item_id.desc()).limit(page.limit + 1)
     rows = (await session.execute(stmt)).all()
     more = len(rows) > page.limit
     rows = rows[: page.limit]

@@ -136,7 +136,9 @@ def board_order_key(score: int, published_at: datetime, item_id: str) -> tuple[i
 
 
 def _invert(s: str) -> str:
-    return "".join(chr(0x10FFFF - ord(c)) for c in s)
+    """A string that sorts ascending where ``s`` sorts descending (code point order; the sentinel
+    puts "00" before its prefix "0")."""
+    return "".join(chr(0x10FFFE - ord(c)) for c in s) + "\U0010ffff"
 
 
 # -- roll-out gate ------------------------------------------------------------------------------------
