@@ -209,6 +209,8 @@ async def test_tenant_settings_edits_and_archive(stack: E2EStack, new_tenant: st
             assert r.status_code == 422 and field(r).startswith(where), (body, r.text)
         assert (await admin.get("/v1/tenant/settings")).json()["time_zone"] == "Europe/Berlin"
         assert (await emp.get("/v1/tenant/settings")).status_code == 403
+        async with stack.client("content", stack.token(new_tenant, "acme", "partner")) as partner:
+            assert (await partner.get("/v1/content")).status_code == 403  # partners get their own feed
 
         item = (await admin.post("/v1/content", json={"title": "Old title", "url": "https://example.com/a"})).json()
         r = await admin.patch(f"/v1/content/{item['id']}", json={"title": "New title", "tags": ["news"]})

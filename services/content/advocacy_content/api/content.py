@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from advocacy_common.auth import AdminPrincipal, CurrentPrincipal, EmployeePrincipal
+from advocacy_common.auth import AdminPrincipal, EmployeePrincipal
 from advocacy_common.db import SessionDep
 from advocacy_common.networks import Network
 from advocacy_common.pagination import Page, PageDep
@@ -30,7 +30,7 @@ async def create_content(
 
 @router.get("/content", response_model=BoardPage, response_model_exclude_none=False)
 async def list_content(
-    who: CurrentPrincipal,
+    who: EmployeePrincipal,
     session: SessionDep,
     page: PageDep,
     link: LinkSample,
@@ -40,7 +40,8 @@ async def list_content(
     topic: Annotated[str | None, Query(max_length=50)] = None,
     q: Annotated[str | None, Query(max_length=200)] = None,
 ) -> BoardPage:
-    """The advocacy board. ``notice`` explains an empty board (roll-out wave not started, opted out)."""
+    """The advocacy board (staff only: partners get their own feed). ``notice`` explains an empty
+    board (roll-out wave not started, opted out)."""
     filters = board.BoardFilters(status=status, tag=tag, network=network, topic=topic, q=q)
     return await board.list_board(session, who, page, filters, link_sample=link)
 
@@ -69,7 +70,7 @@ async def list_suggestions(
 
 
 @router.get("/content/{content_id}", response_model=ContentPublic)
-async def get_content(content_id: str, who: CurrentPrincipal, session: SessionDep, link: LinkSample) -> ContentPublic:
+async def get_content(content_id: str, who: EmployeePrincipal, session: SessionDep, link: LinkSample) -> ContentPublic:
     item = await service.get_content(session, who, content_id)
     if who.is_admin or item.proposer_id == who.sub:
         policy, _ = await policy_service.current_policy(session, who.tenant_id)
