@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Header, Query, Response
 
-from advocacy_common.auth import AdminPrincipal, CurrentPrincipal
+from advocacy_common.auth import AdminPrincipal, CurrentPrincipal, EmployeePrincipal
 from advocacy_common.db import SessionDep
 from advocacy_common.pagination import PageDep
-from advocacy_gamification import leaderboard, points, rulesets
+from advocacy_gamification import leaderboard, points, rewards, rulesets
 from advocacy_gamification.rules import RulesIn
 from advocacy_gamification.schemas import (
+    CancelIn,
     CurrentRules,
     Leaderboard,
     LeaderboardMe,
     MyPoints,
+    RedemptionOut,
+    Redemptions,
     ReversalIn,
     Reversals,
+    RewardIn,
+    RewardOut,
+    Rewards,
     RulesOut,
     SimulatedBoard,
     TeamBoard,
@@ -89,3 +95,64 @@ async def post_reversal(body: ReversalIn, admin: AdminPrincipal, session: Sessio
     reason = f"{body.reason} (by {admin.sub})"
     result = await points.admin_reverse(session, admin.tenant_id, body.employee_id, body.event_id, reason)
     return Reversals.model_validate(result)
+
+
+# -- rewards -----------------------------------------------------------------------------------------
+IdempotencyKey = Annotated[str, Header(alias="Idempotency-Key", min_length=1, max_length=200)]
+RedemptionStatus = Annotated[Literal["pending", "fulfilled", "cancelled"] | None, Query()]
+
+
+@router.get("/rewards", response_model=Rewards)
+async def list_rewards(who: CurrentPrincipal, session: SessionDep, page: PageDep) -> Rewards:
+    return Rewards.model_validate(await rewards.catalogue(session, who.tenant_id, page))
+
+
+@router.post("/rewards", response_model=RewardOut, status_code=201)
+async def create_reward(body: RewardIn, admin: AdminPrincipal, session: SessionDep) -> RewardOut:
+    created = await rewards.create(
+        session, admin.tenant_id, admin.sub, body.name, body.description, body.cost_points, body.stock, body.value
+    )
+    return RewardOut.model_validate(created)
+
+
+@router.get("/rewards/{reward_id}", response_model=RewardOut)
+async def get_reward(reward_id: str, who: CurrentPrincipal, session: SessionDep) -> RewardOut:
+    return RewardOut.model_validate(await rewards.get(session, who.tenant_id, reward_id))
+
+
+@router.post("/rewards/{reward_id}/redeem", response_model=RedemptionOut, status_code=201)
+async def redeem_reward(
+    reward_id: str, who: EmployeePrincipal, session: SessionDep, key: IdempotencyKey, response: Response
+) -> RedemptionOut:
+    result = await rewards.redeem(session, who.tenant_id, who.sub, reward_id, key)
+    if result.pop("replayed"):
+        response.headers["Idempotent-Replayed"] = "true"
+    return RedemptionOut.model_validate(result)
+
+
+@router.get("/redemptions", response_model=Redemptions)
+async def list_redemptions(
+    who: CurrentPrincipal,
+    session: SessionDep,
+    page: PageDep,
+    employee_id: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    status: RedemptionStatus = None,
+) -> Redemptions:
+    """Mine; an admin sees everyone's (filter by ``employee_id``)."""
+    if not who.is_admin:
+        employee_id = who.sub
+    result = await rewards.redemptions(session, who.tenant_id, page, employee_id=employee_id, status=status)
+    return Redemptions.model_validate(result)
+
+
+@router.post("/redemptions/{redemption_id}/fulfil", response_model=RedemptionOut)
+async def fulfil_redemption(redemption_id: str, admin: AdminPrincipal, session: SessionDep) -> RedemptionOut:
+    return RedemptionOut.model_validate(await rewards.fulfil(session, admin.tenant_id, redemption_id))
+
+
+@router.post("/redemptions/{redemption_id}/cancel", response_model=RedemptionOut)
+async def cancel_redemption(
+    redemption_id: str, admin: AdminPrincipal, session: SessionDep, body: CancelIn | None = None
+) -> RedemptionOut:
+    reason = body.reason if body else None
+    return RedemptionOut.model_validate(await rewards.cancel(session, admin.tenant_id, redemption_id, reason))

@@ -228,9 +228,11 @@ class Book:
         return out
 
     def redeem(self, employee_id: str, key: str, reward_id: str, cost: int) -> tuple[str, Redemption | None]:
-        """-> ("created" | "replayed" | "out_of_stock" | "insufficient_points", redemption)."""
+        """-> ("created" | "replayed" | "key_reused" | "out_of_stock" | "insufficient_points", redemption)."""
         existing = self._by_key.get((employee_id, key))
         if existing is not None:
+            if self.redemptions[existing].reward_id != reward_id:
+                return "key_reused", None
             return "replayed", self.redemptions[existing]
         if self.stock.get(reward_id, 0) <= 0:
             return "out_of_stock", None

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from advocacy_common.money import Money
 from advocacy_gamification.rules import BadgeThresholds, DailyCaps, Multiplier, PointsTable
 
 
@@ -126,3 +127,49 @@ class Reversals(BaseModel):
 
 
 WindowParam = Literal["all", "week", "month"]
+
+
+# -- rewards -----------------------------------------------------------------------------------------
+class RewardIn(_In):
+    name: str = Field(min_length=1, max_length=200)
+    description: str | None = Field(None, max_length=2000)
+    cost_points: int = Field(ge=1, le=1_000_000_000)
+    stock: int = Field(ge=0, le=1_000_000_000)
+    value: Money | None = None
+
+
+class RewardOut(BaseModel):
+    id: str
+    name: str
+    description: str | None
+    cost_points: int
+    stock: int
+    value: Money | None
+    created_at: datetime
+
+
+class Rewards(BaseModel):
+    items: list[RewardOut]
+    next_cursor: str | None = None
+
+
+class RedemptionOut(BaseModel):
+    id: str
+    reward_id: str
+    employee_id: str
+    cost_points: int
+    value: Money | None
+    status: Literal["pending", "fulfilled", "cancelled"]
+    created_at: datetime
+    fulfilled_at: datetime | None
+    cancelled_at: datetime | None
+    cancel_reason: str | None
+
+
+class Redemptions(BaseModel):
+    items: list[RedemptionOut]
+    next_cursor: str | None = None
+
+
+class CancelIn(_In):
+    reason: str | None = Field(None, max_length=500)
