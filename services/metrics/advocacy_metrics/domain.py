@@ -109,29 +109,51 @@ class Sum:
         self.amount += amount
 
 
-def _counters() -> defaultdict[str, int]:
-    return defaultdict(int)
+STAT_FIELDS = ("shares", "reach", *(f"clicks_{v}" for v in VERDICTS))
+#: Where each verdict's counter sits in a stats row (after shares and reach) and in a dimension row.
+STAT_SLOT = {v: 2 + i for i, v in enumerate(VERDICTS)}
+DIM_SLOT = {v: i for i, v in enumerate(VERDICTS)}
 
 
 @dataclass
 class Deltas:
-    """Increments per aggregate row; negative for a reversal (invalidation, erasure)."""
+    """Increments per aggregate row; negative for a reversal (invalidation, erasure).
 
-    stats: defaultdict[StatKey, defaultdict[str, int]] = field(default_factory=lambda: defaultdict(_counters))
+    Stats rows are lists in :data:`STAT_FIELDS` order (shares, reach, then the clicks per
+    verdict); dimension rows hold the clicks per verdict in :data:`VERDICTS` order.
+    """
+
+    stats: dict[StatKey, list[int]] = field(default_factory=dict)
     conversions: defaultdict[ConversionKey, Sum] = field(default_factory=lambda: defaultdict(Sum))
-    dim_clicks: defaultdict[DimKey, defaultdict[str, int]] = field(default_factory=lambda: defaultdict(_counters))
+    dim_clicks: dict[DimKey, list[int]] = field(default_factory=dict)
     dim_conversions: defaultdict[DimConversionKey, Sum] = field(default_factory=lambda: defaultdict(Sum))
     sharer_days: set[SharerDayKey] = field(default_factory=set)
 
     def __bool__(self) -> bool:
         return bool(self.stats or self.conversions or self.dim_clicks or self.dim_conversions or self.sharer_days)
 
+    def stat(self, key: StatKey) -> dict[str, int]:
+        """A stats row by counter name (zeros left out)."""
+        return {f: n for f, n in zip(STAT_FIELDS, self.stats.get(key, ()), strict=False) if n}
+
+    def _stat_row(self, key: StatKey) -> list[int]:
+        row = self.stats.get(key)
+        if row is None:
+            row = self.stats[key] = [0] * len(STAT_FIELDS)
+        return row
+
+    def _dim_row(self, key: DimKey) -> list[int]:
+        row = self.dim_clicks.get(key)
+        if row is None:
+            row = self.dim_clicks[key] = [0] * len(VERDICTS)
+        return row
+
     # -- facts ---------------------------------------------------------------------------------------
     def add_share(self, s: Share, zone: ZoneInfo, sign: int = 1) -> None:
         day = local_day(s.at, zone)
-        row = self.stats[(s.tenant_id, day, s.employee_id, s.content_id, s.network, s.team)]
-        row["shares"] += sign
-        row["reach"] += sign * s.audience_size
+        row = self._stat_row((s.tenant_id, day, s.employee_id, s.content_id, s.network, s.team))
+        row[0] += sign
+        row[1] += sign * s.audience_size
         if sign > 0:
             self.sharer_days.add((s.tenant_id, s.employee_id, day))
 
@@ -145,12 +167,16 @@ class Deltas:
 
     def _move_click(self, c: Click, zone: ZoneInfo, old: str | None, new: str, sign: int) -> None:
         day = local_day(c.at, zone)
-        row = self.stats[(c.tenant_id, day, c.employee_id, c.content_id, c.network, c.team)]
-        dim_rows = [self.dim_clicks[(c.tenant_id, day, d, v)] for d, v in c.dims.items()]
-        for r in (row, *dim_rows):
+        row = self._stat_row((c.tenant_id, day, c.employee_id, c.content_id, c.network, c.team))
+        row[STAT_SLOT[new]] += sign
+        if old is not None:
+            row[STAT_SLOT[old]] -= sign
+        dims = c.dims
+        for d, value in (("country", dims.country), ("device", dims.device), ("referrer", dims.referrer)):
+            dim_row = self._dim_row((c.tenant_id, day, d, value))
+            dim_row[DIM_SLOT[new]] += sign
             if old is not None:
-                r[f"clicks_{old}"] -= sign
-            r[f"clicks_{new}"] += sign
+                dim_row[DIM_SLOT[old]] -= sign
 
     def add_conversion(self, v: Conversion, zone: ZoneInfo, dims: Dims | None, sign: int = 1) -> None:
         """A conversion, and (when its click is known) its share of the click's dimensions."""
@@ -166,21 +192,29 @@ class Deltas:
             self.dim_conversions[(v.tenant_id, day, d, value, v.kind, v.currency)].add(sign, sign * v.amount)
 
     # -- roll-ups ------------------------------------------------------------------------------------
-    def team_stats(self) -> dict[TeamKey, dict[str, int]]:
-        out: defaultdict[TeamKey, defaultdict[str, int]] = defaultdict(_counters)
+    def team_stats(self) -> dict[TeamKey, list[int]]:
+        out: dict[TeamKey, list[int]] = {}
         for (tenant, day, _emp, _content, network, team), counters in self.stats.items():
-            row = out[(tenant, day, team, network)]
-            for k, n in counters.items():
-                row[k] += n
-        return {k: dict(v) for k, v in out.items()}
+            key = (tenant, day, team, network)
+            row = out.get(key)
+            if row is None:
+                out[key] = list(counters)
+            else:
+                for i, n in enumerate(counters):
+                    row[i] += n
+        return out
 
-    def content_stats(self) -> dict[ContentKey, dict[str, int]]:
-        out: defaultdict[ContentKey, defaultdict[str, int]] = defaultdict(_counters)
+    def content_stats(self) -> dict[ContentKey, list[int]]:
+        out: dict[ContentKey, list[int]] = {}
         for (tenant, day, _emp, content, network, _team), counters in self.stats.items():
-            row = out[(tenant, day, content, network)]
-            for k, n in counters.items():
-                row[k] += n
-        return {k: dict(v) for k, v in out.items()}
+            key = (tenant, day, content, network)
+            row = out.get(key)
+            if row is None:
+                out[key] = list(counters)
+            else:
+                for i, n in enumerate(counters):
+                    row[i] += n
+        return out
 
 
 def deltas_from_facts(

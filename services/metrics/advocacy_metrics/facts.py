@@ -90,46 +90,56 @@ CONVERSION_COLUMNS = (
 )
 
 
-# -- from rows to domain facts ----------------------------------------------------------------------
-def share_of(r: Any) -> domain.Share:
-    return domain.Share(
-        r.tenant_id, r.share_id, r.employee_id, r.content_id, r.network, r.team, r.created_at, r.audience_size
-    )
+# -- from rows to domain facts (positional: rows selected with these column lists) ------------------
+SHARE_FIELDS = ("tenant_id", "share_id", "employee_id", "content_id", "network", "team", "created_at", "audience_size")
+CLICK_FIELDS = (
+    "tenant_id",
+    "click_id",
+    "employee_id",
+    "content_id",
+    "network",
+    "team",
+    "clicked_at",
+    "verdict",
+    "country",
+    "device",
+    "referrer_domain",
+    "invalidated",
+)
+CONVERSION_FIELDS = (
+    "tenant_id",
+    "conversion_id",
+    "click_id",
+    "employee_id",
+    "content_id",
+    "network",
+    "team",
+    "occurred_at",
+    "kind",
+    "amount",
+    "currency",
+)
 
 
-def dims_of(r: Any) -> domain.Dims:
-    return domain.Dims(r.country or "", r.device or "", r.referrer_domain or "")
+def fields_sql(fields: Sequence[str], alias: str) -> str:
+    return ", ".join(f"{alias}.{f}" for f in fields)
 
 
-def click_of(r: Any) -> domain.Click:
-    return domain.Click(
-        r.tenant_id,
-        r.click_id,
-        r.employee_id,
-        r.content_id,
-        r.network,
-        r.team,
-        r.clicked_at,
-        r.verdict,
-        dims_of(r),
-        bool(r.invalidated),
-    )
+def share_of(r: Sequence[Any]) -> domain.Share:
+    return domain.Share(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7])
 
 
-def conversion_of(r: Any) -> domain.Conversion:
-    return domain.Conversion(
-        r.tenant_id,
-        r.conversion_id,
-        r.click_id,
-        r.employee_id,
-        r.content_id,
-        r.network,
-        r.team,
-        r.occurred_at,
-        r.kind,
-        Decimal(r.amount),
-        r.currency,
-    )
+def dims_at(r: Sequence[Any], i: int) -> domain.Dims:
+    """The dimensions in ``r[i:i+3]`` (country, device, referrer)."""
+    return domain.Dims(r[i] or "", r[i + 1] or "", r[i + 2] or "")
+
+
+def click_of(r: Sequence[Any]) -> domain.Click:
+    return domain.Click(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], dims_at(r, 8), bool(r[11]))
+
+
+def conversion_of(r: Sequence[Any]) -> domain.Conversion:
+    return domain.Conversion(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], Decimal(r[9]), r[10])
 
 
 # -- the handler ------------------------------------------------------------------------------------
@@ -262,7 +272,7 @@ async def _record_clicks(
     if not events:
         return
     invalid = {
-        r.click_id
+        r[0]
         for r in await _pairs_lookup(
             session, CLICK_INVALIDATIONS, "click_id", [(e.tenant_id, e.data.click_id) for e in events], "t.click_id"
         )
@@ -305,7 +315,11 @@ async def _record_clicks(
         d.add_click(c, zones[c.tenant_id])
     # conversions that arrived before their click: their share of the click's dimensions lands now
     waiting = await _pairs_lookup(
-        session, CONVERSION_FACTS, "click_id", [(c.tenant_id, c.click_id) for c in by_id.values()]
+        session,
+        CONVERSION_FACTS,
+        "click_id",
+        [(c.tenant_id, c.click_id) for c in by_id.values()],
+        fields_sql(CONVERSION_FIELDS, "t"),
     )
     for r in waiting:
         v = conversion_of(r)
@@ -330,10 +344,10 @@ async def _record_invalidations(
         return
     res = await session.execute(
         sa.text(
-            "UPDATE click_facts t SET invalidated = true "
+            "UPDATE click_facts t SET invalidated = true "  # noqa: S608 - column names are ours
             "FROM (SELECT * FROM unnest(CAST(:t AS text[]), CAST(:i AS text[]))) AS k(tenant_id, id) "
             "WHERE t.tenant_id = k.tenant_id AND t.click_id = k.id AND t.verdict = 'counted' AND NOT t.invalidated "
-            "RETURNING t.*"
+            f"RETURNING {fields_sql(CLICK_FIELDS, 't')}"
         ),
         {"t": [t for t, _ in new], "i": [i for _, i in new]},
     )
@@ -373,7 +387,7 @@ async def _record_conversions(
         if r[0] in new
     ]
     clicks = {
-        r.click_id: dims_of(r)
+        r[0]: dims_at(r, 1)
         for r in await _pairs_lookup(
             session,
             CLICK_FACTS,

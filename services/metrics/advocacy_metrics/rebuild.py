@@ -36,15 +36,28 @@ from advocacy_metrics.db import (
     SHARER_LAPSES,
     SHARERS,
 )
-from advocacy_metrics.facts import click_of, conversion_of, dims_of, lock_tenant_exclusive, share_of
+from advocacy_metrics.facts import (
+    CLICK_FIELDS,
+    CONVERSION_FIELDS,
+    SHARE_FIELDS,
+    click_of,
+    conversion_of,
+    dims_at,
+    fields_sql,
+    lock_tenant_exclusive,
+    share_of,
+)
 
 #: ``progress(done, total)`` after each chunk of facts.
 Progress = Callable[[int, int], None]
 
+#: Conversion fields, then whether the click is known (11) and its dimensions (12-14).
 _CONVERSIONS_WITH_DIMS = (
-    "SELECT c.*, k.click_id IS NOT NULL AS has_click, k.country, k.device, k.referrer_domain "
+    f"SELECT {fields_sql(CONVERSION_FIELDS, 'c')}, k.click_id IS NOT NULL AS has_click, "  # noqa: S608
+    "k.country, k.device, k.referrer_domain "
     "FROM conversion_facts c LEFT JOIN click_facts k ON k.click_id = c.click_id AND k.tenant_id = c.tenant_id "
 )
+_DIMS_AT = len(CONVERSION_FIELDS) + 1
 
 
 async def count_facts(session: AsyncSession, tenant: str) -> int:
@@ -57,9 +70,12 @@ async def count_facts(session: AsyncSession, tenant: str) -> int:
 
 
 async def rebuild_tenant(
-    session: AsyncSession, tenant: str, *, progress: Progress | None = None, chunk: int = 20_000
+    session: AsyncSession, tenant: str, *, progress: Progress | None = None, chunk: int = 50_000
 ) -> int:
-    """Recompute every aggregate of ``tenant`` from its facts; returns how many facts were replayed."""
+    """Recompute every aggregate of ``tenant`` from its facts; returns how many facts were replayed.
+
+    Facts are replayed in time order, so a chunk's rows fall on a few days and sum up in memory
+    before they are written: far fewer upserted rows than facts."""
     await lock_tenant_exclusive(session, tenant)
     zones = {tenant: (await load_tenant_settings(session, tenant)).zone}
     for table in AGGREGATE_TABLES:
@@ -80,17 +96,21 @@ async def rebuild_tenant(
                 progress(done, total)
 
     await replay(
-        sa.select(SHARE_FACTS).where(SHARE_FACTS.c.tenant_id == tenant),
+        sa.select(*(SHARE_FACTS.c[f] for f in SHARE_FIELDS))
+        .where(SHARE_FACTS.c.tenant_id == tenant)
+        .order_by(SHARE_FACTS.c.created_at),
         lambda rows: domain.deltas_from_facts(zones, shares=[share_of(r) for r in rows]),
     )
     await replay(
-        sa.select(CLICK_FACTS).where(CLICK_FACTS.c.tenant_id == tenant),
+        sa.select(*(CLICK_FACTS.c[f] for f in CLICK_FIELDS))
+        .where(CLICK_FACTS.c.tenant_id == tenant)
+        .order_by(CLICK_FACTS.c.clicked_at),
         lambda rows: domain.deltas_from_facts(zones, clicks=[click_of(r) for r in rows]),
     )
     await replay(
-        sa.text(_CONVERSIONS_WITH_DIMS + "WHERE c.tenant_id = :t").bindparams(t=tenant),
+        sa.text(_CONVERSIONS_WITH_DIMS + "WHERE c.tenant_id = :t ORDER BY c.occurred_at").bindparams(t=tenant),
         lambda rows: domain.deltas_from_facts(
-            zones, conversions=[(conversion_of(r), dims_of(r) if r.has_click else None) for r in rows]
+            zones, conversions=[(conversion_of(r), dims_at(r, _DIMS_AT) if r[_DIMS_AT - 1] else None) for r in rows]
         ),
     )
     await refresh_all_sharers(session, tenant)
@@ -134,8 +154,16 @@ async def erase_member(session: AsyncSession, tenant: str, employee: str, erased
     )
     zones = {tenant: (await load_tenant_settings(session, tenant)).zone}
     mine = {"t": tenant, "e": employee}
-    shares = (await session.execute(sa.select(SHARE_FACTS).where(_of(SHARE_FACTS, tenant, employee)))).all()
-    clicks = (await session.execute(sa.select(CLICK_FACTS).where(_of(CLICK_FACTS, tenant, employee)))).all()
+    shares = (
+        await session.execute(
+            sa.select(*(SHARE_FACTS.c[f] for f in SHARE_FIELDS)).where(_of(SHARE_FACTS, tenant, employee))
+        )
+    ).all()
+    clicks = (
+        await session.execute(
+            sa.select(*(CLICK_FACTS.c[f] for f in CLICK_FIELDS)).where(_of(CLICK_FACTS, tenant, employee))
+        )
+    ).all()
     convs = (
         await session.execute(
             sa.text(_CONVERSIONS_WITH_DIMS + "WHERE c.tenant_id = :t AND (c.employee_id = :e OR k.employee_id = :e)"),
@@ -148,9 +176,9 @@ async def erase_member(session: AsyncSession, tenant: str, employee: str, erased
     for r in convs:
         v = conversion_of(r)
         if v.employee_id == employee:
-            d.add_conversion(v, zones[tenant], dims_of(r) if r.has_click else None, sign=-1)
+            d.add_conversion(v, zones[tenant], dims_at(r, _DIMS_AT) if r[_DIMS_AT - 1] else None, sign=-1)
         else:  # someone else's conversion on this person's click: only the click's dimensions go
-            d.add_conversion_dims(v, zones[tenant], dims_of(r), sign=-1)
+            d.add_conversion_dims(v, zones[tenant], dims_at(r, _DIMS_AT), sign=-1)
     await aggregates.apply(session, d, prune=True)
     for table in (DAILY_STATS, DAILY_CONVERSIONS, SHARER_DAYS, SHARERS, SHARER_LAPSES):
         await session.execute(sa.delete(table).where(_of(table, tenant, employee)))
@@ -180,4 +208,21 @@ async def snapshot(session: AsyncSession, tenant: str) -> dict[str, list[tuple[A
         keys = [c for c in table.primary_key.columns]
         res = await session.execute(sa.select(table).where(table.c.tenant_id == tenant).order_by(*keys))
         out[table.name] = [tuple(r) for r in res.all()]
+    return out
+
+
+async def fingerprint(session: AsyncSession, tenant: str) -> dict[str, tuple[int, int]]:
+    """Per aggregate table: (rows, sum of row hashes) of the tenant — compares big tenants cheaply."""
+    out: dict[str, tuple[int, int]] = {}
+    for table in AGGREGATE_TABLES:
+        row = (
+            await session.execute(
+                sa.text(
+                    f"SELECT count(*), coalesce(sum(hashtextextended(t::text, 0)::numeric), 0) "  # noqa: S608
+                    f"FROM {table.name} t WHERE t.tenant_id = :t"
+                ),
+                {"t": tenant},
+            )
+        ).one()
+        out[table.name] = (int(row[0]), int(row[1]))
     return out
