@@ -4,7 +4,9 @@ A partner hands the click id back with a conversion; the service verifies it wit
 click up (forged -> 404) and reads the click's link and time from it (attribution window).
 
 Layout (then base64url without padding): version (1 byte) | time in ms (6) | nonce (6) |
-code (ASCII, the rest) | tag (12 bytes of HMAC-SHA256 over everything before it).
+code (ASCII, the rest) | tag (12 bytes of keyed BLAKE2b over everything before it: a MAC like HMAC,
+three times cheaper, and the redirect makes one per click). The nonce is a per-process random prefix
+and a counter: unique, which is all it needs to be (the tag carries the integrity).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import itertools
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,11 +36,16 @@ class ClickRef:
 class ClickIds:
     def __init__(self, secret: str) -> None:
         self._key = hashlib.sha256(b"advocacy-click-id\x00" + secret.encode()).digest()
+        self._prefix = int.from_bytes(os.urandom(3), "big") << 24
+        self._counter = itertools.count(int.from_bytes(os.urandom(3), "big"))
+
+    def _tag(self, body: bytes) -> bytes:
+        return hashlib.blake2b(body, key=self._key, digest_size=_TAG).digest()
 
     def new(self, code: str, at_ms: int) -> str:
-        body = bytes((VERSION,)) + at_ms.to_bytes(6, "big") + os.urandom(6) + code.encode("ascii")
-        tag = hmac.digest(self._key, body, "sha256")[:_TAG]
-        return base64.urlsafe_b64encode(body + tag).rstrip(b"=").decode("ascii")
+        nonce = self._prefix | (next(self._counter) & 0xFFFFFF)
+        body = (((VERSION << 48) | at_ms) << 48 | nonce).to_bytes(13, "big") + code.encode("ascii")
+        return base64.urlsafe_b64encode(body + self._tag(body)).rstrip(b"=").decode("ascii")
 
     def parse(self, click_id: str) -> ClickRef | None:
         """The click's link and time, or None when the id is malformed or its tag does not verify."""
@@ -50,7 +58,7 @@ class ClickIds:
         if len(raw) < _FIXED + 1 + _TAG or raw[0] != VERSION:
             return None
         body, tag = raw[:-_TAG], raw[-_TAG:]
-        if not hmac.compare_digest(tag, hmac.digest(self._key, body, "sha256")[:_TAG]):
+        if not hmac.compare_digest(tag, self._tag(body)):
             return None
         try:
             code = body[_FIXED:].decode("ascii")

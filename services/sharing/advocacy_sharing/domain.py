@@ -18,7 +18,6 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from advocacy_common.events.sharing import Verdict
 
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-_BASE62_SET = frozenset(_BASE62)
 CODE_LENGTH = 10  # 62**10 ~ 8e17: unguessable, from a CSPRNG
 MIN_CODE, MAX_CODE = 8, 32
 
@@ -33,7 +32,8 @@ def new_code(length: int = CODE_LENGTH) -> str:
 
 
 def is_code_shaped(code: str) -> bool:
-    return MIN_CODE <= len(code) <= MAX_CODE and all(c in _BASE62_SET for c in code)
+    # base62 is exactly ASCII letters and digits
+    return MIN_CODE <= len(code) <= MAX_CODE and code.isascii() and code.isalnum()
 
 
 def destination(url: str, *, network: str, campaign: str) -> str:

@@ -60,14 +60,16 @@ class ClickSender:
         producer: Callable[[], AIOKafkaProducer | None],
         *,
         send_timeout: float = 10.0,
-        batch_records: int = 5000,
+        batch_records: int = 1000,
         topic: str = topics.CLICKS_RAW,
+        fsync_seconds: float = 1.0,
     ) -> None:
         self.journal = journal
         self.producer = producer
         self.send_timeout = send_timeout
         self.batch_records = batch_records
         self.topic = topic
+        self.fsync_seconds = fsync_seconds
         self.sent = 0
         self.failures = 0
         self.idle = False
@@ -92,7 +94,7 @@ class ClickSender:
         try:
             while True:
                 now = time.monotonic()
-                if now - last_sync > 0.2:
+                if now - last_sync > self.fsync_seconds:
                     await asyncio.to_thread(self.journal.fsync)
                     self.journal.maybe_roll()
                     last_sync = now

@@ -8,6 +8,7 @@ and repeated visitors, against the link's history in the database plus the batch
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
@@ -52,6 +53,7 @@ async def judge_clicks(session: AsyncSession, events: Sequence[Envelope[Any]]) -
     raw = [e for e in events if isinstance(e.data, ClickReceived)]
     if not raw:
         return
+    await asyncio.to_thread(verdicts.warm, {e.data.user_agent for e in raw})
     codes = {e.data.code for e in raw}
     shares = {s.code: s for s in (await session.scalars(select(Share).where(col(Share.code).in_(codes)))).all()}
     visitors: set[str] = set()

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
@@ -260,10 +261,23 @@ class Redirector:
         self.sender = sender
         self.clock = clock
         self.addresses = ClientAddress(settings.trusted_proxies)
+        # Parsing addresses (ipaddress) costs more than the rest of the redirect: remember answers.
+        self._resolve = lru_cache(maxsize=65536)(self.addresses.resolve)
+        self._trusted = lru_cache(maxsize=4096)(self.addresses.is_trusted)
+        self._iso_second = -1
+        self._iso_prefix = ""
         self.keys = domain.VisitorKeys(settings.visitor_secret)
         self.click_ids = ClickIds(settings.click_id_secret)
         self.limiter = RateLimiter(settings.rate_limit_per_minute, 60.0)
         self.country_header = settings.country_header.lower().encode("latin-1")
+
+    def _iso(self, now: float, at_ms: int) -> str:
+        """RFC 3339 with milliseconds; the seconds part is formatted once per second."""
+        second = at_ms // 1000
+        if second != self._iso_second:
+            self._iso_prefix = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            self._iso_second = second
+        return f"{self._iso_prefix}.{at_ms % 1000:03d}+00:00"
 
     async def __call__(self, scope: Scope, send: Send) -> None:
         path: str = scope["path"]
@@ -305,9 +319,8 @@ class Redirector:
         peer = client[0] if client else ""
         ua_s = ua[:512].decode("latin-1") if ua else ""
         if xff is not None or country is not None:
-            trusted = self.addresses.is_trusted(peer)
-            ip = self.addresses.resolve(peer, xff.decode("latin-1")) if xff is not None else peer
-            if not trusted:
+            ip = self._resolve(peer, xff.decode("latin-1")) if xff is not None else peer
+            if country is not None and not self._trusted(peer):
                 country = None
         else:
             ip = peer
@@ -323,7 +336,7 @@ class Redirector:
             limited = False
         at_ms = int(now * 1000)
         click_id = self.click_ids.new(code, at_ms)
-        at_iso = datetime.fromtimestamp(now, UTC).isoformat()
+        at_iso = self._iso(now, at_ms)
         value = orjson.dumps(
             {
                 "click_id": click_id,

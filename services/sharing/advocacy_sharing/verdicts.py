@@ -101,3 +101,12 @@ def country_code(raw: str | None) -> str | None:
     if not _COUNTRY.match(code) or code in ("XX", "T1"):
         return None
     return code
+
+
+def warm(user_agents: set[str]) -> None:
+    """Classify and parse user agents into the caches. The verdict worker runs this in a thread for
+    each batch, so an uncached user agent (~1 ms) never holds the event loop (in role ``all`` the
+    same loop answers redirects)."""
+    for ua in user_agents:
+        is_bot(ua)
+        device_of(ua)
