@@ -142,7 +142,7 @@ async def test_board_matches_the_domain_audience_and_order_across_pages(sm: asyn
         if domain.visible_on_board(i.status, i.expires_at, now) and domain.audience_matches(i.audience, viewer)
     ]
 
-    def key(i: ContentItem) -> tuple[int, float, str]:
+    def key(i: ContentItem) -> tuple[int, float, domain.Descending]:
         assert i.published_at is not None
         rel = domain.relevance(
             published_at=i.published_at, topics=i.audience["topics"], viewer=viewer, shared=i.id in shared_ids, now=now

@@ -6,7 +6,7 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from advocacy_common.policy import BLOCKED_TERM, MISSING_DISCLOSURE, Policy
@@ -67,7 +67,7 @@ def test_unshared_then_followed_topic_then_new_first() -> None:
         "shared_old": (old, [], True),
     }
 
-    def key(name: str) -> tuple[int, float, str]:
+    def key(name: str) -> tuple[int, float, domain.Descending]:
         published, topics, shared = items[name]
         rel = domain.relevance(published_at=published, topics=topics, viewer=viewer, shared=shared, now=NOW)
         return domain.board_order_key(rel.score, published, name)
@@ -105,6 +105,7 @@ def test_an_unshared_item_always_outranks_a_shared_one(a: tuple[bool, bool, bool
 
 
 @given(ids=st.lists(st.text(min_size=1, max_size=8), min_size=2, max_size=10, unique=True))
+@example(ids=["0", "00", "\U0010ffff"])
 def test_ties_break_by_id_descending(ids: list[str]) -> None:
     ordered = sorted(ids, key=lambda i: domain.board_order_key(3, NOW, i))
     assert ordered == sorted(ids, reverse=True)

@@ -3,6 +3,7 @@ policy versions, suggestion review, coaching access. No I/O, no FastAPI, no Kafk
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
@@ -130,15 +131,28 @@ def relevance(
     )
 
 
-def board_order_key(score: int, published_at: datetime, item_id: str) -> tuple[int, float, str]:
+def board_order_key(score: int, published_at: datetime, item_id: str) -> tuple[int, float, Descending]:
     """Sort ascending by this key: highest score, then newest, then id (descending) first."""
-    return (-score, -published_at.timestamp(), _invert(item_id))
+    return (-score, -published_at.timestamp(), Descending(item_id))
 
 
-def _invert(s: str) -> str:
-    """A string that sorts ascending where ``s`` sorts descending (code point order; the sentinel
-    puts "00" before its prefix "0")."""
-    return "".join(chr(0x10FFFE - ord(c)) for c in s) + "\U0010ffff"
+@functools.total_ordering
+class Descending:
+    """A string that sorts in reverse (code point) order."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Descending) and self.value == other.value
+
+    def __lt__(self, other: Descending) -> bool:
+        return self.value > other.value
+
+    def __hash__(self) -> int:
+        return hash(self.value)
 
 
 # -- roll-out gate ------------------------------------------------------------------------------------
