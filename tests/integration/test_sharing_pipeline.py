@@ -178,3 +178,23 @@ async def test_archived_content_answers_410_at_once(sharing: Sharing) -> None:
         await sharing.scalar("select status from content_copies where content_id = :c", c=link["content_id"])
         == "archived"
     )
+
+
+async def test_a_replica_that_missed_the_event_learns_at_the_ttl_refresh(sharing: Sharing) -> None:
+    import sqlalchemy as sa
+
+    link = await new_link(sharing)
+    assert (await hit(sharing, link["code"], ip="198.18.7.1")).status_code == 302  # cached now
+    # as if another replica's consumer archived it: this process's cache never saw the event
+    async with sharing.engine.begin() as conn:
+        await conn.execute(
+            sa.text("update content_copies set status = 'archived' where content_id = :c"), {"c": link["content_id"]}
+        )
+    assert (await hit(sharing, link["code"], ip="198.18.7.2")).status_code == 302
+    cache = sharing.runtime.extras["cache"]
+    ttl, cache.ttl = cache.ttl, 0.0
+    try:
+        assert await cache.refresh_stale() >= 1
+    finally:
+        cache.ttl = ttl
+    assert (await hit(sharing, link["code"], ip="198.18.7.3")).status_code == 410

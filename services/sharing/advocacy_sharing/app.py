@@ -55,6 +55,11 @@ async def _send_clicks(runtime: Runtime, stop: asyncio.Event) -> None:
             runtime.extras["journal"].close()
 
 
+async def _refresh_links(runtime: Runtime, stop: asyncio.Event) -> None:
+    cache: LinkCache = runtime.extras["cache"]
+    await cache.run_refresher(stop)
+
+
 async def _watch_broker_api(runtime: Runtime, stop: asyncio.Event) -> None:
     await watch_broker(runtime, stop)
 
@@ -88,7 +93,7 @@ DEFINITION = ServiceDefinition(
     description="Tracked links, the public redirect, click verdicts and conversions.",
     routers=[router],
     consumers=CONSUMERS,
-    api_tasks=[_send_clicks, _watch_broker_api],
+    api_tasks=[_send_clicks, _refresh_links, _watch_broker_api],
     worker_tasks=[_watch_broker_worker],
     on_start=_start,
     on_applied=_on_applied,

@@ -8,14 +8,17 @@ the redirect itself). Bot detection and enrichment happen in the verdict worker 
 
 The link cache maps code -> where to send the visitor. A miss reads the database once (unknown codes
 are remembered briefly too). Content archive/expiry/update events update the cache at once in the
-process that consumes them; an API-only replica learns within ``link_cache_ttl_seconds`` (an entry
-older than that is served once more and re-read in the background). Expiry by date needs no event:
-it is checked on every request.
+process that consumes them; an API-only replica learns within ``link_cache_ttl_seconds``: a
+background task re-reads the entries older than that, in batches of a few hundred codes per query
+(the first version refreshed each stale entry on its own request: every link loaded together expired
+together, and the burst of single-row queries showed up as p99 spikes and 5 % of the profile).
+Expiry by date needs no event: it is checked on every request.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -83,15 +86,11 @@ class LinkCache:
         self._links: dict[str, LinkTarget] = {}
         self._unknown: dict[str, float] = {}
         self._by_content: dict[tuple[str, str], set[str]] = {}
-        self._refreshing: set[str] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
 
     def peek(self, code: str) -> LinkTarget | object | None:
         """The cached answer without I/O: a LinkTarget, None (known unknown) or _MISSING."""
         t = self._links.get(code)
         if t is not None:
-            if self.clock() - t.loaded_at > self.ttl and code not in self._refreshing:
-                self._refresh_later(code)
             return t
         seen = self._unknown.get(code)
         if seen is not None and self.clock() - seen < self.negative_ttl:
@@ -157,26 +156,38 @@ class LinkCache:
     def __len__(self) -> int:
         return len(self._links)
 
-    def _refresh_later(self, code: str) -> None:
-        self._refreshing.add(code)
+    async def refresh_stale(self, batch: int = 500) -> int:
+        """Re-read every entry older than the TTL, ``batch`` codes per query. Returns how many."""
+        cutoff = self.clock() - self.ttl
+        stale = [code for code, t in self._links.items() if t.loaded_at < cutoff]
+        for start in range(0, len(stale), batch):
+            chunk = stale[start : start + batch]
+            found = await self._load_many(chunk)
+            for code in chunk:
+                self.put(code, found.get(code))
+            await asyncio.sleep(0)
+        return len(stale)
 
-        async def _refresh() -> None:
+    async def run_refresher(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), max(self.ttl / 3, 0.5))
+            if stop.is_set():
+                return
             try:
-                self.put(code, await self._load(code))
-            except Exception as e:  # keep serving the cached entry
-                log.warning("refreshing link %s failed: %s", code, e)
-            finally:
-                self._refreshing.discard(code)
-
-        task = asyncio.get_running_loop().create_task(_refresh())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+                await self.refresh_stale()
+            except Exception as e:  # keep serving what we have
+                log.warning("refreshing the link cache failed: %s", e)
 
     async def _load(self, code: str) -> LinkTarget | None:
+        return (await self._load_many([code])).get(code)
+
+    async def _load_many(self, codes: list[str]) -> dict[str, LinkTarget]:
         async with self.sessionmaker() as session:
-            row = (
+            rows = (
                 await session.execute(
                     sa.select(
+                        SHARES.c.code,
                         SHARES.c.tenant_id,
                         SHARES.c.content_id,
                         SHARES.c.network,
@@ -192,11 +203,14 @@ class LinkCache:
                             COPIES.c.content_id == SHARES.c.content_id,
                         ),
                     )
-                    .where(SHARES.c.code == code)
+                    .where(SHARES.c.code.in_(codes))
                 )
-            ).first()
-        if row is None:
-            return None
+            ).all()
+        now = self.clock()
+        return {row.code: self._target(row, now) for row in rows}
+
+    @staticmethod
+    def _target(row: Any, now: float) -> LinkTarget:
         before, after = _slot(domain.destination(row.url, network=row.network, campaign=row.slug))
         return LinkTarget(
             tenant_id=row.tenant_id,
@@ -206,7 +220,7 @@ class LinkCache:
             after=after,
             expires_at=row.expires_at.timestamp() if row.expires_at else None,
             gone=row.status != "published",
-            loaded_at=self.clock(),
+            loaded_at=now,
         )
 
 
