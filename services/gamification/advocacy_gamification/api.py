@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import StreamingResponse
 
 from advocacy_common.auth import AdminPrincipal, CurrentPrincipal, EmployeePrincipal
 from advocacy_common.db import SessionDep
@@ -26,9 +27,11 @@ from advocacy_gamification.schemas import (
     Rewards,
     RulesOut,
     SimulatedBoard,
+    StreamTicket,
     TeamBoard,
     WindowParam,
 )
+from advocacy_gamification.stream import BoardHub, Tickets
 
 router = APIRouter(prefix="/v1", tags=["gamification"])
 
@@ -60,6 +63,34 @@ async def get_team_board(
     who: CurrentPrincipal, session: SessionDep, page: PageDep, window: WindowParam = "all"
 ) -> TeamBoard:
     return TeamBoard.model_validate(await leaderboard.teams(session, who.tenant_id, window, page))
+
+
+@router.post("/leaderboard/stream-tickets", response_model=StreamTicket, status_code=201)
+async def create_stream_ticket(who: EmployeePrincipal, request: Request) -> StreamTicket:
+    """A 60-second ticket to open ``/v1/leaderboard/stream`` (EventSource cannot send headers)."""
+    tickets: Tickets = request.app.state.runtime.extras["tickets"]
+    ticket, expires_at = (await tickets.signer()).issue(who)
+    return StreamTicket(ticket=ticket, expires_at=expires_at)
+
+
+@router.get("/leaderboard/stream", response_class=StreamingResponse)
+async def stream_leaderboard(
+    request: Request,
+    ticket: Annotated[str, Query(min_length=1, max_length=2048)],
+    window: WindowParam = "all",
+    team: TeamQuery = None,
+    limit: Annotated[int, Query(ge=1, le=50)] = 10,
+) -> StreamingResponse:
+    """Server-Sent Events: the top of the board now and whenever it changes (at most 4 a second)."""
+    runtime = request.app.state.runtime
+    tickets: Tickets = runtime.extras["tickets"]
+    holder = (await tickets.signer()).verify(ticket)
+    hub: BoardHub = runtime.extras["board_hub"]
+    return StreamingResponse(
+        hub.events((holder.tenant_id, window, team, limit)),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
 
 
 @router.get("/rules", response_model=CurrentRules)

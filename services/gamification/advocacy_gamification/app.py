@@ -2,13 +2,47 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import FastAPI
 
 from advocacy_common.entrypoint import service_cli
-from advocacy_common.runtime import ServiceDefinition, create_service_app
+from advocacy_common.runtime import Runtime, ServiceDefinition, create_service_app
 from advocacy_gamification.api import router
 from advocacy_gamification.consumers import CONSUMERS
 from advocacy_gamification.settings import GamificationSettings
+from advocacy_gamification.stream import BoardHub, Tickets
+
+
+def _settings(runtime: Runtime) -> GamificationSettings:
+    s = runtime.settings
+    assert isinstance(s, GamificationSettings)
+    return s
+
+
+def _libpq_url(url: str) -> str:
+    scheme, rest = url.split("://", 1)
+    return f"postgresql://{rest}" if scheme.startswith("postgresql") else url
+
+
+async def on_start(runtime: Runtime) -> None:
+    s = _settings(runtime)
+    if s.role.serves_http:
+        secret = s.stream_ticket_secret.get_secret_value() if s.stream_ticket_secret else None
+        runtime.extras["tickets"] = Tickets(runtime.sessionmaker, secret)
+        runtime.extras["board_hub"] = BoardHub(
+            _libpq_url(s.database_url),
+            runtime.sessionmaker,
+            min_interval=s.stream_min_interval_seconds,
+            keepalive=s.stream_keepalive_seconds,
+        )
+
+
+async def board_listener(runtime: Runtime, stop: asyncio.Event) -> None:
+    """API processes: LISTEN for board changes and feed the SSE streams."""
+    hub: BoardHub = runtime.extras["board_hub"]
+    await hub.run(stop)
+
 
 DEFINITION = ServiceDefinition(
     name="gamification",
@@ -16,6 +50,8 @@ DEFINITION = ServiceDefinition(
     description="Points ledger, leaderboards, badges, challenges and rewards.",
     routers=[router],
     consumers=CONSUMERS,
+    api_tasks=[board_listener],
+    on_start=on_start,
 )
 
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from advocacy_common.settings import ServiceSettings
@@ -11,3 +12,13 @@ class GamificationSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="GAMIFICATION_", extra="ignore")
     service_name: ClassVar[str] = "gamification"
     default_port: ClassVar[int] = 8004
+
+    # Key for SSE stream tickets, the same on every replica. Unset: a random key is created once
+    # and kept in the database, which every replica reads.
+    stream_ticket_secret: SecretStr | None = None
+    # Live boards: at most one message per interval per stream (0.25 s = 4 a second).
+    stream_min_interval_seconds: float = Field(0.25, gt=0)
+    stream_keepalive_seconds: float = Field(15.0, gt=0)
+    # Challenges are finalised this long after they end (late events still count), by one worker.
+    challenge_finalise_grace_seconds: float = Field(5.0, ge=0)
+    challenge_scheduler_interval_seconds: float = Field(2.0, gt=0)

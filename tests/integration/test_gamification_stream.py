@@ -1,0 +1,151 @@
+"""Live boards: two API replicas (real uvicorn servers on one database); a change committed by a
+worker reaches streams on both through LISTEN/NOTIFY; a ticket issued by one replica opens a
+stream on the other; bursts are coalesced to at most 4 messages a second."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from advocacy_common.auth import Principal
+from advocacy_common.devstack.net import free_port
+from advocacy_gamification.app import create_app
+from advocacy_gamification.settings import GamificationSettings
+from advocacy_gamification.stream import TicketSigner
+from tests.integration.test_gamification_support import SSE, Gam, click, gam, gam_url, share
+
+__all__ = ["gam", "gam_url"]
+
+
+@contextlib.asynccontextmanager
+async def replica(url: str, jwks: str) -> AsyncIterator[str]:
+    settings = GamificationSettings(
+        database_url=url, role="api", dev_mode=True, jwt_jwks_path=jwks, log_json=False, log_level="WARNING"
+    )
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_config=None, lifespan="on")
+    )
+    task = asyncio.create_task(server.serve())
+    for _ in range(200):
+        if server.started:
+            break
+        await asyncio.sleep(0.05)
+    assert server.started
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 30)
+
+
+@pytest.fixture
+async def replicas(gam: Gam) -> AsyncIterator[tuple[str, str]]:
+    async with replica(gam.url, gam.jwks_path) as a, replica(gam.url, gam.jwks_path) as b:
+        yield a, b
+
+
+async def ticket(base: str, token: str) -> str:
+    async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"}) as c:
+        r = await c.post("/v1/leaderboard/stream-tickets")
+        assert r.status_code == 201, r.text
+        body = r.json()
+        expires = datetime.fromisoformat(body["expires_at"])
+        assert timedelta(seconds=55) < expires - datetime.now(UTC) <= timedelta(seconds=61)
+        return str(body["ticket"])
+
+
+@contextlib.asynccontextmanager
+async def stream(base: str, tkt: str, **params: Any) -> AsyncIterator[SSE]:
+    async with (
+        httpx.AsyncClient(base_url=base, timeout=httpx.Timeout(10, read=30)) as c,
+        c.stream("GET", "/v1/leaderboard/stream", params={"ticket": tkt, **params}) as r,
+    ):
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/event-stream")
+        yield SSE(r)
+
+
+def points_of(emp: str) -> Callable[[Any], int | None]:
+    def get(data: Any) -> int | None:
+        return next((i["points"] for i in data["items"] if i["employee_id"] == emp), None)
+
+    return get
+
+
+async def test_a_change_reaches_streams_on_every_replica(gam: Gam, replicas: tuple[str, str], new_tenant: str) -> None:
+    t = new_tenant
+    a, b = replicas
+    await gam.apply(share(t, "ann"))
+    tkt = await ticket(a, gam.mint(t, "ann"))  # issued by A ...
+    ann = points_of("ann")
+    async with stream(b, tkt, window="week") as on_b, stream(a, tkt) as on_a:  # ... verified by B
+        for sse in (on_b, on_a):
+            _, name, first = await sse.next(5)
+            assert name == "leaderboard" and ann(first) == 10
+        assert first["window"] == "all"
+        await gam.apply(click(t, "ann"))  # committed by "a worker": neither replica applied it
+        for sse in (on_b, on_a):
+            _, data = await sse.until(lambda d: ann(d) == 11, 5)
+            assert data["items"][0]["rank"] == 1
+
+
+async def test_bursts_are_coalesced_to_four_a_second(gam: Gam, replicas: tuple[str, str], new_tenant: str) -> None:
+    t = new_tenant
+    a, _ = replicas
+    await gam.apply(share(t, "bob"))
+    bob = points_of("bob")
+    async with stream(a, await ticket(a, gam.mint(t, "bob"))) as sse:
+        first_at, _, _ = await sse.next(5)
+
+        async def burst() -> None:
+            for _ in range(40):  # 40 commits in about a second
+                await gam.apply(click(t, "bob"))
+                await asyncio.sleep(0.025)
+
+        producer = asyncio.create_task(burst())
+        times = [first_at]
+        last: Any = None
+        while last is None or bob(last) != 50:
+            at, _, last = await sse.next(5)
+            times.append(at)
+        await producer
+        # the server spaces its messages >= 0.25 s apart; receiving can only bunch them up, so the
+        # span from the first message to the last bounds how many there can have been
+        assert (len(times) - 1) * 0.25 <= times[-1] - times[0] + 0.05, times
+        assert len(times) < 41  # and the burst was coalesced
+
+
+async def test_tickets_are_checked(gam: Gam, replicas: tuple[str, str], new_tenant: str) -> None:
+    a, b = replicas
+    async with httpx.AsyncClient(base_url=b) as c:
+        for bad in ["nope", "v1.e30.AAAA", (await ticket(a, gam.mint(new_tenant, "cy")))[:-2] + "xx"]:
+            r = await c.get("/v1/leaderboard/stream", params={"ticket": bad})
+            assert r.status_code == 401, bad
+        r = await c.get("/v1/leaderboard/stream")
+        assert r.status_code == 422 and r.json()["error"]["details"][0]["field"] == "ticket"
+        r = await c.post("/v1/leaderboard/stream-tickets")
+        assert r.status_code == 401
+    # an expired ticket signed with the right key is refused too
+    key_value = await gam.scalar("SELECT value FROM service_secrets WHERE name = 'stream_ticket_key'")
+    signer = TicketSigner(hashlib.sha256(key_value.encode()).digest())
+    old, _ = signer.issue(
+        Principal("cy", new_tenant, frozenset({"employee"})), now=datetime.now(UTC) - timedelta(seconds=120)
+    )
+    async with httpx.AsyncClient(base_url=b) as c:
+        r = await c.get("/v1/leaderboard/stream", params={"ticket": old})
+        assert r.status_code == 401 and "expired" in r.json()["error"]["message"]
+    # a ticket shows its own tenant's board only
+    await gam.apply(share(new_tenant, "cy"))
+    other = await ticket(a, gam.mint("t-else", "zz"))
+    async with stream(b, other) as sse:
+        _, _, data = await sse.next(5)
+        assert data["items"] == []
