@@ -72,6 +72,15 @@ def visitor_hash_with_key(key: bytes, ip: str, user_agent: str) -> str:
     return hashlib.blake2b(f"{ip}\x00{user_agent}".encode(), key=key, digest_size=16).hexdigest()
 
 
+def visitor_hashes(today: bytes, yesterday: bytes, ip: str, user_agent: str) -> tuple[str, str]:
+    """The visitor under today's and yesterday's key (the redirect needs both)."""
+    msg = f"{ip}\x00{user_agent}".encode()
+    return (
+        hashlib.blake2b(msg, key=today, digest_size=16).hexdigest(),
+        hashlib.blake2b(msg, key=yesterday, digest_size=16).hexdigest(),
+    )
+
+
 def visitor_hash(secret: str, day: date, ip: str, user_agent: str) -> str:
     return visitor_hash_with_key(day_key(secret, day), ip, user_agent)
 

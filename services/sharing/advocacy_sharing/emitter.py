@@ -60,7 +60,7 @@ class ClickSender:
         producer: Callable[[], AIOKafkaProducer | None],
         *,
         send_timeout: float = 10.0,
-        batch_records: int = 1000,
+        batch_records: int = 500,
         topic: str = topics.CLICKS_RAW,
         fsync_seconds: float = 1.0,
     ) -> None:

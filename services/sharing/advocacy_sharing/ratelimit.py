@@ -14,8 +14,10 @@ class RateLimiter:
         self.limit = limit
         self.window = window
         self.max_keys = max_keys
-        # key -> [window index, count in that window, count in the window before]
-        self._counts: dict[str, list[int]] = {}
+        # key -> (window index, count in that window, count in the window before). Tuples of ints,
+        # not lists: the garbage collector stops tracking them, so a few hundred thousand keys do not
+        # turn every full collection into a pause on the redirect's path.
+        self._counts: dict[str, tuple[int, int, int]] = {}
         self._swept = 0
 
     def hit(self, key: str, now: float) -> bool:
@@ -25,15 +27,15 @@ class RateLimiter:
         if c is None:
             if len(self._counts) >= self.max_keys or idx > self._swept:
                 self._sweep(idx)
-            self._counts[key] = [idx, 1, 0]
+            self._counts[key] = (idx, 1, 0)
             return self.limit < 1
-        if c[0] != idx:
-            c[2] = c[1] if c[0] == idx - 1 else 0
-            c[1] = 0
-            c[0] = idx
-        c[1] += 1
+        if c[0] == idx:
+            cur, prev = c[1] + 1, c[2]
+        else:
+            cur, prev = 1, (c[1] if c[0] == idx - 1 else 0)
+        self._counts[key] = (idx, cur, prev)
         overlap = 1.0 - (now - idx * self.window) / self.window
-        return c[2] * overlap + c[1] > self.limit
+        return prev * overlap + cur > self.limit
 
     def _sweep(self, idx: int) -> None:
         """Forget keys idle for two windows (run at most once per window, or when full)."""
