@@ -18,7 +18,7 @@ from advocacy_sharing.brokerwatch import watch_broker
 from advocacy_sharing.clickid import ClickIds
 from advocacy_sharing.consumers import CONSUMERS
 from advocacy_sharing.emitter import ClickSender
-from advocacy_sharing.redirect import LinkCache, RedirectEdge, Redirector
+from advocacy_sharing.redirect import LinkCache, Redirector, SharingAPI
 from advocacy_sharing.service import content_change
 from advocacy_sharing.settings import SharingSettings
 from advocacy_sharing.spool import ClickJournal
@@ -110,8 +110,8 @@ def create_app(settings: SharingSettings | None = None) -> FastAPI:
     settings = settings or SharingSettings()
     app = create_service_app(settings, DEFINITION)
     if settings.role.serves_http:
-        # Outermost of our middleware: /r/{code} is answered before routing, metrics and CORS.
-        app.add_middleware(RedirectEdge)
+        # /r/{code} is answered before FastAPI's routing, middleware and telemetry (redirect.py).
+        app.__class__ = SharingAPI
     return app
 
 
