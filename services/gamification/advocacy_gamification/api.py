@@ -10,13 +10,19 @@ from fastapi.responses import StreamingResponse
 from advocacy_common.auth import AdminPrincipal, CurrentPrincipal, EmployeePrincipal
 from advocacy_common.db import SessionDep
 from advocacy_common.pagination import PageDep
-from advocacy_gamification import leaderboard, points, rewards, rulesets
+from advocacy_gamification import badges, challenges, leaderboard, points, rewards, rulesets
 from advocacy_gamification.rules import RulesIn
 from advocacy_gamification.schemas import (
+    Badges,
     CancelIn,
+    ChallengeDetail,
+    ChallengeIn,
+    ChallengeOut,
+    Challenges,
     CurrentRules,
     Leaderboard,
     LeaderboardMe,
+    MyBadges,
     MyPoints,
     RedemptionOut,
     Redemptions,
@@ -187,3 +193,41 @@ async def cancel_redemption(
 ) -> RedemptionOut:
     reason = body.reason if body else None
     return RedemptionOut.model_validate(await rewards.cancel(session, admin.tenant_id, redemption_id, reason))
+
+
+# -- badges ------------------------------------------------------------------------------------------
+@router.get("/badges", response_model=Badges)
+async def list_badges(who: CurrentPrincipal, session: SessionDep) -> Badges:
+    return Badges.model_validate(await badges.catalogue(session, who.tenant_id))
+
+
+@router.get("/badges/me", response_model=MyBadges)
+async def my_badges(who: CurrentPrincipal, session: SessionDep) -> MyBadges:
+    return MyBadges.model_validate(await badges.mine(session, who.tenant_id, who.sub))
+
+
+# -- challenges --------------------------------------------------------------------------------------
+@router.get("/challenges", response_model=Challenges)
+async def list_challenges(who: CurrentPrincipal, session: SessionDep, page: PageDep) -> Challenges:
+    return Challenges.model_validate(await challenges.listing(session, who.tenant_id, page))
+
+
+@router.post("/challenges", response_model=ChallengeOut, status_code=201)
+async def create_challenge(body: ChallengeIn, admin: AdminPrincipal, session: SessionDep) -> ChallengeOut:
+    created = await challenges.create(
+        session,
+        admin.tenant_id,
+        admin.sub,
+        body.name,
+        body.starts_at,
+        body.ends_at,
+        body.goal.kind,
+        body.goal.value,
+        body.content_ids,
+    )
+    return ChallengeOut.model_validate(created)
+
+
+@router.get("/challenges/{challenge_id}", response_model=ChallengeDetail)
+async def get_challenge(challenge_id: str, who: CurrentPrincipal, session: SessionDep) -> ChallengeDetail:
+    return ChallengeDetail.model_validate(await challenges.detail(session, who.tenant_id, challenge_id, who.sub))

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+from datetime import timedelta
 
 from fastapi import FastAPI
 
 from advocacy_common.entrypoint import service_cli
 from advocacy_common.runtime import Runtime, ServiceDefinition, create_service_app
+from advocacy_gamification import challenges
 from advocacy_gamification.api import router
 from advocacy_gamification.consumers import CONSUMERS
 from advocacy_gamification.settings import GamificationSettings
 from advocacy_gamification.stream import BoardHub, Tickets
+
+log = logging.getLogger("advocacy.gamification")
 
 
 def _settings(runtime: Runtime) -> GamificationSettings:
@@ -44,6 +50,20 @@ async def board_listener(runtime: Runtime, stop: asyncio.Event) -> None:
     await hub.run(stop)
 
 
+async def challenge_scheduler(runtime: Runtime, stop: asyncio.Event) -> None:
+    """Worker processes: finalise ended challenges (every worker may run it; each challenge once)."""
+    s = _settings(runtime)
+    grace = timedelta(seconds=s.challenge_finalise_grace_seconds)
+    while not stop.is_set():
+        try:
+            async with runtime.sessionmaker() as session, session.begin():
+                await challenges.finalise_due(session, grace)
+        except Exception as e:
+            log.warning("challenge scheduler: %s", e)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), s.challenge_scheduler_interval_seconds)
+
+
 DEFINITION = ServiceDefinition(
     name="gamification",
     title="Advocacy gamification",
@@ -51,6 +71,7 @@ DEFINITION = ServiceDefinition(
     routers=[router],
     consumers=CONSUMERS,
     api_tasks=[board_listener],
+    worker_tasks=[challenge_scheduler],
     on_start=on_start,
 )
 

@@ -158,3 +158,43 @@ async def award_badges(session: AsyncSession, stats: dict[Key, Stats], contexts:
         for r in res.all()
     ]
     await add_events(session, events)
+
+
+# -- reading -----------------------------------------------------------------------------------------
+NAMES = {b.badge: b.name for b in CATALOGUE}
+
+
+async def catalogue(session: AsyncSession, tenant_id: str) -> dict[str, object]:
+    """The badges this tenant awards now, with their thresholds (switched-off ones are left out)."""
+    from advocacy_gamification.context import load_context
+
+    thresholds = (await load_context(session, tenant_id)).rules_at(datetime.now(UTC)).body.badges
+    items = []
+    for b in CATALOGUE:
+        n = getattr(thresholds, b.badge)
+        if n is not None:
+            items.append({"badge": b.badge, "name": b.name, "description": b.description.format(n=n), "threshold": n})
+    return {"items": items, "next_cursor": None}
+
+
+async def mine(session: AsyncSession, tenant_id: str, employee_id: str) -> dict[str, object]:
+    rows = await session.execute(
+        sa.select(BADGES.c.badge, BADGES.c.earned_at)
+        .where(BADGES.c.tenant_id == tenant_id, BADGES.c.employee_id == employee_id)
+        .order_by(BADGES.c.earned_at, BADGES.c.badge)
+    )
+    stats = (
+        await session.execute(
+            sa.select(STATS).where(STATS.c.tenant_id == tenant_id, STATS.c.employee_id == employee_id)
+        )
+    ).first()
+    return {
+        "items": [{"badge": r.badge, "name": NAMES.get(r.badge, r.badge), "earned_at": r.earned_at} for r in rows],
+        "counts": {
+            "shares": stats.shares if stats else 0,
+            "clicks": stats.clicks if stats else 0,
+            "conversions": stats.conversions if stats else 0,
+            "streak_weeks": stats.streak_weeks if stats else 0,
+        },
+        "next_cursor": None,
+    }

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from advocacy_common.money import Money
 from advocacy_gamification.rules import BadgeThresholds, DailyCaps, Multiplier, PointsTable
@@ -173,3 +173,97 @@ class Redemptions(BaseModel):
 
 class CancelIn(_In):
     reason: str | None = Field(None, max_length=500)
+
+
+# -- challenges --------------------------------------------------------------------------------------
+class Goal(_In):
+    kind: Literal["threshold", "top_n", "team_total"]
+    value: int = Field(ge=1, le=1_000_000_000)
+
+
+class ChallengeIn(_In):
+    name: str = Field(min_length=1, max_length=200)
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    goal: Goal
+    content_ids: list[Annotated[str, Field(min_length=1, max_length=200)]] | None = Field(
+        None, min_length=1, max_length=500
+    )
+
+
+class ChallengeOut(BaseModel):
+    id: str
+    name: str
+    starts_at: datetime
+    ends_at: datetime
+    goal: Goal
+    content_ids: list[str] | None
+    status: Literal["upcoming", "active", "ended"]
+    finalised_at: datetime | None
+    created_at: datetime
+
+
+class Challenges(BaseModel):
+    items: list[ChallengeOut]
+    next_cursor: str | None = None
+
+
+class ChallengeEntry(LeaderboardEntry):
+    reached: bool | None = None
+
+
+class TeamProgress(BaseModel):
+    rank: int
+    team: str
+    points: int
+    reached: bool
+
+
+class ChallengeProgress(BaseModel):
+    participants: int
+    top: list[ChallengeEntry]
+    teams: list[TeamProgress] | None
+
+
+class MyProgress(BaseModel):
+    rank: int | None
+    points: int
+    gap_to_next: int | None
+
+
+class ChallengeDetail(ChallengeOut):
+    progress: ChallengeProgress
+    me: MyProgress
+    winners: list[LeaderboardEntry] | None
+
+
+# -- badges ------------------------------------------------------------------------------------------
+class BadgeOut(BaseModel):
+    badge: str
+    name: str
+    description: str
+    threshold: int
+
+
+class Badges(BaseModel):
+    items: list[BadgeOut]
+    next_cursor: str | None = None
+
+
+class EarnedBadge(BaseModel):
+    badge: str
+    name: str
+    earned_at: datetime
+
+
+class BadgeCounts(BaseModel):
+    shares: int
+    clicks: int
+    conversions: int
+    streak_weeks: int
+
+
+class MyBadges(BaseModel):
+    items: list[EarnedBadge]
+    counts: BadgeCounts
+    next_cursor: str | None = None
