@@ -53,6 +53,7 @@ from advocacy_common.events.sharing import (
 from advocacy_common.kafka import make_producer
 from advocacy_common.money import Money
 from advocacy_common.tenant import TenantSettings
+from advocacy_metrics.schemas import Summary
 from tests.e2e.conftest import E2EStack
 from tests.e2e.helpers import eventually
 
@@ -459,6 +460,7 @@ async def test_every_measure_equals_the_hand_computed_value(stack: E2EStack, new
         for group_by, expected in EXPECTED.items():
             r = await metrics.get("/v1/metrics/summary", params={**MARCH, "group_by": group_by})
             assert r.status_code == 200, r.text
+            Summary.model_validate(r.json())  # the documented shape (the endpoint serialises directly)
             items = [(i.pop("key"), i) for i in r.json()["items"]]
             want = [(f"{tenant}-{k}" if group_by == "content" else k, v) for k, v in expected]
             assert items == want, group_by

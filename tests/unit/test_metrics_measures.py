@@ -13,7 +13,7 @@ from advocacy_common.money import Money
 from advocacy_common.tenant import TenantSettings
 from advocacy_metrics import adoption, ranges, roi
 from advocacy_metrics.domain import Sum
-from advocacy_metrics.measures import GroupTotals, StatSums, amount_str, measures
+from advocacy_metrics.measures import GroupTotals, Pricing, StatSums, amount_str, measures
 
 SETTINGS = TenantSettings(
     base_currency="EUR",
@@ -23,6 +23,7 @@ SETTINGS = TenantSettings(
     cpc={"linkedin": Money(amount=Decimal("0.50"), currency="EUR"), "x": Money(amount=Decimal("0.20"), currency="EUR")},
     cpm={"linkedin": Money(amount=Decimal(10), currency="EUR")},
 )
+PRICING = Pricing.of(SETTINGS)
 
 
 def stats(shares: int, reach: int, **clicks: int) -> StatSums:
@@ -43,7 +44,7 @@ def group() -> GroupTotals:
 
 
 def test_measures_by_hand() -> None:
-    m = measures(group(), SETTINGS)
+    m = measures(group(), PRICING)
     assert m["shares"] == 2
     assert m["reach"] == 600
     assert m["clicks"] == 6
@@ -66,16 +67,16 @@ def test_measures_by_hand() -> None:
 
 
 def test_network_scope_and_empty_denominators() -> None:
-    m = measures(group(), SETTINGS, scope=["x"])
+    m = measures(group(), PRICING, scope=["x"])
     assert m["amplification"] == 200 / 500  # only the reach and brand audience on the networks in scope
-    only_x = measures(GroupTotals(by_network={"x": stats(1, 200)}), SETTINGS, scope=["x"])
+    only_x = measures(GroupTotals(by_network={"x": stats(1, 200)}), PRICING, scope=["x"])
     assert only_x["amplification"] == 200 / 500
-    empty = measures(GroupTotals(), TenantSettings())
+    empty = measures(GroupTotals(), Pricing.of(TenantSettings()))
     assert empty["click_through"] is None
     assert empty["conversion_rate"] is None
     assert empty["amplification"] is None
     assert empty["earned_media_value"] == []
-    dims = measures(group(), SETTINGS, with_shares=False)
+    dims = measures(group(), PRICING, with_shares=False)
     assert dims["shares"] is None and dims["reach"] is None and dims["earned_media_value"] is None
     assert dims["conversion_rate"] == 4 / 6
 

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from advocacy_common.tenant import TenantSettings
 from advocacy_metrics import queries
 from advocacy_metrics.domain import VERDICTS
+from advocacy_metrics.measures import Pricing
 from advocacy_metrics.ranges import DayRange
 from advocacy_metrics.service import group_measures, summary_query
 
@@ -74,10 +75,11 @@ async def stream_csv(
     """Its own read-only transaction, held while the response streams (the request's is gone by then)."""
     yield _lines([list(COLUMNS)])
     q = summary_query(tenant, group_by, days, settings)
+    pricing = Pricing.of(settings)
     pending: list[list[Any]] = []
     async with sessionmaker() as session, session.begin():
         async for key, g in queries.iter_groups(session, q):
-            pending.append(csv_row(group_by, group_measures(key, g, group_by, settings)))
+            pending.append(csv_row(group_by, group_measures(key, g, group_by, pricing)))
             if len(pending) >= FLUSH_EVERY:
                 yield _lines(pending)
                 pending = []

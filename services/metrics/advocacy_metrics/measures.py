@@ -59,6 +59,8 @@ class GroupTotals:
 
     @property
     def stats(self) -> StatSums:
+        if len(self.by_network) == 1:
+            return next(iter(self.by_network.values()))
         total = StatSums()
         for s in self.by_network.values():
             total.add(s)
@@ -90,33 +92,46 @@ def conversion_values(conversions: dict[tuple[str, str], Sum]) -> dict[str, Deci
     return dict(out)
 
 
-def earned_media_value(by_network: dict[str, StatSums], settings: TenantSettings) -> dict[str, Decimal]:
+@dataclass(frozen=True)
+class Pricing:
+    """What the measures need from the tenant settings, looked up once per answer, not per group."""
+
+    cpc: dict[str, tuple[str, Decimal]]  # network -> (currency, amount)
+    cpm: dict[str, tuple[str, Decimal]]
+    brand: dict[str, int]  # networks with a brand audience set
+
+    @classmethod
+    def of(cls, settings: TenantSettings) -> Pricing:
+        return cls(
+            cpc={str(k): (v.currency, v.amount) for k, v in settings.cpc.items()},
+            cpm={str(k): (v.currency, v.amount) for k, v in settings.cpm.items()},
+            brand={str(k): v for k, v in settings.brand_audience.items() if v > 0},
+        )
+
+
+def earned_media_value(by_network: dict[str, StatSums], pricing: Pricing) -> dict[str, Decimal]:
     """Counted clicks x CPC + reach / 1000 x CPM, per network, summed per currency."""
     out: defaultdict[str, Decimal] = defaultdict(Decimal)
-    cpc = {str(k): v for k, v in settings.cpc.items()}
-    cpm = {str(k): v for k, v in settings.cpm.items()}
     for network, s in by_network.items():
-        if network in cpc:
-            out[cpc[network].currency] += s.clicks["counted"] * cpc[network].amount
-        if network in cpm:
-            out[cpm[network].currency] += Decimal(s.reach) / 1000 * cpm[network].amount
+        cpc = pricing.cpc.get(network)
+        if cpc is not None:
+            out[cpc[0]] += s.clicks["counted"] * cpc[1]
+        cpm = pricing.cpm.get(network)
+        if cpm is not None:
+            out[cpm[0]] += Decimal(s.reach) / 1000 * cpm[1]
     return dict(out)
 
 
-def amplification(
-    by_network: dict[str, StatSums], settings: TenantSettings, scope: Sequence[str] | None
-) -> float | None:
+def amplification(by_network: dict[str, StatSums], pricing: Pricing, scope: Sequence[str] | None) -> float | None:
     """Employees' reach over the brand's own audience, on the networks with a brand audience set
     (``scope`` narrows to some networks, e.g. the group's own when grouping by network)."""
-    brand = {str(k): v for k, v in settings.brand_audience.items() if v > 0}
-    if scope is not None:
-        brand = {k: v for k, v in brand.items() if k in scope}
+    brand = pricing.brand if scope is None else {k: v for k, v in pricing.brand.items() if k in scope}
     reach = sum(s.reach for n, s in by_network.items() if n in brand)
     return ratio(reach, sum(brand.values()))
 
 
 def measures(
-    g: GroupTotals, settings: TenantSettings, *, with_shares: bool = True, scope: Sequence[str] | None = None
+    g: GroupTotals, pricing: Pricing, *, with_shares: bool = True, scope: Sequence[str] | None = None
 ) -> dict[str, Any]:
     """Every measure of one group. ``with_shares=False`` for click-only dimensions (country,
     device, referrer): shares carry none, so share-based measures are ``None`` there."""
@@ -136,8 +151,8 @@ def measures(
         "conversions_by_kind": dict(sorted(by_kind.items())),
         "conversion_value": money_list(conversion_values(g.conversions)),
         "conversion_rate": ratio(conversions, counted),
-        "amplification": amplification(g.by_network, settings, scope) if with_shares else None,
-        "earned_media_value": money_list(earned_media_value(g.by_network, settings)) if with_shares else None,
+        "amplification": amplification(g.by_network, pricing, scope) if with_shares else None,
+        "earned_media_value": money_list(earned_media_value(g.by_network, pricing)) if with_shares else None,
     }
 
 

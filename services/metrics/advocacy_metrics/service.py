@@ -15,7 +15,7 @@ from advocacy_common.errors import Forbidden
 from advocacy_common.tenant import TenantSettings, load_tenant_settings
 from advocacy_metrics import adoption, queries, ranges
 from advocacy_metrics.domain import ACTIVE_DAYS
-from advocacy_metrics.measures import GroupTotals, earned_media_value, measures, merge
+from advocacy_metrics.measures import GroupTotals, Pricing, earned_media_value, measures, merge
 from advocacy_metrics.measures import conversion_values as conversion_values_of
 from advocacy_metrics.roi import roi_report
 
@@ -43,7 +43,7 @@ async def employee_metrics(
     g = await queries.totals(session, q)
     return {
         "employee_id": employee_id,
-        **measures(g, settings),
+        **measures(g, Pricing.of(settings)),
         "audience": await queries.audience(session, who.tenant_id, employee_id),
         "by_network": await _network_breakdown(session, q, settings),
     }
@@ -58,7 +58,7 @@ async def content_metrics(
     g = await queries.totals(session, q)
     return {
         "content_id": content_id,
-        **measures(g, settings),
+        **measures(g, Pricing.of(settings)),
         "by_network": await _network_breakdown(session, q, settings),
     }
 
@@ -67,19 +67,18 @@ async def _network_breakdown(
     session: AsyncSession, q: queries.GroupQuery, settings: TenantSettings
 ) -> list[dict[str, Any]]:
     per = queries.GroupQuery(q.tenant, "network", q.days, employee_id=q.employee_id, content_id=q.content_id)
-    return [
-        {"network": key, **measures(g, settings, scope=[key])} async for key, g in queries.iter_groups(session, per)
-    ]
+    pricing = Pricing.of(settings)
+    return [{"network": key, **measures(g, pricing, scope=[key])} async for key, g in queries.iter_groups(session, per)]
 
 
 def summary_query(tenant: str, group_by: str, days: ranges.DayRange, settings: TenantSettings) -> queries.GroupQuery:
     return queries.GroupQuery(tenant, group_by, days, settings.week_start_index)
 
 
-def group_measures(key: Any, g: GroupTotals, group_by: str, settings: TenantSettings) -> dict[str, Any]:
+def group_measures(key: Any, g: GroupTotals, group_by: str, pricing: Pricing) -> dict[str, Any]:
     dimension = group_by in queries.DIMENSION_GROUPS
     scope = [key] if group_by == "network" else None
-    return {"key": key_str(key), **measures(g, settings, with_shares=not dimension, scope=scope)}
+    return {"key": key_str(key), **measures(g, pricing, with_shares=not dimension, scope=scope)}
 
 
 async def summary(
@@ -88,11 +87,12 @@ async def summary(
     settings = await load_tenant_settings(session, admin.tenant_id)
     days = ranges.resolve(raw_from, raw_to, settings.zone, today_in(settings))
     q = summary_query(admin.tenant_id, group_by, days, settings)
+    pricing = Pricing.of(settings)
     items = []
     groups = []
     async for key, g in queries.iter_groups(session, q):
         groups.append(g)
-        items.append(group_measures(key, g, group_by, settings))
+        items.append(group_measures(key, g, group_by, pricing))
     return {
         "from": days.start.isoformat(),
         "to": days.end.isoformat(),
@@ -100,7 +100,7 @@ async def summary(
         "time_zone": settings.time_zone,
         "base_currency": settings.base_currency,
         "items": items,
-        "totals": measures(merge(groups), settings, with_shares=group_by not in queries.DIMENSION_GROUPS),
+        "totals": measures(merge(groups), pricing, with_shares=group_by not in queries.DIMENSION_GROUPS),
     }
 
 
@@ -111,7 +111,7 @@ async def roi(session: AsyncSession, admin: Principal, raw_from: str | None, raw
     lo, hi = days.instants(settings.zone)
     return roi_report(
         conversion_value=conversion_values_of(g.conversions),
-        earned_media_value=earned_media_value(g.by_network, settings),
+        earned_media_value=earned_media_value(g.by_network, Pricing.of(settings)),
         rewards=await queries.rewards_redeemed(session, admin.tenant_id, lo, hi),
         settings=settings,
         start=days.start,
