@@ -6,7 +6,7 @@ import importlib
 import sys
 
 # Each module exposes main() -> None. Add new benchmarks here.
-BENCHMARKS: list[str] = ["pipeline", "metrics_reads"]
+BENCHMARKS: list[str] = ["pipeline", "metrics_reads", "redirect"]
 
 
 def main() -> None:
