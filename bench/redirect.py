@@ -317,7 +317,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--profile", action="store_true", help="sample the sharing process with py-spy")
     ap.add_argument("--note", default="", help="a line to add to the results (what changed)")
-    args = ap.parse_args(argv if argv is not None else sys.argv[2:] if sys.argv[1:2] == ["redirect"] else sys.argv[1:])
+    # `python -m bench` calls main() with no arguments; `python -m bench.redirect ...` passes its own.
+    args = ap.parse_args(argv if argv is not None else [])
 
     from advocacy_common.auth.devkeys import ensure_dev_keys
     from advocacy_common.devstack.broker import TansuBroker
