@@ -110,6 +110,8 @@ def stack(
         ports={svc: free_port() for svc in SERVICES},
         log_json=True,
         role="all",
+        # the partner-webhook e2e test receives on loopback, which production refuses (SSRF guard)
+        extra_env={"content": {"CONTENT_WEBHOOK_ALLOW_PRIVATE": "true"}},
     )
     try:
         inner.prepare()

@@ -169,7 +169,7 @@ class ConsumerRunner:
                         sa.update(INBOX)
                         .where(
                             sa.tuple_(INBOX.c.source, INBOX.c.event_id).in_(
-                                [(p.envelope.source, p.envelope.id) for p, _ in failed]
+                                [(self._inbox_source(p.envelope), p.envelope.id) for p, _ in failed]
                             )
                         )
                         .values(dead_lettered=True)
@@ -197,11 +197,16 @@ class ConsumerRunner:
                 failed.append((p, f"{type(e).__name__}: {e}"[:1000]))
         return failed
 
+    def _inbox_source(self, envelope: Envelope[Any]) -> str:
+        """The inbox is per consumer group: two groups in one service (content's board copy and its
+        partner feed, say) each apply an event once. The group is folded into the stored source."""
+        return f"{self.spec.group_id} {envelope.source}"
+
     async def _claim(self, session: AsyncSession, parsed: list[_Parsed]) -> list[_Parsed]:
         """Insert the batch's event ids into the inbox; return the ones not seen before, in order."""
         unique: dict[tuple[str, str], _Parsed] = {}
         for p in parsed:
-            unique.setdefault((p.envelope.source, p.envelope.id), p)
+            unique.setdefault((self._inbox_source(p.envelope), p.envelope.id), p)
         if not unique:
             return []
         rows = [{"source": s, "event_id": i, "event_type": p.envelope.type} for (s, i), p in unique.items()]
@@ -217,7 +222,7 @@ class ConsumerRunner:
         if dupes:
             self.duplicates += dupes
             for p in parsed:
-                if (p.envelope.source, p.envelope.id) not in inserted:
+                if (self._inbox_source(p.envelope), p.envelope.id) not in inserted:
                     EVENTS_CONSUMED.labels(self.service, self.spec.group_id, p.envelope.type, "duplicate").inc()
         # keep the batch order (partition order) for the fresh ones
         return fresh

@@ -45,7 +45,8 @@ INBOX = sa.Table(
     sa.Column("dead_lettered", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Index("ix_inbox_processed_at", "processed_at"),
 )
-"""Event ids a consumer has applied: a redelivered (source, id) changes nothing."""
+"""Event ids each consumer group has applied: a redelivered event changes nothing. ``source`` holds
+"<consumer group> <ce_source>", so two groups of one service each apply an event once."""
 
 
 def add_messaging_tables(metadata: sa.MetaData) -> None:

@@ -43,6 +43,8 @@ class ServiceDefinition:
     name: str
     routers: Sequence[APIRouter] = ()
     consumers: Sequence[ConsumerSpec] = ()
+    # Consumers whose handler needs the running process (its producer, settings...).
+    consumer_factories: Sequence[Callable[[Runtime], ConsumerSpec]] = ()
     # Run in worker processes (schedulers, projections...).
     worker_tasks: Sequence[Task] = ()
     # Run in API processes (e.g. the click emitter that feeds the producer).
@@ -102,7 +104,7 @@ class Runtime:
             BROKER_UP.labels(s.service_name).set(1)
 
     async def _ensure_topics(self) -> None:
-        wanted = [*topics.ALL_TOPICS, *(topics.dead_letter(c.group_id) for c in self.definition.consumers)]
+        wanted = [*topics.ALL_TOPICS, *(topics.dead_letter(c.spec.group_id) for c in self.consumers)]
         delay = 0.5
         while not self.stop.is_set():
             try:
@@ -141,7 +143,7 @@ class Runtime:
         )
         hook = d.on_applied
         on_applied = (lambda evs: hook(self, evs)) if hook is not None else None
-        for spec in d.consumers:
+        for spec in [*d.consumers, *(factory(self) for factory in d.consumer_factories)]:
             self.consumers.append(
                 ConsumerRunner(
                     spec,

@@ -11,6 +11,7 @@ from sqlalchemy.orm import registry
 from sqlmodel import Column, Field, SQLModel
 
 from advocacy_common.db import add_messaging_tables
+from advocacy_common.partner_feed import WEBHOOK_DELIVERIES, add_partner_feed_tables
 from advocacy_common.tenant import TENANT_SETTINGS, add_tenant_settings_table
 
 
@@ -23,6 +24,17 @@ add_messaging_tables(metadata)
 # Content owns tenant settings: this is the system of record the settings events are built from.
 add_tenant_settings_table(metadata)
 TenantSettingsTable = metadata.tables[TENANT_SETTINGS.name]
+# The partner feed runs in content's worker (content owns the webhook URL in tenant settings).
+add_partner_feed_tables(metadata)
+WebhookDeliveries = metadata.tables[WEBHOOK_DELIVERIES.name]
+WebhookSecrets = sa.Table(
+    "webhook_secrets",
+    metadata,
+    sa.Column("tenant_id", sa.Text, primary_key=True),
+    sa.Column("secret", sa.Text, nullable=False),
+    sa.Column("rotated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("rotated_by", sa.Text, nullable=False),
+)
 
 TS = sa.DateTime(timezone=True)
 

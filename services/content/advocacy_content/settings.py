@@ -17,3 +17,6 @@ class ContentSettings(ServiceSettings):
     tracked_link_sample: str = "https://share.example.com/r/AbCdEfGhIjKl"
     # How often the scheduler looks for new work at most (it also wakes exactly when an item is due).
     scheduler_poll_seconds: float = 0.5
+    # Partner webhooks to private/loopback addresses are refused unless this is set (tests, labs).
+    webhook_allow_private: bool = False
+    partner_topic_partitions: int = 3

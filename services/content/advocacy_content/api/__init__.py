@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from advocacy_content.api import coaching, content, policy, programme, tenant
+from advocacy_content.api import coaching, content, partner, policy, programme, tenant
 
 router = APIRouter()
-for _module in (content, policy, programme, coaching, tenant):
+for _module in (content, policy, programme, coaching, tenant, partner):
     router.include_router(_module.router)
 
 __all__ = ["router"]
