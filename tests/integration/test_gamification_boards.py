@@ -19,6 +19,7 @@ from tests.integration.test_gamification_support import (
     gam_url,
     membership,
     now,
+    score_counts_agree,
     share,
     tenant_settings,
 )
@@ -56,6 +57,7 @@ async def test_competition_ranks_visibility_and_pages(gam: Gam, new_tenant: str)
         membership(t, "f", enrolled=False, team="x"),  # opted out: not ranked, not listed
         membership(t, "e", leaderboard="hidden", team="y"),  # hidden: not listed
     )
+    await score_counts_agree(gam, t)
     c = await gam.as_(t, "a")
     full = await board(c, window="all")
     assert [(i["rank"], i["employee_id"], i["name"], i["points"]) for i in full["items"]] == [
@@ -145,6 +147,7 @@ async def test_erasure_keeps_totals_and_others_ranks(gam: Gam, new_tenant: str) 
     await gam.apply(erased(t, "mid"))
     await gam.apply(share(t, "mid"))  # a late event about an erased person is ignored
     after = await board(c)
+    await score_counts_agree(gam, t)
     assert [(i["rank"], i["points"]) for i in after["items"]] == [(i["rank"], i["points"]) for i in before["items"]]
     assert after["items"][1]["employee_id"] is None and after["items"][1]["name"] == "Anonymous"
     assert await gam.scalar("SELECT count(*) FROM ledger WHERE tenant_id = :t AND employee_id = 'mid'", t=t) == 0
@@ -179,3 +182,22 @@ async def test_simulation_shows_the_board_under_proposed_rules_and_writes_nothin
     emp = await gam.as_(t, "sharer")
     assert (await emp.post("/v1/rules/simulate", json={})).status_code == 403
     _ = now()
+
+
+async def test_score_counts_follow_every_change(gam: Gam, new_tenant: str) -> None:
+    t = new_tenant
+    clicks = [click(t, "a") for _ in range(3)]
+    await gam.apply(share(t, "a"), share(t, "b"), share(t, "c"), *clicks)
+    await gam.apply(membership(t, "b", leaderboard="hidden"), membership(t, "c", enrolled=False))
+    await score_counts_agree(gam, t)
+    await gam.apply(membership(t, "b", leaderboard="anonymous"), click(t, "b"), click(t, "c"))
+    await score_counts_agree(gam, t)
+    from tests.integration.test_gamification_support import invalidate
+
+    await gam.apply(invalidate(t, "a", clicks[0].data.click_id), erased(t, "b"), membership(t, "c", enrolled=True))
+    await score_counts_agree(gam, t)
+    me = (await (await gam.as_(t, "c")).get("/v1/leaderboard/me")).json()
+    assert (me["rank"], me["points"], me["gap_to_next"]) == (2, 11, 1)
+    p2 = await board(await gam.as_(t, "c"), limit=1)
+    p3 = await board(await gam.as_(t, "c"), limit=1, cursor=p2["next_cursor"])
+    assert [(i["rank"], i["points"]) for i in p2["items"] + p3["items"]] == [(1, 12), (2, 11)]

@@ -141,6 +141,29 @@ async def run(url: str, table: list[tuple[str, str]], seq: list[tuple[Any, ...]]
                     await conn.execute(sa.text("SELECT name, stock FROM rewards WHERE tenant_id = :t"), {"t": tenant})
                 ).all()
             )
+            truth = sorted(
+                (
+                    await conn.execute(
+                        sa.text(
+                            'SELECT "window", window_start, points, count(*) FROM points_totals '
+                            "WHERE tenant_id = :t AND ranked GROUP BY 1, 2, 3"
+                        ),
+                        {"t": tenant},
+                    )
+                ).all()
+            )
+            kept = sorted(
+                (
+                    await conn.execute(
+                        sa.text(
+                            'SELECT "window", window_start, points, count FROM score_counts '
+                            "WHERE tenant_id = :t AND count <> 0"
+                        ),
+                        {"t": tenant},
+                    )
+                ).all()
+            )
+        assert truth == kept
         for emp in EMPLOYEES:
             assert balances.get(emp, 0) == (sums.get(emp) or 0) == book.balance(emp), emp
             assert balances.get(emp, 0) >= 0

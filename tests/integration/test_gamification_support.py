@@ -285,3 +285,21 @@ class SSE:
             at, _, data = await asyncio.wait_for(self._event(), left)
             if check(data):
                 return at, data
+
+
+async def score_counts_agree(g: Gam, tenant: str) -> None:
+    """``score_counts`` holds exactly the number of ranked people per score on every board."""
+    bad = await g.rows(
+        """
+        WITH truth AS (
+            SELECT "window", window_start, points, count(*) AS n FROM points_totals
+            WHERE tenant_id = :t AND ranked GROUP BY 1, 2, 3
+        ), kept AS (
+            SELECT "window", window_start, points, count AS n FROM score_counts WHERE tenant_id = :t AND count <> 0
+        )
+        SELECT * FROM (SELECT * FROM truth EXCEPT SELECT * FROM kept) a
+        UNION ALL SELECT * FROM (SELECT * FROM kept EXCEPT SELECT * FROM truth) b
+        """,
+        t=tenant,
+    )
+    assert bad == [], bad

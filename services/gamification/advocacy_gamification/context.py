@@ -3,6 +3,7 @@ rule versions. Loaded per batch or request, for many tenants in one query."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -78,3 +79,23 @@ async def load_contexts(session: AsyncSession, tenant_ids: Iterable[str]) -> dic
 
 async def load_context(session: AsyncSession, tenant_id: str) -> TenantContext:
     return (await load_contexts(session, [tenant_id]))[tenant_id]
+
+
+# Boards need only the calendar (time zone, week start), and they are read far more often than it
+# changes: API processes keep it a few seconds. (Consumers always load it fresh.)
+CALENDAR_TTL = 5.0
+_calendars: dict[str, tuple[float, TenantContext]] = {}
+
+
+async def calendar(session: AsyncSession, tenant_id: str, ttl: float = CALENDAR_TTL) -> TenantContext:
+    """The tenant's settings (no rule versions), cached for ``ttl`` seconds in this process."""
+    now = time.monotonic()
+    hit = _calendars.get(tenant_id)
+    if hit is not None and now - hit[0] < ttl:
+        return hit[1]
+    raw = await session.scalar(sa.select(TENANT_SETTINGS.c.settings).where(TENANT_SETTINGS.c.tenant_id == tenant_id))
+    ctx = TenantContext(tenant_id, TenantSettings.model_validate(raw) if raw else DEFAULT_SETTINGS)
+    if len(_calendars) > 10_000:
+        _calendars.clear()
+    _calendars[tenant_id] = (now, ctx)
+    return ctx

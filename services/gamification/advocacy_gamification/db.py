@@ -122,6 +122,20 @@ class PointsTotal(Model, table=True):
     ranked: bool = Field(default=True, sa_column_kwargs={"server_default": sa.true()})
 
 
+class ScoreCount(Model, table=True):
+    """How many ranked people have each score on a board: a rank is 1 + the counts above a score,
+    a sum over the distinct scores (hundreds) instead of a count over the people (100,000).
+    Moved with ``points_totals``, in the same transaction, by the same code."""
+
+    __tablename__ = "score_counts"
+
+    tenant_id: str = Field(primary_key=True)
+    window: str = Field(primary_key=True)
+    window_start: date = Field(primary_key=True)
+    points: int = Field(primary_key=True)
+    count: int = 0
+
+
 class Balance(Model, table=True):
     """Spendable points: the sum of the employee's ledger ``balance_delta``; never below zero."""
 
@@ -304,6 +318,7 @@ MEMBERS = table(Member)
 LEDGER = table(LedgerEntry)
 TOTALS = table(PointsTotal)
 BALANCES = table(Balance)
+SCORE_COUNTS = table(ScoreCount)
 RULE_SETS = table(RuleSet)
 DAILY_COUNTS = table(DailyCount)
 STATS = table(MemberStats)

@@ -20,8 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from advocacy_common.errors import NotFound, Unprocessable
 from advocacy_common.pagination import PageParams, encode_cursor
 from advocacy_gamification import domain
-from advocacy_gamification.context import TenantContext, load_context
-from advocacy_gamification.db import CHALLENGE_TOTALS, CHALLENGES, MEMBERS, TOTALS
+from advocacy_gamification.context import TenantContext, calendar
+from advocacy_gamification.db import CHALLENGE_TOTALS, CHALLENGES, MEMBERS, SCORE_COUNTS, TOTALS
 
 
 def display(employee_id: str, name: str | None, team: str | None, visibility: str | None) -> dict[str, Any]:
@@ -41,16 +41,31 @@ def _cursor(page: PageParams) -> tuple[int, int] | None:
 
 @dataclass(frozen=True)
 class Scope:
-    """The rows of one board: a table, its conditions, and how to join members for display."""
+    """The rows of one board: a table and its conditions. ``counts`` (conditions on
+    ``score_counts``) is set when the board keeps a count per score: ranks then sum over the
+    distinct scores instead of counting the people above."""
 
     table: sa.Table
     where: tuple[Any, ...]
+    counts: tuple[Any, ...] | None = None
 
     def members_join(self) -> Any:
         t = self.table
         return t.outerjoin(
             MEMBERS, sa.and_(MEMBERS.c.tenant_id == t.c.tenant_id, MEMBERS.c.employee_id == t.c.employee_id)
         )
+
+    def above(self, points: Any) -> tuple[Any, Any]:
+        """(how many ranked people have more than ``points``, the next score up) as scalar subqueries."""
+        if self.counts is not None:
+            sc = SCORE_COUNTS
+            n = sa.select(sa.func.coalesce(sa.func.sum(sc.c.count), 0)).where(*self.counts, sc.c.points > points)
+            nxt = sa.select(sa.func.min(sc.c.points)).where(*self.counts, sc.c.points > points, sc.c.count > 0)
+            return n.scalar_subquery(), nxt.scalar_subquery()
+        t = self.table
+        n = sa.select(sa.func.count()).select_from(t).where(*self.where, t.c.points > points)
+        nxt = sa.select(sa.func.min(t.c.points)).where(*self.where, t.c.points > points)
+        return n.scalar_subquery(), nxt.scalar_subquery()
 
 
 async def ranked_page(session: AsyncSession, scope: Scope, page: PageParams) -> tuple[list[dict[str, Any]], str | None]:
@@ -71,11 +86,11 @@ async def ranked_page(session: AsyncSession, scope: Scope, page: PageParams) -> 
     if not rows:
         return [], None
     p0 = rows[0].points
-    above = await session.scalar(sa.select(sa.func.count()).select_from(t).where(*scope.where, t.c.points > p0))
+    above = 0
+    if cur is not None:  # on the first page nobody is above the first row
+        above = int(await session.scalar(sa.select(scope.above(p0)[0])) or 0)
     before_equal = cur[1] if cur is not None and cur[0] == p0 else 0
-    ranks = domain.competition_ranks(
-        [r.points for r in rows], first_rank=1 + int(above or 0), before_equal=before_equal
-    )
+    ranks = domain.competition_ranks([r.points for r in rows], first_rank=1 + above, before_equal=before_equal)
     items = [
         {"rank": rank, **display(r.employee_id, r.name, r.team, r.visibility), "points": r.points}
         for r, rank in zip(rows, ranks, strict=True)
@@ -94,15 +109,15 @@ def window_scope(
     ctx: TenantContext, window: str, now: datetime, team: str | None = None
 ) -> tuple[Scope, domain.WindowSpan]:
     span = ctx.current_window(window, now)
-    where: list[Any] = [
-        TOTALS.c.tenant_id == ctx.tenant_id,
-        TOTALS.c.window == window,
-        TOTALS.c.window_start == span.start,
-        TOTALS.c.ranked,
-    ]
+    key = (TOTALS.c.tenant_id == ctx.tenant_id, TOTALS.c.window == window, TOTALS.c.window_start == span.start)
+    where: list[Any] = [*key, TOTALS.c.ranked]
+    counts = None
     if team is not None:
         where.append(TOTALS.c.team == team)
-    return Scope(TOTALS, tuple(where)), span
+    else:
+        sc = SCORE_COUNTS
+        counts = (sc.c.tenant_id == ctx.tenant_id, sc.c.window == window, sc.c.window_start == span.start)
+    return Scope(TOTALS, tuple(where), counts), span
 
 
 async def challenge_row(session: AsyncSession, tenant_id: str, challenge_id: str) -> Any:
@@ -145,7 +160,7 @@ async def board(
             "items": items,
             "next_cursor": next_cursor,
         }
-    ctx = await load_context(session, tenant_id)
+    ctx = await calendar(session, tenant_id)
     scope, span = window_scope(ctx, window, now, team)
     items, next_cursor = await ranked_page(session, scope, page)
     return {
@@ -158,30 +173,26 @@ async def board(
 
 
 async def place(session: AsyncSession, scope: Scope, key: Any, employee_id: str, tenant_id: str) -> dict[str, Any]:
-    """The caller's rank (null when unranked), points and the gap to the next place up."""
+    """The caller's rank (null when unranked), points and the gap to the next place up: one query."""
     t = scope.table
-    mine = (
-        await session.execute(
-            sa.select(
-                sa.select(t.c.points).where(*key).scalar_subquery().label("points"),
-                sa.select(MEMBERS.c.enrolled)
-                .where(MEMBERS.c.tenant_id == tenant_id, MEMBERS.c.employee_id == employee_id)
-                .scalar_subquery()
-                .label("enrolled"),
-            )
-        )
-    ).one()
-    if mine.points is None:
+    mine = sa.select(t.c.points).where(*key).scalar_subquery()
+    above, nxt = scope.above(mine)
+    enrolled = (
+        sa.select(MEMBERS.c.enrolled)
+        .where(MEMBERS.c.tenant_id == tenant_id, MEMBERS.c.employee_id == employee_id)
+        .scalar_subquery()
+    )
+    row = (await session.execute(sa.select(mine.label("points"), enrolled.label("enrolled"), above, nxt))).one()
+    if row[0] is None:
         return {"rank": None, "points": 0, "gap_to_next": None}
-    points = int(mine.points)
-    if mine.enrolled is False:
+    points = int(row[0])
+    if row[1] is False:
         return {"rank": None, "points": points, "gap_to_next": None}
-    above, nxt = (
-        await session.execute(
-            sa.select(sa.func.count(), sa.func.min(t.c.points)).select_from(t).where(*scope.where, t.c.points > points)
-        )
-    ).one()
-    return {"rank": 1 + int(above), "points": points, "gap_to_next": (int(nxt) - points) if nxt is not None else None}
+    return {
+        "rank": 1 + int(row[2]),
+        "points": points,
+        "gap_to_next": (int(row[3]) - points) if row[3] is not None else None,
+    }
 
 
 async def me(
@@ -200,7 +211,7 @@ async def me(
         key: tuple[Any, ...] = (ct.c.challenge_id == c.id, ct.c.employee_id == employee_id)
         out = await place(session, challenge_scope(c.id), key, employee_id, tenant_id)
         return {"window": window, "challenge": c.id, **out}
-    ctx = await load_context(session, tenant_id)
+    ctx = await calendar(session, tenant_id)
     scope, span = window_scope(ctx, window, now)
     key = (
         TOTALS.c.tenant_id == tenant_id,
@@ -215,31 +226,31 @@ async def me(
 async def teams(
     session: AsyncSession, tenant_id: str, window: str, page: PageParams, *, now: datetime | None = None
 ) -> dict[str, Any]:
-    """Teams ranked by points per active member (enrolled members gamification knows of)."""
+    """Teams ranked by points per active member: the ranked people (enrolled, not hidden) gamification
+    knows in the team, whether or not they scored, and their points in the window."""
     now = now or datetime.now(UTC)
-    ctx = await load_context(session, tenant_id)
+    ctx = await calendar(session, tenant_id)
     span = ctx.current_window(window, now)
     pts = (
         sa.select(TOTALS.c.team, sa.func.sum(TOTALS.c.points).label("points"))
-        .select_from(
-            TOTALS.outerjoin(
-                MEMBERS,
-                sa.and_(MEMBERS.c.tenant_id == TOTALS.c.tenant_id, MEMBERS.c.employee_id == TOTALS.c.employee_id),
-            )
-        )
         .where(
             TOTALS.c.tenant_id == tenant_id,
             TOTALS.c.window == window,
             TOTALS.c.window_start == span.start,
+            TOTALS.c.ranked,
             TOTALS.c.team.is_not(None),
-            sa.func.coalesce(MEMBERS.c.enrolled, sa.true()),
         )
         .group_by(TOTALS.c.team)
         .subquery()
     )
     mem = (
         sa.select(MEMBERS.c.team, sa.func.count().label("members"))
-        .where(MEMBERS.c.tenant_id == tenant_id, MEMBERS.c.enrolled, MEMBERS.c.team.is_not(None))
+        .where(
+            MEMBERS.c.tenant_id == tenant_id,
+            MEMBERS.c.enrolled,
+            MEMBERS.c.visibility != "hidden",
+            MEMBERS.c.team.is_not(None),
+        )
         .group_by(MEMBERS.c.team)
         .subquery()
     )

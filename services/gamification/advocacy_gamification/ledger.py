@@ -25,7 +25,7 @@ from advocacy_common.events.gamification import PointsAwarded
 from advocacy_common.outbox import add_events
 from advocacy_gamification import domain
 from advocacy_gamification.context import TenantContext, load_contexts
-from advocacy_gamification.db import BALANCES, CHALLENGE_TOTALS, CHALLENGES, LEDGER, MEMBERS, TOTALS
+from advocacy_gamification.db import BALANCES, CHALLENGE_TOTALS, CHALLENGES, LEDGER, MEMBERS, SCORE_COUNTS, TOTALS
 
 SOURCE = "/advocacy/gamification"
 BOARD_CHANNEL = "gamification_board"
@@ -160,8 +160,34 @@ async def _move_totals(
             deltas[(e.tenant_id, window, start, e.employee_id)] += e.points
     if not deltas:
         return
+    keys = sorted(deltas)
+    # the rows as they were (locked: the score counts below move from these)
+    before = {
+        (r.tenant_id, r.window, r.window_start, r.employee_id): (int(r.points), bool(r.ranked))
+        for r in (
+            await session.execute(
+                sa.select(
+                    TOTALS.c.tenant_id,
+                    TOTALS.c.window,
+                    TOTALS.c.window_start,
+                    TOTALS.c.employee_id,
+                    TOTALS.c.points,
+                    TOTALS.c.ranked,
+                )
+                .where(
+                    sa.tuple_(TOTALS.c.tenant_id, TOTALS.c.window, TOTALS.c.window_start, TOTALS.c.employee_id).in_(
+                        keys
+                    )
+                )
+                .order_by(TOTALS.c.tenant_id, TOTALS.c.window, TOTALS.c.window_start, TOTALS.c.employee_id)
+                .with_for_update()
+            )
+        ).all()
+    }
     values = []
-    for (t, w, s, emp), pts in sorted(deltas.items()):
+    counts: dict[tuple[str, str, date, int], int] = defaultdict(int)
+    for key in keys:
+        t, w, s, emp = key
         team, ranked = _team_ranked(members, t, emp)
         values.append(
             {
@@ -169,11 +195,16 @@ async def _move_totals(
                 "window": w,
                 "window_start": s,
                 "employee_id": emp,
-                "points": pts,
+                "points": deltas[key],
                 "team": team,
                 "ranked": ranked,
             }
         )
+        old_points, old_ranked = before.get(key, (0, False))
+        if key in before and old_ranked:
+            counts[(t, w, s, old_points)] -= 1
+        if ranked:
+            counts[(t, w, s, old_points + deltas[key])] += 1
     stmt = pg_insert(TOTALS).values(values)
     await session.execute(
         stmt.on_conflict_do_update(
@@ -183,6 +214,25 @@ async def _move_totals(
                 "team": stmt.excluded.team,
                 "ranked": stmt.excluded.ranked,
             },
+        )
+    )
+    await move_score_counts(session, counts)
+
+
+async def move_score_counts(session: AsyncSession, counts: dict[tuple[str, str, date, int], int]) -> None:
+    """Apply (tenant, window, start, points) -> +/- people to ``score_counts`` (sorted: no deadlocks)."""
+    values = [
+        {"tenant_id": t, "window": w, "window_start": s, "points": p, "count": n}
+        for (t, w, s, p), n in sorted(counts.items())
+        if n
+    ]
+    if not values:
+        return
+    stmt = pg_insert(SCORE_COUNTS).values(values)
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["tenant_id", "window", "window_start", "points"],
+            set_={"count": SCORE_COUNTS.c.count + stmt.excluded.count},
         )
     )
 

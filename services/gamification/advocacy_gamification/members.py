@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,7 +29,7 @@ from advocacy_gamification.db import (
     STATS,
     TOTALS,
 )
-from advocacy_gamification.ledger import notify_boards
+from advocacy_gamification.ledger import move_score_counts, notify_boards
 
 Key = tuple[str, str]
 
@@ -135,8 +136,21 @@ async def sync_board_copies(session: AsyncSession, keys: Sequence[Key]) -> None:
             ).where(sa.tuple_(MEMBERS.c.tenant_id, MEMBERS.c.employee_id).in_(ks))
         )
     ).all()
+    counts: dict[tuple[str, str, date, int], int] = defaultdict(int)
     for r in rows:
         ranked = domain.is_ranked(r.enrolled, r.visibility)
+        flipped = await session.execute(
+            sa.update(TOTALS)
+            .where(
+                TOTALS.c.tenant_id == r.tenant_id,
+                TOTALS.c.employee_id == r.employee_id,
+                TOTALS.c.ranked.is_distinct_from(ranked),
+            )
+            .values(ranked=ranked)
+            .returning(TOTALS.c.window, TOTALS.c.window_start, TOTALS.c.points)
+        )
+        for f in flipped.all():
+            counts[(r.tenant_id, f.window, f.window_start, f.points)] += 1 if ranked else -1
         for tbl in (TOTALS, CHALLENGE_TOTALS):
             await session.execute(
                 sa.update(tbl)
@@ -144,6 +158,7 @@ async def sync_board_copies(session: AsyncSession, keys: Sequence[Key]) -> None:
                 .where(sa.or_(tbl.c.ranked.is_distinct_from(ranked), tbl.c.team.is_distinct_from(r.team)))
                 .values(ranked=ranked, team=r.team)
             )
+    await move_score_counts(session, counts)
     await notify_boards(session, {t for t, _ in ks})
 
 
