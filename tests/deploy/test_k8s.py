@@ -20,7 +20,7 @@ CUSTOM_KINDS = {"ScaledObject", "Kafka", "KafkaNodePool", "KafkaTopic", "KafkaUs
 # Public path prefixes and the service whose API serves them (API.md).
 ROUTES = {
     "/r/": "sharing",
-    **{p: "content" for p in ("/v1/content", "/v1/policy", "/v1/me", "/v1/waves", "/v1/members", "/v1/tenant",
+    **{p: "content" for p in ("/v1/content", "/v1/policy", "/v1/me", "/v1/waves", "/v1/members", "/v1/tenant", "/v1/partner",
                               "/v1/coaching")},
     **{p: "sharing" for p in ("/v1/shares", "/v1/accounts", "/v1/clicks", "/v1/conversions", "/v1/conversion-secrets")},
     "/v1/metrics": "metrics",
@@ -50,8 +50,8 @@ def container(workload: dict[str, Any]) -> dict[str, Any]:
 
 def consumer_groups(service: str) -> dict[str, tuple[str, ...]]:
     """The consumer groups a service's worker runs, and their topics, from its code."""
-    module = importlib.import_module(f"advocacy_{service}.consumers")
-    return {spec.group_id: tuple(spec.topics) for spec in module.CONSUMERS}
+    definition = importlib.import_module(f"advocacy_{service}.app").DEFINITION
+    return {c.group_id: tuple(c.topics) for c in [*definition.consumers, *definition.late_consumers]}
 
 
 @pytest.fixture
@@ -263,7 +263,9 @@ def test_network_policies_deny_by_default_and_open_only_what_is_needed(overlay: 
         else:
             assert namespaces == set(), w["metadata"]["name"]
         ports = {p["port"] for pol in applying for r in pol["spec"].get("egress", []) for p in r.get("ports", [])}
-        allowed = {53, 9092, 5432} | ({443} if component == "api" else set())
+        # APIs fetch the IdP's JWKS; content's worker POSTs partner webhooks.
+        https = component == "api" or (labels["app.kubernetes.io/name"] == "content" and component == "worker")
+        allowed = {53, 9092, 5432} | ({443} if https else set())
         assert ports == allowed, f"{w['metadata']['name']}: egress ports {ports}"
 
 

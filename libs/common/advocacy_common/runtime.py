@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from advocacy_common import topics
-from advocacy_common.consumer import ConsumerRunner, ConsumerSpec
+from advocacy_common.consumer import ConsumerRunner, ConsumerSpec, Handler
 from advocacy_common.db import make_engine, make_sessionmaker, ping
 from advocacy_common.errors import install_error_handlers
 from advocacy_common.events.base import Envelope
@@ -38,13 +38,26 @@ log = logging.getLogger("advocacy.runtime")
 Task = Callable[["Runtime", asyncio.Event], Awaitable[None]]
 
 
+@dataclass(frozen=True)
+class LateConsumer:
+    """A consumer whose handler is built from the running process; group and topics are static
+    so deployment checks (KEDA triggers) can read them."""
+
+    group_id: str
+    topics: tuple[str, ...]
+    build: Callable[[Runtime], Handler]
+
+    def spec(self, runtime: Runtime) -> ConsumerSpec:
+        return ConsumerSpec(group_id=self.group_id, topics=self.topics, handler=self.build(runtime))
+
+
 @dataclass
 class ServiceDefinition:
     name: str
     routers: Sequence[APIRouter] = ()
     consumers: Sequence[ConsumerSpec] = ()
     # Consumers whose handler needs the running process (its producer, settings...).
-    consumer_factories: Sequence[Callable[[Runtime], ConsumerSpec]] = ()
+    late_consumers: Sequence[LateConsumer] = ()
     # Run in worker processes (schedulers, projections...).
     worker_tasks: Sequence[Task] = ()
     # Run in API processes (e.g. the click emitter that feeds the producer).
@@ -143,7 +156,7 @@ class Runtime:
         )
         hook = d.on_applied
         on_applied = (lambda evs: hook(self, evs)) if hook is not None else None
-        for spec in [*d.consumers, *(factory(self) for factory in d.consumer_factories)]:
+        for spec in [*d.consumers, *(late.spec(self) for late in d.late_consumers)]:
             self.consumers.append(
                 ConsumerRunner(
                     spec,

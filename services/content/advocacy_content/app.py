@@ -8,7 +8,7 @@ from advocacy_common.entrypoint import service_cli
 from advocacy_common.runtime import ServiceDefinition, create_service_app
 from advocacy_content.api import router
 from advocacy_content.consumers import CONSUMERS
-from advocacy_content.partner import deliver_webhooks, forwarder_consumer
+from advocacy_content.partner import PARTNER_FEED, deliver_webhooks
 from advocacy_content.scheduler import scheduler_task
 from advocacy_content.settings import ContentSettings
 
@@ -18,7 +18,7 @@ DEFINITION = ServiceDefinition(
     description="The advocacy board: curated content, targeting, captions, policy and programme.",
     routers=[router],
     consumers=CONSUMERS,
-    consumer_factories=[forwarder_consumer],
+    late_consumers=[PARTNER_FEED],
     worker_tasks=[scheduler_task, deliver_webhooks],
 )
 

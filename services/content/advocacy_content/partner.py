@@ -15,12 +15,10 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from advocacy_common import topics
 from advocacy_common.auth import Principal
-from advocacy_common.consumer import ConsumerSpec
 from advocacy_common.pagination import PageParams, encode_cursor
 from advocacy_common.partner_feed import FEED_TOPICS, PartnerForwarder, WebhookDeliverer
-from advocacy_common.runtime import Runtime
+from advocacy_common.runtime import LateConsumer, Runtime
 from advocacy_common.tenant import load_tenant_settings
 from advocacy_content.db import WebhookDeliveries, WebhookSecrets
 from advocacy_content.events import now
@@ -34,18 +32,19 @@ async def webhook_url(session: AsyncSession, tenant_id: str) -> str | None:
     return (await load_tenant_settings(session, tenant_id)).partner_webhook_url
 
 
-def forwarder_consumer(runtime: Runtime) -> ConsumerSpec:
+def _forwarder(runtime: Runtime) -> PartnerForwarder:
     settings = runtime.settings
     assert isinstance(settings, ContentSettings)
-    forwarder = PartnerForwarder(
+    return PartnerForwarder(
         runtime.get_producer,
         bootstrap=settings.kafka_bootstrap_servers,
         partitions=settings.partner_topic_partitions,
         webhook_url=webhook_url,
         send_timeout=settings.kafka_send_timeout_seconds,
     )
-    assert all(t in topics.ALL_TOPICS for t in FEED_TOPICS)
-    return ConsumerSpec(group_id=GROUP, topics=FEED_TOPICS, handler=forwarder)
+
+
+PARTNER_FEED = LateConsumer(group_id=GROUP, topics=FEED_TOPICS, build=_forwarder)
 
 
 async def deliver_webhooks(runtime: Runtime, stop: asyncio.Event) -> None:
