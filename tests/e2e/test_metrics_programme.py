@@ -466,6 +466,19 @@ async def test_every_measure_equals_the_hand_computed_value(stack: E2EStack, new
             assert items == want, group_by
             assert r.json()["totals"]["clicks"] == 9
 
+        # a range with a whole month inside and edge days around it (monthly roll-up + daily edges):
+        # s5 (ann, 5 April) joins sales
+        around = (
+            await metrics.get(
+                "/v1/metrics/summary", params={"from": "2026-02-20", "to": "2026-04-10", "group_by": "team"}
+            )
+        ).json()
+        assert [(i["key"], i["shares"], i["reach"], i["clicks"], i["conversions"]) for i in around["items"]] == [
+            ("ops", 2, 600, 3, 3),
+            ("sales", 3, 1000, 6, 2),
+        ]
+        assert around["items"][1]["earned_media_value"] == [{"amount": "10.40", "currency": "EUR"}]
+
         referrer = (await metrics.get("/v1/metrics/summary", params={**MARCH, "group_by": "referrer"})).json()
         assert [(i["key"], i["clicks"], i["conversions"]) for i in referrer["items"]] == [
             (None, 7, 3),

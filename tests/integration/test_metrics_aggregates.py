@@ -240,13 +240,27 @@ def reference(tenant: str, payloads: list[Any]) -> dict[str, list[tuple[Any, ...
 
     order = ["shares", "reach", "counted", "bot", "duplicate", "self", "rate_limited", "invalidated"]
 
-    def rollup(index: tuple[int, ...]) -> list[tuple[Any, ...]]:
+    def month(d: date) -> date:
+        return d.replace(day=1)
+
+    def rollup(index: tuple[int, ...], monthly: bool = False) -> list[tuple[Any, ...]]:
+        """fine keys are (day, employee, content, network, team); index picks (period, ...)."""
         acc: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0] * len(order))
         for k, row in fine.items():
-            sums = acc[tuple(k[i] for i in index)]
+            key = tuple(month(k[i]) if monthly and i == 0 else k[i] for i in index)
+            sums = acc[key]
             for j, name in enumerate(order):
                 sums[j] += row[name]
         return sorted((tenant, *k, *v) for k, v in acc.items())
+
+    def conv_rollup(index: tuple[int, ...], monthly: bool = False) -> list[tuple[Any, ...]]:
+        """conversion keys are (day, employee, content, network, team, kind, currency)."""
+        acc: dict[tuple[Any, ...], list[Any]] = defaultdict(lambda: [0, Decimal(0)])
+        for k, (n, a) in conv.items():
+            key = tuple(month(k[i]) if monthly and i == 0 else k[i] for i in (*index, 5, 6))
+            acc[key][0] += n
+            acc[key][1] += a
+        return sorted((tenant, *k, n, q(a)) for k, (n, a) in acc.items())
 
     share_days: dict[str, set[date]] = defaultdict(set)
     for s in shares:
@@ -265,7 +279,14 @@ def reference(tenant: str, payloads: list[Any]) -> dict[str, list[tuple[Any, ...
         "daily_stats": rollup((0, 1, 2, 3, 4)),
         "team_daily_stats": rollup((0, 4, 3)),
         "content_daily_stats": rollup((0, 2, 3)),
+        "network_daily_stats": rollup((0, 3)),
+        "team_monthly_stats": rollup((0, 4, 3), monthly=True),
+        "content_monthly_stats": rollup((0, 2, 3), monthly=True),
+        "employee_monthly_stats": rollup((0, 1, 3), monthly=True),
         "daily_conversions": sorted((tenant, *k, n, q(a)) for k, (n, a) in conv.items()),
+        "network_daily_conversions": conv_rollup((0, 3)),
+        "team_monthly_conversions": conv_rollup((0, 4, 3), monthly=True),
+        "content_monthly_conversions": conv_rollup((0, 2, 3), monthly=True),
         "dimension_daily_clicks": sorted((tenant, *k, *(v[n] for n in order[2:])) for k, v in dim_clicks.items()),
         "dimension_daily_conversions": sorted((tenant, *k, n, q(a)) for k, (n, a) in dim_conv.items()),
         "sharer_days": sorted((tenant, e, d) for e, ds in share_days.items() for d in ds),
@@ -278,8 +299,10 @@ def normalise(snap: dict[str, list[tuple[Any, ...]]]) -> dict[str, list[tuple[An
     """The DB's rows in the reference's column order (stat tables keep counters first)."""
     out = {}
     for name, rows in snap.items():
-        if name in ("daily_stats", "team_daily_stats", "content_daily_stats"):
+        if name.endswith("_stats"):  # stats tables keep their counters first
             rows = [(*r[8:], *r[:8]) for r in rows]
+        elif name != "daily_conversions" and name.endswith("_conversions") and not name.startswith("dimension"):
+            rows = [(*r[2:], *r[:2]) for r in rows]  # so do the conversion roll-ups (count, amount)
         out[name] = sorted(rows)
     return out
 

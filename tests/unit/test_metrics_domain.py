@@ -47,8 +47,11 @@ def test_click_deltas_sum_to_the_events(events: list[domain.Click]) -> None:
 def test_roll_ups_carry_the_same_totals(events: list[domain.Click]) -> None:
     d = domain.deltas_from_facts({"t": UTC_ZONE}, clicks=events)
     fine = sum(sum(v) for v in d.stats.values())
-    assert sum(sum(v) for v in d.team_stats().values()) == fine
-    assert sum(sum(v) for v in d.content_stats().values()) == fine
+    for columns in (("team", "network"), ("content_id", "network"), ("network",), ("employee_id", "network")):
+        for monthly in (False, True):
+            projected = domain.project_stats(d.stats, columns, monthly)
+            assert sum(sum(v) for v in projected.values()) == fine
+            assert all(k[1].day == 1 for k in projected) or not monthly
 
 
 def test_share_adds_reach_on_its_local_day() -> None:

@@ -189,3 +189,40 @@ def test_adoption_weeks_clip_to_the_range_and_ignore_future_lapses() -> None:
         ("2026-03-02", 2, 1, 3),
         ("2026-03-09", 0, 0, 0),
     ]
+
+
+def test_split_months_takes_whole_months_and_leaves_the_edges() -> None:
+    from advocacy_metrics.queries import split_months
+
+    def r(a: str, b: str) -> ranges.DayRange:
+        return ranges.DayRange(date.fromisoformat(a), date.fromisoformat(b))
+
+    assert split_months(r("2025-01-01", "2025-12-31")) == ([], (date(2025, 1, 1), date(2025, 12, 1)))
+    assert split_months(r("2026-02-20", "2026-04-10")) == (
+        [r("2026-02-20", "2026-02-28"), r("2026-04-01", "2026-04-10")],
+        (date(2026, 3, 1), date(2026, 3, 1)),
+    )
+    assert split_months(r("2026-03-02", "2026-03-31")) == ([r("2026-03-02", "2026-03-31")], None)
+    assert split_months(r("2024-02-01", "2024-02-29")) == ([], (date(2024, 2, 1), date(2024, 2, 1)))
+    assert split_months(r("2026-12-15", "2027-01-31")) == (
+        [r("2026-12-15", "2026-12-31")],
+        (date(2027, 1, 1), date(2027, 1, 1)),
+    )
+
+
+@given(st.dates(date(2020, 1, 1), date(2030, 1, 1)), st.integers(0, 800))
+def test_split_months_covers_every_day_once(start: date, days: int) -> None:
+    from datetime import timedelta
+
+    from advocacy_metrics.queries import split_months
+
+    rng = ranges.DayRange(start, start + timedelta(days=days))
+    edges, months = split_months(rng)
+    covered = [e.start + timedelta(days=i) for e in edges for i in range(e.days)]
+    if months is not None:
+        d = months[0]
+        while d <= months[1]:
+            nxt = (d.replace(day=28) + timedelta(days=4)).replace(day=1)
+            covered += [d + timedelta(days=i) for i in range((nxt - d).days)]
+            d = nxt
+    assert sorted(covered) == [rng.start + timedelta(days=i) for i in range(rng.days)]

@@ -20,17 +20,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from advocacy_metrics import domain
 from advocacy_metrics.db import (
-    CONTENT_DAILY_STATS,
     CONVERSION_COLUMNS,
-    DAILY_CONVERSIONS,
-    DAILY_STATS,
+    CONVERSION_ROLLUPS,
     DIMENSION_DAILY_CLICKS,
     DIMENSION_DAILY_CONVERSIONS,
+    FINE,
     SHARER_DAYS,
     SHARER_LAPSES,
     SHARERS,
     STAT_COLUMNS,
-    TEAM_DAILY_STATS,
+    STAT_ROLLUPS,
     VERDICT_COLUMNS,
 )
 
@@ -132,10 +131,6 @@ async def _prune_zero_rows(
     await session.execute(sa.text(sql), {k: [r[i] for r in touched] for i, k in enumerate(keys)})
 
 
-_STAT_KEYS = ("tenant_id", "day", "employee_id", "content_id", "network", "team")
-_TEAM_KEYS = ("tenant_id", "day", "team", "network")
-_CONTENT_KEYS = ("tenant_id", "day", "content_id", "network")
-_CONVERSION_KEYS = (*_STAT_KEYS, "kind", "currency")
 _DIM_KEYS = ("tenant_id", "day", "dimension", "value")
 _DIM_CONVERSION_KEYS = (*_DIM_KEYS, "kind", "currency")
 
@@ -148,20 +143,28 @@ def _sum_rows(items: Iterable[tuple[tuple[Any, ...], domain.Sum]]) -> list[list[
     return [[*k, s.count, s.amount] for k, s in items]
 
 
+def plan(d: domain.Deltas) -> list[tuple[sa.Table, Sequence[str], Sequence[str], list[list[Any]]]]:
+    """Every aggregate table with the rows ``d`` adds to it: (table, key columns, counters, rows)."""
+    out: list[tuple[sa.Table, Sequence[str], Sequence[str], list[list[Any]]]] = []
+    for r in STAT_ROLLUPS:
+        stats = d.stats if r.columns == FINE and not r.monthly else domain.project_stats(d.stats, r.columns, r.monthly)
+        out.append((r.table, r.keys, STAT_COLUMNS, _stat_rows(stats.items())))
+    for r in CONVERSION_ROLLUPS:
+        conv = domain.project_conversions(d.conversions, r.columns, r.monthly)
+        out.append((r.table, (*r.keys, "kind", "currency"), CONVERSION_COLUMNS, _sum_rows(conv.items())))
+    out.append((DIMENSION_DAILY_CLICKS, _DIM_KEYS, VERDICT_COLUMNS, _stat_rows(d.dim_clicks.items())))
+    out.append(
+        (DIMENSION_DAILY_CONVERSIONS, _DIM_CONVERSION_KEYS, CONVERSION_COLUMNS, _sum_rows(d.dim_conversions.items()))
+    )
+    return out
+
+
 async def apply(session: AsyncSession, d: domain.Deltas, *, prune: bool = False, refresh: bool = True) -> None:
     """Move every aggregate by ``d``. ``prune`` (reversals) removes rows left all-zero; ``refresh=False``
     leaves the sharer summaries to the caller (a rebuild recomputes them once at the end)."""
     if not d:
         return
-    plan: list[tuple[sa.Table, Sequence[str], Sequence[str], list[list[Any]]]] = [
-        (DAILY_STATS, _STAT_KEYS, STAT_COLUMNS, _stat_rows(d.stats.items())),
-        (TEAM_DAILY_STATS, _TEAM_KEYS, STAT_COLUMNS, _stat_rows(d.team_stats().items())),
-        (CONTENT_DAILY_STATS, _CONTENT_KEYS, STAT_COLUMNS, _stat_rows(d.content_stats().items())),
-        (DAILY_CONVERSIONS, _CONVERSION_KEYS, CONVERSION_COLUMNS, _sum_rows(d.conversions.items())),
-        (DIMENSION_DAILY_CLICKS, _DIM_KEYS, VERDICT_COLUMNS, _stat_rows(d.dim_clicks.items())),
-        (DIMENSION_DAILY_CONVERSIONS, _DIM_CONVERSION_KEYS, CONVERSION_COLUMNS, _sum_rows(d.dim_conversions.items())),
-    ]
-    for table, keys, counters, rows in plan:
+    for table, keys, counters, rows in plan(d):
         await upsert_add(session, table, keys, counters, rows)
         if prune:
             await _prune_zero_rows(session, table, keys, counters, (r[: len(keys)] for r in rows))

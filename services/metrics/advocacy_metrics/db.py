@@ -16,6 +16,7 @@ transaction as the facts and recomputable from them (:mod:`advocacy_metrics.rebu
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -219,6 +220,85 @@ class ContentDailyStat(StatCounters, Model, table=True):
     network: str = Field(primary_key=True)
 
 
+class NetworkDailyStat(StatCounters, Model, table=True):
+    """Per day and network only: day, week and network summaries read a few rows a day."""
+
+    __tablename__ = "network_daily_stats"
+
+    tenant_id: str = Field(primary_key=True)
+    day: date = Field(primary_key=True)
+    network: str = Field(primary_key=True)
+
+
+class TeamMonthlyStat(StatCounters, Model, table=True):
+    """Per month: the whole months of a long range come from here, its edge days from the daily table."""
+
+    __tablename__ = "team_monthly_stats"
+
+    tenant_id: str = Field(primary_key=True)
+    month: date = Field(primary_key=True)
+    team: str = Field(primary_key=True, default="")
+    network: str = Field(primary_key=True)
+
+
+class ContentMonthlyStat(StatCounters, Model, table=True):
+    __tablename__ = "content_monthly_stats"
+    __table_args__ = (sa.Index("ix_content_monthly_stats_content", "tenant_id", "content_id", "month"),)
+
+    tenant_id: str = Field(primary_key=True)
+    month: date = Field(primary_key=True)
+    content_id: str = Field(primary_key=True)
+    network: str = Field(primary_key=True)
+
+
+class EmployeeMonthlyStat(StatCounters, Model, table=True):
+    __tablename__ = "employee_monthly_stats"
+    __table_args__ = (sa.Index("ix_employee_monthly_stats_employee", "tenant_id", "employee_id", "month"),)
+
+    tenant_id: str = Field(primary_key=True)
+    month: date = Field(primary_key=True)
+    employee_id: str = Field(primary_key=True)
+    network: str = Field(primary_key=True)
+
+
+class ConversionSums(SQLModel):
+    conversions: int = 0
+    amount: Decimal = Field(default=Decimal(0), sa_type=MONEY)
+
+
+class NetworkDailyConversion(ConversionSums, Model, table=True):
+    __tablename__ = "network_daily_conversions"
+
+    tenant_id: str = Field(primary_key=True)
+    day: date = Field(primary_key=True)
+    network: str = Field(primary_key=True)
+    kind: str = Field(primary_key=True)
+    currency: str = Field(primary_key=True, default="")
+
+
+class TeamMonthlyConversion(ConversionSums, Model, table=True):
+    __tablename__ = "team_monthly_conversions"
+
+    tenant_id: str = Field(primary_key=True)
+    month: date = Field(primary_key=True)
+    team: str = Field(primary_key=True, default="")
+    network: str = Field(primary_key=True)
+    kind: str = Field(primary_key=True)
+    currency: str = Field(primary_key=True, default="")
+
+
+class ContentMonthlyConversion(ConversionSums, Model, table=True):
+    __tablename__ = "content_monthly_conversions"
+    __table_args__ = (sa.Index("ix_content_monthly_conversions_content", "tenant_id", "content_id", "month"),)
+
+    tenant_id: str = Field(primary_key=True)
+    month: date = Field(primary_key=True)
+    content_id: str = Field(primary_key=True)
+    network: str = Field(primary_key=True)
+    kind: str = Field(primary_key=True)
+    currency: str = Field(primary_key=True, default="")
+
+
 class DailyConversion(Model, table=True):
     __tablename__ = "daily_conversions"
     __table_args__ = (
@@ -322,12 +402,55 @@ MEMBER_FACTS = table_of(MemberFact)
 REDEMPTION_FACTS = table_of(RedemptionFact)
 ERASED_MEMBERS = table_of(ErasedMember)
 
+NETWORK_DAILY_STATS = table_of(NetworkDailyStat)
+TEAM_MONTHLY_STATS = table_of(TeamMonthlyStat)
+CONTENT_MONTHLY_STATS = table_of(ContentMonthlyStat)
+EMPLOYEE_MONTHLY_STATS = table_of(EmployeeMonthlyStat)
+NETWORK_DAILY_CONVERSIONS = table_of(NetworkDailyConversion)
+TEAM_MONTHLY_CONVERSIONS = table_of(TeamMonthlyConversion)
+CONTENT_MONTHLY_CONVERSIONS = table_of(ContentMonthlyConversion)
+
+
+@dataclass(frozen=True)
+class Rollup:
+    """An aggregate table: the fine stats (or conversions) summed to (tenant, day | month, *columns)."""
+
+    table: sa.Table
+    columns: tuple[str, ...]
+    monthly: bool = False
+
+    @property
+    def period(self) -> str:
+        return "month" if self.monthly else "day"
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return ("tenant_id", self.period, *self.columns)
+
+
+FINE = ("employee_id", "content_id", "network", "team")
+#: Stats roll-ups, finest first. Reads take the smallest one holding the columns they need.
+STAT_ROLLUPS = (
+    Rollup(DAILY_STATS, FINE),
+    Rollup(TEAM_DAILY_STATS, ("team", "network")),
+    Rollup(CONTENT_DAILY_STATS, ("content_id", "network")),
+    Rollup(NETWORK_DAILY_STATS, ("network",)),
+    Rollup(TEAM_MONTHLY_STATS, ("team", "network"), monthly=True),
+    Rollup(CONTENT_MONTHLY_STATS, ("content_id", "network"), monthly=True),
+    Rollup(EMPLOYEE_MONTHLY_STATS, ("employee_id", "network"), monthly=True),
+)
+#: Conversion roll-ups (their keys end with kind and currency).
+CONVERSION_ROLLUPS = (
+    Rollup(DAILY_CONVERSIONS, FINE),
+    Rollup(NETWORK_DAILY_CONVERSIONS, ("network",)),
+    Rollup(TEAM_MONTHLY_CONVERSIONS, ("team", "network"), monthly=True),
+    Rollup(CONTENT_MONTHLY_CONVERSIONS, ("content_id", "network"), monthly=True),
+)
+
 #: Every table derived from the facts (what a rebuild deletes and recomputes).
 AGGREGATE_TABLES = (
-    DAILY_STATS,
-    TEAM_DAILY_STATS,
-    CONTENT_DAILY_STATS,
-    DAILY_CONVERSIONS,
+    *(r.table for r in STAT_ROLLUPS),
+    *(r.table for r in CONVERSION_ROLLUPS),
     DIMENSION_DAILY_CLICKS,
     DIMENSION_DAILY_CONVERSIONS,
     SHARER_DAYS,

@@ -13,14 +13,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 StatKey = tuple[str, date, str, str, str, str]  # tenant, day, employee, content, network, team
 ConversionKey = tuple[str, date, str, str, str, str, str, str]  # ... + kind, currency
 DimKey = tuple[str, date, str, str]  # tenant, day, dimension, value
 DimConversionKey = tuple[str, date, str, str, str, str]  # tenant, day, dimension, value, kind, currency
-TeamKey = tuple[str, date, str, str]  # tenant, day, team, network
-ContentKey = tuple[str, date, str, str]  # tenant, day, content, network
 SharerDayKey = tuple[str, str, date]  # tenant, employee, day
 
 VERDICTS = ("counted", "bot", "duplicate", "self", "rate_limited", "invalidated")
@@ -191,30 +190,48 @@ class Deltas:
         for d, value in dims.items():
             self.dim_conversions[(v.tenant_id, day, d, value, v.kind, v.currency)].add(sign, sign * v.amount)
 
-    # -- roll-ups ------------------------------------------------------------------------------------
-    def team_stats(self) -> dict[TeamKey, list[int]]:
-        out: dict[TeamKey, list[int]] = {}
-        for (tenant, day, _emp, _content, network, team), counters in self.stats.items():
-            key = (tenant, day, team, network)
-            row = out.get(key)
-            if row is None:
-                out[key] = list(counters)
-            else:
-                for i, n in enumerate(counters):
-                    row[i] += n
-        return out
 
-    def content_stats(self) -> dict[ContentKey, list[int]]:
-        out: dict[ContentKey, list[int]] = {}
-        for (tenant, day, _emp, content, network, _team), counters in self.stats.items():
-            key = (tenant, day, content, network)
-            row = out.get(key)
-            if row is None:
-                out[key] = list(counters)
-            else:
-                for i, n in enumerate(counters):
-                    row[i] += n
-        return out
+#: Where each dimension sits in a stats key (and in a conversion key, which adds kind and currency).
+STAT_KEY_POSITION = {"employee_id": 2, "content_id": 3, "network": 4, "team": 5}
+
+
+def month_of(day: date) -> date:
+    return day.replace(day=1)
+
+
+def project_stats(
+    stats: dict[StatKey, list[int]], columns: tuple[str, ...], monthly: bool
+) -> dict[tuple[Any, ...], list[int]]:
+    """Stats rows summed up to (tenant, day or month, *columns): what a roll-up table holds."""
+    positions = [STAT_KEY_POSITION[c] for c in columns]
+    out: dict[tuple[Any, ...], list[int]] = {}
+    for key, counters in stats.items():
+        period = month_of(key[1]) if monthly else key[1]
+        k = (key[0], period, *(key[p] for p in positions))
+        row = out.get(k)
+        if row is None:
+            out[k] = list(counters)
+        else:
+            for i, n in enumerate(counters):
+                row[i] += n
+    return out
+
+
+def project_conversions(
+    conversions: dict[ConversionKey, Sum], columns: tuple[str, ...], monthly: bool
+) -> dict[tuple[Any, ...], Sum]:
+    """Conversion sums up to (tenant, day or month, *columns, kind, currency)."""
+    positions = [STAT_KEY_POSITION[c] for c in columns]
+    out: dict[tuple[Any, ...], Sum] = {}
+    for key, s in conversions.items():
+        period = month_of(key[1]) if monthly else key[1]
+        k = (key[0], period, *(key[p] for p in positions), key[6], key[7])
+        row = out.get(k)
+        if row is None:
+            out[k] = Sum(s.count, s.amount)
+        else:
+            row.add(s.count, s.amount)
+    return out
 
 
 def deltas_from_facts(

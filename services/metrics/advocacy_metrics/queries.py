@@ -1,11 +1,13 @@
-"""Read-side SQL: summed aggregates per group, read from the smallest table that has the group key.
+"""Read-side SQL: summed aggregates per group, from the smallest roll-up that holds what is asked.
 
-| group_by / filter            | stats from            | conversions from              |
-| ---------------------------- | --------------------- | ----------------------------- |
-| day, week, network, team     | team_daily_stats      | daily_conversions             |
-| content (or one content)     | content_daily_stats   | daily_conversions             |
-| employee (or one employee)   | daily_stats           | daily_conversions             |
-| country, device, referrer    | dimension_daily_clicks| dimension_daily_conversions   |
+A query needs the group key's column, any filter's column, and the network (earned media value and
+amplification are per network). Of the roll-ups holding those columns (``db.STAT_ROLLUPS``,
+``db.CONVERSION_ROLLUPS``) the smallest is read: day/week/network summaries from
+``network_daily_stats``, team from ``team_*``, content from ``content_*``, employee from
+``employee_monthly_stats`` / ``daily_stats``. When a range spans whole calendar months and the group
+is not a day or week, those months come from the monthly roll-up and only the edge days from the
+daily one (a year by team reads ~12 x teams x networks rows). Country, device and referrer come
+from the dimension roll-ups.
 
 Groups come out in key order (text keys in code-point order, ``COLLATE "C"``), stats streamed
 from a server-side cursor and merged with the (smaller) conversion sums, so the CSV export never
@@ -15,9 +17,9 @@ holds a whole result in memory.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -26,9 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from advocacy_metrics.db import (
     ACCOUNT_FACTS,
-    CONTENT_DAILY_STATS,
-    DAILY_CONVERSIONS,
-    DAILY_STATS,
+    CONVERSION_ROLLUPS,
     DIMENSION_DAILY_CLICKS,
     DIMENSION_DAILY_CONVERSIONS,
     MEMBER_FACTS,
@@ -36,7 +36,8 @@ from advocacy_metrics.db import (
     SHARER_DAYS,
     SHARER_LAPSES,
     SHARERS,
-    TEAM_DAILY_STATS,
+    STAT_ROLLUPS,
+    Rollup,
 )
 from advocacy_metrics.domain import VERDICTS, Sum
 from advocacy_metrics.measures import GroupTotals, StatSums
@@ -62,14 +63,75 @@ class GroupQuery:
         return self.group_by in DIMENSION_GROUPS
 
 
-def _sources(q: GroupQuery) -> tuple[sa.Table, sa.Table]:
-    if q.dimension:
-        return DIMENSION_DAILY_CLICKS, DIMENSION_DAILY_CONVERSIONS
-    if q.employee_id is not None or q.group_by == "employee":
-        return DAILY_STATS, DAILY_CONVERSIONS
-    if q.content_id is not None or q.group_by == "content":
-        return CONTENT_DAILY_STATS, DAILY_CONVERSIONS
-    return TEAM_DAILY_STATS, DAILY_CONVERSIONS
+def _needed(q: GroupQuery) -> frozenset[str]:
+    cols = {"network"}
+    if q.group_by in _KEY_COLUMN:
+        cols.add(_KEY_COLUMN[q.group_by])
+    if q.employee_id is not None:
+        cols.add("employee_id")
+    if q.content_id is not None:
+        cols.add("content_id")
+    return frozenset(cols)
+
+
+def pick(rollups: Sequence[Rollup], needed: frozenset[str], monthly: bool) -> Rollup | None:
+    """The smallest roll-up of that period holding the needed columns."""
+    fits = [r for r in rollups if r.monthly == monthly and needed <= set(r.columns)]
+    return min(fits, key=lambda r: len(r.columns)) if fits else None
+
+
+def split_months(days: DayRange) -> tuple[list[DayRange], tuple[date, date] | None]:
+    """The whole calendar months inside ``days`` (first days of the first and last), and the edge
+    day ranges around them. No whole month: (``[days]``, None)."""
+    first = days.start if days.start.day == 1 else (days.start.replace(day=28) + timedelta(days=4)).replace(day=1)
+    after_end = days.end + timedelta(days=1)
+    last_end = days.end if after_end.day == 1 else after_end.replace(day=1) - timedelta(days=1)
+    if first > last_end:
+        return [days], None
+    edges = []
+    if days.start < first:
+        edges.append(DayRange(days.start, first - timedelta(days=1)))
+    if last_end < days.end:
+        edges.append(DayRange(last_end + timedelta(days=1), days.end))
+    return edges, (first, last_end.replace(day=1))
+
+
+def _branch(r: Rollup, q: GroupQuery, carry: Sequence[str], where: Sequence[sa.ColumnElement[bool]]) -> sa.Select[Any]:
+    t = r.table
+    cond = [t.c.tenant_id == q.tenant, *where]
+    if q.employee_id is not None:
+        cond.append(t.c.employee_id == q.employee_id)
+    if q.content_id is not None:
+        cond.append(t.c.content_id == q.content_id)
+    return sa.select(t.c[r.period].label("day"), *(t.c[c] for c in carry)).where(*cond)
+
+
+def _source(q: GroupQuery, rollups: Sequence[Rollup], values: Sequence[str]) -> sa.Subquery:
+    """The rows to sum: columns ``day`` (a day, or a month's first day), the needed columns, ``values``."""
+    needed = _needed(q)
+    carry = [*sorted(needed), *values]
+    daily = pick(rollups, needed, monthly=False)
+    assert daily is not None  # the finest roll-up holds every column
+    monthly = None if q.group_by in TIME_GROUPS else pick(rollups, needed, monthly=True)
+    if monthly is None:
+        where = [] if q.days is None else [daily.table.c.day.between(q.days.start, q.days.end)]
+        return _branch(daily, q, carry, where).subquery()
+    if q.days is None:
+        return _branch(monthly, q, carry, []).subquery()
+    edges, months = split_months(q.days)
+    if months is None:
+        return _branch(daily, q, carry, [daily.table.c.day.between(q.days.start, q.days.end)]).subquery()
+    parts = [_branch(monthly, q, carry, [monthly.table.c.month.between(*months)])]
+    if edges:
+        parts.append(_branch(daily, q, carry, [sa.or_(*(daily.table.c.day.between(e.start, e.end) for e in edges))]))
+    return (parts[0] if len(parts) == 1 else sa.union_all(*parts)).subquery()
+
+
+def _dimension_source(q: GroupQuery, table: sa.Table, values: Sequence[str]) -> sa.Subquery:
+    cond = [table.c.tenant_id == q.tenant, table.c.dimension == q.group_by]
+    if q.days is not None:
+        cond.append(table.c.day.between(q.days.start, q.days.end))
+    return sa.select(table.c.day, table.c.value, *(table.c[c] for c in values)).where(*cond).subquery()
 
 
 def week_of(day: sa.ColumnElement[Any], week_start_index: int) -> sa.ColumnElement[date]:
@@ -78,68 +140,49 @@ def week_of(day: sa.ColumnElement[Any], week_start_index: int) -> sa.ColumnEleme
     return sa.type_coerce(day - offset, sa.Date)
 
 
-def _key(table: sa.Table, q: GroupQuery) -> tuple[sa.ColumnElement[Any], sa.ColumnElement[Any]]:
+def _key(src: sa.Subquery, q: GroupQuery) -> tuple[sa.ColumnElement[Any], sa.ColumnElement[Any]]:
     """(the group key, the expression to order by)."""
     if q.group_by is None:
         k: sa.ColumnElement[Any] = sa.literal_column("''")
         return k, k
     if q.group_by == "day":
-        return table.c.day, table.c.day
+        return src.c.day, src.c.day
     if q.group_by == "week":
-        w = week_of(table.c.day, q.week_start_index)
+        w = week_of(src.c.day, q.week_start_index)
         return w, w
-    col = table.c.value if q.dimension else table.c[_KEY_COLUMN[q.group_by]]
+    col = src.c.value if q.dimension else src.c[_KEY_COLUMN[q.group_by]]
     return col, sa.collate(col, "C")
 
 
-def _where(table: sa.Table, q: GroupQuery) -> list[sa.ColumnElement[bool]]:
-    cond = [table.c.tenant_id == q.tenant]
-    if q.days is not None:
-        cond.append(table.c.day.between(q.days.start, q.days.end))
-    if q.dimension:
-        cond.append(table.c.dimension == q.group_by)
-    if q.employee_id is not None:
-        cond.append(table.c.employee_id == q.employee_id)
-    if q.content_id is not None:
-        cond.append(table.c.content_id == q.content_id)
-    return cond
-
-
 def _stats_select(q: GroupQuery) -> sa.Select[Any]:
-    table, _ = _sources(q)
-    key, order = _key(table, q)
-    network = sa.literal_column("''") if q.dimension else table.c.network
-    sums = [sa.func.coalesce(sa.func.sum(table.c[f"clicks_{v}"]), 0) for v in VERDICTS]
-    if not q.dimension:
-        sums = [
-            sa.func.coalesce(sa.func.sum(table.c.shares), 0),
-            sa.func.coalesce(sa.func.sum(table.c.reach), 0),
-            *sums,
-        ]
+    counters = (
+        [f"clicks_{v}" for v in VERDICTS] if q.dimension else ["shares", "reach", *(f"clicks_{v}" for v in VERDICTS)]
+    )
+    src = _dimension_source(q, DIMENSION_DAILY_CLICKS, counters) if q.dimension else _source(q, STAT_ROLLUPS, counters)
+    key, order = _key(src, q)
+    network = sa.literal_column("''") if q.dimension else src.c.network
+    sums = [sa.func.coalesce(sa.func.sum(src.c[c]), 0) for c in counters]
     group = [key] if q.group_by is not None else []
     if not q.dimension:
         group.append(network)
     return (
         sa.select(key.label("key"), network.label("network"), *sums)
-        .where(*_where(table, q))
         .group_by(*group)
         .order_by(*([order] if q.group_by is not None else []))
     )
 
 
 async def _conversions(session: AsyncSession, q: GroupQuery) -> dict[Any, dict[tuple[str, str], Sum]]:
-    _, table = _sources(q)
-    key, _ = _key(table, q)
+    values = ("kind", "currency", "conversions", "amount")
+    if q.dimension:
+        src = _dimension_source(q, DIMENSION_DAILY_CONVERSIONS, values)
+    else:
+        src = _source(q, CONVERSION_ROLLUPS, values)
+    key, _ = _key(src, q)
     res = await session.execute(
         sa.select(
-            key.label("key"),
-            table.c.kind,
-            table.c.currency,
-            sa.func.sum(table.c.conversions),
-            sa.func.sum(table.c.amount),
-        )
-        .where(*_where(table, q))
-        .group_by(*([key] if q.group_by is not None else []), table.c.kind, table.c.currency)
+            key.label("key"), src.c.kind, src.c.currency, sa.func.sum(src.c.conversions), sa.func.sum(src.c.amount)
+        ).group_by(*([key] if q.group_by is not None else []), src.c.kind, src.c.currency)
     )
     out: defaultdict[Any, dict[tuple[str, str], Sum]] = defaultdict(dict)
     for k, kind, currency, n, amount in res.all():
