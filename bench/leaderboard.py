@@ -11,7 +11,14 @@ Measured, p50/p99 over repeated calls:
   and GET /v1/leaderboard/me for random employees (tokens minted up front).
 Target: top 50 and "me" each under 10 ms p99.
 
-``python -m bench.leaderboard``. BENCH_DATABASE_URL (a server URL) uses your PostgreSQL instead of a
+Then, live: content, sharing and gamification as processes (embedded PostgreSQL, Tansu), 20
+employees sharing, an SSE stream of the board open, and clicks on /r/{code} paced at 1,000 a
+second for 10 s (distinct visitors, browser user agents, a small asyncio HTTP/1.1 client with
+keep-alive). For each employee, the n-th 302 is matched with the first SSE message showing at least
+n clicks for them: the latency from the 302 to the message. Target p99 under 1 s.
+
+``python -m bench.leaderboard`` (``reads`` or ``live`` as an argument runs one part).
+BENCH_DATABASE_URL (a server URL) uses your PostgreSQL instead of a
 throwaway embedded one. BENCH_LEADERBOARD_N sets the calls per measurement (default 2000).
 """
 
@@ -20,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import sys
 import tempfile
 import time
 import uuid
@@ -31,6 +39,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+import orjson
 
 from advocacy_common.auth import ensure_dev_keys, mint_token
 from advocacy_common.db import make_engine, make_sessionmaker
@@ -277,23 +286,250 @@ def report(data: dict[str, Any], results: list[tuple[str, dict[str, float]]], pl
     return "\n".join(lines)
 
 
-def main() -> None:
-    with tempfile.TemporaryDirectory(prefix="advocacy-bench-board-") as tmp:
-        root = Path(tmp)
-        server_url = os.environ.get("BENCH_DATABASE_URL")
-        pg = None
-        if not server_url:
-            pg = EmbeddedPostgres(root / "pg", free_port(), settings=PG_SETTINGS)
-            pg.start()
-            server_url = pg.server_url
+# -- live: click -> SSE ------------------------------------------------------------------------------
+RATE = int(os.environ.get("BENCH_LEADERBOARD_RATE", "1000"))
+SECONDS = int(os.environ.get("BENCH_LEADERBOARD_SECONDS", "10"))
+SHARERS = 20
+CONNECTIONS = 48
+CHROME = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+)
+
+
+async def _http_get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str, path: str, ip: str) -> int:
+    writer.write(
+        f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {CHROME}\r\nX-Forwarded-For: {ip}\r\n"
+        "Accept: text/html\r\n\r\n".encode()
+    )
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ", 2)[1])
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
+    if "content-length" in headers:
+        await reader.readexactly(int(headers["content-length"]))
+    elif headers.get("transfer-encoding") == "chunked":
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).strip(), 16)
+            await reader.readexactly(size + 2)
+            if size == 0:
+                break
+    return status
+
+
+async def drive(base: str, plan: list[tuple[str, str]], rate: int) -> tuple[list[tuple[float, str, int]], float]:
+    """GET /r/{code} for each (employee, code) at ``rate`` a second (open loop): (done at, employee,
+    status) per click, and the achieved rate."""
+    host, port = base.removeprefix("http://").split(":")
+    queue: asyncio.Queue[int | None] = asyncio.Queue()
+    done: list[tuple[float, str, int]] = []
+
+    async def worker() -> None:
+        reader, writer = await asyncio.open_connection(host, int(port))
         try:
-            data, results, plan = asyncio.run(run(server_url, root))
+            while (i := await queue.get()) is not None:
+                emp, code = plan[i]
+                ip = f"198.{18 + (i >> 16) % 2}.{(i >> 8) & 255}.{i & 255}"
+                status = await _http_get(reader, writer, f"{host}:{port}", f"/r/{code}", ip)
+                done.append((time.monotonic(), emp, status))
         finally:
-            if pg is not None:
-                pg.stop()
-    body = report(data, results, plan)
-    print(body)
-    append_results("Leaderboard reads, 100,000 ranked employees", body)
+            writer.close()
+
+    workers = [asyncio.create_task(worker()) for _ in range(CONNECTIONS)]
+    t0 = time.monotonic()
+    for i in range(len(plan)):
+        due = t0 + i / rate
+        if (wait := due - time.monotonic()) > 0:
+            await asyncio.sleep(wait)
+        queue.put_nowait(i)
+    for _ in workers:
+        queue.put_nowait(None)
+    await asyncio.gather(*workers)
+    return done, len(plan) / (time.monotonic() - t0)
+
+
+async def stage_counts(stack: Any, tenant: str, samples: list[tuple[float, int, int]], stop: asyncio.Event) -> None:
+    """Every 50 ms: how many clicks sharing has judged (its click table) and how many awards
+    gamification has applied (its ledger), for the stage breakdown."""
+    sharing = await asyncpg.connect(stack.pg.database_url("advocacy_sharing", driver=None))
+    gamification = await asyncpg.connect(stack.pg.database_url("advocacy_gamification", driver=None))
+    try:
+        while not stop.is_set():
+            judged = await sharing.fetchval("SELECT count(*) FROM clicks WHERE tenant_id = $1", tenant)
+            applied = await gamification.fetchval(
+                "SELECT count(*) FROM ledger WHERE tenant_id = $1 AND action = 'click'", tenant
+            )
+            samples.append((time.monotonic(), int(judged), int(applied)))
+            await asyncio.sleep(0.05)
+    finally:
+        await sharing.close()
+        await gamification.close()
+
+
+def first_reaching(samples: list[tuple[float, int, int]], column: int, n: int) -> float | None:
+    for s in samples:
+        if s[column] >= n:
+            return s[0]
+    return None
+
+
+async def live(stack: Any, rate: int = RATE, seconds: int = SECONDS) -> dict[str, Any]:
+    from tests.e2e.helpers import eventually
+
+    services = stack.services
+    tenant = f"bench-live-{uuid.uuid4().hex[:6]}"
+
+    def client(svc: str, sub: str, role: str = "employee") -> httpx.AsyncClient:
+        token = mint_token(stack.keys, tenant=tenant, sub=sub, roles=[role])
+        return httpx.AsyncClient(base_url=services.url(svc), headers={"Authorization": f"Bearer {token}"}, timeout=10)
+
+    async with client("content", "admin", "admin") as content:
+        r = await content.post("/v1/content", json={"title": "Live board", "url": "https://example.com/live"})
+        assert r.status_code == 201, r.text
+        content_id = r.json()["id"]
+    codes: dict[str, str] = {}
+    for k in range(SHARERS):
+        emp = f"sharer{k:02d}"
+        async with client("sharing", emp) as sharing:
+
+            async def share(sharing: httpx.AsyncClient = sharing) -> str | None:
+                r = await sharing.post("/v1/shares", json={"content_id": content_id, "network": "linkedin"})
+                return None if r.status_code == 404 else str(r.json()["code"])
+
+            codes[emp] = await eventually(share, timeout=30, what="sharing learns the content")
+    async with client("gamification", "wall") as gam:
+
+        async def everyone_on_the_board() -> bool:
+            r = await gam.get("/v1/leaderboard", params={"limit": 50})
+            return len(r.json()["items"]) == SHARERS
+
+        await eventually(everyone_on_the_board, timeout=30, what="the shares on the board")
+        ticket = (await gam.post("/v1/leaderboard/stream-tickets")).json()["ticket"]
+    rng = random.Random(11)
+    plan = [(emp, codes[emp]) for emp in (rng.choice(sorted(codes)) for _ in range(rate * seconds))]
+    messages: list[tuple[float, dict[str, int]]] = []
+    expected = {emp: 10 + sum(1 for e, _ in plan if e == emp) for emp in codes}
+
+    async with (
+        httpx.AsyncClient(base_url=services.url("gamification"), timeout=httpx.Timeout(10, read=60)) as sse_client,
+        sse_client.stream("GET", "/v1/leaderboard/stream", params={"ticket": ticket, "limit": 50}) as resp,
+    ):
+
+        async def read() -> None:
+            async for line in resp.aiter_lines():
+                if line.startswith("data: "):
+                    data = orjson.loads(line[6:])
+                    messages.append((time.monotonic(), {i["employee_id"]: i["points"] for i in data["items"]}))
+                    if messages[-1][1] == expected:
+                        return
+
+        reader = asyncio.create_task(read())
+        samples: list[tuple[float, int, int]] = []
+        stop = asyncio.Event()
+        sampler = asyncio.create_task(stage_counts(stack, tenant, samples, stop))
+        done, achieved = await drive(services.url("sharing"), plan, rate)
+        last_302 = max(t for t, _, _ in done)
+        try:
+            await asyncio.wait_for(reader, 60)
+            settled = True
+        except TimeoutError:
+            settled = False
+        await asyncio.sleep(0.2)
+        stop.set()
+        await sampler
+    # stages, by position: the n-th 302 overall, the moment sharing had judged n clicks, the
+    # moment gamification had applied n awards
+    ends = sorted(t for t, _, status in done if status == 302)
+    judged_lag, applied_lag = [], []
+    for n, t in enumerate(ends, start=1):
+        j, a = first_reaching(samples, 1, n), first_reaching(samples, 2, n)
+        if j is not None and a is not None:
+            judged_lag.append(max(0.0, j - t))
+            applied_lag.append(max(0.0, a - max(j, t)))
+    statuses: dict[int, int] = {}
+    per_emp: dict[str, list[float]] = {emp: [] for emp in codes}
+    for t, emp, status in sorted(done):
+        statuses[status] = statuses.get(status, 0) + 1
+        if status == 302:
+            per_emp[emp].append(t)
+    latencies = []
+    for emp, times in per_emp.items():
+        j = 0
+        for n, t in enumerate(times, start=1):
+            while j < len(messages) and messages[j][1].get(emp, 0) < 10 + n:
+                j += 1
+            if j == len(messages):
+                break
+            latencies.append(max(0.0, messages[j][0] - t))
+    return {
+        "rate": rate,
+        "seconds": seconds,
+        "judged": summary_ms(judged_lag),
+        "applied": summary_ms(applied_lag),
+        "clicks": len(plan),
+        "achieved_rate": achieved,
+        "statuses": statuses,
+        "messages": len(messages),
+        "matched": len(latencies),
+        "settled": settled,
+        "settle_after_last_302_s": (messages[-1][0] - last_302) if messages else float("nan"),
+        **summary_ms(latencies),
+        "max_ms": max(latencies) * 1000 if latencies else float("nan"),
+    }
+
+
+def live_report(runs: list[dict[str, Any]]) -> str:
+    lines = [
+        f"Click -> SSE: clicks on /r/{{code}} paced at the rate below for {SECONDS} s, {SHARERS} sharers, distinct "
+        "visitors, one SSE stream of the top 50 on gamification. Content, sharing and gamification processes "
+        f"(role all) on the same {os.cpu_count()} cores as PostgreSQL, Tansu and the load generator; load average "
+        f"{os.getloadavg()[0]:.1f} at the end (a shared machine).",
+        "",
+        "For each sharer, the n-th 302 is matched with the first SSE message showing at least n clicks for them. "
+        "The stages are by position: when sharing's click table held n judged clicks (the verdict worker), and "
+        "when gamification's ledger held n click awards after that.",
+        "",
+        "| paced at | achieved | responses | messages | all on the board | 302 -> SSE p50 | p99 | max "
+        "| 302 -> judged p50 / p99 | judged -> ledger p50 / p99 | last message after last 302 |",
+        "| ---: | ---: | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in runs:
+        lines.append(
+            f"| {r['rate']}/s | {r['achieved_rate']:.0f}/s | {r['statuses']} | {r['messages']} | "
+            f"{'yes' if r['settled'] else 'no'} | {r['p50_ms']:.0f} ms | {r['p99_ms']:.0f} ms | {r['max_ms']:.0f} ms | "
+            f"{r['judged']['p50_ms']:.0f} / {r['judged']['p99_ms']:.0f} ms | "
+            f"{r['applied']['p50_ms']:.0f} / {r['applied']['p99_ms']:.0f} ms | "
+            f"{r['settle_after_last_302_s'] * 1000:.0f} ms |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parts = [a for a in sys.argv[1:] if a in ("reads", "live")] or ["reads", "live"]
+    if "reads" in parts:
+        with tempfile.TemporaryDirectory(prefix="advocacy-bench-board-") as tmp:
+            root = Path(tmp)
+            server_url = os.environ.get("BENCH_DATABASE_URL")
+            pg = None
+            if not server_url:
+                pg = EmbeddedPostgres(root / "pg", free_port(), settings=PG_SETTINGS)
+                pg.start()
+                server_url = pg.server_url
+            try:
+                data, results, plan = asyncio.run(run(server_url, root))
+            finally:
+                if pg is not None:
+                    pg.stop()
+        body = report(data, results, plan)
+        print(body)
+        append_results("Leaderboard reads, 100,000 ranked employees", body)
+    if "live" in parts:
+        from bench.stackutil import bench_stack
+
+        with bench_stack(["content", "sharing", "gamification"]) as stack:
+            runs = [asyncio.run(live(stack, rate)) for rate in (RATE, RATE // 4)]
+        body = live_report(runs)
+        print(body)
+        append_results("Leaderboard live: click -> SSE at 1,000 clicks/s", body)
 
 
 if __name__ == "__main__":

@@ -196,6 +196,10 @@ async def test_score_counts_follow_every_change(gam: Gam, new_tenant: str) -> No
 
     await gam.apply(invalidate(t, "a", clicks[0].data.click_id), erased(t, "b"), membership(t, "c", enrolled=True))
     await score_counts_agree(gam, t)
+    await gam.apply(share(t, "h"), membership(t, "h", leaderboard="hidden"))
+    await gam.apply(erased(t, "h"))  # a hidden person stays off the board once erased
+    await score_counts_agree(gam, t)
+    assert await gam.scalar("SELECT count(*) FROM members WHERE tenant_id = :t AND visibility = 'hidden'", t=t) == 1
     me = (await (await gam.as_(t, "c")).get("/v1/leaderboard/me")).json()
     assert (me["rank"], me["points"], me["gap_to_next"]) == (2, 11, 1)
     p2 = await board(await gam.as_(t, "c"), limit=1)

@@ -111,7 +111,7 @@ async def entries_for(
             {"tenant_id": t, "employee_id": e, "action": a, "day": d, "count": len(fs)}
             for (t, e, a, d), fs in sorted(capped_keys.items())
         ]
-        stmt = pg_insert(DAILY_COUNTS).values(values)
+        stmt = pg_insert(DAILY_COUNTS)
         rows = await session.execute(
             stmt.on_conflict_do_update(
                 index_elements=["tenant_id", "employee_id", "action", "day"],
@@ -122,7 +122,8 @@ async def entries_for(
                 DAILY_COUNTS.c.action,
                 DAILY_COUNTS.c.day,
                 DAILY_COUNTS.c.count,
-            )
+            ),
+            values,
         )
         for r in rows.all():
             fs = capped_keys[(r.tenant_id, r.employee_id, r.action, r.day)]

@@ -20,6 +20,7 @@ from advocacy_gamification.context import TenantContext
 from advocacy_gamification.db import BADGES, STATS
 from advocacy_gamification.ledger import SOURCE, Posted
 from advocacy_gamification.rules import BadgeThresholds
+from advocacy_gamification.sql import people_in
 
 Key = tuple[str, str]
 
@@ -103,12 +104,12 @@ async def record_activity(session: AsyncSession, posted: Sequence[Posted], conte
     keys = sorted(deltas)
     # create missing rows first, then lock: concurrent batches for one person serialise here
     await session.execute(
-        pg_insert(STATS).values([{"tenant_id": t, "employee_id": e} for t, e in keys]).on_conflict_do_nothing()
+        pg_insert(STATS).on_conflict_do_nothing(), [{"tenant_id": t, "employee_id": e} for t, e in keys]
     )
     rows = (
         await session.execute(
             sa.select(STATS)
-            .where(sa.tuple_(STATS.c.tenant_id, STATS.c.employee_id).in_(keys))
+            .where(people_in(STATS.c.tenant_id, STATS.c.employee_id, keys))
             .order_by(STATS.c.tenant_id, STATS.c.employee_id)
             .with_for_update()
         )
@@ -123,35 +124,51 @@ async def record_activity(session: AsyncSession, posted: Sequence[Posted], conte
         for week in sorted(d.share_weeks):
             s.streak_weeks, s.last_share_week = next_streak(s.streak_weeks, s.last_share_week, week)
         stats[(r.tenant_id, r.employee_id)] = s
-        await session.execute(
-            sa.update(STATS)
-            .where(STATS.c.tenant_id == r.tenant_id, STATS.c.employee_id == r.employee_id)
-            .values(
-                shares=s.shares,
-                clicks=s.clicks,
-                conversions=s.conversions,
-                streak_weeks=s.streak_weeks,
-                last_share_week=s.last_share_week,
-            )
-        )
+    stmt = pg_insert(STATS)
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["tenant_id", "employee_id"],
+            set_={c: stmt.excluded[c] for c in ("shares", "clicks", "conversions", "streak_weeks", "last_share_week")},
+        ),
+        [
+            {
+                "tenant_id": t,
+                "employee_id": e,
+                "shares": s.shares,
+                "clicks": s.clicks,
+                "conversions": s.conversions,
+                "streak_weeks": s.streak_weeks,
+                "last_share_week": s.last_share_week,
+            }
+            for (t, e), s in sorted(stats.items())
+        ],
+    )
     await award_badges(session, stats, contexts)
 
 
 async def award_badges(session: AsyncSession, stats: dict[Key, Stats], contexts: dict[str, TenantContext]) -> None:
     now = datetime.now(UTC)
+    have = {
+        (r.tenant_id, r.employee_id, r.badge)
+        for r in await session.execute(
+            sa.select(BADGES.c.tenant_id, BADGES.c.employee_id, BADGES.c.badge).where(
+                people_in(BADGES.c.tenant_id, BADGES.c.employee_id, stats)
+            )
+        )
+    }
     want: list[dict[str, object]] = []
     for (t, e), s in sorted(stats.items()):
         thresholds = contexts[t].rules_at(now).body.badges
         want += [
-            {"tenant_id": t, "employee_id": e, "badge": b, "earned_at": now} for b in sorted(earned(thresholds, s))
+            {"tenant_id": t, "employee_id": e, "badge": b, "earned_at": now}
+            for b in sorted(earned(thresholds, s))
+            if (t, e, b) not in have
         ]
     if not want:
         return
     res = await session.execute(
-        pg_insert(BADGES)
-        .values(want)
-        .on_conflict_do_nothing()
-        .returning(BADGES.c.tenant_id, BADGES.c.employee_id, BADGES.c.badge)
+        pg_insert(BADGES).on_conflict_do_nothing().returning(BADGES.c.tenant_id, BADGES.c.employee_id, BADGES.c.badge),
+        want,
     )
     events = [
         new_event(SOURCE, r.tenant_id, BadgeEarned(employee_id=r.employee_id, badge=r.badge, earned_at=now))

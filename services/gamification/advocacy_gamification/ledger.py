@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime
 from typing import Any
 
@@ -26,6 +26,7 @@ from advocacy_common.outbox import add_events
 from advocacy_gamification import domain
 from advocacy_gamification.context import TenantContext, load_contexts
 from advocacy_gamification.db import BALANCES, CHALLENGE_TOTALS, CHALLENGES, LEDGER, MEMBERS, SCORE_COUNTS, TOTALS
+from advocacy_gamification.sql import people_in
 
 SOURCE = "/advocacy/gamification"
 BOARD_CHANNEL = "gamification_board"
@@ -48,6 +49,9 @@ class NewEntry:
     capped: bool = False
     reverses_id: int | None = None
     reason: str | None = None
+
+
+ENTRY_FIELDS = tuple(f.name for f in fields(NewEntry))
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +80,7 @@ async def member_rows(session: AsyncSession, keys: Iterable[tuple[str, str]]) ->
     rows = await session.execute(
         sa.select(
             MEMBERS.c.tenant_id, MEMBERS.c.employee_id, MEMBERS.c.team, MEMBERS.c.enrolled, MEMBERS.c.visibility
-        ).where(sa.tuple_(MEMBERS.c.tenant_id, MEMBERS.c.employee_id).in_(ks))
+        ).where(people_in(MEMBERS.c.tenant_id, MEMBERS.c.employee_id, ks))
     )
     return {(r.tenant_id, r.employee_id): r for r in rows.all()}
 
@@ -88,7 +92,7 @@ async def lock_balances(session: AsyncSession, keys: Iterable[tuple[str, str]]) 
         return {}
     rows = await session.execute(
         sa.select(BALANCES.c.tenant_id, BALANCES.c.employee_id, BALANCES.c.balance)
-        .where(sa.tuple_(BALANCES.c.tenant_id, BALANCES.c.employee_id).in_(ks))
+        .where(people_in(BALANCES.c.tenant_id, BALANCES.c.employee_id, ks))
         .order_by(BALANCES.c.tenant_id, BALANCES.c.employee_id)
         .with_for_update()
     )
@@ -110,12 +114,12 @@ async def post(
     entries = list(unique.values())
     if not entries:
         return []
-    rows = [asdict(e) for e in entries]
+    rows = [{f: getattr(e, f) for f in ENTRY_FIELDS} for e in entries]  # not asdict: it deep-copies
     result = await session.execute(
         pg_insert(LEDGER)
-        .values(rows)
         .on_conflict_do_nothing()
-        .returning(LEDGER.c.id, LEDGER.c.tenant_id, LEDGER.c.event_id, LEDGER.c.rule_version, LEDGER.c.reverses_id)
+        .returning(LEDGER.c.id, LEDGER.c.tenant_id, LEDGER.c.event_id, LEDGER.c.rule_version, LEDGER.c.reverses_id),
+        rows,
     )
     ids: dict[tuple[str, str, int, int | None], int] = {
         (r.tenant_id, r.event_id, r.rule_version, r.reverses_id): r.id for r in result.all()
@@ -160,33 +164,8 @@ async def _move_totals(
             deltas[(e.tenant_id, window, start, e.employee_id)] += e.points
     if not deltas:
         return
-    keys = sorted(deltas)
-    # the rows as they were (locked: the score counts below move from these)
-    before = {
-        (r.tenant_id, r.window, r.window_start, r.employee_id): (int(r.points), bool(r.ranked))
-        for r in (
-            await session.execute(
-                sa.select(
-                    TOTALS.c.tenant_id,
-                    TOTALS.c.window,
-                    TOTALS.c.window_start,
-                    TOTALS.c.employee_id,
-                    TOTALS.c.points,
-                    TOTALS.c.ranked,
-                )
-                .where(
-                    sa.tuple_(TOTALS.c.tenant_id, TOTALS.c.window, TOTALS.c.window_start, TOTALS.c.employee_id).in_(
-                        keys
-                    )
-                )
-                .order_by(TOTALS.c.tenant_id, TOTALS.c.window, TOTALS.c.window_start, TOTALS.c.employee_id)
-                .with_for_update()
-            )
-        ).all()
-    }
     values = []
-    counts: dict[tuple[str, str, date, int], int] = defaultdict(int)
-    for key in keys:
+    for key in sorted(deltas):
         t, w, s, emp = key
         team, ranked = _team_ranked(members, t, emp)
         values.append(
@@ -200,22 +179,36 @@ async def _move_totals(
                 "ranked": ranked,
             }
         )
-        old_points, old_ranked = before.get(key, (0, False))
-        if key in before and old_ranked:
-            counts[(t, w, s, old_points)] -= 1
-        if ranked:
-            counts[(t, w, s, old_points + deltas[key])] += 1
-    stmt = pg_insert(TOTALS).values(values)
-    await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["tenant_id", "window", "window_start", "employee_id"],
-            set_={
-                "points": TOTALS.c.points + stmt.excluded.points,
-                "team": stmt.excluded.team,
-                "ranked": stmt.excluded.ranked,
-            },
-        )
+    # ``ranked`` of an existing row is left alone: membership changes copy it (sync_board_copies),
+    # so the row's score count moves from (old points, ranked) to (new points, ranked); the old
+    # points are the new minus the delta, and ``xmax = 0`` tells a row just inserted.
+    ins = pg_insert(TOTALS)
+    stmt = ins.on_conflict_do_update(
+        index_elements=["tenant_id", "window", "window_start", "employee_id"],
+        set_={"points": TOTALS.c.points + ins.excluded.points, "team": ins.excluded.team},
+    ).returning(
+        TOTALS.c.tenant_id,
+        TOTALS.c.window,
+        TOTALS.c.window_start,
+        TOTALS.c.employee_id,
+        TOTALS.c.points,
+        TOTALS.c.ranked,
+        sa.literal_column("(xmax = 0)").label("inserted"),
     )
+    counts: dict[tuple[str, str, date, int], int] = defaultdict(int)
+    for r in (await session.execute(stmt, values)).all():
+        if not r.ranked:
+            continue
+        if not r.inserted:
+            counts[
+                (
+                    r.tenant_id,
+                    r.window,
+                    r.window_start,
+                    r.points - deltas[(r.tenant_id, r.window, r.window_start, r.employee_id)],
+                )
+            ] -= 1
+        counts[(r.tenant_id, r.window, r.window_start, r.points)] += 1
     await move_score_counts(session, counts)
 
 
@@ -228,12 +221,13 @@ async def move_score_counts(session: AsyncSession, counts: dict[tuple[str, str, 
     ]
     if not values:
         return
-    stmt = pg_insert(SCORE_COUNTS).values(values)
+    stmt = pg_insert(SCORE_COUNTS)
     await session.execute(
         stmt.on_conflict_do_update(
             index_elements=["tenant_id", "window", "window_start", "points"],
             set_={"count": SCORE_COUNTS.c.count + stmt.excluded.count},
-        )
+        ),
+        values,
     )
 
 
@@ -308,7 +302,7 @@ async def _move_challenges(
         values.append(
             {"challenge_id": cid, "tenant_id": t, "employee_id": emp, "team": team, "points": pts, "ranked": ranked}
         )
-    stmt = pg_insert(CHALLENGE_TOTALS).values(values)
+    stmt = pg_insert(CHALLENGE_TOTALS)
     await session.execute(
         stmt.on_conflict_do_update(
             index_elements=["challenge_id", "employee_id"],
@@ -317,7 +311,8 @@ async def _move_challenges(
                 "team": stmt.excluded.team,
                 "ranked": stmt.excluded.ranked,
             },
-        )
+        ),
+        values,
     )
 
 

@@ -30,6 +30,7 @@ from advocacy_gamification.db import (
     TOTALS,
 )
 from advocacy_gamification.ledger import move_score_counts, notify_boards
+from advocacy_gamification.sql import people_in
 
 Key = tuple[str, str]
 
@@ -45,7 +46,7 @@ async def erased(session: AsyncSession, keys: Iterable[Key]) -> set[Key]:
         return set()
     rows = await session.execute(
         sa.select(ERASURES.c.tenant_id, ERASURES.c.employee_hash).where(
-            sa.tuple_(ERASURES.c.tenant_id, ERASURES.c.employee_hash).in_(sorted(by_hash))
+            people_in(ERASURES.c.tenant_id, ERASURES.c.employee_hash, by_hash)
         )
     )
     return {by_hash[(r.tenant_id, r.employee_hash)] for r in rows.all()}
@@ -63,7 +64,7 @@ async def note_people(
         {"tenant_id": t, "employee_id": e, "name": name, "team": team, "updated_at": now}
         for (t, e), (name, team) in sorted(people.items())
     ]
-    stmt = pg_insert(MEMBERS).values(values)
+    stmt = pg_insert(MEMBERS)
     if overwrite:
         await session.execute(
             stmt.on_conflict_do_update(
@@ -73,10 +74,11 @@ async def note_people(
                     "team": sa.func.coalesce(stmt.excluded.team, MEMBERS.c.team),
                     "updated_at": stmt.excluded.updated_at,
                 },
-            )
+            ),
+            values,
         )
     else:
-        await session.execute(stmt.on_conflict_do_nothing())
+        await session.execute(stmt.on_conflict_do_nothing(), values)
 
 
 async def apply_membership(session: AsyncSession, envs: Sequence[Envelope[MemberUpdated]]) -> None:
@@ -133,7 +135,7 @@ async def sync_board_copies(session: AsyncSession, keys: Sequence[Key]) -> None:
         await session.execute(
             sa.select(
                 MEMBERS.c.tenant_id, MEMBERS.c.employee_id, MEMBERS.c.team, MEMBERS.c.enrolled, MEMBERS.c.visibility
-            ).where(sa.tuple_(MEMBERS.c.tenant_id, MEMBERS.c.employee_id).in_(ks))
+            ).where(people_in(MEMBERS.c.tenant_id, MEMBERS.c.employee_id, ks))
         )
     ).all()
     counts: dict[tuple[str, str, date, int], int] = defaultdict(int)
@@ -192,7 +194,7 @@ async def erase(session: AsyncSession, tenant_id: str, employee_id: str, at: dat
         await session.execute(
             sa.delete(MEMBERS)
             .where(MEMBERS.c.tenant_id == tenant_id, MEMBERS.c.employee_id == employee_id)
-            .returning(MEMBERS.c.team, MEMBERS.c.enrolled)
+            .returning(MEMBERS.c.team, MEMBERS.c.enrolled, MEMBERS.c.visibility)
         )
     ).first()
     await session.execute(
@@ -201,7 +203,9 @@ async def erase(session: AsyncSession, tenant_id: str, employee_id: str, at: dat
             employee_id=pseudonym,
             name=None,
             team=old.team if old else None,
-            visibility="anonymous",
+            # hidden stays hidden (their rows are not ranked, and must stay so); anyone else is shown
+            # as "Anonymous" where they were
+            visibility="hidden" if old is not None and old.visibility == "hidden" else "anonymous",
             enrolled=old.enrolled if old else True,
             membership_at=at,
             updated_at=at,
