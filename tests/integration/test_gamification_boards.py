@@ -205,3 +205,33 @@ async def test_score_counts_follow_every_change(gam: Gam, new_tenant: str) -> No
     p2 = await board(await gam.as_(t, "c"), limit=1)
     p3 = await board(await gam.as_(t, "c"), limit=1, cursor=p2["next_cursor"])
     assert [(i["rank"], i["points"]) for i in p2["items"] + p3["items"]] == [(1, 12), (2, 11)]
+
+
+async def test_a_new_calendar_rebuilds_the_week_and_month_boards(gam: Gam, new_tenant: str) -> None:
+    t = new_tenant
+    # Monday 1 June 2026 02:00 UTC is still Sunday 31 May in New York: last week and last month there
+    at = datetime(2026, 6, 1, 2, 0, tzinfo=UTC)
+    await gam.apply(share(t, "ny", at=at), click(t, "ny", at=at), share(t, "other", at=at + timedelta(days=1)))
+    page = PageParams(limit=50, cursor=None)
+    later = at + timedelta(days=2)
+    async with gam.sm() as s:
+        wk = await leaderboard.board(s, t, "week", None, None, page, now=later)
+        assert {i["employee_id"] for i in wk["items"]} == {"ny", "other"}
+    await gam.apply(tenant_settings(t, time_zone="America/New_York"))
+    await score_counts_agree(gam, t)
+    async with gam.sm() as s:
+        from advocacy_gamification import context
+
+        context._calendars.clear()  # the API's few-second cache of the calendar
+        wk = await leaderboard.board(s, t, "week", None, None, page, now=later)
+        assert [(i["employee_id"], i["points"]) for i in wk["items"]] == [("other", 10)]
+        month = await leaderboard.board(s, t, "month", None, None, page, now=at)  # 31 May in New York
+        assert [(i["employee_id"], i["points"]) for i in month["items"]] == [("ny", 11)]
+        me = await leaderboard.me(s, t, "ny", "all", now=later)
+        assert me["points"] == 11
+    # and later awards land in the new calendar's windows
+    await gam.apply(click(t, "ny", at=later))
+    await score_counts_agree(gam, t)
+    async with gam.sm() as s:
+        wk = await leaderboard.board(s, t, "week", None, None, page, now=later)
+        assert [(i["employee_id"], i["points"]) for i in wk["items"]] == [("other", 10), ("ny", 1)]

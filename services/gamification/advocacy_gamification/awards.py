@@ -20,7 +20,7 @@ from advocacy_common.tenant import apply_tenant_settings
 from advocacy_gamification import badges, members
 from advocacy_gamification.context import TenantContext, load_contexts
 from advocacy_gamification.db import DAILY_COUNTS, LEDGER
-from advocacy_gamification.ledger import NewEntry, post, reverse, unreversed_awards
+from advocacy_gamification.ledger import NewEntry, post, rebuild_windows, reverse, unreversed_awards
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +55,14 @@ async def apply_events(session: AsyncSession, events: Sequence[Envelope[Any]]) -
     """The consumer handler: everything gamification does with what it hears."""
     settings = [e for e in events if isinstance(e.data, TenantSettingsUpdated)]
     if settings:
+        tenants = {e.tenant_id for e in settings}
+        before = await load_contexts(session, tenants)
         await apply_tenant_settings(session, settings)
+        after = await load_contexts(session, tenants)
+        for t in sorted(tenants):
+            old, new = before[t].settings, after[t].settings
+            if (old.time_zone, old.week_starts_on) != (new.time_zone, new.week_starts_on):
+                await rebuild_windows(session, t, new.time_zone, new.week_start_index)
     membership = [e for e in events if isinstance(e.data, MemberUpdated)]
     if membership:
         await members.apply_membership(session, membership)
@@ -85,9 +92,9 @@ async def apply_events(session: AsyncSession, events: Sequence[Envelope[Any]]) -
     facts = [f for f in facts if (f.tenant_id, f.employee_id) not in gone]
     invalidated = [e for e in invalidated if (e.tenant_id, e.data.employee_id) not in gone]
     contexts = await load_contexts(session, {f.tenant_id for f in facts} | {e.tenant_id for e in invalidated})
-    posted = await post(session, await entries_for(session, facts, contexts), contexts)
+    posted = await post(session, await entries_for(session, facts, contexts))
     if invalidated:
-        posted += await reverse_clicks(session, invalidated, contexts)
+        posted += await reverse_clicks(session, invalidated)
     await badges.record_activity(session, posted, contexts)
 
     for env in events:
@@ -156,9 +163,7 @@ async def entries_for(
     return out
 
 
-async def reverse_clicks(
-    session: AsyncSession, invalidated: Sequence[Envelope[ClickInvalidated]], contexts: dict[str, TenantContext]
-) -> list[Any]:
+async def reverse_clicks(session: AsyncSession, invalidated: Sequence[Envelope[ClickInvalidated]]) -> list[Any]:
     by_tenant: dict[str, dict[str, str]] = defaultdict(dict)
     for env in invalidated:
         by_tenant[env.tenant_id][env.data.click_id] = env.data.reason
@@ -173,5 +178,5 @@ async def reverse_clicks(
         ).all()
         for reason in sorted(set(reasons.values())):
             group = [a for a in awards if reasons[a.ref] == reason]
-            posted += await reverse(session, group, reason=f"click invalidated: {reason}"[:500], contexts=contexts)
+            posted += await reverse(session, group, reason=f"click invalidated: {reason}"[:500])
     return posted

@@ -61,7 +61,8 @@ class Posted:
 
 
 def tenant_lock_key(tenant_id: str) -> int:
-    """Advisory lock id of a tenant's challenge set (posting holds it shared, creating exclusive)."""
+    """Advisory lock id of a tenant's boards: posting holds it shared; creating a challenge or
+    rebuilding the windows after a calendar change holds it exclusive."""
     return int.from_bytes(
         hashlib.sha256(f"gamification-challenges:{tenant_id}".encode()).digest()[:8], "big", signed=True
     )
@@ -103,7 +104,6 @@ async def lock_balances(session: AsyncSession, keys: Iterable[tuple[str, str]]) 
 async def post(
     session: AsyncSession,
     entries: Sequence[NewEntry],
-    contexts: dict[str, TenantContext] | None = None,
     *,
     publish: bool = True,
 ) -> list[Posted]:
@@ -129,11 +129,14 @@ async def post(
     ]
     if not posted:
         return []
-    tenants = {p.entry.tenant_id for p in posted}
-    if contexts is None or not tenants <= contexts.keys():
-        contexts = {**(contexts or {}), **await load_contexts(session, tenants)}
-    members = await member_rows(session, {(p.entry.tenant_id, p.entry.employee_id) for p in posted})
     scored = [p for p in posted if p.entry.points != 0]
+    # Held shared until commit: a rebuild of the windows or a new challenge (exclusive) waits for
+    # this transaction, or this one waits for it and then reads what it left; either way every
+    # entry is counted once. The calendar is read after the lock for that reason.
+    for t in sorted({p.entry.tenant_id for p in scored}):
+        await session.execute(sa.select(sa.func.pg_advisory_xact_lock_shared(tenant_lock_key(t))))
+    contexts = await load_contexts(session, {p.entry.tenant_id for p in posted})
+    members = await member_rows(session, {(p.entry.tenant_id, p.entry.employee_id) for p in posted})
     await _move_totals(session, scored, contexts, members)
     await _move_balances(session, posted)
     await _move_challenges(session, scored, members)
@@ -265,11 +268,7 @@ async def _move_challenges(
 ) -> None:
     if not scored:
         return
-    tenants = sorted({p.entry.tenant_id for p in scored})
-    # Held shared until commit: a challenge being created (exclusive) waits for this transaction,
-    # then back-fills from a ledger that includes it; later transactions see the challenge.
-    for t in tenants:
-        await session.execute(sa.select(sa.func.pg_advisory_xact_lock_shared(tenant_lock_key(t))))
+    tenants = sorted({p.entry.tenant_id for p in scored})  # their board locks are held (see post)
     lo = min(p.entry.occurred_at for p in scored)
     hi = max(p.entry.occurred_at for p in scored)
     rows = (
@@ -358,7 +357,6 @@ async def reverse(
     awards: Sequence[Any],
     *,
     reason: str,
-    contexts: dict[str, TenantContext] | None = None,
 ) -> list[Posted]:
     """Append a reversal for each award row (``ledger`` rows not reversed yet). The leaderboard loses
     the award's points; the balance loses them as far as it goes (see domain.reversal_balance_change)."""
@@ -388,7 +386,7 @@ async def reverse(
                 reason=reason,
             )
         )
-    return await post(session, entries, contexts)
+    return await post(session, entries)
 
 
 def unreversed_awards() -> sa.Select[Any]:
@@ -398,3 +396,46 @@ def unreversed_awards() -> sa.Select[Any]:
         LEDGER.c.entry_type == "award",
         ~sa.exists().where(rev.c.reverses_id == LEDGER.c.id),
     )
+
+
+# -- a new calendar ------------------------------------------------------------------------------
+async def rebuild_windows(session: AsyncSession, tenant_id: str, zone: str, week_starts_on: int) -> None:
+    """The tenant's time zone or first day of the week changed: recompute its week and month totals
+    (and their score counts) from the ledger, under the tenant's exclusive board lock."""
+    await session.execute(sa.select(sa.func.pg_advisory_xact_lock(tenant_lock_key(tenant_id))))
+    for tbl in (TOTALS, SCORE_COUNTS):
+        await session.execute(sa.delete(tbl).where(tbl.c.tenant_id == tenant_id, tbl.c.window.in_(("week", "month"))))
+    local = sa.cast(sa.func.timezone(zone, LEDGER.c.occurred_at), sa.Date)
+    back = (sa.cast(sa.extract("isodow", local), sa.Integer) - 1 - week_starts_on + 7) % 7
+    starts = {"week": local - back, "month": sa.cast(sa.func.date_trunc("month", local), sa.Date)}
+    member = sa.and_(MEMBERS.c.tenant_id == LEDGER.c.tenant_id, MEMBERS.c.employee_id == LEDGER.c.employee_id)
+    ranked = sa.func.coalesce(sa.and_(MEMBERS.c.enrolled, MEMBERS.c.visibility != "hidden"), sa.true())
+    for window, start in starts.items():
+        sums = (
+            sa.select(
+                sa.literal(tenant_id).label("tenant_id"),
+                sa.literal(window).label("window"),
+                start.label("window_start"),
+                LEDGER.c.employee_id,
+                sa.func.max(MEMBERS.c.team).label("team"),
+                sa.func.sum(LEDGER.c.points).label("points"),
+                sa.func.bool_and(ranked).label("ranked"),
+            )
+            .select_from(LEDGER.outerjoin(MEMBERS, member))
+            .where(LEDGER.c.tenant_id == tenant_id, LEDGER.c.points != 0)
+            .group_by(start, LEDGER.c.employee_id)
+        )
+        await session.execute(
+            sa.insert(TOTALS).from_select(
+                ["tenant_id", "window", "window_start", "employee_id", "team", "points", "ranked"], sums
+            )
+        )
+    await session.execute(
+        sa.insert(SCORE_COUNTS).from_select(
+            ["tenant_id", "window", "window_start", "points", "count"],
+            sa.select(TOTALS.c.tenant_id, TOTALS.c.window, TOTALS.c.window_start, TOTALS.c.points, sa.func.count())
+            .where(TOTALS.c.tenant_id == tenant_id, TOTALS.c.window.in_(("week", "month")), TOTALS.c.ranked)
+            .group_by(TOTALS.c.tenant_id, TOTALS.c.window, TOTALS.c.window_start, TOTALS.c.points),
+        )
+    )
+    await notify_boards(session, [tenant_id])
