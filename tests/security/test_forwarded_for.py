@@ -66,17 +66,6 @@ async def _verdicts(s: PrivateStack, tenant: str, emp: str, want_total: int) -> 
         return result
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: uvicorn's own ProxyHeadersMiddleware (proxy_headers=True by default, FORWARDED_ALLOW_IPS "
-        "default 127.0.0.1,::1) rewrites scope['client'] from X-Forwarded-For before the app's "
-        "TRUSTED_PROXIES check runs (advocacy_common/entrypoint.py does not pass proxy_headers=False "
-        "or forwarded_allow_ips), so a loopback peer (a sidecar proxy, or anyone on the host) is "
-        "trusted whatever TRUSTED_PROXIES says: 20 spoofed addresses count as 20 visitors. Verified: "
-        "with FORWARDED_ALLOW_IPS=203.0.113.1 in sharing's environment this test passes."
-    ),
-)
 async def test_spoofed_forwarded_for_from_an_untrusted_peer_is_one_visitor(untrusting_stack: PrivateStack) -> None:
     tenant = f"t-{uuid.uuid4().hex[:8]}"
     truth = await make_shares(untrusting_stack, tenant, ["eve"])

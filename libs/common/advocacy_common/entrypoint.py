@@ -27,6 +27,9 @@ def service_cli(package: str, settings_factory: Callable[[], ServiceSettings]) -
             http="httptools",
             log_config=None,
             access_log=False,
+            # X-Forwarded-For is judged by the app against TRUSTED_PROXIES (advocacy_common.net);
+            # uvicorn's own rewrite would trust any loopback peer whatever the settings say.
+            proxy_headers=False,
             timeout_graceful_shutdown=s.graceful_shutdown_seconds,
             backlog=4096,
         )
