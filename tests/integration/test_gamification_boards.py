@@ -235,3 +235,22 @@ async def test_a_new_calendar_rebuilds_the_week_and_month_boards(gam: Gam, new_t
     async with gam.sm() as s:
         wk = await leaderboard.board(s, t, "week", None, None, page, now=later)
         assert [(i["employee_id"], i["points"]) for i in wk["items"]] == [("other", 10), ("ny", 1)]
+
+
+async def test_erasing_an_admin_forgets_what_they_did_by_name(gam: Gam, new_tenant: str) -> None:
+    t = new_tenant
+    s = share(t, "emp")
+    await gam.apply(s)
+    admin = await gam.as_(t, "boss-7", "admin")
+    assert (await admin.put("/v1/rules", json={})).status_code == 200
+    assert (await admin.post("/v1/rewards", json={"name": "Mug", "cost_points": 5, "stock": 1})).status_code == 201
+    r = await admin.post("/v1/points/reversals", json={"employee_id": "emp", "event_id": s.id, "reason": "dup"})
+    assert r.status_code == 201 and "(by boss-7)" in r.json()["items"][0]["reason"]
+    await gam.apply(erased(t, "boss-7"))
+    found = await gam.scalar(
+        """SELECT (SELECT count(*) FROM rule_sets WHERE tenant_id = :t AND created_by = 'boss-7')
+                + (SELECT count(*) FROM rewards WHERE tenant_id = :t AND created_by = 'boss-7')
+                + (SELECT count(*) FROM ledger WHERE tenant_id = :t AND reason LIKE '%boss-7%')""",
+        t=t,
+    )
+    assert found == 0

@@ -21,11 +21,14 @@ from advocacy_gamification.db import (
     BALANCES,
     CHALLENGE_TOTALS,
     CHALLENGE_WINNERS,
+    CHALLENGES,
     DAILY_COUNTS,
     ERASURES,
     LEDGER,
     MEMBERS,
     REDEMPTIONS,
+    REWARDS,
+    RULE_SETS,
     STATS,
     TOTALS,
 )
@@ -190,6 +193,19 @@ async def erase(session: AsyncSession, tenant_id: str, employee_id: str, at: dat
             .where(tbl.c.tenant_id == tenant_id, tbl.c.employee_id == employee_id)
             .values(employee_id=pseudonym)
         )
+    # as an admin: who set rules, created rewards and challenges, reversed someone's points
+    for tbl in (RULE_SETS, REWARDS, CHALLENGES):
+        await session.execute(
+            sa.update(tbl)
+            .where(tbl.c.tenant_id == tenant_id, tbl.c.created_by == employee_id)
+            .values(created_by=pseudonym)
+        )
+    mark = f"(by {employee_id})"
+    await session.execute(
+        sa.update(LEDGER)
+        .where(LEDGER.c.tenant_id == tenant_id, LEDGER.c.reason.contains(mark, autoescape=True))
+        .values(reason=sa.func.replace(LEDGER.c.reason, mark, f"(by {pseudonym})"))
+    )
     old: Any = (
         await session.execute(
             sa.delete(MEMBERS)
