@@ -117,3 +117,16 @@ class PrivateStack:
                 proc.start()
         for proc in self.inner.processes.values():
             proc.wait_ready(timeout)
+
+
+def record(scenario: str, **figures: Any) -> None:
+    """Append this run's figures to ``$RELIABILITY_RESULTS`` (default /tmp/reliability-results.jsonl)
+    and print them (``pytest -s`` shows them); docs/reliability.md quotes them."""
+    import json
+    import time
+
+    line = {"scenario": scenario, "scale": SCALE, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **figures}
+    path = Path(os.environ.get("RELIABILITY_RESULTS", "/tmp/reliability-results.jsonl"))
+    with path.open("a") as f:
+        f.write(json.dumps(line) + "\n")
+    print(f"\n[reliability] {json.dumps(line)}")

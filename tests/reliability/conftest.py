@@ -1,0 +1,67 @@
+"""Reliability fixtures. Every test here is marked ``reliability``; the size comes from
+``RELIABILITY_SCALE`` (``short``, the default in ``make test``; ``full`` in ``make reliability``).
+
+- ``rel_broker`` / ``rel_stack`` (session): sharing, metrics and gamification as real processes on
+  fresh databases of the session PostgreSQL and a broker of their own, for the scenarios that kill
+  processes or inject records but leave the broker and databases up (each test uses its own tenant).
+- Scenarios that stop the broker or a database build their own stack (``fresh_broker``, their own
+  ``EmbeddedPostgres``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from advocacy_common.devstack.broker import TansuBroker
+from advocacy_common.devstack.net import free_port
+from tests.reliability.stackkit import PrivateStack
+
+RELIABILITY_DIR = Path(__file__).parent
+FLOW = ("sharing", "metrics", "gamification")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if RELIABILITY_DIR in item.path.parents:
+            item.add_marker(pytest.mark.reliability)
+
+
+@pytest.fixture(scope="session")
+def rel_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TansuBroker]:
+    root = tmp_path_factory.mktemp("rel-tansu")
+    tansu = TansuBroker(free_port(), log_path=root / "tansu.log")
+    try:
+        tansu.start()
+        yield tansu
+    finally:
+        tansu.stop()
+
+
+@pytest.fixture(scope="session")
+def rel_stack(
+    pg: Any, rel_broker: TansuBroker, dev_keys: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PrivateStack]:
+    s = PrivateStack(
+        server_url=pg.server_url,
+        bootstrap=rel_broker.bootstrap,
+        keys=dev_keys,
+        data_dir=tmp_path_factory.mktemp("rel-stack"),
+        services=FLOW,
+        extra_env={"sharing": {"SHARING_BROKER_WATCH_SECONDS": "1"}},
+    )
+    try:
+        s.prepare_and_start()
+        yield s
+    finally:
+        s.stop()
+
+
+@pytest.fixture(autouse=True)
+def _rel_services_up(request: pytest.FixtureRequest) -> None:
+    if "rel_stack" in request.fixturenames:
+        s: PrivateStack = request.getfixturevalue("rel_stack")
+        s.ensure_running()
