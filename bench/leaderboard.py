@@ -6,7 +6,8 @@ written with COPY straight into ``members`` and ``points_totals`` (what the ledg
 there), then VACUUM ANALYZE.
 
 Measured, p50/p99 over repeated calls:
-- the use case alone (``leaderboard.board`` / ``leaderboard.me``: SQL + Python), and
+- the use case alone (``leaderboard.board`` / ``leaderboard.me``: SQL + Python, on the API's
+  autocommit read session), and
 - the whole request in-process (ASGI app, token verification, JSON), GET /v1/leaderboard?limit=50
   and GET /v1/leaderboard/me for random employees (tokens minted up front).
 Target: top 50 and "me" each under 10 ms p99.
@@ -42,7 +43,7 @@ import httpx
 import orjson
 
 from advocacy_common.auth import ensure_dev_keys, mint_token
-from advocacy_common.db import make_engine, make_sessionmaker
+from advocacy_common.db import make_engine
 from advocacy_common.devstack.net import free_port
 from advocacy_common.devstack.postgres import (
     FAST_UNSAFE_SETTINGS,
@@ -56,6 +57,7 @@ from advocacy_gamification import leaderboard
 from advocacy_gamification.app import create_app
 from advocacy_gamification.context import TenantContext, calendar
 from advocacy_gamification.db import TOTALS
+from advocacy_gamification.reads import read_session
 from advocacy_gamification.settings import GamificationSettings
 from bench.common import append_results, summary_ms
 
@@ -156,23 +158,22 @@ async def measure(url: str, jwks_dir: Path) -> list[tuple[str, dict[str, float]]
     rng = random.Random(7)
     results: list[tuple[str, dict[str, float]]] = []
     engine = make_engine(url, pool_size=4)
-    sm = make_sessionmaker(engine)
     page = PageParams(limit=50, cursor=None)
     people = ranked_ids(rng, N + 50)
     try:
         for window in ("all", "week"):
 
             async def top(_: int, window: str = window) -> Any:
-                async with sm() as s, s.begin():
+                async with read_session(engine) as s:
                     return await leaderboard.board(s, TENANT, window, None, None, page)
 
             async def me(i: int, window: str = window) -> Any:
-                async with sm() as s, s.begin():
+                async with read_session(engine) as s:
                     return await leaderboard.me(s, TENANT, people[i], window)
 
             async def me_counting(i: int, window: str = window) -> Any:
                 """The same answer the first way: counting the ranked people above in the rank index."""
-                async with sm() as s, s.begin():
+                async with read_session(engine) as s:
                     ctx = await calendar(s, TENANT)
                     scope, span = leaderboard.window_scope(ctx, window, datetime.now(UTC))
                     key = (
@@ -191,13 +192,13 @@ async def measure(url: str, jwks_dir: Path) -> list[tuple[str, dict[str, float]]
             results.append((f"use case: me, window={window}: after (sum the score counts above)", summary_ms(counts)))
 
         async def team_board(_: int) -> Any:
-            async with sm() as s, s.begin():
+            async with read_session(engine) as s:
                 return await leaderboard.board(s, TENANT, "all", "team7", None, page)
 
         results.append(("use case: top 50 of one team, window=all", summary_ms(await timed(team_board, n=N // 4))))
 
         async def teams(_: int) -> Any:
-            async with sm() as s, s.begin():
+            async with read_session(engine) as s:
                 return await leaderboard.teams(s, TENANT, "all", page)
 
         results.append(("use case: team board (50 teams), window=all", summary_ms(await timed(teams, n=50, warm=3))))

@@ -11,6 +11,7 @@ from advocacy_common.auth import AdminPrincipal, CurrentPrincipal, EmployeePrinc
 from advocacy_common.db import SessionDep
 from advocacy_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageParams, decode_cursor
 from advocacy_gamification import badges, challenges, leaderboard, points, rewards, rulesets
+from advocacy_gamification.reads import ReadSessionDep
 from advocacy_gamification.rules import RulesIn
 from advocacy_gamification.schemas import (
     Badges,
@@ -60,7 +61,7 @@ ChallengeQuery = Annotated[str | None, Query(min_length=1, max_length=100)]
 @router.get("/leaderboard", response_model=Leaderboard)
 async def get_leaderboard(
     who: CurrentPrincipal,
-    session: SessionDep,
+    session: ReadSessionDep,
     page: PageDep,
     window: WindowParam = "all",
     team: TeamQuery = None,
@@ -71,14 +72,14 @@ async def get_leaderboard(
 
 @router.get("/leaderboard/me", response_model=LeaderboardMe)
 async def get_my_place(
-    who: CurrentPrincipal, session: SessionDep, window: WindowParam = "all", challenge: ChallengeQuery = None
+    who: CurrentPrincipal, session: ReadSessionDep, window: WindowParam = "all", challenge: ChallengeQuery = None
 ) -> LeaderboardMe:
     return LeaderboardMe.model_validate(await leaderboard.me(session, who.tenant_id, who.sub, window, challenge))
 
 
 @router.get("/leaderboard/teams", response_model=TeamBoard)
 async def get_team_board(
-    who: CurrentPrincipal, session: SessionDep, page: PageDep, window: WindowParam = "all"
+    who: CurrentPrincipal, session: ReadSessionDep, page: PageDep, window: WindowParam = "all"
 ) -> TeamBoard:
     return TeamBoard.model_validate(await leaderboard.teams(session, who.tenant_id, window, page))
 

@@ -34,7 +34,7 @@ import asyncpg
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from advocacy_common.auth import Principal
 from advocacy_common.errors import Unauthorized
@@ -42,6 +42,7 @@ from advocacy_common.pagination import PageParams
 from advocacy_gamification import leaderboard
 from advocacy_gamification.db import SECRETS
 from advocacy_gamification.ledger import BOARD_CHANNEL
+from advocacy_gamification.reads import read_session
 
 log = logging.getLogger("advocacy.gamification.stream")
 
@@ -162,6 +163,9 @@ class BoardHub:
     ) -> None:
         self.dsn = dsn
         self.sessionmaker = sessionmaker
+        engine = sessionmaker.kw.get("bind")
+        assert isinstance(engine, AsyncEngine), "the sessionmaker must be bound to an engine"
+        self.engine = engine
         self.min_interval = min_interval
         self.keepalive = keepalive
         self.refresh = refresh  # re-read now and then anyway: a new week starts without a NOTIFY
@@ -245,7 +249,7 @@ class BoardHub:
 
     async def read(self, key: FeedKey) -> bytes:
         tenant, window, team, size = key
-        async with self.sessionmaker() as session, session.begin():
+        async with read_session(self.engine) as session:
             board = await leaderboard.board(session, tenant, window, team, None, PageParams(limit=size, cursor=None))
         board.pop("next_cursor", None)
         board["team"] = team
