@@ -18,7 +18,7 @@ from datetime import timedelta
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -32,6 +32,7 @@ from advocacy_common.kafka import ensure_topics, make_producer, start_with_retry
 from advocacy_common.observability import BROKER_UP, MetricsMiddleware, configure_logging, metrics_payload
 from advocacy_common.outbox import OutboxRelay
 from advocacy_common.settings import ServiceSettings
+from advocacy_common.textguard import reject_nul_characters
 
 log = logging.getLogger("advocacy.runtime")
 
@@ -267,6 +268,7 @@ def create_service_app(
         description=definition.description,
         version="1.0.0",
         lifespan=lifespan,
+        dependencies=[Depends(reject_nul_characters)],
     )
     install_error_handlers(app)
     app.include_router(_health_router())
