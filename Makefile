@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck unit integration e2e demo bench token clean
+.PHONY: install run test lint typecheck unit integration e2e reliability fuzz demo bench token clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "needs $(PYTHON) on PATH"; exit 1; }
@@ -41,6 +41,14 @@ integration: $(STAMP)
 
 e2e: $(STAMP)
 	$(BIN)/pytest -q tests/e2e
+
+# The fault-injection scenarios at full size (make test runs them shortened).
+reliability: $(STAMP)
+	RELIABILITY_SCALE=full $(BIN)/pytest -q -p no:cacheprovider tests/reliability
+
+# Schemathesis against every service's OpenAPI document, 500 cases per service.
+fuzz: $(STAMP)
+	FUZZ_CASES=500 $(BIN)/pytest -q -p no:cacheprovider tests/security/test_fuzz.py
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
