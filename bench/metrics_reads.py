@@ -56,7 +56,7 @@ NETWORKS = ("linkedin", "x", "facebook", "xing")
 TENANT = "bench-reads"
 YEAR = {"from": "2025-01-01", "to": "2025-12-31"}
 START = datetime(2025, 1, 1, tzinfo=UTC)
-DATASET_VERSION = f"v2-{SCALE}"  # bump when the aggregate tables change
+DATASET_VERSION = f"v3-{SCALE}"  # bump when the aggregate tables change
 CACHE = Path(os.environ.get("BENCH_METRICS_DIR") or Path(__file__).parent / ".cache" / "metrics_reads")
 DB = "advocacy_metrics_bench"
 COUNTRIES = ["DE", "FR", "US", "GB", "NL", "ES", "IT", "PL", "SE", "AT", "CH", "BE", "DK", "NO", "FI", "IE", "PT", "CZ"]

@@ -520,14 +520,14 @@ async def test_every_measure_equals_the_hand_computed_value(stack: E2EStack, new
         assert adoption["enrolled"] == 3
         assert adoption["active_last_30_days"] == 2
         assert adoption["active_rate"] == 2 / 3
-        weeks = [(w["week_start"], w["new_sharers"], w["lapsed_sharers"], w["sharers"]) for w in adoption["weeks"]]
+        weeks = [(w["week_start"], w["new_sharers"], w["lapsed_sharers"]) for w in adoption["weeks"]]
         assert weeks == [
-            ("2026-02-23", 0, 0, 0),
-            ("2026-03-02", 2, 0, 2),
-            ("2026-03-09", 0, 0, 1),
-            ("2026-03-16", 0, 0, 0),
-            ("2026-03-23", 0, 0, 0),
-            ("2026-03-30", 0, 0, 0),
+            ("2026-02-23", 0, 0),
+            ("2026-03-02", 2, 0),
+            ("2026-03-09", 0, 0),
+            ("2026-03-16", 0, 0),
+            ("2026-03-23", 0, 0),
+            ("2026-03-30", 0, 0),
         ]
         # into April: ann's last March share (03-03) is 33 days before her next (04-05): she lapses on
         # 04-02; ben's last (03-10) lapses on 04-09; on 04-30 only ann shared in the last 30 days
@@ -536,11 +536,7 @@ async def test_every_measure_equals_the_hand_computed_value(stack: E2EStack, new
         assert spring["active_rate"] == 1 / 3
         lapses = {w["week_start"]: w["lapsed_sharers"] for w in spring["weeks"] if w["lapsed_sharers"]}
         assert lapses == {"2026-03-30": 1, "2026-04-06": 1}
-        assert {w["week_start"]: w["sharers"] for w in spring["weeks"] if w["sharers"]} == {
-            "2026-03-02": 2,
-            "2026-03-09": 1,
-            "2026-03-30": 1,
-        }
+        assert {w["week_start"]: w["new_sharers"] for w in spring["weeks"] if w["new_sharers"]} == {"2026-03-02": 2}
 
         # the CSV export carries the same numbers, streamed
         r = await metrics.get("/v1/metrics/export.csv", params={**MARCH, "group_by": "team"})

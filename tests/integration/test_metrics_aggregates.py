@@ -292,7 +292,19 @@ def reference(tenant: str, payloads: list[Any]) -> dict[str, list[tuple[Any, ...
         "sharer_days": sorted((tenant, e, d) for e, ds in share_days.items() for d in ds),
         "sharers": sorted((tenant, e, min(ds)) for e, ds in share_days.items()),
         "sharer_lapses": sorted(lapses),
+        "adoption_days": adoption_days(tenant, share_days, lapses),
     }
+
+
+def adoption_days(
+    tenant: str, share_days: dict[str, set[date]], lapses: list[tuple[Any, ...]]
+) -> list[tuple[Any, ...]]:
+    per: dict[date, list[int]] = defaultdict(lambda: [0, 0])
+    for days in share_days.values():
+        per[min(days)][0] += 1
+    for _t, _e, day in lapses:
+        per[day][1] += 1
+    return sorted((tenant, d, n, lp) for d, (n, lp) in per.items())
 
 
 def normalise(snap: dict[str, list[tuple[Any, ...]]]) -> dict[str, list[tuple[Any, ...]]]:

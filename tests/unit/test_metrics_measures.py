@@ -181,13 +181,12 @@ def test_adoption_weeks_clip_to_the_range_and_ignore_future_lapses() -> None:
         active_sharers=5,
         new_by_day={date(2026, 3, 1): 1, date(2026, 3, 3): 2},
         lapsed_by_day={date(2026, 3, 4): 1, date(2026, 3, 9): 7},
-        sharers_by_week={date(2026, 3, 2): 3},
     )
     assert r["active_rate"] == 3 / 4
-    assert [(w["week_start"], w["new_sharers"], w["lapsed_sharers"], w["sharers"]) for w in r["weeks"]] == [
-        ("2026-02-23", 1, 0, 0),
-        ("2026-03-02", 2, 1, 3),
-        ("2026-03-09", 0, 0, 0),
+    assert [(w["week_start"], w["new_sharers"], w["lapsed_sharers"]) for w in r["weeks"]] == [
+        ("2026-02-23", 1, 0),
+        ("2026-03-02", 2, 1),
+        ("2026-03-09", 0, 0),
     ]
 
 

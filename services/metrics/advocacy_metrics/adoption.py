@@ -3,8 +3,8 @@
 - enrolled: members whose latest membership update at the end of the range says enrolled;
 - active: enrolled members with a share in the 30 days up to ``as_of`` (the range end, or today);
 - active rate = active / enrolled;
-- per week: new sharers (first share ever in that week), lapsed sharers (reached 30 days without a
-  share in that week, see :func:`advocacy_metrics.domain.lapse_days`) and sharers (shared that week).
+- per week: new sharers (first share ever in that week) and lapsed sharers (reached 30 days without
+  a share in that week, see :func:`advocacy_metrics.domain.lapse_days`).
 Weeks start on the tenant's ``week_starts_on``; the first and last weeks count only days in range.
 """
 
@@ -38,7 +38,6 @@ def adoption_report(
     active_sharers: int,
     new_by_day: dict[date, int],
     lapsed_by_day: dict[date, int],
-    sharers_by_week: dict[date, int],
 ) -> dict[str, Any]:
     lapsed = {d: n for d, n in lapsed_by_day.items() if d <= as_of}  # a lapse in the future has not happened
     return {
@@ -54,7 +53,6 @@ def adoption_report(
                 "week_start": ws.isoformat(),
                 "new_sharers": _in_week(new_by_day, ws, start, end),
                 "lapsed_sharers": _in_week(lapsed, ws, start, end),
-                "sharers": sharers_by_week.get(ws, 0),
             }
             for ws in weeks_in(start, end, week_start_index)
         ],

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from advocacy_metrics import domain
 from advocacy_metrics.db import (
+    ADOPTION_DAYS,
     CONVERSION_COLUMNS,
     CONVERSION_ROLLUPS,
     DIMENSION_DAILY_CLICKS,
@@ -198,15 +199,39 @@ async def refresh_sharers(session: AsyncSession, who: set[tuple[str, str]]) -> N
     days: defaultdict[tuple[str, str], list[date]] = defaultdict(list)
     for t, e, day in res.all():
         days[(t, e)].append(day)
-    for table in (SHARERS, SHARER_LAPSES):
-        await session.execute(
+    counts = AdoptionCounts()
+    for table, column, sign in ((SHARERS, "first_day", -1), (SHARER_LAPSES, "day", -1)):
+        res = await session.execute(
             sa.text(
                 f"DELETE FROM {table.name} s USING {match} "  # noqa: S608
-                "WHERE s.tenant_id = k.tenant_id AND s.employee_id = k.employee_id"
+                f"WHERE s.tenant_id = k.tenant_id AND s.employee_id = k.employee_id RETURNING s.tenant_id, s.{column}"
             ),
             params,
         )
+        counts.add(res.all(), "new" if table is SHARERS else "lapsed", sign)
     firsts = [(t, e, min(ds)) for (t, e), ds in sorted(days.items())]
     lapses = [(t, e, lapse) for (t, e), ds in sorted(days.items()) for lapse in domain.lapse_days(ds)]
     await insert_ignore(session, SHARERS, ("tenant_id", "employee_id", "first_day"), firsts, ("tenant_id",))
     await insert_ignore(session, SHARER_LAPSES, ("tenant_id", "employee_id", "day"), lapses, ("tenant_id",))
+    counts.add([(t, d) for t, _, d in firsts], "new", 1)
+    counts.add([(t, d) for t, _, d in lapses], "lapsed", 1)
+    await counts.apply(session)
+
+
+class AdoptionCounts:
+    """Net changes to ``adoption_days`` (new sharers and lapses per day), applied in one upsert."""
+
+    def __init__(self) -> None:
+        self.rows: defaultdict[tuple[str, date], list[int]] = defaultdict(lambda: [0, 0])
+
+    def add(self, tenant_days: Iterable[Sequence[Any]], what: str, sign: int) -> None:
+        slot = 0 if what == "new" else 1
+        for tenant, day in tenant_days:
+            self.rows[(tenant, day)][slot] += sign
+
+    async def apply(self, session: AsyncSession, prune: bool = True) -> None:
+        rows = [[t, d, n, lp] for (t, d), (n, lp) in self.rows.items() if n or lp]
+        keys, counters = ("tenant_id", "day"), ("new_sharers", "lapsed_sharers")
+        await upsert_add(session, ADOPTION_DAYS, keys, counters, rows)
+        if prune:
+            await _prune_zero_rows(session, ADOPTION_DAYS, keys, counters, (r[:2] for r in rows))

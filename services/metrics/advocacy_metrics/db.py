@@ -379,6 +379,17 @@ class SharerLapse(Model, table=True):
     day: date = Field(primary_key=True)
 
 
+class AdoptionDay(Model, table=True):
+    """Per day: how many sharers shared for the first time, and how many lapsed (from the two above)."""
+
+    __tablename__ = "adoption_days"
+
+    tenant_id: str = Field(primary_key=True)
+    day: date = Field(primary_key=True)
+    new_sharers: int = 0
+    lapsed_sharers: int = 0
+
+
 def table_of(model: Any) -> sa.Table:
     table: sa.Table = model.__table__
     return table
@@ -393,6 +404,7 @@ DIMENSION_DAILY_CONVERSIONS = table_of(DimensionDailyConversions)
 SHARER_DAYS = table_of(SharerDay)
 SHARERS = table_of(Sharer)
 SHARER_LAPSES = table_of(SharerLapse)
+ADOPTION_DAYS = table_of(AdoptionDay)
 SHARE_FACTS = table_of(ShareFact)
 CLICK_FACTS = table_of(ClickFact)
 CLICK_INVALIDATIONS = table_of(ClickInvalidation)
@@ -456,4 +468,5 @@ AGGREGATE_TABLES = (
     SHARER_DAYS,
     SHARERS,
     SHARER_LAPSES,
+    ADOPTION_DAYS,
 )

@@ -28,14 +28,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from advocacy_metrics.db import (
     ACCOUNT_FACTS,
+    ADOPTION_DAYS,
     CONVERSION_ROLLUPS,
     DIMENSION_DAILY_CLICKS,
     DIMENSION_DAILY_CONVERSIONS,
     MEMBER_FACTS,
     REDEMPTION_FACTS,
     SHARER_DAYS,
-    SHARER_LAPSES,
-    SHARERS,
     STAT_ROLLUPS,
     Rollup,
 )
@@ -285,11 +284,10 @@ class AdoptionCounts:
     active_sharers: int
     new_by_day: dict[date, int]
     lapsed_by_day: dict[date, int]
-    sharers_by_week: dict[date, int]
 
 
 async def adoption_counts(
-    session: AsyncSession, tenant: str, days: DayRange, as_of: date, active_from: date, before: datetime, wsi: int
+    session: AsyncSession, tenant: str, days: DayRange, as_of: date, active_from: date, before: datetime
 ) -> AdoptionCounts:
     enrolled = _enrolled_members(tenant, before)
     s = SHARER_DAYS
@@ -304,26 +302,16 @@ async def adoption_counts(
         or 0
     )
     active_sharers = await session.scalar(sa.select(sa.func.count(sa.distinct(s.c.employee_id))).where(recent)) or 0
+    a = ADOPTION_DAYS
     res = await session.execute(
-        sa.select(SHARERS.c.first_day, sa.func.count())
-        .where(SHARERS.c.tenant_id == tenant, SHARERS.c.first_day.between(days.start, days.end))
-        .group_by(SHARERS.c.first_day)
+        sa.select(a.c.day, a.c.new_sharers, a.c.lapsed_sharers).where(
+            a.c.tenant_id == tenant, a.c.day.between(days.start, days.end)
+        )
     )
-    new_by_day = {d: int(n) for d, n in res.all()}
-    lp = SHARER_LAPSES
-    res = await session.execute(
-        sa.select(lp.c.day, sa.func.count())
-        .where(lp.c.tenant_id == tenant, lp.c.day.between(days.start, min(days.end, as_of)))
-        .group_by(lp.c.day)
-    )
-    lapsed_by_day = {d: int(n) for d, n in res.all()}
-    week = week_of(s.c.day, wsi)
-    res = await session.execute(
-        sa.select(week, sa.func.count(sa.distinct(s.c.employee_id)))
-        .where(s.c.tenant_id == tenant, s.c.day.between(days.start, days.end))
-        .group_by(week)
-    )
-    sharers_by_week = {d: int(n) for d, n in res.all()}
-    return AdoptionCounts(
-        int(n_enrolled), int(active_members), int(active_sharers), new_by_day, lapsed_by_day, sharers_by_week
-    )
+    new_by_day: dict[date, int] = {}
+    lapsed_by_day: dict[date, int] = {}
+    for day, new, lapsed in res.all():
+        new_by_day[day] = int(new)
+        if day <= as_of:
+            lapsed_by_day[day] = int(lapsed)
+    return AdoptionCounts(int(n_enrolled), int(active_members), int(active_sharers), new_by_day, lapsed_by_day)

@@ -19,15 +19,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from advocacy_common.tenant import load_tenant_settings
 from advocacy_metrics import aggregates, domain
-from advocacy_metrics.aggregates import insert_ignore
+from advocacy_metrics.aggregates import AdoptionCounts, insert_ignore
 from advocacy_metrics.db import (
     ACCOUNT_FACTS,
+    ADOPTION_DAYS,
     AGGREGATE_TABLES,
     CLICK_FACTS,
     CLICK_INVALIDATIONS,
     CONVERSION_FACTS,
     DAILY_CONVERSIONS,
-    DAILY_STATS,
     ERASED_MEMBERS,
     MEMBER_FACTS,
     REDEMPTION_FACTS,
@@ -35,6 +35,7 @@ from advocacy_metrics.db import (
     SHARER_DAYS,
     SHARER_LAPSES,
     SHARERS,
+    STAT_ROLLUPS,
 )
 from advocacy_metrics.facts import (
     CLICK_FIELDS,
@@ -131,6 +132,11 @@ async def refresh_all_sharers(session: AsyncSession, tenant: str) -> None:
         days[employee].append(day)
     firsts = [(tenant, e, ds[0]) for e, ds in sorted(days.items())]
     lapses = [(tenant, e, lapse) for e, ds in sorted(days.items()) for lapse in domain.lapse_days(ds)]
+    await session.execute(sa.delete(ADOPTION_DAYS).where(ADOPTION_DAYS.c.tenant_id == tenant))
+    counts = AdoptionCounts()
+    counts.add([(t, d) for t, _, d in firsts], "new", 1)
+    counts.add([(t, d) for t, _, d in lapses], "lapsed", 1)
+    await counts.apply(session, prune=False)
     for i in range(0, max(len(firsts), len(lapses)), 50_000):
         await insert_ignore(
             session, SHARERS, ("tenant_id", "employee_id", "first_day"), firsts[i : i + 50_000], ("tenant_id",)
@@ -180,7 +186,14 @@ async def erase_member(session: AsyncSession, tenant: str, employee: str, erased
         else:  # someone else's conversion on this person's click: only the click's dimensions go
             d.add_conversion_dims(v, zones[tenant], dims_at(r, _DIMS_AT), sign=-1)
     await aggregates.apply(session, d, prune=True)
-    for table in (DAILY_STATS, DAILY_CONVERSIONS, SHARER_DAYS, SHARERS, SHARER_LAPSES):
+    counts = AdoptionCounts()
+    for table, column, what in ((SHARERS, SHARERS.c.first_day, "new"), (SHARER_LAPSES, SHARER_LAPSES.c.day, "lapsed")):
+        gone = await session.execute(
+            sa.delete(table).where(_of(table, tenant, employee)).returning(table.c.tenant_id, column)
+        )
+        counts.add(gone.all(), what, -1)
+    await counts.apply(session)
+    for table in (*(r.table for r in STAT_ROLLUPS if "employee_id" in r.columns), DAILY_CONVERSIONS, SHARER_DAYS):
         await session.execute(sa.delete(table).where(_of(table, tenant, employee)))
     await session.execute(
         sa.delete(CLICK_INVALIDATIONS).where(

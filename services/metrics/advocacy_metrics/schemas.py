@@ -115,7 +115,6 @@ class AdoptionWeek(BaseModel):
     week_start: str
     new_sharers: int
     lapsed_sharers: int
-    sharers: int
 
 
 class AdoptionReport(BaseModel):

@@ -134,7 +134,6 @@ async def adoption_metrics(
         as_of,
         as_of - timedelta(days=ACTIVE_DAYS - 1),
         hi,
-        settings.week_start_index,
     )
     return adoption.adoption_report(
         start=days.start,
@@ -146,5 +145,4 @@ async def adoption_metrics(
         active_sharers=counts.active_sharers,
         new_by_day=counts.new_by_day,
         lapsed_by_day=counts.lapsed_by_day,
-        sharers_by_week=counts.sharers_by_week,
     )
