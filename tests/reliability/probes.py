@@ -9,7 +9,7 @@ import time
 from collections.abc import Sequence
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from advocacy_common.devstack.postgres import plain_url
 
@@ -80,3 +80,67 @@ async def inbox_count(database_url: str, group: str) -> int:
         return int(await conn.fetchval("SELECT count(*) FROM inbox WHERE source LIKE $1", f"{group} %"))
     finally:
         await conn.close()
+
+
+class InboxWatch:
+    """One open connection to a service's database, to poll its inbox cheaply."""
+
+    def __init__(self, database_url: str, group: str) -> None:
+        self.url = plain_url(database_url)
+        self.group = group
+        self.conn: asyncpg.Connection | None = None
+
+    async def __aenter__(self) -> InboxWatch:
+        self.conn = await asyncpg.connect(self.url)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.conn is not None:
+            await self.conn.close()
+
+    async def count(self) -> int:
+        assert self.conn is not None
+        return int(await self.conn.fetchval("SELECT count(*) FROM inbox WHERE source LIKE $1", f"{self.group} %"))
+
+    async def wait_for_commit(self, timeout: float) -> bool:
+        """Return as soon as a new batch is committed (the inbox grew), or False after ``timeout``."""
+        before = await self.count()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if await self.count() != before:
+                return True
+            await asyncio.sleep(0.003)
+        return False
+
+
+async def read_topic(
+    bootstrap: str, topic: str, *, tenant: str | None = None, idle: float = 1.5, timeout: float = 30.0
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record of ``topic`` (of ``tenant``, by its ``ce_tenantid`` header), from the beginning,
+    without a consumer group; stops after ``idle`` seconds without new records."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest", enable_auto_commit=False
+    )
+    await asyncio.wait_for(consumer.start(), 15)
+    out: list[ConsumerRecord[bytes, bytes]] = []
+    try:
+        deadline = time.monotonic() + timeout
+        quiet_since = time.monotonic()
+        while time.monotonic() < deadline and time.monotonic() - quiet_since < idle:
+            batch = await consumer.getmany(timeout_ms=200)
+            records = [r for recs in batch.values() for r in recs]
+            if records:
+                quiet_since = time.monotonic()
+            for r in records:
+                if tenant is None or header(r, "ce_tenantid") == tenant:
+                    out.append(r)
+    finally:
+        await consumer.stop()
+    return out
+
+
+def header(record: ConsumerRecord[bytes, bytes], name: str) -> str | None:
+    for k, v in record.headers or ():
+        if k == name:
+            return v.decode(errors="replace")
+    return None
