@@ -1,0 +1,143 @@
+"""Scenario 4: the broker stopped while the APIs take writes and clicks.
+
+A private stack (content, sharing, metrics, gamification) on a broker of its own. With the broker
+down (60 s full, 10 s short; Tansu keeps nothing, so it comes back empty) the load generator keeps
+creating content (content API), shares of content published before the outage (sharing API) and
+clicks (``/r/``): every one must be answered 2xx/302. Ground truth: the shares and 302s per
+employee, and the content ids created during the outage. After the broker returns the services
+notice the lost log, recreate the topics and re-publish from their outboxes and the click journal;
+the checker wants, within 60 s of the broker's return: metrics' counted clicks and gamification's
+points per employee exact, and sharing knowing every content item created during the outage (a
+share of it is accepted).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from advocacy_common.auth.devkeys import DevKeys
+from advocacy_common.devstack.broker import TansuBroker
+from tests.e2e.helpers import eventually
+from tests.reliability.stackkit import PrivateStack, record, sized
+from tests.reliability.traffic import click_once, leaderboard_points, make_shares, metrics_clicks, wait_exact
+
+OUTAGE = sized(10.0, 60.0)
+EMPLOYEES = sized(30, 200)
+RATE = sized(60.0, 100.0)  # clicks per second during the outage
+
+
+@pytest.fixture
+def outage_stack(pg: Any, fresh_broker: TansuBroker, dev_keys: DevKeys, tmp_path: Path) -> Iterator[PrivateStack]:
+    s = PrivateStack(
+        server_url=pg.server_url,
+        bootstrap=fresh_broker.bootstrap,
+        keys=dev_keys,
+        data_dir=tmp_path / "s4",
+        extra_env={"sharing": {"SHARING_BROKER_WATCH_SECONDS": "1"}},
+    )
+    try:
+        s.prepare_and_start()
+        yield s
+    finally:
+        s.stop()
+
+
+async def test_broker_down_every_request_answered_and_nothing_missing(
+    outage_stack: PrivateStack, fresh_broker: TansuBroker
+) -> None:
+    s = outage_stack
+    tenant = f"s4-{uuid.uuid4().hex[:8]}"
+    rng = random.Random(4)
+    employees = [f"e{i:04d}" for i in range(EMPLOYEES)]
+    half = employees[: EMPLOYEES // 2]
+    truth = await make_shares(s, tenant, half)  # shares before the outage
+    content_id = f"c-{uuid.uuid4().hex[:8]}"
+    # a second item, published before the outage, for shares made during it
+    await make_shares(s, tenant, [employees[0]], content_id=content_id)
+    truth.shares[employees[0]] += 1
+    admin = s.token(tenant, "admin", "admin")
+    answers: dict[str, dict[int, int]] = {"content": {}, "shares": {}, "clicks": {}}
+    created: list[str] = []
+
+    def note(kind: str, status: int) -> None:
+        answers[kind][status] = answers[kind].get(status, 0) + 1
+
+    fresh_broker.stop()
+    down_at = time.monotonic()
+    limits = httpx.Limits(max_connections=32)
+    async with (
+        httpx.AsyncClient(base_url=s.url("sharing"), timeout=10, limits=limits) as sharing,
+        s.client("content", admin) as content,
+    ):
+
+        async def writes() -> None:
+            for emp in employees[EMPLOYEES // 2 :]:
+                token = s.token(tenant, emp, "employee", team="t", name=emp)
+                r = await sharing.post(
+                    "/v1/shares",
+                    json={"content_id": content_id, "network": "linkedin"},
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+                note("shares", r.status_code)
+                if r.status_code in (200, 201):
+                    truth.codes[r.json()["code"]] = emp
+                    truth.shares[emp] = truth.shares.get(emp, 0) + 1
+                r = await content.post("/v1/content", json={"title": f"during {emp}", "url": "https://example.com/d"})
+                note("content", r.status_code)
+                if r.status_code == 201:
+                    created.append(r.json()["id"])
+                await asyncio.sleep(OUTAGE / (EMPLOYEES - EMPLOYEES // 2) * 0.8)
+
+        visitors = iter(range(10_000, 10_000_000))  # one new visitor per click, across both senders
+
+        async def clicks() -> None:
+            while time.monotonic() - down_at < OUTAGE:
+                code = rng.choice(list(truth.codes))
+                status, seconds = await click_once(sharing, code, next(visitors))
+                truth.answered(status, truth.codes.get(code), seconds)
+                note("clicks", status)
+                await asyncio.sleep(2 / RATE)
+
+        await asyncio.gather(writes(), *(clicks() for _ in range(2)))
+    await asyncio.sleep(max(0.0, OUTAGE - (time.monotonic() - down_at)))
+    fresh_broker.start()
+    back_at = time.monotonic()
+    assert set(answers["clicks"]) == {302}, answers
+    assert set(answers["shares"]) <= {200, 201} and set(answers["content"]) == {201}, answers
+
+    want_clicks = {e: truth.clicks.get(e, 0) for e in employees}
+    want_points = {e: 10 * truth.shares.get(e, 0) + truth.clicks.get(e, 0) for e in employees}
+    t_metrics = await wait_exact(lambda: metrics_clicks(s, tenant, employees), want_clicks, timeout=60, what="metrics")
+    t_points = await wait_exact(lambda: leaderboard_points(s, tenant), want_points, timeout=60, what="points")
+    token = s.token(tenant, employees[0], "employee")
+    async with s.client("sharing", token) as c:
+
+        async def known() -> bool:
+            for cid in created:
+                r = await c.post("/v1/shares", json={"content_id": cid, "network": "x"})
+                if r.status_code not in (200, 201):
+                    return False
+            return True
+
+        await eventually(known, timeout=max(1.0, 60 - (time.monotonic() - back_at)), what="content of the outage")
+    drained = time.monotonic() - back_at
+    record(
+        "4-broker-outage",
+        outage_s=OUTAGE,
+        answers=answers,
+        clicks_during_outage=truth.total_clicks,
+        content_created_during_outage=len(created),
+        exact_metrics_after_return_s=round(t_metrics, 2),
+        exact_points_after_return_s=round(t_points, 2),
+        everything_drained_s=round(drained, 2),
+    )
+    assert drained < 60
