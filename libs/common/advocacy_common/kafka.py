@@ -46,6 +46,9 @@ def make_consumer(
         session_timeout_ms=session_timeout_ms,
         heartbeat_interval_ms=max(500, session_timeout_ms // 5),
         retry_backoff_ms=200,
+        # A topic deleted and recreated (a wiped embedded broker, a rebuilt cluster) is only noticed
+        # on a metadata refresh: the default 5 minutes left partitions unassigned that long.
+        metadata_max_age_ms=5000,
         client_id=group_id,
     )
 
