@@ -7,14 +7,15 @@ click, the default rules) must equal it exactly, and both consumer groups' lag (
 committed offset, read from the broker) must be back to zero within 60 s of the last restart.
 
 Kills alternate between the metrics and the gamification process (role ``all``: consumer, relay and
-API in one). Half of them are aimed: the test watches the victim's inbox and kills the moment a new
-batch has committed in the database, to land between the database commit and the offset commit.
-Whether a kill landed there is measured, not assumed: right after the kill, (inbox rows - committed
-offsets) above its value at rest means effects were committed whose offsets were not; and each
-incarnation's ``advocacy_events_consumed_total{outcome="duplicate"}`` (scraped before the next kill)
-counts the redelivered events its inbox skipped. The window is a few milliseconds wide, so few kills
-land in it by timing (0 of 4 in the short runs so far): the figures say how many did. The relay's
-analogous window (broker ack, then mark sent) is crossed deterministically in scenario 3.
+API in one). Each service's first kill is a SIGKILL at a jittered moment; after that every other
+kill is aimed at the window between the database commit and the offset commit: the incarnation is
+started with the fail point ``consumer.after_db_commit=nth:R`` (advocacy_common.failpoints), so it
+SIGKILLs itself right after its R-th batch committed in the database and before the offsets are
+committed. That it landed there is measured, not assumed: after the death, (inbox rows - committed
+offsets) above its value at rest means effects were committed whose offsets were not, and the
+service's log holds the fail point's last words. Each incarnation's
+``advocacy_events_consumed_total{outcome="duplicate"}`` (scraped before the next kill) counts the
+redelivered events its inbox skipped.
 
 Full: 10,000 clicks from 1,000 employees, 20 kills. Short: 1,500 clicks from 150 employees, 4 kills.
 """
@@ -28,6 +29,7 @@ import time
 import uuid
 
 from advocacy_common import topics
+from advocacy_common.failpoints import ENV
 from tests.reliability.probes import GroupProbe, InboxWatch
 from tests.reliability.stackkit import PrivateStack, record, sized
 from tests.reliability.traffic import (
@@ -78,6 +80,18 @@ async def test_consumers_sigkilled_mid_traffic_totals_exact_and_lag_recovers(rel
         # kill moments spread over the traffic, each jittered within its slot
         slots = [(k + rng.uniform(0.2, 0.8)) * 0.9 * duration / KILLS for k in range(KILLS)]
 
+        def aimed(k: int) -> bool:
+            return k >= 2 and k % 4 in (2, 3)
+
+        def restart(svc: str, k: int) -> None:
+            """Start ``svc`` again; armed with the fail point when its next kill (k + 2) is aimed."""
+            proc = s.process(svc)
+            if k + 2 < KILLS and aimed(k + 2):
+                proc.env[ENV] = f"consumer.after_db_commit=nth:{rng.randint(1, 3)}"
+            else:
+                proc.env.pop(ENV, None)
+            proc.start()
+
         async def chaos() -> None:
             nonlocal skipped
             t0 = time.monotonic()
@@ -85,17 +99,28 @@ async def test_consumers_sigkilled_mid_traffic_totals_exact_and_lag_recovers(rel
                 await asyncio.sleep(max(0.0, t0 + at - time.monotonic()))
                 svc = ("metrics", "gamification")[k % 2]
                 proc = s.process(svc)
-                aimed = k % 4 in (1, 2)
-                if aimed:  # kill as soon as a new batch committed in the database
-                    await watches[svc].wait_for_commit(1.0)
-                with contextlib.suppress(Exception):  # a process still starting has no /metrics yet
+                with contextlib.suppress(Exception):  # a process still starting (or dead) has no /metrics
                     skipped += int(
                         total(await scrape(s.url(svc)), "advocacy_events_consumed_total", outcome="duplicate")
                     )
-                await asyncio.to_thread(proc.kill)
+                self_killed = False
+                if aimed(k):  # the armed incarnation dies at its fail point (soon after it started)
+                    deadline = time.monotonic() + 30
+                    while proc.is_running() and time.monotonic() < deadline:
+                        await asyncio.sleep(0.05)
+                    self_killed = not proc.is_running()
+                if proc.is_running():
+                    await asyncio.to_thread(proc.kill)
                 gap = await watches[svc].count() - sum((await probes[svc].committed()).values())
-                kills.append({"svc": svc, "aimed": aimed, "between_db_and_offset_commit": gap > rest[svc]})
-                proc.start()
+                kills.append(
+                    {
+                        "svc": svc,
+                        "aimed": aimed(k),
+                        "fail_point": self_killed,
+                        "between_db_and_offset_commit": gap > rest[svc],
+                    }
+                )
+                restart(svc, k)
 
         await asyncio.gather(chaos(), drive_clicks(s.url("sharing"), truth, plan, concurrency=16, rate=RATE))
         await asyncio.to_thread(s.ensure_running)
@@ -119,6 +144,7 @@ async def test_consumers_sigkilled_mid_traffic_totals_exact_and_lag_recovers(rel
         employees=EMPLOYEES,
         kills=len(kills),
         kills_between_db_and_offset_commit=landed,
+        kills_by_fail_point=sum(1 for k in kills if k["fail_point"]),
         redelivered_events_skipped_by_inbox=skipped,
         lag_zero_seconds_after_restart=lag_seconds,
         exact_metrics_seconds=round(t_metrics, 2),
@@ -127,4 +153,9 @@ async def test_consumers_sigkilled_mid_traffic_totals_exact_and_lag_recovers(rel
         redirect_p99_ms=round(percentile(truth.latencies, 99) * 1000, 1),
     )
     assert len(kills) == KILLS, kills
+    # every aimed kill died at its fail point, with effects committed and offsets not
+    assert all(k["fail_point"] and k["between_db_and_offset_commit"] for k in kills if k["aimed"]), kills
+    assert landed >= sum(1 for k in kills if k["aimed"]) >= 1, kills
+    logs = "".join((s.inner.data.logs / f"{svc}.log").read_text(errors="replace") for svc in GROUP_TOPICS)
+    assert logs.count("failpoint consumer.after_db_commit: SIGKILL") == sum(1 for k in kills if k["fail_point"])
     assert all(v < 60 for v in lag_seconds.values()), lag_seconds

@@ -22,7 +22,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.errors import CommitFailedError, KafkaError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from advocacy_common import topics
+from advocacy_common import failpoints, topics
 from advocacy_common.db import INBOX
 from advocacy_common.events.base import Envelope, InvalidEvent, decode
 from advocacy_common.kafka import make_consumer, start_with_retry
@@ -134,6 +134,8 @@ class ConsumerRunner:
                     return
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
+        # the crash window exactly-once must survive: effects committed, offsets not yet
+        failpoints.hit("consumer.after_db_commit")
         offsets = {tp: recs[-1].offset + 1 for tp, recs in batch.items()}
         try:
             await consumer.commit(offsets)
