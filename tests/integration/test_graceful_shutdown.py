@@ -1,0 +1,56 @@
+"""GracefulServer: a connection accepted just before shutdown still gets its answer.
+
+Plain uvicorn closes it without an answer (the control case), which is what scenario 7 saw as
+dropped requests at every SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+import uvicorn
+
+from advocacy_common.devstack.net import free_port
+from advocacy_common.entrypoint import GracefulServer
+
+
+async def _app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    assert scope["type"] == "http"
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+async def _request_sent_after_shutdown_began(server_cls: type[uvicorn.Server]) -> bytes:
+    port = free_port()
+    config = uvicorn.Config(_app, host="127.0.0.1", port=port, lifespan="off", log_config=None, http="httptools")
+    server = server_cls(config)
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    await asyncio.sleep(0.05)  # accepted by the server, no request yet
+    server.should_exit = True
+    await asyncio.sleep(0.3)  # the shutdown has begun: listeners closed
+    with pytest.raises(OSError):
+        await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 5)
+    except ConnectionError:
+        answer = b""
+    writer.close()
+    await asyncio.wait_for(serving, 10)
+    return answer
+
+
+async def test_fresh_connection_is_answered_during_shutdown() -> None:
+    answer = await _request_sent_after_shutdown_began(GracefulServer)
+    assert answer.startswith(b"HTTP/1.1 200"), answer
+    assert answer.endswith(b"2\r\nok\r\n0\r\n\r\n"), answer  # the whole body, then the server closed
+
+
+async def test_plain_uvicorn_drops_it_the_control() -> None:
+    assert await _request_sent_after_shutdown_began(uvicorn.Server) == b""
