@@ -19,6 +19,7 @@ import atexit
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -100,17 +101,12 @@ def pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres | 
 
 
 # -- Kafka --------------------------------------------------------------------------------------------
-@pytest.fixture(scope="session")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TansuBroker | ExternalBroker]:
-    from advocacy_common.devstack.broker import ExternalBroker, TansuBroker
+@contextmanager
+def own_tansu(root: Path) -> Iterator[TansuBroker]:
+    """A Tansu broker on a free port, logging under ``root``; stopped on exit (or at interpreter exit
+    if the run is interrupted). For stacks that must not share the session broker's groups."""
+    from advocacy_common.devstack.broker import TansuBroker
 
-    bootstrap = os.environ.get("TEST_KAFKA_BOOTSTRAP_SERVERS")
-    if bootstrap:
-        external = ExternalBroker(bootstrap)
-        external.start()
-        yield external
-        return
-    root = tmp_path_factory.mktemp("tansu")
     tansu = TansuBroker(_free_port(), log_path=root / "tansu.log")
     stop = _stop_at_exit(tansu.kill)
     try:
@@ -121,19 +117,25 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TansuBroker | E
         atexit.unregister(stop)
 
 
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TansuBroker | ExternalBroker]:
+    from advocacy_common.devstack.broker import ExternalBroker
+
+    bootstrap = os.environ.get("TEST_KAFKA_BOOTSTRAP_SERVERS")
+    if bootstrap:
+        external = ExternalBroker(bootstrap)
+        external.start()
+        yield external
+        return
+    with own_tansu(tmp_path_factory.mktemp("tansu")) as tansu:
+        yield tansu
+
+
 @pytest.fixture
 def fresh_broker(tmp_path: Path) -> Iterator[TansuBroker]:
     """A Tansu broker for this test alone: kill it, restart it (it comes back empty)."""
-    from advocacy_common.devstack.broker import TansuBroker
-
-    tansu = TansuBroker(_free_port(), log_path=tmp_path / "tansu.log")
-    stop = _stop_at_exit(tansu.kill)
-    try:
-        tansu.start()
+    with own_tansu(tmp_path) as tansu:
         yield tansu
-    finally:
-        tansu.stop()
-        atexit.unregister(stop)
 
 
 # -- auth ---------------------------------------------------------------------------------------------

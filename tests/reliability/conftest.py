@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from advocacy_common.devstack.broker import TansuBroker
-from advocacy_common.devstack.net import free_port
-from tests.reliability.stackkit import PrivateStack
+from tests.conftest import own_tansu
+from tests.reliability.stackkit import PrivateStack, running_stack
 
 RELIABILITY_DIR = Path(__file__).parent
 FLOW = ("sharing", "metrics", "gamification")
@@ -32,32 +32,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def rel_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TansuBroker]:
-    root = tmp_path_factory.mktemp("rel-tansu")
-    tansu = TansuBroker(free_port(), log_path=root / "tansu.log")
-    try:
-        tansu.start()
+    with own_tansu(tmp_path_factory.mktemp("rel-tansu")) as tansu:
         yield tansu
-    finally:
-        tansu.stop()
 
 
 @pytest.fixture(scope="session")
 def rel_stack(
     pg: Any, rel_broker: TansuBroker, dev_keys: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[PrivateStack]:
-    s = PrivateStack(
+    with running_stack(
         server_url=pg.server_url,
         bootstrap=rel_broker.bootstrap,
         keys=dev_keys,
         data_dir=tmp_path_factory.mktemp("rel-stack"),
         services=FLOW,
         extra_env={"sharing": {"SHARING_BROKER_WATCH_SECONDS": "1"}},
-    )
-    try:
-        s.prepare_and_start()
+    ) as s:
         yield s
-    finally:
-        s.stop()
 
 
 @pytest.fixture(autouse=True)

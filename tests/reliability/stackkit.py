@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,17 @@ FULL = SCALE == "full"
 def sized(short: Any, full: Any) -> Any:
     """The value for the current size: ``RELIABILITY_SCALE=full`` (``make reliability``) or short."""
     return full if FULL else short
+
+
+@contextmanager
+def running_stack(**kwargs: Any) -> Iterator[PrivateStack]:
+    """A ``PrivateStack(**kwargs)`` prepared and started, stopped on exit."""
+    s = PrivateStack(**kwargs)
+    try:
+        s.prepare_and_start()
+        yield s
+    finally:
+        s.stop()
 
 
 class PrivateStack:

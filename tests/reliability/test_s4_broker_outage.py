@@ -27,7 +27,7 @@ import pytest
 from advocacy_common.auth.devkeys import DevKeys
 from advocacy_common.devstack.broker import TansuBroker
 from tests.e2e.helpers import eventually
-from tests.reliability.stackkit import PrivateStack, record, sized
+from tests.reliability.stackkit import PrivateStack, record, running_stack, sized
 from tests.reliability.traffic import click_once, leaderboard_points, make_shares, metrics_clicks, wait_exact
 
 OUTAGE = sized(10.0, 60.0)
@@ -37,18 +37,14 @@ RATE = sized(60.0, 100.0)  # clicks per second during the outage
 
 @pytest.fixture
 def outage_stack(pg: Any, fresh_broker: TansuBroker, dev_keys: DevKeys, tmp_path: Path) -> Iterator[PrivateStack]:
-    s = PrivateStack(
+    with running_stack(
         server_url=pg.server_url,
         bootstrap=fresh_broker.bootstrap,
         keys=dev_keys,
         data_dir=tmp_path / "s4",
         extra_env={"sharing": {"SHARING_BROKER_WATCH_SECONDS": "1"}},
-    )
-    try:
-        s.prepare_and_start()
+    ) as s:
         yield s
-    finally:
-        s.stop()
 
 
 async def test_broker_down_every_request_answered_and_nothing_missing(

@@ -28,7 +28,7 @@ from advocacy_common.devstack.net import free_port
 from advocacy_common.devstack.postgres import FAST_UNSAFE_SETTINGS, EmbeddedPostgres
 from tests.reliability.probes import GroupProbe
 from tests.reliability.s1_groups import GROUP_TOPICS
-from tests.reliability.stackkit import PrivateStack, record, sized
+from tests.reliability.stackkit import PrivateStack, record, running_stack, sized
 from tests.reliability.traffic import drive_clicks, leaderboard_points, make_shares, metrics_clicks, wait_exact
 
 OUTAGE = sized(8.0, 30.0)
@@ -52,19 +52,15 @@ def own_pg(tmp_path: Path) -> Iterator[EmbeddedPostgres]:
 def db_stack(
     pg: Any, own_pg: EmbeddedPostgres, fresh_broker: TansuBroker, dev_keys: DevKeys, tmp_path: Path
 ) -> Iterator[PrivateStack]:
-    s = PrivateStack(
+    with running_stack(
         server_url=pg.server_url,
         bootstrap=fresh_broker.bootstrap,
         keys=dev_keys,
         data_dir=tmp_path / "s6",
         services=("sharing", "metrics", "gamification"),
         server_urls={"metrics": own_pg.server_url},
-    )
-    try:
-        s.prepare_and_start()
+    ) as s:
         yield s
-    finally:
-        s.stop()
 
 
 async def test_one_database_down_readiness_fails_offsets_hold_totals_exact(

@@ -31,7 +31,7 @@ import pytest
 from advocacy_common.auth.devkeys import DevKeys
 from advocacy_common.devstack.broker import TansuBroker
 from tests.e2e.helpers import BROWSER_UAS
-from tests.reliability.stackkit import PrivateStack, record, sized
+from tests.reliability.stackkit import PrivateStack, record, running_stack, sized
 from tests.reliability.traffic import make_shares, metrics_clicks, percentile, visitor_ip, wait_exact
 
 SERVICES = ("content", "sharing", "metrics", "gamification")
@@ -44,14 +44,10 @@ WORKERS = 24
 
 @pytest.fixture
 def term_stack(pg: Any, fresh_broker: TansuBroker, dev_keys: DevKeys, tmp_path: Path) -> Iterator[PrivateStack]:
-    s = PrivateStack(
+    with running_stack(
         server_url=pg.server_url, bootstrap=fresh_broker.bootstrap, keys=dev_keys, data_dir=tmp_path / "s7"
-    )
-    try:
-        s.prepare_and_start()
+    ) as s:
         yield s
-    finally:
-        s.stop()
 
 
 async def test_sigterm_every_service_under_load_no_failed_request_no_lost_click(term_stack: PrivateStack) -> None:

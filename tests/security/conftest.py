@@ -16,38 +16,29 @@ import httpx
 import pytest
 
 from advocacy_common.devstack.broker import TansuBroker
-from advocacy_common.devstack.net import free_port
+from tests.conftest import own_tansu
 from tests.e2e.helpers import BROWSER_UAS, eventually, visitor_ip
-from tests.reliability.stackkit import PrivateStack
+from tests.reliability.stackkit import PrivateStack, running_stack
 
 
 @pytest.fixture(scope="session")
 def sec_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TansuBroker]:
-    root = tmp_path_factory.mktemp("sec-tansu")
-    tansu = TansuBroker(free_port(), log_path=root / "tansu.log")
-    try:
-        tansu.start()
+    with own_tansu(tmp_path_factory.mktemp("sec-tansu")) as tansu:
         yield tansu
-    finally:
-        tansu.stop()
 
 
 @pytest.fixture(scope="session")
 def sec_stack(
     pg: Any, sec_broker: TansuBroker, dev_keys: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[PrivateStack]:
-    s = PrivateStack(
+    with running_stack(
         server_url=pg.server_url,
         bootstrap=sec_broker.bootstrap,
         keys=dev_keys,
         data_dir=tmp_path_factory.mktemp("sec-stack"),
         extra_env={"sharing": {"SHARING_BROKER_WATCH_SECONDS": "1"}},
-    )
-    try:
-        s.prepare_and_start()
+    ) as s:
         yield s
-    finally:
-        s.stop()
 
 
 @pytest.fixture(autouse=True)

@@ -21,7 +21,7 @@ import pytest
 from advocacy_common.auth.devkeys import DevKeys
 from advocacy_common.devstack.broker import TansuBroker
 from tests.e2e.helpers import BROWSER_UAS, eventually
-from tests.reliability.stackkit import PrivateStack
+from tests.reliability.stackkit import PrivateStack, running_stack
 from tests.reliability.traffic import make_shares
 
 pytestmark = pytest.mark.e2e
@@ -32,19 +32,15 @@ SPOOFED = [f"{i}.{i * 7 % 250}.{i * 13 % 250}.9" for i in range(1, 21)]
 @pytest.fixture
 def untrusting_stack(pg: Any, fresh_broker: TansuBroker, dev_keys: DevKeys, tmp_path: Path) -> Iterator[PrivateStack]:
     proxies = json.dumps(["203.0.113.0/24"])
-    s = PrivateStack(
+    with running_stack(
         server_url=pg.server_url,
         bootstrap=fresh_broker.bootstrap,
         keys=dev_keys,
         data_dir=tmp_path / "xff",
         services=["sharing", "metrics"],
         extra_env={"sharing": {"TRUSTED_PROXIES": proxies}, "metrics": {"TRUSTED_PROXIES": proxies}},
-    )
-    try:
-        s.prepare_and_start()
+    ) as s:
         yield s
-    finally:
-        s.stop()
 
 
 async def _spoofed_clicks(s: PrivateStack, code: str) -> None:
