@@ -60,6 +60,11 @@ async def _send_clicks(runtime: Runtime, stop: asyncio.Event) -> None:
             runtime.extras["journal"].close()
 
 
+async def _admission(runtime: Runtime, stop: asyncio.Event) -> None:
+    redirector: Redirector = runtime.extras["redirector"]
+    await redirector.admission.run(stop)
+
+
 async def _refresh_links(runtime: Runtime, stop: asyncio.Event) -> None:
     cache: LinkCache = runtime.extras["cache"]
     await cache.run_refresher(stop)
@@ -98,7 +103,7 @@ DEFINITION = ServiceDefinition(
     description="Tracked links, the public redirect, click verdicts and conversions.",
     routers=[router],
     consumers=CONSUMERS,
-    api_tasks=[_send_clicks, _refresh_links, _watch_broker_api],
+    api_tasks=[_send_clicks, _refresh_links, _watch_broker_api, _admission],
     worker_tasks=[_watch_broker_worker],
     on_start=_start,
     on_applied=_on_applied,

@@ -32,12 +32,13 @@ import orjson
 import sqlalchemy as sa
 from fastapi import FastAPI
 from prometheus_client import REGISTRY
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import Receive, Scope, Send
 
 from advocacy_common.net import ClientAddress
 from advocacy_sharing import domain
+from advocacy_sharing.admission import Admission
 from advocacy_sharing.clickid import ClickIds
 from advocacy_sharing.db import ContentCopy, Share
 from advocacy_sharing.emitter import ClickSender
@@ -52,7 +53,9 @@ COPIES = ContentCopy.__table__  # type: ignore[attr-defined]
 MAX_PATH = 512
 # Requests on /r/{code} by answer: plain integers on the hot path (a prometheus Counter takes a
 # lock per increment, 2 % of the profile), read by a collector when /metrics is scraped.
-ANSWERS: dict[int, int] = dict.fromkeys((302, 404, 405, 410, 414, 429), 0)
+ANSWERS: dict[int, int] = dict.fromkeys((302, 404, 405, 410, 414, 429, 503), 0)
+# The admission controller of this process, for /metrics (set by the Redirector).
+_ADMISSION: list[Admission] = []
 
 
 class _AnswersCollector:
@@ -61,6 +64,21 @@ class _AnswersCollector:
         for status, n in ANSWERS.items():
             family.add_metric([str(status)], n)
         yield family
+        if _ADMISSION:
+            adm = _ADMISSION[-1]
+            yield GaugeMetricFamily(
+                "advocacy_redirect_admit_ratio", "Fraction of /r/ requests admitted (1 = no shedding)", value=adm.admit
+            )
+            yield GaugeMetricFamily(
+                "advocacy_event_loop_lag_seconds", "Smallest event-loop lag of the last interval", value=adm.lag
+            )
+            yield GaugeMetricFamily(
+                "advocacy_event_loop_lag_max_seconds", "Largest event-loop lag since start", value=adm.max_lag
+            )
+            shed = CounterMetricFamily("advocacy_redirects_shed", "/r/ requests answered 503", labels=["reason"])
+            shed.add_metric(["overload"], adm.shed)
+            shed.add_metric(["link_loads"], adm.shed_loads)
+            yield shed
 
 
 REGISTRY.register(_AnswersCollector())
@@ -282,9 +300,24 @@ class Redirector:
         journal: ClickJournal,
         sender: ClickSender | None = None,
         *,
+        admission: Admission | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
+        self.admission = admission or Admission(
+            budget=settings.redirect_lag_budget_ms / 1000,
+            min_admit=settings.redirect_min_admit,
+            max_loads=settings.redirect_max_link_loads,
+            min_rate=settings.redirect_shed_min_rate,
+            count=lambda: sum(ANSWERS.values()),
+        )
+        _ADMISSION.append(self.admission)
+        del _ADMISSION[:-1]
+        self._busy = _plain(
+            503,
+            b"busy, try again shortly",
+            [(b"retry-after", str(settings.redirect_retry_after_seconds).encode())],
+        )
         self.cache = cache
         self.journal = journal
         self.sender = sender
@@ -309,6 +342,10 @@ class Redirector:
         return f"{self._iso_prefix}.{at_ms % 1000:03d}+00:00"
 
     async def __call__(self, scope: Scope, send: Send) -> None:
+        adm = self.admission
+        if adm.admit < 1.0 and not adm.allow():  # overloaded: 503 before any work (admission.py)
+            ANSWERS[503] += 1
+            return await _answer(send, self._busy, scope["method"])
         path: str = scope["path"]
         method: str = scope["method"]
         if len(path) > MAX_PATH:
@@ -323,7 +360,15 @@ class Redirector:
             return await _answer(send, _NOT_FOUND, method)
         target = self.cache.peek(code)
         if target is _MISSING:
-            target = await self.cache.load(code)
+            if adm.loads >= adm.max_loads:  # a flood of misses must not queue on the database pool
+                adm.shed_loads += 1
+                ANSWERS[503] += 1
+                return await _answer(send, self._busy, method)
+            adm.loads += 1
+            try:
+                target = await self.cache.load(code)
+            finally:
+                adm.loads -= 1
         if target is None:
             ANSWERS[404] += 1
             return await _answer(send, _NOT_FOUND, method)

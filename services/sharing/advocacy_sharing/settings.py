@@ -30,6 +30,18 @@ class SharingSettings(ServiceSettings):
     link_cache_ttl_seconds: float = 30.0
     # Requests per visitor per link per minute before the redirect answers 429.
     rate_limit_per_minute: int = 30
+    # Load shedding on /r/ (admission.py): when the event loop's lag stays above this budget while
+    # the process is busy, a shrinking fraction of redirects is answered 503 with Retry-After at
+    # once (nothing journaled). 0 turns shedding off.
+    redirect_lag_budget_ms: float = 25.0
+    # Shed only while at least this many redirects a second arrive: a process made late by its
+    # neighbours (a crowded machine) or a pause, not by its own traffic, gains nothing by shedding.
+    redirect_shed_min_rate: float = 200.0
+    # Never admit less than this fraction of redirects while shedding.
+    redirect_min_admit: float = 0.02
+    # Link-cache misses (one database read each) in flight before a new miss is answered 503.
+    redirect_max_link_loads: int = 64
+    redirect_retry_after_seconds: int = 1
     # A trusted header carrying the visitor's country (set by the CDN in front of us).
     country_header: str = "cf-ipcountry"
     # Authenticity: warn when at least this many colleagues posted a near-identical message.

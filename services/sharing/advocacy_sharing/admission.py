@@ -1,0 +1,111 @@
+"""Admission control for ``/r/{code}``: under overload, answer the excess 503 at once.
+
+The redirect itself never waits (no database, no broker): a request is handled start to finish in
+one step of the event loop. So the queue that grows under overload is not inside the handler but in
+front of it: requests read from the sockets wait for the loop to reach them, and the kernel holds
+what the loop has not read yet. How long a ready callback waits is the event loop's lag, measured
+here by a ticker that sleeps ``tick`` seconds and notes how late it woke. A lag that stays above the
+budget means the process is being asked for more than it can serve within it.
+
+The controller keeps an *admit fraction*: every ``interval`` it looks at the smallest lag of that
+interval (a single late tick -- a garbage collection, a moment without CPU -- is not a standing
+queue; CoDel's reasoning) and at how many redirects arrived. When the smallest lag is above the
+budget in two intervals in a row while at least ``min_rate`` redirects a second arrive (a process
+made late by its neighbours on a crowded machine, at a trickle of traffic, gains nothing by refusing
+that trickle), the fraction is cut multiplicatively, harder the further above the budget; when the
+lag is back under half the budget the fraction grows again. The redirect admits that fraction of
+requests, spread evenly (a credit counter, no random numbers); the others get a prepared 503 with
+``Retry-After`` before anything else happens: no link lookup, no rate-limit entry, no journal write.
+A 302 therefore still means "journaled".
+
+A rejected request still costs uvicorn's HTTP parsing and one write (about half of a served one,
+measured on the bench: the bare ASGI 302 costs 46 µs of CPU, the redirect 93 µs), so shedding
+stretches a process's capacity by roughly 2x, not without limit: past that, the kernel's queues
+grow again and only more replicas help.
+
+Separately, link-cache misses (the only path that awaits, one database read) are bounded: with more
+than ``max_loads`` of them in flight a new miss is answered 503 instead of queueing for the pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+
+class Admission:
+    def __init__(
+        self,
+        *,
+        budget: float = 0.025,
+        interval: float = 0.1,
+        tick: float = 0.005,
+        min_admit: float = 0.02,
+        min_rate: float = 200.0,
+        max_loads: int = 64,
+        clock: Callable[[], float] = time.monotonic,
+        count: Callable[[], int] = lambda: 0,
+    ) -> None:
+        self.budget = budget  # seconds of loop lag tolerated; 0 disables shedding
+        self.interval = interval
+        self.tick = tick
+        self.min_admit = min_admit
+        self.min_rate = min_rate
+        self.max_loads = max_loads
+        self.clock = clock
+        self.count = count  # requests on /r/ so far (the redirect's answer counts)
+        self.admit = 1.0  # fraction of requests admitted; the redirect reads it on every request
+        self._credit = 0.0
+        self.lag = 0.0  # smallest lag of the last interval, seconds
+        self.max_lag = 0.0  # largest single lag seen since start (a figure for /metrics)
+        self.loads = 0  # link-cache misses in flight
+        self.shed = 0  # requests answered 503 by the admit fraction
+        self.shed_loads = 0  # requests answered 503 because too many misses were in flight
+        self._over = 0  # consecutive intervals over the budget
+
+    @property
+    def enabled(self) -> bool:
+        return self.budget > 0
+
+    def allow(self) -> bool:
+        """One request: admitted? Call only when ``admit < 1`` (the redirect checks that inline)."""
+        c = self._credit + self.admit
+        if c >= 1.0:
+            self._credit = c - 1.0
+            return True
+        self._credit = c
+        self.shed += 1
+        return False
+
+    def observe(self, min_lag: float, rate: float) -> None:
+        """One interval's figures (smallest lag, /r/ requests per second) -> a new admit fraction."""
+        self.lag = min_lag
+        self._over = self._over + 1 if min_lag > self.budget and rate >= self.min_rate else 0
+        if self._over >= 2:  # two intervals in a row: one long pause alone is not a queue
+            # the further above the budget, the harder the cut: x0.5 at 4x the budget or more
+            self.admit = max(self.min_admit, self.admit * max(0.5, min(0.9, self.budget / min_lag * 2)))
+        elif min_lag < self.budget / 2 and self.admit < 1.0:
+            self.admit = min(1.0, self.admit * 1.1 + 0.02)
+            if self.admit >= 1.0:
+                self._credit = 0.0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """The ticker: measures the loop's lag and adjusts the admit fraction every interval."""
+        if not self.enabled:
+            return
+        tick = self.tick
+        start = self.clock()
+        count_start = self.count()
+        window_min = float("inf")
+        while not stop.is_set():
+            before = self.clock()
+            await asyncio.sleep(tick)
+            now = self.clock()
+            lag = max(0.0, now - before - tick)
+            window_min = min(window_min, lag)
+            self.max_lag = max(self.max_lag, lag)
+            if now - start >= self.interval:
+                n = self.count()
+                self.observe(window_min, (n - count_start) / max(now - start, 1e-6))
+                start, count_start, window_min = now, n, float("inf")

@@ -1,0 +1,86 @@
+"""Admission control for /r/ (advocacy_sharing/admission.py): the admit fraction and its effect."""
+
+from __future__ import annotations
+
+from advocacy_sharing.admission import Admission
+
+
+def test_one_late_interval_is_not_overload() -> None:
+    a = Admission(budget=0.025)
+    a.observe(0.3, rate=5000)  # a pause: one interval alone
+    assert a.admit == 1.0
+    a.observe(0.001, rate=5000)
+    a.observe(0.3, rate=5000)
+    assert a.admit == 1.0
+
+
+def test_a_standing_lag_under_traffic_cuts_the_admit_fraction_then_it_recovers() -> None:
+    a = Admission(budget=0.025, min_admit=0.02)
+    for _ in range(3):
+        a.observe(0.2, rate=5000)
+    assert a.admit == 0.25  # cut twice by half (lag 8x the budget)
+    for _ in range(50):
+        a.observe(0.2, rate=5000)
+    assert a.admit == 0.02  # never below the floor
+    for _ in range(60):
+        a.observe(0.001, rate=5000)
+    assert a.admit == 1.0
+
+
+def test_a_late_process_without_traffic_does_not_shed() -> None:
+    a = Admission(budget=0.025, min_rate=200)
+    for _ in range(10):
+        a.observe(0.2, rate=50)  # a crowded machine, a trickle of clicks
+    assert a.admit == 1.0
+
+
+def test_the_admitted_share_is_spread_evenly() -> None:
+    a = Admission()
+    a.admit = 0.25
+    decisions = [a.allow() for _ in range(400)]
+    assert sum(decisions) == 100
+    assert a.shed == 300
+    assert all(sum(decisions[i : i + 8]) == 2 for i in range(0, 400, 8))
+
+
+def test_a_zero_budget_disables_shedding() -> None:
+    a = Admission(budget=0)
+    assert not a.enabled
+
+
+async def test_a_shed_request_is_a_503_with_retry_after_and_journals_nothing() -> None:
+    from typing import Any
+
+    from advocacy_sharing.redirect import LinkCache, LinkTarget, Redirector
+    from advocacy_sharing.settings import SharingSettings
+
+    class Journal:
+        def __init__(self) -> None:
+            self.lines: list[bytes] = []
+
+        def append(self, line: bytes) -> None:
+            self.lines.append(line)
+
+    settings = SharingSettings(dev_mode=True)
+    cache = LinkCache(None)  # type: ignore[arg-type]  # never reads: the link is put below
+    code = "AbCdEf1234"
+    cache.put(code, LinkTarget("t", "c", "linkedin", b"https://example.com/?adv_click=", b"", None, False, 0.0))
+    journal = Journal()
+    r = Redirector(settings, cache, journal)  # type: ignore[arg-type]
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"path": f"/r/{code}", "method": "GET", "headers": [(b"user-agent", b"x")], "client": ("1.2.3.4", 1)}
+    await r(scope, send)
+    assert sent[0]["status"] == 302 and len(journal.lines) == 1
+    r.admission.admit = 0.5
+    sent.clear()
+    for _ in range(4):
+        await r(scope, send)
+    statuses = [m["status"] for m in sent if m["type"] == "http.response.start"]
+    assert sorted(statuses) == [302, 302, 503, 503]
+    busy = next(m for m in sent if m.get("status") == 503)
+    assert (b"retry-after", b"1") in busy["headers"]
+    assert len(journal.lines) == 3  # the two 503s journaled nothing
