@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from advocacy_common.events import Envelope
@@ -21,6 +20,15 @@ from advocacy_gamification import badges, members
 from advocacy_gamification.context import TenantContext, load_contexts
 from advocacy_gamification.db import DAILY_COUNTS, LEDGER
 from advocacy_gamification.ledger import NewEntry, post, rebuild_windows, reverse, unreversed_awards
+from advocacy_gamification.sql import arrays, insert_unnest
+
+_CAP_COLUMNS = ("tenant_id", "employee_id", "action", "day", "count")
+_COUNT_CAPPED = insert_unnest(
+    DAILY_COUNTS,
+    _CAP_COLUMNS,
+    "ON CONFLICT (tenant_id, employee_id, action, day) DO UPDATE SET count = t.count + excluded.count "
+    "RETURNING t.tenant_id, t.employee_id, t.action, t.day, t.count",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,20 +48,31 @@ class Fact:
 def fact_of(env: Envelope[Any]) -> Fact | None:
     d = env.data
     t = env.tenant_id
-    if isinstance(d, ShareCreated):
-        return Fact(t, d.employee_id, env.id, "share", None, d.share_id, d.content_id, d.created_at)
-    if isinstance(d, ShareClicked) and d.verdict is Verdict.counted:
+    kind = type(d)  # the event models are final; ``isinstance`` on a pydantic model goes through ABCMeta
+    if kind is ShareClicked:
+        if d.verdict is not Verdict.counted:
+            return None
         return Fact(t, d.employee_id, env.id, "click", None, d.click_id, d.content_id, d.clicked_at)
-    if isinstance(d, ConversionRecorded):
+    if kind is ShareCreated:
+        return Fact(t, d.employee_id, env.id, "share", None, d.share_id, d.content_id, d.created_at)
+    if kind is ConversionRecorded:
         return Fact(t, d.employee_id, env.id, "conversion", d.kind, d.conversion_id, d.content_id, d.occurred_at)
-    if isinstance(d, SuggestionApproved):
+    if kind is SuggestionApproved:
         return Fact(t, d.proposer_id, env.id, "suggestion_approved", None, d.content_id, d.content_id, d.approved_at)
     return None
 
 
+def _by_type(events: Sequence[Envelope[Any]]) -> dict[type[Any], list[Envelope[Any]]]:
+    out: dict[type[Any], list[Envelope[Any]]] = defaultdict(list)
+    for env in events:
+        out[type(env.data)].append(env)
+    return out
+
+
 async def apply_events(session: AsyncSession, events: Sequence[Envelope[Any]]) -> None:
     """The consumer handler: everything gamification does with what it hears."""
-    settings = [e for e in events if isinstance(e.data, TenantSettingsUpdated)]
+    by_type = _by_type(events)
+    settings = by_type.get(TenantSettingsUpdated, [])
     if settings:
         tenants = {e.tenant_id for e in settings}
         before = await load_contexts(session, tenants)
@@ -63,12 +82,12 @@ async def apply_events(session: AsyncSession, events: Sequence[Envelope[Any]]) -
             old, new = before[t].settings, after[t].settings
             if (old.time_zone, old.week_starts_on) != (new.time_zone, new.week_starts_on):
                 await rebuild_windows(session, t, new.time_zone, new.week_start_index)
-    membership = [e for e in events if isinstance(e.data, MemberUpdated)]
+    membership = by_type.get(MemberUpdated, [])
     if membership:
         await members.apply_membership(session, membership)
 
     facts = [f for f in map(fact_of, events) if f is not None]
-    invalidated = [e for e in events if isinstance(e.data, ClickInvalidated)]
+    invalidated = by_type.get(ClickInvalidated, [])
     people_keys = {(f.tenant_id, f.employee_id) for f in facts} | {
         (e.tenant_id, e.data.employee_id) for e in invalidated
     }
@@ -78,11 +97,12 @@ async def apply_events(session: AsyncSession, events: Sequence[Envelope[Any]]) -
     others: dict[tuple[str, str], tuple[str | None, str | None]] = {}
     for env in events:
         d = env.data
-        if isinstance(d, ShareCreated):
-            sharers[(env.tenant_id, d.employee_id)] = (d.employee_name, d.team)
-        elif isinstance(d, ShareClicked | ConversionRecorded):
+        kind = type(d)
+        if kind is ShareClicked or kind is ConversionRecorded:
             others.setdefault((env.tenant_id, d.employee_id), (None, d.team))
-        elif isinstance(d, SuggestionApproved):
+        elif kind is ShareCreated:
+            sharers[(env.tenant_id, d.employee_id)] = (d.employee_name, d.team)
+        elif kind is SuggestionApproved:
             others.setdefault((env.tenant_id, d.proposer_id), (None, None))
     await members.note_people(session, {k: v for k, v in sharers.items() if k not in gone}, overwrite=True)
     await members.note_people(
@@ -97,9 +117,8 @@ async def apply_events(session: AsyncSession, events: Sequence[Envelope[Any]]) -
         posted += await reverse_clicks(session, invalidated)
     await badges.record_activity(session, posted, contexts)
 
-    for env in events:
-        if isinstance(env.data, MemberErased):
-            await members.erase(session, env.tenant_id, env.data.employee_id, env.data.erased_at)
+    for env in by_type.get(MemberErased, []):
+        await members.erase(session, env.tenant_id, env.data.employee_id, env.data.erased_at)
 
 
 async def entries_for(
@@ -114,27 +133,12 @@ async def entries_for(
             capped_keys[(f.tenant_id, f.employee_id, f.action, f.occurred_at.astimezone(day_of[f]).date())].append(f)
     over: set[Fact] = set()
     if capped_keys:
-        values = [
-            {"tenant_id": t, "employee_id": e, "action": a, "day": d, "count": len(fs)}
-            for (t, e, a, d), fs in sorted(capped_keys.items())
-        ]
-        stmt = pg_insert(DAILY_COUNTS)
         rows = await session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["tenant_id", "employee_id", "action", "day"],
-                set_={"count": DAILY_COUNTS.c.count + stmt.excluded.count},
-            ).returning(
-                DAILY_COUNTS.c.tenant_id,
-                DAILY_COUNTS.c.employee_id,
-                DAILY_COUNTS.c.action,
-                DAILY_COUNTS.c.day,
-                DAILY_COUNTS.c.count,
-            ),
-            values,
+            _COUNT_CAPPED, arrays(_CAP_COLUMNS, [(*key, len(fs)) for key, fs in sorted(capped_keys.items())])
         )
-        for r in rows.all():
-            fs = capped_keys[(r.tenant_id, r.employee_id, r.action, r.day)]
-            before = int(r[4]) - len(fs)  # r.count would be the tuple method
+        for t, e, a, d, count in rows.all():
+            fs = capped_keys[(t, e, a, d)]
+            before = int(count) - len(fs)
             for i, f in enumerate(fs):
                 cap = versions[f].body.daily_caps.cap(f.action)
                 if cap is not None and before + i + 1 > cap:

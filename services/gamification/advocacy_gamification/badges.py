@@ -9,20 +9,38 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from advocacy_common.events import new_event
 from advocacy_common.events.gamification import BadgeEarned
-from advocacy_common.outbox import add_events
 from advocacy_gamification import domain
 from advocacy_gamification.context import TenantContext
 from advocacy_gamification.db import BADGES, STATS
-from advocacy_gamification.ledger import SOURCE, Posted
+from advocacy_gamification.ledger import SOURCE, Posted, add_outbox
 from advocacy_gamification.rules import BadgeThresholds
-from advocacy_gamification.sql import people_in
+from advocacy_gamification.sql import arrays, column_list, insert_unnest, people_in, unnest
 
 Key = tuple[str, str]
+
+_STAT_COLUMNS = ("tenant_id", "employee_id", "shares", "clicks", "conversions")
+_MOVE_STATS = sa.text(
+    "INSERT INTO member_stats AS t (tenant_id, employee_id, shares, clicks, conversions, streak_weeks) "  # noqa: S608
+    "SELECT k.tenant_id, k.employee_id, k.shares, greatest(0, k.clicks), k.conversions, 0 "
+    f"FROM {unnest(STATS, _STAT_COLUMNS)} AS k({column_list(_STAT_COLUMNS)}) "
+    "ON CONFLICT (tenant_id, employee_id) DO UPDATE SET shares = t.shares + excluded.shares, "
+    "clicks = greatest(0, t.clicks + excluded.clicks), conversions = t.conversions + excluded.conversions "
+    "RETURNING t.tenant_id, t.employee_id, t.shares, t.clicks, t.conversions, t.streak_weeks, t.last_share_week"
+)
+_STREAK_COLUMNS = ("tenant_id", "employee_id", "streak_weeks", "last_share_week")
+_SET_STREAKS = sa.text(
+    "UPDATE member_stats AS t SET streak_weeks = k.streak_weeks, last_share_week = k.last_share_week "  # noqa: S608
+    f"FROM {unnest(STATS, _STREAK_COLUMNS)} AS k({column_list(_STREAK_COLUMNS)}) "
+    "WHERE t.tenant_id = k.tenant_id AND t.employee_id = k.employee_id"
+)
+_BADGE_COLUMNS = ("tenant_id", "employee_id", "badge", "earned_at")
+_ADD_BADGES = insert_unnest(
+    BADGES, _BADGE_COLUMNS, "ON CONFLICT DO NOTHING RETURNING t.tenant_id, t.employee_id, t.badge"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,80 +119,49 @@ async def record_activity(session: AsyncSession, posted: Sequence[Posted], conte
             deltas[k].clicks -= 1
     if not deltas:
         return
+    # One upsert moves the counts and returns the rows (locked until commit; sorted, so concurrent
+    # batches for one person serialise without deadlocks); the streak, which needs the weeks in
+    # order, is then set for the sharers among them.
     keys = sorted(deltas)
-    # create missing rows first, then lock: concurrent batches for one person serialise here
-    await session.execute(
-        pg_insert(STATS).on_conflict_do_nothing(), [{"tenant_id": t, "employee_id": e} for t, e in keys]
-    )
-    rows = (
-        await session.execute(
-            sa.select(STATS)
-            .where(people_in(STATS.c.tenant_id, STATS.c.employee_id, keys))
-            .order_by(STATS.c.tenant_id, STATS.c.employee_id)
-            .with_for_update()
-        )
-    ).all()
+    rows = [(t, e, deltas[(t, e)].shares, deltas[(t, e)].clicks, deltas[(t, e)].conversions) for t, e in keys]
+    result = await session.execute(_MOVE_STATS, arrays(_STAT_COLUMNS, rows))
     stats: dict[Key, Stats] = {}
-    for r in rows:
-        s = Stats(r.shares, r.clicks, r.conversions, r.streak_weeks, r.last_share_week)
-        d = deltas[(r.tenant_id, r.employee_id)]
-        s.shares += d.shares
-        s.clicks = max(0, s.clicks + d.clicks)
-        s.conversions += d.conversions
-        for week in sorted(d.share_weeks):
-            s.streak_weeks, s.last_share_week = next_streak(s.streak_weeks, s.last_share_week, week)
-        stats[(r.tenant_id, r.employee_id)] = s
-    stmt = pg_insert(STATS)
-    await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["tenant_id", "employee_id"],
-            set_={c: stmt.excluded[c] for c in ("shares", "clicks", "conversions", "streak_weeks", "last_share_week")},
-        ),
-        [
-            {
-                "tenant_id": t,
-                "employee_id": e,
-                "shares": s.shares,
-                "clicks": s.clicks,
-                "conversions": s.conversions,
-                "streak_weeks": s.streak_weeks,
-                "last_share_week": s.last_share_week,
-            }
-            for (t, e), s in sorted(stats.items())
-        ],
-    )
+    streaks = []
+    for t, e, shares, clicks, conversions, streak_weeks, last_share_week in result.all():
+        s = Stats(shares, clicks, conversions, streak_weeks, last_share_week)
+        weeks = deltas[(t, e)].share_weeks
+        if weeks:
+            for week in sorted(weeks):
+                s.streak_weeks, s.last_share_week = next_streak(s.streak_weeks, s.last_share_week, week)
+            streaks.append((t, e, s.streak_weeks, s.last_share_week))
+        stats[(t, e)] = s
+    if streaks:
+        await session.execute(_SET_STREAKS, arrays(_STREAK_COLUMNS, sorted(streaks)))
     await award_badges(session, stats, contexts)
 
 
 async def award_badges(session: AsyncSession, stats: dict[Key, Stats], contexts: dict[str, TenantContext]) -> None:
     now = datetime.now(UTC)
+    reached: list[tuple[str, str, str]] = []
+    thresholds_of = {t: contexts[t].rules_at(now).body.badges for t in {t for t, _ in stats}}
+    for (t, e), s in sorted(stats.items()):
+        reached += [(t, e, b) for b in sorted(earned(thresholds_of[t], s))]
+    if not reached:
+        return
     have = {
         (r.tenant_id, r.employee_id, r.badge)
         for r in await session.execute(
             sa.select(BADGES.c.tenant_id, BADGES.c.employee_id, BADGES.c.badge).where(
-                people_in(BADGES.c.tenant_id, BADGES.c.employee_id, stats)
+                people_in(BADGES.c.tenant_id, BADGES.c.employee_id, {(t, e) for t, e, _ in reached})
             )
         )
     }
-    want: list[dict[str, object]] = []
-    for (t, e), s in sorted(stats.items()):
-        thresholds = contexts[t].rules_at(now).body.badges
-        want += [
-            {"tenant_id": t, "employee_id": e, "badge": b, "earned_at": now}
-            for b in sorted(earned(thresholds, s))
-            if (t, e, b) not in have
-        ]
+    want = [(t, e, b, now) for t, e, b in reached if (t, e, b) not in have]
     if not want:
         return
-    res = await session.execute(
-        pg_insert(BADGES).on_conflict_do_nothing().returning(BADGES.c.tenant_id, BADGES.c.employee_id, BADGES.c.badge),
-        want,
-    )
-    events = [
-        new_event(SOURCE, r.tenant_id, BadgeEarned(employee_id=r.employee_id, badge=r.badge, earned_at=now))
-        for r in res.all()
-    ]
-    await add_events(session, events)
+    res = await session.execute(_ADD_BADGES, arrays(_BADGE_COLUMNS, want))
+    events = [new_event(SOURCE, t, BadgeEarned(employee_id=e, badge=b, earned_at=now)) for t, e, b in res.all()]
+    await add_outbox(session, events)
 
 
 # -- reading -----------------------------------------------------------------------------------------

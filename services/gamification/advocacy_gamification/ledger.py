@@ -16,17 +16,18 @@ from dataclasses import dataclass, fields
 from datetime import date, datetime
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from advocacy_common.events import new_event
+from advocacy_common.db import OUTBOX
+from advocacy_common.events import Envelope, new_event
 from advocacy_common.events.gamification import PointsAwarded
-from advocacy_common.outbox import add_events
+from advocacy_common.outbox import outbox_row
 from advocacy_gamification import domain
 from advocacy_gamification.context import TenantContext, load_contexts
 from advocacy_gamification.db import BALANCES, CHALLENGE_TOTALS, CHALLENGES, LEDGER, MEMBERS, SCORE_COUNTS, TOTALS
-from advocacy_gamification.sql import people_in
+from advocacy_gamification.sql import arrays, insert_unnest, people_in
 
 SOURCE = "/advocacy/gamification"
 BOARD_CHANNEL = "gamification_board"
@@ -52,6 +53,70 @@ class NewEntry:
 
 
 ENTRY_FIELDS = tuple(f.name for f in fields(NewEntry))
+
+# -- the batch statements (fixed text: prepared once per connection, whatever the batch size) -------
+_INSERT_ENTRIES = insert_unnest(
+    LEDGER,
+    ENTRY_FIELDS,
+    "ON CONFLICT DO NOTHING RETURNING t.id, t.tenant_id, t.event_id, t.rule_version, t.reverses_id",
+)
+_TOTAL_COLUMNS = ("tenant_id", "window", "window_start", "employee_id", "points", "team", "ranked")
+# ``ranked`` of an existing row is left alone: membership changes copy it (sync_board_copies), so
+# the row's score count moves from (old points, ranked) to (new points, ranked); the old points are
+# the new minus the delta, and ``xmax = 0`` tells a row just inserted.
+_UPSERT_TOTALS = insert_unnest(
+    TOTALS,
+    _TOTAL_COLUMNS,
+    'ON CONFLICT (tenant_id, "window", window_start, employee_id) '
+    "DO UPDATE SET points = t.points + excluded.points, team = excluded.team "
+    'RETURNING t.tenant_id, t."window", t.window_start, t.employee_id, t.points, t.ranked, (t.xmax = 0) AS inserted',
+)
+_SCORE_COUNT_COLUMNS = ("tenant_id", "window", "window_start", "points", "count")
+_UPSERT_SCORE_COUNTS = insert_unnest(
+    SCORE_COUNTS,
+    _SCORE_COUNT_COLUMNS,
+    'ON CONFLICT (tenant_id, "window", window_start, points) DO UPDATE SET count = t.count + excluded.count',
+)
+_ADD_BALANCES = insert_unnest(
+    BALANCES,
+    ("tenant_id", "employee_id", "balance"),
+    "ON CONFLICT (tenant_id, employee_id) DO UPDATE SET balance = t.balance + excluded.balance",
+)
+_CHALLENGE_COLUMNS = ("challenge_id", "tenant_id", "employee_id", "team", "points", "ranked")
+_UPSERT_CHALLENGE_TOTALS = insert_unnest(
+    CHALLENGE_TOTALS,
+    _CHALLENGE_COLUMNS,
+    "ON CONFLICT (challenge_id, employee_id) DO UPDATE SET "
+    "points = t.points + excluded.points, team = excluded.team, ranked = excluded.ranked",
+)
+_OUTBOX_COLUMNS = ("event_id", "topic", "key", "event_type", "tenant_id", "headers", "value")
+_ADD_OUTBOX = sa.text(
+    f"INSERT INTO {OUTBOX.name} (event_id, topic, key, event_type, tenant_id, headers, value) "  # noqa: S608
+    "SELECT e, t, k, y, n, CAST(h AS jsonb), v FROM unnest(CAST(:event_id AS text[]), CAST(:topic AS text[]), "
+    "CAST(:key AS text[]), CAST(:event_type AS text[]), CAST(:tenant_id AS text[]), CAST(:headers AS text[]), "
+    "CAST(:value AS bytea[])) AS u(e, t, k, y, n, h, v)"
+)
+
+
+async def add_outbox(session: AsyncSession, envelopes: Sequence[Envelope[Any]]) -> None:
+    """The outbox rows of ``envelopes`` (:func:`advocacy_common.outbox.outbox_row`), in one statement."""
+    if not envelopes:
+        return
+    rows = []
+    for env in envelopes:
+        r = outbox_row(env)
+        rows.append(
+            (
+                r["event_id"],
+                r["topic"],
+                r["key"],
+                r["event_type"],
+                r["tenant_id"],
+                orjson.dumps(r["headers"]).decode(),
+                r["value"],
+            )
+        )
+    await session.execute(_ADD_OUTBOX, arrays(_OUTBOX_COLUMNS, rows))
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,16 +179,8 @@ async def post(
     entries = list(unique.values())
     if not entries:
         return []
-    rows = [{f: getattr(e, f) for f in ENTRY_FIELDS} for e in entries]  # not asdict: it deep-copies
-    result = await session.execute(
-        pg_insert(LEDGER)
-        .on_conflict_do_nothing()
-        .returning(LEDGER.c.id, LEDGER.c.tenant_id, LEDGER.c.event_id, LEDGER.c.rule_version, LEDGER.c.reverses_id),
-        rows,
-    )
-    ids: dict[tuple[str, str, int, int | None], int] = {
-        (r.tenant_id, r.event_id, r.rule_version, r.reverses_id): r.id for r in result.all()
-    }
+    result = await session.execute(_INSERT_ENTRIES, {f: [getattr(e, f) for e in entries] for f in ENTRY_FIELDS})
+    ids: dict[tuple[str, str, int, int | None], int] = {(r[1], r[2], r[3], r[4]): r[0] for r in result.all()}
     posted = [
         Posted(ids[k], e) for e in entries if (k := (e.tenant_id, e.event_id, e.rule_version, e.reverses_id)) in ids
     ]
@@ -167,71 +224,27 @@ async def _move_totals(
             deltas[(e.tenant_id, window, start, e.employee_id)] += e.points
     if not deltas:
         return
-    values = []
-    for key in sorted(deltas):
-        t, w, s, emp = key
+    rows = []
+    for key in sorted(deltas):  # sorted: concurrent batches lock rows in one order
+        t, w, start, emp = key
         team, ranked = _team_ranked(members, t, emp)
-        values.append(
-            {
-                "tenant_id": t,
-                "window": w,
-                "window_start": s,
-                "employee_id": emp,
-                "points": deltas[key],
-                "team": team,
-                "ranked": ranked,
-            }
-        )
-    # ``ranked`` of an existing row is left alone: membership changes copy it (sync_board_copies),
-    # so the row's score count moves from (old points, ranked) to (new points, ranked); the old
-    # points are the new minus the delta, and ``xmax = 0`` tells a row just inserted.
-    ins = pg_insert(TOTALS)
-    stmt = ins.on_conflict_do_update(
-        index_elements=["tenant_id", "window", "window_start", "employee_id"],
-        set_={"points": TOTALS.c.points + ins.excluded.points, "team": ins.excluded.team},
-    ).returning(
-        TOTALS.c.tenant_id,
-        TOTALS.c.window,
-        TOTALS.c.window_start,
-        TOTALS.c.employee_id,
-        TOTALS.c.points,
-        TOTALS.c.ranked,
-        sa.literal_column("(xmax = 0)").label("inserted"),
-    )
+        rows.append((t, w, start, emp, deltas[key], team, ranked))
     counts: dict[tuple[str, str, date, int], int] = defaultdict(int)
-    for r in (await session.execute(stmt, values)).all():
-        if not r.ranked:
+    result = await session.execute(_UPSERT_TOTALS, arrays(_TOTAL_COLUMNS, rows))
+    for tenant, window, start, emp, points, ranked, inserted in result.all():
+        if not ranked:
             continue
-        if not r.inserted:
-            counts[
-                (
-                    r.tenant_id,
-                    r.window,
-                    r.window_start,
-                    r.points - deltas[(r.tenant_id, r.window, r.window_start, r.employee_id)],
-                )
-            ] -= 1
-        counts[(r.tenant_id, r.window, r.window_start, r.points)] += 1
+        if not inserted:
+            counts[(tenant, window, start, points - deltas[(tenant, window, start, emp)])] -= 1
+        counts[(tenant, window, start, points)] += 1
     await move_score_counts(session, counts)
 
 
 async def move_score_counts(session: AsyncSession, counts: dict[tuple[str, str, date, int], int]) -> None:
     """Apply (tenant, window, start, points) -> +/- people to ``score_counts`` (sorted: no deadlocks)."""
-    values = [
-        {"tenant_id": t, "window": w, "window_start": s, "points": p, "count": n}
-        for (t, w, s, p), n in sorted(counts.items())
-        if n
-    ]
-    if not values:
-        return
-    stmt = pg_insert(SCORE_COUNTS)
-    await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["tenant_id", "window", "window_start", "points"],
-            set_={"count": SCORE_COUNTS.c.count + stmt.excluded.count},
-        ),
-        values,
-    )
+    rows = [(*key, n) for key, n in sorted(counts.items()) if n]
+    if rows:
+        await session.execute(_UPSERT_SCORE_COUNTS, arrays(_SCORE_COUNT_COLUMNS, rows))
 
 
 async def _move_balances(session: AsyncSession, posted: Sequence[Posted]) -> None:
@@ -241,16 +254,10 @@ async def _move_balances(session: AsyncSession, posted: Sequence[Posted]) -> Non
             deltas[(p.entry.tenant_id, p.entry.employee_id)] += p.entry.balance_delta
     if not deltas:
         return
-    gains = [{"tenant_id": t, "employee_id": e, "balance": d} for (t, e), d in sorted(deltas.items()) if d > 0]
+    gains = [(t, e, d) for (t, e), d in sorted(deltas.items()) if d > 0]
     losses = [{"t": t, "e": e, "d": d} for (t, e), d in sorted(deltas.items()) if d < 0]
     if gains:
-        stmt = pg_insert(BALANCES).values(gains)
-        await session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["tenant_id", "employee_id"],
-                set_={"balance": BALANCES.c.balance + stmt.excluded.balance},
-            )
-        )
+        await session.execute(_ADD_BALANCES, arrays(("tenant_id", "employee_id", "balance"), gains))
     if losses:
         # A loss is always computed from a locked, existing balance (reversal, spend); the CHECK
         # (balance >= 0) is the last line of defence. (An upsert would check the negative
@@ -295,24 +302,11 @@ async def _move_challenges(
                 deltas[(c.id, e.tenant_id, e.employee_id)] += e.points
     if not deltas:
         return
-    values = []
+    out = []
     for (cid, t, emp), pts in sorted(deltas.items()):
         team, ranked = _team_ranked(members, t, emp)
-        values.append(
-            {"challenge_id": cid, "tenant_id": t, "employee_id": emp, "team": team, "points": pts, "ranked": ranked}
-        )
-    stmt = pg_insert(CHALLENGE_TOTALS)
-    await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["challenge_id", "employee_id"],
-            set_={
-                "points": CHALLENGE_TOTALS.c.points + stmt.excluded.points,
-                "team": stmt.excluded.team,
-                "ranked": stmt.excluded.ranked,
-            },
-        ),
-        values,
-    )
+        out.append((cid, t, emp, team, pts, ranked))
+    await session.execute(_UPSERT_CHALLENGE_TOTALS, arrays(_CHALLENGE_COLUMNS, out))
 
 
 def challenge_counts(
@@ -348,7 +342,7 @@ async def _publish(session: AsyncSession, posted: Sequence[Posted]) -> None:
                 ),
             )
         )
-    await add_events(session, events)
+    await add_outbox(session, events)
 
 
 # -- reversals ---------------------------------------------------------------------------------------

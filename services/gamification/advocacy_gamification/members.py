@@ -33,9 +33,18 @@ from advocacy_gamification.db import (
     TOTALS,
 )
 from advocacy_gamification.ledger import move_score_counts, notify_boards
-from advocacy_gamification.sql import people_in
+from advocacy_gamification.sql import arrays, insert_unnest, people_in
 
 Key = tuple[str, str]
+
+_NOTE_COLUMNS = ("tenant_id", "employee_id", "name", "team", "visibility", "enrolled", "updated_at")
+_NOTE = insert_unnest(MEMBERS, _NOTE_COLUMNS, "ON CONFLICT DO NOTHING")
+_NOTE_AND_UPDATE = insert_unnest(
+    MEMBERS,
+    _NOTE_COLUMNS,
+    "ON CONFLICT (tenant_id, employee_id) DO UPDATE SET name = coalesce(excluded.name, t.name), "
+    "team = coalesce(excluded.team, t.team), updated_at = excluded.updated_at",
+)
 
 
 def employee_hash(tenant_id: str, employee_id: str) -> str:
@@ -63,25 +72,8 @@ async def note_people(
     if not people:
         return
     now = datetime.now(UTC)
-    values = [
-        {"tenant_id": t, "employee_id": e, "name": name, "team": team, "updated_at": now}
-        for (t, e), (name, team) in sorted(people.items())
-    ]
-    stmt = pg_insert(MEMBERS)
-    if overwrite:
-        await session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["tenant_id", "employee_id"],
-                set_={
-                    "name": sa.func.coalesce(stmt.excluded.name, MEMBERS.c.name),
-                    "team": sa.func.coalesce(stmt.excluded.team, MEMBERS.c.team),
-                    "updated_at": stmt.excluded.updated_at,
-                },
-            ),
-            values,
-        )
-    else:
-        await session.execute(stmt.on_conflict_do_nothing(), values)
+    rows = [(t, e, name, team, "ranked", True, now) for (t, e), (name, team) in sorted(people.items())]
+    await session.execute(_NOTE_AND_UPDATE if overwrite else _NOTE, arrays(_NOTE_COLUMNS, rows))
 
 
 async def apply_membership(session: AsyncSession, envs: Sequence[Envelope[MemberUpdated]]) -> None:
