@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from datetime import timedelta
 
@@ -33,6 +34,7 @@ def _libpq_url(url: str) -> str:
 
 async def on_start(runtime: Runtime) -> None:
     s = _settings(runtime)
+    freeze_heap()
     if s.role.serves_http:
         secret = s.stream_ticket_secret.get_secret_value() if s.stream_ticket_secret else None
         runtime.extras["tickets"] = Tickets(runtime.sessionmaker, secret)
@@ -42,6 +44,15 @@ async def on_start(runtime: Runtime) -> None:
             min_interval=s.stream_min_interval_seconds,
             keepalive=s.stream_keepalive_seconds,
         )
+
+
+def freeze_heap() -> None:
+    """Move what start-up allocated (modules, models, schemas: most of the heap) out of the
+    collector's sight: a full collection during a consumed batch then scans only what was
+    allocated since, instead of every object in the process (the batch path spent a quarter of its
+    CPU in full collections)."""
+    gc.collect()
+    gc.freeze()
 
 
 async def board_listener(runtime: Runtime, stop: asyncio.Event) -> None:

@@ -20,10 +20,10 @@ from advocacy_gamification import badges, members
 from advocacy_gamification.context import TenantContext, load_contexts
 from advocacy_gamification.db import DAILY_COUNTS, LEDGER
 from advocacy_gamification.ledger import NewEntry, post, rebuild_windows, reverse, unreversed_awards
-from advocacy_gamification.sql import arrays, insert_unnest
+from advocacy_gamification.sql import insert_rows, rows_param
 
 _CAP_COLUMNS = ("tenant_id", "employee_id", "action", "day", "count")
-_COUNT_CAPPED = insert_unnest(
+_COUNT_CAPPED = insert_rows(
     DAILY_COUNTS,
     _CAP_COLUMNS,
     "ON CONFLICT (tenant_id, employee_id, action, day) DO UPDATE SET count = t.count + excluded.count "
@@ -134,7 +134,7 @@ async def entries_for(
     over: set[Fact] = set()
     if capped_keys:
         rows = await session.execute(
-            _COUNT_CAPPED, arrays(_CAP_COLUMNS, [(*key, len(fs)) for key, fs in sorted(capped_keys.items())])
+            _COUNT_CAPPED, rows_param([(*key, len(fs)) for key, fs in sorted(capped_keys.items())])
         )
         for t, e, a, d, count in rows.all():
             fs = capped_keys[(t, e, a, d)]

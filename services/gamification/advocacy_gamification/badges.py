@@ -18,7 +18,7 @@ from advocacy_gamification.context import TenantContext
 from advocacy_gamification.db import BADGES, STATS
 from advocacy_gamification.ledger import SOURCE, Posted, add_outbox
 from advocacy_gamification.rules import BadgeThresholds
-from advocacy_gamification.sql import arrays, column_list, insert_unnest, people_in, unnest
+from advocacy_gamification.sql import insert_rows, people_in, rows_param, rows_select
 
 Key = tuple[str, str]
 
@@ -26,7 +26,7 @@ _STAT_COLUMNS = ("tenant_id", "employee_id", "shares", "clicks", "conversions")
 _MOVE_STATS = sa.text(
     "INSERT INTO member_stats AS t (tenant_id, employee_id, shares, clicks, conversions, streak_weeks) "  # noqa: S608
     "SELECT k.tenant_id, k.employee_id, k.shares, greatest(0, k.clicks), k.conversions, 0 "
-    f"FROM {unnest(STATS, _STAT_COLUMNS)} AS k({column_list(_STAT_COLUMNS)}) "
+    f"FROM ({rows_select(STATS, _STAT_COLUMNS)}) AS k "
     "ON CONFLICT (tenant_id, employee_id) DO UPDATE SET shares = t.shares + excluded.shares, "
     "clicks = greatest(0, t.clicks + excluded.clicks), conversions = t.conversions + excluded.conversions "
     "RETURNING t.tenant_id, t.employee_id, t.shares, t.clicks, t.conversions, t.streak_weeks, t.last_share_week"
@@ -34,11 +34,11 @@ _MOVE_STATS = sa.text(
 _STREAK_COLUMNS = ("tenant_id", "employee_id", "streak_weeks", "last_share_week")
 _SET_STREAKS = sa.text(
     "UPDATE member_stats AS t SET streak_weeks = k.streak_weeks, last_share_week = k.last_share_week "  # noqa: S608
-    f"FROM {unnest(STATS, _STREAK_COLUMNS)} AS k({column_list(_STREAK_COLUMNS)}) "
+    f"FROM ({rows_select(STATS, _STREAK_COLUMNS)}) AS k "
     "WHERE t.tenant_id = k.tenant_id AND t.employee_id = k.employee_id"
 )
 _BADGE_COLUMNS = ("tenant_id", "employee_id", "badge", "earned_at")
-_ADD_BADGES = insert_unnest(
+_ADD_BADGES = insert_rows(
     BADGES, _BADGE_COLUMNS, "ON CONFLICT DO NOTHING RETURNING t.tenant_id, t.employee_id, t.badge"
 )
 
@@ -124,7 +124,7 @@ async def record_activity(session: AsyncSession, posted: Sequence[Posted], conte
     # order, is then set for the sharers among them.
     keys = sorted(deltas)
     rows = [(t, e, deltas[(t, e)].shares, deltas[(t, e)].clicks, deltas[(t, e)].conversions) for t, e in keys]
-    result = await session.execute(_MOVE_STATS, arrays(_STAT_COLUMNS, rows))
+    result = await session.execute(_MOVE_STATS, rows_param(rows))
     stats: dict[Key, Stats] = {}
     streaks = []
     for t, e, shares, clicks, conversions, streak_weeks, last_share_week in result.all():
@@ -136,7 +136,7 @@ async def record_activity(session: AsyncSession, posted: Sequence[Posted], conte
             streaks.append((t, e, s.streak_weeks, s.last_share_week))
         stats[(t, e)] = s
     if streaks:
-        await session.execute(_SET_STREAKS, arrays(_STREAK_COLUMNS, sorted(streaks)))
+        await session.execute(_SET_STREAKS, rows_param(sorted(streaks)))
     await award_badges(session, stats, contexts)
 
 
@@ -159,7 +159,7 @@ async def award_badges(session: AsyncSession, stats: dict[Key, Stats], contexts:
     want = [(t, e, b, now) for t, e, b in reached if (t, e, b) not in have]
     if not want:
         return
-    res = await session.execute(_ADD_BADGES, arrays(_BADGE_COLUMNS, want))
+    res = await session.execute(_ADD_BADGES, rows_param(want))
     events = [new_event(SOURCE, t, BadgeEarned(employee_id=e, badge=b, earned_at=now)) for t, e, b in res.all()]
     await add_outbox(session, events)
 

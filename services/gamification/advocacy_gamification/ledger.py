@@ -16,7 +16,6 @@ from dataclasses import dataclass, fields
 from datetime import date, datetime
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,7 +26,7 @@ from advocacy_common.outbox import outbox_row
 from advocacy_gamification import domain
 from advocacy_gamification.context import TenantContext, load_contexts
 from advocacy_gamification.db import BALANCES, CHALLENGE_TOTALS, CHALLENGES, LEDGER, MEMBERS, SCORE_COUNTS, TOTALS
-from advocacy_gamification.sql import arrays, insert_unnest, people_in
+from advocacy_gamification.sql import insert_rows, people_in, rows_param
 
 SOURCE = "/advocacy/gamification"
 BOARD_CHANNEL = "gamification_board"
@@ -55,7 +54,7 @@ class NewEntry:
 ENTRY_FIELDS = tuple(f.name for f in fields(NewEntry))
 
 # -- the batch statements (fixed text: prepared once per connection, whatever the batch size) -------
-_INSERT_ENTRIES = insert_unnest(
+_INSERT_ENTRIES = insert_rows(
     LEDGER,
     ENTRY_FIELDS,
     "ON CONFLICT DO NOTHING RETURNING t.id, t.tenant_id, t.event_id, t.rule_version, t.reverses_id",
@@ -64,7 +63,7 @@ _TOTAL_COLUMNS = ("tenant_id", "window", "window_start", "employee_id", "points"
 # ``ranked`` of an existing row is left alone: membership changes copy it (sync_board_copies), so
 # the row's score count moves from (old points, ranked) to (new points, ranked); the old points are
 # the new minus the delta, and ``xmax = 0`` tells a row just inserted.
-_UPSERT_TOTALS = insert_unnest(
+_UPSERT_TOTALS = insert_rows(
     TOTALS,
     _TOTAL_COLUMNS,
     'ON CONFLICT (tenant_id, "window", window_start, employee_id) '
@@ -72,29 +71,28 @@ _UPSERT_TOTALS = insert_unnest(
     'RETURNING t.tenant_id, t."window", t.window_start, t.employee_id, t.points, t.ranked, (t.xmax = 0) AS inserted',
 )
 _SCORE_COUNT_COLUMNS = ("tenant_id", "window", "window_start", "points", "count")
-_UPSERT_SCORE_COUNTS = insert_unnest(
+_UPSERT_SCORE_COUNTS = insert_rows(
     SCORE_COUNTS,
     _SCORE_COUNT_COLUMNS,
     'ON CONFLICT (tenant_id, "window", window_start, points) DO UPDATE SET count = t.count + excluded.count',
 )
-_ADD_BALANCES = insert_unnest(
+_ADD_BALANCES = insert_rows(
     BALANCES,
     ("tenant_id", "employee_id", "balance"),
     "ON CONFLICT (tenant_id, employee_id) DO UPDATE SET balance = t.balance + excluded.balance",
 )
 _CHALLENGE_COLUMNS = ("challenge_id", "tenant_id", "employee_id", "team", "points", "ranked")
-_UPSERT_CHALLENGE_TOTALS = insert_unnest(
+_UPSERT_CHALLENGE_TOTALS = insert_rows(
     CHALLENGE_TOTALS,
     _CHALLENGE_COLUMNS,
     "ON CONFLICT (challenge_id, employee_id) DO UPDATE SET "
     "points = t.points + excluded.points, team = excluded.team, ranked = excluded.ranked",
 )
-_OUTBOX_COLUMNS = ("event_id", "topic", "key", "event_type", "tenant_id", "headers", "value")
+# the record value (JSON, so UTF-8) travels as text and is stored as the same bytes
 _ADD_OUTBOX = sa.text(
     f"INSERT INTO {OUTBOX.name} (event_id, topic, key, event_type, tenant_id, headers, value) "  # noqa: S608
-    "SELECT e, t, k, y, n, CAST(h AS jsonb), v FROM unnest(CAST(:event_id AS text[]), CAST(:topic AS text[]), "
-    "CAST(:key AS text[]), CAST(:event_type AS text[]), CAST(:tenant_id AS text[]), CAST(:headers AS text[]), "
-    "CAST(:value AS bytea[])) AS u(e, t, k, y, n, h, v)"
+    "SELECT r->>0, r->>1, r->>2, r->>3, r->>4, r->5, convert_to(r->>6, 'UTF8') "
+    "FROM jsonb_array_elements(CAST(:rows AS jsonb)) AS r"
 )
 
 
@@ -112,11 +110,11 @@ async def add_outbox(session: AsyncSession, envelopes: Sequence[Envelope[Any]]) 
                 r["key"],
                 r["event_type"],
                 r["tenant_id"],
-                orjson.dumps(r["headers"]).decode(),
-                r["value"],
+                r["headers"],
+                r["value"].decode(),
             )
         )
-    await session.execute(_ADD_OUTBOX, arrays(_OUTBOX_COLUMNS, rows))
+    await session.execute(_ADD_OUTBOX, rows_param(rows))
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +177,9 @@ async def post(
     entries = list(unique.values())
     if not entries:
         return []
-    result = await session.execute(_INSERT_ENTRIES, {f: [getattr(e, f) for e in entries] for f in ENTRY_FIELDS})
+    result = await session.execute(
+        _INSERT_ENTRIES, rows_param([tuple(getattr(e, f) for f in ENTRY_FIELDS) for e in entries])
+    )
     ids: dict[tuple[str, str, int, int | None], int] = {(r[1], r[2], r[3], r[4]): r[0] for r in result.all()}
     posted = [
         Posted(ids[k], e) for e in entries if (k := (e.tenant_id, e.event_id, e.rule_version, e.reverses_id)) in ids
@@ -230,7 +230,7 @@ async def _move_totals(
         team, ranked = _team_ranked(members, t, emp)
         rows.append((t, w, start, emp, deltas[key], team, ranked))
     counts: dict[tuple[str, str, date, int], int] = defaultdict(int)
-    result = await session.execute(_UPSERT_TOTALS, arrays(_TOTAL_COLUMNS, rows))
+    result = await session.execute(_UPSERT_TOTALS, rows_param(rows))
     for tenant, window, start, emp, points, ranked, inserted in result.all():
         if not ranked:
             continue
@@ -244,7 +244,7 @@ async def move_score_counts(session: AsyncSession, counts: dict[tuple[str, str, 
     """Apply (tenant, window, start, points) -> +/- people to ``score_counts`` (sorted: no deadlocks)."""
     rows = [(*key, n) for key, n in sorted(counts.items()) if n]
     if rows:
-        await session.execute(_UPSERT_SCORE_COUNTS, arrays(_SCORE_COUNT_COLUMNS, rows))
+        await session.execute(_UPSERT_SCORE_COUNTS, rows_param(rows))
 
 
 async def _move_balances(session: AsyncSession, posted: Sequence[Posted]) -> None:
@@ -257,7 +257,7 @@ async def _move_balances(session: AsyncSession, posted: Sequence[Posted]) -> Non
     gains = [(t, e, d) for (t, e), d in sorted(deltas.items()) if d > 0]
     losses = [{"t": t, "e": e, "d": d} for (t, e), d in sorted(deltas.items()) if d < 0]
     if gains:
-        await session.execute(_ADD_BALANCES, arrays(("tenant_id", "employee_id", "balance"), gains))
+        await session.execute(_ADD_BALANCES, rows_param(gains))
     if losses:
         # A loss is always computed from a locked, existing balance (reversal, spend); the CHECK
         # (balance >= 0) is the last line of defence. (An upsert would check the negative
@@ -306,7 +306,7 @@ async def _move_challenges(
     for (cid, t, emp), pts in sorted(deltas.items()):
         team, ranked = _team_ranked(members, t, emp)
         out.append((cid, t, emp, team, pts, ranked))
-    await session.execute(_UPSERT_CHALLENGE_TOTALS, arrays(_CHALLENGE_COLUMNS, out))
+    await session.execute(_UPSERT_CHALLENGE_TOTALS, rows_param(out))
 
 
 def challenge_counts(

@@ -33,13 +33,13 @@ from advocacy_gamification.db import (
     TOTALS,
 )
 from advocacy_gamification.ledger import move_score_counts, notify_boards
-from advocacy_gamification.sql import arrays, insert_unnest, people_in
+from advocacy_gamification.sql import insert_rows, people_in, rows_param
 
 Key = tuple[str, str]
 
 _NOTE_COLUMNS = ("tenant_id", "employee_id", "name", "team", "visibility", "enrolled", "updated_at")
-_NOTE = insert_unnest(MEMBERS, _NOTE_COLUMNS, "ON CONFLICT DO NOTHING")
-_NOTE_AND_UPDATE = insert_unnest(
+_NOTE = insert_rows(MEMBERS, _NOTE_COLUMNS, "ON CONFLICT DO NOTHING")
+_NOTE_AND_UPDATE = insert_rows(
     MEMBERS,
     _NOTE_COLUMNS,
     "ON CONFLICT (tenant_id, employee_id) DO UPDATE SET name = coalesce(excluded.name, t.name), "
@@ -73,7 +73,7 @@ async def note_people(
         return
     now = datetime.now(UTC)
     rows = [(t, e, name, team, "ranked", True, now) for (t, e), (name, team) in sorted(people.items())]
-    await session.execute(_NOTE_AND_UPDATE if overwrite else _NOTE, arrays(_NOTE_COLUMNS, rows))
+    await session.execute(_NOTE_AND_UPDATE if overwrite else _NOTE, rows_param(rows))
 
 
 async def apply_membership(session: AsyncSession, envs: Sequence[Envelope[MemberUpdated]]) -> None:

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import gc
+
 from fastapi import FastAPI
 
 from advocacy_common.entrypoint import service_cli
-from advocacy_common.runtime import ServiceDefinition, create_service_app
+from advocacy_common.runtime import Runtime, ServiceDefinition, create_service_app
 from advocacy_metrics.api import router
 from advocacy_metrics.consumers import CONSUMERS
 from advocacy_metrics.settings import MetricsSettings
+
+
+async def on_start(runtime: Runtime) -> None:
+    """Move what start-up allocated (modules, models, schemas: most of the heap) out of the
+    collector's sight: a full collection during a consumed batch then scans only what was
+    allocated since, instead of every object in the process."""
+    gc.collect()
+    gc.freeze()
+
 
 DEFINITION = ServiceDefinition(
     name="metrics",
@@ -16,6 +27,7 @@ DEFINITION = ServiceDefinition(
     description="Shares, clicks by verdict, reach, conversions and ROI, from the event stream.",
     routers=[router],
     consumers=CONSUMERS,
+    on_start=on_start,
 )
 
 
