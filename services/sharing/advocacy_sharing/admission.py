@@ -38,7 +38,7 @@ class Admission:
     def __init__(
         self,
         *,
-        budget: float = 0.025,
+        budget: float = 0.05,
         interval: float = 0.1,
         tick: float = 0.005,
         min_admit: float = 0.02,

@@ -33,7 +33,7 @@ class SharingSettings(ServiceSettings):
     # Load shedding on /r/ (admission.py): when the event loop's lag stays above this budget while
     # the process is busy, a shrinking fraction of redirects is answered 503 with Retry-After at
     # once (nothing journaled). 0 turns shedding off.
-    redirect_lag_budget_ms: float = 25.0
+    redirect_lag_budget_ms: float = 50.0
     # Shed only while at least this many redirects a second arrive: a process made late by its
     # neighbours (a crowded machine) or a pause, not by its own traffic, gains nothing by shedding.
     redirect_shed_min_rate: float = 200.0
