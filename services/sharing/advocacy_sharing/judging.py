@@ -113,7 +113,10 @@ async def judge_clicks(session: AsyncSession, events: Sequence[Envelope[Any]]) -
     raw = [e for e in events if isinstance(e.data, ClickReceived)]
     if not raw:
         return
-    await asyncio.to_thread(verdicts.warm, {e.data.user_agent for e in raw})
+    new_agents = verdicts.cold({e.data.user_agent for e in raw})
+    if new_agents:
+        await asyncio.to_thread(verdicts.warm, new_agents)
+        verdicts.mark_warm(new_agents)
     codes = {e.data.code for e in raw}
     shares = {s.code: s for s in (await session.execute(_SHARES, {"codes": list(codes)})).all()}
     visitors: set[str] = set()

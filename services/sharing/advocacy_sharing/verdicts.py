@@ -103,10 +103,27 @@ def country_code(raw: str | None) -> str | None:
     return code
 
 
+# User agents already classified (the lru caches above hold them). Real traffic is a few thousand
+# distinct strings; bounded like the caches.
+_WARM: set[str] = set()
+
+
+def cold(user_agents: set[str]) -> set[str]:
+    """The user agents not classified yet (most batches: none, and no thread hop is needed)."""
+    return user_agents - _WARM
+
+
 def warm(user_agents: set[str]) -> None:
     """Classify and parse user agents into the caches. The verdict worker runs this in a thread for
-    each batch, so an uncached user agent (~1 ms) never holds the event loop (in role ``all`` the
-    same loop answers redirects)."""
+    the batch's new user agents, so an uncached one (~1 ms) never holds the event loop (in role
+    ``all`` the same loop answers redirects)."""
     for ua in user_agents:
         is_bot(ua)
         device_of(ua)
+
+
+def mark_warm(user_agents: set[str]) -> None:
+    """Remember them as classified (called on the event loop once ``warm`` has returned)."""
+    if len(_WARM) + len(user_agents) > 65536:
+        _WARM.clear()
+    _WARM.update(user_agents)
