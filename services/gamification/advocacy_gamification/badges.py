@@ -23,13 +23,20 @@ from advocacy_gamification.sql import insert_rows, people_in, rows_param, rows_s
 Key = tuple[str, str]
 
 _STAT_COLUMNS = ("tenant_id", "employee_id", "shares", "clicks", "conversions")
+# A count never goes below zero: an update clamps; a new row takes the delta as it is, and the rare
+# new row with more reversed clicks than clicks is clamped by _CLAMP_CLICKS (it is locked by then).
 _MOVE_STATS = sa.text(
     "INSERT INTO member_stats AS t (tenant_id, employee_id, shares, clicks, conversions, streak_weeks) "  # noqa: S608
-    "SELECT k.tenant_id, k.employee_id, k.shares, greatest(0, k.clicks), k.conversions, 0 "
+    "SELECT k.tenant_id, k.employee_id, k.shares, k.clicks, k.conversions, 0 "
     f"FROM ({rows_select(STATS, _STAT_COLUMNS)}) AS k "
     "ON CONFLICT (tenant_id, employee_id) DO UPDATE SET shares = t.shares + excluded.shares, "
     "clicks = greatest(0, t.clicks + excluded.clicks), conversions = t.conversions + excluded.conversions "
     "RETURNING t.tenant_id, t.employee_id, t.shares, t.clicks, t.conversions, t.streak_weeks, t.last_share_week"
+)
+_CLAMP_CLICKS = sa.text(
+    "UPDATE member_stats AS t SET clicks = 0 "  # noqa: S608
+    f"FROM ({rows_select(STATS, ('tenant_id', 'employee_id'))}) AS k "
+    "WHERE t.tenant_id = k.tenant_id AND t.employee_id = k.employee_id AND t.clicks < 0"
 )
 _STREAK_COLUMNS = ("tenant_id", "employee_id", "streak_weeks", "last_share_week")
 _SET_STREAKS = sa.text(
@@ -127,14 +134,19 @@ async def record_activity(session: AsyncSession, posted: Sequence[Posted], conte
     result = await session.execute(_MOVE_STATS, rows_param(rows))
     stats: dict[Key, Stats] = {}
     streaks = []
+    clamp = []
     for t, e, shares, clicks, conversions, streak_weeks, last_share_week in result.all():
-        s = Stats(shares, clicks, conversions, streak_weeks, last_share_week)
+        if clicks < 0:
+            clamp.append((t, e))
+        s = Stats(shares, max(0, clicks), conversions, streak_weeks, last_share_week)
         weeks = deltas[(t, e)].share_weeks
         if weeks:
             for week in sorted(weeks):
                 s.streak_weeks, s.last_share_week = next_streak(s.streak_weeks, s.last_share_week, week)
             streaks.append((t, e, s.streak_weeks, s.last_share_week))
         stats[(t, e)] = s
+    if clamp:
+        await session.execute(_CLAMP_CLICKS, rows_param(sorted(clamp)))
     if streaks:
         await session.execute(_SET_STREAKS, rows_param(sorted(streaks)))
     await award_badges(session, stats, contexts)
