@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -203,17 +204,21 @@ def project_stats(
     stats: dict[StatKey, list[int]], columns: tuple[str, ...], monthly: bool
 ) -> dict[tuple[Any, ...], list[int]]:
     """Stats rows summed up to (tenant, day or month, *columns): what a roll-up table holds."""
-    positions = [STAT_KEY_POSITION[c] for c in columns]
+    pick = itemgetter(0, 1, *(STAT_KEY_POSITION[c] for c in columns))
+    months: dict[date, date] = {}
     out: dict[tuple[Any, ...], list[int]] = {}
     for key, counters in stats.items():
-        period = month_of(key[1]) if monthly else key[1]
-        k = (key[0], period, *(key[p] for p in positions))
+        k = pick(key)
+        if monthly:
+            month = months.get(k[1])
+            if month is None:
+                month = months[k[1]] = month_of(k[1])
+            k = (k[0], month, *k[2:])
         row = out.get(k)
         if row is None:
             out[k] = list(counters)
         else:
-            for i, n in enumerate(counters):
-                row[i] += n
+            out[k] = [a + b for a, b in zip(row, counters, strict=True)]
     return out
 
 
