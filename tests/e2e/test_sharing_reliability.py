@@ -168,6 +168,6 @@ async def test_sigterm_under_200_clicks_a_second_loses_nothing(
         await asyncio.gather(restart(), *(sender() for _ in range(8)))
     await asyncio.to_thread(sharing.wait_ready, 60)
     answered = statuses.count(302)
-    assert answered > 300, f"only {answered} clicks answered"
+    assert answered >= 300, f"only {answered} clicks answered"
     assert set(statuses) <= {302, 0, 503}, set(statuses)  # 0: refused while restarting
     await settle(mini_stack, dev_keys, new_tenant, answered, timeout=45)

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -144,3 +145,47 @@ def header(record: ConsumerRecord[bytes, bytes], name: str) -> str | None:
         if k == name:
             return v.decode(errors="replace")
     return None
+
+
+async def explain_click_path(s: Any, tenant: str, groups: Sequence[str] = ("metrics", "gamification")) -> str:
+    """Where the clicks of ``tenant`` are along the path, for a failure message: sharing's verdicts
+    per employee, its unpublished outbox, each topic's partitions and log ends, each group's
+    committed offsets, and metrics' click facts per employee."""
+    from advocacy_common import topics
+    from tests.reliability.s1_groups import GROUP_TOPICS
+
+    lines: list[str] = []
+
+    async def rows(svc: str, sql: str) -> list[Any]:
+        conn = await asyncpg.connect(plain_url(s.database_url(svc)))
+        try:
+            return list(await conn.fetch(sql, tenant) if "$1" in sql else await conn.fetch(sql))
+        finally:
+            await conn.close()
+
+    with contextlib.suppress(Exception):
+        got = await rows(
+            "sharing",
+            "SELECT employee_id, verdict, count(*) FROM clicks WHERE tenant_id = $1 GROUP BY 1, 2 ORDER BY 1, 2",
+        )
+        lines.append("sharing verdicts: " + ", ".join(f"{r[0]}:{r[1]}={r[2]}" for r in got))
+        got = await rows("sharing", "SELECT topic, count(*) FROM outbox WHERE published_at IS NULL GROUP BY 1")
+        lines.append("sharing outbox unpublished: " + repr({r[0]: r[1] for r in got}))
+    with contextlib.suppress(Exception):
+        got = await rows(
+            "metrics",
+            "SELECT employee_id, verdict, count(*) FROM click_facts WHERE tenant_id = $1 GROUP BY 1, 2 ORDER BY 1, 2",
+        )
+        lines.append("metrics click facts: " + ", ".join(f"{r[0]}:{r[1]}={r[2]}" for r in got))
+    for group in (*groups, "sharing-clicks"):
+        wanted = GROUP_TOPICS.get(group, (topics.CLICKS_RAW,))
+        with contextlib.suppress(Exception):
+            async with GroupProbe(s.bootstrap, group, wanted) as probe:
+                ends, committed = await probe.ends(), await probe.committed()
+                lines.append(
+                    f"group {group}: "
+                    + ", ".join(
+                        f"{tp.topic}[{tp.partition}] {committed.get(tp, 0)}/{ends[tp]}" for tp in probe.partitions
+                    )
+                )
+    return "\n".join(lines)

@@ -17,7 +17,7 @@ service's log holds the fail point's last words. Each incarnation's
 ``advocacy_events_consumed_total{outcome="duplicate"}`` (scraped before the next kill) counts the
 redelivered events its inbox skipped.
 
-Full: 10,000 clicks from 1,000 employees, 20 kills. Short: 1,500 clicks from 150 employees, 4 kills.
+Full: 10,000 clicks from 1,000 employees, 20 kills. Short: 1,000 clicks from 150 employees, 4 kills.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from tests.reliability.traffic import (
     wait_exact,
 )
 
-CLICKS = sized(1_500, 10_000)
+CLICKS = sized(1_000, 10_000)
 EMPLOYEES = sized(150, 1_000)
 KILLS = sized(4, 20)
 RATE = sized(200.0, 250.0)

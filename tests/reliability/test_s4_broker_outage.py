@@ -27,6 +27,7 @@ import pytest
 from advocacy_common.auth.devkeys import DevKeys
 from advocacy_common.devstack.broker import TansuBroker
 from tests.e2e.helpers import eventually
+from tests.reliability.probes import explain_click_path
 from tests.reliability.stackkit import PrivateStack, record, running_stack, sized
 from tests.reliability.traffic import click_once, leaderboard_points, make_shares, metrics_clicks, wait_exact
 
@@ -112,7 +113,12 @@ async def test_broker_down_every_request_answered_and_nothing_missing(
 
     want_clicks = {e: truth.clicks.get(e, 0) for e in employees}
     want_points = {e: 10 * truth.shares.get(e, 0) + truth.clicks.get(e, 0) for e in employees}
-    t_metrics = await wait_exact(lambda: metrics_clicks(s, tenant, employees), want_clicks, timeout=60, what="metrics")
+    try:
+        t_metrics = await wait_exact(
+            lambda: metrics_clicks(s, tenant, employees), want_clicks, timeout=60, what="metrics"
+        )
+    except AssertionError as e:
+        raise AssertionError(f"{e}\n{await explain_click_path(s, tenant)}") from None
     t_points = await wait_exact(lambda: leaderboard_points(s, tenant), want_points, timeout=60, what="points")
     token = s.token(tenant, employees[0], "employee")
     async with s.client("sharing", token) as c:

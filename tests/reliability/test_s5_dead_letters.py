@@ -9,7 +9,7 @@ record carries a unique key. Checker: in both groups' dead-letter topics (``advo
 equal to where it was written and a ``dlq_error``; no good event is lost (metrics and points
 exact); and no consumer process restarted (same pids, no new starts).
 
-Full: 10,000 clicks (20 malformed). Short: 1,500 clicks (3 malformed).
+Full: 10,000 clicks (20 malformed). Short: 1,000 clicks (3 malformed).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from tests.reliability.probes import header, read_topic
 from tests.reliability.stackkit import PrivateStack, record, sized
 from tests.reliability.traffic import drive_clicks, leaderboard_points, make_shares, metrics_clicks, wait_exact
 
-CLICKS = sized(1_500, 10_000)
+CLICKS = sized(1_000, 10_000)
 EMPLOYEES = sized(50, 200)
 BAD = max(3, CLICKS * 2 // 1000)
 

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from advocacy_common import failpoints, topics
 from advocacy_common.db import INBOX
 from advocacy_common.events.base import Envelope, InvalidEvent, decode
-from advocacy_common.kafka import make_consumer, start_with_retry
+from advocacy_common.kafka import ensure_topics, make_consumer, start_with_retry
 from advocacy_common.observability import CONSUMER_BATCH_SECONDS, CONSUMER_LAG, EVENTS_CONSUMED
 
 log = logging.getLogger("advocacy.consumer")
@@ -68,8 +68,10 @@ class ConsumerRunner:
         batch_max: int = 1000,
         on_applied: Callable[[Sequence[Envelope[Any]]], None] | None = None,
         session_timeout_ms: int = 10000,
+        dead_letter_partitions: int = 6,
     ) -> None:
         self.session_timeout_ms = session_timeout_ms
+        self.dead_letter_partitions = dead_letter_partitions
         self.spec = spec
         self.service = service
         self.bootstrap = bootstrap
@@ -250,8 +252,13 @@ class ConsumerRunner:
             ("dlq_consumer_group", self.spec.group_id.encode()),
             ("dlq_error", error.encode()[:4000]),
         ]
-        fut = await producer.send(self.dead_letter_topic, record.value, key=record.key, headers=headers)
-        await asyncio.wait_for(fut, 10)
+        try:
+            fut = await producer.send(self.dead_letter_topic, record.value, key=record.key, headers=headers)
+            await asyncio.wait_for(fut, 10)
+        except (KafkaError, TimeoutError):
+            # a wiped broker lost the topic (nothing auto-creates it): create it, let the batch retry
+            await ensure_topics(self.bootstrap, [self.dead_letter_topic], self.dead_letter_partitions)
+            raise
         self.dead_lettered += 1
         ctype = next((v.decode(errors="replace") for k, v in record.headers or () if k == "ce_type"), "unknown")
         EVENTS_CONSUMED.labels(self.service, self.spec.group_id, ctype, "dead_lettered").inc()

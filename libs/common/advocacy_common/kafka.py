@@ -14,6 +14,33 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 log = logging.getLogger("advocacy.kafka")
 
 
+def _never_auto_create_topics() -> None:
+    """Metadata requests from our clients never create a topic as a side effect.
+
+    aiokafka sends ``allow_auto_topic_creation=true`` with every metadata request (v4+) and offers
+    no setting. A broker that honours it (Tansu does, with 4 partitions) then creates our topics
+    with the wrong partition count, and right after a broker wipe several clients do so at once,
+    racing the services' own CreateTopics. Topics are created explicitly (``ensure_topics``), as
+    in production where Kafka runs with ``auto.create.topics.enable=false``.
+    """
+    from aiokafka.protocol import metadata
+
+    original = metadata.MetadataRequest.__init__
+    if getattr(original, "_advocacy_no_auto_create", False):
+        return
+
+    def __init__(
+        self: metadata.MetadataRequest, topics: list[str] | None = None, allow_auto_topic_creation: bool | None = None
+    ) -> None:
+        original(self, topics, False if allow_auto_topic_creation is None else allow_auto_topic_creation)
+
+    __init__._advocacy_no_auto_create = True  # type: ignore[attr-defined]
+    metadata.MetadataRequest.__init__ = __init__
+
+
+_never_auto_create_topics()
+
+
 def make_producer(bootstrap: str, *, idempotence: bool = False, linger_ms: int = 5) -> AIOKafkaProducer:
     return AIOKafkaProducer(
         bootstrap_servers=bootstrap,

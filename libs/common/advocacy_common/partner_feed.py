@@ -25,6 +25,7 @@ import httpx
 import orjson
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from advocacy_common import topics
@@ -138,17 +139,23 @@ class PartnerForwarder:
         if wanted:
             await ensure_topics(self.bootstrap, sorted(wanted), self.partitions)
             self._known_topics |= wanted
-        futures = []
-        for env, payload in outgoing:
-            futures.append(
-                await producer.send(
-                    topics.partner_feed(env.tenant_id),
-                    orjson.dumps(payload),
-                    key=env.key.encode(),
-                    headers=env.headers(),
+        try:
+            futures = []
+            for env, payload in outgoing:
+                futures.append(
+                    await producer.send(
+                        topics.partner_feed(env.tenant_id),
+                        orjson.dumps(payload),
+                        key=env.key.encode(),
+                        headers=env.headers(),
+                    )
                 )
-            )
-        await asyncio.wait_for(asyncio.gather(*futures), self.send_timeout)
+            await asyncio.wait_for(asyncio.gather(*futures), self.send_timeout)
+        except KafkaError as e:
+            # The broker may have lost the topics (nothing auto-creates them): check again next time.
+            # A connection-class error makes the consumer retry the batch instead of dead-lettering.
+            self._known_topics.clear()
+            raise ConnectionError(f"partner feed publish failed: {e}") from e
         if self.webhook_url is not None:
             await self._queue_webhooks(session, outgoing)
 

@@ -33,6 +33,7 @@ from advocacy_common.observability import BROKER_UP, MetricsMiddleware, configur
 from advocacy_common.outbox import OutboxRelay
 from advocacy_common.settings import ServiceSettings
 from advocacy_common.textguard import reject_nul_characters
+from advocacy_common.topicwatch import watch_topics
 
 log = logging.getLogger("advocacy.runtime")
 
@@ -66,6 +67,9 @@ class ServiceDefinition:
     # Called once the runtime is up, before serving (e.g. warm a cache).
     on_start: Callable[[Runtime], Awaitable[None]] | None = None
     on_stop: Callable[[Runtime], Awaitable[None]] | None = None
+    # Called in a worker process that found the broker had lost its log (after the topics were
+    # recreated and the outbox re-published): re-publish what else the service retains.
+    on_broker_wiped: Callable[[Runtime], Awaitable[None]] | None = None
     api_needs_producer: bool = False
     # Called with every batch of events a consumer applied (after commit).
     on_applied: Callable[[Runtime, Sequence[Envelope[Any]]], None] | None = None
@@ -168,6 +172,7 @@ class Runtime:
                     batch_max=s.consumer_batch_max,
                     on_applied=on_applied,
                     session_timeout_ms=s.kafka_session_timeout_ms,
+                    dead_letter_partitions=s.kafka_topic_partitions,
                 )
             )
 
@@ -178,6 +183,7 @@ class Runtime:
             self.spawn(self.relay.run(self.stop), "outbox-relay")
             for c in self.consumers:
                 self.spawn(c.run(self.stop), f"consumer-{c.spec.group_id}")
+            self.spawn(watch_topics(self, self.stop), "topic-watch")
             for t in d.worker_tasks:
                 self.spawn(t(self, self.stop), getattr(t, "__name__", "worker-task"))
 

@@ -23,6 +23,7 @@ SHARED_NAMES = (
     "kafka_enable_idempotence",
     "kafka_topic_partitions",
     "kafka_session_timeout_ms",
+    "kafka_topic_watch_seconds",
     "jwt_jwks_path",
     "jwt_jwks_url",
     "jwt_issuer",
@@ -97,6 +98,8 @@ class ServiceSettings(BaseSettings):
     kafka_send_timeout_seconds: float = 10.0
     # How long the group waits for a silent consumer before rebalancing its partitions away.
     kafka_session_timeout_ms: int = 10000
+    # How often a worker checks that its topics exist (and whether the broker lost its log).
+    kafka_topic_watch_seconds: float = Field(default=3.0, gt=0)
 
     jwt_jwks_path: str | None = None
     jwt_jwks_url: str | None = None

@@ -1,0 +1,66 @@
+"""Keep the topics there, and notice a broker that lost its log (every worker process).
+
+Our clients never auto-create topics (``advocacy_common.kafka``), so a topic that disappears stays
+missing until someone creates it. Every few seconds a worker lists the broker's topics: what it
+needs and is missing is created with the configured partition count. The worker's own dead-letter
+topics are its canary: only this service creates them, at start, so when one is missing the broker
+lost its log (an embedded broker restarted empty, a cluster rebuilt), and this service re-publishes
+its outbox within retention and runs the definition's ``on_broker_wiped`` hook. Consumers
+deduplicate by event id, so re-publishing what the new broker may already hold is harmless. A
+broker that does not answer is not "wiped": nothing is decided until it answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from advocacy_common import topics
+from advocacy_common.kafka import ensure_topics, missing_topics
+
+if TYPE_CHECKING:
+    from advocacy_common.runtime import Runtime
+
+log = logging.getLogger("advocacy.topicwatch")
+
+
+async def check_once(runtime: Runtime) -> bool:
+    """Recreate missing topics; True when the canary says the broker was wiped (and we re-published)."""
+    s = runtime.settings
+    canaries = [topics.dead_letter(c.spec.group_id) for c in runtime.consumers]
+    wanted = [*topics.ALL_TOPICS, *canaries]
+    try:
+        missing = await missing_topics(s.kafka_bootstrap_servers, wanted)
+    except Exception:
+        return False  # unreachable: nothing to decide
+    if not missing:
+        return False
+    await ensure_topics(s.kafka_bootstrap_servers, missing, s.kafka_topic_partitions)
+    wiped = any(t in missing for t in canaries)
+    if not wiped:
+        log.info("created missing topics %s", missing)
+        return False
+    log.warning("the broker lost its log (%s missing): topics recreated, re-publishing the outbox", missing)
+    if runtime.relay is not None:
+        n = await runtime.relay.republish_since(datetime.now(UTC) - timedelta(days=s.outbox_retention_days))
+        log.warning("re-publishing %d outbox events", n)
+    hook = runtime.definition.on_broker_wiped
+    if hook is not None:
+        await hook(runtime)
+    return True
+
+
+async def watch_topics(runtime: Runtime, stop: asyncio.Event) -> None:
+    every = runtime.settings.kafka_topic_watch_seconds
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every)
+        if stop.is_set():
+            return
+        try:
+            await check_once(runtime)
+        except Exception as e:
+            log.warning("topic watch: %s", e)
