@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
+import json
 import os
 import random
 import re
@@ -28,6 +30,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -206,6 +209,333 @@ async def python_load(url: str, codes: list[str], seconds: int) -> dict[str, Any
         "non_3xx": sum(n for s, n in statuses.items() if not 300 <= s < 400),
         "requests": len(lat),
     }
+
+
+# -- an open-loop generator (scenario 9 of tests/reliability) ---------------------------------------
+# wrk is closed loop: each connection waits for its answer before the next request, so a slow server
+# slows the load down and is never overloaded. Here request i is due at t0 + i / rate whatever
+# happened to the others; it goes out on an idle keep-alive connection, or a new one (up to a cap:
+# real visitors are new connections), or waits for one. Python on purpose (headers vary per
+# request, figures per status); a few processes, each rendering its requests before the start.
+
+_UAS = [
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_6) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.6 "
+    "Safari/605.1.15",
+    "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
+]
+
+
+def _request(host: str, code: str, visitor: int) -> bytes:
+    ip = f"198.{18 + (visitor >> 16) % 2}.{(visitor >> 8) & 255}.{visitor & 255}"
+    ua = _UAS[(visitor >> 17) % len(_UAS)]  # 3 x 131,072 distinct (address, UA) visitors
+    return (f"GET /r/{code} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {ua}\r\nX-Forwarded-For: {ip}\r\n\r\n").encode()
+
+
+class _Gen:
+    """One generator process's share of the schedule: indices ``first, first + step, ...``."""
+
+    def __init__(self, host: str, port: int, codes: Sequence[str], plan: dict[str, Any]) -> None:
+        self.host, self.port, self.codes = host, port, list(codes)
+        self.rate: float = plan["rate"]
+        self.seconds: float = plan["seconds"]
+        self.t0: float = plan["t0"]  # wall clock (time.time) of request 0, shared by the processes
+        self.first: int = plan["first"]
+        self.step: int = plan["step"]
+        self.visitor0: int = plan["visitor0"]
+        self.max_conns: int = plan["max_conns"]
+        self.timeout: float = plan.get("timeout", 10.0)
+        self.requests: dict[int, bytes] = {}
+        self.idle: list[_Conn] = []
+        self.backlog: collections.deque[int] = collections.deque()
+        self.conns = 0
+        self.opening = 0
+        self.statuses: collections.Counter[int] = collections.Counter()
+        self.latency: dict[int, list[float]] = collections.defaultdict(list)
+        self.by_code: collections.Counter[int] = collections.Counter()  # 302s per code index
+        self.errors: collections.Counter[str] = collections.Counter()
+        self.outstanding = 0
+        self.sent = 0
+        self.max_backlog = 0
+        self.late: list[float] = []  # due -> dispatched: the generator's own lateness (CPU-starved)
+        self.waited: list[float] = []  # dispatched -> written: waiting for a free connection
+        self.dispatched: dict[int, float] = {}
+        self.first_on_connection: list[float] = []  # latency of each connection's first request
+        self.loop = asyncio.get_event_loop()
+        self.cpu0 = time.process_time()
+        self.mono0: float = time.monotonic() - (time.time() - self.t0)  # t0 on the monotonic clock
+
+    def render(self) -> None:
+        """Every request of this process's share, rendered before the start (cheap during the run)."""
+        n = int(self.rate * self.seconds)
+        self.requests = {
+            i: _request(self.host, self.codes[i % len(self.codes)], self.visitor0 + i)
+            for i in range(self.first, n, self.step)
+        }
+
+    def due(self, i: int) -> float:
+        return self.mono0 + i / self.rate
+
+    async def run(self) -> dict[str, Any]:
+        self.cpu0 = time.process_time()
+        n = int(self.rate * self.seconds)
+        i = self.first
+        while i < n:
+            now = time.monotonic()
+            while i < n and self.due(i) <= now:
+                self.dispatch(i)
+                i += self.step
+            if i < n:
+                await asyncio.sleep(max(0.0, min(self.due(i) - time.monotonic(), 0.002)))
+        deadline = time.monotonic() + self.timeout
+        while (self.outstanding or self.backlog) and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        self.errors["timeout"] += self.outstanding + len(self.backlog)
+        return {
+            "sent": self.sent,
+            "planned": len(range(self.first, n, self.step)),
+            "statuses": dict(self.statuses),
+            "latency": {str(k): v for k, v in self.latency.items()},
+            "by_code": dict(self.by_code),
+            "errors": dict(self.errors),
+            "connections": self.conns,
+            "max_backlog": self.max_backlog,
+            "waited": self.waited,
+            "late": self.late,
+            "first_on_connection": self.first_on_connection,
+            "cpu": time.process_time() - self.cpu0,
+        }
+
+    def dispatch(self, i: int) -> None:
+        now = time.monotonic()
+        self.dispatched[i] = now
+        self.late.append(now - self.due(i))
+        self.outstanding += 1
+        if self.idle:
+            self.idle.pop().send(i)
+            return
+        self.backlog.append(i)
+        self.max_backlog = max(self.max_backlog, len(self.backlog))
+        if self.conns + self.opening < self.max_conns and self.opening < 64:
+            self.opening += 1
+            self.loop.create_task(self.open())
+
+    async def open(self) -> None:
+        try:
+            await self.loop.create_connection(lambda: _Conn(self), self.host, self.port)
+        except OSError as e:
+            self.errors[type(e).__name__] += 1
+            self.opening -= 1
+            if self.backlog and not self.conns and not self.opening:  # nothing will ever take them
+                while self.backlog:
+                    self.backlog.popleft()
+                    self.outstanding -= 1
+                    self.errors["connect"] += 1
+
+    def ready(self, conn: _Conn) -> None:
+        if self.backlog:
+            conn.send(self.backlog.popleft())
+        else:
+            self.idle.append(conn)
+
+    def answered(self, conn: _Conn, i: int, status: int) -> None:
+        self.outstanding -= 1
+        self.statuses[status] += 1
+        seconds = time.monotonic() - self.dispatched.pop(i)
+        self.latency[status].append(seconds)
+        if conn.served == 0:
+            self.first_on_connection.append(seconds)
+        conn.served += 1
+        if status == 302:
+            self.by_code[i % len(self.codes)] += 1
+        self.ready(conn)
+
+    def lost(self, conn: _Conn, i: int | None) -> None:
+        self.conns -= 1
+        if conn in self.idle:
+            self.idle.remove(conn)
+        if i is not None:
+            self.outstanding -= 1
+            self.errors["closed"] += 1
+
+
+class _Conn(asyncio.Protocol):
+    def __init__(self, gen: _Gen) -> None:
+        self.gen = gen
+        self.buf = bytearray()
+        self.current: int | None = None
+        self.served = 0  # requests answered on this connection
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # uvloop's is not an asyncio.Transport
+        self.gen.opening -= 1
+        self.gen.conns += 1
+        self.gen.ready(self)
+
+    def send(self, i: int) -> None:
+        assert self.transport is not None
+        self.current = i
+        self.gen.sent += 1
+        self.gen.waited.append(time.monotonic() - self.gen.dispatched[i])
+        self.transport.write(self.gen.requests[i])
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        while True:
+            end = self.buf.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = bytes(self.buf[:end]).lower()
+            length = 0
+            k = head.find(b"content-length:")
+            if k >= 0:
+                stop = head.find(b"\r\n", k)
+                length = int(head[k + 15 : stop if stop >= 0 else len(head)])
+            if len(self.buf) < end + 4 + length:
+                return
+            status = int(head[9:12])
+            del self.buf[: end + 4 + length]
+            i, self.current = self.current, None
+            if i is not None:
+                self.gen.answered(self, i, status)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.gen.lost(self, self.current)
+
+
+def generator_main(arg: str) -> None:
+    """A generator process: says "ready", reads the shared start time (wall clock) from stdin, runs
+    its share of the schedule, writes its figures as JSON to ``spec["out"]``."""
+    spec = json.loads(arg)
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    spec["t0"] = 0.0
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    gen = _Gen(spec["host"], spec["port"], spec["codes"], spec)
+    gen.render()
+    print("ready", flush=True)
+    t0 = float(sys.stdin.readline())
+    gen.t0 = t0
+    gen.mono0 = time.monotonic() - (time.time() - t0)
+
+    async def go() -> dict[str, Any]:
+        return await gen.run()
+
+    Path(spec["out"]).write_text(json.dumps(loop.run_until_complete(go())))
+
+
+def offer(
+    url: str,
+    codes: Sequence[str],
+    rate: float,
+    seconds: float,
+    *,
+    visitor0: int,
+    procs: int = 2,
+    max_conns: int = 4096,
+) -> dict[str, Any]:
+    """Offer ``rate`` requests/s for ``seconds`` (open loop, ``procs`` processes); merged figures."""
+    host, port = url.split("//", 1)[1].rsplit(":", 1)
+    children = []
+    outs = [Path(tempfile.mkstemp(prefix="s9-gen-", suffix=".json")[1]) for _ in range(procs)]
+    for k in range(procs):
+        spec = {
+            "host": host,
+            "port": int(port),
+            "codes": list(codes),
+            "rate": rate,
+            "seconds": seconds,
+            "first": k,
+            "step": procs,
+            "visitor0": visitor0,
+            "max_conns": max(1, max_conns // procs),
+            "out": str(outs[k]),
+        }
+        children.append(
+            subprocess.Popen(
+                [sys.executable, "-c", _GENERATOR, json.dumps(spec)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                cwd=ROOT,
+            )
+        )
+    for c in children:
+        assert c.stdout is not None and c.stdout.readline().strip() == "ready"
+    t0 = time.time() + 0.2
+    for c in children:
+        assert c.stdin is not None
+        c.stdin.write(f"{t0}\n")
+        c.stdin.flush()
+    parts = []
+    for c, out in zip(children, outs, strict=True):
+        c.communicate(timeout=seconds + 60)
+        parts.append(json.loads(out.read_text()))
+        out.unlink()
+    merged: dict[str, Any] = {
+        "rate": rate,
+        "seconds": seconds,
+        "planned": sum(p["planned"] for p in parts),
+        "sent": sum(p["sent"] for p in parts),
+        "statuses": collections.Counter(),
+        "latency": collections.defaultdict(list),
+        "by_code": collections.Counter(),
+        "errors": collections.Counter(),
+        "connections": sum(p["connections"] for p in parts),
+        "max_backlog": max(p["max_backlog"] for p in parts),
+        "waited": [x for p in parts for x in p["waited"]],
+        "late": [x for p in parts for x in p["late"]],
+        "first_on_connection": [x for p in parts for x in p["first_on_connection"]],
+        "generator_cpu": round(sum(p["cpu"] for p in parts) / seconds, 2),
+    }
+    for p in parts:
+        merged["statuses"].update({int(k): v for k, v in p["statuses"].items()})
+        for k, v in p["latency"].items():
+            merged["latency"][int(k)].extend(v)
+        merged["by_code"].update({int(k): v for k, v in p["by_code"].items()})
+        merged["errors"].update(p["errors"])
+    return merged
+
+
+def pct_ms(values: Sequence[float], p: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000, 1)
+
+
+def summary(res: dict[str, Any]) -> dict[str, Any]:
+    lat = res["latency"]
+    accepted = lat.get(302, [])
+    rejected = lat.get(503, []) + lat.get(429, [])
+    return {
+        "offered_per_s": res["rate"],
+        "statuses": dict(sorted(res["statuses"].items())),
+        "errors": dict(res["errors"]),
+        "accepted_per_s": round(len(accepted) / res["seconds"]),
+        "p50_302_ms": pct_ms(accepted, 50),
+        "p99_302_ms": pct_ms(accepted, 99),
+        "p99_rejected_ms": pct_ms(rejected, 99),
+        "p99_all_ms": pct_ms([x for v in lat.values() for x in v], 99),
+        "connections": res["connections"],
+        "client_backlog_max": res["max_backlog"],
+        "p99_waited_for_connection_ms": pct_ms(res["waited"], 99),
+        "p99_generator_late_ms": pct_ms(res["late"], 99),
+        "p50_p99_first_on_new_connection_ms": [
+            pct_ms(res["first_on_connection"], 50),
+            pct_ms(res["first_on_connection"], 99),
+        ],
+        "generator_cpu": res["generator_cpu"],
+    }
+
+
+_GENERATOR = "import sys; from bench.redirect import generator_main; generator_main(sys.argv[1])"
 
 
 def seed(database_url: str, tenant: str) -> list[str]:

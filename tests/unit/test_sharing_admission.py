@@ -5,32 +5,36 @@ from __future__ import annotations
 from advocacy_sharing.admission import Admission
 
 
-def test_one_late_interval_is_not_overload() -> None:
-    a = Admission(budget=0.025)
-    a.observe(0.3, rate=5000)  # a pause: one interval alone
+def test_one_late_tick_is_not_overload() -> None:
+    a = Admission(budget=0.05)
+    a.observe(0.3, rate=5000, dt=0.305)  # a pause: one iteration alone
     assert a.admit == 1.0
-    a.observe(0.001, rate=5000)
-    a.observe(0.3, rate=5000)
+    a.observe(0.001, rate=5000, dt=0.006)
+    a.observe(0.3, rate=5000, dt=0.305)
     assert a.admit == 1.0
 
 
-def test_a_standing_lag_under_traffic_cuts_the_admit_fraction_then_it_recovers() -> None:
-    a = Admission(budget=0.025, min_admit=0.02)
-    for _ in range(3):
-        a.observe(0.2, rate=5000)
-    assert a.admit == 0.25  # cut twice by half (lag 8x the budget)
-    for _ in range(50):
-        a.observe(0.2, rate=5000)
+def test_late_ticks_in_a_row_under_traffic_cut_the_admit_fraction_then_it_recovers() -> None:
+    a = Admission(budget=0.05, min_admit=0.02)
+    a.observe(0.1, rate=5000, dt=0.105)
+    a.observe(0.1, rate=5000, dt=0.105)
+    assert a.admit == 0.5  # the budget over the lag
+    a.observe(0.4, rate=5000, dt=0.405)
+    assert a.admit == 0.125  # never more than x0.25 a tick
+    for _ in range(20):
+        a.observe(0.4, rate=5000, dt=0.405)
     assert a.admit == 0.02  # never below the floor
-    for _ in range(60):
-        a.observe(0.001, rate=5000)
-    assert a.admit == 1.0
+    ticks = 0
+    while a.admit < 1.0:
+        a.observe(0.001, rate=5000, dt=0.006)
+        ticks += 1
+    assert 0.5 < ticks * 0.006 < 5  # back to everything within seconds, not at once
 
 
 def test_a_late_process_without_traffic_does_not_shed() -> None:
-    a = Admission(budget=0.025, min_rate=200)
+    a = Admission(budget=0.05, min_rate=200)
     for _ in range(10):
-        a.observe(0.2, rate=50)  # a crowded machine, a trickle of clicks
+        a.observe(0.2, rate=50, dt=0.205)  # a crowded machine, a trickle of clicks
     assert a.admit == 1.0
 
 

@@ -69,9 +69,7 @@ class _AnswersCollector:
             yield GaugeMetricFamily(
                 "advocacy_redirect_admit_ratio", "Fraction of /r/ requests admitted (1 = no shedding)", value=adm.admit
             )
-            yield GaugeMetricFamily(
-                "advocacy_event_loop_lag_seconds", "Smallest event-loop lag of the last interval", value=adm.lag
-            )
+            yield GaugeMetricFamily("advocacy_event_loop_lag_seconds", "Event-loop lag at the last tick", value=adm.lag)
             yield GaugeMetricFamily(
                 "advocacy_event_loop_lag_max_seconds", "Largest event-loop lag since start", value=adm.max_lag
             )
