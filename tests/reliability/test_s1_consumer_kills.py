@@ -9,9 +9,9 @@ committed offset, read from the broker) must be back to zero within 60 s of the 
 Kills alternate between the metrics and the gamification process (role ``all``: consumer, relay and
 API in one). Each service's first kill is a SIGKILL at a jittered moment; after that every other
 kill is aimed at the window between the database commit and the offset commit: the incarnation is
-started with the fail point ``consumer.after_db_commit=nth:R`` (advocacy_common.failpoints), so it
-SIGKILLs itself right after its R-th batch committed in the database and before the offsets are
-committed. That it landed there is measured, not assumed: after the death, (inbox rows - committed
+started with the fail point ``consumer.after_db_commit=nth:1`` (advocacy_common.failpoints), so it
+SIGKILLs itself right after its first batch (the backlog since the kill) committed in the database
+and before the offsets are committed. That it landed there is measured, not assumed: after the death, (inbox rows - committed
 offsets) above its value at rest means effects were committed whose offsets were not, and the
 service's log holds the fail point's last words. Each incarnation's
 ``advocacy_events_consumed_total{outcome="duplicate"}`` (scraped before the next kill) counts the
@@ -87,7 +87,7 @@ async def test_consumers_sigkilled_mid_traffic_totals_exact_and_lag_recovers(rel
             """Start ``svc`` again; armed with the fail point when its next kill (k + 2) is aimed."""
             proc = s.process(svc)
             if k + 2 < KILLS and aimed(k + 2):
-                proc.env[ENV] = f"consumer.after_db_commit=nth:{rng.randint(1, 3)}"
+                proc.env[ENV] = "consumer.after_db_commit=nth:1"  # its first batch: the backlog since the kill
             else:
                 proc.env.pop(ENV, None)
             proc.start()
