@@ -28,6 +28,7 @@ SHARED_NAMES = (
     "jwt_jwks_url",
     "jwt_issuer",
     "jwt_audience",
+    "jwt_jwks_refetch_seconds",
     "dev_mode",
     "log_level",
     "log_json",
@@ -106,6 +107,8 @@ class ServiceSettings(BaseSettings):
     jwt_issuer: str = DEV_ISSUER
     jwt_audience: str = DEV_AUDIENCE
     jwt_leeway_seconds: int = 60
+    # At most one JWKS refetch per this many seconds (an unknown kid triggers one; start-up counts).
+    jwt_jwks_refetch_seconds: float = Field(default=30.0, gt=0)
 
     dev_mode: bool = False
     log_level: str = "INFO"

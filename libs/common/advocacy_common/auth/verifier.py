@@ -11,7 +11,8 @@ Design choices, and why:
 * **Header-embedded keys are ignored.** The key comes from our JWKS by ``kid`` only; ``jwk``,
   ``jku`` and ``x5u`` in a token header are never followed.
 * **Rotation without restarts**: with a JWKS URL, an unknown kid triggers one refetch, at most
-  every :data:`REFRESH_INTERVAL_SECONDS`, so a storm of forged kids cannot hammer the issuer.
+  every ``JWT_JWKS_REFETCH_SECONDS`` (default :data:`REFRESH_INTERVAL_SECONDS`), so a storm of
+  forged kids cannot hammer the issuer.
   The fetch is synchronous (short timeout) and happens on this rare path only.
 * **Lenient start with a URL**: if the issuer is unreachable at start-up the verifier starts
   with no remote keys, logs an error and retries on the next unknown kid (see :attr:`key_ids`
@@ -189,6 +190,7 @@ class JWTVerifier:
         jwks_path: str | None = None,
         jwks_url: str | None = None,
         *,
+        refetch_seconds: float = REFRESH_INTERVAL_SECONDS,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if not (jwks_path or jwks_url):
@@ -198,6 +200,7 @@ class JWTVerifier:
         self.issuer = issuer
         self.audience = audience
         self.leeway_seconds = leeway_seconds
+        self.refetch_seconds = refetch_seconds
         self._jwks_url = jwks_url
         self._clock = clock
         self._registry = _AsymmetricRegistry(algorithms=ALLOWED_ALGORITHMS, strict_check_header=False)
@@ -230,6 +233,7 @@ class JWTVerifier:
             leeway_seconds=settings.jwt_leeway_seconds,
             jwks_path=settings.jwt_jwks_path,
             jwks_url=settings.jwt_jwks_url,
+            refetch_seconds=settings.jwt_jwks_refetch_seconds,
         )
 
     @property
@@ -280,7 +284,7 @@ class JWTVerifier:
 
     def _refresh(self, url: str) -> None:
         """Fetch the JWKS URL and swap in its keys. Caller holds the lock."""
-        self._next_fetch_at = self._clock() + REFRESH_INTERVAL_SECONDS
+        self._next_fetch_at = self._clock() + self.refetch_seconds
         try:
             remote = parse_jwks(fetch_jwks(url), source=url)
         except (httpx.HTTPError, ValueError) as exc:
