@@ -5,9 +5,10 @@ from __future__ import annotations
 from advocacy_sharing.admission import Admission
 
 
-def test_one_late_tick_is_not_overload() -> None:
+def test_a_late_tick_or_two_is_not_overload() -> None:
     a = Admission(budget=0.05)
-    a.observe(0.3, rate=5000, dt=0.305)  # a pause: one iteration alone
+    a.observe(0.3, rate=5000, dt=0.305)  # a pause: one or two iterations
+    a.observe(0.3, rate=5000, dt=0.305)
     assert a.admit == 1.0
     a.observe(0.001, rate=5000, dt=0.006)
     a.observe(0.3, rate=5000, dt=0.305)
@@ -17,6 +18,8 @@ def test_one_late_tick_is_not_overload() -> None:
 def test_late_ticks_in_a_row_under_traffic_cut_the_admit_fraction_then_it_recovers() -> None:
     a = Admission(budget=0.05, min_admit=0.02)
     a.observe(0.1, rate=5000, dt=0.105)
+    a.observe(0.1, rate=5000, dt=0.105)
+    assert a.admit == 1.0  # two late iterations: a pause still
     a.observe(0.1, rate=5000, dt=0.105)
     assert a.admit == 0.5  # the budget over the lag
     a.observe(0.4, rate=5000, dt=0.405)

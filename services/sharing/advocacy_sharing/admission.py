@@ -7,9 +7,9 @@ what the loop has not read yet. How long a ready callback waits is the event loo
 here by a ticker that sleeps ``tick`` seconds and notes how late it woke. A lag that stays above the
 budget means the process is being asked for more than it can serve within it.
 
-The controller keeps an *admit fraction*. Every tick it looks at how late the tick woke: two late
-ticks in a row (each one a loop iteration longer than the budget; a single one is a garbage
-collection or a moment without CPU, not a queue) while at least ``min_rate`` redirects a second
+The controller keeps an *admit fraction*. Every tick it looks at how late the tick woke: three late
+ticks in a row (each one a loop iteration longer than the budget; one or two are a garbage
+collection or a moment without CPU on a crowded machine, not a queue) while at least ``min_rate`` redirects a second
 arrive (a process made late by its neighbours on a crowded machine, at a trickle of traffic, gains
 nothing by refusing that trickle) cut the fraction multiplicatively, by the ratio of the budget to
 the lag (at most x0.25 a tick); ticks back under half the budget let it grow again, by about +30 % a
@@ -86,7 +86,7 @@ class Admission:
         self.max_lag = max(self.max_lag, lag)
         if lag > self.budget and rate >= self.min_rate:
             self._over += 1
-            if self._over >= 2:  # two iterations in a row over the budget: a queue, not a pause
+            if self._over >= 3:  # three iterations in a row over the budget: a queue, not a pause
                 self.admit = max(self.min_admit, self.admit * max(0.25, min(0.8, self.budget / lag)))
             return
         self._over = 0
