@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
@@ -31,10 +33,12 @@ from advocacy_common.observability import CONSUMER_BATCH_SECONDS, CONSUMER_LAG, 
 log = logging.getLogger("advocacy.consumer")
 
 # One prepared statement for any batch size (a multi-row VALUES list is compiled anew for every
-# batch, which profiling showed to cost more than the insert itself).
+# batch, which profiling showed to cost more than the insert itself). The rows travel as one JSON
+# text (orjson) that PostgreSQL parses once: a ``text[]`` parameter per column made asyncpg check
+# every element against the collections ABCs (six ``isinstance`` calls per event).
 _CLAIM = sa.text(
     "INSERT INTO inbox (source, event_id, event_type) "
-    "SELECT * FROM unnest(CAST(:sources AS text[]), CAST(:ids AS text[]), CAST(:types AS text[])) "
+    "SELECT r->>0, r->>1, r->>2 FROM jsonb_array_elements(CAST(:rows AS jsonb)) AS r "
     "ON CONFLICT DO NOTHING RETURNING source, event_id"
 )
 
@@ -188,12 +192,20 @@ class ConsumerRunner:
         # The database has committed: publish the dead letters, then offsets may be committed.
         for p, err in failed:
             await self._dead_letter(p.record, err)
-        applied = [p.envelope for p in fresh if all(p is not f for f, _ in failed)]
+        if failed:
+            dead = {id(p) for p, _ in failed}
+            applied = [p.envelope for p in fresh if id(p) not in dead]
+        else:
+            applied = [p.envelope for p in fresh]
         self.applied += len(applied)
-        for env in applied:
-            EVENTS_CONSUMED.labels(self.service, self.spec.group_id, env.type, "applied").inc()
+        self._count(applied, "applied")
         if applied and self.on_applied is not None:
             self.on_applied(applied)
+
+    def _count(self, envelopes: Sequence[Envelope[Any]], outcome: str) -> None:
+        """``events_consumed_total`` by type: one labelled increment per type, not per event."""
+        for event_type, n in Counter(e.data.TYPE for e in envelopes).items():
+            EVENTS_CONSUMED.labels(self.service, self.spec.group_id, event_type, outcome).inc(n)
 
     async def _apply_one_by_one(self, session: AsyncSession, fresh: list[_Parsed]) -> list[tuple[_Parsed, str]]:
         failed: list[tuple[_Parsed, str]] = []
@@ -216,27 +228,22 @@ class ConsumerRunner:
     async def _claim(self, session: AsyncSession, parsed: list[_Parsed]) -> list[_Parsed]:
         """Insert the batch's event ids into the inbox; return the ones not seen before, in order."""
         unique: dict[tuple[str, str], _Parsed] = {}
+        prefix = f"{self.spec.group_id} "
         for p in parsed:
-            unique.setdefault((self._inbox_source(p.envelope), p.envelope.id), p)
+            unique.setdefault((prefix + p.envelope.source, p.envelope.id), p)
         if not unique:
             return []
-        keys = list(unique)
-        result = await session.execute(
-            _CLAIM,
-            {
-                "sources": [k[0] for k in keys],
-                "ids": [k[1] for k in keys],
-                "types": [unique[k].envelope.type for k in keys],
-            },
-        )
-        inserted = {(r[0], r[1]) for r in result.all()}
+        rows = [(source, event_id, p.envelope.data.TYPE) for (source, event_id), p in unique.items()]
+        result = await session.execute(_CLAIM, {"rows": orjson.dumps(rows).decode()})
+        inserted = set(map(tuple, result.all()))
         fresh = [p for key, p in unique.items() if key in inserted]
         dupes = len(parsed) - len(fresh)
         if dupes:
             self.duplicates += dupes
-            for p in parsed:
-                if (self._inbox_source(p.envelope), p.envelope.id) not in inserted:
-                    EVENTS_CONSUMED.labels(self.service, self.spec.group_id, p.envelope.type, "duplicate").inc()
+            self._count(
+                [p.envelope for p in parsed if (prefix + p.envelope.source, p.envelope.id) not in inserted],
+                "duplicate",
+            )
         # keep the batch order (partition order) for the fresh ones
         return fresh
 

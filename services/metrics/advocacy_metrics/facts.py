@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,7 +33,7 @@ from advocacy_common.events.sharing import (
 )
 from advocacy_common.tenant import apply_tenant_settings, load_tenant_settings
 from advocacy_metrics import aggregates, domain
-from advocacy_metrics.aggregates import insert_ignore, unnest_select
+from advocacy_metrics.aggregates import insert_ignore
 from advocacy_metrics.db import (
     ACCOUNT_FACTS,
     CLICK_FACTS,
@@ -190,32 +191,47 @@ async def record_events(session: AsyncSession, events: Sequence[Envelope[Any]]) 
 
 def _lock_key_sql(prefix: str, shared: bool) -> str:
     fn = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
-    return f"SELECT {fn}(hashtextextended('{prefix}:' || k, 0)) FROM (SELECT k FROM unnest(CAST(:keys AS text[])) k ORDER BY k) s"  # noqa: S608, E501
+    return f"SELECT {fn}(hashtextextended('{prefix}:' || k, 0)) FROM (SELECT k FROM jsonb_array_elements_text(CAST(:keys AS jsonb)) k ORDER BY k) s"  # noqa: S608, E501
+
+
+def json_param(values: Sequence[Any]) -> str:
+    """A list (of strings, or of row lists) as one JSON text: PostgreSQL parses it once, where a
+    ``text[]`` parameter made asyncpg check every element against the collections ABCs."""
+    return orjson.dumps(values).decode()
+
+
+_LOCK_TENANTS_SHARED = sa.text(_lock_key_sql("metrics-tenant", True))
+_LOCK_TENANTS = sa.text(_lock_key_sql("metrics-tenant", False))
+_LOCK_PEOPLE = sa.text(_lock_key_sql("metrics-employee", False))
 
 
 async def lock(session: AsyncSession, tenants: Sequence[str], people: Sequence[tuple[str, str]]) -> None:
     """Shared lock per tenant (a rebuild takes it exclusively), exclusive per employee, sorted."""
     if tenants:
-        await session.execute(sa.text(_lock_key_sql("metrics-tenant", True)), {"keys": sorted(set(tenants))})
+        await session.execute(_LOCK_TENANTS_SHARED, {"keys": json_param(sorted(set(tenants)))})
     if people:
         keys = sorted({f"{t}\x1f{e}" for t, e in people})
-        await session.execute(sa.text(_lock_key_sql("metrics-employee", False)), {"keys": keys})
+        await session.execute(_LOCK_PEOPLE, {"keys": json_param(keys)})
 
 
 async def lock_tenant_exclusive(session: AsyncSession, tenant: str) -> None:
-    await session.execute(sa.text(_lock_key_sql("metrics-tenant", False)), {"keys": [tenant]})
+    await session.execute(_LOCK_TENANTS, {"keys": json_param([tenant])})
+
+
+#: ``(tenant_id, id)`` pairs from the ``:pairs`` parameter (a JSON array of two-string arrays).
+PAIRS = "(SELECT r->>0 AS tenant_id, r->>1 AS id FROM jsonb_array_elements(CAST(:pairs AS jsonb)) AS r)"
+
+
+_ERASED_AMONG = sa.text(
+    f"SELECT m.tenant_id, m.employee_id FROM {ERASED_MEMBERS.name} m JOIN {PAIRS} AS k "  # noqa: S608
+    "ON m.tenant_id = k.tenant_id AND m.employee_id = k.id"
+)
 
 
 async def erased_among(session: AsyncSession, people: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
     if not people:
         return set()
-    res = await session.execute(
-        sa.text(
-            f"SELECT m.tenant_id, m.employee_id FROM erased_members m JOIN ({unnest_select(ERASED_MEMBERS, ('tenant_id', 'employee_id'))}) "  # noqa: S608, E501
-            "AS k(tenant_id, employee_id) ON m.tenant_id = k.tenant_id AND m.employee_id = k.employee_id"
-        ),
-        {"tenant_id": [t for t, _ in people], "employee_id": [e for _, e in people]},
-    )
+    res = await session.execute(_ERASED_AMONG, {"pairs": json_param(people)})
     return {(t, e) for t, e in res.all()}
 
 
@@ -267,10 +283,10 @@ async def _pairs_lookup(
     if not pairs:
         return []
     sql = (
-        f"SELECT {columns} FROM {table.name} t JOIN (SELECT * FROM unnest(CAST(:t AS text[]), CAST(:i AS text[]))) "  # noqa: S608
-        f"AS k(tenant_id, id) ON t.tenant_id = k.tenant_id AND t.{id_column} = k.id"
+        f"SELECT {columns} FROM {table.name} t JOIN {PAIRS} "  # noqa: S608
+        f"AS k ON t.tenant_id = k.tenant_id AND t.{id_column} = k.id"
     )
-    res = await session.execute(sa.text(sql), {"t": [p[0] for p in pairs], "i": [p[1] for p in pairs]})
+    res = await session.execute(sa.text(sql), {"pairs": json_param(pairs)})
     return list(res.all())
 
 
