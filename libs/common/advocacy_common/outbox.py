@@ -36,7 +36,7 @@ def outbox_row(envelope: Envelope[Any]) -> dict[str, Any]:
         "key": envelope.key,
         "event_type": envelope.type,
         "tenant_id": envelope.tenant_id,
-        "headers": [[k, v.decode()] for k, v in envelope.headers()],
+        "headers": [[k, v] for k, v in envelope.header_texts()],
         "value": envelope.value(),
     }
 

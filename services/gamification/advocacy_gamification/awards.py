@@ -125,13 +125,15 @@ async def entries_for(
     session: AsyncSession, facts: Sequence[Fact], contexts: dict[str, TenantContext]
 ) -> list[NewEntry]:
     """Score each fact under its rule version; the ones over a daily cap earn 0 (``capped``)."""
-    versions = {f: contexts[f.tenant_id].rules_at(f.occurred_at) for f in facts}
-    day_of = {f: contexts[f.tenant_id].settings.zone for f in facts}
-    capped_keys: dict[tuple[str, str, str, date], list[Fact]] = defaultdict(list)
-    for f in sorted(facts, key=lambda f: f.occurred_at):
-        if versions[f].body.daily_caps.cap(f.action) is not None:
-            capped_keys[(f.tenant_id, f.employee_id, f.action, f.occurred_at.astimezone(day_of[f]).date())].append(f)
-    over: set[Fact] = set()
+    # by position in ``facts``: a Fact is a frozen dataclass whose hash hashes its eight fields
+    versions = [contexts[f.tenant_id].rules_at(f.occurred_at) for f in facts]
+    capped_keys: dict[tuple[str, str, str, date], list[int]] = defaultdict(list)
+    for i in sorted(range(len(facts)), key=lambda i: facts[i].occurred_at):
+        f = facts[i]
+        if versions[i].body.daily_caps.cap(f.action) is not None:
+            zone = contexts[f.tenant_id].settings.zone
+            capped_keys[(f.tenant_id, f.employee_id, f.action, f.occurred_at.astimezone(zone).date())].append(i)
+    over: set[int] = set()
     if capped_keys:
         rows = await session.execute(
             _COUNT_CAPPED, rows_param([(*key, len(fs)) for key, fs in sorted(capped_keys.items())])
@@ -139,14 +141,15 @@ async def entries_for(
         for t, e, a, d, count in rows.all():
             fs = capped_keys[(t, e, a, d)]
             before = int(count) - len(fs)
-            for i, f in enumerate(fs):
-                cap = versions[f].body.daily_caps.cap(f.action)
-                if cap is not None and before + i + 1 > cap:
-                    over.add(f)
+            for n, i in enumerate(fs):
+                cap = versions[i].body.daily_caps.cap(facts[i].action)
+                if cap is not None and before + n + 1 > cap:
+                    over.add(i)
     out = []
-    for f in facts:
-        v = versions[f]
-        points = 0 if f in over else v.body.points_for(f.action, f.detail, f.content_id, f.occurred_at)
+    for i, f in enumerate(facts):
+        v = versions[i]
+        capped = i in over
+        points = 0 if capped else v.body.points_for(f.action, f.detail, f.content_id, f.occurred_at)
         out.append(
             NewEntry(
                 tenant_id=f.tenant_id,
@@ -161,7 +164,7 @@ async def entries_for(
                 points=points,
                 balance_delta=points,
                 occurred_at=f.occurred_at,
-                capped=f in over,
+                capped=capped,
             )
         )
     return out

@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import date, datetime
+from operator import attrgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -52,6 +53,7 @@ class NewEntry:
 
 
 ENTRY_FIELDS = tuple(f.name for f in fields(NewEntry))
+_entry_row = attrgetter(*ENTRY_FIELDS)  # an entry as a row in ENTRY_FIELDS order
 
 # -- the batch statements (fixed text: prepared once per connection, whatever the batch size) -------
 _INSERT_ENTRIES = insert_rows(
@@ -177,9 +179,7 @@ async def post(
     entries = list(unique.values())
     if not entries:
         return []
-    result = await session.execute(
-        _INSERT_ENTRIES, rows_param([tuple(getattr(e, f) for f in ENTRY_FIELDS) for e in entries])
-    )
+    result = await session.execute(_INSERT_ENTRIES, rows_param([_entry_row(e) for e in entries]))
     ids: dict[tuple[str, str, int, int | None], int] = {(r[1], r[2], r[3], r[4]): r[0] for r in result.all()}
     posted = [
         Posted(ids[k], e) for e in entries if (k := (e.tenant_id, e.event_id, e.rule_version, e.reverses_id)) in ids
@@ -218,9 +218,15 @@ async def _move_totals(
     members: dict[tuple[str, str], Any],
 ) -> None:
     deltas: dict[tuple[str, str, date, str], int] = defaultdict(int)
+    windows: dict[tuple[str, date], list[tuple[str, date]]] = {}  # (tenant, local day) -> its windows
     for p in scored:
         e = p.entry
-        for window, start in contexts[e.tenant_id].windows_for(e.occurred_at):
+        ctx = contexts[e.tenant_id]
+        day = e.occurred_at.astimezone(ctx.settings.zone).date()
+        spans = windows.get((e.tenant_id, day))
+        if spans is None:
+            spans = windows[(e.tenant_id, day)] = ctx.windows_for(e.occurred_at)
+        for window, start in spans:
             deltas[(e.tenant_id, window, start, e.employee_id)] += e.points
     if not deltas:
         return

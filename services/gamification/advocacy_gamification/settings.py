@@ -13,6 +13,12 @@ class GamificationSettings(ServiceSettings):
     service_name: ClassVar[str] = "gamification"
     default_port: ClassVar[int] = 8004
 
+    # A backlog is drained in batches this large: the per-person rows (window totals, balances,
+    # badge counts) move once per batch, so a larger batch moves fewer rows per event (harness,
+    # 2,000 people: 1,000 -> 5,000 cut the database time per click by a third). A caught-up consumer
+    # gets small batches whatever this says.
+    consumer_batch_max: int = 5000
+
     # Key for SSE stream tickets, the same on every replica. Unset: a random key is created once
     # and kept in the database, which every replica reads.
     stream_ticket_secret: SecretStr | None = None

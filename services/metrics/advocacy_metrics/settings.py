@@ -11,3 +11,9 @@ class MetricsSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="METRICS_", extra="ignore")
     service_name: ClassVar[str] = "metrics"
     default_port: ClassVar[int] = 8003
+
+    # A backlog is drained in batches this large: the aggregate rows (per person, content, day)
+    # move once per batch, so a larger batch moves fewer rows per event (harness, 2,000 people:
+    # 1,000 -> 5,000 cut the database time per click by a third). A caught-up consumer gets small
+    # batches whatever this says.
+    consumer_batch_max: int = 5000

@@ -82,19 +82,23 @@ class Envelope(Generic[D]):
     def key(self) -> str:
         return self.data.partition_key(self.tenant_id)
 
-    def headers(self) -> list[tuple[str, bytes]]:
+    def header_texts(self) -> list[tuple[str, str]]:
+        """The CloudEvents headers as text (what :meth:`headers` encodes; the outbox stores these)."""
         hs = [
-            ("ce_specversion", SPECVERSION.encode()),
-            ("ce_id", self.id.encode()),
-            ("ce_source", self.source.encode()),
-            ("ce_type", self.type.encode()),
-            ("ce_time", self.time.isoformat().replace("+00:00", "Z").encode()),
-            ("ce_tenantid", self.tenant_id.encode()),
-            ("content-type", CONTENT_TYPE.encode()),
+            ("ce_specversion", SPECVERSION),
+            ("ce_id", self.id),
+            ("ce_source", self.source),
+            ("ce_type", self.data.TYPE),
+            ("ce_time", self.time.isoformat().replace("+00:00", "Z")),
+            ("ce_tenantid", self.tenant_id),
+            ("content-type", CONTENT_TYPE),
         ]
         if self.subject:
-            hs.append(("ce_subject", self.subject.encode()))
+            hs.append(("ce_subject", self.subject))
         return hs
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        return [(k, v.encode()) for k, v in self.header_texts()]
 
     def value(self) -> bytes:
         return self.data.__pydantic_serializer__.to_json(self.data)
@@ -120,11 +124,8 @@ def _parse_time(raw: str) -> datetime:
 
 def decode(headers: list[tuple[str, bytes]] | tuple[tuple[str, bytes], ...], value: bytes | None) -> Envelope[Any]:
     """Parse a Kafka record into an Envelope; raise InvalidEvent for anything malformed."""
-    attrs: dict[str, str] = {}
     try:
-        for k, v in headers or ():
-            if k.startswith("ce_"):
-                attrs[k[3:]] = v.decode()
+        attrs = {k[3:]: v.decode() for k, v in headers or () if k[:3] == "ce_"}
     except UnicodeDecodeError as e:
         raise InvalidEvent(f"header is not UTF-8: {e}") from e
     for required in ("id", "source", "type", "tenantid"):
