@@ -12,6 +12,7 @@ If the database is unreachable, the consumer seeks back to the batch start and r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
@@ -60,6 +61,29 @@ class _Parsed:
     envelope: Envelope[Any]
 
 
+@dataclass(slots=True)
+class _Fetched:
+    batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+    records: list[ConsumerRecord[bytes, bytes]]
+    decoded: list[_Parsed | tuple[ConsumerRecord[bytes, bytes], str]]
+
+
+_DECODE_SLICE = 500
+
+
+def _decode(
+    records: Sequence[ConsumerRecord[bytes, bytes]],
+) -> list[_Parsed | tuple[ConsumerRecord[bytes, bytes], str]]:
+    """Each record as an envelope, or (record, why it is not a valid event)."""
+    out: list[_Parsed | tuple[ConsumerRecord[bytes, bytes], str]] = []
+    for r in records:
+        try:
+            out.append(_Parsed(r, decode(r.headers, r.value)))
+        except InvalidEvent as e:
+            out.append((r, str(e)))
+    return out
+
+
 class ConsumerRunner:
     def __init__(
         self,
@@ -102,34 +126,50 @@ class ConsumerRunner:
         if not await start_with_retry(consumer, stop, what=f"consumer {self.spec.group_id}"):
             return
         self.connected = True
+        # The next batch is fetched and decoded while this one waits on the database (the two
+        # overlap on two cores). Offsets stay exact: a batch's offsets are committed after its own
+        # database commit, batches are applied one after another, and a fetched batch that is
+        # never applied (stop) is never committed, so it is delivered again.
+        ahead: asyncio.Task[_Fetched] | None = None
         try:
             while not stop.is_set():
-                batch = await consumer.getmany(timeout_ms=200, max_records=self.batch_max)
-                records = [r for recs in batch.values() for r in recs]
-                if not records:
+                fetched = await (ahead or self._fetch(consumer))
+                ahead = None
+                if not fetched.records:
                     await self._report_lag(consumer)
                     continue
-                await self._process_until_done(consumer, batch, records, stop)
+                if not stop.is_set():
+                    ahead = asyncio.ensure_future(self._fetch(consumer))
+                await self._process_until_done(consumer, fetched, stop)
                 await self._report_lag(consumer)
         finally:
             self.connected = False
+            if ahead is not None:
+                ahead.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await ahead
             try:
                 await consumer.stop()
             except Exception as e:  # stopping must not hide the reason we stopped
                 log.warning("consumer %s stop: %s", self.spec.group_id, e)
 
-    async def _process_until_done(
-        self,
-        consumer: AIOKafkaConsumer,
-        batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
-        records: list[ConsumerRecord[bytes, bytes]],
-        stop: asyncio.Event,
-    ) -> None:
+    async def _fetch(self, consumer: AIOKafkaConsumer) -> _Fetched:
+        batch = await consumer.getmany(timeout_ms=200, max_records=self.batch_max)
+        records = [r for recs in batch.values() for r in recs]
+        decoded: list[_Parsed | tuple[ConsumerRecord[bytes, bytes], str]] = []
+        for i in range(0, len(records), _DECODE_SLICE):
+            if i:
+                await asyncio.sleep(0)  # let the batch in hand go on with its statements
+            decoded += _decode(records[i : i + _DECODE_SLICE])
+        return _Fetched(batch, records, decoded)
+
+    async def _process_until_done(self, consumer: AIOKafkaConsumer, fetched: _Fetched, stop: asyncio.Event) -> None:
+        batch, records = fetched.batch, fetched.records
         backoff = 0.2
         while True:
             try:
                 with CONSUMER_BATCH_SECONDS.labels(self.service, self.spec.group_id).time():
-                    await self.process(records)
+                    await self.process(records, decoded=fetched.decoded)
                 break
             except (OSError, sa.exc.DBAPIError, sa.exc.InterfaceError, TimeoutError, KafkaError) as e:
                 # Infrastructure failed (database or dead-letter publish): nothing was committed.
@@ -153,15 +193,21 @@ class ConsumerRunner:
                 e,
             )
 
-    async def process(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
-        """Apply one batch exactly once (public so tests can drive it without a broker loop)."""
+    async def process(
+        self,
+        records: Sequence[ConsumerRecord[bytes, bytes]],
+        *,
+        decoded: Sequence[_Parsed | tuple[ConsumerRecord[bytes, bytes], str]] | None = None,
+    ) -> None:
+        """Apply one batch exactly once (public so tests can drive it without a broker loop).
+        ``decoded``: the records already decoded (in order), as the run loop does ahead."""
         parsed: list[_Parsed] = []
         invalid: list[tuple[ConsumerRecord[bytes, bytes], str]] = []
-        for r in records:
-            try:
-                parsed.append(_Parsed(r, decode(r.headers, r.value)))
-            except InvalidEvent as e:
-                invalid.append((r, str(e)))
+        for d in _decode(records) if decoded is None else decoded:
+            if isinstance(d, _Parsed):
+                parsed.append(d)
+            else:
+                invalid.append(d)
         for r, err in invalid:
             await self._dead_letter(r, err)
 

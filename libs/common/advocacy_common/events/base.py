@@ -122,10 +122,15 @@ def _parse_time(raw: str) -> datetime:
     return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
+# The attributes an Envelope is made of, and their headers (other ``ce_`` extensions are ignored).
+_ATTRIBUTES = tuple((a, f"ce_{a}") for a in ("id", "source", "type", "tenantid", "time", "subject"))
+
+
 def decode(headers: list[tuple[str, bytes]] | tuple[tuple[str, bytes], ...], value: bytes | None) -> Envelope[Any]:
     """Parse a Kafka record into an Envelope; raise InvalidEvent for anything malformed."""
+    raw = dict(headers or ())  # the last of a repeated header wins
     try:
-        attrs = {k[3:]: v.decode() for k, v in headers or () if k[:3] == "ce_"}
+        attrs = {a: v.decode() for a, h in _ATTRIBUTES if (v := raw.get(h)) is not None}
     except UnicodeDecodeError as e:
         raise InvalidEvent(f"header is not UTF-8: {e}") from e
     for required in ("id", "source", "type", "tenantid"):
@@ -137,7 +142,7 @@ def decode(headers: list[tuple[str, bytes]] | tuple[tuple[str, bytes], ...], val
     if value is None:
         raise InvalidEvent("empty record value")
     try:
-        data = model.model_validate_json(value)
+        data = model.__pydantic_validator__.validate_json(value)
     except ValidationError as e:
         raise InvalidEvent(f"{attrs['type']}: {e.error_count()} invalid field(s): {e.errors()[0]['msg']}") from e
     try:
