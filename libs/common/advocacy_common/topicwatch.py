@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -53,14 +54,18 @@ async def check_once(runtime: Runtime) -> bool:
     return True
 
 
-async def watch_topics(runtime: Runtime, stop: asyncio.Event) -> None:
-    every = runtime.settings.kafka_topic_watch_seconds
+async def every(stop: asyncio.Event, seconds: float, check: Callable[[], Awaitable[object]], what: str) -> None:
+    """Run ``check`` every ``seconds`` until ``stop``; a failing check is logged and tried again."""
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), every)
+            await asyncio.wait_for(stop.wait(), seconds)
         if stop.is_set():
             return
         try:
-            await check_once(runtime)
+            await check()
         except Exception as e:
-            log.warning("topic watch: %s", e)
+            log.warning("%s: %s", what, e)
+
+
+async def watch_topics(runtime: Runtime, stop: asyncio.Event) -> None:
+    await every(stop, runtime.settings.kafka_topic_watch_seconds, lambda: check_once(runtime), "topic watch")

@@ -14,7 +14,7 @@ from advocacy_common.entrypoint import service_cli
 from advocacy_common.events import Envelope
 from advocacy_common.runtime import Runtime, ServiceDefinition, create_service_app
 from advocacy_sharing.api import router
-from advocacy_sharing.brokerwatch import watch_broker
+from advocacy_sharing.brokerwatch import rewind_journal, watch_broker
 from advocacy_sharing.clickid import ClickIds
 from advocacy_sharing.consumers import CONSUMERS
 from advocacy_sharing.emitter import ClickSender
@@ -74,11 +74,6 @@ async def _watch_broker_api(runtime: Runtime, stop: asyncio.Event) -> None:
     await watch_broker(runtime, stop)
 
 
-async def _watch_broker_worker(runtime: Runtime, stop: asyncio.Event) -> None:
-    if not runtime.settings.role.serves_http:  # in role "all" the API task watches already
-        await watch_broker(runtime, stop)
-
-
 def _on_applied(runtime: Runtime, events: Sequence[Envelope[Any]]) -> None:
     """After a content event commits, the link cache of this process follows at once."""
     cache: LinkCache | None = runtime.extras.get("cache")
@@ -104,7 +99,7 @@ DEFINITION = ServiceDefinition(
     routers=[router],
     consumers=CONSUMERS,
     api_tasks=[_send_clicks, _refresh_links, _watch_broker_api, _admission],
-    worker_tasks=[_watch_broker_worker],
+    on_broker_wiped=rewind_journal,
     on_start=_start,
     on_applied=_on_applied,
     api_needs_producer=True,

@@ -1,29 +1,46 @@
-"""Notice a broker that lost its log and re-publish what sharing retains (DESIGN.md).
+"""Re-send the click journal when the broker lost its log (DESIGN.md).
 
-Every few seconds: are our topics there? When they are missing (an embedded broker restarted empty,
-a cluster rebuilt), recreate them and re-publish: the click journal from its oldest retained
-segment (API processes) and the outbox within its retention (worker processes). Consumers
-deduplicate by event id, so a re-publish is harmless. A broker that does not answer at all is not
-"lost": the journal and the outbox simply wait.
+Clicks go from the API process's journal straight to Kafka, not through an outbox, so the worker's
+topic watch (``advocacy_common.topicwatch``: recreate topics, re-publish the outbox) cannot re-send
+them. Two paths lead here:
+
+- in a process that also runs the workers (role ``all``), the topic watch notices the wipe by its
+  dead-letter canary and calls :func:`rewind_journal` (the definition's ``on_broker_wiped`` hook);
+- an API-only process watches for missing topics itself (:func:`watch_broker`), recreates them and
+  rewinds. (Split deployments run on a real Kafka cluster, which does not forget its log; a worker
+  that recreated the topics first would hide the wipe from the API process.)
+
+Consumers deduplicate by event id, so re-sending what the new broker may already hold is harmless.
+A broker that does not answer at all is not "lost": the journal simply waits.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from datetime import UTC, datetime, timedelta
 
 from advocacy_common import topics
 from advocacy_common.kafka import ensure_topics, missing_topics
 from advocacy_common.runtime import Runtime
-from advocacy_sharing.spool import ClickJournal
+from advocacy_common.topicwatch import every
 
 log = logging.getLogger("advocacy.sharing.brokerwatch")
 
 
+async def rewind_journal(runtime: Runtime) -> None:
+    """Send the click journal again from its oldest retained segment."""
+    journal = runtime.extras.get("journal")
+    if journal is None:
+        return
+    journal.rewind()
+    sender = runtime.extras.get("sender")
+    if sender is not None:
+        sender.wake()
+    log.warning("re-sending the click journal from its oldest retained segment")
+
+
 async def check_once(runtime: Runtime) -> bool:
-    """True when the broker had lost our topics and we re-published."""
+    """True when the broker had lost our topics and the journal was rewound."""
     s = runtime.settings
     wanted = list(topics.ALL_TOPICS)
     try:
@@ -32,28 +49,15 @@ async def check_once(runtime: Runtime) -> bool:
         return False  # unreachable: nothing to decide
     if not missing:
         return False
-    log.warning("the broker lost topics %s: recreating them and re-publishing what we retain", missing)
+    log.warning("the broker lost topics %s: recreating them", missing)
     await ensure_topics(s.kafka_bootstrap_servers, wanted, s.kafka_topic_partitions)
-    journal: ClickJournal | None = runtime.extras.get("journal")
-    if journal is not None:
-        journal.rewind()
-        sender = runtime.extras.get("sender")
-        if sender is not None:
-            sender.wake()
-    if runtime.relay is not None:
-        n = await runtime.relay.republish_since(datetime.now(UTC) - timedelta(days=s.outbox_retention_days))
-        log.warning("re-publishing %d outbox events", n)
+    await rewind_journal(runtime)
     return True
 
 
 async def watch_broker(runtime: Runtime, stop: asyncio.Event) -> None:
-    every = float(getattr(runtime.settings, "broker_watch_seconds", 3.0))
-    while not stop.is_set():
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), every)
-        if stop.is_set():
-            return
-        try:
-            await check_once(runtime)
-        except Exception as e:
-            log.warning("broker watch: %s", e)
+    """The API-only process's watch (role ``all`` leaves it to the topic watch's canary)."""
+    if runtime.settings.role.runs_workers:
+        return
+    seconds = float(getattr(runtime.settings, "broker_watch_seconds", 3.0))
+    await every(stop, seconds, lambda: check_once(runtime), "broker watch")

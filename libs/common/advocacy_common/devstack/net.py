@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import errno
+import random
 import socket
 import time
 from collections.abc import Callable, Coroutine
@@ -28,12 +29,40 @@ class PortInUseError(DevStackError):
         super().__init__(msg)
 
 
+_handed_out: set[int] = set()
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    """The kernel's range for outgoing connections' local ports (Linux; a common default elsewhere)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that was free a moment ago (the kernel picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
+    """A TCP port that is free now and that no outgoing connection will take before we listen on it.
+
+    The port the kernel picks for ``bind(0)`` comes from the ephemeral range, which is also where
+    every outgoing connection (a Kafka client, a database pool) gets its local port: between
+    choosing such a port and the server binding it, a client in another process can take it
+    (``address already in use`` in CI). So pick at random below the ephemeral range, check it
+    binds, and never hand out the same port twice in one process.
+    """
+    low, _ = _ephemeral_range()
+    start, stop = (20000, low) if low > 21000 else (low // 2, low)
+    rng = random.SystemRandom()
+    for _ in range(200):
+        port = rng.randrange(start, stop)
+        if port in _handed_out or port_in_use(port, host):
+            continue
+        _handed_out.add(port)
         return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:  # a crowded machine: let the kernel pick
+        sock.bind((host, 0))
+        picked: int = sock.getsockname()[1]
+        return picked
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:

@@ -1,0 +1,26 @@
+"""free_port: ports outside the kernel's ephemeral range, never the same one twice."""
+
+from __future__ import annotations
+
+import socket
+
+from advocacy_common.devstack import net
+
+
+def test_ports_are_below_the_ephemeral_range_and_distinct() -> None:
+    low, _ = net._ephemeral_range()
+    ports = [net.free_port() for _ in range(50)]
+    assert len(set(ports)) == 50
+    assert all(p < low for p in ports), [p for p in ports if p >= low]
+
+
+def test_a_port_someone_listens_on_is_never_handed_out(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        picks = iter([taken, taken, taken + 1 if taken + 1 < 65535 else taken - 1])
+        monkeypatch.setattr(net, "_ephemeral_range", lambda: (taken + 2, 60999))
+        monkeypatch.setattr(net.random.SystemRandom, "randrange", lambda self, a, b: next(picks))
+        port = net.free_port()
+    assert port != taken
