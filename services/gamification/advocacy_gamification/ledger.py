@@ -23,7 +23,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from advocacy_common.db import OUTBOX
 from advocacy_common.events import Envelope, new_event
 from advocacy_common.events.gamification import PointsAwarded
-from advocacy_common.outbox import outbox_row
 from advocacy_gamification import domain
 from advocacy_gamification.context import TenantContext, load_contexts
 from advocacy_gamification.db import BALANCES, CHALLENGE_TOTALS, CHALLENGES, LEDGER, MEMBERS, SCORE_COUNTS, TOTALS
@@ -102,20 +101,11 @@ async def add_outbox(session: AsyncSession, envelopes: Sequence[Envelope[Any]]) 
     """The outbox rows of ``envelopes`` (:func:`advocacy_common.outbox.outbox_row`), in one statement."""
     if not envelopes:
         return
-    rows = []
-    for env in envelopes:
-        r = outbox_row(env)
-        rows.append(
-            (
-                r["event_id"],
-                r["topic"],
-                r["key"],
-                r["event_type"],
-                r["tenant_id"],
-                r["headers"],
-                r["value"].decode(),
-            )
-        )
+    # the values of outbox_row(env), without its dict (orjson writes the header pairs as arrays)
+    rows = [
+        (env.id, env.data.TOPIC, env.key, env.data.TYPE, env.tenant_id, env.header_texts(), env.value().decode())
+        for env in envelopes
+    ]
     await session.execute(_ADD_OUTBOX, rows_param(rows))
 
 
