@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import contextlib
 import json
 import os
 import random
@@ -467,7 +468,14 @@ def offer(
             )
         )
     for c in children:
-        assert c.stdout is not None and c.stdout.readline().strip() == "ready"
+        assert c.stdout is not None
+        said = c.stdout.readline().strip()
+        if said != "ready":
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                c.wait(5)
+            for other in children:
+                other.kill()
+            raise RuntimeError(f"a generator process did not start: rc={c.returncode}, said {said!r} (stderr above)")
     t0 = time.time() + 0.2
     for c in children:
         assert c.stdin is not None
