@@ -9,5 +9,6 @@ CONSUMERS = [
         group_id="gamification",
         topics=(topics.SHARES, topics.CLICKS, topics.CONVERSIONS, topics.CONTENT),
         handler=apply_events,
+        pause_gc=True,  # batches of thousands of events: see advocacy_common.consumer.gc_paused
     ),
 ]

@@ -9,5 +9,6 @@ CONSUMERS = [
         group_id="metrics",
         topics=(topics.SHARES, topics.CLICKS, topics.CONVERSIONS, topics.CONTENT, topics.GAMIFICATION),
         handler=facts.record_events,
+        pause_gc=True,  # batches of thousands of events: see advocacy_common.consumer.gc_paused
     ),
 ]
