@@ -4,8 +4,8 @@ The relay of every service is ``advocacy_common.outbox.OutboxRelay`` and every c
 ``advocacy_common.consumer.ConsumerRunner``; these tests run those two classes against a real
 PostgreSQL database and a broker of their own (``fresh_broker``), with a handler that records each
 applied event. A SQLAlchemy hook raises a ``Crash`` (a BaseException, so nothing in the relay
-catches it) at the moment the relay is about to mark a batch sent: the broker has acknowledged
-every record of the batch and the database has not marked it. The engine is then disposed (its
+catches it) as the relay is about to commit a sent batch's marks: the broker has acknowledged
+every record of the batch and the database has not committed the marks. The engine is then disposed (its
 connections close, as with a dead process, releasing the advisory lock) and a new relay starts.
 
 3. Killed between ack and mark 50 times (short: 10): every event applied exactly once, and the
@@ -101,21 +101,47 @@ async def _handler(session: AsyncSession, envelopes: Sequence[Envelope[Any]]) ->
     )
 
 
+class _CountingProducer:
+    """The shared producer, counting the records handed to it (to tell a batch that sent from one
+    that found nothing)."""
+
+    def __init__(self, producer: Any) -> None:
+        self._producer = producer
+        self.sends = 0
+
+    async def send(self, *args: Any, **kwargs: Any) -> Any:
+        self.sends += 1
+        return await self._producer.send(*args, **kwargs)
+
+
 async def _run_relay(url: str, bootstrap: str, producer: Any, *, crash_on_mark: int | None, run_for: float) -> str:
     """One relay incarnation: crashes on its ``crash_on_mark``-th mark, or stops gracefully after
-    ``run_for`` seconds. Returns how it ended."""
+    ``run_for`` seconds. Returns how it ended.
+
+    The relay takes and marks a batch in one transaction, sends it, waits for the broker's acks and
+    commits: the marks become real at that commit. So the crash is raised as that commit begins
+    (SQLAlchemy's ``commit`` event, before COMMIT reaches the server) in a transaction that took a
+    batch and sent records: every record acknowledged, no mark committed."""
     engine = make_engine(url)
+    counting = _CountingProducer(producer)
     marks = 0
 
     def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        nonlocal marks
         if statement.lstrip().upper().startswith("UPDATE OUTBOX SET PUBLISHED_AT"):
-            marks += 1
-            if crash_on_mark is not None and marks >= crash_on_mark:
-                raise Crash
+            conn.info["sends_at_take"] = counting.sends
+
+    def on_commit(conn: Any) -> None:
+        nonlocal marks
+        took = conn.info.pop("sends_at_take", None)
+        if took is None or counting.sends == took:
+            return  # not a batch, or an empty one
+        marks += 1
+        if crash_on_mark is not None and marks >= crash_on_mark:
+            raise Crash
 
     event.listen(engine.sync_engine, "before_cursor_execute", before)
-    relay = OutboxRelay(engine, lambda: producer, service=f"rel-{uuid.uuid4().hex[:6]}", batch_size=37)
+    event.listen(engine.sync_engine, "commit", on_commit)
+    relay = OutboxRelay(engine, lambda: counting, service=f"rel-{uuid.uuid4().hex[:6]}", batch_size=37)  # type: ignore[arg-type,return-value]
     relay.lock_id = 4242  # every incarnation competes for the same lock, as one service's relays do
     stop = asyncio.Event()
     task = asyncio.create_task(relay.run(stop))
@@ -177,7 +203,7 @@ async def _consume_all(url: str, bootstrap: str, producer: Any, expected: int) -
 async def test_s3_relay_killed_between_ack_and_mark_every_effect_once(pg: Any, fresh_broker: TansuBroker) -> None:
     kills = sized(10, 50)
     employees = [f"e{i:02d}" for i in range(20)]
-    per_employee = sized(25, 100)
+    per_employee = sized(25, 200)  # a kill commits at most two batches of 37: 50 kills need more than 2,000 events
     url = await _database(pg)
     bootstrap = fresh_broker.bootstrap
     await ensure_topics(bootstrap, topics.ALL_TOPICS, 6)
@@ -201,6 +227,9 @@ async def test_s3_relay_killed_between_ack_and_mark_every_effect_once(pg: Any, f
     finally:
         await producer.stop()
     assert len(rows) == n and len(set(rows)) == n  # every effect once
+    # every crash came after acknowledged sends, so each one left at least a record to send again
+    # (none: the crash point no longer sits between the broker's ack and the mark)
+    assert on_topic - n >= kills, (on_topic, n, kills)
     # every re-published copy was skipped by the inbox (more may be: a record fetched twice across a
     # consumer-group rebalance is skipped the same way)
     assert runner.duplicates >= on_topic - n, (runner.duplicates, on_topic, n)
