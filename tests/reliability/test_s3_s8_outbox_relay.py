@@ -141,7 +141,7 @@ async def _run_relay(url: str, bootstrap: str, producer: Any, *, crash_on_mark: 
 
     event.listen(engine.sync_engine, "before_cursor_execute", before)
     event.listen(engine.sync_engine, "commit", on_commit)
-    relay = OutboxRelay(engine, lambda: counting, service=f"rel-{uuid.uuid4().hex[:6]}", batch_size=37)  # type: ignore[arg-type,return-value]
+    relay = OutboxRelay(engine, lambda: counting, service=f"rel-{uuid.uuid4().hex[:6]}", batch_size=37)
     relay.lock_id = 4242  # every incarnation competes for the same lock, as one service's relays do
     stop = asyncio.Event()
     task = asyncio.create_task(relay.run(stop))
