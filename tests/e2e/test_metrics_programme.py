@@ -465,6 +465,34 @@ async def test_every_measure_equals_the_hand_computed_value(stack: E2EStack, new
             want = [(f"{tenant}-{k}" if group_by == "content" else k, v) for k, v in expected]
             assert items == want, group_by
             assert r.json()["totals"]["clicks"] == 9
+            assert r.json()["next_cursor"] is None
+
+            # one group per page: the pages are the whole list, each with the whole range's totals
+            whole = r.json()
+            pages, cursor = [], None
+            while True:
+                params = {**MARCH, "group_by": group_by, "limit": "1", **({"cursor": cursor} if cursor else {})}
+                page = (await metrics.get("/v1/metrics/summary", params=params)).json()
+                assert page["totals"] == whole["totals"], group_by
+                pages.extend(page["items"])
+                cursor = page["next_cursor"]
+                if cursor is None:
+                    break
+                assert len(page["items"]) == 1 and len(pages) <= len(whole["items"]), group_by
+            assert pages == whole["items"], group_by
+
+        # a cursor is checked: garbage, or one from another grouping or range, is a 422 naming it
+        first = (await metrics.get("/v1/metrics/summary", params={**MARCH, "group_by": "team", "limit": "1"})).json()
+        assert first["next_cursor"] is not None
+        for params in (
+            {**MARCH, "group_by": "team", "cursor": "not-a-cursor"},
+            {**MARCH, "group_by": "network", "cursor": first["next_cursor"]},
+            {"from": "2026-03-02", "to": "2026-03-31", "group_by": "team", "cursor": first["next_cursor"]},
+            {**MARCH, "group_by": "team", "limit": "0"},
+        ):
+            r = await metrics.get("/v1/metrics/summary", params=params)
+            assert r.status_code == 422, (params, r.text)
+            assert r.json()["error"]["details"][0]["field"] in ("cursor", "limit"), r.text
 
         # a range with a whole month inside and edge days around it (monthly roll-up + daily edges):
         # s5 (ann, 5 April) joins sales

@@ -42,11 +42,20 @@ async def content_metrics(
 
 @router.get("/summary", response_model=Summary)
 async def summary(
-    admin: AdminPrincipal, session: SessionDep, from_: From = None, to: To = None, group_by: GroupBy = GroupBy.day
+    admin: AdminPrincipal,
+    session: SessionDep,
+    from_: From = None,
+    to: To = None,
+    group_by: GroupBy = GroupBy.day,
+    limit: Annotated[
+        int, Query(ge=1, le=service.SUMMARY_MAX_LIMIT, description="Groups per page (a year by day fits one).")
+    ] = service.SUMMARY_DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(max_length=2048, description="`next_cursor` of the previous page.")] = None,
 ) -> Response:
-    """Every measure per group, and the totals. Serialised straight to JSON (thousands of groups
-    are common: grouping by employee or content); the shape is ``Summary``, pinned by the tests."""
-    body = await service.summary(session, admin, group_by.value, from_, to)
+    """Every measure per group, a page of groups in key order, and the totals of the whole range.
+    Serialised straight to JSON (a page can hold thousands of groups); the shape is ``Summary``,
+    pinned by the tests. The CSV export streams every group without pages."""
+    body = await service.summary(session, admin, group_by.value, from_, to, limit, cursor)
     return Response(orjson.dumps(body), media_type="application/json")
 
 

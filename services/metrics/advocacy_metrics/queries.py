@@ -16,8 +16,9 @@ holds a whole result in memory.
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -56,6 +57,7 @@ class GroupQuery:
     week_start_index: int = 0
     employee_id: str | None = None
     content_id: str | None = None
+    after: Any = None  # only groups whose key comes after this one (a page's cursor)
 
     @property
     def dimension(self) -> bool:
@@ -166,9 +168,17 @@ def _stats_select(q: GroupQuery) -> sa.Select[Any]:
         group.append(network)
     return (
         sa.select(key.label("key"), network.label("network"), *sums)
+        .where(*_after(q, order))
         .group_by(*group)
         .order_by(*([order] if q.group_by is not None else []))
     )
+
+
+def _after(q: GroupQuery, order: sa.ColumnElement[Any]) -> list[sa.ColumnElement[bool]]:
+    """The page condition: keys after the cursor's, in the order groups come out."""
+    if q.after is None or q.group_by is None:
+        return []
+    return [order > (q.after if q.group_by in TIME_GROUPS else sa.collate(sa.literal(q.after), "C"))]
 
 
 async def _conversions(session: AsyncSession, q: GroupQuery) -> dict[Any, dict[tuple[str, str], Sum]]:
@@ -177,11 +187,13 @@ async def _conversions(session: AsyncSession, q: GroupQuery) -> dict[Any, dict[t
         src = _dimension_source(q, DIMENSION_DAILY_CONVERSIONS, values)
     else:
         src = _source(q, CONVERSION_ROLLUPS, values)
-    key, _ = _key(src, q)
+    key, order = _key(src, q)
     res = await session.execute(
         sa.select(
             key.label("key"), src.c.kind, src.c.currency, sa.func.sum(src.c.conversions), sa.func.sum(src.c.amount)
-        ).group_by(*([key] if q.group_by is not None else []), src.c.kind, src.c.currency)
+        )
+        .where(*_after(q, order))
+        .group_by(*([key] if q.group_by is not None else []), src.c.kind, src.c.currency)
     )
     out: defaultdict[Any, dict[tuple[str, str], Sum]] = defaultdict(dict)
     for k, kind, currency, n, amount in res.all():
@@ -203,15 +215,27 @@ async def _rows(result: Any) -> AsyncIterator[Any]:
             yield row
 
 
-async def iter_groups(session: AsyncSession, q: GroupQuery) -> AsyncIterator[tuple[Any, GroupTotals]]:
+async def iter_groups(session: AsyncSession, q: GroupQuery) -> AsyncGenerator[tuple[Any, GroupTotals], None]:
     """Every group with activity in range, in key order."""
     conversions = await _conversions(session, q)
+    result = await session.stream(_stats_select(q))
+    try:
+        async with contextlib.aclosing(_merge(_rows(result), conversions, q.dimension)) as groups:
+            async for group_key, g in groups:
+                yield group_key, g
+    finally:
+        await result.close()  # a reader that stops early (one page) frees the connection's cursor
+
+
+async def _merge(
+    rows: AsyncIterator[Any], conversions: dict[Any, dict[tuple[str, str], Sum]], dimension: bool
+) -> AsyncGenerator[tuple[Any, GroupTotals], None]:
+    """Stats rows (in key order) and the conversion sums, merged into groups in key order."""
     pending = sorted(conversions)  # groups with conversions, some perhaps without stats rows
     nxt = 0  # pending[:nxt] are out
     current: Any = None
     group: GroupTotals | None = None
-    result = await session.stream(_stats_select(q))
-    async for row in _rows(result):
+    async for row in rows:
         key = row[0]
         if group is not None and key != current:
             while nxt < len(pending) and pending[nxt] < current:
@@ -224,7 +248,7 @@ async def iter_groups(session: AsyncSession, q: GroupQuery) -> AsyncIterator[tup
             group = None
         if group is None:
             current, group = key, GroupTotals()
-        group.by_network[row[1]] = _stat_sums(row, q.dimension)
+        group.by_network[row[1]] = _stat_sums(row, dimension)
     if group is not None:
         while nxt < len(pending) and pending[nxt] < current:
             yield pending[nxt], GroupTotals(conversions=conversions[pending[nxt]])

@@ -82,7 +82,8 @@ class Summary(BaseModel):
     time_zone: str
     base_currency: str
     items: list[SummaryItem]
-    totals: Measures
+    totals: Measures = Field(description="The whole range, whatever the page.")
+    next_cursor: str | None = Field(default=None, description="Pass as `cursor` for the next page; null on the last.")
 
 
 class ExcludedMoney(MoneyOut):

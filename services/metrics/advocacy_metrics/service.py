@@ -5,13 +5,15 @@ The write side (events -> facts -> aggregates) is :mod:`advocacy_metrics.facts`.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from advocacy_common.auth import Principal
-from advocacy_common.errors import Forbidden
+from advocacy_common.errors import Forbidden, Unprocessable
+from advocacy_common.pagination import decode_cursor, encode_cursor
 from advocacy_common.tenant import TenantSettings, load_tenant_settings
 from advocacy_metrics import adoption, queries, ranges
 from advocacy_metrics.domain import ACTIVE_DAYS
@@ -71,8 +73,10 @@ async def _network_breakdown(
     return [{"network": key, **measures(g, pricing, scope=[key])} async for key, g in queries.iter_groups(session, per)]
 
 
-def summary_query(tenant: str, group_by: str, days: ranges.DayRange, settings: TenantSettings) -> queries.GroupQuery:
-    return queries.GroupQuery(tenant, group_by, days, settings.week_start_index)
+def summary_query(
+    tenant: str, group_by: str, days: ranges.DayRange, settings: TenantSettings, after: Any = None
+) -> queries.GroupQuery:
+    return queries.GroupQuery(tenant, group_by, days, settings.week_start_index, after=after)
 
 
 def group_measures(key: Any, g: GroupTotals, group_by: str, pricing: Pricing) -> dict[str, Any]:
@@ -81,18 +85,72 @@ def group_measures(key: Any, g: GroupTotals, group_by: str, pricing: Pricing) ->
     return {"key": key_str(key), **measures(g, pricing, with_shares=not dimension, scope=scope)}
 
 
+SUMMARY_DEFAULT_LIMIT = 1000  # a year by day is one page; by employee or content, pages
+SUMMARY_MAX_LIMIT = 5000
+
+
+def _summary_after(group_by: str, cursor: str | None, days: ranges.DayRange) -> Any:
+    """The last key of the previous page, from the cursor (which names its grouping and range)."""
+    if cursor is None:
+        return None
+    values = decode_cursor(cursor)
+    if len(values) != 4 or not all(isinstance(v, str) for v in values):
+        raise Unprocessable.field("cursor", "invalid cursor")
+    cursor_group, start, end, key = values
+    if (cursor_group, start, end) != (group_by, days.start.isoformat(), days.end.isoformat()):
+        raise Unprocessable.field("cursor", "the cursor belongs to another group_by or date range")
+    if group_by not in queries.TIME_GROUPS:
+        return key
+    try:
+        return date.fromisoformat(key)
+    except ValueError as e:
+        raise Unprocessable.field("cursor", "invalid cursor") from e
+
+
 async def summary(
-    session: AsyncSession, admin: Principal, group_by: str, raw_from: str | None, raw_to: str | None
+    session: AsyncSession,
+    admin: Principal,
+    group_by: str,
+    raw_from: str | None,
+    raw_to: str | None,
+    limit: int = SUMMARY_DEFAULT_LIMIT,
+    cursor: str | None = None,
 ) -> dict[str, Any]:
+    """One page of groups in key order (``next_cursor`` for the rest) and the totals of the range.
+
+    A page stops reading at its last group, so a year by employee costs a page, not 70,000 groups."""
     settings = await load_tenant_settings(session, admin.tenant_id)
     days = ranges.resolve(raw_from, raw_to, settings.zone, today_in(settings))
-    q = summary_query(admin.tenant_id, group_by, days, settings)
+    after = _summary_after(group_by, cursor, days)
+    q = summary_query(admin.tenant_id, group_by, days, settings, after)
     pricing = Pricing.of(settings)
-    items = []
-    groups = []
-    async for key, g in queries.iter_groups(session, q):
-        groups.append(g)
-        items.append(group_measures(key, g, group_by, pricing))
+    items: list[dict[str, Any]] = []
+    groups: list[GroupTotals] = []
+    last: Any = None
+    more = False
+    async with contextlib.aclosing(queries.iter_groups(session, q)) as page:
+        async for key, g in page:
+            if len(items) == limit:
+                more = True
+                break
+            groups.append(g)
+            items.append(group_measures(key, g, group_by, pricing))
+            last = key
+    dimension = group_by in queries.DIMENSION_GROUPS
+    if after is None and not more:
+        everything = merge(groups)  # the page is every group
+    elif dimension:
+        # country, device, referrer: the totals of those roll-ups (a few hundred values at most)
+        everything = merge(
+            [
+                g
+                async for _k, g in queries.iter_groups(
+                    session, summary_query(admin.tenant_id, group_by, days, settings)
+                )
+            ]
+        )
+    else:
+        everything = await queries.totals(session, q)
     return {
         "from": days.start.isoformat(),
         "to": days.end.isoformat(),
@@ -100,7 +158,10 @@ async def summary(
         "time_zone": settings.time_zone,
         "base_currency": settings.base_currency,
         "items": items,
-        "totals": measures(merge(groups), pricing, with_shares=group_by not in queries.DIMENSION_GROUPS),
+        "totals": measures(everything, pricing, with_shares=not dimension),
+        "next_cursor": encode_cursor([group_by, days.start.isoformat(), days.end.isoformat(), key_str(last) or ""])
+        if more
+        else None,
     }
 
 
