@@ -243,6 +243,7 @@ class TeamMonthlyStat(StatCounters, Model, table=True):
 
 class ContentMonthlyStat(StatCounters, Model, table=True):
     __tablename__ = "content_monthly_stats"
+    # and ix_content_monthly_stats_pages (tenant_id, content_id COLLATE "C", network, month): migration 0006
     __table_args__ = (sa.Index("ix_content_monthly_stats_content", "tenant_id", "content_id", "month"),)
 
     tenant_id: str = Field(primary_key=True)
@@ -253,6 +254,7 @@ class ContentMonthlyStat(StatCounters, Model, table=True):
 
 class EmployeeMonthlyStat(StatCounters, Model, table=True):
     __tablename__ = "employee_monthly_stats"
+    # and ix_employee_monthly_stats_pages (tenant_id, employee_id COLLATE "C", network, month): migration 0006
     __table_args__ = (sa.Index("ix_employee_monthly_stats_employee", "tenant_id", "employee_id", "month"),)
 
     tenant_id: str = Field(primary_key=True)

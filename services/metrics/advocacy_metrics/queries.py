@@ -27,6 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from advocacy_common.networks import Network
 from advocacy_metrics.db import (
     ACCOUNT_FACTS,
     ADOPTION_DAYS,
@@ -58,6 +59,7 @@ class GroupQuery:
     employee_id: str | None = None
     content_id: str | None = None
     after: Any = None  # only groups whose key comes after this one (a page's cursor)
+    limit: int | None = None  # at most this many groups are read (a page and one to know there is more)
 
     @property
     def dimension(self) -> bool:
@@ -152,7 +154,9 @@ def _key(src: sa.Subquery, q: GroupQuery) -> tuple[sa.ColumnElement[Any], sa.Col
         w = week_of(src.c.day, q.week_start_index)
         return w, w
     col = src.c.value if q.dimension else src.c[_KEY_COLUMN[q.group_by]]
-    return col, sa.collate(col, "C")
+    # grouped and ordered under one collation, the one of the roll-ups' page indexes (migration 0006)
+    in_c = sa.collate(col, "C")
+    return in_c, in_c
 
 
 def _stats_select(q: GroupQuery) -> sa.Select[Any]:
@@ -171,6 +175,9 @@ def _stats_select(q: GroupQuery) -> sa.Select[Any]:
         .where(*_after(q, order))
         .group_by(*group)
         .order_by(*([order] if q.group_by is not None else []))
+        # a group is at most one row per network: this many rows hold the groups asked for, and the
+        # LIMIT lets the planner stream groups in key order off an index instead of sorting them all
+        .limit(None if q.limit is None or q.group_by is None else q.limit * (1 if q.dimension else len(Network)))
     )
 
 

@@ -74,9 +74,14 @@ async def _network_breakdown(
 
 
 def summary_query(
-    tenant: str, group_by: str, days: ranges.DayRange, settings: TenantSettings, after: Any = None
+    tenant: str,
+    group_by: str,
+    days: ranges.DayRange,
+    settings: TenantSettings,
+    after: Any = None,
+    limit: int | None = None,
 ) -> queries.GroupQuery:
-    return queries.GroupQuery(tenant, group_by, days, settings.week_start_index, after=after)
+    return queries.GroupQuery(tenant, group_by, days, settings.week_start_index, after=after, limit=limit)
 
 
 def group_measures(key: Any, g: GroupTotals, group_by: str, pricing: Pricing) -> dict[str, Any]:
@@ -122,7 +127,7 @@ async def summary(
     settings = await load_tenant_settings(session, admin.tenant_id)
     days = ranges.resolve(raw_from, raw_to, settings.zone, today_in(settings))
     after = _summary_after(group_by, cursor, days)
-    q = summary_query(admin.tenant_id, group_by, days, settings, after)
+    q = summary_query(admin.tenant_id, group_by, days, settings, after, limit + 1)
     pricing = Pricing.of(settings)
     items: list[dict[str, Any]] = []
     groups: list[GroupTotals] = []
