@@ -56,6 +56,8 @@ class ConsumerSpec:
     handler: Handler
     # Automatic garbage collection off while a batch is applied (see :func:`gc_paused`).
     pause_gc: bool = False
+    # Fetch and decode the next batch while this one is applied (one more batch held in memory).
+    fetch_ahead: bool = False
 
 
 @dataclass(slots=True)
@@ -157,10 +159,10 @@ class ConsumerRunner:
         if not await start_with_retry(consumer, stop, what=f"consumer {self.spec.group_id}"):
             return
         self.connected = True
-        # The next batch is fetched and decoded while this one waits on the database (the two
-        # overlap on two cores). Offsets stay exact: a batch's offsets are committed after its own
-        # database commit, batches are applied one after another, and a fetched batch that is
-        # never applied (stop) is never committed, so it is delivered again.
+        # With ``fetch_ahead``, the next batch is fetched and decoded while this one waits on the
+        # database (the two overlap on two cores). Offsets stay exact: a batch's offsets are
+        # committed after its own database commit, batches are applied one after another, and a
+        # fetched batch that is never applied (stop) is never committed, so it is delivered again.
         ahead: asyncio.Task[_Fetched] | None = None
         try:
             while not stop.is_set():
@@ -169,7 +171,7 @@ class ConsumerRunner:
                 if not fetched.records:
                     await self._report_lag(consumer)
                     continue
-                if not stop.is_set():
+                if self.spec.fetch_ahead and not stop.is_set():
                     ahead = asyncio.ensure_future(self._fetch(consumer))
                 await self._process_until_done(consumer, fetched, stop)
                 await self._report_lag(consumer)

@@ -10,5 +10,6 @@ CONSUMERS = [
         topics=(topics.SHARES, topics.CLICKS, topics.CONVERSIONS, topics.CONTENT),
         handler=apply_events,
         pause_gc=True,  # batches of thousands of events: see advocacy_common.consumer.gc_paused
+        fetch_ahead=True,
     ),
 ]
