@@ -177,18 +177,30 @@ def _stats_select(q: GroupQuery) -> sa.Select[Any]:
         .order_by(*([order] if q.group_by is not None else []))
         # a group is at most one row per network: this many rows hold the groups asked for, and the
         # LIMIT lets the planner stream groups in key order off an index instead of sorting them all
-        .limit(None if q.limit is None or q.group_by is None else q.limit * (1 if q.dimension else len(Network)))
+        .limit(None if q.limit is None or q.group_by is None else _row_limit(q))
     )
+
+
+def _row_limit(q: GroupQuery) -> int:
+    assert q.limit is not None
+    return q.limit * (1 if q.dimension else len(Network))
 
 
 def _after(q: GroupQuery, order: sa.ColumnElement[Any]) -> list[sa.ColumnElement[bool]]:
     """The page condition: keys after the cursor's, in the order groups come out."""
     if q.after is None or q.group_by is None:
         return []
-    return [order > (q.after if q.group_by in TIME_GROUPS else sa.collate(sa.literal(q.after), "C"))]
+    return [order > _key_value(q, q.after)]
 
 
-async def _conversions(session: AsyncSession, q: GroupQuery) -> dict[Any, dict[tuple[str, str], Sum]]:
+def _key_value(q: GroupQuery, key: Any) -> Any:
+    """A key as a value comparable with the group key (text keys under COLLATE "C")."""
+    return key if q.group_by in TIME_GROUPS else sa.collate(sa.literal(key), "C")
+
+
+async def _conversions(
+    session: AsyncSession, q: GroupQuery, up_to: Any = None
+) -> dict[Any, dict[tuple[str, str], Sum]]:
     values = ("kind", "currency", "conversions", "amount")
     if q.dimension:
         src = _dimension_source(q, DIMENSION_DAILY_CONVERSIONS, values)
@@ -199,7 +211,7 @@ async def _conversions(session: AsyncSession, q: GroupQuery) -> dict[Any, dict[t
         sa.select(
             key.label("key"), src.c.kind, src.c.currency, sa.func.sum(src.c.conversions), sa.func.sum(src.c.amount)
         )
-        .where(*_after(q, order))
+        .where(*_after(q, order), *([] if up_to is None else [order <= _key_value(q, up_to)]))
         .group_by(*([key] if q.group_by is not None else []), src.c.kind, src.c.currency)
     )
     out: defaultdict[Any, dict[tuple[str, str], Sum]] = defaultdict(dict)
@@ -223,7 +235,12 @@ async def _rows(result: Any) -> AsyncIterator[Any]:
 
 
 async def iter_groups(session: AsyncSession, q: GroupQuery) -> AsyncGenerator[tuple[Any, GroupTotals], None]:
-    """Every group with activity in range, in key order."""
+    """Every group with activity in range, in key order (with ``q.limit``: at least the first
+    ``q.limit`` of them, when there are that many)."""
+    if q.limit is not None and q.group_by is not None:
+        async for item in _page_groups(session, q):
+            yield item
+        return
     conversions = await _conversions(session, q)
     result = await session.stream(_stats_select(q))
     try:
@@ -232,6 +249,22 @@ async def iter_groups(session: AsyncSession, q: GroupQuery) -> AsyncGenerator[tu
                 yield group_key, g
     finally:
         await result.close()  # a reader that stops early (one page) frees the connection's cursor
+
+
+async def _page_groups(session: AsyncSession, q: GroupQuery) -> AsyncGenerator[tuple[Any, GroupTotals], None]:
+    """A page: the stats rows first (LIMITed), then only the conversions up to the last key they
+    reached, so a page of a year by employee does not sum every employee's conversions."""
+    rows = (await session.execute(_stats_select(q))).all()
+    cut = q.limit is not None and len(rows) >= _row_limit(q)
+    conversions = await _conversions(session, q, up_to=rows[-1][0] if cut and rows else None)
+
+    async def listed() -> AsyncIterator[Any]:
+        for row in rows:
+            yield row
+
+    async with contextlib.aclosing(_merge(listed(), conversions, q.dimension)) as groups:
+        async for item in groups:
+            yield item
 
 
 async def _merge(
