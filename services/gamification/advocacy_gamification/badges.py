@@ -13,10 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from advocacy_common.events import new_event
 from advocacy_common.events.gamification import BadgeEarned
+from advocacy_common.outbox import add_events
 from advocacy_gamification import domain
 from advocacy_gamification.context import TenantContext
 from advocacy_gamification.db import BADGES, STATS
-from advocacy_gamification.ledger import SOURCE, Posted, add_outbox
+from advocacy_gamification.ledger import SOURCE, Posted
 from advocacy_gamification.rules import BadgeThresholds
 from advocacy_gamification.sql import insert_rows, people_in, rows_param, rows_select
 
@@ -173,7 +174,7 @@ async def award_badges(session: AsyncSession, stats: dict[Key, Stats], contexts:
         return
     res = await session.execute(_ADD_BADGES, rows_param(want))
     events = [new_event(SOURCE, t, BadgeEarned(employee_id=e, badge=b, earned_at=now)) for t, e, b in res.all()]
-    await add_outbox(session, events)
+    await add_events(session, events)
 
 
 # -- reading -----------------------------------------------------------------------------------------

@@ -20,9 +20,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from advocacy_common.db import OUTBOX
-from advocacy_common.events import Envelope, new_event
+from advocacy_common.events import new_event
 from advocacy_common.events.gamification import PointsAwarded
+from advocacy_common.outbox import add_events
 from advocacy_gamification import domain
 from advocacy_gamification.context import TenantContext, load_contexts
 from advocacy_gamification.db import BALANCES, CHALLENGE_TOTALS, CHALLENGES, LEDGER, MEMBERS, SCORE_COUNTS, TOTALS
@@ -89,26 +89,9 @@ _UPSERT_CHALLENGE_TOTALS = insert_rows(
     "ON CONFLICT (challenge_id, employee_id) DO UPDATE SET "
     "points = t.points + excluded.points, team = excluded.team, ranked = excluded.ranked",
 )
+
+
 # the record value (JSON, so UTF-8) travels as text and is stored as the same bytes
-_ADD_OUTBOX = sa.text(
-    f"INSERT INTO {OUTBOX.name} (event_id, topic, key, event_type, tenant_id, headers, value) "  # noqa: S608
-    "SELECT r->>0, r->>1, r->>2, r->>3, r->>4, r->5, convert_to(r->>6, 'UTF8') "
-    "FROM jsonb_array_elements(CAST(:rows AS jsonb)) AS r"
-)
-
-
-async def add_outbox(session: AsyncSession, envelopes: Sequence[Envelope[Any]]) -> None:
-    """The outbox rows of ``envelopes`` (:func:`advocacy_common.outbox.outbox_row`), in one statement."""
-    if not envelopes:
-        return
-    # the values of outbox_row(env), without its dict (orjson writes the header pairs as arrays)
-    rows = [
-        (env.id, env.data.TOPIC, env.key, env.data.TYPE, env.tenant_id, env.header_texts(), env.value().decode())
-        for env in envelopes
-    ]
-    await session.execute(_ADD_OUTBOX, rows_param(rows))
-
-
 @dataclass(frozen=True, slots=True)
 class Posted:
     id: int
@@ -338,7 +321,7 @@ async def _publish(session: AsyncSession, posted: Sequence[Posted]) -> None:
                 ),
             )
         )
-    await add_outbox(session, events)
+    await add_events(session, events)
 
 
 # -- reversals ---------------------------------------------------------------------------------------

@@ -14,13 +14,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from advocacy_common.events import Envelope, new_event
 from advocacy_common.events.sharing import ClickReceived, ShareClicked, Verdict
-from advocacy_common.outbox import outbox_row
+from advocacy_common.outbox import add_events
 from advocacy_sharing import domain, verdicts
 
 SOURCE = "/advocacy/sharing"
@@ -64,35 +63,10 @@ _INSERT = sa.text(  # built from the constant column names above, no input
     + ") ON CONFLICT DO NOTHING RETURNING id"
 )
 
+
 # The outbox rows of a batch, exactly as ``add_events`` writes them (``outbox_row``), in one
 # statement: its executemany bound JSON per row through SQLAlchemy and was ~40 % of a batch's CPU.
 # Same table, same transaction, same row content, ids assigned in list order (the relay's order).
-_OUTBOX = sa.text(
-    "INSERT INTO outbox (event_id, topic, key, event_type, tenant_id, headers, value) "
-    "SELECT e, t, k, ty, tn, CAST(h AS jsonb), v FROM unnest(CAST(:event_ids AS text[]), "
-    "CAST(:topics AS text[]), CAST(:keys AS text[]), CAST(:types AS text[]), CAST(:tenants AS text[]), "
-    "CAST(:headers AS text[]), CAST(:vals AS bytea[])) WITH ORDINALITY AS u(e, t, k, ty, tn, h, v, n) ORDER BY n"
-)
-
-
-async def _write_outbox(session: AsyncSession, envelopes: Sequence[Envelope[Any]]) -> None:
-    if not envelopes:
-        return
-    rows = [outbox_row(e) for e in envelopes]
-    await session.execute(
-        _OUTBOX,
-        {
-            "event_ids": [r["event_id"] for r in rows],
-            "topics": [r["topic"] for r in rows],
-            "keys": [r["key"] for r in rows],
-            "types": [r["event_type"] for r in rows],
-            "tenants": [r["tenant_id"] for r in rows],
-            "headers": [orjson.dumps(r["headers"]).decode() for r in rows],
-            "vals": [r["value"] for r in rows],
-        },
-    )
-
-
 async def _counted_history(
     session: AsyncSession, codes: set[str], visitors: set[str], lo: datetime, hi: datetime
 ) -> dict[tuple[str, str], list[tuple[str, datetime]]]:
@@ -206,4 +180,4 @@ async def judge_clicks(session: AsyncSession, events: Sequence[Envelope[Any]]) -
     if columns["id"]:
         inserted = await session.execute(_INSERT, columns)
         new_ids = {r[0] for r in inserted.all()}
-        await _write_outbox(session, [e for e in out if e.data.click_id in new_ids])
+        await add_events(session, [e for e in out if e.data.click_id in new_ids])

@@ -1,5 +1,5 @@
-"""Gamification writes its outbox rows with one JSON-array statement (ledger.add_outbox), not
-through ``add_events``: the rows must be exactly what ``add_events`` writes, in the same order."""
+"""``add_events`` writes every service's outbox rows with one array statement: the rows must be
+exactly ``outbox_row`` of each envelope (what the relay publishes), in list order (ids keep it)."""
 
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ import sqlalchemy as sa
 from advocacy_common.db import make_engine, make_sessionmaker
 from advocacy_common.events import new_event
 from advocacy_common.events.gamification import BadgeEarned, PointsAwarded
+from advocacy_common.events.sharing import ShareClicked, Verdict
 from advocacy_common.migrations import upgrade
 from advocacy_common.outbox import add_events, outbox_row
-from advocacy_gamification.ledger import add_outbox
 
 
-def _events(tag: str) -> list[Any]:
+def _awards(tag: str) -> list[Any]:
     at = datetime(2026, 3, 1, 23, 59, 59, 123456, tzinfo=UTC)
     points = [
         new_event(
@@ -48,16 +48,46 @@ def _events(tag: str) -> list[Any]:
     return [*points, badge]
 
 
-async def test_add_outbox_rows_equal_add_events_rows(pg: Any) -> None:
-    url = pg.create_database(f"gam_outbox_{uuid.uuid4().hex[:8]}")
+def _clicks(tag: str) -> list[Any]:
+    at = datetime.now(UTC)
+    return [
+        new_event(
+            "/advocacy/sharing",
+            "t-outbox",
+            ShareClicked(
+                click_id=f"{tag}-{i}",
+                share_id="s1",
+                code="AbCdEf1234",
+                content_id="c1",
+                employee_id=f"e{i % 3}",
+                team=None,
+                network="linkedin",
+                clicked_at=at + timedelta(milliseconds=i),
+                verdict=Verdict.counted,
+                device="desktop",
+                browser="Firefox",
+                os="Linux",
+                referrer_domain=None,
+                country="FR",
+            ),
+            at=at,
+            id=f"clicked-{tag}-{i}",
+        )
+        for i in range(7)
+    ]
+
+
+async def test_add_events_rows_equal_outbox_row_in_list_order(pg: Any) -> None:
+    url = pg.create_database(f"outbox_rows_{uuid.uuid4().hex[:8]}")
     await asyncio.to_thread(upgrade, "advocacy_gamification", url)
     engine = make_engine(url)
     try:
         sessionmaker = make_sessionmaker(engine)
-        fast, slow = _events("fast"), _events("slow")
+        first, second = [*_awards("a"), *_clicks("a")], [*_clicks("b"), *_awards("b")]
         async with sessionmaker() as session, session.begin():
-            await add_outbox(session, fast)
-            await add_events(session, slow)
+            await add_events(session, first)
+            await add_events(session, [])  # nothing to write: no statement, no error
+            await add_events(session, second)
         async with engine.connect() as conn:
             rows = (
                 await conn.execute(
@@ -67,7 +97,7 @@ async def test_add_outbox_rows_equal_add_events_rows(pg: Any) -> None:
                 )
             ).all()
         got = [dict(r._mapping) for r in rows]
-        want = [outbox_row(e) for e in fast + slow]
+        want = [outbox_row(e) for e in first + second]
         for row in got:
             row["value"] = bytes(row["value"])
         assert [r["event_id"] for r in got] == [w["event_id"] for w in want]  # list order kept
