@@ -1,7 +1,8 @@
-"""GracefulServer: a connection accepted just before shutdown still gets its answer.
+"""GracefulServer: a connection accepted just before shutdown, or idle between keep-alive requests,
+still gets its answer when its request arrives just after the shutdown began.
 
-Plain uvicorn closes it without an answer (the control case), which is what scenario 7 saw as
-dropped requests at every SIGTERM.
+Plain uvicorn closes both without an answer (the control cases), which is what scenario 7 saw as
+dropped requests at SIGTERM.
 """
 
 from __future__ import annotations
@@ -54,3 +55,39 @@ async def test_fresh_connection_is_answered_during_shutdown() -> None:
 
 async def test_plain_uvicorn_drops_it_the_control() -> None:
     assert await _request_sent_after_shutdown_began(uvicorn.Server) == b""
+
+
+async def _keep_alive_request_after_shutdown_began(server_cls: type[uvicorn.Server]) -> tuple[bytes, bytes]:
+    port = free_port()
+    config = uvicorn.Config(_app, host="127.0.0.1", port=port, lifespan="off", log_config=None, http="httptools")
+    server = server_cls(config)
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+    await writer.drain()
+    first = await asyncio.wait_for(reader.readuntil(b"0\r\n\r\n"), 5)  # answered, kept alive
+    server.should_exit = True
+    await asyncio.sleep(0.3)  # the shutdown has begun; the connection sits idle
+    try:
+        writer.write(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+        await writer.drain()
+        second = await asyncio.wait_for(reader.read(), 5)
+    except ConnectionError:
+        second = b""
+    writer.close()
+    await asyncio.wait_for(serving, 10)
+    return first, second
+
+
+async def test_idle_keep_alive_connection_is_answered_during_shutdown_then_closed() -> None:
+    first, second = await _keep_alive_request_after_shutdown_began(GracefulServer)
+    assert first.startswith(b"HTTP/1.1 200") and b"connection: close" not in first.lower(), first
+    assert second.startswith(b"HTTP/1.1 200"), second
+    assert b"connection: close" in second.lower(), second  # told the client, then closed (read() ended)
+
+
+async def test_plain_uvicorn_drops_the_keep_alive_request_the_control() -> None:
+    _first, second = await _keep_alive_request_after_shutdown_began(uvicorn.Server)
+    assert second == b""
