@@ -8,6 +8,8 @@ dropped requests at SIGTERM.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -23,28 +25,50 @@ async def _app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": b"ok"})
 
 
-async def _request_sent_after_shutdown_began(server_cls: type[uvicorn.Server]) -> bytes:
+GET = b"GET / HTTP/1.1\r\nHost: test\r\n\r\n"
+
+
+@contextlib.asynccontextmanager
+async def _serving(server_cls: type[uvicorn.Server]) -> AsyncIterator[tuple[uvicorn.Server, int]]:
+    """A server of ``server_cls`` on a free port; on exit, waits for it to have shut down."""
     port = free_port()
     config = uvicorn.Config(_app, host="127.0.0.1", port=port, lifespan="off", log_config=None, http="httptools")
     server = server_cls(config)
     serving = asyncio.create_task(server.serve())
     while not server.started:
         await asyncio.sleep(0.01)
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    await asyncio.sleep(0.05)  # accepted by the server, no request yet
+    try:
+        yield server, port
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(serving, 10)
+
+
+async def _ask_after_shutdown_began(
+    server: uvicorn.Server, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> bytes:
+    """Begin the shutdown, wait until it is under way, then send a request: the whole answer."""
     server.should_exit = True
     await asyncio.sleep(0.3)  # the shutdown has begun: listeners closed
-    with pytest.raises(OSError):
-        await asyncio.open_connection("127.0.0.1", port)
     try:
-        writer.write(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+        writer.write(GET)
         await writer.drain()
         answer = await asyncio.wait_for(reader.read(), 5)
     except ConnectionError:
         answer = b""
     writer.close()
-    await asyncio.wait_for(serving, 10)
     return answer
+
+
+async def _request_sent_after_shutdown_began(server_cls: type[uvicorn.Server]) -> bytes:
+    async with _serving(server_cls) as (server, port):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        await asyncio.sleep(0.05)  # accepted by the server, no request yet
+        server.should_exit = True
+        await asyncio.sleep(0.3)
+        with pytest.raises(OSError):  # the listeners are closed
+            await asyncio.open_connection("127.0.0.1", port)
+        return await _ask_after_shutdown_began(server, reader, writer)
 
 
 async def test_fresh_connection_is_answered_during_shutdown() -> None:
@@ -58,27 +82,12 @@ async def test_plain_uvicorn_drops_it_the_control() -> None:
 
 
 async def _keep_alive_request_after_shutdown_began(server_cls: type[uvicorn.Server]) -> tuple[bytes, bytes]:
-    port = free_port()
-    config = uvicorn.Config(_app, host="127.0.0.1", port=port, lifespan="off", log_config=None, http="httptools")
-    server = server_cls(config)
-    serving = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
-    await writer.drain()
-    first = await asyncio.wait_for(reader.readuntil(b"0\r\n\r\n"), 5)  # answered, kept alive
-    server.should_exit = True
-    await asyncio.sleep(0.3)  # the shutdown has begun; the connection sits idle
-    try:
-        writer.write(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+    async with _serving(server_cls) as (server, port):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(GET)
         await writer.drain()
-        second = await asyncio.wait_for(reader.read(), 5)
-    except ConnectionError:
-        second = b""
-    writer.close()
-    await asyncio.wait_for(serving, 10)
-    return first, second
+        first = await asyncio.wait_for(reader.readuntil(b"0\r\n\r\n"), 5)  # answered, kept alive
+        return first, await _ask_after_shutdown_began(server, reader, writer)  # idle meanwhile
 
 
 async def test_idle_keep_alive_connection_is_answered_during_shutdown_then_closed() -> None:
