@@ -66,11 +66,15 @@ class _Parsed:
     envelope: Envelope[Any]
 
 
+# A record decoded: its envelope, or (the record, why it is not a valid event).
+_Decoded = _Parsed | tuple[ConsumerRecord[bytes, bytes], str]
+
+
 @dataclass(slots=True)
 class _Fetched:
     batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
     records: list[ConsumerRecord[bytes, bytes]]
-    decoded: list[_Parsed | tuple[ConsumerRecord[bytes, bytes], str]]
+    decoded: list[_Decoded]
 
 
 _DECODE_SLICE = 500
@@ -78,9 +82,9 @@ _DECODE_SLICE = 500
 
 def _decode(
     records: Sequence[ConsumerRecord[bytes, bytes]],
-) -> list[_Parsed | tuple[ConsumerRecord[bytes, bytes], str]]:
+) -> list[_Decoded]:
     """Each record as an envelope, or (record, why it is not a valid event)."""
-    out: list[_Parsed | tuple[ConsumerRecord[bytes, bytes], str]] = []
+    out: list[_Decoded] = []
     for r in records:
         try:
             out.append(_Parsed(r, decode(r.headers, r.value)))
@@ -189,7 +193,7 @@ class ConsumerRunner:
     async def _fetch(self, consumer: AIOKafkaConsumer) -> _Fetched:
         batch = await consumer.getmany(timeout_ms=200, max_records=self.batch_max)
         records = [r for recs in batch.values() for r in recs]
-        decoded: list[_Parsed | tuple[ConsumerRecord[bytes, bytes], str]] = []
+        decoded: list[_Decoded] = []
         for i in range(0, len(records), _DECODE_SLICE):
             if i:
                 await asyncio.sleep(0)  # let the batch in hand go on with its statements
@@ -230,7 +234,7 @@ class ConsumerRunner:
         self,
         records: Sequence[ConsumerRecord[bytes, bytes]],
         *,
-        decoded: Sequence[_Parsed | tuple[ConsumerRecord[bytes, bytes], str]] | None = None,
+        decoded: Sequence[_Decoded] | None = None,
     ) -> None:
         """Apply one batch exactly once (public so tests can drive it without a broker loop).
         ``decoded``: the records already decoded (in order), as the run loop does ahead."""
@@ -243,7 +247,7 @@ class ConsumerRunner:
     async def _process(
         self,
         records: Sequence[ConsumerRecord[bytes, bytes]],
-        decoded: Sequence[_Parsed | tuple[ConsumerRecord[bytes, bytes], str]] | None,
+        decoded: Sequence[_Decoded] | None,
     ) -> None:
         parsed: list[_Parsed] = []
         invalid: list[tuple[ConsumerRecord[bytes, bytes], str]] = []
