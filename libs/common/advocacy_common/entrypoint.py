@@ -13,6 +13,8 @@ import uvicorn
 from advocacy_common.migrations import upgrade
 from advocacy_common.settings import ServiceSettings
 
+ACCEPT_DRAIN_SECONDS = 0.05
+
 
 class GracefulServer(uvicorn.Server):
     """uvicorn, except that a connection that may be carrying a request at shutdown gets it answered.
@@ -30,6 +32,10 @@ class GracefulServer(uvicorn.Server):
     FRESH_GRACE = 1.0
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # Connections the kernel has completed but the loop has not accepted yet are reset when the
+        # listener closes (scenario 7 saw 4 at once on a busy sharing process): let the loop accept
+        # what is queued first; those are then fresh connections, answered below.
+        await asyncio.sleep(ACCEPT_DRAIN_SECONDS)
         for server in self.servers:
             server.close()
         for sock in sockets or []:
