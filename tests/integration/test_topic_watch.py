@@ -63,13 +63,16 @@ async def test_watch_recreates_topics_and_republishes_after_a_wipe(fresh_broker:
     )
     relay = _Relay()
     wiped: list[Any] = []
+    rewound: list[str] = []
 
     async def on_wiped(runtime: Any) -> None:
         wiped.append(runtime)
 
     runtime: Any = SimpleNamespace(
         settings=settings,
-        consumers=[SimpleNamespace(spec=SimpleNamespace(group_id="watchtest"))],
+        consumers=[
+            SimpleNamespace(spec=SimpleNamespace(group_id="watchtest"), rewind=lambda: rewound.append("watchtest"))
+        ],
         relay=relay,
         definition=SimpleNamespace(on_broker_wiped=on_wiped),
     )
@@ -81,7 +84,7 @@ async def test_watch_recreates_topics_and_republishes_after_a_wipe(fresh_broker:
     assert await check_once(runtime) is True
     present = await _partitions(fresh_broker.bootstrap)
     assert all(present.get(t) == 3 for t in [*topics.ALL_TOPICS, canary]), present
-    assert len(relay.republished) == 1 and wiped == [runtime]
+    assert len(relay.republished) == 1 and wiped == [runtime] and rewound == ["watchtest"]
 
     # a shared topic missing while the canary is there: recreated, but it is not a wipe
-    assert await check_once(runtime) is False and len(relay.republished) == 1
+    assert await check_once(runtime) is False and len(relay.republished) == 1 and rewound == ["watchtest"]

@@ -51,12 +51,32 @@ class GroupProbe:
         return out
 
     async def ends(self) -> dict[TopicPartition, int]:
+        """Each partition's log end, from a fetch's high watermark. Not ``end_offsets``: Tansu
+        answers ListOffsets(latest) with the last record batch's base offset + 1, short of the log's
+        end by that batch's size less one (a consumer whose committed offset equals the real end
+        would look beyond it, and one short of it caught up)."""
         assert self.consumer is not None
-        return dict(await asyncio.wait_for(self.consumer.end_offsets(self.partitions), 10))
+        listed = await asyncio.wait_for(self.consumer.end_offsets(self.partitions), 10)
+        reader = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False)
+        await asyncio.wait_for(reader.start(), 15)
+        try:
+            reader.assign(self.partitions)
+            for tp in self.partitions:
+                reader.seek(tp, listed[tp])
+            deadline = time.monotonic() + 10
+            while any(reader.highwater(tp) is None for tp in self.partitions):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"no high watermark for {self.partitions}")
+                await reader.getmany(timeout_ms=200, max_records=1)
+            return {tp: int(reader.highwater(tp) or 0) for tp in self.partitions}
+        finally:
+            await reader.stop()
 
     async def lag(self) -> int:
+        """Records between each committed offset and its log's end; an offset committed beyond the
+        end (a log the broker lost) is not caught up either."""
         committed, ends = await self.committed(), await self.ends()
-        return sum(max(0, ends[tp] - committed.get(tp, 0)) for tp in self.partitions)
+        return sum(abs(ends[tp] - committed.get(tp, 0)) for tp in self.partitions)
 
     async def wait_lag_zero(self, timeout: float) -> float:
         """Seconds until the group's lag is zero; AssertionError with the last lag otherwise."""
@@ -177,6 +197,10 @@ async def explain_click_path(s: Any, tenant: str, groups: Sequence[str] = ("metr
             "SELECT employee_id, verdict, count(*) FROM click_facts WHERE tenant_id = $1 GROUP BY 1, 2 ORDER BY 1, 2",
         )
         lines.append("metrics click facts: " + ", ".join(f"{r[0]}:{r[1]}={r[2]}" for r in got))
+    with contextlib.suppress(Exception):
+        raw = await read_topic(s.bootstrap, topics.CLICKS_RAW, tenant=tenant)
+        ids = {header(r, "ce_id") for r in raw}
+        lines.append(f"{topics.CLICKS_RAW} of the tenant: {len(raw)} records, {len(ids)} distinct click ids")
     for group in (*groups, "sharing-clicks"):
         wanted = GROUP_TOPICS.get(group, (topics.CLICKS_RAW,))
         with contextlib.suppress(Exception):

@@ -3,7 +3,11 @@
 A private stack (content, sharing, metrics, gamification) on a broker of its own. With the broker
 down (60 s full, 10 s short; Tansu keeps nothing, so it comes back empty) the load generator keeps
 creating content (content API), shares of content published before the outage (sharing API) and
-clicks (``/r/``): every one must be answered 2xx/302. Ground truth: the shares and 302s per
+clicks (``/r/``): every one must be answered 2xx/302. Before the outage more clicks go in than
+during it, all counted by metrics, so every click consumer sits at a position beyond the end of the
+log the services re-publish after the wipe: a consumer that keeps its old position (or trusts an
+offset committed in the lost log) skips re-published clicks and the checker catches it, in the short
+form too (issue 22: the full form alone caught it). Ground truth: the shares and 302s per
 employee, and the content ids created during the outage. After the broker returns the services
 notice the lost log, recreate the topics and re-publish from their outboxes and the click journal;
 the checker wants, within 60 s of the broker's return: metrics' counted clicks and gamification's
@@ -29,11 +33,20 @@ from advocacy_common.devstack.broker import TansuBroker
 from tests.e2e.helpers import eventually
 from tests.reliability.probes import explain_click_path
 from tests.reliability.stackkit import PrivateStack, record, running_stack, sized
-from tests.reliability.traffic import click_once, leaderboard_points, make_shares, metrics_clicks, wait_exact
+from tests.reliability.traffic import (
+    click_once,
+    drive_clicks,
+    leaderboard_points,
+    make_shares,
+    metrics_clicks,
+    wait_exact,
+)
 
 OUTAGE = sized(10.0, 60.0)
 EMPLOYEES = sized(30, 200)
 RATE = sized(60.0, 100.0)  # clicks per second during the outage
+# Clicks before the outage: more than the outage brings (about OUTAGE x RATE x 0.8).
+BEFORE = sized(1_200, 8_000)
 
 
 @pytest.fixture
@@ -62,6 +75,11 @@ async def test_broker_down_every_request_answered_and_nothing_missing(
     await make_shares(s, tenant, [employees[0]], content_id=content_id)
     truth.shares[employees[0]] += 1
     admin = s.token(tenant, "admin", "admin")
+    plan = [rng.choice(list(truth.codes)) for _ in range(BEFORE)]
+    await drive_clicks(s.url("sharing"), truth, plan, concurrency=16, first_visitor=20_000_000)
+    assert truth.statuses == {302: BEFORE}, truth.statuses
+    before = {e: truth.clicks.get(e, 0) for e in employees}
+    await wait_exact(lambda: metrics_clicks(s, tenant, employees), before, timeout=60, what="metrics before the outage")
     answers: dict[str, dict[int, int]] = {"content": {}, "shares": {}, "clicks": {}}
     created: list[str] = []
 
@@ -136,7 +154,8 @@ async def test_broker_down_every_request_answered_and_nothing_missing(
         "4-broker-outage",
         outage_s=OUTAGE,
         answers=answers,
-        clicks_during_outage=truth.total_clicks,
+        clicks_before_outage=BEFORE,
+        clicks_during_outage=truth.total_clicks - BEFORE,
         content_created_during_outage=len(created),
         exact_metrics_after_return_s=round(t_metrics, 2),
         exact_points_after_return_s=round(t_points, 2),

@@ -7,6 +7,13 @@ service's handler, commit the database, and only then commit the Kafka offsets. 
 fails on the batch, the events are applied one by one under savepoints so the poisoned one is
 dead-lettered and the rest still land: a bad event never blocks its partition.
 If the database is unreachable, the consumer seeks back to the batch start and retries.
+
+A broker that lost its log (docs/adr/0004-reading-after-a-wipe.md) does not always say so: Tansu
+answers a fetch past the end of its new, shorter log with an empty batch, never
+``OFFSET_OUT_OF_RANGE``, so ``auto_offset_reset`` never fires. The runner therefore rewinds a
+partition to its start itself when its position lies beyond the log's end (the high watermark of
+the last fetch, confirmed by a ListOffsets), and every partition when the process's topic watch
+says the broker was wiped (:meth:`ConsumerRunner.rewind`). The inbox makes the re-read harmless.
 """
 
 from __future__ import annotations
@@ -75,6 +82,9 @@ class _Fetched:
     batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
     records: list[ConsumerRecord[bytes, bytes]]
     decoded: list[_Decoded]
+    # :attr:`ConsumerRunner.generation` when the fetch began: a batch fetched before a rewind is
+    # applied (the inbox dedupes) but its offsets, which may belong to the lost log, are not committed.
+    generation: int
 
 
 _DECODE_SLICE = 500
@@ -150,6 +160,23 @@ class ConsumerRunner:
         self.duplicates = 0
         self.dead_lettered = 0
         self.connected = False
+        # Wipes of the broker's log this runner was told of (the topic watch) and has rewound for.
+        self.wipes = 0
+        self._rewound_for = 0
+        self.rewinds = 0  # partitions read again from their start (told of a wipe, or found past the end)
+
+    def rewind(self) -> None:
+        """The broker lost its log: read every assigned partition again from its start.
+
+        Called by the topic watch (another task): the run loop rewinds before its next fetch, and
+        commits the start offsets so that a member joining later does not resume from an offset
+        committed in the lost log."""
+        self.wipes += 1
+
+    @property
+    def generation(self) -> int:
+        """Changes whenever a rewind is asked for or done."""
+        return self.wipes + self.rewinds
 
     async def run(self, stop: asyncio.Event) -> None:
         consumer = make_consumer(
@@ -170,27 +197,28 @@ class ConsumerRunner:
         ahead: asyncio.Task[_Fetched] | None = None
         try:
             while not stop.is_set():
+                if self._rewound_for != self.wipes and await self._rewind_assigned(consumer):
+                    await _discard(ahead)  # fetched from the positions before the rewind
+                    ahead = None
                 fetched = await (ahead or self._fetch(consumer))
                 ahead = None
-                if not fetched.records:
-                    await self._report_lag(consumer)
-                    continue
-                if self.spec.fetch_ahead and not stop.is_set():
-                    ahead = asyncio.ensure_future(self._fetch(consumer))
-                await self._process_until_done(consumer, fetched, stop)
-                await self._report_lag(consumer)
+                if fetched.records:
+                    if self.spec.fetch_ahead and not stop.is_set():
+                        ahead = asyncio.ensure_future(self._fetch(consumer))
+                    await self._process_until_done(consumer, fetched, stop)
+                if await self._watch_positions(consumer):
+                    await _discard(ahead)
+                    ahead = None
         finally:
             self.connected = False
-            if ahead is not None:
-                ahead.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await ahead
+            await _discard(ahead)
             try:
                 await consumer.stop()
             except Exception as e:  # stopping must not hide the reason we stopped
                 log.warning("consumer %s stop: %s", self.spec.group_id, e)
 
     async def _fetch(self, consumer: AIOKafkaConsumer) -> _Fetched:
+        generation = self.generation
         batch = await consumer.getmany(timeout_ms=200, max_records=self.batch_max)
         records = [r for recs in batch.values() for r in recs]
         decoded: list[_Decoded] = []
@@ -198,7 +226,7 @@ class ConsumerRunner:
             if i:
                 await asyncio.sleep(0)  # let the batch in hand go on with its statements
             decoded += _decode(records[i : i + _DECODE_SLICE])
-        return _Fetched(batch, records, decoded)
+        return _Fetched(batch, records, decoded, generation)
 
     async def _process_until_done(self, consumer: AIOKafkaConsumer, fetched: _Fetched, stop: asyncio.Event) -> None:
         batch, records = fetched.batch, fetched.records
@@ -219,6 +247,11 @@ class ConsumerRunner:
                 backoff = min(backoff * 2, 5.0)
         # the crash window exactly-once must survive: effects committed, offsets not yet
         failpoints.hit("consumer.after_db_commit")
+        if fetched.generation != self.generation:
+            log.warning(
+                "consumer %s: a batch fetched before a rewind applied; offsets not committed", self.spec.group_id
+            )
+            return
         offsets = {tp: recs[-1].offset + 1 for tp, recs in batch.items()}
         try:
             await consumer.commit(offsets)
@@ -372,8 +405,10 @@ class ConsumerRunner:
             extra={"dlq": True},
         )
 
-    async def _report_lag(self, consumer: AIOKafkaConsumer) -> None:
-        """Lag per partition from the last fetch's high watermark (no extra broker round trip)."""
+    async def _watch_positions(self, consumer: AIOKafkaConsumer) -> bool:
+        """Lag per partition from the last fetch's high watermark (no extra broker round trip), and
+        a partition whose position lies beyond the log's end read again from its start (True)."""
+        beyond: list[TopicPartition] = []
         for tp in consumer.assignment():
             high = consumer.highwater(tp)
             if high is None:
@@ -382,7 +417,77 @@ class ConsumerRunner:
                 pos = await asyncio.wait_for(consumer.position(tp), 1)
             except (KafkaError, TimeoutError, AssertionError):
                 continue
+            if pos > high:
+                beyond.append(tp)
             CONSUMER_LAG.labels(self.service, self.spec.group_id, tp.topic, str(tp.partition)).set(max(0, high - pos))
+        return bool(beyond) and await self._rewind_beyond_end(consumer, beyond)
+
+    async def _rewind_beyond_end(self, consumer: AIOKafkaConsumer, tps: list[TopicPartition]) -> bool:
+        """Partitions whose position is past the high watermark of the last fetch: a log shorter than
+        what this consumer already read, so not the log it read. Kafka never shows a consumer a high
+        watermark below its position for the same log, but a new partition leader may report a lower
+        one for a moment (KIP-207), so the log end is asked for again (ListOffsets, which Kafka
+        answers only once the new leader caught up) before anything is re-read."""
+        try:
+            ends = await asyncio.wait_for(consumer.end_offsets(tps), 10)
+            positions = {tp: await asyncio.wait_for(consumer.position(tp), 1) for tp in tps}
+        except (KafkaError, TimeoutError, AssertionError) as e:
+            log.warning(
+                "consumer %s: log end not confirmed (%s); asking again after the next fetch", self.spec.group_id, e
+            )
+            return False
+        confirmed = [tp for tp in tps if ends.get(tp, positions[tp]) < positions[tp]]
+        if not confirmed:
+            return False
+        log.warning(
+            "consumer %s: position beyond the log end on %s (the broker lost its log): reading them from the start",
+            self.spec.group_id,
+            ", ".join(f"{tp.topic}[{tp.partition}] {positions[tp]}>{ends[tp]}" for tp in confirmed),
+        )
+        return await self._seek_to_start(consumer, confirmed)
+
+    async def _rewind_assigned(self, consumer: AIOKafkaConsumer) -> bool:
+        """Do what :meth:`rewind` asked, once the group has given this member its partitions."""
+        tps = sorted(consumer.assignment())
+        if not tps:
+            return False  # rejoining: the rewind waits for the assignment
+        wipes = self.wipes
+        log.warning(
+            "consumer %s: the broker lost its log; reading %d partitions from the start", self.spec.group_id, len(tps)
+        )
+        if await self._seek_to_start(consumer, tps):
+            self._rewound_for = wipes
+            return True
+        return False
+
+    async def _seek_to_start(self, consumer: AIOKafkaConsumer, tps: list[TopicPartition]) -> bool:
+        """Seek to each partition's first offset and commit it (a committed offset of the lost log
+        would otherwise bring a member that joins later back to it). False when the first offsets
+        could not be asked for: nothing was moved."""
+        try:
+            starts = await asyncio.wait_for(consumer.beginning_offsets(tps), 10)
+        except (KafkaError, TimeoutError, AssertionError) as e:
+            log.warning("consumer %s: first offsets not known (%s); rewinding later", self.spec.group_id, e)
+            return False
+        for tp in tps:
+            consumer.seek(tp, starts[tp])
+        self.rewinds += len(tps)
+        try:
+            await consumer.commit({tp: starts[tp] for tp in tps})
+        except (CommitFailedError, KafkaError, AssertionError) as e:
+            # the partitions moved to another member, which finds the committed offset beyond the
+            # log's end and rewinds by itself
+            log.warning("consumer %s: the rewound offsets not committed (%s)", self.spec.group_id, e)
+        return True
+
+
+async def _discard(task: asyncio.Task[_Fetched] | None) -> None:
+    """Cancel a fetch whose records will not be applied (they are delivered again)."""
+    if task is None:
+        return
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
 
 
 def _is_connection_error(e: BaseException) -> bool:

@@ -4,10 +4,12 @@ Our clients never auto-create topics (``advocacy_common.kafka``), so a topic tha
 missing until someone creates it. Every few seconds a worker lists the broker's topics: what it
 needs and is missing is created with the configured partition count. The worker's own dead-letter
 topics are its canary: only this service creates them, at start, so when one is missing the broker
-lost its log (an embedded broker restarted empty, a cluster rebuilt), and this service re-publishes
+lost its log (an embedded broker restarted empty, a cluster rebuilt), and then every consumer of
+the process reads its partitions again from the start (its position and committed offsets belong
+to the lost log: kept, they would skip what is re-published below them), the service re-publishes
 its outbox within retention and runs the definition's ``on_broker_wiped`` hook. Consumers
-deduplicate by event id, so re-publishing what the new broker may already hold is harmless. A
-broker that does not answer is not "wiped": nothing is decided until it answers.
+deduplicate by event id, so re-reading and re-publishing what the new broker may already hold is
+harmless. A broker that does not answer is not "wiped": nothing is decided until it answers.
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ async def check_once(runtime: Runtime) -> bool:
         log.info("created missing topics %s", missing)
         return False
     log.warning("the broker lost its log (%s missing): topics recreated, re-publishing the outbox", missing)
+    for consumer in runtime.consumers:
+        consumer.rewind()
     if runtime.relay is not None:
         n = await runtime.relay.republish_since(datetime.now(UTC) - timedelta(days=s.outbox_retention_days))
         log.warning("re-publishing %d outbox events", n)
