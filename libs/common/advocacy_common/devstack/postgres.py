@@ -67,6 +67,10 @@ def _prepare_root_permissions() -> tuple[int, int]:
         raise DevStackError(f"could not create the system user {PG_USER!r} to run PostgreSQL as")
     if not _perms_done:
         bin_dir = _bin_dir()
+        # The binaries may lie in a checkout under a folder only root may enter (``mktemp -d`` makes
+        # one with mode 700): let the server's user traverse every folder above them, as the
+        # package does for the data directory.
+        utils.ensure_prefix_permissions(bin_dir.parent)
         read = stat.S_IRGRP | stat.S_IROTH
         utils.ensure_folder_permissions(bin_dir, stat.S_IXGRP | stat.S_IXOTH | read)
         for sub in ("lib", "share"):
