@@ -3,11 +3,12 @@
 A private stack (content, sharing, metrics, gamification) on a broker of its own. With the broker
 down (60 s full, 10 s short; Tansu keeps nothing, so it comes back empty) the load generator keeps
 creating content (content API), shares of content published before the outage (sharing API) and
-clicks (``/r/``): every one must be answered 2xx/302. Before the outage more clicks go in than
-during it, all counted by metrics, so every click consumer sits at a position beyond the end of the
-log the services re-publish after the wipe: a consumer that keeps its old position (or trusts an
-offset committed in the lost log) skips re-published clicks and the checker catches it, in the short
-form too (issue 22: the full form alone caught it). Ground truth: the shares and 302s per
+clicks (``/r/``): every one must be answered 2xx/302. In the short form more clicks go in before
+the outage than during it, all counted by metrics, so every click consumer sits at a position beyond
+the end of the log the services re-publish after the wipe: a consumer that keeps its old position
+(or trusts an offset committed in the lost log) skips re-published clicks and the checker catches it
+in CI. The full form keeps the shape that found issue 22's loss: every click during the outage, the
+click journal's sends held by the producer while the broker is away. Ground truth: the shares and 302s per
 employee, and the content ids created during the outage. After the broker returns the services
 notice the lost log, recreate the topics and re-publish from their outboxes and the click journal;
 the checker wants, within 60 s of the broker's return: metrics' counted clicks and gamification's
@@ -45,8 +46,8 @@ from tests.reliability.traffic import (
 OUTAGE = sized(10.0, 60.0)
 EMPLOYEES = sized(30, 200)
 RATE = sized(60.0, 100.0)  # clicks per second during the outage
-# Clicks before the outage: more than the outage brings (about OUTAGE x RATE x 0.8).
-BEFORE = sized(1_200, 8_000)
+# Clicks before the outage; short: more than the outage brings (about OUTAGE x RATE x 0.8).
+BEFORE = sized(1_200, 0)
 
 
 @pytest.fixture
@@ -75,11 +76,14 @@ async def test_broker_down_every_request_answered_and_nothing_missing(
     await make_shares(s, tenant, [employees[0]], content_id=content_id)
     truth.shares[employees[0]] += 1
     admin = s.token(tenant, "admin", "admin")
-    plan = [rng.choice(list(truth.codes)) for _ in range(BEFORE)]
-    await drive_clicks(s.url("sharing"), truth, plan, concurrency=16, first_visitor=20_000_000)
-    assert truth.statuses == {302: BEFORE}, truth.statuses
-    before = {e: truth.clicks.get(e, 0) for e in employees}
-    await wait_exact(lambda: metrics_clicks(s, tenant, employees), before, timeout=60, what="metrics before the outage")
+    if BEFORE:
+        plan = [rng.choice(list(truth.codes)) for _ in range(BEFORE)]
+        await drive_clicks(s.url("sharing"), truth, plan, concurrency=16, first_visitor=20_000_000)
+        assert truth.statuses == {302: BEFORE}, truth.statuses
+        before = {e: truth.clicks.get(e, 0) for e in employees}
+        await wait_exact(
+            lambda: metrics_clicks(s, tenant, employees), before, timeout=60, what="metrics before the outage"
+        )
     answers: dict[str, dict[int, int]] = {"content": {}, "shares": {}, "clicks": {}}
     created: list[str] = []
 
