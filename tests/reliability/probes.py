@@ -213,3 +213,15 @@ async def explain_click_path(s: Any, tenant: str, groups: Sequence[str] = ("metr
                     )
                 )
     return "\n".join(lines)
+
+
+async def group_offsets(bootstrap: str, groups: dict[str, Sequence[str]]) -> dict[str, dict[str, str]]:
+    """Each group's ``committed/end`` per partition (``topic[p]``), ends from a fetch's high watermark."""
+    out: dict[str, dict[str, str]] = {}
+    for group, wanted in groups.items():
+        async with GroupProbe(bootstrap, group, wanted) as probe:
+            ends, committed = await probe.ends(), await probe.committed()
+            out[group] = {
+                f"{tp.topic}[{tp.partition}]": f"{committed.get(tp, 0)}/{ends[tp]}" for tp in probe.partitions
+            }
+    return out

@@ -8,3 +8,12 @@ GROUP_TOPICS = {
     "metrics": (topics.SHARES, topics.CLICKS, topics.CONVERSIONS, topics.CONTENT, topics.GAMIFICATION),
     "gamification": (topics.SHARES, topics.CLICKS, topics.CONVERSIONS, topics.CONTENT),
 }
+
+# Every consumer group of the platform (what a wipe must leave exact), with its topics.
+EVERY_GROUP = {
+    **GROUP_TOPICS,
+    "sharing-clicks": (topics.CLICKS_RAW,),
+    "sharing-content": (topics.CONTENT,),
+    "content-shares": (topics.SHARES,),
+    "content-partner-feed": (topics.CONTENT, topics.SHARES, topics.CLICKS, topics.CONVERSIONS, topics.GAMIFICATION),
+}

@@ -32,7 +32,8 @@ import pytest
 from advocacy_common.auth.devkeys import DevKeys
 from advocacy_common.devstack.broker import TansuBroker
 from tests.e2e.helpers import eventually
-from tests.reliability.probes import explain_click_path
+from tests.reliability.probes import explain_click_path, group_offsets
+from tests.reliability.s1_groups import EVERY_GROUP
 from tests.reliability.stackkit import PrivateStack, record, running_stack, sized
 from tests.reliability.traffic import (
     click_once,
@@ -154,6 +155,14 @@ async def test_broker_down_every_request_answered_and_nothing_missing(
 
         await eventually(known, timeout=max(1.0, 60 - (time.monotonic() - back_at)), what="content of the outage")
     drained = time.monotonic() - back_at
+    # every group commits exactly the end of every partition (none beyond it, none short), soon
+    deadline = time.monotonic() + 30
+    while True:
+        offsets = await group_offsets(s.bootstrap, EVERY_GROUP)
+        behind = {g: {tp: o for tp, o in ps.items() if len(set(o.split("/"))) != 1} for g, ps in offsets.items()}
+        if not any(behind.values()) or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(1)
     record(
         "4-broker-outage",
         outage_s=OUTAGE,
@@ -164,5 +173,8 @@ async def test_broker_down_every_request_answered_and_nothing_missing(
         exact_metrics_after_return_s=round(t_metrics, 2),
         exact_points_after_return_s=round(t_points, 2),
         everything_drained_s=round(drained, 2),
+        group_offsets_committed_end=offsets,
     )
     assert drained < 60
+    # every group has committed exactly the end of every partition (none beyond it, none short)
+    assert not any(behind.values()), behind
