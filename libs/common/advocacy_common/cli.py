@@ -1,25 +1,23 @@
 """``advocacy``: the developer command line (the dev stack, dev tokens, the demo).
 
-Services add their own command groups with one line in :data:`SUBCOMMANDS`
-(``"metrics": "advocacy_metrics.cli:app"``): the named object is a ``typer.Typer`` registered as
-``advocacy metrics ...``. The module is imported when ``advocacy`` starts; a service package that is
-not installed is skipped.
+Services add their own command groups as entry points of the group :data:`ENTRY_POINTS`
+(``[project.entry-points."advocacy.cli"]`` in ``pyproject.toml``): each names a ``typer.Typer``,
+registered as ``advocacy <name> ...``. The library names no service: what is installed is what the
+command line offers.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 from enum import StrEnum
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-# name -> "module:attribute" of a typer.Typer; one line per service command group.
-SUBCOMMANDS: dict[str, str] = {
-    "metrics": "advocacy_metrics.cli:app",
-}
+# The entry-point group where services declare their command groups (name -> a typer.Typer).
+ENTRY_POINTS = "advocacy.cli"
 
 app = typer.Typer(
     name="advocacy",
@@ -104,15 +102,8 @@ def demo(
 
 
 def _register_subcommands() -> None:
-    for cmd_name, target in SUBCOMMANDS.items():
-        module_name, _, attr = target.partition(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as e:
-            if e.name and module_name.startswith(e.name):
-                continue  # that service is not installed here
-            raise
-        app.add_typer(getattr(module, attr), name=cmd_name)
+    for ep in sorted(entry_points(group=ENTRY_POINTS), key=lambda ep: ep.name):
+        app.add_typer(ep.load(), name=ep.name)
 
 
 _register_subcommands()

@@ -17,20 +17,52 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from advocacy_common import topics
 from advocacy_common.kafka import ensure_topics, missing_topics
-
-if TYPE_CHECKING:
-    from advocacy_common.runtime import Runtime
+from advocacy_common.settings import ServiceSettings
 
 log = logging.getLogger("advocacy.topicwatch")
 
 
-async def check_once(runtime: Runtime) -> bool:
+class _Spec(Protocol):
+    @property
+    def group_id(self) -> str: ...
+
+
+class _Consumer(Protocol):
+    @property
+    def spec(self) -> _Spec: ...
+
+    def rewind(self) -> None: ...
+
+
+class _Relay(Protocol):
+    async def republish_since(self, since: datetime) -> int: ...
+
+
+class _Definition(Protocol):
+    @property
+    def on_broker_wiped(self) -> Callable[[Any], Awaitable[None]] | None: ...
+
+
+class Watched(Protocol):
+    """What the watch needs of a running process (:class:`advocacy_common.runtime.Runtime` is one)."""
+
+    @property
+    def settings(self) -> ServiceSettings: ...
+    @property
+    def consumers(self) -> Sequence[_Consumer]: ...
+    @property
+    def relay(self) -> _Relay | None: ...
+    @property
+    def definition(self) -> _Definition: ...
+
+
+async def check_once(runtime: Watched) -> bool:
     """Recreate missing topics; True when the canary says the broker was wiped (and we re-published)."""
     s = runtime.settings
     canaries = [topics.dead_letter(c.spec.group_id) for c in runtime.consumers]
@@ -71,5 +103,5 @@ async def every(stop: asyncio.Event, seconds: float, check: Callable[[], Awaitab
             log.warning("%s: %s", what, e)
 
 
-async def watch_topics(runtime: Runtime, stop: asyncio.Event) -> None:
+async def watch_topics(runtime: Watched, stop: asyncio.Event) -> None:
     await every(stop, runtime.settings.kafka_topic_watch_seconds, lambda: check_once(runtime), "topic watch")

@@ -12,7 +12,7 @@ from sqlmodel import Column, Field, SQLModel
 
 from advocacy_common.db import add_messaging_tables
 from advocacy_common.partner_feed import WEBHOOK_DELIVERIES, add_partner_feed_tables
-from advocacy_common.tenant import TENANT_SETTINGS, add_tenant_settings_table
+from advocacy_common.tenant_store import TENANT_SETTINGS, add_tenant_settings_table
 
 
 class Model(SQLModel, registry=registry()):

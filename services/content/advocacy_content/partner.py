@@ -19,7 +19,7 @@ from advocacy_common.auth import Principal
 from advocacy_common.pagination import PageParams, encode_cursor
 from advocacy_common.partner_feed import FEED_TOPICS, PartnerForwarder, WebhookDeliverer
 from advocacy_common.runtime import LateConsumer, Runtime
-from advocacy_common.tenant import load_tenant_settings
+from advocacy_common.tenant_store import load_tenant_settings
 from advocacy_content.db import WebhookDeliveries, WebhookSecrets
 from advocacy_content.events import now
 from advocacy_content.settings import ContentSettings

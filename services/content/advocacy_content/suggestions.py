@@ -12,7 +12,7 @@ from advocacy_common.errors import Conflict, Unprocessable
 from advocacy_common.events.content import SuggestionApproved
 from advocacy_common.pagination import PageParams, encode_cursor
 from advocacy_common.policy import Policy
-from advocacy_common.tenant import load_tenant_settings
+from advocacy_common.tenant_store import load_tenant_settings
 from advocacy_content import domain
 from advocacy_content.db import ContentItem
 from advocacy_content.events import emit, now, published_event

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from advocacy_common.events import Envelope
 from advocacy_common.events.content import MemberErased, MemberUpdated, SuggestionApproved, TenantSettingsUpdated
 from advocacy_common.events.sharing import ClickInvalidated, ConversionRecorded, ShareClicked, ShareCreated, Verdict
-from advocacy_common.tenant import apply_tenant_settings
+from advocacy_common.tenant_store import apply_tenant_settings
 from advocacy_gamification import badges, members
 from advocacy_gamification.context import TenantContext, load_contexts
 from advocacy_gamification.db import DAILY_COUNTS, LEDGER

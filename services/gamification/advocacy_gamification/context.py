@@ -14,7 +14,8 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from advocacy_common.tenant import DEFAULT_SETTINGS, TENANT_SETTINGS, TenantSettings
+from advocacy_common.tenant import DEFAULT_SETTINGS, TenantSettings
+from advocacy_common.tenant_store import TENANT_SETTINGS
 from advocacy_gamification import domain
 from advocacy_gamification.db import RULE_SETS
 from advocacy_gamification.rules import DEFAULT_VERSION, RulesBody, RuleVersion, version_at

@@ -8,7 +8,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from advocacy_common.auth import AdminPrincipal, CurrentPrincipal, EmployeePrincipal
 from advocacy_common.db import SessionDep
-from advocacy_common.tenant import load_tenant_settings
+from advocacy_common.tenant_store import load_tenant_settings
 from advocacy_metrics import export, ranges, service
 from advocacy_metrics.schemas import AdoptionReport, ContentMetrics, EmployeeMetrics, GroupBy, RoiReport, Summary
 

@@ -16,7 +16,6 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,7 +30,7 @@ from advocacy_common.events.sharing import (
     ShareClicked,
     ShareCreated,
 )
-from advocacy_common.tenant import apply_tenant_settings, load_tenant_settings
+from advocacy_common.tenant_store import apply_tenant_settings, load_tenant_settings
 from advocacy_metrics import aggregates, domain
 from advocacy_metrics.aggregates import insert_ignore
 from advocacy_metrics.db import (
@@ -44,6 +43,9 @@ from advocacy_metrics.db import (
     REDEMPTION_FACTS,
     SHARE_FACTS,
 )
+from advocacy_metrics.factrows import CLICK_FIELDS, CONVERSION_FIELDS, click_of, conversion_of, dims_at, fields_sql
+from advocacy_metrics.locks import json_param, lock
+from advocacy_metrics.rebuild import erase_member, rebuild_tenant
 
 HANDLED = (
     ShareCreated,
@@ -94,58 +96,6 @@ CONVERSION_COLUMNS = (
 )
 
 
-# -- from rows to domain facts (positional: rows selected with these column lists) ------------------
-SHARE_FIELDS = ("tenant_id", "share_id", "employee_id", "content_id", "network", "team", "created_at", "audience_size")
-CLICK_FIELDS = (
-    "tenant_id",
-    "click_id",
-    "employee_id",
-    "content_id",
-    "network",
-    "team",
-    "clicked_at",
-    "verdict",
-    "country",
-    "device",
-    "referrer_domain",
-    "invalidated",
-)
-CONVERSION_FIELDS = (
-    "tenant_id",
-    "conversion_id",
-    "click_id",
-    "employee_id",
-    "content_id",
-    "network",
-    "team",
-    "occurred_at",
-    "kind",
-    "amount",
-    "currency",
-)
-
-
-def fields_sql(fields: Sequence[str], alias: str) -> str:
-    return ", ".join(f"{alias}.{f}" for f in fields)
-
-
-def share_of(r: Sequence[Any]) -> domain.Share:
-    return domain.Share(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7])
-
-
-def dims_at(r: Sequence[Any], i: int) -> domain.Dims:
-    """The dimensions in ``r[i:i+3]`` (country, device, referrer)."""
-    return domain.Dims(r[i] or "", r[i + 1] or "", r[i + 2] or "")
-
-
-def click_of(r: Sequence[Any]) -> domain.Click:
-    return domain.Click(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], dims_at(r, 8), bool(r[11]))
-
-
-def conversion_of(r: Sequence[Any]) -> domain.Conversion:
-    return domain.Conversion(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], Decimal(r[9]), r[10])
-
-
 # -- the handler ------------------------------------------------------------------------------------
 async def record_events(session: AsyncSession, events: Sequence[Envelope[Any]]) -> None:
     """The consumer's batch handler: facts in, aggregates moved, in the caller's transaction."""
@@ -163,8 +113,6 @@ async def record_events(session: AsyncSession, events: Sequence[Envelope[Any]]) 
 
     rezoned = await _record_settings(session, by_type[TenantSettingsUpdated])
     for e in by_type[MemberErased]:
-        from advocacy_metrics.rebuild import erase_member
-
         await erase_member(session, e.tenant_id, e.data.employee_id, e.data.erased_at)
     erased = await erased_among(session, people)
     redemptions = [e for e in events if type(e.data) is RewardRedeemed or type(e.data) is RedemptionCancelled]
@@ -183,39 +131,8 @@ async def record_events(session: AsyncSession, events: Sequence[Envelope[Any]]) 
     await _record_conversions(session, kept(ConversionRecorded), zones, d)
     await aggregates.apply(session, d)
     if rezoned:
-        from advocacy_metrics.rebuild import rebuild_tenant
-
         for tenant in sorted(rezoned):  # days moved: every aggregate of the tenant is recomputed
             await rebuild_tenant(session, tenant)
-
-
-def _lock_key_sql(prefix: str, shared: bool) -> str:
-    fn = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
-    return f"SELECT {fn}(hashtextextended('{prefix}:' || k, 0)) FROM (SELECT k FROM jsonb_array_elements_text(CAST(:keys AS jsonb)) k ORDER BY k) s"  # noqa: S608, E501
-
-
-def json_param(values: Sequence[Any]) -> str:
-    """A list (of strings, or of row lists) as one JSON text: PostgreSQL parses it once, where a
-    ``text[]`` parameter made asyncpg check every element against the collections ABCs."""
-    return orjson.dumps(values).decode()
-
-
-_LOCK_TENANTS_SHARED = sa.text(_lock_key_sql("metrics-tenant", True))
-_LOCK_TENANTS = sa.text(_lock_key_sql("metrics-tenant", False))
-_LOCK_PEOPLE = sa.text(_lock_key_sql("metrics-employee", False))
-
-
-async def lock(session: AsyncSession, tenants: Sequence[str], people: Sequence[tuple[str, str]]) -> None:
-    """Shared lock per tenant (a rebuild takes it exclusively), exclusive per employee, sorted."""
-    if tenants:
-        await session.execute(_LOCK_TENANTS_SHARED, {"keys": json_param(sorted(set(tenants)))})
-    if people:
-        keys = sorted({f"{t}\x1f{e}" for t, e in people})
-        await session.execute(_LOCK_PEOPLE, {"keys": json_param(keys)})
-
-
-async def lock_tenant_exclusive(session: AsyncSession, tenant: str) -> None:
-    await session.execute(_LOCK_TENANTS, {"keys": json_param([tenant])})
 
 
 #: ``(tenant_id, id)`` pairs from the ``:pairs`` parameter (a JSON array of two-string arrays).

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from advocacy_common.tenant import load_tenant_settings
+from advocacy_common.tenant_store import load_tenant_settings
 from advocacy_metrics import aggregates, domain
 from advocacy_metrics.aggregates import AdoptionCounts, insert_ignore
 from advocacy_metrics.db import (
@@ -37,7 +37,7 @@ from advocacy_metrics.db import (
     SHARERS,
     STAT_ROLLUPS,
 )
-from advocacy_metrics.facts import (
+from advocacy_metrics.factrows import (
     CLICK_FIELDS,
     CONVERSION_FIELDS,
     SHARE_FIELDS,
@@ -45,9 +45,9 @@ from advocacy_metrics.facts import (
     conversion_of,
     dims_at,
     fields_sql,
-    lock_tenant_exclusive,
     share_of,
 )
+from advocacy_metrics.locks import lock_tenant_exclusive
 
 #: ``progress(done, total)`` after each chunk of facts.
 Progress = Callable[[int, int], None]

@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from advocacy_common.auth import Principal
 from advocacy_common.errors import Forbidden, Unprocessable
 from advocacy_common.pagination import decode_cursor, encode_cursor
-from advocacy_common.tenant import TenantSettings, load_tenant_settings
+from advocacy_common.tenant import TenantSettings
+from advocacy_common.tenant_store import load_tenant_settings
 from advocacy_metrics import adoption, queries, ranges
 from advocacy_metrics.domain import ACTIVE_DAYS
 from advocacy_metrics.measures import GroupTotals, Pricing, earned_media_value, measures, merge

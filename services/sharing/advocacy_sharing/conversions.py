@@ -25,7 +25,7 @@ from advocacy_common.errors import NotFound, Unauthorized, Unprocessable
 from advocacy_common.events import new_event
 from advocacy_common.events.sharing import ConversionRecorded
 from advocacy_common.outbox import add_event
-from advocacy_common.tenant import load_tenant_settings
+from advocacy_common.tenant_store import load_tenant_settings
 from advocacy_sharing.clickid import ClickIds
 from advocacy_sharing.db import Conversion, ConversionSecret, Share
 from advocacy_sharing.schemas import ConversionIn

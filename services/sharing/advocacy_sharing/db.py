@@ -12,7 +12,7 @@ from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
 from advocacy_common.db import add_messaging_tables
-from advocacy_common.tenant import add_tenant_settings_table
+from advocacy_common.tenant_store import add_tenant_settings_table
 
 
 class Model(SQLModel, registry=registry()):

@@ -30,7 +30,7 @@ from advocacy_common.networks import Network
 from advocacy_common.outbox import add_event
 from advocacy_common.pagination import PageParams, encode_cursor
 from advocacy_common.policy import EMPTY_POLICY, Policy, check_message
-from advocacy_common.tenant import apply_tenant_settings
+from advocacy_common.tenant_store import apply_tenant_settings
 from advocacy_sharing import domain
 from advocacy_sharing.db import Account, Click, ContentCopy, Conversion, PolicyCopy, Share
 from advocacy_sharing.schemas import AccountIn, ShareCreate

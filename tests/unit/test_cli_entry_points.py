@@ -1,0 +1,13 @@
+"""Services add their command groups to ``advocacy`` by entry point (the library names none)."""
+
+from __future__ import annotations
+
+from typer.testing import CliRunner
+
+from advocacy_common.cli import app
+
+
+def test_the_metrics_command_group_is_registered_by_its_entry_point() -> None:
+    result = CliRunner().invoke(app, ["metrics", "--help"])
+    assert result.exit_code == 0, result.output
+    assert "rebuild" in result.output
