@@ -96,3 +96,11 @@ async def ping(engine: AsyncEngine, timeout: float = 2.0) -> bool:
         return bool(await asyncio.wait_for(_q(), timeout))
     except Exception:
         return False
+
+
+def table_of(model: type[Any]) -> sa.Table:
+    """The table of a SQLModel table class (what ``Model.__table__`` is, typed)."""
+    table = sa.inspect(model).local_table
+    if not isinstance(table, sa.Table):
+        raise TypeError(f"{model.__name__} is not mapped to a table")
+    return table

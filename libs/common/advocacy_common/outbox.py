@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
+from advocacy_common.bulk import unnest_insert
 from advocacy_common.db import OUTBOX
 from advocacy_common.events.base import Envelope
 from advocacy_common.observability import EVENTS_PUBLISHED, OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE
@@ -44,12 +45,9 @@ def outbox_row(envelope: Envelope[Any]) -> dict[str, Any]:
 # One fixed-text statement whatever the number of events (one round trip, prepared once per
 # connection): each column as an array, rows inserted in list order (their ids keep that order, and
 # the relay publishes by id). A multi-row INSERT compiled a bind parameter per cell, executemany a
-# round trip per row.
-_ADD_EVENTS = sa.text(
-    f"INSERT INTO {OUTBOX.name} (event_id, topic, key, event_type, tenant_id, headers, value) "  # noqa: S608
-    "SELECT e, t, k, ty, tn, CAST(h AS jsonb), v FROM unnest(CAST(:event_ids AS text[]), "
-    "CAST(:topics AS text[]), CAST(:keys AS text[]), CAST(:types AS text[]), CAST(:tenants AS text[]), "
-    "CAST(:headers AS text[]), CAST(:vals AS bytea[])) WITH ORDINALITY AS u(e, t, k, ty, tn, h, v, n) ORDER BY n"
+# round trip per row. The values are bytes, which JSON cannot carry: arrays, not the JSON-rows form.
+_ADD_EVENTS = unnest_insert(
+    OUTBOX, ("event_id", "topic", "key", "event_type", "tenant_id", "headers", "value"), ordered=True
 )
 
 
@@ -60,13 +58,13 @@ async def add_events(session: AsyncSession, envelopes: Sequence[Envelope[Any]]) 
     await session.execute(
         _ADD_EVENTS,
         {
-            "event_ids": [e.id for e in envelopes],
-            "topics": [e.topic for e in envelopes],
-            "keys": [e.key for e in envelopes],
-            "types": [e.type for e in envelopes],
-            "tenants": [e.tenant_id for e in envelopes],
+            "event_id": [e.id for e in envelopes],
+            "topic": [e.topic for e in envelopes],
+            "key": [e.key for e in envelopes],
+            "event_type": [e.type for e in envelopes],
+            "tenant_id": [e.tenant_id for e in envelopes],
             "headers": [orjson.dumps(e.header_texts()).decode() for e in envelopes],
-            "vals": [e.value() for e in envelopes],
+            "value": [e.value() for e in envelopes],
         },
     )
 

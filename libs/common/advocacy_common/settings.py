@@ -156,7 +156,12 @@ class ServiceSettings(BaseSettings):
                 raise ValueError(f"{self.service_name}: JWT_ISSUER is the dev issuer outside dev mode")
         return self
 
+    @classmethod
+    def event_source(cls) -> str:
+        """The CloudEvents ``source`` of everything this service publishes (each service's
+        ``settings.SOURCE``, the one place its code takes it from)."""
+        return f"/advocacy/{cls.service_name}"
+
     @property
     def source(self) -> str:
-        """The CloudEvents ``source`` of everything this service publishes."""
-        return f"/advocacy/{self.service_name}"
+        return self.event_source()

@@ -10,11 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from advocacy_common import topics
 from advocacy_common.consumer import ConsumerSpec
+from advocacy_common.db import table_of
 from advocacy_common.events import Envelope
 from advocacy_common.events.sharing import ShareCreated
 from advocacy_content.db import SharedContent
 
-_SHARED = SharedContent.__table__  # type: ignore[attr-defined]
+_SHARED = table_of(SharedContent)
 
 
 async def record_shares(session: AsyncSession, events: Sequence[Envelope[Any]]) -> None:

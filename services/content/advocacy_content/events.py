@@ -12,8 +12,7 @@ from advocacy_common.events.content import Audience, ContentPublished, ContentUp
 from advocacy_common.outbox import add_event
 from advocacy_content import domain
 from advocacy_content.db import ContentItem
-
-SOURCE = "/advocacy/content"
+from advocacy_content.settings import SOURCE
 
 
 def now() -> datetime:

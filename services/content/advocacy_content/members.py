@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, delete, update
 
 from advocacy_common.auth.principal import Principal
+from advocacy_common.db import table_of
 from advocacy_common.events.content import MemberErased, MemberUpdated
 from advocacy_content import domain
 from advocacy_content.db import (
@@ -27,7 +28,7 @@ from advocacy_content.waves import wave_views
 # What replaces an erased person's id where a row must keep an author (content they created).
 ERASED = "erased"
 
-_MEMBER = Member.__table__  # type: ignore[attr-defined]
+_MEMBER = table_of(Member)
 
 
 async def load_member(session: AsyncSession, tenant_id: str, employee_id: str) -> Member | None:

@@ -20,12 +20,14 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
+from advocacy_common.db import table_of
 from advocacy_common.events import new_event
 from advocacy_common.events.content import ContentExpired
 from advocacy_common.outbox import add_events
 from advocacy_content import domain
 from advocacy_content.db import ContentItem
-from advocacy_content.events import SOURCE, now, published_event
+from advocacy_content.events import now, published_event
+from advocacy_content.settings import SOURCE
 
 if TYPE_CHECKING:
     from advocacy_common.runtime import Runtime
@@ -35,7 +37,7 @@ log = logging.getLogger("advocacy.content.scheduler")
 BATCH = 500
 
 
-_ITEMS = ContentItem.__table__  # type: ignore[attr-defined]
+_ITEMS = table_of(ContentItem)
 
 
 async def _claim_and_set(session: AsyncSession, due: sa.Select[Any], values: dict[str, Any]) -> list[ContentItem]:

@@ -20,3 +20,7 @@ class ContentSettings(ServiceSettings):
     # Partner webhooks to private/loopback addresses are refused unless this is set (tests, labs).
     webhook_allow_private: bool = False
     partner_topic_partitions: int = 3
+
+
+# The CloudEvents source of every event this service publishes.
+SOURCE = ContentSettings.event_source()

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from advocacy_common.auth import AdminPrincipal, CurrentPrincipal, EmployeePrincipal
 from advocacy_common.db import SessionDep
-from advocacy_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageParams, decode_cursor
+from advocacy_common.pagination import PageDep
 from advocacy_gamification import badges, challenges, leaderboard, points, rewards, rulesets
 from advocacy_gamification.reads import ReadSessionDep
 from advocacy_gamification.rules import RulesIn
@@ -42,17 +42,6 @@ from advocacy_gamification.stream import BoardHub, Tickets
 
 router = APIRouter(prefix="/v1", tags=["gamification"])
 
-
-async def _page(
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
-) -> PageParams:
-    """``advocacy_common.pagination.PageDep``, as a coroutine: FastAPI runs a plain function
-    dependency in the thread pool, a hop the leaderboard reads measurably paid for."""
-    return PageParams(limit=limit, cursor=decode_cursor(cursor) if cursor else None)
-
-
-PageDep = Annotated[PageParams, Depends(_page)]
 
 TeamQuery = Annotated[str | None, Query(min_length=1, max_length=100)]
 ChallengeQuery = Annotated[str | None, Query(min_length=1, max_length=100)]

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from advocacy_common.bulk import insert_rows, rows_param
 from advocacy_common.events import Envelope
 from advocacy_common.events.content import MemberErased, MemberUpdated, SuggestionApproved, TenantSettingsUpdated
 from advocacy_common.events.sharing import ClickInvalidated, ConversionRecorded, ShareClicked, ShareCreated, Verdict
@@ -20,7 +21,6 @@ from advocacy_gamification import badges, members
 from advocacy_gamification.context import TenantContext, load_contexts
 from advocacy_gamification.db import DAILY_COUNTS, LEDGER
 from advocacy_gamification.ledger import NewEntry, post, rebuild_windows, reverse, unreversed_awards
-from advocacy_gamification.sql import insert_rows, rows_param
 
 _CAP_COLUMNS = ("tenant_id", "employee_id", "action", "day", "count")
 _COUNT_CAPPED = insert_rows(

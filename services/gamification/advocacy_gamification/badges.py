@@ -11,15 +11,17 @@ from datetime import UTC, date, datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from advocacy_common.bulk import insert_rows, rows_param, rows_select
 from advocacy_common.events import new_event
 from advocacy_common.events.gamification import BadgeEarned
 from advocacy_common.outbox import add_events
 from advocacy_gamification import domain
 from advocacy_gamification.context import TenantContext
 from advocacy_gamification.db import BADGES, STATS
-from advocacy_gamification.ledger import SOURCE, Posted
+from advocacy_gamification.ledger import Posted
 from advocacy_gamification.rules import BadgeThresholds
-from advocacy_gamification.sql import insert_rows, people_in, rows_param, rows_select
+from advocacy_gamification.settings import SOURCE
+from advocacy_gamification.sql import people_in
 
 Key = tuple[str, str]
 

@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
-from advocacy_common.db import add_messaging_tables
+from advocacy_common.db import add_messaging_tables, table_of
 from advocacy_common.tenant_store import add_tenant_settings_table
 
 
@@ -309,24 +309,19 @@ class ServiceSecret(Model, table=True):
     value: str
 
 
-def table(model: type[SQLModel]) -> sa.Table:
-    t: sa.Table = model.__table__  # type: ignore[attr-defined]
-    return t
-
-
-MEMBERS = table(Member)
-LEDGER = table(LedgerEntry)
-TOTALS = table(PointsTotal)
-BALANCES = table(Balance)
-SCORE_COUNTS = table(ScoreCount)
-RULE_SETS = table(RuleSet)
-DAILY_COUNTS = table(DailyCount)
-STATS = table(MemberStats)
-BADGES = table(BadgeEarned)
-ERASURES = table(Erasure)
-CHALLENGES = table(Challenge)
-CHALLENGE_TOTALS = table(ChallengeTotal)
-CHALLENGE_WINNERS = table(ChallengeWinner)
-REWARDS = table(Reward)
-REDEMPTIONS = table(Redemption)
-SECRETS = table(ServiceSecret)
+MEMBERS = table_of(Member)
+LEDGER = table_of(LedgerEntry)
+TOTALS = table_of(PointsTotal)
+BALANCES = table_of(Balance)
+SCORE_COUNTS = table_of(ScoreCount)
+RULE_SETS = table_of(RuleSet)
+DAILY_COUNTS = table_of(DailyCount)
+STATS = table_of(MemberStats)
+BADGES = table_of(BadgeEarned)
+ERASURES = table_of(Erasure)
+CHALLENGES = table_of(Challenge)
+CHALLENGE_TOTALS = table_of(ChallengeTotal)
+CHALLENGE_WINNERS = table_of(ChallengeWinner)
+REWARDS = table_of(Reward)
+REDEMPTIONS = table_of(Redemption)
+SECRETS = table_of(ServiceSecret)

@@ -20,15 +20,16 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from advocacy_common.bulk import insert_rows, rows_param
 from advocacy_common.events import new_event
 from advocacy_common.events.gamification import PointsAwarded
 from advocacy_common.outbox import add_events
 from advocacy_gamification import domain
 from advocacy_gamification.context import TenantContext, load_contexts
 from advocacy_gamification.db import BALANCES, CHALLENGE_TOTALS, CHALLENGES, LEDGER, MEMBERS, SCORE_COUNTS, TOTALS
-from advocacy_gamification.sql import insert_rows, people_in, rows_param
+from advocacy_gamification.settings import SOURCE
+from advocacy_gamification.sql import people_in
 
-SOURCE = "/advocacy/gamification"
 BOARD_CHANNEL = "gamification_board"
 
 

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from advocacy_common.bulk import insert_rows, rows_param
 from advocacy_common.events import Envelope
 from advocacy_common.events.content import MemberUpdated
 from advocacy_gamification import domain
@@ -33,7 +34,7 @@ from advocacy_gamification.db import (
     TOTALS,
 )
 from advocacy_gamification.ledger import move_score_counts, notify_boards
-from advocacy_gamification.sql import insert_rows, people_in, rows_param
+from advocacy_gamification.sql import people_in
 
 Key = tuple[str, str]
 

@@ -25,7 +25,8 @@ from advocacy_common.outbox import add_event
 from advocacy_common.pagination import PageParams, encode_cursor
 from advocacy_gamification import domain
 from advocacy_gamification.db import REDEMPTIONS, REWARDS
-from advocacy_gamification.ledger import SOURCE, NewEntry, lock_balances, post
+from advocacy_gamification.ledger import NewEntry, lock_balances, post
+from advocacy_gamification.settings import SOURCE
 
 
 def reward_out(r: Any) -> dict[str, Any]:

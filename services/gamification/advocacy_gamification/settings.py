@@ -28,3 +28,7 @@ class GamificationSettings(ServiceSettings):
     # Challenges are finalised this long after they end (late events still count), by one worker.
     challenge_finalise_grace_seconds: float = Field(5.0, ge=0)
     challenge_scheduler_interval_seconds: float = Field(2.0, gt=0)
+
+
+# The CloudEvents source of every event this service publishes.
+SOURCE = GamificationSettings.event_source()

@@ -11,13 +11,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import date
-from decimal import Decimal
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from advocacy_common.bulk import rows_param, rows_select, unnest_select
 from advocacy_metrics import domain
 from advocacy_metrics.db import (
     ADOPTION_DAYS,
@@ -34,52 +33,6 @@ from advocacy_metrics.db import (
     VERDICT_COLUMNS,
 )
 
-_PG_TYPES: dict[type[Any], str] = {
-    sa.String: "text",
-    sa.Text: "text",
-    sa.Date: "date",
-    sa.Integer: "int8",
-    sa.BigInteger: "int8",
-    sa.Numeric: "numeric",
-    sa.DateTime: "timestamptz",
-    sa.Boolean: "bool",
-}
-
-
-def pg_type(column: sa.Column[Any]) -> str:
-    kind = column.type
-    if isinstance(kind, sa.types.TypeDecorator):  # SQLModel's AutoString
-        kind = kind.impl_instance
-    for py, name in _PG_TYPES.items():
-        if isinstance(kind, py):
-            return name
-    raise TypeError(f"no PostgreSQL type for {column.table.name}.{column.name} ({column.type!r})")
-
-
-def unnest_select(table: sa.Table, columns: Sequence[str]) -> str:
-    """``SELECT * FROM unnest(:c1, :c2...)``: a few short key lists, one array parameter per column."""
-    params = ", ".join(f"CAST(:{c} AS {pg_type(table.c[c])}[])" for c in columns)
-    return f"SELECT * FROM unnest({params})"  # noqa: S608 - identifiers come from our own tables
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
-    raise TypeError(f"cannot send {type(value).__name__} as a row value")
-
-
-def rows_select(table: sa.Table, columns: Sequence[str]) -> str:
-    """``SELECT`` over the ``:rows`` parameter, a JSON array of row arrays in ``columns`` order.
-
-    Many rows travel as one JSON text (orjson) that PostgreSQL parses once: far cheaper than one
-    array per column, whose elements the driver type-checks one by one."""
-    casts = ", ".join(f"CAST(r->>{i} AS {pg_type(table.c[c])}) AS {c}" for i, c in enumerate(columns))
-    return f"SELECT {casts} FROM jsonb_array_elements(CAST(:rows AS jsonb)) AS r"  # noqa: S608
-
-
-def rows_param(rows: Sequence[Sequence[Any]]) -> str:
-    return orjson.dumps(rows, default=_json_default).decode()
-
 
 async def upsert_add(
     session: AsyncSession, table: sa.Table, keys: Sequence[str], counters: Sequence[str], rows: Sequence[Sequence[Any]]
@@ -94,7 +47,7 @@ async def upsert_add(
         f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}"
     )
     ordered = sorted(rows, key=lambda r: tuple(r[: len(keys)]))
-    await session.execute(sa.text(sql), {"rows": rows_param(ordered)})
+    await session.execute(sa.text(sql), rows_param(ordered))
 
 
 async def insert_ignore(
@@ -111,7 +64,7 @@ async def insert_ignore(
         f"INSERT INTO {table.name} ({', '.join(columns)}) {rows_select(table, columns)} "
         f"ON CONFLICT DO NOTHING RETURNING {', '.join(returning)}"
     )
-    res = await session.execute(sa.text(sql), {"rows": rows_param(rows)})
+    res = await session.execute(sa.text(sql), rows_param(rows))
     return [tuple(r) for r in res.all()]
 
 

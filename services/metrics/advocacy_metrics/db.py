@@ -19,14 +19,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
-from advocacy_common.db import add_messaging_tables
+from advocacy_common.db import add_messaging_tables, table_of
 from advocacy_common.tenant_store import TENANT_SETTINGS, add_tenant_settings_table
 
 
@@ -390,11 +389,6 @@ class AdoptionDay(Model, table=True):
     day: date = Field(primary_key=True)
     new_sharers: int = 0
     lapsed_sharers: int = 0
-
-
-def table_of(model: Any) -> sa.Table:
-    table: sa.Table = model.__table__
-    return table
 
 
 DAILY_STATS = table_of(DailyStat)

@@ -29,8 +29,8 @@ from advocacy_common.tenant_store import load_tenant_settings
 from advocacy_sharing.clickid import ClickIds
 from advocacy_sharing.db import Conversion, ConversionSecret, Share
 from advocacy_sharing.schemas import ConversionIn
+from advocacy_sharing.settings import SOURCE
 
-SOURCE = "/advocacy/sharing"
 SIGNATURE_PREFIX = "sha256="
 
 

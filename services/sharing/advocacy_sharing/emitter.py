@@ -20,11 +20,11 @@ from aiokafka.partitioner import DefaultPartitioner
 from advocacy_common import topics
 from advocacy_common.events.base import CONTENT_TYPE, SPECVERSION
 from advocacy_common.events.sharing import ClickReceived
+from advocacy_sharing.settings import SOURCE
 from advocacy_sharing.spool import ClickJournal, Record
 
 log = logging.getLogger("advocacy.sharing.emitter")
 
-SOURCE = "/advocacy/sharing"
 _STATIC_HEADERS = (
     ("ce_specversion", SPECVERSION.encode()),
     ("ce_source", SOURCE.encode()),

@@ -19,8 +19,7 @@ from advocacy_common.events.sharing import ClickInvalidated, Verdict
 from advocacy_common.outbox import add_events
 from advocacy_sharing.db import Click, Share
 from advocacy_sharing.schemas import InvalidateIn
-
-SOURCE = "/advocacy/sharing"
+from advocacy_sharing.settings import SOURCE
 
 
 async def invalidate_clicks(

@@ -17,13 +17,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from advocacy_common.bulk import unnest_insert
+from advocacy_common.db import table_of
 from advocacy_common.events import Envelope, new_event
 from advocacy_common.events.sharing import ClickReceived, ShareClicked, Verdict
 from advocacy_common.outbox import add_events
 from advocacy_sharing import domain, verdicts
-
-SOURCE = "/advocacy/sharing"
-
+from advocacy_sharing.db import Click
+from advocacy_sharing.settings import SOURCE
 
 # Fixed-text statements with array parameters: one prepared statement each whatever the batch size.
 # (The first version built a multi-row VALUES insert of up to 1,000 rows x 17 columns and IN lists
@@ -57,11 +58,7 @@ _COLUMNS = (
     "os",
     "method",
 )
-_INSERT = sa.text(  # built from the constant column names above, no input
-    f"INSERT INTO clicks ({', '.join(_COLUMNS)}) SELECT * FROM unnest("  # noqa: S608
-    + ", ".join(f"CAST(:{c} AS {'timestamptz' if c == 'received_at' else 'text'}[])" for c in _COLUMNS)
-    + ") ON CONFLICT DO NOTHING RETURNING id"
-)
+_INSERT = unnest_insert(table_of(Click), _COLUMNS, "ON CONFLICT DO NOTHING RETURNING id")
 
 
 # The outbox rows of a batch, exactly as ``add_events`` writes them (``outbox_row``), in one

@@ -36,6 +36,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import Receive, Scope, Send
 
+from advocacy_common.db import table_of
 from advocacy_common.net import ClientAddress
 from advocacy_sharing import domain
 from advocacy_sharing.admission import Admission
@@ -47,8 +48,8 @@ from advocacy_sharing.settings import SharingSettings
 from advocacy_sharing.spool import ClickJournal, encode
 
 log = logging.getLogger("advocacy.sharing.redirect")
-SHARES = Share.__table__  # type: ignore[attr-defined]
-COPIES = ContentCopy.__table__  # type: ignore[attr-defined]
+SHARES = table_of(Share)
+COPIES = table_of(ContentCopy)
 
 MAX_PATH = 512
 # Requests on /r/{code} by answer: plain integers on the hot path (a prometheus Counter takes a

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from advocacy_common.auth import Principal
+from advocacy_common.db import table_of
 from advocacy_common.errors import NotFound, Unprocessable
 from advocacy_common.events import Envelope, new_event
 from advocacy_common.events.content import (
@@ -34,8 +35,7 @@ from advocacy_common.tenant_store import apply_tenant_settings
 from advocacy_sharing import domain
 from advocacy_sharing.db import Account, Click, ContentCopy, Conversion, PolicyCopy, Share
 from advocacy_sharing.schemas import AccountIn, ShareCreate
-
-SOURCE = "/advocacy/sharing"
+from advocacy_sharing.settings import SOURCE
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,7 +263,7 @@ def content_change(env: Envelope[Any]) -> ContentChange | None:
 
 async def _upsert_copy(session: AsyncSession, values: dict[str, Any]) -> None:
     stmt = pg_insert(ContentCopy).values(**values)
-    table = ContentCopy.__table__  # type: ignore[attr-defined]
+    table = table_of(ContentCopy)
     await session.execute(
         stmt.on_conflict_do_update(
             index_elements=["tenant_id", "content_id"],
@@ -304,7 +304,7 @@ async def apply_content_events(session: AsyncSession, events: Sequence[Envelope[
                 body=data.model_dump(mode="json"),
                 updated_at=data.updated_at,
             )
-            table = PolicyCopy.__table__  # type: ignore[attr-defined]
+            table = table_of(PolicyCopy)
             await session.execute(
                 stmt.on_conflict_do_update(
                     index_elements=["tenant_id"],

@@ -59,3 +59,7 @@ class SharingSettings(ServiceSettings):
         if not self.dev_mode and (self.visitor_secret in _DEV_SECRETS or self.click_id_secret in _DEV_SECRETS):
             raise ValueError("sharing: set SHARING_VISITOR_SECRET and SHARING_CLICK_ID_SECRET outside dev mode")
         return self
+
+
+# The CloudEvents source of every event this service publishes.
+SOURCE = SharingSettings.event_source()
