@@ -250,7 +250,7 @@ async def test_attribution_window_and_secret_rotation(sharing: Sharing) -> None:
     )
     share = await sharing.share(tenant, "alice", content)
     await until(lambda: sharing.scalar("select 1 from tenant_settings where tenant_id = :t", t=tenant))
-    redirector = sharing.runtime.extras["redirector"]
+    redirector = sharing.runtime.parts.redirector
     real = redirector.clock
     redirector.clock = lambda: real() - 2 * 86400  # a click two days ago
     try:

@@ -47,7 +47,7 @@ async def sharing(
 
 @pytest.fixture
 def clock(sharing: Sharing) -> Iterator[FakeClock]:
-    redirector = sharing.runtime.extras["redirector"]
+    redirector = sharing.runtime.parts.redirector
     fake = FakeClock()
     redirector.clock = fake
     yield fake
@@ -191,7 +191,7 @@ async def test_a_replica_that_missed_the_event_learns_at_the_ttl_refresh(sharing
             sa.text("update content_copies set status = 'archived' where content_id = :c"), {"c": link["content_id"]}
         )
     assert (await hit(sharing, link["code"], ip="198.18.7.2")).status_code == 302
-    cache = sharing.runtime.extras["cache"]
+    cache = sharing.runtime.parts.cache
     ttl, cache.ttl = cache.ttl, 0.0
     try:
         assert await cache.refresh_stale() >= 1

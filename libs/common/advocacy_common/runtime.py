@@ -89,8 +89,9 @@ class Runtime:
     relay: OutboxRelay | None = None
     consumers: list[ConsumerRunner] = field(default_factory=list)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
-    # Service-specific objects (caches, emitters) live here, by name.
-    extras: dict[str, Any] = field(default_factory=dict)
+    # The service's own running parts (its caches, emitters...): one object of a class of the
+    # service's, set by its ``on_start`` and read through the service's typed accessor.
+    parts: object | None = None
 
     @property
     def role(self) -> Any:
@@ -247,8 +248,10 @@ def create_service_app(
     definition: ServiceDefinition,
     *,
     verifier: Any | None = None,
+    app_class: type[FastAPI] = FastAPI,
 ) -> FastAPI:
-    """The FastAPI app of one service process. ``verifier`` overrides the JWKS-backed one (tests)."""
+    """The FastAPI app of one service process. ``verifier`` overrides the JWKS-backed one (tests);
+    ``app_class`` is a FastAPI subclass that answers some paths before the framework's layers."""
     configure_logging(settings.service_name, settings.log_level, settings.log_json)
 
     @contextlib.asynccontextmanager
@@ -269,7 +272,7 @@ def create_service_app(
         finally:
             await runtime.shutdown()
 
-    app = FastAPI(
+    app = app_class(
         title=definition.title or f"Advocacy {settings.service_name}",
         description=definition.description,
         version="1.0.0",

@@ -11,6 +11,7 @@ from advocacy_common.auth import AdminPrincipal, CurrentPrincipal, EmployeePrinc
 from advocacy_common.db import SessionDep
 from advocacy_common.pagination import PageDep
 from advocacy_gamification import badges, challenges, leaderboard, points, rewards, rulesets
+from advocacy_gamification.parts import parts_of
 from advocacy_gamification.reads import ReadSessionDep
 from advocacy_gamification.rules import RulesIn
 from advocacy_gamification.schemas import (
@@ -38,7 +39,6 @@ from advocacy_gamification.schemas import (
     TeamBoard,
     WindowParam,
 )
-from advocacy_gamification.stream import BoardHub, Tickets
 
 router = APIRouter(prefix="/v1", tags=["gamification"])
 
@@ -76,7 +76,7 @@ async def get_team_board(
 @router.post("/leaderboard/stream-tickets", response_model=StreamTicket, status_code=201)
 async def create_stream_ticket(who: EmployeePrincipal, request: Request) -> StreamTicket:
     """A 60-second ticket to open ``/v1/leaderboard/stream`` (EventSource cannot send headers)."""
-    tickets: Tickets = request.app.state.runtime.extras["tickets"]
+    tickets = parts_of(request.app.state.runtime).tickets
     ticket, expires_at = (await tickets.signer()).issue(who)
     return StreamTicket(ticket=ticket, expires_at=expires_at)
 
@@ -90,10 +90,9 @@ async def stream_leaderboard(
     limit: Annotated[int, Query(ge=1, le=50)] = 10,
 ) -> StreamingResponse:
     """Server-Sent Events: the top of the board now and whenever it changes (at most 4 a second)."""
-    runtime = request.app.state.runtime
-    tickets: Tickets = runtime.extras["tickets"]
-    holder = (await tickets.signer()).verify(ticket)
-    hub: BoardHub = runtime.extras["board_hub"]
+    parts = parts_of(request.app.state.runtime)
+    holder = (await parts.tickets.signer()).verify(ticket)
+    hub = parts.board_hub
     return StreamingResponse(
         hub.events((holder.tenant_id, window, team, limit)),
         media_type="text/event-stream",

@@ -15,6 +15,7 @@ from advocacy_common.runtime import Runtime, ServiceDefinition, create_service_a
 from advocacy_gamification import challenges
 from advocacy_gamification.api import router
 from advocacy_gamification.consumers import CONSUMERS
+from advocacy_gamification.parts import GamificationParts, parts_of
 from advocacy_gamification.settings import GamificationSettings
 from advocacy_gamification.stream import BoardHub, Tickets
 
@@ -37,12 +38,14 @@ async def on_start(runtime: Runtime) -> None:
     freeze_heap()
     if s.role.serves_http:
         secret = s.stream_ticket_secret.get_secret_value() if s.stream_ticket_secret else None
-        runtime.extras["tickets"] = Tickets(runtime.sessionmaker, secret)
-        runtime.extras["board_hub"] = BoardHub(
-            _libpq_url(s.database_url),
-            runtime.sessionmaker,
-            min_interval=s.stream_min_interval_seconds,
-            keepalive=s.stream_keepalive_seconds,
+        runtime.parts = GamificationParts(
+            tickets=Tickets(runtime.sessionmaker, secret),
+            board_hub=BoardHub(
+                _libpq_url(s.database_url),
+                runtime.sessionmaker,
+                min_interval=s.stream_min_interval_seconds,
+                keepalive=s.stream_keepalive_seconds,
+            ),
         )
 
 
@@ -57,8 +60,7 @@ def freeze_heap() -> None:
 
 async def board_listener(runtime: Runtime, stop: asyncio.Event) -> None:
     """API processes: LISTEN for board changes and feed the SSE streams."""
-    hub: BoardHub = runtime.extras["board_hub"]
-    await hub.run(stop)
+    await parts_of(runtime).board_hub.run(stop)
 
 
 async def challenge_scheduler(runtime: Runtime, stop: asyncio.Event) -> None:

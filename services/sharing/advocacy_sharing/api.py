@@ -17,8 +17,8 @@ from advocacy_common.net import ClientAddress
 from advocacy_common.networks import Network, intent_url
 from advocacy_common.pagination import Page, PageDep
 from advocacy_sharing import conversions, domain, invalidation, service
-from advocacy_sharing.clickid import ClickIds
 from advocacy_sharing.db import Account, Share
+from advocacy_sharing.parts import parts_of
 from advocacy_sharing.schemas import (
     AccountIn,
     AccountList,
@@ -161,7 +161,7 @@ async def record_conversion(request: Request, session: SessionDep) -> Conversion
     except ValidationError as e:
         details = validation_details(e.errors())
         raise Unprocessable("; ".join(f"{d['field']}: {d['message']}" for d in details), details=details) from e
-    click_ids: ClickIds = request.app.state.runtime.extras["click_ids"]
+    click_ids = parts_of(request.app.state.runtime).click_ids
     conversion_id = await conversions.record_conversion(session, tenant_id, body, click_ids=click_ids, now=now)
     return ConversionOut(conversion_id=conversion_id)
 

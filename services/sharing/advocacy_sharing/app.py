@@ -18,6 +18,7 @@ from advocacy_sharing.brokerwatch import rewind_journal, watch_broker
 from advocacy_sharing.clickid import ClickIds
 from advocacy_sharing.consumers import CONSUMERS
 from advocacy_sharing.emitter import ClickSender
+from advocacy_sharing.parts import SharingParts, parts_of
 from advocacy_sharing.redirect import LinkCache, Redirector, SharingAPI
 from advocacy_sharing.service import content_change
 from advocacy_sharing.settings import SharingSettings
@@ -27,7 +28,7 @@ from advocacy_sharing.spool import ClickJournal
 async def _start(runtime: Runtime) -> None:
     settings = runtime.settings
     assert isinstance(settings, SharingSettings)
-    runtime.extras["click_ids"] = ClickIds(settings.click_id_secret)
+    parts = runtime.parts = SharingParts(click_ids=ClickIds(settings.click_id_secret))
     if not settings.role.serves_http:
         return
     journal = ClickJournal(
@@ -42,31 +43,32 @@ async def _start(runtime: Runtime) -> None:
     # move everything alive after start-up out of the collector's sight (fewer, shorter pauses).
     gc.set_threshold(50_000, 20, 50)
     gc.freeze()
-    runtime.extras.update(
-        journal=journal,
-        sender=sender,
-        cache=cache,
-        redirector=Redirector(settings, cache, journal, sender),
-    )
+    parts.journal = journal
+    parts.sender = sender
+    parts.cache = cache
+    parts.redirector = Redirector(settings, cache, journal, sender)
 
 
 async def _send_clicks(runtime: Runtime, stop: asyncio.Event) -> None:
     """Journal -> Kafka; on shutdown it flushes what is left, then closes the journal."""
-    sender: ClickSender = runtime.extras["sender"]
+    parts = parts_of(runtime)
+    assert parts.sender is not None and parts.journal is not None  # API tasks run where HTTP is served
     try:
-        await sender.run(stop)
+        await parts.sender.run(stop)
     finally:
         with contextlib.suppress(Exception):
-            runtime.extras["journal"].close()
+            parts.journal.close()
 
 
 async def _admission(runtime: Runtime, stop: asyncio.Event) -> None:
-    redirector: Redirector = runtime.extras["redirector"]
+    redirector = parts_of(runtime).redirector
+    assert redirector is not None
     await redirector.admission.run(stop)
 
 
 async def _refresh_links(runtime: Runtime, stop: asyncio.Event) -> None:
-    cache: LinkCache = runtime.extras["cache"]
+    cache = parts_of(runtime).cache
+    assert cache is not None
     await cache.run_refresher(stop)
 
 
@@ -76,7 +78,7 @@ async def _watch_broker_api(runtime: Runtime, stop: asyncio.Event) -> None:
 
 def _on_applied(runtime: Runtime, events: Sequence[Envelope[Any]]) -> None:
     """After a content event commits, the link cache of this process follows at once."""
-    cache: LinkCache | None = runtime.extras.get("cache")
+    cache = parts_of(runtime).cache
     if cache is None:
         return
     for env in events:
@@ -108,11 +110,8 @@ DEFINITION = ServiceDefinition(
 
 def create_app(settings: SharingSettings | None = None) -> FastAPI:
     settings = settings or SharingSettings()
-    app = create_service_app(settings, DEFINITION)
-    if settings.role.serves_http:
-        # /r/{code} is answered before FastAPI's routing, middleware and telemetry (redirect.py).
-        app.__class__ = SharingAPI
-    return app
+    # /r/{code} is answered before FastAPI's routing, middleware and telemetry (redirect.py).
+    return create_service_app(settings, DEFINITION, app_class=SharingAPI if settings.role.serves_http else FastAPI)
 
 
 cli = service_cli("advocacy_sharing", SharingSettings)

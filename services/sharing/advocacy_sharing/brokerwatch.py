@@ -23,19 +23,19 @@ from advocacy_common import topics
 from advocacy_common.kafka import ensure_topics, missing_topics
 from advocacy_common.runtime import Runtime
 from advocacy_common.topicwatch import every
+from advocacy_sharing.parts import parts_of
 
 log = logging.getLogger("advocacy.sharing.brokerwatch")
 
 
 async def rewind_journal(runtime: Runtime) -> None:
     """Send the click journal again from its oldest retained segment."""
-    journal = runtime.extras.get("journal")
-    if journal is None:
+    parts = parts_of(runtime)
+    if parts.journal is None:
         return
-    journal.rewind()
-    sender = runtime.extras.get("sender")
-    if sender is not None:
-        sender.wake()
+    parts.journal.rewind()
+    if parts.sender is not None:
+        parts.sender.wake()
     log.warning("re-sending the click journal from its oldest retained segment")
 
 

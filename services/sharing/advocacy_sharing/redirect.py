@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 import orjson
@@ -52,35 +52,44 @@ SHARES = table_of(Share)
 COPIES = table_of(ContentCopy)
 
 MAX_PATH = 512
-# Requests on /r/{code} by answer: plain integers on the hot path (a prometheus Counter takes a
-# lock per increment, 2 % of the profile), read by a collector when /metrics is scraped.
-ANSWERS: dict[int, int] = dict.fromkeys((302, 404, 405, 410, 414, 429, 503), 0)
-# The admission controller of this process, for /metrics (set by the Redirector).
-_ADMISSION: list[Admission] = []
+# Requests on /r/{code} by answer are plain integers on the redirector (a prometheus Counter takes
+# a lock per increment, 2 % of the profile), read by a collector when /metrics is scraped.
+_ANSWER_STATUSES = (302, 404, 405, 410, 414, 429, 503)
 
 
 class _AnswersCollector:
+    """Reads one redirector's counters and admission state at scrape time. The process's registry
+    holds the collector of the newest redirector only (:meth:`attach`)."""
+
+    _current: ClassVar[_AnswersCollector | None] = None
+
+    def __init__(self, redirector: Redirector) -> None:
+        self.redirector = redirector
+
+    @classmethod
+    def attach(cls, redirector: Redirector) -> None:
+        if cls._current is not None:
+            REGISTRY.unregister(cls._current)
+        cls._current = cls(redirector)
+        REGISTRY.register(cls._current)
+
     def collect(self) -> Any:
         family = CounterMetricFamily("advocacy_redirects", "Requests on /r/{code} by answer", labels=["status"])
-        for status, n in ANSWERS.items():
+        for status, n in self.redirector.answers.items():
             family.add_metric([str(status)], n)
         yield family
-        if _ADMISSION:
-            adm = _ADMISSION[-1]
-            yield GaugeMetricFamily(
-                "advocacy_redirect_admit_ratio", "Fraction of /r/ requests admitted (1 = no shedding)", value=adm.admit
-            )
-            yield GaugeMetricFamily("advocacy_event_loop_lag_seconds", "Event-loop lag at the last tick", value=adm.lag)
-            yield GaugeMetricFamily(
-                "advocacy_event_loop_lag_max_seconds", "Largest event-loop lag since start", value=adm.max_lag
-            )
-            shed = CounterMetricFamily("advocacy_redirects_shed", "/r/ requests answered 503", labels=["reason"])
-            shed.add_metric(["overload"], adm.shed)
-            shed.add_metric(["link_loads"], adm.shed_loads)
-            yield shed
-
-
-REGISTRY.register(_AnswersCollector())
+        adm = self.redirector.admission
+        yield GaugeMetricFamily(
+            "advocacy_redirect_admit_ratio", "Fraction of /r/ requests admitted (1 = no shedding)", value=adm.admit
+        )
+        yield GaugeMetricFamily("advocacy_event_loop_lag_seconds", "Event-loop lag at the last tick", value=adm.lag)
+        yield GaugeMetricFamily(
+            "advocacy_event_loop_lag_max_seconds", "Largest event-loop lag since start", value=adm.max_lag
+        )
+        shed = CounterMetricFamily("advocacy_redirects_shed", "/r/ requests answered 503", labels=["reason"])
+        shed.add_metric(["overload"], adm.shed)
+        shed.add_metric(["link_loads"], adm.shed_loads)
+        yield shed
 
 
 @dataclass(slots=True)
@@ -303,15 +312,16 @@ class Redirector:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
+        self.answers: dict[int, int] = dict.fromkeys(_ANSWER_STATUSES, 0)
+        answers = self.answers
         self.admission = admission or Admission(
             budget=settings.redirect_lag_budget_ms / 1000,
             min_admit=settings.redirect_min_admit,
             max_loads=settings.redirect_max_link_loads,
             min_rate=settings.redirect_shed_min_rate,
-            count=lambda: sum(ANSWERS.values()),
+            count=lambda: sum(answers.values()),
         )
-        _ADMISSION.append(self.admission)
-        del _ADMISSION[:-1]
+        _AnswersCollector.attach(self)
         self._busy = _plain(
             503,
             b"busy, try again shortly",
@@ -343,25 +353,25 @@ class Redirector:
     async def __call__(self, scope: Scope, send: Send) -> None:
         adm = self.admission
         if adm.admit < 1.0 and not adm.allow():  # overloaded: 503 before any work (admission.py)
-            ANSWERS[503] += 1
+            self.answers[503] += 1
             return await _answer(send, self._busy, scope["method"])
         path: str = scope["path"]
         method: str = scope["method"]
         if len(path) > MAX_PATH:
-            ANSWERS[414] += 1
+            self.answers[414] += 1
             return await _answer(send, _TOO_LONG, method)
         if method != "GET" and method != "HEAD":
-            ANSWERS[405] += 1
+            self.answers[405] += 1
             return await _answer(send, _NOT_ALLOWED, method)
         code = path[3:]
         if not domain.is_code_shaped(code):
-            ANSWERS[404] += 1
+            self.answers[404] += 1
             return await _answer(send, _NOT_FOUND, method)
         target = self.cache.peek(code)
         if target is _MISSING:
             if adm.loads >= adm.max_loads:  # a flood of misses must not queue on the database pool
                 adm.shed_loads += 1
-                ANSWERS[503] += 1
+                self.answers[503] += 1
                 return await _answer(send, self._busy, method)
             adm.loads += 1
             try:
@@ -369,12 +379,12 @@ class Redirector:
             finally:
                 adm.loads -= 1
         if target is None:
-            ANSWERS[404] += 1
+            self.answers[404] += 1
             return await _answer(send, _NOT_FOUND, method)
         assert isinstance(target, LinkTarget)
         now = self.clock()
         if target.gone or (target.expires_at is not None and target.expires_at <= now):
-            ANSWERS[410] += 1
+            self.answers[410] += 1
             return await _answer(send, _GONE, method)
 
         ua = xff = referer = country = None
@@ -428,9 +438,9 @@ class Redirector:
         if self.sender is not None and self.sender.idle:
             self.sender.wake()
         if limited:
-            ANSWERS[429] += 1
+            self.answers[429] += 1
             return await _answer(send, _TOO_MANY, method)
-        ANSWERS[302] += 1
+        self.answers[302] += 1
         location = target.before + click_id.encode() + target.after
         await send(
             {
@@ -463,8 +473,9 @@ class SharingAPI(FastAPI):
         if scope["type"] == "http" and scope["path"].startswith("/r/"):
             redirector = self._redirector
             if redirector is None:
-                runtime = getattr(self.state, "runtime", None)
-                redirector = runtime.extras.get("redirector") if runtime is not None else None
+                # the runtime's parts (advocacy_sharing.parts.SharingParts), once its start-up ran
+                parts = getattr(getattr(self.state, "runtime", None), "parts", None)
+                redirector = getattr(parts, "redirector", None)
                 self._redirector = redirector
             if redirector is not None:
                 try:
