@@ -374,7 +374,7 @@ def first_reaching(samples: list[tuple[float, int, int]], column: int, n: int) -
 
 
 async def live(stack: Any, rate: int = RATE, seconds: int = SECONDS) -> dict[str, Any]:
-    from tests.e2e.helpers import eventually
+    from tests.support.helpers import eventually
 
     services = stack.services
     tenant = f"bench-live-{uuid.uuid4().hex[:6]}"

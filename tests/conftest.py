@@ -10,7 +10,8 @@
 - ``dev_keys``: the session's dev signing key (``DevKeys``); ``mint`` makes tokens with it.
 - ``free_port()``, ``unique_id(prefix)``, ``new_tenant``.
 
-Everything under ``tests/integration`` is marked ``integration``, under ``tests/e2e`` ``e2e``.
+Every test is marked with its tier, the folder it lives in (``unit``, ``integration``, ``e2e``,
+``reliability``, ``security``, ``deploy``); what tiers share lives in ``tests/support``.
 """
 
 from __future__ import annotations
@@ -19,13 +20,13 @@ import atexit
 import os
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from advocacy_common.devstack.net import free_port as _free_port
+from tests.support.processes import own_tansu, stop_at_exit
 
 if TYPE_CHECKING:
     from advocacy_common.auth.devkeys import DevKeys
@@ -33,7 +34,9 @@ if TYPE_CHECKING:
     from advocacy_common.devstack.postgres import EmbeddedPostgres, ExternalPostgres
 
 TESTS_DIR = Path(__file__).parent
-_TIER_MARKS = {"integration": pytest.mark.integration, "e2e": pytest.mark.e2e}
+_TIER_MARKS = {
+    tier: getattr(pytest.mark, tier) for tier in ("unit", "integration", "e2e", "reliability", "security", "deploy")
+}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -45,12 +48,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         mark = _TIER_MARKS.get(tier)
         if mark is not None:
             item.add_marker(mark)
-
-
-def _stop_at_exit(stop: Callable[[], None]) -> Callable[[], None]:
-    """Also stop on interpreter exit (an interrupted run), in case the fixture teardown never ran."""
-    atexit.register(stop)
-    return stop
 
 
 # -- helpers ----------------------------------------------------------------------------------------
@@ -91,7 +88,7 @@ def pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres | 
     server = EmbeddedPostgres(
         root / "data", _free_port(), log_path=root / "postgres.log", settings=FAST_UNSAFE_SETTINGS
     )
-    stop = _stop_at_exit(server.stop)
+    stop = stop_at_exit(server.stop)
     try:
         server.start()
         yield server
@@ -101,22 +98,6 @@ def pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres | 
 
 
 # -- Kafka --------------------------------------------------------------------------------------------
-@contextmanager
-def own_tansu(root: Path) -> Iterator[TansuBroker]:
-    """A Tansu broker on a free port, logging under ``root``; stopped on exit (or at interpreter exit
-    if the run is interrupted). For stacks that must not share the session broker's groups."""
-    from advocacy_common.devstack.broker import TansuBroker
-
-    tansu = TansuBroker(_free_port(), log_path=root / "tansu.log")
-    stop = _stop_at_exit(tansu.kill)
-    try:
-        tansu.start()
-        yield tansu
-    finally:
-        tansu.stop()
-        atexit.unregister(stop)
-
-
 @pytest.fixture(scope="session")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TansuBroker | ExternalBroker]:
     from advocacy_common.devstack.broker import ExternalBroker

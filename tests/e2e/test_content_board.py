@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from tests.e2e.conftest import E2EStack
-from tests.e2e.helpers import eventually
+from tests.support.helpers import eventually
 
 
 async def board(client: httpx.AsyncClient, **params: Any) -> tuple[list[dict[str, Any]], str | None]:

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tests.e2e.conftest import E2EStack
-from tests.e2e.helpers import BROWSER_UAS, eventually, visitor_ip
 from tests.e2e.test_walking_skeleton import publish_and_share
+from tests.support.helpers import BROWSER_UAS, eventually, visitor_ip
 
 
 async def test_challenge_reward_and_reversal_end_to_end(stack: E2EStack, new_tenant: str) -> None:

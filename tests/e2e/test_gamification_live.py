@@ -7,9 +7,9 @@ import time
 from typing import Any
 
 from tests.e2e.conftest import E2EStack
-from tests.e2e.helpers import BROWSER_UAS, eventually, visitor_ip
 from tests.e2e.test_walking_skeleton import publish_and_share
-from tests.integration.test_gamification_support import SSE
+from tests.support.helpers import BROWSER_UAS, eventually, visitor_ip
+from tests.support.sse import SSE
 
 
 def points_of(data: dict[str, Any], emp: str) -> int | None:

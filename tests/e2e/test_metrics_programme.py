@@ -55,7 +55,7 @@ from advocacy_common.money import Money
 from advocacy_common.tenant import TenantSettings
 from advocacy_metrics.schemas import Summary
 from tests.e2e.conftest import E2EStack
-from tests.e2e.helpers import eventually
+from tests.support.helpers import eventually
 
 MARCH = {"from": "2026-03-01", "to": "2026-03-31"}
 SHARES = {

@@ -13,8 +13,8 @@ from aiokafka import AIOKafkaConsumer
 from advocacy_common import topics
 from advocacy_common.partner_feed import verify_signature
 from tests.e2e.conftest import E2EStack
-from tests.e2e.helpers import eventually, send_clicks
-from tests.integration.test_partner_feed import Receiver, serve
+from tests.support.helpers import eventually, send_clicks
+from tests.support.webhooks import Receiver, serve
 
 
 async def test_partner_topic_and_signed_webhooks(stack: E2EStack, new_tenant: str) -> None:

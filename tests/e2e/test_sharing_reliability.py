@@ -25,7 +25,7 @@ from advocacy_common.devstack.stack import ProcessStack
 from advocacy_common.events import new_event
 from advocacy_common.events.content import ContentPublished
 from advocacy_common.kafka import make_producer
-from tests.e2e.helpers import BROWSER_UAS, eventually, visitor_ip
+from tests.support.helpers import BROWSER_UAS, eventually, visitor_ip
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from tests.e2e.conftest import E2EStack
-from tests.e2e.helpers import eventually, visitor_ip
+from tests.support.helpers import eventually, visitor_ip
 
 CORPORA = Path(__file__).parents[1] / "fixtures" / "useragents"
 CHROME = (

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from tests.e2e.conftest import E2EStack
-from tests.e2e.helpers import eventually, send_clicks
+from tests.support.helpers import eventually, send_clicks
 
 
 async def publish_and_share(stack: E2EStack, tenant: str) -> tuple[str, dict[str, str]]:

@@ -20,7 +20,8 @@ from advocacy_common.devstack.net import free_port
 from advocacy_gamification.app import create_app
 from advocacy_gamification.settings import GamificationSettings
 from advocacy_gamification.stream import TicketSigner
-from tests.integration.test_gamification_support import SSE, Gam, click, gam, gam_url, share
+from tests.integration.test_gamification_support import Gam, click, gam, gam_url, share
+from tests.support.sse import SSE
 
 __all__ = ["gam", "gam_url"]
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -13,7 +12,6 @@ import httpx
 import orjson
 import pytest
 import sqlalchemy as sa
-import uvicorn
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -29,7 +27,7 @@ from advocacy_common.partner_feed import (
     add_partner_feed_tables,
     verify_signature,
 )
-from tests.conftest import _free_port
+from tests.support.webhooks import Receiver, serve
 
 META = sa.MetaData()
 add_partner_feed_tables(META)
@@ -57,44 +55,6 @@ async def producer(broker: Any) -> AsyncIterator[AIOKafkaProducer]:
     await p.start()
     yield p
     await p.stop()
-
-
-class Receiver:
-    """A real HTTP server on loopback that records webhook POSTs; fails the first ``fail_first``."""
-
-    def __init__(self, fail_first: int = 0) -> None:
-        self.fail_first = fail_first
-        self.received: list[tuple[dict[str, str], bytes]] = []
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return
-        body = b""
-        while True:
-            msg = await receive()
-            body += msg.get("body", b"")
-            if not msg.get("more_body"):
-                break
-        headers = {k.decode(): v.decode() for k, v in scope["headers"]}
-        self.received.append((headers, body))
-        status = 503 if len(self.received) <= self.fail_first else 204
-        await send({"type": "http.response.start", "status": status, "headers": []})
-        await send({"type": "http.response.body", "body": b""})
-
-
-@contextlib.asynccontextmanager
-async def serve(app: Any) -> AsyncIterator[str]:
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    task = asyncio.create_task(server.serve())
-    async with asyncio.timeout(10):
-        while not server.started:
-            await asyncio.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}/hook"
-    finally:
-        server.should_exit = True
-        await task
 
 
 async def test_forwarder_sends_only_counted_clicks_to_the_tenant_topic_and_queues_webhooks(

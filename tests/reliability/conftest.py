@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from advocacy_common.devstack.broker import TansuBroker
-from tests.conftest import own_tansu
-from tests.reliability.stackkit import PrivateStack, running_stack
+from tests.support.processes import own_tansu
+from tests.support.stackkit import PrivateStack, running_stack
 
 RELIABILITY_DIR = Path(__file__).parent
 FLOW = ("sharing", "metrics", "gamification")

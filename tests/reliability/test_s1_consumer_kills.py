@@ -31,8 +31,8 @@ import uuid
 from advocacy_common import topics
 from advocacy_common.failpoints import ENV
 from tests.reliability.probes import GroupProbe, InboxWatch
-from tests.reliability.stackkit import PrivateStack, record, sized
-from tests.reliability.traffic import (
+from tests.support.stackkit import PrivateStack, record, sized
+from tests.support.traffic import (
     drive_clicks,
     leaderboard_points,
     make_shares,

@@ -22,8 +22,8 @@ from advocacy_common import topics
 from advocacy_common.kafka import make_producer
 from tests.reliability.probes import GroupProbe, read_topic
 from tests.reliability.s1_groups import GROUP_TOPICS
-from tests.reliability.stackkit import PrivateStack, record, sized
-from tests.reliability.traffic import (
+from tests.support.stackkit import PrivateStack, record, sized
+from tests.support.traffic import (
     drive_clicks,
     leaderboard_points,
     make_shares,

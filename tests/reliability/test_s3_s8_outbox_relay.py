@@ -39,9 +39,9 @@ from advocacy_common.events.base import Envelope
 from advocacy_common.events.gamification import PointsAwarded
 from advocacy_common.kafka import ensure_topics, make_producer
 from advocacy_common.outbox import OutboxRelay, add_events
-from tests.e2e.helpers import eventually
 from tests.reliability.probes import GroupProbe
-from tests.reliability.stackkit import record, sized
+from tests.support.helpers import eventually
+from tests.support.stackkit import record, sized
 
 EFFECTS = sa.Table(
     "effects",

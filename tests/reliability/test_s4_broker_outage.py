@@ -31,11 +31,11 @@ import pytest
 
 from advocacy_common.auth.devkeys import DevKeys
 from advocacy_common.devstack.broker import TansuBroker
-from tests.e2e.helpers import eventually
 from tests.reliability.probes import explain_click_path, group_offsets
 from tests.reliability.s1_groups import EVERY_GROUP
-from tests.reliability.stackkit import PrivateStack, record, running_stack, sized
-from tests.reliability.traffic import (
+from tests.support.helpers import eventually
+from tests.support.stackkit import PrivateStack, record, running_stack, sized
+from tests.support.traffic import (
     click_once,
     drive_clicks,
     leaderboard_points,

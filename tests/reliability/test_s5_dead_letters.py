@@ -22,10 +22,10 @@ from typing import Any
 
 from advocacy_common import topics
 from advocacy_common.kafka import make_producer
-from tests.e2e.helpers import eventually
 from tests.reliability.probes import header, read_topic
-from tests.reliability.stackkit import PrivateStack, record, sized
-from tests.reliability.traffic import drive_clicks, leaderboard_points, make_shares, metrics_clicks, wait_exact
+from tests.support.helpers import eventually
+from tests.support.stackkit import PrivateStack, record, sized
+from tests.support.traffic import drive_clicks, leaderboard_points, make_shares, metrics_clicks, wait_exact
 
 CLICKS = sized(1_000, 10_000)
 EMPLOYEES = sized(50, 200)

@@ -28,8 +28,8 @@ from advocacy_common.devstack.net import free_port
 from advocacy_common.devstack.postgres import FAST_UNSAFE_SETTINGS, EmbeddedPostgres
 from tests.reliability.probes import GroupProbe
 from tests.reliability.s1_groups import GROUP_TOPICS
-from tests.reliability.stackkit import PrivateStack, record, running_stack, sized
-from tests.reliability.traffic import drive_clicks, leaderboard_points, make_shares, metrics_clicks, wait_exact
+from tests.support.stackkit import PrivateStack, record, running_stack, sized
+from tests.support.traffic import drive_clicks, leaderboard_points, make_shares, metrics_clicks, wait_exact
 
 OUTAGE = sized(8.0, 30.0)
 EMPLOYEES = sized(30, 100)

@@ -30,9 +30,9 @@ import pytest
 
 from advocacy_common.auth.devkeys import DevKeys
 from advocacy_common.devstack.broker import TansuBroker
-from tests.e2e.helpers import BROWSER_UAS
-from tests.reliability.stackkit import PrivateStack, record, running_stack, sized
-from tests.reliability.traffic import make_shares, metrics_clicks, percentile, visitor_ip, wait_exact
+from tests.support.helpers import BROWSER_UAS
+from tests.support.stackkit import PrivateStack, record, running_stack, sized
+from tests.support.traffic import make_shares, metrics_clicks, percentile, visitor_ip, wait_exact
 
 SERVICES = ("content", "sharing", "metrics", "gamification")
 RATE = 200.0

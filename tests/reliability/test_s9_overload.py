@@ -53,8 +53,8 @@ from advocacy_common.devstack.broker import TansuBroker
 from advocacy_common.devstack.net import free_port
 from advocacy_common.devstack.processes import ServiceProcess
 from bench.redirect import offer, summary
-from tests.reliability.stackkit import PrivateStack, record, sized
-from tests.reliability.traffic import make_shares, scrape, total
+from tests.support.stackkit import PrivateStack, record, sized
+from tests.support.traffic import make_shares, scrape, total
 
 SECONDS = sized(6.0, 30.0)  # the overload itself
 STEP_SECONDS = sized(1.5, 5.0)  # each step of the search for the sustainable rate

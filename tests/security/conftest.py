@@ -16,9 +16,9 @@ import httpx
 import pytest
 
 from advocacy_common.devstack.broker import TansuBroker
-from tests.conftest import own_tansu
-from tests.e2e.helpers import BROWSER_UAS, eventually, visitor_ip
-from tests.reliability.stackkit import PrivateStack, running_stack
+from tests.support.helpers import BROWSER_UAS, eventually, visitor_ip
+from tests.support.processes import own_tansu
+from tests.support.stackkit import PrivateStack, running_stack
 
 
 @pytest.fixture(scope="session")

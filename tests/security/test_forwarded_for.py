@@ -20,9 +20,9 @@ import pytest
 
 from advocacy_common.auth.devkeys import DevKeys
 from advocacy_common.devstack.broker import TansuBroker
-from tests.e2e.helpers import BROWSER_UAS, eventually
-from tests.reliability.stackkit import PrivateStack, running_stack
-from tests.reliability.traffic import make_shares
+from tests.support.helpers import BROWSER_UAS, eventually
+from tests.support.stackkit import PrivateStack, running_stack
+from tests.support.traffic import make_shares
 
 pytestmark = pytest.mark.e2e
 

@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error, response_schema_conformance
 from schemathesis.config import SchemathesisConfig
 
-from tests.reliability.stackkit import PrivateStack
 from tests.security.openapi_kit import SERVICES, document
+from tests.support.stackkit import PrivateStack
 
 pytestmark = pytest.mark.e2e
 

@@ -11,10 +11,10 @@ import uuid
 import httpx
 import pytest
 
-from tests.reliability.stackkit import PrivateStack
 from tests.security.conftest import World
 from tests.security.isolation_kit import build_request
 from tests.security.openapi_kit import Operation, all_operations, document, properties
+from tests.support.stackkit import PrivateStack
 
 pytestmark = pytest.mark.e2e
 

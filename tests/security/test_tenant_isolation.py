@@ -22,10 +22,10 @@ from typing import Any
 
 import pytest
 
-from tests.reliability.stackkit import PrivateStack
 from tests.security.conftest import World
 from tests.security.isolation_kit import build_request, call, is_enum, lookalike, normalized
 from tests.security.openapi_kit import Operation, all_operations
+from tests.support.stackkit import PrivateStack
 
 pytestmark = pytest.mark.e2e
 

@@ -24,8 +24,8 @@ from joserfc import jwt
 from joserfc.jwk import OctKey, RSAKey
 
 from advocacy_common.auth.devkeys import DevKeys, mint_token
-from tests.reliability.stackkit import PrivateStack
 from tests.security.openapi_kit import SERVICES, operations
+from tests.support.stackkit import PrivateStack
 
 pytestmark = pytest.mark.e2e
 

@@ -20,10 +20,10 @@ import httpx
 import pytest
 
 from advocacy_common.ssrf import UnsafeURL, resolve_public
-from tests.e2e.helpers import BROWSER_UAS, eventually
-from tests.reliability.stackkit import PrivateStack
 from tests.security.conftest import World
 from tests.security.openapi_kit import document, operations, properties
+from tests.support.helpers import BROWSER_UAS, eventually
+from tests.support.stackkit import PrivateStack
 
 pytestmark = pytest.mark.e2e
 

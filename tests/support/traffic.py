@@ -22,8 +22,8 @@ import httpx
 from advocacy_common.events import new_event
 from advocacy_common.events.content import ContentPublished
 from advocacy_common.kafka import make_producer
-from tests.e2e.helpers import BROWSER_UAS, eventually
-from tests.reliability.stackkit import PrivateStack
+from tests.support.helpers import BROWSER_UAS, eventually
+from tests.support.stackkit import PrivateStack
 
 
 def visitor_ip(i: int) -> str:
