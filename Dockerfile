@@ -33,7 +33,7 @@ WORKDIR /src
 COPY pyproject.toml ./
 COPY libs ./libs
 COPY services ./services
-# The project and its runtime dependencies only: not `.[embedded,dev]`.
+# The project and its runtime dependencies only: not `.[dev]`, not the dev tooling in libs/devtools.
 RUN pip install --upgrade pip \
  && pip install . \
  && python -m compileall -q /opt/venv/lib

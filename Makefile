@@ -8,11 +8,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install run test lint typecheck unit integration e2e reliability fuzz demo bench token clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml libs/devtools/pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "needs $(PYTHON) on PATH"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[embedded,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev]' -e libs/devtools
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -29,7 +29,7 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
-	$(BIN)/mypy libs/common/advocacy_common services/*/advocacy_*
+	$(BIN)/mypy libs/common/advocacy_common libs/devtools/advocacy_dev services/*/advocacy_*
 
 test: $(STAMP) lint typecheck
 	$(BIN)/pytest -q -p no:cacheprovider

@@ -44,15 +44,15 @@ import orjson
 
 from advocacy_common.auth import ensure_dev_keys, mint_token
 from advocacy_common.db import make_engine
-from advocacy_common.devstack.net import free_port
-from advocacy_common.devstack.postgres import (
+from advocacy_common.migrations import upgrade
+from advocacy_common.pagination import PageParams
+from advocacy_dev.devstack.net import free_port
+from advocacy_dev.devstack.postgres import (
     FAST_UNSAFE_SETTINGS,
     EmbeddedPostgres,
     create_database_on,
     database_url_on,
 )
-from advocacy_common.migrations import upgrade
-from advocacy_common.pagination import PageParams
 from advocacy_gamification import leaderboard
 from advocacy_gamification.app import create_app
 from advocacy_gamification.context import TenantContext, calendar

@@ -35,11 +35,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from advocacy_common.auth import ensure_dev_keys, mint_token
 from advocacy_common.db import make_engine, make_sessionmaker
-from advocacy_common.devstack.net import free_port
-from advocacy_common.devstack.postgres import FAST_UNSAFE_SETTINGS, EmbeddedPostgres
 from advocacy_common.migrations import upgrade
 from advocacy_common.runtime import create_service_app
 from advocacy_common.tenant import TenantSettings
+from advocacy_dev.devstack.net import free_port
+from advocacy_dev.devstack.postgres import FAST_UNSAFE_SETTINGS, EmbeddedPostgres
 from advocacy_metrics.app import DEFINITION
 from advocacy_metrics.rebuild import rebuild_tenant
 from advocacy_metrics.settings import MetricsSettings

@@ -33,13 +33,13 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from advocacy_common import topics
 from advocacy_common.auth import ensure_dev_keys
-from advocacy_common.devstack.broker import TansuBroker
-from advocacy_common.devstack.net import free_port
-from advocacy_common.devstack.postgres import FAST_UNSAFE_SETTINGS, EmbeddedPostgres
-from advocacy_common.devstack.stack import ProcessStack
 from advocacy_common.events import new_event
 from advocacy_common.events.sharing import ShareClicked, Verdict
 from advocacy_common.kafka import make_producer
+from advocacy_dev.devstack.broker import TansuBroker
+from advocacy_dev.devstack.net import free_port
+from advocacy_dev.devstack.postgres import FAST_UNSAFE_SETTINGS, EmbeddedPostgres
+from advocacy_dev.devstack.stack import ProcessStack
 from bench.common import append_results
 from bench.stackutil import BenchStack
 

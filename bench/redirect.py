@@ -659,12 +659,12 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv if argv is not None else [])
 
     from advocacy_common.auth.devkeys import ensure_dev_keys
-    from advocacy_common.devstack.broker import TansuBroker
-    from advocacy_common.devstack.net import free_port
-    from advocacy_common.devstack.postgres import FAST_UNSAFE_SETTINGS, EmbeddedPostgres
-    from advocacy_common.devstack.processes import ServiceProcess
-    from advocacy_common.devstack.stack import ensure_all_topics
     from advocacy_common.migrations import upgrade
+    from advocacy_dev.devstack.broker import TansuBroker
+    from advocacy_dev.devstack.net import free_port
+    from advocacy_dev.devstack.postgres import FAST_UNSAFE_SETTINGS, EmbeddedPostgres
+    from advocacy_dev.devstack.processes import ServiceProcess
+    from advocacy_dev.devstack.stack import ensure_all_topics
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-redirect-"))
     os.chmod(tmp, 0o755)

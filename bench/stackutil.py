@@ -11,10 +11,10 @@ from pathlib import Path
 import psutil
 
 from advocacy_common.auth import DevKeys, ensure_dev_keys
-from advocacy_common.devstack.broker import TansuBroker
-from advocacy_common.devstack.net import free_port
-from advocacy_common.devstack.postgres import FAST_UNSAFE_SETTINGS, EmbeddedPostgres
-from advocacy_common.devstack.stack import ProcessStack
+from advocacy_dev.devstack.broker import TansuBroker
+from advocacy_dev.devstack.net import free_port
+from advocacy_dev.devstack.postgres import FAST_UNSAFE_SETTINGS, EmbeddedPostgres
+from advocacy_dev.devstack.stack import ProcessStack
 
 
 @dataclass

@@ -25,13 +25,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from advocacy_common.devstack.net import free_port as _free_port
+from advocacy_dev.devstack.net import free_port as _free_port
 from tests.support.processes import own_tansu, stop_at_exit
 
 if TYPE_CHECKING:
     from advocacy_common.auth.devkeys import DevKeys
-    from advocacy_common.devstack.broker import ExternalBroker, TansuBroker
-    from advocacy_common.devstack.postgres import EmbeddedPostgres, ExternalPostgres
+    from advocacy_dev.devstack.broker import ExternalBroker, TansuBroker
+    from advocacy_dev.devstack.postgres import EmbeddedPostgres, ExternalPostgres
 
 TESTS_DIR = Path(__file__).parent
 _TIER_MARKS = {
@@ -76,7 +76,7 @@ def new_tenant() -> str:
 # -- PostgreSQL ---------------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres | ExternalPostgres]:
-    from advocacy_common.devstack.postgres import FAST_UNSAFE_SETTINGS, EmbeddedPostgres, ExternalPostgres
+    from advocacy_dev.devstack.postgres import FAST_UNSAFE_SETTINGS, EmbeddedPostgres, ExternalPostgres
 
     url = os.environ.get("TEST_DATABASE_URL")
     if url:
@@ -100,7 +100,7 @@ def pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres | 
 # -- Kafka --------------------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TansuBroker | ExternalBroker]:
-    from advocacy_common.devstack.broker import ExternalBroker
+    from advocacy_dev.devstack.broker import ExternalBroker
 
     bootstrap = os.environ.get("TEST_KAFKA_BOOTSTRAP_SERVERS")
     if bootstrap:

@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 import yaml
 
-from advocacy_common import asyncapi, openapi_export, topics
+from advocacy_common import topics
 from advocacy_common.events import REGISTRY, new_event
 from advocacy_common.events.sharing import ShareClicked, ShareCreated, Verdict
 from advocacy_common.partner_feed import partner_payload
+from advocacy_dev import asyncapi, openapi_export
 from tests.deploy.conftest import ROOT, SERVICES, build
 from tests.deploy.test_k8s import ROUTES
 

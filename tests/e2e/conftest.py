@@ -24,14 +24,14 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
-from advocacy_common.devstack.net import free_port
+from advocacy_dev.devstack.net import free_port
 
 if TYPE_CHECKING:
     from advocacy_common.auth.devkeys import DevKeys
-    from advocacy_common.devstack.broker import ExternalBroker, TansuBroker
-    from advocacy_common.devstack.postgres import EmbeddedPostgres, ExternalPostgres
-    from advocacy_common.devstack.processes import ServiceProcess
-    from advocacy_common.devstack.stack import ProcessStack
+    from advocacy_dev.devstack.broker import ExternalBroker, TansuBroker
+    from advocacy_dev.devstack.postgres import EmbeddedPostgres, ExternalPostgres
+    from advocacy_dev.devstack.processes import ServiceProcess
+    from advocacy_dev.devstack.stack import ProcessStack
 
 READY_TIMEOUT = float(os.environ.get("E2E_READY_TIMEOUT", "60"))
 
@@ -99,7 +99,7 @@ def stack(
     dev_keys: DevKeys,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[E2EStack]:
-    from advocacy_common.devstack.stack import SERVICES, ProcessStack
+    from advocacy_dev.devstack.stack import SERVICES, ProcessStack
 
     data_dir = tmp_path_factory.mktemp("stack")
     inner = ProcessStack(

@@ -19,12 +19,12 @@ import httpx
 import pytest
 
 from advocacy_common.auth.devkeys import DevKeys, mint_token
-from advocacy_common.devstack.broker import TansuBroker
-from advocacy_common.devstack.net import free_port
-from advocacy_common.devstack.stack import ProcessStack
 from advocacy_common.events import new_event
 from advocacy_common.events.content import ContentPublished
 from advocacy_common.kafka import make_producer
+from advocacy_dev.devstack.broker import TansuBroker
+from advocacy_dev.devstack.net import free_port
+from advocacy_dev.devstack.stack import ProcessStack
 from tests.support.helpers import BROWSER_UAS, eventually, visitor_ip
 
 

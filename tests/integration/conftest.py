@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from advocacy_common.devstack.broker import ExternalBroker, TansuBroker
-    from advocacy_common.devstack.postgres import EmbeddedPostgres, ExternalPostgres
+    from advocacy_dev.devstack.broker import ExternalBroker, TansuBroker
+    from advocacy_dev.devstack.postgres import EmbeddedPostgres, ExternalPostgres
 
 
 @pytest.fixture

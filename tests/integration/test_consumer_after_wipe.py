@@ -27,12 +27,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from advocacy_common import topics
 from advocacy_common.consumer import ConsumerRunner, ConsumerSpec
 from advocacy_common.db import add_messaging_tables, make_engine, make_sessionmaker
-from advocacy_common.devstack.broker import TansuBroker
 from advocacy_common.events import Envelope, new_event
 from advocacy_common.events.sharing import ShareCreated
 from advocacy_common.kafka import ensure_topics, make_producer
 from advocacy_common.settings import ServiceSettings
 from advocacy_common.topicwatch import check_once
+from advocacy_dev.devstack.broker import TansuBroker
 
 BEFORE = 400  # records the consumer has applied before the wipe: its position
 AFTER = 150  # re-published after it: fewer than BEFORE, so they all lie below the old position

@@ -13,17 +13,17 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
-from advocacy_common.devstack.broker import ExternalBroker, TansuBroker
-from advocacy_common.devstack.net import PortInUseError, free_port
-from advocacy_common.devstack.postgres import (
+from advocacy_dev.devstack.broker import ExternalBroker, TansuBroker
+from advocacy_dev.devstack.net import PortInUseError, free_port
+from advocacy_dev.devstack.postgres import (
     EmbeddedPostgres,
     ExternalPostgres,
     acreate_database_on,
     database_url_on,
     plain_url,
 )
-from advocacy_common.devstack.processes import ServiceProcess, ServiceStartError
-from advocacy_common.devstack.stack import create_service_databases, ensure_all_topics, service_env
+from advocacy_dev.devstack.processes import ServiceProcess, ServiceStartError
+from advocacy_dev.devstack.stack import create_service_databases, ensure_all_topics, service_env
 
 # -- PostgreSQL ----------------------------------------------------------------------------------------
 

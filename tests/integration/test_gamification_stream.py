@@ -16,7 +16,7 @@ import pytest
 import uvicorn
 
 from advocacy_common.auth import Principal
-from advocacy_common.devstack.net import free_port
+from advocacy_dev.devstack.net import free_port
 from advocacy_gamification.app import create_app
 from advocacy_gamification.settings import GamificationSettings
 from advocacy_gamification.stream import TicketSigner

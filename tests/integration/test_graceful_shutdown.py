@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import uvicorn
 
-from advocacy_common.devstack.net import free_port
 from advocacy_common.entrypoint import GracefulServer
+from advocacy_dev.devstack.net import free_port
 
 
 async def _app(scope: dict[str, Any], receive: Any, send: Any) -> None:

@@ -16,8 +16,8 @@ import time
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from advocacy_common.devstack.broker import TansuBroker
 from advocacy_common.kafka import ensure_topics, make_producer, missing_topics
+from advocacy_dev.devstack.broker import TansuBroker
 
 TOPIC = "test.producer.wipe"
 

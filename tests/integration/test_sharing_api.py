@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 
 from advocacy_common.auth.devkeys import DevKeys
-from advocacy_common.devstack.broker import TansuBroker
-from advocacy_common.devstack.net import free_port
 from advocacy_common.events import new_event
 from advocacy_common.events.content import MemberErased, PolicyUpdated, TenantSettingsUpdated
 from advocacy_common.tenant import TenantSettings
+from advocacy_dev.devstack.broker import TansuBroker
+from advocacy_dev.devstack.net import free_port
 from advocacy_sharing.conversions import signature
 from tests.integration.test_sharing_harness import Sharing, running_sharing
 

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from advocacy_common.auth.devkeys import DevKeys
-from advocacy_common.devstack.broker import TansuBroker
-from advocacy_common.devstack.net import free_port
+from advocacy_dev.devstack.broker import TansuBroker
+from advocacy_dev.devstack.net import free_port
 from tests.integration.test_sharing_harness import FakeClock, Sharing, running_sharing
 
 CHROME = (

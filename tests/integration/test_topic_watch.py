@@ -13,10 +13,10 @@ from typing import Any
 from aiokafka.admin import AIOKafkaAdminClient
 
 from advocacy_common import topics
-from advocacy_common.devstack.broker import TansuBroker
 from advocacy_common.kafka import ensure_topics, make_producer
 from advocacy_common.settings import ServiceSettings
 from advocacy_common.topicwatch import check_once
+from advocacy_dev.devstack.broker import TansuBroker
 
 
 async def _partitions(bootstrap: str) -> dict[str, int]:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from advocacy_common.devstack.broker import TansuBroker
+from advocacy_dev.devstack.broker import TansuBroker
 from tests.support.processes import own_tansu
 from tests.support.stackkit import PrivateStack, running_stack
 

@@ -12,7 +12,7 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
-from advocacy_common.devstack.postgres import plain_url
+from advocacy_dev.devstack.postgres import plain_url
 
 
 class GroupProbe:

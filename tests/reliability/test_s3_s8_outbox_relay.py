@@ -33,12 +33,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from advocacy_common import topics
 from advocacy_common.consumer import ConsumerRunner, ConsumerSpec
 from advocacy_common.db import INBOX, OUTBOX, make_engine, make_sessionmaker
-from advocacy_common.devstack.broker import TansuBroker
 from advocacy_common.events import new_event
 from advocacy_common.events.base import Envelope
 from advocacy_common.events.gamification import PointsAwarded
 from advocacy_common.kafka import ensure_topics, make_producer
 from advocacy_common.outbox import OutboxRelay, add_events
+from advocacy_dev.devstack.broker import TansuBroker
 from tests.reliability.probes import GroupProbe
 from tests.support.helpers import eventually
 from tests.support.stackkit import record, sized

@@ -30,7 +30,7 @@ import httpx
 import pytest
 
 from advocacy_common.auth.devkeys import DevKeys
-from advocacy_common.devstack.broker import TansuBroker
+from advocacy_dev.devstack.broker import TansuBroker
 from tests.reliability.probes import explain_click_path, group_offsets
 from tests.reliability.s1_groups import EVERY_GROUP
 from tests.support.helpers import eventually

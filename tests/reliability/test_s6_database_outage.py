@@ -23,9 +23,9 @@ import httpx
 import pytest
 
 from advocacy_common.auth.devkeys import DevKeys
-from advocacy_common.devstack.broker import TansuBroker
-from advocacy_common.devstack.net import free_port
-from advocacy_common.devstack.postgres import FAST_UNSAFE_SETTINGS, EmbeddedPostgres
+from advocacy_dev.devstack.broker import TansuBroker
+from advocacy_dev.devstack.net import free_port
+from advocacy_dev.devstack.postgres import FAST_UNSAFE_SETTINGS, EmbeddedPostgres
 from tests.reliability.probes import GroupProbe
 from tests.reliability.s1_groups import GROUP_TOPICS
 from tests.support.stackkit import PrivateStack, record, running_stack, sized

@@ -29,7 +29,7 @@ import httpx
 import pytest
 
 from advocacy_common.auth.devkeys import DevKeys
-from advocacy_common.devstack.broker import TansuBroker
+from advocacy_dev.devstack.broker import TansuBroker
 from tests.support.helpers import BROWSER_UAS
 from tests.support.stackkit import PrivateStack, record, running_stack, sized
 from tests.support.traffic import make_shares, metrics_clicks, percentile, visitor_ip, wait_exact

@@ -49,9 +49,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from advocacy_common.auth.devkeys import DevKeys
-from advocacy_common.devstack.broker import TansuBroker
-from advocacy_common.devstack.net import free_port
-from advocacy_common.devstack.processes import ServiceProcess
+from advocacy_dev.devstack.broker import TansuBroker
+from advocacy_dev.devstack.net import free_port
+from advocacy_dev.devstack.processes import ServiceProcess
 from bench.redirect import offer, summary
 from tests.support.stackkit import PrivateStack, record, sized
 from tests.support.traffic import make_shares, scrape, total

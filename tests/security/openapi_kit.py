@@ -16,7 +16,7 @@ METHODS = ("get", "post", "put", "patch", "delete")
 @functools.cache
 def document(svc: str) -> dict[str, Any]:
     """The service's OpenAPI document as its code builds it (what the running process serves)."""
-    from advocacy_common import openapi_export
+    from advocacy_dev import openapi_export
 
     return openapi_export.openapi(svc)
 

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from advocacy_common.auth.devkeys import DevKeys
-from advocacy_common.devstack.broker import TansuBroker
+from advocacy_dev.devstack.broker import TansuBroker
 from tests.support.helpers import BROWSER_UAS, eventually
 from tests.support.stackkit import PrivateStack, running_stack
 from tests.support.traffic import make_shares

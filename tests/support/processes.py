@@ -8,10 +8,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from advocacy_common.devstack.net import free_port
+from advocacy_dev.devstack.net import free_port
 
 if TYPE_CHECKING:
-    from advocacy_common.devstack.broker import TansuBroker
+    from advocacy_dev.devstack.broker import TansuBroker
 
 
 def stop_at_exit(stop: Callable[[], None]) -> Callable[[], None]:
@@ -24,7 +24,7 @@ def stop_at_exit(stop: Callable[[], None]) -> Callable[[], None]:
 def own_tansu(root: Path) -> Iterator[TansuBroker]:
     """A Tansu broker on a free port, logging under ``root``; stopped on exit (or at interpreter exit
     if the run is interrupted). For stacks that must not share the session broker's groups."""
-    from advocacy_common.devstack.broker import TansuBroker
+    from advocacy_dev.devstack.broker import TansuBroker
 
     tansu = TansuBroker(free_port(), log_path=root / "tansu.log")
     stop = stop_at_exit(tansu.kill)

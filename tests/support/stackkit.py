@@ -17,9 +17,9 @@ from typing import Any
 import httpx
 
 from advocacy_common.auth.devkeys import DevKeys, mint_token
-from advocacy_common.devstack.net import free_port
-from advocacy_common.devstack.processes import ServiceProcess
-from advocacy_common.devstack.stack import SERVICES, ProcessStack
+from advocacy_dev.devstack.net import free_port
+from advocacy_dev.devstack.processes import ServiceProcess
+from advocacy_dev.devstack.stack import SERVICES, ProcessStack
 
 SCALE = os.environ.get("RELIABILITY_SCALE", "short").strip().lower()
 FULL = SCALE == "full"
@@ -77,7 +77,7 @@ class PrivateStack:
             partitions=partitions,
         )
         if server_urls:
-            from advocacy_common.devstack.postgres import database_url_on
+            from advocacy_dev.devstack.postgres import database_url_on
 
             for svc, url in server_urls.items():
                 db_url = database_url_on(url, self.inner.database_names[svc])
@@ -85,8 +85,8 @@ class PrivateStack:
                 self.inner.processes[svc].env[f"{svc.upper()}_DATABASE_URL"] = db_url
 
     def prepare_and_start(self, timeout: float = 90.0) -> None:
-        from advocacy_common.devstack.postgres import create_database_on
-        from advocacy_common.devstack.stack import ensure_all_topics, migrate_all
+        from advocacy_dev.devstack.postgres import create_database_on
+        from advocacy_dev.devstack.stack import ensure_all_topics, migrate_all
 
         self.inner.data.create()
         for svc, name in self.inner.database_names.items():

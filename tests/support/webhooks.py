@@ -9,7 +9,7 @@ from typing import Any
 
 import uvicorn
 
-from advocacy_common.devstack.net import free_port
+from advocacy_dev.devstack.net import free_port
 
 
 class Receiver:

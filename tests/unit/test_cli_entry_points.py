@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typer.testing import CliRunner
 
-from advocacy_common.cli import app
+from advocacy_dev.cli import app
 
 
 def test_the_metrics_command_group_is_registered_by_its_entry_point() -> None:

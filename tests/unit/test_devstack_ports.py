@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 
-from advocacy_common.devstack import net
+from advocacy_dev.devstack import net
 
 
 def test_ports_are_below_the_ephemeral_range_and_distinct() -> None:

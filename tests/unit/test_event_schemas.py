@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from advocacy_common.event_schemas import SCHEMA_DIR, all_schemas, incompatibilities, render
+from advocacy_dev.event_schemas import SCHEMA_DIR, all_schemas, incompatibilities, render
 
 
 def test_every_event_type_has_its_committed_schema() -> None:
@@ -57,7 +57,7 @@ def test_adding_an_optional_property_is_compatible() -> None:
 def test_readme_catalogue_lists_every_event() -> None:
     from pathlib import Path
 
-    from advocacy_common.event_schemas import catalogue_markdown
+    from advocacy_dev.event_schemas import catalogue_markdown
 
     readme = Path("README.md").read_text()
     section = readme.split("<!-- event-catalogue:start -->")[1].split("<!-- event-catalogue:end -->")[0]

@@ -1,6 +1,6 @@
 """The import rules hold, and each of them bites (issue 16).
 
-- No import cycle in the library or the services (grimp, the graph import-linter uses): imports
+- No import cycle in the library, the dev tooling or the services (grimp, the graph import-linter uses): imports
   inside functions count, imports made only under ``TYPE_CHECKING`` do not.
 - The contracts in ``pyproject.toml`` (``make lint`` runs ``lint-imports``) each fail when a
   deliberate violation is added to a copy of the tree.
@@ -22,6 +22,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = {
+    "advocacy_dev": ROOT / "libs" / "devtools",
     "advocacy_common": ROOT / "libs" / "common",
     "advocacy_content": ROOT / "services" / "content",
     "advocacy_sharing": ROOT / "services" / "sharing",

@@ -3,8 +3,8 @@
 Each service's ``create_app(settings)`` is built with dev settings and role ``all`` (every router
 mounted; nothing is started: the lifespan does not run), and ``app.openapi()`` is written out.
 
-    python -m advocacy_common.openapi_export           # rewrite docs/openapi/*.json
-    python -m advocacy_common.openapi_export --check   # exit 1 if a committed file differs
+    python -m advocacy_dev.openapi_export           # rewrite docs/openapi/*.json
+    python -m advocacy_dev.openapi_export --check   # exit 1 if a committed file differs
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 OPENAPI_DIR = Path("docs/openapi")
-REGENERATE = ".venv/bin/python -m advocacy_common.openapi_export"
+REGENERATE = ".venv/bin/python -m advocacy_dev.openapi_export"
 SERVICES = ("content", "sharing", "metrics", "gamification")
 _SETTINGS_CLASS = {
     "content": "ContentSettings",

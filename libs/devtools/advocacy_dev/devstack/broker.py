@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import IO
 
-from advocacy_common.devstack.net import DevStackError, ensure_port_free, kill_own_children, run_sync, tail
+from advocacy_dev.devstack.net import DevStackError, ensure_port_free, kill_own_children, run_sync, tail
 
 
 def broker_binary() -> str:

@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from advocacy_common.devstack.broker import TansuBroker
-from advocacy_common.devstack.net import DevStackError, ensure_port_free, kill_own_children, run_sync, tail
-from advocacy_common.devstack.postgres import EmbeddedPostgres, create_database_on, database_url_on
-from advocacy_common.devstack.processes import ServiceProcess, service_command
+from advocacy_dev.devstack.broker import TansuBroker
+from advocacy_dev.devstack.net import DevStackError, ensure_port_free, kill_own_children, run_sync, tail
+from advocacy_dev.devstack.postgres import EmbeddedPostgres, create_database_on, database_url_on
+from advocacy_dev.devstack.processes import ServiceProcess, service_command
 
 if TYPE_CHECKING:
     from advocacy_common.auth.devkeys import DevKeys

@@ -15,7 +15,7 @@ from typing import IO
 
 import httpx
 
-from advocacy_common.devstack.net import DevStackError, tail
+from advocacy_dev.devstack.net import DevStackError, tail
 
 
 class ServiceStartError(DevStackError):

@@ -7,10 +7,10 @@
 
 from __future__ import annotations
 
-from advocacy_common.devstack.broker import ExternalBroker, TansuBroker
-from advocacy_common.devstack.net import DevStackError, PortInUseError, free_port, port_in_use
-from advocacy_common.devstack.postgres import EmbeddedPostgres, ExternalPostgres, create_database_on
-from advocacy_common.devstack.processes import ServiceProcess, ServiceStartError, service_command
+from advocacy_dev.devstack.broker import ExternalBroker, TansuBroker
+from advocacy_dev.devstack.net import DevStackError, PortInUseError, free_port, port_in_use
+from advocacy_dev.devstack.postgres import EmbeddedPostgres, ExternalPostgres, create_database_on
+from advocacy_dev.devstack.processes import ServiceProcess, ServiceStartError, service_command
 
 __all__ = [
     "DevStackError",

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from advocacy_common.devstack.net import DevStackError, ensure_port_free, run_sync, tail
+from advocacy_dev.devstack.net import DevStackError, ensure_port_free, run_sync, tail
 
 PG_USER = "embedded_postgres"  # the OS user the server runs as when we are root
 SUPERUSER = "postgres"  # the database superuser (trust auth on 127.0.0.1 only)
@@ -290,7 +290,7 @@ class EmbeddedPostgres:
 
     def _write_conf(self) -> None:
         lines = [
-            "# Written by advocacy_common.devstack at each start; edit DEV_SETTINGS instead.",
+            "# Written by advocacy_dev.devstack at each start; edit DEV_SETTINGS instead.",
             f"listen_addresses = '{self.host}'",
             f"port = {self.port}",
             "unix_socket_directories = ''",

@@ -54,7 +54,7 @@ def dev_run() -> None:
     DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS use servers of your own instead of the embedded ones;
     ADVOCACY_PG_PORT (5433), ADVOCACY_KAFKA_PORT (9092) and ADVOCACY_DATA_DIR (./.data) move them.
     """
-    from advocacy_common.devstack.stack import run
+    from advocacy_dev.devstack.stack import run
 
     raise typer.Exit(run())
 
@@ -91,7 +91,7 @@ def demo(
     data_dir: DataDirOption = None,
 ) -> None:
     """Walk the platform over HTTP: publish, share, click, then read metrics and the leaderboard."""
-    from advocacy_common.demo import DemoError, DemoUrls, run_demo
+    from advocacy_dev.demo import DemoError, DemoUrls, run_demo
 
     urls = DemoUrls(content=content_url, sharing=sharing_url, metrics=metrics_url, gamification=gamification_url)
     try:
