@@ -12,7 +12,9 @@ $(STAMP): pyproject.toml libs/devtools/pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "needs $(PYTHON) on PATH"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]' -e libs/devtools
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@# after the project: upgrading a venv that had the old `advocacy` script must not remove the new one
+	$(BIN)/python -m pip install --quiet -e libs/devtools
 	@touch $(STAMP)
 
 install: $(STAMP)
