@@ -20,16 +20,19 @@ PENDING_METRICS = {"advocacy_clicks_total"}
 
 def exported_names() -> set[str]:
     """Sample names the processes expose: every collector registered by the observability module
-    and the service packages (counters as *_total, histograms as *_bucket/_sum/_count)."""
+    and the service packages (counters as *_total, histograms as *_bucket/_sum/_count), and the
+    redirect's declared samples."""
     import importlib
 
     from prometheus_client import REGISTRY
 
     import advocacy_common.observability  # noqa: F401
+    from advocacy_sharing.redirect import REDIRECT_METRICS
 
     for svc in ("content", "sharing", "metrics", "gamification"):
         importlib.import_module(f"advocacy_{svc}.app")
-    return {n for n in REGISTRY._names_to_collectors if n.startswith("advocacy_")}
+    # the redirect's collector is registered when a redirector is made: it declares its samples
+    return {n for n in REGISTRY._names_to_collectors if n.startswith("advocacy_")} | REDIRECT_METRICS
 
 
 def metric_names(expr: str) -> set[str]:

@@ -55,6 +55,17 @@ MAX_PATH = 512
 # Requests on /r/{code} by answer are plain integers on the redirector (a prometheus Counter takes
 # a lock per increment, 2 % of the profile), read by a collector when /metrics is scraped.
 _ANSWER_STATUSES = (302, 404, 405, 410, 414, 429, 503)
+#: The samples the redirect exports. Its collector is registered when a :class:`Redirector` is made,
+#: so a registry read at import does not show them (the deploy tests check alerts against this).
+REDIRECT_METRICS = frozenset(
+    {
+        "advocacy_redirects_total",
+        "advocacy_redirect_admit_ratio",
+        "advocacy_event_loop_lag_seconds",
+        "advocacy_event_loop_lag_max_seconds",
+        "advocacy_redirects_shed_total",
+    }
+)
 
 
 class _AnswersCollector:

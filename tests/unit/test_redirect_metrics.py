@@ -1,0 +1,24 @@
+"""The redirect's collector exports exactly the samples it declares (REDIRECT_METRICS), which the
+alert and dashboard checks rely on since the collector is registered only when a redirector is made."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+from advocacy_sharing.redirect import REDIRECT_METRICS, _AnswersCollector
+
+
+def test_the_collector_exports_the_declared_samples_with_the_redirectors_counts() -> None:
+    admission = SimpleNamespace(admit=0.5, lag=0.01, max_lag=0.2, shed=3, shed_loads=1)
+    redirector: Any = SimpleNamespace(answers={302: 7, 503: 3}, admission=admission)
+    samples = {s.name: s for family in _AnswersCollector(redirector).collect() for s in family.samples}
+    assert set(samples) == REDIRECT_METRICS
+    by_status = {
+        fam_sample.labels["status"]: fam_sample.value
+        for family in _AnswersCollector(redirector).collect()
+        for fam_sample in family.samples
+        if fam_sample.name == "advocacy_redirects_total"
+    }
+    assert by_status == {"302": 7, "503": 3}
+    assert samples["advocacy_redirect_admit_ratio"].value == 0.5
