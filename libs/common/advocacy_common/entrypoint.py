@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import struct
 from collections.abc import Callable
 from typing import Any
 
@@ -13,7 +14,21 @@ import uvicorn
 from advocacy_common.migrations import upgrade
 from advocacy_common.settings import ServiceSettings
 
-ACCEPT_DRAIN_SECONDS = 0.05
+# How long a listener may wait for its accept queue to be empty before it closes anyway.
+ACCEPT_DRAIN_MAX_SECONDS = 1.0
+_TCP_INFO_LEN = 104  # enough of struct tcp_info for tcpi_unacked
+
+
+def accept_queue_length(sock: Any) -> int | None:
+    """Connections the kernel has completed on a listening socket that nobody has accepted yet
+    (Linux: ``tcpi_unacked`` of a listener is its accept queue); None where that cannot be read."""
+    try:
+        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO_LEN)
+    except (OSError, AttributeError):
+        return None
+    if len(info) < 8 + 5 * 4:
+        return None
+    return int(struct.unpack_from("5I", info, 8)[4])
 
 
 class GracefulServer(uvicorn.Server):
@@ -33,16 +48,21 @@ class GracefulServer(uvicorn.Server):
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         # Connections the kernel has completed but the loop has not accepted yet are reset when the
-        # listener closes (scenario 7 saw 4 at once on a busy sharing process): let the loop accept
-        # what is queued first; those are then fresh connections, answered below.
-        await asyncio.sleep(ACCEPT_DRAIN_SECONDS)
+        # listener closes (scenario 7 saw up to 17 at once on a busy sharing process, with a fixed
+        # 50 ms wait): the listeners close at a moment when their accept queues are empty, checked
+        # in the same step of the loop as the close (the loop accepts while we wait); those
+        # accepted are fresh connections, answered below.
+        loop = asyncio.get_running_loop()
+        listeners = [sock for server in self.servers for sock in server.sockets]
+        drain_until = loop.time() + ACCEPT_DRAIN_MAX_SECONDS
+        while loop.time() < drain_until and any(accept_queue_length(sock) for sock in listeners):
+            await asyncio.sleep(0.002)
         for server in self.servers:
             server.close()
         for sock in sockets or []:
             sock.close()
         for connection in list(self.server_state.connections):
             _no_more_keep_alive(connection)
-        loop = asyncio.get_running_loop()
         deadline = loop.time() + self.FRESH_GRACE
         while loop.time() < deadline and any(_waiting(c) for c in list(self.server_state.connections)):
             await asyncio.sleep(0.01)
