@@ -53,11 +53,11 @@ from advocacy_dev.devstack.postgres import (
     create_database_on,
     database_url_on,
 )
-from advocacy_gamification import leaderboard
+from advocacy_gamification.adapters.context import TenantContext, calendar
+from advocacy_gamification.adapters.reads import read_session
 from advocacy_gamification.app import create_app
-from advocacy_gamification.context import TenantContext, calendar
 from advocacy_gamification.db import TOTALS
-from advocacy_gamification.reads import read_session
+from advocacy_gamification.features import leaderboard
 from advocacy_gamification.settings import GamificationSettings
 from bench.common import append_results, summary_ms
 

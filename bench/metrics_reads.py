@@ -41,7 +41,7 @@ from advocacy_common.tenant import TenantSettings
 from advocacy_dev.devstack.net import free_port
 from advocacy_dev.devstack.postgres import FAST_UNSAFE_SETTINGS, EmbeddedPostgres
 from advocacy_metrics.app import DEFINITION
-from advocacy_metrics.rebuild import rebuild_tenant
+from advocacy_metrics.features.rebuild import rebuild_tenant
 from advocacy_metrics.settings import MetricsSettings
 from bench.common import append_results, summary_ms
 

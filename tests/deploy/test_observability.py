@@ -27,7 +27,7 @@ def exported_names() -> set[str]:
     from prometheus_client import REGISTRY
 
     import advocacy_common.observability  # noqa: F401
-    from advocacy_sharing.redirect import REDIRECT_METRICS
+    from advocacy_sharing.adapters.redirect import REDIRECT_METRICS
 
     for svc in ("content", "sharing", "metrics", "gamification"):
         importlib.import_module(f"advocacy_{svc}.app")

@@ -20,9 +20,10 @@ from advocacy_common.events import new_event
 from advocacy_common.events.sharing import ShareCreated
 from advocacy_common.migrations import upgrade
 from advocacy_common.pagination import PageParams, decode_cursor
-from advocacy_content import board, coaching, domain, members, policy_service, suggestions, waves
-from advocacy_content.consumers import record_shares
+from advocacy_content import domain
 from advocacy_content.db import CoachingReply, CoachingRequest, ContentItem, Member, PolicyVersion, SharedContent, Wave
+from advocacy_content.features import board, coaching, members, policy, suggestions, waves
+from advocacy_content.features.board import record_shares
 from advocacy_content.schemas import (
     CoachingCreate,
     MembershipIn,
@@ -236,7 +237,7 @@ async def test_erasure_forgets_the_person(sm: async_sessionmaker[AsyncSession]) 
             ],
         )
         # eve became an admin later and changed the policy
-        await policy_service.put_policy(s, who(tenant, "eve", "admin"), PolicyIn(blocked_terms=["secret"]))
+        await policy.put_policy(s, who(tenant, "eve", "admin"), PolicyIn(blocked_terms=["secret"]))
     async with sm() as s, s.begin():
         await members.erase_member(s, admin, "eve")
     async with sm() as s:

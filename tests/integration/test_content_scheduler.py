@@ -20,7 +20,7 @@ from advocacy_common.db import OUTBOX, make_engine, make_sessionmaker
 from advocacy_common.kafka import ensure_topics, make_producer
 from advocacy_common.migrations import upgrade
 from advocacy_common.outbox import OutboxRelay
-from advocacy_content import scheduler
+from advocacy_content.adapters import scheduler
 from advocacy_content.db import ContentItem
 
 PUBLISHED = "io.advocacy.content.published.v1"

@@ -30,7 +30,7 @@ from advocacy_common.events import Envelope, new_event
 from advocacy_common.events.sharing import ClickInvalidated, ConversionRecorded, ShareClicked, ShareCreated, Verdict
 from advocacy_gamification.consumers import CONSUMERS
 from advocacy_gamification.db import RULE_SETS
-from advocacy_gamification.rules import RulesBody
+from advocacy_gamification.domain.rules import RulesBody
 from tests.integration.test_gamification_support import SHARING, Gam, gam, gam_url, tenant_settings
 
 __all__ = ["gam", "gam_url"]

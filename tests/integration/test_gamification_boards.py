@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from advocacy_common.pagination import PageParams
-from advocacy_gamification import leaderboard
+from advocacy_gamification.features import leaderboard
 from tests.integration.test_gamification_support import (
     Gam,
     click,
@@ -220,7 +220,7 @@ async def test_a_new_calendar_rebuilds_the_week_and_month_boards(gam: Gam, new_t
     await gam.apply(tenant_settings(t, time_zone="America/New_York"))
     await score_counts_agree(gam, t)
     async with gam.sm() as s:
-        from advocacy_gamification import context
+        from advocacy_gamification.adapters import context
 
         context._calendars.clear()  # the API's few-second cache of the calendar
         wk = await leaderboard.board(s, t, "week", None, None, page, now=later)

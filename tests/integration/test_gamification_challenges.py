@@ -6,7 +6,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from advocacy_gamification import challenges
+from advocacy_gamification.features import challenges
 from tests.integration.test_gamification_support import (
     Gam,
     click,

@@ -19,9 +19,9 @@ from sqlalchemy.pool import NullPool
 from advocacy_common.db import make_sessionmaker
 from advocacy_common.errors import Conflict, NotFound, Unprocessable
 from advocacy_common.events import Envelope
-from advocacy_gamification import points, rewards
-from advocacy_gamification.awards import apply_events
 from advocacy_gamification.domain import Book
+from advocacy_gamification.features import points, rewards
+from advocacy_gamification.features.awards import apply_events
 from tests.integration.test_gamification_support import click, conversion, gam_url, invalidate, share, suggestion
 
 __all__ = ["gam_url"]

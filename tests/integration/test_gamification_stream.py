@@ -17,9 +17,9 @@ import uvicorn
 
 from advocacy_common.auth import Principal
 from advocacy_dev.devstack.net import free_port
+from advocacy_gamification.adapters.stream import TicketSigner
 from advocacy_gamification.app import create_app
 from advocacy_gamification.settings import GamificationSettings
-from advocacy_gamification.stream import TicketSigner
 from tests.integration.test_gamification_support import Gam, click, gam, gam_url, share
 from tests.support.sse import SSE
 

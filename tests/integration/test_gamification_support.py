@@ -26,7 +26,7 @@ from advocacy_common.events.content import MemberErased, MemberUpdated, Suggesti
 from advocacy_common.events.sharing import ClickInvalidated, ConversionRecorded, ShareClicked, ShareCreated, Verdict
 from advocacy_common.migrations import upgrade
 from advocacy_common.tenant import TenantSettings
-from advocacy_gamification.awards import apply_events
+from advocacy_gamification.features.awards import apply_events
 from advocacy_gamification.settings import GamificationSettings
 
 SHARING = "/advocacy/sharing"

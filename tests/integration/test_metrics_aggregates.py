@@ -34,8 +34,8 @@ from advocacy_common.events.sharing import ClickInvalidated, ConversionRecorded,
 from advocacy_common.migrations import upgrade
 from advocacy_common.money import Money
 from advocacy_common.tenant import TenantSettings
-from advocacy_metrics import facts
-from advocacy_metrics.rebuild import rebuild_tenant, snapshot
+from advocacy_metrics.features import facts
+from advocacy_metrics.features.rebuild import rebuild_tenant, snapshot
 
 T0 = datetime(2026, 3, 1, 20, 0, tzinfo=UTC)
 ZONES = ["UTC", "Europe/Berlin", "America/Los_Angeles", "Asia/Tokyo"]

@@ -31,10 +31,10 @@ from advocacy_common.events.sharing import (
 from advocacy_common.migrations import upgrade
 from advocacy_common.money import Money
 from advocacy_common.tenant import TenantSettings
-from advocacy_metrics import facts
 from advocacy_metrics.cli import run_rebuild
 from advocacy_metrics.db import AGGREGATE_TABLES, CLICK_FACTS, SHARE_FACTS
-from advocacy_metrics.rebuild import snapshot
+from advocacy_metrics.features import facts
+from advocacy_metrics.features.rebuild import snapshot
 
 START = datetime(2025, 6, 1, tzinfo=UTC)
 SHARING = "/advocacy/sharing"

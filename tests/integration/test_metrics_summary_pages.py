@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from advocacy_common.auth.principal import Principal
 from advocacy_common.db import make_sessionmaker
-from advocacy_metrics import queries, service
+from advocacy_metrics.adapters import queries
+from advocacy_metrics.features import reports
 from tests.integration.test_metrics_rebuild import engine, feed, metrics_url, programme  # noqa: F401
 
 RANGES = ({"from": "2025-06-01", "to": "2026-05-31"}, {"from": "2025-06-17", "to": "2025-09-03"})
@@ -27,7 +28,7 @@ async def _pages(eng: AsyncEngine, admin: Principal, group_by: str, rng: dict[st
     sessionmaker = make_sessionmaker(eng)
     for _ in range(10_000):
         async with sessionmaker() as session:
-            page = await service.summary(session, admin, group_by, rng["from"], rng["to"], limit, cursor)
+            page = await reports.summary(session, admin, group_by, rng["from"], rng["to"], limit, cursor)
         assert len(page["items"]) <= limit
         items.extend(page["items"])
         totals.append(page["totals"])
@@ -44,7 +45,7 @@ async def test_pages_put_together_are_the_whole_answer(engine: AsyncEngine, grou
     await feed(engine, programme(tenant, 6000, random.Random(11)))
     admin = Principal(sub="admin", tenant_id=tenant, roles=frozenset({"admin"}))
     for rng in RANGES:
-        whole, (totals,) = await _pages(engine, admin, group_by, rng, service.SUMMARY_MAX_LIMIT)
+        whole, (totals,) = await _pages(engine, admin, group_by, rng, reports.SUMMARY_MAX_LIMIT)
         assert len(whole) >= 3, (group_by, rng)
         for limit in (1, 2, 7):
             items, page_totals = await _pages(engine, admin, group_by, rng, limit)

@@ -19,7 +19,7 @@ from advocacy_common.events.content import MemberErased, PolicyUpdated, TenantSe
 from advocacy_common.tenant import TenantSettings
 from advocacy_dev.devstack.broker import TansuBroker
 from advocacy_dev.devstack.net import free_port
-from advocacy_sharing.conversions import signature
+from advocacy_sharing.features.conversions import signature
 from tests.integration.test_sharing_harness import Sharing, running_sharing
 
 CHROME = (

@@ -9,8 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from advocacy_gamification.badges import Stats, earned, next_streak
-from advocacy_gamification.rules import (
+from advocacy_gamification.domain.rules import (
     DEFAULT_BODY,
     AwardFact,
     RulesBody,
@@ -19,6 +18,7 @@ from advocacy_gamification.rules import (
     score,
     version_at,
 )
+from advocacy_gamification.features.badges import Stats, earned, next_streak
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 

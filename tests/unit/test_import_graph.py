@@ -123,10 +123,14 @@ LINT_IMPORTS = str(Path(sys.executable).with_name("lint-imports"))
 @pytest.mark.parametrize(
     ("contract", "module", "line"),
     [
-        ("services-independent", "advocacy_content/service.py", "import advocacy_sharing.spool"),
+        ("services-independent", "advocacy_content/features/content.py", "import advocacy_sharing.adapters.spool"),
         ("library-knows-no-service", "advocacy_common/pagination.py", "import advocacy_metrics.domain"),
-        ("pure-domain", "advocacy_gamification/domain.py", "import sqlalchemy"),
+        ("pure-domain", "advocacy_gamification/domain/__init__.py", "import sqlalchemy"),
         ("pure-domain", "advocacy_sharing/domain.py", "from advocacy_common import db"),
+        ("pure-domain", "advocacy_metrics/domain/roi.py", "import sqlalchemy"),
+        ("service-anatomy", "advocacy_content/adapters/paging.py", "from advocacy_content.features import board"),
+        ("service-anatomy", "advocacy_sharing/db.py", "from advocacy_sharing import api"),
+        ("service-anatomy", "advocacy_gamification/features/points.py", "from advocacy_gamification import parts"),
     ],
 )
 def test_each_contract_fails_on_a_deliberate_violation(tree_copy: Path, contract: str, module: str, line: str) -> None:

@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 from advocacy_common.errors import Unprocessable
 from advocacy_common.money import Money
 from advocacy_common.tenant import TenantSettings
-from advocacy_metrics import adoption, ranges, roi
-from advocacy_metrics.domain import Sum
-from advocacy_metrics.measures import GroupTotals, Pricing, StatSums, amount_str, measures
+from advocacy_metrics.adapters import ranges
+from advocacy_metrics.domain import Sum, adoption, roi
+from advocacy_metrics.domain.measures import GroupTotals, Pricing, StatSums, amount_str, measures
 
 SETTINGS = TenantSettings(
     base_currency="EUR",
@@ -191,7 +191,7 @@ def test_adoption_weeks_clip_to_the_range_and_ignore_future_lapses() -> None:
 
 
 def test_split_months_takes_whole_months_and_leaves_the_edges() -> None:
-    from advocacy_metrics.queries import split_months
+    from advocacy_metrics.adapters.queries import split_months
 
     def r(a: str, b: str) -> ranges.DayRange:
         return ranges.DayRange(date.fromisoformat(a), date.fromisoformat(b))
@@ -213,7 +213,7 @@ def test_split_months_takes_whole_months_and_leaves_the_edges() -> None:
 def test_split_months_covers_every_day_once(start: date, days: int) -> None:
     from datetime import timedelta
 
-    from advocacy_metrics.queries import split_months
+    from advocacy_metrics.adapters.queries import split_months
 
     rng = ranges.DayRange(start, start + timedelta(days=days))
     edges, months = split_months(rng)

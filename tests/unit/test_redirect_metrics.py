@@ -6,7 +6,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from advocacy_sharing.redirect import REDIRECT_METRICS, _AnswersCollector
+from advocacy_sharing.adapters.redirect import REDIRECT_METRICS, _AnswersCollector
 
 
 def test_the_collector_exports_the_declared_samples_with_the_redirectors_counts() -> None:

@@ -1,8 +1,8 @@
-"""Admission control for /r/ (advocacy_sharing/admission.py): the admit fraction and its effect."""
+"""Admission control for /r/ (advocacy_sharing/adapters/admission.py): the admit fraction and its effect."""
 
 from __future__ import annotations
 
-from advocacy_sharing.admission import Admission
+from advocacy_sharing.adapters.admission import Admission
 
 
 def test_a_late_tick_or_two_is_not_overload() -> None:
@@ -58,7 +58,7 @@ def test_a_zero_budget_disables_shedding() -> None:
 async def test_a_shed_request_is_a_503_with_retry_after_and_journals_nothing() -> None:
     from typing import Any
 
-    from advocacy_sharing.redirect import LinkCache, LinkTarget, Redirector
+    from advocacy_sharing.adapters.redirect import LinkCache, LinkTarget, Redirector
     from advocacy_sharing.settings import SharingSettings
 
     class Journal:

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from advocacy_sharing.clickid import ClickIds
+from advocacy_sharing.adapters.clickid import ClickIds
 from advocacy_sharing.domain import new_code
 
 

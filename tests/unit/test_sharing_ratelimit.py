@@ -1,7 +1,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from advocacy_sharing.ratelimit import RateLimiter
+from advocacy_sharing.adapters.ratelimit import RateLimiter
 
 
 def test_thirty_a_minute_pass_the_thirty_first_is_limited() -> None:

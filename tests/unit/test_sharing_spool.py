@@ -6,8 +6,8 @@ import orjson
 
 from advocacy_common.events.base import decode as decode_event
 from advocacy_common.events.sharing import ClickReceived
-from advocacy_sharing.emitter import headers_of
-from advocacy_sharing.spool import ClickJournal, Position, decode, encode
+from advocacy_sharing.adapters.emitter import headers_of
+from advocacy_sharing.adapters.spool import ClickJournal, Position, decode, encode
 
 
 def line(i: int, tenant: str = "t-1") -> bytes:

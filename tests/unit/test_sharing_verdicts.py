@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from advocacy_sharing import verdicts
+from advocacy_sharing.adapters import verdicts
 
 CORPORA = Path(__file__).parents[1] / "fixtures" / "useragents"
 

@@ -6,10 +6,10 @@ from fastapi import FastAPI
 
 from advocacy_common.entrypoint import service_cli
 from advocacy_common.runtime import ServiceDefinition, create_service_app
+from advocacy_content.adapters.scheduler import scheduler_task
 from advocacy_content.api import router
 from advocacy_content.consumers import CONSUMERS
-from advocacy_content.partner import PARTNER_FEED, deliver_webhooks
-from advocacy_content.scheduler import scheduler_task
+from advocacy_content.features.partner import PARTNER_FEED, deliver_webhooks
 from advocacy_content.settings import ContentSettings
 
 DEFINITION = ServiceDefinition(

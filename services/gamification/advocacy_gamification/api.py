@@ -10,10 +10,10 @@ from fastapi.responses import StreamingResponse
 from advocacy_common.auth import AdminPrincipal, CurrentPrincipal, EmployeePrincipal
 from advocacy_common.db import SessionDep
 from advocacy_common.pagination import PageDep
-from advocacy_gamification import badges, challenges, leaderboard, points, rewards, rulesets
+from advocacy_gamification.adapters.reads import ReadSessionDep
+from advocacy_gamification.domain.rules import RulesIn
+from advocacy_gamification.features import badges, challenges, leaderboard, points, rewards, rules
 from advocacy_gamification.parts import parts_of
-from advocacy_gamification.reads import ReadSessionDep
-from advocacy_gamification.rules import RulesIn
 from advocacy_gamification.schemas import (
     Badges,
     CancelIn,
@@ -102,12 +102,12 @@ async def stream_leaderboard(
 
 @router.get("/rules", response_model=CurrentRules)
 async def get_rules(who: CurrentPrincipal, session: SessionDep) -> CurrentRules:
-    return CurrentRules.model_validate(await rulesets.current(session, who.tenant_id))
+    return CurrentRules.model_validate(await rules.current(session, who.tenant_id))
 
 
 @router.put("/rules", response_model=RulesOut)
 async def put_rules(body: RulesIn, admin: AdminPrincipal, session: SessionDep) -> RulesOut:
-    return RulesOut.model_validate(await rulesets.put(session, admin.tenant_id, admin.sub, body))
+    return RulesOut.model_validate(await rules.put(session, admin.tenant_id, admin.sub, body))
 
 
 @router.post("/rules/simulate", response_model=SimulatedBoard)
@@ -119,7 +119,7 @@ async def simulate_rules(
     window: WindowParam = "all",
     team: TeamQuery = None,
 ) -> SimulatedBoard:
-    result = await rulesets.simulate(session, admin.tenant_id, body.body(), window, team, page)
+    result = await rules.simulate(session, admin.tenant_id, body.body(), window, team, page)
     return SimulatedBoard.model_validate(result)
 
 

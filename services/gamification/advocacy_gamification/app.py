@@ -12,12 +12,12 @@ from fastapi import FastAPI
 
 from advocacy_common.entrypoint import service_cli
 from advocacy_common.runtime import Runtime, ServiceDefinition, create_service_app
-from advocacy_gamification import challenges
+from advocacy_gamification.adapters.stream import BoardHub, Tickets
 from advocacy_gamification.api import router
 from advocacy_gamification.consumers import CONSUMERS
+from advocacy_gamification.features import challenges, leaderboard
 from advocacy_gamification.parts import GamificationParts, parts_of
 from advocacy_gamification.settings import GamificationSettings
-from advocacy_gamification.stream import BoardHub, Tickets
 
 log = logging.getLogger("advocacy.gamification")
 
@@ -43,6 +43,7 @@ async def on_start(runtime: Runtime) -> None:
             board_hub=BoardHub(
                 _libpq_url(s.database_url),
                 runtime.sessionmaker,
+                leaderboard.live_board,
                 min_interval=s.stream_min_interval_seconds,
                 keepalive=s.stream_keepalive_seconds,
             ),

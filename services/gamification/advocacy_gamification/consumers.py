@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from advocacy_common import topics
 from advocacy_common.consumer import ConsumerSpec
-from advocacy_gamification.awards import apply_events
+from advocacy_gamification.features.awards import apply_events
 
 CONSUMERS = [
     ConsumerSpec(

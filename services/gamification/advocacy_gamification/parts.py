@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from advocacy_common.runtime import Runtime
-from advocacy_gamification.stream import BoardHub, Tickets
+from advocacy_gamification.adapters.stream import BoardHub, Tickets
 
 
 @dataclass

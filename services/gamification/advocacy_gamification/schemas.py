@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from advocacy_common.money import Money
-from advocacy_gamification.rules import BadgeThresholds, DailyCaps, Multiplier, PointsTable
+from advocacy_gamification.domain.rules import BadgeThresholds, DailyCaps, Multiplier, PointsTable
 
 
 class _In(BaseModel):

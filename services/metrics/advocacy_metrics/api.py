@@ -9,7 +9,8 @@ from fastapi.responses import Response, StreamingResponse
 from advocacy_common.auth import AdminPrincipal, CurrentPrincipal, EmployeePrincipal
 from advocacy_common.db import SessionDep
 from advocacy_common.tenant_store import load_tenant_settings
-from advocacy_metrics import export, ranges, service
+from advocacy_metrics.adapters import ranges
+from advocacy_metrics.features import export, reports
 from advocacy_metrics.schemas import AdoptionReport, ContentMetrics, EmployeeMetrics, GroupBy, RoiReport, Summary
 
 router = APIRouter(prefix="/v1/metrics", tags=["metrics"])
@@ -29,7 +30,7 @@ async def employee_metrics(
     employee_id: str, who: CurrentPrincipal, session: SessionDep, from_: From = None, to: To = None
 ) -> EmployeeMetrics:
     """One employee's totals (all time unless a range is given); ``me`` for the caller."""
-    return EmployeeMetrics.model_validate(await service.employee_metrics(session, who, employee_id, from_, to))
+    return EmployeeMetrics.model_validate(await reports.employee_metrics(session, who, employee_id, from_, to))
 
 
 @router.get("/content/{content_id}", response_model=ContentMetrics)
@@ -37,7 +38,7 @@ async def content_metrics(
     content_id: str, who: EmployeePrincipal, session: SessionDep, from_: From = None, to: To = None
 ) -> ContentMetrics:
     """One content item's totals across everyone who shared it, and per network."""
-    return ContentMetrics.model_validate(await service.content_metrics(session, who, content_id, from_, to))
+    return ContentMetrics.model_validate(await reports.content_metrics(session, who, content_id, from_, to))
 
 
 @router.get("/summary", response_model=Summary)
@@ -48,25 +49,25 @@ async def summary(
     to: To = None,
     group_by: GroupBy = GroupBy.day,
     limit: Annotated[
-        int, Query(ge=1, le=service.SUMMARY_MAX_LIMIT, description="Groups per page (a year by day fits one).")
-    ] = service.SUMMARY_DEFAULT_LIMIT,
+        int, Query(ge=1, le=reports.SUMMARY_MAX_LIMIT, description="Groups per page (a year by day fits one).")
+    ] = reports.SUMMARY_DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(max_length=2048, description="`next_cursor` of the previous page.")] = None,
 ) -> Response:
     """Every measure per group, a page of groups in key order, and the totals of the whole range.
     Serialised straight to JSON (a page can hold thousands of groups); the shape is ``Summary``,
     pinned by the tests. The CSV export streams every group without pages."""
-    body = await service.summary(session, admin, group_by.value, from_, to, limit, cursor)
+    body = await reports.summary(session, admin, group_by.value, from_, to, limit, cursor)
     return Response(orjson.dumps(body), media_type="application/json")
 
 
 @router.get("/adoption", response_model=AdoptionReport)
 async def adoption(admin: AdminPrincipal, session: SessionDep, from_: From = None, to: To = None) -> AdoptionReport:
-    return AdoptionReport.model_validate(await service.adoption_metrics(session, admin, from_, to))
+    return AdoptionReport.model_validate(await reports.adoption_metrics(session, admin, from_, to))
 
 
 @router.get("/roi", response_model=RoiReport)
 async def roi(admin: AdminPrincipal, session: SessionDep, from_: From = None, to: To = None) -> RoiReport:
-    return RoiReport.model_validate(await service.roi(session, admin, from_, to))
+    return RoiReport.model_validate(await reports.roi(session, admin, from_, to))
 
 
 @router.get("/export.csv", response_class=StreamingResponse)
@@ -80,7 +81,7 @@ async def export_csv(
 ) -> StreamingResponse:
     """The summary as CSV (same filters), streamed as the groups are read."""
     settings = await load_tenant_settings(session, admin.tenant_id)
-    days = ranges.resolve(from_, to, settings.zone, service.today_in(settings))
+    days = ranges.resolve(from_, to, settings.zone, reports.today_in(settings))
     body = export.stream_csv(request.app.state.runtime.sessionmaker, admin.tenant_id, group_by.value, days, settings)
     name = f"metrics-{group_by.value}-{days.start}-{days.end}.csv"
     return StreamingResponse(

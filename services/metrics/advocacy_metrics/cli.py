@@ -17,7 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from advocacy_common.db import make_engine, make_sessionmaker
 from advocacy_metrics.db import SHARE_FACTS
-from advocacy_metrics.rebuild import fingerprint, rebuild_tenant
+from advocacy_metrics.features.rebuild import fingerprint, rebuild_tenant
 
 app = typer.Typer(help="Metrics: rebuild aggregates from the raw facts.", no_args_is_help=True, add_completion=False)
 console = Console(stderr=True)

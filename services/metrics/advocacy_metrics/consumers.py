@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from advocacy_common import topics
 from advocacy_common.consumer import ConsumerSpec
-from advocacy_metrics import facts
+from advocacy_metrics.features import facts
 
 CONSUMERS = [
     ConsumerSpec(

@@ -2,7 +2,7 @@
 
 Facts are what the events said, one row per fact id (a redelivered event inserts nothing).
 Aggregates are pure functions of the facts (see :mod:`advocacy_metrics.domain`), kept in the same
-transaction as the facts and recomputable from them (:mod:`advocacy_metrics.rebuild`):
+transaction as the facts and recomputable from them (:mod:`advocacy_metrics.features.rebuild`):
 
 - ``daily_stats``: day x employee x content x network x team (the fine grain);
 - ``team_daily_stats`` / ``content_daily_stats``: the same counters rolled up to day x team x

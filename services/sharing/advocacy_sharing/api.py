@@ -1,4 +1,4 @@
-"""HTTP routes of the sharing service (the redirect itself is in redirect.py, in front of these)."""
+"""HTTP routes of the sharing service (the redirect itself is adapters/redirect.py, in front of these)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ from advocacy_common.errors import Forbidden, Unauthorized, Unprocessable, valid
 from advocacy_common.net import ClientAddress
 from advocacy_common.networks import Network, intent_url
 from advocacy_common.pagination import Page, PageDep
-from advocacy_sharing import conversions, domain, invalidation, service
+from advocacy_sharing import domain
 from advocacy_sharing.db import Account, Share
+from advocacy_sharing.features import accounts, clicks, conversions, shares
 from advocacy_sharing.parts import parts_of
 from advocacy_sharing.schemas import (
     AccountIn,
@@ -80,13 +81,13 @@ async def create_share(
     body: ShareCreate, who: EmployeePrincipal, session: SessionDep, request: Request, response: Response
 ) -> SharePublic:
     settings = _settings(request)
-    result = await service.create_share(
+    result = await shares.create_share(
         session,
         who,
         body,
         link_template=_link(settings, "x" * domain.CODE_LENGTH),
         creator_visitor=_requester_visitor(request, settings),
-        authenticity=service.AuthenticityRule(settings.authenticity_min_colleagues, settings.authenticity_similarity),
+        authenticity=shares.AuthenticityRule(settings.authenticity_min_colleagues, settings.authenticity_similarity),
     )
     if not result.created:
         response.status_code = status.HTTP_200_OK
@@ -104,7 +105,7 @@ async def list_shares(
     network: Network | None = None,
 ) -> Page[SharePublic]:
     settings = _settings(request)
-    rows, next_cursor = await service.list_shares(
+    rows, next_cursor = await shares.list_shares(
         session, who, page, employee_id=employee_id, content_id=content_id, network=network
     )
     return Page[SharePublic](items=[_public(s, settings) for s in rows], next_cursor=next_cursor)
@@ -116,17 +117,17 @@ def _account(a: Account) -> AccountPublic:
 
 @router.put("/accounts/{network}", response_model=AccountPublic)
 async def put_account(network: Network, body: AccountIn, who: EmployeePrincipal, session: SessionDep) -> AccountPublic:
-    return _account(await service.put_account(session, who, network, body))
+    return _account(await accounts.put_account(session, who, network, body))
 
 
 @router.get("/accounts", response_model=AccountList)
 async def list_accounts(who: EmployeePrincipal, session: SessionDep) -> AccountList:
-    return AccountList(items=[_account(a) for a in await service.list_accounts(session, who)])
+    return AccountList(items=[_account(a) for a in await accounts.list_accounts(session, who)])
 
 
 @router.post("/clicks/invalidate", response_model=InvalidateOut)
 async def invalidate(body: InvalidateIn, who: AdminPrincipal, session: SessionDep) -> InvalidateOut:
-    return InvalidateOut(invalidated=await invalidation.invalidate_clicks(session, who.tenant_id, body))
+    return InvalidateOut(invalidated=await clicks.invalidate_clicks(session, who.tenant_id, body))
 
 
 @router.post("/conversions", status_code=status.HTTP_202_ACCEPTED, response_model=ConversionOut)

@@ -13,16 +13,15 @@ from fastapi import FastAPI
 from advocacy_common.entrypoint import service_cli
 from advocacy_common.events import Envelope
 from advocacy_common.runtime import Runtime, ServiceDefinition, create_service_app
+from advocacy_sharing.adapters.clickid import ClickIds
+from advocacy_sharing.adapters.emitter import ClickSender
+from advocacy_sharing.adapters.redirect import LinkCache, Redirector, SharingAPI
+from advocacy_sharing.adapters.spool import ClickJournal
 from advocacy_sharing.api import router
-from advocacy_sharing.brokerwatch import rewind_journal, watch_broker
-from advocacy_sharing.clickid import ClickIds
 from advocacy_sharing.consumers import CONSUMERS
-from advocacy_sharing.emitter import ClickSender
-from advocacy_sharing.parts import SharingParts, parts_of
-from advocacy_sharing.redirect import LinkCache, Redirector, SharingAPI
-from advocacy_sharing.service import content_change
+from advocacy_sharing.features.shares import content_change
+from advocacy_sharing.parts import SharingParts, parts_of, rewind_journal, watch_broker
 from advocacy_sharing.settings import SharingSettings
-from advocacy_sharing.spool import ClickJournal
 
 
 async def _start(runtime: Runtime) -> None:
@@ -110,7 +109,7 @@ DEFINITION = ServiceDefinition(
 
 def create_app(settings: SharingSettings | None = None) -> FastAPI:
     settings = settings or SharingSettings()
-    # /r/{code} is answered before FastAPI's routing, middleware and telemetry (redirect.py).
+    # /r/{code} is answered before FastAPI's routing, middleware and telemetry (adapters/redirect.py).
     return create_service_app(settings, DEFINITION, app_class=SharingAPI if settings.role.serves_http else FastAPI)
 
 

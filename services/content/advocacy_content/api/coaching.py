@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, status
 from advocacy_common.auth import EmployeePrincipal
 from advocacy_common.db import SessionDep
 from advocacy_common.pagination import Page, PageDep
-from advocacy_content import coaching
+from advocacy_content.features import coaching
 from advocacy_content.schemas import CoachingCreate, CoachingPublic, ReplyIn
 
 router = APIRouter(prefix="/v1/coaching/requests", tags=["coaching"])

@@ -10,9 +10,10 @@ from advocacy_common.auth import AdminPrincipal, EmployeePrincipal
 from advocacy_common.db import SessionDep
 from advocacy_common.networks import Network
 from advocacy_common.pagination import Page, PageDep
-from advocacy_content import board, policy_service, service, suggestions
 from advocacy_content.api.deps import LinkSample
 from advocacy_content.domain import Status
+from advocacy_content.features import board, content, suggestions
+from advocacy_content.features.policy import current_policy
 from advocacy_content.schemas import BoardPage, ContentCreate, ContentPatch, ContentPublic, RejectIn, SuggestionCreate
 
 router = APIRouter(prefix="/v1", tags=["content"])
@@ -24,8 +25,8 @@ StatusFilter = Annotated[str | None, Query(pattern="^(" + "|".join(Status.ALL) +
 async def create_content(
     body: ContentCreate, who: AdminPrincipal, session: SessionDep, link: LinkSample
 ) -> ContentPublic:
-    item, policy = await service.create_content(session, who, body, link_sample=link)
-    return service.to_public(item, policy=policy, link_sample=link)
+    item, policy = await content.create_content(session, who, body, link_sample=link)
+    return content.to_public(item, policy=policy, link_sample=link)
 
 
 @router.get("/content", response_model=BoardPage, response_model_exclude_none=False)
@@ -52,7 +53,7 @@ async def propose(
     body: SuggestionCreate, who: EmployeePrincipal, session: SessionDep, link: LinkSample
 ) -> ContentPublic:
     item, policy = await suggestions.propose(session, who, body, link_sample=link)
-    return service.to_public(item, policy=policy, link_sample=link)
+    return content.to_public(item, policy=policy, link_sample=link)
 
 
 @router.get("/content/suggestions", response_model=Page[ContentPublic])
@@ -66,37 +67,37 @@ async def list_suggestions(
     """Admins: the tenant's suggestions pending review (``status`` for others). Employees: their own,
     with status and rejection reason."""
     items, cursor, policy = await suggestions.list_suggestions(session, who, page, status=status)
-    return Page(items=[service.to_public(i, policy=policy, link_sample=link) for i in items], next_cursor=cursor)
+    return Page(items=[content.to_public(i, policy=policy, link_sample=link) for i in items], next_cursor=cursor)
 
 
 @router.get("/content/{content_id}", response_model=ContentPublic)
 async def get_content(content_id: str, who: EmployeePrincipal, session: SessionDep, link: LinkSample) -> ContentPublic:
-    item = await service.get_content(session, who, content_id)
+    item = await content.get_content(session, who, content_id)
     if who.is_admin or item.proposer_id == who.sub:
-        policy, _ = await policy_service.current_policy(session, who.tenant_id)
-        return service.to_public(item, policy=policy, link_sample=link)
-    return service.to_public(item)
+        policy, _ = await current_policy(session, who.tenant_id)
+        return content.to_public(item, policy=policy, link_sample=link)
+    return content.to_public(item)
 
 
 @router.patch("/content/{content_id}", response_model=ContentPublic)
 async def patch_content(
     content_id: str, body: ContentPatch, who: AdminPrincipal, session: SessionDep, link: LinkSample
 ) -> ContentPublic:
-    item, policy = await service.patch_content(session, who, content_id, body, link_sample=link)
-    return service.to_public(item, policy=policy, link_sample=link)
+    item, policy = await content.patch_content(session, who, content_id, body, link_sample=link)
+    return content.to_public(item, policy=policy, link_sample=link)
 
 
 @router.post("/content/{content_id}/archive", response_model=ContentPublic)
 async def archive_content(content_id: str, who: AdminPrincipal, session: SessionDep) -> ContentPublic:
-    return service.to_public(await service.archive_content(session, who, content_id))
+    return content.to_public(await content.archive_content(session, who, content_id))
 
 
 @router.post("/content/{content_id}/approve", response_model=ContentPublic)
 async def approve(content_id: str, who: AdminPrincipal, session: SessionDep) -> ContentPublic:
     """Approve a suggestion. With a second approver required, the first approval leaves it pending."""
-    return service.to_public(await suggestions.approve(session, who, content_id))
+    return content.to_public(await suggestions.approve(session, who, content_id))
 
 
 @router.post("/content/{content_id}/reject", response_model=ContentPublic)
 async def reject(content_id: str, body: RejectIn, who: AdminPrincipal, session: SessionDep) -> ContentPublic:
-    return service.to_public(await suggestions.reject(session, who, content_id, body))
+    return content.to_public(await suggestions.reject(session, who, content_id, body))

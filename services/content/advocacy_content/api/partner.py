@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from advocacy_common.auth import AdminPrincipal
 from advocacy_common.db import SessionDep
 from advocacy_common.pagination import Page, PageDep
-from advocacy_content import partner
+from advocacy_content.features import partner
 
 router = APIRouter(prefix="/v1/partner", tags=["partner"])
 

@@ -1,0 +1,202 @@
+"""Programme members: followed topics, membership (enrolment, programme roles, leaderboard
+visibility) and erasure. Someone with no row has the defaults: enrolled, no programme role, ranked."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, delete, update
+
+from advocacy_common.auth.principal import Principal
+from advocacy_common.db import table_of
+from advocacy_common.events.content import MemberErased, MemberUpdated
+from advocacy_content import domain
+from advocacy_content.adapters.events import emit, now
+from advocacy_content.db import (
+    CoachingReply,
+    CoachingRequest,
+    ContentItem,
+    Member,
+    PolicyVersion,
+    SharedContent,
+    Wave,
+)
+from advocacy_content.features.waves import wave_views
+from advocacy_content.schemas import MembershipIn, MembershipPublic, TopicsIn, TopicsPublic, WaveRef
+
+# What replaces an erased person's id where a row must keep an author (content they created).
+ERASED = "erased"
+
+_MEMBER = table_of(Member)
+
+
+async def load_member(session: AsyncSession, tenant_id: str, employee_id: str) -> Member | None:
+    return await session.get(Member, (tenant_id, employee_id))
+
+
+async def viewer_for(session: AsyncSession, who: Principal, member: Member | None = None) -> domain.Viewer:
+    m = member or await load_member(session, who.tenant_id, who.sub)
+    return domain.Viewer(
+        team=who.team,
+        programme_roles=frozenset(m.programme_roles if m else ()),
+        topics=frozenset(m.topics if m else ()),
+    )
+
+
+async def gate_for(session: AsyncSession, who: Principal, member: Member | None) -> domain.Gate:
+    return domain.board_gate(
+        employee_id=who.sub,
+        team=who.team,
+        enrolled=member.enrolled if member else True,
+        waves=await wave_views(session, who.tenant_id),
+        now=now(),
+    )
+
+
+# -- topics -------------------------------------------------------------------------------------------
+async def get_topics(session: AsyncSession, who: Principal) -> TopicsPublic:
+    m = await load_member(session, who.tenant_id, who.sub)
+    return TopicsPublic(topics=list(m.topics) if m else [])
+
+
+async def put_topics(session: AsyncSession, who: Principal, body: TopicsIn) -> TopicsPublic:
+    topics = domain.normalize_topics(body.topics)
+    stmt = pg_insert(_MEMBER).values(
+        tenant_id=who.tenant_id,
+        employee_id=who.sub,
+        enrolled=True,
+        programme_roles=[],
+        leaderboard="ranked",
+        topics=topics,
+        name=who.name,
+        team=who.team,
+        updated_at=now(),
+    )
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["tenant_id", "employee_id"],
+            set_={"topics": stmt.excluded.topics, "updated_at": stmt.excluded.updated_at},
+        )
+    )
+    return TopicsPublic(topics=topics)
+
+
+# -- membership ---------------------------------------------------------------------------------------
+async def get_membership(session: AsyncSession, who: Principal) -> MembershipPublic:
+    m = await load_member(session, who.tenant_id, who.sub)
+    gate = await gate_for(session, who, m)
+    wave = gate.wave
+    return MembershipPublic(
+        employee_id=who.sub,
+        enrolled=m.enrolled if m else True,
+        programme_roles=list(m.programme_roles) if m else [],
+        leaderboard=m.leaderboard if m else "ranked",
+        board_open=gate.open,
+        notice=gate.notice,
+        wave=WaveRef(id=wave.id, name=wave.name, starts_at=wave.starts_at) if wave else None,
+    )
+
+
+async def put_membership(session: AsyncSession, who: Principal, body: MembershipIn) -> MembershipPublic:
+    """Opt in or out, choose programme roles and leaderboard visibility; emits member.updated."""
+    at = now()
+    roles: list[str] = [r for r in domain.PROGRAMME_ROLES if r in body.programme_roles]
+    m = await session.get(Member, (who.tenant_id, who.sub), with_for_update=True)
+    state: tuple[bool, list[str], str, str | None, str | None] = (
+        body.enrolled,
+        roles,
+        body.leaderboard,
+        who.name,
+        who.team,
+    )
+    if m is not None and (m.enrolled, list(m.programme_roles), m.leaderboard, m.name, m.team) == state:
+        return await get_membership(session, who)
+    if m is None:
+        # a concurrent first write for the same person: the insert below waits, then updates
+        stmt = pg_insert(_MEMBER).values(
+            tenant_id=who.tenant_id,
+            employee_id=who.sub,
+            enrolled=True,
+            programme_roles=[],
+            leaderboard="ranked",
+            topics=[],
+            updated_at=at,
+        )
+        await session.execute(stmt.on_conflict_do_nothing())
+        m = await session.get(Member, (who.tenant_id, who.sub), with_for_update=True, populate_existing=True)
+        assert m is not None
+    m.enrolled, m.programme_roles, m.leaderboard, m.name, m.team = state
+    m.updated_at = at
+    await emit(
+        session,
+        who.tenant_id,
+        MemberUpdated(
+            employee_id=who.sub,
+            enrolled=body.enrolled,
+            programme_roles=roles,
+            leaderboard=body.leaderboard,
+            name=who.name,
+            team=who.team,
+            updated_at=at,
+        ),
+        at,
+    )
+    await session.flush()
+    return await get_membership(session, who)
+
+
+# -- erasure ------------------------------------------------------------------------------------------
+async def erase_member(session: AsyncSession, who: Principal, employee_id: str) -> None:
+    """Forget the person: their topics and membership, what they shared, their coaching threads;
+    unlink them from suggestions, reviews, replies, waves and policy versions. Emits member.erased
+    (every other service forgets them too). Erasing twice is harmless."""
+    t = who.tenant_id
+    at = now()
+    await session.execute(delete(Member).where(col(Member.tenant_id) == t, col(Member.employee_id) == employee_id))
+    await session.execute(
+        delete(SharedContent).where(col(SharedContent.tenant_id) == t, col(SharedContent.employee_id) == employee_id)
+    )
+    await session.execute(
+        delete(CoachingRequest).where(
+            col(CoachingRequest.tenant_id) == t, col(CoachingRequest.requester_id) == employee_id
+        )
+    )
+    await session.execute(
+        update(CoachingReply)
+        .where(col(CoachingReply.tenant_id) == t, col(CoachingReply.author_id) == employee_id)
+        .values(author_id=None)
+    )
+    items = ContentItem
+    await session.execute(
+        update(items).where(col(items.tenant_id) == t, col(items.proposer_id) == employee_id).values(proposer_id=None)
+    )
+    await session.execute(
+        update(items).where(col(items.tenant_id) == t, col(items.created_by) == employee_id).values(created_by=ERASED)
+    )
+    await session.execute(
+        update(items).where(col(items.tenant_id) == t, col(items.reviewed_by) == employee_id).values(reviewed_by=None)
+    )
+    await session.execute(
+        sa.text(
+            "UPDATE content_items SET approvals = (SELECT coalesce(jsonb_agg(CASE WHEN e->>'by' = :emp"
+            " THEN jsonb_set(e, '{by}', 'null'::jsonb) ELSE e END ORDER BY ord), '[]'::jsonb)"
+            " FROM jsonb_array_elements(approvals) WITH ORDINALITY AS a(e, ord))"
+            " WHERE tenant_id = :t AND approvals @> jsonb_build_array(jsonb_build_object('by', CAST(:emp AS text)))"
+        ),
+        {"t": t, "emp": employee_id},
+    )
+    await session.execute(
+        update(PolicyVersion)
+        .where(col(PolicyVersion.tenant_id) == t, col(PolicyVersion.updated_by) == employee_id)
+        .values(updated_by=ERASED)
+    )
+    await session.execute(
+        update(Wave)
+        .where(col(Wave.tenant_id) == t, col(Wave.employees).contains([employee_id]))
+        .values(employees=sa.func.array_remove(col(Wave.employees), employee_id))
+    )
+    await session.execute(
+        update(Wave).where(col(Wave.tenant_id) == t, col(Wave.created_by) == employee_id).values(created_by=ERASED)
+    )
+    await emit(session, t, MemberErased(employee_id=employee_id, erased_at=at), at)

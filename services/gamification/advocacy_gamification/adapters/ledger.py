@@ -1,0 +1,415 @@
+"""The ledger: append entries, and move every derived figure by exactly what was appended.
+
+:func:`post` is the only writer of ``points_totals``, ``balances`` and ``challenge_totals``: it
+inserts the entries (a duplicate (event, rule version), or a second reversal of an entry, inserts
+nothing), then increments the figures for the rows that were really inserted, in the same
+transaction. It also queues ``points.awarded`` events and a NOTIFY for the live boards (delivered
+by PostgreSQL on commit, to every API replica listening).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields
+from datetime import date, datetime
+from operator import attrgetter
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from advocacy_common.bulk import insert_rows, rows_param
+from advocacy_common.events import new_event
+from advocacy_common.events.gamification import PointsAwarded
+from advocacy_common.outbox import add_events
+from advocacy_gamification import domain
+from advocacy_gamification.adapters.context import TenantContext, load_contexts
+from advocacy_gamification.adapters.sql import people_in
+from advocacy_gamification.db import BALANCES, CHALLENGE_TOTALS, CHALLENGES, LEDGER, MEMBERS, SCORE_COUNTS, TOTALS
+from advocacy_gamification.settings import SOURCE
+
+BOARD_CHANNEL = "gamification_board"
+
+
+@dataclass(frozen=True, slots=True)
+class NewEntry:
+    tenant_id: str
+    employee_id: str
+    event_id: str
+    rule_version: int
+    entry_type: str
+    action: str
+    points: int
+    balance_delta: int
+    occurred_at: datetime
+    detail: str | None = None
+    ref: str | None = None
+    content_id: str | None = None
+    capped: bool = False
+    reverses_id: int | None = None
+    reason: str | None = None
+
+
+ENTRY_FIELDS = tuple(f.name for f in fields(NewEntry))
+_entry_row = attrgetter(*ENTRY_FIELDS)  # an entry as a row in ENTRY_FIELDS order
+
+# -- the batch statements (fixed text: prepared once per connection, whatever the batch size) -------
+_INSERT_ENTRIES = insert_rows(
+    LEDGER,
+    ENTRY_FIELDS,
+    "ON CONFLICT DO NOTHING RETURNING t.id, t.tenant_id, t.event_id, t.rule_version, t.reverses_id",
+)
+_TOTAL_COLUMNS = ("tenant_id", "window", "window_start", "employee_id", "points", "team", "ranked")
+# ``ranked`` of an existing row is left alone: membership changes copy it (sync_board_copies), so
+# the row's score count moves from (old points, ranked) to (new points, ranked); the old points are
+# the new minus the delta, and ``xmax = 0`` tells a row just inserted.
+_UPSERT_TOTALS = insert_rows(
+    TOTALS,
+    _TOTAL_COLUMNS,
+    'ON CONFLICT (tenant_id, "window", window_start, employee_id) '
+    "DO UPDATE SET points = t.points + excluded.points, team = excluded.team "
+    'RETURNING t.tenant_id, t."window", t.window_start, t.employee_id, t.points, t.ranked, (t.xmax = 0) AS inserted',
+)
+_SCORE_COUNT_COLUMNS = ("tenant_id", "window", "window_start", "points", "count")
+_UPSERT_SCORE_COUNTS = insert_rows(
+    SCORE_COUNTS,
+    _SCORE_COUNT_COLUMNS,
+    'ON CONFLICT (tenant_id, "window", window_start, points) DO UPDATE SET count = t.count + excluded.count',
+)
+_ADD_BALANCES = insert_rows(
+    BALANCES,
+    ("tenant_id", "employee_id", "balance"),
+    "ON CONFLICT (tenant_id, employee_id) DO UPDATE SET balance = t.balance + excluded.balance",
+)
+_CHALLENGE_COLUMNS = ("challenge_id", "tenant_id", "employee_id", "team", "points", "ranked")
+_UPSERT_CHALLENGE_TOTALS = insert_rows(
+    CHALLENGE_TOTALS,
+    _CHALLENGE_COLUMNS,
+    "ON CONFLICT (challenge_id, employee_id) DO UPDATE SET "
+    "points = t.points + excluded.points, team = excluded.team, ranked = excluded.ranked",
+)
+
+
+# the record value (JSON, so UTF-8) travels as text and is stored as the same bytes
+@dataclass(frozen=True, slots=True)
+class Posted:
+    id: int
+    entry: NewEntry
+
+
+def tenant_lock_key(tenant_id: str) -> int:
+    """Advisory lock id of a tenant's boards: posting holds it shared; creating a challenge or
+    rebuilding the windows after a calendar change holds it exclusive."""
+    return int.from_bytes(
+        hashlib.sha256(f"gamification-challenges:{tenant_id}".encode()).digest()[:8], "big", signed=True
+    )
+
+
+async def notify_boards(session: AsyncSession, tenant_ids: Iterable[str]) -> None:
+    """Tell every listening API replica these tenants' boards changed (sent at commit)."""
+    for t in sorted(set(tenant_ids)):
+        await session.execute(sa.select(sa.func.pg_notify(BOARD_CHANNEL, t)))
+
+
+async def member_rows(session: AsyncSession, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+    ks = sorted(set(keys))
+    if not ks:
+        return {}
+    rows = await session.execute(
+        sa.select(
+            MEMBERS.c.tenant_id, MEMBERS.c.employee_id, MEMBERS.c.team, MEMBERS.c.enrolled, MEMBERS.c.visibility
+        ).where(people_in(MEMBERS.c.tenant_id, MEMBERS.c.employee_id, ks))
+    )
+    return {(r.tenant_id, r.employee_id): r for r in rows.all()}
+
+
+async def lock_balances(session: AsyncSession, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """Current balances, row-locked until commit (sorted, so two transactions never deadlock)."""
+    ks = sorted(set(keys))
+    if not ks:
+        return {}
+    rows = await session.execute(
+        sa.select(BALANCES.c.tenant_id, BALANCES.c.employee_id, BALANCES.c.balance)
+        .where(people_in(BALANCES.c.tenant_id, BALANCES.c.employee_id, ks))
+        .order_by(BALANCES.c.tenant_id, BALANCES.c.employee_id)
+        .with_for_update()
+    )
+    found = {(r.tenant_id, r.employee_id): int(r.balance) for r in rows.all()}
+    return {k: found.get(k, 0) for k in ks}
+
+
+async def post(
+    session: AsyncSession,
+    entries: Sequence[NewEntry],
+    *,
+    publish: bool = True,
+) -> list[Posted]:
+    """Append ``entries``; apply the increments of those inserted. Returns the inserted ones."""
+    unique: dict[tuple[str, str, int, int | None], NewEntry] = {}
+    for e in entries:
+        unique.setdefault((e.tenant_id, e.event_id, e.rule_version, e.reverses_id), e)
+    entries = list(unique.values())
+    if not entries:
+        return []
+    result = await session.execute(_INSERT_ENTRIES, rows_param([_entry_row(e) for e in entries]))
+    ids: dict[tuple[str, str, int, int | None], int] = {(r[1], r[2], r[3], r[4]): r[0] for r in result.all()}
+    posted = [
+        Posted(ids[k], e) for e in entries if (k := (e.tenant_id, e.event_id, e.rule_version, e.reverses_id)) in ids
+    ]
+    if not posted:
+        return []
+    scored = [p for p in posted if p.entry.points != 0]
+    # Held shared until commit: a rebuild of the windows or a new challenge (exclusive) waits for
+    # this transaction, or this one waits for it and then reads what it left; either way every
+    # entry is counted once. The calendar is read after the lock for that reason.
+    for t in sorted({p.entry.tenant_id for p in scored}):
+        await session.execute(sa.select(sa.func.pg_advisory_xact_lock_shared(tenant_lock_key(t))))
+    contexts = await load_contexts(session, {p.entry.tenant_id for p in posted})
+    members = await member_rows(session, {(p.entry.tenant_id, p.entry.employee_id) for p in posted})
+    await _move_totals(session, scored, contexts, members)
+    await _move_balances(session, posted)
+    await _move_challenges(session, scored, members)
+    if publish:
+        await _publish(session, posted)
+    if scored:
+        await notify_boards(session, {p.entry.tenant_id for p in scored})
+    return posted
+
+
+def _team_ranked(members: dict[tuple[str, str], Any], tenant_id: str, employee_id: str) -> tuple[str | None, bool]:
+    m = members.get((tenant_id, employee_id))
+    if m is None:
+        return None, True
+    return m.team, domain.is_ranked(m.enrolled, m.visibility)
+
+
+async def _move_totals(
+    session: AsyncSession,
+    scored: Sequence[Posted],
+    contexts: dict[str, TenantContext],
+    members: dict[tuple[str, str], Any],
+) -> None:
+    deltas: dict[tuple[str, str, date, str], int] = defaultdict(int)
+    windows: dict[tuple[str, date], list[tuple[str, date]]] = {}  # (tenant, local day) -> its windows
+    for p in scored:
+        e = p.entry
+        ctx = contexts[e.tenant_id]
+        day = e.occurred_at.astimezone(ctx.settings.zone).date()
+        spans = windows.get((e.tenant_id, day))
+        if spans is None:
+            spans = windows[(e.tenant_id, day)] = ctx.windows_for(e.occurred_at)
+        for window, start in spans:
+            deltas[(e.tenant_id, window, start, e.employee_id)] += e.points
+    if not deltas:
+        return
+    rows = []
+    for key in sorted(deltas):  # sorted: concurrent batches lock rows in one order
+        t, w, start, emp = key
+        team, ranked = _team_ranked(members, t, emp)
+        rows.append((t, w, start, emp, deltas[key], team, ranked))
+    counts: dict[tuple[str, str, date, int], int] = defaultdict(int)
+    result = await session.execute(_UPSERT_TOTALS, rows_param(rows))
+    for tenant, window, start, emp, points, ranked, inserted in result.all():
+        if not ranked:
+            continue
+        if not inserted:
+            counts[(tenant, window, start, points - deltas[(tenant, window, start, emp)])] -= 1
+        counts[(tenant, window, start, points)] += 1
+    await move_score_counts(session, counts)
+
+
+async def move_score_counts(session: AsyncSession, counts: dict[tuple[str, str, date, int], int]) -> None:
+    """Apply (tenant, window, start, points) -> +/- people to ``score_counts`` (sorted: no deadlocks)."""
+    rows = [(*key, n) for key, n in sorted(counts.items()) if n]
+    if rows:
+        await session.execute(_UPSERT_SCORE_COUNTS, rows_param(rows))
+
+
+async def _move_balances(session: AsyncSession, posted: Sequence[Posted]) -> None:
+    deltas: dict[tuple[str, str], int] = defaultdict(int)
+    for p in posted:
+        if p.entry.balance_delta:
+            deltas[(p.entry.tenant_id, p.entry.employee_id)] += p.entry.balance_delta
+    if not deltas:
+        return
+    gains = [(t, e, d) for (t, e), d in sorted(deltas.items()) if d > 0]
+    losses = [{"t": t, "e": e, "d": d} for (t, e), d in sorted(deltas.items()) if d < 0]
+    if gains:
+        await session.execute(_ADD_BALANCES, rows_param(gains))
+    if losses:
+        # A loss is always computed from a locked, existing balance (reversal, spend); the CHECK
+        # (balance >= 0) is the last line of defence. (An upsert would check the negative
+        # would-be-inserted row first, so losses are plain updates.)
+        await session.execute(
+            sa.update(BALANCES)
+            .where(BALANCES.c.tenant_id == sa.bindparam("t"), BALANCES.c.employee_id == sa.bindparam("e"))
+            .values(balance=BALANCES.c.balance + sa.bindparam("d")),
+            losses,
+        )
+
+
+async def _move_challenges(
+    session: AsyncSession, scored: Sequence[Posted], members: dict[tuple[str, str], Any]
+) -> None:
+    if not scored:
+        return
+    tenants = sorted({p.entry.tenant_id for p in scored})  # their board locks are held (see post)
+    lo = min(p.entry.occurred_at for p in scored)
+    hi = max(p.entry.occurred_at for p in scored)
+    rows = (
+        await session.execute(
+            sa.select(
+                CHALLENGES.c.id,
+                CHALLENGES.c.tenant_id,
+                CHALLENGES.c.starts_at,
+                CHALLENGES.c.ends_at,
+                CHALLENGES.c.content_ids,
+            ).where(CHALLENGES.c.tenant_id.in_(tenants), CHALLENGES.c.starts_at <= hi, CHALLENGES.c.ends_at > lo)
+        )
+    ).all()
+    if not rows:
+        return
+    by_tenant: dict[str, list[Any]] = defaultdict(list)
+    for r in rows:
+        by_tenant[r.tenant_id].append(r)
+    deltas: dict[tuple[str, str, str], int] = defaultdict(int)
+    for p in scored:
+        e = p.entry
+        for c in by_tenant.get(e.tenant_id, ()):
+            if challenge_counts(c.starts_at, c.ends_at, c.content_ids, e.occurred_at, e.content_id):
+                deltas[(c.id, e.tenant_id, e.employee_id)] += e.points
+    if not deltas:
+        return
+    out = []
+    for (cid, t, emp), pts in sorted(deltas.items()):
+        team, ranked = _team_ranked(members, t, emp)
+        out.append((cid, t, emp, team, pts, ranked))
+    await session.execute(_UPSERT_CHALLENGE_TOTALS, rows_param(out))
+
+
+def challenge_counts(
+    starts_at: datetime, ends_at: datetime, content_ids: Sequence[str] | None, at: datetime, content_id: str | None
+) -> bool:
+    if not (starts_at <= at < ends_at):
+        return False
+    return not content_ids or content_id in content_ids
+
+
+async def _publish(session: AsyncSession, posted: Sequence[Posted]) -> None:
+    events = []
+    for p in posted:
+        e = p.entry
+        if e.entry_type not in ("award", "reversal"):
+            continue
+        events.append(
+            new_event(
+                SOURCE,
+                e.tenant_id,
+                PointsAwarded(
+                    employee_id=e.employee_id,
+                    entry_id=str(p.id),
+                    points=e.points,
+                    action=e.action,
+                    cause_event_id=e.event_id,
+                    rule_version=e.rule_version,
+                    occurred_at=e.occurred_at,
+                    kind=e.entry_type,
+                    capped=e.capped,
+                    reverses_entry_id=str(e.reverses_id) if e.reverses_id is not None else None,
+                    reason=e.reason,
+                ),
+            )
+        )
+    await add_events(session, events)
+
+
+# -- reversals ---------------------------------------------------------------------------------------
+async def reverse(
+    session: AsyncSession,
+    awards: Sequence[Any],
+    *,
+    reason: str,
+) -> list[Posted]:
+    """Append a reversal for each award row (``ledger`` rows not reversed yet). The leaderboard loses
+    the award's points; the balance loses them as far as it goes (see domain.reversal_balance_change)."""
+    if not awards:
+        return []
+    balances = await lock_balances(session, {(a.tenant_id, a.employee_id) for a in awards})
+    entries = []
+    for a in sorted(awards, key=lambda a: a.id):
+        key = (a.tenant_id, a.employee_id)
+        delta = domain.reversal_balance_change(a.points, balances[key])
+        balances[key] += delta
+        entries.append(
+            NewEntry(
+                tenant_id=a.tenant_id,
+                employee_id=a.employee_id,
+                event_id=f"reversal:{a.id}",
+                rule_version=a.rule_version,
+                entry_type="reversal",
+                action=a.action,
+                detail=a.detail,
+                ref=a.ref,
+                content_id=a.content_id,
+                points=-a.points,
+                balance_delta=delta,
+                occurred_at=a.occurred_at,
+                reverses_id=a.id,
+                reason=reason,
+            )
+        )
+    return await post(session, entries)
+
+
+def unreversed_awards() -> sa.Select[Any]:
+    """Award rows with no reversal yet (callers add their own conditions)."""
+    rev = LEDGER.alias("rev")
+    return sa.select(LEDGER).where(
+        LEDGER.c.entry_type == "award",
+        ~sa.exists().where(rev.c.reverses_id == LEDGER.c.id),
+    )
+
+
+# -- a new calendar ------------------------------------------------------------------------------
+async def rebuild_windows(session: AsyncSession, tenant_id: str, zone: str, week_starts_on: int) -> None:
+    """The tenant's time zone or first day of the week changed: recompute its week and month totals
+    (and their score counts) from the ledger, under the tenant's exclusive board lock."""
+    await session.execute(sa.select(sa.func.pg_advisory_xact_lock(tenant_lock_key(tenant_id))))
+    for tbl in (TOTALS, SCORE_COUNTS):
+        await session.execute(sa.delete(tbl).where(tbl.c.tenant_id == tenant_id, tbl.c.window.in_(("week", "month"))))
+    local = sa.cast(sa.func.timezone(zone, LEDGER.c.occurred_at), sa.Date)
+    back = (sa.cast(sa.extract("isodow", local), sa.Integer) - 1 - week_starts_on + 7) % 7
+    starts = {"week": local - back, "month": sa.cast(sa.func.date_trunc("month", local), sa.Date)}
+    member = sa.and_(MEMBERS.c.tenant_id == LEDGER.c.tenant_id, MEMBERS.c.employee_id == LEDGER.c.employee_id)
+    ranked = sa.func.coalesce(sa.and_(MEMBERS.c.enrolled, MEMBERS.c.visibility != "hidden"), sa.true())
+    for window, start in starts.items():
+        sums = (
+            sa.select(
+                sa.literal(tenant_id).label("tenant_id"),
+                sa.literal(window).label("window"),
+                start.label("window_start"),
+                LEDGER.c.employee_id,
+                sa.func.max(MEMBERS.c.team).label("team"),
+                sa.func.sum(LEDGER.c.points).label("points"),
+                sa.func.bool_and(ranked).label("ranked"),
+            )
+            .select_from(LEDGER.outerjoin(MEMBERS, member))
+            .where(LEDGER.c.tenant_id == tenant_id, LEDGER.c.points != 0)
+            .group_by(start, LEDGER.c.employee_id)
+        )
+        await session.execute(
+            sa.insert(TOTALS).from_select(
+                ["tenant_id", "window", "window_start", "employee_id", "team", "points", "ranked"], sums
+            )
+        )
+    await session.execute(
+        sa.insert(SCORE_COUNTS).from_select(
+            ["tenant_id", "window", "window_start", "points", "count"],
+            sa.select(TOTALS.c.tenant_id, TOTALS.c.window, TOTALS.c.window_start, TOTALS.c.points, sa.func.count())
+            .where(TOTALS.c.tenant_id == tenant_id, TOTALS.c.window.in_(("week", "month")), TOTALS.c.ranked)
+            .group_by(TOTALS.c.tenant_id, TOTALS.c.window, TOTALS.c.window_start, TOTALS.c.points),
+        )
+    )
+    await notify_boards(session, [tenant_id])

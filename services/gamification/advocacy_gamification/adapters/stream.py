@@ -1,0 +1,307 @@
+"""Live boards over Server-Sent Events, served by every API replica.
+
+- **Tickets.** EventSource cannot send headers, so a stream is opened with a short-lived ticket
+  (``POST /v1/leaderboard/stream-tickets``): ``v1.<payload>.<HMAC-SHA256>``, the payload naming the
+  tenant, the caller and the expiry. Any replica verifies it with the shared key: from settings
+  (``GAMIFICATION_STREAM_TICKET_SECRET``) or, if none is configured, a random key the first replica
+  stores in the database and every other replica reads.
+- **Changes.** The transaction that moves a tenant's totals runs ``pg_notify('gamification_board',
+  tenant)`` (see ``ledger.notify_boards``); PostgreSQL delivers it on commit to every listener. Each
+  API replica keeps one dedicated asyncpg connection that LISTENs, whichever worker applied the
+  change; after a reconnect every board is re-read (notifications may have been missed).
+- **Fan-out.** One :class:`BoardFeed` per (tenant, window, team, size) reads the board when told it
+  changed, at most every ``min_interval`` (0.25 s: 4 a second), and publishes only if the top
+  changed; every stream on that board sends the latest version, never faster than ``min_interval``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import hmac
+import logging
+import math
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from advocacy_common.auth import Principal
+from advocacy_common.errors import Unauthorized
+from advocacy_gamification.adapters.ledger import BOARD_CHANNEL
+from advocacy_gamification.adapters.reads import read_session
+from advocacy_gamification.db import SECRETS
+
+log = logging.getLogger("advocacy.gamification.stream")
+
+TICKET_TTL = timedelta(seconds=60)
+SECRET_NAME = "stream_ticket_key"
+
+
+# -- tickets -----------------------------------------------------------------------------------------
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+@dataclass(frozen=True, slots=True)
+class TicketHolder:
+    tenant_id: str
+    sub: str
+
+
+class TicketSigner:
+    def __init__(self, key: bytes, ttl: timedelta = TICKET_TTL) -> None:
+        if len(key) < 32:
+            raise ValueError("stream ticket key must be at least 32 bytes")
+        self.key = key
+        self.ttl = ttl
+
+    def _mac(self, payload: str) -> str:
+        return _b64(hmac.new(self.key, f"v1.{payload}".encode(), hashlib.sha256).digest())
+
+    def issue(self, who: Principal, now: datetime | None = None) -> tuple[str, datetime]:
+        now = now or datetime.now(UTC)
+        expires = now + self.ttl
+        payload = _b64(orjson.dumps({"t": who.tenant_id, "s": who.sub, "e": math.floor(expires.timestamp())}))
+        return f"v1.{payload}.{self._mac(payload)}", expires.replace(microsecond=0)
+
+    def verify(self, ticket: str, now: datetime | None = None) -> TicketHolder:
+        parts = ticket.split(".")
+        if len(parts) != 3 or parts[0] != "v1":
+            raise Unauthorized("malformed stream ticket")
+        payload, mac = parts[1], parts[2]
+        if not hmac.compare_digest(mac, self._mac(payload)):
+            raise Unauthorized("invalid stream ticket")
+        try:
+            claims = orjson.loads(_unb64(payload))
+            tenant, sub, exp = str(claims["t"]), str(claims["s"]), int(claims["e"])
+        except (ValueError, KeyError, TypeError) as e:
+            raise Unauthorized("malformed stream ticket") from e
+        if (now or datetime.now(UTC)).timestamp() > exp:
+            raise Unauthorized("stream ticket expired")
+        return TicketHolder(tenant, sub)
+
+
+async def shared_key(sessionmaker: async_sessionmaker[AsyncSession], configured: str | None) -> bytes:
+    """The ticket key every replica uses: the configured secret, else one stored in the database."""
+    if configured:
+        return hashlib.sha256(configured.encode()).digest()
+    async with sessionmaker() as session, session.begin():
+        await session.execute(
+            pg_insert(SECRETS).values(name=SECRET_NAME, value=secrets.token_urlsafe(48)).on_conflict_do_nothing()
+        )
+        value = await session.scalar(sa.select(SECRETS.c.value).where(SECRETS.c.name == SECRET_NAME))
+    return hashlib.sha256(str(value).encode()).digest()
+
+
+class Tickets:
+    """The replica's signer, its key read from settings or the database on first use."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], configured: str | None) -> None:
+        self.sessionmaker = sessionmaker
+        self.configured = configured
+        self._signer: TicketSigner | None = None
+        self._lock = asyncio.Lock()
+
+    async def signer(self) -> TicketSigner:
+        if self._signer is None:
+            async with self._lock:
+                if self._signer is None:
+                    self._signer = TicketSigner(await shared_key(self.sessionmaker, self.configured))
+        return self._signer
+
+
+# -- fan-out -----------------------------------------------------------------------------------------
+FeedKey = tuple[str, str, str | None, int]  # tenant, window, team, size
+
+
+@dataclass(eq=False)
+class BoardFeed:
+    key: FeedKey
+    version: int = 0
+    payload: bytes = b""
+    subscribers: int = 0
+    dirty: asyncio.Event = field(default_factory=asyncio.Event)
+    changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+    task: asyncio.Task[None] | None = None
+
+    async def publish(self, payload: bytes) -> None:
+        async with self.changed:
+            self.version += 1
+            self.payload = payload
+            self.changed.notify_all()
+
+
+# What a feed shows: the board for a key, read in the session given (the leaderboard feature's
+# live_board; the hub is told it, it does not import a use case).
+Snapshot = Callable[[AsyncSession, FeedKey], Awaitable[dict[str, Any]]]
+
+
+class BoardHub:
+    def __init__(
+        self,
+        dsn: str,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        snapshot: Snapshot,
+        *,
+        min_interval: float = 0.25,
+        keepalive: float = 15.0,
+        refresh: float = 30.0,
+    ) -> None:
+        self.dsn = dsn
+        self.sessionmaker = sessionmaker
+        self.snapshot = snapshot
+        engine = sessionmaker.kw.get("bind")
+        assert isinstance(engine, AsyncEngine), "the sessionmaker must be bound to an engine"
+        self.engine = engine
+        self.min_interval = min_interval
+        self.keepalive = keepalive
+        self.refresh = refresh  # re-read now and then anyway: a new week starts without a NOTIFY
+        self.feeds: dict[FeedKey, BoardFeed] = {}
+        self.listening = False
+        self.notifications = 0
+        self.closed = False
+
+    # -- the listener ----------------------------------------------------------------------------------
+    def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        self.notifications += 1
+        for key, feed in self.feeds.items():
+            if key[0] == payload:
+                feed.dirty.set()
+
+    def _mark_all(self) -> None:
+        for feed in self.feeds.values():
+            feed.dirty.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Keep one LISTEN connection open until ``stop``; reconnect with backoff."""
+        backoff = 0.5
+        while not stop.is_set():
+            conn: Any = None
+            try:
+                conn = await asyncpg.connect(
+                    self.dsn, timeout=5, server_settings={"application_name": "gamification-listen"}
+                )
+                lost = asyncio.Event()
+                conn.add_termination_listener(lambda _c, lost=lost: lost.set())
+                await conn.add_listener(BOARD_CHANNEL, self._on_notify)
+                self.listening = True
+                backoff = 0.5
+                self._mark_all()  # anything missed while we were not listening
+                while not stop.is_set() and not lost.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), 5)
+                    if not stop.is_set() and not lost.is_set():
+                        await asyncio.wait_for(conn.execute("SELECT 1"), 5)  # a dead socket shows here
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                log.warning("board listener: %s; reconnecting in %.1fs", e, backoff)
+            finally:
+                self.listening = False
+                if conn is not None:
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(conn.close(), 2)
+            if not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), backoff)
+                backoff = min(backoff * 2, 5.0)
+        await self.close()
+
+    async def close(self) -> None:
+        """End every stream (shutting down: clients reconnect to another replica)."""
+        self.closed = True
+        for feed in list(self.feeds.values()):
+            if feed.task is not None:
+                feed.task.cancel()
+            async with feed.changed:
+                feed.changed.notify_all()
+
+    # -- feeds -----------------------------------------------------------------------------------------
+    def subscribe(self, key: FeedKey) -> BoardFeed:
+        feed = self.feeds.get(key)
+        if feed is None:
+            feed = BoardFeed(key)
+            feed.dirty.set()
+            feed.task = asyncio.create_task(self._feed_loop(feed), name=f"board-feed-{key}")
+            self.feeds[key] = feed
+        feed.subscribers += 1
+        return feed
+
+    def unsubscribe(self, feed: BoardFeed) -> None:
+        feed.subscribers -= 1
+        if feed.subscribers <= 0 and self.feeds.get(feed.key) is feed:
+            del self.feeds[feed.key]
+            if feed.task is not None:
+                feed.task.cancel()
+
+    async def read(self, key: FeedKey) -> bytes:
+        async with read_session(self.engine) as session:
+            board = await self.snapshot(session, key)
+        return orjson.dumps(board)
+
+    async def _feed_loop(self, feed: BoardFeed) -> None:
+        last = -math.inf
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(feed.dirty.wait(), self.refresh)
+            wait = last + self.min_interval - time.monotonic()
+            if wait > 0:  # coalesce: everything that changes meanwhile is one read
+                await asyncio.sleep(wait)
+            feed.dirty.clear()
+            last = time.monotonic()
+            try:
+                payload = await self.read(feed.key)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                log.warning("board feed %s: read failed: %s", feed.key, e)
+                feed.dirty.set()
+                await asyncio.sleep(1)
+                continue
+            if payload != feed.payload:
+                await feed.publish(payload)
+
+    def _news(self, feed: BoardFeed, seen: int) -> Callable[[], bool]:
+        return lambda: feed.version > seen or self.closed
+
+    async def events(self, key: FeedKey) -> AsyncIterator[bytes]:
+        """The SSE body for one subscriber: the board now, then each change, then keep-alives."""
+        if self.closed:
+            return
+        feed = self.subscribe(key)
+        seen = 0
+        last_sent = -math.inf
+        try:
+            yield b"retry: 2000\n\n"
+            while not self.closed:
+                async with feed.changed:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(feed.changed.wait_for(self._news(feed, seen)), self.keepalive)
+                if self.closed:
+                    return
+                if feed.version <= seen:
+                    yield b": keep-alive\n\n"
+                    continue
+                wait = last_sent + self.min_interval - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                seen, payload = feed.version, feed.payload
+                last_sent = time.monotonic()
+                yield b"event: leaderboard\nid: %d\ndata: %s\n\n" % (seen, payload)
+        finally:
+            self.unsubscribe(feed)

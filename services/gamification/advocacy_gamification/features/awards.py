@@ -1,0 +1,189 @@
+"""Events in -> ledger entries: awards under the rule version in effect when the event occurred,
+daily caps per employee and action (tenant's day), reversals of invalidated clicks, membership,
+erasure, tenant settings. One consumed batch is one transaction (the consumer runner's)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from advocacy_common.bulk import insert_rows, rows_param
+from advocacy_common.events import Envelope
+from advocacy_common.events.content import MemberErased, MemberUpdated, SuggestionApproved, TenantSettingsUpdated
+from advocacy_common.events.sharing import ClickInvalidated, ConversionRecorded, ShareClicked, ShareCreated, Verdict
+from advocacy_common.tenant_store import apply_tenant_settings
+from advocacy_gamification.adapters.context import TenantContext, load_contexts
+from advocacy_gamification.adapters.ledger import NewEntry, post, rebuild_windows, reverse, unreversed_awards
+from advocacy_gamification.db import DAILY_COUNTS, LEDGER
+from advocacy_gamification.features import badges, members
+
+_CAP_COLUMNS = ("tenant_id", "employee_id", "action", "day", "count")
+_COUNT_CAPPED = insert_rows(
+    DAILY_COUNTS,
+    _CAP_COLUMNS,
+    "ON CONFLICT (tenant_id, employee_id, action, day) DO UPDATE SET count = t.count + excluded.count "
+    "RETURNING t.tenant_id, t.employee_id, t.action, t.day, t.count",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    """An award-worthy event, before rules: who, what, when, about which content."""
+
+    tenant_id: str
+    employee_id: str
+    event_id: str
+    action: str
+    detail: str | None
+    ref: str
+    content_id: str | None
+    occurred_at: Any
+
+
+def fact_of(env: Envelope[Any]) -> Fact | None:
+    d = env.data
+    t = env.tenant_id
+    kind = type(d)  # the event models are final; ``isinstance`` on a pydantic model goes through ABCMeta
+    if kind is ShareClicked:
+        if d.verdict is not Verdict.counted:
+            return None
+        return Fact(t, d.employee_id, env.id, "click", None, d.click_id, d.content_id, d.clicked_at)
+    if kind is ShareCreated:
+        return Fact(t, d.employee_id, env.id, "share", None, d.share_id, d.content_id, d.created_at)
+    if kind is ConversionRecorded:
+        return Fact(t, d.employee_id, env.id, "conversion", d.kind, d.conversion_id, d.content_id, d.occurred_at)
+    if kind is SuggestionApproved:
+        return Fact(t, d.proposer_id, env.id, "suggestion_approved", None, d.content_id, d.content_id, d.approved_at)
+    return None
+
+
+def _by_type(events: Sequence[Envelope[Any]]) -> dict[type[Any], list[Envelope[Any]]]:
+    out: dict[type[Any], list[Envelope[Any]]] = defaultdict(list)
+    for env in events:
+        out[type(env.data)].append(env)
+    return out
+
+
+async def apply_events(session: AsyncSession, events: Sequence[Envelope[Any]]) -> None:
+    """The consumer handler: everything gamification does with what it hears."""
+    by_type = _by_type(events)
+    settings = by_type.get(TenantSettingsUpdated, [])
+    if settings:
+        tenants = {e.tenant_id for e in settings}
+        before = await load_contexts(session, tenants)
+        await apply_tenant_settings(session, settings)
+        after = await load_contexts(session, tenants)
+        for t in sorted(tenants):
+            old, new = before[t].settings, after[t].settings
+            if (old.time_zone, old.week_starts_on) != (new.time_zone, new.week_starts_on):
+                await rebuild_windows(session, t, new.time_zone, new.week_start_index)
+    membership = by_type.get(MemberUpdated, [])
+    if membership:
+        await members.apply_membership(session, membership)
+
+    facts = [f for f in map(fact_of, events) if f is not None]
+    invalidated = by_type.get(ClickInvalidated, [])
+    people_keys = {(f.tenant_id, f.employee_id) for f in facts} | {
+        (e.tenant_id, e.data.employee_id) for e in invalidated
+    }
+    gone = await members.erased(session, people_keys) if people_keys else set()
+
+    sharers: dict[tuple[str, str], tuple[str | None, str | None]] = {}
+    others: dict[tuple[str, str], tuple[str | None, str | None]] = {}
+    for env in events:
+        d = env.data
+        kind = type(d)
+        if kind is ShareClicked or kind is ConversionRecorded:
+            others.setdefault((env.tenant_id, d.employee_id), (None, d.team))
+        elif kind is ShareCreated:
+            sharers[(env.tenant_id, d.employee_id)] = (d.employee_name, d.team)
+        elif kind is SuggestionApproved:
+            others.setdefault((env.tenant_id, d.proposer_id), (None, None))
+    await members.note_people(session, {k: v for k, v in sharers.items() if k not in gone}, overwrite=True)
+    await members.note_people(
+        session, {k: v for k, v in others.items() if k not in gone and k not in sharers}, overwrite=False
+    )
+
+    facts = [f for f in facts if (f.tenant_id, f.employee_id) not in gone]
+    invalidated = [e for e in invalidated if (e.tenant_id, e.data.employee_id) not in gone]
+    contexts = await load_contexts(session, {f.tenant_id for f in facts} | {e.tenant_id for e in invalidated})
+    posted = await post(session, await entries_for(session, facts, contexts))
+    if invalidated:
+        posted += await reverse_clicks(session, invalidated)
+    await badges.record_activity(session, posted, contexts)
+
+    for env in by_type.get(MemberErased, []):
+        await members.erase(session, env.tenant_id, env.data.employee_id, env.data.erased_at)
+
+
+async def entries_for(
+    session: AsyncSession, facts: Sequence[Fact], contexts: dict[str, TenantContext]
+) -> list[NewEntry]:
+    """Score each fact under its rule version; the ones over a daily cap earn 0 (``capped``)."""
+    # by position in ``facts``: a Fact is a frozen dataclass whose hash hashes its eight fields
+    versions = [contexts[f.tenant_id].rules_at(f.occurred_at) for f in facts]
+    capped_keys: dict[tuple[str, str, str, date], list[int]] = defaultdict(list)
+    for i in sorted(range(len(facts)), key=lambda i: facts[i].occurred_at):
+        f = facts[i]
+        if versions[i].body.daily_caps.cap(f.action) is not None:
+            zone = contexts[f.tenant_id].settings.zone
+            capped_keys[(f.tenant_id, f.employee_id, f.action, f.occurred_at.astimezone(zone).date())].append(i)
+    over: set[int] = set()
+    if capped_keys:
+        rows = await session.execute(
+            _COUNT_CAPPED, rows_param([(*key, len(fs)) for key, fs in sorted(capped_keys.items())])
+        )
+        for t, e, a, d, count in rows.all():
+            fs = capped_keys[(t, e, a, d)]
+            before = int(count) - len(fs)
+            for n, i in enumerate(fs):
+                cap = versions[i].body.daily_caps.cap(facts[i].action)
+                if cap is not None and before + n + 1 > cap:
+                    over.add(i)
+    out = []
+    for i, f in enumerate(facts):
+        v = versions[i]
+        capped = i in over
+        points = 0 if capped else v.body.points_for(f.action, f.detail, f.content_id, f.occurred_at)
+        out.append(
+            NewEntry(
+                tenant_id=f.tenant_id,
+                employee_id=f.employee_id,
+                event_id=f.event_id,
+                rule_version=v.version,
+                entry_type="award",
+                action=f.action,
+                detail=f.detail,
+                ref=f.ref,
+                content_id=f.content_id,
+                points=points,
+                balance_delta=points,
+                occurred_at=f.occurred_at,
+                capped=capped,
+            )
+        )
+    return out
+
+
+async def reverse_clicks(session: AsyncSession, invalidated: Sequence[Envelope[ClickInvalidated]]) -> list[Any]:
+    by_tenant: dict[str, dict[str, str]] = defaultdict(dict)
+    for env in invalidated:
+        by_tenant[env.tenant_id][env.data.click_id] = env.data.reason
+    posted = []
+    for tenant_id, reasons in sorted(by_tenant.items()):
+        awards = (
+            await session.execute(
+                unreversed_awards().where(
+                    LEDGER.c.tenant_id == tenant_id, LEDGER.c.action == "click", LEDGER.c.ref.in_(sorted(reasons))
+                )
+            )
+        ).all()
+        for reason in sorted(set(reasons.values())):
+            group = [a for a in awards if reasons[a.ref] == reason]
+            posted += await reverse(session, group, reason=f"click invalidated: {reason}"[:500])
+    return posted

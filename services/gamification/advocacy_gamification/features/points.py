@@ -1,0 +1,91 @@
+"""The caller's ledger, and an admin's reversal of an award."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from advocacy_common.errors import Conflict, NotFound, Unprocessable
+from advocacy_common.pagination import PageParams, encode_cursor
+from advocacy_gamification.adapters.ledger import reverse, unreversed_awards
+from advocacy_gamification.db import BALANCES, LEDGER, TOTALS
+
+
+def entry_out(r: Any) -> dict[str, Any]:
+    return {
+        "id": str(r.id),
+        "type": r.entry_type,
+        "action": r.action,
+        "detail": r.detail,
+        "points": r.points,
+        "balance_change": r.balance_delta,
+        "event_id": r.event_id,
+        "rule_version": r.rule_version,
+        "ref": r.ref,
+        "content_id": r.content_id,
+        "capped": r.capped,
+        "reverses_entry_id": str(r.reverses_id) if r.reverses_id is not None else None,
+        "reason": r.reason,
+        "occurred_at": r.occurred_at,
+        "created_at": r.created_at,
+    }
+
+
+async def my_points(session: AsyncSession, tenant_id: str, employee_id: str, page: PageParams) -> dict[str, Any]:
+    balance = await session.scalar(
+        sa.select(BALANCES.c.balance).where(BALANCES.c.tenant_id == tenant_id, BALANCES.c.employee_id == employee_id)
+    )
+    earned = await session.scalar(
+        sa.select(TOTALS.c.points).where(
+            TOTALS.c.tenant_id == tenant_id,
+            TOTALS.c.window == "all",
+            TOTALS.c.employee_id == employee_id,
+        )
+    )
+    stmt = (
+        sa.select(LEDGER)
+        .where(LEDGER.c.tenant_id == tenant_id, LEDGER.c.employee_id == employee_id)
+        .order_by(LEDGER.c.id.desc())
+        .limit(page.limit + 1)
+    )
+    if page.cursor:
+        c = page.cursor
+        if len(c) != 1 or not isinstance(c[0], int) or isinstance(c[0], bool):
+            raise Unprocessable.field("cursor", "invalid cursor")
+        stmt = stmt.where(LEDGER.c.id < c[0])
+    rows = (await session.execute(stmt)).all()
+    more = len(rows) > page.limit
+    rows = rows[: page.limit]
+    return {
+        "employee_id": employee_id,
+        "balance": int(balance or 0),
+        "points": int(earned or 0),
+        "items": [entry_out(r) for r in rows],
+        "next_cursor": encode_cursor([rows[-1].id]) if more else None,
+    }
+
+
+async def admin_reverse(
+    session: AsyncSession, tenant_id: str, employee_id: str, event_id: str, reason: str
+) -> dict[str, Any]:
+    """Reverse the employee's award(s) for ``event_id`` (the event id shown in their ledger, or the
+    click / share / conversion id behind it). A reversal happens once: a second one is a 409."""
+    match = sa.or_(LEDGER.c.event_id == event_id, LEDGER.c.ref == event_id)
+    scope = (
+        LEDGER.c.tenant_id == tenant_id,
+        LEDGER.c.employee_id == employee_id,
+        LEDGER.c.entry_type == "award",
+        match,
+    )
+    found = await session.scalar(sa.select(sa.func.count()).select_from(LEDGER).where(*scope))
+    if not found:
+        raise NotFound("no award for that employee and event")
+    awards = (await session.execute(unreversed_awards().where(*scope))).all()
+    posted = await reverse(session, awards, reason=reason) if awards else []
+    if not posted:
+        raise Conflict("that award was already reversed", code="already_reversed")
+    ids = [p.id for p in posted]
+    rows = (await session.execute(sa.select(LEDGER).where(LEDGER.c.id.in_(ids)).order_by(LEDGER.c.id))).all()
+    return {"items": [entry_out(r) for r in rows]}

@@ -1,0 +1,381 @@
+"""Read-side SQL: summed aggregates per group, from the smallest roll-up that holds what is asked.
+
+A query needs the group key's column, any filter's column, and the network (earned media value and
+amplification are per network). Of the roll-ups holding those columns (``db.STAT_ROLLUPS``,
+``db.CONVERSION_ROLLUPS``) the smallest is read: day/week/network summaries from
+``network_daily_stats``, team from ``team_*``, content from ``content_*``, employee from
+``employee_monthly_stats`` / ``daily_stats``. When a range spans whole calendar months and the group
+is not a day or week, those months come from the monthly roll-up and only the edge days from the
+daily one (a year by team reads ~12 x teams x networks rows). Country, device and referrer come
+from the dimension roll-ups.
+
+Groups come out in key order (text keys in code-point order, ``COLLATE "C"``), stats streamed
+from a server-side cursor and merged with the (smaller) conversion sums, so the CSV export never
+holds a whole result in memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import defaultdict
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from advocacy_common.networks import Network
+from advocacy_metrics.adapters.ranges import DayRange
+from advocacy_metrics.db import (
+    ACCOUNT_FACTS,
+    ADOPTION_DAYS,
+    CONVERSION_ROLLUPS,
+    DIMENSION_DAILY_CLICKS,
+    DIMENSION_DAILY_CONVERSIONS,
+    MEMBER_FACTS,
+    REDEMPTION_FACTS,
+    SHARER_DAYS,
+    STAT_ROLLUPS,
+    Rollup,
+)
+from advocacy_metrics.domain import VERDICTS, Sum
+from advocacy_metrics.domain.measures import GroupTotals, StatSums
+
+GROUP_BYS = ("day", "week", "network", "team", "content", "employee", "country", "device", "referrer")
+DIMENSION_GROUPS = frozenset({"country", "device", "referrer"})
+TIME_GROUPS = frozenset({"day", "week"})
+_KEY_COLUMN = {"network": "network", "team": "team", "content": "content_id", "employee": "employee_id"}
+
+
+@dataclass(frozen=True, slots=True)
+class GroupQuery:
+    tenant: str
+    group_by: str | None  # None: one group, the totals
+    days: DayRange | None  # None: all time
+    week_start_index: int = 0
+    employee_id: str | None = None
+    content_id: str | None = None
+    after: Any = None  # only groups whose key comes after this one (a page's cursor)
+    limit: int | None = None  # at most this many groups are read (a page and one to know there is more)
+
+    @property
+    def dimension(self) -> bool:
+        return self.group_by in DIMENSION_GROUPS
+
+
+def _needed(q: GroupQuery) -> frozenset[str]:
+    cols = {"network"}
+    if q.group_by in _KEY_COLUMN:
+        cols.add(_KEY_COLUMN[q.group_by])
+    if q.employee_id is not None:
+        cols.add("employee_id")
+    if q.content_id is not None:
+        cols.add("content_id")
+    return frozenset(cols)
+
+
+def pick(rollups: Sequence[Rollup], needed: frozenset[str], monthly: bool) -> Rollup | None:
+    """The smallest roll-up of that period holding the needed columns."""
+    fits = [r for r in rollups if r.monthly == monthly and needed <= set(r.columns)]
+    return min(fits, key=lambda r: len(r.columns)) if fits else None
+
+
+def split_months(days: DayRange) -> tuple[list[DayRange], tuple[date, date] | None]:
+    """The whole calendar months inside ``days`` (first days of the first and last), and the edge
+    day ranges around them. No whole month: (``[days]``, None)."""
+    first = days.start if days.start.day == 1 else (days.start.replace(day=28) + timedelta(days=4)).replace(day=1)
+    after_end = days.end + timedelta(days=1)
+    last_end = days.end if after_end.day == 1 else after_end.replace(day=1) - timedelta(days=1)
+    if first > last_end:
+        return [days], None
+    edges = []
+    if days.start < first:
+        edges.append(DayRange(days.start, first - timedelta(days=1)))
+    if last_end < days.end:
+        edges.append(DayRange(last_end + timedelta(days=1), days.end))
+    return edges, (first, last_end.replace(day=1))
+
+
+def _branch(r: Rollup, q: GroupQuery, carry: Sequence[str], where: Sequence[sa.ColumnElement[bool]]) -> sa.Select[Any]:
+    t = r.table
+    cond = [t.c.tenant_id == q.tenant, *where]
+    if q.employee_id is not None:
+        cond.append(t.c.employee_id == q.employee_id)
+    if q.content_id is not None:
+        cond.append(t.c.content_id == q.content_id)
+    return sa.select(t.c[r.period].label("day"), *(t.c[c] for c in carry)).where(*cond)
+
+
+def _source(q: GroupQuery, rollups: Sequence[Rollup], values: Sequence[str]) -> sa.Subquery:
+    """The rows to sum: columns ``day`` (a day, or a month's first day), the needed columns, ``values``."""
+    needed = _needed(q)
+    carry = [*sorted(needed), *values]
+    daily = pick(rollups, needed, monthly=False)
+    assert daily is not None  # the finest roll-up holds every column
+    monthly = None if q.group_by in TIME_GROUPS else pick(rollups, needed, monthly=True)
+    if monthly is None:
+        where = [] if q.days is None else [daily.table.c.day.between(q.days.start, q.days.end)]
+        return _branch(daily, q, carry, where).subquery()
+    if q.days is None:
+        return _branch(monthly, q, carry, []).subquery()
+    edges, months = split_months(q.days)
+    if months is None:
+        return _branch(daily, q, carry, [daily.table.c.day.between(q.days.start, q.days.end)]).subquery()
+    parts = [_branch(monthly, q, carry, [monthly.table.c.month.between(*months)])]
+    if edges:
+        parts.append(_branch(daily, q, carry, [sa.or_(*(daily.table.c.day.between(e.start, e.end) for e in edges))]))
+    return (parts[0] if len(parts) == 1 else sa.union_all(*parts)).subquery()
+
+
+def _dimension_source(q: GroupQuery, table: sa.Table, values: Sequence[str]) -> sa.Subquery:
+    cond = [table.c.tenant_id == q.tenant, table.c.dimension == q.group_by]
+    if q.days is not None:
+        cond.append(table.c.day.between(q.days.start, q.days.end))
+    return sa.select(table.c.day, table.c.value, *(table.c[c] for c in values)).where(*cond).subquery()
+
+
+def week_of(day: sa.ColumnElement[Any], week_start_index: int) -> sa.ColumnElement[date]:
+    """The first day of the week of ``day`` (0 = weeks start on Monday ... 6 = Sunday)."""
+    offset = (sa.cast(sa.extract("isodow", day), sa.Integer) + (6 - week_start_index)) % 7
+    return sa.type_coerce(day - offset, sa.Date)
+
+
+def _key(src: sa.Subquery, q: GroupQuery) -> tuple[sa.ColumnElement[Any], sa.ColumnElement[Any]]:
+    """(the group key, the expression to order by)."""
+    if q.group_by is None:
+        k: sa.ColumnElement[Any] = sa.literal_column("''")
+        return k, k
+    if q.group_by == "day":
+        return src.c.day, src.c.day
+    if q.group_by == "week":
+        w = week_of(src.c.day, q.week_start_index)
+        return w, w
+    col = src.c.value if q.dimension else src.c[_KEY_COLUMN[q.group_by]]
+    # grouped and ordered under one collation, the one of the roll-ups' page indexes (migration 0006)
+    in_c = sa.collate(col, "C")
+    return in_c, in_c
+
+
+def _stats_select(q: GroupQuery) -> sa.Select[Any]:
+    counters = (
+        [f"clicks_{v}" for v in VERDICTS] if q.dimension else ["shares", "reach", *(f"clicks_{v}" for v in VERDICTS)]
+    )
+    src = _dimension_source(q, DIMENSION_DAILY_CLICKS, counters) if q.dimension else _source(q, STAT_ROLLUPS, counters)
+    key, order = _key(src, q)
+    network = sa.literal_column("''") if q.dimension else src.c.network
+    sums = [sa.func.coalesce(sa.func.sum(src.c[c]), 0) for c in counters]
+    group = [key] if q.group_by is not None else []
+    if not q.dimension:
+        group.append(network)
+    return (
+        sa.select(key.label("key"), network.label("network"), *sums)
+        .where(*_after(q, order))
+        .group_by(*group)
+        .order_by(*([order] if q.group_by is not None else []))
+        # a group is at most one row per network: this many rows hold the groups asked for, and the
+        # LIMIT lets the planner stream groups in key order off an index instead of sorting them all
+        .limit(None if q.limit is None or q.group_by is None else _row_limit(q))
+    )
+
+
+def _row_limit(q: GroupQuery) -> int:
+    assert q.limit is not None
+    return q.limit * (1 if q.dimension else len(Network))
+
+
+def _after(q: GroupQuery, order: sa.ColumnElement[Any]) -> list[sa.ColumnElement[bool]]:
+    """The page condition: keys after the cursor's, in the order groups come out."""
+    if q.after is None or q.group_by is None:
+        return []
+    return [order > _key_value(q, q.after)]
+
+
+def _key_value(q: GroupQuery, key: Any) -> Any:
+    """A key as a value comparable with the group key (text keys under COLLATE "C")."""
+    return key if q.group_by in TIME_GROUPS else sa.collate(sa.literal(key), "C")
+
+
+async def _conversions(
+    session: AsyncSession, q: GroupQuery, up_to: Any = None
+) -> dict[Any, dict[tuple[str, str], Sum]]:
+    values = ("kind", "currency", "conversions", "amount")
+    if q.dimension:
+        src = _dimension_source(q, DIMENSION_DAILY_CONVERSIONS, values)
+    else:
+        src = _source(q, CONVERSION_ROLLUPS, values)
+    key, order = _key(src, q)
+    res = await session.execute(
+        sa.select(
+            key.label("key"), src.c.kind, src.c.currency, sa.func.sum(src.c.conversions), sa.func.sum(src.c.amount)
+        )
+        .where(*_after(q, order), *([] if up_to is None else [order <= _key_value(q, up_to)]))
+        .group_by(*([key] if q.group_by is not None else []), src.c.kind, src.c.currency)
+    )
+    out: defaultdict[Any, dict[tuple[str, str], Sum]] = defaultdict(dict)
+    for k, kind, currency, n, amount in res.all():
+        out[k][(kind, currency)] = Sum(int(n), Decimal(amount))
+    return out
+
+
+def _stat_sums(row: Any, dimension: bool) -> StatSums:
+    values = list(row[2:])
+    if dimension:
+        return StatSums(0, 0, {v: int(n) for v, n in zip(VERDICTS, values, strict=True)})
+    return StatSums(int(values[0]), int(values[1]), {v: int(n) for v, n in zip(VERDICTS, values[2:], strict=True)})
+
+
+async def _rows(result: Any) -> AsyncIterator[Any]:
+    """Rows off the server-side cursor a thousand at a time (not one await per row)."""
+    async for part in result.partitions(1000):
+        for row in part:
+            yield row
+
+
+async def iter_groups(session: AsyncSession, q: GroupQuery) -> AsyncGenerator[tuple[Any, GroupTotals], None]:
+    """Every group with activity in range, in key order (with ``q.limit``: at least the first
+    ``q.limit`` of them, when there are that many)."""
+    if q.limit is not None and q.group_by is not None:
+        async for item in _page_groups(session, q):
+            yield item
+        return
+    conversions = await _conversions(session, q)
+    result = await session.stream(_stats_select(q))
+    try:
+        async with contextlib.aclosing(_merge(_rows(result), conversions, q.dimension)) as groups:
+            async for group_key, g in groups:
+                yield group_key, g
+    finally:
+        await result.close()  # a reader that stops early (one page) frees the connection's cursor
+
+
+async def _page_groups(session: AsyncSession, q: GroupQuery) -> AsyncGenerator[tuple[Any, GroupTotals], None]:
+    """A page: the stats rows first (LIMITed), then only the conversions up to the last key they
+    reached, so a page of a year by employee does not sum every employee's conversions."""
+    rows = (await session.execute(_stats_select(q))).all()
+    cut = q.limit is not None and len(rows) >= _row_limit(q)
+    conversions = await _conversions(session, q, up_to=rows[-1][0] if cut and rows else None)
+
+    async def listed() -> AsyncIterator[Any]:
+        for row in rows:
+            yield row
+
+    async with contextlib.aclosing(_merge(listed(), conversions, q.dimension)) as groups:
+        async for item in groups:
+            yield item
+
+
+async def _merge(
+    rows: AsyncIterator[Any], conversions: dict[Any, dict[tuple[str, str], Sum]], dimension: bool
+) -> AsyncGenerator[tuple[Any, GroupTotals], None]:
+    """Stats rows (in key order) and the conversion sums, merged into groups in key order."""
+    pending = sorted(conversions)  # groups with conversions, some perhaps without stats rows
+    nxt = 0  # pending[:nxt] are out
+    current: Any = None
+    group: GroupTotals | None = None
+    async for row in rows:
+        key = row[0]
+        if group is not None and key != current:
+            while nxt < len(pending) and pending[nxt] < current:
+                yield pending[nxt], GroupTotals(conversions=conversions[pending[nxt]])
+                nxt += 1
+            if nxt < len(pending) and pending[nxt] == current:
+                nxt += 1
+            group.conversions = conversions.get(current, {})
+            yield current, group
+            group = None
+        if group is None:
+            current, group = key, GroupTotals()
+        group.by_network[row[1]] = _stat_sums(row, dimension)
+    if group is not None:
+        while nxt < len(pending) and pending[nxt] < current:
+            yield pending[nxt], GroupTotals(conversions=conversions[pending[nxt]])
+            nxt += 1
+        if nxt < len(pending) and pending[nxt] == current:
+            nxt += 1
+        group.conversions = conversions.get(current, {})
+        yield current, group
+    for k in pending[nxt:]:
+        yield k, GroupTotals(conversions=conversions[k])
+
+
+async def totals(session: AsyncSession, q: GroupQuery) -> GroupTotals:
+    """One group: everything in range (with the query's filters), stats kept per network."""
+    q = GroupQuery(q.tenant, None, q.days, q.week_start_index, q.employee_id, q.content_id)
+    out = GroupTotals()
+    async for _k, g in iter_groups(session, q):
+        out.add(g)
+    return out
+
+
+async def audience(session: AsyncSession, tenant: str, employee: str) -> dict[str, int]:
+    t = ACCOUNT_FACTS
+    res = await session.execute(
+        sa.select(t.c.network, t.c.audience_size).where(t.c.tenant_id == tenant, t.c.employee_id == employee)
+    )
+    return {n: int(size) for n, size in res.all()}
+
+
+async def rewards_redeemed(session: AsyncSession, tenant: str, lo: datetime, hi: datetime) -> dict[str, Decimal]:
+    """Money value of rewards redeemed in [lo, hi) and not cancelled, per currency."""
+    t = REDEMPTION_FACTS
+    res = await session.execute(
+        sa.select(t.c.currency, sa.func.sum(t.c.amount))
+        .where(t.c.tenant_id == tenant, t.c.redeemed_at >= lo, t.c.redeemed_at < hi, t.c.cancelled_at.is_(None))
+        .group_by(t.c.currency)
+    )
+    return {c: Decimal(a) for c, a in res.all() if c}
+
+
+def _enrolled_members(tenant: str, before: datetime) -> sa.Subquery:
+    m = MEMBER_FACTS
+    latest = (
+        sa.select(m.c.employee_id, m.c.enrolled)
+        .where(m.c.tenant_id == tenant, m.c.updated_at < before)
+        .distinct(m.c.employee_id)
+        .order_by(m.c.employee_id.desc(), m.c.updated_at.desc())
+        .subquery()
+    )
+    return sa.select(latest.c.employee_id).where(latest.c.enrolled).subquery()
+
+
+@dataclass
+class AdoptionCounts:
+    enrolled: int
+    active_members: int
+    active_sharers: int
+    new_by_day: dict[date, int]
+    lapsed_by_day: dict[date, int]
+
+
+async def adoption_counts(
+    session: AsyncSession, tenant: str, days: DayRange, as_of: date, active_from: date, before: datetime
+) -> AdoptionCounts:
+    enrolled = _enrolled_members(tenant, before)
+    s = SHARER_DAYS
+    n_enrolled = await session.scalar(sa.select(sa.func.count()).select_from(enrolled)) or 0
+    recent = sa.and_(s.c.tenant_id == tenant, s.c.day.between(active_from, as_of))
+    active_members = (
+        await session.scalar(
+            sa.select(sa.func.count(sa.distinct(s.c.employee_id)))
+            .select_from(s.join(enrolled, enrolled.c.employee_id == s.c.employee_id))
+            .where(recent)
+        )
+        or 0
+    )
+    active_sharers = await session.scalar(sa.select(sa.func.count(sa.distinct(s.c.employee_id))).where(recent)) or 0
+    a = ADOPTION_DAYS
+    res = await session.execute(
+        sa.select(a.c.day, a.c.new_sharers, a.c.lapsed_sharers).where(
+            a.c.tenant_id == tenant, a.c.day.between(days.start, days.end)
+        )
+    )
+    new_by_day: dict[date, int] = {}
+    lapsed_by_day: dict[date, int] = {}
+    for day, new, lapsed in res.all():
+        new_by_day[day] = int(new)
+        if day <= as_of:
+            lapsed_by_day[day] = int(lapsed)
+    return AdoptionCounts(int(n_enrolled), int(active_members), int(active_sharers), new_by_day, lapsed_by_day)

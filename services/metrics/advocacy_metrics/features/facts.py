@@ -1,0 +1,431 @@
+"""Recording consumed events as facts, and moving the aggregates for the new ones (one transaction).
+
+A fact's primary key is its own id (share, click, conversion...): an event seen again, even under
+another event id, inserts nothing and moves nothing. Facts that pair up (a click and its
+invalidation, a conversion and its click's dimensions) may arrive in either order; whichever comes
+second applies the pair. Advisory locks (shared per tenant, exclusive per employee, in sorted
+order) keep two worker processes from each missing the other's half of a pair, and let a rebuild
+hold a tenant still.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from advocacy_common.events import Envelope
+from advocacy_common.events.content import MemberErased, MemberUpdated, TenantSettingsUpdated
+from advocacy_common.events.gamification import RedemptionCancelled, RewardRedeemed
+from advocacy_common.events.sharing import (
+    AccountUpdated,
+    ClickInvalidated,
+    ConversionRecorded,
+    ShareClicked,
+    ShareCreated,
+)
+from advocacy_common.tenant_store import apply_tenant_settings, load_tenant_settings
+from advocacy_metrics import domain
+from advocacy_metrics.adapters import aggregates
+from advocacy_metrics.adapters.aggregates import insert_ignore
+from advocacy_metrics.adapters.factrows import (
+    CLICK_FIELDS,
+    CONVERSION_FIELDS,
+    click_of,
+    conversion_of,
+    dims_at,
+    fields_sql,
+)
+from advocacy_metrics.adapters.locks import json_param, lock
+from advocacy_metrics.db import (
+    ACCOUNT_FACTS,
+    CLICK_FACTS,
+    CLICK_INVALIDATIONS,
+    CONVERSION_FACTS,
+    ERASED_MEMBERS,
+    MEMBER_FACTS,
+    REDEMPTION_FACTS,
+    SHARE_FACTS,
+)
+from advocacy_metrics.features.rebuild import erase_member, rebuild_tenant
+
+HANDLED = (
+    ShareCreated,
+    ShareClicked,
+    ClickInvalidated,
+    ConversionRecorded,
+    AccountUpdated,
+    MemberUpdated,
+    MemberErased,
+    TenantSettingsUpdated,
+    RewardRedeemed,
+    RedemptionCancelled,
+)
+
+_HANDLED = frozenset(HANDLED)
+
+SHARE_COLUMNS = ("share_id", "tenant_id", "employee_id", "content_id", "network", "team", "created_at", "audience_size")
+CLICK_COLUMNS = (
+    "click_id",
+    "tenant_id",
+    "share_id",
+    "employee_id",
+    "content_id",
+    "network",
+    "team",
+    "clicked_at",
+    "verdict",
+    "device",
+    "browser",
+    "os",
+    "referrer_domain",
+    "country",
+    "invalidated",
+)
+CONVERSION_COLUMNS = (
+    "conversion_id",
+    "tenant_id",
+    "click_id",
+    "share_id",
+    "employee_id",
+    "content_id",
+    "network",
+    "team",
+    "kind",
+    "amount",
+    "currency",
+    "occurred_at",
+)
+
+
+# -- the handler ------------------------------------------------------------------------------------
+async def record_events(session: AsyncSession, events: Sequence[Envelope[Any]]) -> None:
+    """The consumer's batch handler: facts in, aggregates moved, in the caller's transaction."""
+    # grouped by exact type (the event models are final): ``isinstance`` on a pydantic model goes
+    # through ABCMeta, a dozen times per event here
+    events = [e for e in events if type(e.data) in _HANDLED]
+    if not events:
+        return
+    by_type: dict[type[Any], list[Envelope[Any]]] = defaultdict(list)  # each in batch order
+    for e in events:
+        by_type[type(e.data)].append(e)
+    tenants = sorted({e.tenant_id for e in events})
+    people = sorted({(e.tenant_id, e.data.employee_id) for e in events if hasattr(e.data, "employee_id")})
+    await lock(session, tenants, people)
+
+    rezoned = await _record_settings(session, by_type[TenantSettingsUpdated])
+    for e in by_type[MemberErased]:
+        await erase_member(session, e.tenant_id, e.data.employee_id, e.data.erased_at)
+    erased = await erased_among(session, people)
+    redemptions = [e for e in events if type(e.data) is RewardRedeemed or type(e.data) is RedemptionCancelled]
+
+    def kept(kind: type[Any]) -> list[Envelope[Any]]:
+        return [e for e in by_type[kind] if (e.tenant_id, getattr(e.data, "employee_id", None)) not in erased]
+
+    zones = {t: (await load_tenant_settings(session, t)).zone for t in tenants}
+    d = domain.Deltas()
+    await _record_members(session, kept(MemberUpdated))
+    await _record_accounts(session, kept(AccountUpdated))
+    await _record_redemptions(session, redemptions, erased)
+    await _record_shares(session, kept(ShareCreated), zones, d)
+    await _record_clicks(session, kept(ShareClicked), zones, d)
+    await _record_invalidations(session, kept(ClickInvalidated), zones, d)
+    await _record_conversions(session, kept(ConversionRecorded), zones, d)
+    await aggregates.apply(session, d)
+    if rezoned:
+        for tenant in sorted(rezoned):  # days moved: every aggregate of the tenant is recomputed
+            await rebuild_tenant(session, tenant)
+
+
+#: ``(tenant_id, id)`` pairs from the ``:pairs`` parameter (a JSON array of two-string arrays).
+PAIRS = "(SELECT r->>0 AS tenant_id, r->>1 AS id FROM jsonb_array_elements(CAST(:pairs AS jsonb)) AS r)"
+
+
+_ERASED_AMONG = sa.text(
+    f"SELECT m.tenant_id, m.employee_id FROM {ERASED_MEMBERS.name} m JOIN {PAIRS} AS k "  # noqa: S608
+    "ON m.tenant_id = k.tenant_id AND m.employee_id = k.id"
+)
+
+
+async def erased_among(session: AsyncSession, people: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+    if not people:
+        return set()
+    res = await session.execute(_ERASED_AMONG, {"pairs": json_param(people)})
+    return {(t, e) for t, e in res.all()}
+
+
+async def _record_settings(session: AsyncSession, events: list[Envelope[Any]]) -> set[str]:
+    """Keep the settings copy; return the tenants whose time zone changed (their days move)."""
+    if not events:
+        return set()
+    tenants = sorted({e.tenant_id for e in events})
+    before = {t: (await load_tenant_settings(session, t)).time_zone for t in tenants}
+    await apply_tenant_settings(session, events)
+    after = {t: (await load_tenant_settings(session, t)).time_zone for t in tenants}
+    return {t for t in tenants if before[t] != after[t]}
+
+
+def _first_by(events: Iterable[Envelope[Any]], key: str) -> list[Envelope[Any]]:
+    seen: dict[str, Envelope[Any]] = {}
+    for e in events:
+        seen.setdefault(getattr(e.data, key), e)
+    return list(seen.values())
+
+
+async def _record_shares(
+    session: AsyncSession, events: list[Envelope[Any]], zones: dict[str, ZoneInfo], d: domain.Deltas
+) -> None:
+    rows = [
+        (
+            e.data.share_id,
+            e.tenant_id,
+            e.data.employee_id,
+            e.data.content_id,
+            e.data.network,
+            e.data.team or "",
+            e.data.created_at,
+            e.data.audience_size,
+        )
+        for e in _first_by(events, "share_id")
+    ]
+    new = {r[0] for r in await insert_ignore(session, SHARE_FACTS, SHARE_COLUMNS, rows, ("share_id",))}
+    for r in rows:
+        if r[0] in new:
+            s = domain.Share(r[1], r[0], r[2], r[3], r[4], r[5], r[6], r[7])
+            d.add_share(s, zones[s.tenant_id])
+
+
+async def _pairs_lookup(
+    session: AsyncSession, table: sa.Table, id_column: str, pairs: list[tuple[str, str]], columns: str = "*"
+) -> list[Any]:
+    """Rows of ``table`` whose (tenant_id, ``id_column``) is among ``pairs``."""
+    if not pairs:
+        return []
+    sql = (
+        f"SELECT {columns} FROM {table.name} t JOIN {PAIRS} "  # noqa: S608
+        f"AS k ON t.tenant_id = k.tenant_id AND t.{id_column} = k.id"
+    )
+    res = await session.execute(sa.text(sql), {"pairs": json_param(pairs)})
+    return list(res.all())
+
+
+async def _record_clicks(
+    session: AsyncSession, events: list[Envelope[Any]], zones: dict[str, ZoneInfo], d: domain.Deltas
+) -> None:
+    events = _first_by(events, "click_id")
+    if not events:
+        return
+    invalid = {
+        r[0]
+        for r in await _pairs_lookup(
+            session, CLICK_INVALIDATIONS, "click_id", [(e.tenant_id, e.data.click_id) for e in events], "t.click_id"
+        )
+    }
+    rows = []
+    for e in events:
+        c = e.data
+        verdict = c.verdict.value
+        rows.append(
+            (
+                c.click_id,
+                e.tenant_id,
+                c.share_id,
+                c.employee_id,
+                c.content_id,
+                c.network,
+                c.team or "",
+                c.clicked_at,
+                verdict,
+                c.device,
+                c.browser,
+                c.os,
+                c.referrer_domain,
+                c.country,
+                verdict == "counted" and c.click_id in invalid,
+            )
+        )
+    new: set[str] = set()
+    for i in range(0, len(rows), 5000):
+        new.update(
+            r[0] for r in await insert_ignore(session, CLICK_FACTS, CLICK_COLUMNS, rows[i : i + 5000], ("click_id",))
+        )
+    fresh = [r for r in rows if r[0] in new]
+    by_id: dict[str, domain.Click] = {}
+    for r in fresh:
+        c = domain.Click(
+            r[1], r[0], r[3], r[4], r[5], r[6], r[7], r[8], domain.Dims(r[13] or "", r[9] or "", r[12] or ""), r[14]
+        )
+        by_id[c.click_id] = c
+        d.add_click(c, zones[c.tenant_id])
+    # conversions that arrived before their click: their share of the click's dimensions lands now
+    waiting = await _pairs_lookup(
+        session,
+        CONVERSION_FACTS,
+        "click_id",
+        [(c.tenant_id, c.click_id) for c in by_id.values()],
+        fields_sql(CONVERSION_FIELDS, "t"),
+    )
+    for r in waiting:
+        v = conversion_of(r)
+        d.add_conversion_dims(v, zones[v.tenant_id], by_id[v.click_id].dims)
+
+
+async def _record_invalidations(
+    session: AsyncSession, events: list[Envelope[Any]], zones: dict[str, ZoneInfo], d: domain.Deltas
+) -> None:
+    events = _first_by(events, "click_id")
+    if not events:
+        return
+    rows = [(e.data.click_id, e.tenant_id, e.data.reason, e.data.invalidated_at) for e in events]
+    new = await insert_ignore(
+        session,
+        CLICK_INVALIDATIONS,
+        ("click_id", "tenant_id", "reason", "invalidated_at"),
+        rows,
+        ("tenant_id", "click_id"),
+    )
+    if not new:
+        return
+    res = await session.execute(
+        sa.text(
+            "UPDATE click_facts t SET invalidated = true "  # noqa: S608 - column names are ours
+            "FROM (SELECT * FROM unnest(CAST(:t AS text[]), CAST(:i AS text[]))) AS k(tenant_id, id) "
+            "WHERE t.tenant_id = k.tenant_id AND t.click_id = k.id AND t.verdict = 'counted' AND NOT t.invalidated "
+            f"RETURNING {fields_sql(CLICK_FIELDS, 't')}"
+        ),
+        {"t": [t for t, _ in new], "i": [i for _, i in new]},
+    )
+    for r in res.all():
+        c = click_of(r)
+        d.invalidate(c, zones[c.tenant_id])
+
+
+async def _record_conversions(
+    session: AsyncSession, events: list[Envelope[Any]], zones: dict[str, ZoneInfo], d: domain.Deltas
+) -> None:
+    events = _first_by(events, "conversion_id")
+    if not events:
+        return
+    rows = [
+        (
+            v.conversion_id,
+            e.tenant_id,
+            v.click_id,
+            v.share_id,
+            v.employee_id,
+            v.content_id,
+            v.network,
+            v.team or "",
+            v.kind,
+            v.value.amount if v.value else Decimal(0),
+            v.value.currency if v.value else "",
+            v.occurred_at,
+        )
+        for e in events
+        for v in (e.data,)
+    ]
+    new = {r[0] for r in await insert_ignore(session, CONVERSION_FACTS, CONVERSION_COLUMNS, rows, ("conversion_id",))}
+    fresh = [
+        domain.Conversion(r[1], r[0], r[2], r[4], r[5], r[6], r[7], r[11], r[8], r[9], r[10])
+        for r in rows
+        if r[0] in new
+    ]
+    clicks = {
+        r[0]: dims_at(r, 1)
+        for r in await _pairs_lookup(
+            session,
+            CLICK_FACTS,
+            "click_id",
+            [(v.tenant_id, v.click_id) for v in fresh],
+            "t.click_id, t.country, t.device, t.referrer_domain",
+        )
+    }
+    for v in fresh:
+        d.add_conversion(v, zones[v.tenant_id], clicks.get(v.click_id))
+
+
+async def _record_members(session: AsyncSession, events: list[Envelope[Any]]) -> None:
+    if not events:
+        return
+    rows = {
+        (e.tenant_id, e.data.employee_id, e.data.updated_at): {
+            "tenant_id": e.tenant_id,
+            "employee_id": e.data.employee_id,
+            "updated_at": e.data.updated_at,
+            "enrolled": e.data.enrolled,
+            "programme_roles": list(e.data.programme_roles),
+            "team": e.data.team or "",
+        }
+        for e in events
+    }
+    await session.execute(pg_insert(MEMBER_FACTS).values(list(rows.values())).on_conflict_do_nothing())
+
+
+async def _record_accounts(session: AsyncSession, events: list[Envelope[Any]]) -> None:
+    latest: dict[tuple[str, str, str], Envelope[Any]] = {}
+    for e in events:
+        k = (e.tenant_id, e.data.employee_id, e.data.network)
+        if k not in latest or latest[k].data.updated_at < e.data.updated_at:
+            latest[k] = e
+    if not latest:
+        return
+    stmt = pg_insert(ACCOUNT_FACTS).values(
+        [
+            {
+                "tenant_id": t,
+                "employee_id": emp,
+                "network": net,
+                "audience_size": e.data.audience_size,
+                "updated_at": e.data.updated_at,
+            }
+            for (t, emp, net), e in sorted(latest.items())
+        ]
+    )
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["tenant_id", "employee_id", "network"],
+            set_={"audience_size": stmt.excluded.audience_size, "updated_at": stmt.excluded.updated_at},
+            where=ACCOUNT_FACTS.c.updated_at < stmt.excluded.updated_at,
+        )
+    )
+
+
+async def _record_redemptions(session: AsyncSession, events: list[Envelope[Any]], erased: set[tuple[str, str]]) -> None:
+    """Programme cost: a redemption's value counts unless cancelled (cancel may arrive first).
+
+    An erased person's redemptions still cost the programme; they are kept without the person."""
+    t = REDEMPTION_FACTS
+    for e in events:
+        r = e.data
+        employee = "" if (e.tenant_id, r.employee_id) in erased else r.employee_id
+        amount = r.value.amount if r.value else Decimal(0)
+        currency = r.value.currency if r.value else ""
+        base = {"redemption_id": r.redemption_id, "tenant_id": e.tenant_id, "employee_id": employee}
+        if isinstance(r, RewardRedeemed):
+            stmt = pg_insert(t).values(**base, amount=amount, currency=currency, redeemed_at=r.redeemed_at)
+            await session.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["redemption_id"],
+                    set_={
+                        "amount": stmt.excluded.amount,
+                        "currency": stmt.excluded.currency,
+                        "redeemed_at": stmt.excluded.redeemed_at,
+                    },
+                    where=t.c.redeemed_at.is_(None),
+                )
+            )
+        else:
+            stmt = pg_insert(t).values(**base, amount=amount, currency=currency, cancelled_at=r.cancelled_at)
+            await session.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["redemption_id"],
+                    set_={"cancelled_at": stmt.excluded.cancelled_at},
+                    where=t.c.cancelled_at.is_(None),
+                )
+            )
