@@ -9,30 +9,23 @@ mounted; nothing is started: the lifespan does not run), and ``app.openapi()`` i
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import sys
 from pathlib import Path
 from typing import Any
 
+from advocacy_common.registry import registered, registration
+
 OPENAPI_DIR = Path("docs/openapi")
 REGENERATE = ".venv/bin/python -m advocacy_dev.openapi_export"
-SERVICES = ("content", "sharing", "metrics", "gamification")
-_SETTINGS_CLASS = {
-    "content": "ContentSettings",
-    "sharing": "SharingSettings",
-    "metrics": "MetricsSettings",
-    "gamification": "GamificationSettings",
-}
+SERVICES = tuple(r.name for r in registered())  # every installed service, from its registration
 
 
 def openapi(service: str) -> dict[str, Any]:
     """``app.openapi()`` of one service, built with dev settings (no I/O happens)."""
-    settings_module = importlib.import_module(f"advocacy_{service}.settings")
-    app_module = importlib.import_module(f"advocacy_{service}.app")
-    settings_cls = getattr(settings_module, _SETTINGS_CLASS[service])
-    settings = settings_cls(
+    service_registration = registration(service)
+    settings = service_registration.settings_class(
         dev_mode=True,
         role="all",
         database_url=f"postgresql+asyncpg://openapi@127.0.0.1:5432/advocacy_{service}",
@@ -42,7 +35,7 @@ def openapi(service: str) -> dict[str, Any]:
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     try:
-        app = app_module.create_app(settings)
+        app = service_registration.create_app(settings)
         doc: dict[str, Any] = app.openapi()
     finally:
         root.handlers[:] = handlers

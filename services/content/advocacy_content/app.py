@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from advocacy_common.entrypoint import service_cli
+from advocacy_common.registry import Registration
 from advocacy_common.runtime import ServiceDefinition, create_service_app
 from advocacy_content.adapters.scheduler import scheduler_task
 from advocacy_content.api import router
@@ -25,6 +26,9 @@ DEFINITION = ServiceDefinition(
 
 def create_app(settings: ContentSettings | None = None) -> FastAPI:
     return create_service_app(settings or ContentSettings(), DEFINITION)
+
+
+REGISTRATION = Registration(name="content", settings_class=ContentSettings, create_app=create_app, dev_port=8001)
 
 
 cli = service_cli("advocacy_content", ContentSettings)

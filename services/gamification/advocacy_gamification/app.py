@@ -11,6 +11,7 @@ from datetime import timedelta
 from fastapi import FastAPI
 
 from advocacy_common.entrypoint import service_cli
+from advocacy_common.registry import Registration
 from advocacy_common.runtime import Runtime, ServiceDefinition, create_service_app
 from advocacy_gamification.adapters.stream import BoardHub, Tickets
 from advocacy_gamification.api import router
@@ -92,6 +93,11 @@ DEFINITION = ServiceDefinition(
 
 def create_app(settings: GamificationSettings | None = None) -> FastAPI:
     return create_service_app(settings or GamificationSettings(), DEFINITION)
+
+
+REGISTRATION = Registration(
+    name="gamification", settings_class=GamificationSettings, create_app=create_app, dev_port=8004
+)
 
 
 cli = service_cli("advocacy_gamification", GamificationSettings)

@@ -7,6 +7,7 @@ import gc
 from fastapi import FastAPI
 
 from advocacy_common.entrypoint import service_cli
+from advocacy_common.registry import Registration
 from advocacy_common.runtime import Runtime, ServiceDefinition, create_service_app
 from advocacy_metrics.api import router
 from advocacy_metrics.consumers import CONSUMERS
@@ -33,6 +34,9 @@ DEFINITION = ServiceDefinition(
 
 def create_app(settings: MetricsSettings | None = None) -> FastAPI:
     return create_service_app(settings or MetricsSettings(), DEFINITION)
+
+
+REGISTRATION = Registration(name="metrics", settings_class=MetricsSettings, create_app=create_app, dev_port=8003)
 
 
 cli = service_cli("advocacy_metrics", MetricsSettings)

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from advocacy_common.entrypoint import service_cli
 from advocacy_common.events import Envelope
+from advocacy_common.registry import DevPlace, Registration
 from advocacy_common.runtime import Runtime, ServiceDefinition, create_service_app
 from advocacy_sharing.adapters.clickid import ClickIds
 from advocacy_sharing.adapters.emitter import ClickSender
@@ -111,6 +112,19 @@ def create_app(settings: SharingSettings | None = None) -> FastAPI:
     settings = settings or SharingSettings()
     # /r/{code} is answered before FastAPI's routing, middleware and telemetry (adapters/redirect.py).
     return create_service_app(settings, DEFINITION, app_class=SharingAPI if settings.role.serves_http else FastAPI)
+
+
+def _dev_env(place: DevPlace) -> dict[str, str]:
+    """In a dev stack: the click journal under the stack's data root, links served by this process."""
+    return {
+        "SHARING_SPOOL_DIR": str(place.data_dir / "spool"),
+        "SHARING_PUBLIC_BASE_URL": f"http://127.0.0.1:{place.port}",
+    }
+
+
+REGISTRATION = Registration(
+    name="sharing", settings_class=SharingSettings, create_app=create_app, dev_port=8002, dev_env=_dev_env
+)
 
 
 cli = service_cli("advocacy_sharing", SharingSettings)

@@ -15,6 +15,7 @@ from typing import IO
 
 import httpx
 
+from advocacy_common.registry import registration
 from advocacy_dev.devstack.net import DevStackError, tail
 
 
@@ -24,7 +25,7 @@ class ServiceStartError(DevStackError):
 
 def service_command(name: str, action: str = "serve") -> list[str]:
     """The command line of a service entry point: ``serve`` or ``migrate``."""
-    return [sys.executable, "-m", f"advocacy_{name}", action]
+    return [sys.executable, "-m", registration(name).package, action]
 
 
 class ServiceProcess:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from advocacy_common.registry import DevPlace, registered, registration
 from advocacy_dev.devstack.broker import TansuBroker
 from advocacy_dev.devstack.net import DevStackError, ensure_port_free, kill_own_children, run_sync, tail
 from advocacy_dev.devstack.postgres import EmbeddedPostgres, create_database_on, database_url_on
@@ -33,7 +34,8 @@ from advocacy_dev.devstack.processes import ServiceProcess, service_command
 if TYPE_CHECKING:
     from advocacy_common.auth.devkeys import DevKeys
 
-SERVICES: dict[str, int] = {"content": 8001, "sharing": 8002, "metrics": 8003, "gamification": 8004}
+# Every installed service and its dev port, from the services' own registrations (entry points).
+SERVICES: dict[str, int] = {r.name: r.dev_port for r in registered()}
 DEFAULT_PG_PORT = 5433
 DEFAULT_KAFKA_PORT = 9092
 DEFAULT_PARTITIONS = 6
@@ -114,14 +116,14 @@ def service_env(
     role: str = "all",
     log_json: bool = False,
     port: int | None = None,
-    public_base_url: str | None = None,
     extra: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """The environment of one service process (merged over ``os.environ`` by the caller).
 
     ``database_url`` is the URL of this service's own database (SQLAlchemy form,
     ``postgresql+asyncpg://.../advocacy_<svc>``). ``data_dir`` is the stack's data root.
-    Sharing also gets its click spool directory and the public base URL of its links.
+    What only one service reads comes from its registration's ``dev_env`` (sharing: its click
+    journal's directory and its links' public base URL).
     """
     prefix = svc.upper()
     port = port if port is not None else SERVICES[svc]
@@ -135,9 +137,9 @@ def service_env(
         "LOG_JSON": "true" if log_json else "false",
         "PYTHONUNBUFFERED": "1",
     }
-    if svc == "sharing":
-        env["SHARING_SPOOL_DIR"] = str(Path(data_dir) / "spool")
-        env["SHARING_PUBLIC_BASE_URL"] = public_base_url or f"http://127.0.0.1:{port}"
+    own = registration(svc).dev_env
+    if own is not None:
+        env.update(own(DevPlace(data_dir=Path(data_dir), port=port)))
     if extra:
         env.update(extra)
     return env
@@ -300,7 +302,6 @@ class ProcessStack:
                 role=role,
                 log_json=log_json,
                 port=port,
-                public_base_url=f"http://127.0.0.1:{self.ports['sharing']}" if "sharing" in self.ports else None,
                 extra=(extra_env or {}).get(svc),
             )
         self.processes: dict[str, ServiceProcess] = {
@@ -483,7 +484,6 @@ def run(config: StackConfig | None = None) -> int:
                         jwks_path=keys.jwks_path,
                         data_dir=config.data.root,
                         port=port,
-                        public_base_url=f"http://127.0.0.1:{config.ports['sharing']}",
                     )
                     for svc, port in config.ports.items()
                 }
