@@ -17,11 +17,12 @@ Every test is marked with its tier, the folder it lives in (``unit``, ``integrat
 from __future__ import annotations
 
 import atexit
+import functools
 import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -133,17 +134,6 @@ def mint(dev_keys: DevKeys) -> Callable[..., str]:
 
     ``role`` may be a string or a list of roles; ``kw`` goes to ``mint_token`` (``ttl_seconds``...).
     """
-    from advocacy_common.auth.devkeys import mint_token
+    from tests.support.helpers import token_for
 
-    def _mint(
-        tenant: str,
-        sub: str,
-        role: str | list[str] = "employee",
-        team: str | None = None,
-        name: str | None = None,
-        **kw: Any,
-    ) -> str:
-        roles = [role] if isinstance(role, str) else list(role)
-        return mint_token(dev_keys, tenant=tenant, sub=sub, roles=roles, team=team, name=name, **kw)
-
-    return _mint
+    return functools.partial(token_for, dev_keys)

@@ -25,6 +25,7 @@ import httpx
 import pytest
 
 from advocacy_dev.devstack.net import free_port
+from tests.support.helpers import token_for
 
 if TYPE_CHECKING:
     from advocacy_common.auth.devkeys import DevKeys
@@ -73,10 +74,7 @@ class E2EStack:
         name: str | None = None,
         ttl_seconds: int = 3600,
     ) -> str:
-        from advocacy_common.auth.devkeys import mint_token
-
-        roles = [role] if isinstance(role, str) else list(role)
-        return mint_token(self.keys, tenant=tenant, sub=sub, roles=roles, team=team, name=name, ttl_seconds=ttl_seconds)
+        return token_for(self.keys, tenant, sub, role, team, name, ttl_seconds=ttl_seconds)
 
     def client(self, svc: str, token: str | None = None) -> httpx.AsyncClient:
         """Redirects are not followed (``GET /r/{code}`` answers 302)."""

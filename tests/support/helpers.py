@@ -9,6 +9,8 @@ from typing import Any
 
 import httpx
 
+from advocacy_common.auth.devkeys import DevKeys, mint_token
+
 BROWSER_UAS = [
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_6) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.6 Safari/605.1.15",
@@ -62,25 +64,55 @@ async def send_clicks(
 ) -> list[int]:
     """GET /r/{code} for each (code, visitor) in ``plan``; returns the status codes in plan order."""
     statuses = [0] * len(plan)
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for i in range(len(plan)):
-        queue.put_nowait(i)
-    done = 0
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=base_url, timeout=10.0, limits=limits) as client:
 
-        async def worker() -> None:
-            nonlocal done
-            while True:
-                try:
-                    i = queue.get_nowait()
-                except asyncio.QueueEmpty:
-                    return
-                code, visitor = plan[i]
-                statuses[i] = await click(client, code, visitor, net=net)
-                done += 1
-                if on_progress is not None:
-                    await on_progress(done)
+        async def one(i: int) -> None:
+            code, visitor = plan[i]
+            statuses[i] = await click(client, code, visitor, net=net)
 
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        await for_each_concurrently(len(plan), concurrency, one, on_progress=on_progress)
     return statuses
+
+
+async def for_each_concurrently(
+    count: int,
+    concurrency: int,
+    job: Callable[[int], Awaitable[None]],
+    *,
+    on_progress: Callable[[int], Awaitable[None]] | None = None,
+) -> None:
+    """``job(i)`` for i in 0..count-1, at most ``concurrency`` at a time, taken in order;
+    ``on_progress(done)`` after each."""
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(count):
+        queue.put_nowait(i)
+    done = 0
+
+    async def worker() -> None:
+        nonlocal done
+        while True:
+            try:
+                i = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            await job(i)
+            done += 1
+            if on_progress is not None:
+                await on_progress(done)
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+
+def token_for(
+    keys: DevKeys,
+    tenant: str,
+    sub: str,
+    role: str | list[str] = "employee",
+    team: str | None = None,
+    name: str | None = None,
+    **kw: Any,
+) -> str:
+    """A JWT the services trust: ``role`` is one role or a list; ``kw`` goes to ``mint_token``."""
+    roles = [role] if isinstance(role, str) else list(role)
+    return mint_token(keys, tenant=tenant, sub=sub, roles=roles, team=team, name=name, **kw)

@@ -16,10 +16,11 @@ from typing import Any
 
 import httpx
 
-from advocacy_common.auth.devkeys import DevKeys, mint_token
+from advocacy_common.auth.devkeys import DevKeys
 from advocacy_dev.devstack.net import free_port
 from advocacy_dev.devstack.processes import ServiceProcess
 from advocacy_dev.devstack.stack import SERVICES, ProcessStack
+from tests.support.helpers import token_for
 
 SCALE = os.environ.get("RELIABILITY_SCALE", "short").strip().lower()
 FULL = SCALE == "full"
@@ -116,8 +117,7 @@ class PrivateStack:
         name: str | None = None,
         **kw: Any,
     ) -> str:
-        roles = [role] if isinstance(role, str) else list(role)
-        return mint_token(self.keys, tenant=tenant, sub=sub, roles=roles, team=team, name=name, **kw)
+        return token_for(self.keys, tenant, sub, role, team, name, **kw)
 
     def client(self, svc: str, token: str | None = None, **kw: Any) -> httpx.AsyncClient:
         headers = {"Authorization": f"Bearer {token}"} if token else {}

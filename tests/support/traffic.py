@@ -22,7 +22,7 @@ import httpx
 from advocacy_common.events import new_event
 from advocacy_common.events.content import ContentPublished
 from advocacy_common.kafka import make_producer
-from tests.support.helpers import BROWSER_UAS, eventually
+from tests.support.helpers import BROWSER_UAS, eventually, for_each_concurrently
 from tests.support.stackkit import PrivateStack
 
 
@@ -133,34 +133,20 @@ async def drive_clicks(
     on_progress: Callable[[int], Awaitable[None]] | None = None,
 ) -> None:
     """One click per entry of ``plan`` (a code), each from a new visitor; ``rate`` caps clicks/s."""
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for i in range(len(plan)):
-        queue.put_nowait(i)
-    done = 0
     start = time.monotonic()
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=base_url, timeout=10.0, limits=limits) as c:
 
-        async def worker() -> None:
-            nonlocal done
-            while True:
-                try:
-                    i = queue.get_nowait()
-                except asyncio.QueueEmpty:
-                    return
-                if rate is not None:
-                    due = start + i / rate
-                    delay = due - time.monotonic()
-                    if delay > 0:
-                        await asyncio.sleep(delay)
-                code = plan[i]
-                status, seconds = await click_once(c, code, first_visitor + i)
-                truth.answered(status, truth.codes.get(code), seconds)
-                done += 1
-                if on_progress is not None:
-                    await on_progress(done)
+        async def one(i: int) -> None:
+            if rate is not None:
+                delay = start + i / rate - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            code = plan[i]
+            status, seconds = await click_once(c, code, first_visitor + i)
+            truth.answered(status, truth.codes.get(code), seconds)
 
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        await for_each_concurrently(len(plan), concurrency, one, on_progress=on_progress)
 
 
 # -- what the services report -----------------------------------------------------------------------
