@@ -46,6 +46,13 @@ BAD_URLS = [
     "//evil.example/x",
     "\\\\evil.example\\x",
     "not a url",
+    # issue 13's open redirect: a WHATWG parser reads host good.example, the old redirect sent evil.example
+    "https://good.example\\@evil.example/x",
+    "HTTPS://GOOD.EXAMPLE:443\\@EVIL.EXAMPLE/x",
+    "https://good.example\\\\@evil.example/x",
+    "https://good.example\t\\@evil.example/x",
+    "https://good.example\\@[::1]/x",
+    "https://exa\nmple.com/",
 ]
 
 

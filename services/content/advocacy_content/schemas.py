@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AnyUrl, AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from advocacy_common.networks import Network
 from advocacy_common.pagination import Page
 from advocacy_common.tenant import TenantSettings
+from advocacy_common.urls import canonical_url
 
 Tag = Annotated[str, Field(min_length=1, max_length=50)]
 Caption = Annotated[str, Field(max_length=10000)]
@@ -30,17 +31,8 @@ class AudienceIn(_In):
 
 
 def check_url(value: str) -> str:
-    try:
-        url = AnyUrl(value)
-    except ValueError as e:
-        raise ValueError(f"not a valid URL: {value[:100]!r}") from e
-    if url.scheme not in ("http", "https"):
-        raise ValueError("only http(s) URLs can be shared")
-    if url.username or url.password:
-        raise ValueError("URLs with credentials are refused")
-    if not url.host:
-        raise ValueError("URL needs a host")
-    return value
+    """The URL in its canonical (WHATWG) form, which is what is stored (advocacy_common.urls)."""
+    return canonical_url(value)
 
 
 def _aware(v: datetime | None) -> datetime | None:

@@ -13,9 +13,10 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urlencode
 
 from advocacy_common.events.sharing import Verdict
+from advocacy_common.urls import RefusedURL, canonical_url
 
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 CODE_LENGTH = 10  # 62**10 ~ 8e17: unguessable, from a CSPRNG
@@ -37,15 +38,30 @@ def is_code_shaped(code: str) -> bool:
 
 
 def destination(url: str, *, network: str, campaign: str) -> str:
-    """The content URL with UTM parameters added, keeping the URL's own query."""
-    parts = urlsplit(url)
-    query = [
-        (k, v)
-        for k, v in parse_qsl(parts.query, keep_blank_values=True)
-        if not k.startswith("utm_") and k != "adv_click"
-    ]
-    query += [("utm_source", network), ("utm_medium", "employee_advocacy"), ("utm_campaign", campaign)]
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
+    """``url`` (canonical: :func:`advocacy_common.urls.canonical_url`) with UTM parameters. Its own
+    query parameters stay as written, but for ``utm_*`` and ``adv_click``; nothing before the query
+    is touched or parsed again, so the host is the one the URL was approved with."""
+    base, hash_, fragment = url.partition("#")
+    path, _, query = base.partition("?")
+    kept = [p for p in query.split("&") if p and not _ours(p)]
+    utm = urlencode([("utm_source", network), ("utm_medium", "employee_advocacy"), ("utm_campaign", campaign)])
+    return f"{path}?{'&'.join([*kept, utm])}{hash_}{fragment}"
+
+
+def _ours(param: str) -> bool:
+    key = unquote_plus(param.partition("=")[0])
+    return key.startswith("utm_") or key == "adv_click"
+
+
+def link_destination(url: str, *, network: str, campaign: str) -> str | None:
+    """Where a link sends its visitors: the content URL in its canonical form with UTM parameters,
+    or None when the URL is one the platform now refuses (the link answers 410). URLs stored before
+    URLs were canonical are canonicalised here, so an old row cannot reopen the open redirect."""
+    try:
+        canonical = canonical_url(url)
+    except RefusedURL:
+        return None
+    return destination(canonical, network=network, campaign=campaign)
 
 
 def click_id_slot(dest: str) -> tuple[str, str]:

@@ -39,12 +39,13 @@ async def get_settings(session: AsyncSession, who: Principal) -> TenantSettingsP
 
 async def put_settings(session: AsyncSession, who: Principal, body: TenantSettingsIn) -> TenantSettingsPublic:
     """Replace the settings; publish them when they changed."""
+    fields = body.model_dump()
     if body.partner_webhook_url is not None:
         try:
-            check_url(body.partner_webhook_url)
+            fields["partner_webhook_url"] = check_url(body.partner_webhook_url)
         except ValueError as e:
             raise Unprocessable.field("partner_webhook_url", str(e)) from e
-    new = TenantSettings.model_validate(body.model_dump())
+    new = TenantSettings.model_validate(fields)
     old, updated_at = await _load(session, who.tenant_id, for_update=True)
     doc = new.model_dump(mode="json")
     if updated_at is not None and old.model_dump(mode="json") == doc:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from advocacy_common.csvcells import csv_lines
 from advocacy_common.tenant import TenantSettings
 from advocacy_metrics.adapters import queries
 from advocacy_metrics.adapters.ranges import DayRange
@@ -63,17 +62,11 @@ def csv_row(group_by: str, m: dict[str, Any]) -> list[Any]:
     ]
 
 
-def _lines(rows: Iterable[list[Any]]) -> str:
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerows(rows)
-    return buf.getvalue()
-
-
 async def stream_csv(
     sessionmaker: async_sessionmaker[AsyncSession], tenant: str, group_by: str, days: DayRange, settings: TenantSettings
 ) -> AsyncIterator[str]:
     """Its own read-only transaction, held while the response streams (the request's is gone by then)."""
-    yield _lines([list(COLUMNS)])
+    yield csv_lines([list(COLUMNS)])
     q = summary_query(tenant, group_by, days, settings)
     pricing = Pricing.of(settings)
     pending: list[list[Any]] = []
@@ -81,7 +74,7 @@ async def stream_csv(
         async for key, g in queries.iter_groups(session, q):
             pending.append(csv_row(group_by, group_measures(key, g, group_by, pricing)))
             if len(pending) >= FLUSH_EVERY:
-                yield _lines(pending)
+                yield csv_lines(pending)
                 pending = []
     if pending:
-        yield _lines(pending)
+        yield csv_lines(pending)

@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, ClassVar
-from urllib.parse import quote
 
 import orjson
 import sqlalchemy as sa
@@ -198,9 +197,12 @@ class LinkCache:
             t = self._links.get(code)
             if t is None:
                 continue
+            refused = False
             if url is not None and slug is not None:
-                t.before, t.after = _slot(domain.destination(url, network=t.network, campaign=slug))
-            t.gone = status != "published"
+                slot = _slot(domain.link_destination(url, network=t.network, campaign=slug))
+                refused = slot is None
+                t.before, t.after = slot or (b"", b"")
+            t.gone = status != "published" or refused or not t.before
             t.expires_at = expires_at.timestamp() if expires_at else None
             t.loaded_at = now
         return len(codes)
@@ -263,7 +265,8 @@ class LinkCache:
 
     @staticmethod
     def _target(row: Any, now: float) -> LinkTarget:
-        before, after = _slot(domain.destination(row.url, network=row.network, campaign=row.slug))
+        slot = _slot(domain.link_destination(row.url, network=row.network, campaign=row.slug))
+        before, after = slot or (b"", b"")
         return LinkTarget(
             tenant_id=row.tenant_id,
             content_id=row.content_id,
@@ -271,18 +274,17 @@ class LinkCache:
             before=before,
             after=after,
             expires_at=row.expires_at.timestamp() if row.expires_at else None,
-            gone=row.status != "published",
+            gone=row.status != "published" or slot is None,  # a URL now refused: 410
             loaded_at=now,
         )
 
 
-def _slot(dest: str) -> tuple[bytes, bytes]:
-    """The Location header's parts, ASCII (non-ASCII characters of the URL percent-encoded)."""
-    before, after = domain.click_id_slot(quote(dest, safe=_URL_SAFE))
+def _slot(dest: str | None) -> tuple[bytes, bytes] | None:
+    """The Location header's parts (a canonical URL is ASCII: WHATWG percent-encodes the rest)."""
+    if dest is None:
+        return None
+    before, after = domain.click_id_slot(dest)
     return before.encode("ascii"), after.encode("ascii")
-
-
-_URL_SAFE = ":/?#[]@!$&'()*+,;=%~-._"
 
 
 Prepared = tuple[dict[str, Any], dict[str, Any]]
