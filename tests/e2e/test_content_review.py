@@ -204,6 +204,11 @@ async def test_tenant_settings_edits_and_archive(stack: E2EStack, new_tenant: st
             ({"partner_webhook_url": "javascript:alert(1)"}, "partner_webhook_url"),
             ({"tenant_id": "other"}, "tenant_id"),
             ({"cpc": {"myspace": {"amount": "1", "currency": "EUR"}}}, "cpc.myspace"),
+            # issue 12: 40 bytes that made a 2 MB event the relay retried forever
+            ({"exchange_rates": {"USD": "1e2000000"}}, "exchange_rates.USD"),
+            ({"exchange_rates": {"USD": "0.0000000000001"}}, "exchange_rates.USD"),
+            ({"brand_audience": {"linkedin": 10**13}}, "brand_audience.linkedin"),
+            ({"partner_webhook_url": "https://good.example\\@evil.example/hook"}, "partner_webhook_url"),
         ):
             r = await admin.put("/v1/tenant/settings", json=body)
             assert r.status_code == 422 and field(r).startswith(where), (body, r.text)

@@ -19,7 +19,15 @@ from advocacy_common.db import OUTBOX, add_messaging_tables, make_engine, make_s
 from advocacy_common.events import Envelope, new_event
 from advocacy_common.events.sharing import ShareCreated
 from advocacy_common.kafka import ensure_topics, make_producer
-from advocacy_common.outbox import OutboxRelay, add_events
+from advocacy_common.outbox import (
+    MAX_EVENT_BYTES,
+    EventTooLarge,
+    OutboxRelay,
+    add_events,
+    discard_parked,
+    parked_rows,
+    retry_parked,
+)
 
 META = sa.MetaData()
 add_messaging_tables(META)
@@ -244,3 +252,65 @@ async def test_poisoned_and_malformed_records_go_to_the_dead_letter_topic(
     assert reasons["10"].startswith("missing header ce_id")
     assert "cannot apply s13" in reasons["14"]
     assert all(dict(r.headers)["dlq_original_topic"].decode() == topic for r in dead)
+
+
+# -- parking: a row the broker will never take -------------------------------------------------------
+async def _tenant_records(bootstrap: str, tenant: str, want: int, timeout: float = 15) -> list[str]:
+    """The ce_ids of ``tenant``'s records on the shares topic, once ``want`` of them are there."""
+    consumer = AIOKafkaConsumer(topics.SHARES, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    await consumer.start()
+    ids: list[str] = []
+    try:
+        async with asyncio.timeout(timeout):
+            while len(ids) < want:
+                for recs in (await consumer.getmany(timeout_ms=200)).values():
+                    ids += [
+                        dict(r.headers)["ce_id"].decode()
+                        for r in recs
+                        if dict(r.headers)["ce_tenantid"] == tenant.encode()
+                    ]
+    finally:
+        await consumer.stop()
+    return ids
+
+
+async def test_a_refused_row_is_parked_and_holds_back_its_key_alone(
+    engine: AsyncEngine, producer: AIOKafkaProducer, broker: Any
+) -> None:
+    await ensure_topics(broker.bootstrap, [topics.SHARES], 6)
+    tenant = f"t-park-{id(engine)}"
+    big, behind, other = (
+        new_event("/test", tenant, share(i, emp)) for i, emp in ((1, "big"), (2, "big"), (3, "other"))
+    )
+    async with make_sessionmaker(engine)() as s, s.begin():
+        await add_events(s, [big])
+        # a row written before events were bounded: larger than the producer's 1 MiB request limit
+        await s.execute(sa.update(OUTBOX).where(OUTBOX.c.event_id == big.id).values(value=b"x" * (2 << 20)))
+        await add_events(s, [behind, other])
+    relay = OutboxRelay(engine, lambda: producer, service="park-test")
+    assert await relay.publish_batch(producer) == 3
+    assert relay.parked == 1 and relay.published == 1  # big parked, other sent, behind held (same key)
+    (parked,) = await parked_rows(engine)
+    assert parked["key"] == big.key and parked["waiting"] == 1 and "MessageSizeTooLarge" in parked["park_reason"]
+    assert await relay.publish_batch(producer) == 0  # the key stays held, nothing else is waiting
+    assert await _tenant_records(broker.bootstrap, tenant, 1) == [other.id]
+
+    assert await retry_parked(engine, [parked["id"]]) == 1  # back in line: refused again, parked again
+    await relay.publish_batch(producer)
+    assert relay.parked == 2 and [r["id"] for r in await parked_rows(engine)] == [parked["id"]]
+
+    assert await discard_parked(engine, [parked["id"]]) == 1  # given up: the key's next row goes on
+    assert await relay.publish_batch(producer) == 1
+    assert await parked_rows(engine) == []
+    assert await _tenant_records(broker.bootstrap, tenant, 2) == [other.id, behind.id]
+
+
+async def test_an_event_too_large_to_publish_is_refused_when_written(engine: AsyncEngine) -> None:
+    event = new_event("/test", "t-too-large", share(1, "e" * (MAX_EVENT_BYTES + 1)))
+    with pytest.raises(EventTooLarge) as refused:
+        async with make_sessionmaker(engine)() as s, s.begin():
+            await add_events(s, [new_event("/test", "t-too-large", share(2)), event])
+    assert refused.value.status_code == 422
+    assert refused.value.details[0]["field"] == "employee_id"
+    async with engine.connect() as conn:
+        assert await conn.scalar(sa.select(sa.func.count()).select_from(OUTBOX)) == 0  # nothing written

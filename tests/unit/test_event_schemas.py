@@ -13,7 +13,9 @@ from advocacy_dev.event_schemas import SCHEMA_DIR, all_schemas, incompatibilitie
 def test_every_event_type_has_its_committed_schema() -> None:
     generated = all_schemas()
     committed = {p.stem: p for p in SCHEMA_DIR.glob("*.json")}
-    assert set(generated) == set(committed), "run `.venv/bin/advocacy schemas` and commit docs/events/"
+    assert set(generated) == set(committed), (
+        "run `.venv/bin/python -m advocacy_dev.event_schemas` and commit docs/events/"
+    )
     for t, schema in generated.items():
         assert committed[t].read_text() == render(schema), f"{t}: schema drifted; regenerate and review"
 

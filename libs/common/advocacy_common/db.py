@@ -30,8 +30,13 @@ OUTBOX = sa.Table(
     sa.Column("value", sa.LargeBinary, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
+    # A row the broker will never take (too large, invalid): set aside with the reason, and its key
+    # held (later rows of that topic and key wait) until an operator retries or discards it.
+    sa.Column("parked_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("park_reason", sa.Text, nullable=True),
     sa.Index("ix_outbox_unpublished", "id", postgresql_where=sa.text("published_at IS NULL")),
     sa.Index("ix_outbox_created_at", "created_at"),
+    sa.Index("ix_outbox_parked", "topic", "key", postgresql_where=sa.text("parked_at IS NOT NULL")),
 )
 """Events waiting to be published, written in the transaction of the change that caused them."""
 

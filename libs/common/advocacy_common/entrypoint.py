@@ -133,4 +133,54 @@ def service_cli(package: str, settings_factory: Callable[[], ServiceSettings]) -
         upgrade(package, s.database_url)
         typer.echo(f"{package}: migrated")
 
+    cli.add_typer(_outbox_cli(settings_factory), name="outbox")
     return cli
+
+
+def _outbox_cli(settings_factory: Callable[[], ServiceSettings]) -> typer.Typer:
+    """``python -m advocacy_<service> outbox parked | retry | discard``: the rows the broker refused."""
+    from advocacy_common import outbox
+    from advocacy_common.db import make_engine
+
+    group = typer.Typer(add_completion=False, no_args_is_help=True, help="Parked outbox rows (ADR 0007).")
+
+    def run(work: Callable[[Any], Any]) -> Any:
+        async def main() -> Any:
+            engine = make_engine(settings_factory().database_url, pool_size=1)
+            try:
+                return await work(engine)
+            finally:
+                await engine.dispose()
+
+        return asyncio.run(main())
+
+    @group.command()
+    def parked(limit: int = typer.Option(100, help="at most this many rows")) -> None:
+        """List parked rows, oldest first, with how many rows of their key wait behind each."""
+        rows = run(lambda engine: outbox.parked_rows(engine, limit=limit))
+        if not rows:
+            typer.echo("no parked rows")
+        for r in rows:
+            typer.echo(
+                f"{r['id']}  {r['parked_at']:%Y-%m-%d %H:%M:%S}  {r['topic']}  key={r['key']}  {r['event_type']}  "
+                f"tenant={r['tenant_id']}  waiting={r['waiting']}  {r['park_reason']}"
+            )
+
+    @group.command()
+    def retry(
+        ids: list[int] = typer.Argument(None, help="row ids (see `parked`)"),
+        every: bool = typer.Option(False, "--all", help="every parked row"),
+    ) -> None:
+        """Put parked rows back in line (after the cause is fixed, e.g. the broker's size limit)."""
+        if not ids and not every:
+            raise typer.BadParameter("name row ids, or --all")
+        n = run(lambda engine: outbox.retry_parked(engine, None if every else ids))
+        typer.echo(f"{n} row(s) back in line")
+
+    @group.command()
+    def discard(ids: list[int] = typer.Argument(..., help="row ids (see `parked`)")) -> None:
+        """Give up on parked rows: never sent; the later rows of their key go on."""
+        n = run(lambda engine: outbox.discard_parked(engine, ids))
+        typer.echo(f"{n} row(s) discarded")
+
+    return group

@@ -33,6 +33,12 @@ CONSUMER_BATCH_SECONDS = Histogram(
 )
 OUTBOX_BACKLOG = Gauge("advocacy_outbox_backlog", "Outbox rows not yet published", ["service"])
 OUTBOX_OLDEST_AGE = Gauge("advocacy_outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row", ["service"])
+OUTBOX_PARKED = Gauge(
+    "advocacy_outbox_parked_rows", "Outbox rows parked: the broker refused them for good", ["service"]
+)
+OUTBOX_PARKED_TOTAL = Counter(
+    "advocacy_outbox_parked_total", "Outbox rows parked, by topic and reason", ["service", "topic", "reason"]
+)
 BROKER_UP = Gauge("advocacy_broker_up", "1 when this process's producer reaches the broker", ["service"])
 
 

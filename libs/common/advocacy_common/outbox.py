@@ -19,13 +19,20 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, errors
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from advocacy_common.bulk import unnest_insert
 from advocacy_common.db import OUTBOX
+from advocacy_common.errors import Unprocessable
 from advocacy_common.events.base import Envelope
-from advocacy_common.observability import EVENTS_PUBLISHED, OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE
+from advocacy_common.observability import (
+    EVENTS_PUBLISHED,
+    OUTBOX_BACKLOG,
+    OUTBOX_OLDEST_AGE,
+    OUTBOX_PARKED,
+    OUTBOX_PARKED_TOTAL,
+)
 
 log = logging.getLogger("advocacy.outbox")
 
@@ -51,10 +58,34 @@ _ADD_EVENTS = unnest_insert(
 )
 
 
+# The largest event value the outbox takes: half the producer's (and Apache Kafka's default broker)
+# 1 MiB request limit, leaving room for headers and batch framing. Inputs are bounded at the API so
+# that no event comes near it; this check is what turns a missed bound into a 422 for the one
+# request, instead of a row the relay could never send.
+MAX_EVENT_BYTES = 512 * 1024
+
+
+class EventTooLarge(Unprocessable):
+    """An event of this request would exceed :data:`MAX_EVENT_BYTES`; names its largest field."""
+
+    @classmethod
+    def of(cls, envelope: Envelope[Any], size: int) -> EventTooLarge:
+        fields = envelope.data.model_dump(mode="json")
+        largest = max(fields, key=lambda k: len(orjson.dumps(fields[k])), default="body")
+        message = f"the change is too large to publish ({size:,} bytes, at most {MAX_EVENT_BYTES:,}): shorten {largest}"
+        return cls(message, details=[{"field": largest, "message": message}])
+
+
 async def add_events(session: AsyncSession, envelopes: Sequence[Envelope[Any]]) -> None:
-    """Write events to the outbox in the caller's transaction (rows equal to :func:`outbox_row`)."""
+    """Write events to the outbox in the caller's transaction (rows equal to :func:`outbox_row`).
+    An event larger than :data:`MAX_EVENT_BYTES` raises :class:`EventTooLarge` (422) and nothing is
+    written."""
     if not envelopes:
         return
+    values = [e.value() for e in envelopes]
+    for envelope, value in zip(envelopes, values, strict=True):
+        if len(value) > MAX_EVENT_BYTES:
+            raise EventTooLarge.of(envelope, len(value))
     await session.execute(
         _ADD_EVENTS,
         {
@@ -64,7 +95,7 @@ async def add_events(session: AsyncSession, envelopes: Sequence[Envelope[Any]]) 
             "event_type": [e.type for e in envelopes],
             "tenant_id": [e.tenant_id for e in envelopes],
             "headers": [orjson.dumps(e.header_texts()).decode() for e in envelopes],
-            "value": [e.value() for e in envelopes],
+            "value": values,
         },
     )
 
@@ -82,12 +113,37 @@ ProducerGetter = Callable[[], AIOKafkaProducer | None]
 # One batch: the oldest unpublished rows, locked (SKIP LOCKED) and marked sent in one fixed-text
 # statement. A variable-length ``id IN (...)`` was a new statement text for every batch size (no
 # prepared statement reuse) and a second round trip. Headers come as JSON text, parsed by orjson
-# (the driver's JSONB codec is the stdlib json module).
+# (the driver's JSONB codec is the stdlib json module). Parked rows are not taken, and neither is
+# any row of a (topic, key) that has a parked row: a key's events keep their order, so one bad
+# event holds back that key alone (ix_outbox_parked is empty in the normal case: the check is free).
 _TAKE_BATCH = sa.text(
     f"UPDATE {OUTBOX.name} SET published_at = now() WHERE id IN ("  # noqa: S608 - our table name
-    f"SELECT id FROM {OUTBOX.name} WHERE published_at IS NULL ORDER BY id LIMIT :n FOR UPDATE SKIP LOCKED) "
+    f"SELECT o.id FROM {OUTBOX.name} o WHERE o.published_at IS NULL AND o.parked_at IS NULL "
+    f"AND NOT EXISTS (SELECT 1 FROM {OUTBOX.name} p WHERE p.parked_at IS NOT NULL "
+    "AND p.topic = o.topic AND p.key = o.key) "
+    "ORDER BY o.id LIMIT :n FOR UPDATE OF o SKIP LOCKED) "
     "RETURNING id, topic, key, CAST(headers AS text), value, event_type"
 )
+_PARK = sa.text(
+    f"UPDATE {OUTBOX.name} SET published_at = NULL, parked_at = now(), park_reason = :reason "  # noqa: S608
+    "WHERE id = :id"
+)
+_RELEASE = sa.text(f"UPDATE {OUTBOX.name} SET published_at = NULL WHERE id = ANY(CAST(:ids AS bigint[]))")  # noqa: S608
+
+# What the broker will never take, however often it is sent (every other error is retried, the
+# batch's marks rolled back). An authorization or connection error is not here: fixing the broker
+# side lets the same row through.
+PERMANENT = (
+    errors.MessageSizeTooLargeError,
+    errors.RecordTooLargeError,
+    errors.InvalidTopicError,
+    errors.UnsupportedForMessageFormatError,
+    errors.CorruptRecordException,
+)
+
+
+def _reason(e: BaseException) -> str:
+    return f"{type(e).__name__}: {e}"[:500]
 
 
 def _row_id(row: Any) -> int:
@@ -116,6 +172,7 @@ class OutboxRelay:
         self.lock_id = advisory_lock_id(service)
         self._wake = asyncio.Event()
         self.published = 0
+        self.parked = 0
         self.holding_lock = False
 
     def kick(self) -> None:
@@ -186,29 +243,64 @@ class OutboxRelay:
             rows = sorted((await conn.execute(_TAKE_BATCH, {"n": self.batch_size})).all(), key=_row_id)
             if not rows:
                 return 0
-            futures = []
+            sent: list[tuple[Any, asyncio.Future[Any]]] = []
+            parked: list[tuple[Any, BaseException]] = []
+            held: set[tuple[str, str]] = set()  # keys with a row parked in this batch: the rest wait
+            released: list[int] = []
             send = producer.send
             loads = orjson.loads
             for r in rows:
+                if (r[1], r[2]) in held:
+                    released.append(_row_id(r))
+                    continue
                 headers = [(k, v.encode()) for k, v in loads(r[3])]
-                futures.append(await send(r[1], r[4], key=r[2].encode(), headers=headers))
-            await asyncio.wait_for(asyncio.gather(*futures), self.send_timeout)
-        counts = Counter((r[1], r[5]) for r in rows)
+                try:
+                    sent.append((r, await send(r[1], r[4], key=r[2].encode(), headers=headers)))
+                except PERMANENT as refused:  # refused before sending (the producer checks the size)
+                    parked.append((r, refused))
+                    held.add((r[1], r[2]))
+            results = await asyncio.wait_for(
+                asyncio.gather(*(f for _, f in sent), return_exceptions=True), self.send_timeout
+            )
+            for (r, _), result in zip(sent, results, strict=True):
+                if isinstance(result, PERMANENT):
+                    # refused by the broker: later rows of the key in this batch may have gone out
+                    parked.append((r, result))
+                elif isinstance(result, BaseException):
+                    raise result  # anything else: roll every mark back, the batch goes again
+            for r, why in parked:
+                await conn.execute(_PARK, {"id": _row_id(r), "reason": _reason(why)})
+            if released:
+                await conn.execute(_RELEASE, {"ids": released})
+        for r, e in parked:
+            OUTBOX_PARKED_TOTAL.labels(self.service, r[1], type(e).__name__).inc()
+            log.error("outbox (%s): parked row %s (%s, key %s): %s", self.service, r[0], r[5], r[2], _reason(e))
+        done = [
+            r for r, result in zip((r for r, _ in sent), results, strict=True) if not isinstance(result, BaseException)
+        ]
+        counts = Counter((r[1], r[5]) for r in done)
         for (topic, event_type), n in counts.items():
             EVENTS_PUBLISHED.labels(self.service, topic, event_type).inc(n)
-        self.published += len(rows)
+        self.published += len(done)
+        self.parked += len(parked)
         return len(rows)
 
     async def _stats(self) -> None:
+        waiting = OUTBOX.c.published_at.is_(None) & OUTBOX.c.parked_at.is_(None)
         async with self.engine.connect() as conn:
             row = (
                 await conn.execute(
-                    sa.select(sa.func.count(), sa.func.min(OUTBOX.c.created_at)).where(OUTBOX.c.published_at.is_(None))
+                    sa.select(
+                        sa.func.count().filter(waiting),
+                        sa.func.min(OUTBOX.c.created_at).filter(waiting),
+                        sa.func.count().filter(OUTBOX.c.parked_at.is_not(None)),
+                    ).where(OUTBOX.c.published_at.is_(None))
                 )
             ).one()
         OUTBOX_BACKLOG.labels(self.service).set(row[0])
         age = (datetime.now(UTC) - row[1]).total_seconds() if row[1] else 0.0
         OUTBOX_OLDEST_AGE.labels(self.service).set(age)
+        OUTBOX_PARKED.labels(self.service).set(row[2])
 
     async def purge(self) -> int:
         cutoff = datetime.now(UTC) - self.retention
@@ -228,3 +320,36 @@ class OutboxRelay:
             )
         self.kick()
         return int(res.rowcount or 0)
+
+
+# -- parked rows: what an operator sees and does (``python -m advocacy_<service> outbox ...``) ----------
+async def parked_rows(engine: AsyncEngine, *, limit: int = 100) -> list[dict[str, Any]]:
+    """The parked rows, oldest first, with how many rows of their key wait behind them."""
+    query = sa.text(
+        f"SELECT p.id, p.topic, p.key, p.event_type, p.tenant_id, p.parked_at, p.park_reason, "  # noqa: S608
+        f"(SELECT count(*) FROM {OUTBOX.name} w WHERE w.topic = p.topic AND w.key = p.key "
+        "AND w.published_at IS NULL AND w.parked_at IS NULL) AS waiting "
+        f"FROM {OUTBOX.name} p WHERE p.parked_at IS NOT NULL ORDER BY p.id LIMIT :n"
+    )
+    async with engine.connect() as conn:
+        return [dict(r._mapping) for r in (await conn.execute(query, {"n": limit})).all()]
+
+
+async def retry_parked(engine: AsyncEngine, ids: Sequence[int] | None = None) -> int:
+    """Put parked rows back in line (all of them when ``ids`` is None); returns how many."""
+    stmt = sa.update(OUTBOX).where(OUTBOX.c.parked_at.is_not(None)).values(parked_at=None, park_reason=None)
+    if ids is not None:
+        stmt = stmt.where(OUTBOX.c.id.in_(list(ids)))
+    async with engine.begin() as conn:
+        return int((await conn.execute(stmt)).rowcount or 0)
+
+
+async def discard_parked(engine: AsyncEngine, ids: Sequence[int]) -> int:
+    """Give up on parked rows: marked published (never sent), so their key's later rows go on."""
+    stmt = (
+        sa.update(OUTBOX)
+        .where(OUTBOX.c.parked_at.is_not(None), OUTBOX.c.id.in_(list(ids)))
+        .values(published_at=sa.func.now(), park_reason=OUTBOX.c.park_reason + " (discarded)", parked_at=None)
+    )
+    async with engine.begin() as conn:
+        return int((await conn.execute(stmt)).rowcount or 0)

@@ -9,13 +9,22 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from advocacy_common.money import ISO_4217, DecimalStr, Money
 from advocacy_common.networks import Network
+
+# Bounds that keep a settings event far below the broker's message size, whatever an admin sends: a
+# rate like "1e2000000" was accepted and serialised as two million digits (issue 12), and the relay
+# then retried that row forever, holding up every tenant's content events.
+# - an exchange rate: at most 24 significant digits, 12 of them after the point (1 unit of a
+#   currency worth 10^-12 .. 10^12 of another covers every real pair);
+# - an audience: at most 10^12 people (the world is 8 * 10^9).
+Rate = Annotated[DecimalStr, Field(gt=0, max_digits=24, decimal_places=12)]
+Audience = Annotated[int, Field(ge=0, le=10**12)]
 
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 WEEKDAYS: tuple[str, ...] = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -34,8 +43,8 @@ class TenantSettings(BaseModel):
     week_starts_on: Weekday = "monday"
     base_currency: str = "EUR"
     # 1 unit of the key currency = this many units of base_currency
-    exchange_rates: dict[str, DecimalStr] = Field(default_factory=dict)
-    brand_audience: dict[Network, int] = Field(default_factory=dict)
+    exchange_rates: dict[str, Rate] = Field(default_factory=dict)
+    brand_audience: dict[Network, Audience] = Field(default_factory=dict)
     programme_cost: Money | None = None  # per month
     cpc: dict[Network, Money] = Field(default_factory=dict)
     cpm: dict[Network, Money] = Field(default_factory=dict)

@@ -102,3 +102,8 @@ def catalogue_markdown() -> str:
             f"| [schema](docs/events/{t}.json) |"
         )
     return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    for written in write_all():
+        print(f"wrote {written}")
