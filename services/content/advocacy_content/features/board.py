@@ -23,10 +23,9 @@ from advocacy_common.db import table_of
 from advocacy_common.events import Envelope
 from advocacy_common.events.sharing import ShareCreated
 from advocacy_common.networks import Network
-from advocacy_common.pagination import PageParams, encode_cursor
+from advocacy_common.pagination import PageParams, as_int, as_str, as_time, encode_cursor, parse_cursor
 from advocacy_content import domain
 from advocacy_content.adapters.events import now
-from advocacy_content.adapters.paging import as_int, as_str, as_time, parse_cursor
 from advocacy_content.db import ContentItem, SharedContent
 from advocacy_content.features.content import to_public
 from advocacy_content.features.members import gate_for, load_member, viewer_for

@@ -13,11 +13,10 @@ from sqlmodel import col, select
 from advocacy_common.auth.principal import Principal
 from advocacy_common.errors import Conflict, Forbidden, NotFound, Unprocessable
 from advocacy_common.networks import Network
-from advocacy_common.pagination import PageParams, encode_cursor
+from advocacy_common.pagination import PageParams, as_str, as_time, encode_cursor, parse_cursor
 from advocacy_common.policy import check_message
 from advocacy_content import domain
 from advocacy_content.adapters.events import now
-from advocacy_content.adapters.paging import as_str, as_time, parse_cursor
 from advocacy_content.db import CoachingReply, CoachingRequest
 from advocacy_content.features.policy import current_policy
 from advocacy_content.schemas import CoachingCreate, CoachingPublic, ReplyIn, ReplyPublic, ViolationOut

@@ -16,7 +16,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from advocacy_common.auth import Principal
-from advocacy_common.pagination import PageParams, encode_cursor
+from advocacy_common.pagination import PageParams, as_int, encode_cursor, parse_cursor
 from advocacy_common.partner_feed import FEED_TOPICS, PartnerForwarder, WebhookDeliverer
 from advocacy_common.runtime import LateConsumer, Runtime
 from advocacy_common.tenant_store import load_tenant_settings
@@ -85,7 +85,8 @@ async def list_deliveries(
     if status:
         stmt = stmt.where(D.c.status == status)
     if page.cursor:
-        stmt = stmt.where(D.c.id < int(page.cursor[0]))
+        (before,) = parse_cursor(page.cursor, as_int)
+        stmt = stmt.where(D.c.id < before)
     rows = (await session.execute(stmt.order_by(D.c.id.desc()).limit(page.limit + 1))).all()
     cursor = None
     if len(rows) > page.limit:

@@ -14,11 +14,10 @@ from advocacy_common.auth.principal import Principal
 from advocacy_common.errors import Unprocessable
 from advocacy_common.events.content import PolicyUpdated
 from advocacy_common.networks import RULES, Network
-from advocacy_common.pagination import PageParams, encode_cursor
+from advocacy_common.pagination import PageParams, as_int, encode_cursor, parse_cursor
 from advocacy_common.policy import Policy, check_message, message_length, normalize_domain, term_words
 from advocacy_content import domain
 from advocacy_content.adapters.events import emit, now
-from advocacy_content.adapters.paging import as_int, parse_cursor
 from advocacy_content.db import PolicyVersion
 from advocacy_content.schemas import (
     PolicyCheckIn,

@@ -10,12 +10,11 @@ from sqlmodel import col, select
 from advocacy_common.auth.principal import Principal
 from advocacy_common.errors import Conflict, Unprocessable
 from advocacy_common.events.content import SuggestionApproved
-from advocacy_common.pagination import PageParams, encode_cursor
+from advocacy_common.pagination import PageParams, as_str, as_time, encode_cursor, parse_cursor
 from advocacy_common.policy import Policy
 from advocacy_common.tenant_store import load_tenant_settings
 from advocacy_content import domain
 from advocacy_content.adapters.events import emit, now, published_event
-from advocacy_content.adapters.paging import as_str, as_time, parse_cursor
 from advocacy_content.db import ContentItem
 from advocacy_content.features.content import create_content, load_item
 from advocacy_content.features.policy import current_policy

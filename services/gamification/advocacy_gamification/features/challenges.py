@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from advocacy_common.errors import Unprocessable
-from advocacy_common.pagination import PageParams, encode_cursor
+from advocacy_common.pagination import PageParams, as_str, as_time, encode_cursor, parse_cursor
 from advocacy_gamification import domain
 from advocacy_gamification.adapters.ledger import notify_boards, tenant_lock_key
 from advocacy_gamification.db import CHALLENGE_TOTALS, CHALLENGE_WINNERS, CHALLENGES, LEDGER, MEMBERS
@@ -114,13 +114,7 @@ async def create(
 async def listing(session: AsyncSession, tenant_id: str, page: PageParams) -> dict[str, Any]:
     stmt = sa.select(CHALLENGES).where(CHALLENGES.c.tenant_id == tenant_id)
     if page.cursor:
-        c = page.cursor
-        try:
-            if len(c) != 2 or not isinstance(c[1], str):
-                raise ValueError
-            key = (datetime.fromisoformat(str(c[0])), c[1])
-        except ValueError as e:
-            raise Unprocessable.field("cursor", "invalid cursor") from e
+        key = parse_cursor(page.cursor, as_time, as_str)
         stmt = stmt.where(
             sa.or_(CHALLENGES.c.starts_at < key[0], sa.and_(CHALLENGES.c.starts_at == key[0], CHALLENGES.c.id > key[1]))
         )

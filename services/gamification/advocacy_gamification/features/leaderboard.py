@@ -17,8 +17,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from advocacy_common.errors import NotFound, Unprocessable
-from advocacy_common.pagination import PageParams, encode_cursor
+from advocacy_common.errors import NotFound
+from advocacy_common.pagination import PageParams, as_int, as_offset, encode_cursor, parse_cursor
 from advocacy_gamification import domain
 from advocacy_gamification.adapters.context import TenantContext, calendar
 from advocacy_gamification.db import CHALLENGE_TOTALS, CHALLENGES, MEMBERS, SCORE_COUNTS, TOTALS
@@ -33,10 +33,8 @@ def display(employee_id: str, name: str | None, team: str | None, visibility: st
 def _cursor(page: PageParams) -> tuple[int, int] | None:
     if not page.cursor:
         return None
-    c = page.cursor
-    if len(c) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in c) or c[1] < 0:
-        raise Unprocessable.field("cursor", "invalid cursor")
-    return int(c[0]), int(c[1])
+    points, offset = parse_cursor(page.cursor, as_int, as_offset)
+    return int(points), int(offset)
 
 
 @dataclass(frozen=True)
@@ -270,10 +268,7 @@ async def teams(
         ranks.append(ranks[-1] if i and r[3] == scored[i - 1][3] else i + 1)
     offset = 0
     if page.cursor:
-        c = page.cursor
-        if len(c) != 1 or not isinstance(c[0], int) or isinstance(c[0], bool) or c[0] < 0:
-            raise Unprocessable.field("cursor", "invalid cursor")
-        offset = c[0]
+        (offset,) = parse_cursor(page.cursor, as_offset)
     chunk = list(zip(scored, ranks, strict=True))[offset : offset + page.limit]
     items = [
         {"rank": rank, "team": team, "points": points, "members": members, "points_per_member": round(float(ppm), 2)}

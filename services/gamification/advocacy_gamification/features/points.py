@@ -7,8 +7,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from advocacy_common.errors import Conflict, NotFound, Unprocessable
-from advocacy_common.pagination import PageParams, encode_cursor
+from advocacy_common.errors import Conflict, NotFound
+from advocacy_common.pagination import PageParams, as_int, encode_cursor, parse_cursor
 from advocacy_gamification.adapters.ledger import reverse, unreversed_awards
 from advocacy_gamification.db import BALANCES, LEDGER, TOTALS
 
@@ -51,10 +51,8 @@ async def my_points(session: AsyncSession, tenant_id: str, employee_id: str, pag
         .limit(page.limit + 1)
     )
     if page.cursor:
-        c = page.cursor
-        if len(c) != 1 or not isinstance(c[0], int) or isinstance(c[0], bool):
-            raise Unprocessable.field("cursor", "invalid cursor")
-        stmt = stmt.where(LEDGER.c.id < c[0])
+        (before,) = parse_cursor(page.cursor, as_int)
+        stmt = stmt.where(LEDGER.c.id < before)
     rows = (await session.execute(stmt)).all()
     more = len(rows) > page.limit
     rows = rows[: page.limit]

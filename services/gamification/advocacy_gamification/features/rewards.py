@@ -22,7 +22,7 @@ from advocacy_common.events import new_event
 from advocacy_common.events.gamification import RedemptionCancelled, RewardRedeemed
 from advocacy_common.money import Money
 from advocacy_common.outbox import add_event
-from advocacy_common.pagination import PageParams, encode_cursor
+from advocacy_common.pagination import PageParams, as_str, as_time, encode_cursor, parse_cursor
 from advocacy_gamification import domain
 from advocacy_gamification.adapters.ledger import NewEntry, lock_balances, post
 from advocacy_gamification.db import REDEMPTIONS, REWARDS
@@ -63,13 +63,8 @@ def _money(raw: dict[str, Any] | None) -> Money | None:
 def _keyset(page: PageParams) -> tuple[datetime, str] | None:
     if not page.cursor:
         return None
-    c = page.cursor
-    try:
-        if len(c) != 2 or not isinstance(c[1], str):
-            raise ValueError
-        return datetime.fromisoformat(str(c[0])), c[1]
-    except ValueError as e:
-        raise Unprocessable.field("cursor", "invalid cursor") from e
+    at, key = parse_cursor(page.cursor, as_time, as_str)
+    return at, key
 
 
 def _page(rows: list[Any], page: PageParams) -> tuple[list[Any], str | None]:

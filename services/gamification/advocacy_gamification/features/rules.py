@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from advocacy_common.errors import Unprocessable
-from advocacy_common.pagination import PageParams, encode_cursor
+from advocacy_common.pagination import PageParams, as_offset, encode_cursor, parse_cursor
 from advocacy_gamification import domain
 from advocacy_gamification.adapters.context import load_context
 from advocacy_gamification.db import LEDGER, MEMBERS, RULE_SETS, TOTALS
@@ -121,10 +121,7 @@ async def simulate(
     cur_rank = {e: r for e, _, r in domain.ranked_rows([(e, p) for e, p in current_points.items() if listed(e)])}
     offset = 0
     if page.cursor:
-        c = page.cursor
-        if len(c) != 1 or not isinstance(c[0], int) or isinstance(c[0], bool) or c[0] < 0:
-            raise Unprocessable.field("cursor", "invalid cursor")
-        offset = c[0]
+        (offset,) = parse_cursor(page.cursor, as_offset)
     items = []
     for emp, pts, rank in sim_ranked[offset : offset + page.limit]:
         m = info.get(emp)

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from advocacy_common.auth import Principal
 from advocacy_common.errors import Forbidden, Unprocessable
-from advocacy_common.pagination import decode_cursor, encode_cursor
+from advocacy_common.pagination import as_str, decode_cursor, encode_cursor, parse_cursor
 from advocacy_common.tenant import TenantSettings
 from advocacy_common.tenant_store import load_tenant_settings
 from advocacy_metrics.adapters import queries, ranges
@@ -99,10 +99,7 @@ def _summary_after(group_by: str, cursor: str | None, days: ranges.DayRange) -> 
     """The last key of the previous page, from the cursor (which names its grouping and range)."""
     if cursor is None:
         return None
-    values = decode_cursor(cursor)
-    if len(values) != 4 or not all(isinstance(v, str) for v in values):
-        raise Unprocessable.field("cursor", "invalid cursor")
-    cursor_group, start, end, key = values
+    cursor_group, start, end, key = parse_cursor(decode_cursor(cursor), as_str, as_str, as_str, as_str)
     if (cursor_group, start, end) != (group_by, days.start.isoformat(), days.end.isoformat()):
         raise Unprocessable.field("cursor", "the cursor belongs to another group_by or date range")
     if group_by not in queries.TIME_GROUPS:

@@ -30,7 +30,7 @@ from advocacy_common.events.content import (
 from advocacy_common.events.sharing import ShareCreated
 from advocacy_common.networks import Network
 from advocacy_common.outbox import add_event
-from advocacy_common.pagination import PageParams, encode_cursor
+from advocacy_common.pagination import PageParams, as_str, as_time, encode_cursor, parse_cursor
 from advocacy_common.policy import EMPTY_POLICY, Policy, check_message
 from advocacy_common.tenant_store import apply_tenant_settings
 from advocacy_sharing import domain
@@ -187,10 +187,7 @@ async def list_shares(
     if network is not None:
         q = q.where(Share.network == network.value)
     if page.cursor is not None:
-        try:
-            at, sid = datetime.fromisoformat(str(page.cursor[0])), str(page.cursor[1])
-        except (IndexError, ValueError) as e:
-            raise Unprocessable.field("cursor", "invalid cursor") from e
+        at, sid = parse_cursor(page.cursor, as_time, as_str)
         q = q.where(sa.tuple_(col(Share.created_at), col(Share.id)) < sa.tuple_(sa.literal(at), sa.literal(sid)))
     q = q.order_by(col(Share.created_at).desc(), col(Share.id).desc()).limit(page.limit + 1)
     rows = list((await session.scalars(q)).all())
