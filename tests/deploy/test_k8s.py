@@ -175,6 +175,8 @@ def test_services_and_pod_disruption_budgets(overlay: str) -> None:
             deployment = one(objects, "Deployment", f"{svc}-{role}")
             assert pdb["spec"]["selector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
             assert pdb["spec"].get("maxUnavailable") == 1 or pdb["spec"].get("minAvailable") is not None
+            # crash-looping pods must not block node drains (issue 15)
+            assert pdb["spec"].get("unhealthyPodEvictionPolicy") == "AlwaysAllow"
 
 
 def test_hpa_scales_the_api_on_cpu(overlay: str) -> None:

@@ -39,6 +39,9 @@ OUTBOX_PARKED = Gauge(
 OUTBOX_PARKED_TOTAL = Counter(
     "advocacy_outbox_parked_total", "Outbox rows parked, by topic and reason", ["service", "topic", "reason"]
 )
+TASK_CRASHES = Counter(
+    "advocacy_background_task_crashes_total", "Background tasks that raised (and were restarted)", ["service", "task"]
+)
 BROKER_UP = Gauge("advocacy_broker_up", "1 when this process's producer reaches the broker", ["service"])
 
 

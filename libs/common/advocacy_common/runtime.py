@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -29,9 +30,16 @@ from advocacy_common.db import make_engine, make_sessionmaker, ping
 from advocacy_common.errors import install_error_handlers
 from advocacy_common.events.base import Envelope
 from advocacy_common.kafka import ensure_topics, make_producer, start_with_retry
-from advocacy_common.observability import BROKER_UP, MetricsMiddleware, configure_logging, metrics_payload
+from advocacy_common.observability import (
+    BROKER_UP,
+    TASK_CRASHES,
+    MetricsMiddleware,
+    configure_logging,
+    metrics_payload,
+)
 from advocacy_common.outbox import OutboxRelay
 from advocacy_common.settings import ServiceSettings
+from advocacy_common.supervision import CrashWindow, backoff
 from advocacy_common.textguard import reject_nul_characters
 from advocacy_common.topicwatch import watch_topics
 
@@ -92,6 +100,8 @@ class Runtime:
     # The service's own running parts (its caches, emitters...): one object of a class of the
     # service's, set by its ``on_start`` and read through the service's typed accessor.
     parts: object | None = None
+    # Background tasks that died too often (name -> why): /healthz fails while this is not empty.
+    failed_tasks: dict[str, str] = field(default_factory=dict)
 
     @property
     def role(self) -> Any:
@@ -104,16 +114,36 @@ class Runtime:
         if self.relay is not None:
             self.relay.kick()
 
-    def spawn(self, coro: Awaitable[Any], name: str) -> None:
-        async def _guard() -> None:
-            try:
-                await coro
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("background task %s crashed", name)
+    def spawn(self, start: Callable[[], Awaitable[Any]], name: str, *, restart: bool = True) -> None:
+        """Run ``start()`` in the background. If it raises, it is started again after a growing pause
+        (``restart``); dying ``task_crash_limit`` times within ``task_crash_window_seconds`` makes
+        ``/healthz`` fail (:mod:`advocacy_common.supervision`). A task that returns is done."""
+        s = self.settings
+        window = CrashWindow(limit=s.task_crash_limit, seconds=s.task_crash_window_seconds)
+        loop = asyncio.get_running_loop()
 
-        self.tasks.append(asyncio.create_task(_guard(), name=name))
+        async def _supervise() -> None:
+            pause: float | None = None
+            while not self.stop.is_set():
+                began = loop.time()
+                try:
+                    await start()
+                    return
+                except asyncio.CancelledError:
+                    raise
+                except Exception as e:
+                    log.exception("background task %s crashed", name)
+                    TASK_CRASHES.labels(s.service_name, name).inc()
+                    if window.died(loop.time()) and name not in self.failed_tasks:
+                        self.failed_tasks[name] = f"died {window.limit} times within {window.seconds:g} s: {e}"[:300]
+                        log.error("background task %s keeps dying: /healthz now fails", name)
+                    if not restart:
+                        return
+                    pause = backoff(pause, loop.time() - began)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stop.wait(), pause)
+
+        self.tasks.append(asyncio.create_task(_supervise(), name=name))
 
     async def _start_producer(self) -> None:
         s = self.settings
@@ -142,12 +172,12 @@ class Runtime:
         if s.role.runs_workers:
             await self._ensure_topics_then_start()
         elif needs_producer:
-            self.spawn(self._start_producer(), "producer")
+            self.spawn(self._start_producer, "producer")
         if d.on_start is not None:
             await d.on_start(self)
         if s.role.serves_http:
             for t in d.api_tasks:
-                self.spawn(t(self, self.stop), getattr(t, "__name__", "api-task"))
+                self.spawn(functools.partial(t, self, self.stop), getattr(t, "__name__", "api-task"))
 
     async def _ensure_topics_then_start(self) -> None:
         s = self.settings
@@ -181,14 +211,14 @@ class Runtime:
             await self._ensure_topics()
             await self._start_producer()
             assert self.relay is not None
-            self.spawn(self.relay.run(self.stop), "outbox-relay")
+            self.spawn(functools.partial(self.relay.run, self.stop), "outbox-relay")
             for c in self.consumers:
-                self.spawn(c.run(self.stop), f"consumer-{c.spec.group_id}")
-            self.spawn(watch_topics(self, self.stop), "topic-watch")
+                self.spawn(functools.partial(c.run, self.stop), f"consumer-{c.spec.group_id}")
+            self.spawn(functools.partial(watch_topics, self, self.stop), "topic-watch")
             for t in d.worker_tasks:
-                self.spawn(t(self, self.stop), getattr(t, "__name__", "worker-task"))
+                self.spawn(functools.partial(t, self, self.stop), getattr(t, "__name__", "worker-task"))
 
-        self.spawn(_worker_boot(), "worker-boot")
+        self.spawn(_worker_boot, "worker-boot", restart=False)
 
     async def shutdown(self) -> None:
         """Stop consumers (they finish and commit the batch in hand), the relay, then flush the producer."""
@@ -226,8 +256,13 @@ def _health_router() -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
     @router.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    async def healthz(request: Request) -> JSONResponse:
+        """Liveness: 503 once a background task keeps dying (the orchestrator restarts the pod)."""
+        runtime: Runtime | None = getattr(request.app.state, "runtime", None)
+        failed = dict(runtime.failed_tasks) if runtime is not None else {}
+        if failed:
+            return JSONResponse({"status": "failing", "tasks": failed}, status_code=503)
+        return JSONResponse({"status": "ok"})
 
     @router.get("/readyz")
     async def readyz(request: Request) -> JSONResponse:

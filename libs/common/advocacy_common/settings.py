@@ -121,6 +121,10 @@ class ServiceSettings(BaseSettings):
     outbox_retention_days: int = 7
     consumer_batch_max: int = 1000
     graceful_shutdown_seconds: int = 20
+    # A background task that raises is restarted (0.5 s, doubling to 30 s); one that dies this many
+    # times within this window makes /healthz fail, so the orchestrator replaces the pod.
+    task_crash_limit: int = Field(default=3, ge=1)
+    task_crash_window_seconds: float = Field(default=300.0, gt=0)
 
     @classmethod
     def settings_customise_sources(
