@@ -197,6 +197,8 @@ async def test_five_times_the_sustainable_rate_sheds_fast_and_loses_nothing(over
         res = await asyncio.to_thread(run, 5 * sustainable, SECONDS)
     over = summary(res)
     samples = await scrape(url)
+    # every answer is timed by the redirect's own histogram (the latency alert reads it)
+    assert total(samples, "advocacy_redirect_duration_seconds_count") >= accepted_302 > 0
     unknown = sum(res["errors"].values())  # no answer seen (time-out, closed): journaled or not
     # every 302 judged once, counted, and nothing judged that was not a 302 (or had no answer)
     start = time.monotonic()

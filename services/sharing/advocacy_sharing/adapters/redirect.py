@@ -22,17 +22,19 @@ import asyncio
 import contextlib
 import logging
 import time
+from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
+from time import perf_counter
 from typing import Any, ClassVar
 
 import orjson
 import sqlalchemy as sa
 from fastapi import FastAPI
 from prometheus_client import REGISTRY
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import Receive, Scope, Send
 
@@ -59,6 +61,9 @@ _ANSWER_STATUSES = (302, 404, 405, 410, 414, 429, 503)
 #: so a registry read at import does not show them (the deploy tests check alerts against this).
 REDIRECT_METRICS = frozenset(
     {
+        "advocacy_redirect_duration_seconds_bucket",
+        "advocacy_redirect_duration_seconds_count",
+        "advocacy_redirect_duration_seconds_sum",
         "advocacy_redirects_total",
         "advocacy_redirect_admit_ratio",
         "advocacy_event_loop_lag_seconds",
@@ -66,6 +71,31 @@ REDIRECT_METRICS = frozenset(
         "advocacy_redirects_shed_total",
     }
 )
+
+
+class Latency:
+    """A histogram of /r/ answer times as plain numbers (a prometheus Histogram takes a lock per
+    observation): bucket counts by upper bound, read at scrape time."""
+
+    BOUNDS: ClassVar[tuple[float, ...]] = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+    __slots__ = ("counts", "sum")
+
+    def __init__(self) -> None:
+        self.counts = [0] * (len(self.BOUNDS) + 1)  # the last is above every bound (+Inf)
+        self.sum = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self.counts[bisect_left(self.BOUNDS, seconds)] += 1
+        self.sum += seconds
+
+    def buckets(self) -> list[tuple[str, int]]:
+        """Cumulative counts per ``le``, as the exposition format has them."""
+        out, total = [], 0
+        for bound, n in zip((*map(str, self.BOUNDS), "+Inf"), self.counts, strict=True):
+            total += n
+            out.append((bound, total))
+        return out
 
 
 class _AnswersCollector:
@@ -85,6 +115,13 @@ class _AnswersCollector:
         REGISTRY.register(cls._current)
 
     def collect(self) -> Any:
+        latency = self.redirector.latency
+        yield HistogramMetricFamily(
+            "advocacy_redirect_duration_seconds",
+            "Time to answer /r/{code}, from the request reaching the app to the response sent",
+            buckets=latency.buckets(),
+            sum_value=latency.sum,
+        )
         family = CounterMetricFamily("advocacy_redirects", "Requests on /r/{code} by answer", labels=["status"])
         for status, n in self.redirector.answers.items():
             family.add_metric([str(status)], n)
@@ -328,6 +365,7 @@ class Redirector:
         self.settings = settings
         self.answers: dict[int, int] = dict.fromkeys(_ANSWER_STATUSES, 0)
         answers = self.answers
+        self.latency = Latency()
         self.admission = admission or Admission(
             budget=settings.redirect_lag_budget_ms / 1000,
             min_admit=settings.redirect_min_admit,
@@ -492,10 +530,12 @@ class SharingAPI(FastAPI):
                 redirector = getattr(parts, "redirector", None)
                 self._redirector = redirector
             if redirector is not None:
+                began = perf_counter()
                 try:
                     await redirector(scope, send)
                 except Exception:
                     log.exception("redirect failed for %s", scope["path"][:100])
                     await _answer(send, _ERROR, scope["method"])
+                redirector.latency.observe(perf_counter() - began)
                 return
         await super().__call__(scope, receive, send)
