@@ -136,6 +136,48 @@ async def test_only_one_relay_holds_the_lock(engine: AsyncEngine, producer: AIOK
     await asyncio.gather(ta, tb)
 
 
+async def test_a_relay_whose_lock_connection_is_killed_stops_publishing(
+    engine: AsyncEngine, producer: AIOKafkaProducer, broker: Any
+) -> None:
+    await ensure_topics(broker.bootstrap, [topics.SHARES], 6)
+    tenant = f"t-fence-{id(engine)}"
+    relay = OutboxRelay(engine, lambda: producer, service="fence-test", poll_seconds=0.01)
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    try:
+        async with asyncio.timeout(5):
+            while relay._lock_pid is None:
+                await asyncio.sleep(0.01)
+        async with make_sessionmaker(engine)() as s, s.begin():
+            await add_events(s, [new_event("/test", tenant, share(0))])
+        async with asyncio.timeout(10):
+            while relay.published < 1:  # it publishes while it holds the lock
+                await asyncio.sleep(0.01)
+        lock_pid = relay._lock_pid
+        async with engine.connect() as other:
+            # the lock connection dies; another relay takes the lock at once
+            await other.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": lock_pid})
+            async with asyncio.timeout(5):  # the lock is free once the backend has exited
+                while not await other.scalar(sa.select(sa.func.pg_try_advisory_lock(relay.lock_id))):
+                    await asyncio.sleep(0.01)
+            async with make_sessionmaker(engine)() as s, s.begin():
+                await add_events(s, [new_event("/test", tenant, share(i)) for i in range(1, 21)])
+            await asyncio.sleep(1.5)
+            unpublished = await other.scalar(
+                sa.select(sa.func.count()).select_from(OUTBOX).where(OUTBOX.c.published_at.is_(None))
+            )
+            assert unpublished == 20 and relay.published == 1, (unpublished, relay.published)
+            assert not relay.holding_lock  # it noticed, and waits for the lock like any other relay
+            await other.execute(sa.text("SELECT pg_advisory_unlock_all()"))
+            await other.commit()
+        async with asyncio.timeout(10):
+            while relay.published < 21:  # with the lock back, it publishes again
+                await asyncio.sleep(0.01)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+
 async def test_republish_sends_sent_rows_again(engine: AsyncEngine, producer: AIOKafkaProducer) -> None:
     async with make_sessionmaker(engine)() as s, s.begin():
         await add_events(s, [new_event("/test", "t-rep", share(i)) for i in range(5)])

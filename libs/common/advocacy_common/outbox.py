@@ -116,14 +116,32 @@ ProducerGetter = Callable[[], AIOKafkaProducer | None]
 # (the driver's JSONB codec is the stdlib json module). Parked rows are not taken, and neither is
 # any row of a (topic, key) that has a parked row: a key's events keep their order, so one bad
 # event holds back that key alone (ix_outbox_parked is empty in the normal case: the check is free).
-_TAKE_BATCH = sa.text(
+_TAKE = (
     f"UPDATE {OUTBOX.name} SET published_at = now() WHERE id IN ("  # noqa: S608 - our table name
     f"SELECT o.id FROM {OUTBOX.name} o WHERE o.published_at IS NULL AND o.parked_at IS NULL "
     f"AND NOT EXISTS (SELECT 1 FROM {OUTBOX.name} p WHERE p.parked_at IS NOT NULL "
-    "AND p.topic = o.topic AND p.key = o.key) "
+    "AND p.topic = o.topic AND p.key = o.key) {fence}"
     "ORDER BY o.id LIMIT :n FOR UPDATE OF o SKIP LOCKED) "
     "RETURNING id, topic, key, CAST(headers AS text), value, event_type"
 )
+# The advisory lock, held by the lock connection's backend (pid): a pg_try_advisory_lock(bigint)
+# shows in pg_locks as classid = the key's high 32 bits, objid = its low 32 bits, objsubid = 1.
+_HOLDS_LOCK = (
+    "EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.classid = CAST(:hi AS oid) "
+    "AND l.objid = CAST(:lo AS oid) AND l.objsubid = 1 AND l.pid = :pid AND l.granted)"
+)
+_TAKE_BATCH = sa.text(_TAKE.format(fence=""))
+# The relay proves it still holds its lock in the statement that marks the rows: a relay whose lock
+# connection died (and whose lock another relay may now hold) takes nothing. Rows it marked while it
+# held the lock stay row-locked until its transaction ends, so another relay skips them meanwhile.
+_TAKE_BATCH_FENCED = sa.text(_TAKE.format(fence=f"AND {_HOLDS_LOCK} "))
+_STILL_HOLDS = sa.text(f"SELECT {_HOLDS_LOCK}")
+
+
+class LockLost(RuntimeError):
+    """The relay's advisory lock is no longer held by its lock connection: stop publishing."""
+
+
 _PARK = sa.text(
     f"UPDATE {OUTBOX.name} SET published_at = NULL, parked_at = now(), park_reason = :reason "  # noqa: S608
     "WHERE id = :id"
@@ -170,6 +188,9 @@ class OutboxRelay:
         self.send_timeout = send_timeout
         self.retention = retention
         self.lock_id = advisory_lock_id(service)
+        unsigned = self.lock_id & 0xFFFF_FFFF_FFFF_FFFF
+        self._lock_key = {"hi": unsigned >> 32, "lo": unsigned & 0xFFFF_FFFF}
+        self._lock_pid: int | None = None  # the backend holding our lock, while run() holds it
         self._wake = asyncio.Event()
         self.published = 0
         self.parked = 0
@@ -199,10 +220,13 @@ class OutboxRelay:
                         await self._sleep(stop, 1.0)
                         continue
                     self.holding_lock = True
+                    self._lock_pid = await lock_conn.scalar(sa.select(sa.func.pg_backend_pid()))
+                    await lock_conn.commit()
                     try:
                         await self._publish_loop(stop, lock_conn)
                     finally:
                         self.holding_lock = False
+                        self._lock_pid = None
                         if not lock_conn.closed and not lock_conn.invalidated:
                             await lock_conn.scalar(sa.select(sa.func.pg_advisory_unlock(self.lock_id)))
                             await lock_conn.commit()
@@ -240,8 +264,15 @@ class OutboxRelay:
         batch sent."""
         async with self.engine.begin() as conn:
             # RETURNING keeps no order; events with one key must go out in id order
-            rows = sorted((await conn.execute(_TAKE_BATCH, {"n": self.batch_size})).all(), key=_row_id)
+            if self._lock_pid is None:  # called directly (tests, tools): no lock to prove
+                taken = await conn.execute(_TAKE_BATCH, {"n": self.batch_size})
+            else:
+                fence = {**self._lock_key, "pid": self._lock_pid}
+                taken = await conn.execute(_TAKE_BATCH_FENCED, {"n": self.batch_size, **fence})
+            rows = sorted(taken.all(), key=_row_id)
             if not rows:
+                if self._lock_pid is not None and not await conn.scalar(_STILL_HOLDS, fence):
+                    raise LockLost(f"outbox relay ({self.service}): the advisory lock is no longer held")
                 return 0
             sent: list[tuple[Any, asyncio.Future[Any]]] = []
             parked: list[tuple[Any, BaseException]] = []
