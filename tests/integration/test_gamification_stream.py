@@ -128,7 +128,9 @@ async def test_bursts_are_coalesced_to_four_a_second(gam: Gam, replicas: tuple[s
 async def test_tickets_are_checked(gam: Gam, replicas: tuple[str, str], new_tenant: str) -> None:
     a, b = replicas
     async with httpx.AsyncClient(base_url=b) as c:
-        for bad in ["nope", "v1.e30.AAAA", (await ticket(a, gam.mint(new_tenant, "cy")))[:-2] + "xx"]:
+        good = await ticket(a, gam.mint(new_tenant, "cy"))
+        # issue 13: a non-ASCII MAC was a 500 (hmac.compare_digest on str)
+        for bad in ["nope", "v1.e30.AAAA", good[:-2] + "xx", good[:-2] + "é€", "v1.e30.\U0001f600"]:
             r = await c.get("/v1/leaderboard/stream", params={"ticket": bad})
             assert r.status_code == 401, bad
         r = await c.get("/v1/leaderboard/stream")

@@ -296,6 +296,36 @@ async def test_poisoned_and_malformed_records_go_to_the_dead_letter_topic(
     assert all(dict(r.headers)["dlq_original_topic"].decode() == topic for r in dead)
 
 
+async def test_a_dead_letter_whose_publish_fails_is_dead_lettered_on_redelivery(
+    engine: AsyncEngine, producer: AIOKafkaProducer, broker: Any, new_topic: Callable[..., Awaitable[str]]
+) -> None:
+    topic = await new_topic(partitions=1)
+    group = f"g-{topic}"
+    dlq = topics.dead_letter(group)
+    await ensure_topics(broker.bootstrap, [dlq], 1)
+    await produce(producer, topic, [new_event("/test", "t-dlq-retry", share(i)) for i in range(5)])
+    asked = 0
+
+    def first_none() -> AIOKafkaProducer | None:
+        """The producer is unavailable the first time a dead letter is sent (a broker blip)."""
+        nonlocal asked
+        asked += 1
+        return None if asked == 1 else producer
+
+    runner = ConsumerRunner(
+        ConsumerSpec(group, (topic,), Recorder(poison={"s3"})),
+        service="test",
+        bootstrap=broker.bootstrap,
+        sessionmaker=make_sessionmaker(engine),
+        producer=first_none,
+    )
+    await run_until(runner, lambda: runner.dead_lettered >= 1 and runner.applied >= 4)
+    assert asked >= 2  # the first publish failed, the batch went again
+    assert set(await effects(engine)) == {"s0", "s1", "s2", "s4"}
+    (dead,) = await read_topic(broker.bootstrap, dlq, 1)
+    assert "cannot apply s3" in dict(dead.headers)["dlq_error"].decode()
+
+
 # -- parking: a row the broker will never take -------------------------------------------------------
 async def _tenant_records(bootstrap: str, tenant: str, want: int, timeout: float = 15) -> list[str]:
     """The ce_ids of ``tenant``'s records on the shares topic, once ``want`` of them are there."""

@@ -201,6 +201,12 @@ async def test_conversions_signed_idempotent_and_attributed(sharing: Sharing) ->
         assert (await c.post("/v1/conversions", content=raw, headers=h)).status_code == 401
         raw, h = signed("not-the-secret", {**body, "external_id": "o-2"}, tenant)
         assert (await c.post("/v1/conversions", content=raw, headers=h)).status_code == 401
+        # issue 13: a non-ASCII signature was a 500 (hmac.compare_digest on str)
+        raw, h = signed(secret, {**body, "external_id": "o-2"}, tenant)
+        h["X-Advocacy-Signature"] = "é" * 64
+        assert (
+            await c.post("/v1/conversions", content=raw, headers={k: v.encode("latin-1") for k, v in h.items()})
+        ).status_code == 401
         raw, h = signed(secret, {**body, "external_id": "o-2"}, "t-other")
         assert (await c.post("/v1/conversions", content=raw, headers=h)).status_code == 401
         assert (await c.post("/v1/conversions", json=body)).status_code == 401

@@ -316,9 +316,12 @@ class ConsumerRunner:
                         )
                         .values(dead_lettered=True)
                     )
-        # The database has committed: publish the dead letters, then offsets may be committed.
-        for p, err in failed:
-            await self._dead_letter(p.record, err)
+                    # Published before the inbox marks commit: if the publish fails, the transaction
+                    # rolls back and the batch is applied again (the handlers' effects too), so a
+                    # dead letter is never lost behind a committed mark; a commit that fails after the
+                    # publish sends it again (the record carries its event id: a duplicate, not a loss).
+                    for p, err in failed:
+                        await self._dead_letter(p.record, err)
         if failed:
             dead = {id(p) for p, _ in failed}
             applied = [p.envelope for p in fresh if id(p) not in dead]

@@ -32,6 +32,7 @@ from advocacy_common import topics
 from advocacy_common.events.base import Envelope
 from advocacy_common.events.sharing import ShareClicked, Verdict
 from advocacy_common.kafka import ensure_topics
+from advocacy_common.signing import same_mac
 from advocacy_common.ssrf import UnsafeURL, check_url_shape, resolve_public
 
 log = logging.getLogger("advocacy.partner_feed")
@@ -74,7 +75,7 @@ def verify_signature(
     """What a partner does on receipt (documented in docs/partners.md)."""
     if abs(now - timestamp) > tolerance:
         return False
-    return hmac.compare_digest(sign(secret, timestamp, body), signature)
+    return same_mac(sign(secret, timestamp, body), signature)
 
 
 _meta = sa.MetaData()

@@ -38,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from advocacy_common.auth import Principal
 from advocacy_common.errors import Unauthorized
+from advocacy_common.signing import same_mac
 from advocacy_gamification.adapters.ledger import BOARD_CHANNEL
 from advocacy_gamification.adapters.reads import read_session
 from advocacy_gamification.db import SECRETS
@@ -84,7 +85,7 @@ class TicketSigner:
         if len(parts) != 3 or parts[0] != "v1":
             raise Unauthorized("malformed stream ticket")
         payload, mac = parts[1], parts[2]
-        if not hmac.compare_digest(mac, self._mac(payload)):
+        if not same_mac(self._mac(payload), mac):
             raise Unauthorized("invalid stream ticket")
         try:
             claims = orjson.loads(_unb64(payload))

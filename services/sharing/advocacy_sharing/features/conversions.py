@@ -25,6 +25,7 @@ from advocacy_common.errors import NotFound, Unauthorized, Unprocessable
 from advocacy_common.events import new_event
 from advocacy_common.events.sharing import ConversionRecorded
 from advocacy_common.outbox import add_event
+from advocacy_common.signing import same_mac
 from advocacy_common.tenant_store import load_tenant_settings
 from advocacy_sharing.adapters.clickid import ClickIds
 from advocacy_sharing.db import Conversion, ConversionSecret, Share
@@ -59,7 +60,7 @@ def check_timestamp(timestamp: str, now: datetime, max_skew_seconds: int) -> Non
 def signature_matches(candidates: list[str], timestamp: str, body: bytes, given: str) -> bool:
     ok = False
     for secret in candidates:  # compare against every valid secret, without an early exit
-        ok |= hmac.compare_digest(signature(secret, timestamp, body), given.strip().lower())
+        ok |= same_mac(signature(secret, timestamp, body), given.strip().lower())
     return ok
 
 
