@@ -25,6 +25,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from advocacy_common import topics
+from advocacy_common.bodylimit import BodyLimit
 from advocacy_common.consumer import ConsumerRunner, ConsumerSpec, Handler
 from advocacy_common.db import make_engine, make_sessionmaker, ping
 from advocacy_common.errors import install_error_handlers
@@ -327,4 +328,5 @@ def create_service_app(
             allow_headers=["*"],
         )
     app.add_middleware(MetricsMiddleware, service=settings.service_name)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # outermost: before anything reads
     return app

@@ -121,6 +121,8 @@ class ServiceSettings(BaseSettings):
     outbox_retention_days: int = 7
     consumer_batch_max: int = 1000
     graceful_shutdown_seconds: int = 20
+    # Request bodies over this are answered 413 before they are read (advocacy_common.bodylimit).
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     # A background task that raises is restarted (0.5 s, doubling to 30 s); one that dies this many
     # times within this window makes /healthz fail, so the orchestrator replaces the pod.
     task_crash_limit: int = Field(default=3, ge=1)

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from advocacy_common.auth import AdminPrincipal, CurrentPrincipal, EmployeePrincipal
+from advocacy_common.auth import AdminPrincipal, EmployeePrincipal
 from advocacy_common.db import SessionDep
 from advocacy_common.pagination import PageDep
 from advocacy_gamification.adapters.reads import ReadSessionDep
@@ -49,7 +49,7 @@ ChallengeQuery = Annotated[str | None, Query(min_length=1, max_length=100)]
 
 @router.get("/leaderboard", response_model=Leaderboard)
 async def get_leaderboard(
-    who: CurrentPrincipal,
+    who: EmployeePrincipal,
     session: ReadSessionDep,
     page: PageDep,
     window: WindowParam = "all",
@@ -61,14 +61,14 @@ async def get_leaderboard(
 
 @router.get("/leaderboard/me", response_model=LeaderboardMe)
 async def get_my_place(
-    who: CurrentPrincipal, session: ReadSessionDep, window: WindowParam = "all", challenge: ChallengeQuery = None
+    who: EmployeePrincipal, session: ReadSessionDep, window: WindowParam = "all", challenge: ChallengeQuery = None
 ) -> LeaderboardMe:
     return LeaderboardMe.model_validate(await leaderboard.me(session, who.tenant_id, who.sub, window, challenge))
 
 
 @router.get("/leaderboard/teams", response_model=TeamBoard)
 async def get_team_board(
-    who: CurrentPrincipal, session: ReadSessionDep, page: PageDep, window: WindowParam = "all"
+    who: EmployeePrincipal, session: ReadSessionDep, page: PageDep, window: WindowParam = "all"
 ) -> TeamBoard:
     return TeamBoard.model_validate(await leaderboard.teams(session, who.tenant_id, window, page))
 
@@ -101,7 +101,7 @@ async def stream_leaderboard(
 
 
 @router.get("/rules", response_model=CurrentRules)
-async def get_rules(who: CurrentPrincipal, session: SessionDep) -> CurrentRules:
+async def get_rules(who: EmployeePrincipal, session: SessionDep) -> CurrentRules:
     return CurrentRules.model_validate(await rules.current(session, who.tenant_id))
 
 
@@ -124,7 +124,7 @@ async def simulate_rules(
 
 
 @router.get("/points/me", response_model=MyPoints)
-async def get_my_points(who: CurrentPrincipal, session: SessionDep, page: PageDep) -> MyPoints:
+async def get_my_points(who: EmployeePrincipal, session: SessionDep, page: PageDep) -> MyPoints:
     return MyPoints.model_validate(await points.my_points(session, who.tenant_id, who.sub, page))
 
 
@@ -141,7 +141,7 @@ RedemptionStatus = Annotated[Literal["pending", "fulfilled", "cancelled"] | None
 
 
 @router.get("/rewards", response_model=Rewards)
-async def list_rewards(who: CurrentPrincipal, session: SessionDep, page: PageDep) -> Rewards:
+async def list_rewards(who: EmployeePrincipal, session: SessionDep, page: PageDep) -> Rewards:
     return Rewards.model_validate(await rewards.catalogue(session, who.tenant_id, page))
 
 
@@ -154,7 +154,7 @@ async def create_reward(body: RewardIn, admin: AdminPrincipal, session: SessionD
 
 
 @router.get("/rewards/{reward_id}", response_model=RewardOut)
-async def get_reward(reward_id: str, who: CurrentPrincipal, session: SessionDep) -> RewardOut:
+async def get_reward(reward_id: str, who: EmployeePrincipal, session: SessionDep) -> RewardOut:
     return RewardOut.model_validate(await rewards.get(session, who.tenant_id, reward_id))
 
 
@@ -170,7 +170,7 @@ async def redeem_reward(
 
 @router.get("/redemptions", response_model=Redemptions)
 async def list_redemptions(
-    who: CurrentPrincipal,
+    who: EmployeePrincipal,
     session: SessionDep,
     page: PageDep,
     employee_id: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
@@ -198,18 +198,18 @@ async def cancel_redemption(
 
 # -- badges ------------------------------------------------------------------------------------------
 @router.get("/badges", response_model=Badges)
-async def list_badges(who: CurrentPrincipal, session: SessionDep) -> Badges:
+async def list_badges(who: EmployeePrincipal, session: SessionDep) -> Badges:
     return Badges.model_validate(await badges.catalogue(session, who.tenant_id))
 
 
 @router.get("/badges/me", response_model=MyBadges)
-async def my_badges(who: CurrentPrincipal, session: SessionDep) -> MyBadges:
+async def my_badges(who: EmployeePrincipal, session: SessionDep) -> MyBadges:
     return MyBadges.model_validate(await badges.mine(session, who.tenant_id, who.sub))
 
 
 # -- challenges --------------------------------------------------------------------------------------
 @router.get("/challenges", response_model=Challenges)
-async def list_challenges(who: CurrentPrincipal, session: SessionDep, page: PageDep) -> Challenges:
+async def list_challenges(who: EmployeePrincipal, session: SessionDep, page: PageDep) -> Challenges:
     return Challenges.model_validate(await challenges.listing(session, who.tenant_id, page))
 
 
@@ -230,5 +230,5 @@ async def create_challenge(body: ChallengeIn, admin: AdminPrincipal, session: Se
 
 
 @router.get("/challenges/{challenge_id}", response_model=ChallengeDetail)
-async def get_challenge(challenge_id: str, who: CurrentPrincipal, session: SessionDep) -> ChallengeDetail:
+async def get_challenge(challenge_id: str, who: EmployeePrincipal, session: SessionDep) -> ChallengeDetail:
     return ChallengeDetail.model_validate(await challenges.detail(session, who.tenant_id, challenge_id, who.sub))

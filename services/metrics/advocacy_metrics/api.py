@@ -6,7 +6,7 @@ import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
-from advocacy_common.auth import AdminPrincipal, CurrentPrincipal, EmployeePrincipal
+from advocacy_common.auth import AdminPrincipal, EmployeePrincipal
 from advocacy_common.db import SessionDep
 from advocacy_common.tenant_store import load_tenant_settings
 from advocacy_metrics.adapters import ranges
@@ -27,7 +27,7 @@ To = Annotated[str | None, Query(description="Last day, inclusive (default: toda
 
 @router.get("/employees/{employee_id}", response_model=EmployeeMetrics)
 async def employee_metrics(
-    employee_id: str, who: CurrentPrincipal, session: SessionDep, from_: From = None, to: To = None
+    employee_id: str, who: EmployeePrincipal, session: SessionDep, from_: From = None, to: To = None
 ) -> EmployeeMetrics:
     """One employee's totals (all time unless a range is given); ``me`` for the caller."""
     return EmployeeMetrics.model_validate(await reports.employee_metrics(session, who, employee_id, from_, to))
