@@ -42,7 +42,7 @@ async def get_principal(request: Request) -> Principal:
     if scheme.lower() != "bearer" or not token or " " in token:
         raise Unauthorized("Authorization header must be 'Bearer <token>'", headers=_CHALLENGE)
     try:
-        principal = verifier.verify(token)
+        principal = await verifier.averify(token)
     except Unauthorized as exc:
         raise Unauthorized(exc.message, headers=_INVALID_TOKEN_CHALLENGE) from exc
     # For access logs and middleware that run outside the dependency graph.

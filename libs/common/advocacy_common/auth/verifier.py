@@ -13,7 +13,10 @@ Design choices, and why:
 * **Rotation without restarts**: with a JWKS URL, an unknown kid triggers one refetch, at most
   every ``JWT_JWKS_REFETCH_SECONDS`` (default :data:`REFRESH_INTERVAL_SECONDS`), so a storm of
   forged kids cannot hammer the issuer.
-  The fetch is synchronous (short timeout) and happens on this rare path only.
+  In a service the fetch runs in a worker thread (:meth:`JWTVerifier.averify`): a request with an
+  unknown kid waits for it, every other request goes on (a random kid stalled the whole event loop
+  for up to the fetch timeout). The keys are also refreshed in the background once the JWKS
+  response's ``Cache-Control: max-age`` (default one hour, 1 minute .. 1 day) has passed.
 * **Lenient start with a URL**: if the issuer is unreachable at start-up the verifier starts
   with no remote keys, logs an error and retries on the next unknown kid (see :attr:`key_ids`
   for a readiness check). A JWKS *file* that cannot be read is a configuration error and raises.
@@ -21,14 +24,17 @@ Design choices, and why:
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import functools
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import httpx
 from joserfc import jwt
@@ -90,11 +96,29 @@ class _AsymmetricRegistry(JWSRegistry):
         return super().get_alg(name)
 
 
-def fetch_jwks(url: str) -> Any:
-    """GET a JWKS document. Module-level so tests can replace it."""
+DEFAULT_MAX_AGE_SECONDS = 3600.0
+_MAX_AGE = re.compile(r"max-age=(\d+)")
+
+
+class Fetched(NamedTuple):
+    """A JWKS document and how long it may be kept (its ``Cache-Control: max-age``, bounded)."""
+
+    document: Any
+    max_age: float
+
+
+def fetch_jwks(url: str) -> Fetched | Any:
+    """GET a JWKS document. Module-level so tests can replace it (a bare document then has the
+    default max-age)."""
     response = httpx.get(url, timeout=FETCH_TIMEOUT_SECONDS, headers={"Accept": "application/json"})
     response.raise_for_status()
-    return response.json()
+    found = _MAX_AGE.search(response.headers.get("cache-control", ""))
+    max_age = float(found.group(1)) if found else DEFAULT_MAX_AGE_SECONDS
+    return Fetched(response.json(), min(max(max_age, 60.0), 86400.0))
+
+
+class _KeyNotLoaded(Exception):
+    """The kid is unknown and a refetch is allowed: :meth:`JWTVerifier.averify` fetches off the loop."""
 
 
 def parse_jwks(document: object, *, source: str) -> dict[str, Key]:
@@ -215,6 +239,8 @@ class JWTVerifier:
         )
         self._lock = threading.Lock()
         self._next_fetch_at = 0.0
+        self._stale_at = float("inf")  # with a URL: when the fetched keys pass their max-age
+        self._background: asyncio.Future[None] | None = None
         self._file_keys: dict[str, Key] = {}
         if jwks_path:
             self._file_keys = parse_jwks(_read_json(Path(jwks_path)), source=jwks_path)
@@ -241,14 +267,39 @@ class JWTVerifier:
         """The kids currently trusted (empty if a JWKS URL has never been fetched successfully)."""
         return frozenset(self._keys)
 
-    def verify(self, token: str) -> Principal:
-        """Verify ``token`` and return its principal, or raise :class:`Unauthorized`."""
+    async def averify(self, token: str) -> Principal:
+        """:meth:`verify` for a service's event loop: a JWKS fetch (unknown kid, or keys past their
+        max-age) runs in a worker thread, never on the loop."""
+        if self._jwks_url and self._clock() >= self._stale_at and self._background is None:
+            self._background = asyncio.get_running_loop().run_in_executor(None, self._refresh_if_stale)
+            self._background.add_done_callback(self._background_done)
+        try:
+            return self.verify(token, fetch=False)
+        except _KeyNotLoaded as missing:
+            url = self._jwks_url
+            assert url is not None
+            await asyncio.to_thread(self._refetch_for, str(missing), url)
+            return self.verify(token, fetch=False, refetched=True)
+
+    def _background_done(self, _future: Any) -> None:
+        self._background = None
+
+    def _refresh_if_stale(self) -> None:
+        with self._lock:
+            if self._jwks_url and self._clock() >= self._stale_at:
+                self._refresh(self._jwks_url)
+
+    def verify(self, token: str, *, fetch: bool = True, refetched: bool = False) -> Principal:
+        """Verify ``token`` and return its principal, or raise :class:`Unauthorized`. ``fetch``: an
+        unknown kid may refetch the JWKS here, synchronously (tools and tests; services call
+        :meth:`averify`)."""
         if not isinstance(token, str) or not token.isascii() or token.count(".") != 2:
             raise Unauthorized("malformed token: not a compact JWS")
         if len(token) > MAX_TOKEN_LENGTH:
             raise Unauthorized("malformed token: too long")
+        resolve = self._key_for if fetch else functools.partial(self._key_or_signal, refetched=refetched)
         try:
-            decoded = jwt.decode(token, self._key_for, algorithms=ALLOWED_ALGORITHMS, registry=self._registry)
+            decoded = jwt.decode(token, resolve, algorithms=ALLOWED_ALGORITHMS, registry=self._registry)
             self._claims.validate(decoded.claims)
         except JoseError as exc:
             raise Unauthorized(_describe(exc)) from exc
@@ -275,6 +326,18 @@ class JWTVerifier:
             raise Unauthorized(f"token signed by an unknown key (kid {kid[:64]!r})")
         return key
 
+    def _key_or_signal(self, obj: GuestProtocol, *, refetched: bool) -> Key:
+        """Like :meth:`_key_for`, but an unknown kid whose refetch is due is signalled, not fetched."""
+        kid = obj.headers().get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise Unauthorized("token header has no 'kid'")
+        key = self._keys.get(kid)
+        if key is None and self._jwks_url and not refetched and self._clock() >= self._next_fetch_at:
+            raise _KeyNotLoaded(kid)
+        if key is None:
+            raise Unauthorized(f"token signed by an unknown key (kid {kid[:64]!r})")
+        return key
+
     def _refetch_for(self, kid: str, url: str) -> Key | None:
         with self._lock:
             # Another thread may have refreshed while this one waited for the lock.
@@ -286,14 +349,18 @@ class JWTVerifier:
         """Fetch the JWKS URL and swap in its keys. Caller holds the lock."""
         self._next_fetch_at = self._clock() + self.refetch_seconds
         try:
-            remote = parse_jwks(fetch_jwks(url), source=url)
+            fetched = fetch_jwks(url)
+            document, max_age = fetched if isinstance(fetched, Fetched) else (fetched, DEFAULT_MAX_AGE_SECONDS)
+            remote = parse_jwks(document, source=url)
         except (httpx.HTTPError, ValueError) as exc:
+            self._stale_at = self._clock() + self.refetch_seconds  # try again, but not on every request
             log.error("could not fetch the JWKS from %s, keeping %d known key(s): %s", url, len(self._keys), exc)
             return
         if not remote:
             log.warning("%s: the JWKS has no usable signature keys", url)
         # Keys from a file take precedence on a kid clash: they were configured explicitly.
         self._keys = {**remote, **self._file_keys}
+        self._stale_at = self._clock() + max_age
 
 
 def _read_json(path: Path) -> Any:
