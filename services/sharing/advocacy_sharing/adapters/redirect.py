@@ -454,7 +454,8 @@ class Redirector:
         peer = client[0] if client else ""
         ua_s = ua[:512].decode("latin-1") if ua else ""
         if xff is not None or country is not None:
-            ip = self._resolve(peer, xff.decode("latin-1")) if xff is not None else peer
+            # the cache is keyed by the header's last hops only: 8 KB values cannot fill it
+            ip = self._resolve(peer, ClientAddress.trim(xff.decode("latin-1"))) if xff is not None else peer
             if country is not None and not self._trusted(peer):
                 country = None
         else:
