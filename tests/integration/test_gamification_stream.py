@@ -152,3 +152,52 @@ async def test_tickets_are_checked(gam: Gam, replicas: tuple[str, str], new_tena
     async with stream(b, other) as sse:
         _, _, data = await sse.next(5)
         assert data["items"] == []
+
+
+async def test_a_ticket_opens_one_stream_on_any_replica(gam: Gam, replicas: tuple[str, str], new_tenant: str) -> None:
+    a, b = replicas
+    tkt = await ticket(a, gam.mint(new_tenant, "dee"))
+    async with stream(b, tkt) as sse:
+        await sse.next(timeout=10)
+        for base in (a, b):  # used: refused on every replica, while the first stream is open
+            async with httpx.AsyncClient(base_url=base) as c:
+                r = await c.get("/v1/leaderboard/stream", params={"ticket": tkt})
+            assert r.status_code == 401 and "already used" in r.text
+
+
+async def _open(stack: contextlib.AsyncExitStack, base: str, tkt: str, **params: Any) -> httpx.Response:
+    """Open a stream and keep it open (until ``stack`` closes); its response, whatever the status."""
+    client = await stack.enter_async_context(httpx.AsyncClient(base_url=base, timeout=httpx.Timeout(10, read=30)))
+    r = await stack.enter_async_context(
+        client.stream("GET", "/v1/leaderboard/stream", params={"ticket": tkt, **params})
+    )
+    if r.status_code != 200:
+        await r.aread()
+    return r
+
+
+async def test_open_streams_are_capped_per_person_and_boards_per_tenant(
+    gam: Gam, replicas: tuple[str, str], new_tenant: str
+) -> None:
+    a, _ = replicas
+    token = gam.mint(new_tenant, "eve")
+    async with contextlib.AsyncExitStack() as held:
+        for _ in range(5):  # STREAM_MAX_PER_USER
+            assert (await _open(held, a, await ticket(a, token))).status_code == 200
+        r = await _open(held, a, await ticket(a, token))
+        assert r.status_code == 429 and r.headers["retry-after"] == "5" and "5 streams open" in r.text
+    # invented team names: each is a board that reads the database; 50 per tenant per process
+    async with contextlib.AsyncExitStack() as held:
+        answers = []
+        for i in range(51):
+            r = await _open(held, a, await ticket(a, gam.mint(new_tenant, f"p{i}")), team=f"x{i}")
+            answers.append(r.status_code)
+        assert answers == [200] * 50 + [429] and "50 different boards" in r.text
+    # closed streams give their places back (once the server has seen the disconnects)
+    for _ in range(50):
+        async with contextlib.AsyncExitStack() as held:
+            if (await _open(held, a, await ticket(a, token), team="x60")).status_code == 200:
+                break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("the places of closed streams were not given back")

@@ -89,12 +89,16 @@ async def stream_leaderboard(
     team: TeamQuery = None,
     limit: Annotated[int, Query(ge=1, le=50)] = 10,
 ) -> StreamingResponse:
-    """Server-Sent Events: the top of the board now and whenever it changes (at most 4 a second)."""
+    """Server-Sent Events: the top of the board now and whenever it changes (at most 4 a second). A
+    ticket opens one stream; a person, a tenant and a server each have a cap on open streams (429
+    with Retry-After)."""
     parts = parts_of(request.app.state.runtime)
-    holder = (await parts.tickets.signer()).verify(ticket)
+    holder = await parts.tickets.redeem(ticket)
     hub = parts.board_hub
+    key = (holder.tenant_id, window, team, limit)
+    slot = hub.reserve(holder.tenant_id, holder.sub, key)
     return StreamingResponse(
-        hub.events((holder.tenant_id, window, team, limit)),
+        hub.events(key, slot),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from advocacy_common.entrypoint import service_cli
 from advocacy_common.registry import Registration
 from advocacy_common.runtime import Runtime, ServiceDefinition, create_service_app
-from advocacy_gamification.adapters.stream import BoardHub, Tickets
+from advocacy_gamification.adapters.stream import BoardHub, StreamLimits, Tickets
 from advocacy_gamification.api import router
 from advocacy_gamification.consumers import CONSUMERS
 from advocacy_gamification.features import challenges, leaderboard
@@ -47,6 +47,12 @@ async def on_start(runtime: Runtime) -> None:
                 leaderboard.live_board,
                 min_interval=s.stream_min_interval_seconds,
                 keepalive=s.stream_keepalive_seconds,
+                limits=StreamLimits(
+                    per_user=s.stream_max_per_user,
+                    per_tenant=s.stream_max_per_tenant,
+                    per_process=s.stream_max_per_process,
+                    feeds_per_tenant=s.stream_max_feeds_per_tenant,
+                ),
             ),
         )
 

@@ -309,6 +309,15 @@ class ServiceSecret(Model, table=True):
     value: str
 
 
+class StreamTicketUse(Model, table=True):
+    """Stream tickets already used (a ticket opens one stream, on any replica), kept until expiry."""
+
+    __tablename__ = "stream_ticket_uses"
+
+    nonce: str = Field(primary_key=True)
+    expires_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+
+
 MEMBERS = table_of(Member)
 LEDGER = table_of(LedgerEntry)
 TOTALS = table_of(PointsTotal)

@@ -25,6 +25,12 @@ class GamificationSettings(ServiceSettings):
     # Live boards: at most one message per interval per stream (0.25 s = 4 a second).
     stream_min_interval_seconds: float = Field(0.25, gt=0)
     stream_keepalive_seconds: float = Field(15.0, gt=0)
+    # Open live boards allowed at once in one process (429 with Retry-After beyond): per person,
+    # per tenant, in all, and distinct boards (window, team, size) per tenant.
+    stream_max_per_user: int = Field(5, ge=1)
+    stream_max_per_tenant: int = Field(500, ge=1)
+    stream_max_per_process: int = Field(5000, ge=1)
+    stream_max_feeds_per_tenant: int = Field(50, ge=1)
     # Challenges are finalised this long after they end (late events still count), by one worker.
     challenge_finalise_grace_seconds: float = Field(5.0, ge=0)
     challenge_scheduler_interval_seconds: float = Field(2.0, gt=0)

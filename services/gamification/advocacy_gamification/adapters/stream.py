@@ -25,6 +25,7 @@ import logging
 import math
 import secrets
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -37,7 +38,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from advocacy_common.auth import Principal
-from advocacy_common.errors import Unauthorized
+from advocacy_common.errors import TooManyRequests, Unauthorized
 from advocacy_common.signing import same_mac
 from advocacy_gamification.adapters.ledger import BOARD_CHANNEL
 from advocacy_gamification.adapters.reads import read_session
@@ -62,6 +63,8 @@ def _unb64(text: str) -> bytes:
 class TicketHolder:
     tenant_id: str
     sub: str
+    nonce: str
+    expires_at: datetime
 
 
 class TicketSigner:
@@ -77,7 +80,13 @@ class TicketSigner:
     def issue(self, who: Principal, now: datetime | None = None) -> tuple[str, datetime]:
         now = now or datetime.now(UTC)
         expires = now + self.ttl
-        payload = _b64(orjson.dumps({"t": who.tenant_id, "s": who.sub, "e": math.floor(expires.timestamp())}))
+        claims = {
+            "t": who.tenant_id,
+            "s": who.sub,
+            "e": math.floor(expires.timestamp()),
+            "n": secrets.token_urlsafe(12),
+        }
+        payload = _b64(orjson.dumps(claims))
         return f"v1.{payload}.{self._mac(payload)}", expires.replace(microsecond=0)
 
     def verify(self, ticket: str, now: datetime | None = None) -> TicketHolder:
@@ -89,12 +98,12 @@ class TicketSigner:
             raise Unauthorized("invalid stream ticket")
         try:
             claims = orjson.loads(_unb64(payload))
-            tenant, sub, exp = str(claims["t"]), str(claims["s"]), int(claims["e"])
+            tenant, sub, exp, nonce = str(claims["t"]), str(claims["s"]), int(claims["e"]), str(claims["n"])
         except (ValueError, KeyError, TypeError) as e:
             raise Unauthorized("malformed stream ticket") from e
         if (now or datetime.now(UTC)).timestamp() > exp:
             raise Unauthorized("stream ticket expired")
-        return TicketHolder(tenant, sub)
+        return TicketHolder(tenant, sub, nonce, datetime.fromtimestamp(exp, UTC))
 
 
 async def shared_key(sessionmaker: async_sessionmaker[AsyncSession], configured: str | None) -> bytes:
@@ -109,14 +118,34 @@ async def shared_key(sessionmaker: async_sessionmaker[AsyncSession], configured:
     return hashlib.sha256(str(value).encode()).digest()
 
 
+_USE = sa.text(
+    "INSERT INTO stream_ticket_uses (nonce, expires_at) VALUES (:nonce, :expires_at) "
+    "ON CONFLICT DO NOTHING RETURNING nonce"
+)
+_PURGE_USES = sa.text("DELETE FROM stream_ticket_uses WHERE expires_at < now() - interval '1 minute'")
+
+
 class Tickets:
-    """The replica's signer, its key read from settings or the database on first use."""
+    """The replica's signer, its key read from settings or the database on first use. A ticket
+    opens one stream, once, on any replica: its nonce is recorded when it is used (issue 12: one
+    ticket opened any number of streams)."""
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], configured: str | None) -> None:
         self.sessionmaker = sessionmaker
         self.configured = configured
         self._signer: TicketSigner | None = None
         self._lock = asyncio.Lock()
+
+    async def redeem(self, ticket: str) -> TicketHolder:
+        """Verify ``ticket`` and spend it: a second use is a 401."""
+        holder = (await self.signer()).verify(ticket)
+        async with self.sessionmaker() as session, session.begin():
+            used = await session.scalar(_USE, {"nonce": holder.nonce, "expires_at": holder.expires_at})
+            if secrets.randbelow(100) == 0:  # now and then, forget tickets long expired
+                await session.execute(_PURGE_USES)
+        if used is None:
+            raise Unauthorized("stream ticket already used: ask for a new one")
+        return holder
 
     async def signer(self) -> TicketSigner:
         if self._signer is None:
@@ -152,6 +181,26 @@ class BoardFeed:
 Snapshot = Callable[[AsyncSession, FeedKey], Awaitable[dict[str, Any]]]
 
 
+@dataclass(frozen=True, slots=True)
+class StreamLimits:
+    """Open streams allowed at once in one process: per person, per tenant, in all, and distinct
+    boards (window, team, size) per tenant (each board is a feed that reads the database up to 4
+    times a second: invented team names must not multiply them)."""
+
+    per_user: int = 5
+    per_tenant: int = 500
+    per_process: int = 5000
+    feeds_per_tenant: int = 50
+    retry_after_seconds: int = 5
+
+
+@dataclass(eq=False)
+class StreamSlot:
+    tenant_id: str
+    sub: str
+    released: bool = False
+
+
 class BoardHub:
     def __init__(
         self,
@@ -162,8 +211,13 @@ class BoardHub:
         min_interval: float = 0.25,
         keepalive: float = 15.0,
         refresh: float = 30.0,
+        limits: StreamLimits | None = None,
     ) -> None:
         self.dsn = dsn
+        self.limits = limits or StreamLimits()
+        self.open_by_user: Counter[tuple[str, str]] = Counter()
+        self.open_by_tenant: Counter[str] = Counter()
+        self.open_total = 0
         self.sessionmaker = sessionmaker
         self.snapshot = snapshot
         engine = sessionmaker.kw.get("bind")
@@ -280,8 +334,44 @@ class BoardHub:
     def _news(self, feed: BoardFeed, seen: int) -> Callable[[], bool]:
         return lambda: feed.version > seen or self.closed
 
-    async def events(self, key: FeedKey) -> AsyncIterator[bytes]:
-        """The SSE body for one subscriber: the board now, then each change, then keep-alives."""
+    def reserve(self, tenant_id: str, sub: str, key: FeedKey) -> StreamSlot:
+        """A place for one more stream, or 429 with Retry-After naming the cap reached."""
+        lim = self.limits
+        why = None
+        if self.open_total >= lim.per_process:
+            why = f"this server holds {lim.per_process} streams"
+        elif self.open_by_tenant[tenant_id] >= lim.per_tenant:
+            why = f"the tenant has {lim.per_tenant} streams open here"
+        elif self.open_by_user[(tenant_id, sub)] >= lim.per_user:
+            why = f"you have {lim.per_user} streams open"
+        elif key not in self.feeds and sum(1 for k in self.feeds if k[0] == tenant_id) >= lim.feeds_per_tenant:
+            why = f"the tenant watches {lim.feeds_per_tenant} different boards here"
+        if why is not None:
+            raise TooManyRequests(f"too many live boards: {why}", headers={"Retry-After": str(lim.retry_after_seconds)})
+        self.open_total += 1
+        self.open_by_tenant[tenant_id] += 1
+        self.open_by_user[(tenant_id, sub)] += 1
+        return StreamSlot(tenant_id, sub)
+
+    def release(self, slot: StreamSlot) -> None:
+        if slot.released:
+            return
+        slot.released = True
+        self.open_total -= 1
+        self.open_by_tenant[slot.tenant_id] -= 1
+        self.open_by_user[(slot.tenant_id, slot.sub)] -= 1
+
+    async def events(self, key: FeedKey, slot: StreamSlot | None = None) -> AsyncIterator[bytes]:
+        """The SSE body for one subscriber: the board now, then each change, then keep-alives.
+        ``slot`` (from :meth:`reserve`) is given back when the stream ends."""
+        try:
+            async for chunk in self._events(key):
+                yield chunk
+        finally:
+            if slot is not None:
+                self.release(slot)
+
+    async def _events(self, key: FeedKey) -> AsyncIterator[bytes]:
         if self.closed:
             return
         feed = self.subscribe(key)
