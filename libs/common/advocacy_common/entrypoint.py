@@ -11,6 +11,7 @@ from typing import Any
 import typer
 import uvicorn
 
+from advocacy_common import migrations
 from advocacy_common.migrations import upgrade
 from advocacy_common.settings import ServiceSettings
 
@@ -126,15 +127,61 @@ def service_cli(package: str, settings_factory: Callable[[], ServiceSettings]) -
         )
         GracefulServer(config).run()
 
-    @cli.command()
-    def migrate() -> None:
-        """Apply the service's Alembic migrations to its database."""
+    migrate = typer.Typer(add_completion=False, help="The service's database schema (Alembic).")
+
+    @migrate.callback(invoke_without_command=True)
+    def migrate_default(
+        ctx: typer.Context,
+        sql: bool = typer.Option(False, "--sql", help="print the SQL instead of running it"),
+    ) -> None:
+        """Apply the service's migrations (with no subcommand)."""
+        if ctx.invoked_subcommand is not None:
+            return
         s = settings_factory()
-        upgrade(package, s.database_url)
-        typer.echo(f"{package}: migrated")
+        upgrade(package, s.database_url, sql=sql)
+        if not sql:
+            typer.echo(f"{package}: migrated")
+
+    @migrate.command("current")
+    def migrate_current() -> None:
+        """The database's revision and where it stands against this code."""
+        revisions, state = _schema(package, settings_factory().database_url)
+        typer.echo(f"{package}: {', '.join(sorted(revisions)) or '(none)'} ({state})")
+
+    @migrate.command("history")
+    def migrate_history() -> None:
+        """This code's revisions, newest first."""
+        for line in migrations.history(package):
+            typer.echo(line)
+
+    @migrate.command("check")
+    def migrate_check() -> None:
+        """Exit 0 when the database is at this code's head or ahead of it, 1 when it is behind."""
+        _, state = _schema(package, settings_factory().database_url)
+        typer.echo(f"{package}: schema {state}")
+        if state not in (migrations.CURRENT, migrations.AHEAD):
+            raise typer.Exit(1)
+
+    cli.add_typer(migrate, name="migrate")
 
     cli.add_typer(_outbox_cli(settings_factory), name="outbox")
     return cli
+
+
+def _schema(package: str, database_url: str) -> tuple[set[str], str]:
+    from advocacy_common.db import make_engine
+
+    async def main() -> set[str]:
+        engine = make_engine(database_url, pool_size=1)
+        try:
+            async with engine.connect() as conn:
+                return await migrations.database_revisions(conn)
+        finally:
+            await engine.dispose()
+
+    found = asyncio.run(main())
+    heads, known = migrations.code_revisions(package)
+    return found, migrations.schema_state(found, heads, known)
 
 
 def _outbox_cli(settings_factory: Callable[[], ServiceSettings]) -> typer.Typer:

@@ -14,7 +14,8 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import command, context
 from alembic.config import Config
-from sqlalchemy.ext.asyncio import create_async_engine
+from alembic.script import ScriptDirectory
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 
 def alembic_config(package: str, database_url: str) -> Config:
@@ -24,8 +25,50 @@ def alembic_config(package: str, database_url: str) -> Config:
     return cfg
 
 
-def upgrade(package: str, database_url: str, revision: str = "head") -> None:
-    command.upgrade(alembic_config(package, database_url), revision)
+def upgrade(package: str, database_url: str, revision: str = "head", *, sql: bool = False) -> None:
+    """Apply the migrations (``sql``: print the SQL instead, for a DBA to review or run)."""
+    command.upgrade(alembic_config(package, database_url), revision, sql=sql)
+
+
+# -- where a database stands against the code ------------------------------------------------------------
+CURRENT, BEHIND, AHEAD, EMPTY = "current", "behind", "ahead", "empty"
+
+
+def _script(package: str) -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config(package, ""))
+
+
+def code_revisions(package: str) -> tuple[frozenset[str], frozenset[str]]:
+    """(the code's heads, every revision the code knows)."""
+    script = _script(package)
+    return frozenset(script.get_heads()), frozenset(r.revision for r in script.walk_revisions())
+
+
+def history(package: str) -> list[str]:
+    """The code's revisions, newest first: ``<revision>  <message>``."""
+    return [f"{r.revision}  {r.doc}" for r in _script(package).walk_revisions()]
+
+
+def schema_state(database_revisions: set[str], heads: frozenset[str], known: frozenset[str]) -> str:
+    """``current``: the database is at the code's head. ``ahead``: it holds a revision this code
+    does not know (a newer release migrated it; the old code keeps serving during the rollout,
+    since migrations are expand-then-contract). ``behind``: the code expects a newer schema, so the
+    process is not ready. ``empty``: never migrated."""
+    if not database_revisions:
+        return EMPTY
+    if database_revisions == heads:
+        return CURRENT
+    if database_revisions - known:
+        return AHEAD
+    return BEHIND
+
+
+async def database_revisions(conn: AsyncConnection) -> set[str]:
+    """The revisions recorded in ``alembic_version`` (none when the table does not exist)."""
+    exists = await conn.scalar(sa.text("SELECT to_regclass('alembic_version') IS NOT NULL"))
+    if not exists:
+        return set()
+    return {str(v) for v in (await conn.execute(sa.text("SELECT version_num FROM alembic_version"))).scalars()}
 
 
 def _async_url(url: str) -> str:
@@ -33,11 +76,19 @@ def _async_url(url: str) -> str:
 
 
 def run_env(metadata: sa.MetaData) -> None:
-    """Body of every service's migrations/env.py (online mode, asyncpg)."""
+    """Body of every service's migrations/env.py (online mode on asyncpg; offline mode, ``--sql``,
+    prints the SQL)."""
     config = context.config
     url = config.attributes.get("database_url") or config.get_main_option("sqlalchemy.url")
     if not url:
         raise RuntimeError("no database URL for migrations")
+    if context.is_offline_mode():
+        context.configure(
+            url=url.replace("+asyncpg", ""), target_metadata=metadata, literal_binds=True, compare_type=True
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+        return
 
     def _run(connection: Any) -> None:
         context.configure(connection=connection, target_metadata=metadata, compare_type=True)

@@ -24,7 +24,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from advocacy_common import topics
+from advocacy_common import migrations, topics
 from advocacy_common.bodylimit import BodyLimit
 from advocacy_common.consumer import ConsumerRunner, ConsumerSpec, Handler
 from advocacy_common.db import make_engine, make_sessionmaker, ping
@@ -103,10 +103,26 @@ class Runtime:
     parts: object | None = None
     # Background tasks that died too often (name -> why): /healthz fails while this is not empty.
     failed_tasks: dict[str, str] = field(default_factory=dict)
+    _code_revisions: tuple[frozenset[str], frozenset[str]] | None = None
 
     @property
     def role(self) -> Any:
         return self.settings.role
+
+    async def schema(self) -> str:
+        """Where the database stands against this code's migrations (:func:`migrations.schema_state`):
+        a pod whose code expects a newer schema is not Ready; one on a schema a newer release
+        already migrated is (old pods keep serving during a rollout)."""
+        if self._code_revisions is None:
+            package = type(self.settings).__module__.partition(".")[0]
+            self._code_revisions = migrations.code_revisions(package)
+        heads, known = self._code_revisions
+        try:
+            async with self.engine.connect() as conn:
+                found = await migrations.database_revisions(conn)
+        except Exception:
+            return "unknown"
+        return migrations.schema_state(found, heads, known)
 
     def get_producer(self) -> AIOKafkaProducer | None:
         return self.producer if self.producer_ready else None
@@ -246,6 +262,10 @@ class Runtime:
         db_ok = await ping(self.engine)
         checks["database"] = "ok" if db_ok else "unreachable"
         ok = db_ok
+        if db_ok:
+            state = await self.schema()
+            checks["schema"] = state
+            ok = state in (migrations.CURRENT, migrations.AHEAD)
         if self.settings.role.runs_workers:
             broker_ok = self.producer_ready and all(c.connected for c in self.consumers)
             checks["broker"] = "ok" if broker_ok else "unreachable"
