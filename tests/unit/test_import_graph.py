@@ -102,6 +102,7 @@ def tree_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("imports")
     for package, parent in SOURCES.items():
         shutil.copytree(parent / package, root / package, ignore=shutil.ignore_patterns("__pycache__", "migrations"))
+    shutil.copytree(ROOT / "tests", root / "tests", ignore=shutil.ignore_patterns("__pycache__", "fixtures"))
     shutil.copy(ROOT / "pyproject.toml", root / "pyproject.toml")
     return root
 
@@ -128,9 +129,13 @@ LINT_IMPORTS = str(Path(sys.executable).with_name("lint-imports"))
         ("pure-domain", "advocacy_gamification/domain/__init__.py", "import sqlalchemy"),
         ("pure-domain", "advocacy_sharing/domain.py", "from advocacy_common import db"),
         ("pure-domain", "advocacy_metrics/domain/roi.py", "import sqlalchemy"),
-        ("service-anatomy", "advocacy_content/adapters/paging.py", "from advocacy_content.features import board"),
+        ("service-anatomy", "advocacy_content/adapters/events.py", "from advocacy_content.features import board"),
         ("service-anatomy", "advocacy_sharing/db.py", "from advocacy_sharing import api"),
         ("service-anatomy", "advocacy_gamification/features/points.py", "from advocacy_gamification import parts"),
+        ("no-dev-tooling-in-production", "advocacy_sharing/adapters/redirect.py", "import advocacy_dev.devstack.net"),
+        ("test-tiers-independent", "tests/e2e/test_content_review.py", "import tests.integration.test_messaging"),
+        ("test-support-standalone", "tests/support/helpers.py", "import tests.e2e.conftest"),
+        ("no-root-conftest-imports", "tests/e2e/test_content_review.py", "import tests.conftest"),
     ],
 )
 def test_each_contract_fails_on_a_deliberate_violation(tree_copy: Path, contract: str, module: str, line: str) -> None:
