@@ -12,7 +12,7 @@ from importlib import resources
 from typing import Any
 
 import sqlalchemy as sa
-from alembic import command, context
+from alembic import command, context, op
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
@@ -103,3 +103,17 @@ def run_env(metadata: sa.MetaData) -> None:
         await engine.dispose()
 
     asyncio.run(_main())
+
+
+# -- the library's own tables, migrated the same way in every service ----------------------------------
+def add_outbox_parking() -> None:
+    """The outbox's parking columns and index (advocacy_common.db.OUTBOX, ADR 0007)."""
+    op.add_column("outbox", sa.Column("parked_at", sa.DateTime(timezone=True), nullable=True))
+    op.add_column("outbox", sa.Column("park_reason", sa.Text(), nullable=True))
+    op.create_index("ix_outbox_parked", "outbox", ["topic", "key"], postgresql_where=sa.text("parked_at IS NOT NULL"))
+
+
+def drop_outbox_parking() -> None:
+    op.drop_index("ix_outbox_parked", table_name="outbox")
+    op.drop_column("outbox", "park_reason")
+    op.drop_column("outbox", "parked_at")

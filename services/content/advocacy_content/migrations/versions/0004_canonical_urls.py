@@ -33,6 +33,9 @@ def _canonical(url: str) -> str | None:
 
 
 def upgrade() -> None:
+    if op.get_context().as_sql:  # `migrate --sql`: a data migration has no SQL to print ahead of time
+        op.execute("-- 0004: stored URLs are rewritten to their canonical form (run online: migrate)")
+        return
     conn = op.get_bind()
     rows = conn.execute(sa.text("SELECT tenant_id, id, url FROM content_items")).all()
     for tenant_id, item_id, url in rows:

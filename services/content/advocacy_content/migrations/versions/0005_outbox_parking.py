@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa
-from alembic import op
+from advocacy_common.migrations import add_outbox_parking, drop_outbox_parking
 
 revision: str = "0005"
 down_revision: str | None = "0004"
@@ -19,14 +18,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.add_column("outbox", sa.Column("parked_at", sa.DateTime(timezone=True), nullable=True))
-    op.add_column("outbox", sa.Column("park_reason", sa.Text(), nullable=True))
-    op.create_index(
-        "ix_outbox_parked", "outbox", ["topic", "key"], postgresql_where=sa.text("parked_at IS NOT NULL")
-    )
+    add_outbox_parking()
 
 
 def downgrade() -> None:
-    op.drop_index("ix_outbox_parked", table_name="outbox")
-    op.drop_column("outbox", "park_reason")
-    op.drop_column("outbox", "parked_at")
+    drop_outbox_parking()
