@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import ValidationError
 
-from advocacy_common.auth import AdminPrincipal, CurrentPrincipal, EmployeePrincipal
+from advocacy_common.auth import AdminPrincipal, EmployeePrincipal
 from advocacy_common.auth.deps import get_principal
 from advocacy_common.auth.principal import ADMIN, PARTNER
 from advocacy_common.db import SessionDep
@@ -96,7 +96,7 @@ async def create_share(
 
 @router.get("/shares", response_model=Page[SharePublic])
 async def list_shares(
-    who: CurrentPrincipal,
+    who: EmployeePrincipal,
     session: SessionDep,
     request: Request,
     page: PageDep,
