@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -73,6 +75,37 @@ class MetricsMiddleware:
             method = scope["method"]
             HTTP_REQUESTS.labels(self.service, method, template, str(status)).inc()
             HTTP_LATENCY.labels(self.service, method, template).observe(time.perf_counter() - start)
+
+
+# A caller's X-Request-ID is kept when it looks like one (a proxy's or a client's), else one is made;
+# it goes back on the response and onto every log line written while the request is handled.
+REQUEST_ID_HEADER = b"x-request-id"
+_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
+
+
+class RequestIdMiddleware:
+    """Pure ASGI middleware: the request id, accepted or made, returned and bound to the logs."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = next((v for k, v in scope["headers"] if k == REQUEST_ID_HEADER), None)
+        rid = given if given is not None and _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex.encode()
+
+        async def _send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), (REQUEST_ID_HEADER, rid)]}
+            await send(message)
+
+        tokens = structlog.contextvars.bind_contextvars(request_id=rid.decode())
+        try:
+            await self.app(scope, receive, _send)
+        finally:
+            structlog.contextvars.reset_contextvars(**tokens)
 
 
 def metrics_payload() -> tuple[bytes, str]:

@@ -35,6 +35,7 @@ from advocacy_common.observability import (
     BROKER_UP,
     TASK_CRASHES,
     MetricsMiddleware,
+    RequestIdMiddleware,
     configure_logging,
     metrics_payload,
 )
@@ -348,5 +349,6 @@ def create_service_app(
             allow_headers=["*"],
         )
     app.add_middleware(MetricsMiddleware, service=settings.service_name)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # outermost: before anything reads
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # before anything reads the body
+    app.add_middleware(RequestIdMiddleware)  # outermost: every answer, a 413 too, carries the id
     return app
