@@ -14,7 +14,8 @@ def test_the_collector_exports_the_declared_samples_with_the_redirectors_counts(
     latency = Latency()
     for seconds in (0.0004, 0.003, 0.003, 0.2, 7.0):
         latency.observe(seconds)
-    redirector: Any = SimpleNamespace(answers={302: 7, 503: 3}, admission=admission, latency=latency)
+    journal = SimpleNamespace(pending_bytes=lambda: 100, total_bytes=lambda: 400, volume_free_ratio=lambda: 0.9)
+    redirector: Any = SimpleNamespace(answers={302: 7, 503: 3}, admission=admission, latency=latency, journal=journal)
     samples = {s.name: s for family in _AnswersCollector(redirector).collect() for s in family.samples}
     assert set(samples) == REDIRECT_METRICS
     by_status = {
@@ -34,3 +35,11 @@ def test_the_collector_exports_the_declared_samples_with_the_redirectors_counts(
     assert buckets["0.001"] == 1 and buckets["0.005"] == 3 and buckets["0.25"] == 4 and buckets["+Inf"] == 5
     assert samples["advocacy_redirect_duration_seconds_count"].value == 5
     assert abs(samples["advocacy_redirect_duration_seconds_sum"].value - 7.2064) < 1e-9
+    journal_bytes = {
+        s.labels["kind"]: s.value
+        for family in _AnswersCollector(redirector).collect()
+        for s in family.samples
+        if s.name == "advocacy_click_journal_bytes"
+    }
+    assert journal_bytes == {"unsent": 100, "total": 400}
+    assert samples["advocacy_click_journal_volume_free_ratio"].value == 0.9

@@ -114,3 +114,30 @@ def test_the_record_is_the_event_the_consumer_decodes() -> None:
     assert isinstance(env.data, ClickReceived)
     assert env.id == "c7" and env.tenant_id == "t-\ttab" and env.source == "/advocacy/sharing"
     assert env.data.user_agent == "ua\twith tab" and env.data.visitor_prev == "vp"
+
+
+def test_over_max_bytes_sent_segments_go_oldest_first_and_unsent_ones_never(tmp_path: Path) -> None:
+    clock = [1_000_000.0]
+    size = len(line(0))
+    j = ClickJournal(tmp_path, segment_seconds=10, max_bytes=3 * size, clock=lambda: clock[0])
+    j.open()
+    for i in range(6):  # six one-line segments
+        j.append(line(i))
+        clock[0] += 20
+        j.maybe_roll()
+    first = j.segments()
+    # the first four are sent: the journal holds 6 lines, 3 allowed -> the three oldest sent ones go
+    for _ in range(4):
+        _, pos = j.read(max_records=1)
+        j.advance(pos)
+    assert j.purge() == 3
+    assert j.segments() == first[3:] and j.total_bytes() == 3 * size
+    # nothing more is sent while the broker is away: over the limit, yet the unsent lines stay
+    for i in range(6, 12):
+        j.append(line(i))
+    assert j.purge() == 0  # what is left is unsent (or the cursor's own segment): kept, over the limit or not
+    assert j.total_bytes() == sum(len(line(i)) for i in range(3, 12))
+    recs, _ = j.read()
+    assert [r.click_id for r in recs] == ["c4", "c5", *(f"c{i}" for i in range(6, 12))]
+    assert 0.0 < j.volume_free_ratio() <= 1.0
+    j.close()

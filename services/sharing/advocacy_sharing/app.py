@@ -35,6 +35,7 @@ async def _start(runtime: Runtime) -> None:
         settings.spool_dir,
         retention_seconds=settings.journal_retention_days * 86400,
         segment_seconds=settings.journal_segment_seconds,
+        max_bytes=settings.journal_max_bytes,
     )
     journal.open()
     sender = ClickSender(journal, runtime.get_producer, send_timeout=settings.kafka_send_timeout_seconds)

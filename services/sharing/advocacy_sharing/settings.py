@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from advocacy_common.settings import ServiceSettings
@@ -24,6 +24,9 @@ class SharingSettings(ServiceSettings):
     spool_dir: str = ".data/spool"
     journal_retention_days: int = 7
     journal_segment_seconds: int = 3600
+    # The journal's fully sent segments are deleted, oldest first, while it holds more than this
+    # (768 MiB: the Kubernetes base gives it a 1 GiB volume). Unsent clicks are never deleted.
+    journal_max_bytes: int = Field(768 * 1024 * 1024, ge=16 * 1024 * 1024)
     link_cache_size: int = 200_000
     # How long another replica may serve a link from its cache before re-reading it (archive/expiry
     # events update the cache of the process that consumes them at once; see redirect.py).

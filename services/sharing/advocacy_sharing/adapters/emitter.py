@@ -98,7 +98,7 @@ class ClickSender:
                     await asyncio.to_thread(self.journal.fsync)
                     self.journal.maybe_roll()
                     last_sync = now
-                if now - last_purge > 600:
+                if now - last_purge > 30:  # a directory listing: size limits need it often
                     await asyncio.to_thread(self.journal.purge)
                     last_purge = now
                 records, pos = self.journal.read(self.batch_records)

@@ -65,6 +65,8 @@ REDIRECT_METRICS = frozenset(
         "advocacy_redirect_duration_seconds_count",
         "advocacy_redirect_duration_seconds_sum",
         "advocacy_redirects_total",
+        "advocacy_click_journal_bytes",
+        "advocacy_click_journal_volume_free_ratio",
         "advocacy_redirect_admit_ratio",
         "advocacy_event_loop_lag_seconds",
         "advocacy_event_loop_lag_max_seconds",
@@ -121,6 +123,18 @@ class _AnswersCollector:
             "Time to answer /r/{code}, from the request reaching the app to the response sent",
             buckets=latency.buckets(),
             sum_value=latency.sum,
+        )
+        journal = self.redirector.journal
+        sizes = GaugeMetricFamily(
+            "advocacy_click_journal_bytes", "The click journal on disk: unsent clicks, and all of it", labels=["kind"]
+        )
+        sizes.add_metric(["unsent"], journal.pending_bytes())
+        sizes.add_metric(["total"], journal.total_bytes())
+        yield sizes
+        yield GaugeMetricFamily(
+            "advocacy_click_journal_volume_free_ratio",
+            "Free space on the click journal's volume (0..1)",
+            value=journal.volume_free_ratio(),
         )
         family = CounterMetricFamily("advocacy_redirects", "Requests on /r/{code} by answer", labels=["status"])
         for status, n in self.redirector.answers.items():

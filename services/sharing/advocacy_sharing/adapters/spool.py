@@ -13,8 +13,11 @@ has acknowledged them does the cursor advance (persisted atomically). So:
   the verdict consumer's inbox makes a re-send harmless.
 
 Segments roll every ``segment_seconds`` and are deleted once fully sent and older than the
-retention. Each process takes its own slot directory (``spool_dir/<n>``, locked with ``flock``), so
-two processes on one host never share a journal, and a restarted one gets its slot back.
+retention, or sooner, oldest first, while the journal is over ``max_bytes`` (the volume it lives on
+is finite; what is fully sent is only kept for re-sending to a broker that lost its log). A segment
+not yet sent is never deleted: those are answered clicks. Each process takes its own slot
+directory (``spool_dir/<n>``, locked with ``flock``), so two processes on one host never share a
+journal, and a restarted one gets its slot back.
 
 Record format, one line per click: ``<json header>\t<json value>\n`` where the header is
 ``[tenant, click_id, code, time]`` (JSON escapes control characters, so neither part contains a raw
@@ -76,10 +79,12 @@ class ClickJournal:
         *,
         retention_seconds: float = 7 * 86400,
         segment_seconds: float = 3600,
+        max_bytes: int | None = None,
         clock: Any = time.time,
     ) -> None:
         self.root = Path(root)
         self.retention_seconds = retention_seconds
+        self.max_bytes = max_bytes
         self.segment_seconds = segment_seconds
         self.clock = clock
         self.dir: Path | None = None
@@ -253,17 +258,40 @@ class ClickJournal:
             os.fsync(self._fd)
 
     def purge(self) -> int:
-        """Delete segments that are fully sent and older than the retention."""
+        """Delete fully sent segments older than the retention; then, oldest first, fully sent
+        segments while the journal holds more than ``max_bytes``. Returns how many were deleted."""
         cutoff = self.clock() - self.retention_seconds
         removed = 0
-        for seg in self.segments():
-            if seg >= self.cursor.segment or seg == self._segment:
-                break
+        sent = [seg for seg in self.segments() if seg < self.cursor.segment and seg != self._segment]
+        kept = []
+        for seg in sent:
             path = self._path(seg)
             try:
                 if path.stat().st_mtime < cutoff:
                     path.unlink()
                     removed += 1
+                    continue
             except FileNotFoundError:
                 continue
+            kept.append(seg)
+        if self.max_bytes is not None:
+            total = self.total_bytes()
+            for seg in kept:
+                if total <= self.max_bytes:
+                    break
+                size = self._size(seg)
+                with contextlib.suppress(FileNotFoundError):
+                    self._path(seg).unlink()
+                    removed += 1
+                    total -= size
         return removed
+
+    def total_bytes(self) -> int:
+        return sum(self._size(seg) for seg in self.segments())
+
+    def volume_free_ratio(self) -> float:
+        """Free space left on the journal's file system (0..1): the alert fires before it fills."""
+        if self.dir is None:
+            return 1.0
+        st = os.statvfs(self.dir)
+        return st.f_bavail / st.f_blocks if st.f_blocks else 1.0
