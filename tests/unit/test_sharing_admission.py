@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from advocacy_sharing.adapters.admission import Admission
 
 
@@ -55,25 +57,20 @@ def test_a_zero_budget_disables_shedding() -> None:
     assert not a.enabled
 
 
-async def test_a_shed_request_is_a_503_with_retry_after_and_journals_nothing() -> None:
+async def test_a_shed_request_is_a_503_with_retry_after_and_journals_nothing(tmp_path: Path) -> None:
     from typing import Any
 
     from advocacy_sharing.adapters.redirect import LinkCache, LinkTarget, Redirector
+    from advocacy_sharing.adapters.spool import ClickJournal
     from advocacy_sharing.settings import SharingSettings
-
-    class Journal:
-        def __init__(self) -> None:
-            self.lines: list[bytes] = []
-
-        def append(self, line: bytes) -> None:
-            self.lines.append(line)
 
     settings = SharingSettings(dev_mode=True)
     cache = LinkCache(None)  # type: ignore[arg-type]  # never reads: the link is put below
     code = "AbCdEf1234"
     cache.put(code, LinkTarget("t", "c", "linkedin", b"https://example.com/?adv_click=", b"", None, False, 0.0))
-    journal = Journal()
-    r = Redirector(settings, cache, journal)  # type: ignore[arg-type]
+    journal = ClickJournal(tmp_path)
+    journal.open()
+    r = Redirector(settings, cache, journal)
     sent: list[dict[str, Any]] = []
 
     async def send(message: dict[str, Any]) -> None:
@@ -81,7 +78,7 @@ async def test_a_shed_request_is_a_503_with_retry_after_and_journals_nothing() -
 
     scope = {"path": f"/r/{code}", "method": "GET", "headers": [(b"user-agent", b"x")], "client": ("1.2.3.4", 1)}
     await r(scope, send)
-    assert sent[0]["status"] == 302 and len(journal.lines) == 1
+    assert sent[0]["status"] == 302 and journal.appended == 1
     r.admission.admit = 0.5
     sent.clear()
     for _ in range(4):
@@ -90,4 +87,5 @@ async def test_a_shed_request_is_a_503_with_retry_after_and_journals_nothing() -
     assert sorted(statuses) == [302, 302, 503, 503]
     busy = next(m for m in sent if m.get("status") == 503)
     assert (b"retry-after", b"1") in busy["headers"]
-    assert len(journal.lines) == 3  # the two 503s journaled nothing
+    assert journal.appended == 3 and len(journal.read()[0]) == 3  # the two 503s journaled nothing
+    journal.close()

@@ -116,6 +116,18 @@ class _AnswersCollector:
         cls._current = cls(redirector)
         REGISTRY.register(cls._current)
 
+    def describe(self) -> Any:
+        """The families without reading anything: registering the collector (when a redirector is
+        made, before its journal may be open) must not read the redirector."""
+        yield HistogramMetricFamily("advocacy_redirect_duration_seconds", "", buckets=[("+Inf", 0)], sum_value=0)
+        yield GaugeMetricFamily("advocacy_click_journal_bytes", "", labels=["kind"])
+        yield GaugeMetricFamily("advocacy_click_journal_volume_free_ratio", "")
+        yield CounterMetricFamily("advocacy_redirects", "", labels=["status"])
+        yield GaugeMetricFamily("advocacy_redirect_admit_ratio", "")
+        yield GaugeMetricFamily("advocacy_event_loop_lag_seconds", "")
+        yield GaugeMetricFamily("advocacy_event_loop_lag_max_seconds", "")
+        yield CounterMetricFamily("advocacy_redirects_shed", "", labels=["reason"])
+
     def collect(self) -> Any:
         latency = self.redirector.latency
         yield HistogramMetricFamily(
