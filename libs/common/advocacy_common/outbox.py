@@ -188,13 +188,17 @@ class OutboxRelay:
         self.send_timeout = send_timeout
         self.retention = retention
         self.lock_id = advisory_lock_id(service)
-        unsigned = self.lock_id & 0xFFFF_FFFF_FFFF_FFFF
-        self._lock_key = {"hi": unsigned >> 32, "lo": unsigned & 0xFFFF_FFFF}
         self._lock_pid: int | None = None  # the backend holding our lock, while run() holds it
         self._wake = asyncio.Event()
         self.published = 0
         self.parked = 0
         self.holding_lock = False
+
+    @property
+    def _lock_key(self) -> dict[str, int]:
+        """How pg_locks shows our advisory lock (read from ``lock_id`` each time: it may be set)."""
+        unsigned = self.lock_id & 0xFFFF_FFFF_FFFF_FFFF
+        return {"hi": unsigned >> 32, "lo": unsigned & 0xFFFF_FFFF}
 
     def kick(self) -> None:
         """Wake the relay now (called after a transaction that wrote outbox rows commits)."""
