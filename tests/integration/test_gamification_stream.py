@@ -86,9 +86,9 @@ async def test_a_change_reaches_streams_on_every_replica(gam: Gam, replicas: tup
     t = new_tenant
     a, b = replicas
     await gam.apply(share(t, "ann"))
-    tkt = await ticket(a, gam.mint(t, "ann"))  # issued by A ...
+    tkt, other = [await ticket(a, gam.mint(t, "ann")) for _ in range(2)]  # issued by A ...
     ann = points_of("ann")
-    async with stream(b, tkt, window="week") as on_b, stream(a, tkt) as on_a:  # ... verified by B
+    async with stream(b, tkt, window="week") as on_b, stream(a, other) as on_a:  # ... verified by B
         for sse in (on_b, on_a):
             _, name, first = await sse.next(5)
             assert name == "leaderboard" and ann(first) == 10
