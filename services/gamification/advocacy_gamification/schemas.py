@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from advocacy_common.money import Money
 from advocacy_gamification.domain.rules import BadgeThresholds, DailyCaps, Multiplier, PointsTable
@@ -181,6 +181,9 @@ class Goal(_In):
     value: int = Field(ge=1, le=1_000_000_000)
 
 
+CHALLENGE_YEARS = (2000, 2999)
+
+
 class ChallengeIn(_In):
     name: str = Field(min_length=1, max_length=200)
     starts_at: AwareDatetime
@@ -189,6 +192,15 @@ class ChallengeIn(_In):
     content_ids: list[Annotated[str, Field(min_length=1, max_length=200)]] | None = Field(
         None, min_length=1, max_length=500
     )
+
+    @field_validator("starts_at", "ends_at")
+    @classmethod
+    def _plausible(cls, v: datetime) -> datetime:
+        """Years 2000-2999: a challenge in year 1 made the window arithmetic overflow (a 500 the
+        fuzzer found); no programme runs outside these."""
+        if not CHALLENGE_YEARS[0] <= v.astimezone(UTC).year <= CHALLENGE_YEARS[1]:
+            raise ValueError(f"must be between the years {CHALLENGE_YEARS[0]} and {CHALLENGE_YEARS[1]}")
+        return v
 
 
 class ChallengeOut(BaseModel):
