@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck unit integration e2e reliability fuzz demo bench token clean
+.PHONY: install promtool run test lint typecheck unit integration e2e reliability fuzz demo bench token clean
 
 $(STAMP): pyproject.toml libs/devtools/pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "needs $(PYTHON) on PATH"; exit 1; }
@@ -18,6 +18,18 @@ $(STAMP): pyproject.toml libs/devtools/pyproject.toml
 	@touch $(STAMP)
 
 install: $(STAMP)
+
+# promtool for the alert-rule tests (tests/deploy/test_alert_rules.py), from Debian's prometheus
+# package: downloaded (no root needed) and unpacked, no server installed or started. Without apt-get
+# those tests skip, or fail under CI=true.
+PROMTOOL := .tools/promtool
+$(PROMTOOL):
+	@command -v apt-get >/dev/null 2>&1 || { echo "no apt-get: the promtool tests will skip (CI=true fails them)"; exit 0; }; \
+	set -e; rm -rf .tools/deb; mkdir -p .tools/deb; \
+	cd .tools/deb && apt-get download -q prometheus && dpkg-deb -x prometheus_*.deb root && cd ../.. && \
+	cp .tools/deb/root/usr/bin/promtool $(PROMTOOL) && rm -rf .tools/deb && $(PROMTOOL) --version | head -1
+
+promtool: $(PROMTOOL)
 
 run: $(STAMP)
 	$(BIN)/advocacy dev run
@@ -33,7 +45,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy libs/common/advocacy_common libs/devtools/advocacy_dev services/*/advocacy_*
 
-test: $(STAMP) lint typecheck
+test: $(STAMP) $(PROMTOOL) lint typecheck
 	$(BIN)/pytest -q -p no:cacheprovider
 
 unit: $(STAMP)
