@@ -20,7 +20,7 @@ from advocacy_dev.devstack.net import free_port
 from advocacy_gamification.adapters.stream import TicketSigner
 from advocacy_gamification.app import create_app
 from advocacy_gamification.settings import GamificationSettings
-from tests.integration.test_gamification_support import Gam, click, gam, gam_url, share
+from tests.integration.test_gamification_support import Gam, click, erased, gam, gam_url, share
 from tests.support.sse import SSE
 
 __all__ = ["gam", "gam_url"]
@@ -201,3 +201,43 @@ async def test_open_streams_are_capped_per_person_and_boards_per_tenant(
         await asyncio.sleep(0.1)
     else:
         raise AssertionError("the places of closed streams were not given back")
+
+
+async def test_a_stream_ends_when_its_token_expires(gam: Gam, replicas: tuple[str, str], new_tenant: str) -> None:
+    """Issue 12: a stream outlived the token behind its ticket (an hour's token, a day's stream)."""
+    a, b = replicas
+    await gam.apply(share(new_tenant, "gus"))
+    short = gam.mint(new_tenant, "gus", ttl_seconds=4)
+    async with stream(b, await ticket(a, short)) as sse:
+        _, name, _ = await sse.next(5)
+        assert name == "leaderboard"
+        _, name, data = await sse.next(10)  # keep-alives are every 15 s: this is the end, at expiry
+        assert (name, data) == ("end", {"reason": "token_expired"})
+        with pytest.raises(EOFError):
+            await sse.next(5)
+
+
+async def test_an_erased_persons_streams_end_and_no_ticket_opens_a_new_one(
+    gam: Gam, replicas: tuple[str, str], new_tenant: str
+) -> None:
+    t = new_tenant
+    a, b = replicas
+    await gam.apply(share(t, "fay"), share(t, "hal"))
+    fay, hal = gam.mint(t, "fay"), gam.mint(t, "hal")
+    spare = await ticket(a, fay)
+    tickets = await ticket(a, fay), await ticket(b, fay), await ticket(b, hal)
+    async with stream(a, tickets[0]) as on_a, stream(b, tickets[1]) as on_b, stream(b, tickets[2]) as other:
+        for sse in (on_a, on_b, other):
+            assert (await sse.next(5))[1] == "leaderboard"
+        await gam.apply(erased(t, "fay"))  # applied by "a worker": the replicas hear it by NOTIFY
+        for sse in (on_a, on_b):
+            _, data = await sse.until(lambda d: "reason" in d, 5)
+            assert data == {"reason": "erased"}
+            with pytest.raises(EOFError):
+                await sse.next(5)
+        # everyone else's stream goes on, and shows fay gone
+        _, data = await other.until(lambda d: all(i["employee_id"] != "fay" for i in d["items"]), 5)
+        assert "hal" in {i["employee_id"] for i in data["items"]}
+    async with httpx.AsyncClient(base_url=b) as c:
+        r = await c.get("/v1/leaderboard/stream", params={"ticket": spare})
+    assert r.status_code == 401 and "erased" in r.json()["error"]["message"]

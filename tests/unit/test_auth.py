@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -109,7 +110,12 @@ def _reject(verifier: JWTVerifier, token: str, fragment: str) -> None:
 def test_valid_token_gives_a_principal_with_every_field(keys: DevKeys, verifier: JWTVerifier) -> None:
     token = mint_token(keys, tenant="t-9", sub="e-7", roles=["admin", "coach"], team="sales", name="Ada", now=NOW)
     assert verifier.verify(token) == Principal(
-        sub="e-7", tenant_id="t-9", roles=frozenset({"admin", "coach"}), team="sales", name="Ada"
+        sub="e-7",
+        tenant_id="t-9",
+        roles=frozenset({"admin", "coach"}),
+        team="sales",
+        name="Ada",
+        expires_at=datetime.fromtimestamp(NOW + 3600, UTC),
     )
 
 

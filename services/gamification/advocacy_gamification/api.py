@@ -91,12 +91,13 @@ async def stream_leaderboard(
 ) -> StreamingResponse:
     """Server-Sent Events: the top of the board now and whenever it changes (at most 4 a second). A
     ticket opens one stream; a person, a tenant and a server each have a cap on open streams (429
-    with Retry-After)."""
+    with Retry-After). The stream ends, with ``event: end`` and a reason, when the token the ticket
+    was issued for expires (``token_expired``) or the person is erased (``erased``)."""
     parts = parts_of(request.app.state.runtime)
     holder = await parts.tickets.redeem(ticket)
     hub = parts.board_hub
     key = (holder.tenant_id, window, team, limit)
-    slot = hub.reserve(holder.tenant_id, holder.sub, key)
+    slot = hub.reserve(holder.tenant_id, holder.sub, key, holder.session_ends)
     return StreamingResponse(
         hub.events(key, slot),
         media_type="text/event-stream",

@@ -16,7 +16,7 @@ from advocacy_common.runtime import Runtime, ServiceDefinition, create_service_a
 from advocacy_gamification.adapters.stream import BoardHub, StreamLimits, Tickets
 from advocacy_gamification.api import router
 from advocacy_gamification.consumers import CONSUMERS
-from advocacy_gamification.features import challenges, leaderboard
+from advocacy_gamification.features import challenges, leaderboard, members
 from advocacy_gamification.parts import GamificationParts, parts_of
 from advocacy_gamification.settings import GamificationSettings
 
@@ -40,7 +40,7 @@ async def on_start(runtime: Runtime) -> None:
     if s.role.serves_http:
         secret = s.stream_ticket_secret.get_secret_value() if s.stream_ticket_secret else None
         runtime.parts = GamificationParts(
-            tickets=Tickets(runtime.sessionmaker, secret),
+            tickets=Tickets(runtime.sessionmaker, secret, members.is_erased),
             board_hub=BoardHub(
                 _libpq_url(s.database_url),
                 runtime.sessionmaker,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 ADMIN = "admin"
@@ -30,6 +31,9 @@ class Principal:
     roles: frozenset[str]
     team: str | None = None
     name: str | None = None
+    #: When the token behind this principal stops being valid (its ``exp``): what outlives the
+    #: request, such as a live stream, ends there.
+    expires_at: datetime | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -61,6 +65,7 @@ class Principal:
             roles=_roles(claims.get("roles")),
             team=_optional_str(claims, "team"),
             name=_optional_str(claims, "name"),
+            expires_at=_expiry(claims.get("exp")),
         )
 
 
@@ -70,6 +75,15 @@ def _roles(value: object) -> frozenset[str]:
     if not isinstance(value, list) or not all(isinstance(r, str) for r in value):
         raise ValueError("token claim 'roles' must be a list of strings")
     return frozenset(value) & KNOWN_ROLES
+
+
+def _expiry(value: object) -> datetime | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None  # the verifier requires and checks ``exp``; a principal built otherwise has none
+    try:
+        return datetime.fromtimestamp(value, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def _optional_str(claims: Mapping[str, Any], name: str) -> str | None:

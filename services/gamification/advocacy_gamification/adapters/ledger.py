@@ -17,6 +17,7 @@ from datetime import date, datetime
 from operator import attrgetter
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,6 +32,8 @@ from advocacy_gamification.db import BALANCES, CHALLENGE_TOTALS, CHALLENGES, LED
 from advocacy_gamification.settings import SOURCE
 
 BOARD_CHANNEL = "gamification_board"
+#: Erasures, so API replicas end that person's live streams (payload: JSON ``[tenant, employee]``).
+ERASED_CHANNEL = "gamification_erased"
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +114,12 @@ async def notify_boards(session: AsyncSession, tenant_ids: Iterable[str]) -> Non
     """Tell every listening API replica these tenants' boards changed (sent at commit)."""
     for t in sorted(set(tenant_ids)):
         await session.execute(sa.select(sa.func.pg_notify(BOARD_CHANNEL, t)))
+
+
+async def notify_erased(session: AsyncSession, tenant_id: str, employee_id: str) -> None:
+    """Tell every listening API replica this person was erased (sent at commit)."""
+    payload = orjson.dumps([tenant_id, employee_id]).decode()
+    await session.execute(sa.select(sa.func.pg_notify(ERASED_CHANNEL, payload)))
 
 
 async def member_rows(session: AsyncSession, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Any]:

@@ -9,6 +9,10 @@
   tenant)`` (see ``ledger.notify_boards``); PostgreSQL delivers it on commit to every listener. Each
   API replica keeps one dedicated asyncpg connection that LISTENs, whichever worker applied the
   change; after a reconnect every board is re-read (notifications may have been missed).
+- **Ends.** A stream ends when the token behind its ticket expires (the ticket carries the token's
+  ``exp``) or when the person is erased (the erasure's transaction runs
+  ``pg_notify('gamification_erased', ...)``); either way the last message is ``event: end`` with the
+  reason, and the client needs a new ticket, which an erased person cannot redeem.
 - **Fan-out.** One :class:`BoardFeed` per (tenant, window, team, size) reads the board when told it
   changed, at most every ``min_interval`` (0.25 s: 4 a second), and publishes only if the top
   changed; every stream on that board sends the latest version, never faster than ``min_interval``.
@@ -40,7 +44,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from advocacy_common.auth import Principal
 from advocacy_common.errors import TooManyRequests, Unauthorized
 from advocacy_common.signing import same_mac
-from advocacy_gamification.adapters.ledger import BOARD_CHANNEL
+from advocacy_gamification.adapters.ledger import BOARD_CHANNEL, ERASED_CHANNEL
 from advocacy_gamification.adapters.reads import read_session
 from advocacy_gamification.db import SECRETS
 
@@ -65,6 +69,8 @@ class TicketHolder:
     sub: str
     nonce: str
     expires_at: datetime
+    #: when the token the ticket was issued for expires: the stream ends then
+    session_ends: datetime | None = None
 
 
 class TicketSigner:
@@ -79,6 +85,8 @@ class TicketSigner:
 
     def issue(self, who: Principal, now: datetime | None = None) -> tuple[str, datetime]:
         now = now or datetime.now(UTC)
+        if who.expires_at is not None and who.expires_at <= now:  # accepted within the clock leeway
+            raise Unauthorized("the token has expired: a stream would end at once")
         expires = now + self.ttl
         claims = {
             "t": who.tenant_id,
@@ -86,6 +94,8 @@ class TicketSigner:
             "e": math.floor(expires.timestamp()),
             "n": secrets.token_urlsafe(12),
         }
+        if who.expires_at is not None:
+            claims["x"] = math.floor(who.expires_at.timestamp())
         payload = _b64(orjson.dumps(claims))
         return f"v1.{payload}.{self._mac(payload)}", expires.replace(microsecond=0)
 
@@ -99,11 +109,16 @@ class TicketSigner:
         try:
             claims = orjson.loads(_unb64(payload))
             tenant, sub, exp, nonce = str(claims["t"]), str(claims["s"]), int(claims["e"]), str(claims["n"])
-        except (ValueError, KeyError, TypeError) as e:
+            ends = datetime.fromtimestamp(int(claims["x"]), UTC) if "x" in claims else None
+            expires = datetime.fromtimestamp(exp, UTC)
+        except (ValueError, KeyError, TypeError, OverflowError, OSError) as e:
             raise Unauthorized("malformed stream ticket") from e
-        if (now or datetime.now(UTC)).timestamp() > exp:
+        at = now or datetime.now(UTC)
+        if at > expires:
             raise Unauthorized("stream ticket expired")
-        return TicketHolder(tenant, sub, nonce, datetime.fromtimestamp(exp, UTC))
+        if ends is not None and at >= ends:
+            raise Unauthorized("the token this ticket was issued for has expired")
+        return TicketHolder(tenant, sub, nonce, expires, ends)
 
 
 async def shared_key(sessionmaker: async_sessionmaker[AsyncSession], configured: str | None) -> bytes:
@@ -130,9 +145,12 @@ class Tickets:
     opens one stream, once, on any replica: its nonce is recorded when it is used (issue 12: one
     ticket opened any number of streams)."""
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], configured: str | None) -> None:
+    def __init__(
+        self, sessionmaker: async_sessionmaker[AsyncSession], configured: str | None, is_erased: IsErased
+    ) -> None:
         self.sessionmaker = sessionmaker
         self.configured = configured
+        self.is_erased = is_erased
         self._signer: TicketSigner | None = None
         self._lock = asyncio.Lock()
 
@@ -143,8 +161,11 @@ class Tickets:
             used = await session.scalar(_USE, {"nonce": holder.nonce, "expires_at": holder.expires_at})
             if secrets.randbelow(100) == 0:  # now and then, forget tickets long expired
                 await session.execute(_PURGE_USES)
+            gone = await self.is_erased(session, holder.tenant_id, holder.sub)
         if used is None:
             raise Unauthorized("stream ticket already used: ask for a new one")
+        if gone:
+            raise Unauthorized("this person has been erased")
         return holder
 
     async def signer(self) -> TicketSigner:
@@ -153,6 +174,10 @@ class Tickets:
                 if self._signer is None:
                     self._signer = TicketSigner(await shared_key(self.sessionmaker, self.configured))
         return self._signer
+
+
+# Whether a person was erased, read in the session given (the members feature's; told, not imported).
+IsErased = Callable[[AsyncSession, str, str], Awaitable[bool]]
 
 
 # -- fan-out -----------------------------------------------------------------------------------------
@@ -198,6 +223,10 @@ class StreamLimits:
 class StreamSlot:
     tenant_id: str
     sub: str
+    #: the stream ends then (the token behind the ticket expires), if ever
+    ends_at: datetime | None = None
+    #: why the stream was ended early (the person was erased), once it is
+    ended: str | None = None
     released: bool = False
 
 
@@ -218,6 +247,7 @@ class BoardHub:
         self.open_by_user: Counter[tuple[str, str]] = Counter()
         self.open_by_tenant: Counter[str] = Counter()
         self.open_total = 0
+        self.slots: dict[tuple[str, str], set[StreamSlot]] = {}
         self.sessionmaker = sessionmaker
         self.snapshot = snapshot
         engine = sessionmaker.kw.get("bind")
@@ -230,6 +260,7 @@ class BoardHub:
         self.listening = False
         self.notifications = 0
         self.closed = False
+        self._wakers: set[asyncio.Task[None]] = set()
 
     # -- the listener ----------------------------------------------------------------------------------
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
@@ -237,6 +268,34 @@ class BoardHub:
         for key, feed in self.feeds.items():
             if key[0] == payload:
                 feed.dirty.set()
+
+    def _on_erased(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        try:
+            tenant_id, sub = orjson.loads(payload)
+        except (orjson.JSONDecodeError, ValueError, TypeError):
+            log.warning("erasure notice not understood: %.80r", payload)
+            return
+        self.end_streams_of(str(tenant_id), str(sub), "erased")
+
+    def end_streams_of(self, tenant_id: str, sub: str, reason: str) -> int:
+        """End every stream this process holds for one person (erased); how many there were."""
+        slots = self.slots.get((tenant_id, sub), set())
+        for slot in slots:
+            slot.ended = reason
+        if slots:
+            for key, feed in self.feeds.items():
+                if key[0] == tenant_id:
+                    self._wake(feed)
+        return len(slots)
+
+    def _wake(self, feed: BoardFeed) -> None:
+        async def wake() -> None:
+            async with feed.changed:
+                feed.changed.notify_all()
+
+        task = asyncio.get_running_loop().create_task(wake())
+        self._wakers.add(task)
+        task.add_done_callback(self._wakers.discard)
 
     def _mark_all(self) -> None:
         for feed in self.feeds.values():
@@ -254,6 +313,7 @@ class BoardHub:
                 lost = asyncio.Event()
                 conn.add_termination_listener(lambda _c, lost=lost: lost.set())
                 await conn.add_listener(BOARD_CHANNEL, self._on_notify)
+                await conn.add_listener(ERASED_CHANNEL, self._on_erased)
                 self.listening = True
                 backoff = 0.5
                 self._mark_all()  # anything missed while we were not listening
@@ -331,10 +391,10 @@ class BoardHub:
             if payload != feed.payload:
                 await feed.publish(payload)
 
-    def _news(self, feed: BoardFeed, seen: int) -> Callable[[], bool]:
-        return lambda: feed.version > seen or self.closed
+    def _news(self, feed: BoardFeed, seen: int, slot: StreamSlot) -> Callable[[], bool]:
+        return lambda: feed.version > seen or self.closed or slot.ended is not None
 
-    def reserve(self, tenant_id: str, sub: str, key: FeedKey) -> StreamSlot:
+    def reserve(self, tenant_id: str, sub: str, key: FeedKey, ends_at: datetime | None = None) -> StreamSlot:
         """A place for one more stream, or 429 with Retry-After naming the cap reached."""
         lim = self.limits
         why = None
@@ -351,7 +411,9 @@ class BoardHub:
         self.open_total += 1
         self.open_by_tenant[tenant_id] += 1
         self.open_by_user[(tenant_id, sub)] += 1
-        return StreamSlot(tenant_id, sub)
+        slot = StreamSlot(tenant_id, sub, ends_at)
+        self.slots.setdefault((tenant_id, sub), set()).add(slot)
+        return slot
 
     def release(self, slot: StreamSlot) -> None:
         if slot.released:
@@ -360,18 +422,23 @@ class BoardHub:
         self.open_total -= 1
         self.open_by_tenant[slot.tenant_id] -= 1
         self.open_by_user[(slot.tenant_id, slot.sub)] -= 1
+        held = self.slots.get((slot.tenant_id, slot.sub))
+        if held is not None:
+            held.discard(slot)
+            if not held:
+                del self.slots[(slot.tenant_id, slot.sub)]
 
-    async def events(self, key: FeedKey, slot: StreamSlot | None = None) -> AsyncIterator[bytes]:
-        """The SSE body for one subscriber: the board now, then each change, then keep-alives.
-        ``slot`` (from :meth:`reserve`) is given back when the stream ends."""
+    async def events(self, key: FeedKey, slot: StreamSlot) -> AsyncIterator[bytes]:
+        """The SSE body for one subscriber: the board now, then each change, then keep-alives, until
+        the token expires or the person is erased. ``slot`` (from :meth:`reserve`) is given back
+        when the stream ends."""
         try:
-            async for chunk in self._events(key):
+            async for chunk in self._events(key, slot):
                 yield chunk
         finally:
-            if slot is not None:
-                self.release(slot)
+            self.release(slot)
 
-    async def _events(self, key: FeedKey) -> AsyncIterator[bytes]:
+    async def _events(self, key: FeedKey, slot: StreamSlot) -> AsyncIterator[bytes]:
         if self.closed:
             return
         feed = self.subscribe(key)
@@ -380,10 +447,19 @@ class BoardHub:
         try:
             yield b"retry: 2000\n\n"
             while not self.closed:
-                async with feed.changed:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(feed.changed.wait_for(self._news(feed, seen)), self.keepalive)
+                wait = self.keepalive
+                if slot.ends_at is not None:
+                    wait = min(wait, (slot.ends_at - datetime.now(UTC)).total_seconds())
+                if wait > 0 and slot.ended is None:
+                    async with feed.changed:
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(feed.changed.wait_for(self._news(feed, seen, slot)), wait)
                 if self.closed:
+                    return
+                if slot.ended is None and slot.ends_at is not None and datetime.now(UTC) >= slot.ends_at:
+                    slot.ended = "token_expired"
+                if slot.ended is not None:
+                    yield b'event: end\ndata: {"reason":"%s"}\n\n' % slot.ended.encode()
                     return
                 if feed.version <= seen:
                     yield b": keep-alive\n\n"

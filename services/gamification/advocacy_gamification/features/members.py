@@ -17,7 +17,7 @@ from advocacy_common.bulk import insert_rows, rows_param
 from advocacy_common.events import Envelope
 from advocacy_common.events.content import MemberUpdated
 from advocacy_gamification import domain
-from advocacy_gamification.adapters.ledger import move_score_counts, notify_boards
+from advocacy_gamification.adapters.ledger import move_score_counts, notify_boards, notify_erased
 from advocacy_gamification.adapters.sql import people_in
 from advocacy_gamification.db import (
     BADGES,
@@ -160,6 +160,11 @@ async def sync_board_copies(session: AsyncSession, keys: Sequence[Key]) -> None:
     await notify_boards(session, {t for t, _ in ks})
 
 
+async def is_erased(session: AsyncSession, tenant_id: str, employee_id: str) -> bool:
+    """Whether this person was erased (their live streams end, no ticket opens a new one)."""
+    return bool(await erased(session, [(tenant_id, employee_id)]))
+
+
 async def erase(session: AsyncSession, tenant_id: str, employee_id: str, at: datetime) -> str | None:
     """Forget a person: every row naming them now names a random pseudonym, so sums, totals and
     everyone else's ranks stay as they were; the pseudonym shows as "Anonymous". Returns it."""
@@ -170,6 +175,7 @@ async def erase(session: AsyncSession, tenant_id: str, employee_id: str, at: dat
     if res.first() is None:
         return None
     pseudonym = f"erased-{uuid.uuid4().hex}"
+    await notify_erased(session, tenant_id, employee_id)
     for tbl in (
         LEDGER,
         TOTALS,
