@@ -21,8 +21,10 @@ from, so every violation's span points into the original text.
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 import unicodedata
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -233,52 +235,179 @@ def term_words(term: str) -> tuple[str, ...]:
     return tuple(readings[0][0] for readings in _tokens(normalized, index, None))
 
 
-@functools.lru_cache(maxsize=256)
-def _compile_terms(terms: tuple[str, ...]) -> dict[str, list[tuple[tuple[str, ...], str]]]:
-    """First word -> [(words, term)], longest terms first."""
-    by_first: dict[str, list[tuple[tuple[str, ...], str]]] = {}
-    for term in terms:
-        words = term_words(term)
-        if words:
-            by_first.setdefault(words[0], []).append((words, term))
-    for entries in by_first.values():
-        entries.sort(key=lambda e: -len(e[0]))
-    return by_first
+# -- the matcher --------------------------------------------------------------------------------------
+# Caps on a term list (the policy API answers 422 naming the field past them; docs/policy.md). They
+# bound what one compiled matcher holds (MAX_BLOCKED_TERMS x MAX_TERM_WORDS trie nodes) and how deep
+# one walk can go.
+MAX_BLOCKED_TERMS = 2000
+MAX_TERM_CHARS = 200
+MAX_TERM_WORDS = 8
+# A compiled matcher costs roughly this many bytes per trie node plus its words' characters (a dict,
+# a node object, the key): the estimate the cache's byte bound counts.
+_NODE_BYTES = 400
 
 
-def _match_at(tokens: list[tuple[_Reading, ...]], i: int, words: tuple[str, ...]) -> tuple[int, int] | None:
-    """The normalised span where ``words`` match the tokens from ``i`` on, or None."""
-    if i + len(words) > len(tokens):
-        return None
-    start = end = -1
-    for k, want in enumerate(words):
-        hit = next((v for v in tokens[i + k] if v[0] == want), None)
-        if hit is None:
-            return None
-        if k == 0:
-            start = hit[1]
-        end = hit[2]
-    return start, end
+class _Node:
+    __slots__ = ("children", "height", "term", "term_index")
+
+    def __init__(self) -> None:
+        self.children: dict[str, _Node] = {}
+        self.term: str | None = None  # the earliest term of the list that ends here
+        self.term_index = -1
+        self.height = 0  # the most words a term ending below this node still needs
 
 
-def find_blocked_terms(terms: tuple[str, ...], text: str) -> list[Violation]:
+@dataclass(slots=True)
+class MatchStats:
+    """The work one match did: tokens read and trie steps (one child look-up per reading)."""
+
+    tokens: int = 0
+    steps: int = 0
+
+
+class Matcher:
+    """A term list compiled once into a word-level trie (a node per distinct word prefix).
+
+    :meth:`find` walks the trie from every token over the token's readings, so its work per token is
+    bounded by the trie paths the next tokens can spell: at most ``MAX_TERM_WORDS`` steps per reading
+    when no two readings of a token are both words of the list at the same place, and
+    ``R + R**2 + ... + R**MAX_TERM_WORDS`` (R <= 4 readings) in the worst case, whatever the number of
+    terms. The old matcher tried every term sharing the first word at every token."""
+
+    __slots__ = ("_root", "nodes", "size_bytes")
+
+    def __init__(self, terms: tuple[str, ...]) -> None:
+        self._root = _Node()
+        self.nodes = 1
+        chars = 0
+        for index, term in enumerate(terms):
+            node = self._root
+            for w in term_words(term):
+                child = node.children.get(w)
+                if child is None:
+                    child = node.children[w] = _Node()
+                    self.nodes += 1
+                    chars += len(w)
+                node = child
+            if node is not self._root and node.term is None:
+                node.term, node.term_index = term, index
+        _set_heights(self._root)
+        self.size_bytes = self.nodes * _NODE_BYTES + chars * 4
+
+    def find(self, text: str, stats: MatchStats | None = None) -> list[Violation]:
+        """The blocked terms in ``text``: at each token, the longest term that starts there (ties: the
+        earlier reading of the token, then the earlier term of the list)."""
+        if not text or not self._root.children:
+            return []
+        normalized, index = _normalize(text)
+        tokens = _tokens(normalized, index, text)
+        n = len(tokens)
+        root = self._root.children
+        steps = 0
+        found: list[Violation] = []
+        for i, readings in enumerate(tokens):
+            # the best so far: (words, -reading, -term index) is larger for the winner
+            best: tuple[int, int, int] | None = None
+            best_node: _Node | None = None
+            best_span = (0, 0)
+            for r, (word, start, end) in enumerate(readings):
+                steps += 1
+                first = root.get(word)
+                if first is None:
+                    continue
+                stack = [(first, 1, end)]
+                while stack:
+                    node, depth, last = stack.pop()
+                    if node.term is not None:
+                        key = (depth, -r, -node.term_index)
+                        if best is None or key > best:
+                            best, best_node, best_span = key, node, (start, last)
+                    if not node.children or i + depth >= n:
+                        continue
+                    if best is not None and depth + node.height < best[0]:
+                        continue  # nothing below is longer than the match in hand
+                    for word2, _s, end2 in tokens[i + depth]:
+                        steps += 1
+                        child = node.children.get(word2)
+                        if child is not None:
+                            stack.append((child, depth + 1, end2))
+            if best_node is not None:
+                start, end = index[best_span[0]], index[best_span[1] - 1] + 1
+                term = best_node.term
+                found.append(Violation(BLOCKED_TERM, f"contains the blocked term {term!r}", (start, end)))
+        if stats is not None:
+            stats.tokens += n
+            stats.steps += steps
+        return found
+
+
+def _set_heights(root: _Node) -> None:
+    """Each node's height, children before parents (iteratively: no recursion limit to meet)."""
+    order: list[_Node] = []
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        order.append(node)
+        stack.extend(node.children.values())
+    for node in reversed(order):
+        node.height = max((c.height + 1 for c in node.children.values()), default=0)
+
+
+class _MatcherCache:
+    """Compiled matchers by the digest of their term list, least recently used out first. Bounded
+    twice: at most ``max_entries`` lists and about ``max_bytes`` of compiled tries (one list at the
+    term caps is about MAX_BLOCKED_TERMS x MAX_TERM_WORDS x _NODE_BYTES = 6.4 MB; a larger one is
+    compiled for the call and not kept)."""
+
+    def __init__(self, max_entries: int, max_bytes: int) -> None:
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._entries: OrderedDict[bytes, Matcher] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, terms: tuple[str, ...]) -> Matcher:
+        key = terms_digest(terms)
+        hit = self._entries.get(key)
+        if hit is not None:
+            self._entries.move_to_end(key)
+            return hit
+        matcher = Matcher(terms)
+        if matcher.size_bytes > self.max_bytes:
+            return matcher
+        self._entries[key] = matcher
+        self.bytes += matcher.size_bytes
+        while len(self._entries) > self.max_entries or self.bytes > self.max_bytes:
+            _, old = self._entries.popitem(last=False)
+            self.bytes -= old.size_bytes
+        return matcher
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self.bytes = 0
+
+
+# Compiled once per term list (a policy version) in each process that checks: 64 lists, 64 MB.
+MATCHERS = _MatcherCache(max_entries=64, max_bytes=64 * 1024 * 1024)
+
+
+def terms_digest(terms: tuple[str, ...]) -> bytes:
+    """A key for a term list: SHA-256 over the terms, each prefixed by its length."""
+    h = hashlib.sha256()
+    for t in terms:
+        b = t.encode("utf-8", "surrogatepass")
+        h.update(len(b).to_bytes(4, "big"))
+        h.update(b)
+    return h.digest()
+
+
+def find_blocked_terms(terms: tuple[str, ...], text: str, stats: MatchStats | None = None) -> list[Violation]:
+    """Every blocked term in ``text`` (see :class:`Matcher`); the list is compiled once and cached."""
     if not terms or not text:
         return []
-    compiled = _compile_terms(terms)
-    normalized, index = _normalize(text)
-    tokens = _tokens(normalized, index, text)
-    found: list[Violation] = []
-    for i, readings in enumerate(tokens):
-        candidates = [c for r in readings for c in compiled.get(r[0], ())]
-        if not candidates:
-            continue
-        for term_seq, term in sorted(candidates, key=lambda c: -len(c[0])):
-            span = _match_at(tokens, i, term_seq)
-            if span is not None:
-                start, end = index[span[0]], index[span[1] - 1] + 1
-                found.append(Violation(BLOCKED_TERM, f"contains the blocked term {term!r}", (start, end)))
-                break
-    return found
+    return MATCHERS.get(terms).find(text, stats)
 
 
 # -- links --------------------------------------------------------------------------------------------
