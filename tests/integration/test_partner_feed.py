@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 import orjson
 import pytest
 import sqlalchemy as sa
@@ -105,15 +104,14 @@ async def test_webhooks_are_signed_retried_and_logged(engine: AsyncEngine, new_t
             return "partner-secret"
 
         deliverer = WebhookDeliverer(engine, secret, allow_private=True)
-        async with httpx.AsyncClient() as client:
-            assert await deliverer.deliver_due(client) == 1  # first attempt: 503
-            async with engine.connect() as conn:
-                row = (await conn.execute(sa.select(WEBHOOK_DELIVERIES))).one()
-            assert (row.status, row.attempts, row.last_status_code) == ("pending", 1, 503)
-            assert await deliverer.deliver_due(client) == 0  # not due yet (backoff)
-            async with engine.begin() as conn:
-                await conn.execute(sa.update(WEBHOOK_DELIVERIES).values(next_attempt_at=sa.func.now()))
-            assert await deliverer.deliver_due(client) == 1
+        assert await deliverer.deliver_due() == 1  # first attempt: 503
+        async with engine.connect() as conn:
+            row = (await conn.execute(sa.select(WEBHOOK_DELIVERIES))).one()
+        assert (row.status, row.attempts, row.last_status_code) == ("pending", 1, 503)
+        assert await deliverer.deliver_due() == 0  # not due yet (backoff)
+        async with engine.begin() as conn:
+            await conn.execute(sa.update(WEBHOOK_DELIVERIES).values(next_attempt_at=sa.func.now()))
+        assert await deliverer.deliver_due() == 1
         async with engine.connect() as conn:
             row = (await conn.execute(sa.select(WEBHOOK_DELIVERIES))).one()
         assert (row.status, row.attempts, row.last_status_code) == ("delivered", 2, 204)
@@ -141,8 +139,7 @@ async def test_private_webhook_targets_are_refused_in_production_mode(engine: As
     async def secret(_: str) -> str:
         return "s"
 
-    async with httpx.AsyncClient() as client:
-        await WebhookDeliverer(engine, secret).deliver_due(client)
+    await WebhookDeliverer(engine, secret).deliver_due()
     async with engine.connect() as conn:
         row = (await conn.execute(sa.select(WEBHOOK_DELIVERIES))).one()
     assert row.status == "pending" and row.last_error.startswith("refused")

@@ -5,20 +5,23 @@ forwarder (a consumer) copies each partner-visible event to ``advocacy.partner.<
 the same CloudEvents id (partners deduplicate on ``ce_source`` + ``ce_id``) and a payload cut down
 to ids, amounts and times (:func:`partner_payload`). Clicks are forwarded only when counted.
 For tenants with a webhook URL it also records a delivery in the same transaction; the delivery
-worker POSTs it signed (HMAC-SHA256 over ``"{timestamp}.{body}"``), retries with backoff, and
-keeps a log the tenant's admins can read.
+worker POSTs it signed (HMAC-SHA256 over ``"{timestamp}.{body}"``) through the outbound guard
+(:mod:`advocacy_common.ssrf`), one lane per endpoint, retries with jittered backoff, and keeps a
+log the tenant's admins can read.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 import hashlib
 import hmac
 import logging
+import random
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -33,7 +36,7 @@ from advocacy_common.events.base import Envelope
 from advocacy_common.events.sharing import ShareClicked, Verdict
 from advocacy_common.kafka import ensure_topics
 from advocacy_common.signing import same_mac
-from advocacy_common.ssrf import UnsafeURL, check_url_shape, resolve_public
+from advocacy_common.ssrf import OutboundGuard, UnsafeURL, bounded_request, check_url_shape, outbound_client
 
 log = logging.getLogger("advocacy.partner_feed")
 
@@ -194,13 +197,37 @@ class PartnerForwarder:
             await session.execute(pg_insert(WEBHOOK_DELIVERIES).values(rows).on_conflict_do_nothing())
 
 
-def backoff(attempts: int) -> timedelta:
-    """2 s, 4 s, 8 s ... capped at one hour."""
-    return timedelta(seconds=min(3600, 2 ** max(1, attempts)))
+# Retries. After failed attempt n the next one waits a random time between RETRY_FLOOR and
+# min(RETRY_CAP, 2^n) seconds ("full jitter": a thousand deliveries that failed together come back
+# spread out, not in step). MAX_ATTEMPTS attempts span about half an hour on average (at most 68 min).
+RETRY_FLOOR = 1.0
+RETRY_CAP = 3600.0
+# A claimed delivery is leased: it is not due again until the lease ends, so a worker that dies
+# gives it back to any worker after that. The lease covers the claimed deliveries of one endpoint
+# sent one after another (each within its deadline), plus this margin for the database round trips.
+LEASE_MARGIN = 30.0
+
+
+def retry_delay(attempts: int, rand: Callable[[float, float], float] = random.uniform) -> timedelta:
+    """The wait after ``attempts`` failed attempts (pure; ``rand`` is random.uniform or a test's)."""
+    return timedelta(seconds=rand(RETRY_FLOOR, min(RETRY_CAP, 2.0 ** max(1, attempts))))
+
+
+D = WEBHOOK_DELIVERIES
 
 
 class WebhookDeliverer:
-    """Worker task: POST due deliveries, signed; retry with backoff; log every attempt's outcome."""
+    """Worker task: POST due deliveries, signed; retry with backoff; log every attempt's outcome.
+
+    No transaction is open during a call. A short one claims due deliveries (at most ``per_endpoint``
+    per endpoint, for at most ``max_in_flight`` endpoints not already being served) and leases them;
+    each endpoint then gets its own lane that sends its deliveries one after another. Before each
+    call a short transaction counts the attempt, after it another records the outcome. A slow or
+    hostile endpoint therefore holds only its own lane (one connection, one call at a time, cut at
+    ``deadline`` seconds for the whole call, at most ``max_response_bytes`` of its answer read); the
+    claim loop keeps serving every other endpoint. ``next_attempt_at`` is the lease and the fencing
+    token: a worker whose lease was taken over writes nothing.
+    """
 
     def __init__(
         self,
@@ -208,60 +235,169 @@ class WebhookDeliverer:
         secret: Callable[[str], Awaitable[str | None]],
         *,
         allow_private: bool = False,
-        timeout: float = 5.0,
-        batch: int = 50,
+        guard: OutboundGuard | None = None,
+        verify: ssl.SSLContext | bool = True,
+        deadline: float = 10.0,
+        max_response_bytes: int = 64 * 1024,
+        per_endpoint: int = 5,
+        max_in_flight: int = 32,
         poll_seconds: float = 0.5,
+        rand: Callable[[float, float], float] = random.uniform,
     ) -> None:
         self.engine = engine
         self.secret = secret
-        self.allow_private = allow_private
-        self.timeout = timeout
-        self.batch = batch
+        self.guard = guard or OutboundGuard.for_settings(allow_private=allow_private)
+        self.verify = verify
+        self.deadline = deadline
+        self.max_response_bytes = max_response_bytes
+        self.per_endpoint = per_endpoint
+        self.max_in_flight = max_in_flight
         self.poll_seconds = poll_seconds
+        self.rand = rand
+        self.lease = timedelta(seconds=per_endpoint * deadline + LEASE_MARGIN)
+        self.call_lease = timedelta(seconds=deadline + LEASE_MARGIN)
+
+    def client(self) -> httpx.AsyncClient:
+        return outbound_client(
+            self.guard, timeout=self.deadline, verify=self.verify, max_connections=self.max_in_flight
+        )
 
     async def run(self, stop: asyncio.Event) -> None:
-        async with httpx.AsyncClient(timeout=self.timeout, follow_redirects=False) as client:
-            while not stop.is_set():
-                try:
-                    n = await self.deliver_due(client)
-                except Exception as e:
-                    log.warning("webhook delivery round failed: %s", e)
-                    n = 0
-                if n == 0:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), self.poll_seconds)
+        lanes: dict[str, asyncio.Task[None]] = {}
+        wake = asyncio.Event()
 
-    async def deliver_due(self, client: httpx.AsyncClient) -> int:
+        def lane_done(url: str, task: asyncio.Task[None]) -> None:
+            lanes.pop(url, None)
+            wake.set()
+            if not task.cancelled() and (e := task.exception()) is not None:
+                log.warning("webhook lane for %s failed: %s", url, e)
+
+        async with self.client() as client:
+            try:
+                while not stop.is_set():
+                    wake.clear()
+                    try:
+                        claimed = await self.claim(busy=list(lanes))
+                    except Exception as e:
+                        log.warning("webhook claim failed: %s", e)
+                        claimed = {}
+                    for url, rows in claimed.items():
+                        lanes[url] = asyncio.create_task(self._lane(client, rows, stop), name=f"webhooks {url}")
+                        lanes[url].add_done_callback(functools.partial(lane_done, url))
+                    await _nap(stop, wake, self.poll_seconds)
+            finally:
+                # Lanes stop between deliveries; a call under way gets its deadline, then is cut
+                # (its attempt is counted; the lease brings it back).
+                running = list(lanes.values())
+                if running:
+                    await asyncio.wait(running, timeout=self.deadline + 1)
+                for task in running:
+                    task.cancel()
+                await asyncio.gather(*running, return_exceptions=True)
+
+    async def deliver_due(self) -> int:
+        """One round (tests, operators): claim what is due, send it (endpoints concurrently), record."""
+        stop = asyncio.Event()
+        async with self.client() as client:
+            claimed = await self.claim()
+            await asyncio.gather(*(self._lane(client, rows, stop) for rows in claimed.values()))
+        return sum(len(rows) for rows in claimed.values())
+
+    async def claim(self, busy: Sequence[str] = ()) -> dict[str, list[Any]]:
+        """Lease due deliveries, grouped by endpoint (URL), oldest first; none for ``busy`` endpoints."""
+        free = self.max_in_flight - len(busy)
+        if free <= 0:
+            return {}
+        due = sa.and_(D.c.status == "pending", D.c.next_attempt_at <= sa.func.now())
         async with self.engine.begin() as conn:
+            # A delivery with no attempt left and no outcome: its worker died during the last call.
+            await conn.execute(
+                sa.update(D)
+                .where(due, D.c.attempts >= MAX_ATTEMPTS)
+                .values(status="failed", last_error="no outcome for the last attempt (the worker stopped during it)")
+            )
+            ranked = sa.select(
+                D.c.id, sa.func.row_number().over(partition_by=D.c.url, order_by=D.c.id).label("n")
+            ).where(due)
+            if busy:
+                ranked = ranked.where(D.c.url.not_in(list(busy)))
+            first = ranked.subquery()
             rows = (
                 await conn.execute(
-                    sa.select(WEBHOOK_DELIVERIES)
-                    .where(
-                        WEBHOOK_DELIVERIES.c.status == "pending", WEBHOOK_DELIVERIES.c.next_attempt_at <= sa.func.now()
-                    )
-                    .order_by(WEBHOOK_DELIVERIES.c.id)
-                    .limit(self.batch)
+                    sa.select(D.c.id, D.c.url)
+                    .where(D.c.id.in_(sa.select(first.c.id).where(first.c.n <= self.per_endpoint)))
+                    .order_by(D.c.id)
+                    .limit(free * self.per_endpoint)
                     .with_for_update(skip_locked=True)
                 )
             ).all()
-            for row in rows:
-                outcome = await self._attempt(client, row)
-                attempts = row.attempts + 1
-                values: dict[str, Any] = {"attempts": attempts, **outcome}
-                if outcome.get("status") != "delivered":
-                    values["status"] = "failed" if attempts >= MAX_ATTEMPTS else "pending"
-                    values["next_attempt_at"] = datetime.now(UTC) + backoff(attempts)
+            endpoints = set(list(dict.fromkeys(r.url for r in rows))[:free])
+            ids = [r.id for r in rows if r.url in endpoints]
+            if not ids:
+                return {}
+            leased = (
                 await conn.execute(
-                    sa.update(WEBHOOK_DELIVERIES).where(WEBHOOK_DELIVERIES.c.id == row.id).values(**values)
+                    sa.update(D)
+                    .where(D.c.id.in_(ids))
+                    .values(next_attempt_at=sa.func.now() + self.lease)
+                    .returning(D.c.id, D.c.tenant_id, D.c.event_id, D.c.url, D.c.body, D.c.next_attempt_at)
                 )
-        return len(rows)
+            ).all()
+        lanes: dict[str, list[Any]] = {}
+        for row in sorted(leased, key=lambda r: r.id):
+            lanes.setdefault(row.url, []).append(row)
+        return lanes
+
+    async def _lane(self, client: httpx.AsyncClient, rows: list[Any], stop: asyncio.Event) -> None:
+        for i, row in enumerate(rows):
+            if stop.is_set():
+                await self._release(rows[i:])
+                return
+            started = await self._start(row)
+            if started is None:
+                continue  # the lease was taken over by another worker
+            attempts, token = started
+            outcome = await self._attempt(client, row)
+            await self._record(row.id, attempts, token, outcome)
+
+    async def _start(self, row: Any) -> tuple[int, datetime] | None:
+        """Count the attempt before the call: a worker that dies in it still used it up."""
+        async with self.engine.begin() as conn:
+            got = (
+                await conn.execute(
+                    sa.update(D)
+                    .where(D.c.id == row.id, D.c.status == "pending", D.c.next_attempt_at == row.next_attempt_at)
+                    .values(attempts=D.c.attempts + 1, next_attempt_at=sa.func.now() + self.call_lease)
+                    .returning(D.c.attempts, D.c.next_attempt_at)
+                )
+            ).one_or_none()
+        return None if got is None else (got.attempts, got.next_attempt_at)
+
+    async def _release(self, rows: list[Any]) -> None:
+        """Stopping: the claimed deliveries not yet sent are due again at once."""
+        async with self.engine.begin() as conn:
+            for row in rows:
+                await conn.execute(
+                    sa.update(D)
+                    .where(D.c.id == row.id, D.c.status == "pending", D.c.next_attempt_at == row.next_attempt_at)
+                    .values(next_attempt_at=sa.func.now())
+                )
+
+    async def _record(self, id_: int, attempts: int, token: datetime, outcome: dict[str, Any]) -> None:
+        values = dict(outcome)
+        if values.get("status") != "delivered":
+            values["status"] = "failed" if attempts >= MAX_ATTEMPTS else "pending"
+            values["next_attempt_at"] = sa.func.now() + retry_delay(attempts, self.rand)
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                sa.update(D)
+                .where(D.c.id == id_, D.c.status == "pending", D.c.next_attempt_at == token)
+                .values(**values)
+            )
 
     async def _attempt(self, client: httpx.AsyncClient, row: Any) -> dict[str, Any]:
         try:
-            if self.allow_private:
-                check_url_shape(row.url)
-            else:
-                await resolve_public(row.url)
+            check_url_shape(row.url)
         except UnsafeURL as e:
             return {"last_error": f"refused: {e}", "last_status_code": None}
         secret = await self.secret(row.tenant_id)
@@ -275,14 +411,36 @@ class WebhookDeliverer:
             "x-advocacy-event-id": row.event_id,
         }
         try:
-            r = await client.post(row.url, content=row.body, headers=headers)
+            r = await bounded_request(
+                client,
+                "POST",
+                row.url,
+                deadline=self.deadline,
+                max_bytes=self.max_response_bytes,
+                headers=headers,
+                content=row.body,
+            )
+        except UnsafeURL as e:
+            return {"last_error": f"refused: {e}"[:500], "last_status_code": None}
+        except TimeoutError:
+            return {"last_error": f"no complete answer within {self.deadline:g} s", "last_status_code": None}
         except httpx.HTTPError as e:
             return {"last_error": f"{type(e).__name__}: {e}"[:500], "last_status_code": None}
         if 200 <= r.status_code < 300:
             return {
                 "status": "delivered",
-                "delivered_at": datetime.now(UTC),
+                "delivered_at": sa.func.now(),
                 "last_status_code": r.status_code,
                 "last_error": None,
             }
         return {"last_status_code": r.status_code, "last_error": f"HTTP {r.status_code}"}
+
+
+async def _nap(stop: asyncio.Event, wake: asyncio.Event, seconds: float) -> None:
+    """Until ``stop`` or ``wake`` is set, or ``seconds`` pass."""
+    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from advocacy_common.settings import ServiceSettings
@@ -19,6 +20,14 @@ class ContentSettings(ServiceSettings):
     scheduler_poll_seconds: float = 0.5
     # Partner webhooks to private/loopback addresses are refused unless this is set (tests, labs).
     webhook_allow_private: bool = False
+    # One webhook call, all of it (resolve, connect, TLS, send, answer), must finish within this;
+    # at most this much of the partner's answer is read (docs/partners.md, "Webhooks").
+    webhook_deadline_seconds: float = Field(default=10.0, gt=0, le=60)
+    webhook_max_response_bytes: int = Field(default=64 * 1024, ge=1024, le=1024 * 1024)
+    # Deliveries one endpoint is given at a time (sent one after another), and endpoints served at
+    # once per worker process: a slow endpoint holds one of these, never the others.
+    webhook_per_endpoint: int = Field(default=5, ge=1, le=100)
+    webhook_max_endpoints_in_flight: int = Field(default=32, ge=1, le=1000)
     partner_topic_partitions: int = 3
 
 

@@ -57,7 +57,15 @@ async def deliver_webhooks(runtime: Runtime, stop: asyncio.Event) -> None:
                 sa.select(WebhookSecrets.c.secret).where(WebhookSecrets.c.tenant_id == tenant_id)
             )
 
-    deliverer = WebhookDeliverer(runtime.engine, secret_for, allow_private=settings.webhook_allow_private)
+    deliverer = WebhookDeliverer(
+        runtime.engine,
+        secret_for,
+        allow_private=settings.webhook_allow_private,
+        deadline=settings.webhook_deadline_seconds,
+        max_response_bytes=settings.webhook_max_response_bytes,
+        per_endpoint=settings.webhook_per_endpoint,
+        max_in_flight=settings.webhook_max_endpoints_in_flight,
+    )
     await deliverer.run(stop)
 
 
