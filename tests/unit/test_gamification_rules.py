@@ -43,6 +43,9 @@ def test_defaults_are_the_documented_ones() -> None:
         {"multipliers": [{"factor": "2", "actions": ["hug"]}]},
         {"badges": {"share_milestone": 0}},
         {"surprise": 1},
+        # issue 12: a content id had no length bound (a 1 MiB rule set, cached 4,096 times)
+        {"multipliers": [{"factor": "2", "content_ids": ["c" * 201]}]},
+        {"multipliers": [{"factor": "2", "content_ids": [""]}]},
     ],
 )
 def test_bad_rules_are_refused(body: dict[str, object]) -> None:

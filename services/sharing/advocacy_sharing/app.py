@@ -39,7 +39,12 @@ async def _start(runtime: Runtime) -> None:
     )
     journal.open()
     sender = ClickSender(journal, runtime.get_producer, send_timeout=settings.kafka_send_timeout_seconds)
-    cache = LinkCache(runtime.sessionmaker, settings.link_cache_size, ttl=settings.link_cache_ttl_seconds)
+    cache = LinkCache(
+        runtime.sessionmaker,
+        settings.link_cache_size,
+        ttl=settings.link_cache_ttl_seconds,
+        max_bytes=settings.link_cache_max_bytes,
+    )
     # A web process allocates little that lives long: collect the young generation less often, and
     # move everything alive after start-up out of the collector's sight (fewer, shorter pauses).
     gc.set_threshold(50_000, 20, 50)

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -60,6 +60,9 @@ def _aware(v: datetime | None) -> datetime | None:
     return v
 
 
+ContentId = Annotated[str, Field(min_length=1, max_length=200)]
+
+
 class Multiplier(_Strict):
     """A campaign: points for matching awards are multiplied by ``factor``. An award matches when
     its action is in ``actions`` (all if omitted), its content in ``content_ids`` (any if omitted)
@@ -68,7 +71,7 @@ class Multiplier(_Strict):
     name: str | None = Field(None, max_length=200)
     factor: Decimal = Field(gt=0, le=10, max_digits=4, decimal_places=2)
     actions: list[Action] | None = Field(None, min_length=1, max_length=len(ACTIONS))
-    content_ids: list[str] | None = Field(None, min_length=1, max_length=500)
+    content_ids: list[ContentId] | None = Field(None, min_length=1, max_length=500)
     starts_at: datetime | None = None
     ends_at: datetime | None = None
 
