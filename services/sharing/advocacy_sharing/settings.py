@@ -28,6 +28,9 @@ class SharingSettings(ServiceSettings):
     # (768 MiB: the Kubernetes base gives it a 1 GiB volume). Unsent clicks are never deleted.
     journal_max_bytes: int = Field(768 * 1024 * 1024, ge=16 * 1024 * 1024)
     link_cache_size: int = 200_000
+    # ... and at most this many bytes (64 MiB, estimated per entry: its strings + 640 bytes): 200,000
+    # links of 2 KB URLs would otherwise hold 400 MB.
+    link_cache_max_bytes: int = Field(64 * 1024 * 1024, ge=1024 * 1024)
     # How long another replica may serve a link from its cache before re-reading it (archive/expiry
     # events update the cache of the process that consumes them at once; see redirect.py).
     link_cache_ttl_seconds: float = 30.0
