@@ -68,5 +68,17 @@ fuzz: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
+# Private signing keys for `docker compose` (.env) and the dev Kubernetes overlay (its
+# signing-keys.env); both git-ignored, never overwritten. `make run` needs none (dev mode).
+SIGNING_KEYS := SHARING_VISITOR_SECRET SHARING_CLICK_ID_SECRET
+secrets:
+	@for f in .env deploy/k8s/overlays/dev/signing-keys.env; do \
+	  if [ -e $$f ]; then echo "$$f exists, kept"; else \
+	    umask 077; for k in $(SIGNING_KEYS); do \
+	      echo "$$k=$$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"; \
+	    done > $$f && echo "$$f written"; \
+	  fi; \
+	done
+
 clean:
 	rm -rf $(VENV) .data .mypy_cache .ruff_cache .pytest_cache

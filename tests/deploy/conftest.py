@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -30,22 +32,40 @@ def kubectl() -> str:
 _BUILT: dict[str, tuple[dict[str, Any], ...]] = {}
 
 
+# Written by `make secrets`, git-ignored: the dev overlay's signing keys (never in the repository).
+DEV_SIGNING_KEYS = ("SHARING_VISITOR_SECRET", "SHARING_CLICK_ID_SECRET")
+
+
+def _k8s_tree() -> Path:
+    """A copy of deploy/k8s with the dev overlay's git-ignored signing-keys.env generated as
+    `make secrets` does, so the build never depends on (or reads) a developer's own keys."""
+    tree = Path(tempfile.mkdtemp(prefix="advocacy-k8s-")) / "k8s"
+    shutil.copytree(K8S, tree, ignore=shutil.ignore_patterns("signing-keys.env"))
+    keys = "".join(f"{k}={secrets.token_urlsafe(32)}\n" for k in DEV_SIGNING_KEYS)
+    (tree / "overlays" / "dev" / "signing-keys.env").write_text(keys)
+    return tree
+
+
 def _build_all() -> None:
     """Build every overlay at once (kubectl runs in parallel); keep the parsed objects."""
-    procs = {
-        o: subprocess.Popen(
-            [kubectl(), "kustomize", str(K8S / "overlays" / o)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for o in OVERLAYS
-    }
-    for overlay, proc in procs.items():
-        out, err = proc.communicate(timeout=120)
-        if proc.returncode != 0:
-            raise AssertionError(f"kubectl kustomize deploy/k8s/overlays/{overlay} failed:\n{err}")
-        _BUILT[overlay] = tuple(d for d in yaml.safe_load_all(out) if d)
+    tree = _k8s_tree()
+    try:
+        procs = {
+            o: subprocess.Popen(
+                [kubectl(), "kustomize", str(tree / "overlays" / o)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for o in OVERLAYS
+        }
+        for overlay, proc in procs.items():
+            out, err = proc.communicate(timeout=120)
+            if proc.returncode != 0:
+                raise AssertionError(f"kubectl kustomize deploy/k8s/overlays/{overlay} failed:\n{err}")
+            _BUILT[overlay] = tuple(d for d in yaml.safe_load_all(out) if d)
+    finally:
+        shutil.rmtree(tree.parent, ignore_errors=True)
 
 
 def build(overlay: str) -> list[dict[str, Any]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 from typing import Any
 
 import pytest
@@ -107,12 +108,41 @@ def test_environment_names_are_ones_the_settings_read() -> None:
         assert not unknown, f"{name}: variables no settings class reads: {sorted(unknown)}"
 
 
+def made_secrets() -> dict[str, str]:
+    """What `make secrets` writes to .env: a private value for every variable the Makefile lists."""
+    makefile = (ROOT / "Makefile").read_text()
+    names = re.search(r"^SIGNING_KEYS := (.+)$", makefile, re.M)
+    assert names, "Makefile: SIGNING_KEYS"
+    return {n: secrets.token_urlsafe(32) for n in names.group(1).split()}
+
+
+def test_no_signing_key_has_a_default_outside_dev_mode() -> None:
+    """Compose runs outside dev mode: every signing key a service reads must come from .env, so
+    nobody runs with a value published in this file (issue 13)."""
+    from advocacy_common.signing_keys import env_name, marked_fields
+
+    required = made_secrets()
+    for name, spec in services().items():
+        svc = app_service(name, spec)
+        if svc is None or name == "idp":
+            continue
+        cls = settings_classes()[svc]
+        for field, mark in marked_fields(cls).items():
+            var = env_name(cls, field)
+            if var not in spec["environment"]:
+                assert mark.generated_when_unset, f"{name}: {var} is not set and has no generated fallback"
+                continue
+            assert var in required, f"{name}: {var} is not written by make secrets"
+            with pytest.raises(AssertionError, match=f"{var} is required"):
+                interpolate(str(spec["environment"][var]))
+
+
 def test_production_settings_no_dev_mode_idempotent_producers() -> None:
     for name, spec in services().items():
         svc = app_service(name, spec)
         if svc is None or name == "idp":
             continue
-        env = {k: interpolate(str(v)) for k, v in spec["environment"].items()}
+        env = {k: interpolate(str(v), made_secrets()) for k, v in spec["environment"].items()}
         assert env.get("DEV_MODE", "false").lower() in ("false", "0"), f"{name}: DEV_MODE"
         assert env["KAFKA_ENABLE_IDEMPOTENCE"] == "true", f"{name}: idempotent producers"
         assert env["JWT_JWKS_PATH"] or env.get("JWT_JWKS_URL")
@@ -127,7 +157,7 @@ def test_settings_validate_from_the_compose_environment(clean_env: pytest.Monkey
             continue
         with pytest.MonkeyPatch.context() as mp:
             for key, value in spec["environment"].items():
-                mp.setenv(key, interpolate(str(value)))
+                mp.setenv(key, interpolate(str(value), made_secrets()))
             settings = classes[svc]()
         assert settings.dev_mode is False
         assert settings.kafka_enable_idempotence is True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import socket
 import struct
 from collections.abc import Callable
@@ -10,10 +11,11 @@ from typing import Any
 
 import typer
 import uvicorn
+from pydantic import ValidationError
 
 from advocacy_common import migrations
 from advocacy_common.migrations import upgrade
-from advocacy_common.settings import ServiceSettings
+from advocacy_common.settings import ServiceSettings, settings_error_line
 
 # How long a listener may wait for its accept queue to be empty before it closes anyway.
 ACCEPT_DRAIN_MAX_SECONDS = 1.0
@@ -103,8 +105,19 @@ def _waiting(connection: object) -> bool:
     return cycle is None or bool(getattr(cycle, "response_complete", False))
 
 
-def service_cli(package: str, settings_factory: Callable[[], ServiceSettings]) -> typer.Typer:
+def settings_or_exit(settings_class: type[ServiceSettings]) -> ServiceSettings:
+    """The process's settings; when they are invalid (a weak signing key, a missing database URL...)
+    the process exits at once with status 2 and one line on stderr naming the variable, not a traceback."""
+    try:
+        return settings_class()
+    except ValidationError as e:
+        typer.echo(settings_error_line(settings_class, e), err=True)
+        raise typer.Exit(2) from None
+
+
+def service_cli(package: str, settings_class: type[ServiceSettings]) -> typer.Typer:
     cli = typer.Typer(add_completion=False, no_args_is_help=False, help=f"{package} service")
+    settings_factory = functools.partial(settings_or_exit, settings_class)
 
     @cli.command()
     def serve() -> None:

@@ -12,9 +12,11 @@ import os
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from advocacy_common.signing_keys import env_name, refuse_weak
 
 # Infrastructure settings that may be given without the service prefix.
 SHARED_NAMES = (
@@ -160,6 +162,8 @@ class ServiceSettings(BaseSettings):
                 raise ValueError(f"{self.service_name}: JWT_JWKS_URL (or JWT_JWKS_PATH) must be set")
             if self.jwt_issuer == DEV_ISSUER:
                 raise ValueError(f"{self.service_name}: JWT_ISSUER is the dev issuer outside dev mode")
+            # Every field marked SigningKey: set, private, long enough (advocacy_common.signing_keys).
+            refuse_weak(self)
         return self
 
     @classmethod
@@ -171,3 +175,17 @@ class ServiceSettings(BaseSettings):
     @property
     def source(self) -> str:
         return self.event_source()
+
+
+def settings_error_line(settings_class: type[ServiceSettings], error: ValidationError) -> str:
+    """``error`` as one line naming each offending environment variable: what a process that cannot
+    start prints instead of a traceback (advocacy_common.entrypoint)."""
+    parts = []
+    for e in error.errors(include_url=False):
+        message = (
+            str(e.get("msg", "invalid")).removeprefix("Value error, ").removeprefix(f"{settings_class.service_name}: ")
+        )
+        loc = e.get("loc") or ()
+        where = env_name(settings_class, str(loc[0])) if loc else ""
+        parts.append(f"{where}: {message}" if where else message)
+    return f"{settings_class.service_name}: cannot start: " + "; ".join(parts)

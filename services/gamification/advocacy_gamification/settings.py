@@ -1,11 +1,12 @@
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from advocacy_common.settings import ServiceSettings
+from advocacy_common.signing_keys import SigningKey
 
 
 class GamificationSettings(ServiceSettings):
@@ -20,8 +21,10 @@ class GamificationSettings(ServiceSettings):
     consumer_batch_max: int = 5000
 
     # Key for SSE stream tickets, the same on every replica. Unset: a random key is created once
-    # and kept in the database, which every replica reads.
-    stream_ticket_secret: SecretStr | None = None
+    # and kept in the database, which every replica reads. Set: outside dev mode it must be at least
+    # 32 bytes and not a published value (advocacy_common.signing_keys checks the secret itself; the
+    # signer only ever sees its SHA-256).
+    stream_ticket_secret: Annotated[SecretStr | None, SigningKey(generated_when_unset=True)] = None
     # Live boards: at most one message per interval per stream (0.25 s = 4 a second).
     stream_min_interval_seconds: float = Field(0.25, gt=0)
     stream_keepalive_seconds: float = Field(15.0, gt=0)

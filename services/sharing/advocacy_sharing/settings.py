@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
-from pydantic import Field, model_validator
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from advocacy_common.settings import ServiceSettings
-
-_DEV_SECRETS = ("dev-visitor-secret", "dev-click-id-secret")
+from advocacy_common.signing_keys import DEV_CLICK_ID_SECRET, DEV_VISITOR_SECRET, SigningKey
 
 
 class SharingSettings(ServiceSettings):
@@ -16,10 +15,11 @@ class SharingSettings(ServiceSettings):
     default_port: ClassVar[int] = 8002
 
     public_base_url: str = "http://127.0.0.1:8002"
-    # Secret for the daily-rotating visitor key (keyed hash of IP + user agent). Set it in production.
-    visitor_secret: str = "dev-visitor-secret"
+    # Secret for the daily-rotating visitor key (keyed hash of IP + user agent). The dev default is
+    # refused outside dev mode, as is any value under 32 bytes (advocacy_common.signing_keys).
+    visitor_secret: Annotated[str, SigningKey()] = DEV_VISITOR_SECRET
     # Signs click ids (link, time, nonce) so a conversion's click id is verified without a lookup.
-    click_id_secret: str = "dev-click-id-secret"
+    click_id_secret: Annotated[str, SigningKey()] = DEV_CLICK_ID_SECRET
     # Where the redirect journals every click before answering (the durable spool; see spool.py).
     spool_dir: str = ".data/spool"
     journal_retention_days: int = 7
@@ -59,12 +59,6 @@ class SharingSettings(ServiceSettings):
     conversion_secret_grace_hours: int = 24
     # How often to check whether the broker lost its log (topics missing) to re-publish.
     broker_watch_seconds: float = 3.0
-
-    @model_validator(mode="after")
-    def _secrets_outside_dev(self) -> SharingSettings:
-        if not self.dev_mode and (self.visitor_secret in _DEV_SECRETS or self.click_id_secret in _DEV_SECRETS):
-            raise ValueError("sharing: set SHARING_VISITOR_SECRET and SHARING_CLICK_ID_SECRET outside dev mode")
-        return self
 
 
 # The CloudEvents source of every event this service publishes.
