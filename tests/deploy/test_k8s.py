@@ -82,8 +82,8 @@ def test_every_overlay_builds_and_validates_against_the_kubernetes_schemas(overl
 
 def test_workloads_are_probed_limited_and_non_root(overlay: str) -> None:
     objects = build(overlay)
-    workloads = of_kind(objects, "Deployment") + of_kind(objects, "Job")
-    assert len(workloads) == 3 * len(SERVICES)
+    workloads = of_kind(objects, "Deployment")
+    assert len(workloads) == 2 * len(SERVICES)
     for w in workloads:
         name = w["metadata"]["name"]
         spec, c = pod_spec(w), container(w)
@@ -122,9 +122,7 @@ def test_api_and_worker_deployments_per_service(overlay: str) -> None:
             assert "replicas" not in d["spec"], f"{svc}-{role}: the autoscaler owns the replica count"
             labels = d["spec"]["template"]["metadata"]["labels"]
             assert d["spec"]["selector"]["matchLabels"].items() <= labels.items()
-        job = one(objects, "Job", f"{svc}-migrate")
-        assert container(job)["command"] == [f"advocacy-{svc}", "migrate"]
-        assert pod_spec(job)["restartPolicy"] == "Never"
+        # migrations: an init container of each Deployment (tests/deploy/test_rollout.py)
 
 
 def test_config_and_secret_names_are_ones_the_settings_read(overlay: str) -> None:
@@ -334,8 +332,7 @@ def test_cloudnativepg_cluster_per_service_and_egress_to_it_alone() -> None:
         assert cluster["apiVersion"] == "postgresql.cnpg.io/v1"
         assert cluster["spec"]["bootstrap"]["initdb"]["database"] == f"advocacy_{svc}"
         assert cluster["spec"]["instances"] >= 2
-        for w in [one(objects, "Deployment", f"{svc}-api"), one(objects, "Deployment", f"{svc}-worker"),
-                  one(objects, "Job", f"{svc}-migrate")]:  # fmt: skip
+        for w in [one(objects, "Deployment", f"{svc}-api"), one(objects, "Deployment", f"{svc}-worker")]:
             env = {e["name"]: e for e in container(w).get("env", [])}
             ref = env[f"{svc.upper()}_DATABASE_URL"]["valueFrom"]["secretKeyRef"]
             assert ref == {"name": f"{svc}-db-app", "key": "uri"}

@@ -2,12 +2,18 @@
 
 Each service keeps ``<package>/migrations/`` with a three-line ``env.py`` that calls
 :func:`run_env` with its metadata, and ``versions/``. :func:`upgrade` applies them
-programmatically (the ``migrate`` command, the dev stack, tests, the Kubernetes Job).
+programmatically (the ``migrate`` command, the dev stack, tests, the init container of every
+Kubernetes pod: ADR 0008). Online runs hold a PostgreSQL advisory lock, so of several processes
+started at once one migrates and the others wait, then find the schema at head.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
+import logging
+from collections.abc import AsyncIterator
 from importlib import resources
 from typing import Any
 
@@ -15,7 +21,16 @@ import sqlalchemy as sa
 from alembic import command, context, op
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+log = logging.getLogger("advocacy.migrations")
+
+#: The advisory lock every online migration holds (per database: each service has its own).
+MIGRATION_LOCK_ID = int.from_bytes(hashlib.sha256(b"advocacy-migrate").digest()[:8], "big", signed=True)
+#: Between two tries for the lock. The waiters poll with pg_try_advisory_lock on an idle autocommit
+#: connection instead of blocking in pg_advisory_lock: a blocked statement keeps its snapshot, and a
+#: migration building an index CONCURRENTLY waits for every older snapshot (a deadlock).
+LOCK_POLL_SECONDS = 1.0
 
 
 def alembic_config(package: str, database_url: str) -> Config:
@@ -97,12 +112,32 @@ def run_env(metadata: sa.MetaData) -> None:
 
     async def _main() -> None:
         engine = create_async_engine(_async_url(url))
-        async with engine.connect() as conn:
-            await conn.run_sync(_run)
-            await conn.commit()
-        await engine.dispose()
+        try:
+            async with _migration_lock(engine), engine.connect() as conn:
+                await conn.run_sync(_run)
+                await conn.commit()
+        finally:
+            await engine.dispose()
 
     asyncio.run(_main())
+
+
+@contextlib.asynccontextmanager
+async def _migration_lock(engine: AsyncEngine) -> AsyncIterator[None]:
+    """Holds :data:`MIGRATION_LOCK_ID` on a connection of its own (autocommit: idle while held)."""
+    conn = await (await engine.connect()).execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        try_lock = sa.select(sa.func.pg_try_advisory_lock(MIGRATION_LOCK_ID))
+        waited = False
+        while not await conn.scalar(try_lock):
+            if not waited:
+                log.info("another process is migrating this database: waiting for it")
+                waited = True
+            await asyncio.sleep(LOCK_POLL_SECONDS)
+        yield
+        await conn.scalar(sa.select(sa.func.pg_advisory_unlock(MIGRATION_LOCK_ID)))
+    finally:
+        await conn.close()  # to the pool: engine.dispose() ends the session (and any lock left)
 
 
 # -- the library's own tables, migrated the same way in every service ----------------------------------
