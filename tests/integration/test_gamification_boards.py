@@ -4,10 +4,12 @@ the tenant's calendar, erasure, and simulation of proposed rules."""
 from __future__ import annotations
 
 import base64
+import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
+import sqlalchemy as sa
 
 from advocacy_common.pagination import PageParams
 from advocacy_gamification.features import leaderboard
@@ -254,3 +256,29 @@ async def test_erasing_an_admin_forgets_what_they_did_by_name(gam: Gam, new_tena
         t=t,
     )
     assert found == 0
+
+
+async def test_tombstones_are_keyed_and_old_unkeyed_ones_still_hold(gam: Gam, new_tenant: str) -> None:
+    """Issue 13: the tombstone was sha256(tenant, id), so a dictionary of likely ids named who was
+    erased. Now it is an HMAC under a key in the database (migration 0007); tombstones written before
+    keep their form and still hold."""
+    t = new_tenant
+    await gam.apply(share(t, "ada"), share(t, "bea"))
+    await gam.apply(erased(t, "ada"))
+    stones = [r[0] for r in await gam.rows("SELECT employee_hash FROM erasures WHERE tenant_id = :t", t=t)]
+    unkeyed = hashlib.sha256(f"{t}\x00ada".encode()).hexdigest()
+    assert len(stones) == 1 and stones[0].startswith("k1:") and unkeyed not in stones[0]
+    # a tombstone from before the key: "bea" erased by an older release, then a late event about her
+    old = hashlib.sha256(f"{t}\x00bea".encode()).hexdigest()
+    async with gam.engine.begin() as conn:
+        await conn.execute(
+            sa.text("INSERT INTO erasures (tenant_id, employee_hash, erased_at) VALUES (:t, :h, now())"),
+            {"t": t, "h": old},
+        )
+    before = await gam.scalar("SELECT count(*) FROM ledger WHERE tenant_id = :t AND employee_id = 'bea'", t=t)
+    await gam.apply(share(t, "bea"), share(t, "ada"))
+    assert await gam.scalar("SELECT count(*) FROM ledger WHERE tenant_id = :t AND employee_id = 'bea'", t=t) == before
+    assert await gam.scalar("SELECT count(*) FROM ledger WHERE tenant_id = :t AND employee_id = 'ada'", t=t) == 0
+    # erasing someone already erased in the old form adds no second tombstone
+    await gam.apply(erased(t, "bea"))
+    assert await gam.scalar("SELECT count(*) FROM erasures WHERE tenant_id = :t", t=t) == 2

@@ -25,6 +25,10 @@ class GamificationSettings(ServiceSettings):
     # 32 bytes and not a published value (advocacy_common.signing_keys checks the secret itself; the
     # signer only ever sees its SHA-256).
     stream_ticket_secret: Annotated[SecretStr | None, SigningKey(generated_when_unset=True)] = None
+    # Key for erasure tombstones (adapters/pseudonyms.py). Unset: the random key migration 0007
+    # stored in the database. Never change it once erasures were recorded: tombstones made under the
+    # old key are no longer found.
+    pseudonym_secret: Annotated[SecretStr | None, SigningKey(generated_when_unset=True)] = None
     # Live boards: at most one message per interval per stream (0.25 s = 4 a second).
     stream_min_interval_seconds: float = Field(0.25, gt=0)
     stream_keepalive_seconds: float = Field(15.0, gt=0)

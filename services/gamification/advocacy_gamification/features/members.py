@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -17,6 +16,7 @@ from advocacy_common.bulk import insert_rows, rows_param
 from advocacy_common.events import Envelope
 from advocacy_common.events.content import MemberUpdated
 from advocacy_gamification import domain
+from advocacy_gamification.adapters import pseudonyms
 from advocacy_gamification.adapters.ledger import move_score_counts, notify_boards, notify_erased
 from advocacy_gamification.adapters.sql import people_in
 from advocacy_gamification.db import (
@@ -48,15 +48,14 @@ _NOTE_AND_UPDATE = insert_rows(
 )
 
 
-def employee_hash(tenant_id: str, employee_id: str) -> str:
-    return hashlib.sha256(f"{tenant_id}\x00{employee_id}".encode()).hexdigest()
-
-
 async def erased(session: AsyncSession, keys: Iterable[Key]) -> set[Key]:
-    """The keys among ``keys`` that belong to erased people (events about them are ignored)."""
-    by_hash = {(t, employee_hash(t, e)): (t, e) for t, e in set(keys)}
-    if not by_hash:
+    """The keys among ``keys`` that belong to erased people (events about them are ignored): a
+    tombstone in either form (keyed, or unkeyed from before revision 0007; see adapters.pseudonyms)."""
+    people = set(keys)
+    if not people:
         return set()
+    key = await pseudonyms.service_key(session)
+    by_hash = {(t, h): (t, e) for t, e in people for h in pseudonyms.forms(key, t, e)}
     rows = await session.execute(
         sa.select(ERASURES.c.tenant_id, ERASURES.c.employee_hash).where(
             people_in(ERASURES.c.tenant_id, ERASURES.c.employee_hash, by_hash)
@@ -168,8 +167,11 @@ async def is_erased(session: AsyncSession, tenant_id: str, employee_id: str) -> 
 async def erase(session: AsyncSession, tenant_id: str, employee_id: str, at: datetime) -> str | None:
     """Forget a person: every row naming them now names a random pseudonym, so sums, totals and
     everyone else's ranks stay as they were; the pseudonym shows as "Anonymous". Returns it."""
+    if await is_erased(session, tenant_id, employee_id):  # maybe under the legacy form
+        return None
+    key = await pseudonyms.service_key(session)
     stmt = pg_insert(ERASURES).values(
-        tenant_id=tenant_id, employee_hash=employee_hash(tenant_id, employee_id), erased_at=at
+        tenant_id=tenant_id, employee_hash=pseudonyms.tombstone(key, tenant_id, employee_id), erased_at=at
     )
     res = await session.execute(stmt.on_conflict_do_nothing().returning(ERASURES.c.tenant_id))
     if res.first() is None:
