@@ -48,3 +48,93 @@ async def serve(app: Any) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
+
+
+class Misbehaving:
+    """A partner endpoint that misbehaves on purpose, written at the socket level (a real HTTP/1.1
+    server on loopback). After reading the request it:
+
+    - ``trickle``: sends its answer one byte every ``interval`` seconds, for ever (until the client
+      hangs up): no read timeout ever trips;
+    - ``huge``: answers 200 with a body of ``size`` bytes, as fast as the client reads;
+    - ``hold``: answers 204 only once ``release`` is set (or stops when the client hangs up).
+
+    ``arrived`` is set when a request was read in full; ``in_flight`` counts open connections;
+    ``sent`` counts body bytes handed to the socket; ``hung_up`` is set when the client closed.
+    """
+
+    def __init__(self, mode: str, *, interval: float = 0.5, size: int = 1 << 30) -> None:
+        self.mode = mode
+        self.interval = interval
+        self.size = size
+        self.requests = 0
+        self.in_flight = 0
+        self.sent = 0
+        self.arrived = asyncio.Event()
+        self.release = asyncio.Event()
+        self.hung_up = asyncio.Event()
+        self.tasks: set[asyncio.Task[Any]] = set()
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.in_flight += 1
+        if (task := asyncio.current_task()) is not None:
+            self.tasks.add(task)
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+            await reader.readexactly(length)
+            self.requests += 1
+            self.arrived.set()
+            await getattr(self, "_" + self.mode)(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            pass  # cancelled: the test is over (asyncio would log a cancelled handler as an error)
+        finally:
+            self.in_flight -= 1
+            self.hung_up.set()
+            writer.close()
+
+    async def _trickle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        answer = b"HTTP/1.1 200 OK\r\nx-slow: " + b"a" * 1_000_000
+        for i in range(len(answer)):
+            writer.write(answer[i : i + 1])
+            await writer.drain()
+            with contextlib.suppress(TimeoutError):
+                if await asyncio.wait_for(reader.read(1), self.interval) == b"":
+                    return  # the client hung up
+
+    async def _huge(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: %d\r\n\r\n" % self.size)
+        chunk = b"x" * 65536
+        while self.sent < self.size:
+            writer.write(chunk)
+            self.sent += len(chunk)
+            await writer.drain()
+
+    async def _hold(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        hang_up = asyncio.ensure_future(reader.read(1))
+        release = asyncio.ensure_future(self.release.wait())
+        await asyncio.wait([hang_up, release], return_when=asyncio.FIRST_COMPLETED)
+        hang_up.cancel()
+        release.cancel()
+        if self.release.is_set():
+            writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+            await writer.drain()
+
+
+@contextlib.asynccontextmanager
+async def serve_raw(endpoint: Misbehaving) -> AsyncIterator[str]:
+    server = await asyncio.start_server(endpoint.handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}/hook"
+    finally:
+        endpoint.release.set()
+        server.close()
+        for task in endpoint.tasks:
+            task.cancel()
+        await asyncio.gather(*endpoint.tasks, return_exceptions=True)
+        await server.wait_closed()
