@@ -16,7 +16,10 @@ from advocacy_common.policy import (
     Matcher,
     MatchStats,
     Policy,
+    _allowed_set,
+    _host_allowed,
     check_message,
+    domain_allowed,
     find_blocked_terms,
     terms_digest,
 )
@@ -133,3 +136,25 @@ def test_a_term_list_is_compiled_once_and_the_cache_is_bounded() -> None:
     assert MATCHERS.bytes <= MATCHERS.max_bytes
     assert terms_digest(("a b",)) != terms_digest(("a", "b"))
     MATCHERS.clear()
+
+
+host_part = st.text(alphabet="ab.-", min_size=0, max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    host_part,
+    st.lists(host_part | st.sampled_from(["*.a.b", "A.B", "https://a.b/x", ".b", "b."]), min_size=1, max_size=6),
+)
+def test_allowed_domains_from_a_set_agree_with_the_list_scan(host: str, allowed: list[str]) -> None:
+    assert _host_allowed(host, *_allowed_set(tuple(allowed))) == (
+        bool(allowed) and domain_allowed(host, tuple(allowed))
+    )
+
+
+def test_links_against_many_allowed_domains_cost_a_set_look_up_each() -> None:
+    allowed = tuple(f"d{k}.example" for k in range(1000))
+    domains, longest = _allowed_set(allowed)
+    assert _host_allowed("www.d999.example", domains, longest)
+    assert not _host_allowed("d999.example.evil.io", domains, longest)
+    assert not _host_allowed("x" + ".y" * 50_000, domains, longest)  # a suffix past the longest is not tried

@@ -25,7 +25,7 @@ import hashlib
 import re
 import unicodedata
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -147,11 +147,34 @@ class Policy:
             max_lengths=_frozen(e.max_lengths),
         )
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # pickled to the process pool that checks messages (a mapping proxy does not pickle)
+        return (
+            _policy,
+            (
+                self.version,
+                self.blocked_terms,
+                dict(self.required_disclosures),
+                self.allowed_domains,
+                dict(self.max_lengths),
+            ),
+        )
+
     def limit_for(self, network: Network) -> int:
         """The effective length limit: the tenant's, never above the network's own."""
         own = RULES[network].max_length
         tenant = self.max_lengths.get(str(network))
         return own if tenant is None else max(0, min(own, tenant))
+
+
+def _policy(
+    version: int,
+    blocked_terms: tuple[str, ...],
+    required_disclosures: dict[str, str],
+    allowed_domains: tuple[str, ...],
+    max_lengths: dict[str, int],
+) -> Policy:
+    return Policy(version, blocked_terms, _frozen(required_disclosures), allowed_domains, _frozen(max_lengths))
 
 
 EMPTY_POLICY = Policy()
@@ -403,6 +426,26 @@ def terms_digest(terms: tuple[str, ...]) -> bytes:
     return h.digest()
 
 
+# Characters a term may not hold: control characters (whitespace aside), lone surrogates, private use.
+_UNFIT = frozenset(("Cc", "Cs", "Co"))
+
+
+def term_shape_error(term: str) -> str | None:
+    """Why ``term`` cannot be a blocked term (None: it can): past ``MAX_TERM_CHARS`` characters or
+    ``MAX_TERM_WORDS`` words once normalised, no letter or digit, or a character of ``_UNFIT``."""
+    if len(term) > MAX_TERM_CHARS:
+        return f"a blocked term has at most {MAX_TERM_CHARS} characters"
+    bad = next((c for c in term if unicodedata.category(c) in _UNFIT and not c.isspace()), None)
+    if bad is not None:
+        return f"a blocked term cannot hold the character U+{ord(bad):04X}"
+    words = term_words(term)
+    if not words:
+        return "a blocked term needs at least one letter or digit"
+    if len(words) > MAX_TERM_WORDS:
+        return f"a blocked term has at most {MAX_TERM_WORDS} words (this one reads as {len(words)})"
+    return None
+
+
 def find_blocked_terms(terms: tuple[str, ...], text: str, stats: MatchStats | None = None) -> list[Violation]:
     """Every blocked term in ``text`` (see :class:`Matcher`); the list is compiled once and cached."""
     if not terms or not text:
@@ -459,6 +502,24 @@ def domain_allowed(host: str, allowed: tuple[str, ...]) -> bool:
     return False
 
 
+def _allowed_set(allowed: tuple[str, ...]) -> tuple[frozenset[str], int]:
+    """The allowed domains normalised once per check, and the longest of them."""
+    domains = frozenset(nd for nd in map(normalize_domain, allowed) if nd)
+    return domains, max(map(len, domains), default=0)
+
+
+def _host_allowed(host: str, domains: frozenset[str], longest: int) -> bool:
+    """:func:`domain_allowed` against a normalised set: the host itself, or each suffix after one of
+    its dots no longer than the longest domain (work bounded per link, whatever the list's length)."""
+    if host in domains:
+        return True
+    i = len(host)
+    while (i := host.rfind(".", 0, i)) >= 0 and len(host) - i - 1 <= longest:
+        if host[i + 1 :] in domains:
+            return True
+    return False
+
+
 # -- the check ----------------------------------------------------------------------------------------
 def _has_disclosure(text: str, disclosure: str) -> bool:
     want = unicodedata.normalize("NFKC", disclosure).casefold().strip()
@@ -497,9 +558,10 @@ def check_message(policy: Policy, network: Network, text: str, *, link: str | No
             Violation(MISSING_DISCLOSURE, f"{network} posts must include {disclosure!r}", (len(text), len(text)))
         )
     if policy.allowed_domains:
+        domains, longest = _allowed_set(policy.allowed_domains)
         for url, start, end in find_links(text):
             host = link_host(url)
-            if host is None or not domain_allowed(host, policy.allowed_domains):
+            if host is None or not _host_allowed(host, domains, longest):
                 violations.append(
                     Violation(DOMAIN_NOT_ALLOWED, f"links to {host or url!r} are not allowed", (start, end))
                 )
@@ -516,3 +578,13 @@ def check_message(policy: Policy, network: Network, text: str, *, link: str | No
         )
     violations.sort(key=lambda v: (v.span, v.rule))
     return violations
+
+
+# One message to judge: (network, text, the link appended when posted or None).
+Message = tuple[Network, str, str | None]
+
+
+def check_messages(policy: Policy, messages: Sequence[Message]) -> list[list[Violation]]:
+    """:func:`check_message` for each message, in order: one call for the process pool to run
+    (:mod:`advocacy_common.policycheck`)."""
+    return [check_message(policy, network, text, link=link) for network, text, link in messages]

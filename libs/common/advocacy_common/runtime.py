@@ -24,7 +24,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from advocacy_common import migrations, topics
+from advocacy_common import migrations, offload, topics
 from advocacy_common.bodylimit import BodyLimit
 from advocacy_common.consumer import ConsumerRunner, ConsumerSpec, Handler
 from advocacy_common.db import make_engine, make_sessionmaker, ping
@@ -187,6 +187,10 @@ class Runtime:
         s = self.settings
         d = self.definition
         needs_producer = s.role.runs_workers or d.api_needs_producer
+        # the process pool for checks too heavy for the loop: started on first use, stopped below
+        offload.POOL.configure(
+            workers=s.offload_workers, max_pending=s.offload_max_pending, wait_seconds=s.offload_wait_seconds
+        )
         if s.role.runs_workers:
             await self._ensure_topics_then_start()
         elif needs_producer:
@@ -256,6 +260,7 @@ class Runtime:
         if self.producer is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.producer.stop(), 10)
+        await offload.POOL.shutdown()
         await self.engine.dispose()
 
     async def readiness(self) -> tuple[bool, dict[str, str]]:

@@ -129,6 +129,12 @@ class ServiceSettings(BaseSettings):
     # times within this window makes /healthz fail, so the orchestrator replaces the pod.
     task_crash_limit: int = Field(default=3, ge=1)
     task_crash_window_seconds: float = Field(default=300.0, gt=0)
+    # Checks too heavy for the event loop (the policy matcher) run in a process pool
+    # (advocacy_common.offload): this many worker processes (each ~30-60 MB), at most
+    # offload_max_pending calls in flight; one more waits offload_wait_seconds, then gets 429.
+    offload_workers: int = Field(default=1, ge=1, le=8)
+    offload_max_pending: int = Field(default=64, ge=1)
+    offload_wait_seconds: float = Field(default=2.0, ge=0)
 
     @classmethod
     def settings_customise_sources(

@@ -204,9 +204,16 @@ class CaptionReport:
     issues: dict[str, list[Violation]] = field(default_factory=dict)
 
 
-def check_captions(policy: Policy, captions: Mapping[str, str], link_sample: str | None) -> CaptionReport:
+def check_captions(
+    policy: Policy,
+    captions: Mapping[str, str],
+    link_sample: str | None,
+    judged: Mapping[str, list[Violation]] | None = None,
+) -> CaptionReport:
     """Judge every caption as it would be posted: with the tracked link appended (``link_sample``
-    stands in for it: X counts any link as 23, other networks count its characters)."""
+    stands in for it: X counts any link as 23, other networks count its characters). ``judged``: each
+    caption's policy violations when they were found elsewhere (the service checks off the event
+    loop, :mod:`advocacy_common.policycheck`); otherwise they are found here."""
     report = CaptionReport()
     for name, text in captions.items():
         network = Network(name)
@@ -214,10 +221,15 @@ def check_captions(policy: Policy, captions: Mapping[str, str], link_sample: str
         length = message_length(network, text, link_sample)
         if length > hard:
             report.errors[name] = f"{length} characters with the tracked link; {network} allows {hard}"
-        found = check_message(policy, network, text, link=link_sample)
+        found = judged[name] if judged is not None else check_message(policy, network, text, link=link_sample)
         if found:
             report.issues[name] = found
     return report
+
+
+def caption_messages(captions: Mapping[str, str], link_sample: str | None) -> list[tuple[Network, str, str | None]]:
+    """The captions as the messages the policy judges, in the order of ``captions``."""
+    return [(Network(name), text, link_sample) for name, text in captions.items()]
 
 
 # -- policy versions ----------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo
 
 from advocacy_common.networks import Network
 from advocacy_common.pagination import Page
+from advocacy_common.policy import MAX_BLOCKED_TERMS, MAX_TERM_CHARS
 from advocacy_common.tenant import TenantSettings
 from advocacy_common.urls import canonical_url
 
@@ -161,13 +162,13 @@ class BoardPage(Page[ContentPublic]):
 
 
 # -- policy --------------------------------------------------------------------------------------------
-BlockedTerm = Annotated[str, Field(min_length=1, max_length=200)]
+BlockedTerm = Annotated[str, Field(min_length=1, max_length=MAX_TERM_CHARS)]
 Domain = Annotated[str, Field(min_length=1, max_length=253)]
 
 
 class PolicyIn(_In):
     guidelines: str = Field(default="", max_length=100_000)
-    blocked_terms: list[BlockedTerm] = Field(default_factory=list, max_length=2000)
+    blocked_terms: list[BlockedTerm] = Field(default_factory=list, max_length=MAX_BLOCKED_TERMS)
     required_disclosures: dict[Network, Annotated[str, Field(min_length=1, max_length=100)]] = Field(
         default_factory=dict
     )

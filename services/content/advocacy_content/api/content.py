@@ -26,7 +26,8 @@ async def create_content(
     body: ContentCreate, who: AdminPrincipal, session: SessionDep, link: LinkSample
 ) -> ContentPublic:
     item, policy = await content.create_content(session, who, body, link_sample=link)
-    return content.to_public(item, policy=policy, link_sample=link)
+    (out,) = await content.checked_public([item], policy, link)
+    return out
 
 
 @router.get("/content", response_model=BoardPage, response_model_exclude_none=False)
@@ -53,7 +54,8 @@ async def propose(
     body: SuggestionCreate, who: EmployeePrincipal, session: SessionDep, link: LinkSample
 ) -> ContentPublic:
     item, policy = await suggestions.propose(session, who, body, link_sample=link)
-    return content.to_public(item, policy=policy, link_sample=link)
+    (out,) = await content.checked_public([item], policy, link)
+    return out
 
 
 @router.get("/content/suggestions", response_model=Page[ContentPublic])
@@ -67,7 +69,7 @@ async def list_suggestions(
     """Admins: the tenant's suggestions pending review (``status`` for others). Employees: their own,
     with status and rejection reason."""
     items, cursor, policy = await suggestions.list_suggestions(session, who, page, status=status)
-    return Page(items=[content.to_public(i, policy=policy, link_sample=link) for i in items], next_cursor=cursor)
+    return Page(items=await content.checked_public(items, policy, link), next_cursor=cursor)
 
 
 @router.get("/content/{content_id}", response_model=ContentPublic)
@@ -75,7 +77,8 @@ async def get_content(content_id: str, who: EmployeePrincipal, session: SessionD
     item = await content.get_content(session, who, content_id)
     if who.is_admin or item.proposer_id == who.sub:
         policy, _ = await current_policy(session, who.tenant_id)
-        return content.to_public(item, policy=policy, link_sample=link)
+        (out,) = await content.checked_public([item], policy, link)
+    return out
     return content.to_public(item)
 
 
@@ -84,7 +87,8 @@ async def patch_content(
     content_id: str, body: ContentPatch, who: AdminPrincipal, session: SessionDep, link: LinkSample
 ) -> ContentPublic:
     item, policy = await content.patch_content(session, who, content_id, body, link_sample=link)
-    return content.to_public(item, policy=policy, link_sample=link)
+    (out,) = await content.checked_public([item], policy, link)
+    return out
 
 
 @router.post("/content/{content_id}/archive", response_model=ContentPublic)

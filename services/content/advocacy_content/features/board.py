@@ -27,7 +27,7 @@ from advocacy_common.pagination import PageParams, as_int, as_str, as_time, enco
 from advocacy_content import domain
 from advocacy_content.adapters.events import now
 from advocacy_content.db import ContentItem, SharedContent
-from advocacy_content.features.content import to_public
+from advocacy_content.features.content import checked_public, to_public
 from advocacy_content.features.members import gate_for, load_member, viewer_for
 from advocacy_content.features.policy import current_policy
 from advocacy_content.schemas import BoardPage
@@ -94,7 +94,7 @@ async def admin_board(
         last = items[-1]
         cursor = encode_cursor([(last.published_at or last.created_at).isoformat(), last.id])
     policy, _ = await current_policy(session, who.tenant_id)
-    return BoardPage(items=[to_public(i, policy=policy, link_sample=link_sample) for i in items], next_cursor=cursor)
+    return BoardPage(items=await checked_public(items, policy, link_sample), next_cursor=cursor)
 
 
 async def employee_board(session: AsyncSession, who: Principal, page: PageParams, f: BoardFilters) -> BoardPage:

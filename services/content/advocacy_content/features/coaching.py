@@ -10,11 +10,11 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from advocacy_common import policycheck
 from advocacy_common.auth.principal import Principal
 from advocacy_common.errors import Conflict, Forbidden, NotFound, Unprocessable
 from advocacy_common.networks import Network
 from advocacy_common.pagination import PageParams, as_str, as_time, encode_cursor, parse_cursor
-from advocacy_common.policy import check_message
 from advocacy_content import domain
 from advocacy_content.adapters.events import now
 from advocacy_content.db import CoachingReply, CoachingRequest
@@ -86,7 +86,8 @@ async def _detail(session: AsyncSession, r: CoachingRequest) -> CoachingPublic:
     except ValueError:
         return out
     out.violations = [
-        ViolationOut(rule=v.rule, message=v.message, span=v.span) for v in check_message(policy, network, r.draft)
+        ViolationOut(rule=v.rule, message=v.message, span=v.span)
+        for v in await policycheck.check(policy, network, r.draft)
     ]
     return out
 

@@ -4,10 +4,11 @@ the events to the outbox in the same transaction."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from advocacy_common import policycheck
 from advocacy_common.auth.principal import Principal
 from advocacy_common.errors import Conflict, NotFound, Unprocessable
 from advocacy_common.events.content import ContentArchived
@@ -28,19 +29,29 @@ from advocacy_content.schemas import (
 
 
 # -- captions -----------------------------------------------------------------------------------------
-def check_captions_or_422(policy: Policy, captions: Mapping[str, str], link_sample: str | None) -> None:
+async def caption_reports(
+    policy: Policy, items: Sequence[Mapping[str, str]], link_sample: str | None
+) -> list[domain.CaptionReport]:
+    """Each captions mapping judged, all in one trip to the process pool (a page of items too)."""
+    found = iter(
+        await policycheck.check_many(policy, [m for c in items for m in domain.caption_messages(c, link_sample)])
+    )
+    return [
+        domain.check_captions(policy, captions, link_sample, {name: next(found) for name in captions})
+        for captions in items
+    ]
+
+
+async def check_captions_or_422(policy: Policy, captions: Mapping[str, str], link_sample: str | None) -> None:
     """A caption over its network's own limit is refused (422 naming ``captions.<network>``); policy
-    issues are kept and shown to admins (:func:`caption_issues`)."""
-    report = domain.check_captions(policy, captions, link_sample)
+    issues are kept and shown to admins (:func:`checked_public`)."""
+    (report,) = await caption_reports(policy, [captions], link_sample)
     if report.errors:
         details = [{"field": f"captions.{n}", "message": m} for n, m in report.errors.items()]
         raise Unprocessable("; ".join(f"{d['field']}: {d['message']}" for d in details), details=details)
 
 
-def caption_issues(
-    policy: Policy, captions: Mapping[str, str], link_sample: str | None
-) -> dict[str, list[ViolationOut]]:
-    report = domain.check_captions(policy, captions, link_sample)
+def _issues(report: domain.CaptionReport) -> dict[str, list[ViolationOut]]:
     return {
         n: [ViolationOut(rule=v.rule, message=v.message, span=v.span) for v in vs] for n, vs in report.issues.items()
     }
@@ -54,16 +65,21 @@ def audience_doc(audience: AudienceIn) -> dict[str, list[str]]:
     }
 
 
+async def checked_public(items: Sequence[ContentItem], policy: Policy, link_sample: str | None) -> list[ContentPublic]:
+    """Items as staff read them: with each caption's policy issues (one trip to the pool for all)."""
+    reports = await caption_reports(policy, [i.captions for i in items], link_sample)
+    return [to_public(i, caption_issues=_issues(r)) for i, r in zip(items, reports, strict=True)]
+
+
 def to_public(
     item: ContentItem,
     *,
-    policy: Policy | None = None,
-    link_sample: str | None = None,
+    caption_issues: dict[str, list[ViolationOut]] | None = None,
     relevance: domain.Relevance | None = None,
 ) -> ContentPublic:
     out = ContentPublic.model_validate(item, from_attributes=True)
-    if policy is not None:
-        out.caption_issues = caption_issues(policy, item.captions, link_sample)
+    if caption_issues is not None:
+        out.caption_issues = caption_issues
     if relevance is not None:
         out.relevance = RelevanceOut(
             new=relevance.new, followed_topic=relevance.followed_topic, shared=relevance.shared
@@ -89,7 +105,7 @@ async def create_content(
         raise rule_error(e) from e
     captions = {str(k): v for k, v in body.captions.items()}
     policy, _ = await current_policy(session, who.tenant_id)
-    check_captions_or_422(policy, captions, link_sample)
+    await check_captions_or_422(policy, captions, link_sample)
     status = domain.Status.pending_review if proposer else domain.initial_status(at, body.publish_at)
     item = ContentItem(
         id=str(uuid.uuid4()),
@@ -173,7 +189,7 @@ async def patch_content(
             raise rule_error(e) from e
     policy, _ = await current_policy(session, who.tenant_id)
     if "captions" in sent:
-        check_captions_or_422(policy, item.captions, link_sample)
+        await check_captions_or_422(policy, item.captions, link_sample)
     if was == domain.Status.scheduled and (item.publish_at is None or item.publish_at <= at):
         item.status, item.published_at = domain.Status.published, at  # what the scheduler would do
     elif was == domain.Status.expired and "expires_at" in sent:

@@ -10,12 +10,13 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from advocacy_common import policycheck
 from advocacy_common.auth.principal import Principal
 from advocacy_common.errors import Unprocessable
 from advocacy_common.events.content import PolicyUpdated
 from advocacy_common.networks import RULES, Network
 from advocacy_common.pagination import PageParams, as_int, encode_cursor, parse_cursor
-from advocacy_common.policy import Policy, check_message, message_length, normalize_domain, term_words
+from advocacy_common.policy import Policy, message_length, normalize_domain, term_shape_error
 from advocacy_content import domain
 from advocacy_content.adapters.events import emit, now
 from advocacy_content.db import PolicyVersion
@@ -96,8 +97,9 @@ def _validated(body: PolicyIn) -> dict[str, Any]:
     """The policy document to store, or a 422 naming the field at fault."""
     terms: dict[str, None] = {}
     for i, term in enumerate(body.blocked_terms):
-        if not term_words(term):
-            raise Unprocessable.field(f"blocked_terms.{i}", "a blocked term needs at least one letter or digit")
+        problem = term_shape_error(term)
+        if problem is not None:
+            raise Unprocessable.field(f"blocked_terms.{i}", problem)
         terms[" ".join(term.split())] = None
     domains: dict[str, None] = {}
     for i, d in enumerate(body.allowed_domains):
@@ -178,7 +180,7 @@ async def list_versions(
 async def check(session: AsyncSession, who: Principal, body: PolicyCheckIn) -> PolicyCheckOut:
     policy, _ = await current_policy(session, who.tenant_id)
     network = Network(body.network)
-    found = check_message(policy, network, body.text, link=body.link)
+    found = await policycheck.check(policy, network, body.text, link=body.link)
     return PolicyCheckOut(
         ok=not found,
         policy_version=policy.version,

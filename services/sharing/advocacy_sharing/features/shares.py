@@ -14,6 +14,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from advocacy_common import policycheck
 from advocacy_common.auth import Principal
 from advocacy_common.db import table_of
 from advocacy_common.errors import NotFound, Unprocessable
@@ -31,7 +32,7 @@ from advocacy_common.events.sharing import ShareCreated
 from advocacy_common.networks import Network
 from advocacy_common.outbox import add_event
 from advocacy_common.pagination import PageParams, as_str, as_time, encode_cursor, parse_cursor
-from advocacy_common.policy import EMPTY_POLICY, Policy, check_message
+from advocacy_common.policy import EMPTY_POLICY, Policy
 from advocacy_common.tenant_store import apply_tenant_settings
 from advocacy_sharing import domain
 from advocacy_sharing.db import Account, Click, ContentCopy, Conversion, PolicyCopy, Share
@@ -96,7 +97,7 @@ async def create_share(
         return ShareResult(existing, False, [])
     if body.message is not None:
         policy = await load_policy(session, who.tenant_id)
-        violations = check_message(policy, body.network, body.message, link=link_template)
+        violations = await policycheck.check(policy, body.network, body.message, link=link_template)
         if violations:
             raise Unprocessable(
                 "the message breaks the sharing policy",

@@ -1,0 +1,26 @@
+"""Sharing-policy checks off the event loop: :func:`advocacy_common.policy.check_message` run in the
+process pool (:mod:`advocacy_common.offload`), so a long message against a long term list never
+stalls the requests the same loop answers. Every route that judges a message calls these."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from advocacy_common import offload
+from advocacy_common.networks import Network
+from advocacy_common.policy import Message, Policy, Violation, check_messages
+
+
+async def check(policy: Policy, network: Network, text: str, *, link: str | None = None) -> list[Violation]:
+    """Every rule ``text`` breaks when posted on ``network`` (with ``link`` appended, if given)."""
+    (found,) = await check_many(policy, [(Network(network), text, link)])
+    return found
+
+
+async def check_many(policy: Policy, messages: Sequence[Message]) -> list[list[Violation]]:
+    """:func:`check` for several messages in one trip to the pool (captions, a page of items). Even
+    a policy without terms goes there: the length rule's search is O(n log n) in a 100,000-character
+    text."""
+    if not messages:
+        return []
+    return await offload.POOL.run(check_messages, policy, list(messages))
