@@ -169,3 +169,46 @@ async def test_one_endpoints_backlog_does_not_fill_the_claim(engine: AsyncEngine
     # An endpoint already being served gets nothing more until its lane is done.
     await queue(engine, new_tenant + "-late", "http://127.0.0.1:9/late")
     assert list(await deliverer.claim(busy=[flood, other])) == ["http://127.0.0.1:9/late"]
+
+
+async def test_a_worker_whose_lease_was_taken_over_sends_nothing(engine: AsyncEngine, new_tenant: str) -> None:
+    receiver = Receiver()
+    async with serve(receiver) as url:
+        await queue(engine, new_tenant, url)
+        late, fresh = (WebhookDeliverer(engine, secret, allow_private=True) for _ in range(2))
+        (stale,) = (await late.claim()).values()
+        async with engine.begin() as conn:  # its lease ran out (a long pause, a lost connection)
+            await conn.execute(sa.update(D).values(next_attempt_at=sa.func.now() - sa.text("interval '1 second'")))
+        (current,) = (await fresh.claim()).values()
+        async with late.client() as client:
+            await late._lane(client, stale, asyncio.Event())  # its token no longer matches: no call
+        assert receiver.received == []
+        async with fresh.client() as client:
+            await fresh._lane(client, current, asyncio.Event())
+    assert len(receiver.received) == 1
+    row = await row_for(engine, url)
+    assert (row.status, row.attempts) == ("delivered", 1)
+
+
+async def test_stopping_gives_back_the_deliveries_not_yet_sent(engine: AsyncEngine, new_tenant: str) -> None:
+    held = Misbehaving("hold")
+    deliverer = WebhookDeliverer(engine, secret, allow_private=True, deadline=60, per_endpoint=3)
+    async with serve_raw(held) as url:
+        await queue(engine, new_tenant, url, n=3)
+        stop = asyncio.Event()
+        task = asyncio.create_task(deliverer.run(stop))
+        await asyncio.wait_for(held.arrived.wait(), 30)
+        stop.set()  # the call under way may finish; the two behind it are not sent
+        held.release.set()
+        await asyncio.wait_for(task, 30)
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                sa.select(D.c.status, D.c.attempts, (D.c.next_attempt_at <= sa.func.now()).label("due")).order_by(
+                    D.c.id
+                )
+            )
+        ).all()
+    assert [(r.status, r.attempts) for r in rows] == [("delivered", 1), ("pending", 0), ("pending", 0)]
+    assert rows[1].due and rows[2].due  # at once, not after their lease
+    assert held.requests == 1
