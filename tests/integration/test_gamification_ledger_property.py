@@ -82,7 +82,7 @@ async def run(url: str, table: list[tuple[str, str]], seq: list[tuple[Any, ...]]
                     else:
                         try:
                             async with s.begin():
-                                await points.admin_reverse(s, tenant, emp, env.id, "test")
+                                await points.admin_reverse(s, tenant, emp, env.id, "test", by="admin")
                         except (NotFound, Conflict):
                             pass
                     book.reverse(env.id)

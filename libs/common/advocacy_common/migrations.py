@@ -152,3 +152,27 @@ def drop_outbox_parking() -> None:
     op.drop_index("ix_outbox_parked", table_name="outbox")
     op.drop_column("outbox", "park_reason")
     op.drop_column("outbox", "parked_at")
+
+
+def add_audit_log() -> None:
+    """The audit log of admin actions (advocacy_common.audit.AUDIT_LOG, issue 13)."""
+    from sqlalchemy.dialects.postgresql import JSONB
+
+    op.create_table(
+        "audit_log",
+        sa.Column("id", sa.BigInteger(), sa.Identity(), nullable=False),
+        sa.Column("tenant_id", sa.Text(), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+        sa.Column("actor", sa.Text(), nullable=False),
+        sa.Column("action", sa.Text(), nullable=False),
+        sa.Column("target", sa.Text(), nullable=True),
+        sa.Column("before", JSONB(), nullable=True),
+        sa.Column("after", JSONB(), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_audit_log_tenant_at", "audit_log", ["tenant_id", "at", "id"])
+    op.create_index("ix_audit_log_at", "audit_log", ["at"])
+
+
+def drop_audit_log() -> None:
+    op.drop_table("audit_log")

@@ -51,6 +51,8 @@ class TenantSettings(BaseModel):
     second_approver_required: bool = False
     partner_webhook_url: str | None = Field(default=None, max_length=2048)
     attribution_window_days: int = Field(default=90, ge=1, le=365)
+    # How long the audit log of admin actions keeps an entry (advocacy_common.audit).
+    audit_retention_days: int = Field(default=365, ge=30, le=3650)
 
     @field_validator("time_zone")
     @classmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from advocacy_common.audit import audit_router, purge_task
 from advocacy_common.entrypoint import service_cli
 from advocacy_common.registry import Registration
 from advocacy_common.runtime import ServiceDefinition, create_service_app
@@ -17,10 +18,10 @@ DEFINITION = ServiceDefinition(
     name="content",
     title="Advocacy content",
     description="The advocacy board: curated content, targeting, captions, policy and programme.",
-    routers=[router],
+    routers=[router, audit_router("content")],
     consumers=CONSUMERS,
     late_consumers=[PARTNER_FEED],
-    worker_tasks=[scheduler_task, deliver_webhooks],
+    worker_tasks=[scheduler_task, deliver_webhooks, purge_task(has_settings_copy=True)],
 )
 
 

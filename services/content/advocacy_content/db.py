@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR
 from sqlalchemy.orm import registry
 from sqlmodel import Column, Field, SQLModel
 
+from advocacy_common.audit import add_audit_table
 from advocacy_common.db import add_messaging_tables
 from advocacy_common.partner_feed import WEBHOOK_DELIVERIES, add_partner_feed_tables
 from advocacy_common.tenant_store import TENANT_SETTINGS, add_tenant_settings_table
@@ -21,6 +22,7 @@ class Model(SQLModel, registry=registry()):
 
 metadata = Model.metadata
 add_messaging_tables(metadata)
+add_audit_table(metadata)
 # Content owns tenant settings: this is the system of record the settings events are built from.
 add_tenant_settings_table(metadata)
 TenantSettingsTable = metadata.tables[TENANT_SETTINGS.name]

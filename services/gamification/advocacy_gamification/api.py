@@ -136,7 +136,7 @@ async def get_my_points(who: EmployeePrincipal, session: SessionDep, page: PageD
 @router.post("/points/reversals", response_model=Reversals, status_code=201)
 async def post_reversal(body: ReversalIn, admin: AdminPrincipal, session: SessionDep) -> Reversals:
     reason = f"{body.reason} (by {admin.sub})"
-    result = await points.admin_reverse(session, admin.tenant_id, body.employee_id, body.event_id, reason)
+    result = await points.admin_reverse(session, admin.tenant_id, body.employee_id, body.event_id, reason, by=admin.sub)
     return Reversals.model_validate(result)
 
 

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 
+from advocacy_common.audit import audit_router, purge_task
 from advocacy_common.entrypoint import service_cli
 from advocacy_common.registry import Registration
 from advocacy_common.runtime import Runtime, ServiceDefinition, create_service_app
@@ -91,10 +92,10 @@ DEFINITION = ServiceDefinition(
     name="gamification",
     title="Advocacy gamification",
     description="Points ledger, leaderboards, badges, challenges and rewards.",
-    routers=[router],
+    routers=[router, audit_router("gamification")],
     consumers=CONSUMERS,
     api_tasks=[board_listener],
-    worker_tasks=[challenge_scheduler],
+    worker_tasks=[challenge_scheduler, purge_task(has_settings_copy=True)],
     on_start=on_start,
 )
 

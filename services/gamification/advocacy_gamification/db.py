@@ -14,6 +14,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
+from advocacy_common.audit import add_audit_table
 from advocacy_common.db import add_messaging_tables, table_of
 from advocacy_common.tenant_store import add_tenant_settings_table
 
@@ -24,6 +25,7 @@ class Model(SQLModel, registry=registry()):
 
 metadata = Model.metadata
 add_messaging_tables(metadata)
+add_audit_table(metadata)
 add_tenant_settings_table(metadata)
 
 TS = sa.DateTime(timezone=True)

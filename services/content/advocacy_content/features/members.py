@@ -8,6 +8,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, delete, update
 
+from advocacy_common import audit
 from advocacy_common.auth.principal import Principal
 from advocacy_common.db import table_of
 from advocacy_common.events.content import MemberErased, MemberUpdated
@@ -199,4 +200,6 @@ async def erase_member(session: AsyncSession, who: Principal, employee_id: str) 
     await session.execute(
         update(Wave).where(col(Wave.tenant_id) == t, col(Wave.created_by) == employee_id).values(created_by=ERASED)
     )
+    await audit.forget_person(session, t, employee_id)
+    await audit.record(session, who.tenant_id, who.sub, "member.erased", at=at)  # not who: the entry must not name them
     await emit(session, t, MemberErased(employee_id=employee_id, erased_at=at), at)

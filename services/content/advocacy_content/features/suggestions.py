@@ -7,6 +7,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from advocacy_common import audit
 from advocacy_common.auth.principal import Principal
 from advocacy_common.errors import Conflict, Unprocessable
 from advocacy_common.events.content import SuggestionApproved
@@ -77,6 +78,17 @@ async def approve(session: AsyncSession, who: Principal, content_id: str) -> Con
         raise Conflict(str(e)) from e
     item.approvals = outcome.approvals
     item.updated_at = at
+    approval = {"approvals": len(outcome.approvals), "approved": outcome.approved}
+    await audit.record(
+        session,
+        who.tenant_id,
+        who.sub,
+        "suggestion.approved",
+        target=item.id,
+        before={"status": item.status},
+        after=approval,
+        at=at,
+    )
     if not outcome.approved:
         await session.flush()
         return item  # waits for a second admin
@@ -103,6 +115,16 @@ async def reject(session: AsyncSession, who: Principal, content_id: str, body: R
     if item.status != domain.Status.pending_review:
         raise Conflict(f"only a suggestion pending review can be rejected (it is {item.status})")
     at = now()
+    await audit.record(
+        session,
+        who.tenant_id,
+        who.sub,
+        "suggestion.rejected",
+        target=item.id,
+        before={"status": item.status},
+        after={"reason": body.reason.strip()},
+        at=at,
+    )
     item.status = domain.Status.rejected
     item.rejection_reason = body.reason.strip()
     item.reviewed_by, item.reviewed_at, item.updated_at = who.sub, at, at

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from advocacy_common import audit
 from advocacy_common.auth.principal import Principal
 from advocacy_common.errors import Unprocessable
 from advocacy_common.events.content import TenantSettingsUpdated
@@ -58,4 +59,6 @@ async def put_settings(session: AsyncSession, who: Principal, body: TenantSettin
         )
     )
     await emit(session, who.tenant_id, TenantSettingsUpdated(settings=new, updated_at=at), at)
+    before = old.model_dump(mode="json") if updated_at is not None else None
+    await audit.record(session, who.tenant_id, who.sub, "tenant_settings.updated", before=before, after=doc, at=at)
     return TenantSettingsPublic(**new.model_dump(), updated_at=at)

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from advocacy_common import audit
 from advocacy_common.bulk import insert_rows, rows_param
 from advocacy_common.events import Envelope
 from advocacy_common.events.content import MemberUpdated
@@ -178,6 +179,7 @@ async def erase(session: AsyncSession, tenant_id: str, employee_id: str, at: dat
         return None
     pseudonym = f"erased-{uuid.uuid4().hex}"
     await notify_erased(session, tenant_id, employee_id)
+    await audit.forget_person(session, tenant_id, employee_id)
     for tbl in (
         LEDGER,
         TOTALS,

@@ -7,6 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from advocacy_common import audit
 from advocacy_common.errors import Conflict, NotFound
 from advocacy_common.pagination import PageParams, as_int, encode_cursor, parse_cursor
 from advocacy_gamification.adapters.ledger import reverse, unreversed_awards
@@ -66,7 +67,7 @@ async def my_points(session: AsyncSession, tenant_id: str, employee_id: str, pag
 
 
 async def admin_reverse(
-    session: AsyncSession, tenant_id: str, employee_id: str, event_id: str, reason: str
+    session: AsyncSession, tenant_id: str, employee_id: str, event_id: str, reason: str, *, by: str
 ) -> dict[str, Any]:
     """Reverse the employee's award(s) for ``event_id`` (the event id shown in their ledger, or the
     click / share / conversion id behind it). A reversal happens once: a second one is a 409."""
@@ -86,4 +87,7 @@ async def admin_reverse(
         raise Conflict("that award was already reversed", code="already_reversed")
     ids = [p.id for p in posted]
     rows = (await session.execute(sa.select(LEDGER).where(LEDGER.c.id.in_(ids)).order_by(LEDGER.c.id))).all()
-    return {"items": [entry_out(r) for r in rows]}
+    entries = [entry_out(r) for r in rows]
+    after = {"event_id": event_id, "reason": reason, "points": sum(int(e["points"]) for e in entries)}
+    await audit.record(session, tenant_id, by, "points.reversed", target=employee_id, after=after)
+    return {"items": entries}

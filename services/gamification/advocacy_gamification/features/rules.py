@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from advocacy_common import audit
 from advocacy_common.errors import Unprocessable
 from advocacy_common.pagination import PageParams, as_offset, encode_cursor, parse_cursor
 from advocacy_gamification import domain
@@ -58,6 +59,8 @@ async def put(
             created_by=by,
         )
     )
+    after = {"version": version, "effective_at": effective_at.isoformat(), "body": rules.model_dump(mode="json")}
+    await audit.record(session, tenant_id, by, "rules.updated", target=str(version), after=after, at=now)
     return version_out(RuleVersion(version, effective_at, rules))
 
 
