@@ -14,7 +14,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
-OVERLAYS = ("dev", "prod", "strimzi-cnpg")
+# prod-ingress-nginx: prod with the optional ingress-nginx edge (components/ingress-nginx).
+OVERLAYS = ("dev", "prod", "strimzi-cnpg", "prod-ingress-nginx")
 SERVICES = ("content", "sharing", "metrics", "gamification")
 
 
@@ -83,6 +84,29 @@ def one(objects: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
 
 def of_kind(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     return [o for o in objects if o["kind"] == kind]
+
+
+def public_routes(objects: list[dict[str, Any]]) -> dict[str, str]:
+    """Path prefix (no trailing slash) -> the Service it is sent to, from the HTTPRoutes or the
+    Ingresses an overlay renders (a prefix routed twice fails)."""
+    routed: dict[str, str] = {}
+
+    def add(path: str, backend: str) -> None:
+        prefix = path.rstrip("/") or "/"
+        assert prefix not in routed, f"{prefix} routed twice"
+        routed[prefix] = backend
+
+    for route in of_kind(objects, "HTTPRoute"):
+        for rule in route["spec"]["rules"]:
+            (backend,) = rule["backendRefs"]
+            for match in rule["matches"]:
+                if match["path"]["type"] == "PathPrefix":
+                    add(match["path"]["value"], backend["name"])
+    for ing in of_kind(objects, "Ingress"):
+        for rule in ing["spec"]["rules"]:
+            for p in rule["http"]["paths"]:
+                add(p["path"], p["backend"]["service"]["name"])
+    return routed
 
 
 def settings_classes() -> dict[str, type[Any]]:

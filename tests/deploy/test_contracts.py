@@ -15,7 +15,7 @@ from advocacy_common.events import REGISTRY, new_event
 from advocacy_common.events.sharing import ShareClicked, ShareCreated, Verdict
 from advocacy_common.partner_feed import partner_payload
 from advocacy_dev import asyncapi, openapi_export
-from tests.deploy.conftest import ROOT, SERVICES, build
+from tests.deploy.conftest import ROOT, SERVICES, build, public_routes
 from tests.deploy.test_k8s import ROUTES
 
 
@@ -120,22 +120,18 @@ def test_openapi_documents_are_regenerated_identically() -> None:
         )
 
 
-def test_every_documented_path_is_routed_by_the_ingress_to_its_service() -> None:
-    """A new public prefix needs an Ingress path (deploy/k8s/base/<service>/ingress.yaml)."""
+def test_every_documented_path_is_routed_by_the_edge_to_its_service() -> None:
+    """A new public prefix needs an HTTPRoute path (deploy/k8s/base/<service>/route.yaml) and an
+    Ingress path (deploy/k8s/components/ingress-nginx/<service>.yaml)."""
     ingress = {p: s for p, s in ROUTES.items()}
     for service in SERVICES:
         paths = json.loads((ROOT / openapi_export.path_for(service)).read_text())["paths"]
         for path in paths:
             owners = {s for prefix, s in ingress.items() if path == prefix or path.startswith(prefix.rstrip("/") + "/")}
-            assert owners == {service}, f"{service} serves {path}; the Ingress routes it to {owners or 'nothing'}"
-    routed = {
-        p["path"]
-        for ing in build("prod")
-        if ing["kind"] == "Ingress"
-        for r in ing["spec"]["rules"]
-        for p in r["http"]["paths"]
-    }
-    assert routed == set(ingress)
+            assert owners == {service}, f"{service} serves {path}; the edge routes it to {owners or 'nothing'}"
+    wanted = {p.rstrip("/") for p in ingress}
+    assert set(public_routes(build("prod"))) == wanted
+    assert set(public_routes(build("prod-ingress-nginx"))) == wanted
 
 
 def test_partners_guide_names_every_partner_visible_type() -> None:

@@ -13,10 +13,22 @@ import pytest
 from kubernetes_validate.utils import SchemaNotFoundError
 
 from tests.deploy.conftest import K8S as K8S_DIR
-from tests.deploy.conftest import OVERLAYS, SERVICES, build, env_names, of_kind, one, settings_classes
+from tests.deploy.conftest import (
+    OVERLAYS,
+    SERVICES,
+    build,
+    env_names,
+    of_kind,
+    one,
+    public_routes,
+    settings_classes,
+)
 
 K8S_VERSION = "1.31"
 CUSTOM_KINDS = {"ScaledObject", "Kafka", "KafkaNodePool", "KafkaTopic", "KafkaUser", "Cluster"}
+# Not in kubernetes-validate's schemas: checked against the pinned Gateway API and Envoy Gateway CRD
+# schemas by tests/deploy/test_edges.py.
+GATEWAY_KINDS = {"Gateway", "HTTPRoute", "BackendTrafficPolicy", "ClientTrafficPolicy"}
 
 # Public path prefixes and the service whose API serves them (API.md).
 ROUTES = {
@@ -74,7 +86,7 @@ def test_every_overlay_builds_and_validates_against_the_kubernetes_schemas(overl
             kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
             validated += 1
         except SchemaNotFoundError:
-            assert obj["kind"] in CUSTOM_KINDS, f"no schema for {obj['apiVersion']} {obj['kind']}"
+            assert obj["kind"] in CUSTOM_KINDS | GATEWAY_KINDS, f"no schema for {obj['apiVersion']} {obj['kind']}"
         except kubernetes_validate.ValidationError as e:
             pytest.fail(f"{overlay}: {obj['kind']} {obj['metadata']['name']}: {e}")
     assert validated >= 50
@@ -232,22 +244,21 @@ def test_keda_scales_workers_on_lag_capped_at_the_partitions(overlay: str) -> No
             assert int(meta["lagThreshold"]) > 0
 
 
-def test_ingress_routes_public_paths_to_each_service(overlay: str) -> None:
+def test_the_edge_routes_public_paths_to_each_service(overlay: str) -> None:
     objects = build(overlay)
-    routed: dict[str, str] = {}
-    for ing in of_kind(objects, "Ingress"):
-        for rule in ing["spec"]["rules"]:
-            for p in rule["http"]["paths"]:
-                assert p["path"] not in routed, f"{p['path']} routed twice"
-                backend = p["backend"]["service"]["name"]
-                one(objects, "Service", backend)
-                routed[p["path"]] = backend
-    assert routed["/r/"] == "sharing-api"
+    routed = public_routes(objects)
+    for backend in routed.values():
+        one(objects, "Service", backend)
+    assert routed["/r"] == "sharing-api"
     for prefix, svc in ROUTES.items():
-        assert routed.get(prefix) == f"{svc}-api", prefix
+        assert routed.get(prefix.rstrip("/")) == f"{svc}-api", prefix
     assert not any(p in routed for p in ("/healthz", "/readyz", "/metrics", "/"))
+    # one edge per overlay: the base's Gateway, or ingress-nginx's Ingresses (the optional one)
+    assert bool(of_kind(objects, "HTTPRoute")) != bool(of_kind(objects, "Ingress")), overlay
     if overlay != "dev":
         assert all(i["spec"].get("tls") for i in of_kind(objects, "Ingress"))
+        listeners = [li for g in of_kind(objects, "Gateway") for li in g["spec"]["listeners"]]
+        assert all(li["protocol"] == "HTTPS" and li["tls"]["certificateRefs"] for li in listeners)
 
 
 def _policies(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -275,7 +286,8 @@ def test_network_policies_deny_by_default_and_open_only_what_is_needed(overlay: 
         namespaces = {peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for peer in ingress_from}
         component = labels["app.kubernetes.io/component"]
         if component == "api":
-            assert namespaces == {"ingress-nginx", "monitoring"}, w["metadata"]["name"]
+            edge = "ingress-nginx" if of_kind(objects, "Ingress") else "envoy-gateway-system"
+            assert namespaces == {edge, "monitoring"}, w["metadata"]["name"]
         elif component == "worker":
             assert namespaces == {"monitoring"}, w["metadata"]["name"]
         else:
@@ -284,6 +296,8 @@ def test_network_policies_deny_by_default_and_open_only_what_is_needed(overlay: 
         # APIs fetch the IdP's JWKS; content's worker POSTs partner webhooks.
         https = component == "api" or (labels["app.kubernetes.io/name"] == "content" and component == "worker")
         allowed = {53, 9092, 5432} | ({443} if https else set())
+        if overlay == "dev" and component == "api":
+            allowed |= {80, 8080}  # the in-cluster dev IdP's JWKS over HTTP (test_edges.py)
         assert ports == allowed, f"{w['metadata']['name']}: egress ports {ports}"
 
 
