@@ -34,11 +34,11 @@ GATEWAY_KINDS = {"Gateway", "HTTPRoute", "BackendTrafficPolicy", "ClientTrafficP
 ROUTES = {
     "/r/": "sharing",
     **{p: "content" for p in ("/v1/content", "/v1/policy", "/v1/me", "/v1/waves", "/v1/members", "/v1/tenant", "/v1/partner",
-                              "/v1/coaching")},
+                              "/v1/coaching", "/v1/audit/content")},
     **{p: "sharing" for p in ("/v1/shares", "/v1/accounts", "/v1/clicks", "/v1/conversions", "/v1/conversion-secrets")},
     "/v1/metrics": "metrics",
     **{p: "gamification" for p in ("/v1/leaderboard", "/v1/points", "/v1/rules", "/v1/badges", "/v1/challenges",
-                                   "/v1/rewards", "/v1/redemptions")},
+                                   "/v1/rewards", "/v1/redemptions", "/v1/audit/gamification")},
 }  # fmt: skip
 
 
