@@ -160,15 +160,16 @@ async def test_a_delivery_whose_worker_died_on_its_last_attempt_fails_instead_of
 
 
 async def test_one_endpoints_backlog_does_not_fill_the_claim(engine: AsyncEngine, new_tenant: str) -> None:
-    flood, other = "http://127.0.0.1:9/flood", "http://127.0.0.1:9/other"
-    await queue(engine, new_tenant + "-hostile", flood, n=40)  # older than the other endpoint's one
-    await queue(engine, new_tenant, other)
+    hostile, good, late = new_tenant + "-hostile", new_tenant, new_tenant + "-late"
+    await queue(engine, hostile, "http://127.0.0.1:9/flood", n=40)  # due before the other endpoint's one
+    await queue(engine, good, "http://127.0.0.1:9/good")
     deliverer = WebhookDeliverer(engine, secret, allow_private=True, per_endpoint=3, max_in_flight=4)
     claimed = await deliverer.claim()
-    assert {url: len(rows) for url, rows in claimed.items()} == {flood: 3, other: 1}
+    assert {tenant: len(rows) for tenant, rows in claimed.items()} == {hostile: 3, good: 1}
+    assert [r.event_id for r in claimed[hostile]] == [f"http://127.0.0.1:9/flood#{i}" for i in range(3)]
     # An endpoint already being served gets nothing more until its lane is done.
-    await queue(engine, new_tenant + "-late", "http://127.0.0.1:9/late")
-    assert list(await deliverer.claim(busy=[flood, other])) == ["http://127.0.0.1:9/late"]
+    await queue(engine, late, "http://127.0.0.1:9/late")
+    assert list(await deliverer.claim(busy=[hostile, good])) == [late]
 
 
 async def test_a_worker_whose_lease_was_taken_over_sends_nothing(engine: AsyncEngine, new_tenant: str) -> None:
