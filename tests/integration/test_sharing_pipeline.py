@@ -110,6 +110,9 @@ async def test_head_and_crawlers_are_answered_but_never_counted(sharing: Sharing
         assert (await hit(sharing, link["code"], ua=ua, ip=f"198.18.2.{i}")).status_code == 302
     got = await sharing.wait_clicks(link["code"], 4)
     assert got == {"bot": 4}
+    # every bot verdict stores its reason
+    reasons = sorted(r[0] for r in await sharing.rows("select reason from clicks where code = :c", c=link["code"]))
+    assert reasons == ["head_request", "preview_fetcher", "preview_fetcher", "ua_not_browser"]
 
 
 async def test_more_than_30_a_minute_is_answered_429_and_recorded(sharing: Sharing) -> None:

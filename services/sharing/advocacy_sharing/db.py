@@ -91,6 +91,8 @@ class Click(Model, table=True):
     browser: str | None = None
     os: str | None = None
     method: str = "GET"
+    # Why a bot verdict is one (``ua_not_browser``, ``known_crawler:<source>``, ``scanner_timing``, ...).
+    reason: str | None = None
     # Set when an admin judged the click fraudulent after the fact (the consumers reverse it).
     invalidated_at: datetime | None = Field(default=None, sa_type=TS)
     invalidation_reason: str | None = None

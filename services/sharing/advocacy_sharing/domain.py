@@ -120,6 +120,13 @@ class VisitorKeys:
 
 
 # -- verdicts ------------------------------------------------------------------------------------------
+# Reasons of bot verdicts decided without the user agent (the user-agent reasons are in
+# adapters/verdicts.py): a HEAD request (link checkers and unfurlers; a browser GETs), and a bot
+# verdict the edge gave for another reason.
+HEAD_REQUEST = "head_request"
+EDGE_BOT = "edge_bot"
+
+
 @dataclass(frozen=True, slots=True)
 class ClickFacts:
     """What the verdict depends on, gathered by the caller."""

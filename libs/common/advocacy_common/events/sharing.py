@@ -93,6 +93,10 @@ class ShareClicked(_EmployeeKeyed):
     os: str | None = None
     referrer_domain: str | None = None
     country: str | None = None
+    # Why a click is not counted, when the verdict is ``bot`` (``ua_not_browser``,
+    # ``known_crawler:<source>``, ``preview_fetcher``, ``head_request``, ``scanner_timing``, ...);
+    # None otherwise, and on clicks judged before reasons were recorded.
+    reason: str | None = None
 
     def subject(self) -> str | None:
         return self.click_id

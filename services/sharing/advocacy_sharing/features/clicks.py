@@ -2,8 +2,10 @@
 judged and enriched clicks out (``share.clicked.v1``), journaled in the ``clicks`` table.
 
 The edge decided what it could alone (HEAD -> bot, over the rate -> rate_limited). Here: bots by
-user agent (crawlerdetect + crawler patterns + preview fetchers, cached), the sharer's own clicks
-and repeated visitors, against the link's history in the database plus the batch itself.
+user agent (no evidence of a browser, three bot databases, preview fetchers: adapters/verdicts.py,
+cached per user agent), the sharer's own clicks and repeated visitors, against the link's history in
+the database plus the batch itself. Every bot verdict stores its reason (``clicks.reason`` and the
+event's ``reason``).
 
 Invalidation (``POST /v1/clicks/invalidate``): an admin judges clicks fraudulent after the fact.
 
@@ -67,6 +69,7 @@ _COLUMNS = (
     "browser",
     "os",
     "method",
+    "reason",
 )
 _INSERT = unnest_insert(table_of(Click), _COLUMNS, "ON CONFLICT DO NOTHING RETURNING id")
 
@@ -120,9 +123,10 @@ async def judge_clicks(session: AsyncSession, events: Sequence[Envelope[Any]]) -
         if click.visitor_prev:
             keys.append((click.code, click.visitor_prev))
         before = [at for k in keys for cid, at in history.get(k, ()) if cid != click.click_id]
+        bot_reason = domain.HEAD_REQUEST if click.method == "HEAD" else verdicts.ua_reason(click.user_agent)
         verdict = domain.decide_verdict(
             domain.ClickFacts(
-                is_bot=click.method == "HEAD" or verdicts.is_bot(click.user_agent),
+                is_bot=bot_reason is not None,
                 edge_verdict=click.edge_verdict,
                 is_self=domain.is_self_click(
                     creator_visitor=share.creator_visitor,
@@ -134,6 +138,7 @@ async def judge_clicks(session: AsyncSession, events: Sequence[Envelope[Any]]) -
                 is_duplicate=domain.is_duplicate(before, click.received_at),
             )
         )
+        reason = (bot_reason or domain.EDGE_BOT) if verdict is Verdict.bot else None
         if verdict is Verdict.counted:
             history.setdefault((click.code, click.visitor), []).append((click.click_id, click.received_at))
         device = verdicts.device_of(click.user_agent)
@@ -157,6 +162,7 @@ async def judge_clicks(session: AsyncSession, events: Sequence[Envelope[Any]]) -
             ("browser", device.browser),
             ("os", device.os),
             ("method", click.method),
+            ("reason", reason),
         ):
             columns[name].append(value)
         if share.employee_id is not None:
@@ -179,6 +185,7 @@ async def judge_clicks(session: AsyncSession, events: Sequence[Envelope[Any]]) -
                         os=device.os,
                         referrer_domain=ref,
                         country=country,
+                        reason=reason,
                     ),
                     at=click.received_at,
                     id=f"clicked-{click.click_id}",
