@@ -213,3 +213,22 @@ async def test_stopping_gives_back_the_deliveries_not_yet_sent(engine: AsyncEngi
     assert [(r.status, r.attempts) for r in rows] == [("delivered", 1), ("pending", 0), ("pending", 0)]
     assert rows[1].due and rows[2].due  # at once, not after their lease
     assert held.requests == 1
+
+
+@pytest.mark.parametrize("bad", ["http://[zz]/hook", "http://[::1/hook", "http://a b/hook", "http://x:99999/hook"])
+async def test_a_url_nothing_can_parse_fails_its_attempt_and_the_lane_goes_on(
+    engine: AsyncEngine, new_tenant: str, bad: str
+) -> None:
+    receiver = Receiver()
+    async with serve(receiver) as url:
+        await queue(engine, new_tenant, bad)
+        await queue(engine, new_tenant, url)  # same tenant, same lane, behind it
+        assert await WebhookDeliverer(engine, secret, allow_private=True).deliver_due() == 2
+    failed, delivered = await rows(engine)
+    assert (failed.status, failed.attempts) == ("pending", 1) and failed.last_error
+    assert delivered.status == "delivered" and len(receiver.received) == 1
+
+
+async def rows(engine: AsyncEngine) -> list[Any]:
+    async with engine.connect() as conn:
+        return list((await conn.execute(sa.select(D).order_by(D.c.id))).all())

@@ -453,7 +453,10 @@ class WebhookDeliverer:
             return {"last_error": f"refused: {e}"[:500], "last_status_code": None}
         except TimeoutError:
             return {"last_error": f"no complete answer within {self.deadline:g} s", "last_status_code": None}
-        except httpx.HTTPError as e:
+        except (httpx.HTTPError, httpx.InvalidURL) as e:
+            return {"last_error": f"{type(e).__name__}: {e}"[:500], "last_status_code": None}
+        except Exception as e:  # whatever a partner's answer provokes is this attempt's failure
+            log.warning("webhook %s: unexpected failure", row.id, exc_info=True)
             return {"last_error": f"{type(e).__name__}: {e}"[:500], "last_status_code": None}
         if 200 <= r.status_code < 300:
             return {

@@ -155,7 +155,10 @@ def allow_all(_: IPAddress) -> str | None:
 
 def check_url_shape(url: str) -> tuple[str, int]:
     """Scheme, credentials and host checks that need no DNS; returns (host, port)."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as e:  # an unbalanced or invalid [IPv6] host
+        raise UnsafeURL(f"bad URL: {e}") from e
     if parts.scheme not in ("http", "https"):
         raise UnsafeURL("only http(s) URLs are allowed")
     if parts.username or parts.password:
