@@ -13,6 +13,9 @@ someone writes down who may call it. Columns, in :data:`ROLES` order:
   coaches and admins);
 - ``partner``: a partner token of the tenant: it reaches only what docs/partners.md lists (reporting a
   conversion), never a name or a team;
+- ``norole``: a valid token of the tenant whose ``roles`` claim is empty (an identity provider that
+  grants only its own roles, ``offline_access``..., gives this): a route that only asks "is there a
+  caller?" shows here;
 - ``none``: no ``Authorization`` header.
 
 There is no *deactivated employee* column: the platform has no such state. A person is switched off
@@ -48,21 +51,21 @@ from tests.support.stackkit import PrivateStack
 
 pytestmark = pytest.mark.e2e
 
-ROLES = ("admin", "employee", "other", "coach", "partner", "none")
-CALL_ORDER = ("none", "partner", "other", "coach", "employee", "admin")
+ROLES = ("admin", "employee", "other", "coach", "partner", "norole", "none")
+CALL_ORDER = ("none", "norole", "partner", "other", "coach", "employee", "admin")
 CLASSES = {"ok", "own", "401", "403", "404"}
 
-ADMIN_ONLY = "ok   403 403 403 403 401"
-STAFF = "ok   ok  ok  ok  403 401"
-STAFF_OWN = "ok   ok  own own 403 401"  # each sees their own (alice: hers); the admin sees the tenant's
+ADMIN_ONLY = "ok  403 403 403 403 403 401"
+STAFF = "ok  ok  ok  ok  403 403 401"
+STAFF_OWN = "ok  ok  own own 403 403 401"  # each sees their own (alice: hers); the admin sees the tenant's
 
 MATRIX: dict[str, str] = {
     # -- content -------------------------------------------------------------------------------------
-    "content:GET /v1/content": "ok ok own own 403 401",  # the board: alice's pending suggestion on no one else's
+    "content:GET /v1/content": "ok ok own own 403 403 401",  # the board: alice's pending suggestion on no one else's
     "content:POST /v1/content": ADMIN_ONLY,
     "content:GET /v1/content/suggestions": STAFF_OWN,
     "content:POST /v1/content/suggestions": STAFF,
-    "content:GET /v1/content/{content_id}": "ok ok 404 404 403 401",  # alice's pending suggestion
+    "content:GET /v1/content/{content_id}": "ok ok 404 404 403 403 401",  # alice's pending suggestion
     "content:PATCH /v1/content/{content_id}": ADMIN_ONLY,
     "content:POST /v1/content/{content_id}/archive": ADMIN_ONLY,
     "content:POST /v1/content/{content_id}/approve": ADMIN_ONLY,
@@ -82,11 +85,11 @@ MATRIX: dict[str, str] = {
     "content:PATCH /v1/waves/{wave_id}": ADMIN_ONLY,
     "content:DELETE /v1/waves/{wave_id}": ADMIN_ONLY,
     # coaching: the requester, the tenant's coaches and admins read a thread; others get a 404
-    "content:GET /v1/coaching/requests": "ok ok own ok 403 401",
+    "content:GET /v1/coaching/requests": "ok ok own ok 403 403 401",
     "content:POST /v1/coaching/requests": STAFF,
-    "content:GET /v1/coaching/requests/{request_id}": "ok ok 404 ok 403 401",
-    "content:POST /v1/coaching/requests/{request_id}/replies": "403 ok 404 ok 403 401",  # requester and coaches reply
-    "content:POST /v1/coaching/requests/{request_id}/close": "403 ok 404 403 403 401",  # the requester closes
+    "content:GET /v1/coaching/requests/{request_id}": "ok ok 404 ok 403 403 401",
+    "content:POST /v1/coaching/requests/{request_id}/replies": "403 ok 404 ok 403 403 401",  # requester and coaches reply
+    "content:POST /v1/coaching/requests/{request_id}/close": "403 ok 404 403 403 403 401",  # the requester closes
     "content:GET /v1/tenant/settings": ADMIN_ONLY,
     "content:PUT /v1/tenant/settings": ADMIN_ONLY,
     "content:POST /v1/partner/webhook-secret/rotate": ADMIN_ONLY,
@@ -96,12 +99,12 @@ MATRIX: dict[str, str] = {
     "sharing:GET /v1/shares": STAFF_OWN,
     "sharing:POST /v1/shares": STAFF,
     "sharing:PUT /v1/accounts/{network}": STAFF,
-    "sharing:GET /v1/accounts": "own ok own own 403 401",  # everyone, the admin too, sees their own accounts
+    "sharing:GET /v1/accounts": "own ok own own 403 403 401",  # everyone, the admin too, sees their own accounts
     "sharing:POST /v1/clicks/invalidate": ADMIN_ONLY,
-    "sharing:POST /v1/conversions": "ok 403 403 403 ok 401",  # docs/partners.md: a partner token reports conversions
+    "sharing:POST /v1/conversions": "ok 403 403 403 ok 403 401",  # docs/partners.md: a partner token reports conversions
     "sharing:POST /v1/conversion-secrets/rotate": ADMIN_ONLY,
     # -- metrics -------------------------------------------------------------------------------------
-    "metrics:GET /v1/metrics/employees/{employee_id}": "ok ok 403 403 403 401",  # alice's own figures
+    "metrics:GET /v1/metrics/employees/{employee_id}": "ok ok 403 403 403 403 401",  # alice's own figures
     "metrics:GET /v1/metrics/content/{content_id}": STAFF,
     "metrics:GET /v1/metrics/summary": ADMIN_ONLY,
     "metrics:GET /v1/metrics/adoption": ADMIN_ONLY,
@@ -113,7 +116,7 @@ MATRIX: dict[str, str] = {
     "gamification:GET /v1/leaderboard/teams": STAFF,
     "gamification:POST /v1/leaderboard/stream-tickets": STAFF,
     # opened with a ticket from POST /v1/leaderboard/stream-tickets; without one (partner, none) a 401
-    "gamification:GET /v1/leaderboard/stream": "ok ok ok ok 401 401",
+    "gamification:GET /v1/leaderboard/stream": "ok ok ok ok 401 401 401",
     "gamification:GET /v1/rules": STAFF,
     "gamification:PUT /v1/rules": ADMIN_ONLY,
     "gamification:POST /v1/rules/simulate": ADMIN_ONLY,
@@ -179,6 +182,7 @@ async def mw(sec_stack: PrivateStack) -> MatrixWorld:
         "other": s.token(w.tenant, f"bob-{tag}", "employee", team=w.team, name="Bob"),
         "coach": s.token(w.tenant, f"carol-{tag}", "coach", team=w.team, name="Carol"),
         "partner": s.token(w.tenant, f"crm-{tag}", "partner"),
+        "norole": s.token(w.tenant, f"dan-{tag}", [], team=w.team, name="Dan"),
         "none": None,
     }
     async with s.client("content", admin) as c:
