@@ -6,7 +6,7 @@ import importlib
 import sys
 
 # Each module exposes main() -> None. Add new benchmarks here.
-BENCHMARKS: list[str] = ["pipeline", "metrics_reads", "redirect", "leaderboard", "memory", "verdicts"]
+BENCHMARKS: list[str] = ["pipeline", "metrics_reads", "redirect", "leaderboard", "memory", "matcher", "verdicts"]
 
 
 def main() -> None:

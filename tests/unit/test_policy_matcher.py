@@ -4,6 +4,7 @@ grow with the number of terms (counted in trie steps, never timed)."""
 
 from __future__ import annotations
 
+import itertools
 import random
 
 from hypothesis import HealthCheck, example, given, settings
@@ -13,6 +14,9 @@ from advocacy_common.networks import Network
 from advocacy_common.policy import (
     MATCHERS,
     MAX_TERM_WORDS,
+    STEPS_BASE,
+    STEPS_PER_TOKEN,
+    UNCHECKED,
     Matcher,
     MatchStats,
     Policy,
@@ -158,3 +162,21 @@ def test_links_against_many_allowed_domains_cost_a_set_look_up_each() -> None:
     assert _host_allowed("www.d999.example", domains, longest)
     assert not _host_allowed("d999.example.evil.io", domains, longest)
     assert not _host_allowed("x" + ".y" * 50_000, domains, longest)  # a suffix past the longest is not tried
+
+
+def test_a_list_built_for_many_readings_is_stopped_by_the_step_budget() -> None:
+    """Terms made of the readings "iai", "ai", "ia", "a" of the token "!a!": every path of the trie
+    is alive at every token. The check stops at its budget and reports the rest as unchecked; what it
+    reported before that is what the old matcher reported there."""
+    rng = random.Random(3)
+    combos = [" ".join(c) for c in itertools.product(["iai", "ai", "ia", "a"], repeat=5)]
+    terms = tuple(rng.sample(combos, 1000)) + tuple(f"{c} zz{k}" for k, c in enumerate(rng.choices(combos, k=1000)))
+    text = " ".join(["!a!"] * 2000)
+    stats = MatchStats()
+    found = Matcher(terms).find(text, stats)
+    worst_token = 4 * Matcher(terms).nodes  # one token's walk visits each node at most once
+    assert stats.steps <= STEPS_PER_TOKEN * stats.tokens + STEPS_BASE + worst_token
+    assert found[-1].message == UNCHECKED and found[-1].span[1] == len(text)
+    cut = found[-1].span[0]
+    assert 0 < cut < len(text) // 2
+    assert found[:-1] == [v for v in reference.find_blocked_terms(terms, text[: cut + 200]) if v.span[0] < cut]

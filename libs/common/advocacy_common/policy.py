@@ -268,6 +268,14 @@ MAX_TERM_WORDS = 8
 # A compiled matcher costs roughly this many bytes per trie node plus its words' characters (a dict,
 # a node object, the key): the estimate the cache's byte bound counts.
 _NODE_BYTES = 400
+# The most trie steps one check may take: STEPS_PER_TOKEN per token of the text, plus STEPS_BASE.
+# Ordinary lists take 1-3 steps per token (bench/RESULTS.md); only a list built so that many readings
+# of the same tokens are all terms at the same place (the worst case of the Matcher's docstring) goes
+# past it. There the check stops and reports the rest of the text as unchecked, a blocked_term
+# violation: the message is refused rather than judged for an unbounded time.
+STEPS_PER_TOKEN = 64
+STEPS_BASE = 4096
+UNCHECKED = "cannot be checked: its words can be read too many ways against the blocked terms"
 
 
 class _Node:
@@ -295,7 +303,8 @@ class Matcher:
     bounded by the trie paths the next tokens can spell: at most ``MAX_TERM_WORDS`` steps per reading
     when no two readings of a token are both words of the list at the same place, and
     ``R + R**2 + ... + R**MAX_TERM_WORDS`` (R <= 4 readings) in the worst case, whatever the number of
-    terms. The old matcher tried every term sharing the first word at every token."""
+    terms. A check stops past ``STEPS_PER_TOKEN`` steps per token (see there). The old matcher tried
+    every term sharing the first word at every token."""
 
     __slots__ = ("_root", "nodes", "size_bytes")
 
@@ -327,8 +336,12 @@ class Matcher:
         n = len(tokens)
         root = self._root.children
         steps = 0
+        budget = STEPS_PER_TOKEN * n + STEPS_BASE
         found: list[Violation] = []
         for i, readings in enumerate(tokens):
+            if steps > budget:
+                found.append(Violation(BLOCKED_TERM, UNCHECKED, (index[readings[0][1]], len(text))))
+                break
             # the best so far: (words, -reading, -term index) is larger for the winner
             best: tuple[int, int, int] | None = None
             best_node: _Node | None = None
