@@ -122,7 +122,11 @@ class TicketSigner:
 
 
 async def shared_key(sessionmaker: async_sessionmaker[AsyncSession], configured: str | None) -> bytes:
-    """The ticket key every replica uses: the configured secret, else one stored in the database."""
+    """The ticket key every replica uses: the configured secret, else one stored in the database.
+
+    Either is hashed, so the signer's own 32-byte check always passes; the configured secret itself
+    is what is checked (at least 32 bytes, not a published value), by the settings outside dev mode
+    (``GAMIFICATION_STREAM_TICKET_SECRET``, advocacy_common.signing_keys)."""
     if configured:
         return hashlib.sha256(configured.encode()).digest()
     async with sessionmaker() as session, session.begin():
