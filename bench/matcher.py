@@ -1,7 +1,7 @@
 """The policy matcher: µs per 1,000 characters at 2,000 blocked terms, old and new side by side.
 
 ``python -m bench matcher``. The old matcher is the one issue 12 replaced, kept unchanged as the
-tests' reference (``tests/unit/policy_reference.py``). Three term lists of 2,000 terms:
+tests' reference (``tests/support/policy_reference.py``). Three term lists of 2,000 terms:
 
 - shared first word: the issue's hostile policy (every term starts with "acme"), against a message
   where "acme" (and look-alikes of it) is frequent;
@@ -33,7 +33,7 @@ from advocacy_common import offload, policycheck
 from advocacy_common.networks import Network
 from advocacy_common.policy import UNCHECKED, MatchStats, Policy, find_blocked_terms
 from bench.common import append_results
-from tests.unit import policy_reference as reference
+from tests.support import policy_reference as reference
 
 TERMS = 2000
 CHARS = 4000

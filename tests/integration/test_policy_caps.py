@@ -19,7 +19,7 @@ from advocacy_common.migrations import upgrade
 from advocacy_common.policy import MAX_BLOCKED_TERMS, MAX_TERM_CHARS, MAX_TERM_WORDS
 from advocacy_content.app import create_app
 from advocacy_content.settings import ContentSettings
-from tests.unit import policy_reference as reference
+from tests.support import policy_reference as reference
 
 pytestmark = pytest.mark.integration
 

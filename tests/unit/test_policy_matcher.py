@@ -27,7 +27,7 @@ from advocacy_common.policy import (
     find_blocked_terms,
     terms_digest,
 )
-from tests.unit import policy_reference as reference
+from tests.support import policy_reference as reference
 
 # A small alphabet so words collide, share prefixes and overlap; symbols that read as letters at a
 # word's edges ("!nternal", "confidential!"); look-alikes (digits, Cyrillic, full width, accents).

@@ -459,6 +459,15 @@ def term_shape_error(term: str) -> str | None:
     return None
 
 
+def first_misshapen_term(terms: Sequence[str]) -> tuple[int, str] | None:
+    """The index of the first term :func:`term_shape_error` refuses, and why (None: all are fit)."""
+    for i, term in enumerate(terms):
+        problem = term_shape_error(term)
+        if problem is not None:
+            return i, problem
+    return None
+
+
 def find_blocked_terms(terms: tuple[str, ...], text: str, stats: MatchStats | None = None) -> list[Violation]:
     """Every blocked term in ``text`` (see :class:`Matcher`); the list is compiled once and cached."""
     if not terms or not text:

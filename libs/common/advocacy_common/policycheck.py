@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from advocacy_common import offload
 from advocacy_common.networks import Network
-from advocacy_common.policy import Message, Policy, Violation, check_messages
+from advocacy_common.policy import Message, Policy, Violation, check_messages, first_misshapen_term
 
 
 async def check(policy: Policy, network: Network, text: str, *, link: str | None = None) -> list[Violation]:
@@ -24,3 +24,11 @@ async def check_many(policy: Policy, messages: Sequence[Message]) -> list[list[V
     if not messages:
         return []
     return await offload.POOL.run(check_messages, policy, list(messages))
+
+
+async def misshapen_term(terms: Sequence[str]) -> tuple[int, str] | None:
+    """The first blocked term past the shape caps, and why (None: all fit). Normalising 2,000 terms
+    of 200 characters takes ~0.2 s: not on the loop either."""
+    if not terms:
+        return None
+    return await offload.POOL.run(first_misshapen_term, list(terms))

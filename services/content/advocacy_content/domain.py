@@ -246,11 +246,12 @@ def policy_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[dict[
             continue
         if isinstance(after, list):
             b, a = list(before or []), after
+            in_b, in_a = set(b), set(a)  # 2,000 terms: membership in a list was 4 million comparisons
             changes.append(
                 {
                     "field": name,
-                    "added": [x for x in a if x not in b],
-                    "removed": [x for x in b if x not in a],
+                    "added": [x for x in a if x not in in_b],
+                    "removed": [x for x in b if x not in in_a],
                 }
             )
         elif isinstance(after, dict):

@@ -16,7 +16,7 @@ from advocacy_common.errors import Unprocessable
 from advocacy_common.events.content import PolicyUpdated
 from advocacy_common.networks import RULES, Network
 from advocacy_common.pagination import PageParams, as_int, encode_cursor, parse_cursor
-from advocacy_common.policy import Policy, message_length, normalize_domain, term_shape_error
+from advocacy_common.policy import Policy, message_length, normalize_domain
 from advocacy_content import domain
 from advocacy_content.adapters.events import emit, now
 from advocacy_content.db import PolicyVersion
@@ -95,12 +95,7 @@ def version_public(row: PolicyVersion) -> PolicyVersionPublic:
 
 def _validated(body: PolicyIn) -> dict[str, Any]:
     """The policy document to store, or a 422 naming the field at fault."""
-    terms: dict[str, None] = {}
-    for i, term in enumerate(body.blocked_terms):
-        problem = term_shape_error(term)
-        if problem is not None:
-            raise Unprocessable.field(f"blocked_terms.{i}", problem)
-        terms[" ".join(term.split())] = None
+    terms = dict.fromkeys(" ".join(term.split()) for term in body.blocked_terms)  # shapes: put_policy
     domains: dict[str, None] = {}
     for i, d in enumerate(body.allowed_domains):
         nd = normalize_domain(d)
@@ -124,6 +119,9 @@ def _validated(body: PolicyIn) -> dict[str, Any]:
 
 async def put_policy(session: AsyncSession, who: Principal, body: PolicyIn) -> tuple[PolicyVersion, bool]:
     """Store a new version if anything changed; returns (the version in force, whether it is new)."""
+    bad = await policycheck.misshapen_term(body.blocked_terms)
+    if bad is not None:
+        raise Unprocessable.field(f"blocked_terms.{bad[0]}", bad[1])
     doc = _validated(body)
     # one writer per tenant at a time, so versions are consecutive and never collide
     await session.execute(
