@@ -1,5 +1,6 @@
 """Issue 4 acceptance through the four services: real crawler user agents earn nothing, real browsers
-are counted, HEAD is never counted, the sharer's own click earns nothing (metrics and points agree)."""
+are counted, HEAD is never counted, the sharer's own click earns nothing (metrics and points agree).
+Issue 21: a mail scanner's burst on a new link earns nothing, and an admin reads why."""
 
 from __future__ import annotations
 
@@ -90,7 +91,9 @@ async def test_crawlers_earn_nothing_browsers_count_head_and_self_do_not(stack: 
     browsers = corpus("browsers.txt")
     plan = [("GET", crawler_code, visitor_ip(i, 18), ua) for i, ua in enumerate(crawlers)]
     plan += [("HEAD", crawler_code, visitor_ip(i, 20), CHROME) for i in range(50)]
-    plan += [("GET", browser_code, visitor_ip(i, 22), ua) for i, ua in enumerate(browsers)]
+    # every browser from a network of its own: people are spread over networks (a burst from one /24 on
+    # a new link is a mail scanner's, the next test)
+    plan += [("GET", browser_code, f"11.{i >> 8}.{i & 255}.7", ua) for i, ua in enumerate(browsers)]
     plan += [("GET", self_code, "203.0.113.77", CHROME)]
     statuses = await hit_all(stack.url("sharing"), plan)
     assert statuses.count(302) == len(plan)
@@ -116,3 +119,44 @@ async def test_crawlers_earn_nothing_browsers_count_head_and_self_do_not(stack: 
     assert final["crawled"] == 10  # the share only
     assert final["selfie"] == 10
     assert final["browsed"] == 10 + browsed["clicks"]
+
+
+async def link_verdicts(stack: E2EStack, tenant: str, code: str) -> list[dict[str, Any]]:
+    async with stack.client("sharing", stack.token(tenant, "admin-1", "admin")) as s:
+        r = await s.get(f"/v1/links/{code}/verdicts")
+        assert r.status_code == 200, r.text
+        return list(r.json()["items"])
+
+
+async def test_a_mail_scanner_burst_earns_nothing_and_shows_its_reason(stack: E2EStack, new_tenant: str) -> None:
+    content_id = await publish(stack, new_tenant)
+    code = await share(stack, new_tenant, "mailed", content_id)
+    # as the share is made: four addresses of one /24 open the link within a second, with a browser's
+    # user agent (a mail security scanner following every link of the message)
+    scanner = [("GET", code, f"203.0.113.{40 + i}", CHROME) for i in range(4)]
+    assert await hit_all(stack.url("sharing"), scanner) == [302] * 4
+    # a person on another network. (A minute later in the integration tier, whose redirect clock is
+    # injected: tests/integration/test_sharing_pipeline.py; here the services keep their own clocks.)
+    assert await hit_all(stack.url("sharing"), [("GET", code, "198.51.100.77", CHROME)]) == [302]
+
+    async def settled() -> dict[str, Any] | None:
+        m = await metrics_of(stack, new_tenant, "mailed")
+        p = (await points_of(stack, new_tenant)).get("mailed", 0)
+        verdicts = await link_verdicts(stack, new_tenant, code)
+        scanned = sum(i["clicks"] for i in verdicts if "scanner_timing" in (i["reason"], i["taken_back"]))
+        if m["clicks"] == 1 and p == 11 and scanned == 4:
+            return {"metrics": m, "points": p, "verdicts": verdicts}
+        return None
+
+    final = await eventually(
+        settled, timeout=30, interval=0.25, what="the burst judged and any counted part taken back"
+    )
+    assert final["points"] == 10 + 1  # the share, and the person's click only
+    counted = [i for i in final["verdicts"] if i["verdict"] == "counted" and i["taken_back"] is None]
+    assert counted == [{"verdict": "counted", "reason": None, "taken_back": None, "clicks": 1}]
+    async with stack.client("sharing", stack.token(new_tenant, "someone", "employee")) as s:
+        assert (await s.get(f"/v1/links/{code}/verdicts")).status_code == 403
+    other = f"{new_tenant}-other"
+    async with stack.client("sharing", stack.token(other, "admin-1", "admin")) as s:
+        assert (await s.get(f"/v1/links/{code}/verdicts")).status_code == 404  # another tenant's link
+        assert (await s.get("/v1/links/not-a-code!/verdicts")).status_code == 404

@@ -201,3 +201,60 @@ async def test_a_replica_that_missed_the_event_learns_at_the_ttl_refresh(sharing
     finally:
         cache.ttl = ttl
     assert (await hit(sharing, link["code"], ip="198.18.7.3")).status_code == 410
+
+
+# -- mail scanners (issue 21): the redirect's clock is injected, no sleeping -----------------------------
+async def scanner_rows(sharing: Sharing, code: str) -> list[tuple[str, str | None, str | None, str | None]]:
+    rows = await sharing.rows(
+        "select verdict, reason, invalidation_reason, ip_network from clicks where code = :c order by received_at",
+        c=code,
+    )
+    return [tuple(r) for r in rows]  # type: ignore[misc]
+
+
+async def test_a_scanner_burst_on_a_new_link_earns_nothing_a_visitor_a_minute_later_counts(
+    sharing: Sharing, clock: FakeClock
+) -> None:
+    link = await new_link(sharing)
+    for i in range(4):  # four addresses of one /24, within a second of each other and of the share
+        assert (await hit(sharing, link["code"], ip=f"203.0.113.{20 + i}")).status_code == 302
+        clock.advance(0.2)
+    clock.advance(60)
+    assert (await hit(sharing, link["code"], ip="203.0.113.99", **{"Accept-Language": "de"})).status_code == 302
+    await sharing.wait_clicks(link["code"], 5)
+    rows = await scanner_rows(sharing, link["code"])
+    assert all(net == "203.0.113.0/24" for *_, net in rows)
+    # each scanner click is a bot with its reason, or (judged before the rest of its burst came) was
+    # counted and then taken back with that reason
+    for verdict, reason, taken_back, _ in rows[:4]:
+        assert (verdict, reason) == ("bot", "scanner_timing") or (verdict, taken_back) == ("counted", "scanner_timing")
+    assert rows[4][:3] == ("counted", None, None)
+
+
+async def test_a_burst_click_counted_before_the_rest_came_is_taken_back(sharing: Sharing, clock: FakeClock) -> None:
+    link = await new_link(sharing)
+    assert (await hit(sharing, link["code"], ip="192.0.2.10")).status_code == 302
+    assert await sharing.wait_clicks(link["code"], 1) == {"counted": 1}
+    for i in range(2):
+        clock.advance(0.3)
+        assert (await hit(sharing, link["code"], ip=f"192.0.2.{11 + i}")).status_code == 302
+    await sharing.wait_clicks(link["code"], 3)
+    rows = await scanner_rows(sharing, link["code"])
+    assert [r[:3] for r in rows] == [
+        ("counted", None, "scanner_timing"),
+        ("bot", "scanner_timing", None),
+        ("bot", "scanner_timing", None),
+    ]
+    taken = await sharing.rows(
+        "select count(*) from outbox where event_type = 'io.advocacy.share.click_invalidated.v1' and key like :k",
+        k=f"%{link['tenant']}%",
+    )
+    assert taken[0][0] == 1
+
+
+async def test_visitors_of_one_network_minutes_apart_all_count(sharing: Sharing, clock: FakeClock) -> None:
+    link = await new_link(sharing)
+    for i in range(4):  # colleagues behind one office address block, a minute apart
+        clock.advance(60)
+        assert (await hit(sharing, link["code"], ip=f"198.51.100.{30 + i}")).status_code == 302
+    assert await sharing.wait_clicks(link["code"], 4) == {"counted": 4}

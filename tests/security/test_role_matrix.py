@@ -101,6 +101,7 @@ MATRIX: dict[str, str] = {
     "sharing:PUT /v1/accounts/{network}": STAFF,
     "sharing:GET /v1/accounts": "own ok own own 403 403 401",  # everyone, the admin too, sees their own accounts
     "sharing:POST /v1/clicks/invalidate": ADMIN_ONLY,
+    "sharing:GET /v1/links/{code}/verdicts": ADMIN_ONLY,
     "sharing:POST /v1/conversions": "ok 403 403 403 ok 403 401",  # docs/partners.md: a partner token reports conversions
     "sharing:POST /v1/conversion-secrets/rotate": ADMIN_ONLY,
     # -- metrics -------------------------------------------------------------------------------------
@@ -206,6 +207,7 @@ async def mw(sec_stack: PrivateStack) -> MatrixWorld:
         "content:POST /v1/content/{content_id}/approve": {"content_id": suggestion2},
         "content:POST /v1/content/{content_id}/reject": {"content_id": suggestion2},
         "content:DELETE /v1/members/{employee_id}": {"employee_id": f"gone-{tag}"},
+        "sharing:GET /v1/links/{code}/verdicts": {"code": w.share_code},
     }
     mw.bodies = {
         "content:PUT /v1/me/membership": {"enrolled": True},

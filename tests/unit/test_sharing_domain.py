@@ -1,6 +1,7 @@
 from datetime import date
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -110,3 +111,60 @@ def test_near_identical_messages_are_counted() -> None:
     ]
     assert domain.near_identical_count(base, others, 0.85) == 4
     assert domain.similarity(base, others[-1]) < 0.2
+
+
+# -- mail scanners (issue 21) ----------------------------------------------------------------------------
+T0 = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+MS = timedelta(milliseconds=1)
+
+
+@pytest.mark.parametrize(
+    ("ip", "net"),
+    [
+        ("203.0.113.7", "203.0.113.0/24"),
+        ("2001:db8:1:2::5", "2001:db8:1::/48"),
+        ("::ffff:198.51.100.9", "198.51.100.0/24"),
+        ("1.2.3.999", None),
+        ("not an address", None),
+        ("", None),
+    ],
+)
+def test_network_of(ip: str, net: str | None) -> None:
+    assert domain.network_of(ip) == net
+
+
+def test_a_burst_from_one_network_on_a_new_link_is_a_scanner() -> None:
+    # three visitors of one /24 within a second, as the share is made
+    at = T0 + 200 * MS
+    assert domain.scanner_reason(at, T0, [T0 + 100 * MS, T0 + 900 * MS]) == domain.SCANNER_TIMING
+
+
+@pytest.mark.parametrize(
+    ("at", "others", "why"),
+    [
+        (T0 + timedelta(minutes=1), [T0 + timedelta(minutes=1, milliseconds=100)] * 2, "a minute after the share"),
+        (T0 + domain.SCANNER_WINDOW, [T0 + domain.SCANNER_WINDOW + MS] * 2, "at the end of the window"),
+        (T0 + 100 * MS, [T0 + 200 * MS], "two clicks are not a burst"),
+        (T0 + 100 * MS, [T0 + 1200 * MS, T0 + 2300 * MS], "more than a second apart"),
+        (T0 + 100 * MS, [], "alone on its network"),
+        (T0 - 2 * domain.BURST_WINDOW, [T0 - 2 * domain.BURST_WINDOW] * 2, "before the share existed"),
+    ],
+)
+def test_what_is_not_a_scanner(at: datetime, others: list[datetime], why: str) -> None:
+    assert domain.scanner_reason(at, T0, others) is None, why
+
+
+@given(
+    offsets=st.lists(st.integers(min_value=0, max_value=5000), min_size=0, max_size=6),
+    mine=st.integers(min_value=0, max_value=5000),
+)
+def test_scanner_rule_matches_its_definition(offsets: list[int], mine: int) -> None:
+    """scanner_timing iff fresh and some window of one second holds this click and two others."""
+    at = T0 + mine * MS
+    others = [T0 + o * MS for o in offsets]
+    times = sorted([at, *others])
+    expected = domain.is_fresh(at, T0) and any(
+        lo <= at <= lo + domain.BURST_WINDOW and sum(lo <= t <= lo + domain.BURST_WINDOW for t in times) >= 3
+        for lo in times
+    )
+    assert (domain.scanner_reason(at, T0, others) == domain.SCANNER_TIMING) == expected

@@ -28,6 +28,7 @@ from advocacy_sharing.schemas import (
     ConversionOut,
     InvalidateIn,
     InvalidateOut,
+    LinkVerdicts,
     SecretOut,
     ShareCreate,
     SharePublic,
@@ -128,6 +129,12 @@ async def list_accounts(who: EmployeePrincipal, session: SessionDep) -> AccountL
 @router.post("/clicks/invalidate", response_model=InvalidateOut)
 async def invalidate(body: InvalidateIn, who: AdminPrincipal, session: SessionDep) -> InvalidateOut:
     return InvalidateOut(invalidated=await clicks.invalidate_clicks(session, who.tenant_id, body))
+
+
+@router.get("/links/{code}/verdicts", response_model=LinkVerdicts)
+async def link_verdicts(code: str, who: AdminPrincipal, session: SessionDep) -> LinkVerdicts:
+    """Why the clicks of one link were or were not counted: clicks by verdict and reason."""
+    return await clicks.link_verdicts(session, who.tenant_id, code)
 
 
 @router.post("/conversions", status_code=status.HTTP_202_ACCEPTED, response_model=ConversionOut)

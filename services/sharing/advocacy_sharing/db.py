@@ -93,6 +93,9 @@ class Click(Model, table=True):
     method: str = "GET"
     # Why a bot verdict is one (``ua_not_browser``, ``known_crawler:<source>``, ``scanner_timing``, ...).
     reason: str | None = None
+    # The visitor's network (IPv4 /24, IPv6 /48) and whether Accept-Language came: the scanner rules.
+    ip_network: str | None = None
+    accept_language: bool | None = None
     # Set when an admin judged the click fraudulent after the fact (the consumers reverse it).
     invalidated_at: datetime | None = Field(default=None, sa_type=TS)
     invalidation_reason: str | None = None

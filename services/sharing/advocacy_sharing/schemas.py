@@ -72,6 +72,21 @@ class InvalidateOut(BaseModel):
     invalidated: int
 
 
+class VerdictCount(BaseModel):
+    """Clicks of one link with one verdict and reason (``reason``: why a ``bot`` is one;
+    ``taken_back``: why a counted click was invalidated afterwards, by an admin or a scanner rule)."""
+
+    verdict: str
+    reason: str | None
+    taken_back: str | None
+    clicks: int
+
+
+class LinkVerdicts(BaseModel):
+    code: str
+    items: list[VerdictCount]
+
+
 class ConversionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

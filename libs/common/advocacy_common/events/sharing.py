@@ -67,6 +67,10 @@ class ClickReceived(EventData):
     country: str | None = None
     # Verdicts the redirect could decide alone (bot, rate_limited); None leaves it to the worker.
     edge_verdict: Verdict | None = None
+    # The visitor's network (IPv4 /24, IPv6 /48; never the address) and whether the request carried
+    # Accept-Language, for the mail-scanner rules. None: recorded before they were.
+    ip_network: str | None = None
+    accept_language: bool | None = None
 
     def partition_key(self, tenant_id: str) -> str:
         return f"{tenant_id}:{self.code}"

@@ -440,6 +440,7 @@ class Redirector:
         # the peers checked for trust are this host's neighbours (4,096 x ~150 bytes).
         self._resolve = lru_cache(maxsize=16384)(self.addresses.resolve)
         self._trusted = lru_cache(maxsize=4096)(self.addresses.is_trusted)
+        self._network = lru_cache(maxsize=65536)(domain.network_of)
         self._iso_second = -1
         self._iso_prefix = ""
         self.keys = domain.VisitorKeys(settings.visitor_secret)
@@ -493,6 +494,7 @@ class Redirector:
             return await _answer(send, _GONE, method)
 
         ua = xff = referer = country = None
+        language = False
         country_name = self.country_header
         for k, v in scope["headers"]:
             if k == b"user-agent":
@@ -501,6 +503,8 @@ class Redirector:
                 xff = v
             elif k == b"referer":
                 referer = v
+            elif k == b"accept-language":
+                language = True
             elif k == country_name:
                 country = v
         client = scope.get("client")
@@ -538,6 +542,8 @@ class Redirector:
                 "referrer": referer[:512].decode("latin-1") if referer else None,
                 "country": country[:8].decode("latin-1") if country else None,
                 "edge_verdict": edge,
+                "ip_network": self._network(ip),
+                "accept_language": language,
             }
         )
         self.journal.append(encode(target.tenant_id, click_id, code, at_iso, value))

@@ -29,13 +29,14 @@ from sqlmodel import col
 
 from advocacy_common.bulk import unnest_insert
 from advocacy_common.db import table_of
+from advocacy_common.errors import NotFound
 from advocacy_common.events import Envelope, new_event
 from advocacy_common.events.sharing import ClickInvalidated, ClickReceived, ShareClicked, Verdict
 from advocacy_common.outbox import add_events
 from advocacy_sharing import domain
 from advocacy_sharing.adapters import verdicts
 from advocacy_sharing.db import Click, Share
-from advocacy_sharing.schemas import InvalidateIn
+from advocacy_sharing.schemas import InvalidateIn, LinkVerdicts, VerdictCount
 from advocacy_sharing.settings import SOURCE
 
 # Fixed-text statements with array parameters: one prepared statement each whatever the batch size.
@@ -70,8 +71,22 @@ _COLUMNS = (
     "os",
     "method",
     "reason",
+    "ip_network",
+    "accept_language",
 )
 _INSERT = unnest_insert(table_of(Click), _COLUMNS, "ON CONFLICT DO NOTHING RETURNING id")
+# Clicks already judged on fresh links from the networks of this batch's fresh clicks: the scanner
+# rule's memory (read only when a batch has a click within seconds of its share's creation).
+_NEIGHBOURS = sa.text(
+    "SELECT id, code, ip_network, received_at, verdict, invalidated_at, visitor FROM clicks "
+    "WHERE code = ANY(CAST(:codes AS text[])) AND ip_network = ANY(CAST(:networks AS text[])) "
+    "AND received_at >= :lo AND received_at <= :hi"
+)
+_TAKE_BACK = sa.text(
+    "UPDATE clicks SET invalidated_at = :at, invalidation_reason = :reason "
+    "WHERE id = ANY(CAST(:ids AS text[])) AND invalidated_at IS NULL AND verdict = :counted "
+    "RETURNING id, tenant_id, share_id, employee_id, content_id, network, received_at"
+)
 
 
 # The outbox rows of a batch, exactly as ``add_events`` writes them (``outbox_row``), in one
@@ -112,6 +127,8 @@ async def judge_clicks(session: AsyncSession, events: Sequence[Envelope[Any]]) -
     history = await _counted_history(
         session, codes, visitors, min(times) - domain.DUPLICATE_WINDOW, max(times) + domain.DUPLICATE_WINDOW
     )
+    neighbours, judged = await _fresh_neighbours(session, raw, shares)
+    take_back: dict[str, tuple[str, datetime]] = {}  # counted click id -> (tenant, burst click's time)
     columns: dict[str, list[Any]] = {c: [] for c in _COLUMNS}
     out: list[Envelope[ShareClicked]] = []
     for env in raw:
@@ -124,6 +141,18 @@ async def judge_clicks(session: AsyncSession, events: Sequence[Envelope[Any]]) -
             keys.append((click.code, click.visitor_prev))
         before = [at for k in keys for cid, at in history.get(k, ()) if cid != click.click_id]
         bot_reason = domain.HEAD_REQUEST if click.method == "HEAD" else verdicts.ua_reason(click.user_agent)
+        if bot_reason is None and click.ip_network and domain.is_fresh(click.received_at, share.created_at):
+            # other visitors only: one visitor's repeats are duplicates (or rate-limited), not a burst
+            near = [
+                (cid, at)
+                for cid, at, visitor in neighbours.get((click.code, click.ip_network), ())
+                if visitor != click.visitor and cid != click.click_id
+            ]
+            bot_reason = domain.scanner_reason(click.received_at, share.created_at, _per_visitor(near, neighbours))
+            if bot_reason is not None:  # the burst's clicks judged in earlier batches are taken back
+                for cid, at in near:
+                    if judged.get(cid) and abs(at - click.received_at) <= domain.BURST_WINDOW:
+                        take_back[cid] = (env.tenant_id, click.received_at)
         verdict = domain.decide_verdict(
             domain.ClickFacts(
                 is_bot=bot_reason is not None,
@@ -163,6 +192,8 @@ async def judge_clicks(session: AsyncSession, events: Sequence[Envelope[Any]]) -
             ("os", device.os),
             ("method", click.method),
             ("reason", reason),
+            ("ip_network", click.ip_network),
+            ("accept_language", click.accept_language),
         ):
             columns[name].append(value)
         if share.employee_id is not None:
@@ -195,6 +226,129 @@ async def judge_clicks(session: AsyncSession, events: Sequence[Envelope[Any]]) -
         inserted = await session.execute(_INSERT, columns)
         new_ids = {r[0] for r in inserted.all()}
         await add_events(session, [e for e in out if e.data.click_id in new_ids])
+    if take_back:
+        await _take_back_scanner_clicks(session, take_back)
+
+
+Neighbours = dict[tuple[str, str], list[tuple[str, datetime, str]]]
+
+
+def _per_visitor(near: list[tuple[str, datetime]], neighbours: Neighbours) -> list[datetime]:
+    """The times of ``near`` (click id, time), one per visitor (a visitor's first click)."""
+    visitor_of = {cid: v for pairs in neighbours.values() for cid, _, v in pairs}
+    first: dict[str, datetime] = {}
+    for cid, at in near:
+        v = visitor_of[cid]
+        if v not in first or at < first[v]:
+            first[v] = at
+    return list(first.values())
+
+
+async def _fresh_neighbours(
+    session: AsyncSession, raw: list[Envelope[Any]], shares: dict[str, Any]
+) -> tuple[Neighbours, dict[str, bool]]:
+    """For the batch's fresh clicks (within seconds of their share's creation): every click on the
+    same link from the same network near them, from the batch and the database, by (code, network);
+    and which of the database's were counted and not taken back (click id -> True)."""
+    fresh = [
+        e.data
+        for e in raw
+        if e.data.ip_network
+        and (share := shares.get(e.data.code)) is not None
+        and domain.is_fresh(e.data.received_at, share.created_at)
+    ]
+    out: Neighbours = defaultdict(list)
+    judged: dict[str, bool] = {}
+    if not fresh:
+        return out, judged
+    codes = {c.code for c in fresh}
+    networks = {c.ip_network for c in fresh}
+    for e in raw:
+        c = e.data
+        if c.code in codes and c.ip_network in networks:
+            out[(c.code, c.ip_network)].append((c.click_id, c.received_at, c.visitor))
+    times = [c.received_at for c in fresh]
+    rows = (
+        await session.execute(
+            _NEIGHBOURS,
+            {
+                "codes": list(codes),
+                "networks": list(networks),
+                "lo": min(times) - domain.BURST_WINDOW,
+                "hi": max(times) + domain.BURST_WINDOW,
+            },
+        )
+    ).all()
+    batch_ids = {cid for pairs in out.values() for cid, _, _ in pairs}
+    for cid, code, network, at, verdict, invalidated_at, visitor in rows:
+        if cid not in batch_ids:
+            out[(code, network)].append((cid, at, visitor))
+        judged[cid] = verdict == Verdict.counted.value and invalidated_at is None
+    return out, judged
+
+
+async def _take_back_scanner_clicks(session: AsyncSession, take_back: dict[str, tuple[str, datetime]]) -> None:
+    """Clicks counted before the rest of their burst arrived: marked invalidated with the reason
+    ``scanner_timing`` and taken back (``share.click_invalidated.v1``), as an admin's invalidation is."""
+    at = max(t for _, t in take_back.values())
+    marked = (
+        await session.execute(
+            _TAKE_BACK,
+            {"at": at, "reason": domain.SCANNER_TIMING, "ids": list(take_back), "counted": Verdict.counted.value},
+        )
+    ).all()
+    if not marked:
+        return
+    share_ids = {r.share_id for r in marked}
+    q = sa.select(col(Share.id), col(Share.team)).where(col(Share.id).in_(share_ids))
+    teams = {sid: team for sid, team in (await session.execute(q)).all()}
+    await add_events(
+        session,
+        [
+            new_event(
+                SOURCE,
+                r.tenant_id,
+                ClickInvalidated(
+                    click_id=r.id,
+                    share_id=r.share_id,
+                    content_id=r.content_id,
+                    network=r.network,
+                    employee_id=r.employee_id,
+                    team=teams.get(r.share_id),
+                    clicked_at=r.received_at,
+                    reason=domain.SCANNER_TIMING,
+                    invalidated_at=at,
+                ),
+                at=at,
+                id=f"invalidated-{r.id}",
+            )
+            for r in marked
+            if r.employee_id is not None
+        ],
+    )
+
+
+# -- reasons an admin can read -------------------------------------------------------------------------
+_LINK_VERDICTS = sa.text(
+    "SELECT verdict, reason, invalidation_reason, count(*) FROM clicks WHERE tenant_id = :t AND code = :c "
+    "GROUP BY verdict, reason, invalidation_reason ORDER BY count(*) DESC, verdict, reason NULLS FIRST"
+)
+
+
+async def link_verdicts(session: AsyncSession, tenant_id: str, code: str) -> LinkVerdicts:
+    """Clicks of one of the tenant's links by verdict and reason (404: not a link of this tenant)."""
+    if not domain.is_code_shaped(code):
+        raise NotFound("link not found")
+    owner = await session.execute(
+        sa.select(col(Share.id)).where(col(Share.code) == code, col(Share.tenant_id) == tenant_id)
+    )
+    if owner.first() is None:
+        raise NotFound("link not found")
+    rows = (await session.execute(_LINK_VERDICTS, {"t": tenant_id, "c": code})).all()
+    return LinkVerdicts(
+        code=code,
+        items=[VerdictCount(verdict=v, reason=r, taken_back=t, clicks=n) for v, r, t, n in rows],
+    )
 
 
 # -- invalidation: an admin judges clicks fraudulent after the fact -----------------------------------
