@@ -78,7 +78,7 @@ async def get_content(content_id: str, who: EmployeePrincipal, session: SessionD
     if who.is_admin or item.proposer_id == who.sub:
         policy, _ = await current_policy(session, who.tenant_id)
         (out,) = await content.checked_public([item], policy, link)
-    return out
+        return out
     return content.to_public(item)
 
 
