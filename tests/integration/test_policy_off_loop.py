@@ -16,7 +16,7 @@ import pytest
 from advocacy_common import offload, policycheck
 from advocacy_common.errors import TooManyRequests
 from advocacy_common.networks import Network
-from advocacy_common.policy import MATCHERS, Policy, check_message
+from advocacy_common.policy import MATCHERS, Policy, check_message, message_length
 
 pytestmark = pytest.mark.integration
 
@@ -45,7 +45,9 @@ async def test_checks_run_in_another_process_with_the_same_results(monkeypatch: 
     monkeypatch.setattr(offload, "POOL", offload.Offload("test-policy"))
     try:
         MATCHERS.clear()
-        found = await policycheck.check_many(POLICY, MESSAGES)
+        judged = await policycheck.judge_many(POLICY, MESSAGES)
+        assert [j.length for j in judged] == [message_length(n, t, link) for n, t, link in MESSAGES]
+        found = [j.violations for j in judged]
         assert found == [check_message(POLICY, n, t, link=link) for n, t, link in MESSAGES]
         assert {v.rule for v in found[0]} == {"blocked_term", "missing_disclosure", "domain_not_allowed"}
         assert found[2] == []

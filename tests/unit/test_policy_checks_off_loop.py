@@ -9,7 +9,14 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-ON_THE_LOOP = {"check_message", "check_messages", "find_blocked_terms", "first_misshapen_term", "term_shape_error"}
+ON_THE_LOOP = {
+    "check_message",
+    "judge_messages",
+    "message_length",
+    "find_blocked_terms",
+    "first_misshapen_term",
+    "term_shape_error",
+}
 
 
 def _callers() -> list[str]:

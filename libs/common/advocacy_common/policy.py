@@ -606,7 +606,19 @@ def check_message(policy: Policy, network: Network, text: str, *, link: str | No
 Message = tuple[Network, str, str | None]
 
 
-def check_messages(policy: Policy, messages: Sequence[Message]) -> list[list[Violation]]:
-    """:func:`check_message` for each message, in order: one call for the process pool to run
-    (:mod:`advocacy_common.policycheck`)."""
-    return [check_message(policy, network, text, link=link) for network, text, link in messages]
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    """A message judged: its length as the network counts it (with the link) and what it breaks."""
+
+    length: int
+    violations: list[Violation]
+
+
+def judge_messages(policy: Policy, messages: Sequence[Message]) -> list[Judgement]:
+    """:func:`message_length` and :func:`check_message` for each message, in order: one call for the
+    process pool to run (:mod:`advocacy_common.policycheck`; X's length alone is ~11 ms for 100,000
+    characters)."""
+    return [
+        Judgement(message_length(network, text, link), check_message(policy, network, text, link=link))
+        for network, text, link in messages
+    ]

@@ -8,22 +8,27 @@ from collections.abc import Sequence
 
 from advocacy_common import offload
 from advocacy_common.networks import Network
-from advocacy_common.policy import Message, Policy, Violation, check_messages, first_misshapen_term
+from advocacy_common.policy import Judgement, Message, Policy, Violation, first_misshapen_term, judge_messages
 
 
 async def check(policy: Policy, network: Network, text: str, *, link: str | None = None) -> list[Violation]:
     """Every rule ``text`` breaks when posted on ``network`` (with ``link`` appended, if given)."""
-    (found,) = await check_many(policy, [(Network(network), text, link)])
+    return (await judge(policy, network, text, link=link)).violations
+
+
+async def judge(policy: Policy, network: Network, text: str, *, link: str | None = None) -> Judgement:
+    """:func:`check`, with the message's length as the network counts it."""
+    (found,) = await judge_many(policy, [(Network(network), text, link)])
     return found
 
 
-async def check_many(policy: Policy, messages: Sequence[Message]) -> list[list[Violation]]:
-    """:func:`check` for several messages in one trip to the pool (captions, a page of items). Even
+async def judge_many(policy: Policy, messages: Sequence[Message]) -> list[Judgement]:
+    """:func:`judge` for several messages in one trip to the pool (captions, a page of items). Even
     a policy without terms goes there: the length rule's search is O(n log n) in a 100,000-character
     text."""
     if not messages:
         return []
-    return await offload.POOL.run(check_messages, policy, list(messages))
+    return await offload.POOL.run(judge_messages, policy, list(messages))
 
 
 async def misshapen_term(terms: Sequence[str]) -> tuple[int, str] | None:

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from advocacy_common.networks import RULES, Network
-from advocacy_common.policy import Policy, Violation, check_message, message_length
+from advocacy_common.policy import Judgement, Policy, Violation, check_message, message_length
 
 
 class Status:
@@ -208,20 +208,23 @@ def check_captions(
     policy: Policy,
     captions: Mapping[str, str],
     link_sample: str | None,
-    judged: Mapping[str, list[Violation]] | None = None,
+    judged: Mapping[str, Judgement] | None = None,
 ) -> CaptionReport:
     """Judge every caption as it would be posted: with the tracked link appended (``link_sample``
     stands in for it: X counts any link as 23, other networks count its characters). ``judged``: each
-    caption's policy violations when they were found elsewhere (the service checks off the event
-    loop, :mod:`advocacy_common.policycheck`); otherwise they are found here."""
+    caption's length and policy violations when they were found elsewhere (the service judges off
+    the event loop, :mod:`advocacy_common.policycheck`); otherwise they are found here."""
     report = CaptionReport()
     for name, text in captions.items():
         network = Network(name)
         hard = RULES[network].max_length
-        length = message_length(network, text, link_sample)
+        if judged is not None:
+            length, found = judged[name].length, judged[name].violations
+        else:
+            length = message_length(network, text, link_sample)
+            found = check_message(policy, network, text, link=link_sample)
         if length > hard:
             report.errors[name] = f"{length} characters with the tracked link; {network} allows {hard}"
-        found = judged[name] if judged is not None else check_message(policy, network, text, link=link_sample)
         if found:
             report.issues[name] = found
     return report

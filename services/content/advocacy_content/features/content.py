@@ -34,7 +34,7 @@ async def caption_reports(
 ) -> list[domain.CaptionReport]:
     """Each captions mapping judged, all in one trip to the process pool (a page of items too)."""
     found = iter(
-        await policycheck.check_many(policy, [m for c in items for m in domain.caption_messages(c, link_sample)])
+        await policycheck.judge_many(policy, [m for c in items for m in domain.caption_messages(c, link_sample)])
     )
     return [
         domain.check_captions(policy, captions, link_sample, {name: next(found) for name in captions})

@@ -16,7 +16,7 @@ from advocacy_common.errors import Unprocessable
 from advocacy_common.events.content import PolicyUpdated
 from advocacy_common.networks import RULES, Network
 from advocacy_common.pagination import PageParams, as_int, encode_cursor, parse_cursor
-from advocacy_common.policy import Policy, message_length, normalize_domain
+from advocacy_common.policy import Policy, normalize_domain
 from advocacy_content import domain
 from advocacy_content.adapters.events import emit, now
 from advocacy_content.db import PolicyVersion
@@ -178,11 +178,12 @@ async def list_versions(
 async def check(session: AsyncSession, who: Principal, body: PolicyCheckIn) -> PolicyCheckOut:
     policy, _ = await current_policy(session, who.tenant_id)
     network = Network(body.network)
-    found = await policycheck.check(policy, network, body.text, link=body.link)
+    judged = await policycheck.judge(policy, network, body.text, link=body.link)
+    found = judged.violations
     return PolicyCheckOut(
         ok=not found,
         policy_version=policy.version,
-        length=message_length(network, body.text, body.link),
+        length=judged.length,
         limit=policy.limit_for(network),
         violations=[ViolationOut(rule=v.rule, message=v.message, span=v.span) for v in found],
     )
