@@ -193,7 +193,9 @@ async def test_a_worker_whose_lease_was_taken_over_sends_nothing(engine: AsyncEn
 
 async def test_stopping_gives_back_the_deliveries_not_yet_sent(engine: AsyncEngine, new_tenant: str) -> None:
     held = Misbehaving("hold")
-    deliverer = WebhookDeliverer(engine, secret, allow_private=True, deadline=60, per_endpoint=3)
+    deliverer = WebhookDeliverer(
+        engine, secret, allow_private=True, deadline=60, per_endpoint=3, parallel_per_endpoint=1
+    )
     async with serve_raw(held) as url:
         await queue(engine, new_tenant, url, n=3)
         stop = asyncio.Event()

@@ -24,9 +24,10 @@ class ContentSettings(ServiceSettings):
     # at most this much of the partner's answer is read (docs/partners.md, "Webhooks").
     webhook_deadline_seconds: float = Field(default=10.0, gt=0, le=60)
     webhook_max_response_bytes: int = Field(default=64 * 1024, ge=1024, le=1024 * 1024)
-    # Deliveries one endpoint is given at a time (sent one after another), and endpoints served at
-    # once per worker process: a slow endpoint holds one of these, never the others.
+    # Deliveries one endpoint is given at a time, how many of them are sent side by side, and
+    # endpoints served at once per worker process: a slow endpoint holds one of these, never the others.
     webhook_per_endpoint: int = Field(default=5, ge=1, le=100)
+    webhook_parallel_per_endpoint: int = Field(default=4, ge=1, le=100)
     webhook_max_endpoints_in_flight: int = Field(default=32, ge=1, le=1000)
     partner_topic_partitions: int = 3
 

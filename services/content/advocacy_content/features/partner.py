@@ -64,6 +64,7 @@ async def deliver_webhooks(runtime: Runtime, stop: asyncio.Event) -> None:
         deadline=settings.webhook_deadline_seconds,
         max_response_bytes=settings.webhook_max_response_bytes,
         per_endpoint=settings.webhook_per_endpoint,
+        parallel_per_endpoint=settings.webhook_parallel_per_endpoint,
         max_in_flight=settings.webhook_max_endpoints_in_flight,
     )
     await deliverer.run(stop)
