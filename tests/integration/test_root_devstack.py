@@ -13,6 +13,7 @@ import os
 import stat
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +21,7 @@ import pytest
 
 from advocacy_common.migrations import upgrade
 from advocacy_dev.devstack.net import free_port
-from advocacy_dev.devstack.postgres import FAST_UNSAFE_SETTINGS, EmbeddedPostgres, root_place
+from advocacy_dev.devstack.postgres import FAST_UNSAFE_SETTINGS, ORPHAN_AFTER_SECONDS, EmbeddedPostgres, root_place
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="runs as root only")
 
@@ -84,7 +85,9 @@ def test_a_cluster_whose_link_is_gone_is_removed_at_the_next_start(locked_folder
     first.stop()
     cluster = first.data_dir
     assert cluster.exists()
-    (locked_folder / "a" / "pg").unlink()  # the test folder, or .data, was deleted
+    (locked_folder / "a" / "pg").unlink()  # the test folder, or .data, was deleted ...
+    origin = cluster.with_suffix(".origin")
+    os.utime(origin, (time.time() - ORPHAN_AFTER_SECONDS - 1,) * 2)  # ... and not started lately
     second = EmbeddedPostgres(locked_folder / "b" / "pg", free_port(), settings=FAST_UNSAFE_SETTINGS)
     try:
         second.start()

@@ -131,6 +131,10 @@ def _server_user() -> tuple[int, int]:
     return int(entry.pw_uid), int(entry.pw_gid)
 
 
+#: A cluster is collected only once its link has been gone and it has not been started for this long.
+ORPHAN_AFTER_SECONDS = 600
+
+
 def _forget_orphans(clusters: Path) -> None:
     """Remove clusters whose data-directory link is gone and whose server is not running."""
     import shutil
@@ -138,6 +142,8 @@ def _forget_orphans(clusters: Path) -> None:
     for origin in clusters.glob("*.origin"):
         cluster = origin.with_suffix("")
         try:
+            if time.time() - origin.stat().st_mtime < ORPHAN_AFTER_SECONDS:
+                continue  # started lately: its folder may be being made again (a test run's)
             link = Path(origin.read_text())
             if link.is_symlink() and Path(os.readlink(link)) == cluster:
                 continue
@@ -320,10 +326,17 @@ class EmbeddedPostgres:
 
     def _prepare_dirs(self) -> None:
         if self.asked_data_dir != self.data_dir:  # as root
+            import fcntl
+
             clusters = self.data_dir.parent
-            _forget_orphans(clusters)
-            _link(self.asked_data_dir, self.data_dir)
-            (clusters / f"{self.data_dir.name}.origin").write_text(str(self.asked_data_dir))
+            # One process at a time collects orphans and links its cluster: a test run re-making its
+            # temporary folder leaves its cluster unlinked for a moment, and must not lose it then.
+            with (clusters / ".lock").open("a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                _forget_orphans(clusters)
+                _link(self.asked_data_dir, self.data_dir)
+                (clusters / f"{self.data_dir.name}.origin").write_text(str(self.asked_data_dir))
+                self.data_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if self._owner_ids() is not None:
             self._own(self.data_dir)
