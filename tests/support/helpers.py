@@ -21,10 +21,10 @@ BROWSER_UAS = [
 
 
 def visitor_ip(i: int, net: int = 18) -> str:
-    """A distinct public-looking address per visitor (198.18.0.0/15, the benchmarking range), each of
-    256 visitors in a row in its own /24: people are spread over networks (a burst of clicks from one
-    /24 on a new link is a mail scanner, services/sharing/README.md)."""
-    return f"198.{net + (i >> 16) % 2}.{i & 255}.{(i >> 8) & 255}"
+    """A distinct public-looking address per visitor, each of 65,536 visitors in a row in a /24 of its
+    own (``net`` picks the first octet): people are spread over networks, and several clicks from one
+    /24 on a new link are a mail scanner's (services/sharing/README.md). Only ever a header value."""
+    return f"{net}.{(i >> 8) & 255}.{i & 255}.{7 + (i >> 16) % 2}"
 
 
 async def eventually(
