@@ -127,7 +127,10 @@ def test_api_and_worker_deployments_per_service(overlay: str) -> None:
             assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
             assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
             pre_stop = int(c["lifecycle"]["preStop"]["exec"]["command"][-1])
-            assert pod_spec(d)["terminationGracePeriodSeconds"] > grace + pre_stop, f"{svc}-{role}"
+            own = {e["name"]: e.get("value") for e in c.get("env", [])}.get(f"{svc.upper()}_GRACEFUL_SHUTDOWN_SECONDS")
+            drain = int(own) if own is not None else grace
+            # the app's shutdown, then the producer's flush (10 s), must end before the kill
+            assert pod_spec(d)["terminationGracePeriodSeconds"] > drain + pre_stop + 10, f"{svc}-{role}"
             refs = {(k, v["name"]) for e in c["envFrom"] for k, v in e.items()}
             assert ("configMapRef", "advocacy-config") in refs and ("configMapRef", f"{svc}-config") in refs
             assert any(k == "secretRef" and n.startswith(f"{svc}-secrets") for k, n in refs)
@@ -365,3 +368,26 @@ def test_images_are_tagged_per_overlay(overlay: str) -> None:
         name, _, tag = image.rpartition(":")
         assert name.rsplit("/", 1)[-1] == f"advocacy-{w['metadata']['labels']['app.kubernetes.io/name']}"
         assert tag and tag != "latest", image
+
+
+def test_a_stopping_redirect_pod_drains_its_click_journal_first(overlay: str) -> None:
+    """ADR 0010: the journal is an emptyDir, so a sharing-api pod that goes (rollout, drain, scale
+    down) sends every journaled click before it does, retrying through a broker outage of up to five
+    minutes; and the journal's own size limit purges sent segments before the volume fills."""
+    from advocacy_sharing.settings import SharingSettings
+
+    objects = build(overlay)
+    d = one(objects, "Deployment", "sharing-api")
+    c = container(d)
+    env = {e["name"]: e.get("value") for e in c.get("env", [])}
+    drain = int(env["SHARING_GRACEFUL_SHUTDOWN_SECONDS"])
+    assert drain >= 300
+    pre_stop = int(c["lifecycle"]["preStop"]["exec"]["command"][-1])
+    assert pod_spec(d)["terminationGracePeriodSeconds"] >= pre_stop + drain + 10 + 10  # flush + margin
+    volume = next(v for v in pod_spec(d)["volumes"] if v["name"] == "spool")
+    size = volume["emptyDir"]["sizeLimit"]
+    assert size.endswith("Gi")
+    max_bytes = int(config_value(objects, "sharing-config", "SHARING_JOURNAL_MAX_BYTES", 0)) or int(
+        SharingSettings.model_fields["journal_max_bytes"].default
+    )
+    assert max_bytes <= int(size[:-2]) * 2**30 * 0.8, "purging by size must start before the volume fills"
