@@ -138,3 +138,67 @@ async def serve_raw(endpoint: Misbehaving) -> AsyncIterator[str]:
             task.cancel()
         await asyncio.gather(*endpoint.tasks, return_exceptions=True)
         await server.wait_closed()
+
+
+_RECEIVER_PROCESS = """
+import sys, time, json
+import uvicorn
+
+out = open(sys.argv[2], "ab", buffering=0)
+
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    body = b""
+    while True:
+        msg = await receive()
+        body += msg.get("body", b"")
+        if not msg.get("more_body"):
+            break
+    out.write(json.dumps({"at": time.time(), "body": body.decode()}).encode() + b"\\n")
+    await send({"type": "http.response.start", "status": 204, "headers": []})
+    await send({"type": "http.response.body", "body": b""})
+
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", lifespan="off")
+"""
+
+
+class ReceiverProcess:
+    """A well-behaved webhook endpoint in a process of its own (so a busy test process does not slow
+    it down): it answers 204 and appends ``{"at": epoch seconds, "body": ...}`` lines to a file."""
+
+    def __init__(self, path: Any) -> None:
+        self.path = path
+        self.url = ""
+
+    def received(self) -> list[dict[str, Any]]:
+        import json
+
+        if not self.path.exists():
+            return []
+        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+
+
+@contextlib.asynccontextmanager
+async def serve_process(path: Any) -> AsyncIterator[ReceiverProcess]:
+    import subprocess
+    import sys
+
+    import httpx
+
+    port = free_port()
+    receiver = ReceiverProcess(path)
+    proc = subprocess.Popen([sys.executable, "-c", _RECEIVER_PROCESS, str(port), str(path)])
+    receiver.url = f"http://127.0.0.1:{port}/hook"
+    try:
+        async with httpx.AsyncClient() as c, asyncio.timeout(30):
+            while True:
+                with contextlib.suppress(httpx.HTTPError):
+                    await c.get(f"http://127.0.0.1:{port}/ready")
+                    break
+                await asyncio.sleep(0.1)
+        path.write_bytes(b"")  # the readiness probe is not a delivery
+        yield receiver
+    finally:
+        proc.terminate()
+        proc.wait(10)
