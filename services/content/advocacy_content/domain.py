@@ -11,6 +11,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+# Who sees an item (audience, expiry, roll-out gate) is decided in one place, shared with sharing's
+# share check; re-exported here for the board's callers.
+from advocacy_common.eligibility import Gate as Gate
+from advocacy_common.eligibility import Viewer as Viewer
+from advocacy_common.eligibility import WaveView as WaveView
+from advocacy_common.eligibility import audience_matches as audience_matches
+from advocacy_common.eligibility import board_gate as board_gate
+from advocacy_common.eligibility import visible_on_board as visible_on_board
 from advocacy_common.networks import RULES, Network
 from advocacy_common.policy import Judgement, Policy, Violation, check_message, message_length
 
@@ -85,30 +93,6 @@ def normalize_topics(topics: Iterable[str]) -> list[str]:
 
 # -- audience and relevance ---------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
-class Viewer:
-    """An employee looking at the board."""
-
-    team: str | None
-    programme_roles: frozenset[str] = frozenset()
-    topics: frozenset[str] = frozenset()
-
-
-def audience_matches(audience: Mapping[str, Iterable[str]], viewer: Viewer) -> bool:
-    """Teams and programme roles restrict who sees an item: an empty dimension matches everyone, a
-    non-empty one must contain the viewer's value. Topics do not restrict; they rank (see
-    :func:`relevance`)."""
-    teams = set(audience.get("teams") or ())
-    if teams and (viewer.team is None or viewer.team not in teams):
-        return False
-    roles = set(audience.get("programme_roles") or ())
-    return not (roles and not roles & viewer.programme_roles)
-
-
-def visible_on_board(status: str, expires_at: datetime | None, now: datetime) -> bool:
-    return status == Status.published and (expires_at is None or expires_at > now)
-
-
-@dataclass(frozen=True, slots=True)
 class Relevance:
     new: bool
     followed_topic: bool
@@ -153,45 +137,6 @@ class Descending:
 
     def __hash__(self) -> int:
         return hash(self.value)
-
-
-# -- roll-out gate ------------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class WaveView:
-    id: str
-    name: str
-    starts_at: datetime
-    teams: frozenset[str] = frozenset()
-    employees: frozenset[str] = frozenset()
-
-    def includes(self, employee_id: str, team: str | None) -> bool:
-        return employee_id in self.employees or (team is not None and team in self.teams)
-
-
-@dataclass(frozen=True, slots=True)
-class Gate:
-    """Whether the board is open for someone, and if not, the message that says why."""
-
-    open: bool
-    notice: str | None = None
-    wave: WaveView | None = None
-
-
-def board_gate(*, employee_id: str, team: str | None, enrolled: bool, waves: Sequence[WaveView], now: datetime) -> Gate:
-    """No waves: the programme is open to everyone. With waves: a person's board opens with the
-    earliest wave that includes them; someone in no wave has not been rolled out to yet."""
-    if not enrolled:
-        return Gate(False, "You have opted out of the advocacy programme; opt in again to see the board.")
-    if not waves:
-        return Gate(True)
-    mine = sorted((w for w in waves if w.includes(employee_id, team)), key=lambda w: w.starts_at)
-    if not mine:
-        return Gate(False, "The advocacy programme has not been rolled out to you yet.")
-    first = mine[0]
-    if first.starts_at <= now:
-        return Gate(True, None, first)
-    when = first.starts_at.strftime("%Y-%m-%d %H:%M UTC")
-    return Gate(False, f"Your wave '{first.name}' starts on {when}; the board opens for you then.", first)
 
 
 # -- captions -----------------------------------------------------------------------------------------
