@@ -49,6 +49,8 @@ ACTIONS: dict[str, str] = {
     "clicks.invalidated": "clicks invalidated (sharing)",
     "conversion_secret.created": "a conversion secret created or rotated (sharing)",
     "conversion_secret.revoked": "a conversion secret revoked (sharing)",
+    "partner.created": "a partner created, with its first conversion secret (sharing)",
+    "partner.revoked": "a partner revoked: its secrets and tokens stop (sharing)",
 }
 
 #: An erased person, wherever an entry named them.

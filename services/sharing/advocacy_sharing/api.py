@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
 from pydantic import ValidationError
 
+from advocacy_common import audit
 from advocacy_common.auth import AdminPrincipal, EmployeePrincipal
 from advocacy_common.auth.deps import get_principal
 from advocacy_common.auth.principal import ADMIN, PARTNER
@@ -17,8 +18,8 @@ from advocacy_common.net import ClientAddress
 from advocacy_common.networks import Network, intent_url
 from advocacy_common.pagination import Page, PageDep
 from advocacy_sharing import domain
-from advocacy_sharing.db import Account, Share
-from advocacy_sharing.features import accounts, clicks, conversions, shares
+from advocacy_sharing.db import DEFAULT_PARTNER, Account, Partner, Share
+from advocacy_sharing.features import accounts, clicks, conversions, links, partners, shares
 from advocacy_sharing.parts import parts_of
 from advocacy_sharing.schemas import (
     AccountIn,
@@ -29,6 +30,10 @@ from advocacy_sharing.schemas import (
     InvalidateIn,
     InvalidateOut,
     LinkVerdicts,
+    PartnerCreated,
+    PartnerIn,
+    PartnerOut,
+    RefusedLinkOut,
     SecretOut,
     ShareCreate,
     SharePublic,
@@ -128,7 +133,10 @@ async def list_accounts(who: EmployeePrincipal, session: SessionDep) -> AccountL
 
 @router.post("/clicks/invalidate", response_model=InvalidateOut)
 async def invalidate(body: InvalidateIn, who: AdminPrincipal, session: SessionDep) -> InvalidateOut:
-    return InvalidateOut(invalidated=await clicks.invalidate_clicks(session, who.tenant_id, body))
+    n = await clicks.invalidate_clicks(session, who.tenant_id, body)
+    filters = body.model_dump(mode="json", by_alias=True, exclude_none=True)
+    await audit.record(session, who.tenant_id, who.sub, "clicks.invalidated", after={**filters, "invalidated": n})
+    return InvalidateOut(invalidated=n)
 
 
 @router.get("/links/{code}/verdicts", response_model=LinkVerdicts)
@@ -137,17 +145,41 @@ async def link_verdicts(code: str, who: AdminPrincipal, session: SessionDep) -> 
     return await clicks.link_verdicts(session, who.tenant_id, code)
 
 
+@router.get("/links/refused", response_model=Page[RefusedLinkOut])
+async def refused_links(who: AdminPrincipal, session: SessionDep, page: PageDep) -> Page[RefusedLinkOut]:
+    """Links whose content URL the canonical URL rules now refuse (they answer 410), with the reason."""
+    rows, next_cursor = await links.refused_links(session, who.tenant_id, page)
+    return Page[RefusedLinkOut](
+        items=[
+            RefusedLinkOut(
+                code=r.code, content_id=r.content_id, network=r.network, created_at=r.created_at, reason=r.reason
+            )
+            for r in rows
+        ],
+        next_cursor=next_cursor,
+    )
+
+
 @router.post("/conversions", status_code=status.HTTP_202_ACCEPTED, response_model=ConversionOut)
 async def record_conversion(request: Request, session: SessionDep) -> ConversionOut:
-    """A partner token, or the HMAC headers (API.md). Authentication comes before the body is judged."""
+    """A partner token (its `sub` is the partner), or the HMAC headers: the secret that verifies names
+    the partner (docs/partners.md). An admin token reports for `X-Advocacy-Partner` (default: the
+    tenant's default partner). Authentication comes before the body is judged."""
     settings = _settings(request)
     raw = await request.body()
     now = datetime.now(UTC)
+    named = request.headers.get("x-advocacy-partner")
     if request.headers.get("authorization"):
         who = await get_principal(request)
-        if not who.has_any_role(PARTNER, ADMIN):
-            raise Forbidden("requires role: partner or admin")
         tenant_id = who.tenant_id
+        if who.has_role(PARTNER):
+            partner_id = await partners.token_partner(session, tenant_id, who.sub)
+            if named is not None and named != partner_id:
+                raise Forbidden("X-Advocacy-Partner names another partner than the token")
+        elif who.has_role(ADMIN):
+            partner_id = await partners.token_partner(session, tenant_id, named) if named else DEFAULT_PARTNER
+        else:
+            raise Forbidden("requires role: partner or admin")
     else:
         tenant = request.headers.get("x-advocacy-tenant")
         ts = request.headers.get("x-advocacy-timestamp")
@@ -156,9 +188,9 @@ async def record_conversion(request: Request, session: SessionDep) -> Conversion
             raise Unauthorized(
                 "a partner token or the X-Advocacy-Tenant, X-Advocacy-Timestamp and X-Advocacy-Signature headers"
             )
-        await conversions.verify_signed(
+        partner_id = await conversions.verify_signed(
             session,
-            conversions.SignedRequest(tenant, ts, sig),
+            conversions.SignedRequest(tenant, ts, sig, named),
             raw,
             now=now,
             max_skew_seconds=settings.conversion_max_skew_seconds,
@@ -170,14 +202,79 @@ async def record_conversion(request: Request, session: SessionDep) -> Conversion
         details = validation_details(e.errors())
         raise Unprocessable("; ".join(f"{d['field']}: {d['message']}" for d in details), details=details) from e
     click_ids = parts_of(request.app.state.runtime).click_ids
-    conversion_id = await conversions.record_conversion(session, tenant_id, body, click_ids=click_ids, now=now)
+    conversion_id = await conversions.record_conversion(
+        session, tenant_id, body, click_ids=click_ids, partner_id=partner_id, now=now
+    )
     return ConversionOut(conversion_id=conversion_id)
 
 
+def _overlap(request: Request, hours: int | None) -> timedelta:
+    return timedelta(hours=_settings(request).conversion_secret_grace_hours if hours is None else hours)
+
+
+OverlapHours = Annotated[
+    int | None,
+    Query(ge=0, le=168, description="How long the previous secret keeps verifying (default: the service's 24 h)."),
+]
+
+
 @router.post("/conversion-secrets/rotate", response_model=SecretOut, status_code=status.HTTP_201_CREATED)
-async def rotate_conversion_secret(who: AdminPrincipal, session: SessionDep, request: Request) -> SecretOut:
-    settings = _settings(request)
-    secret, previous_until = await conversions.rotate_secret(
-        session, who.tenant_id, now=datetime.now(UTC), grace=timedelta(hours=settings.conversion_secret_grace_hours)
+async def rotate_conversion_secret(
+    who: AdminPrincipal, session: SessionDep, request: Request, overlap_hours: OverlapHours = None
+) -> SecretOut:
+    """Rotates the secret of the tenant's default partner (`POST /v1/partners/default/secrets/rotate`)."""
+    r = await partners.rotate_secret(
+        session,
+        who.tenant_id,
+        who.sub,
+        DEFAULT_PARTNER,
+        now=datetime.now(UTC),
+        overlap=_overlap(request, overlap_hours),
     )
-    return SecretOut(secret=secret.secret, created_at=secret.created_at, previous_valid_until=previous_until)
+    return SecretOut(
+        secret=r.secret.secret, created_at=r.secret.created_at, previous_valid_until=r.previous_valid_until
+    )
+
+
+def _partner(p: Partner) -> PartnerOut:
+    return PartnerOut(id=p.id, name=p.name, created_at=p.created_at, revoked_at=p.revoked_at)
+
+
+@router.post("/partners", response_model=PartnerCreated, status_code=status.HTTP_201_CREATED)
+async def create_partner(body: PartnerIn, who: AdminPrincipal, session: SessionDep) -> PartnerCreated:
+    """A partner with its own conversion secret (in the answer, once) and `external_id` space."""
+    p, secret = await partners.create_partner(
+        session, who.tenant_id, who.sub, body.id, body.name, now=datetime.now(UTC)
+    )
+    return PartnerCreated(**_partner(p).model_dump(), secret=secret.secret)
+
+
+@router.get("/partners", response_model=Page[PartnerOut])
+async def list_partners(who: AdminPrincipal, session: SessionDep, page: PageDep) -> Page[PartnerOut]:
+    rows, next_cursor = await partners.list_partners(session, who.tenant_id, page)
+    return Page[PartnerOut](items=[_partner(p) for p in rows], next_cursor=next_cursor)
+
+
+@router.post("/partners/{partner_id}/secrets/rotate", response_model=SecretOut, status_code=status.HTTP_201_CREATED)
+async def rotate_partner_secret(
+    partner_id: Annotated[str, Path(max_length=63)],
+    who: AdminPrincipal,
+    session: SessionDep,
+    request: Request,
+    overlap_hours: OverlapHours = None,
+) -> SecretOut:
+    """A new secret; the previous one keeps verifying for `overlap_hours`, then stops."""
+    r = await partners.rotate_secret(
+        session, who.tenant_id, who.sub, partner_id, now=datetime.now(UTC), overlap=_overlap(request, overlap_hours)
+    )
+    return SecretOut(
+        secret=r.secret.secret, created_at=r.secret.created_at, previous_valid_until=r.previous_valid_until
+    )
+
+
+@router.post("/partners/{partner_id}/revoke", response_model=PartnerOut)
+async def revoke_partner(
+    partner_id: Annotated[str, Path(max_length=63)], who: AdminPrincipal, session: SessionDep
+) -> PartnerOut:
+    """Every secret of the partner stops now; its tokens are refused from now on."""
+    return _partner(await partners.revoke_partner(session, who.tenant_id, who.sub, partner_id, now=datetime.now(UTC)))

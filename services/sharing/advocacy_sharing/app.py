@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from advocacy_common.audit import audit_router, purge_task
 from advocacy_common.entrypoint import service_cli
 from advocacy_common.events import Envelope
 from advocacy_common.registry import DevPlace, Registration
@@ -104,9 +105,11 @@ DEFINITION = ServiceDefinition(
     name="sharing",
     title="Advocacy sharing",
     description="Tracked links, the public redirect, click verdicts and conversions.",
-    routers=[router],
+    routers=[router, audit_router("sharing")],
     consumers=CONSUMERS,
     api_tasks=[_send_clicks, _refresh_links, _watch_broker_api, _admission],
+    # sharing keeps a copy of the tenant settings: each tenant's audit_retention_days applies
+    worker_tasks=[purge_task(has_settings_copy=True)],
     on_broker_wiped=rewind_journal,
     on_start=_start,
     on_applied=_on_applied,

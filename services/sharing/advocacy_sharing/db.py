@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
+from advocacy_common.audit import add_audit_table
 from advocacy_common.db import add_messaging_tables
 from advocacy_common.tenant_store import add_tenant_settings_table
 
@@ -22,6 +23,7 @@ class Model(SQLModel, registry=registry()):
 metadata = Model.metadata
 add_messaging_tables(metadata)
 add_tenant_settings_table(metadata)
+add_audit_table(metadata)
 
 TS = sa.DateTime(timezone=True)
 
@@ -125,12 +127,32 @@ class PolicyCopy(Model, table=True):
     updated_at: datetime = Field(sa_type=TS)
 
 
+#: The partner every tenant has: what existed before partners were principals (secrets, conversions
+#: reported with the tenant's secret or by an admin) belongs to it.
+DEFAULT_PARTNER = "default"
+
+
+class Partner(Model, table=True):
+    """A partner of one tenant (a CRM, a shop...): its own conversion secrets and ``external_id`` space.
+    A revoked partner keeps its row (its conversions name it) and its id is never given again."""
+
+    __tablename__ = "partners"
+
+    tenant_id: str = Field(primary_key=True)
+    id: str = Field(primary_key=True)
+    name: str
+    created_at: datetime = Field(sa_type=TS)
+    revoked_at: datetime | None = Field(default=None, sa_type=TS)
+
+
 class Conversion(Model, table=True):
     __tablename__ = "conversions"
-    __table_args__ = (sa.UniqueConstraint("tenant_id", "external_id", name="uq_conversion_external_id"),)
+    # Each partner's external ids are its own: two partners' "order-1" are two conversions.
+    __table_args__ = (sa.UniqueConstraint("tenant_id", "partner_id", "external_id", name="uq_conversion_external_id"),)
 
     id: str = Field(primary_key=True)
     tenant_id: str
+    partner_id: str = Field(default=DEFAULT_PARTNER, sa_column_kwargs={"server_default": DEFAULT_PARTNER})
     external_id: str
     click_id: str
     code: str
@@ -146,14 +168,15 @@ class Conversion(Model, table=True):
 
 
 class ConversionSecret(Model, table=True):
-    """A tenant's secret for signed conversions. After a rotation the previous one keeps working
-    until ``retired_at`` (a grace period for partners to switch)."""
+    """A partner's secret for signed conversions. After a rotation the previous one keeps working
+    until ``retired_at`` (a grace period for the partner to switch); a revocation retires all now."""
 
     __tablename__ = "conversion_secrets"
     __table_args__ = (sa.Index("ix_conversion_secrets_tenant", "tenant_id", "created_at"),)
 
     id: str = Field(primary_key=True)
     tenant_id: str
+    partner_id: str = Field(default=DEFAULT_PARTNER, sa_column_kwargs={"server_default": DEFAULT_PARTNER})
     secret: str
     created_at: datetime = Field(sa_type=TS)
     retired_at: datetime | None = Field(default=None, sa_type=TS)

@@ -104,3 +104,33 @@ class SecretOut(BaseModel):
     secret: str
     created_at: datetime
     previous_valid_until: datetime | None
+
+
+class PartnerIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(
+        min_length=1,
+        max_length=63,
+        description="The partner's id: its tokens' `sub`, its `X-Advocacy-Partner` header (a-z, 0-9, '.', '_', '-').",
+    )
+    name: str = Field(min_length=1, max_length=200)
+
+
+class PartnerOut(BaseModel):
+    id: str
+    name: str
+    created_at: datetime
+    revoked_at: datetime | None = Field(None, description="Set once revoked: its secrets and tokens stopped then.")
+
+
+class PartnerCreated(PartnerOut):
+    secret: str = Field(description="The partner's first conversion secret (shown once).")
+
+
+class RefusedLinkOut(BaseModel):
+    code: str
+    content_id: str
+    network: str
+    created_at: datetime
+    reason: str = Field(description="Why the canonical URL rules refuse the content's URL (the link answers 410).")

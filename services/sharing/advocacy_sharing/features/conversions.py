@@ -1,17 +1,19 @@
-"""Conversions reported by partners: signed requests, secrets and their rotation, attribution.
+"""Conversions reported by partners: signed requests, verification, attribution.
 
-A request is either authenticated by a partner token, or signed: ``X-Advocacy-Signature:
-sha256=<hex HMAC-SHA256 of "{timestamp}.{raw body}">`` with the tenant's conversion secret, the
-timestamp within 5 minutes of now (an older request is a replay). The conversion is attributed to
-the share of the click it names (last click): the click id is signed (clickid.py), so a forged one
-is refused without a lookup, and it carries the click's time for the attribution window.
+A request is either authenticated by a partner token (its ``sub`` is the partner: features/partners.py),
+or signed: ``X-Advocacy-Signature: sha256=<hex HMAC-SHA256 of "{timestamp}.{raw body}">`` with one of
+the tenant's partners' conversion secrets, the timestamp within 5 minutes of now (an older request is
+a replay). The secret that verifies names the partner (``X-Advocacy-Partner``, when sent, must be
+that partner). Each partner has its own ``external_id`` space: conversions are keyed (tenant,
+partner, external_id). The conversion is attributed to the share of the click it names (last click):
+the click id is signed (clickid.py), so a forged one is refused without a lookup, and it carries the
+click's time for the attribution window. Anything malformed in the headers is a 401, never a 500.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -28,11 +30,16 @@ from advocacy_common.outbox import add_event
 from advocacy_common.signing import same_mac
 from advocacy_common.tenant_store import load_tenant_settings
 from advocacy_sharing.adapters.clickid import ClickIds
-from advocacy_sharing.db import Conversion, ConversionSecret, Share
+from advocacy_sharing.db import DEFAULT_PARTNER, Conversion, ConversionSecret, Share
 from advocacy_sharing.schemas import ConversionIn
 from advocacy_sharing.settings import SOURCE
 
 SIGNATURE_PREFIX = "sha256="
+#: Unix seconds have 10 digits until 2286: a longer timestamp is malformed (and a huge one would not
+#: convert to a float to be compared with now).
+MAX_TIMESTAMP_DIGITS = 12
+#: ``sha256=`` and 64 hex digits; anything longer is malformed, not worth an HMAC per secret.
+MAX_SIGNATURE_LENGTH = 128
 
 
 # -- signatures (pure) --------------------------------------------------------------------------------------
@@ -46,85 +53,75 @@ class SignedRequest:
     tenant_id: str
     timestamp: str
     signature: str
+    #: ``X-Advocacy-Partner``, when sent: only that partner's secrets are tried.
+    partner_id: str | None = None
 
 
 def check_timestamp(timestamp: str, now: datetime, max_skew_seconds: int) -> None:
-    try:
-        ts = int(timestamp)
-    except ValueError as e:
-        raise Unauthorized("X-Advocacy-Timestamp must be unix seconds") from e
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= MAX_TIMESTAMP_DIGITS):
+        raise Unauthorized("X-Advocacy-Timestamp must be unix seconds")
+    ts = int(timestamp)
     if abs(now.timestamp() - ts) > max_skew_seconds:
         raise Unauthorized(f"X-Advocacy-Timestamp is more than {max_skew_seconds} s from now (a replay?)")
 
 
-def signature_matches(candidates: list[str], timestamp: str, body: bytes, given: str) -> bool:
-    ok = False
-    for secret in candidates:  # compare against every valid secret, without an early exit
-        ok |= same_mac(signature(secret, timestamp, body), given.strip().lower())
-    return ok
+def signature_matches(candidates: list[tuple[str, str]], timestamp: str, body: bytes, given: str) -> str | None:
+    """The partner whose secret signed ``body``, or None. ``candidates``: (partner id, secret)."""
+    given = given.strip().lower()
+    if len(given) > MAX_SIGNATURE_LENGTH:
+        return None
+    matched: str | None = None
+    for partner_id, secret in candidates:  # compare against every valid secret, without an early exit
+        if same_mac(signature(secret, timestamp, body), given):
+            matched = partner_id
+    return matched
 
 
 # -- secrets ----------------------------------------------------------------------------------------------------
-async def valid_secrets(session: AsyncSession, tenant_id: str, now: datetime) -> list[str]:
-    rows = await session.scalars(
-        select(col(ConversionSecret.secret)).where(
-            ConversionSecret.tenant_id == tenant_id,
-            sa.or_(col(ConversionSecret.retired_at).is_(None), col(ConversionSecret.retired_at) > now),
-        )
+async def valid_secrets(
+    session: AsyncSession, tenant_id: str, now: datetime, partner_id: str | None = None
+) -> list[tuple[str, str]]:
+    """(partner id, secret) of every secret that verifies now (revoked partners' have all retired)."""
+    stmt = select(col(ConversionSecret.partner_id), col(ConversionSecret.secret)).where(
+        ConversionSecret.tenant_id == tenant_id,
+        sa.or_(col(ConversionSecret.retired_at).is_(None), col(ConversionSecret.retired_at) > now),
     )
-    return list(rows.all())
+    if partner_id is not None:
+        stmt = stmt.where(ConversionSecret.partner_id == partner_id)
+    return [(p, s) for p, s in (await session.execute(stmt)).all()]
 
 
 async def verify_signed(
     session: AsyncSession, req: SignedRequest, body: bytes, *, now: datetime, max_skew_seconds: int
-) -> None:
+) -> str:
+    """The partner the request is from (the one whose secret verified), or 401."""
     check_timestamp(req.timestamp, now, max_skew_seconds)
-    candidates = await valid_secrets(session, req.tenant_id, now)
-    if not candidates or not signature_matches(candidates, req.timestamp, body, req.signature):
+    candidates = await valid_secrets(session, req.tenant_id, now, req.partner_id)
+    partner_id = signature_matches(candidates, req.timestamp, body, req.signature) if candidates else None
+    if partner_id is None:
         raise Unauthorized("bad signature")
-
-
-async def rotate_secret(
-    session: AsyncSession, tenant_id: str, *, now: datetime, grace: timedelta
-) -> tuple[ConversionSecret, datetime | None]:
-    """A new secret; the current one keeps working for ``grace`` (older ones stop now)."""
-    await session.execute(
-        sa.update(ConversionSecret)
-        .where(
-            col(ConversionSecret.tenant_id) == tenant_id,
-            sa.or_(col(ConversionSecret.retired_at).is_(None), col(ConversionSecret.retired_at) > now),
-        )
-        .values(retired_at=now)
-    )
-    current = (
-        await session.scalars(
-            select(ConversionSecret)
-            .where(ConversionSecret.tenant_id == tenant_id)
-            .order_by(col(ConversionSecret.created_at).desc())
-            .limit(1)
-        )
-    ).first()
-    previous_until = None
-    if current is not None:
-        previous_until = now + grace
-        current.retired_at = previous_until
-    new = ConversionSecret(
-        id=str(uuid.uuid4()), tenant_id=tenant_id, secret=secrets.token_urlsafe(32), created_at=now, retired_at=None
-    )
-    session.add(new)
-    await session.flush()
-    return new, previous_until
+    return partner_id
 
 
 # -- recording ----------------------------------------------------------------------------------------------
 async def record_conversion(
-    session: AsyncSession, tenant_id: str, body: ConversionIn, *, click_ids: ClickIds, now: datetime | None = None
+    session: AsyncSession,
+    tenant_id: str,
+    body: ConversionIn,
+    *,
+    click_ids: ClickIds,
+    partner_id: str = DEFAULT_PARTNER,
+    now: datetime | None = None,
 ) -> str:
-    """The conversion id; the same ``external_id`` again returns the first one's id."""
+    """The conversion id; the same partner's same ``external_id`` again returns the first one's id
+    (another partner's ``external_id`` is another conversion: it is never seen, nor claimed)."""
     now = now or datetime.now(UTC)
-    existing = await session.scalar(
-        select(col(Conversion.id)).where(Conversion.tenant_id == tenant_id, Conversion.external_id == body.external_id)
+    mine = (
+        col(Conversion.tenant_id) == tenant_id,
+        col(Conversion.partner_id) == partner_id,
+        col(Conversion.external_id) == body.external_id,
     )
+    existing = await session.scalar(select(col(Conversion.id)).where(*mine))
     if existing is not None:
         return existing
     ref = click_ids.parse(body.click_id)
@@ -142,6 +139,7 @@ async def record_conversion(
         .values(
             id=conversion_id,
             tenant_id=tenant_id,
+            partner_id=partner_id,
             external_id=body.external_id,
             click_id=body.click_id,
             code=ref.code,
@@ -159,11 +157,7 @@ async def record_conversion(
         .returning(col(Conversion.id))
     )
     if inserted.first() is None:  # a concurrent request with the same external_id won
-        again = await session.scalar(
-            select(col(Conversion.id)).where(
-                Conversion.tenant_id == tenant_id, Conversion.external_id == body.external_id
-            )
-        )
+        again = await session.scalar(select(col(Conversion.id)).where(*mine))
         assert again is not None
         return again
     if share.employee_id is not None:  # an erased member's links credit no one
