@@ -6,13 +6,19 @@ The redirect's clock is injected (the worker judges by the time the redirect rec
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from advocacy_common.auth.devkeys import DevKeys
+from advocacy_common.events import new_event
+from advocacy_common.events.content import TenantSettingsUpdated
+from advocacy_common.tenant import ClickAllowList, TenantSettings
 from advocacy_dev.devstack.broker import TansuBroker
 from advocacy_dev.devstack.net import free_port
 from tests.integration.test_sharing_harness import FakeClock, Sharing, running_sharing
@@ -258,3 +264,37 @@ async def test_visitors_of_one_network_minutes_apart_all_count(sharing: Sharing,
         clock.advance(60)
         assert (await hit(sharing, link["code"], ip=f"198.51.100.{30 + i}")).status_code == 302
     assert await sharing.wait_clicks(link["code"], 4) == {"counted": 4}
+
+
+async def test_a_tenants_allow_list_counts_its_own_agent_and_network(sharing: Sharing, clock: FakeClock) -> None:
+    tenant = f"t-{uuid.uuid4().hex[:8]}"
+    allow = ClickAllowList(user_agents=["AcmeIntranet/"], networks=["203.0.113.0/24"])
+    await sharing.publish(
+        new_event(
+            "/advocacy/content",
+            tenant,
+            TenantSettingsUpdated(settings=TenantSettings(click_allow=allow), updated_at=datetime.now(UTC)),
+        )
+    )
+    for _ in range(100):  # the settings copy lands in sharing's database
+        rows = await sharing.rows("select settings from tenant_settings where tenant_id = :t", t=tenant)
+        if rows and rows[0][0].get("click_allow", {}).get("networks"):
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("sharing never copied the tenant's settings")
+    link = await new_link(sharing, tenant=tenant)
+    clock.now = time.time()  # the burst below is within a second of the share's creation
+    # its intranet app's agent (no browser evidence) from elsewhere, and a burst from its office on the
+    # new link: all counted
+    assert (await hit(sharing, link["code"], ip="198.51.100.5", ua="AcmeIntranet/2.1")).status_code == 302
+    for i in range(3):
+        assert (await hit(sharing, link["code"], ip=f"203.0.113.{50 + i}")).status_code == 302
+    assert await sharing.wait_clicks(link["code"], 4) == {"counted": 4}
+    # another tenant's link: the same agent is a bot, the same burst a scanner
+    other = await new_link(sharing)
+    clock.now = time.time()
+    assert (await hit(sharing, other["code"], ip="198.51.100.5", ua="AcmeIntranet/2.1")).status_code == 302
+    for i in range(3):
+        assert (await hit(sharing, other["code"], ip=f"203.0.113.{50 + i}")).status_code == 302
+    assert await sharing.wait_clicks(other["code"], 4) == {"bot": 4}

@@ -168,3 +168,39 @@ def test_scanner_rule_matches_its_definition(offsets: list[int], mine: int) -> N
         for lo in times
     )
     assert (domain.scanner_reason(at, T0, others) == domain.SCANNER_TIMING) == expected
+
+
+# -- a tenant's allow-list (issue 21) --------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("ua", "net", "allowed"),
+    [
+        ("AcmeIntranet/2.1 (Windows)", None, True),  # a substring of the agent, any case
+        ("acmeintranet/2.1", "198.51.100.0/24", True),
+        ("curl/8.0", "203.0.113.0/24", True),  # its office's /24
+        ("curl/8.0", "203.0.112.0/24", False),
+        ("curl/8.0", "2001:db8:1::/48", True),  # inside an allowed /32
+        ("curl/8.0", "192.0.2.0/24", True),  # an allowed range narrower than the /24
+        ("curl/8.0", None, False),
+        ("curl/8.0", "garbage", False),
+    ],
+)
+def test_is_allowed(ua: str, net: str | None, allowed: bool) -> None:
+    lists = (["AcmeIntranet/"], ["203.0.113.0/24", "2001:db8::/32", "192.0.2.128/28"])
+    assert domain.is_allowed(ua, net, *lists) is allowed
+
+
+def test_allow_list_settings_are_bounded_and_checked() -> None:
+    from pydantic import ValidationError
+
+    from advocacy_common.tenant import ClickAllowList
+
+    assert ClickAllowList(networks=["203.0.113.7/24"]).networks == ["203.0.113.0/24"]
+    for bad in (
+        {"networks": ["not a network"]},
+        {"networks": ["10.0.0.0/7"]},  # wider than /8
+        {"user_agents": ["ab"]},  # too short: it would match everything
+        {"user_agents": ["x" * 201]},
+        {"user_agents": [f"agent-{i}" for i in range(51)]},
+    ):
+        with pytest.raises(ValidationError):
+            ClickAllowList.model_validate(bad)

@@ -7,6 +7,7 @@ The model lives here so every service reads the same fields with the same defaul
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -28,6 +29,33 @@ Audience = Annotated[int, Field(ge=0, le=10**12)]
 
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 WEEKDAYS: tuple[str, ...] = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+class ClickAllowList(BaseModel):
+    """Traffic a tenant needs counted though the bot rules would not count it (issue 21): a user agent
+    its own people use (an intranet app's webview: a substring of the agent, case-insensitive) or a
+    network (its offices' egress, CIDR). A click that matches is judged without the user-agent and
+    scanner rules (a HEAD, the sharer's own click, a duplicate still count nothing). Changing it is a
+    settings change, in the content service's audit log like every other."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    user_agents: list[Annotated[str, Field(min_length=4, max_length=200)]] = Field(default_factory=list, max_length=50)
+    networks: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=50)
+
+    @field_validator("networks")
+    @classmethod
+    def _networks(cls, v: list[str]) -> list[str]:
+        out = []
+        for raw in v:
+            try:
+                net = ipaddress.ip_network(raw.strip(), strict=False)
+            except ValueError as e:
+                raise ValueError(f"not a network {raw!r} (CIDR expected, e.g. 203.0.113.0/24)") from e
+            if net.prefixlen < (8 if net.version == 4 else 32):
+                raise ValueError(f"network {raw!r} is wider than /8 (IPv4) or /32 (IPv6)")
+            out.append(str(net))
+        return out
 
 
 class TenantSettings(BaseModel):
@@ -53,6 +81,8 @@ class TenantSettings(BaseModel):
     attribution_window_days: int = Field(default=90, ge=1, le=365)
     # How long the audit log of admin actions keeps an entry (advocacy_common.audit).
     audit_retention_days: int = Field(default=365, ge=30, le=3650)
+    # User agents and networks whose clicks skip the bot rules (sharing's verdict worker).
+    click_allow: ClickAllowList = Field(default_factory=ClickAllowList)
 
     @field_validator("time_zone")
     @classmethod

@@ -207,6 +207,27 @@ def scanner_reason(at: datetime, share_created_at: datetime, neighbours: Iterabl
     return None
 
 
+def is_allowed(user_agent: str, ip_network: str | None, user_agents: Iterable[str], networks: Iterable[str]) -> bool:
+    """The tenant allow-listed this click's user agent (a case-insensitive substring) or its network
+    (the visitor's /24 or /48 inside one of ``networks``, CIDRs already validated)."""
+    low = user_agent.lower()
+    if any(s.lower() in low for s in user_agents):
+        return True
+    if not ip_network:
+        return False
+    try:
+        mine = ipaddress.ip_network(ip_network)
+    except ValueError:
+        return False
+    for raw in networks:
+        net = ipaddress.ip_network(raw)
+        if net.version == mine.version and mine.subnet_of(net):  # type: ignore[arg-type]
+            return True
+        if net.version == mine.version and net.subnet_of(mine):  # type: ignore[arg-type]
+            return True  # an allowed range narrower than the /24 it falls in
+    return False
+
+
 def is_self_click(
     *,
     creator_visitor: str | None,

@@ -33,6 +33,8 @@ from advocacy_common.errors import NotFound
 from advocacy_common.events import Envelope, new_event
 from advocacy_common.events.sharing import ClickInvalidated, ClickReceived, ShareClicked, Verdict
 from advocacy_common.outbox import add_events
+from advocacy_common.tenant import TenantSettings
+from advocacy_common.tenant_store import TENANT_SETTINGS
 from advocacy_sharing import domain
 from advocacy_sharing.adapters import verdicts
 from advocacy_sharing.db import Click, Share
@@ -128,6 +130,7 @@ async def judge_clicks(session: AsyncSession, events: Sequence[Envelope[Any]]) -
         session, codes, visitors, min(times) - domain.DUPLICATE_WINDOW, max(times) + domain.DUPLICATE_WINDOW
     )
     neighbours, judged = await _fresh_neighbours(session, raw, shares)
+    allow = await _allow_lists(session, {e.tenant_id for e in raw})
     take_back: dict[str, tuple[str, datetime]] = {}  # counted click id -> (tenant, burst click's time)
     columns: dict[str, list[Any]] = {c: [] for c in _COLUMNS}
     out: list[Envelope[ShareClicked]] = []
@@ -140,8 +143,21 @@ async def judge_clicks(session: AsyncSession, events: Sequence[Envelope[Any]]) -
         if click.visitor_prev:
             keys.append((click.code, click.visitor_prev))
         before = [at for k in keys for cid, at in history.get(k, ()) if cid != click.click_id]
-        bot_reason = domain.HEAD_REQUEST if click.method == "HEAD" else verdicts.ua_reason(click.user_agent)
-        if bot_reason is None and click.ip_network and domain.is_fresh(click.received_at, share.created_at):
+        allowed = env.tenant_id in allow and domain.is_allowed(
+            click.user_agent, click.ip_network, *allow[env.tenant_id]
+        )
+        if click.method == "HEAD":
+            bot_reason: str | None = domain.HEAD_REQUEST
+        elif allowed:  # the tenant's allow-list: no user-agent or scanner rule
+            bot_reason = None
+        else:
+            bot_reason = verdicts.ua_reason(click.user_agent)
+        if (
+            bot_reason is None
+            and not allowed
+            and click.ip_network
+            and domain.is_fresh(click.received_at, share.created_at)
+        ):
             # other visitors only: one visitor's repeats are duplicates (or rate-limited), not a burst
             near = [
                 (cid, at)
@@ -228,6 +244,23 @@ async def judge_clicks(session: AsyncSession, events: Sequence[Envelope[Any]]) -
         await add_events(session, [e for e in out if e.data.click_id in new_ids])
     if take_back:
         await _take_back_scanner_clicks(session, take_back)
+
+
+async def _allow_lists(session: AsyncSession, tenants: set[str]) -> dict[str, tuple[list[str], list[str]]]:
+    """The click allow-lists (user agents, networks) of the batch's tenants that have one."""
+    rows = (
+        await session.execute(
+            sa.select(TENANT_SETTINGS.c.tenant_id, TENANT_SETTINGS.c.settings).where(
+                TENANT_SETTINGS.c.tenant_id.in_(tenants)
+            )
+        )
+    ).all()
+    out: dict[str, tuple[list[str], list[str]]] = {}
+    for tenant_id, raw in rows:
+        allow = TenantSettings.model_validate(raw).click_allow
+        if allow.user_agents or allow.networks:
+            out[tenant_id] = (allow.user_agents, allow.networks)
+    return out
 
 
 Neighbours = dict[tuple[str, str], list[tuple[str, datetime, str]]]
