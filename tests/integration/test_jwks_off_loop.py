@@ -28,6 +28,7 @@ class _Issuer:
         self.jwks = jwks
         self.requests = 0
         self.slow = False
+        self.trickle = False  # the answer one byte every 0.5 s: each read finishes, the whole never does
 
 
 @pytest.fixture
@@ -45,6 +46,15 @@ def issuer(tmp_path: Path) -> Iterator[tuple[str, _Issuer]]:
             self.send_header("Cache-Control", "public, max-age=60")
             self.send_header("Content-Length", str(len(state.jwks)))
             self.end_headers()
+            if state.trickle:
+                for i in range(len(state.jwks)):
+                    try:
+                        self.wfile.write(state.jwks[i : i + 1])
+                        self.wfile.flush()
+                    except OSError:
+                        return  # the client gave up
+                    time.sleep(0.5)
+                return
             self.wfile.write(state.jwks)
 
         def log_message(self, *_: object) -> None:
@@ -107,3 +117,29 @@ async def test_keys_past_their_max_age_are_refreshed_in_the_background(
         while verifier.key_ids != {rotated.kid}:
             await asyncio.sleep(0.05)
     assert state.requests == 2
+
+
+async def test_a_trickling_or_huge_jwks_is_given_up_within_the_deadline(
+    issuer: tuple[str, _Issuer], tmp_path: Path
+) -> None:
+    """Issue 12: the fetch had a timeout per read, so a byte every 4 s held it (and a thread) for
+    ever, and it read a body of any size. Now the whole fetch has a deadline and a size cap, and the
+    verifier keeps the keys it has."""
+    from advocacy_common.auth import verifier as module
+
+    url, state = issuer
+    verifier = JWTVerifier(DEV_ISSUER, DEV_AUDIENCE, jwks_url=url, refetch_seconds=0.0)
+    known = verifier.key_ids
+    state.trickle = True
+    began = time.monotonic()
+    with pytest.raises(Exception, match="no complete JWKS"):
+        module.fetch_jwks(url)
+    assert time.monotonic() - began < module.FETCH_TIMEOUT_SECONDS + 2
+    state.trickle = False
+    state.jwks = b'{"keys": [' + b" " * (module.MAX_JWKS_BYTES + 10) + b"]}"
+    with pytest.raises(ValueError, match="over"):
+        module.fetch_jwks(url)
+    token = mint_token(ensure_dev_keys(tmp_path / "stranger"), tenant="t", sub="s", roles=["employee"])
+    with pytest.raises(Unauthorized):
+        await verifier.averify(token)  # the refetch fails: the known keys stay
+    assert verifier.key_ids == known

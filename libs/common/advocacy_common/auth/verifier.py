@@ -69,6 +69,8 @@ ALLOWED_ALGORITHMS: tuple[str, ...] = ("RS256", "RS384", "RS512", "PS256", "ES25
 #: Minimum gap between two fetches of the JWKS URL.
 REFRESH_INTERVAL_SECONDS = 30.0
 FETCH_TIMEOUT_SECONDS = 5.0
+#: A JWKS holds a few keys (a few KB); a larger answer is not one.
+MAX_JWKS_BYTES = 1024 * 1024
 #: Bearer tokens travel in a header; anything longer is not ours and is refused before decoding.
 MAX_TOKEN_LENGTH = 16 * 1024
 #: RSA keys below this size are skipped (NIST SP 800-131A), rather than trusted with a warning.
@@ -108,13 +110,49 @@ class Fetched(NamedTuple):
 
 
 def fetch_jwks(url: str) -> Fetched | Any:
-    """GET a JWKS document. Module-level so tests can replace it (a bare document then has the
-    default max-age)."""
-    response = httpx.get(url, timeout=FETCH_TIMEOUT_SECONDS, headers={"Accept": "application/json"})
-    response.raise_for_status()
+    """GET a JWKS document (called from a worker thread, or at start-up). Module-level so tests can
+    replace it (a bare document then has the default max-age).
+
+    Through the platform's one outbound client (advocacy_common.ssrf): the address checked is the one
+    dialled, the whole fetch ends within ``FETCH_TIMEOUT_SECONDS`` however slowly the server trickles,
+    and at most ``MAX_JWKS_BYTES`` are read. Private addresses are allowed: the URL comes from the
+    operator's settings, and identity providers often live inside the network."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(_fetch_jwks(url))
+    # On an event loop's thread (a verifier made during start-up): a thread of its own.
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="jwks") as pool:
+        return pool.submit(asyncio.run, _fetch_jwks(url)).result()
+
+
+async def _fetch_jwks(url: str) -> Fetched:
+    from advocacy_common.ssrf import OutboundGuard, UnsafeURL, bounded_request, outbound_client
+
+    guard = OutboundGuard.for_settings(allow_private=True)
+    try:
+        async with outbound_client(guard, timeout=FETCH_TIMEOUT_SECONDS, max_connections=1) as client:
+            response = await bounded_request(
+                client,
+                "GET",
+                url,
+                deadline=FETCH_TIMEOUT_SECONDS,
+                max_bytes=MAX_JWKS_BYTES,
+                headers={"Accept": "application/json"},
+            )
+    except TimeoutError as e:
+        raise httpx.TimeoutException(f"no complete JWKS within {FETCH_TIMEOUT_SECONDS:.0f} s") from e
+    except UnsafeURL as e:
+        raise ValueError(str(e)) from e
+    if response.status_code >= 400:
+        raise ValueError(f"the JWKS URL answered {response.status_code}")
+    if response.truncated:
+        raise ValueError(f"the JWKS document is over {MAX_JWKS_BYTES} bytes")
     found = _MAX_AGE.search(response.headers.get("cache-control", ""))
     max_age = float(found.group(1)) if found else DEFAULT_MAX_AGE_SECONDS
-    return Fetched(response.json(), min(max(max_age, 60.0), 86400.0))
+    return Fetched(json.loads(response.body), min(max(max_age, 60.0), 86400.0))
 
 
 class _KeyNotLoaded(Exception):
