@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from advocacy_common import topics
 from advocacy_common.events.base import Envelope
+from advocacy_common.events.content import MemberErased
 from advocacy_common.events.sharing import ShareClicked, Verdict
 from advocacy_common.kafka import ensure_topics
 from advocacy_common.signing import same_mac
@@ -49,6 +50,9 @@ PARTNER_FIELDS = frozenset(
 # Ids that are not ids of anything a partner knows, or that identify a visitor.
 HIDDEN = frozenset({"visitor", "employee_name", "user_agent", "referrer", "message"})
 
+ERASED_TYPE = MemberErased.TYPE
+# The partner-visible fields that hold a person's id: an event naming an erased person is not forwarded.
+PERSON_ID_FIELDS = ("employee_id", "proposer_id")
 FEED_TOPICS = (topics.CONTENT, topics.SHARES, topics.CLICKS, topics.CONVERSIONS, topics.GAMIFICATION)
 MAX_ATTEMPTS = 12
 
@@ -113,6 +117,8 @@ def add_partner_feed_tables(metadata: sa.MetaData) -> None:
 
 
 WebhookTarget = Callable[[AsyncSession, str], Awaitable[str | None]]
+# Which of these (tenant, employee id) pairs belong to erased people (the host's tombstones).
+ErasedCheck = Callable[[AsyncSession, set[tuple[str, str]]], Awaitable[set[tuple[str, str]]]]
 WebhookSecret = Callable[[AsyncSession, str], Awaitable[str | None]]
 
 
@@ -127,16 +133,20 @@ class PartnerForwarder:
         partitions: int = 3,
         webhook_url: WebhookTarget | None = None,
         send_timeout: float = 10.0,
+        erased: ErasedCheck | None = None,
     ) -> None:
         self.producer = producer
         self.bootstrap = bootstrap
         self.partitions = partitions
         self.webhook_url = webhook_url
         self.send_timeout = send_timeout
+        self.erased = erased
         self._known_topics: set[str] = set()
 
     async def __call__(self, session: AsyncSession, events: Sequence[Envelope[Any]]) -> None:
         outgoing = [(e, p) for e in events if (p := partner_payload(e)) is not None]
+        if outgoing and self.erased is not None:
+            outgoing = await self._without_erased(session, outgoing)
         if not outgoing:
             return
         producer = self.producer()
@@ -165,6 +175,23 @@ class PartnerForwarder:
             raise ConnectionError(f"partner feed publish failed: {e}") from e
         if self.webhook_url is not None:
             await self._queue_webhooks(session, outgoing)
+
+    async def _without_erased(
+        self, session: AsyncSession, outgoing: list[tuple[Envelope[Any], dict[str, Any]]]
+    ) -> list[tuple[Envelope[Any], dict[str, Any]]]:
+        """Drop events about erased people (issue 13): an event made before the erasure but consumed
+        after it (in flight, or re-published after a broker wipe) must not reach partners. The
+        erasure notice itself goes out: it tells partners to delete."""
+        assert self.erased is not None
+
+        def people(e: Envelope[Any], p: dict[str, Any]) -> set[tuple[str, str]]:
+            return {(e.tenant_id, v) for f in PERSON_ID_FIELDS if isinstance(v := p.get(f), str)}
+
+        named: set[tuple[str, str]] = set().union(*(people(e, p) for e, p in outgoing))
+        gone = await self.erased(session, named) if named else set()
+        if not gone:
+            return outgoing
+        return [(e, p) for e, p in outgoing if e.type == ERASED_TYPE or not people(e, p) & gone]
 
     async def _queue_webhooks(
         self, session: AsyncSession, outgoing: list[tuple[Envelope[Any], dict[str, Any]]]

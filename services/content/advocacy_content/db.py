@@ -14,6 +14,7 @@ from advocacy_common.audit import add_audit_table
 from advocacy_common.db import add_messaging_tables
 from advocacy_common.partner_feed import WEBHOOK_DELIVERIES, add_partner_feed_tables
 from advocacy_common.tenant_store import TENANT_SETTINGS, add_tenant_settings_table
+from advocacy_common.tombstones import add_tombstone_tables
 
 
 class Model(SQLModel, registry=registry()):
@@ -29,6 +30,8 @@ TenantSettingsTable = metadata.tables[TENANT_SETTINGS.name]
 # The partner feed runs in content's worker (content owns the webhook URL in tenant settings).
 add_partner_feed_tables(metadata)
 WebhookDeliveries = metadata.tables[WEBHOOK_DELIVERIES.name]
+# Erasure tombstones (keyed): the partner feed drops events about erased people.
+add_tombstone_tables(metadata)
 WebhookSecrets = sa.Table(
     "webhook_secrets",
     metadata,

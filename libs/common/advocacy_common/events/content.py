@@ -146,8 +146,10 @@ class MemberUpdated(_MemberEvent):
 
 @register
 class MemberErased(_MemberEvent):
-    """Right to erasure: every service forgets the person (see each service's handler)."""
+    """Right to erasure: every service forgets the person (see each service's handler). Partners get
+    it too (ids and time only): docs/partners.md says what they must then delete."""
 
     TYPE = "io.advocacy.member.erased.v1"
+    PARTNER_VISIBLE = True
 
     erased_at: datetime

@@ -8,12 +8,13 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, delete, update
 
-from advocacy_common import audit
+from advocacy_common import audit, erasure
 from advocacy_common.auth.principal import Principal
 from advocacy_common.db import table_of
 from advocacy_common.events.content import MemberErased, MemberUpdated
 from advocacy_content import domain
 from advocacy_content.adapters.events import emit, now
+from advocacy_content.adapters.tombstones import TOMBSTONES
 from advocacy_content.db import (
     CoachingReply,
     CoachingRequest,
@@ -201,5 +202,9 @@ async def erase_member(session: AsyncSession, who: Principal, employee_id: str) 
         update(Wave).where(col(Wave.tenant_id) == t, col(Wave.created_by) == employee_id).values(created_by=ERASED)
     )
     await audit.forget_person(session, t, employee_id)
+    # the partner feed drops later events about them; the outbox and webhook log forget them
+    await TOMBSTONES.add(session, t, employee_id, at)
+    await erasure.scrub_outbox(session, t, employee_id)
+    await erasure.scrub_webhook_deliveries(session, t, employee_id)
     await audit.record(session, who.tenant_id, who.sub, "member.erased", at=at)  # not who: the entry must not name them
     await emit(session, t, MemberErased(employee_id=employee_id, erased_at=at), at)

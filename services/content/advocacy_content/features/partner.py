@@ -21,6 +21,7 @@ from advocacy_common.partner_feed import FEED_TOPICS, PartnerForwarder, WebhookD
 from advocacy_common.runtime import LateConsumer, Runtime
 from advocacy_common.tenant_store import load_tenant_settings
 from advocacy_content.adapters.events import now
+from advocacy_content.adapters.tombstones import TOMBSTONES
 from advocacy_content.db import WebhookDeliveries, WebhookSecrets
 from advocacy_content.settings import ContentSettings
 
@@ -41,6 +42,7 @@ def _forwarder(runtime: Runtime) -> PartnerForwarder:
         partitions=settings.partner_topic_partitions,
         webhook_url=webhook_url,
         send_timeout=settings.kafka_send_timeout_seconds,
+        erased=TOMBSTONES.erased,  # nothing about erased people reaches partners
     )
 
 

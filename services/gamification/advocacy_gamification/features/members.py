@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from advocacy_common import audit
+from advocacy_common import audit, erasure
 from advocacy_common.bulk import insert_rows, rows_param
 from advocacy_common.events import Envelope
 from advocacy_common.events.content import MemberUpdated
@@ -27,7 +27,6 @@ from advocacy_gamification.db import (
     CHALLENGE_WINNERS,
     CHALLENGES,
     DAILY_COUNTS,
-    ERASURES,
     LEDGER,
     MEMBERS,
     REDEMPTIONS,
@@ -52,17 +51,7 @@ _NOTE_AND_UPDATE = insert_rows(
 async def erased(session: AsyncSession, keys: Iterable[Key]) -> set[Key]:
     """The keys among ``keys`` that belong to erased people (events about them are ignored): a
     tombstone in either form (keyed, or unkeyed from before revision 0007; see adapters.pseudonyms)."""
-    people = set(keys)
-    if not people:
-        return set()
-    key = await pseudonyms.service_key(session)
-    by_hash = {(t, h): (t, e) for t, e in people for h in pseudonyms.forms(key, t, e)}
-    rows = await session.execute(
-        sa.select(ERASURES.c.tenant_id, ERASURES.c.employee_hash).where(
-            people_in(ERASURES.c.tenant_id, ERASURES.c.employee_hash, by_hash)
-        )
-    )
-    return {by_hash[(r.tenant_id, r.employee_hash)] for r in rows.all()}
+    return await pseudonyms.TOMBSTONES.erased(session, keys)
 
 
 async def note_people(
@@ -168,18 +157,12 @@ async def is_erased(session: AsyncSession, tenant_id: str, employee_id: str) -> 
 async def erase(session: AsyncSession, tenant_id: str, employee_id: str, at: datetime) -> str | None:
     """Forget a person: every row naming them now names a random pseudonym, so sums, totals and
     everyone else's ranks stay as they were; the pseudonym shows as "Anonymous". Returns it."""
-    if await is_erased(session, tenant_id, employee_id):  # maybe under the legacy form
-        return None
-    key = await pseudonyms.service_key(session)
-    stmt = pg_insert(ERASURES).values(
-        tenant_id=tenant_id, employee_hash=pseudonyms.tombstone(key, tenant_id, employee_id), erased_at=at
-    )
-    res = await session.execute(stmt.on_conflict_do_nothing().returning(ERASURES.c.tenant_id))
-    if res.first() is None:
+    if not await pseudonyms.TOMBSTONES.add(session, tenant_id, employee_id, at):  # erased before
         return None
     pseudonym = f"erased-{uuid.uuid4().hex}"
     await notify_erased(session, tenant_id, employee_id)
     await audit.forget_person(session, tenant_id, employee_id)
+    await erasure.scrub_outbox(session, tenant_id, employee_id)  # points events naming them
     for tbl in (
         LEDGER,
         TOTALS,
