@@ -143,7 +143,8 @@ async def test_campaign_multiplier_for_chosen_content_and_dates(gam: Gam, new_te
                     "starts_at": start.isoformat(),
                     "ends_at": (start + timedelta(days=1)).isoformat(),
                 },
-            ]
+            ],
+            "share_points_per": "network",  # each share below earns (the default: once per item)
         },
     )
     assert r.status_code == 200, r.text

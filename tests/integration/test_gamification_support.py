@@ -46,7 +46,7 @@ def share(
     tenant: str,
     emp: str,
     *,
-    content: str = "c1",
+    content: str | None = None,  # None: an item of its own (shares of one item earn once, issue 13)
     at: datetime | None = None,
     name: str | None = None,
     team: str | None = None,
@@ -58,7 +58,7 @@ def share(
         ShareCreated(
             employee_id=emp,
             share_id=share_id or uid("s"),
-            content_id=content,
+            content_id=content or uid("c"),
             network="linkedin",
             code=uid("code"),
             created_at=at or now(),

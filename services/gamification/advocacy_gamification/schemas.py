@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from advocacy_common.money import Money
-from advocacy_gamification.domain.rules import BadgeThresholds, DailyCaps, Multiplier, PointsTable
+from advocacy_gamification.domain.rules import BadgeThresholds, DailyCaps, Multiplier, PointsTable, SharePointsPer
 
 
 class _In(BaseModel):
@@ -83,6 +83,7 @@ class RulesOut(BaseModel):
     daily_caps: DailyCaps
     multipliers: list[Multiplier]
     badges: BadgeThresholds
+    share_points_per: SharePointsPer
 
 
 class CurrentRules(RulesOut):

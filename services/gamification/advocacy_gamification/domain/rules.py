@@ -104,13 +104,28 @@ class BadgeThresholds(_Strict):
     sharing_streak: int | None = Field(4, ge=1, le=520)
 
 
+SharePointsPer = Literal["content", "network"]
+
+
 class RulesBody(_Strict):
-    """What an admin sets (``PUT /v1/rules``); every part defaults to the documented defaults."""
+    """What an admin sets (``PUT /v1/rules``); every part defaults to the documented defaults.
+
+    ``share_points_per``: ``"content"`` (the default) credits share points once per employee and
+    content item, whatever the number of networks it is shared on (a further network's share is
+    recorded with 0 points); ``"network"`` credits every network's share, as before issue 13. A
+    stored version without the field reads as ``"content"``; ledger entries are never re-scored.
+    """
 
     points: PointsTable = PointsTable()
     daily_caps: DailyCaps = DailyCaps()
     multipliers: list[Multiplier] = Field(default_factory=list, max_length=50)
     badges: BadgeThresholds = BadgeThresholds()
+    share_points_per: SharePointsPer = "content"
+
+    def once_per_content(self, action: str) -> bool:
+        """Whether an award of ``action`` earns nothing when the employee was already credited for
+        the same content item."""
+        return action == "share" and self.share_points_per == "content"
 
     def base_points(self, action: str, detail: str | None = None) -> int:
         if action == "share":
@@ -200,13 +215,32 @@ class CapCounter:
         return cap is None or n <= cap
 
 
-def score(facts: Iterable[AwardFact], body: RulesBody, zone: ZoneInfo) -> dict[str, int]:
-    """Points per employee for these awards under ``body`` (caps applied in time order)."""
+def score(
+    facts: Iterable[AwardFact],
+    body: RulesBody,
+    zone: ZoneInfo,
+    credited: Iterable[tuple[str, str, str]] = (),
+) -> dict[str, int]:
+    """Points per employee for these awards under ``body`` (caps applied in time order).
+    ``credited``: (employee, action, content) already credited before these facts (see
+    :meth:`RulesBody.once_per_content`)."""
     totals: dict[str, int] = {}
     caps = CapCounter(zone)
+    seen = set(credited)
     for f in sorted(facts, key=lambda f: f.occurred_at):
         pts = body.points_for(f.action, f.detail, f.content_id, f.occurred_at)
-        if not caps.take(body.daily_caps, f.employee_id, f.action, f.occurred_at) or f.reversed:
+        over_cap = not caps.take(body.daily_caps, f.employee_id, f.action, f.occurred_at)  # counts even a repeat
+        if over_cap or f.reversed or repeat_credit(body, seen, f.employee_id, f.action, f.content_id):
             pts = 0
+        if pts > 0 and f.content_id is not None:
+            seen.add((f.employee_id, f.action, f.content_id))
         totals[f.employee_id] = totals.get(f.employee_id, 0) + pts
     return totals
+
+
+def repeat_credit(
+    body: RulesBody, credited: set[tuple[str, str, str]], employee_id: str, action: str, content_id: str | None
+) -> bool:
+    """Whether this award would credit the employee a second time for the same content item (it
+    then earns 0). An award that earned nothing (capped, reversed) credited nothing."""
+    return content_id is not None and body.once_per_content(action) and (employee_id, action, content_id) in credited

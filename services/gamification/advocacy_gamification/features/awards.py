@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from advocacy_common.bulk import insert_rows, rows_param
@@ -20,6 +21,7 @@ from advocacy_common.tenant_store import apply_tenant_settings
 from advocacy_gamification.adapters.context import TenantContext, load_contexts
 from advocacy_gamification.adapters.ledger import NewEntry, post, rebuild_windows, reverse, unreversed_awards
 from advocacy_gamification.db import DAILY_COUNTS, LEDGER
+from advocacy_gamification.domain.rules import RuleVersion
 from advocacy_gamification.features import badges, members
 
 _CAP_COLUMNS = ("tenant_id", "employee_id", "action", "day", "count")
@@ -145,11 +147,12 @@ async def entries_for(
                 cap = versions[i].body.daily_caps.cap(facts[i].action)
                 if cap is not None and before + n + 1 > cap:
                     over.add(i)
+    repeats = await _repeat_credits(session, facts, versions, over)
     out = []
     for i, f in enumerate(facts):
         v = versions[i]
         capped = i in over
-        points = 0 if capped else v.body.points_for(f.action, f.detail, f.content_id, f.occurred_at)
+        points = 0 if capped or i in repeats else v.body.points_for(f.action, f.detail, f.content_id, f.occurred_at)
         out.append(
             NewEntry(
                 tenant_id=f.tenant_id,
@@ -165,9 +168,57 @@ async def entries_for(
                 balance_delta=points,
                 occurred_at=f.occurred_at,
                 capped=capped,
+                reason=REPEAT_REASON if i in repeats else None,
             )
         )
     return out
+
+
+REPEAT_REASON = "already credited for this content item (rules: share_points_per = content)"
+
+
+async def _repeat_credits(
+    session: AsyncSession, facts: Sequence[Fact], versions: Sequence[RuleVersion], over: set[int]
+) -> set[int]:
+    """The facts (by position) that would credit an employee a second time for the same content item
+    under their version's rules (``share_points_per: content``): an award in the ledger that earned
+    points and was not reversed, or an earlier fact of this batch, already did. "Earlier" is the
+    order of arrival, not of ``occurred_at``: an employee's events arrive in order (keyed by
+    employee), and a batch then scores as the same events one at a time."""
+    candidates = [
+        i
+        for i, f in enumerate(facts)
+        if f.content_id is not None and versions[i].body.once_per_content(f.action) and i not in over
+    ]
+    if not candidates:
+        return set()
+    keys = sorted(
+        {(facts[i].tenant_id, facts[i].employee_id, facts[i].action, facts[i].content_id) for i in candidates}
+    )
+    credited: set[tuple[str, str, str, str]] = set()
+    rev = LEDGER.alias("rev")
+    for start in range(0, len(keys), 1000):
+        chunk = keys[start : start + 1000]
+        rows = await session.execute(
+            sa.select(LEDGER.c.tenant_id, LEDGER.c.employee_id, LEDGER.c.action, LEDGER.c.content_id)
+            .where(
+                sa.tuple_(LEDGER.c.tenant_id, LEDGER.c.employee_id, LEDGER.c.action, LEDGER.c.content_id).in_(chunk),
+                LEDGER.c.entry_type == "award",
+                LEDGER.c.points > 0,
+                ~sa.exists().where(rev.c.reverses_id == LEDGER.c.id),
+            )
+            .distinct()
+        )
+        credited.update((r[0], r[1], r[2], r[3]) for r in rows.all())
+    repeats: set[int] = set()
+    for i in candidates:  # in arrival order: a batch credits the share one-at-a-time delivery would
+        f = facts[i]
+        key = (f.tenant_id, f.employee_id, f.action, f.content_id or "")
+        if key in credited:
+            repeats.add(i)
+        elif versions[i].body.points_for(f.action, f.detail, f.content_id, f.occurred_at) > 0:
+            credited.add(key)
+    return repeats
 
 
 async def reverse_clicks(session: AsyncSession, invalidated: Sequence[Envelope[ClickInvalidated]]) -> list[Any]:

@@ -64,6 +64,31 @@ async def put(
     return version_out(RuleVersion(version, effective_at, rules))
 
 
+async def _credited_before(
+    session: AsyncSession, tenant_id: str, facts: list[AwardFact], before: datetime
+) -> set[tuple[str, str, str]]:
+    """(employee, action, content) of the window's shares already credited before the window: a
+    proposal crediting shares once per content item does not credit them again."""
+    keys = sorted({(f.employee_id, f.action, f.content_id) for f in facts if f.action == "share" and f.content_id})
+    rev = LEDGER.alias("rev")
+    found: set[tuple[str, str, str]] = set()
+    for start in range(0, len(keys), 1000):
+        rows = await session.execute(
+            sa.select(LEDGER.c.employee_id, LEDGER.c.action, LEDGER.c.content_id)
+            .where(
+                LEDGER.c.tenant_id == tenant_id,
+                sa.tuple_(LEDGER.c.employee_id, LEDGER.c.action, LEDGER.c.content_id).in_(keys[start : start + 1000]),
+                LEDGER.c.entry_type == "award",
+                LEDGER.c.points > 0,
+                LEDGER.c.occurred_at < before,
+                ~sa.exists().where(rev.c.reverses_id == LEDGER.c.id),
+            )
+            .distinct()
+        )
+        found.update((r[0], r[1], r[2]) for r in rows.all())
+    return found
+
+
 async def simulate(
     session: AsyncSession,
     tenant_id: str,
@@ -95,7 +120,8 @@ async def simulate(
         AwardFact(r.employee_id, r.action, r.detail, r.content_id, r.occurred_at, r.reversed)
         for r in await session.execute(q)
     ]
-    simulated = score(facts, proposal, ctx.settings.zone)
+    credited = await _credited_before(session, tenant_id, facts, span.starts_at) if span.starts_at else set()
+    simulated = score(facts, proposal, ctx.settings.zone, credited)
     current_rows = await session.execute(
         sa.select(TOTALS.c.employee_id, TOTALS.c.points).where(
             TOTALS.c.tenant_id == tenant_id,
