@@ -166,6 +166,7 @@ class Runtime:
     async def _start_producer(self) -> None:
         s = self.settings
         self.producer = make_producer(s.kafka_bootstrap_servers, idempotence=s.kafka_enable_idempotence)
+        BROKER_UP.labels(s.service_name).set(0)  # until it connects (the alert could never fire)
         if await start_with_retry(self.producer, self.stop, what=f"{s.service_name} producer"):
             self.producer_ready = True
             BROKER_UP.labels(s.service_name).set(1)
@@ -275,6 +276,7 @@ class Runtime:
         if self.settings.role.runs_workers:
             broker_ok = self.producer_ready and all(c.connected for c in self.consumers)
             checks["broker"] = "ok" if broker_ok else "unreachable"
+            BROKER_UP.labels(self.settings.service_name).set(1 if broker_ok else 0)
             ok = ok and broker_ok
         return ok, checks
 
