@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
@@ -40,6 +40,39 @@ class ContentCopy(Model, table=True):
     slug: str
     status: str
     expires_at: datetime | None = Field(default=None, sa_type=TS)
+    updated_at: datetime = Field(sa_type=TS)
+    # who the item is for ({"teams": [...], "programme_roles": [...]}): empty lists, everyone
+    audience: dict[str, Any] = Field(
+        default_factory=dict, sa_column=sa.Column(JSONB, nullable=False, server_default=sa.text("'{}'::jsonb"))
+    )
+
+
+class MemberCopy(Model, table=True):
+    """Programme membership from content's member.updated: no row, the defaults (enrolled, no
+    programme role). A share is refused when the board would not show the item."""
+
+    __tablename__ = "member_copies"
+
+    tenant_id: str = Field(primary_key=True)
+    employee_id: str = Field(primary_key=True)
+    enrolled: bool
+    programme_roles: list[str] = Field(sa_column=sa.Column(ARRAY(sa.Text), nullable=False))
+    updated_at: datetime = Field(sa_type=TS)
+
+
+class WaveCopy(Model, table=True):
+    """Roll-out waves from content's wave.updated; a deleted wave keeps its row (``deleted``) so an
+    older, late update cannot bring it back."""
+
+    __tablename__ = "wave_copies"
+
+    tenant_id: str = Field(primary_key=True)
+    wave_id: str = Field(primary_key=True)
+    name: str
+    starts_at: datetime = Field(sa_type=TS)
+    teams: list[str] = Field(sa_column=sa.Column(ARRAY(sa.Text), nullable=False))
+    employees: list[str] = Field(sa_column=sa.Column(ARRAY(sa.Text), nullable=False))
+    deleted: bool = False
     updated_at: datetime = Field(sa_type=TS)
 
 

@@ -119,6 +119,23 @@ class TenantSettingsUpdated(_TenantEvent):
     updated_at: datetime
 
 
+@register
+class WaveUpdated(_TenantEvent):
+    """A roll-out wave was created, changed or deleted (``deleted``): the whole wave, so a copy is
+    replaced, never patched. Sharing gates shares with the same waves the board is gated with.
+    Keyed by tenant: a tenant's wave changes arrive in order."""
+
+    TYPE = "io.advocacy.wave.updated.v1"
+
+    wave_id: str
+    name: str
+    starts_at: datetime
+    teams: list[str] = []
+    employees: list[str] = []
+    deleted: bool = False
+    updated_at: datetime
+
+
 class _MemberEvent(EventData):
     TOPIC = topics.CONTENT
     employee_id: str

@@ -11,9 +11,10 @@ from sqlmodel import col, select
 
 from advocacy_common.auth.principal import Principal
 from advocacy_common.errors import NotFound, Unprocessable
+from advocacy_common.events.content import WaveUpdated
 from advocacy_common.pagination import PageParams, as_str, as_time, encode_cursor, parse_cursor
 from advocacy_content import domain
-from advocacy_content.adapters.events import now
+from advocacy_content.adapters.events import emit, now
 from advocacy_content.db import Wave
 from advocacy_content.schemas import WaveCreate, WavePatch, WavePublic
 
@@ -42,6 +43,21 @@ async def wave_views(session: AsyncSession, tenant_id: str) -> list[domain.WaveV
     ]
 
 
+async def _announce(session: AsyncSession, w: Wave, *, deleted: bool = False) -> None:
+    """Sharing keeps a copy of the waves: it refuses shares the board would not show."""
+    at = now()
+    event = WaveUpdated(
+        wave_id=w.id,
+        name=w.name,
+        starts_at=w.starts_at,
+        teams=list(w.teams),
+        employees=list(w.employees),
+        deleted=deleted,
+        updated_at=at,
+    )
+    await emit(session, w.tenant_id, event, at)
+
+
 def _check_members(teams: list[str], employees: list[str]) -> None:
     if not teams and not employees:
         raise Unprocessable.field("teams", "a wave needs at least one team or employee")
@@ -63,6 +79,7 @@ async def create_wave(session: AsyncSession, who: Principal, body: WaveCreate) -
     )
     session.add(w)
     await session.flush()
+    await _announce(session, w)
     return w
 
 
@@ -85,11 +102,13 @@ async def patch_wave(session: AsyncSession, who: Principal, wave_id: str, body: 
     _check_members(w.teams, w.employees)
     w.updated_at = now()
     await session.flush()
+    await _announce(session, w)
     return w
 
 
 async def delete_wave(session: AsyncSession, who: Principal, wave_id: str) -> None:
     w = await load_wave(session, who.tenant_id, wave_id, for_update=True)
+    await _announce(session, w, deleted=True)
     await session.delete(w)
     await session.flush()
 

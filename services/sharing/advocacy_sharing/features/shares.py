@@ -25,8 +25,10 @@ from advocacy_common.events.content import (
     ContentPublished,
     ContentUpdated,
     MemberErased,
+    MemberUpdated,
     PolicyUpdated,
     TenantSettingsUpdated,
+    WaveUpdated,
 )
 from advocacy_common.events.sharing import ShareCreated
 from advocacy_common.networks import Network
@@ -36,6 +38,7 @@ from advocacy_common.policy import EMPTY_POLICY, Policy
 from advocacy_common.tenant_store import apply_tenant_settings
 from advocacy_sharing import domain
 from advocacy_sharing.db import Account, Click, ContentCopy, Conversion, PolicyCopy, Share
+from advocacy_sharing.features import eligibility
 from advocacy_sharing.schemas import ShareCreate
 from advocacy_sharing.settings import SOURCE
 
@@ -90,8 +93,9 @@ async def create_share(
     """
     now = now or datetime.now(UTC)
     content = await session.get(ContentCopy, (who.tenant_id, body.content_id))
-    if content is None or content.status != "published" or (content.expires_at and content.expires_at <= now):
+    if content is None or content.status not in ("published", "expired"):
         raise NotFound("content not found or not published")
+    await eligibility.check(session, who, content, now)  # 403 unless it is on the sharer's board
     existing = await _find_share(session, who, body.content_id, body.network.value)
     if existing is not None:
         return ShareResult(existing, False, [])
@@ -252,6 +256,7 @@ async def apply_content_events(session: AsyncSession, events: Sequence[Envelope[
                     "slug": data.slug,
                     "status": "published" if isinstance(data, ContentPublished) else data.status,
                     "expires_at": data.expires_at,
+                    "audience": data.audience.model_dump(mode="json"),
                     "updated_at": env.time,
                 },
             )
@@ -283,7 +288,10 @@ async def apply_content_events(session: AsyncSession, events: Sequence[Envelope[
             )
         elif isinstance(data, TenantSettingsUpdated):
             await apply_tenant_settings(session, [env])
+        elif isinstance(data, MemberUpdated | WaveUpdated):
+            await eligibility.apply_events(session, [env])
         elif isinstance(data, MemberErased):
+            await eligibility.forget_member(session, env.tenant_id, data.employee_id)
             await erase_member(session, env.tenant_id, data.employee_id)
 
 

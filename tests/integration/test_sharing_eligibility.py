@@ -1,0 +1,207 @@
+"""Sharing's copies of what decides a board (content's audience, membership, roll-out waves), kept
+from content's events on the real broker and database, and the share check made against them:
+a share the board would not show is a 403 with a reason code (issue 13)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from advocacy_common.auth.devkeys import DevKeys
+from advocacy_common.events import new_event
+from advocacy_common.events.content import Audience, ContentPublished, MemberErased, MemberUpdated, WaveUpdated
+from advocacy_dev.devstack.broker import TansuBroker
+from advocacy_dev.devstack.net import free_port
+from tests.integration.test_sharing_harness import Sharing, running_sharing
+
+SOURCE = "/advocacy/content"
+
+
+@pytest.fixture(scope="module")
+def private_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TansuBroker]:
+    tansu = TansuBroker(free_port(), log_path=tmp_path_factory.mktemp("tansu") / "tansu.log")
+    tansu.start()
+    yield tansu
+    tansu.stop()
+
+
+@pytest.fixture(scope="module")
+async def sharing(
+    pg: Any,
+    private_broker: TansuBroker,
+    dev_keys: DevKeys,
+    mint: Callable[..., str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[Sharing]:
+    url = pg.create_database(f"sharing_{uuid.uuid4().hex[:10]}")
+    async with running_sharing(
+        url, private_broker.bootstrap, dev_keys.jwks_path, tmp_path_factory.mktemp("spool"), mint
+    ) as s:
+        yield s
+
+
+async def until(check: Callable[[], Awaitable[Any]], timeout: float = 15) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        got = await check()
+        if got or time.monotonic() > deadline:
+            return got
+        await asyncio.sleep(0.1)
+
+
+async def publish_targeted(sharing: Sharing, tenant: str, content: str, **audience: list[str]) -> None:
+    await sharing.publish(
+        new_event(
+            SOURCE,
+            tenant,
+            ContentPublished(
+                content_id=content,
+                title="For some",
+                url="https://example.com/for-some",
+                slug="for-some",
+                audience=Audience(**audience),
+                published_at=datetime.now(UTC),
+            ),
+        )
+    )
+    known = "select 1 from content_copies where tenant_id = :t and content_id = :c"
+    assert await until(lambda: sharing.scalar(known, t=tenant, c=content))
+
+
+async def try_share(sharing: Sharing, tenant: str, sub: str, content: str, team: str, network: str = "x") -> Any:
+    token = sharing.mint(tenant, sub, "employee", team=team, name=sub.title())
+    async with sharing.client(token) as c:
+        return await c.post("/v1/shares", json={"content_id": content, "network": network})
+
+
+def ids() -> tuple[str, str]:
+    return f"t-{uuid.uuid4().hex[:8]}", f"c-{uuid.uuid4().hex[:8]}"
+
+
+async def test_the_audience_is_copied_and_another_team_is_refused(sharing: Sharing) -> None:
+    tenant, content = ids()
+    await publish_targeted(sharing, tenant, content, teams=["b"], programme_roles=[])
+    audience = await sharing.scalar(
+        "select audience from content_copies where tenant_id = :t and content_id = :c", t=tenant, c=content
+    )
+    assert audience["teams"] == ["b"]
+    r = await try_share(sharing, tenant, "alice", content, team="a")
+    assert r.status_code == 403, r.text
+    error = r.json()["error"]
+    assert error["code"] == "not_targeted" and error["message"] and error["details"][0]["field"] == "content_id"
+    assert await sharing.scalar("select count(*) from shares where tenant_id = :t", t=tenant) == 0
+    r = await try_share(sharing, tenant, "bob", content, team="b")
+    assert r.status_code == 201, r.text
+
+
+async def test_membership_copies_decide_opt_out_and_programme_roles(sharing: Sharing) -> None:
+    tenant, content = ids()
+    _, champions_only = ids()
+    await publish_targeted(sharing, tenant, content)
+    await publish_targeted(sharing, tenant, champions_only, programme_roles=["champion"])
+    at = datetime.now(UTC)
+    await sharing.publish(new_event(SOURCE, tenant, MemberUpdated(employee_id="carol", enrolled=False, updated_at=at)))
+    await sharing.publish(
+        new_event(
+            SOURCE,
+            tenant,
+            MemberUpdated(employee_id="dan", enrolled=True, programme_roles=["champion"], updated_at=at),
+        )
+    )
+    rows = "select count(*) from member_copies where tenant_id = :t"
+    assert await until(lambda: _equals(sharing.scalar(rows, t=tenant), 2))
+    r = await try_share(sharing, tenant, "carol", content, team="a")
+    assert (r.status_code, r.json()["error"]["code"]) == (403, "opted_out")
+    r = await try_share(sharing, tenant, "erin", champions_only, team="a")  # no membership row: no role
+    assert (r.status_code, r.json()["error"]["code"]) == (403, "not_enrolled")
+    assert (await try_share(sharing, tenant, "dan", champions_only, team="a")).status_code == 201
+    # an older update arriving late does not undo a newer one
+    await sharing.publish(
+        new_event(
+            SOURCE, tenant, MemberUpdated(employee_id="carol", enrolled=True, updated_at=at - timedelta(minutes=1))
+        )
+    )
+    await sharing.publish(
+        new_event(
+            SOURCE, tenant, MemberUpdated(employee_id="carol", enrolled=True, updated_at=at + timedelta(minutes=1))
+        )
+    )
+    enrolled = "select enrolled from member_copies where tenant_id = :t and employee_id = 'carol'"
+    assert await until(lambda: sharing.scalar(enrolled, t=tenant))
+    assert (await try_share(sharing, tenant, "carol", content, team="a")).status_code == 201
+    # erasure forgets the membership copy
+    await sharing.publish(new_event(SOURCE, tenant, MemberErased(employee_id="dan", erased_at=datetime.now(UTC))))
+    dan = "select count(*) from member_copies where tenant_id = :t and employee_id = 'dan'"
+    assert await until(lambda: _equals(sharing.scalar(dan, t=tenant), 0))
+
+
+async def test_wave_copies_gate_shares_and_a_deleted_wave_stops_gating(sharing: Sharing) -> None:
+    tenant, content = ids()
+    await publish_targeted(sharing, tenant, content)
+    now = datetime.now(UTC)
+
+    def wave(wave_id: str, starts_at: datetime, *, deleted: bool = False, at: datetime | None = None) -> Any:
+        return new_event(
+            SOURCE,
+            tenant,
+            WaveUpdated(
+                wave_id=wave_id,
+                name=wave_id,
+                starts_at=starts_at,
+                teams=["a"] if wave_id == "pilot" else ["b"],
+                employees=["frank"],
+                deleted=deleted,
+                updated_at=at or datetime.now(UTC),
+            ),
+        )
+
+    await sharing.publish(wave("pilot", now - timedelta(days=1)))
+    await sharing.publish(wave("later", now + timedelta(days=7)))
+    waves = "select count(*) from wave_copies where tenant_id = :t and not deleted"
+    assert await until(lambda: _equals(sharing.scalar(waves, t=tenant), 2))
+    assert (await try_share(sharing, tenant, "gina", content, team="a")).status_code == 201  # pilot started
+    r = await try_share(sharing, tenant, "hank", content, team="b")
+    assert (r.status_code, r.json()["error"]["code"]) == (403, "wave_not_started")
+    r = await try_share(sharing, tenant, "ivan", content, team="c")
+    assert (r.status_code, r.json()["error"]["code"]) == (403, "not_in_wave")
+    # frank is named in both waves: erasure takes him out of the copies
+    await sharing.publish(new_event(SOURCE, tenant, MemberErased(employee_id="frank", erased_at=datetime.now(UTC))))
+    named = "select count(*) from wave_copies where tenant_id = :t and 'frank' = any(employees)"
+    assert await until(lambda: _equals(sharing.scalar(named, t=tenant), 0))
+    # deleting every wave opens the programme to everyone again (as content's board)
+    await sharing.publish(wave("pilot", now - timedelta(days=1), deleted=True))
+    await sharing.publish(wave("later", now + timedelta(days=7), deleted=True))
+    assert await until(lambda: _equals(sharing.scalar(waves, t=tenant), 0))
+    assert (await try_share(sharing, tenant, "ivan", content, team="c")).status_code == 201
+
+
+async def test_an_expired_item_is_refused_with_its_reason(sharing: Sharing) -> None:
+    tenant, content = ids()
+    await sharing.publish(
+        new_event(
+            SOURCE,
+            tenant,
+            ContentPublished(
+                content_id=content,
+                title="Soon gone",
+                url="https://example.com/soon-gone",
+                slug="soon-gone",
+                published_at=datetime.now(UTC) - timedelta(days=2),
+                expires_at=datetime.now(UTC) - timedelta(seconds=1),
+            ),
+        )
+    )
+    known = "select 1 from content_copies where tenant_id = :t and content_id = :c"
+    assert await until(lambda: sharing.scalar(known, t=tenant, c=content))
+    r = await try_share(sharing, tenant, "alice", content, team="a")
+    assert (r.status_code, r.json()["error"]["code"]) == (403, "expired")
+
+
+async def _equals(value: Awaitable[Any], expected: Any) -> bool:
+    return bool(await value == expected)
