@@ -14,6 +14,7 @@ from sqlmodel import Field, SQLModel
 from advocacy_common.audit import add_audit_table
 from advocacy_common.db import add_messaging_tables
 from advocacy_common.tenant_store import add_tenant_settings_table
+from advocacy_common.tombstones import add_tombstone_tables
 
 
 class Model(SQLModel, registry=registry()):
@@ -23,6 +24,7 @@ class Model(SQLModel, registry=registry()):
 metadata = Model.metadata
 add_messaging_tables(metadata)
 add_tenant_settings_table(metadata)
+add_tombstone_tables(metadata)  # erased people, keyed: their later shares are refused
 add_audit_table(metadata)
 
 TS = sa.DateTime(timezone=True)

@@ -39,6 +39,7 @@ from advocacy_common.tenant_store import apply_tenant_settings
 from advocacy_sharing import domain
 from advocacy_sharing.db import Account, Click, ContentCopy, Conversion, PolicyCopy, Share
 from advocacy_sharing.features import eligibility
+from advocacy_sharing.features.erasure import forget_copies, refuse_erased
 from advocacy_sharing.schemas import ShareCreate
 from advocacy_sharing.settings import SOURCE
 
@@ -92,6 +93,7 @@ async def create_share(
     judges the message with the link that will be appended to it.
     """
     now = now or datetime.now(UTC)
+    await refuse_erased(session, who)  # 403 erased: a tombstone, issue 13
     content = await session.get(ContentCopy, (who.tenant_id, body.content_id))
     if content is None or content.status not in ("published", "expired"):
         raise NotFound("content not found or not published")
@@ -297,7 +299,9 @@ async def apply_content_events(session: AsyncSession, events: Sequence[Envelope[
 
 async def erase_member(session: AsyncSession, tenant_id: str, employee_id: str) -> None:
     """Forget a person: accounts deleted; shares, clicks and conversions unlinked. Their links keep
-    redirecting (a visitor did nothing wrong) but no longer credit anyone."""
+    redirecting (a visitor did nothing wrong) but no longer credit anyone. A tombstone refuses their
+    later shares; their outbox rows and audit entries are scrubbed (features.erasure)."""
+    await forget_copies(session, tenant_id, employee_id)
     await session.execute(
         sa.delete(Account).where(col(Account.tenant_id) == tenant_id, col(Account.employee_id) == employee_id)
     )

@@ -1,0 +1,224 @@
+"""Erasure reaches the copies the library keeps (issue 13), on the real database and broker: keyed
+tombstones, the outbox and the webhook log scrubbed, the partner feed dropping events about erased
+people; and, through sharing's API, a share by an erased person refused."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import pytest
+import sqlalchemy as sa
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from advocacy_common import erasure, topics
+from advocacy_common.auth.devkeys import DevKeys
+from advocacy_common.db import OUTBOX, add_messaging_tables, make_engine, make_sessionmaker
+from advocacy_common.events import Envelope, new_event
+from advocacy_common.events.content import MemberErased, SuggestionApproved
+from advocacy_common.events.sharing import ShareClicked, ShareCreated, Verdict
+from advocacy_common.kafka import make_producer
+from advocacy_common.outbox import add_events
+from advocacy_common.partner_feed import WEBHOOK_DELIVERIES, PartnerForwarder, add_partner_feed_tables
+from advocacy_common.tombstones import ERASURES, SERVICE_SECRETS, Tombstones, add_tombstone_tables, legacy
+from advocacy_dev.devstack.broker import TansuBroker
+from advocacy_dev.devstack.net import free_port
+from tests.integration.test_sharing_harness import Sharing, running_sharing
+
+META = sa.MetaData()
+add_messaging_tables(META)
+add_partner_feed_tables(META)
+add_tombstone_tables(META)
+NOW = datetime.now(UTC)
+
+
+def shared(who: str, n: int = 0) -> ShareCreated:
+    return ShareCreated(
+        share_id=f"s-{who}-{n}", employee_id=who, content_id="c1", network="x", code=f"{who}{n}",
+        created_at=NOW, employee_name=f"{who.title()} Secret", team="sales", audience_size=3,
+    )  # fmt: skip
+
+
+def clicked(who: str) -> ShareClicked:
+    return ShareClicked(
+        click_id=f"k-{who}", share_id=f"s-{who}-0", code=f"{who}0", content_id="c1", employee_id=who, network="x",
+        clicked_at=NOW, verdict=Verdict.counted, country="DE",
+    )  # fmt: skip
+
+
+def proposed_by(who: str) -> SuggestionApproved:
+    return SuggestionApproved(
+        content_id=f"c-{uuid.uuid4().hex[:6]}", proposer_id=who, approved_by="boss", approved_at=NOW
+    )
+
+
+@pytest.fixture
+async def engine(new_database: str) -> AsyncIterator[AsyncEngine]:
+    eng = make_engine(new_database)
+    async with eng.begin() as conn:
+        await conn.run_sync(META.create_all)
+        await conn.execute(sa.insert(SERVICE_SECRETS).values(name="pseudonym_key", value="stored-" + "k" * 40))
+    yield eng
+    await eng.dispose()
+
+
+async def test_tombstones_are_keyed_and_per_tenant(engine: AsyncEngine, new_tenant: str) -> None:
+    stones = Tombstones()
+    async with make_sessionmaker(engine)() as s, s.begin():
+        assert await stones.add(s, new_tenant, "alice", NOW) is True
+        assert await stones.add(s, new_tenant, "alice", NOW) is False  # erased once
+        assert await stones.erased(s, [(new_tenant, "alice"), (new_tenant, "bob"), ("other", "alice")]) == {
+            (new_tenant, "alice")
+        }
+        stored = (await s.execute(sa.select(ERASURES.c.employee_hash))).scalars().all()
+    # keyed: neither the id nor the dictionary-reversible unkeyed hash is stored
+    assert len(stored) == 1 and stored[0].startswith("k1:")
+    assert "alice" not in stored[0] and stored[0] != legacy(new_tenant, "alice")
+    other_key = Tombstones()
+    other_key.configure("another-secret-" + "x" * 32)
+    async with make_sessionmaker(engine)() as s:
+        assert await other_key.erased(s, [(new_tenant, "alice")]) == set()  # found only under its key
+
+
+async def test_outbox_and_webhook_log_forget_the_person(engine: AsyncEngine, new_tenant: str) -> None:
+    t = new_tenant
+    erased_event = new_event("/advocacy/content", t, MemberErased(employee_id="alice", erased_at=NOW))
+    events: list[Envelope[Any]] = [
+        new_event("/advocacy/sharing", t, shared("alice")),
+        new_event("/advocacy/sharing", t, clicked("alice")),
+        new_event("/advocacy/content", t, proposed_by("alice")),  # keyed by content, names her as proposer
+        new_event("/advocacy/sharing", t, shared("bob")),
+        new_event("/advocacy/sharing", t + "-other", shared("alice")),  # another tenant's alice
+        erased_event,
+    ]
+    async with make_sessionmaker(engine)() as s, s.begin():
+        await add_events(s, events)
+        # one of them already published: kept for re-publication, it must go too
+        await s.execute(sa.update(OUTBOX).where(OUTBOX.c.event_id == events[0].id).values(published_at=NOW))
+        await s.execute(
+            sa.insert(WEBHOOK_DELIVERIES),
+            [
+                {"tenant_id": t, "event_id": e.id, "event_type": e.type, "url": "https://p.example/h",
+                 "body": orjson.dumps({"id": e.id, "type": e.type, "data": e.data.model_dump(mode="json")})}
+                for e in (events[0], events[1], events[3], erased_event)
+            ],
+        )  # fmt: skip
+    async with make_sessionmaker(engine)() as s, s.begin():
+        assert await erasure.scrub_outbox(s, t, "alice") == 3
+        assert await erasure.scrub_webhook_deliveries(s, t, "alice") == 2
+    async with engine.connect() as conn:
+        left = set((await conn.execute(sa.select(OUTBOX.c.event_id))).scalars())
+        hooks = set((await conn.execute(sa.select(WEBHOOK_DELIVERIES.c.event_id))).scalars())
+    assert left == {events[3].id, events[4].id, erased_event.id}
+    assert hooks == {events[3].id, erased_event.id}
+
+
+@pytest.fixture
+async def producer(broker: Any) -> AsyncIterator[AIOKafkaProducer]:
+    p = make_producer(broker.bootstrap)
+    await p.start()
+    yield p
+    await p.stop()
+
+
+async def test_the_partner_feed_drops_events_about_erased_people(
+    engine: AsyncEngine, producer: AIOKafkaProducer, broker: Any, new_tenant: str
+) -> None:
+    t = new_tenant
+    stones = Tombstones()
+
+    async def url_for(_: Any, tenant: str) -> str | None:
+        return "https://partner.example/hook"
+
+    forwarder = PartnerForwarder(
+        lambda: producer, bootstrap=broker.bootstrap, webhook_url=url_for, erased=stones.erased
+    )
+    # made before the erasure, consumed after it (in flight, or re-published after a broker wipe)
+    late: list[Envelope[Any]] = [
+        new_event("/advocacy/sharing", t, shared("alice")),
+        new_event("/advocacy/sharing", t, clicked("alice")),
+        new_event("/advocacy/content", t, proposed_by("alice")),
+        new_event("/advocacy/sharing", t, shared("bob")),
+        new_event("/advocacy/content", t, MemberErased(employee_id="alice", erased_at=NOW)),
+    ]
+    async with make_sessionmaker(engine)() as s, s.begin():
+        await stones.add(s, t, "alice", NOW)
+    async with make_sessionmaker(engine)() as s, s.begin():
+        await forwarder(s, late)
+    consumer = AIOKafkaConsumer(
+        topics.partner_feed(t), bootstrap_servers=broker.bootstrap, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    got: list[Any] = []
+    try:
+        async with asyncio.timeout(15):
+            while len(got) < 2:
+                for recs in (await consumer.getmany(timeout_ms=200)).values():
+                    got += recs
+        got += [r for recs in (await consumer.getmany(timeout_ms=500)).values() for r in recs]
+    finally:
+        await consumer.stop()
+    assert sorted(dict(r.headers)["ce_type"].decode() for r in got) == [
+        "io.advocacy.member.erased.v1",
+        "io.advocacy.share.created.v1",
+    ]
+    assert [orjson.loads(r.value)["employee_id"] for r in got if b"share" in dict(r.headers)["ce_type"]] == ["bob"]
+    async with engine.connect() as conn:
+        queued = set((await conn.execute(sa.select(WEBHOOK_DELIVERIES.c.event_id))).scalars())
+    assert queued == {late[3].id, late[4].id}
+
+
+# -- through sharing's API ----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def private_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TansuBroker]:
+    tansu = TansuBroker(free_port(), log_path=tmp_path_factory.mktemp("tansu") / "tansu.log")
+    tansu.start()
+    yield tansu
+    tansu.stop()
+
+
+@pytest.fixture(scope="module")
+async def sharing(
+    pg: Any,
+    private_broker: TansuBroker,
+    dev_keys: DevKeys,
+    mint: Callable[..., str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[Sharing]:
+    url = pg.create_database(f"sharing_{uuid.uuid4().hex[:10]}")
+    async with running_sharing(
+        url, private_broker.bootstrap, dev_keys.jwks_path, tmp_path_factory.mktemp("spool"), mint
+    ) as s:
+        yield s
+
+
+async def test_an_erased_person_cannot_share_again_and_their_outbox_rows_are_gone(sharing: Sharing) -> None:
+    tenant, content = f"t-{uuid.uuid4().hex[:8]}", f"c-{uuid.uuid4().hex[:8]}"
+    await sharing.publish_content(tenant, content)
+    await sharing.share(tenant, "alice", content)
+    await sharing.share(tenant, "bob", content)
+    await sharing.publish(
+        new_event("/advocacy/content", tenant, MemberErased(employee_id="alice", erased_at=datetime.now(UTC)))
+    )
+    deadline = asyncio.get_running_loop().time() + 15
+    while not await sharing.scalar("select count(*) from erasures where tenant_id = :t", t=tenant):
+        assert asyncio.get_running_loop().time() < deadline, "member.erased not applied"
+        await asyncio.sleep(0.1)
+    token = sharing.mint(tenant, "alice", "employee", team="sales", name="Alice")
+    async with sharing.client(token) as c:
+        r = await c.post("/v1/shares", json={"content_id": content, "network": "x"})
+    assert r.status_code == 403 and r.json()["error"]["code"] == "erased", r.text
+    assert (
+        await sharing.scalar("select count(*) from shares where tenant_id = :t and employee_id = 'alice'", t=tenant)
+        == 0
+    )
+    rows = await sharing.rows("select key, convert_from(value, 'UTF8') as v from outbox where tenant_id = :t", t=tenant)
+    assert not [r for r in rows if "alice" in r.key or "Alice" in r.v or '"alice"' in r.v]
+    assert any('"bob"' in r.v for r in rows)  # nobody else's rows
+    stone = await sharing.scalar("select employee_hash from erasures where tenant_id = :t", t=tenant)
+    assert stone.startswith("k1:") and "alice" not in stone
