@@ -33,7 +33,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.errors import CommitFailedError, KafkaError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from advocacy_common import failpoints, topics
+from advocacy_common import failpoints, topics, tracing
 from advocacy_common.db import INBOX
 from advocacy_common.events.base import Envelope, InvalidEvent, decode
 from advocacy_common.kafka import ensure_topics, make_consumer, start_with_retry
@@ -269,12 +269,22 @@ class ConsumerRunner:
         decoded: Sequence[_Decoded] | None = None,
     ) -> None:
         """Apply one batch exactly once (public so tests can drive it without a broker loop).
-        ``decoded``: the records already decoded (in order), as the run loop does ahead."""
-        if self.spec.pause_gc:
-            with gc_paused():
+        ``decoded``: the records already decoded (in order), as the run loop does ahead.
+        Traced as one span linked to each event's context (:func:`tracing.linked_span`)."""
+        contexts = [tracing.context_in(r.headers) for r in records] if tracing.ON else ()
+        with tracing.linked_span(
+            f"{self.spec.group_id} process",
+            contexts,
+            attributes={
+                "messaging.consumer.group.name": self.spec.group_id,
+                "messaging.batch.message_count": len(records),
+            },
+        ):
+            if self.spec.pause_gc:
+                with gc_paused():
+                    await self._process(records, decoded)
+            else:
                 await self._process(records, decoded)
-        else:
-            await self._process(records, decoded)
 
     async def _process(
         self,

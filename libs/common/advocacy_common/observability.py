@@ -11,8 +11,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
+from opentelemetry import trace
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from advocacy_common import tracing
 
 HTTP_REQUESTS = Counter(
     "advocacy_http_requests_total", "HTTP requests handled", ["service", "method", "route", "status"]
@@ -112,11 +115,23 @@ def metrics_payload() -> tuple[bytes, str]:
     return generate_latest(), CONTENT_TYPE_LATEST
 
 
+def add_trace_ids(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+    """A log line written inside a span carries its ``trace_id`` and ``span_id`` (tracing on), so a
+    click's lines are found by the id its trace has in the trace viewer."""
+    if tracing.ON:
+        ctx = trace.get_current_span().get_span_context()
+        if ctx.is_valid:
+            event["trace_id"] = f"{ctx.trace_id:032x}"
+            event["span_id"] = f"{ctx.span_id:016x}"
+    return event
+
+
 def configure_logging(service: str, level: str = "INFO", json: bool = True) -> None:
     """structlog for our code, stdlib logging (uvicorn, aiokafka, sqlalchemy) through the same renderer."""
     renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
+        add_trace_ids,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.format_exc_info,

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer, errors
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
+from advocacy_common import tracing
 from advocacy_common.bulk import unnest_insert
 from advocacy_common.db import OUTBOX
 from advocacy_common.errors import Unprocessable
@@ -38,13 +39,14 @@ log = logging.getLogger("advocacy.outbox")
 
 
 def outbox_row(envelope: Envelope[Any]) -> dict[str, Any]:
+    """The row :func:`add_events` writes for ``envelope`` (the trace context is the current one)."""
     return {
         "event_id": envelope.id,
         "topic": envelope.topic,
         "key": envelope.key,
         "event_type": envelope.type,
         "tenant_id": envelope.tenant_id,
-        "headers": [[k, v] for k, v in envelope.header_texts()],
+        "headers": [[k, v] for k, v in [*envelope.header_texts(), *tracing.current_headers()]],
         "value": envelope.value(),
     }
 
@@ -86,6 +88,9 @@ async def add_events(session: AsyncSession, envelopes: Sequence[Envelope[Any]]) 
     for envelope, value in zip(envelopes, values, strict=True):
         if len(value) > MAX_EVENT_BYTES:
             raise EventTooLarge.of(envelope, len(value))
+    # the context the events are written in (the request's, the consumed batch's) goes with them:
+    # the relay publishes later, in its own
+    trace_headers = tracing.current_headers()
     await session.execute(
         _ADD_EVENTS,
         {
@@ -94,7 +99,7 @@ async def add_events(session: AsyncSession, envelopes: Sequence[Envelope[Any]]) 
             "key": [e.key for e in envelopes],
             "event_type": [e.type for e in envelopes],
             "tenant_id": [e.tenant_id for e in envelopes],
-            "headers": [orjson.dumps(e.header_texts()).decode() for e in envelopes],
+            "headers": [orjson.dumps([*e.header_texts(), *trace_headers]).decode() for e in envelopes],
             "value": values,
         },
     )

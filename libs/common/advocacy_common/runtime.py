@@ -24,7 +24,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from advocacy_common import migrations, offload, topics
+from advocacy_common import migrations, offload, topics, tracing
 from advocacy_common.bodylimit import BodyLimit
 from advocacy_common.consumer import ConsumerRunner, ConsumerSpec, Handler
 from advocacy_common.db import make_engine, make_sessionmaker, ping
@@ -263,6 +263,7 @@ class Runtime:
                 await asyncio.wait_for(self.producer.stop(), 10)
         await offload.POOL.shutdown()
         await self.engine.dispose()
+        await asyncio.to_thread(tracing.flush)
 
     async def readiness(self) -> tuple[bool, dict[str, str]]:
         checks: dict[str, str] = {}
@@ -317,6 +318,7 @@ def create_service_app(
     """The FastAPI app of one service process. ``verifier`` overrides the JWKS-backed one (tests);
     ``app_class`` is a FastAPI subclass that answers some paths before the framework's layers."""
     configure_logging(settings.service_name, settings.log_level, settings.log_json)
+    tracing.configure(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -325,6 +327,7 @@ def create_service_app(
         engine = make_engine(
             settings.database_url, pool_size=settings.db_pool_size, application_name=settings.service_name
         )
+        tracing.instrument_engine(engine)
         runtime = Runtime(settings, definition, engine, make_sessionmaker(engine))
         app.state.runtime = runtime
         app.state.settings = settings
@@ -358,4 +361,5 @@ def create_service_app(
     app.add_middleware(MetricsMiddleware, service=settings.service_name)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # before anything reads the body
     app.add_middleware(RequestIdMiddleware)  # outermost: every answer, a 413 too, carries the id
+    tracing.instrument_app(app, settings.service_name)
     return app

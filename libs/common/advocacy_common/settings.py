@@ -36,6 +36,8 @@ SHARED_NAMES = (
     "log_json",
     "trusted_proxies",
     "cors_origins",
+    "otel_exporter_otlp_endpoint",
+    "tracing_sample_ratio",
 )
 
 DEV_ISSUER = "advocacy-dev"
@@ -118,6 +120,12 @@ class ServiceSettings(BaseSettings):
     # Networks whose X-Forwarded-For is believed. Dev trusts loopback.
     trusted_proxies: list[str] = Field(default_factory=list)
     cors_origins: list[str] = Field(default_factory=list)
+
+    # Tracing (advocacy_common.tracing): off unless an OTLP/HTTP endpoint is named (the standard
+    # variable, e.g. http://jaeger:4318); the fraction of new traces kept (10 %: /r/ at thousands of
+    # clicks a second would otherwise export a trace per click). A trace keeps its parent's decision.
+    otel_exporter_otlp_endpoint: str | None = None
+    tracing_sample_ratio: float = Field(default=0.1, ge=0, le=1)
 
     outbox_poll_seconds: float = 0.05
     outbox_retention_days: int = 7

@@ -17,7 +17,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 
-from advocacy_common import topics
+from advocacy_common import topics, tracing
 from advocacy_common.events.base import CONTENT_TYPE, SPECVERSION
 from advocacy_common.events.sharing import ClickReceived
 from advocacy_sharing.adapters.spool import ClickJournal, Record
@@ -35,8 +35,9 @@ _partitioner = DefaultPartitioner()
 
 
 def headers_of(rec: Record) -> list[tuple[str, bytes]]:
-    """The CloudEvents binary-mode headers of a journaled click (as Envelope.headers() would)."""
-    return [
+    """The CloudEvents binary-mode headers of a journaled click (as Envelope.headers() would), with
+    the trace context the redirect journaled (the distributed-tracing extension)."""
+    hs = [
         _STATIC_HEADERS[0],
         ("ce_id", rec.click_id.encode()),
         _STATIC_HEADERS[1],
@@ -45,6 +46,11 @@ def headers_of(rec: Record) -> list[tuple[str, bytes]]:
         ("ce_tenantid", rec.tenant_id.encode()),
         _STATIC_HEADERS[3],
     ]
+    if rec.traceparent:
+        hs.append((tracing.TRACEPARENT, rec.traceparent.encode()))
+        if rec.tracestate:
+            hs.append((tracing.TRACESTATE, rec.tracestate.encode()))
+    return hs
 
 
 # Keys are "<tenant>:<code>": a code-shaped code and a tenant id from a verified token (an identity

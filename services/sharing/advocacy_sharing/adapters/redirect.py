@@ -33,11 +33,13 @@ from typing import Any, ClassVar
 import orjson
 import sqlalchemy as sa
 from fastapi import FastAPI
+from opentelemetry.trace import SpanKind
 from prometheus_client import REGISTRY
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import Receive, Scope, Send
 
+from advocacy_common import tracing
 from advocacy_common.db import table_of
 from advocacy_common.net import ClientAddress
 from advocacy_sharing import domain
@@ -546,7 +548,9 @@ class Redirector:
                 "accept_language": language,
             }
         )
-        self.journal.append(encode(target.tenant_id, click_id, code, at_iso, value))
+        # the click's trace context goes with it (tracing on: SharingAPI made this request's span)
+        trace = [v for _, v in tracing.current_headers()] if tracing.ON else ()
+        self.journal.append(encode(target.tenant_id, click_id, code, at_iso, value, trace))
         if self.sender is not None and self.sender.idle:
             self.sender.wake()
         if limited:
@@ -567,6 +571,29 @@ class Redirector:
             }
         )
         await send(_HEAD_BODY)
+
+
+async def _traced(redirector: Redirector, scope: Scope, send: Send) -> None:
+    """The redirect in a server span of a trace of its own: a visitor's ``traceparent`` is not
+    followed (anyone on the internet could otherwise join our traces or force their sampling)."""
+    method = scope["method"]
+    with tracing.tracer().start_as_current_span(
+        f"{method} /r/{{code}}",
+        context=tracing.new_trace(),
+        kind=SpanKind.SERVER,
+        attributes={"http.request.method": method, "http.route": "/r/{code}"},
+    ) as span:
+
+        async def _send(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                span.set_attribute("http.response.status_code", message["status"])
+            await send(message)
+
+        try:
+            await redirector(scope, _send)
+        except Exception:
+            log.exception("redirect failed for %s", scope["path"][:100])
+            await _answer(_send, _ERROR, method)
 
 
 async def _answer(send: Send, response: Prepared, method: str) -> None:
@@ -591,11 +618,14 @@ class SharingAPI(FastAPI):
                 self._redirector = redirector
             if redirector is not None:
                 began = perf_counter()
-                try:
-                    await redirector(scope, send)
-                except Exception:
-                    log.exception("redirect failed for %s", scope["path"][:100])
-                    await _answer(send, _ERROR, scope["method"])
+                if tracing.ON:
+                    await _traced(redirector, scope, send)
+                else:
+                    try:
+                        await redirector(scope, send)
+                    except Exception:
+                        log.exception("redirect failed for %s", scope["path"][:100])
+                        await _answer(send, _ERROR, scope["method"])
                 redirector.latency.observe(perf_counter() - began)
                 return
         await super().__call__(scope, receive, send)

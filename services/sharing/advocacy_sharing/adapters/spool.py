@@ -31,6 +31,7 @@ import fcntl
 import logging
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,9 @@ class Record:
     code: str
     time: str
     value: bytes
+    # the W3C trace context the click was journaled in (tracing on), sent as ce_traceparent/ce_tracestate
+    traceparent: str | None = None
+    tracestate: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,8 +61,12 @@ class Position:
     offset: int
 
 
-def encode(tenant_id: str, click_id: str, code: str, at_iso: str, value: bytes) -> bytes:
-    return orjson.dumps([tenant_id, click_id, code, at_iso]) + b"\t" + value + b"\n"
+def encode(tenant_id: str, click_id: str, code: str, at_iso: str, value: bytes, trace: Sequence[str] = ()) -> bytes:
+    """One journal line: ``[tenant, click id, code, time, (traceparent, (tracestate))]`` TAB value.
+    The trace context is there only while tracing is on (a line without it is what older code
+    wrote; older code skips a line with it as malformed, so a rollback drops the traced clicks not
+    yet sent: turn tracing off before rolling back past this)."""
+    return orjson.dumps([tenant_id, click_id, code, at_iso, *trace]) + b"\t" + value + b"\n"
 
 
 def decode(line: bytes) -> Record | None:
@@ -66,10 +74,12 @@ def decode(line: bytes) -> Record | None:
     if not sep:
         return None
     try:
-        tenant, click_id, code, at = orjson.loads(head)
-    except (orjson.JSONDecodeError, ValueError):
+        tenant, click_id, code, at, *trace = orjson.loads(head)
+    except (orjson.JSONDecodeError, ValueError, TypeError):
         return None
-    return Record(tenant, click_id, code, at, value)
+    parent = trace[0] if trace and isinstance(trace[0], str) else None
+    state = trace[1] if parent and len(trace) > 1 and isinstance(trace[1], str) else None
+    return Record(tenant, click_id, code, at, value, parent, state)
 
 
 class ClickJournal:

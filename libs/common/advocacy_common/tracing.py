@@ -1,0 +1,185 @@
+"""OpenTelemetry tracing: off by default, on with one variable, carried through Kafka as CloudEvents.
+
+``OTEL_EXPORTER_OTLP_ENDPOINT`` (e.g. ``http://jaeger:4318``) turns tracing on in every service: spans
+go by OTLP/HTTP to ``<endpoint>/v1/traces`` in batches, a fraction ``TRACING_SAMPLE_RATIO`` of new
+traces sampled (a trace that arrives sampled or not keeps its parent's decision). Unset, nothing is
+built, and the hot paths ask :data:`ON` (a module attribute) before doing any tracing work.
+
+What is traced: HTTP requests (the FastAPI instrumentation; sharing's ``/r/`` by hand, it is
+answered before FastAPI), database statements (the SQLAlchemy instrumentation, per engine), and the
+event flow by hand. The W3C trace context travels as the CloudEvents distributed-tracing extension,
+headers ``ce_traceparent`` and ``ce_tracestate``: it is stored with the outbox row and with the
+click-journal line when the event is written (the relay and the click sender publish later, in
+their own context, and pass the stored headers on). A consumer applies a batch in one span linked
+to each event's context; when every event of the batch comes from one trace the batch span is
+that trace's child, so a click's trace runs ``/r/`` -> verdict -> metrics and gamification.
+
+The aiokafka instrumentation is not used: it makes a span per record sent or received (the click
+sender sends thousands a second) and injects the *sender's* context as ``traceparent``, which
+after an outbox is the relay's, not the event's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry import metrics, trace
+from opentelemetry.context import Context
+from opentelemetry.trace import Link, SpanContext, SpanKind, Tracer
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+    from opentelemetry.sdk.trace import TracerProvider
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from advocacy_common.settings import ServiceSettings
+
+TRACEPARENT = "ce_traceparent"
+TRACESTATE = "ce_tracestate"
+# Not traced: probes and scrapes (every few seconds, per pod, and of no interest in a trace).
+_EXCLUDED_URLS = "healthz,readyz,metrics"
+
+_PROPAGATOR = TraceContextTextMapPropagator()
+
+# Whether this process traces. Read on hot paths: one attribute lookup when off.
+ON = False
+_provider: TracerProvider | None = None
+_tracer: Tracer = trace.NoOpTracer()
+
+
+def install(provider: TracerProvider) -> None:
+    """Trace to ``provider`` from now on (tests: one with an in-memory exporter, installed before
+    the apps are made; a later :func:`configure` keeps it)."""
+    global ON, _provider, _tracer
+    _provider = provider
+    _tracer = provider.get_tracer("advocacy")
+    ON = True
+
+
+def uninstall() -> None:
+    global ON, _provider, _tracer
+    ON = False
+    _provider = None
+    _tracer = trace.NoOpTracer()
+
+
+def configure(settings: ServiceSettings) -> bool:
+    """Turn tracing on when the settings name an OTLP endpoint (once per process: the first
+    configuration, or an :func:`install`-ed provider, wins). Returns whether this process traces."""
+    if ON or not settings.otel_exporter_otlp_endpoint:
+        return ON
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": settings.service_name, "service.namespace": "advocacy"}),
+        sampler=ParentBased(TraceIdRatioBased(settings.tracing_sample_ratio)),
+    )
+    endpoint = settings.otel_exporter_otlp_endpoint.rstrip("/") + "/v1/traces"
+    # BatchSpanProcessor: spans are queued (bounded, 2048) and exported off the event loop by its
+    # thread; a full queue drops spans rather than slowing requests.
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint, timeout=5)))
+    install(provider)
+    return True
+
+
+def flush() -> None:
+    """Export what is queued (on shutdown)."""
+    if _provider is not None:
+        _provider.force_flush(5000)
+
+
+def tracer() -> Tracer:
+    return _tracer
+
+
+def new_trace() -> Context:
+    """A context with no span: a span started in it begins a trace of its own."""
+    return Context()
+
+
+def instrument_app(app: FastAPI, service: str) -> None:
+    """HTTP server spans for the app's routes (when tracing is on)."""
+    if not ON or _provider is None:
+        return
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    FastAPIInstrumentor.instrument_app(
+        app, tracer_provider=_provider, excluded_urls=_EXCLUDED_URLS, exclude_spans=["receive", "send"]
+    )
+
+
+def instrument_engine(engine: AsyncEngine) -> None:
+    """A span per statement on this engine (when tracing is on)."""
+    if not ON:
+        return
+    from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
+
+    usage = metrics.get_meter("advocacy").create_up_down_counter("db.client.connections.usage")
+    EngineTracer(_tracer, engine.sync_engine, usage)  # type: ignore[no-untyped-call]
+
+
+def current_headers() -> list[tuple[str, str]]:
+    """The current span's context as ``ce_traceparent`` (and ``ce_tracestate``) header texts; empty
+    when tracing is off or no span is current."""
+    if not ON:
+        return []
+    carrier: dict[str, str] = {}
+    _PROPAGATOR.inject(carrier)
+    out = []
+    if "traceparent" in carrier:
+        out.append((TRACEPARENT, carrier["traceparent"]))
+        if carrier.get("tracestate"):
+            out.append((TRACESTATE, carrier["tracestate"]))
+    return out
+
+
+def context_of(traceparent: str | bytes | None, tracestate: str | bytes | None = None) -> SpanContext | None:
+    """The remote span context a ``traceparent`` names, or None (absent or malformed)."""
+    if not traceparent:
+        return None
+    carrier = {"traceparent": traceparent.decode("latin-1") if isinstance(traceparent, bytes) else traceparent}
+    if tracestate:
+        carrier["tracestate"] = tracestate.decode("latin-1") if isinstance(tracestate, bytes) else tracestate
+    ctx = trace.get_current_span(_PROPAGATOR.extract(carrier)).get_span_context()
+    return ctx if ctx.is_valid else None
+
+
+def context_in(headers: Iterable[tuple[str, Any]] | None) -> SpanContext | None:
+    """The trace context carried in a record's (or a stored row's) headers."""
+    parent = state = None
+    for k, v in headers or ():
+        if k == TRACEPARENT:
+            parent = v
+        elif k == TRACESTATE:
+            state = v
+    return context_of(parent, state)
+
+
+@contextlib.contextmanager
+def linked_span(
+    name: str,
+    contexts: Sequence[SpanContext | None],
+    *,
+    kind: SpanKind = SpanKind.CONSUMER,
+    attributes: dict[str, Any] | None = None,
+) -> Iterator[None]:
+    """A span over work done for many events (a consumed batch, a relay batch), linked to each
+    event's context. Events all from one trace: the span continues that trace (a child of the
+    first); from several: a trace of its own. A no-op when tracing is off."""
+    if not ON:
+        yield
+        return
+    valid = [c for c in contexts if c is not None]
+    parent = Context()  # a trace of its own, whatever is current
+    if valid and all(c.trace_id == valid[0].trace_id for c in valid):
+        parent = trace.set_span_in_context(trace.NonRecordingSpan(valid[0]))
+    links = [Link(c) for c in valid]
+    with _tracer.start_as_current_span(name, context=parent, kind=kind, links=links, attributes=attributes):
+        yield
