@@ -66,6 +66,10 @@ async def test_smuggled_fields_are_refused_or_ignored(op: Operation, sec_stack: 
 
 async def test_conversion_body_refuses_tenant_and_employee(sec_stack: PrivateStack, world: World) -> None:
     """``POST /v1/conversions`` reads its body itself (signed requests): same rule."""
+    admin = sec_stack.token(world.tenant, world.admin, "admin")
+    async with sec_stack.client("sharing", admin) as c:  # a partner token speaks for a registered partner
+        r = await c.post("/v1/partners", json={"id": "partner-1", "name": "Partner 1"})
+        assert r.status_code in (201, 409), r.text
     token = sec_stack.token(world.tenant, "partner-1", "partner")
     async with sec_stack.client("sharing", token) as c:
         for name, value in SMUGGLED.items():

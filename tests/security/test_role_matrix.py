@@ -104,6 +104,12 @@ MATRIX: dict[str, str] = {
     "sharing:GET /v1/links/{code}/verdicts": ADMIN_ONLY,
     "sharing:POST /v1/conversions": "ok 403 403 403 ok 403 401",  # docs/partners.md: a partner token reports conversions
     "sharing:POST /v1/conversion-secrets/rotate": ADMIN_ONLY,
+    "sharing:GET /v1/links/refused": ADMIN_ONLY,
+    "sharing:POST /v1/partners": ADMIN_ONLY,
+    "sharing:GET /v1/partners": ADMIN_ONLY,
+    "sharing:POST /v1/partners/{partner_id}/secrets/rotate": ADMIN_ONLY,
+    "sharing:POST /v1/partners/{partner_id}/revoke": ADMIN_ONLY,
+    "sharing:GET /v1/audit/sharing": ADMIN_ONLY,
     # -- metrics -------------------------------------------------------------------------------------
     "metrics:GET /v1/metrics/employees/{employee_id}": "ok ok 403 403 403 403 401",  # alice's own figures
     "metrics:GET /v1/metrics/content/{content_id}": STAFF,
@@ -196,6 +202,10 @@ async def mw(sec_stack: PrivateStack) -> MatrixWorld:
         )
         assert r.status_code == 201, r.text
         suggestion2 = r.json()["id"]
+    async with s.client("sharing", admin) as c:  # the partner token's partner, and one to revoke
+        for partner_id in (f"crm-{tag}", f"old-{tag}"):
+            r = await c.post("/v1/partners", json={"id": partner_id, "name": partner_id})
+            assert r.status_code == 201, r.text
     async with s.client("gamification", alice) as g:
         r = await g.get("/v1/points/me")
         assert r.status_code == 200, r.text
@@ -208,10 +218,13 @@ async def mw(sec_stack: PrivateStack) -> MatrixWorld:
         "content:POST /v1/content/{content_id}/reject": {"content_id": suggestion2},
         "content:DELETE /v1/members/{employee_id}": {"employee_id": f"gone-{tag}"},
         "sharing:GET /v1/links/{code}/verdicts": {"code": w.share_code},
+        "sharing:POST /v1/partners/{partner_id}/secrets/rotate": {"partner_id": f"crm-{tag}"},
+        "sharing:POST /v1/partners/{partner_id}/revoke": {"partner_id": f"old-{tag}"},
     }
     mw.bodies = {
         "content:PUT /v1/me/membership": {"enrolled": True},
         "sharing:POST /v1/conversions": {"click_id": w.click_ids[0], "external_id": f"ext-{tag}"},
+        "sharing:POST /v1/partners": {"id": f"new-{tag}", "name": "New"},
         "gamification:POST /v1/points/reversals": {"employee_id": w.employee, "event_id": award["event_id"]},
     }
     mw.private = {
