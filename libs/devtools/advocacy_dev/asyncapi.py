@@ -147,6 +147,17 @@ CLOUDEVENTS_HEADERS: dict[str, Any] = {
         "ce_time": {"type": "string", "format": "date-time", "description": "When it happened (RFC 3339, UTC)."},
         "ce_subject": {"type": "string", "description": "The entity the event is about (e.g. the click id), if any."},
         "ce_tenantid": {"type": "string", "description": "The tenant (CloudEvents extension attribute)."},
+        "ce_traceparent": {
+            "type": "string",
+            "pattern": "^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$",
+            "description": "The W3C trace context (traceparent) of the request or consumed batch that wrote the event "
+            "(CloudEvents distributed-tracing extension), present while tracing is on; consumers link their batch "
+            "span to it. Internal topics only: the partner feed does not carry it.",
+        },
+        "ce_tracestate": {
+            "type": "string",
+            "description": "The W3C tracestate that goes with ce_traceparent, when there is one.",
+        },
         "content-type": {"type": "string", "const": CONTENT_TYPE},
     },
 }
