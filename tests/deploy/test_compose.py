@@ -208,3 +208,15 @@ def test_grafana_is_provisioned_with_the_dashboard() -> None:
     assert provider["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
     assert (ROOT / "deploy/grafana/dashboards/advocacy.json").exists()
     assert grafana["depends_on"]["prometheus"]["condition"] == "service_healthy"
+
+
+def test_every_service_process_exports_traces_to_the_trace_viewer() -> None:
+    svcs = services()
+    for name, spec in svcs.items():
+        if app_service(name, spec) is None or is_one_shot(spec):
+            continue
+        endpoint = interpolate(str(spec["environment"].get("OTEL_EXPORTER_OTLP_ENDPOINT", "")))
+        m = re.fullmatch(r"http://([a-z-]+):4318", endpoint)
+        assert m, f"{name}: OTEL_EXPORTER_OTLP_ENDPOINT is {endpoint!r}, not an OTLP/HTTP endpoint on the network"
+        assert svcs[m.group(1)]["image"].startswith("jaegertracing/jaeger:"), f"{name}: traces go to {m.group(1)}"
+        assert 0 < float(interpolate(str(spec["environment"]["TRACING_SAMPLE_RATIO"]))) <= 1
