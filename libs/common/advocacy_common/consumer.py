@@ -37,6 +37,7 @@ from advocacy_common import failpoints, topics, tracing
 from advocacy_common.db import INBOX
 from advocacy_common.events.base import Envelope, InvalidEvent, decode
 from advocacy_common.kafka import ensure_topics, make_consumer, start_with_retry
+from advocacy_common.kafka_connection import KafkaConnection
 from advocacy_common.observability import CONSUMER_BATCH_SECONDS, CONSUMER_LAG, EVENTS_CONSUMED
 
 log = logging.getLogger("advocacy.consumer")
@@ -137,7 +138,7 @@ class ConsumerRunner:
         spec: ConsumerSpec,
         *,
         service: str,
-        bootstrap: str,
+        bootstrap: KafkaConnection | str,
         sessionmaker: async_sessionmaker[AsyncSession],
         producer: Callable[[], AIOKafkaProducer | None],
         batch_max: int = 1000,

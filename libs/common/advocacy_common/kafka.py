@@ -13,6 +13,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
+from advocacy_common.kafka_connection import IdempotenceMode, KafkaConnection, connection
+
 log = logging.getLogger("advocacy.kafka")
 
 
@@ -75,9 +77,11 @@ def _forget_leaders_on_disconnect(producer: AIOKafkaProducer) -> AIOKafkaProduce
     return producer
 
 
-def make_producer(bootstrap: str, *, idempotence: bool = False, linger_ms: int = 5) -> AIOKafkaProducer:
+def make_producer(
+    bootstrap: KafkaConnection | str, *, idempotence: bool = False, linger_ms: int = 5
+) -> AIOKafkaProducer:
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
+        **connection(bootstrap).client_kwargs(),
         acks="all",
         enable_idempotence=idempotence,
         linger_ms=linger_ms,
@@ -90,7 +94,7 @@ def make_producer(bootstrap: str, *, idempotence: bool = False, linger_ms: int =
 
 
 def make_consumer(
-    bootstrap: str,
+    bootstrap: KafkaConnection | str,
     group_id: str,
     topics: Iterable[str],
     *,
@@ -99,7 +103,7 @@ def make_consumer(
 ) -> AIOKafkaConsumer:
     return AIOKafkaConsumer(
         *topics,
-        bootstrap_servers=bootstrap,
+        **connection(bootstrap).client_kwargs(),
         group_id=group_id,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
@@ -115,9 +119,29 @@ def make_consumer(
     )
 
 
-async def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int, *, timeout: float = 30.0) -> None:
+def new_topic(name: str, partitions: int, conn: KafkaConnection) -> NewTopic:
+    """A topic as we create it: replicas and min.insync.replicas from the settings, never a fixed 1.
+
+    -1 asks for the broker's ``default.replication.factor``. aiokafka speaks CreateTopics up to v3,
+    and its NewTopic refuses -1 unless an (empty) replica assignment is given; Apache Kafka applies
+    its default for -1 whatever the request version, and so does Tansu (one replica).
+    """
+    configs = {"min.insync.replicas": str(conn.min_insync_replicas)} if conn.min_insync_replicas else {}
+    if conn.replication_factor == -1:
+        return NewTopic(name, partitions, -1, replica_assignments={}, topic_configs=configs)
+    return NewTopic(name, partitions, conn.replication_factor, topic_configs=configs)
+
+
+def make_admin(bootstrap: KafkaConnection | str, *, request_timeout_ms: int = 10000) -> AIOKafkaAdminClient:
+    return AIOKafkaAdminClient(**connection(bootstrap).client_kwargs(), request_timeout_ms=request_timeout_ms)
+
+
+async def ensure_topics(
+    bootstrap: KafkaConnection | str, topics: Iterable[str], partitions: int, *, timeout: float = 30.0
+) -> None:
     """Create the topics that are missing. Existing topics are left alone."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+    conn = connection(bootstrap)
+    admin = make_admin(conn)
     await asyncio.wait_for(admin.start(), timeout)
     try:
         wanted = list(topics)
@@ -125,23 +149,73 @@ async def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int, 
         missing = [t for t in wanted if t not in existing]
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics(
-                    [NewTopic(name=t, num_partitions=partitions, replication_factor=1) for t in missing]
-                )
+                answer = await admin.create_topics([new_topic(t, partitions, conn) for t in missing])
+                _raise_topic_errors(answer)
             log.info("created topics %s", missing)
     finally:
         await admin.close()
 
 
-async def missing_topics(bootstrap: str, topics: Iterable[str], *, timeout: float = 5.0) -> list[str]:
+def _raise_topic_errors(answer: Any) -> None:
+    """CreateTopics answers per topic: a refused replication factor is an error, not a success."""
+    from aiokafka.errors import for_code
+
+    for topic, code, *rest in getattr(answer, "topic_errors", []):
+        if code and for_code(code) is not TopicAlreadyExistsError:
+            raise for_code(code)(f"creating topic {topic}: {rest[0] if rest else ''}")
+
+
+async def missing_topics(bootstrap: KafkaConnection | str, topics: Iterable[str], *, timeout: float = 5.0) -> list[str]:
     """The topics the broker does not know (a restarted embedded broker has lost them all)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+    admin = make_admin(bootstrap, request_timeout_ms=int(timeout * 1000))
     try:
         await asyncio.wait_for(admin.start(), timeout)
         existing = set(await asyncio.wait_for(admin.list_topics(), timeout))
     finally:
         await admin.close()
     return [t for t in topics if t not in existing]
+
+
+async def broker_grants_producer_ids(bootstrap: KafkaConnection | str, *, timeout: float = 10.0) -> bool:
+    """Whether the broker hands out producer ids (InitProducerId without a transactional id), which
+    is what an idempotent producer needs. Probed rather than read from ApiVersions: Tansu lists
+    InitProducerId among its APIs and then answers it with UNKNOWN_SERVER_ERROR (NOTES-tansu.md).
+    Connection errors propagate (the caller retries); only the broker's refusal means False."""
+    from aiokafka.client import AIOKafkaClient
+    from aiokafka.protocol.transaction import InitProducerIdRequest
+
+    kwargs = connection(bootstrap).client_kwargs()
+    client = AIOKafkaClient(**kwargs, request_timeout_ms=int(timeout * 1000), client_id="advocacy-probe")
+    try:
+        await asyncio.wait_for(client.bootstrap(), timeout)
+        node = client.get_random_node()
+        if node is None:
+            raise KafkaError("no broker in the cluster metadata")
+        try:
+            answer = await asyncio.wait_for(client.send(node, InitProducerIdRequest(None, 60000)), timeout)
+        except KafkaError as e:  # an API the broker does not speak at all
+            log.info("InitProducerId refused: %s", e)
+            return False
+        return int(answer.error_code) == 0
+    finally:
+        await client.close()
+
+
+async def resolve_idempotence(bootstrap: KafkaConnection | str, mode: IdempotenceMode) -> bool:
+    """Whether the producer is idempotent: ``auto`` asks the broker; ``on`` insists (raises
+    :class:`IdempotenceUnavailable` if the broker cannot); ``off`` never asks."""
+    if mode is IdempotenceMode.off:
+        return False
+    granted = await broker_grants_producer_ids(bootstrap)
+    if mode is IdempotenceMode.on and not granted:
+        raise IdempotenceUnavailable(
+            "KAFKA_IDEMPOTENCE=on, but the broker grants no producer id (InitProducerId): no idempotent producer"
+        )
+    return granted
+
+
+class IdempotenceUnavailable(RuntimeError):
+    """KAFKA_IDEMPOTENCE=on against a broker without idempotent producers."""
 
 
 async def start_with_retry(client: AIOKafkaProducer | AIOKafkaConsumer, stop: asyncio.Event, *, what: str) -> bool:

@@ -48,6 +48,11 @@ TASK_CRASHES = Counter(
     "advocacy_background_task_crashes_total", "Background tasks that raised (and were restarted)", ["service", "task"]
 )
 BROKER_UP = Gauge("advocacy_broker_up", "1 when this process's producer reaches the broker", ["service"])
+KAFKA_IDEMPOTENT = Gauge(
+    "advocacy_kafka_producer_idempotent",
+    "1 when this process's producer is idempotent (KAFKA_IDEMPOTENCE=auto|on|off and what the broker grants)",
+    ["service", "mode"],
+)
 
 
 class MetricsMiddleware:

@@ -37,6 +37,7 @@ from advocacy_common.events.base import Envelope
 from advocacy_common.events.content import MemberErased
 from advocacy_common.events.sharing import ShareClicked, Verdict
 from advocacy_common.kafka import ensure_topics
+from advocacy_common.kafka_connection import KafkaConnection
 from advocacy_common.signing import same_mac
 from advocacy_common.ssrf import OutboundGuard, UnsafeURL, bounded_request, check_url_shape, outbound_client
 
@@ -129,7 +130,7 @@ class PartnerForwarder:
         self,
         producer: Callable[[], AIOKafkaProducer | None],
         *,
-        bootstrap: str,
+        bootstrap: KafkaConnection | str,
         partitions: int = 3,
         webhook_url: WebhookTarget | None = None,
         send_timeout: float = 10.0,

@@ -19,6 +19,7 @@ from datetime import timedelta
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
@@ -30,9 +31,16 @@ from advocacy_common.consumer import ConsumerRunner, ConsumerSpec, Handler
 from advocacy_common.db import make_engine, make_sessionmaker, ping
 from advocacy_common.errors import install_error_handlers
 from advocacy_common.events.base import Envelope
-from advocacy_common.kafka import ensure_topics, make_producer, start_with_retry
+from advocacy_common.kafka import (
+    IdempotenceUnavailable,
+    ensure_topics,
+    make_producer,
+    resolve_idempotence,
+    start_with_retry,
+)
 from advocacy_common.observability import (
     BROKER_UP,
+    KAFKA_IDEMPOTENT,
     TASK_CRASHES,
     MetricsMiddleware,
     RequestIdMiddleware,
@@ -165,18 +173,51 @@ class Runtime:
 
     async def _start_producer(self) -> None:
         s = self.settings
-        self.producer = make_producer(s.kafka_bootstrap_servers, idempotence=s.kafka_enable_idempotence)
         BROKER_UP.labels(s.service_name).set(0)  # until it connects (the alert could never fire)
+        idempotent = await self._producer_idempotence()
+        if idempotent is None:
+            return
+        self.producer = make_producer(s.kafka, idempotence=idempotent)
         if await start_with_retry(self.producer, self.stop, what=f"{s.service_name} producer"):
             self.producer_ready = True
             BROKER_UP.labels(s.service_name).set(1)
+
+    async def _producer_idempotence(self) -> bool | None:
+        """KAFKA_IDEMPOTENCE resolved against the broker (retried until it answers); None when the
+        producer must not start (``on`` against a broker without producer ids: /healthz fails)."""
+        s = self.settings
+        mode = s.kafka_idempotence
+        delay = 0.2
+        while not self.stop.is_set():
+            try:
+                idempotent = await resolve_idempotence(s.kafka, mode)
+            except IdempotenceUnavailable as e:
+                log.error("%s: %s", s.service_name, e)
+                self.failed_tasks["producer"] = str(e)
+                KAFKA_IDEMPOTENT.labels(s.service_name, str(mode)).set(0)
+                return None
+            except (KafkaError, OSError, TimeoutError) as e:
+                log.warning("%s producer: broker unreachable (%s); retrying in %.1fs", s.service_name, e, delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stop.wait(), delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            log.info(
+                "%s producer: idempotence %s (KAFKA_IDEMPOTENCE=%s)",
+                s.service_name,
+                "on" if idempotent else "off",
+                mode,
+            )
+            KAFKA_IDEMPOTENT.labels(s.service_name, str(mode)).set(1 if idempotent else 0)
+            return idempotent
+        return None
 
     async def _ensure_topics(self) -> None:
         wanted = [*topics.ALL_TOPICS, *(topics.dead_letter(c.spec.group_id) for c in self.consumers)]
         delay = 0.5
         while not self.stop.is_set():
             try:
-                await ensure_topics(self.settings.kafka_bootstrap_servers, wanted, self.settings.kafka_topic_partitions)
+                await ensure_topics(self.settings.kafka, wanted, self.settings.kafka_topic_partitions)
                 return
             except Exception as e:
                 log.warning("creating topics failed (%s); retrying", e)
@@ -220,7 +261,7 @@ class Runtime:
                 ConsumerRunner(
                     spec,
                     service=s.service_name,
-                    bootstrap=s.kafka_bootstrap_servers,
+                    bootstrap=s.kafka,
                     sessionmaker=self.sessionmaker,
                     producer=self.get_producer,
                     batch_max=s.consumer_batch_max,

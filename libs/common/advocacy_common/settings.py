@@ -12,10 +12,11 @@ import os
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from advocacy_common.kafka_connection import IdempotenceMode, KafkaConnection, SaslMechanism, SecurityProtocol
 from advocacy_common.signing_keys import env_name, refuse_weak
 
 # Infrastructure settings that may be given without the service prefix.
@@ -26,6 +27,17 @@ SHARED_NAMES = (
     "kafka_topic_partitions",
     "kafka_session_timeout_ms",
     "kafka_topic_watch_seconds",
+    "kafka_idempotence",
+    "kafka_security_protocol",
+    "kafka_sasl_mechanism",
+    "kafka_sasl_username",
+    "kafka_sasl_password",
+    "kafka_ssl_cafile",
+    "kafka_ssl_certfile",
+    "kafka_ssl_keyfile",
+    "kafka_ssl_key_password",
+    "kafka_replication_factor",
+    "kafka_min_insync_replicas",
     "jwt_jwks_path",
     "jwt_jwks_url",
     "jwt_issuer",
@@ -97,8 +109,25 @@ class ServiceSettings(BaseSettings):
     db_pool_size: int = 10
 
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
-    # Tansu (the embedded broker) rejects InitProducerId: off by default, on for Apache Kafka.
-    kafka_enable_idempotence: bool = False
+    # How every Kafka client connects (advocacy_common.kafka_connection, docs/kafka.md): TLS with
+    # the system trust store unless a CA file is named; SASL PLAIN / SCRAM-SHA-256 / SCRAM-SHA-512.
+    kafka_security_protocol: SecurityProtocol = SecurityProtocol.PLAINTEXT
+    kafka_sasl_mechanism: SaslMechanism | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: str | None = None
+    kafka_ssl_certfile: str | None = None
+    kafka_ssl_keyfile: str | None = None
+    kafka_ssl_key_password: SecretStr | None = None
+    # Topics the services create: -1 is the broker's default.replication.factor (and its own
+    # min.insync.replicas when unset), so a 3-broker cluster gets 3 replicas without a setting here.
+    kafka_replication_factor: int = Field(default=-1, ge=-1)
+    kafka_min_insync_replicas: int | None = Field(default=None, ge=1)
+    # Idempotent producer: auto = wherever the broker grants a producer id (probed at start; the
+    # embedded Tansu does not), on = refuse to produce without it, off. The old boolean
+    # KAFKA_ENABLE_IDEMPOTENCE, when set, still means on/off.
+    kafka_idempotence: IdempotenceMode = IdempotenceMode.auto
+    kafka_enable_idempotence: bool | None = None
     kafka_topic_partitions: int = 6
     kafka_send_timeout_seconds: float = 10.0
     # How long the group waits for a silent consumer before rebalancing its partitions away.
@@ -165,6 +194,13 @@ class ServiceSettings(BaseSettings):
     def _defaults_and_guards(self) -> ServiceSettings:
         if not self.port:
             self.port = self.default_port
+        if self.kafka_replication_factor == 0:
+            raise ValueError("KAFKA_REPLICATION_FACTOR: 0 replicas; -1 (the broker's default) or at least 1")
+        problems = self.kafka.problems()
+        if problems:
+            raise ValueError("; ".join(problems))
+        if "kafka_idempotence" not in self.model_fields_set and self.kafka_enable_idempotence is not None:
+            self.kafka_idempotence = IdempotenceMode.on if self.kafka_enable_idempotence else IdempotenceMode.off
         if not self.database_url:
             if not self.dev_mode:
                 raise ValueError(f"{self.service_name}: DATABASE_URL must be set outside dev mode")
@@ -179,6 +215,23 @@ class ServiceSettings(BaseSettings):
             # Every field marked SigningKey: set, private, long enough (advocacy_common.signing_keys).
             refuse_weak(self)
         return self
+
+    @property
+    def kafka(self) -> KafkaConnection:
+        """How this process's Kafka clients connect (every client takes this, never the address alone)."""
+        return KafkaConnection(
+            bootstrap=self.kafka_bootstrap_servers,
+            security_protocol=self.kafka_security_protocol,
+            sasl_mechanism=self.kafka_sasl_mechanism,
+            username=self.kafka_sasl_username,
+            password=self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else None,
+            ca_file=self.kafka_ssl_cafile,
+            cert_file=self.kafka_ssl_certfile,
+            key_file=self.kafka_ssl_keyfile,
+            key_password=self.kafka_ssl_key_password.get_secret_value() if self.kafka_ssl_key_password else None,
+            replication_factor=self.kafka_replication_factor,
+            min_insync_replicas=self.kafka_min_insync_replicas,
+        )
 
     @classmethod
     def event_source(cls) -> str:

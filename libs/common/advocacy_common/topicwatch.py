@@ -68,12 +68,12 @@ async def check_once(runtime: Watched) -> bool:
     canaries = [topics.dead_letter(c.spec.group_id) for c in runtime.consumers]
     wanted = [*topics.ALL_TOPICS, *canaries]
     try:
-        missing = await missing_topics(s.kafka_bootstrap_servers, wanted)
+        missing = await missing_topics(s.kafka, wanted)
     except Exception:
         return False  # unreachable: nothing to decide
     if not missing:
         return False
-    await ensure_topics(s.kafka_bootstrap_servers, missing, s.kafka_topic_partitions)
+    await ensure_topics(s.kafka, missing, s.kafka_topic_partitions)
     wiped = any(t in missing for t in canaries)
     if not wiped:
         log.info("created missing topics %s", missing)

@@ -70,13 +70,13 @@ async def check_once(runtime: Runtime) -> bool:
     s = runtime.settings
     wanted = list(topics.ALL_TOPICS)
     try:
-        missing = await missing_topics(s.kafka_bootstrap_servers, wanted)
+        missing = await missing_topics(s.kafka, wanted)
     except Exception:
         return False  # unreachable: nothing to decide
     if not missing:
         return False
     log.warning("the broker lost topics %s: recreating them", missing)
-    await ensure_topics(s.kafka_bootstrap_servers, wanted, s.kafka_topic_partitions)
+    await ensure_topics(s.kafka, wanted, s.kafka_topic_partitions)
     await rewind_journal(runtime)
     return True
 

@@ -38,7 +38,7 @@ def _forwarder(runtime: Runtime) -> PartnerForwarder:
     assert isinstance(settings, ContentSettings)
     return PartnerForwarder(
         runtime.get_producer,
-        bootstrap=settings.kafka_bootstrap_servers,
+        bootstrap=settings.kafka,
         partitions=settings.partner_topic_partitions,
         webhook_url=webhook_url,
         send_timeout=settings.kafka_send_timeout_seconds,
