@@ -43,10 +43,8 @@ async def wave_views(session: AsyncSession, tenant_id: str) -> list[domain.WaveV
     ]
 
 
-async def _announce(session: AsyncSession, w: Wave, *, deleted: bool = False) -> None:
-    """Sharing keeps a copy of the waves: it refuses shares the board would not show."""
-    at = now()
-    event = WaveUpdated(
+def wave_event(w: Wave, at: datetime, *, deleted: bool = False) -> WaveUpdated:
+    return WaveUpdated(
         wave_id=w.id,
         name=w.name,
         starts_at=w.starts_at,
@@ -55,7 +53,12 @@ async def _announce(session: AsyncSession, w: Wave, *, deleted: bool = False) ->
         deleted=deleted,
         updated_at=at,
     )
-    await emit(session, w.tenant_id, event, at)
+
+
+async def _announce(session: AsyncSession, w: Wave, *, deleted: bool = False) -> None:
+    """Sharing keeps a copy of the waves: it refuses shares the board would not show."""
+    at = now()
+    await emit(session, w.tenant_id, wave_event(w, at, deleted=deleted), at)
 
 
 def _check_members(teams: list[str], employees: list[str]) -> None:
