@@ -1,0 +1,176 @@
+"""Every Kafka client of ours over TLS, for real: a TLS-terminating proxy in front of the embedded
+broker, which advertises the proxy's address (Tansu's ``--advertised-listener-url``), so after the
+bootstrap every request (metadata, produce, fetch, group coordination, commits) goes through TLS.
+
+Also what the idempotence probe detects on Tansu: no producer ids (so ``auto`` means off there and
+``on`` refuses).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import ssl
+import subprocess
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import trustme
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaConnectionError
+
+from advocacy_common.kafka import (
+    IdempotenceUnavailable,
+    broker_grants_producer_ids,
+    ensure_topics,
+    make_admin,
+    make_consumer,
+    make_producer,
+    resolve_idempotence,
+)
+from advocacy_common.kafka_connection import IdempotenceMode, KafkaConnection, SecurityProtocol
+from advocacy_dev.devstack.broker import broker_binary
+from tests.support.tlsproxy import TlsProxy
+
+
+@dataclass
+class TlsBroker:
+    conn: KafkaConnection
+    proxy: TlsProxy
+    plain: str  # the broker's own (plaintext) listener
+    tmp: Path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+async def tls_broker(tmp_path: Path) -> AsyncIterator[TlsBroker]:
+    ca = trustme.CA()
+    server = ca.issue_cert("127.0.0.1", "localhost")
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.configure_cert(context)
+    proxy = TlsProxy(context, "127.0.0.1:1")  # backend set below, once the broker's port is known
+    plain_port = _free_port()
+    proxy.backend_port = plain_port
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")} | {"RUST_LOG": "warn"}
+    log = (tmp_path / "tansu.log").open("wb")
+    proc = subprocess.Popen(
+        [
+            broker_binary(),
+            "broker",
+            "--listener-url",
+            f"tcp://127.0.0.1:{plain_port}",
+            "--advertised-listener-url",
+            f"tcp://{proxy.address}",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            with contextlib.suppress(OSError):
+                socket.create_connection(("127.0.0.1", plain_port), 1).close()
+                break
+            assert proc.poll() is None and time.monotonic() < deadline, "Tansu did not start"
+            await asyncio.sleep(0.05)
+        await proxy.start()
+        conn = KafkaConnection(proxy.address, security_protocol=SecurityProtocol.SSL, ca_file=str(ca_file))
+        yield TlsBroker(conn, proxy, f"127.0.0.1:{plain_port}", tmp_path)
+    finally:
+        await proxy.stop()
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+        log.close()
+
+
+async def test_producer_consumer_and_group_over_tls(tls_broker: TlsBroker) -> None:
+    conn = tls_broker.conn
+    topic, group = "advocacy.test.tls", "advocacy-test-tls"
+    await ensure_topics(conn, [topic], 4)  # the admin client over TLS
+
+    producer = make_producer(conn)
+    await producer.start()
+    try:
+        for i in range(40):
+            await producer.send_and_wait(topic, f"m{i}".encode(), key=f"k{i}".encode())
+    finally:
+        await producer.stop()
+
+    # a consumer group of two members over TLS: they split the partitions, read everything, commit
+    members = [make_consumer(conn, group, [topic], session_timeout_ms=6000) for _ in range(2)]
+    for m in members:
+        await m.start()
+    seen: dict[int, set[str]] = {0: set(), 1: set()}
+    try:
+        deadline = time.monotonic() + 60
+        while len(seen[0] | seen[1]) < 40 or not all(m.assignment() for m in members):
+            assert time.monotonic() < deadline, f"read {len(seen[0] | seen[1])} of 40 over TLS"
+            for n, m in enumerate(members):
+                batches = await m.getmany(timeout_ms=200)
+                for records in batches.values():
+                    seen[n].update(r.value.decode() for r in records if r.value is not None)
+                if batches:
+                    await m.commit()
+        assignments = [m.assignment() for m in members]
+        assert not (assignments[0] & assignments[1]) and len(assignments[0] | assignments[1]) == 4
+    finally:
+        for m in members:
+            await m.stop()
+    assert seen[0] | seen[1] == {f"m{i}" for i in range(40)}
+
+    # the commits went through TLS too: a plain reader of the group's offsets sees them all
+    reader = AIOKafkaConsumer(**conn.client_kwargs(), group_id=group, enable_auto_commit=False)
+    await reader.start()
+    try:
+        committed = [await reader.committed(TopicPartition(topic, p)) or 0 for p in range(4)]
+    finally:
+        await reader.stop()
+    assert sum(committed) == 40
+    assert tls_broker.proxy.connections >= 3
+
+
+async def test_a_broker_certificate_from_another_ca_is_refused(tls_broker: TlsBroker) -> None:
+    other = trustme.CA()
+    other_ca = tls_broker.tmp / "other-ca.pem"
+    other.cert_pem.write_to_path(str(other_ca))
+    wrong = KafkaConnection(tls_broker.conn.bootstrap, security_protocol=SecurityProtocol.SSL, ca_file=str(other_ca))
+    admin = make_admin(wrong, request_timeout_ms=3000)
+    with pytest.raises(KafkaConnectionError):
+        await asyncio.wait_for(admin.start(), 20)
+    with contextlib.suppress(Exception):
+        await admin.close()
+    plain = KafkaConnection(tls_broker.conn.bootstrap)  # PLAINTEXT against the TLS port
+    admin = make_admin(plain, request_timeout_ms=3000)
+    with pytest.raises((KafkaConnectionError, TimeoutError)):
+        await asyncio.wait_for(admin.start(), 20)
+    with contextlib.suppress(Exception):
+        await admin.close()
+
+
+async def test_idempotence_detected_on_the_embedded_broker(tls_broker: TlsBroker) -> None:
+    """Tansu lists InitProducerId but answers it with an error: auto resolves to off, on refuses."""
+    assert await broker_grants_producer_ids(tls_broker.conn) is False
+    assert await resolve_idempotence(tls_broker.conn, IdempotenceMode.auto) is False
+    assert await resolve_idempotence(tls_broker.conn, IdempotenceMode.off) is False
+    with pytest.raises(IdempotenceUnavailable, match="KAFKA_IDEMPOTENCE=on"):
+        await resolve_idempotence(tls_broker.conn, IdempotenceMode.on)
