@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -89,6 +90,10 @@ class _Fetched:
 
 
 _DECODE_SLICE = 500
+# A batch's log line: every batch at DEBUG; at INFO one that took longer than this (a slow handler
+# or database is what an operator looks for). Ids are listed for batches of up to this many events.
+_SLOW_BATCH_SECONDS = 1.0
+_LISTED_EVENTS = 20
 
 
 def _decode(
@@ -215,7 +220,7 @@ class ConsumerRunner:
             try:
                 await consumer.stop()
             except Exception as e:  # stopping must not hide the reason we stopped
-                log.warning("consumer %s stop: %s", self.spec.group_id, e)
+                log.warning("consumer stop failed", extra={"group": self.spec.group_id, "error": str(e)})
 
     async def _fetch(self, consumer: AIOKafkaConsumer) -> _Fetched:
         generation = self.generation
@@ -238,7 +243,15 @@ class ConsumerRunner:
                 break
             except (OSError, sa.exc.DBAPIError, sa.exc.InterfaceError, TimeoutError, KafkaError) as e:
                 # Infrastructure failed (database or dead-letter publish): nothing was committed.
-                log.warning("consumer %s: batch failed (%s); retrying in %.1fs", self.spec.group_id, e, backoff)
+                log.warning(
+                    "consumer batch failed, retrying",
+                    extra={
+                        "group": self.spec.group_id,
+                        "records": len(records),
+                        "error": f"{type(e).__name__}: {e}",
+                        "retry_in_s": backoff,
+                    },
+                )
                 if stop.is_set():
                     for tp, recs in batch.items():
                         consumer.seek(tp, recs[0].offset)
@@ -249,7 +262,8 @@ class ConsumerRunner:
         failpoints.hit("consumer.after_db_commit")
         if fetched.generation != self.generation:
             log.warning(
-                "consumer %s: a batch fetched before a rewind applied; offsets not committed", self.spec.group_id
+                "consumer batch fetched before a rewind applied; offsets not committed",
+                extra={"group": self.spec.group_id, "records": len(records)},
             )
             return
         offsets = {tp: recs[-1].offset + 1 for tp, recs in batch.items()}
@@ -258,9 +272,8 @@ class ConsumerRunner:
         except (CommitFailedError, KafkaError) as e:
             # A rebalance took the partitions; the next owner redelivers and the inbox skips them.
             log.warning(
-                "consumer %s: offset commit failed (%s); redelivery will be deduplicated",
-                self.spec.group_id,
-                e,
+                "consumer offset commit failed; redelivery will be deduplicated",
+                extra={"group": self.spec.group_id, "error": f"{type(e).__name__}: {e}"},
             )
 
     async def process(
@@ -292,6 +305,7 @@ class ConsumerRunner:
         records: Sequence[ConsumerRecord[bytes, bytes]],
         decoded: Sequence[_Decoded] | None,
     ) -> None:
+        began = time.perf_counter()
         parsed: list[_Parsed] = []
         invalid: list[tuple[ConsumerRecord[bytes, bytes], str]] = []
         for d in _decode(records) if decoded is None else decoded:
@@ -339,8 +353,36 @@ class ConsumerRunner:
             applied = [p.envelope for p in fresh]
         self.applied += len(applied)
         self._count(applied, "applied")
+        if log.isEnabledFor(logging.DEBUG) or time.perf_counter() - began > _SLOW_BATCH_SECONDS:
+            self._log_batch(records, applied, len(parsed) - len(fresh), len(invalid) + len(failed), began)
         if applied and self.on_applied is not None:
             self.on_applied(applied)
+
+    def _log_batch(
+        self,
+        records: Sequence[ConsumerRecord[bytes, bytes]],
+        applied: Sequence[Envelope[Any]],
+        duplicates: int,
+        dead_lettered: int,
+        began: float,
+    ) -> None:
+        """One line per batch: at DEBUG, or at INFO when it was slow. The tenants and event ids are
+        listed for small batches only (a line stays a line)."""
+        seconds = time.perf_counter() - began
+        fields: dict[str, Any] = {
+            "group": self.spec.group_id,
+            "records": len(records),
+            "applied": len(applied),
+            "duplicates": duplicates,
+            "dead_lettered": dead_lettered,
+            "event_types": dict(Counter(e.type for e in applied)),
+            "duration_ms": round(seconds * 1000, 1),
+        }
+        if len(applied) <= _LISTED_EVENTS:
+            fields["tenant_ids"] = sorted({e.tenant_id for e in applied})
+            fields["event_ids"] = [e.id for e in applied]
+        level = logging.INFO if seconds > _SLOW_BATCH_SECONDS else logging.DEBUG
+        log.log(level, "consumer batch applied", extra=fields)
 
     def _count(self, envelopes: Sequence[Envelope[Any]], outcome: str) -> None:
         """``events_consumed_total`` by type: one labelled increment per type, not per event."""
@@ -356,7 +398,15 @@ class ConsumerRunner:
             except Exception as e:
                 if _is_connection_error(e):
                     raise
-                log.exception("consumer %s: event %s (%s) failed", self.spec.group_id, p.envelope.id, p.envelope.type)
+                log.exception(
+                    "consumer event failed",
+                    extra={
+                        "group": self.spec.group_id,
+                        "event_id": p.envelope.id,
+                        "event_type": p.envelope.type,
+                        "tenant_id": p.envelope.tenant_id,
+                    },
+                )
                 failed.append((p, f"{type(e).__name__}: {e}"[:1000]))
         return failed
 
@@ -410,12 +460,16 @@ class ConsumerRunner:
         ctype = next((v.decode(errors="replace") for k, v in record.headers or () if k == "ce_type"), "unknown")
         EVENTS_CONSUMED.labels(self.service, self.spec.group_id, ctype, "dead_lettered").inc()
         log.warning(
-            "dead-lettered %s[%s]@%s: %s",
-            record.topic,
-            record.partition,
-            record.offset,
-            error,
-            extra={"dlq": True},
+            "event dead-lettered",
+            extra={
+                "dlq": True,
+                "group": self.spec.group_id,
+                "topic": record.topic,
+                "partition": record.partition,
+                "offset": record.offset,
+                "event_type": ctype,
+                "error": error,
+            },
         )
 
     async def _watch_positions(self, consumer: AIOKafkaConsumer) -> bool:
@@ -446,16 +500,22 @@ class ConsumerRunner:
             positions = {tp: await asyncio.wait_for(consumer.position(tp), 1) for tp in tps}
         except (KafkaError, TimeoutError, AssertionError) as e:
             log.warning(
-                "consumer %s: log end not confirmed (%s); asking again after the next fetch", self.spec.group_id, e
+                "consumer log end not confirmed; asking again after the next fetch",
+                extra={"group": self.spec.group_id, "error": f"{type(e).__name__}: {e}"},
             )
             return False
         confirmed = [tp for tp in tps if ends.get(tp, positions[tp]) < positions[tp]]
         if not confirmed:
             return False
         log.warning(
-            "consumer %s: position beyond the log end on %s (the broker lost its log): reading them from the start",
-            self.spec.group_id,
-            ", ".join(f"{tp.topic}[{tp.partition}] {positions[tp]}>{ends[tp]}" for tp in confirmed),
+            "consumer position beyond the log end (the broker lost its log): reading from the start",
+            extra={
+                "group": self.spec.group_id,
+                "partitions": [
+                    {"topic": tp.topic, "partition": tp.partition, "position": positions[tp], "log_end": ends[tp]}
+                    for tp in confirmed
+                ],
+            },
         )
         return await self._seek_to_start(consumer, confirmed)
 
@@ -466,7 +526,8 @@ class ConsumerRunner:
             return False  # rejoining: the rewind waits for the assignment
         wipes = self.wipes
         log.warning(
-            "consumer %s: the broker lost its log; reading %d partitions from the start", self.spec.group_id, len(tps)
+            "consumer: the broker lost its log; reading from the start",
+            extra={"group": self.spec.group_id, "partitions": len(tps)},
         )
         if await self._seek_to_start(consumer, tps):
             self._rewound_for = wipes
@@ -480,7 +541,10 @@ class ConsumerRunner:
         try:
             starts = await asyncio.wait_for(consumer.beginning_offsets(tps), 10)
         except (KafkaError, TimeoutError, AssertionError) as e:
-            log.warning("consumer %s: first offsets not known (%s); rewinding later", self.spec.group_id, e)
+            log.warning(
+                "consumer first offsets not known; rewinding later",
+                extra={"group": self.spec.group_id, "error": f"{type(e).__name__}: {e}"},
+            )
             return False
         # The fetch running ahead goes first: finishing after the seek, it would move the positions
         # past records it read from the start, and its records are not applied (they were lost:
@@ -495,7 +559,10 @@ class ConsumerRunner:
         except (CommitFailedError, KafkaError, AssertionError) as e:
             # the partitions moved to another member, which finds the committed offset beyond the
             # log's end and rewinds by itself
-            log.warning("consumer %s: the rewound offsets not committed (%s)", self.spec.group_id, e)
+            log.warning(
+                "consumer rewound offsets not committed",
+                extra={"group": self.spec.group_id, "error": f"{type(e).__name__}: {e}"},
+            )
         return True
 
 

@@ -151,7 +151,7 @@ async def ensure_topics(
             with contextlib.suppress(TopicAlreadyExistsError):
                 answer = await admin.create_topics([new_topic(t, partitions, conn) for t in missing])
                 _raise_topic_errors(answer)
-            log.info("created topics %s", missing)
+            log.info("created topics", extra={"topics": missing, "partitions": partitions})
     finally:
         await admin.close()
 
@@ -194,7 +194,7 @@ async def broker_grants_producer_ids(bootstrap: KafkaConnection | str, *, timeou
         try:
             answer = await asyncio.wait_for(client.send(node, InitProducerIdRequest(None, 60000)), timeout)
         except KafkaError as e:  # an API the broker does not speak at all
-            log.info("InitProducerId refused: %s", e)
+            log.info("InitProducerId refused", extra={"error": f"{type(e).__name__}: {e}"})
             return False
         return int(answer.error_code) == 0
     finally:
@@ -226,7 +226,10 @@ async def start_with_retry(client: AIOKafkaProducer | AIOKafkaConsumer, stop: as
             await client.start()
             return True
         except (KafkaError, OSError) as e:
-            log.warning("%s: broker unreachable (%s); retrying in %.1fs", what, e, delay)
+            log.warning(
+                "broker unreachable, retrying",
+                extra={"client": what, "error": f"{type(e).__name__}: {e}", "retry_in_s": delay},
+            )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
             delay = min(delay * 2, 5.0)

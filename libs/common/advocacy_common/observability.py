@@ -147,7 +147,8 @@ def configure_logging(service: str, level: str = "INFO", json: bool = True) -> N
         cache_logger_on_first_use=True,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
+        # stdlib calls give their fields as ``extra={...}``: each becomes a JSON field
+        foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name, structlog.stdlib.ExtraAdder()],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             lambda _, __, ev: {**ev, "service": service},

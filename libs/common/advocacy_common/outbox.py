@@ -243,7 +243,10 @@ class OutboxRelay:
             except asyncio.CancelledError:
                 raise
             except Exception as e:
-                log.warning("outbox relay (%s) error: %s; retrying in %.1fs", self.service, e, backoff)
+                log.warning(
+                    "outbox relay failed, retrying",
+                    extra={"error": f"{type(e).__name__}: {e}", "retry_in_s": backoff},
+                )
                 await self._sleep(stop, backoff)
                 backoff = min(backoff * 2, 5.0)
 
@@ -314,7 +317,10 @@ class OutboxRelay:
                 await conn.execute(_RELEASE, {"ids": released})
         for r, e in parked:
             OUTBOX_PARKED_TOTAL.labels(self.service, r[1], type(e).__name__).inc()
-            log.error("outbox (%s): parked row %s (%s, key %s): %s", self.service, r[0], r[5], r[2], _reason(e))
+            log.error(
+                "outbox row parked",
+                extra={"row_id": r[0], "topic": r[1], "key": r[2], "event_type": r[5], "reason": _reason(e)},
+            )
         done = [
             r for r, result in zip((r for r, _ in sent), results, strict=True) if not isinstance(result, BaseException)
         ]

@@ -158,11 +158,14 @@ class Runtime:
                 except asyncio.CancelledError:
                     raise
                 except Exception as e:
-                    log.exception("background task %s crashed", name)
+                    log.exception("background task crashed", extra={"task": name})
                     TASK_CRASHES.labels(s.service_name, name).inc()
                     if window.died(loop.time()) and name not in self.failed_tasks:
                         self.failed_tasks[name] = f"died {window.limit} times within {window.seconds:g} s: {e}"[:300]
-                        log.error("background task %s keeps dying: /healthz now fails", name)
+                        log.error(
+                            "background task keeps dying: /healthz now fails",
+                            extra={"task": name, "crashes": window.limit, "window_s": window.seconds},
+                        )
                     if not restart:
                         return
                     pause = backoff(pause, loop.time() - began)
@@ -192,22 +195,20 @@ class Runtime:
             try:
                 idempotent = await resolve_idempotence(s.kafka, mode)
             except IdempotenceUnavailable as e:
-                log.error("%s: %s", s.service_name, e)
+                log.error("producer idempotence unavailable", extra={"error": str(e), "mode": str(mode)})
                 self.failed_tasks["producer"] = str(e)
                 KAFKA_IDEMPOTENT.labels(s.service_name, str(mode)).set(0)
                 return None
             except (KafkaError, OSError, TimeoutError) as e:
-                log.warning("%s producer: broker unreachable (%s); retrying in %.1fs", s.service_name, e, delay)
+                log.warning(
+                    "producer: broker unreachable, retrying",
+                    extra={"error": f"{type(e).__name__}: {e}", "retry_in_s": delay},
+                )
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.stop.wait(), delay)
                 delay = min(delay * 2, 5.0)
                 continue
-            log.info(
-                "%s producer: idempotence %s (KAFKA_IDEMPOTENCE=%s)",
-                s.service_name,
-                "on" if idempotent else "off",
-                mode,
-            )
+            log.info("producer started", extra={"idempotent": idempotent, "mode": str(mode)})
             KAFKA_IDEMPOTENT.labels(s.service_name, str(mode)).set(1 if idempotent else 0)
             return idempotent
         return None
@@ -220,7 +221,9 @@ class Runtime:
                 await ensure_topics(self.settings.kafka, wanted, self.settings.kafka_topic_partitions)
                 return
             except Exception as e:
-                log.warning("creating topics failed (%s); retrying", e)
+                log.warning(
+                    "creating topics failed, retrying", extra={"error": f"{type(e).__name__}: {e}", "retry_in_s": delay}
+                )
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.stop.wait(), delay)
                 delay = min(delay * 2, 5)
@@ -374,7 +377,7 @@ def create_service_app(
         app.state.settings = settings
         app.state.verifier = verifier or JWTVerifier.from_settings(settings)
         await runtime.start()
-        log.info("%s started (role=%s)", settings.service_name, settings.role.value)
+        log.info("service started", extra={"role": settings.role.value, "tracing": tracing.ON})
         try:
             yield
         finally:
