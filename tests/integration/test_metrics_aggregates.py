@@ -94,6 +94,7 @@ def programmes(draw: st.DrawFn) -> list[Any]:
                 country=draw(st.sampled_from([None, "DE", "FR"])),
                 device=draw(st.sampled_from([None, "mobile", "desktop"])),
                 referrer_domain=draw(st.sampled_from([None, "linkedin.com"])),
+                reason=draw(st.sampled_from([None, "ua_not_browser", "known_crawler:isbot"])),
             )
         )
     out += clicks
@@ -195,6 +196,12 @@ def batches(records: list[Any], cuts: list[int]) -> Iterator[list[Any]]:
 
 
 # -- the reference ---------------------------------------------------------------------------------------
+
+
+def _dims(c: Any) -> tuple[tuple[str, str | None], ...]:
+    return (("country", c.country), ("device", c.device), ("referrer", c.referrer_domain), ("reason", c.reason))
+
+
 def reference(tenant: str, payloads: list[Any]) -> dict[str, list[tuple[Any, ...]]]:
     """The aggregates, written out from the definitions over the deduplicated facts."""
     settings_events = sorted((p for p in payloads if isinstance(p, TenantSettingsUpdated)), key=lambda p: p.updated_at)
@@ -221,7 +228,7 @@ def reference(tenant: str, payloads: list[Any]) -> dict[str, list[tuple[Any, ...
         if verdict == "counted" and c.click_id in invalidated:
             verdict = "invalidated"
         fine[(day(c.clicked_at), c.employee_id, c.content_id, c.network, c.team or "")][verdict] += 1
-        for dim, value in (("country", c.country), ("device", c.device), ("referrer", c.referrer_domain)):
+        for dim, value in _dims(c):
             dim_clicks[(day(c.clicked_at), dim, value or "")][verdict] += 1
 
     conv: dict[tuple[Any, ...], list[Any]] = defaultdict(lambda: [0, Decimal(0)])
@@ -233,7 +240,7 @@ def reference(tenant: str, payloads: list[Any]) -> dict[str, list[tuple[Any, ...
         conv[key][1] += amount
         c = clicks.get(v.click_id)
         if c is not None:
-            for dim, value in (("country", c.country), ("device", c.device), ("referrer", c.referrer_domain)):
+            for dim, value in _dims(c):
                 r = dim_conv[(day(v.occurred_at), dim, value or "", v.kind, currency)]
                 r[0] += 1
                 r[1] += amount

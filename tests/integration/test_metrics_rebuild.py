@@ -95,7 +95,10 @@ def programme(tenant: str, n_events: int, rng: random.Random) -> list[Envelope[A
             network=s.network,
             team=s.team,
             clicked_at=s.created_at + timedelta(minutes=rng.randrange(10 * 24 * 60)),
-            verdict=rng.choice(verdicts),
+            verdict=(verdict := rng.choice(verdicts)),
+            reason=rng.choice(["ua_not_browser", "known_crawler:isbot", "scanner_timing"])
+            if verdict == Verdict.bot
+            else None,
             country=rng.choice([None, "DE", "FR", "US", "GB"]),
             device=rng.choice([None, "mobile", "desktop", "tablet"]),
             browser="Firefox",

@@ -86,6 +86,8 @@ class ClickFact(Model, table=True):
     os: str | None = None
     referrer_domain: str | None = None
     country: str | None = None
+    # Why a bot verdict was given (issue 21; None for other verdicts and clicks judged before reasons)
+    reason: str | None = None
     # A counted click an admin later judged fraudulent (click.invalidated): counted as "invalidated".
     invalidated: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
 

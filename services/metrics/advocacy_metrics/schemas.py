@@ -17,6 +17,7 @@ class GroupBy(StrEnum):
     country = "country"
     device = "device"
     referrer = "referrer"
+    reason = "reason"  # why clicks were not counted (bot verdicts' reasons)
 
 
 class MoneyOut(BaseModel):

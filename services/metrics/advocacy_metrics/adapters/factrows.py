@@ -22,6 +22,7 @@ CLICK_FIELDS = (
     "country",
     "device",
     "referrer_domain",
+    "reason",
     "invalidated",
 )
 CONVERSION_FIELDS = (
@@ -47,13 +48,17 @@ def share_of(r: Sequence[Any]) -> domain.Share:
     return domain.Share(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7])
 
 
+#: The click columns :func:`dims_at` reads, in its order.
+DIMS_SQL = ("country", "device", "referrer_domain", "reason")
+
+
 def dims_at(r: Sequence[Any], i: int) -> domain.Dims:
-    """The dimensions in ``r[i:i+3]`` (country, device, referrer)."""
-    return domain.Dims(r[i] or "", r[i + 1] or "", r[i + 2] or "")
+    """The dimensions in ``r[i:i+4]`` (:data:`DIMS_SQL`: country, device, referrer, reason)."""
+    return domain.Dims(r[i] or "", r[i + 1] or "", r[i + 2] or "", r[i + 3] or "")
 
 
 def click_of(r: Sequence[Any]) -> domain.Click:
-    return domain.Click(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], dims_at(r, 8), bool(r[11]))
+    return domain.Click(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], dims_at(r, 8), bool(r[12]))
 
 
 def conversion_of(r: Sequence[Any]) -> domain.Conversion:

@@ -44,8 +44,8 @@ from advocacy_metrics.db import (
 from advocacy_metrics.domain import VERDICTS, Sum
 from advocacy_metrics.domain.measures import GroupTotals, StatSums
 
-GROUP_BYS = ("day", "week", "network", "team", "content", "employee", "country", "device", "referrer")
-DIMENSION_GROUPS = frozenset({"country", "device", "referrer"})
+GROUP_BYS = ("day", "week", "network", "team", "content", "employee", "country", "device", "referrer", "reason")
+DIMENSION_GROUPS = frozenset({"country", "device", "referrer", "reason"})
 TIME_GROUPS = frozenset({"day", "week"})
 _KEY_COLUMN = {"network": "network", "team": "team", "content": "content_id", "employee": "employee_id"}
 

@@ -24,7 +24,9 @@ DimConversionKey = tuple[str, date, str, str, str, str]  # tenant, day, dimensio
 SharerDayKey = tuple[str, str, date]  # tenant, employee, day
 
 VERDICTS = ("counted", "bot", "duplicate", "self", "rate_limited", "invalidated")
-DIMENSIONS = ("country", "device", "referrer")
+#: A click's dimensions. ``reason``: why a click was not counted (a bot verdict's named reason, issue
+#: 21: ``ua_not_browser``, ``known_crawler:<source>``, ``scanner_timing``...); "" for the others.
+DIMENSIONS = ("country", "device", "referrer", "reason")
 #: A sharer who has not shared for this many days is no longer active.
 ACTIVE_DAYS = 30
 
@@ -58,9 +60,15 @@ class Dims:
     country: str = ""
     device: str = ""
     referrer: str = ""
+    reason: str = ""
 
     def items(self) -> tuple[tuple[str, str], ...]:
-        return (("country", self.country), ("device", self.device), ("referrer", self.referrer))
+        return (
+            ("country", self.country),
+            ("device", self.device),
+            ("referrer", self.referrer),
+            ("reason", self.reason),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +180,7 @@ class Deltas:
         if old is not None:
             row[STAT_SLOT[old]] -= sign
         dims = c.dims
-        for d, value in (("country", dims.country), ("device", dims.device), ("referrer", dims.referrer)):
+        for d, value in dims.items():
             dim_row = self._dim_row((c.tenant_id, day, d, value))
             dim_row[DIM_SLOT[new]] += sign
             if old is not None:

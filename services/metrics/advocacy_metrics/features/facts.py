@@ -37,6 +37,7 @@ from advocacy_metrics.adapters.aggregates import insert_ignore
 from advocacy_metrics.adapters.factrows import (
     CLICK_FIELDS,
     CONVERSION_FIELDS,
+    DIMS_SQL,
     click_of,
     conversion_of,
     dims_at,
@@ -71,6 +72,9 @@ HANDLED = (
 _HANDLED = frozenset(HANDLED)
 
 SHARE_COLUMNS = ("share_id", "tenant_id", "employee_id", "content_id", "network", "team", "created_at", "audience_size")
+#: A bot verdict's reason, as stored (sharing's reasons are short names; anything longer is cut).
+MAX_REASON = 100
+
 CLICK_COLUMNS = (
     "click_id",
     "tenant_id",
@@ -86,6 +90,7 @@ CLICK_COLUMNS = (
     "os",
     "referrer_domain",
     "country",
+    "reason",
     "invalidated",
 )
 CONVERSION_COLUMNS = (
@@ -247,6 +252,7 @@ async def _record_clicks(
                 c.os,
                 c.referrer_domain,
                 c.country,
+                (c.reason or "")[:MAX_REASON] or None,
                 verdict == "counted" and c.click_id in invalid,
             )
         )
@@ -259,7 +265,16 @@ async def _record_clicks(
     by_id: dict[str, domain.Click] = {}
     for r in fresh:
         c = domain.Click(
-            r[1], r[0], r[3], r[4], r[5], r[6], r[7], r[8], domain.Dims(r[13] or "", r[9] or "", r[12] or ""), r[14]
+            r[1],
+            r[0],
+            r[3],
+            r[4],
+            r[5],
+            r[6],
+            r[7],
+            r[8],
+            domain.Dims(r[13] or "", r[9] or "", r[12] or "", r[14] or ""),
+            r[15],
         )
         by_id[c.click_id] = c
         d.add_click(c, zones[c.tenant_id])
@@ -343,7 +358,7 @@ async def _record_conversions(
             CLICK_FACTS,
             "click_id",
             [(v.tenant_id, v.click_id) for v in fresh],
-            "t.click_id, t.country, t.device, t.referrer_domain",
+            f"t.click_id, {fields_sql(DIMS_SQL, 't')}",
         )
     }
     for v in fresh:

@@ -24,6 +24,7 @@ from advocacy_metrics.adapters.aggregates import AdoptionCounts, insert_ignore
 from advocacy_metrics.adapters.factrows import (
     CLICK_FIELDS,
     CONVERSION_FIELDS,
+    DIMS_SQL,
     SHARE_FIELDS,
     click_of,
     conversion_of,
@@ -53,10 +54,10 @@ from advocacy_metrics.db import (
 #: ``progress(done, total)`` after each chunk of facts.
 Progress = Callable[[int, int], None]
 
-#: Conversion fields, then whether the click is known (11) and its dimensions (12-14).
+#: Conversion fields, then whether the click is known (11) and its dimensions (12-15).
 _CONVERSIONS_WITH_DIMS = (
     f"SELECT {fields_sql(CONVERSION_FIELDS, 'c')}, k.click_id IS NOT NULL AS has_click, "  # noqa: S608
-    "k.country, k.device, k.referrer_domain "
+    f"{fields_sql(DIMS_SQL, 'k')} "
     "FROM conversion_facts c LEFT JOIN click_facts k ON k.click_id = c.click_id AND k.tenant_id = c.tenant_id "
 )
 _DIMS_AT = len(CONVERSION_FIELDS) + 1
