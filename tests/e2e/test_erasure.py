@@ -1,7 +1,8 @@
 """Issue 13's erasure acceptances, end to end through HTTP and the partner topic:
 
 - an erased employee's later share is refused (403 ``erased``), on the shared e2e stack;
-- after a broker wipe and re-publication, the partner feed carries nothing about the erased person.
+- after a broker wipe and re-publication, the partner feed carries nothing about the erased person;
+- (item 9) a person's data export assembles every service's part.
   A private stack on a broker of its own: alice shares and is erased while the broker is down, so her
   ``share.created`` (and what gamification makes of it) first reaches the broker after her erasure,
   when the services re-publish to the wiped broker. The partner topic then holds the erasure notice
@@ -23,6 +24,7 @@ from aiokafka import AIOKafkaConsumer
 from advocacy_common import topics
 from advocacy_common.auth.devkeys import DevKeys
 from advocacy_dev.devstack.broker import TansuBroker
+from advocacy_dev.person_export import SERVICES, ExportError, assemble
 from tests.e2e.conftest import E2EStack
 from tests.support.helpers import eventually
 from tests.support.stackkit import PrivateStack, running_stack
@@ -140,3 +142,39 @@ async def test_after_a_broker_wipe_the_partner_feed_carries_nothing_about_the_er
     assert about_alice == [], about_alice
     notice = [e["data"] for e in events if e["type"] == ERASED]
     assert [n["employee_id"] for n in notice] == ["alice"] and "erased_at" in notice[0]
+
+
+async def test_a_persons_data_export_assembles_every_services_part(stack: E2EStack, new_tenant: str) -> None:
+    """Issue 13 item 9: the four parts side by side (what ``advocacy export-person`` prints)."""
+    admin = stack.token(new_tenant, "boss", "admin")
+    dana = stack.token(new_tenant, "dana", "employee", team="ops", name="Dana Secret")
+    async with stack.client("content", admin) as content:
+        item = (await content.post("/v1/content", json={"title": "Export", "url": "https://example.com/e"})).json()
+    async with stack.client("sharing", dana) as sharing:
+
+        async def shared() -> Any:
+            r = await sharing.post("/v1/shares", json={"content_id": item["id"], "network": "linkedin"})
+            return r.json() if r.status_code == 201 else None
+
+        share = await eventually(shared, timeout=15, what="dana's share")
+    urls = {svc: stack.url(svc) for svc in SERVICES}
+
+    async def complete() -> Any:
+        doc = await asyncio.to_thread(assemble, urls, dana, "dana")
+        s = doc["services"]
+        ready = s["gamification"]["sections"]["ledger"]["items"] and s["metrics"]["sections"]["shares"]["items"]
+        return doc if ready else None
+
+    doc = await eventually(complete, timeout=30, what="points and metrics about dana")
+    assert doc["employee_id"] == "dana" and doc["tenant_id"] == new_tenant
+    assert sorted(doc["services"]) == sorted(SERVICES)
+    parts = doc["services"]
+    assert [s["id"] for s in parts["sharing"]["sections"]["shares"]["items"]] == [share["id"]]
+    assert parts["sharing"]["sections"]["shares"]["items"][0]["employee_name"] == "Dana Secret"
+    assert [s["share_id"] for s in parts["metrics"]["sections"]["shares"]["items"]] == [share["id"]]
+    assert sum(e["points"] for e in parts["gamification"]["sections"]["ledger"]["items"]) == 10
+    assert "membership" in parts["content"]["sections"]
+    # another employee may not read dana's data
+    other = stack.token(new_tenant, "erin", "employee")
+    with pytest.raises(ExportError, match="403"):
+        await asyncio.to_thread(assemble, urls, other, "dana")

@@ -101,6 +101,48 @@ def demo(
         raise typer.Exit(1) from e
 
 
+@app.command("export-person")
+def export_person(
+    employee_id: Annotated[str, typer.Argument(help="The person's employee id (the sub claim).")],
+    token: Annotated[
+        str | None, typer.Option(envvar="ADVOCACY_TOKEN", help="A bearer token: an admin's, or the person's own.")
+    ] = None,
+    tenant: Annotated[str | None, typer.Option(help="Dev stack only: mint an admin token of this tenant.")] = None,
+    content_url: Annotated[str, typer.Option(help="The content service.")] = "http://127.0.0.1:8001",
+    sharing_url: Annotated[str, typer.Option(help="The sharing service.")] = "http://127.0.0.1:8002",
+    metrics_url: Annotated[str, typer.Option(help="The metrics service.")] = "http://127.0.0.1:8003",
+    gamification_url: Annotated[str, typer.Option(help="The gamification service.")] = "http://127.0.0.1:8004",
+    output: Annotated[Path | None, typer.Option(help="Write the JSON here (default: standard output).")] = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Everything the four services hold about one person, as one JSON document (the right of access).
+
+    Each section holds at most 1000 rows (``truncated`` says when there were more)."""
+    import orjson
+
+    from advocacy_dev.person_export import ExportError, assemble
+
+    if token is None:
+        if tenant is None:
+            typer.secho("give --token (or ADVOCACY_TOKEN), or --tenant on the dev stack", fg="red", err=True)
+            raise typer.Exit(2)
+        from advocacy_common.auth.devkeys import ensure_dev_keys, mint_token
+
+        keys = ensure_dev_keys(_data_dir(data_dir) / "keys")
+        token = mint_token(keys, tenant=tenant, sub="export-admin", roles=["admin"], ttl_seconds=600)
+    urls = {"content": content_url, "sharing": sharing_url, "metrics": metrics_url, "gamification": gamification_url}
+    try:
+        document = assemble(urls, token, employee_id)
+    except ExportError as e:
+        typer.secho(f"export failed: {e}", fg="red", err=True)
+        raise typer.Exit(1) from e
+    text = orjson.dumps(document, option=orjson.OPT_INDENT_2).decode()
+    if output is None:
+        typer.echo(text)
+    else:
+        output.write_text(text + "\n")
+
+
 def _register_subcommands() -> None:
     for ep in sorted(entry_points(group=ENTRY_POINTS), key=lambda ep: ep.name):
         app.add_typer(ep.load(), name=ep.name)

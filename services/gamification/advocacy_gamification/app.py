@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from advocacy_common.audit import audit_router, purge_task
 from advocacy_common.entrypoint import service_cli
+from advocacy_common.person_export import export_router
 from advocacy_common.registry import Registration
 from advocacy_common.runtime import Runtime, ServiceDefinition, create_service_app
 from advocacy_gamification.adapters import pseudonyms
@@ -19,6 +20,7 @@ from advocacy_gamification.adapters.stream import BoardHub, StreamLimits, Ticket
 from advocacy_gamification.api import router
 from advocacy_gamification.consumers import CONSUMERS
 from advocacy_gamification.features import challenges, leaderboard, members
+from advocacy_gamification.features.person_export import SECTIONS as EXPORT_SECTIONS
 from advocacy_gamification.parts import GamificationParts, parts_of
 from advocacy_gamification.settings import GamificationSettings
 
@@ -92,7 +94,7 @@ DEFINITION = ServiceDefinition(
     name="gamification",
     title="Advocacy gamification",
     description="Points ledger, leaderboards, badges, challenges and rewards.",
-    routers=[router, audit_router("gamification")],
+    routers=[router, audit_router("gamification"), export_router("gamification", EXPORT_SECTIONS)],
     consumers=CONSUMERS,
     api_tasks=[board_listener],
     worker_tasks=[challenge_scheduler, purge_task(has_settings_copy=True)],

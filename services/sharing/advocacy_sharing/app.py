@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from advocacy_common.audit import audit_router, purge_task
 from advocacy_common.entrypoint import service_cli
 from advocacy_common.events import Envelope
+from advocacy_common.person_export import export_router
 from advocacy_common.registry import DevPlace, Registration
 from advocacy_common.runtime import Runtime, ServiceDefinition, create_service_app
 from advocacy_sharing.adapters.clickid import ClickIds
@@ -21,6 +22,7 @@ from advocacy_sharing.adapters.redirect import LinkCache, Redirector, SharingAPI
 from advocacy_sharing.adapters.spool import ClickJournal
 from advocacy_sharing.api import router
 from advocacy_sharing.consumers import CONSUMERS
+from advocacy_sharing.features.person_export import SECTIONS as EXPORT_SECTIONS
 from advocacy_sharing.features.shares import content_change
 from advocacy_sharing.parts import SharingParts, parts_of, rewind_journal, watch_broker
 from advocacy_sharing.settings import SharingSettings
@@ -105,7 +107,7 @@ DEFINITION = ServiceDefinition(
     name="sharing",
     title="Advocacy sharing",
     description="Tracked links, the public redirect, click verdicts and conversions.",
-    routers=[router, audit_router("sharing")],
+    routers=[router, audit_router("sharing"), export_router("sharing", EXPORT_SECTIONS)],
     consumers=CONSUMERS,
     api_tasks=[_send_clicks, _refresh_links, _watch_broker_api, _admission],
     # sharing keeps a copy of the tenant settings: each tenant's audit_retention_days applies
