@@ -25,7 +25,7 @@ from tests.deploy.conftest import (
 )
 
 K8S_VERSION = "1.31"
-CUSTOM_KINDS = {"ScaledObject", "Kafka", "KafkaNodePool", "KafkaTopic", "KafkaUser", "Cluster"}
+CUSTOM_KINDS = {"ScaledObject", "TriggerAuthentication", "Kafka", "KafkaNodePool", "KafkaTopic", "KafkaUser", "Cluster"}
 # Not in kubernetes-validate's schemas: checked against the pinned Gateway API and Envoy Gateway CRD
 # schemas by tests/deploy/test_edges.py.
 GATEWAY_KINDS = {"Gateway", "HTTPRoute", "BackendTrafficPolicy", "ClientTrafficPolicy"}
@@ -299,7 +299,8 @@ def test_network_policies_deny_by_default_and_open_only_what_is_needed(overlay: 
         ports = {p["port"] for pol in applying for r in pol["spec"].get("egress", []) for p in r.get("ports", [])}
         # APIs fetch the IdP's JWKS; content's worker POSTs partner webhooks.
         https = component == "api" or (labels["app.kubernetes.io/name"] == "content" and component == "worker")
-        allowed = {53, 9092, 5432} | ({443} if https else set())
+        kafka_port = int(config_value(objects, "advocacy-config", "KAFKA_BOOTSTRAP_SERVERS").rsplit(":", 1)[1])
+        allowed = {53, kafka_port, 5432} | ({443} if https else set())
         if overlay == "dev" and component == "api":
             allowed |= {80, 8080}  # the in-cluster dev IdP's JWKS over HTTP (test_edges.py)
         assert ports == allowed, f"{w['metadata']['name']}: egress ports {ports}"
@@ -321,9 +322,9 @@ def test_strimzi_kafka_kraft_and_topics_cover_every_topic_and_group() -> None:
     assert kafka["metadata"]["annotations"]["strimzi.io/kraft"] == "enabled"
     assert kafka["metadata"]["annotations"]["strimzi.io/node-pools"] == "enabled"
     assert "zookeeper" not in kafka["spec"]
-    plain = next(lst for lst in kafka["spec"]["kafka"]["listeners"] if lst["name"] == "plain")
+    internal = next(lst for lst in kafka["spec"]["kafka"]["listeners"] if lst["name"] == "internal")
     bootstrap = config_value(objects, "advocacy-config", "KAFKA_BOOTSTRAP_SERVERS")
-    assert bootstrap == f"advocacy-kafka-bootstrap.advocacy.svc.cluster.local:{plain['port']}"
+    assert bootstrap == f"advocacy-kafka-bootstrap.advocacy.svc.cluster.local:{internal['port']}"
     pools = of_kind(objects, "KafkaNodePool")
     assert all(p["metadata"]["labels"]["strimzi.io/cluster"] == "advocacy" for p in pools)
     assert {r for p in pools for r in p["spec"]["roles"]} == {"controller", "broker"}
