@@ -144,7 +144,7 @@ def test_production_settings_no_dev_mode_idempotent_producers() -> None:
             continue
         env = {k: interpolate(str(v), made_secrets()) for k, v in spec["environment"].items()}
         assert env.get("DEV_MODE", "false").lower() in ("false", "0"), f"{name}: DEV_MODE"
-        assert env["KAFKA_ENABLE_IDEMPOTENCE"] == "true", f"{name}: idempotent producers"
+        assert env["KAFKA_IDEMPOTENCE"] == "on", f"{name}: idempotent producers, or no start"
         assert env["JWT_JWKS_PATH"] or env.get("JWT_JWKS_URL")
 
 
@@ -160,7 +160,7 @@ def test_settings_validate_from_the_compose_environment(clean_env: pytest.Monkey
                 mp.setenv(key, interpolate(str(value), made_secrets()))
             settings = classes[svc]()
         assert settings.dev_mode is False
-        assert settings.kafka_enable_idempotence is True
+        assert settings.kafka_idempotence == "on"
         assert settings.kafka_bootstrap_servers == "kafka:9092"
         assert settings.database_url.endswith(f"@postgres:5432/advocacy_{svc}")
 

@@ -146,7 +146,7 @@ def test_config_and_secret_names_are_ones_the_settings_read(overlay: str) -> Non
     shared = set(one(objects, "ConfigMap", "advocacy-config")["data"])
     assert shared <= env_names("content") & env_names("metrics"), "advocacy-config holds shared names only"
     assert "DEV_MODE" not in shared
-    assert config_value(objects, "advocacy-config", "KAFKA_ENABLE_IDEMPOTENCE") == "true"
+    assert config_value(objects, "advocacy-config", "KAFKA_IDEMPOTENCE") == "on"
     for svc in SERVICES:
         own = set(one(objects, "ConfigMap", f"{svc}-config")["data"])
         assert own <= env_names(svc), f"{svc}-config: {sorted(own - env_names(svc))}"
@@ -191,7 +191,7 @@ def test_settings_validate_from_the_dev_overlays_environment(clean_env: pytest.M
                     mp.setenv(k, v)
                 settings = cls()
             assert settings.role.value == role and settings.dev_mode is False
-            assert settings.kafka_enable_idempotence is True
+            assert settings.kafka_idempotence == "on"
             assert settings.database_url.endswith(f"@{svc}-db:5432/advocacy_{svc}")
 
 
