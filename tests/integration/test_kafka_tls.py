@@ -10,13 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import socket
-import ssl
-import subprocess
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,76 +29,16 @@ from advocacy_common.kafka import (
     resolve_idempotence,
 )
 from advocacy_common.kafka_connection import IdempotenceMode, KafkaConnection, SecurityProtocol
-from advocacy_dev.devstack.broker import broker_binary
-from tests.support.tlsproxy import TlsProxy
-
-
-@dataclass
-class TlsBroker:
-    conn: KafkaConnection
-    proxy: TlsProxy
-    plain: str  # the broker's own (plaintext) listener
-    tmp: Path
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+from tests.support.tlsproxy import TlsTansu
 
 
 @pytest.fixture
-async def tls_broker(tmp_path: Path) -> AsyncIterator[TlsBroker]:
-    ca = trustme.CA()
-    server = ca.issue_cert("127.0.0.1", "localhost")
-    ca_file = tmp_path / "ca.pem"
-    ca.cert_pem.write_to_path(str(ca_file))
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    server.configure_cert(context)
-    proxy = TlsProxy(context, "127.0.0.1:1")  # backend set below, once the broker's port is known
-    plain_port = _free_port()
-    proxy.backend_port = plain_port
-    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")} | {"RUST_LOG": "warn"}
-    log = (tmp_path / "tansu.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            broker_binary(),
-            "broker",
-            "--listener-url",
-            f"tcp://127.0.0.1:{plain_port}",
-            "--advertised-listener-url",
-            f"tcp://{proxy.address}",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        env=env,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            with contextlib.suppress(OSError):
-                socket.create_connection(("127.0.0.1", plain_port), 1).close()
-                break
-            assert proc.poll() is None and time.monotonic() < deadline, "Tansu did not start"
-            await asyncio.sleep(0.05)
-        await proxy.start()
-        conn = KafkaConnection(proxy.address, security_protocol=SecurityProtocol.SSL, ca_file=str(ca_file))
-        yield TlsBroker(conn, proxy, f"127.0.0.1:{plain_port}", tmp_path)
-    finally:
-        await proxy.stop()
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-        log.close()
+def tls_broker(tmp_path: Path) -> Iterator[TlsTansu]:
+    with TlsTansu(tmp_path) as broker:
+        yield broker
 
 
-async def test_producer_consumer_and_group_over_tls(tls_broker: TlsBroker) -> None:
+async def test_producer_consumer_and_group_over_tls(tls_broker: TlsTansu) -> None:
     conn = tls_broker.conn
     topic, group = "advocacy.test.tls", "advocacy-test-tls"
     await ensure_topics(conn, [topic], 4)  # the admin client over TLS
@@ -149,7 +84,7 @@ async def test_producer_consumer_and_group_over_tls(tls_broker: TlsBroker) -> No
     assert tls_broker.proxy.connections >= 3
 
 
-async def test_a_broker_certificate_from_another_ca_is_refused(tls_broker: TlsBroker) -> None:
+async def test_a_broker_certificate_from_another_ca_is_refused(tls_broker: TlsTansu) -> None:
     other = trustme.CA()
     other_ca = tls_broker.tmp / "other-ca.pem"
     other.cert_pem.write_to_path(str(other_ca))
@@ -167,7 +102,7 @@ async def test_a_broker_certificate_from_another_ca_is_refused(tls_broker: TlsBr
         await admin.close()
 
 
-async def test_idempotence_detected_on_the_embedded_broker(tls_broker: TlsBroker) -> None:
+async def test_idempotence_detected_on_the_embedded_broker(tls_broker: TlsTansu) -> None:
     """Tansu lists InitProducerId but answers it with an error: auto resolves to off, on refuses."""
     assert await broker_grants_producer_ids(tls_broker.conn) is False
     assert await resolve_idempotence(tls_broker.conn, IdempotenceMode.auto) is False

@@ -9,8 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 import ssl
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import trustme
+
+from advocacy_common.kafka_connection import KafkaConnection, SecurityProtocol
 
 
 class TlsProxy:
@@ -77,3 +86,82 @@ def _free_port(host: str) -> int:
         s.bind((host, 0))
         port: int = s.getsockname()[1]
         return port
+
+
+class TlsTansu:
+    """The embedded broker behind a :class:`TlsProxy`, advertising the proxy's address: every client
+    request after the bootstrap crosses TLS. The proxy runs on a loop of its own in a thread, so
+    synchronous test code (a stack starting) does not stall it. ``env`` is what a service needs."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        ca = trustme.CA()
+        self.ca_file = tmp / "kafka-ca.pem"
+        ca.cert_pem.write_to_path(str(self.ca_file))
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+        self.plain_port = _free_port("127.0.0.1")
+        self.proxy = TlsProxy(context, f"127.0.0.1:{self.plain_port}")
+        self.conn = KafkaConnection(
+            self.proxy.address, security_protocol=SecurityProtocol.SSL, ca_file=str(self.ca_file)
+        )
+        self.env = {
+            "KAFKA_BOOTSTRAP_SERVERS": self.proxy.address,
+            "KAFKA_SECURITY_PROTOCOL": "SSL",
+            "KAFKA_SSL_CAFILE": str(self.ca_file),
+        }
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="tls-proxy", daemon=True)
+
+    def __enter__(self) -> TlsTansu:
+        from advocacy_dev.devstack.broker import broker_binary
+
+        env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")} | {"RUST_LOG": "warn"}
+        self._log = (self.tmp / "tansu.log").open("wb")
+        self._proc = subprocess.Popen(
+            [
+                broker_binary(),
+                "broker",
+                "--listener-url",
+                f"tcp://127.0.0.1:{self.plain_port}",
+                "--advertised-listener-url",
+                f"tcp://{self.proxy.address}",
+            ],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", self.plain_port), 1).close()
+                    break
+                except OSError:
+                    if self._proc.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError("Tansu did not start") from None
+                    time.sleep(0.05)
+            self._thread.start()
+            asyncio.run_coroutine_threadsafe(self.proxy.start(), self._loop).result(10)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._thread.is_alive():
+            asyncio.run_coroutine_threadsafe(self.proxy.stop(), self._loop).result(10)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+        if self._proc is not None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait(10)
+            self._proc = None
+            self._log.close()
