@@ -104,7 +104,7 @@ async def test_waves_and_opting_out_empty_the_board_with_a_notice(stack: E2EStac
     early = stack.client("content", stack.token(new_tenant, "eva", "employee", team="pilot"))
     late = stack.client("content", stack.token(new_tenant, "lou", "employee", team="wave2"))
     async with admin, early, late:
-        await create(admin, title="News")
+        news = await create(admin, title="News")
         starts = datetime.now(UTC) + timedelta(days=7)
         r = await admin.post(
             "/v1/waves", json={"name": "Pilot", "starts_at": datetime.now(UTC).isoformat(), "teams": ["pilot"]}
@@ -121,6 +121,8 @@ async def test_waves_and_opting_out_empty_the_board_with_a_notice(stack: E2EStac
         assert items == [] and notice is not None and "Wave 2" in notice and starts.strftime("%Y-%m-%d") in notice
         membership = (await late.get("/v1/me/membership")).json()
         assert membership["board_open"] is False and membership["wave"]["id"] == wave2["id"]
+        # nor can they read the item by its id before their wave starts
+        assert (await late.get(f"/v1/content/{news['id']}")).status_code == 404
 
         # the admin moves the wave forward: the board opens
         r = await admin.patch(f"/v1/waves/{wave2['id']}", json={"starts_at": datetime.now(UTC).isoformat()})
@@ -134,6 +136,7 @@ async def test_waves_and_opting_out_empty_the_board_with_a_notice(stack: E2EStac
         assert r.status_code == 200 and r.json()["board_open"] is False
         items, notice = await board(early)
         assert items == [] and notice is not None and "opted out" in notice
+        assert (await early.get(f"/v1/content/{news['id']}")).status_code == 404
         r = await early.put(
             "/v1/me/membership", json={"enrolled": True, "programme_roles": ["champion"], "leaderboard": "anonymous"}
         )

@@ -110,6 +110,15 @@ async def test_crawlers_earn_nothing_browsers_count_head_and_self_do_not(stack: 
     assert crawled["clicks_by_verdict"]["bot"] == len(crawlers) + 50
     assert browsed["clicks"] >= 0.99 * len(browsers)
     assert selfie["clicks"] == 0 and selfie["clicks_by_verdict"]["self"] == 1
+    # metrics reports the clicks by verdict and reason (Plausible-style drop reasons): every bot click
+    # of the crawler's link under the reason it was judged on, HEAD requests under head_request
+    async with stack.client("metrics", stack.token(new_tenant, "admin-1", "admin")) as m:
+        r = await m.get("/v1/metrics/summary", params={"group_by": "reason", "limit": 50})
+        assert r.status_code == 200, r.text
+    reasons = {i["key"] or "": i["clicks_by_verdict"] for i in r.json()["items"]}
+    assert sum(v["bot"] for k, v in reasons.items() if k) == len(crawlers) + 50
+    assert reasons["head_request"]["bot"] == 50 and reasons[""]["bot"] == 0
+    assert any(k.startswith("known_crawler:") for k in reasons) and reasons[""]["counted"] == browsed["clicks"]
 
     async def points() -> dict[str, int] | None:
         p = await points_of(stack, new_tenant)

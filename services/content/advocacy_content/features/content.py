@@ -16,7 +16,7 @@ from advocacy_common.policy import Policy
 from advocacy_content import domain
 from advocacy_content.adapters.events import emit, now, published_event, rule_error, updated_event
 from advocacy_content.db import ContentItem
-from advocacy_content.features.members import viewer_for
+from advocacy_content.features.members import gate_for, load_member, viewer_for
 from advocacy_content.features.policy import current_policy
 from advocacy_content.schemas import (
     AudienceIn,
@@ -149,7 +149,10 @@ async def get_content(session: AsyncSession, who: Principal, content_id: str) ->
         return item
     if not domain.visible_on_board(item.status, item.expires_at, now()):
         raise NotFound("content not found")
-    if not domain.audience_matches(item.audience, await viewer_for(session, who)):
+    member = await load_member(session, who.tenant_id, who.sub)
+    if not (await gate_for(session, who, member)).open:  # opted out, or not rolled out to yet
+        raise NotFound("content not found")
+    if not domain.audience_matches(item.audience, await viewer_for(session, who, member)):
         raise NotFound("content not found")
     return item
 
