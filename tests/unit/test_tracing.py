@@ -85,3 +85,22 @@ def test_a_batch_from_several_traces_is_a_trace_of_its_own_linked_to_each(spans:
         0x0AF7651916CD43DD8448EB211C80319C,
         0x4BF92F3577B34DA6A3CE929D0E0E4736,
     }
+
+
+def test_a_presampled_root_is_kept_whatever_the_ratio_and_its_children_follow_it() -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(sampler=tracing._sampler(0.0))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing.install(provider, sample_ratio=0.0)
+    try:
+        assert not tracing.sampled()
+        t = tracing.tracer()
+        with t.start_as_current_span("dropped", context=tracing.new_trace()):
+            assert int(tracing.current_texts()[0][-2:], 16) & 1 == 0  # propagated, not sampled
+        with t.start_as_current_span("kept", context=tracing.new_trace(), attributes={tracing.PRESAMPLED: True}):
+            (texts,) = tracing.current_texts()
+            with tracing.linked_span("g process", [tracing.context_of(texts)]):
+                pass
+    finally:
+        tracing.uninstall()
+    assert sorted(s.name for s in exporter.get_finished_spans()) == ["g process", "kept"]

@@ -151,10 +151,11 @@ class ServiceSettings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list)
 
     # Tracing (advocacy_common.tracing): off unless an OTLP/HTTP endpoint is named (the standard
-    # variable, e.g. http://jaeger:4318); the fraction of new traces kept (10 %: /r/ at thousands of
-    # clicks a second would otherwise export a trace per click). A trace keeps its parent's decision.
+    # variable, e.g. http://jaeger:4318); the fraction of new traces kept. 1 %: a kept /r/ trace costs
+    # ~150 µs of CPU (span, export), so 10 % added 19 µs to a 99 µs redirect (bench/RESULTS.md); at
+    # 3,000 clicks a second a replica still keeps 30 traces a second. A trace keeps its parent's decision.
     otel_exporter_otlp_endpoint: str | None = None
-    tracing_sample_ratio: float = Field(default=0.1, ge=0, le=1)
+    tracing_sample_ratio: float = Field(default=0.01, ge=0, le=1)
 
     outbox_poll_seconds: float = 0.05
     outbox_retention_days: int = 7

@@ -1,7 +1,7 @@
 """OpenTelemetry tracing: off by default, on with one variable, carried through Kafka as CloudEvents.
 
 ``OTEL_EXPORTER_OTLP_ENDPOINT`` (e.g. ``http://jaeger:4318``) turns tracing on in every service: spans
-go by OTLP/HTTP to ``<endpoint>/v1/traces`` in batches, a fraction ``TRACING_SAMPLE_RATIO`` of new
+go by OTLP/HTTP to ``<endpoint>/v1/traces`` in batches, a fraction ``TRACING_SAMPLE_RATIO`` (1 %) of new
 traces sampled (a trace that arrives sampled or not keeps its parent's decision). Unset, nothing is
 built, and the hot paths ask :data:`ON` (a module attribute) before doing any tracing work.
 
@@ -22,6 +22,7 @@ after an outbox is the relay's, not the event's.
 from __future__ import annotations
 
 import contextlib
+import random
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -46,24 +47,59 @@ _PROPAGATOR = TraceContextTextMapPropagator()
 
 # Whether this process traces. Read on hot paths: one attribute lookup when off.
 ON = False
+# The fraction of new traces kept (settings.tracing_sample_ratio; 1 for an installed provider).
+SAMPLE_RATIO = 1.0
+# A root span with this attribute set is kept whatever the ratio: the caller sampled already
+# (:func:`sampled`), before doing any tracing work (sharing's /r/ does, per request).
+PRESAMPLED = "advocacy.presampled"
 _provider: TracerProvider | None = None
 _tracer: Tracer = trace.NoOpTracer()
 
 
-def install(provider: TracerProvider) -> None:
+def install(provider: TracerProvider, sample_ratio: float = 1.0) -> None:
     """Trace to ``provider`` from now on (tests: one with an in-memory exporter, installed before
     the apps are made; a later :func:`configure` keeps it)."""
-    global ON, _provider, _tracer
+    global ON, SAMPLE_RATIO, _provider, _tracer
     _provider = provider
     _tracer = provider.get_tracer("advocacy")
+    SAMPLE_RATIO = sample_ratio
     ON = True
 
 
 def uninstall() -> None:
-    global ON, _provider, _tracer
+    global ON, SAMPLE_RATIO, _provider, _tracer
     ON = False
+    SAMPLE_RATIO = 1.0
     _provider = None
     _tracer = trace.NoOpTracer()
+
+
+def sampled() -> bool:
+    """Whether a new trace is kept (one random number): a hot path asks this first and does no
+    tracing work at all for the traces it does not keep (their events carry no trace context, and
+    the consumers' batches are traces of their own, sampled at the same ratio)."""
+    return random.random() < SAMPLE_RATIO  # sampling, not security
+
+
+def _sampler(ratio: float) -> Any:
+    """Parent-based (a trace keeps its parent's decision); a new trace is kept at ``ratio``, or
+    always when its root span says it was sampled already (:data:`PRESAMPLED`)."""
+    from opentelemetry.sdk.trace.sampling import Decision, ParentBased, Sampler, SamplingResult, TraceIdRatioBased
+
+    class _Presampled(Sampler):
+        def __init__(self) -> None:
+            self._ratio = TraceIdRatioBased(ratio)
+
+        def should_sample(self, parent_context: Any, trace_id: int, name: str, *args: Any, **kw: Any) -> Any:
+            attributes = kw.get("attributes", args[1] if len(args) > 1 else None)
+            if attributes and attributes.get(PRESAMPLED):
+                return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes)
+            return self._ratio.should_sample(parent_context, trace_id, name, *args, **kw)
+
+        def get_description(self) -> str:
+            return f"Presampled{{{self._ratio.get_description()}}}"
+
+    return ParentBased(root=_Presampled())
 
 
 def configure(settings: ServiceSettings) -> bool:
@@ -75,17 +111,16 @@ def configure(settings: ServiceSettings) -> bool:
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
-    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
     provider = TracerProvider(
         resource=Resource.create({"service.name": settings.service_name, "service.namespace": "advocacy"}),
-        sampler=ParentBased(TraceIdRatioBased(settings.tracing_sample_ratio)),
+        sampler=_sampler(settings.tracing_sample_ratio),
     )
     endpoint = settings.otel_exporter_otlp_endpoint.rstrip("/") + "/v1/traces"
     # BatchSpanProcessor: spans are queued (bounded, 2048) and exported off the event loop by its
     # thread; a full queue drops spans rather than slowing requests.
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint, timeout=5)))
-    install(provider)
+    install(provider, settings.tracing_sample_ratio)
     return True
 
 
@@ -138,6 +173,15 @@ def current_headers() -> list[tuple[str, str]]:
         if carrier.get("tracestate"):
             out.append((TRACESTATE, carrier["tracestate"]))
     return out
+
+
+def current_texts() -> tuple[str, ...]:
+    """The current span's ``traceparent`` as text (a 1-tuple), or ``()`` when no span is current:
+    what the click journal keeps (cheaper than the propagator: the redirect asks per request)."""
+    ctx = trace.get_current_span().get_span_context()
+    if not ctx.is_valid:
+        return ()
+    return (f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{int(ctx.trace_flags) & 0xFF:02x}",)
 
 
 def context_of(traceparent: str | bytes | None, tracestate: str | bytes | None = None) -> SpanContext | None:

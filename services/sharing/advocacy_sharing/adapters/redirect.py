@@ -548,8 +548,8 @@ class Redirector:
                 "accept_language": language,
             }
         )
-        # the click's trace context goes with it (tracing on: SharingAPI made this request's span)
-        trace = [v for _, v in tracing.current_headers()] if tracing.ON else ()
+        # the click's trace context goes with it (a sampled request: SharingAPI made its span)
+        trace = tracing.current_texts() if tracing.ON else ()
         self.journal.append(encode(target.tenant_id, click_id, code, at_iso, value, trace))
         if self.sender is not None and self.sender.idle:
             self.sender.wake()
@@ -574,14 +574,16 @@ class Redirector:
 
 
 async def _traced(redirector: Redirector, scope: Scope, send: Send) -> None:
-    """The redirect in a server span of a trace of its own: a visitor's ``traceparent`` is not
-    followed (anyone on the internet could otherwise join our traces or force their sampling)."""
+    """A sampled redirect in a server span of a trace of its own: a visitor's ``traceparent`` is
+    not followed (anyone on the internet could otherwise join our traces or force their sampling).
+    The redirects not sampled do no tracing work (measured: a span per request, even unrecorded,
+    cost 45 µs of a 99 µs redirect)."""
     method = scope["method"]
     with tracing.tracer().start_as_current_span(
         f"{method} /r/{{code}}",
         context=tracing.new_trace(),
         kind=SpanKind.SERVER,
-        attributes={"http.request.method": method, "http.route": "/r/{code}"},
+        attributes={"http.request.method": method, "http.route": "/r/{code}", tracing.PRESAMPLED: True},
     ) as span:
 
         async def _send(message: Any) -> None:
@@ -618,7 +620,7 @@ class SharingAPI(FastAPI):
                 self._redirector = redirector
             if redirector is not None:
                 began = perf_counter()
-                if tracing.ON:
+                if tracing.ON and tracing.sampled():
                     await _traced(redirector, scope, send)
                 else:
                     try:
