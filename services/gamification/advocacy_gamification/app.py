@@ -85,7 +85,7 @@ async def challenge_scheduler(runtime: Runtime, stop: asyncio.Event) -> None:
             async with runtime.sessionmaker() as session, session.begin():
                 await challenges.finalise_due(session, grace)
         except Exception as e:
-            log.warning("challenge scheduler: %s", e)
+            log.warning("challenge scheduler pass failed", extra={"error": f"{type(e).__name__}: {e}"})
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), s.challenge_scheduler_interval_seconds)
 

@@ -75,7 +75,7 @@ async def check_once(runtime: Runtime) -> bool:
         return False  # unreachable: nothing to decide
     if not missing:
         return False
-    log.warning("the broker lost topics %s: recreating them", missing)
+    log.warning("the broker lost topics: recreating them", extra={"topics": missing})
     await ensure_topics(s.kafka, wanted, s.kafka_topic_partitions)
     await rewind_journal(runtime)
     return True

@@ -139,7 +139,9 @@ async def run_scheduler(
         except asyncio.CancelledError:
             raise
         except Exception as e:
-            log.warning("scheduler pass failed (%s); retrying in %.1fs", e, backoff)
+            log.warning(
+                "scheduler pass failed, retrying", extra={"error": f"{type(e).__name__}: {e}", "retry_in_s": backoff}
+            )
             wait, backoff = backoff, min(backoff * 2, 5.0)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), wait)

@@ -329,7 +329,10 @@ class BoardHub:
             except asyncio.CancelledError:
                 raise
             except Exception as e:
-                log.warning("board listener: %s; reconnecting in %.1fs", e, backoff)
+                log.warning(
+                    "board listener failed, reconnecting",
+                    extra={"error": f"{type(e).__name__}: {e}", "retry_in_s": backoff},
+                )
             finally:
                 self.listening = False
                 if conn is not None:
@@ -388,7 +391,9 @@ class BoardHub:
             except asyncio.CancelledError:
                 raise
             except Exception as e:
-                log.warning("board feed %s: read failed: %s", feed.key, e)
+                log.warning(
+                    "board feed read failed", extra={"feed": str(feed.key), "error": f"{type(e).__name__}: {e}"}
+                )
                 feed.dirty.set()
                 await asyncio.sleep(1)
                 continue

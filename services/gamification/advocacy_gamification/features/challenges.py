@@ -251,5 +251,5 @@ async def finalise_due(
     ).all()
     for c in due:
         n = await finalise(session, c, now)
-        log.info("challenge %s (%s) finalised: %d winner(s)", c.id, c.tenant_id, n)
+        log.info("challenge finalised", extra={"challenge_id": c.id, "tenant_id": c.tenant_id, "winners": n})
     return len(due)

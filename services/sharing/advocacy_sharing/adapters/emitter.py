@@ -125,7 +125,10 @@ class ClickSender:
                     await self.send(producer, records)
                 except Exception as e:
                     self.failures += 1
-                    log.warning("sending %d clicks failed (%s); they stay in the journal", len(records), e)
+                    log.warning(
+                        "sending clicks failed; they stay in the journal",
+                        extra={"clicks": len(records), "error": f"{type(e).__name__}: {e}"},
+                    )
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 2.0)
                     continue

@@ -320,7 +320,7 @@ class LinkCache:
             try:
                 await self.refresh_stale()
             except Exception as e:  # keep serving what we have
-                log.warning("refreshing the link cache failed: %s", e)
+                log.warning("refreshing the link cache failed", extra={"error": f"{type(e).__name__}: {e}"})
 
     async def _load(self, code: str) -> LinkTarget | None:
         return (await self._load_many([code])).get(code)
@@ -594,7 +594,7 @@ async def _traced(redirector: Redirector, scope: Scope, send: Send) -> None:
         try:
             await redirector(scope, _send)
         except Exception:
-            log.exception("redirect failed for %s", scope["path"][:100])
+            log.exception("redirect failed", extra={"path": scope["path"][:100]})
             await _answer(_send, _ERROR, method)
 
 
@@ -626,7 +626,7 @@ class SharingAPI(FastAPI):
                     try:
                         await redirector(scope, send)
                     except Exception:
-                        log.exception("redirect failed for %s", scope["path"][:100])
+                        log.exception("redirect failed", extra={"path": scope["path"][:100]})
                         await _answer(send, _ERROR, scope["method"])
                 redirector.latency.observe(perf_counter() - began)
                 return

@@ -129,7 +129,15 @@ class ClickJournal:
             self.cursor = Position(segments[0], 0)
         # Never append to an old segment: its last line may be torn by a crash.
         self._roll(max(segments, default=0) + 1)
-        log.info("click journal %s: cursor %s, %d segment(s)", self.dir, self.cursor, len(segments))
+        log.info(
+            "click journal opened",
+            extra={
+                "dir": str(self.dir),
+                "segment": self.cursor.segment,
+                "offset": self.cursor.offset,
+                "segments": len(segments),
+            },
+        )
 
     def close(self) -> None:
         if self._fd >= 0:
@@ -190,12 +198,12 @@ class ClickJournal:
                     break
                 rec = decode(data[off:nl])
                 if rec is None:
-                    log.warning("click journal %s: skipping a malformed line in segment %d", self.dir, seg)
+                    log.warning("click journal: malformed line skipped", extra={"dir": str(self.dir), "segment": seg})
                 else:
                     records.append(rec)
                 off = nl + 1
             if off < len(data) and len(records) < max_records and len(data) < max_bytes and seg != self._segment:
-                log.warning("click journal %s: dropping a torn last line of segment %d", self.dir, seg)
+                log.warning("click journal: torn last line dropped", extra={"dir": str(self.dir), "segment": seg})
                 off = len(data)
             pos = Position(seg, pos.offset + off)
             if len(records) >= max_records or off < len(data) or len(data) >= max_bytes or seg == self._segment:
