@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install lock promtool run test test-matrix lint typecheck unit integration e2e reliability fuzz demo bench token clean
+.PHONY: install lock promtool contracts run test test-matrix lint typecheck unit integration e2e reliability fuzz demo bench token clean
 
 # Every package comes from the lock, pinned and hash-checked (requirements/dev.txt, written by
 # `make lock`); the local packages follow without dependencies and without build isolation (the build
@@ -39,7 +39,18 @@ $(CORPORA): tests/corpora/package.json tests/corpora/package-lock.json
 	npm ci --prefix tests/corpora --no-audit --no-fund --ignore-scripts --silent
 	@touch $(CORPORA)
 
-install: $(STAMP) $(CORPORA)
+# The tools partners and front-ends run on our published contracts (tests/deploy/test_contract_tools.py):
+# the official AsyncAPI parser, openapi-typescript and TypeScript, pinned by tools/contracts/package-lock.json.
+# A failed install stops make (the tests skip without the tools, except under CI=true, where they fail).
+CONTRACT_TOOLS := tools/contracts/node_modules/.package-lock.json
+$(CONTRACT_TOOLS): tools/contracts/package.json tools/contracts/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "needs node and npm on PATH (the contract tools)"; exit 1; }
+	npm ci --prefix tools/contracts --no-audit --no-fund --ignore-scripts --silent
+	@touch $(CONTRACT_TOOLS)
+
+contracts: $(CONTRACT_TOOLS)
+
+install: $(STAMP) $(CORPORA) $(CONTRACT_TOOLS)
 
 # promtool for the alert-rule tests (tests/deploy/test_alert_rules.py), from Debian's prometheus
 # package: downloaded (no root needed) and unpacked, no server installed or started. Without apt-get
@@ -67,7 +78,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy libs/common/advocacy_common libs/devtools/advocacy_dev services/*/advocacy_*
 
-test: $(STAMP) $(CORPORA) $(PROMTOOL) lint typecheck
+test: $(STAMP) $(CORPORA) $(CONTRACT_TOOLS) $(PROMTOOL) lint typecheck
 	$(BIN)/pytest -q -p no:cacheprovider
 
 unit: $(STAMP) $(CORPORA)

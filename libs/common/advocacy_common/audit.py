@@ -221,7 +221,7 @@ def audit_router(service: str) -> APIRouter:
     @router.get(
         f"/audit/{service}",
         response_model=Page[AuditEntry],
-        operation_id=f"list_{service}_audit_entries",
+        operation_id=f"list{service.capitalize()}AuditEntries",
         description=f"The audit log of the admin actions {service} records, newest first. Actions:\n\n{listed}",
     )
     async def list_audit_entries(

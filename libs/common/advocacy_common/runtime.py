@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -25,7 +25,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from advocacy_common import migrations, offload, topics, tracing
+from advocacy_common import migrations, offload, openapi, topics, tracing
 from advocacy_common.bodylimit import BodyLimit
 from advocacy_common.consumer import ConsumerRunner, ConsumerSpec, Handler
 from advocacy_common.db import make_engine, make_sessionmaker, ping
@@ -93,6 +93,8 @@ class ServiceDefinition:
     on_applied: Callable[[Runtime, Sequence[Envelope[Any]]], None] | None = None
     title: str = ""
     description: str = ""
+    # OpenAPI path items for paths answered before the app's routing (sharing's /r/{code}).
+    openapi_paths: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -389,7 +391,9 @@ def create_service_app(
         version="1.0.0",
         lifespan=lifespan,
         dependencies=[Depends(reject_nul_characters)],
+        generate_unique_id_function=openapi.operation_id,
     )
+    openapi.install(app, definition.openapi_paths)
     install_error_handlers(app)
     app.include_router(_health_router())
     if settings.role.serves_http:

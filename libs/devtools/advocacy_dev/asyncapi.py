@@ -75,9 +75,11 @@ def _rewrite_refs(node: Any) -> Any:
 
 def _payload_schema(event_type: str) -> dict[str, Any]:
     schema = event_schema(event_type)
-    # $id would rebase the $refs (they resolve inside this document); the JSON Schema file has it.
-    schema.pop("$id", None)
-    schema["externalDocs"] = {"url": f"events/{event_type}.json", "description": "the committed JSON Schema"}
+    # $id would rebase the $refs (they resolve inside this document); the JSON Schema file has it,
+    # and it is where tools find that file: AsyncAPI wants an absolute URL (a relative one fails the
+    # official parser), docs/events/<type>.json is the same file in the repository.
+    schema_id = schema.pop("$id")
+    schema["externalDocs"] = {"url": schema_id, "description": f"the JSON Schema (docs/events/{event_type}.json)"}
     return schema
 
 
@@ -264,12 +266,20 @@ def document() -> dict[str, Any]:
                 "protocol": "kafka-secure",
                 "description": "The listener partners use: TLS and SCRAM-SHA-512, one user per partner, ACLs "
                 "limited to its tenant's feed.",
-                "security": [{"$ref": "#/components/securitySchemes/scram"}],
+                "security": [{"$ref": "#/components/securitySchemes/scram512"}],
             },
             "internal": {
                 "host": "kafka:9092",
                 "protocol": "kafka",
-                "description": "Inside the deployment, reachable by the Advocacy services only.",
+                "description": "Inside the deployment, reachable by the Advocacy services only. The services speak "
+                "whatever the broker's listener needs (KAFKA_SECURITY_PROTOCOL: PLAINTEXT, SSL, SASL_PLAINTEXT or "
+                "SASL_SSL; see the README): TLS with the CA (and, for mutual TLS, the client certificate and key) "
+                "from settings, and SASL PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 with one user per service whose "
+                "ACLs cover its own topics and consumer groups. PLAINTEXT is for the embedded dev broker only.",
+                "security": [
+                    {"$ref": f"#/components/securitySchemes/{name}"}
+                    for name in ("scram512", "scram256", "plain", "mtls")
+                ],
             },
         },
         "channels": channels,
@@ -278,7 +288,19 @@ def document() -> dict[str, Any]:
             "schemas": schemas,
             "messages": messages,
             "securitySchemes": {
-                "scram": {"type": "scramSha512", "description": "The partner's username and password."},
+                "scram512": {
+                    "type": "scramSha512",
+                    "description": "SASL SCRAM-SHA-512 over TLS: a partner's (or a service's) username and password.",
+                },
+                "scram256": {"type": "scramSha256", "description": "SASL SCRAM-SHA-256 over TLS."},
+                "plain": {
+                    "type": "plain",
+                    "description": "SASL PLAIN: username and password in the clear, so only over TLS (SASL_SSL).",
+                },
+                "mtls": {
+                    "type": "X509",
+                    "description": "Mutual TLS (KAFKA_SECURITY_PROTOCOL=SSL): the client certificate names the user.",
+                },
             },
         },
     }

@@ -9,6 +9,7 @@ from fastapi.responses import StreamingResponse
 
 from advocacy_common.auth import AdminPrincipal, EmployeePrincipal
 from advocacy_common.db import SessionDep
+from advocacy_common.openapi import answers
 from advocacy_common.pagination import PageDep
 from advocacy_gamification.adapters.reads import ReadSessionDep
 from advocacy_gamification.domain.rules import RulesIn
@@ -59,14 +60,14 @@ async def get_leaderboard(
     return Leaderboard.model_validate(await leaderboard.board(session, who.tenant_id, window, team, challenge, page))
 
 
-@router.get("/leaderboard/me", response_model=LeaderboardMe)
+@router.get("/leaderboard/me", operation_id="getMyLeaderboardPlace", response_model=LeaderboardMe)
 async def get_my_place(
     who: EmployeePrincipal, session: ReadSessionDep, window: WindowParam = "all", challenge: ChallengeQuery = None
 ) -> LeaderboardMe:
     return LeaderboardMe.model_validate(await leaderboard.me(session, who.tenant_id, who.sub, window, challenge))
 
 
-@router.get("/leaderboard/teams", response_model=TeamBoard)
+@router.get("/leaderboard/teams", operation_id="getTeamLeaderboard", response_model=TeamBoard)
 async def get_team_board(
     who: EmployeePrincipal, session: ReadSessionDep, page: PageDep, window: WindowParam = "all"
 ) -> TeamBoard:
@@ -81,7 +82,7 @@ async def create_stream_ticket(who: EmployeePrincipal, request: Request) -> Stre
     return StreamTicket(ticket=ticket, expires_at=expires_at)
 
 
-@router.get("/leaderboard/stream", response_class=StreamingResponse)
+@router.get("/leaderboard/stream", responses=answers(429), response_class=StreamingResponse)
 async def stream_leaderboard(
     request: Request,
     ticket: Annotated[str, Query(min_length=1, max_length=2048)],
@@ -110,7 +111,7 @@ async def get_rules(who: EmployeePrincipal, session: SessionDep) -> CurrentRules
     return CurrentRules.model_validate(await rules.current(session, who.tenant_id))
 
 
-@router.put("/rules", response_model=RulesOut)
+@router.put("/rules", operation_id="replaceRules", response_model=RulesOut)
 async def put_rules(body: RulesIn, admin: AdminPrincipal, session: SessionDep) -> RulesOut:
     return RulesOut.model_validate(await rules.put(session, admin.tenant_id, admin.sub, body))
 
@@ -133,7 +134,13 @@ async def get_my_points(who: EmployeePrincipal, session: SessionDep, page: PageD
     return MyPoints.model_validate(await points.my_points(session, who.tenant_id, who.sub, page))
 
 
-@router.post("/points/reversals", response_model=Reversals, status_code=201)
+@router.post(
+    "/points/reversals",
+    operation_id="createPointsReversal",
+    responses=answers(409),
+    response_model=Reversals,
+    status_code=201,
+)
 async def post_reversal(body: ReversalIn, admin: AdminPrincipal, session: SessionDep) -> Reversals:
     reason = f"{body.reason} (by {admin.sub})"
     result = await points.admin_reverse(session, admin.tenant_id, body.employee_id, body.event_id, reason, by=admin.sub)
@@ -163,7 +170,7 @@ async def get_reward(reward_id: str, who: EmployeePrincipal, session: SessionDep
     return RewardOut.model_validate(await rewards.get(session, who.tenant_id, reward_id))
 
 
-@router.post("/rewards/{reward_id}/redeem", response_model=RedemptionOut, status_code=201)
+@router.post("/rewards/{reward_id}/redeem", responses=answers(409), response_model=RedemptionOut, status_code=201)
 async def redeem_reward(
     reward_id: str, who: EmployeePrincipal, session: SessionDep, key: IdempotencyKey, response: Response
 ) -> RedemptionOut:
@@ -188,12 +195,12 @@ async def list_redemptions(
     return Redemptions.model_validate(result)
 
 
-@router.post("/redemptions/{redemption_id}/fulfil", response_model=RedemptionOut)
+@router.post("/redemptions/{redemption_id}/fulfil", responses=answers(409), response_model=RedemptionOut)
 async def fulfil_redemption(redemption_id: str, admin: AdminPrincipal, session: SessionDep) -> RedemptionOut:
     return RedemptionOut.model_validate(await rewards.fulfil(session, admin.tenant_id, redemption_id))
 
 
-@router.post("/redemptions/{redemption_id}/cancel", response_model=RedemptionOut)
+@router.post("/redemptions/{redemption_id}/cancel", responses=answers(409), response_model=RedemptionOut)
 async def cancel_redemption(
     redemption_id: str, admin: AdminPrincipal, session: SessionDep, body: CancelIn | None = None
 ) -> RedemptionOut:
@@ -207,7 +214,7 @@ async def list_badges(who: EmployeePrincipal, session: SessionDep) -> Badges:
     return Badges.model_validate(await badges.catalogue(session, who.tenant_id))
 
 
-@router.get("/badges/me", response_model=MyBadges)
+@router.get("/badges/me", operation_id="listMyBadges", response_model=MyBadges)
 async def my_badges(who: EmployeePrincipal, session: SessionDep) -> MyBadges:
     return MyBadges.model_validate(await badges.mine(session, who.tenant_id, who.sub))
 

@@ -25,7 +25,7 @@ From = Annotated[
 To = Annotated[str | None, Query(description="Last day, inclusive (default: today in the tenant's time zone).")]
 
 
-@router.get("/employees/{employee_id}", response_model=EmployeeMetrics)
+@router.get("/employees/{employee_id}", operation_id="getEmployeeMetrics", response_model=EmployeeMetrics)
 async def employee_metrics(
     employee_id: str, who: EmployeePrincipal, session: SessionDep, from_: From = None, to: To = None
 ) -> EmployeeMetrics:
@@ -33,7 +33,7 @@ async def employee_metrics(
     return EmployeeMetrics.model_validate(await reports.employee_metrics(session, who, employee_id, from_, to))
 
 
-@router.get("/content/{content_id}", response_model=ContentMetrics)
+@router.get("/content/{content_id}", operation_id="getContentMetrics", response_model=ContentMetrics)
 async def content_metrics(
     content_id: str, who: EmployeePrincipal, session: SessionDep, from_: From = None, to: To = None
 ) -> ContentMetrics:
@@ -41,7 +41,7 @@ async def content_metrics(
     return ContentMetrics.model_validate(await reports.content_metrics(session, who, content_id, from_, to))
 
 
-@router.get("/summary", response_model=Summary)
+@router.get("/summary", operation_id="getMetricsSummary", response_model=Summary)
 async def summary(
     admin: AdminPrincipal,
     session: SessionDep,
@@ -60,17 +60,17 @@ async def summary(
     return Response(orjson.dumps(body), media_type="application/json")
 
 
-@router.get("/adoption", response_model=AdoptionReport)
+@router.get("/adoption", operation_id="getAdoption", response_model=AdoptionReport)
 async def adoption(admin: AdminPrincipal, session: SessionDep, from_: From = None, to: To = None) -> AdoptionReport:
     return AdoptionReport.model_validate(await reports.adoption_metrics(session, admin, from_, to))
 
 
-@router.get("/roi", response_model=RoiReport)
+@router.get("/roi", operation_id="getRoi", response_model=RoiReport)
 async def roi(admin: AdminPrincipal, session: SessionDep, from_: From = None, to: To = None) -> RoiReport:
     return RoiReport.model_validate(await reports.roi(session, admin, from_, to))
 
 
-@router.get("/export.csv", response_class=StreamingResponse)
+@router.get("/export.csv", operation_id="exportMetricsCsv", response_class=StreamingResponse)
 async def export_csv(
     request: Request,
     admin: AdminPrincipal,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 from pydantic import ValidationError
@@ -16,6 +16,7 @@ from advocacy_common.db import SessionDep
 from advocacy_common.errors import Forbidden, Unauthorized, Unprocessable, validation_details
 from advocacy_common.net import ClientAddress
 from advocacy_common.networks import Network, intent_url
+from advocacy_common.openapi import BEARER_OR_SIGNED, answers, raw_body
 from advocacy_common.pagination import Page, PageDep
 from advocacy_sharing import domain
 from advocacy_sharing.db import DEFAULT_PARTNER, Account, Partner, Share
@@ -39,6 +40,51 @@ from advocacy_sharing.schemas import (
     SharePublic,
 )
 from advocacy_sharing.settings import SharingSettings
+
+
+def _text(description: str, *headers: str) -> dict[str, Any]:
+    answer: dict[str, Any] = {
+        "description": description,
+        "content": {"text/plain": {"schema": {"type": "string"}}},
+    }
+    if headers:
+        answer["headers"] = {h: {"schema": {"type": "string"}} for h in headers}
+    return answer
+
+
+#: The public redirect, answered before the app's routing (adapters/redirect.py): its OpenAPI path
+#: item, published in this service's document beside the routes (ServiceDefinition.openapi_paths).
+REDIRECT_PATHS: dict[str, Any] = {
+    "/r/{code}": {
+        "get": {
+            "operationId": "followLink",
+            "summary": "Follow a tracked link",
+            "description": "The visitor's click: a 302 to the content URL with a click id added (a conversion "
+            "reports it back). No token. HEAD answers the same without counting a click.",
+            "security": [],
+            "parameters": [
+                {
+                    "name": "code",
+                    "in": "path",
+                    "required": True,
+                    "description": "The link code of a share.",
+                    "schema": {"type": "string", "maxLength": 500},
+                }
+            ],
+            "responses": {
+                "302": {
+                    "description": "To the content, with the click id",
+                    "headers": {"Location": {"schema": {"type": "string", "format": "uri"}}},
+                },
+                "404": _text("No such link"),
+                "410": _text("The content is no longer published, or its URL is now refused"),
+                "414": _text("URI too long"),
+                "429": _text("Too many clicks from this visitor: retry after `Retry-After` seconds", "Retry-After"),
+                "503": _text("Busy (load shedding): retry after `Retry-After` seconds", "Retry-After"),
+            },
+        }
+    }
+}
 
 router = APIRouter(prefix="/v1", tags=["sharing"])
 
@@ -82,7 +128,7 @@ def _requester_visitor(request: Request, settings: SharingSettings) -> str:
     return domain.visitor_hash(settings.visitor_secret, datetime.now(UTC).date(), ip, ua)
 
 
-@router.post("/shares", status_code=status.HTTP_201_CREATED, response_model=SharePublic)
+@router.post("/shares", responses=answers(429), status_code=status.HTTP_201_CREATED, response_model=SharePublic)
 async def create_share(
     body: ShareCreate, who: EmployeePrincipal, session: SessionDep, request: Request, response: Response
 ) -> SharePublic:
@@ -121,7 +167,7 @@ def _account(a: Account) -> AccountPublic:
     return AccountPublic(network=a.network, handle=a.handle, audience_size=a.audience_size, updated_at=a.updated_at)
 
 
-@router.put("/accounts/{network}", response_model=AccountPublic)
+@router.put("/accounts/{network}", operation_id="replaceAccount", response_model=AccountPublic)
 async def put_account(network: Network, body: AccountIn, who: EmployeePrincipal, session: SessionDep) -> AccountPublic:
     return _account(await accounts.put_account(session, who, network, body))
 
@@ -131,7 +177,7 @@ async def list_accounts(who: EmployeePrincipal, session: SessionDep) -> AccountL
     return AccountList(items=[_account(a) for a in await accounts.list_accounts(session, who)])
 
 
-@router.post("/clicks/invalidate", response_model=InvalidateOut)
+@router.post("/clicks/invalidate", operation_id="invalidateClicks", response_model=InvalidateOut)
 async def invalidate(body: InvalidateIn, who: AdminPrincipal, session: SessionDep) -> InvalidateOut:
     n = await clicks.invalidate_clicks(session, who.tenant_id, body)
     filters = body.model_dump(mode="json", by_alias=True, exclude_none=True)
@@ -139,13 +185,13 @@ async def invalidate(body: InvalidateIn, who: AdminPrincipal, session: SessionDe
     return InvalidateOut(invalidated=n)
 
 
-@router.get("/links/{code}/verdicts", response_model=LinkVerdicts)
+@router.get("/links/{code}/verdicts", operation_id="listLinkVerdicts", response_model=LinkVerdicts)
 async def link_verdicts(code: str, who: AdminPrincipal, session: SessionDep) -> LinkVerdicts:
     """Why the clicks of one link were or were not counted: clicks by verdict and reason."""
     return await clicks.link_verdicts(session, who.tenant_id, code)
 
 
-@router.get("/links/refused", response_model=Page[RefusedLinkOut])
+@router.get("/links/refused", operation_id="listRefusedLinks", response_model=Page[RefusedLinkOut])
 async def refused_links(who: AdminPrincipal, session: SessionDep, page: PageDep) -> Page[RefusedLinkOut]:
     """Links whose content URL the canonical URL rules now refuse (they answer 410), with the reason."""
     rows, next_cursor = await links.refused_links(session, who.tenant_id, page)
@@ -160,7 +206,13 @@ async def refused_links(who: AdminPrincipal, session: SessionDep, page: PageDep)
     )
 
 
-@router.post("/conversions", status_code=status.HTTP_202_ACCEPTED, response_model=ConversionOut)
+@router.post(
+    "/conversions",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=ConversionOut,
+    responses=answers(401, 403, 404, 409, 413, 422),
+    openapi_extra={**BEARER_OR_SIGNED, **raw_body(ConversionIn)},
+)
 async def record_conversion(request: Request, session: SessionDep) -> ConversionOut:
     """A partner token (its `sub` is the partner), or the HMAC headers: the secret that verifies names
     the partner (docs/partners.md). An admin token reports for `X-Advocacy-Partner` (default: the
@@ -240,7 +292,7 @@ def _partner(p: Partner) -> PartnerOut:
     return PartnerOut(id=p.id, name=p.name, created_at=p.created_at, revoked_at=p.revoked_at)
 
 
-@router.post("/partners", response_model=PartnerCreated, status_code=status.HTTP_201_CREATED)
+@router.post("/partners", responses=answers(409), response_model=PartnerCreated, status_code=status.HTTP_201_CREATED)
 async def create_partner(body: PartnerIn, who: AdminPrincipal, session: SessionDep) -> PartnerCreated:
     """A partner with its own conversion secret (in the answer, once) and `external_id` space."""
     p, secret = await partners.create_partner(
@@ -255,7 +307,12 @@ async def list_partners(who: AdminPrincipal, session: SessionDep, page: PageDep)
     return Page[PartnerOut](items=[_partner(p) for p in rows], next_cursor=next_cursor)
 
 
-@router.post("/partners/{partner_id}/secrets/rotate", response_model=SecretOut, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/partners/{partner_id}/secrets/rotate",
+    responses=answers(409),
+    response_model=SecretOut,
+    status_code=status.HTTP_201_CREATED,
+)
 async def rotate_partner_secret(
     partner_id: Annotated[str, Path(max_length=63)],
     who: AdminPrincipal,
@@ -272,7 +329,7 @@ async def rotate_partner_secret(
     )
 
 
-@router.post("/partners/{partner_id}/revoke", response_model=PartnerOut)
+@router.post("/partners/{partner_id}/revoke", responses=answers(409), response_model=PartnerOut)
 async def revoke_partner(
     partner_id: Annotated[str, Path(max_length=63)], who: AdminPrincipal, session: SessionDep
 ) -> PartnerOut:

@@ -20,7 +20,7 @@ from advocacy_sharing.adapters.clickid import ClickIds
 from advocacy_sharing.adapters.emitter import ClickSender
 from advocacy_sharing.adapters.redirect import LinkCache, Redirector, SharingAPI
 from advocacy_sharing.adapters.spool import ClickJournal
-from advocacy_sharing.api import router
+from advocacy_sharing.api import REDIRECT_PATHS, router
 from advocacy_sharing.consumers import CONSUMERS
 from advocacy_sharing.features.person_export import SECTIONS as EXPORT_SECTIONS
 from advocacy_sharing.features.shares import content_change
@@ -116,6 +116,7 @@ DEFINITION = ServiceDefinition(
     on_start=_start,
     on_applied=_on_applied,
     api_needs_producer=True,
+    openapi_paths=REDIRECT_PATHS,
 )
 
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, status
 from advocacy_common.auth import AdminPrincipal, EmployeePrincipal
 from advocacy_common.db import SessionDep
 from advocacy_common.networks import Network
+from advocacy_common.openapi import answers
 from advocacy_common.pagination import Page, PageDep
 from advocacy_content.api.deps import LinkSample
 from advocacy_content.domain import Status
@@ -21,7 +22,7 @@ router = APIRouter(prefix="/v1", tags=["content"])
 StatusFilter = Annotated[str | None, Query(pattern="^(" + "|".join(Status.ALL) + ")$")]
 
 
-@router.post("/content", status_code=status.HTTP_201_CREATED, response_model=ContentPublic)
+@router.post("/content", responses=answers(429), status_code=status.HTTP_201_CREATED, response_model=ContentPublic)
 async def create_content(
     body: ContentCreate, who: AdminPrincipal, session: SessionDep, link: LinkSample
 ) -> ContentPublic:
@@ -49,7 +50,13 @@ async def list_content(
 
 
 # before /content/{content_id}, so "suggestions" is not taken for an id
-@router.post("/content/suggestions", status_code=status.HTTP_201_CREATED, response_model=ContentPublic)
+@router.post(
+    "/content/suggestions",
+    responses=answers(429),
+    operation_id="proposeSuggestion",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ContentPublic,
+)
 async def propose(
     body: SuggestionCreate, who: EmployeePrincipal, session: SessionDep, link: LinkSample
 ) -> ContentPublic:
@@ -82,7 +89,9 @@ async def get_content(content_id: str, who: EmployeePrincipal, session: SessionD
     return content.to_public(item)
 
 
-@router.patch("/content/{content_id}", response_model=ContentPublic)
+@router.patch(
+    "/content/{content_id}", operation_id="updateContent", responses=answers(409, 429), response_model=ContentPublic
+)
 async def patch_content(
     content_id: str, body: ContentPatch, who: AdminPrincipal, session: SessionDep, link: LinkSample
 ) -> ContentPublic:
@@ -96,12 +105,22 @@ async def archive_content(content_id: str, who: AdminPrincipal, session: Session
     return content.to_public(await content.archive_content(session, who, content_id))
 
 
-@router.post("/content/{content_id}/approve", response_model=ContentPublic)
+@router.post(
+    "/content/{content_id}/approve",
+    operation_id="approveSuggestion",
+    responses=answers(409),
+    response_model=ContentPublic,
+)
 async def approve(content_id: str, who: AdminPrincipal, session: SessionDep) -> ContentPublic:
     """Approve a suggestion. With a second approver required, the first approval leaves it pending."""
     return content.to_public(await suggestions.approve(session, who, content_id))
 
 
-@router.post("/content/{content_id}/reject", response_model=ContentPublic)
+@router.post(
+    "/content/{content_id}/reject",
+    operation_id="rejectSuggestion",
+    responses=answers(409),
+    response_model=ContentPublic,
+)
 async def reject(content_id: str, body: RejectIn, who: AdminPrincipal, session: SessionDep) -> ContentPublic:
     return content.to_public(await suggestions.reject(session, who, content_id, body))

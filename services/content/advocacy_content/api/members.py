@@ -12,22 +12,22 @@ from advocacy_content.schemas import MembershipIn, MembershipPublic, TopicsIn, T
 router = APIRouter(prefix="/v1", tags=["programme"])
 
 
-@router.get("/me/topics", response_model=TopicsPublic)
+@router.get("/me/topics", operation_id="getMyTopics", response_model=TopicsPublic)
 async def get_topics(who: EmployeePrincipal, session: SessionDep) -> TopicsPublic:
     return await members.get_topics(session, who)
 
 
-@router.put("/me/topics", response_model=TopicsPublic)
+@router.put("/me/topics", operation_id="replaceMyTopics", response_model=TopicsPublic)
 async def put_topics(body: TopicsIn, who: EmployeePrincipal, session: SessionDep) -> TopicsPublic:
     return await members.put_topics(session, who, body)
 
 
-@router.get("/me/membership", response_model=MembershipPublic)
+@router.get("/me/membership", operation_id="getMyMembership", response_model=MembershipPublic)
 async def get_membership(who: EmployeePrincipal, session: SessionDep) -> MembershipPublic:
     return await members.get_membership(session, who)
 
 
-@router.put("/me/membership", response_model=MembershipPublic)
+@router.put("/me/membership", operation_id="replaceMyMembership", response_model=MembershipPublic)
 async def put_membership(body: MembershipIn, who: EmployeePrincipal, session: SessionDep) -> MembershipPublic:
     return await members.put_membership(session, who, body)
 

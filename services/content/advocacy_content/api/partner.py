@@ -41,7 +41,7 @@ async def rotate_webhook_secret(who: AdminPrincipal, session: SessionDep) -> Web
     return WebhookSecret.model_validate(await partner.rotate_secret(session, who))
 
 
-@router.get("/webhook-deliveries", response_model=Page[Delivery])
+@router.get("/webhook-deliveries", operation_id="listWebhookDeliveries", response_model=Page[Delivery])
 async def webhook_deliveries(
     who: AdminPrincipal,
     session: SessionDep,

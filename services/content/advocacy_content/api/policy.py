@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from advocacy_common.auth import AdminPrincipal, EmployeePrincipal
 from advocacy_common.db import SessionDep
+from advocacy_common.openapi import answers
 from advocacy_common.pagination import Page, PageDep
 from advocacy_content.features import policy
 from advocacy_content.schemas import PolicyCheckIn, PolicyCheckOut, PolicyIn, PolicyPublic, PolicyVersionPublic
@@ -20,21 +21,21 @@ async def get_policy(who: EmployeePrincipal, session: SessionDep) -> PolicyPubli
     return policy.to_public(row, admin=who.is_admin)
 
 
-@router.put("", response_model=PolicyPublic)
+@router.put("", operation_id="replacePolicy", responses=answers(429), response_model=PolicyPublic)
 async def put_policy(body: PolicyIn, who: AdminPrincipal, session: SessionDep) -> PolicyPublic:
     """Replace the policy: a new version when anything changed (published to sharing)."""
     row, _ = await policy.put_policy(session, who, body)
     return policy.to_public(row, admin=True)
 
 
-@router.get("/versions", response_model=Page[PolicyVersionPublic])
+@router.get("/versions", operation_id="listPolicyVersions", response_model=Page[PolicyVersionPublic])
 async def list_versions(who: AdminPrincipal, session: SessionDep, page: PageDep) -> Page[PolicyVersionPublic]:
     """Every version, newest first: who changed what, when."""
     rows, cursor = await policy.list_versions(session, who, page)
     return Page(items=[policy.version_public(r) for r in rows], next_cursor=cursor)
 
 
-@router.post("/check", response_model=PolicyCheckOut)
+@router.post("/check", operation_id="checkPolicy", responses=answers(429), response_model=PolicyCheckOut)
 async def check(body: PolicyCheckIn, who: EmployeePrincipal, session: SessionDep) -> PolicyCheckOut:
     """Every rule the text breaks on that network, each with its span in the text."""
     return await policy.check(session, who, body)

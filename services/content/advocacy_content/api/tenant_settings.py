@@ -13,12 +13,12 @@ from advocacy_content.schemas import TenantSettingsPublic
 router = APIRouter(prefix="/v1/tenant", tags=["tenant"])
 
 
-@router.get("/settings", response_model=TenantSettingsPublic)
+@router.get("/settings", operation_id="getTenantSettings", response_model=TenantSettingsPublic)
 async def get_settings(who: AdminPrincipal, session: SessionDep) -> TenantSettingsPublic:
     return await tenant_settings.get_settings(session, who)
 
 
-@router.put("/settings", response_model=TenantSettingsPublic)
+@router.put("/settings", operation_id="replaceTenantSettings", response_model=TenantSettingsPublic)
 async def put_settings(body: TenantSettingsIn, who: AdminPrincipal, session: SessionDep) -> TenantSettingsPublic:
     """Replace the settings; every change is published to the other services."""
     return await tenant_settings.put_settings(session, who, body)

@@ -29,7 +29,7 @@ async def get_wave(wave_id: str, who: AdminPrincipal, session: SessionDep) -> Wa
     return waves.to_public(await waves.load_wave(session, who.tenant_id, wave_id))
 
 
-@router.patch("/waves/{wave_id}", response_model=WavePublic)
+@router.patch("/waves/{wave_id}", operation_id="updateWave", response_model=WavePublic)
 async def patch_wave(wave_id: str, body: WavePatch, who: AdminPrincipal, session: SessionDep) -> WavePublic:
     return waves.to_public(await waves.patch_wave(session, who, wave_id, body))
 
