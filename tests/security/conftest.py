@@ -123,6 +123,10 @@ async def build_world(s: PrivateStack, *, counted: bool = True) -> World:
             assert r.status_code == 302, r.text
             loc = r.headers["location"]
             w.click_ids.append(loc.split("adv_click=")[1].split("&")[0])
+    async with s.client("sharing", admin) as c:  # a partner of A, with its own conversion secret
+        r = await c.post("/v1/partners", json={"id": f"partner-{tag}", "name": f"{secret} partner"})
+        assert r.status_code == 201, r.text
+        w.ids["partner_id"] = r.json()["id"]
     async with s.client("gamification", admin) as g:
         r = await g.post("/v1/rewards", json={"name": f"{secret} mug", "cost_points": 1, "stock": 5})
         assert r.status_code == 201, r.text
