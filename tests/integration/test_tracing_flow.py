@@ -153,6 +153,13 @@ async def test_one_click_is_one_trace_from_the_redirect_to_metrics_and_gamificat
     # the verdict's statements are in the trace too (the SQLAlchemy instrumentation)
     in_trace = [s for s in spans.get_finished_spans() if s.context is not None and s.context.trace_id == trace_id]
     assert any(s.parent is not None and s.parent.span_id == verdict.context.span_id for s in in_trace)
+    # the relay published the verdict later, in a trace of its own linked to the click's
+    publishes = [
+        s
+        for s in spans.get_finished_spans()
+        if s.name == "sharing outbox publish" and any(link.context.trace_id == trace_id for link in s.links)
+    ]
+    assert publishes and all(s.parent is None and s.context.trace_id != trace_id for s in publishes)
     assert await stack.wait_clicks(share["code"], 1) == {"counted": 1}
 
 

@@ -10,6 +10,7 @@ for a retention window so they can be re-published to a broker that lost its log
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 from collections import Counter
@@ -20,6 +21,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer, errors
+from opentelemetry.trace import SpanKind
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from advocacy_common import tracing
@@ -274,7 +276,7 @@ class OutboxRelay:
         connection, whatever the batch size), then published; a failed send raises and the
         transaction rolls the marks back, so a row is sent at least once and marked only with its
         batch sent."""
-        async with self.engine.begin() as conn:
+        async with self.engine.begin() as conn, contextlib.AsyncExitStack() as spans:
             # RETURNING keeps no order; events with one key must go out in id order
             if self._lock_pid is None:  # called directly (tests, tools): no lock to prove
                 taken = await conn.execute(_TAKE_BATCH, {"n": self.batch_size})
@@ -286,6 +288,16 @@ class OutboxRelay:
                 if self._lock_pid is not None and not await conn.scalar(_STILL_HOLDS, fence):
                     raise LockLost(f"outbox relay ({self.service}): the advisory lock is no longer held")
                 return 0
+            if tracing.ON:  # the publish is a trace of its own (it happens later), linked to each event's
+                spans.enter_context(
+                    tracing.linked_span(
+                        f"{self.service} outbox publish",
+                        [tracing.context_in(orjson.loads(r[3])) for r in rows],
+                        kind=SpanKind.PRODUCER,
+                        attributes={"messaging.batch.message_count": len(rows)},
+                        follow=False,
+                    )
+                )
             sent: list[tuple[Any, asyncio.Future[Any]]] = []
             parked: list[tuple[Any, BaseException]] = []
             held: set[tuple[str, str]] = set()  # keys with a row parked in this batch: the rest wait

@@ -213,16 +213,17 @@ def linked_span(
     *,
     kind: SpanKind = SpanKind.CONSUMER,
     attributes: dict[str, Any] | None = None,
+    follow: bool = True,
 ) -> Iterator[None]:
     """A span over work done for many events (a consumed batch, a relay batch), linked to each
-    event's context. Events all from one trace: the span continues that trace (a child of the
-    first); from several: a trace of its own. A no-op when tracing is off."""
+    event's context. Events all from one trace and ``follow``: the span continues that trace (a
+    child of the first); otherwise a trace of its own. A no-op when tracing is off."""
     if not ON:
         yield
         return
     valid = [c for c in contexts if c is not None]
     parent = Context()  # a trace of its own, whatever is current
-    if valid and all(c.trace_id == valid[0].trace_id for c in valid):
+    if follow and valid and all(c.trace_id == valid[0].trace_id for c in valid):
         parent = trace.set_span_in_context(trace.NonRecordingSpan(valid[0]))
     links = [Link(c) for c in valid]
     with _tracer.start_as_current_span(name, context=parent, kind=kind, links=links, attributes=attributes):
