@@ -67,4 +67,8 @@ class ClickIds:
         if not is_code_shaped(code):
             return None
         at_ms = int.from_bytes(body[1:7], "big")
-        return ClickRef(code, datetime.fromtimestamp(at_ms / 1000, UTC))
+        try:
+            at = datetime.fromtimestamp(at_ms / 1000, UTC)
+        except (ValueError, OverflowError, OSError):  # 6 bytes of ms reach past year 9999
+            return None
+        return ClickRef(code, at)
