@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from advocacy_common.auth.devkeys import DevKeys
+from advocacy_common.kafka_connection import KafkaConnection
 from advocacy_dev.devstack.net import free_port
 from advocacy_dev.devstack.processes import ServiceProcess
 from advocacy_dev.devstack.stack import SERVICES, ProcessStack
@@ -57,11 +58,15 @@ class PrivateStack:
         role: str = "all",
         partitions: int = 6,
         server_urls: Mapping[str, str] | None = None,
+        kafka: KafkaConnection | None = None,
     ) -> None:
         tag = uuid.uuid4().hex[:8]
         self.tag = tag
         self.keys = keys
         self.bootstrap = bootstrap
+        # how this side (topic creation) connects, when the broker wants TLS or SASL; the services
+        # get the same through ``extra_env``
+        self.kafka = kafka
         svcs = list(services)
         env = {svc: dict((extra_env or {}).get(svc, {})) for svc in svcs}
         # a service may live on a server of its own (to stop its database alone)
@@ -92,7 +97,7 @@ class PrivateStack:
         self.inner.data.create()
         for svc, name in self.inner.database_names.items():
             create_database_on(self.server_urls[svc], name)
-        ensure_all_topics(self.bootstrap, self.inner.partitions)
+        ensure_all_topics(self.kafka or self.bootstrap, self.inner.partitions)
         migrate_all(self.inner.envs, self.inner.data.logs)
         self.inner.start(timeout=timeout)
 

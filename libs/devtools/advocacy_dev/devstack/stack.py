@@ -33,6 +33,7 @@ from advocacy_dev.devstack.processes import ServiceProcess, service_command
 
 if TYPE_CHECKING:
     from advocacy_common.auth.devkeys import DevKeys
+    from advocacy_common.kafka_connection import KafkaConnection
 
 # Every installed service and its dev port, from the services' own registrations (entry points).
 SERVICES: dict[str, int] = {r.name: r.dev_port for r in registered()}
@@ -167,8 +168,11 @@ def create_service_databases(
     return urls
 
 
-def ensure_all_topics(bootstrap: str, partitions: int = DEFAULT_PARTITIONS, timeout: float = 60.0) -> None:
-    """Create every domain topic that is missing (a fresh Tansu has none)."""
+def ensure_all_topics(
+    bootstrap: KafkaConnection | str, partitions: int = DEFAULT_PARTITIONS, timeout: float = 60.0
+) -> None:
+    """Create every domain topic that is missing (a fresh Tansu has none). ``bootstrap`` may be a
+    connection with TLS/SASL settings (advocacy_common.kafka_connection)."""
     from advocacy_common.kafka import ensure_topics
     from advocacy_common.topics import ALL_TOPICS
 
