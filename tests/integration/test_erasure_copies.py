@@ -248,3 +248,19 @@ async def test_a_person_exports_what_sharing_holds_about_them_and_nobody_else_ma
     async with sharing.client(sharing.mint(tenant + "x", "boss", "admin")) as c:  # another tenant's admin
         r = await c.get("/v1/people/alice/export")
     assert r.status_code == 200 and r.json()["sections"]["shares"]["items"] == []
+
+
+async def test_ids_with_quotes_and_accents_are_scrubbed_and_near_misses_are_not(
+    engine: AsyncEngine, new_tenant: str
+) -> None:
+    odd = 'zoë "z" o\'neil\\x'
+    events: list[Envelope[Any]] = [
+        new_event("/advocacy/content", new_tenant, proposed_by(odd)),  # keyed by content: found in the payload
+        new_event("/advocacy/content", new_tenant, proposed_by(odd + "2")),  # another person, a longer id
+    ]
+    async with make_sessionmaker(engine)() as s, s.begin():
+        await add_events(s, events)
+    async with make_sessionmaker(engine)() as s, s.begin():
+        assert await erasure.scrub_outbox(s, new_tenant, odd) == 1
+    async with engine.connect() as conn:
+        assert set((await conn.execute(sa.select(OUTBOX.c.event_id))).scalars()) == {events[1].id}
