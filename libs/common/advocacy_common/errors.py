@@ -101,6 +101,13 @@ def validation_details(errors: Any) -> list[dict[str, Any]]:
     return details
 
 
+def _where(request: Request) -> dict[str, Any]:
+    """A failed request's log fields: its method, route template (the raw path when none matched;
+    the request id and trace id come from the logging context)."""
+    route = request.scope.get("route")
+    return {"method": request.method, "route": getattr(route, "path", None) or request.url.path[:200]}
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(_: Request, exc: AppError) -> JSONResponse:
@@ -130,10 +137,10 @@ def install_error_handlers(app: FastAPI) -> None:
         # Text PostgreSQL cannot store (a NUL that slipped past the edge check): bad input, not a 500.
         if getattr(exc.orig, "sqlstate", None) in ("22P05", "22021"):
             return JSONResponse(error_body("validation_error", "text contains characters that cannot be stored"), 422)
-        log.exception("database error on %s %s", request.method, request.url.path)
+        log.exception("database error", extra=_where(request))
         return JSONResponse(error_body("internal_error", "internal server error"), status_code=500)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        log.exception("unhandled error", extra=_where(request))
         return JSONResponse(error_body("internal_error", "internal server error"), status_code=500)

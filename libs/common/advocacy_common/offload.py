@@ -125,7 +125,7 @@ class Offload:
                     if self._executor is pool:
                         self._executor = None
                         OFFLOAD_RESTARTS.labels(self.name).inc()
-                        log.warning("offload pool %s lost a worker; starting a new one", self.name)
+                        log.warning("offload pool lost a worker; starting a new one", extra={"pool": self.name})
                         pool.shutdown(wait=False, cancel_futures=True)
                     if attempt == 2:
                         raise
@@ -146,7 +146,9 @@ class Offload:
         try:
             await asyncio.wait_for(asyncio.shield(stopping), timeout)
         except TimeoutError:
-            log.warning("offload pool %s: a worker still busy after %.0f s is terminated", self.name, timeout)
+            log.warning(
+                "offload pool: a worker still busy is terminated", extra={"pool": self.name, "after_s": timeout}
+            )
             for p in processes:
                 p.terminate()
             with contextlib.suppress(TimeoutError):

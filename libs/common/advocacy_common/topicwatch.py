@@ -76,14 +76,14 @@ async def check_once(runtime: Watched) -> bool:
     await ensure_topics(s.kafka, missing, s.kafka_topic_partitions)
     wiped = any(t in missing for t in canaries)
     if not wiped:
-        log.info("created missing topics %s", missing)
+        log.info("created missing topics", extra={"topics": missing})
         return False
-    log.warning("the broker lost its log (%s missing): topics recreated, re-publishing the outbox", missing)
+    log.warning("the broker lost its log: topics recreated, re-publishing the outbox", extra={"topics": missing})
     for consumer in runtime.consumers:
         consumer.rewind()
     if runtime.relay is not None:
         n = await runtime.relay.republish_since(datetime.now(UTC) - timedelta(days=s.outbox_retention_days))
-        log.warning("re-publishing %d outbox events", n)
+        log.warning("re-publishing outbox events", extra={"events": n})
     hook = runtime.definition.on_broker_wiped
     if hook is not None:
         await hook(runtime)
@@ -100,7 +100,7 @@ async def every(stop: asyncio.Event, seconds: float, check: Callable[[], Awaitab
         try:
             await check()
         except Exception as e:
-            log.warning("%s: %s", what, e)
+            log.warning("periodic check failed", extra={"check": what, "error": f"{type(e).__name__}: {e}"})
 
 
 async def watch_topics(runtime: Watched, stop: asyncio.Event) -> None:
