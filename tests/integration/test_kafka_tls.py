@@ -13,11 +13,13 @@ import contextlib
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 import trustme
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaConnectionError
+from prometheus_client import REGISTRY
 
 from advocacy_common.kafka import (
     IdempotenceUnavailable,
@@ -29,6 +31,8 @@ from advocacy_common.kafka import (
     resolve_idempotence,
 )
 from advocacy_common.kafka_connection import IdempotenceMode, KafkaConnection, SecurityProtocol
+from advocacy_common.runtime import Runtime, ServiceDefinition
+from advocacy_common.settings import ServiceSettings
 from tests.support.tlsproxy import TlsTansu
 
 
@@ -109,3 +113,30 @@ async def test_idempotence_detected_on_the_embedded_broker(tls_broker: TlsTansu)
     assert await resolve_idempotence(tls_broker.conn, IdempotenceMode.off) is False
     with pytest.raises(IdempotenceUnavailable, match="KAFKA_IDEMPOTENCE=on"):
         await resolve_idempotence(tls_broker.conn, IdempotenceMode.on)
+
+
+class _Settings(ServiceSettings):
+    service_name = "tlsprobe"
+
+
+@pytest.mark.parametrize(("mode", "started"), [("auto", True), ("off", True), ("on", False)])
+async def test_the_runtime_resolves_the_mode_logs_and_exports_it(
+    tls_broker: TlsTansu, monkeypatch: pytest.MonkeyPatch, mode: str, started: bool
+) -> None:
+    """A service's producer over TLS on Tansu: auto and off start a non-idempotent producer, on
+    refuses (no producer, /healthz fails); the gauge says 0 for the mode either way."""
+    for k, v in {**tls_broker.env, "DEV_MODE": "true", "KAFKA_IDEMPOTENCE": mode}.items():
+        monkeypatch.setenv(k, v)
+    settings = _Settings()
+    runtime = Runtime(settings, ServiceDefinition(name="tlsprobe"), cast(Any, None), cast(Any, None))
+    try:
+        await asyncio.wait_for(runtime._start_producer(), 30)
+        assert runtime.producer_ready is started and (runtime.producer is not None) is started
+        assert ("producer" in runtime.failed_tasks) is not started
+        if runtime.producer is not None:
+            assert runtime.producer._txn_manager is None  # not idempotent
+        gauge = REGISTRY.get_sample_value("advocacy_kafka_producer_idempotent", {"service": "tlsprobe", "mode": mode})
+        assert gauge == 0
+    finally:
+        if runtime.producer is not None:
+            await runtime.producer.stop()
