@@ -227,3 +227,16 @@ async def test_links_of_refused_urls_are_listed_for_the_admin(sharing: Sharing) 
     assert "backslash" in reasons[bad] and "credentials" in reasons[worse]
     async with sharing.client(sharing.mint(tenant, "alice", "employee")) as c:
         assert (await c.get("/v1/links/refused")).status_code == 403
+
+
+async def test_an_invalidation_is_in_the_audit_log(sharing: Sharing) -> None:
+    tenant, _ = await _setup(sharing)
+    code = (await sharing.rows("select code from shares where tenant_id = :t", t=tenant))[0][0]
+    admin = sharing.mint(tenant, "root", "admin")
+    async with sharing.client(admin) as c:
+        r = await c.post("/v1/clicks/invalidate", json={"link_code": code, "reason": "click farm"})
+        assert r.status_code == 200, r.text
+        entries = (await c.get("/v1/audit/sharing", params={"action": "clicks.invalidated"})).json()["items"]
+    assert [(e["actor"], e["after"]) for e in entries] == [
+        ("root", {"link_code": code, "reason": "click farm", "invalidated": r.json()["invalidated"]})
+    ]
