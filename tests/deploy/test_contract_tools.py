@@ -175,6 +175,7 @@ def test_conversions_take_a_token_or_the_signed_headers() -> None:
     assert op["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ConversionIn"}
     assert "ConversionIn" in doc["components"]["schemas"]
     assert {"401", "403", "409", "422"} <= set(op["responses"])
+    assert [(p["in"], p["name"]) for p in op["parameters"]] == [("header", "X-Advocacy-Partner")]
 
 
 def test_the_redirect_is_documented_in_sharing() -> None:

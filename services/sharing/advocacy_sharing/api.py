@@ -86,6 +86,16 @@ REDIRECT_PATHS: dict[str, Any] = {
     }
 }
 
+# Read by record_conversion itself (it authenticates before it judges anything else).
+_PARTNER_HEADER = {
+    "name": "X-Advocacy-Partner",
+    "in": "header",
+    "required": False,
+    "description": "The partner reporting: with the signed headers, only its secrets are tried; with an admin "
+    "token, the partner reported for (default: the tenant's default partner). A partner token's own id or absent.",
+    "schema": {"type": "string"},
+}
+
 router = APIRouter(prefix="/v1", tags=["sharing"])
 
 
@@ -211,7 +221,7 @@ async def refused_links(who: AdminPrincipal, session: SessionDep, page: PageDep)
     status_code=status.HTTP_202_ACCEPTED,
     response_model=ConversionOut,
     responses=answers(401, 403, 404, 409, 413, 422),
-    openapi_extra={**BEARER_OR_SIGNED, **raw_body(ConversionIn)},
+    openapi_extra={**BEARER_OR_SIGNED, **raw_body(ConversionIn), "parameters": [_PARTNER_HEADER]},
 )
 async def record_conversion(request: Request, session: SessionDep) -> ConversionOut:
     """A partner token (its `sub` is the partner), or the HMAC headers: the secret that verifies names
