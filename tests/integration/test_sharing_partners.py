@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from advocacy_common.auth.devkeys import DevKeys
 from advocacy_dev.devstack.broker import TansuBroker
 from advocacy_dev.devstack.net import free_port
+from advocacy_sharing.features import links
 from tests.integration.test_sharing_api import clicked, ids, signed
 from tests.integration.test_sharing_harness import Sharing, running_sharing
 
@@ -192,7 +193,13 @@ async def test_malformed_signature_headers_are_401_never_500(sharing: Sharing) -
             assert r.status_code == 401, (change, r.status_code, r.text)
 
 
-async def test_links_of_refused_urls_are_listed_for_the_admin(sharing: Sharing) -> None:
+@pytest.mark.parametrize("batch", [500, 1], ids=["one-batch", "scan-bound"])
+async def test_links_of_refused_urls_are_listed_for_the_admin(
+    sharing: Sharing, batch: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # batch 1 with a scan bound of 2: pages cut short by the bound still reach every refused link
+    monkeypatch.setattr(links, "BATCH", batch)
+    monkeypatch.setattr(links, "MAX_SCANNED", 2 if batch == 1 else links.MAX_SCANNED)
     tenant = ids()[0]
     good, bad, worse = (f"{n}-{tenant}" for n in ("good", "bad", "worse"))
     for content in (good, bad, worse):
@@ -211,7 +218,7 @@ async def test_links_of_refused_urls_are_listed_for_the_admin(sharing: Sharing) 
     async with sharing.client(admin) as c:
         items: list[dict[str, Any]] = []
         cursor = None
-        for _ in range(10):
+        for _ in range(20):
             r = await c.get("/v1/links/refused", params={"limit": 4, **({"cursor": cursor} if cursor else {})})
             assert r.status_code == 200, r.text
             items += r.json()["items"]
