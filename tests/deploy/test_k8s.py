@@ -34,12 +34,14 @@ GATEWAY_KINDS = {"Gateway", "HTTPRoute", "BackendTrafficPolicy", "ClientTrafficP
 ROUTES = {
     "/r/": "sharing",
     **{p: "content" for p in ("/v1/content", "/v1/policy", "/v1/me", "/v1/waves", "/v1/members", "/v1/tenant", "/v1/partner",
-                              "/v1/coaching", "/v1/audit/content")},
+                              "/v1/coaching", "/v1/audit/content", "/v1/data-export/content")},
     **{p: "sharing" for p in ("/v1/shares", "/v1/accounts", "/v1/clicks", "/v1/conversions", "/v1/conversion-secrets",
-                              "/v1/partners", "/v1/links", "/v1/audit/sharing")},
+                              "/v1/partners", "/v1/links", "/v1/audit/sharing", "/v1/data-export/sharing")},
     "/v1/metrics": "metrics",
+    "/v1/data-export/metrics": "metrics",
     **{p: "gamification" for p in ("/v1/leaderboard", "/v1/points", "/v1/rules", "/v1/badges", "/v1/challenges",
-                                   "/v1/rewards", "/v1/redemptions", "/v1/audit/gamification")},
+                                   "/v1/rewards", "/v1/redemptions", "/v1/audit/gamification",
+                                   "/v1/data-export/gamification")},
 }  # fmt: skip
 
 

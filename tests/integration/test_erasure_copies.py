@@ -232,21 +232,21 @@ async def test_a_person_exports_what_sharing_holds_about_them_and_nobody_else_ma
     await sharing.share(tenant, "bob", content)
     async with sharing.client(sharing.mint(tenant, "alice", "employee")) as c:
         await c.put("/v1/accounts/linkedin", json={"handle": "alice-in", "audience_size": 10})
-        r = await c.get("/v1/people/alice/export")
+        r = await c.get("/v1/data-export/sharing/alice")
         assert r.status_code == 200, r.text
         part = r.json()
-        assert (await c.get("/v1/people/bob/export")).status_code == 403  # not hers
-        assert (await c.get("/v1/people/" + "a" * 300 + "/export")).status_code == 422  # bounded
+        assert (await c.get("/v1/data-export/sharing/bob")).status_code == 403  # not hers
+        assert (await c.get("/v1/data-export/sharing/" + "a" * 300)).status_code == 422  # bounded
     assert part["service"] == "sharing" and part["employee_id"] == "alice" and part["section_limit"] == 1000
     shares = part["sections"]["shares"]
     assert [s["id"] for s in shares["items"]] == [share["id"]] and shares["truncated"] is False
     assert shares["items"][0]["message"] == "In my own words" and "creator_visitor" not in shares["items"][0]
     assert [a["handle"] for a in part["sections"]["accounts"]["items"]] == ["alice-in"]
     async with sharing.client(sharing.mint(tenant, "boss", "admin")) as c:
-        r = await c.get("/v1/people/alice/export")
+        r = await c.get("/v1/data-export/sharing/alice")
     assert r.status_code == 200 and [s["id"] for s in r.json()["sections"]["shares"]["items"]] == [share["id"]]
     async with sharing.client(sharing.mint(tenant + "x", "boss", "admin")) as c:  # another tenant's admin
-        r = await c.get("/v1/people/alice/export")
+        r = await c.get("/v1/data-export/sharing/alice")
     assert r.status_code == 200 and r.json()["sections"]["shares"]["items"] == []
 
 

@@ -80,7 +80,7 @@ MATRIX: dict[str, str] = {
     "content:GET /v1/me/membership": STAFF,
     "content:PUT /v1/me/membership": STAFF,
     "content:DELETE /v1/members/{employee_id}": ADMIN_ONLY,
-    "content:GET /v1/people/{employee_id}/export": SELF_OR_ADMIN,
+    "content:GET /v1/data-export/content/{employee_id}": SELF_OR_ADMIN,
     "content:GET /v1/waves": ADMIN_ONLY,
     "content:POST /v1/waves": ADMIN_ONLY,
     "content:GET /v1/waves/{wave_id}": ADMIN_ONLY,
@@ -99,7 +99,7 @@ MATRIX: dict[str, str] = {
     "content:GET /v1/partner/webhook-deliveries": ADMIN_ONLY,
     # -- sharing -------------------------------------------------------------------------------------
     "sharing:GET /v1/shares": STAFF_OWN,
-    "sharing:GET /v1/people/{employee_id}/export": SELF_OR_ADMIN,
+    "sharing:GET /v1/data-export/sharing/{employee_id}": SELF_OR_ADMIN,
     "sharing:POST /v1/shares": STAFF,
     "sharing:PUT /v1/accounts/{network}": STAFF,
     "sharing:GET /v1/accounts": "own ok own own 403 403 401",  # everyone, the admin too, sees their own accounts
@@ -115,14 +115,14 @@ MATRIX: dict[str, str] = {
     "sharing:GET /v1/audit/sharing": ADMIN_ONLY,
     # -- metrics -------------------------------------------------------------------------------------
     "metrics:GET /v1/metrics/employees/{employee_id}": "ok ok 403 403 403 403 401",  # alice's own figures
-    "metrics:GET /v1/people/{employee_id}/export": SELF_OR_ADMIN,
+    "metrics:GET /v1/data-export/metrics/{employee_id}": SELF_OR_ADMIN,
     "metrics:GET /v1/metrics/content/{content_id}": STAFF,
     "metrics:GET /v1/metrics/summary": ADMIN_ONLY,
     "metrics:GET /v1/metrics/adoption": ADMIN_ONLY,
     "metrics:GET /v1/metrics/roi": ADMIN_ONLY,
     "metrics:GET /v1/metrics/export.csv": ADMIN_ONLY,
     # -- gamification --------------------------------------------------------------------------------
-    "gamification:GET /v1/people/{employee_id}/export": SELF_OR_ADMIN,
+    "gamification:GET /v1/data-export/gamification/{employee_id}": SELF_OR_ADMIN,
     "gamification:GET /v1/leaderboard": STAFF,
     "gamification:GET /v1/leaderboard/me": STAFF,
     "gamification:GET /v1/leaderboard/teams": STAFF,

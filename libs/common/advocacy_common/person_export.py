@@ -1,9 +1,11 @@
 """The per-person data export (issue 13, item 9: the right of access, beside erasure).
 
-Services do not read each other's tables, so each one answers ``GET /v1/people/{employee_id}/export``
-with its own part: every row it holds about the person, section by section (one section per table
-and role the person has in it: their shares, the content they proposed...). A front end, or the
-devtools command ``advocacy export-person``, calls the four services and puts the parts side by side
+Services do not read each other's tables, so each one answers
+``GET /v1/data-export/<service>/{employee_id}`` with its own part (a path per service, like the audit
+log's, so the edge routes each to its owner): every row it holds about the person, section by section
+(one section per table and role the person has in it: their shares, the content they proposed...). A
+front end, or the devtools command ``advocacy export-person``, calls the four services and puts the
+parts side by side
 in one JSON document.
 
 Who may ask: an admin of the tenant, or the person themselves (``employee_id`` is the caller's
@@ -108,17 +110,21 @@ async def export_person(
 
 
 def export_router(service: str, sections: Sequence[Section]) -> APIRouter:
-    """The service's ``GET /v1/people/{employee_id}/export`` route over ``sections``."""
-    router = APIRouter(prefix="/v1", tags=["people"])
+    """The service's ``GET /v1/data-export/<service>/{employee_id}`` route over ``sections``."""
+    router = APIRouter(prefix="/v1", tags=["data export"])
 
-    @router.get("/people/{employee_id}/export", response_model=PersonExport)
+    @router.get(
+        f"/data-export/{service}/{{employee_id}}",
+        response_model=PersonExport,
+        operation_id=f"export{service.capitalize()}PersonData",
+    )
     async def export_person_data(
         employee_id: Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH)],
         who: EmployeePrincipal,
         session: SessionDep,
     ) -> PersonExport:
         """Everything this service holds about one person (an admin, or the person): their part of
-        the data export; the other services answer the same route with theirs."""
+        the data export; the other services answer theirs at ``/v1/data-export/<service>/...``."""
         check_access(who, employee_id)
         return await export_person(session, service, sections, who.tenant_id, employee_id)
 

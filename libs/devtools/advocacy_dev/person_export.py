@@ -1,6 +1,6 @@
 """``advocacy export-person``: one person's data export, assembled from the four services.
 
-Each service answers ``GET /v1/people/{employee_id}/export`` with what it holds about the person
+Each service answers ``GET /v1/data-export/<service>/{employee_id}`` with what it holds about the person
 (:mod:`advocacy_common.person_export`; an admin, or the person themselves); services do not read each
 other's data, so the parts are put side by side here (or by a front end doing the same four calls):
 
@@ -30,11 +30,11 @@ def assemble(urls: Mapping[str, str], token: str, employee_id: str, *, timeout: 
     """Call every service's export route and put the parts in one document."""
     parts: dict[str, Any] = {}
     headers = {"Authorization": f"Bearer {token}"}
-    path = f"/v1/people/{quote(employee_id, safe='')}/export"
+    who = quote(employee_id, safe="")
     with httpx.Client(timeout=timeout, headers=headers) as client:
         for svc in SERVICES:
             try:
-                r = client.get(urls[svc].rstrip("/") + path)
+                r = client.get(f"{urls[svc].rstrip('/')}/v1/data-export/{svc}/{who}")
             except httpx.HTTPError as e:
                 raise ExportError(f"{svc}: {e}") from e
             if r.status_code != 200:
