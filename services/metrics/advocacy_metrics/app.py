@@ -7,10 +7,12 @@ import gc
 from fastapi import FastAPI
 
 from advocacy_common.entrypoint import service_cli
+from advocacy_common.person_export import export_router
 from advocacy_common.registry import Registration
 from advocacy_common.runtime import Runtime, ServiceDefinition, create_service_app
 from advocacy_metrics.api import router
 from advocacy_metrics.consumers import CONSUMERS
+from advocacy_metrics.features.person_export import SECTIONS as EXPORT_SECTIONS
 from advocacy_metrics.settings import MetricsSettings
 
 
@@ -26,7 +28,7 @@ DEFINITION = ServiceDefinition(
     name="metrics",
     title="Advocacy metrics",
     description="Shares, clicks by verdict, reach, conversions and ROI, from the event stream.",
-    routers=[router],
+    routers=[router, export_router("metrics", EXPORT_SECTIONS)],
     consumers=CONSUMERS,
     on_start=on_start,
 )
