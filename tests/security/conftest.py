@@ -82,7 +82,7 @@ async def build_world(s: PrivateStack, *, counted: bool = True) -> World:
         w.ids["content_id"] = r.json()["id"]
         r = await c.post(
             "/v1/waves",
-            json={"name": f"{secret} wave", "starts_at": _iso(now + timedelta(days=1)), "teams": [w.team]},
+            json={"name": f"{secret} wave", "starts_at": _iso(now - timedelta(days=1)), "teams": [w.team]},
         )
         assert r.status_code == 201, r.text
         w.ids["wave_id"] = r.json()["id"]
