@@ -51,10 +51,12 @@ async def test_progress_counts_chosen_content_in_the_period_including_before_cre
         share(t, "ann", content="other", at=early, team="red"),  # other content: does not
         share(t, "bob", content="launch", at=now() - timedelta(hours=2), team="blue"),  # before the start
     )
-    c = await create(gam, t, content_ids=["launch"], goal={"kind": "threshold", "value": 12})
+    c = await create(gam, t, content_ids=["launch", "launch-2"], goal={"kind": "threshold", "value": 12})
     assert c["status"] == "active" and c["goal"] == {"kind": "threshold", "value": 12}
     k = click(t, "ann", content="launch")
-    await gam.apply(k, click(t, "ann", content="launch"), share(t, "bob", content="launch"))
+    # bob's in-period share is of the challenge's other item ("launch" again would earn nothing: an
+    # item earns share points once per person, issue 13)
+    await gam.apply(k, click(t, "ann", content="launch"), share(t, "bob", content="launch-2"))
     await gam.apply(click(t, "bob", content="other"))
     ann = await gam.as_(t, "ann")
     r = await ann.get(f"/v1/challenges/{c['id']}")

@@ -176,3 +176,36 @@ def add_audit_log() -> None:
 
 def drop_audit_log() -> None:
     op.drop_table("audit_log")
+
+
+def add_erasure_tombstones() -> None:
+    """The keyed erasure tombstones and the key every replica reads (advocacy_common.tombstones), and
+    a random key made once. A downgrade leaves them (they must still be found after a re-upgrade), so
+    the tables are created only where they are missing; ``--sql`` (offline) writes them out."""
+    import secrets
+
+    from alembic import context
+
+    existing: set[str] = set()
+    if not context.is_offline_mode():
+        existing = set(sa.inspect(op.get_bind()).get_table_names())
+    if "erasures" not in existing:
+        op.create_table(
+            "erasures",
+            sa.Column("tenant_id", sa.Text(), nullable=False),
+            sa.Column("employee_hash", sa.Text(), nullable=False),
+            sa.Column("erased_at", sa.DateTime(timezone=True), nullable=False),
+            sa.PrimaryKeyConstraint("tenant_id", "employee_hash"),
+        )
+    if "service_secrets" not in existing:
+        op.create_table(
+            "service_secrets",
+            sa.Column("name", sa.Text(), nullable=False),
+            sa.Column("value", sa.Text(), nullable=False),
+            sa.PrimaryKeyConstraint("name"),
+        )
+    op.execute(
+        sa.text(
+            "INSERT INTO service_secrets (name, value) VALUES ('pseudonym_key', :value) ON CONFLICT DO NOTHING"
+        ).bindparams(value=secrets.token_urlsafe(48))
+    )

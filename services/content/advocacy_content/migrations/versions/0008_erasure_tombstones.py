@@ -10,11 +10,9 @@ Revises: 0007
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Sequence
 
-import sqlalchemy as sa
-from alembic import op
+from advocacy_common.migrations import add_erasure_tombstones
 
 revision: str = "0008_erasure_tombstones"
 down_revision: str | None = "0007"
@@ -23,30 +21,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    existing = set(sa.inspect(op.get_bind()).get_table_names())  # a downgrade leaves them in place
-    if "erasures" not in existing:
-        _create_tables()
-    op.execute(
-        sa.text(
-            "INSERT INTO service_secrets (name, value) VALUES ('pseudonym_key', :value) ON CONFLICT DO NOTHING"
-        ).bindparams(value=secrets.token_urlsafe(48))
-    )
-
-
-def _create_tables() -> None:
-    op.create_table(
-        "erasures",
-        sa.Column("tenant_id", sa.Text(), nullable=False),
-        sa.Column("employee_hash", sa.Text(), nullable=False),
-        sa.Column("erased_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("tenant_id", "employee_hash"),
-    )
-    op.create_table(
-        "service_secrets",
-        sa.Column("name", sa.Text(), nullable=False),
-        sa.Column("value", sa.Text(), nullable=False),
-        sa.PrimaryKeyConstraint("name"),
-    )
+    add_erasure_tombstones()  # also writes them out under --sql (offline: nothing to inspect)
 
 
 def downgrade() -> None:
