@@ -329,7 +329,7 @@ async def drive(base: str, plan: list[tuple[str, str]], rate: int) -> tuple[list
         try:
             while (i := await queue.get()) is not None:
                 emp, code = plan[i]
-                ip = f"198.{18 + (i >> 16) % 2}.{(i >> 8) & 255}.{i & 255}"
+                ip = f"{11 + (i >> 16) % 64}.{(i >> 8) & 255}.{i & 255}.7"  # a /24 per visitor (scanner_timing)
                 status = await _http_get(reader, writer, f"{host}:{port}", f"/r/{code}", ip)
                 done.append((time.monotonic(), emp, status))
         finally:
