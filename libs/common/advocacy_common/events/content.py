@@ -170,3 +170,38 @@ class MemberErased(_MemberEvent):
     PARTNER_VISIBLE = True
 
     erased_at: datetime
+
+
+@register
+class MemberProvisioned(_MemberEvent):
+    """The directory's whole record of one person, sent when SCIM provisioning creates or changes
+    them (issue 17): copies are replaced, never patched. ``active: false`` is a deactivation: the
+    person leaves boards, streams and rankings and may not share, but their links keep answering.
+    Eligible workforce = provisioned and active. Deletion is not this event: it is ``member.erased``.
+    ``employee_id`` is the id tokens name the person by (the mapped subject claim)."""
+
+    TYPE = "io.advocacy.member.provisioned.v1"
+
+    active: bool
+    user_name: str
+    display_name: str | None = None
+    team: str | None = None
+    department: str | None = None
+    location: str | None = None
+    manager_id: str | None = None
+    employee_number: str | None = None
+    updated_at: datetime
+
+
+@register
+class TeamUpdated(_TenantEvent):
+    """A directory team (a SCIM group, or an attribute value, as the tenant chose) and its size in
+    active provisioned members; ``deleted`` when it is gone. The per-capita team board divides by
+    ``size``. Keyed by tenant: a tenant's team changes arrive in order."""
+
+    TYPE = "io.advocacy.team.updated.v1"
+
+    team: str
+    size: int
+    deleted: bool = False
+    updated_at: datetime
