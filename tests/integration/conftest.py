@@ -3,19 +3,24 @@ conftest), plus per-test databases and topics so tests never need cleanup.
 
 - ``new_database``: creates a fresh, empty database on ``pg``; returns its SQLAlchemy asyncpg URL.
 - ``new_topic``: ``await new_topic(partitions=1)`` -> the name of a fresh topic on ``broker``.
+- ``private_broker``: a Tansu broker of the test module's own, so its consumer groups meet no other's.
+- ``sharing``: the sharing service in this process on a fresh database and ``private_broker``, one
+  per test module (``test_sharing_harness.Sharing``).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING
 
 import pytest
 
 if TYPE_CHECKING:
+    from advocacy_common.auth.devkeys import DevKeys
     from advocacy_dev.devstack.broker import ExternalBroker, TansuBroker
     from advocacy_dev.devstack.postgres import EmbeddedPostgres, ExternalPostgres
+    from tests.integration.test_sharing_harness import Sharing
 
 
 @pytest.fixture
@@ -35,3 +40,33 @@ def new_topic(broker: TansuBroker | ExternalBroker) -> Callable[..., Awaitable[s
         return name
 
     return _new_topic
+
+
+@pytest.fixture(scope="module")
+def private_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TansuBroker]:
+    """A Tansu broker for the test module alone."""
+    from advocacy_dev.devstack.broker import TansuBroker
+    from advocacy_dev.devstack.net import free_port
+
+    tansu = TansuBroker(free_port(), log_path=tmp_path_factory.mktemp("tansu") / "tansu.log")
+    tansu.start()
+    yield tansu
+    tansu.stop()
+
+
+@pytest.fixture(scope="module")
+async def sharing(
+    pg: EmbeddedPostgres | ExternalPostgres,
+    private_broker: TansuBroker,
+    dev_keys: DevKeys,
+    mint: Callable[..., str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[Sharing]:
+    """The sharing service (role ``all``) on a fresh database and ``private_broker``."""
+    from tests.integration.test_sharing_harness import running_sharing
+
+    url = pg.create_database(f"sharing_{uuid.uuid4().hex[:10]}")
+    async with running_sharing(
+        url, private_broker.bootstrap, dev_keys.jwks_path, tmp_path_factory.mktemp("spool"), mint
+    ) as s:
+        yield s

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,7 +17,6 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from advocacy_common import erasure, topics
-from advocacy_common.auth.devkeys import DevKeys
 from advocacy_common.db import OUTBOX, add_messaging_tables, make_engine, make_sessionmaker
 from advocacy_common.events import Envelope, new_event
 from advocacy_common.events.content import MemberErased, SuggestionApproved
@@ -26,9 +25,7 @@ from advocacy_common.kafka import make_producer
 from advocacy_common.outbox import add_events
 from advocacy_common.partner_feed import WEBHOOK_DELIVERIES, PartnerForwarder, add_partner_feed_tables
 from advocacy_common.tombstones import ERASURES, SERVICE_SECRETS, Tombstones, add_tombstone_tables, legacy
-from advocacy_dev.devstack.broker import TansuBroker
-from advocacy_dev.devstack.net import free_port
-from tests.integration.test_sharing_harness import Sharing, running_sharing
+from tests.integration.test_sharing_harness import Sharing
 
 META = sa.MetaData()
 add_messaging_tables(META)
@@ -174,29 +171,6 @@ async def test_the_partner_feed_drops_events_about_erased_people(
 
 
 # -- through sharing's API ----------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def private_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TansuBroker]:
-    tansu = TansuBroker(free_port(), log_path=tmp_path_factory.mktemp("tansu") / "tansu.log")
-    tansu.start()
-    yield tansu
-    tansu.stop()
-
-
-@pytest.fixture(scope="module")
-async def sharing(
-    pg: Any,
-    private_broker: TansuBroker,
-    dev_keys: DevKeys,
-    mint: Callable[..., str],
-    tmp_path_factory: pytest.TempPathFactory,
-) -> AsyncIterator[Sharing]:
-    url = pg.create_database(f"sharing_{uuid.uuid4().hex[:10]}")
-    async with running_sharing(
-        url, private_broker.bootstrap, dev_keys.jwks_path, tmp_path_factory.mktemp("spool"), mint
-    ) as s:
-        yield s
-
-
 async def test_an_erased_person_cannot_share_again_and_their_outbox_rows_are_gone(sharing: Sharing) -> None:
     tenant, content = f"t-{uuid.uuid4().hex[:8]}", f"c-{uuid.uuid4().hex[:8]}"
     await sharing.publish_content(tenant, content)

@@ -7,43 +7,15 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
-
-from advocacy_common.auth.devkeys import DevKeys
 from advocacy_common.events import new_event
 from advocacy_common.events.content import Audience, ContentPublished, MemberErased, MemberUpdated, WaveUpdated
-from advocacy_dev.devstack.broker import TansuBroker
-from advocacy_dev.devstack.net import free_port
-from tests.integration.test_sharing_harness import Sharing, running_sharing
+from tests.integration.test_sharing_harness import Sharing
 
 SOURCE = "/advocacy/content"
-
-
-@pytest.fixture(scope="module")
-def private_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TansuBroker]:
-    tansu = TansuBroker(free_port(), log_path=tmp_path_factory.mktemp("tansu") / "tansu.log")
-    tansu.start()
-    yield tansu
-    tansu.stop()
-
-
-@pytest.fixture(scope="module")
-async def sharing(
-    pg: Any,
-    private_broker: TansuBroker,
-    dev_keys: DevKeys,
-    mint: Callable[..., str],
-    tmp_path_factory: pytest.TempPathFactory,
-) -> AsyncIterator[Sharing]:
-    url = pg.create_database(f"sharing_{uuid.uuid4().hex[:10]}")
-    async with running_sharing(
-        url, private_broker.bootstrap, dev_keys.jwks_path, tmp_path_factory.mktemp("spool"), mint
-    ) as s:
-        yield s
 
 
 async def until(check: Callable[[], Awaitable[Any]], timeout: float = 15) -> Any:

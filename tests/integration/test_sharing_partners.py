@@ -6,38 +6,14 @@ is in the audit log, and links whose stored URL the rules now refuse are listed 
 from __future__ import annotations
 
 import time
-import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-from advocacy_common.auth.devkeys import DevKeys
-from advocacy_dev.devstack.broker import TansuBroker
-from advocacy_dev.devstack.net import free_port
 from advocacy_sharing.features import links
 from tests.integration.test_sharing_api import clicked, ids, signed
-from tests.integration.test_sharing_harness import Sharing, running_sharing
-
-
-@pytest.fixture(scope="module")
-def private_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TansuBroker]:
-    tansu = TansuBroker(free_port(), log_path=tmp_path_factory.mktemp("tansu") / "tansu.log")
-    tansu.start()
-    yield tansu
-    tansu.stop()
-
-
-@pytest.fixture(scope="module")
-async def sharing(
-    pg: Any, private_broker: TansuBroker, dev_keys: DevKeys, mint: Callable[..., str], tmp_path_factory: Any
-) -> AsyncIterator[Sharing]:
-    url = pg.create_database(f"sharing_{uuid.uuid4().hex[:10]}")
-    async with running_sharing(
-        url, private_broker.bootstrap, dev_keys.jwks_path, tmp_path_factory.mktemp("spool"), mint
-    ) as s:
-        yield s
+from tests.integration.test_sharing_harness import Sharing
 
 
 async def _partner(c: Any, partner_id: str) -> str:

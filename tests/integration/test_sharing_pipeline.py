@@ -9,46 +9,20 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from advocacy_common.auth.devkeys import DevKeys
 from advocacy_common.events import new_event
 from advocacy_common.events.content import TenantSettingsUpdated
 from advocacy_common.tenant import ClickAllowList, TenantSettings
-from advocacy_dev.devstack.broker import TansuBroker
-from advocacy_dev.devstack.net import free_port
-from tests.integration.test_sharing_harness import FakeClock, Sharing, running_sharing
+from tests.integration.test_sharing_harness import FakeClock, Sharing
 
 CHROME = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
 )
-
-
-@pytest.fixture(scope="module")
-def private_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TansuBroker]:
-    tansu = TansuBroker(free_port(), log_path=tmp_path_factory.mktemp("tansu") / "tansu.log")
-    tansu.start()
-    yield tansu
-    tansu.stop()
-
-
-@pytest.fixture(scope="module")
-async def sharing(
-    pg: Any,
-    private_broker: TansuBroker,
-    dev_keys: DevKeys,
-    mint: Callable[..., str],
-    tmp_path_factory: pytest.TempPathFactory,
-) -> AsyncIterator[Sharing]:
-    url = pg.create_database(f"sharing_{uuid.uuid4().hex[:10]}")
-    async with running_sharing(
-        url, private_broker.bootstrap, dev_keys.jwks_path, tmp_path_factory.mktemp("spool"), mint
-    ) as s:
-        yield s
 
 
 @pytest.fixture

@@ -30,7 +30,6 @@ from advocacy_common.auth.devkeys import DevKeys
 from advocacy_common.migrations import upgrade
 from advocacy_common.runtime import Runtime
 from advocacy_dev.devstack.broker import TansuBroker
-from advocacy_dev.devstack.net import free_port
 from advocacy_gamification.app import create_app as create_gamification
 from advocacy_gamification.settings import GamificationSettings
 from advocacy_metrics.app import create_app as create_metrics
@@ -51,14 +50,6 @@ def spans() -> Iterator[InMemorySpanExporter]:
     yield exporter
     tracing.uninstall()
     provider.shutdown()
-
-
-@pytest.fixture(scope="module")
-def private_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TansuBroker]:
-    tansu = TansuBroker(free_port(), log_path=tmp_path_factory.mktemp("tansu") / "tansu.log")
-    tansu.start()
-    yield tansu
-    tansu.stop()
 
 
 @contextlib.asynccontextmanager
