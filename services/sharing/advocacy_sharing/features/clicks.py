@@ -330,35 +330,39 @@ async def _take_back_scanner_clicks(session: AsyncSession, take_back: dict[str, 
             {"at": at, "reason": domain.SCANNER_TIMING, "ids": list(take_back), "counted": Verdict.counted.value},
         )
     ).all()
-    if not marked:
+    await _add_invalidated_events(session, marked, domain.SCANNER_TIMING, at)
+
+
+async def _add_invalidated_events(session: AsyncSession, taken_back: Sequence[Any], reason: str, at: datetime) -> None:
+    """``share.click_invalidated.v1`` into the outbox for each counted click taken back (rows with
+    ``id, tenant_id, share_id, employee_id, content_id, network, received_at``), with its share's team.
+    An erased member's clicks credit no one, so there is nothing to take back for them."""
+    taken_back = [r for r in taken_back if r.employee_id is not None]
+    if not taken_back:
         return
-    share_ids = {r.share_id for r in marked}
-    q = sa.select(col(Share.id), col(Share.team)).where(col(Share.id).in_(share_ids))
+    q = sa.select(col(Share.id), col(Share.team)).where(col(Share.id).in_({r.share_id for r in taken_back}))
     teams = {sid: team for sid, team in (await session.execute(q)).all()}
-    await add_events(
-        session,
-        [
-            new_event(
-                SOURCE,
-                r.tenant_id,
-                ClickInvalidated(
-                    click_id=r.id,
-                    share_id=r.share_id,
-                    content_id=r.content_id,
-                    network=r.network,
-                    employee_id=r.employee_id,
-                    team=teams.get(r.share_id),
-                    clicked_at=r.received_at,
-                    reason=domain.SCANNER_TIMING,
-                    invalidated_at=at,
-                ),
-                at=at,
-                id=f"invalidated-{r.id}",
-            )
-            for r in marked
-            if r.employee_id is not None
-        ],
-    )
+    events = [
+        new_event(
+            SOURCE,
+            r.tenant_id,
+            ClickInvalidated(
+                click_id=r.id,
+                share_id=r.share_id,
+                content_id=r.content_id,
+                network=r.network,
+                employee_id=r.employee_id,
+                team=teams.get(r.share_id),
+                clicked_at=r.received_at,
+                reason=reason,
+                invalidated_at=at,
+            ),
+            at=at,
+            id=f"invalidated-{r.id}",
+        )
+        for r in taken_back
+    ]
+    await add_events(session, events)
 
 
 # -- reasons an admin can read -------------------------------------------------------------------------
@@ -408,6 +412,7 @@ async def invalidate_clicks(
             .values(invalidated_at=now, invalidation_reason=body.reason)
             .returning(
                 col(Click.id),
+                col(Click.tenant_id),
                 col(Click.share_id),
                 col(Click.employee_id),
                 col(Click.content_id),
@@ -418,31 +423,5 @@ async def invalidate_clicks(
         )
     ).all()
     counted = [r for r in marked if r.verdict == Verdict.counted.value]
-    teams: dict[str, str | None] = {}
-    if counted:
-        share_ids = {r.share_id for r in counted}
-        q = sa.select(col(Share.id), col(Share.team)).where(col(Share.id).in_(share_ids))
-        teams = {sid: team for sid, team in (await session.execute(q)).all()}
-    events = [
-        new_event(
-            SOURCE,
-            tenant_id,
-            ClickInvalidated(
-                click_id=r.id,
-                share_id=r.share_id,
-                content_id=r.content_id,
-                network=r.network,
-                employee_id=r.employee_id,
-                team=teams.get(r.share_id),
-                clicked_at=r.received_at,
-                reason=body.reason,
-                invalidated_at=now,
-            ),
-            at=now,
-            id=f"invalidated-{r.id}",
-        )
-        for r in counted
-        if r.employee_id is not None  # an erased member's clicks credit no one, so nothing to take back
-    ]
-    await add_events(session, events)
+    await _add_invalidated_events(session, counted, body.reason, now)
     return len(counted)
