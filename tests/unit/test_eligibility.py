@@ -29,16 +29,20 @@ def code(
     enrolled: bool = True,
     waves: Sequence[WaveView] = (),
     employee_id: str = "e1",
+    department: str | None = None,
+    location: str | None = None,
+    active: bool = True,
 ) -> str | None:
     found = eligibility.refusal(
         status=status,
         expires_at=expires_at,
         audience=audience or {},
         employee_id=employee_id,
-        viewer=Viewer(team=team, programme_roles=roles),
+        viewer=Viewer(team=team, programme_roles=roles, department=department, location=location),
         enrolled=enrolled,
         waves=waves,
         now=NOW,
+        active=active,
     )
     return found.code if found else None
 
@@ -65,10 +69,41 @@ def code(
         # the item first, then the person's gate, then the audience
         ({"status": "expired", "enrolled": False, "audience": {"teams": ["b"]}}, Reason.expired),
         ({"enrolled": False, "audience": {"teams": ["b"]}}, Reason.opted_out),
+        # the directory's department and location (issue 17)
+        ({"audience": {"departments": ["sales"]}, "department": "sales"}, None),
+        ({"audience": {"departments": ["sales"]}, "department": "legal"}, Reason.not_targeted),
+        ({"audience": {"departments": ["sales"]}}, Reason.not_targeted),  # no department: not in any
+        ({"audience": {"locations": ["Lyon", "Oslo"]}, "location": "Oslo"}, None),
+        ({"audience": {"locations": ["Lyon"]}, "location": "Oslo"}, Reason.not_targeted),
+        ({"audience": {"departments": ["sales"], "locations": ["Lyon"]}, "department": "sales"}, Reason.not_targeted),
+        # deactivated in the directory: refused before anything else is looked at
+        ({"active": False}, Reason.inactive),
+        ({"active": False, "status": "expired", "enrolled": False}, Reason.inactive),
     ],
 )
 def test_the_reason_a_share_is_refused(kw: dict[str, object], expected: str | None) -> None:
     assert code(**kw) == expected  # type: ignore[arg-type]
+
+
+def test_the_refusals_say_which_dimension_and_that_a_deactivated_person_cannot_share() -> None:
+    def message(audience: dict[str, list[str]], viewer: Viewer, active: bool = True) -> str:
+        found = eligibility.refusal(
+            status="published",
+            expires_at=None,
+            audience=audience,
+            employee_id="e1",
+            viewer=viewer,
+            enrolled=True,
+            waves=[],
+            now=NOW,
+            active=active,
+        )
+        assert found is not None
+        return found.message
+
+    assert "departments" in message({"departments": ["x"]}, Viewer(team="a", department="y"))
+    assert "locations" in message({"locations": ["x"]}, Viewer(team="a", location="y"))
+    assert "deactivated" in message({}, Viewer(team="a"), active=False)
 
 
 def test_every_refusal_has_a_known_code_and_a_message() -> None:

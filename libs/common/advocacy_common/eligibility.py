@@ -5,8 +5,10 @@ Pure: no I/O, no clock (``now`` is passed in). Content's board filters with it (
 with it, against the copies it keeps from content's events. Because both call the same function,
 a share is refused exactly when the item is not on that employee's board.
 
-The order of the checks decides which reason an employee is told: the item itself first (expired),
-then the person's programme gate (opted out, wave), then the item's audience (team, programme role).
+The order of the checks decides which reason an employee is told: the person's standing in the
+company's directory first (deactivated: nothing is theirs to share), then the item itself (expired),
+then the person's programme gate (opted out, wave), then the item's audience (team, department,
+location, programme role).
 """
 
 from __future__ import annotations
@@ -28,8 +30,13 @@ class Reason:
     wave_not_started = "wave_not_started"
     not_targeted = "not_targeted"  # the item is for other teams
     not_enrolled = "not_enrolled"  # the item is for programme roles the person does not hold
+    inactive = "inactive"  # deactivated in the company's directory (SCIM ``active: false``, issue 17)
 
-    ALL = (expired, not_published, opted_out, not_in_wave, wave_not_started, not_targeted, not_enrolled)
+    ALL = (expired, not_published, opted_out, not_in_wave, wave_not_started, not_targeted, not_enrolled, inactive)
+
+
+#: What a deactivated person is told when they try to share.
+INACTIVE_MESSAGE = "your account is deactivated in your company's directory: you can no longer share"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,16 +47,21 @@ class Refusal:
 
 @dataclass(frozen=True, slots=True)
 class Viewer:
-    """An employee looking at the board (team from their token; roles and topics from membership)."""
+    """An employee looking at the board: team from the company's directory when it names one (the
+    token's otherwise); department and location from the directory; roles and topics from membership."""
 
     team: str | None
     programme_roles: frozenset[str] = frozenset()
     topics: frozenset[str] = frozenset()
+    department: str | None = None
+    location: str | None = None
 
 
 def audience_matches(audience: Mapping[str, Iterable[str]], viewer: Viewer) -> bool:
-    """Teams and programme roles restrict who sees an item: an empty dimension matches everyone, a
-    non-empty one must contain the viewer's value. Topics do not restrict; they only rank."""
+    """Teams, departments, locations and programme roles restrict who sees an item: an empty
+    dimension matches everyone, a non-empty one must contain the viewer's value (someone the
+    directory gives no department is outside every department-targeted item). Topics do not
+    restrict; they only rank."""
     return _audience_refusal(audience, viewer) is None
 
 
@@ -57,6 +69,12 @@ def _audience_refusal(audience: Mapping[str, Iterable[str]], viewer: Viewer) -> 
     teams = set(audience.get("teams") or ())
     if teams and (viewer.team is None or viewer.team not in teams):
         return Refusal(Reason.not_targeted, "this item is meant for other teams")
+    departments = set(audience.get("departments") or ())
+    if departments and (viewer.department is None or viewer.department not in departments):
+        return Refusal(Reason.not_targeted, "this item is meant for other departments")
+    locations = set(audience.get("locations") or ())
+    if locations and (viewer.location is None or viewer.location not in locations):
+        return Refusal(Reason.not_targeted, "this item is meant for other locations")
     roles = set(audience.get("programme_roles") or ())
     if roles and not roles & viewer.programme_roles:
         return Refusal(Reason.not_enrolled, "this item is meant for programme roles you are not enrolled in")
@@ -137,8 +155,12 @@ def refusal(
     enrolled: bool,
     waves: Sequence[WaveView],
     now: datetime,
+    active: bool = True,
 ) -> Refusal | None:
-    """Why the item is not on this employee's board at ``now``; None when it is (they may share it)."""
+    """Why the item is not on this employee's board at ``now``; None when it is (they may share it).
+    ``active``: the directory's flag (True when the tenant has no directory or does not list them)."""
+    if not active:
+        return Refusal(Reason.inactive, INACTIVE_MESSAGE)
     item = _item_refusal(status, expires_at, now)
     if item is not None:
         return item

@@ -62,6 +62,23 @@ class MemberCopy(Model, table=True):
     updated_at: datetime = Field(sa_type=TS)
 
 
+class DirectoryCopy(Model, table=True):
+    """The company directory's record of a person (content's member.provisioned, issue 17), replaced
+    whole by each newer event. No row: the tenant has no directory for them (the token decides).
+    ``active: false`` refuses their new shares; their team, department and location decide which
+    items are meant for them."""
+
+    __tablename__ = "directory_copies"
+
+    tenant_id: str = Field(primary_key=True)
+    employee_id: str = Field(primary_key=True)
+    active: bool
+    team: str | None = None
+    department: str | None = None
+    location: str | None = None
+    updated_at: datetime = Field(sa_type=TS)
+
+
 class WaveCopy(Model, table=True):
     """Roll-out waves from content's wave.updated; a deleted wave keeps its row (``deleted``) so an
     older, late update cannot bring it back."""

@@ -12,11 +12,16 @@ from advocacy_common.tenant import TenantSettings
 
 
 class Audience(BaseModel):
+    """Who an item is for. Each non-empty list restricts (teams, departments, locations, programme
+    roles); topics only rank. Departments and locations are the directory's (issue 17)."""
+
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     teams: list[str] = []
     programme_roles: list[str] = []
     topics: list[str] = []
+    departments: list[str] = []
+    locations: list[str] = []
 
 
 class _ContentEvent(EventData):

@@ -1,6 +1,6 @@
 """Sharing's part of a person's data export (:mod:`advocacy_common.person_export`): their shares,
 network accounts, the clicks and conversions credited to them (without the visitors' hashes,
-browsers or networks: those are other people's data), their membership copy and audit entries."""
+browsers or networks: those are other people's data), their membership and directory copies and audit entries."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ SECTIONS = (
     Section("clicks", T["clicks"], newest_first="received_at", omit=_VISITORS),
     Section("conversions", T["conversions"], newest_first="occurred_at"),
     Section("membership", T["member_copies"]),
+    Section("directory", T["directory_copies"]),
     Section("audit_by_them", T["audit_log"], person="actor", newest_first="at"),
     Section("audit_about_them", T["audit_log"], person="target", newest_first="at"),
 )

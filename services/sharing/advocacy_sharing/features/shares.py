@@ -25,6 +25,7 @@ from advocacy_common.events.content import (
     ContentPublished,
     ContentUpdated,
     MemberErased,
+    MemberProvisioned,
     MemberUpdated,
     PolicyUpdated,
     TenantSettingsUpdated,
@@ -97,7 +98,8 @@ async def create_share(
     content = await session.get(ContentCopy, (who.tenant_id, body.content_id))
     if content is None or content.status not in ("published", "expired"):
         raise NotFound("content not found or not published")
-    await eligibility.check(session, who, content, now)  # 403 unless it is on the sharer's board
+    # 403 unless it is on the sharer's board (and they are active in the directory); their team
+    team = await eligibility.check(session, who, content, now)
     existing = await _find_share(session, who, body.content_id, body.network.value)
     if existing is not None:
         return ShareResult(existing, False, [])
@@ -117,7 +119,7 @@ async def create_share(
         code=domain.new_code(),
         employee_id=who.sub,
         employee_name=who.name,
-        team=who.team,
+        team=team,
         content_id=body.content_id,
         network=body.network.value,
         message=body.message,
@@ -143,7 +145,7 @@ async def create_share(
         code=share.code,
         created_at=now,
         employee_name=who.name,
-        team=who.team,
+        team=team,
         audience_size=share.audience_size,
     )
     await add_event(session, new_event(SOURCE, who.tenant_id, event, at=now))
@@ -290,7 +292,7 @@ async def apply_content_events(session: AsyncSession, events: Sequence[Envelope[
             )
         elif isinstance(data, TenantSettingsUpdated):
             await apply_tenant_settings(session, [env])
-        elif isinstance(data, MemberUpdated | WaveUpdated):
+        elif isinstance(data, MemberUpdated | MemberProvisioned | WaveUpdated):
             await eligibility.apply_events(session, [env])
         elif isinstance(data, MemberErased):
             await eligibility.forget_member(session, env.tenant_id, data.employee_id)
