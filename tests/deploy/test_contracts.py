@@ -37,7 +37,7 @@ def test_every_topic_and_type_is_in_the_asyncapi_document(doc: dict[str, Any]) -
     addresses = {c["address"] for c in doc["channels"].values()}
     for topic in topics.ALL_TOPICS:
         assert topic in addresses, topic
-    assert topics.partner_feed("{tenant}") in addresses
+    assert topics.PARTNER_FEED_PREFIX + "{tenant}" in addresses  # {tenant}: the encoded id (tenant_segment)
     messages = doc["components"]["messages"]
     for event_type, model in REGISTRY.items():
         assert messages[event_type]["name"] == event_type

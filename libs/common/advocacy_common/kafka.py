@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
+from advocacy_common import topics
 from advocacy_common.kafka_connection import IdempotenceMode, KafkaConnection, connection
 
 log = logging.getLogger("advocacy.kafka")
@@ -120,13 +121,16 @@ def make_consumer(
 
 
 def new_topic(name: str, partitions: int, conn: KafkaConnection) -> NewTopic:
-    """A topic as we create it: replicas and min.insync.replicas from the settings, never a fixed 1.
+    """A topic as we create it: retention and cleanup policy as :mod:`advocacy_common.topics`
+    declares them for this name; replicas and min.insync.replicas from the settings, never a fixed 1.
 
     -1 asks for the broker's ``default.replication.factor``. aiokafka speaks CreateTopics up to v3,
     and its NewTopic refuses -1 unless an (empty) replica assignment is given; Apache Kafka applies
     its default for -1 whatever the request version, and so does Tansu (one replica).
     """
-    configs = {"min.insync.replicas": str(conn.min_insync_replicas)} if conn.min_insync_replicas else {}
+    configs = topics.configs(name)
+    if conn.min_insync_replicas:
+        configs["min.insync.replicas"] = str(conn.min_insync_replicas)
     if conn.replication_factor == -1:
         return NewTopic(name, partitions, -1, replica_assignments={}, topic_configs=configs)
     return NewTopic(name, partitions, conn.replication_factor, topic_configs=configs)
@@ -151,7 +155,10 @@ async def ensure_topics(
             with contextlib.suppress(TopicAlreadyExistsError):
                 answer = await admin.create_topics([new_topic(t, partitions, conn) for t in missing])
                 _raise_topic_errors(answer)
-            log.info("created topics", extra={"topics": missing, "partitions": partitions})
+            log.info(
+                "created topics",
+                extra={"topics": missing, "partitions": partitions, "replication_factor": conn.replication_factor},
+            )
     finally:
         await admin.close()
 

@@ -1,0 +1,62 @@
+"""Topics as code (issue 14): the Strimzi overlay's KafkaTopics are exactly the topics the code
+declares, with the retention and cleanup policy advocacy_common.topics gives them (the same configs
+the services create a missing topic with), and no partner ACL prefix can match another tenant."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from advocacy_common import topics
+from tests.deploy.conftest import SERVICES, build, of_kind, one
+from tests.deploy.test_kafka_users import consumer_groups, user_acls
+
+# What the overlay adds to the declared policy: durability on three brokers.
+OVERLAY_ONLY = {"min.insync.replicas"}
+EXAMPLE_TENANT = "acme"
+
+
+@pytest.fixture(scope="module")
+def objects() -> list[dict[str, Any]]:
+    return build("strimzi-cnpg")
+
+
+def code_topics() -> set[str]:
+    """The domain topics and every consumer group's dead-letter topic (what workers ensure at start)."""
+    groups = {g for s in SERVICES for g in consumer_groups(s)}
+    return {*topics.ALL_TOPICS, *(topics.dead_letter(g) for g in groups)}
+
+
+def test_the_kafka_topics_are_the_ones_the_code_declares(objects: list[dict[str, Any]]) -> None:
+    declared = {t["spec"]["topicName"] for t in of_kind(objects, "KafkaTopic")}
+    assert declared == code_topics(), (
+        f"extra {sorted(declared - code_topics())}, missing {sorted(code_topics() - declared)}"
+    )
+
+
+def test_each_kafka_topic_has_the_declared_retention_and_cleanup_policy(objects: list[dict[str, Any]]) -> None:
+    for t in of_kind(objects, "KafkaTopic"):
+        name = t["spec"]["topicName"]
+        config = {k: str(v) for k, v in t["spec"].get("config", {}).items() if k not in OVERLAY_ONLY}
+        assert config == topics.configs(name), name
+        assert topics.configs(name), f"{name}: no policy declared in advocacy_common.topics"
+
+
+def test_the_partner_example_reads_its_feed_in_groups_under_a_delimited_prefix(objects: list[dict[str, Any]]) -> None:
+    """The example partner user's ACLs come from the same functions the forwarder and partners use."""
+    user = one(objects, "KafkaUser", f"partner-{EXAMPLE_TENANT}")
+    assert user_acls(user) == {
+        ("topic", topics.partner_feed(EXAMPLE_TENANT), "literal", "Describe"),
+        ("topic", topics.partner_feed(EXAMPLE_TENANT), "literal", "Read"),
+        ("group", topics.partner_group_prefix(EXAMPLE_TENANT), "prefix", "Read"),
+    }
+
+
+def test_every_prefix_acl_ends_in_the_delimiter(objects: list[dict[str, Any]]) -> None:
+    """A prefix that ends inside a tenant's segment would match other tenants (``partner-acme`` and
+    ``acme-corp``): every prefix ACL of every user ends where a tenant segment cannot continue."""
+    for user in of_kind(objects, "KafkaUser"):
+        for kind, name, pattern, _op in user_acls(user):
+            if pattern == "prefix":
+                assert name.endswith(topics.DELIMITER), (user["metadata"]["name"], kind, name)
