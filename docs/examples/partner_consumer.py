@@ -2,8 +2,11 @@
 
 What it shows (docs/partners.md explains each point):
 
-- a consumer group of your own (``partner-<tenant>-<name>``; your ACL allows that prefix), so several
-  copies of this process share the partitions and a restarted one resumes where the group stopped;
+- the names: the feed ``advocacy.partner.<tenant>`` and a consumer group of your own,
+  ``partner.<tenant>.<name>`` (your ACL allows the prefix ``partner.<tenant>.``), where ``<tenant>``
+  is the tenant id as written in Kafka names (:func:`tenant_segment`: ``acme`` stays ``acme``);
+- a group of your own, so several copies of this process share the partitions and a restarted one
+  resumes where the group stopped;
 - at-least-once delivery handled properly: offsets are committed only after the batch's effects are
   stored, and every event is applied once by recording ``(ce_source, ce_id)`` in the same
   transaction as its effect (here a SQLite file; use your own database);
@@ -152,13 +155,23 @@ class Store:
         return int(row[0]) if row else 0
 
 
+def tenant_segment(tenant_id: str) -> str:
+    """The tenant id as Advocacy writes it in topic and group names: unchanged when made only of
+    ``a-z``, ``0-9`` and ``-``; otherwise each other character's UTF-8 bytes as ``_`` and two hex
+    digits (``Acme`` -> ``_41cme``, ``acme.eu`` -> ``acme_2eeu``). docs/partners.md, "Names"."""
+    kept = "abcdefghijklmnopqrstuvwxyz0123456789-"
+    return "".join(
+        c if c in kept else "".join(f"_{b:02x}" for b in c.encode("utf-8", "surrogatepass")) for c in tenant_id
+    )
+
+
 def consumer_config(environ: dict[str, str] | os._Environ[str]) -> dict[str, Any]:
     """aiokafka settings from the environment: SASL/SCRAM over TLS when a username is given."""
     tenant = environ["ADVOCACY_TENANT"]
     config: dict[str, Any] = {
         "bootstrap_servers": environ.get("KAFKA_BOOTSTRAP_SERVERS", "localhost:29092"),
         # Your group: partitions are shared among its members, offsets are kept per group.
-        "group_id": environ.get("KAFKA_GROUP_ID", f"partner-{tenant}-example"),
+        "group_id": environ.get("KAFKA_GROUP_ID", f"partner.{tenant_segment(tenant)}.example"),
         # Offsets are committed by hand, after the effects are stored (at-least-once).
         "enable_auto_commit": False,
         # A new group starts at the beginning of what the topic retains.
@@ -179,7 +192,7 @@ def consumer_config(environ: dict[str, str] | os._Environ[str]) -> dict[str, Any
 async def run(environ: dict[str, str] | os._Environ[str], store: Store) -> None:
     from aiokafka import AIOKafkaConsumer  # the only third-party dependency
 
-    topic = f"advocacy.partner.{environ['ADVOCACY_TENANT']}"
+    topic = f"advocacy.partner.{tenant_segment(environ['ADVOCACY_TENANT'])}"
     consumer = AIOKafkaConsumer(topic, **consumer_config(environ))
     await consumer.start()
     log.info("consuming %s", topic)

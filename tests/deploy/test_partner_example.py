@@ -10,7 +10,11 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from hypothesis import example as case
+from hypothesis import given
+from hypothesis import strategies as st
 
+from advocacy_common import topics
 from advocacy_common.events import new_event
 from advocacy_common.events.sharing import ShareClicked, Verdict
 from advocacy_common.partner_feed import partner_payload
@@ -77,9 +81,24 @@ def test_a_redelivered_event_is_applied_once(example: ModuleType, tmp_path: Path
     assert store.clicks("s1") == 2
 
 
+@given(st.text(st.characters(codec=None, categories=None), min_size=1, max_size=60))
+@case("acme")
+@case("Acme Corp/EU")
+@case("\ud800")
+def test_the_example_names_the_tenant_as_the_library_does(example: ModuleType, tenant: str) -> None:
+    """The example stands alone, so it carries its own copy of the encoding: the same names."""
+    try:
+        expected = topics.tenant_segment(tenant)
+    except ValueError:
+        return  # too long for a topic name: the library refuses it, no feed exists
+    assert example.tenant_segment(tenant) == expected
+
+
 def test_consumer_config_is_manual_commit_from_earliest(example: ModuleType) -> None:
     plain = example.consumer_config({"ADVOCACY_TENANT": "acme"})
-    assert plain["group_id"] == "partner-acme-example"
+    assert plain["group_id"] == "partner.acme.example" == topics.partner_group("acme", "example")
+    other = example.consumer_config({"ADVOCACY_TENANT": "Acme.EU"})
+    assert other["group_id"] == topics.partner_group("Acme.EU", "example") == "partner._41cme_2e_45_55.example"
     assert plain["enable_auto_commit"] is False and plain["auto_offset_reset"] == "earliest"
     secure = example.consumer_config(
         {"ADVOCACY_TENANT": "acme", "KAFKA_USERNAME": "partner-acme", "KAFKA_PASSWORD": "pw"}
