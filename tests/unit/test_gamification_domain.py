@@ -35,3 +35,18 @@ def test_windows() -> None:
     assert domain.window_start("month", sunday) == date(2026, 11, 1)
     assert domain.window_end("month", date(2026, 12, 1)) == date(2027, 1, 1)
     assert domain.window_end("week", date(2026, 11, 16)) == date(2026, 11, 23)
+
+
+def test_a_deactivated_person_is_not_ranked_whatever_their_membership() -> None:
+    assert domain.is_ranked(True, "ranked") and domain.is_ranked(True, "anonymous", active=True)
+    assert not domain.is_ranked(True, "ranked", active=False)
+    assert not domain.is_ranked(True, "hidden") and not domain.is_ranked(False, "ranked")
+
+
+@given(size=st.none() | st.integers(min_value=0, max_value=10_000), participants=st.integers(0, 10_000))
+def test_the_per_capita_divisor_is_the_directory_size_when_known_and_never_zero(
+    size: int | None, participants: int
+) -> None:
+    n = domain.per_capita_divisor(size, participants)
+    assert n >= 1
+    assert n == (size if size else max(participants, 1))

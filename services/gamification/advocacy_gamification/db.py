@@ -45,6 +45,25 @@ class Member(Model, table=True):
     # updated_at of the last membership event applied (an older one never overwrites a newer one)
     membership_at: datetime | None = Field(default=None, sa_type=TS)
     updated_at: datetime = Field(sa_type=TS)
+    # The company directory's flag (member.provisioned, issue 17): an inactive person is on no board
+    # and earns nothing. True for people the directory does not list.
+    active: bool = Field(default=True, sa_column_kwargs={"server_default": sa.true()})
+    # updated_at of the last directory record applied (an older one never overwrites a newer one)
+    directory_at: datetime | None = Field(default=None, sa_type=TS)
+
+
+class TeamSize(Model, table=True):
+    """A directory team's size in active provisioned members (team.updated, issue 17): the divisor of
+    the per-capita team board. A deleted team keeps its row (``deleted``) so a late, older update
+    cannot bring it back."""
+
+    __tablename__ = "team_sizes"
+
+    tenant_id: str = Field(primary_key=True)
+    team: str = Field(primary_key=True)
+    size: int
+    deleted: bool = False
+    updated_at: datetime = Field(sa_type=TS)
 
 
 class LedgerEntry(Model, table=True):
@@ -321,6 +340,7 @@ class StreamTicketUse(Model, table=True):
 
 
 MEMBERS = table_of(Member)
+TEAM_SIZES = table_of(TeamSize)
 LEDGER = table_of(LedgerEntry)
 TOTALS = table_of(PointsTotal)
 BALANCES = table_of(Balance)

@@ -27,7 +27,7 @@ from advocacy_common.events.gamification import PointsAwarded
 from advocacy_common.outbox import add_events
 from advocacy_gamification import domain
 from advocacy_gamification.adapters.context import TenantContext, load_contexts
-from advocacy_gamification.adapters.sql import people_in
+from advocacy_gamification.adapters.sql import people_in, ranked_member
 from advocacy_gamification.db import BALANCES, CHALLENGE_TOTALS, CHALLENGES, LEDGER, MEMBERS, SCORE_COUNTS, TOTALS
 from advocacy_gamification.settings import SOURCE
 
@@ -128,7 +128,12 @@ async def member_rows(session: AsyncSession, keys: Iterable[tuple[str, str]]) ->
         return {}
     rows = await session.execute(
         sa.select(
-            MEMBERS.c.tenant_id, MEMBERS.c.employee_id, MEMBERS.c.team, MEMBERS.c.enrolled, MEMBERS.c.visibility
+            MEMBERS.c.tenant_id,
+            MEMBERS.c.employee_id,
+            MEMBERS.c.team,
+            MEMBERS.c.enrolled,
+            MEMBERS.c.visibility,
+            MEMBERS.c.active,
         ).where(people_in(MEMBERS.c.tenant_id, MEMBERS.c.employee_id, ks))
     )
     return {(r.tenant_id, r.employee_id): r for r in rows.all()}
@@ -191,7 +196,7 @@ def _team_ranked(members: dict[tuple[str, str], Any], tenant_id: str, employee_i
     m = members.get((tenant_id, employee_id))
     if m is None:
         return None, True
-    return m.team, domain.is_ranked(m.enrolled, m.visibility)
+    return m.team, domain.is_ranked(m.enrolled, m.visibility, m.active)
 
 
 async def _move_totals(
@@ -392,7 +397,7 @@ async def rebuild_windows(session: AsyncSession, tenant_id: str, zone: str, week
     back = (sa.cast(sa.extract("isodow", local), sa.Integer) - 1 - week_starts_on + 7) % 7
     starts = {"week": local - back, "month": sa.cast(sa.func.date_trunc("month", local), sa.Date)}
     member = sa.and_(MEMBERS.c.tenant_id == LEDGER.c.tenant_id, MEMBERS.c.employee_id == LEDGER.c.employee_id)
-    ranked = sa.func.coalesce(sa.and_(MEMBERS.c.enrolled, MEMBERS.c.visibility != "hidden"), sa.true())
+    ranked = ranked_member()
     for window, start in starts.items():
         sums = (
             sa.select(

@@ -16,6 +16,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from advocacy_gamification.db import MEMBERS
+
+
+def ranked_member() -> sa.ColumnElement[bool]:
+    """:func:`advocacy_gamification.domain.is_ranked` over an outer-joined ``members`` row (no row:
+    ranked)."""
+    return sa.func.coalesce(sa.and_(MEMBERS.c.enrolled, MEMBERS.c.visibility != "hidden", MEMBERS.c.active), sa.true())
+
 
 def people_in(tenant_col: Any, id_col: Any, keys: Iterable[tuple[str, str]]) -> sa.ColumnElement[bool]:
     by_tenant: dict[str, set[str]] = defaultdict(set)

@@ -101,9 +101,20 @@ def ranked_rows(rows: Sequence[tuple[str, int]]) -> list[tuple[str, int, int]]:
     return [(i, p, r) for (i, p), r in zip(ordered, ranks, strict=True)]
 
 
-def is_ranked(enrolled: bool, visibility: str) -> bool:
-    """On public boards and counted in others' ranks: enrolled and not hidden."""
-    return enrolled and visibility != "hidden"
+def is_ranked(enrolled: bool, visibility: str, active: bool = True) -> bool:
+    """On public boards and counted in others' ranks: enrolled, not hidden, and not deactivated in
+    the company's directory."""
+    return enrolled and visibility != "hidden" and active
+
+
+def per_capita_divisor(directory_size: int | None, participants: int) -> int:
+    """What the per-capita team board divides a team's points by: the directory's count of the
+    team's active members when the directory knows the team (and counts anyone), else the ranked
+    people gamification knows in the team. Never 0 for a listed team (the caller lists a team only
+    when one of the two is positive)."""
+    if directory_size is not None and directory_size > 0:
+        return directory_size
+    return max(participants, 1)
 
 
 # -- challenges --------------------------------------------------------------------------------------

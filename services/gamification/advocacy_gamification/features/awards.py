@@ -1,6 +1,13 @@
 """Events in -> ledger entries: awards under the rule version in effect when the event occurred,
 daily caps per employee and action (tenant's day), reversals of invalidated clicks, membership,
-erasure, tenant settings. One consumed batch is one transaction (the consumer runner's)."""
+the directory, erasure, tenant settings. One consumed batch is one transaction (the consumer runner's).
+
+A person the directory has deactivated earns nothing: their clicks (links keep answering), late
+conversions and anything else are scored here at 0 points with the reason ``member_inactive``.
+This is the one place that decides it, because points exist only here: sharing's verdict stays what
+the visitor did (a counted click is still a real visit, for content's metrics), and gamification is
+the service that already keeps the directory's flag for its boards. The ledger keeps the 0-point
+entries, so an admin can see what an inactive person's links still brought in."""
 
 from __future__ import annotations
 
@@ -15,7 +22,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from advocacy_common.bulk import insert_rows, rows_param
 from advocacy_common.events import Envelope
-from advocacy_common.events.content import MemberErased, MemberUpdated, SuggestionApproved, TenantSettingsUpdated
+from advocacy_common.events.content import (
+    MemberErased,
+    MemberProvisioned,
+    MemberUpdated,
+    SuggestionApproved,
+    TeamUpdated,
+    TenantSettingsUpdated,
+)
 from advocacy_common.events.sharing import ClickInvalidated, ConversionRecorded, ShareClicked, ShareCreated, Verdict
 from advocacy_common.tenant_store import apply_tenant_settings
 from advocacy_gamification.adapters.context import TenantContext, load_contexts
@@ -87,6 +101,12 @@ async def apply_events(session: AsyncSession, events: Sequence[Envelope[Any]]) -
     membership = by_type.get(MemberUpdated, [])
     if membership:
         await members.apply_membership(session, membership)
+    directory = by_type.get(MemberProvisioned, [])
+    if directory:  # before the facts: a deactivation in the same batch already counts
+        await members.apply_directory(session, directory)
+    team_sizes = by_type.get(TeamUpdated, [])
+    if team_sizes:
+        await members.apply_team_sizes(session, team_sizes)
 
     facts = [f for f in map(fact_of, events) if f is not None]
     invalidated = by_type.get(ClickInvalidated, [])
@@ -114,7 +134,8 @@ async def apply_events(session: AsyncSession, events: Sequence[Envelope[Any]]) -
     facts = [f for f in facts if (f.tenant_id, f.employee_id) not in gone]
     invalidated = [e for e in invalidated if (e.tenant_id, e.data.employee_id) not in gone]
     contexts = await load_contexts(session, {f.tenant_id for f in facts} | {e.tenant_id for e in invalidated})
-    posted = await post(session, await entries_for(session, facts, contexts))
+    inactive = await members.inactive_among(session, {(f.tenant_id, f.employee_id) for f in facts})
+    posted = await post(session, await entries_for(session, facts, contexts, inactive))
     if invalidated:
         posted += await reverse_clicks(session, invalidated)
     await badges.record_activity(session, posted, contexts)
@@ -124,15 +145,22 @@ async def apply_events(session: AsyncSession, events: Sequence[Envelope[Any]]) -
 
 
 async def entries_for(
-    session: AsyncSession, facts: Sequence[Fact], contexts: dict[str, TenantContext]
+    session: AsyncSession,
+    facts: Sequence[Fact],
+    contexts: dict[str, TenantContext],
+    inactive: set[tuple[str, str]] | None = None,
 ) -> list[NewEntry]:
-    """Score each fact under its rule version; the ones over a daily cap earn 0 (``capped``)."""
+    """Score each fact under its rule version; the ones over a daily cap earn 0 (``capped``), and so
+    do those of people the directory has deactivated (``inactive``: reason ``member_inactive``,
+    counted against no cap and crediting no content item)."""
+    inactive = inactive or set()
+    off = {i for i, f in enumerate(facts) if (f.tenant_id, f.employee_id) in inactive}
     # by position in ``facts``: a Fact is a frozen dataclass whose hash hashes its eight fields
     versions = [contexts[f.tenant_id].rules_at(f.occurred_at) for f in facts]
     capped_keys: dict[tuple[str, str, str, date], list[int]] = defaultdict(list)
     for i in sorted(range(len(facts)), key=lambda i: facts[i].occurred_at):
         f = facts[i]
-        if versions[i].body.daily_caps.cap(f.action) is not None:
+        if i not in off and versions[i].body.daily_caps.cap(f.action) is not None:
             zone = contexts[f.tenant_id].settings.zone
             capped_keys[(f.tenant_id, f.employee_id, f.action, f.occurred_at.astimezone(zone).date())].append(i)
     over: set[int] = set()
@@ -147,12 +175,14 @@ async def entries_for(
                 cap = versions[i].body.daily_caps.cap(facts[i].action)
                 if cap is not None and before + n + 1 > cap:
                     over.add(i)
-    repeats = await _repeat_credits(session, facts, versions, over)
+    repeats = await _repeat_credits(session, facts, versions, over | off)
     out = []
     for i, f in enumerate(facts):
         v = versions[i]
         capped = i in over
-        points = 0 if capped or i in repeats else v.body.points_for(f.action, f.detail, f.content_id, f.occurred_at)
+        earns = not (capped or i in repeats or i in off)
+        points = v.body.points_for(f.action, f.detail, f.content_id, f.occurred_at) if earns else 0
+        reason = INACTIVE_REASON if i in off else REPEAT_REASON if i in repeats else None
         out.append(
             NewEntry(
                 tenant_id=f.tenant_id,
@@ -168,12 +198,14 @@ async def entries_for(
                 balance_delta=points,
                 occurred_at=f.occurred_at,
                 capped=capped,
-                reason=REPEAT_REASON if i in repeats else None,
+                reason=reason,
             )
         )
     return out
 
 
+#: The ledger's reason on what a deactivated person's activity earned (nothing).
+INACTIVE_REASON = "member_inactive"
 REPEAT_REASON = "already credited for this content item (rules: share_points_per = content)"
 
 

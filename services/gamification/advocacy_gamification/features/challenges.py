@@ -18,6 +18,7 @@ from advocacy_common.errors import Unprocessable
 from advocacy_common.pagination import PageParams, as_str, as_time, encode_cursor, parse_cursor
 from advocacy_gamification import domain
 from advocacy_gamification.adapters.ledger import notify_boards, tenant_lock_key
+from advocacy_gamification.adapters.sql import ranked_member
 from advocacy_gamification.db import CHALLENGE_TOTALS, CHALLENGE_WINNERS, CHALLENGES, LEDGER, MEMBERS
 from advocacy_gamification.features.leaderboard import challenge_row, challenge_scope, display, place, ranked_page
 
@@ -99,7 +100,7 @@ async def create(
         .subquery()
     )
     member = sa.and_(MEMBERS.c.tenant_id == tenant_id, MEMBERS.c.employee_id == sums.c.employee_id)
-    ranked = sa.func.coalesce(sa.and_(MEMBERS.c.enrolled, MEMBERS.c.visibility != "hidden"), sa.true())
+    ranked = ranked_member()
     await session.execute(
         sa.insert(CHALLENGE_TOTALS).from_select(
             ["challenge_id", "employee_id", "tenant_id", "team", "points", "ranked"],
@@ -131,7 +132,7 @@ async def listing(session: AsyncSession, tenant_id: str, page: PageParams) -> di
 
 
 async def team_totals(session: AsyncSession, challenge_id: str) -> list[tuple[str, int, int]]:
-    """(team, points, participants) of enrolled people (hidden ones count for their team)."""
+    """(team, points, participants) of enrolled, active people (hidden ones count for their team)."""
     ct = CHALLENGE_TOTALS
     rows = await session.execute(
         sa.select(ct.c.team, sa.func.sum(ct.c.points), sa.func.count())
@@ -141,7 +142,9 @@ async def team_totals(session: AsyncSession, challenge_id: str) -> list[tuple[st
             )
         )
         .where(
-            ct.c.challenge_id == challenge_id, ct.c.team.is_not(None), sa.func.coalesce(MEMBERS.c.enrolled, sa.true())
+            ct.c.challenge_id == challenge_id,
+            ct.c.team.is_not(None),
+            sa.func.coalesce(sa.and_(MEMBERS.c.enrolled, MEMBERS.c.active), sa.true()),
         )
         .group_by(ct.c.team)
     )

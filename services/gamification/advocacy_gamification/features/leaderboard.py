@@ -1,6 +1,7 @@
 """Reading the boards: a window's board (optionally one team's), a challenge's board, the caller's
-own place, and the team board. Every board lists only ranked people (enrolled, not hidden); the
-anonymous are listed without id or name. Ranks are competition ranks over the ranked people.
+own place, and the team board. Every board lists only ranked people (enrolled, not hidden, not
+deactivated in the company's directory); the anonymous are listed without id or name. Ranks are
+competition ranks over the ranked people.
 
 Pages are keyset pages on (points desc, employee id); the cursor holds the last page's points and
 how many people with those points were already shown, never an employee id (an anonymous
@@ -21,7 +22,7 @@ from advocacy_common.errors import NotFound
 from advocacy_common.pagination import PageParams, as_int, as_offset, encode_cursor, parse_cursor
 from advocacy_gamification import domain
 from advocacy_gamification.adapters.context import TenantContext, calendar
-from advocacy_gamification.db import CHALLENGE_TOTALS, CHALLENGES, MEMBERS, SCORE_COUNTS, TOTALS
+from advocacy_gamification.db import CHALLENGE_TOTALS, CHALLENGES, MEMBERS, SCORE_COUNTS, TEAM_SIZES, TOTALS
 
 
 def display(employee_id: str, name: str | None, team: str | None, visibility: str | None) -> dict[str, Any]:
@@ -171,12 +172,13 @@ async def board(
 
 
 async def place(session: AsyncSession, scope: Scope, key: Any, employee_id: str, tenant_id: str) -> dict[str, Any]:
-    """The caller's rank (null when unranked), points and the gap to the next place up: one query."""
+    """The caller's rank (null when unranked: opted out, or deactivated in the directory), points and
+    the gap to the next place up: one query."""
     t = scope.table
     mine = sa.select(t.c.points).where(*key).scalar_subquery()
     above, nxt = scope.above(mine)
     enrolled = (
-        sa.select(MEMBERS.c.enrolled)
+        sa.select(sa.and_(MEMBERS.c.enrolled, MEMBERS.c.active))
         .where(MEMBERS.c.tenant_id == tenant_id, MEMBERS.c.employee_id == employee_id)
         .scalar_subquery()
     )
@@ -224,8 +226,11 @@ async def me(
 async def teams(
     session: AsyncSession, tenant_id: str, window: str, page: PageParams, *, now: datetime | None = None
 ) -> dict[str, Any]:
-    """Teams ranked by points per active member: the ranked people (enrolled, not hidden) gamification
-    knows in the team, whether or not they scored, and their points in the window."""
+    """Teams ranked by points per member, and their points in the window (of ranked people). The
+    divisor (``members``) is the directory's team size (team.updated: active provisioned members)
+    when the directory knows the team, else the ranked people (enrolled, not hidden, active)
+    gamification knows in the team, whether or not they scored. A directory team nobody has acted in
+    yet is listed with 0 points; a deleted directory team falls back to the people known in it."""
     now = now or datetime.now(UTC)
     ctx = await calendar(session, tenant_id)
     span = ctx.current_window(window, now)
@@ -247,20 +252,36 @@ async def teams(
             MEMBERS.c.tenant_id == tenant_id,
             MEMBERS.c.enrolled,
             MEMBERS.c.visibility != "hidden",
+            MEMBERS.c.active,
             MEMBERS.c.team.is_not(None),
         )
         .group_by(MEMBERS.c.team)
         .subquery()
     )
+    sizes = (
+        sa.select(TEAM_SIZES.c.team, TEAM_SIZES.c.size)
+        .where(TEAM_SIZES.c.tenant_id == tenant_id, TEAM_SIZES.c.deleted.is_(False), TEAM_SIZES.c.size > 0)
+        .subquery()
+    )
+    # every team someone ranked is known in, or the directory counts anyone in
+    names = sa.union(sa.select(mem.c.team), sa.select(sizes.c.team)).subquery()
     rows = (
         await session.execute(
-            sa.select(mem.c.team, mem.c.members, sa.func.coalesce(pts.c.points, 0).label("points")).select_from(
-                mem.outerjoin(pts, pts.c.team == mem.c.team)
+            sa.select(
+                names.c.team,
+                sa.func.coalesce(mem.c.members, 0).label("members"),
+                sizes.c.size,
+                sa.func.coalesce(pts.c.points, 0).label("points"),
+            ).select_from(
+                names.outerjoin(mem, mem.c.team == names.c.team)
+                .outerjoin(sizes, sizes.c.team == names.c.team)
+                .outerjoin(pts, pts.c.team == names.c.team)
             )
         )
     ).all()
+    per = [(r.team, int(r.points), domain.per_capita_divisor(r.size, int(r.members))) for r in rows]
     scored = sorted(
-        ((r.team, int(r.points), int(r.members), Fraction(int(r.points), int(r.members))) for r in rows),
+        ((team, points, n, Fraction(points, n)) for team, points, n in per),
         key=lambda r: (-r[3], -r[1], r[0]),
     )
     ranks: list[int] = []

@@ -1,4 +1,10 @@
-"""People: membership (enrolment, leaderboard visibility, name, team) and erasure."""
+"""People: membership (enrolment, leaderboard visibility, name, team), the company directory's
+record (active flag, team, name; team sizes) and erasure.
+
+Deactivation (member.provisioned with ``active: false``, issue 17) takes the person off every board
+at once: their totals rows stop being ranked (the boards, the live streams and everyone's ranks
+follow, as for an opt-out) and :mod:`advocacy_gamification.features.awards` scores what they do
+meanwhile at 0 points. A newer record with ``active: true`` brings them back."""
 
 from __future__ import annotations
 
@@ -15,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from advocacy_common import audit, erasure
 from advocacy_common.bulk import insert_rows, rows_param
 from advocacy_common.events import Envelope
-from advocacy_common.events.content import MemberUpdated
+from advocacy_common.events.content import MemberProvisioned, MemberUpdated, TeamUpdated
 from advocacy_gamification import domain
 from advocacy_gamification.adapters import pseudonyms
 from advocacy_gamification.adapters.ledger import move_score_counts, notify_boards, notify_erased
@@ -33,6 +39,7 @@ from advocacy_gamification.db import (
     REWARDS,
     RULE_SETS,
     STATS,
+    TEAM_SIZES,
     TOTALS,
 )
 
@@ -111,6 +118,86 @@ async def apply_membership(session: AsyncSession, envs: Sequence[Envelope[Member
     await sync_board_copies(session, changed)
 
 
+def _latest(envs: Sequence[Envelope[Any]]) -> dict[Key, Envelope[Any]]:
+    latest: dict[Key, Envelope[Any]] = {}
+    for env in envs:
+        k = (env.tenant_id, env.data.employee_id)
+        if k not in latest or latest[k].data.updated_at <= env.data.updated_at:
+            latest[k] = env
+    return latest
+
+
+async def apply_directory(session: AsyncSession, envs: Sequence[Envelope[MemberProvisioned]]) -> None:
+    """The directory's record of each person: active flag, team and display name (the directory's
+    team and name win over what activity events carried). An older record never overwrites a newer
+    one; an erased person's record is dropped. The copies on the boards follow."""
+    latest = _latest(envs)
+    gone = await erased(session, latest)
+    now = datetime.now(UTC)
+    changed: list[Key] = []
+    for k, env in sorted(latest.items()):
+        if k in gone:
+            continue
+        d: MemberProvisioned = env.data
+        stmt = pg_insert(MEMBERS).values(
+            tenant_id=k[0],
+            employee_id=k[1],
+            name=d.display_name,
+            team=d.team,
+            visibility="ranked",
+            enrolled=True,
+            active=d.active,
+            directory_at=d.updated_at,
+            updated_at=now,
+        )
+        res = await session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["tenant_id", "employee_id"],
+                set_={
+                    "name": sa.func.coalesce(stmt.excluded.name, MEMBERS.c.name),
+                    "team": sa.func.coalesce(stmt.excluded.team, MEMBERS.c.team),
+                    "active": stmt.excluded.active,
+                    "directory_at": stmt.excluded.directory_at,
+                    "updated_at": stmt.excluded.updated_at,
+                },
+                where=sa.or_(MEMBERS.c.directory_at.is_(None), MEMBERS.c.directory_at <= stmt.excluded.directory_at),
+            ).returning(MEMBERS.c.employee_id)
+        )
+        if res.first() is not None:
+            changed.append(k)
+    await sync_board_copies(session, changed)
+
+
+async def apply_team_sizes(session: AsyncSession, envs: Sequence[Envelope[TeamUpdated]]) -> None:
+    """The directory's team sizes (the per-capita board's divisors); an older update never
+    overwrites a newer one, and a deleted team keeps its row marked ``deleted``."""
+    for env in envs:
+        d = env.data
+        stmt = pg_insert(TEAM_SIZES).values(
+            tenant_id=env.tenant_id, team=d.team, size=max(d.size, 0), deleted=d.deleted, updated_at=d.updated_at
+        )
+        await session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["tenant_id", "team"],
+                set_={k: stmt.excluded[k] for k in ("size", "deleted", "updated_at")},
+                where=TEAM_SIZES.c.updated_at <= stmt.excluded.updated_at,
+            )
+        )
+
+
+async def inactive_among(session: AsyncSession, keys: Iterable[Key]) -> set[Key]:
+    """The people among ``keys`` the directory has deactivated."""
+    ks = sorted(set(keys))
+    if not ks:
+        return set()
+    rows = await session.execute(
+        sa.select(MEMBERS.c.tenant_id, MEMBERS.c.employee_id).where(
+            people_in(MEMBERS.c.tenant_id, MEMBERS.c.employee_id, ks), MEMBERS.c.active.is_(False)
+        )
+    )
+    return {(r.tenant_id, r.employee_id) for r in rows.all()}
+
+
 async def sync_board_copies(session: AsyncSession, keys: Sequence[Key]) -> None:
     """Copy each member's team and ranked flag onto their totals rows."""
     if not keys:
@@ -119,13 +206,18 @@ async def sync_board_copies(session: AsyncSession, keys: Sequence[Key]) -> None:
     rows = (
         await session.execute(
             sa.select(
-                MEMBERS.c.tenant_id, MEMBERS.c.employee_id, MEMBERS.c.team, MEMBERS.c.enrolled, MEMBERS.c.visibility
+                MEMBERS.c.tenant_id,
+                MEMBERS.c.employee_id,
+                MEMBERS.c.team,
+                MEMBERS.c.enrolled,
+                MEMBERS.c.visibility,
+                MEMBERS.c.active,
             ).where(people_in(MEMBERS.c.tenant_id, MEMBERS.c.employee_id, ks))
         )
     ).all()
     counts: dict[tuple[str, str, date, int], int] = defaultdict(int)
     for r in rows:
-        ranked = domain.is_ranked(r.enrolled, r.visibility)
+        ranked = domain.is_ranked(r.enrolled, r.visibility, r.active)
         flipped = await session.execute(
             sa.update(TOTALS)
             .where(
@@ -196,7 +288,7 @@ async def erase(session: AsyncSession, tenant_id: str, employee_id: str, at: dat
         await session.execute(
             sa.delete(MEMBERS)
             .where(MEMBERS.c.tenant_id == tenant_id, MEMBERS.c.employee_id == employee_id)
-            .returning(MEMBERS.c.team, MEMBERS.c.enrolled, MEMBERS.c.visibility)
+            .returning(MEMBERS.c.team, MEMBERS.c.enrolled, MEMBERS.c.visibility, MEMBERS.c.active)
         )
     ).first()
     await session.execute(
@@ -209,6 +301,7 @@ async def erase(session: AsyncSession, tenant_id: str, employee_id: str, at: dat
             # as "Anonymous" where they were
             visibility="hidden" if old is not None and old.visibility == "hidden" else "anonymous",
             enrolled=old.enrolled if old else True,
+            active=old.active if old else True,  # a deactivated person's rows stay off the boards
             membership_at=at,
             updated_at=at,
         )
