@@ -368,7 +368,7 @@ def create_service_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        from advocacy_common.auth import JWTVerifier
+        from advocacy_common.auth.issuers import build_verifier
 
         engine = make_engine(
             settings.database_url, pool_size=settings.db_pool_size, application_name=settings.service_name
@@ -377,7 +377,7 @@ def create_service_app(
         runtime = Runtime(settings, definition, engine, make_sessionmaker(engine))
         app.state.runtime = runtime
         app.state.settings = settings
-        app.state.verifier = verifier or JWTVerifier.from_settings(settings)
+        app.state.verifier = verifier or build_verifier(settings)
         await runtime.start()
         log.info("service started", extra={"role": settings.role.value, "tracing": tracing.ON})
         try:

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import os
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, ValidationError, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from advocacy_common.kafka_connection import IdempotenceMode, KafkaConnection, SaslMechanism, SecurityProtocol
 from advocacy_common.signing_keys import env_name, refuse_weak
+
+if TYPE_CHECKING:
+    from advocacy_common.auth.claims import IssuerConfig
 
 # Infrastructure settings that may be given without the service prefix.
 SHARED_NAMES = (
@@ -43,6 +46,7 @@ SHARED_NAMES = (
     "jwt_issuer",
     "jwt_audience",
     "jwt_jwks_refetch_seconds",
+    "auth_issuers",
     "dev_mode",
     "log_level",
     "log_json",
@@ -91,7 +95,7 @@ class _UnprefixedSource(PydanticBaseSettingsSource):
         return out
 
     def _is_complex(self, field: FieldInfo) -> bool:
-        return field.annotation in (list[str],)
+        return field.annotation in (list[str], list[dict[str, Any]])
 
 
 class ServiceSettings(BaseSettings):
@@ -142,6 +146,11 @@ class ServiceSettings(BaseSettings):
     jwt_leeway_seconds: int = 60
     # At most one JWKS refetch per this many seconds (an unknown kid triggers one; start-up counts).
     jwt_jwks_refetch_seconds: float = Field(default=30.0, gt=0)
+    # More trusted issuers, each with its keys, audience and claim mapping (advocacy_common.auth.claims,
+    # docs/identity.md): a JSON list of objects, checked at start. The JWT_* issuer above, when its keys
+    # are set, stays trusted with our own claim names.
+    auth_issuers: list[dict[str, Any]] = Field(default_factory=list)
+    _trusted_issuers: tuple[IssuerConfig, ...] = PrivateAttr(default=())
 
     dev_mode: bool = False
     log_level: str = "INFO"
@@ -208,14 +217,29 @@ class ServiceSettings(BaseSettings):
             self.database_url = f"postgresql+asyncpg://postgres@127.0.0.1:5433/advocacy_{self.service_name}"
         if self.dev_mode and not self.trusted_proxies:
             self.trusted_proxies = ["127.0.0.0/8", "::1/128"]
+        if self.auth_issuers:
+            # Imported here: the auth package imports this module (its dev keys use DEV_ISSUER).
+            from advocacy_common.auth.claims import parse_issuers
+
+            self._trusted_issuers = parse_issuers(self.auth_issuers)
+        default_issuer = bool(self.jwt_jwks_path or self.jwt_jwks_url)
+        if default_issuer and self.jwt_issuer in {c.issuer for c in self._trusted_issuers}:
+            raise ValueError(f"{self.service_name}: AUTH_ISSUERS lists JWT_ISSUER again ({self.jwt_issuer})")
         if not self.dev_mode:
-            if not (self.jwt_jwks_path or self.jwt_jwks_url):
-                raise ValueError(f"{self.service_name}: JWT_JWKS_URL (or JWT_JWKS_PATH) must be set")
-            if self.jwt_issuer == DEV_ISSUER:
+            if not (default_issuer or self._trusted_issuers):
+                raise ValueError(f"{self.service_name}: JWT_JWKS_URL (or JWT_JWKS_PATH, or AUTH_ISSUERS) must be set")
+            if default_issuer and self.jwt_issuer == DEV_ISSUER:
                 raise ValueError(f"{self.service_name}: JWT_ISSUER is the dev issuer outside dev mode")
+            if any(c.issuer == DEV_ISSUER for c in self._trusted_issuers):
+                raise ValueError(f"{self.service_name}: AUTH_ISSUERS lists the dev issuer outside dev mode")
             # Every field marked SigningKey: set, private, long enough (advocacy_common.signing_keys).
             refuse_weak(self)
         return self
+
+    @property
+    def trusted_issuers(self) -> tuple[IssuerConfig, ...]:
+        """The ``AUTH_ISSUERS`` entries, checked and completed from their presets."""
+        return self._trusted_issuers
 
     @property
     def kafka(self) -> KafkaConnection:

@@ -5,7 +5,8 @@ Usage::
     @router.post("/v1/content")
     async def create(body: ContentIn, admin: AdminPrincipal) -> ContentOut: ...
 
-The app puts a :class:`JWTVerifier` at ``app.state.verifier`` at start-up. Verification is
+The app puts a verifier (:func:`.issuers.build_verifier`: a :class:`JWTVerifier`, or
+:class:`.issuers.TrustedIssuers` for several issuers) at ``app.state.verifier`` at start-up. Verification is
 synchronous and CPU-bound (one signature check, no I/O for a known kid), cheap enough to run
 on the event loop rather than paying a thread hop per request.
 
@@ -21,8 +22,8 @@ from fastapi import Depends, Request
 
 from advocacy_common.errors import Forbidden, Unauthorized
 
+from .issuers import TokenVerifier
 from .principal import ADMIN, COACH, EMPLOYEE, KNOWN_ROLES, PARTNER, Principal
-from .verifier import JWTVerifier
 
 # RFC 6750: a missing or unusable header gets a bare challenge, a rejected token says why.
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
@@ -31,9 +32,9 @@ _INVALID_TOKEN_CHALLENGE = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
 
 async def get_principal(request: Request) -> Principal:
     """The verified caller, from ``Authorization: Bearer <jwt>``; 401 otherwise."""
-    verifier: JWTVerifier | None = getattr(request.app.state, "verifier", None)
+    verifier: TokenVerifier | None = getattr(request.app.state, "verifier", None)
     if verifier is None:
-        raise RuntimeError("app.state.verifier is not set: create a JWTVerifier at start-up")
+        raise RuntimeError("app.state.verifier is not set: create one at start-up (auth.issuers.build_verifier)")
     header = request.headers.get("authorization")
     if not header:
         raise Unauthorized("missing Authorization header", headers=_CHALLENGE)

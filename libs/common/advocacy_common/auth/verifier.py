@@ -52,9 +52,11 @@ from joserfc.errors import (
 from joserfc.jwa import JWSAlgModel
 from joserfc.jwk import GuestProtocol, Key, import_key
 from joserfc.jws import JWSRegistry
+from joserfc.jwt import ClaimsOption
 
 from advocacy_common.errors import Unauthorized
 
+from .claims import ClaimMapping, MappingError, map_claims
 from .principal import Principal
 
 if TYPE_CHECKING:
@@ -73,6 +75,8 @@ FETCH_TIMEOUT_SECONDS = 5.0
 MAX_JWKS_BYTES = 1024 * 1024
 #: Bearer tokens travel in a header; anything longer is not ours and is refused before decoding.
 MAX_TOKEN_LENGTH = 16 * 1024
+#: The 401 message of a verified token whose claims do not map (the log line says which claim).
+UNMAPPED = "token not accepted: its claims do not name a tenant, a subject and a role of this platform"
 #: RSA keys below this size are skipped (NIST SP 800-131A), rather than trusted with a warning.
 MIN_RSA_BITS = 2048
 
@@ -254,7 +258,10 @@ class JWTVerifier:
         *,
         refetch_seconds: float = REFRESH_INTERVAL_SECONDS,
         clock: Callable[[], float] = time.time,
+        mapping: ClaimMapping | None = None,
     ) -> None:
+        """``mapping``: how this issuer's claims name a principal (:mod:`.claims`, an ``AUTH_ISSUERS``
+        entry); None for our own claim names (``sub``, ``tid``, ``roles``, ``team``, ``name``)."""
         if not (jwks_path or jwks_url):
             raise ValueError(
                 "JWTVerifier needs jwks_path or jwks_url (in dev: the jwks.json written by ensure_dev_keys)"
@@ -266,14 +273,17 @@ class JWTVerifier:
         self._jwks_url = jwks_url
         self._clock = clock
         self._registry = _AsymmetricRegistry(algorithms=ALLOWED_ALGORITHMS, strict_check_header=False)
+        self.mapping = mapping
+        # With a mapping, which claims a principal needs is the mapping's business (Entra names the
+        # person by "oid", Okta has no "tid"): map_claims says which one is missing.
+        ours: dict[str, ClaimsOption] = {} if mapping else {"sub": {"essential": True}, "tid": {"essential": True}}
         self._claims = jwt.JWTClaimsRegistry(
             now=self._now,
             leeway=leeway_seconds,
             iss={"essential": True, "value": issuer},
             aud={"essential": True, "value": audience},
             exp={"essential": True},
-            sub={"essential": True},
-            tid={"essential": True},
+            **ours,
         )
         self._lock = threading.Lock()
         self._next_fetch_at = 0.0
@@ -344,6 +354,16 @@ class JWTVerifier:
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             # A header that decodes to the wrong JSON shape is not always wrapped by joserfc.
             raise Unauthorized("malformed token") from exc
+        if self.mapping is not None:
+            mapped = map_claims(decoded.claims, self.mapping)
+            if isinstance(mapped, MappingError):
+                # The log names the claim for the operator; the caller learns only that it did not map.
+                log.warning(
+                    "token refused: its claims do not map to a principal",
+                    extra={"issuer": self.issuer, "claim": mapped.claim, "reason": mapped.reason},
+                )
+                raise Unauthorized(UNMAPPED)
+            return mapped
         try:
             return Principal.from_claims(decoded.claims)
         except ValueError as exc:
