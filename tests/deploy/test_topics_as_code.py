@@ -60,3 +60,22 @@ def test_every_prefix_acl_ends_in_the_delimiter(objects: list[dict[str, Any]]) -
         for kind, name, pattern, _op in user_acls(user):
             if pattern == "prefix":
                 assert name.endswith(topics.DELIMITER), (user["metadata"]["name"], kind, name)
+
+
+def test_the_asyncapi_channels_publish_the_declared_policy() -> None:
+    """Partners and tools read retention and cleanup from the AsyncAPI document: the declared ones."""
+    import yaml
+
+    from advocacy_dev import asyncapi
+    from tests.deploy.conftest import ROOT
+
+    doc = yaml.safe_load((ROOT / asyncapi.DOC_PATH).read_text())
+    seen = set()
+    for channel in doc["channels"].values():
+        address = channel["address"].replace("{tenant}", EXAMPLE_TENANT)
+        declared = topics.policy(address)
+        assert declared is not None, address
+        config = channel["bindings"]["kafka"]["topicConfiguration"]
+        assert config == {"cleanup.policy": [str(declared.cleanup)], "retention.ms": declared.retention_ms}, address
+        seen.add(address)
+    assert seen == {*topics.ALL_TOPICS, topics.partner_feed(EXAMPLE_TENANT)}

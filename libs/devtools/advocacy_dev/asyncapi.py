@@ -127,6 +127,23 @@ def _key_binding(event_type: str) -> dict[str, Any]:
     }
 
 
+def _topic_binding(topic: str) -> dict[str, Any]:
+    """The topic's declared retention and cleanup policy (advocacy_common.topics), as the Kafka
+    channel binding spells them; replicas and partitions are the deployment's, so not here."""
+    declared = topics.policy(topic)
+    if declared is None:
+        raise ValueError(f"{topic}: no policy declared in advocacy_common.topics")
+    return {
+        "kafka": {
+            "topicConfiguration": {
+                "cleanup.policy": [str(declared.cleanup)],
+                "retention.ms": declared.retention_ms,
+            },
+            "bindingVersion": KAFKA_BINDING_VERSION,
+        }
+    }
+
+
 def _summary(model: type[EventData]) -> str:
     doc = (model.__doc__ or "").strip()
     return " ".join(doc.split("\n\n", 1)[0].split()) if doc else model.TYPE
@@ -223,6 +240,7 @@ def document() -> dict[str, Any]:
             + " Internal: it mixes tenants; partners read their own feed (advocacy.partner.{tenant}).",
             "servers": [{"$ref": "#/servers/internal"}],
             "messages": {t: {"$ref": f"#/components/messages/{_message_id(t)}"} for t in types},
+            "bindings": _topic_binding(topic),
         }
         operations[f"publish.{topic}"] = {
             "action": "send",
@@ -230,15 +248,25 @@ def document() -> dict[str, Any]:
             "channel": {"$ref": f"#/channels/{topic}"},
             "messages": [{"$ref": f"#/channels/{topic}/messages/{t}"} for t in types],
         }
+    example_tenant = _KEY_EXAMPLES["tenant"]
     channels[PARTNER_CHANNEL] = {
-        "address": "advocacy.partner.{tenant}",
+        "address": topics.PARTNER_FEED_PREFIX + "{tenant}",
         "title": "Partner feed",
         "description": "One topic per tenant with the tenant's partner-visible events, same CloudEvents headers and "
         "keys as the internal topics, payloads cut down to ids, amounts and times. A partner's credentials allow "
-        "reading its tenant's topic only (consumer groups named partner-<tenant>-*). See docs/partners.md.",
-        "parameters": {"tenant": {"description": "The tenant id (the token's `tid` claim; `ce_tenantid`)."}},
+        f"reading its tenant's topic only, in consumer groups named {topics.PARTNER_GROUP_PREFIX}{{tenant}}"
+        f"{topics.DELIMITER}<name> (e.g. {topics.partner_group(example_tenant, 'crm')}). See docs/partners.md.",
+        "parameters": {
+            "tenant": {
+                "description": "The tenant id (the token's `tid` claim; `ce_tenantid`) as written in Kafka names: "
+                "unchanged when made only of a-z, 0-9 and '-', otherwise each other character's UTF-8 bytes as '_' "
+                "and two lower-case hex digits (Acme -> _41cme; docs/partners.md, Names).",
+                "examples": [topics.tenant_segment(example_tenant), topics.tenant_segment("Acme.EU")],
+            }
+        },
         "servers": [{"$ref": "#/servers/partners"}, {"$ref": "#/servers/internal"}],
         "messages": {t: {"$ref": f"#/components/messages/{_message_id(t, partner=True)}"} for t in partner_types},
+        "bindings": _topic_binding(topics.partner_feed(example_tenant)),
     }
     operations["publish.partner"] = {
         "action": "send",
