@@ -18,8 +18,16 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import ValidationError
 
-from advocacy_common.kafka import make_admin, make_consumer, make_producer, new_topic
-from advocacy_common.kafka_connection import KafkaConnection, SaslMechanism, SecurityProtocol
+from advocacy_common import topics
+from advocacy_common.kafka import (
+    IdempotenceUnavailable,
+    choose_idempotence,
+    make_admin,
+    make_consumer,
+    make_producer,
+    new_topic,
+)
+from advocacy_common.kafka_connection import IdempotenceMode, KafkaConnection, SaslMechanism, SecurityProtocol
 from advocacy_common.settings import ServiceSettings, settings_error_line
 
 
@@ -180,6 +188,22 @@ def test_replication_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     three = new_topic("t", 6, s.kafka)
     assert (three.replication_factor, three.topic_configs) == (3, {"min.insync.replicas": "2"})
     assert new_topic("t", 6, KafkaConnection("h:1")).replication_factor == -1  # a bare address: broker default
+    feed = new_topic(topics.partner_feed("acme"), 3, s.kafka)  # a per-tenant feed: the same settings
+    assert feed.replication_factor == 3
+    assert feed.topic_configs == {**topics.PARTNER_FEEDS.configs(), "min.insync.replicas": "2"}
+
+
+@pytest.mark.parametrize(
+    ("mode", "granted", "idempotent"),
+    [("auto", True, True), ("auto", False, False), ("on", True, True), ("off", True, False), ("off", False, False)],
+)
+def test_the_idempotence_rule(mode: str, granted: bool, idempotent: bool) -> None:
+    assert choose_idempotence(IdempotenceMode(mode), granted=granted) is idempotent
+
+
+def test_idempotence_on_without_producer_ids_refuses() -> None:
+    with pytest.raises(IdempotenceUnavailable, match="KAFKA_IDEMPOTENCE=on"):
+        choose_idempotence(IdempotenceMode.on, granted=False)
 
 
 def test_idempotence_modes_and_the_old_boolean(monkeypatch: pytest.MonkeyPatch) -> None:

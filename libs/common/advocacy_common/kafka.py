@@ -213,7 +213,13 @@ async def resolve_idempotence(bootstrap: KafkaConnection | str, mode: Idempotenc
     :class:`IdempotenceUnavailable` if the broker cannot); ``off`` never asks."""
     if mode is IdempotenceMode.off:
         return False
-    granted = await broker_grants_producer_ids(bootstrap)
+    return choose_idempotence(mode, granted=await broker_grants_producer_ids(bootstrap))
+
+
+def choose_idempotence(mode: IdempotenceMode, *, granted: bool) -> bool:
+    """The rule of ``KAFKA_IDEMPOTENCE`` once the broker has answered the probe (pure)."""
+    if mode is IdempotenceMode.off:
+        return False
     if mode is IdempotenceMode.on and not granted:
         raise IdempotenceUnavailable(
             "KAFKA_IDEMPOTENCE=on, but the broker grants no producer id (InitProducerId): no idempotent producer"
