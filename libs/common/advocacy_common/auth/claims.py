@@ -167,9 +167,9 @@ _MISSING: Any = _Missing()
 
 
 def _lookup(claims: Mapping[str, Any], path: Path) -> Any:
-    node: Any = claims
-    for name in path[:MAX_PATH_DEPTH]:
-        if not isinstance(node, Mapping) or name not in node:
+    node: Any = claims.get(path[0], _MISSING)
+    for name in path[1:MAX_PATH_DEPTH]:  # below the top, JSON objects: dicts (no ABC check per step)
+        if not isinstance(node, dict) or name not in node:
             return _MISSING
         node = node[name]
     return node
