@@ -146,6 +146,7 @@ TABLES: dict[tuple[str, str, str], str] = {
             "daily_stats": ("employee_id", "team"),
             "employee_monthly_stats": ("employee_id",),
             "member_facts": ("employee_id", "team", "programme_roles"),
+            "directory_facts": ("employee_id",),
             "share_facts": ("employee_id", "team"),
             "sharer_days": ("employee_id",),
             "sharer_lapses": ("employee_id",),

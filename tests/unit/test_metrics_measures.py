@@ -2,6 +2,7 @@
 
 from datetime import date
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -188,6 +189,31 @@ def test_adoption_weeks_clip_to_the_range_and_ignore_future_lapses() -> None:
         ("2026-03-02", 2, 1),
         ("2026-03-09", 0, 0),
     ]
+
+
+def test_adoption_divides_by_the_eligible_workforce_and_reports_this_week_and_month() -> None:
+    base: dict[str, Any] = {
+        "start": date(2026, 3, 1),
+        "end": date(2026, 3, 31),
+        "as_of": date(2026, 3, 26),  # a Thursday
+        "week_start_index": 6,  # weeks start on Sunday: this week is 22-26 March
+        "enrolled": 4,
+        "active_members": 3,
+        "active_sharers": 5,
+        "new_by_day": {},
+        "lapsed_by_day": {},
+    }
+    r = adoption.adoption_report(**base, eligible=50, from_directory=True, shared_this_week=5, shared_this_month=20)
+    assert (r["eligible"], r["eligible_source"], r["active_rate"]) == (50, "directory", 3 / 50)
+    assert r["this_week"] == {"from": "2026-03-22", "sharers": 5, "share_rate": 0.1}
+    assert r["this_month"] == {"from": "2026-03-01", "sharers": 20, "share_rate": 0.4}
+    # no directory: the enrolled, as before
+    r = adoption.adoption_report(**base, shared_this_week=1)
+    assert (r["eligible"], r["eligible_source"], r["active_rate"]) == (4, "enrolled", 3 / 4)
+    assert r["this_week"]["share_rate"] == 1 / 4
+    # an empty directory: no rate rather than a division by zero
+    r = adoption.adoption_report(**base, eligible=0, from_directory=True)
+    assert r["active_rate"] is None and r["this_month"]["share_rate"] is None
 
 
 def test_split_months_takes_whole_months_and_leaves_the_edges() -> None:

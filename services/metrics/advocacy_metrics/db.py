@@ -150,6 +150,19 @@ class MemberFact(Model, table=True):
     team: str = ""
 
 
+class DirectoryFact(Model, table=True):
+    """The company directory's records (content's member.provisioned, issue 17), kept as history:
+    whether someone is in the eligible workforce as of any instant is the latest row at or before
+    it. A tenant with any row has a directory (adoption's denominator is then the active people)."""
+
+    __tablename__ = "directory_facts"
+
+    tenant_id: str = Field(primary_key=True)
+    employee_id: str = Field(primary_key=True)
+    updated_at: datetime = Field(sa_type=TS, primary_key=True)
+    active: bool
+
+
 class RedemptionFact(Model, table=True):
     """A reward redemption and its money value (programme cost), cancelled or not."""
 
@@ -409,6 +422,7 @@ CLICK_INVALIDATIONS = table_of(ClickInvalidation)
 CONVERSION_FACTS = table_of(ConversionFact)
 ACCOUNT_FACTS = table_of(AccountFact)
 MEMBER_FACTS = table_of(MemberFact)
+DIRECTORY_FACTS = table_of(DirectoryFact)
 REDEMPTION_FACTS = table_of(RedemptionFact)
 ERASED_MEMBERS = table_of(ErasedMember)
 

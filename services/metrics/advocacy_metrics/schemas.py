@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -119,6 +120,17 @@ class AdoptionWeek(BaseModel):
     lapsed_sharers: int
 
 
+class AdoptionPeriod(BaseModel):
+    """The eligible people who shared from ``from`` (the start of ``as_of``'s week or month) to
+    ``as_of``, and their share of the eligible workforce."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: str = Field(alias="from")
+    sharers: int
+    share_rate: float | None
+
+
 class AdoptionReport(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
@@ -126,7 +138,14 @@ class AdoptionReport(BaseModel):
     to: str
     as_of: str
     enrolled: int
-    active_last_30_days: int
-    active_rate: float | None
+    eligible: int = Field(
+        description="the denominator: provisioned and active people when the tenant has a directory "
+        "(SCIM), the enrolled otherwise"
+    )
+    eligible_source: Literal["directory", "enrolled"]
+    active_last_30_days: int = Field(description="eligible people who shared in the 30 days up to as_of")
+    active_rate: float | None = Field(description="active_last_30_days / eligible")
     sharers_last_30_days: int
+    this_week: AdoptionPeriod
+    this_month: AdoptionPeriod
     weeks: list[AdoptionWeek]

@@ -25,6 +25,7 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from advocacy_common.networks import Network
@@ -35,6 +36,7 @@ from advocacy_metrics.db import (
     CONVERSION_ROLLUPS,
     DIMENSION_DAILY_CLICKS,
     DIMENSION_DAILY_CONVERSIONS,
+    DIRECTORY_FACTS,
     MEMBER_FACTS,
     REDEMPTION_FACTS,
     SHARER_DAYS,
@@ -334,11 +336,24 @@ def _enrolled_members(tenant: str, before: datetime) -> sa.Subquery:
     latest = (
         sa.select(m.c.employee_id, m.c.enrolled)
         .where(m.c.tenant_id == tenant, m.c.updated_at < before)
-        .distinct(m.c.employee_id)
+        .ext(distinct_on(m.c.employee_id))
         .order_by(m.c.employee_id.desc(), m.c.updated_at.desc())
         .subquery()
     )
     return sa.select(latest.c.employee_id).where(latest.c.enrolled).subquery()
+
+
+def _active_in_directory(tenant: str, before: datetime) -> sa.Subquery:
+    """The eligible workforce: people whose latest directory record before ``before`` is active."""
+    d = DIRECTORY_FACTS
+    latest = (
+        sa.select(d.c.employee_id, d.c.active)
+        .where(d.c.tenant_id == tenant, d.c.updated_at < before)
+        .ext(distinct_on(d.c.employee_id))
+        .order_by(d.c.employee_id.desc(), d.c.updated_at.desc())
+        .subquery()
+    )
+    return sa.select(latest.c.employee_id).where(latest.c.active).subquery()
 
 
 @dataclass
@@ -348,23 +363,47 @@ class AdoptionCounts:
     active_sharers: int
     new_by_day: dict[date, int]
     lapsed_by_day: dict[date, int]
+    eligible: int
+    from_directory: bool
+    shared_this_week: int
+    shared_this_month: int
 
 
 async def adoption_counts(
-    session: AsyncSession, tenant: str, days: DayRange, as_of: date, active_from: date, before: datetime
+    session: AsyncSession,
+    tenant: str,
+    days: DayRange,
+    as_of: date,
+    active_from: date,
+    before: datetime,
+    periods: tuple[date, date],
 ) -> AdoptionCounts:
+    """``periods``: the first days of "this week" and "this month" (each up to ``as_of``)."""
     enrolled = _enrolled_members(tenant, before)
     s = SHARER_DAYS
     n_enrolled = await session.scalar(sa.select(sa.func.count()).select_from(enrolled)) or 0
-    recent = sa.and_(s.c.tenant_id == tenant, s.c.day.between(active_from, as_of))
-    active_members = (
-        await session.scalar(
-            sa.select(sa.func.count(sa.distinct(s.c.employee_id)))
-            .select_from(s.join(enrolled, enrolled.c.employee_id == s.c.employee_id))
-            .where(recent)
-        )
-        or 0
+    d = DIRECTORY_FACTS
+    from_directory = bool(
+        await session.scalar(sa.select(sa.exists().where(d.c.tenant_id == tenant, d.c.updated_at < before)))
     )
+    eligible = _active_in_directory(tenant, before) if from_directory else enrolled
+    n_eligible = n_enrolled
+    if from_directory:
+        n_eligible = await session.scalar(sa.select(sa.func.count()).select_from(eligible)) or 0
+
+    # eligible sharers in the last 30 days, this week and this month: one scan of the earliest span
+    week_from, month_from = periods
+    spans = (active_from, week_from, month_from)
+    who = sa.distinct(s.c.employee_id)
+    row = (
+        await session.execute(
+            sa.select(*(sa.func.count(who).filter(s.c.day >= first) for first in spans))
+            .select_from(s.join(eligible, eligible.c.employee_id == s.c.employee_id))
+            .where(s.c.tenant_id == tenant, s.c.day.between(min(spans), as_of))
+        )
+    ).one()
+    active_members, shared_this_week, shared_this_month = (int(n or 0) for n in row)
+    recent = sa.and_(s.c.tenant_id == tenant, s.c.day.between(active_from, as_of))
     active_sharers = await session.scalar(sa.select(sa.func.count(sa.distinct(s.c.employee_id))).where(recent)) or 0
     a = ADOPTION_DAYS
     res = await session.execute(
@@ -378,4 +417,14 @@ async def adoption_counts(
         new_by_day[day] = int(new)
         if day <= as_of:
             lapsed_by_day[day] = int(lapsed)
-    return AdoptionCounts(int(n_enrolled), int(active_members), int(active_sharers), new_by_day, lapsed_by_day)
+    return AdoptionCounts(
+        int(n_enrolled),
+        active_members,
+        int(active_sharers),
+        new_by_day,
+        lapsed_by_day,
+        int(n_eligible),
+        from_directory,
+        shared_this_week,
+        shared_this_month,
+    )

@@ -21,7 +21,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from advocacy_common.events import Envelope
-from advocacy_common.events.content import MemberErased, MemberUpdated, TenantSettingsUpdated
+from advocacy_common.events.content import MemberErased, MemberProvisioned, MemberUpdated, TenantSettingsUpdated
 from advocacy_common.events.gamification import RedemptionCancelled, RewardRedeemed
 from advocacy_common.events.sharing import (
     AccountUpdated,
@@ -49,6 +49,7 @@ from advocacy_metrics.db import (
     CLICK_FACTS,
     CLICK_INVALIDATIONS,
     CONVERSION_FACTS,
+    DIRECTORY_FACTS,
     ERASED_MEMBERS,
     MEMBER_FACTS,
     REDEMPTION_FACTS,
@@ -63,6 +64,7 @@ HANDLED = (
     ConversionRecorded,
     AccountUpdated,
     MemberUpdated,
+    MemberProvisioned,
     MemberErased,
     TenantSettingsUpdated,
     RewardRedeemed,
@@ -136,6 +138,7 @@ async def record_events(session: AsyncSession, events: Sequence[Envelope[Any]]) 
     zones = {t: (await load_tenant_settings(session, t)).zone for t in tenants}
     d = domain.Deltas()
     await _record_members(session, kept(MemberUpdated))
+    await _record_directory(session, kept(MemberProvisioned))
     await _record_accounts(session, kept(AccountUpdated))
     await _record_redemptions(session, redemptions, erased)
     await _record_shares(session, kept(ShareCreated), zones, d)
@@ -380,6 +383,22 @@ async def _record_members(session: AsyncSession, events: list[Envelope[Any]]) ->
         for e in events
     }
     await session.execute(pg_insert(MEMBER_FACTS).values(list(rows.values())).on_conflict_do_nothing())
+
+
+async def _record_directory(session: AsyncSession, events: list[Envelope[Any]]) -> None:
+    """Directory records as history (a replayed or late one inserts nothing or fills in the past)."""
+    if not events:
+        return
+    rows = {
+        (e.tenant_id, e.data.employee_id, e.data.updated_at): {
+            "tenant_id": e.tenant_id,
+            "employee_id": e.data.employee_id,
+            "updated_at": e.data.updated_at,
+            "active": e.data.active,
+        }
+        for e in events
+    }
+    await session.execute(pg_insert(DIRECTORY_FACTS).values(list(rows.values())).on_conflict_do_nothing())
 
 
 async def _record_accounts(session: AsyncSession, events: list[Envelope[Any]]) -> None:

@@ -10,6 +10,7 @@ from advocacy_metrics.db import metadata
 T = metadata.tables
 SECTIONS = (
     Section("membership", T["member_facts"], newest_first="updated_at"),
+    Section("directory", T["directory_facts"], newest_first="updated_at"),
     Section("accounts", T["account_facts"]),
     Section("shares", T["share_facts"], newest_first="created_at"),
     Section("clicks", T["click_facts"], newest_first="clicked_at"),

@@ -41,6 +41,7 @@ from advocacy_metrics.db import (
     CLICK_INVALIDATIONS,
     CONVERSION_FACTS,
     DAILY_CONVERSIONS,
+    DIRECTORY_FACTS,
     ERASED_MEMBERS,
     MEMBER_FACTS,
     REDEMPTION_FACTS,
@@ -205,7 +206,7 @@ async def erase_member(session: AsyncSession, tenant: str, employee: str, erased
             ),
         )
     )
-    for table in (SHARE_FACTS, CLICK_FACTS, CONVERSION_FACTS, ACCOUNT_FACTS, MEMBER_FACTS):
+    for table in (SHARE_FACTS, CLICK_FACTS, CONVERSION_FACTS, ACCOUNT_FACTS, MEMBER_FACTS, DIRECTORY_FACTS):
         await session.execute(sa.delete(table).where(_of(table, tenant, employee)))
     await session.execute(
         sa.update(REDEMPTION_FACTS).where(_of(REDEMPTION_FACTS, tenant, employee)).values(employee_id="")

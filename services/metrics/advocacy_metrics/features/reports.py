@@ -198,6 +198,7 @@ async def adoption_metrics(
         as_of,
         as_of - timedelta(days=ACTIVE_DAYS - 1),
         hi,
+        adoption.current_periods(as_of, settings.week_start_index),
     )
     return adoption.adoption_report(
         start=days.start,
@@ -209,4 +210,8 @@ async def adoption_metrics(
         active_sharers=counts.active_sharers,
         new_by_day=counts.new_by_day,
         lapsed_by_day=counts.lapsed_by_day,
+        eligible=counts.eligible,
+        from_directory=counts.from_directory,
+        shared_this_week=counts.shared_this_week,
+        shared_this_month=counts.shared_this_month,
     )
