@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from advocacy_common import topics
-from tests.deploy.conftest import SERVICES, build, of_kind, one
+from tests.deploy.conftest import OVERLAYS, SERVICES, build, of_kind, one
 from tests.deploy.test_kafka_users import consumer_groups, user_acls
 
 # What the overlay adds to the declared policy: durability on three brokers.
@@ -79,3 +79,16 @@ def test_the_asyncapi_channels_publish_the_declared_policy() -> None:
         assert config == {"cleanup.policy": [str(declared.cleanup)], "retention.ms": declared.retention_ms}, address
         seen.add(address)
     assert seen == {*topics.ALL_TOPICS, topics.partner_feed(EXAMPLE_TENANT)}
+
+
+@pytest.mark.parametrize("overlay", [o for o in OVERLAYS if o != "dev"])
+def test_no_production_overlay_pins_the_services_topics_to_one_replica(overlay: str) -> None:
+    """Topics the services create (partner feeds, a missing topic) take KAFKA_REPLICATION_FACTOR:
+    unset or -1 is the broker's default; only the dev overlay may say 1."""
+    objects = build(overlay)
+    for cm in of_kind(objects, "ConfigMap"):
+        data = cm.get("data") or {}
+        factor = int(data.get("KAFKA_REPLICATION_FACTOR", "-1"))
+        assert factor == -1 or factor >= 3, (overlay, cm["metadata"]["name"], factor)
+        if "KAFKA_MIN_INSYNC_REPLICAS" in data:
+            assert factor == -1 or int(data["KAFKA_MIN_INSYNC_REPLICAS"]) < factor, (overlay, cm["metadata"]["name"])
