@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from advocacy_common.auth import JWTVerifier, Principal, ensure_dev_keys, mint_token
@@ -38,6 +40,8 @@ from tests.support.idp import TestIssuer, fixture, fixture_token
 pytestmark = pytest.mark.unit
 
 ENTRA_TID = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+# Claim names the presets read, and a few others, for the fuzzed claims below.
+_NAMES = ["sub", "oid", "tid", "hd", "roles", "groups", "realm_access", "name", "preferred_username", "exp", "x"]
 
 # Per preset: the AUTH_ISSUERS entry an operator writes, the principal the fixture must give, and the
 # claim whose absence must be refused.
@@ -376,3 +380,33 @@ def test_the_issuer_is_read_safely_before_anything_is_verified(
         verifier.verify(token)
     with pytest.raises(Unauthorized, match="not a compact JWS"):
         verifier.verify("a.b")
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=300),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.sampled_from(_NAMES), inner, max_size=5),
+    max_leaves=30,
+)
+
+
+_MAPPINGS = {preset: _entry(preset, "/unused.json").mapping() for preset in CASES}
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    changes=st.dictionaries(st.sampled_from(_NAMES), _json, max_size=4),
+    drop=st.sets(st.sampled_from(_NAMES)),
+    preset=st.sampled_from(sorted(CASES)),
+)
+def test_any_claims_give_a_principal_or_a_mapping_error(changes: dict[str, Any], drop: set[str], preset: str) -> None:
+    """Whatever shape a signed token's claims have (the fixture's, some replaced by any JSON, some
+    dropped), mapping never raises, and what it gives is bounded."""
+    claims = {k: v for k, v in {**fixture(preset)[1], **changes}.items() if k not in drop}
+    result = map_claims(claims, _MAPPINGS[preset])
+    assert isinstance(result, Principal | MappingError)
+    if isinstance(result, Principal):
+        assert result.roles and result.roles <= {"admin", "employee", "coach", "partner"}
+        assert len(result.sub) <= 256 and (result.name is None or len(result.name) <= 200)
+        assert result.tenant_id in set(CASES[preset][0].get("tenant_map", {}).values()) | {
+            CASES[preset][0].get("fixed_tenant")
+        }
