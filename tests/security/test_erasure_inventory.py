@@ -100,6 +100,31 @@ TABLES: dict[tuple[str, str, str], str] = {
     ("content", "waves", "employees"): "unlinked: their id removed from the array",
     ("content", "waves", "created_by"): "unlinked: set to 'erased'",
     ("content", "webhook_secrets", "rotated_by"): "expires: replaced at the next rotation (an admin's id)",
+    ("content", "webhook_endpoints", "event_types"): "not personal: event type names (a partner's filter)",
+    # content: the SCIM directory (issue 17): erase_member deletes the person's row (a SCIM DELETE is an erasure)
+    **{
+        ("content", "scim_users", c): "deleted: erase_member deletes their directory row (adapters/directory.py)"
+        for c in (
+            "employee_id",
+            "user_name",
+            "user_name_key",
+            "external_id",
+            "emails",
+            "display_name",
+            "team",
+            "department",
+            "location",
+            "manager",
+            "employee_number",
+            "resource",
+        )
+    },
+    ("content", "scim_group_members", "user_id"): "deleted: with their directory row (ON DELETE CASCADE)",
+    ("content", "scim_group_members", "display"): "deleted: with their directory row (ON DELETE CASCADE)",
+    ("content", "scim_groups", "display_name"): "not personal: a group's (a team's) name",
+    ("content", "scim_groups", "display_name_key"): "not personal: a group's (a team's) name",
+    ("content", "scim_groups", "resource"): "not personal: the group without its members (scim_group_members)",
+    ("content", "scim_secrets", "rotated_by"): "expires: replaced at the next rotation (an admin's id)",
     ("content", "webhook_deliveries", "body"): "scrubbed: advocacy_common.erasure.scrub_webhook_deliveries",
     # sharing
     ("sharing", "accounts", "employee_id"): "deleted: their network accounts",
@@ -220,6 +245,11 @@ EVENTS: dict[tuple[str, str], str] = {
     ("io.advocacy.conversion.recorded.v1", "employee_id"): _TOPIC,
     ("io.advocacy.conversion.recorded.v1", "team"): _TOPIC,
     ("io.advocacy.member.erased.v1", "employee_id"): "not personal beyond the id: the notice every copy needs",
+    **{
+        ("io.advocacy.member.provisioned.v1", f): _TOPIC
+        for f in ("employee_id", "user_name", "display_name", "team", "employee_number")
+    },
+    ("io.advocacy.team.updated.v1", "team"): "not personal: a team's name and its size",
     ("io.advocacy.member.updated.v1", "employee_id"): _TOPIC,
     ("io.advocacy.member.updated.v1", "name"): _TOPIC,
     ("io.advocacy.member.updated.v1", "team"): _TOPIC,

@@ -44,6 +44,7 @@ ACTIONS: dict[str, str] = {
     "suggestion.approved": "an admin approved a suggestion (content)",
     "suggestion.rejected": "an admin rejected a suggestion (content)",
     "member.erased": "a person erased (content; the entry does not name them)",
+    "scim_secret.rotated": "the tenant's SCIM provisioning secret rotated (content)",
     "rules.updated": "the scoring rules replaced (gamification)",
     "points.reversed": "an award reversed (gamification)",
     "clicks.invalidated": "clicks invalidated (sharing)",

@@ -58,6 +58,24 @@ class ClickAllowList(BaseModel):
         return out
 
 
+class DirectorySettings(BaseModel):
+    """How the SCIM directory (content's ``/scim/v2``, issue 17) reads a provisioned person.
+
+    - ``employee_id_from``: the SCIM attribute whose value is the employee id tokens name the person by
+      (their subject). ``externalId`` (the default: Entra ID sends the user's object id, the ``oid``
+      claim) falls back to ``userName`` when a user arrives without one; ``userName`` suits an identity
+      provider whose tokens' subject is the login. Read once, when the user is created: an id never
+      changes afterwards.
+    - ``team_from``: ``group`` (the person's team is the SCIM group they belong to; in several, the
+      first by name) or ``department`` (the enterprise extension's ``department``).
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    employee_id_from: Literal["externalId", "userName"] = "externalId"
+    team_from: Literal["group", "department"] = "group"
+
+
 class TenantSettings(BaseModel):
     """What an admin configures for a tenant (API.md ``/v1/tenant/settings``).
 
@@ -83,6 +101,8 @@ class TenantSettings(BaseModel):
     audit_retention_days: int = Field(default=365, ge=30, le=3650)
     # User agents and networks whose clicks skip the bot rules (sharing's verdict worker).
     click_allow: ClickAllowList = Field(default_factory=ClickAllowList)
+    # How SCIM provisioning names people and teams (content's directory).
+    directory: DirectorySettings = Field(default_factory=DirectorySettings)
 
     @field_validator("time_zone")
     @classmethod

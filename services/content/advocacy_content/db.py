@@ -208,3 +208,73 @@ class CoachingReply(Model, table=True):
     author_role: str  # requester | coach
     text: str
     created_at: datetime = Field(sa_type=TS)
+
+
+# -- the directory (SCIM 2.0 provisioning, issue 17; docs/adr/0012-directory-in-content.md) -------------
+# Each resource is kept whole as the SCIM document the service answers with (``resource``), beside the
+# columns that filters, uniqueness, teams and events read. ``*_key`` columns hold the comparison form
+# (NFC, lower case: userName and a group's displayName are not case-exact).
+ScimSecrets = sa.Table(
+    "scim_secrets",
+    metadata,
+    sa.Column("tenant_id", sa.Text, primary_key=True),
+    # SHA-256 of the bearer secret (256 random bits): the secret itself is shown once, never stored
+    sa.Column("secret_hash", sa.Text, nullable=False, unique=True),
+    sa.Column("rotated_at", TS, nullable=False),
+    sa.Column("rotated_by", sa.Text, nullable=False),
+)
+ScimUsers = sa.Table(
+    "scim_users",
+    metadata,
+    sa.Column("tenant_id", sa.Text, primary_key=True),
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("employee_id", sa.Text, nullable=False),
+    sa.Column("user_name", sa.Text, nullable=False),
+    sa.Column("user_name_key", sa.Text, nullable=False),
+    sa.Column("external_id", sa.Text),
+    sa.Column("emails", ARRAY(sa.Text), nullable=False, server_default="{}"),  # comparison keys
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("display_name", sa.Text),
+    sa.Column("team", sa.Text),
+    sa.Column("department", sa.Text),
+    sa.Column("location", sa.Text),
+    sa.Column("manager", sa.Text),  # the manager's SCIM id
+    sa.Column("employee_number", sa.Text),
+    sa.Column("resource", JSONB, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("updated_at", TS, nullable=False),
+    sa.UniqueConstraint("tenant_id", "user_name_key", name="uq_scim_users_user_name"),
+    sa.UniqueConstraint("tenant_id", "employee_id", name="uq_scim_users_employee"),
+    sa.Index("ix_scim_users_external_id", "tenant_id", "external_id"),
+    sa.Index("ix_scim_users_emails", "emails", postgresql_using="gin"),
+    sa.Index("ix_scim_users_team", "tenant_id", "team"),
+    sa.Index("ix_scim_users_listing", "tenant_id", "created_at", "id"),
+)
+ScimGroups = sa.Table(
+    "scim_groups",
+    metadata,
+    sa.Column("tenant_id", sa.Text, primary_key=True),
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("display_name", sa.Text, nullable=False),
+    sa.Column("display_name_key", sa.Text, nullable=False),
+    sa.Column("external_id", sa.Text),
+    sa.Column("resource", JSONB, nullable=False),  # without members (they are scim_group_members)
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("updated_at", TS, nullable=False),
+    sa.UniqueConstraint("tenant_id", "display_name_key", name="uq_scim_groups_display_name"),
+    sa.Index("ix_scim_groups_external_id", "tenant_id", "external_id"),
+    sa.Index("ix_scim_groups_listing", "tenant_id", "created_at", "id"),
+)
+ScimGroupMembers = sa.Table(
+    "scim_group_members",
+    metadata,
+    sa.Column("tenant_id", sa.Text, primary_key=True),
+    sa.Column("group_id", sa.Text, primary_key=True),
+    sa.Column("user_id", sa.Text, primary_key=True),
+    sa.Column("display", sa.Text),  # as the client sent it (a member's display name), else none
+    sa.ForeignKeyConstraint(["tenant_id", "group_id"], ["scim_groups.tenant_id", "scim_groups.id"], ondelete="CASCADE"),
+    sa.ForeignKeyConstraint(["tenant_id", "user_id"], ["scim_users.tenant_id", "scim_users.id"], ondelete="CASCADE"),
+    sa.Index("ix_scim_group_members_user", "tenant_id", "user_id"),
+)

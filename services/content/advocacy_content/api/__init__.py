@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from advocacy_content.api import coaching, content, members, partner, policy, tenant_settings, waves
+from advocacy_content.api import coaching, content, members, partner, policy, scim, tenant_settings, waves
 
 router = APIRouter()
-for _module in (content, policy, members, waves, coaching, tenant_settings, partner):
+for _module in (content, policy, members, waves, coaching, tenant_settings, partner, scim):
     router.include_router(_module.router)
 
 __all__ = ["router"]

@@ -13,6 +13,7 @@ from advocacy_common.auth.principal import Principal
 from advocacy_common.db import table_of
 from advocacy_common.events.content import MemberErased, MemberUpdated
 from advocacy_content import domain
+from advocacy_content.adapters import directory
 from advocacy_content.adapters.events import emit, now
 from advocacy_content.adapters.tombstones import TOMBSTONES
 from advocacy_content.db import (
@@ -24,6 +25,7 @@ from advocacy_content.db import (
     SharedContent,
     Wave,
 )
+from advocacy_content.features import tenant_settings
 from advocacy_content.features.waves import wave_views
 from advocacy_content.schemas import MembershipIn, MembershipPublic, TopicsIn, TopicsPublic, WaveRef
 
@@ -150,12 +152,17 @@ async def put_membership(session: AsyncSession, who: Principal, body: Membership
 
 # -- erasure ------------------------------------------------------------------------------------------
 async def erase_member(session: AsyncSession, who: Principal, employee_id: str) -> None:
-    """Forget the person: their topics and membership, what they shared, their coaching threads;
-    unlink them from suggestions, reviews, replies, waves and policy versions. Emits member.erased
-    (every other service forgets them too). Erasing twice is harmless."""
+    """Forget the person: their directory entry (SCIM user, group memberships), their topics and
+    membership, what they shared, their coaching threads; unlink them from suggestions, reviews,
+    replies, waves and policy versions. Emits member.erased (every other service forgets them too).
+    Erasing twice is harmless."""
     t = who.tenant_id
     at = now()
     await session.execute(delete(Member).where(col(Member.tenant_id) == t, col(Member.employee_id) == employee_id))
+    # the directory: their SCIM user and group memberships; their team is one person smaller
+    team = await directory.forget_person(session, t, employee_id)
+    if team is not None:
+        await directory.announce_teams(session, t, {team}, (await tenant_settings.current(session, t)).directory, at)
     await session.execute(
         delete(SharedContent).where(col(SharedContent.tenant_id) == t, col(SharedContent.employee_id) == employee_id)
     )

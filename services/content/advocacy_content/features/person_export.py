@@ -1,6 +1,7 @@
 """Content's part of a person's data export (:mod:`advocacy_common.person_export`): their
-membership and topics, what they shared, their coaching threads and replies, the content they
-proposed or created, and the audit entries they made or that are about them."""
+directory entry (the SCIM user, as provisioned), membership and topics, what they shared, their
+coaching threads and replies, the content they proposed or created, and the audit entries they made
+or that are about them."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from advocacy_content.db import metadata
 T = metadata.tables
 SECTIONS = (
     Section("membership", T["members"]),
+    Section("directory", T["scim_users"], omit=("user_name_key",)),  # as the identity provider provisioned them
     Section("shared_content", T["shared_content"], newest_first="first_shared_at"),
     Section("coaching_requests", T["coaching_requests"], person="requester_id"),
     Section("coaching_replies", T["coaching_replies"], person="author_id"),

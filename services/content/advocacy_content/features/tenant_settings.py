@@ -33,6 +33,11 @@ async def _load(
     return TenantSettings.model_validate(row[0]), row[1]
 
 
+async def current(session: AsyncSession, tenant_id: str) -> TenantSettings:
+    """The tenant's settings (the defaults until an admin saved some)."""
+    return (await _load(session, tenant_id))[0]
+
+
 async def get_settings(session: AsyncSession, who: Principal) -> TenantSettingsPublic:
     settings, updated_at = await _load(session, who.tenant_id)
     return TenantSettingsPublic(**settings.model_dump(), updated_at=updated_at)
