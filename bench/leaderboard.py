@@ -60,6 +60,7 @@ from advocacy_gamification.db import TOTALS
 from advocacy_gamification.features import leaderboard
 from advocacy_gamification.settings import GamificationSettings
 from bench.common import append_results, summary_ms
+from bench.redirect import visitor_address
 
 EMPLOYEES = int(os.environ.get("BENCH_LEADERBOARD_EMPLOYEES", "100000"))
 N = int(os.environ.get("BENCH_LEADERBOARD_N", "2000"))
@@ -329,7 +330,7 @@ async def drive(base: str, plan: list[tuple[str, str]], rate: int) -> tuple[list
         try:
             while (i := await queue.get()) is not None:
                 emp, code = plan[i]
-                ip = f"{11 + (i >> 16) % 64}.{(i >> 8) & 255}.{i & 255}.7"  # a /24 per visitor (scanner_timing)
+                ip = visitor_address(i)  # a /24 per visitor (scanner_timing), outside datacenter ranges
                 status = await _http_get(reader, writer, f"{host}:{port}", f"/r/{code}", ip)
                 done.append((time.monotonic(), emp, status))
         finally:

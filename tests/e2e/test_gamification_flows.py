@@ -37,7 +37,7 @@ async def test_challenge_reward_and_reversal_end_to_end(stack: E2EStack, new_ten
     async with stack.client("sharing") as sharing:
         for i in range(2):
             r = await sharing.get(
-                f"/r/{codes['alice']}", headers={"X-Forwarded-For": visitor_ip(i, 44), "User-Agent": BROWSER_UAS[i]}
+                f"/r/{codes['alice']}", headers={"X-Forwarded-For": visitor_ip(i, 41), "User-Agent": BROWSER_UAS[i]}
             )
             assert r.status_code == 302
 

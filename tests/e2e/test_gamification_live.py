@@ -34,7 +34,7 @@ async def test_a_click_moves_the_board_and_the_live_stream(stack: E2EStack, new_
             assert before["window"] == "week" and before["starts_at"] is not None
             async with stack.client("sharing") as sharing:
                 r = await sharing.get(
-                    f"/r/{codes['alice']}", headers={"X-Forwarded-For": visitor_ip(1, 40), "User-Agent": BROWSER_UAS[0]}
+                    f"/r/{codes['alice']}", headers={"X-Forwarded-For": visitor_ip(1, 36), "User-Agent": BROWSER_UAS[0]}
                 )
                 assert r.status_code == 302
             redirected = time.monotonic()

@@ -89,8 +89,8 @@ async def test_crawlers_earn_nothing_browsers_count_head_and_self_do_not(stack: 
     # every third of the 2,123 crawlers (the unit test judges all of them) and every preview fetcher
     crawlers = corpus("crawlers.txt")[::3] + corpus("previews.txt")
     browsers = corpus("browsers.txt")
-    plan = [("GET", crawler_code, visitor_ip(i, 18), ua) for i, ua in enumerate(crawlers)]
-    plan += [("HEAD", crawler_code, visitor_ip(i, 20), CHROME) for i in range(50)]
+    plan = [("GET", crawler_code, visitor_ip(i, 73), ua) for i, ua in enumerate(crawlers)]
+    plan += [("HEAD", crawler_code, visitor_ip(i, 12), CHROME) for i in range(50)]
     # every browser from a network of its own: people are spread over networks (a burst from one /24 on
     # a new link is a mail scanner's, the next test)
     plan += [("GET", browser_code, f"11.{i >> 8}.{i & 255}.7", ua) for i, ua in enumerate(browsers)]

@@ -20,10 +20,12 @@ BROWSER_UAS = [
 ]
 
 
-def visitor_ip(i: int, net: int = 18) -> str:
+def visitor_ip(i: int, net: int = 73) -> str:
     """A distinct public-looking address per visitor, each of 65,536 visitors in a row in a /24 of its
     own (``net`` picks the first octet): people are spread over networks, and several clicks from one
-    /24 on a new link are a mail scanner's (services/sharing/README.md). Only ever a header value."""
+    /24 on a new link are a mail scanner's (services/sharing/README.md). ``net`` is one of
+    bench.redirect.PEOPLE_OCTETS, /8s outside the known datacenter ranges (``datacenter_range``).
+    Only ever a header value."""
     return f"{net}.{(i >> 8) & 255}.{i & 255}.{7 + (i >> 16) % 2}"
 
 
@@ -45,7 +47,7 @@ async def eventually(
     raise AssertionError(f"{what} not reached within {timeout}s; last: {last!r}")
 
 
-async def click(client: httpx.AsyncClient, code: str, visitor: int, *, net: int = 18) -> int:
+async def click(client: httpx.AsyncClient, code: str, visitor: int, *, net: int = 73) -> int:
     r = await client.get(
         f"/r/{code}",
         headers={
@@ -62,7 +64,7 @@ async def send_clicks(
     *,
     concurrency: int = 32,
     on_progress: Callable[[int], Awaitable[None]] | None = None,
-    net: int = 18,
+    net: int = 73,
 ) -> list[int]:
     """GET /r/{code} for each (code, visitor) in ``plan``; returns the status codes in plan order."""
     statuses = [0] * len(plan)
