@@ -159,9 +159,9 @@ def purge_task(
                 async with runtime.sessionmaker() as session, session.begin():
                     n = await purge(session, has_settings_copy=has_settings_copy)
                 if n:
-                    log.info("audit log: %d entries past their retention deleted", n)
+                    log.info("audit log: entries past their retention deleted", extra={"deleted": n})
             except Exception as e:  # the next round tries again
-                log.warning("audit log purge failed: %s", e)
+                log.warning("audit log purge failed", extra={"error": f"{type(e).__name__}: {e}"})
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), every_seconds)
 

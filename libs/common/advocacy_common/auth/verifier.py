@@ -179,7 +179,7 @@ def parse_jwks(document: object, *, source: str) -> dict[str, Key]:
             continue
         kid = str(key.kid)
         if kid in keys:
-            log.warning("%s: duplicate kid %r, keeping the first key", source, kid)
+            log.warning("JWKS duplicate kid, keeping the first key", extra={"source": source, "kid": kid})
             continue
         keys[kid] = key
     return keys
@@ -187,7 +187,7 @@ def parse_jwks(document: object, *, source: str) -> dict[str, Key]:
 
 def _import_public_key(entry: object, source: str) -> Key | None:
     if not isinstance(entry, dict):
-        log.warning("%s: skipping a JWKS entry that is not an object", source)
+        log.warning("JWKS entry skipped: not an object", extra={"source": source})
         return None
     kid, kty = entry.get("kid"), entry.get("kty")
     reason = None
@@ -202,13 +202,15 @@ def _import_public_key(entry: object, source: str) -> Key | None:
     elif kty == "RSA" and _rsa_bits(entry) < MIN_RSA_BITS:
         reason = f"RSA keys must have at least {MIN_RSA_BITS} bits"
     if reason:
-        log.warning("%s: skipping key %r: %s", source, kid, reason)
+        log.warning("JWKS key skipped", extra={"source": source, "kid": str(kid)[:64], "reason": reason})
         return None
     public = {name: value for name, value in entry.items() if name not in _SECRET_MEMBERS}
     try:
         return import_key(public)
     except (JoseError, ValueError, TypeError, KeyError) as exc:
-        log.warning("%s: skipping key %r: %s", source, kid, exc)
+        log.warning(
+            "JWKS key skipped", extra={"source": source, "kid": str(kid)[:64], "reason": f"{type(exc).__name__}: {exc}"}
+        )
         return None
 
 
@@ -412,10 +414,13 @@ class JWTVerifier:
             remote = parse_jwks(document, source=url)
         except (httpx.HTTPError, ValueError) as exc:
             self._stale_at = self._clock() + self.refetch_seconds  # try again, but not on every request
-            log.error("could not fetch the JWKS from %s, keeping %d known key(s): %s", url, len(self._keys), exc)
+            log.error(
+                "could not fetch the JWKS, keeping the known keys",
+                extra={"url": url, "known_keys": len(self._keys), "error": f"{type(exc).__name__}: {exc}"},
+            )
             return
         if not remote:
-            log.warning("%s: the JWKS has no usable signature keys", url)
+            log.warning("the JWKS has no usable signature keys", extra={"url": url})
         # Keys from a file take precedence on a kid clash: they were configured explicitly.
         self._keys = {**remote, **self._file_keys}
         self._stale_at = self._clock() + max_age

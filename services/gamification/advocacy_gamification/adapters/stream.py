@@ -277,7 +277,7 @@ class BoardHub:
         try:
             tenant_id, sub = orjson.loads(payload)
         except (orjson.JSONDecodeError, ValueError, TypeError):
-            log.warning("erasure notice not understood: %.80r", payload)
+            log.warning("erasure notice not understood", extra={"payload": payload[:80]})
             return
         self.end_streams_of(str(tenant_id), str(sub), "erased")
 
