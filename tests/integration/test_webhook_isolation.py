@@ -14,7 +14,13 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from advocacy_common.db import make_engine
-from advocacy_common.partner_feed import MAX_ATTEMPTS, WEBHOOK_DELIVERIES, WebhookDeliverer, add_partner_feed_tables
+from advocacy_common.partner_feed import (
+    MAX_ATTEMPTS,
+    WEBHOOK_DELIVERIES,
+    WebhookDeliverer,
+    add_partner_feed_tables,
+    lane_key,
+)
 from tests.support.helpers import eventually
 from tests.support.webhooks import Misbehaving, Receiver, serve, serve_raw
 
@@ -160,15 +166,16 @@ async def test_a_delivery_whose_worker_died_on_its_last_attempt_fails_instead_of
 
 
 async def test_one_endpoints_backlog_does_not_fill_the_claim(engine: AsyncEngine, new_tenant: str) -> None:
-    hostile, good, late = new_tenant + "-hostile", new_tenant, new_tenant + "-late"
-    await queue(engine, hostile, "http://127.0.0.1:9/flood", n=40)  # due before the other endpoint's one
-    await queue(engine, good, "http://127.0.0.1:9/good")
+    # lanes are (tenant, endpoint) pairs; these rows go to each tenant's tenant-wide URL (endpoint "")
+    hostile, good, late = (lane_key(t, "") for t in (new_tenant + "-hostile", new_tenant, new_tenant + "-late"))
+    await queue(engine, new_tenant + "-hostile", "http://127.0.0.1:9/flood", n=40)  # due before the other's one
+    await queue(engine, new_tenant, "http://127.0.0.1:9/good")
     deliverer = WebhookDeliverer(engine, secret, allow_private=True, per_endpoint=3, max_in_flight=4)
     claimed = await deliverer.claim()
     assert {tenant: len(rows) for tenant, rows in claimed.items()} == {hostile: 3, good: 1}
     assert [r.event_id for r in claimed[hostile]] == [f"http://127.0.0.1:9/flood#{i}" for i in range(3)]
     # An endpoint already being served gets nothing more until its lane is done.
-    await queue(engine, late, "http://127.0.0.1:9/late")
+    await queue(engine, new_tenant + "-late", "http://127.0.0.1:9/late")
     assert list(await deliverer.claim(busy=[hostile, good])) == [late]
 
 

@@ -77,6 +77,13 @@ async def build_world(s: PrivateStack, *, counted: bool = True) -> World:
     w.destination = f"https://example.com/a-{tag}?ref=news"
     now = datetime.now(UTC)
     async with s.client("content", admin) as c:
+        # a partner webhook endpoint first, so the content below queues a delivery to it (never sent:
+        # the name does not resolve)
+        r = await c.post(
+            "/v1/partner/webhook-endpoints", json={"partner_id": "crm", "url": f"https://hooks-{tag}.invalid/in"}
+        )
+        assert r.status_code == 201, r.text
+        w.ids["endpoint_id"] = r.json()["id"]
         r = await c.post("/v1/content", json={"title": f"{secret} launch", "url": w.destination, "tags": ["launch"]})
         assert r.status_code == 201, r.text
         w.ids["content_id"] = r.json()["id"]
@@ -161,6 +168,14 @@ async def build_world(s: PrivateStack, *, counted: bool = True) -> World:
 
         if counted:
             await eventually(clicks_counted, timeout=30, interval=0.3, what="metrics counts A's clicks")
+    async with s.client("content", admin) as c:
+
+        async def delivery() -> str | None:
+            r = await c.get("/v1/partner/webhook-deliveries", params={"endpoint_id": w.ids["endpoint_id"]})
+            items = r.json()["items"] if r.status_code == 200 else []
+            return str(items[-1]["id"]) if items else None
+
+        w.ids["delivery_id"] = await eventually(delivery, timeout=30, interval=0.3, what="a webhook delivery of A")
     # names that appear in path or query parameters
     w.ids["employee_id"] = w.employee
     w.ids["challenge"] = w.ids["challenge_id"]
@@ -169,6 +184,7 @@ async def build_world(s: PrivateStack, *, counted: bool = True) -> World:
     w.ids["code"] = w.share_code
     w.markers = {secret, w.employee, w.team, w.share_code, f"handle-{tag}", *w.click_ids}
     w.markers |= {v for k, v in w.ids.items() if k.endswith("_id")}
+    w.markers.discard(w.ids["delivery_id"])  # a small number: it would "leak" in any count or time
     return w
 
 

@@ -59,6 +59,10 @@ ADMIN_ONLY = "ok  403 403 403 403 403 401"
 STAFF = "ok  ok  ok  ok  403 403 401"
 STAFF_OWN = "ok  ok  own own 403 403 401"  # each sees their own (alice: hers); the admin sees the tenant's
 SELF_OR_ADMIN = "ok  ok  403 403 403 403 401"  # about alice: the admin and alice only (her data export)
+# The SCIM service provider (/scim/v2, issue 17) authenticates by the tenant's SCIM bearer secret, never
+# a token: every token, whatever its roles, is a 401 there (the SCIM error shape). The secret's own
+# answers (right, wrong, another tenant's) are tests/integration/test_scim_bad_input.py.
+SCIM_SECRET = "401 401 401 401 401 401 401"
 
 MATRIX: dict[str, str] = {
     # -- content -------------------------------------------------------------------------------------
@@ -97,6 +101,32 @@ MATRIX: dict[str, str] = {
     "content:POST /v1/partner/webhook-secret/rotate": ADMIN_ONLY,
     "content:GET /v1/audit/content": ADMIN_ONLY,
     "content:GET /v1/partner/webhook-deliveries": ADMIN_ONLY,
+    "content:GET /v1/partner/webhook-deliveries/{delivery_id}": ADMIN_ONLY,
+    "content:POST /v1/partner/webhook-deliveries/{delivery_id}/redeliver": ADMIN_ONLY,
+    "content:POST /v1/partner/webhook-endpoints": ADMIN_ONLY,
+    "content:GET /v1/partner/webhook-endpoints": ADMIN_ONLY,
+    "content:GET /v1/partner/webhook-endpoints/{endpoint_id}": ADMIN_ONLY,
+    "content:PATCH /v1/partner/webhook-endpoints/{endpoint_id}": ADMIN_ONLY,
+    "content:POST /v1/partner/webhook-endpoints/{endpoint_id}/secret/rotate": ADMIN_ONLY,
+    "content:POST /v1/partner/webhook-endpoints/{endpoint_id}/replay": ADMIN_ONLY,
+    "content:POST /v1/scim/secret/rotate": ADMIN_ONLY,
+    "content:GET /scim/v2/ServiceProviderConfig": SCIM_SECRET,
+    "content:GET /scim/v2/Schemas": SCIM_SECRET,
+    "content:GET /scim/v2/Schemas/{schema_id}": SCIM_SECRET,
+    "content:GET /scim/v2/ResourceTypes": SCIM_SECRET,
+    "content:GET /scim/v2/ResourceTypes/{name}": SCIM_SECRET,
+    "content:GET /scim/v2/Users": SCIM_SECRET,
+    "content:POST /scim/v2/Users": SCIM_SECRET,
+    "content:GET /scim/v2/Users/{user_id}": SCIM_SECRET,
+    "content:PUT /scim/v2/Users/{user_id}": SCIM_SECRET,
+    "content:PATCH /scim/v2/Users/{user_id}": SCIM_SECRET,
+    "content:DELETE /scim/v2/Users/{user_id}": SCIM_SECRET,
+    "content:GET /scim/v2/Groups": SCIM_SECRET,
+    "content:POST /scim/v2/Groups": SCIM_SECRET,
+    "content:GET /scim/v2/Groups/{group_id}": SCIM_SECRET,
+    "content:PUT /scim/v2/Groups/{group_id}": SCIM_SECRET,
+    "content:PATCH /scim/v2/Groups/{group_id}": SCIM_SECRET,
+    "content:DELETE /scim/v2/Groups/{group_id}": SCIM_SECRET,
     # -- sharing -------------------------------------------------------------------------------------
     "sharing:GET /v1/shares": STAFF_OWN,
     "sharing:GET /v1/data-export/sharing/{employee_id}": SELF_OR_ADMIN,

@@ -35,6 +35,50 @@ class Receiver:
         await send({"type": "http.response.body", "body": b""})
 
 
+class VerifyingReceiver:
+    """A partner's endpoint that verifies each delivery with the ``standardwebhooks`` library and the
+    secret(s) it holds now (``secrets``; an admin hands the partner a new one during a rotation).
+    Answers 401 when no held secret verifies, else ``status`` (``retry_after`` as ``Retry-After``).
+    ``verified`` holds (webhook-id, parsed body) of every verified delivery, ``refused`` the count
+    of the others."""
+
+    def __init__(self, *secrets: str, status: int = 204, retry_after: str | None = None) -> None:
+        self.secrets = list(secrets)
+        self.status = status
+        self.retry_after = retry_after
+        self.verified: list[tuple[str, Any]] = []
+        self.refused = 0
+        self.requests: list[dict[str, str]] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            msg = await receive()
+            body += msg.get("body", b"")
+            if not msg.get("more_body"):
+                break
+        headers = {k.decode(): v.decode() for k, v in scope["headers"]}
+        self.requests.append(headers)
+        status = 401
+        for secret in self.secrets:
+            try:
+                parsed = Webhook(secret).verify(body, headers)
+            except WebhookVerificationError:
+                continue
+            self.verified.append((headers["webhook-id"], parsed))
+            status = self.status
+            break
+        else:
+            self.refused += 1
+        extra = [(b"retry-after", self.retry_after.encode())] if self.retry_after and status != 401 else []
+        await send({"type": "http.response.start", "status": status, "headers": extra})
+        await send({"type": "http.response.body", "body": b""})
+
+
 @contextlib.asynccontextmanager
 async def serve(app: Any) -> AsyncIterator[str]:
     port = free_port()

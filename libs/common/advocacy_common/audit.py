@@ -52,6 +52,10 @@ ACTIONS: dict[str, str] = {
     "conversion_secret.revoked": "a conversion secret revoked (sharing)",
     "partner.created": "a partner created, with its first conversion secret (sharing)",
     "partner.revoked": "a partner revoked: its secrets and tokens stop (sharing)",
+    "webhook_endpoint.created": "a partner webhook endpoint created, with its first secret (content)",
+    "webhook_endpoint.updated": "a webhook endpoint's URL, types, scheme or state changed (content)",
+    "webhook_endpoint.secret_rotated": "a webhook endpoint's secret rotated, with an overlap (content)",
+    "webhook_deliveries.replayed": "webhook deliveries sent again: one, or an endpoint's time range (content)",
 }
 
 #: An erased person, wherever an entry named them.

@@ -4,24 +4,25 @@ The ``advocacy.*`` topics mix tenants and carry personal data, so partners never
 forwarder (a consumer) copies each partner-visible event to ``advocacy.partner.<tenant>`` with
 the same CloudEvents id (partners deduplicate on ``ce_source`` + ``ce_id``) and a payload cut down
 to ids, amounts and times (:func:`partner_payload`). Clicks are forwarded only when counted.
-For tenants with a webhook URL it also records a delivery in the same transaction; the delivery
-worker POSTs it signed (HMAC-SHA256 over ``"{timestamp}.{body}"``) through the outbound guard
-(:mod:`advocacy_common.ssrf`), one lane per endpoint, retries with jittered backoff, and keeps a
-log the tenant's admins can read.
+In the same transaction it records a delivery for each of the tenant's webhook endpoints whose
+event-type filter takes the event (and for the deprecated tenant-wide URL). The delivery worker
+POSTs them signed (Standard Webhooks, or the deprecated scheme: :mod:`advocacy_common.webhooks`)
+through the outbound guard (:mod:`advocacy_common.ssrf`), one lane per endpoint, retries on the
+schedule of :mod:`advocacy_common.webhooks`, and keeps a log of every attempt that the tenant's
+admins read, purged after a retention.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import hashlib
-import hmac
 import logging
 import random
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -30,6 +31,7 @@ import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from advocacy_common import topics
@@ -40,6 +42,16 @@ from advocacy_common.kafka import ensure_topics
 from advocacy_common.kafka_connection import KafkaConnection
 from advocacy_common.signing import same_mac
 from advocacy_common.ssrf import OutboundGuard, UnsafeURL, bounded_request, check_url_shape, outbound_client
+from advocacy_common.webhooks import MAX_ATTEMPTS as MAX_ATTEMPTS
+from advocacy_common.webhooks import (
+    disables_endpoint,
+    legacy_headers,
+    legacy_signature,
+    next_wait,
+    retry_after,
+    standard_headers,
+    valid_secrets,
+)
 
 log = logging.getLogger("advocacy.partner_feed")
 
@@ -55,7 +67,8 @@ ERASED_TYPE = MemberErased.TYPE
 # The partner-visible fields that hold a person's id: an event naming an erased person is not forwarded.
 PERSON_ID_FIELDS = ("employee_id", "proposer_id")
 FEED_TOPICS = (topics.CONTENT, topics.SHARES, topics.CLICKS, topics.CONVERSIONS, topics.GAMIFICATION)
-MAX_ATTEMPTS = 12
+# The endpoint id of deliveries to the tenant-wide ``partner_webhook_url`` (deprecated: legacy scheme).
+TENANT_URL = ""
 
 
 def partner_payload(envelope: Envelope[Any]) -> dict[str, Any] | None:
@@ -74,8 +87,8 @@ def partner_payload(envelope: Envelope[Any]) -> dict[str, Any] | None:
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"sha256={mac}"
+    """The deprecated scheme's signature (advocacy_common.webhooks.legacy_signature)."""
+    return legacy_signature(secret, timestamp, body)
 
 
 def verify_signature(
@@ -104,17 +117,87 @@ WEBHOOK_DELIVERIES = sa.Table(
     sa.Column("last_error", sa.Text, nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=True),
-    sa.UniqueConstraint("tenant_id", "event_id", name="uq_webhook_event"),
+    # The endpoint (WEBHOOK_ENDPOINTS.id), or TENANT_URL ("") for the tenant-wide URL (and rows
+    # written by code older than endpoints, which does not know the column).
+    sa.Column("endpoint_id", sa.Text, nullable=False, server_default=TENANT_URL),
+    # One delivery per endpoint and event (what made it one per tenant and event before endpoints).
+    sa.Index("uq_webhook_endpoint_event", "tenant_id", "endpoint_id", "event_id", unique=True),
     sa.Index("ix_webhook_due", "next_attempt_at", postgresql_where=sa.text("status = 'pending'")),
     sa.Index("ix_webhook_tenant", "tenant_id", "id"),
-    # The deliverer's claim: which tenants have pending deliveries, and each one's due ones in order.
+    # Before endpoints, the claim's lanes were tenants (kept for code of that release during a roll-out).
     sa.Index("ix_webhook_lane", "tenant_id", "next_attempt_at", "id", postgresql_where=sa.text("status = 'pending'")),
+    # The deliverer's claim: which endpoints have pending deliveries, and each one's due ones in order.
+    sa.Index(
+        "ix_webhook_endpoint_lane",
+        "tenant_id",
+        "endpoint_id",
+        "next_attempt_at",
+        "id",
+        postgresql_where=sa.text("status = 'pending'"),
+    ),
+    # Replays (an endpoint's deliveries in a time range) and the retention purge (oldest first).
+    sa.Index("ix_webhook_endpoint_created", "tenant_id", "endpoint_id", "created_at"),
+    sa.Index("ix_webhook_created", "created_at"),
 )
 """Webhook deliveries: the queue and the log tenants' admins read."""
 
+WEBHOOK_ENDPOINTS = sa.Table(
+    "webhook_endpoints",
+    _meta,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("tenant_id", sa.Text, nullable=False),
+    # The partner (sharing's registry, issue 13) the endpoint serves; content keeps no copy of that
+    # registry, so this is the partner's id as the admin gives it.
+    sa.Column("partner_id", sa.Text, nullable=False),
+    sa.Column("url", sa.Text, nullable=False),
+    # The partner-visible types it receives; NULL: every one, including types added later.
+    sa.Column("event_types", ARRAY(sa.Text), nullable=True),
+    sa.Column("signature_scheme", sa.Text, nullable=False, server_default="standard"),
+    sa.Column("disabled_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("disabled_reason", sa.Text, nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_webhook_endpoints_tenant", "tenant_id", "id"),
+)
+"""A tenant's webhook endpoints, several per tenant, each for one partner."""
+
+WEBHOOK_ENDPOINT_SECRETS = sa.Table(
+    "webhook_endpoint_secrets",
+    _meta,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("endpoint_id", sa.Text, sa.ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("secret", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    # NULL: the current secret. A rotation sets the previous one's to the end of the overlap.
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Index("ix_webhook_endpoint_secrets", "endpoint_id", "id"),
+)
+"""Signing secrets (``whsec_``): every one not expired signs each delivery (rotation overlap)."""
+
+WEBHOOK_ATTEMPTS = sa.Table(
+    "webhook_attempts",
+    _meta,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("delivery_id", sa.BigInteger, sa.ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("latency_ms", sa.Integer, nullable=True),
+    sa.Column("status_code", sa.Integer, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Index("ix_webhook_attempts_delivery", "delivery_id", "id"),
+)
+"""Every attempt of every delivery: its answer (or error) and latency; purged with its delivery."""
+
 
 def add_partner_feed_tables(metadata: sa.MetaData) -> None:
-    WEBHOOK_DELIVERIES.to_metadata(metadata)
+    for table in (WEBHOOK_DELIVERIES, WEBHOOK_ENDPOINTS, WEBHOOK_ENDPOINT_SECRETS, WEBHOOK_ATTEMPTS):
+        table.to_metadata(metadata)
+
+
+D = WEBHOOK_DELIVERIES
+E = WEBHOOK_ENDPOINTS
+S = WEBHOOK_ENDPOINT_SECRETS
+A = WEBHOOK_ATTEMPTS
 
 
 WebhookTarget = Callable[[AsyncSession, str], Awaitable[str | None]]
@@ -174,8 +257,7 @@ class PartnerForwarder:
             # A connection-class error makes the consumer retry the batch instead of dead-lettering.
             self._known_topics.clear()
             raise ConnectionError(f"partner feed publish failed: {e}") from e
-        if self.webhook_url is not None:
-            await self._queue_webhooks(session, outgoing)
+        await self._queue_webhooks(session, outgoing)
 
     async def _without_erased(
         self, session: AsyncSession, outgoing: list[tuple[Envelope[Any], dict[str, Any]]]
@@ -194,17 +276,29 @@ class PartnerForwarder:
             return outgoing
         return [(e, p) for e, p in outgoing if e.type == ERASED_TYPE or not people(e, p) & gone]
 
+    async def _targets(self, session: AsyncSession, tenant_id: str) -> list[tuple[str, str, frozenset[str] | None]]:
+        """The tenant's webhook targets: (endpoint id, URL, event types or None for all). Its enabled
+        endpoints, and the tenant-wide URL (deprecated) when set."""
+        rows = (
+            await session.execute(
+                sa.select(E.c.id, E.c.url, E.c.event_types).where(E.c.tenant_id == tenant_id, E.c.disabled_at.is_(None))
+            )
+        ).all()
+        out = [(r.id, r.url, None if r.event_types is None else frozenset(r.event_types)) for r in rows]
+        if self.webhook_url is not None and (url := await self.webhook_url(session, tenant_id)):
+            out.append((TENANT_URL, url, None))
+        return out
+
     async def _queue_webhooks(
         self, session: AsyncSession, outgoing: list[tuple[Envelope[Any], dict[str, Any]]]
     ) -> None:
-        urls: dict[str, str | None] = {}
+        targets: dict[str, list[tuple[str, str, frozenset[str] | None]]] = {}
         rows = []
         for env, payload in outgoing:
-            if env.tenant_id not in urls:
-                assert self.webhook_url is not None
-                urls[env.tenant_id] = await self.webhook_url(session, env.tenant_id)
-            url = urls[env.tenant_id]
-            if not url:
+            if env.tenant_id not in targets:
+                targets[env.tenant_id] = await self._targets(session, env.tenant_id)
+            wanted = [(e, u) for e, u, types in targets[env.tenant_id] if types is None or env.type in types]
+            if not wanted:
                 continue
             body = orjson.dumps(
                 {
@@ -219,59 +313,62 @@ class PartnerForwarder:
                     "data": payload,
                 }
             )
-            rows.append(
-                {"tenant_id": env.tenant_id, "event_id": env.id, "event_type": env.type, "url": url, "body": body}
-            )
+            rows += [
+                {
+                    "tenant_id": env.tenant_id,
+                    "endpoint_id": endpoint_id,
+                    "event_id": env.id,
+                    "event_type": env.type,
+                    "url": url,
+                    "body": body,
+                }
+                for endpoint_id, url in wanted
+            ]
         if rows:
-            from sqlalchemy.dialects.postgresql import insert as pg_insert
-
             await session.execute(pg_insert(WEBHOOK_DELIVERIES).values(rows).on_conflict_do_nothing())
 
 
-# Retries. After failed attempt n the next one waits a random time between RETRY_FLOOR and
-# min(RETRY_CAP, 2^n) seconds ("full jitter": a thousand deliveries that failed together come back
-# spread out, not in step). MAX_ATTEMPTS attempts span about half an hour on average (at most 68 min).
-RETRY_FLOOR = 1.0
-RETRY_CAP = 3600.0
 # A claimed delivery is leased: it is not due again until the lease ends, so a worker that dies
 # gives it back to any worker after that. The lease covers the claimed deliveries of one endpoint
 # sent one after another (each within its deadline), plus this margin for the database round trips.
 LEASE_MARGIN = 30.0
 NO_OUTCOME = "no outcome for the last attempt (the worker stopped during it)"
+DISABLED = "endpoint disabled"
+# The retention purge deletes at most this many finished deliveries per statement (short locks).
+PURGE_BATCH = 1000
+# A lane is a (tenant, endpoint) pair; its key joins the two with a character no id holds.
+_LANE_SEP = "\x1f"
 
 
-def retry_delay(attempts: int, rand: Callable[[float, float], float] = random.uniform) -> timedelta:
-    """The wait after ``attempts`` failed attempts (pure; ``rand`` is random.uniform or a test's)."""
-    return timedelta(seconds=rand(RETRY_FLOOR, min(RETRY_CAP, 2.0 ** max(1, attempts))))
+def lane_key(tenant_id: str, endpoint_id: str) -> str:
+    return f"{tenant_id}{_LANE_SEP}{endpoint_id}"
 
 
-D = WEBHOOK_DELIVERIES
-
-
-# Due deliveries, at most :per_endpoint per tenant not in :busy, earliest due first, locked. A
-# recursive skip over ix_webhook_lane lists the tenants with pending deliveries (one index probe
-# each) and a lateral join reads each one's due deliveries off the same index, so a tenant with a
-# backlog of 100,000 costs what a tenant with one does.
+# Due deliveries, at most :per_endpoint per endpoint not in :busy, earliest due first, locked. A
+# recursive skip over ix_webhook_endpoint_lane lists the (tenant, endpoint) pairs with pending
+# deliveries (one index probe each) and a lateral join reads each one's due deliveries off the same
+# index, so an endpoint with a backlog of 100,000 costs what an endpoint with one does.
 _CLAIM = sa.text(
     """
-    WITH RECURSIVE tenants(t) AS (
-        (SELECT tenant_id FROM webhook_deliveries WHERE status = 'pending' ORDER BY tenant_id LIMIT 1)
+    WITH RECURSIVE lanes(t, e) AS (
+        (SELECT tenant_id, endpoint_id FROM webhook_deliveries WHERE status = 'pending'
+         ORDER BY tenant_id, endpoint_id LIMIT 1)
         UNION ALL
-        SELECT (
-            SELECT d.tenant_id FROM webhook_deliveries d
-            WHERE d.status = 'pending' AND d.tenant_id > tenants.t
-            ORDER BY d.tenant_id LIMIT 1
-        )
-        FROM tenants WHERE tenants.t IS NOT NULL
+        SELECT n.tenant_id, n.endpoint_id FROM lanes CROSS JOIN LATERAL (
+            SELECT d.tenant_id, d.endpoint_id FROM webhook_deliveries d
+            WHERE d.status = 'pending' AND (d.tenant_id, d.endpoint_id) > (lanes.t, lanes.e)
+            ORDER BY d.tenant_id, d.endpoint_id LIMIT 1
+        ) n
     )
-    SELECT w.id, w.tenant_id, w.attempts FROM webhook_deliveries w
+    SELECT w.id, w.tenant_id, w.endpoint_id, w.attempts FROM webhook_deliveries w
     WHERE w.status = 'pending' AND w.next_attempt_at <= now() AND w.id IN (
-        SELECT due.id FROM tenants CROSS JOIN LATERAL (
+        SELECT due.id FROM lanes CROSS JOIN LATERAL (
             SELECT d.id FROM webhook_deliveries d
-            WHERE d.tenant_id = tenants.t AND d.status = 'pending' AND d.next_attempt_at <= now()
+            WHERE d.tenant_id = lanes.t AND d.endpoint_id = lanes.e AND d.status = 'pending'
+              AND d.next_attempt_at <= now()
             ORDER BY d.next_attempt_at, d.id LIMIT :per_endpoint
         ) due
-        WHERE tenants.t IS NOT NULL AND tenants.t <> ALL(:busy)
+        WHERE (lanes.t || chr(31) || lanes.e) <> ALL(:busy)
     )
     ORDER BY w.next_attempt_at, w.id
     LIMIT :limit
@@ -279,19 +376,55 @@ _CLAIM = sa.text(
     """
 ).bindparams(sa.bindparam("busy", type_=ARRAY(sa.Text)))
 
+_PURGE = sa.text(
+    """
+    DELETE FROM webhook_deliveries WHERE id IN (
+        SELECT id FROM webhook_deliveries WHERE created_at < :cutoff AND status <> 'pending'
+        ORDER BY created_at LIMIT :batch
+    )
+    """
+)
+
+
+@dataclass(frozen=True)
+class _Target:
+    """What one attempt needs, read when it is counted: the endpoint may have changed since."""
+
+    attempts: int
+    token: datetime  # the lease: the fencing token of this attempt's outcome
+    url: str
+    scheme: str = "standard"
+    secrets: tuple[str, ...] = ()
+    refused: str | None = None  # why no call is made (endpoint disabled or without secret)
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    started_at: datetime
+    status_code: int | None = None
+    error: str | None = None
+    latency_ms: int | None = None
+    retry_after: timedelta | None = None
+
+    @property
+    def delivered(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
 
 class WebhookDeliverer:
-    """Worker task: POST due deliveries, signed; retry with backoff; log every attempt's outcome.
+    """Worker task: POST due deliveries, signed; retry on the schedule; log every attempt.
 
     No transaction is open during a call. A short one claims due deliveries (at most ``per_endpoint``
-    per endpoint, for at most ``max_in_flight`` endpoints not already being served; an endpoint is a
-    tenant's webhook URL, so lanes are keyed by tenant) and leases them;
-    each endpoint then gets its own lane that sends its deliveries one after another. Before each
-    call a short transaction counts the attempt, after it another records the outcome. A slow or
-    hostile endpoint therefore holds only its own lane (one connection, one call at a time, cut at
-    ``deadline`` seconds for the whole call, at most ``max_response_bytes`` of its answer read); the
-    claim loop keeps serving every other endpoint. ``next_attempt_at`` is the lease and the fencing
-    token: a worker whose lease was taken over writes nothing.
+    per endpoint, for at most ``max_in_flight`` endpoints not already being served; an endpoint is
+    one of a tenant's webhook endpoints, or its deprecated tenant-wide URL) and leases them; each
+    endpoint then gets its own lane that sends its deliveries ``parallel_per_endpoint`` at a time.
+    Before each call a short transaction counts the attempt (and reads the endpoint's URL, scheme and
+    valid secrets), after it another records the outcome and the attempt's log row. A slow or
+    hostile endpoint therefore holds only its own lane (cut at ``deadline`` seconds for the whole
+    call, at most ``max_response_bytes`` of its answer read); the claim loop keeps serving every
+    other endpoint. ``next_attempt_at`` is the lease and the fencing token: a worker whose lease was
+    taken over writes nothing. ``secret`` gives a tenant's secret for its tenant-wide URL (legacy).
+    Finished deliveries older than ``retention`` are purged every ``purge_seconds``.
     """
 
     def __init__(
@@ -308,7 +441,10 @@ class WebhookDeliverer:
         parallel_per_endpoint: int = 4,
         max_in_flight: int = 32,
         poll_seconds: float = 0.5,
+        retention: timedelta = timedelta(days=30),
+        purge_seconds: float = 600.0,
         rand: Callable[[float, float], float] = random.uniform,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.engine = engine
         self.secret = secret
@@ -320,7 +456,10 @@ class WebhookDeliverer:
         self.parallel_per_endpoint = max(1, min(parallel_per_endpoint, per_endpoint))
         self.max_in_flight = max_in_flight
         self.poll_seconds = poll_seconds
+        self.retention = retention
+        self.purge_seconds = purge_seconds
         self.rand = rand
+        self.clock = clock
         self.lease = timedelta(seconds=per_endpoint * deadline + LEASE_MARGIN)
         self.call_lease = timedelta(seconds=deadline + LEASE_MARGIN)
 
@@ -332,25 +471,35 @@ class WebhookDeliverer:
     async def run(self, stop: asyncio.Event) -> None:
         lanes: dict[str, asyncio.Task[None]] = {}
         wake = asyncio.Event()
+        next_purge = time.monotonic()
 
-        def lane_done(tenant: str, task: asyncio.Task[None]) -> None:
-            lanes.pop(tenant, None)
+        def lane_done(key: str, task: asyncio.Task[None]) -> None:
+            lanes.pop(key, None)
             wake.set()
             if not task.cancelled() and (e := task.exception()) is not None:
-                log.warning("webhook lane of tenant %s failed: %s", tenant, e)
+                tenant, _, endpoint = key.partition(_LANE_SEP)
+                log.warning(
+                    "webhook lane failed", extra={"tenant_id": tenant, "endpoint_id": endpoint, "error": str(e)}
+                )
 
         async with self.client() as client:
             try:
                 while not stop.is_set():
                     wake.clear()
+                    if time.monotonic() >= next_purge:
+                        next_purge = time.monotonic() + self.purge_seconds
+                        try:
+                            await self.purge()
+                        except Exception as e:
+                            log.warning("webhook log purge failed", extra={"error": str(e)})
                     try:
                         claimed = await self.claim(busy=list(lanes))
                     except Exception as e:
-                        log.warning("webhook claim failed: %s", e)
+                        log.warning("webhook claim failed", extra={"error": str(e)})
                         claimed = {}
-                    for tenant, rows in claimed.items():
-                        lanes[tenant] = asyncio.create_task(self._lane(client, rows, stop), name=f"webhooks {tenant}")
-                        lanes[tenant].add_done_callback(functools.partial(lane_done, tenant))
+                    for key, rows in claimed.items():
+                        lanes[key] = asyncio.create_task(self._lane(client, rows, stop), name=f"webhooks {key!r}")
+                        lanes[key].add_done_callback(functools.partial(lane_done, key))
                     await _nap(stop, wake, self.poll_seconds)
             finally:
                 # Lanes stop between deliveries; a call under way gets its deadline, then is cut
@@ -370,13 +519,21 @@ class WebhookDeliverer:
             await asyncio.gather(*(self._lane(client, rows, stop) for rows in claimed.values()))
         return sum(len(rows) for rows in claimed.values())
 
-    async def claim(self, busy: Sequence[str] = ()) -> dict[str, list[Any]]:
-        """Lease due deliveries by endpoint, the earliest due first; none for ``busy`` endpoints.
+    async def purge(self) -> int:
+        """Delete finished deliveries (and their attempts) created before the retention; how many."""
+        cutoff = self.clock() - self.retention
+        total = 0
+        while True:
+            async with self.engine.begin() as conn:
+                n = (await conn.execute(_PURGE, {"cutoff": cutoff, "batch": PURGE_BATCH})).rowcount
+            total += n
+            if n < PURGE_BATCH:
+                return total
 
-        An endpoint is a tenant's webhook URL, and a tenant has one, so lanes are keyed by tenant: a
-        short key, and an index (``ix_webhook_lane``) that finds the tenants with pending deliveries
-        by skipping from one to the next, then reads each one's first due deliveries. The cost grows
-        with the number of such tenants, not with the backlog of one of them."""
+    async def claim(self, busy: Sequence[str] = ()) -> dict[str, list[Any]]:
+        """Lease due deliveries by endpoint (keys: :func:`lane_key`), the earliest due first; none
+        for ``busy`` endpoints. The cost grows with the number of endpoints with pending
+        deliveries, not with the backlog of one of them."""
         free = self.max_in_flight - len(busy)
         if free <= 0:
             return {}
@@ -389,8 +546,9 @@ class WebhookDeliverer:
             # Due with no attempt left: there was no outcome, its worker died during the last call.
             if spent := [r.id for r in rows if r.attempts >= MAX_ATTEMPTS]:
                 await conn.execute(sa.update(D).where(D.c.id.in_(spent)).values(status="failed", last_error=NO_OUTCOME))
-            lanes = set(list(dict.fromkeys(r.tenant_id for r in rows if r.attempts < MAX_ATTEMPTS))[:free])
-            ids = [r.id for r in rows if r.tenant_id in lanes and r.attempts < MAX_ATTEMPTS]
+            live = [r for r in rows if r.attempts < MAX_ATTEMPTS]
+            lanes = set(list(dict.fromkeys(lane_key(r.tenant_id, r.endpoint_id) for r in live))[:free])
+            ids = [r.id for r in live if lane_key(r.tenant_id, r.endpoint_id) in lanes]
             if not ids:
                 return {}
             leased = (
@@ -398,13 +556,15 @@ class WebhookDeliverer:
                     sa.update(D)
                     .where(D.c.id.in_(ids))
                     .values(next_attempt_at=sa.func.now() + self.lease)
-                    .returning(D.c.id, D.c.tenant_id, D.c.event_id, D.c.url, D.c.body, D.c.next_attempt_at)
+                    .returning(
+                        D.c.id, D.c.tenant_id, D.c.endpoint_id, D.c.event_id, D.c.url, D.c.body, D.c.next_attempt_at
+                    )
                 )
             ).all()
         order = {id_: n for n, id_ in enumerate(ids)}
         claimed: dict[str, list[Any]] = {}
         for row in sorted(leased, key=lambda r: order[r.id]):
-            claimed.setdefault(row.tenant_id, []).append(row)
+            claimed.setdefault(lane_key(row.tenant_id, row.endpoint_id), []).append(row)
         return claimed
 
     async def _lane(self, client: httpx.AsyncClient, rows: list[Any], stop: asyncio.Event) -> None:
@@ -419,17 +579,17 @@ class WebhookDeliverer:
                 if stop.is_set():
                     await self._release([row])
                     return
-                started = await self._start(row)
-                if started is None:
-                    return  # the lease was taken over by another worker
-                attempts, token = started
-                outcome = await self._attempt(client, row)
-                await self._record(row.id, attempts, token, outcome)
+                target = await self._start(row)
+                if target is None:
+                    return  # the lease was taken over by another worker, or the delivery ended
+                outcome = await self._attempt(client, row, target)
+                await self._record(row, target, outcome)
 
         await asyncio.gather(*(one(row) for row in rows))
 
-    async def _start(self, row: Any) -> tuple[int, datetime] | None:
-        """Count the attempt before the call: a worker that dies in it still used it up."""
+    async def _start(self, row: Any) -> _Target | None:
+        """Count the attempt before the call (a worker that dies in it still used it up), and read
+        what the call needs: the endpoint's current URL, scheme and valid secrets."""
         async with self.engine.begin() as conn:
             got = (
                 await conn.execute(
@@ -439,7 +599,36 @@ class WebhookDeliverer:
                     .returning(D.c.attempts, D.c.next_attempt_at)
                 )
             ).one_or_none()
-        return None if got is None else (got.attempts, got.next_attempt_at)
+            if got is None:
+                return None
+            if row.endpoint_id == TENANT_URL:
+                secret = await self.secret(row.tenant_id)
+                return _Target(
+                    got.attempts, got.next_attempt_at, row.url, "legacy", (secret,) if secret else (),
+                    refused=None if secret else "no webhook secret for the tenant",
+                )  # fmt: skip
+            endpoint = (
+                await conn.execute(
+                    sa.select(E.c.url, E.c.signature_scheme, E.c.disabled_at).where(
+                        E.c.id == row.endpoint_id, E.c.tenant_id == row.tenant_id
+                    )
+                )
+            ).one_or_none()
+            if endpoint is None or endpoint.disabled_at is not None:
+                return _Target(got.attempts, got.next_attempt_at, row.url, refused=DISABLED)
+            stored = (
+                await conn.execute(
+                    sa.select(S.c.secret, S.c.expires_at)
+                    .where(S.c.endpoint_id == row.endpoint_id)
+                    .order_by(S.c.id.desc())
+                    .limit(8)
+                )
+            ).all()
+        secrets_ = tuple(valid_secrets([(s.secret, s.expires_at) for s in stored], self.clock()))
+        return _Target(
+            got.attempts, got.next_attempt_at, endpoint.url, endpoint.signature_scheme, secrets_,
+            refused=None if secrets_ else "no valid secret for the endpoint",
+        )  # fmt: skip
 
     async def _release(self, rows: list[Any]) -> None:
         """Stopping: the claimed deliveries not yet sent are due again at once."""
@@ -451,60 +640,109 @@ class WebhookDeliverer:
                     .values(next_attempt_at=sa.func.now())
                 )
 
-    async def _record(self, id_: int, attempts: int, token: datetime, outcome: dict[str, Any]) -> None:
-        values = dict(outcome)
-        if values.get("status") != "delivered":
-            values["status"] = "failed" if attempts >= MAX_ATTEMPTS else "pending"
-            values["next_attempt_at"] = sa.func.now() + retry_delay(attempts, self.rand)
+    async def _record(self, row: Any, target: _Target, outcome: _Outcome) -> None:
+        values: dict[str, Any] = {"last_status_code": outcome.status_code, "last_error": outcome.error}
+        # 410: the endpoint is gone for good; an endpoint is disabled, the tenant-wide URL (which has
+        # no state of its own) only fails this delivery.
+        gone = disables_endpoint(outcome.status_code)
+        if outcome.delivered:
+            values |= {"status": "delivered", "delivered_at": sa.func.now(), "last_error": None}
+        elif gone and row.endpoint_id == TENANT_URL:
+            values |= {"status": "failed", "last_error": "HTTP 410: the URL is gone"}
+        elif gone:
+            values |= {"status": "failed", "last_error": "HTTP 410: the endpoint is gone; it was disabled"}
+        else:
+            wait = None if target.refused == DISABLED else next_wait(target.attempts, outcome.retry_after, self.rand)
+            if wait is None:
+                values["status"] = "failed"
+            else:
+                values["next_attempt_at"] = sa.func.now() + wait
         async with self.engine.begin() as conn:
+            recorded = (
+                await conn.execute(
+                    sa.update(D)
+                    .where(D.c.id == row.id, D.c.status == "pending", D.c.next_attempt_at == target.token)
+                    .values(**values)
+                    .returning(D.c.id)
+                )
+            ).one_or_none()
+            if recorded is None:
+                return  # the lease was taken over: the other worker's outcome counts
             await conn.execute(
-                sa.update(D)
-                .where(D.c.id == id_, D.c.status == "pending", D.c.next_attempt_at == token)
-                .values(**values)
+                sa.insert(A).values(
+                    delivery_id=row.id,
+                    attempt=target.attempts,
+                    started_at=outcome.started_at,
+                    latency_ms=outcome.latency_ms,
+                    status_code=outcome.status_code,
+                    error=outcome.error,
+                )
             )
+            if gone and row.endpoint_id != TENANT_URL:
+                await disable_endpoint(conn, row.tenant_id, row.endpoint_id, f"HTTP 410 from {target.url}"[:500])
 
-    async def _attempt(self, client: httpx.AsyncClient, row: Any) -> dict[str, Any]:
+    async def _attempt(self, client: httpx.AsyncClient, row: Any, target: _Target) -> _Outcome:
+        started = self.clock()
+        if target.refused:
+            return _Outcome(started, error=target.refused)
         try:
-            check_url_shape(row.url)
+            check_url_shape(target.url)
         except UnsafeURL as e:
-            return {"last_error": f"refused: {e}", "last_status_code": None}
-        secret = await self.secret(row.tenant_id)
-        if not secret:
-            return {"last_error": "no webhook secret for the tenant", "last_status_code": None}
-        ts = int(time.time())
-        headers = {
-            "content-type": "application/cloudevents+json",
-            "x-advocacy-timestamp": str(ts),
-            "x-advocacy-signature": sign(secret, ts, row.body),
-            "x-advocacy-event-id": row.event_id,
-        }
+            return _Outcome(started, error=f"refused: {e}"[:500])
+        headers = {"content-type": "application/cloudevents+json"}
+        if target.scheme == "legacy":
+            headers |= legacy_headers(row.event_id, started, row.body, target.secrets[0])
+        else:
+            headers |= standard_headers(row.event_id, started, row.body, target.secrets)
+        t0 = time.monotonic()
+
+        def took() -> int:
+            return int((time.monotonic() - t0) * 1000)
+
         try:
             r = await bounded_request(
                 client,
                 "POST",
-                row.url,
+                target.url,
                 deadline=self.deadline,
                 max_bytes=self.max_response_bytes,
                 headers=headers,
                 content=row.body,
             )
         except UnsafeURL as e:
-            return {"last_error": f"refused: {e}"[:500], "last_status_code": None}
+            return _Outcome(started, error=f"refused: {e}"[:500], latency_ms=took())
         except TimeoutError:
-            return {"last_error": f"no complete answer within {self.deadline:g} s", "last_status_code": None}
+            return _Outcome(started, error=f"no complete answer within {self.deadline:g} s", latency_ms=took())
         except (httpx.HTTPError, httpx.InvalidURL) as e:
-            return {"last_error": f"{type(e).__name__}: {e}"[:500], "last_status_code": None}
+            return _Outcome(started, error=f"{type(e).__name__}: {e}"[:500], latency_ms=took())
         except Exception as e:  # whatever a partner's answer provokes is this attempt's failure
-            log.warning("webhook %s: unexpected failure", row.id, exc_info=True)
-            return {"last_error": f"{type(e).__name__}: {e}"[:500], "last_status_code": None}
+            log.warning("webhook: unexpected failure", extra={"delivery_id": row.id}, exc_info=True)
+            return _Outcome(started, error=f"{type(e).__name__}: {e}"[:500], latency_ms=took())
+        latency = took()
         if 200 <= r.status_code < 300:
-            return {
-                "status": "delivered",
-                "delivered_at": sa.func.now(),
-                "last_status_code": r.status_code,
-                "last_error": None,
-            }
-        return {"last_status_code": r.status_code, "last_error": f"HTTP {r.status_code}"}
+            return _Outcome(started, status_code=r.status_code, latency_ms=latency)
+        return _Outcome(
+            started,
+            status_code=r.status_code,
+            error=f"HTTP {r.status_code}",
+            latency_ms=latency,
+            retry_after=retry_after(r.headers.get("retry-after"), self.clock()),
+        )
+
+
+async def disable_endpoint(conn: Any, tenant_id: str, endpoint_id: str, reason: str) -> None:
+    """Stop an endpoint (410 from it): its pending deliveries fail; new events skip it. An admin
+    re-enables it (and may replay what it missed)."""
+    await conn.execute(
+        sa.update(E)
+        .where(E.c.id == endpoint_id, E.c.tenant_id == tenant_id, E.c.disabled_at.is_(None))
+        .values(disabled_at=sa.func.now(), disabled_reason=reason, updated_at=sa.func.now())
+    )
+    await conn.execute(
+        sa.update(D)
+        .where(D.c.tenant_id == tenant_id, D.c.endpoint_id == endpoint_id, D.c.status == "pending")
+        .values(status="failed", last_error="the endpoint was disabled")
+    )
 
 
 async def _nap(stop: asyncio.Event, wake: asyncio.Event, seconds: float) -> None:

@@ -29,6 +29,11 @@ class ContentSettings(ServiceSettings):
     webhook_per_endpoint: int = Field(default=5, ge=1, le=100)
     webhook_parallel_per_endpoint: int = Field(default=4, ge=1, le=100)
     webhook_max_endpoints_in_flight: int = Field(default=32, ge=1, le=1000)
+    # A secret rotation keeps the previous secret signing (both signatures sent) this long by default
+    # (a rotation may ask for 0 .. 168 hours), so partners switch without a failed delivery.
+    webhook_secret_overlap_hours: int = Field(default=24, ge=0, le=168)
+    # The delivery log (deliveries and their attempts) keeps finished deliveries this long.
+    webhook_log_retention_days: int = Field(default=30, ge=1, le=3650)
     partner_topic_partitions: int = 3
 
 
