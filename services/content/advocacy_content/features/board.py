@@ -28,7 +28,7 @@ from advocacy_content import domain
 from advocacy_content.adapters.events import now
 from advocacy_content.db import ContentItem, SharedContent
 from advocacy_content.features.content import checked_public, to_public
-from advocacy_content.features.members import gate_for, load_member, viewer_for
+from advocacy_content.features.members import gate_for, load_member, require_active, viewer_for
 from advocacy_content.features.policy import current_policy
 from advocacy_content.schemas import BoardPage
 
@@ -98,11 +98,12 @@ async def admin_board(
 
 
 async def employee_board(session: AsyncSession, who: Principal, page: PageParams, f: BoardFilters) -> BoardPage:
+    standing = await require_active(session, who)
     member = await load_member(session, who.tenant_id, who.sub)
-    gate = await gate_for(session, who, member)
+    gate = await gate_for(session, who, member, standing)
     if not gate.open:
         return BoardPage(items=[], next_cursor=None, notice=gate.notice)
-    viewer = await viewer_for(session, who, member)
+    viewer = await viewer_for(session, who, member, standing)
     at = ref = now()  # ref: what "new" is measured from; kept across the pages of one listing
     if page.cursor:
         c_score, c_ts, c_id, ref = parse_cursor(page.cursor, as_int, as_time, as_str, as_time)
@@ -164,6 +165,7 @@ async def list_board(
     session: AsyncSession, who: Principal, page: PageParams, f: BoardFilters, *, link_sample: str | None
 ) -> BoardPage:
     if who.is_admin:
+        await require_active(session, who)
         return await admin_board(session, who, page, f, link_sample=link_sample)
     return await employee_board(session, who, page, f)
 

@@ -16,7 +16,7 @@ from advocacy_common.policy import Policy
 from advocacy_content import domain
 from advocacy_content.adapters.events import emit, now, published_event, rule_error, updated_event
 from advocacy_content.db import ContentItem
-from advocacy_content.features.members import gate_for, load_member, viewer_for
+from advocacy_content.features.members import gate_for, load_member, require_active, viewer_for
 from advocacy_content.features.policy import current_policy
 from advocacy_content.schemas import (
     AudienceIn,
@@ -144,15 +144,16 @@ async def load_item(session: AsyncSession, tenant_id: str, content_id: str, *, f
 async def get_content(session: AsyncSession, who: Principal, content_id: str) -> ContentItem:
     """Admins read everything of their tenant; a proposer reads their own suggestion; an employee
     reads what the board would show them (published, unexpired, for their team and roles)."""
+    standing = await require_active(session, who)
     item = await load_item(session, who.tenant_id, content_id)
     if who.is_admin or (item.proposer_id is not None and item.proposer_id == who.sub):
         return item
     if not domain.visible_on_board(item.status, item.expires_at, now()):
         raise NotFound("content not found")
     member = await load_member(session, who.tenant_id, who.sub)
-    if not (await gate_for(session, who, member)).open:  # opted out, or not rolled out to yet
+    if not (await gate_for(session, who, member, standing)).open:  # opted out, or not rolled out to yet
         raise NotFound("content not found")
-    if not domain.audience_matches(item.audience, await viewer_for(session, who, member)):
+    if not domain.audience_matches(item.audience, await viewer_for(session, who, member, standing)):
         raise NotFound("content not found")
     return item
 

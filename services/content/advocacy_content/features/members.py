@@ -11,6 +11,7 @@ from sqlmodel import col, delete, update
 from advocacy_common import audit, erasure
 from advocacy_common.auth.principal import Principal
 from advocacy_common.db import table_of
+from advocacy_common.errors import Forbidden
 from advocacy_common.events.content import MemberErased, MemberUpdated
 from advocacy_content import domain
 from advocacy_content.adapters import directory
@@ -39,19 +40,41 @@ async def load_member(session: AsyncSession, tenant_id: str, employee_id: str) -
     return await session.get(Member, (tenant_id, employee_id))
 
 
-async def viewer_for(session: AsyncSession, who: Principal, member: Member | None = None) -> domain.Viewer:
+async def require_active(session: AsyncSession, who: Principal) -> directory.Standing | None:
+    """The caller's directory standing; 403 when the identity provider switched them off (SCIM
+    ``active: false``): the board, its items and suggestions are closed to them. People who were
+    never provisioned (tokens alone) have no standing and pass."""
+    standing = await directory.standing(session, who.tenant_id, who.sub)
+    if standing is not None and not standing.active:
+        raise Forbidden("you are deactivated in the company directory: the board and sharing are closed to you")
+    return standing
+
+
+def _team(who: Principal, standing: directory.Standing | None) -> str | None:
+    """A provisioned person's team is the directory's; otherwise the token's."""
+    return standing.team if standing is not None and standing.team else who.team
+
+
+async def viewer_for(
+    session: AsyncSession,
+    who: Principal,
+    member: Member | None = None,
+    standing: directory.Standing | None = None,
+) -> domain.Viewer:
     m = member or await load_member(session, who.tenant_id, who.sub)
     return domain.Viewer(
-        team=who.team,
+        team=_team(who, standing),
         programme_roles=frozenset(m.programme_roles if m else ()),
         topics=frozenset(m.topics if m else ()),
     )
 
 
-async def gate_for(session: AsyncSession, who: Principal, member: Member | None) -> domain.Gate:
+async def gate_for(
+    session: AsyncSession, who: Principal, member: Member | None, standing: directory.Standing | None = None
+) -> domain.Gate:
     return domain.board_gate(
         employee_id=who.sub,
-        team=who.team,
+        team=_team(who, standing),
         enrolled=member.enrolled if member else True,
         waves=await wave_views(session, who.tenant_id),
         now=now(),
@@ -89,7 +112,7 @@ async def put_topics(session: AsyncSession, who: Principal, body: TopicsIn) -> T
 # -- membership ---------------------------------------------------------------------------------------
 async def get_membership(session: AsyncSession, who: Principal) -> MembershipPublic:
     m = await load_member(session, who.tenant_id, who.sub)
-    gate = await gate_for(session, who, m)
+    gate = await gate_for(session, who, m, await directory.standing(session, who.tenant_id, who.sub))
     wave = gate.wave
     return MembershipPublic(
         employee_id=who.sub,

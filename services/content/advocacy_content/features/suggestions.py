@@ -18,6 +18,7 @@ from advocacy_content import domain
 from advocacy_content.adapters.events import emit, now, published_event
 from advocacy_content.db import ContentItem
 from advocacy_content.features.content import create_content, load_item
+from advocacy_content.features.members import require_active
 from advocacy_content.features.policy import current_policy
 from advocacy_content.schemas import RejectIn, SuggestionCreate
 
@@ -27,6 +28,7 @@ SUGGESTION_FILTERS = ("pending_review", "rejected", "approved", "all")
 async def propose(
     session: AsyncSession, who: Principal, body: SuggestionCreate, *, link_sample: str | None
 ) -> tuple[ContentItem, Policy]:
+    await require_active(session, who)
     return await create_content(session, who, body, link_sample=link_sample, proposer=True, note=body.note)
 
 
