@@ -5,8 +5,13 @@ and ``scimType`` in the SCIM error shape, and changes nothing (no row, no event)
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,9 +19,10 @@ import orjson
 import pytest
 import sqlalchemy as sa
 
-from advocacy_common.auth.devkeys import DevKeys
+from advocacy_common.auth.devkeys import DevKeys, ensure_dev_keys
 from advocacy_common.db import make_engine
 from tests.integration.scim_server import ScimServer, serving_scim
+from tests.support.helpers import token_for
 
 pytestmark = pytest.mark.integration
 
@@ -356,3 +362,20 @@ async def test_a_deactivated_person_is_refused_the_board_and_their_team_is_the_d
             )
             assert r.status_code == 200, r.text
         assert (await http.get("/v1/content", headers=employee)).status_code == 200
+
+
+async def test_the_dev_command_prints_a_working_secret(new_database: str, tmp_path: Path) -> None:
+    """``advocacy scim-token --tenant T`` against a running content service: its output is a bearer
+    secret /scim/v2 accepts for T (and only for T)."""
+    keys = ensure_dev_keys(tmp_path / "keys")  # where the command looks, under --data-dir
+    async with serving_scim(new_database, keys, functools.partial(token_for, keys), [B]) as server:
+        advocacy = Path(sys.executable).parent / "advocacy"
+        cmd = [str(advocacy), "scim-token", "--tenant", A, "--content-url", server.base, "--data-dir", str(tmp_path)]
+        done = await asyncio.to_thread(subprocess.run, cmd, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        secret = done.stdout.strip()
+        assert secret.startswith("scim_")
+        async with server.client(secret=secret) as c:
+            assert (await c.post("/Users", json=entra_user("cli"))).status_code == 201
+        async with server.client(B) as c:
+            assert (await c.get("/Users")).json()["totalResults"] == 0

@@ -79,6 +79,35 @@ def token(
     typer.echo(mint_token(keys, tenant=tenant, sub=sub, roles=roles, team=team, name=name, ttl_seconds=ttl))
 
 
+@app.command("scim-token")
+def scim_token(
+    tenant: Annotated[str, typer.Option(help="Tenant id: the secret names this tenant to /scim/v2.")],
+    content_url: Annotated[str, typer.Option(help="The content service.")] = "http://127.0.0.1:8001",
+    data_dir: DataDirOption = None,
+) -> None:
+    """Print a SCIM bearer secret for the tenant (dev stack): rotates it through the admin route
+    (POST /v1/scim/secret/rotate, with an admin token signed by the dev key), so the previous one
+    stops working. Point any SCIM client at <content>/scim/v2 with it."""
+    import httpx
+
+    from advocacy_common.auth.devkeys import ensure_dev_keys, mint_token
+
+    keys_dir = _data_dir(data_dir) / "keys"
+    keys_dir.mkdir(parents=True, exist_ok=True)
+    admin = mint_token(ensure_dev_keys(keys_dir), tenant=tenant, sub="scim-admin", roles=["admin"], ttl_seconds=600)
+    try:
+        r = httpx.post(
+            f"{content_url.rstrip('/')}/v1/scim/secret/rotate", headers={"Authorization": f"Bearer {admin}"}, timeout=10
+        )
+    except httpx.HTTPError as e:
+        typer.secho(f"cannot reach the content service at {content_url} ({e}); is `make run` up?", fg="red", err=True)
+        raise typer.Exit(1) from e
+    if r.status_code != 200:
+        typer.secho(f"the content service answered {r.status_code}: {r.text[:300]}", fg="red", err=True)
+        raise typer.Exit(1)
+    typer.echo(r.json()["secret"])
+
+
 @app.command()
 def demo(
     content_url: Annotated[str, typer.Option(help="The content service.")] = "http://127.0.0.1:8001",

@@ -41,6 +41,7 @@ DEFAULT_PG_PORT = 5433
 DEFAULT_KAFKA_PORT = 9092
 DEFAULT_PARTITIONS = 6
 TOKEN_EXAMPLE = '.venv/bin/advocacy token --tenant acme --sub alice --role employee --team sales --name "Alice A."'
+SCIM_TOKEN_EXAMPLE = ".venv/bin/advocacy scim-token --tenant acme"
 
 
 # -- layout and configuration ------------------------------------------------------------------------
@@ -415,6 +416,11 @@ def _panel(config: StackConfig, infra: Infra) -> Any:
         Text("A token (prints a JWT signed with the dev key):", style="bold"),
         Text(f"  export TOKEN=$({TOKEN_EXAMPLE})", style="green"),
         Text(f'  curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:{config.ports["content"]}/v1/content'),
+        Text("SCIM 2.0 provisioning (point an identity provider or any SCIM client here):", style="bold"),
+        Text(f"  base URL  http://127.0.0.1:{config.ports['content']}/scim/v2"),
+        Text.assemble(
+            "  secret    ", (f"{SCIM_TOKEN_EXAMPLE}", "green"), "  (rotates the tenant's SCIM bearer secret)"
+        ),
         Text.assemble(
             ("The demo: ", "bold"), ("make demo", "green"), " (content, shares, clicks, metrics, leaderboard)"
         ),
