@@ -8,7 +8,10 @@ process runs role ``api`` (the redirect, its journal and the sender to Kafka) on
 PostgreSQL and a Tansu broker; the verdict worker is not running during the measurement (it would
 compete for the same two cores, and it is not on the redirect's path).
 
-``python -m bench.redirect`` appends the numbers to bench/RESULTS.md. ``--profile`` also samples
+``python -m bench.redirect`` appends the numbers to bench/RESULTS.md. ``--tracing`` also starts a
+second sharing process with tracing on (``OTEL_EXPORTER_OTLP_ENDPOINT`` at a local OTLP/HTTP
+receiver in its own process, bench/otlp_sink.py; the default sampling ratio) and measures it in the
+same rounds, interleaved with the other two: issue 15's "tracing's cost on /r/". ``--profile`` also samples
 the sharing process with py-spy during one run and prints the top functions (install py-spy
 yourself; it is not a project dependency). Needs ``wrk`` (``apt-get install -y wrk``); without it
 the benchmark falls back to a much slower Python load generator and says so in the results.
@@ -664,17 +667,27 @@ INCLUSIVE = {
 }
 
 
+TRACED = "redirect, tracing on"
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m bench.redirect")
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--profile", action="store_true", help="sample the sharing process with py-spy")
     ap.add_argument("--note", default="", help="a line to add to the results (what changed)")
+    ap.add_argument(
+        "--tracing",
+        action="store_true",
+        help="also run a second sharing process with tracing on (OTEL_EXPORTER_OTLP_ENDPOINT at a local "
+        "OTLP/HTTP receiver, bench.otlp_sink; the default sampling ratio), measured in the same rounds",
+    )
     # `python -m bench` calls main() with no arguments; `python -m bench.redirect ...` passes its own.
     args = ap.parse_args(argv if argv is not None else [])
 
     from advocacy_common.auth.devkeys import ensure_dev_keys
     from advocacy_common.migrations import upgrade
+    from advocacy_common.settings import ServiceSettings
     from advocacy_dev.devstack.broker import TansuBroker
     from advocacy_dev.devstack.net import free_port
     from advocacy_dev.devstack.postgres import FAST_UNSAFE_SETTINGS, EmbeddedPostgres
@@ -699,23 +712,28 @@ def main(argv: list[str] | None = None) -> None:
         mix = lua_script(codes, script)
 
         sport, bport = free_port(), free_port()
-        sharing = ServiceProcess(
-            "sharing",
-            sport,
-            {
-                "SHARING_DATABASE_URL": url,
-                "SHARING_PORT": str(sport),
-                "SHARING_ROLE": "api",
-                "SHARING_SPOOL_DIR": str(tmp / "spool"),
-                "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
-                "JWT_JWKS_PATH": str(keys.jwks_path),
-                "DEV_MODE": "true",
-                "LOG_JSON": "true",
-                "LOG_LEVEL": "WARNING",
-            },
-            tmp / "sharing.log",
-            cwd=ROOT,
-        )
+
+        def sharing_process(port: int, name: str, extra: dict[str, str]) -> ServiceProcess:
+            return ServiceProcess(
+                "sharing",
+                port,
+                {
+                    "SHARING_DATABASE_URL": url,
+                    "SHARING_PORT": str(port),
+                    "SHARING_ROLE": "api",
+                    "SHARING_SPOOL_DIR": str(tmp / f"spool-{name}"),
+                    "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
+                    "JWT_JWKS_PATH": str(keys.jwks_path),
+                    "DEV_MODE": "true",
+                    "LOG_JSON": "true",
+                    "LOG_LEVEL": "WARNING",
+                    **extra,
+                },
+                tmp / f"{name}.log",
+                cwd=ROOT,
+            )
+
+        sharing = sharing_process(sport, "sharing", {})
         bare = ServiceProcess(
             "bare",
             bport,
@@ -730,10 +748,21 @@ def main(argv: list[str] | None = None) -> None:
             cwd=ROOT,
         )
         procs = [sharing, bare]
+        traced = sink = None
+        if args.tracing:
+            kport = free_port()
+            sink = ServiceProcess(
+                "otlp-sink", kport, {}, tmp / "sink.log", command=[sys.executable, "-m", "bench.otlp_sink", str(kport)]
+            )
+            traced = sharing_process(free_port(), "sharing-traced", {"OTEL_EXPORTER_OTLP_ENDPOINT": sink.url})
+            procs += [sink, traced]
         for p in procs:
             p.start()
         sharing.wait_ready(60)
         bare.wait_ready(30)
+        if sink is not None and traced is not None:
+            sink.wait_ready(30)
+            traced.wait_ready(60)
     except Exception:
         for p in procs:
             p.terminate()
@@ -750,6 +779,10 @@ def main(argv: list[str] | None = None) -> None:
             "bare": {"app": bare.pid},
             "redirect": {"app": sharing.pid, "tansu": broker.pid, "postgres": pg_pid(pg)},
         }
+        if sink is not None and traced is not None:
+            results[TRACED] = []
+            targets[TRACED] = traced.url
+            watch[TRACED] = {"app": traced.pid, "collector": sink.pid, "tansu": broker.pid, "postgres": pg_pid(pg)}
         for base in targets.values():  # warm-up: caches, connections, the JIT-less interpreter's imports
             if use_wrk:
                 run_wrk(base, script, 3)
@@ -774,7 +807,23 @@ def main(argv: list[str] | None = None) -> None:
                 )
         best = {k: max(v, key=lambda x: x["rps"]) for k, v in results.items()}
         ratio = best["redirect"]["rps"] / best["bare"]["rps"]
-        journal = sum(f.stat().st_size for f in (tmp / "spool").rglob("*.log"))
+        traced_line: list[str] = []
+        if sink is not None:
+            import httpx
+
+            stats = httpx.get(sink.url + "/stats", timeout=5).json()
+            ratio_default = ServiceSettings.model_fields["tracing_sample_ratio"].default
+            sent = sum(r.get("requests", 0) for r in results[TRACED])
+            traced_line = [
+                "",
+                f"**Ratio redirect with tracing on / bare: {best[TRACED]['rps'] / best['bare']['rps']:.2f}** "
+                f"(target ≥ 0.5; tracing off: {ratio:.2f}); sampling at the default ratio "
+                f"({ratio_default:g}), spans exported to a local OTLP/HTTP receiver in its own process "
+                f"(bench.otlp_sink): {stats['spans']:,} spans in {stats['requests']:,} export requests "
+                f"({stats['bytes'] / 1e6:.1f} MB, warm-up included)"
+                + (f"; {sent:,} requests measured." if sent else "."),
+            ]
+        journal = sum(f.stat().st_size for f in (tmp / "spool-sharing").rglob("*.log"))
         generator = (
             f"wrk 4.1, {CONNECTIONS} connections, 2 threads, {args.seconds} s per run, best of {args.rounds}"
             if use_wrk
@@ -805,11 +854,13 @@ def main(argv: list[str] | None = None) -> None:
                 "",
                 f"**Ratio redirect / bare: {ratio:.2f}** (target ≥ 0.5); redirect p99 "
                 f"{best['redirect']['p99_ms']:.2f} ms (target < 20 ms). Journal written: {journal / 1e6:.1f} MB.",
+                *traced_line,
                 *(["", "py-spy, sharing process during the last redirect run (own time):", "", prof] if prof else []),
             ]
         )
         print(body)
-        append_results("Redirect /r/{code} vs bare ASGI 302", body)
+        title = "Redirect /r/{code} vs bare ASGI 302" + (", tracing off and on" if args.tracing else "")
+        append_results(title, body)
     finally:
         for p in procs:
             p.terminate()
