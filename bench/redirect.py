@@ -811,6 +811,7 @@ def main(argv: list[str] | None = None) -> None:
         if sink is not None:
             import httpx
 
+            time.sleep(6)  # the batch span processor exports every 5 s: let the last batch arrive
             stats = httpx.get(sink.url + "/stats", timeout=5).json()
             ratio_default = ServiceSettings.model_fields["tracing_sample_ratio"].default
             sent = sum(r.get("requests", 0) for r in results[TRACED])
