@@ -8,6 +8,9 @@ default) and ready. It offers:
 - ``stack.process("metrics")`` -> the ``ServiceProcess`` (``kill()``, ``terminate()``,
   ``restart()``, ``start()``, ``wait_ready()``, ``log_tail()``)
 - ``stack.token(tenant, sub, role="employee", team=None, name=None)`` -> a JWT (``role`` may be a list)
+- ``stack.entra_token(oid, roles=("Advocacy.Employee",), name=None)`` -> a Microsoft Entra ID style
+  token (tests/fixtures/idp_tokens/entra.json, signed by a test key): every service also trusts that
+  issuer (``AUTH_ISSUERS``, the ``entra`` preset), and its directory maps to tenant ``ENTRA_TENANT``
 - ``stack.client(svc, token=None)`` -> an ``httpx.AsyncClient`` on that service (close it yourself
   or use ``async with``)
 - ``stack.broker`` and ``stack.pg`` for fault injection; ``stack.ensure_running()`` brings back any
@@ -16,8 +19,9 @@ default) and ready. It offers:
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,6 +30,7 @@ import pytest
 
 from advocacy_dev.devstack.net import free_port
 from tests.support.helpers import token_for
+from tests.support.idp import TestIssuer, fixture
 
 if TYPE_CHECKING:
     from advocacy_common.auth.devkeys import DevKeys
@@ -35,6 +40,8 @@ if TYPE_CHECKING:
     from advocacy_dev.devstack.stack import ProcessStack
 
 READY_TIMEOUT = float(os.environ.get("E2E_READY_TIMEOUT", "60"))
+#: The tenant the Entra-style test issuer's directory (its ``tid``) maps to (issue 17).
+ENTRA_TENANT = "entra-e2e"
 
 
 class E2EStack:
@@ -45,11 +52,13 @@ class E2EStack:
         keys: DevKeys,
         pg: EmbeddedPostgres | ExternalPostgres,
         broker: TansuBroker | ExternalBroker,
+        entra: TestIssuer,
     ) -> None:
         self.inner = inner
         self.keys = keys
         self.pg = pg
         self.broker = broker
+        self.entra = entra
 
     @property
     def services(self) -> list[str]:
@@ -76,6 +85,12 @@ class E2EStack:
     ) -> str:
         return token_for(self.keys, tenant, sub, role, team, name, ttl_seconds=ttl_seconds)
 
+    def entra_token(self, oid: str, roles: Sequence[str] = ("Advocacy.Employee",), name: str | None = None) -> str:
+        """An Entra-style token for the person ``oid`` of tenant ``ENTRA_TENANT`` (no team claim)."""
+        header, claims = fixture("entra")
+        claims.update(oid=oid, roles=list(roles), name=name or oid)
+        return self.entra.sign(header, claims)
+
     def client(self, svc: str, token: str | None = None) -> httpx.AsyncClient:
         """Redirects are not followed (``GET /r/{code}`` answers 302)."""
         headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -100,6 +115,19 @@ def stack(
     from advocacy_dev.devstack.stack import SERVICES, ProcessStack
 
     data_dir = tmp_path_factory.mktemp("stack")
+    entra = TestIssuer(kid="entra-e2e-key")
+    _, claims = fixture("entra")
+    issuers = json.dumps(
+        [
+            {
+                "preset": "entra",
+                "issuer": claims["iss"],
+                "audience": claims["aud"],
+                "jwks_path": entra.write_jwks(data_dir / "entra-jwks.json"),
+                "tenant_map": {claims["tid"]: ENTRA_TENANT},
+            }
+        ]
+    )
     inner = ProcessStack(
         server_url=pg.server_url,
         bootstrap=broker.bootstrap,
@@ -108,13 +136,18 @@ def stack(
         ports={svc: free_port() for svc in SERVICES},
         log_json=True,
         role="all",
-        # the partner-webhook e2e test receives on loopback, which production refuses (SSRF guard)
-        extra_env={"content": {"CONTENT_WEBHOOK_ALLOW_PRIVATE": "true"}},
+        # every service trusts the Entra-style test issuer beside the dev one (issue 17); the
+        # partner-webhook e2e test receives on loopback, which production refuses (SSRF guard)
+        extra_env={
+            svc: {f"{svc.upper()}_AUTH_ISSUERS": issuers}
+            | ({"CONTENT_WEBHOOK_ALLOW_PRIVATE": "true"} if svc == "content" else {})
+            for svc in SERVICES
+        },
     )
     try:
         inner.prepare()
         inner.start(timeout=READY_TIMEOUT)
-        yield E2EStack(inner, keys=dev_keys, pg=pg, broker=broker)
+        yield E2EStack(inner, keys=dev_keys, pg=pg, broker=broker, entra=entra)
     finally:
         inner.stop()
 

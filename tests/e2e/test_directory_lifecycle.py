@@ -1,8 +1,9 @@
 """Issue 17's lifecycle acceptance through the running services: a directory of 50 people in 3
 groups, one deactivated, one deleted.
 
-- Provisioned: the teams are the groups (the team board lists the three with the directory's sizes,
-  and a share carries the group whatever team the token says) and adoption's denominator is 50.
+- Provisioned: Entra ID style tokens for them are accepted (every service trusts a test issuer with
+  the ``entra`` preset; its tokens carry no team), the teams are the groups (the team board lists the
+  three with the directory's sizes, and the shares count for them) and adoption's denominator is 50.
 - Deactivated: off the leaderboard, their next share is 403 ``inactive``, their link still answers
   302 and the click earns nothing (0 points, ``member_inactive``); the denominator is 49.
 - Deleted: the erasure runs in every service (each service's data export of them is empty, a later
@@ -28,7 +29,7 @@ from aiokafka import AIOKafkaProducer
 
 from advocacy_common.events import Envelope, new_event
 from advocacy_common.events.content import MemberProvisioned, TeamUpdated
-from tests.e2e.conftest import E2EStack
+from tests.e2e.conftest import ENTRA_TENANT, E2EStack
 from tests.support.helpers import click, eventually
 
 GROUPS = {"red": 17, "green": 17, "blue": 16}  # 50 people
@@ -149,8 +150,8 @@ async def _scim_available(content_admin: httpx.AsyncClient) -> str | None:
     return str(r.json()["secret"])
 
 
-async def test_fifty_provisioned_one_deactivated_one_deleted(stack: E2EStack, new_tenant: str) -> None:
-    t = new_tenant
+async def test_fifty_provisioned_one_deactivated_one_deleted(stack: E2EStack) -> None:
+    t = ENTRA_TENANT  # the tenant the Entra-style issuer's directory maps to
     admin = stack.token(t, "boss", "admin")
     members = people()
     ann, bea, cid = "red-00", "green-00", "blue-00"  # ann: deactivated; cid: deleted
@@ -186,15 +187,15 @@ async def test_fifty_provisioned_one_deactivated_one_deleted(stack: E2EStack, ne
             report = await eventually(lambda: adoption(50), timeout=30, what="adoption's denominator of 50")
             assert report["eligible_source"] == "directory"
 
-            async def share(emp: str, network: str = "linkedin", team: str = "token-team") -> httpx.Response:
-                async with stack.client("sharing", stack.token(t, emp, "employee", team=team, name=emp)) as c:
+            async def share(emp: str, network: str = "linkedin") -> httpx.Response:
+                async with stack.client("sharing", stack.entra_token(emp)) as c:
                     return await c.post("/v1/shares", json={"content_id": content_id, "network": network})
 
             async def shared(emp: str) -> dict[str, Any] | None:
                 r = await share(emp)
                 return r.json() if r.status_code == 201 else None
 
-            # the directory's copies reach sharing: the share carries the group, not the token's team
+            # the directory's copies reach sharing: the share carries the group (the token has no team)
             links: dict[str, dict[str, Any]] = {}
             for emp in (ann, bea, cid):
                 links[emp] = await eventually(functools.partial(shared, emp), timeout=30, what=f"{emp} shares")
@@ -225,7 +226,7 @@ async def test_fifty_provisioned_one_deactivated_one_deleted(stack: E2EStack, ne
 
             async def clicks_scored() -> list[Any] | None:
                 async def ledger(emp: str) -> list[Any]:
-                    async with stack.client("gamification", stack.token(t, emp)) as c:
+                    async with stack.client("gamification", stack.entra_token(emp)) as c:
                         return [i for i in (await c.get("/v1/points/me")).json()["items"] if i["action"] == "click"]
 
                 mine, hers = await ledger(ann), await ledger(bea)
