@@ -35,6 +35,10 @@ class Member(Model, table=True):
     """What gamification knows of a person: from membership events and their shares."""
 
     __tablename__ = "members"
+    # The deactivated, found for each consumed batch (awards score them 0): few rows, a small index.
+    __table_args__ = (
+        sa.Index("ix_members_inactive", "tenant_id", "employee_id", postgresql_where=sa.text("NOT active")),
+    )
 
     tenant_id: str = Field(primary_key=True)
     employee_id: str = Field(primary_key=True)

@@ -186,13 +186,14 @@ async def apply_team_sizes(session: AsyncSession, envs: Sequence[Envelope[TeamUp
 
 
 async def inactive_among(session: AsyncSession, keys: Iterable[Key]) -> set[Key]:
-    """The people among ``keys`` the directory has deactivated."""
+    """The people among ``keys`` the directory has deactivated (through ``ix_members_inactive``: the
+    tenant's few deactivated people, not an index probe per key)."""
     ks = sorted(set(keys))
     if not ks:
         return set()
     rows = await session.execute(
         sa.select(MEMBERS.c.tenant_id, MEMBERS.c.employee_id).where(
-            people_in(MEMBERS.c.tenant_id, MEMBERS.c.employee_id, ks), MEMBERS.c.active.is_(False)
+            people_in(MEMBERS.c.tenant_id, MEMBERS.c.employee_id, ks), sa.not_(MEMBERS.c.active)
         )
     )
     return {(r.tenant_id, r.employee_id) for r in rows.all()}

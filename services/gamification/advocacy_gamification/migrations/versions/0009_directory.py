@@ -1,7 +1,7 @@
 """The company directory in gamification (issue 17): each member's ``active`` flag and the time of
 the directory record it came from (``directory_at``), and ``team_sizes`` (team.updated), the
 per-capita team board's divisors. Expand-only: two nullable-or-defaulted columns (rows before:
-active, as they behaved) and a new table.
+active, as they behaved), a partial index on the deactivated and a new table.
 
 Revision ID: 0009_directory
 Revises: 0008
@@ -33,9 +33,13 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("tenant_id", "team"),
     )
+    op.create_index(
+        "ix_members_inactive", "members", ["tenant_id", "employee_id"], postgresql_where=sa.text("NOT active")
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_members_inactive", table_name="members")
     op.drop_table("team_sizes")
     op.drop_column("members", "directory_at")
     op.drop_column("members", "active")
