@@ -71,6 +71,9 @@ async def get_my_place(
 async def get_team_board(
     who: EmployeePrincipal, session: ReadSessionDep, page: PageDep, window: WindowParam = "all"
 ) -> TeamBoard:
+    """Teams ranked by points per member in the window. ``members`` is the company directory's count
+    of the team's active people when the directory (SCIM) knows the team, else the ranked people
+    known in it; points are those of ranked people (not opted out, hidden or deactivated)."""
     return TeamBoard.model_validate(await leaderboard.teams(session, who.tenant_id, window, page))
 
 

@@ -62,6 +62,10 @@ async def summary(
 
 @router.get("/adoption", operation_id="getAdoption", response_model=AdoptionReport)
 async def adoption(admin: AdminPrincipal, session: SessionDep, from_: From = None, to: To = None) -> AdoptionReport:
+    """How much of the eligible workforce shares: ``eligible`` is the people provisioned and active in
+    the company directory (SCIM) at the end of the range when the tenant has one, the enrolled
+    otherwise; the 30-day activity, this week and this month are shares of it. Weeks start on the
+    tenant's ``week_starts_on``."""
     return AdoptionReport.model_validate(await reports.adoption_metrics(session, admin, from_, to))
 
 
