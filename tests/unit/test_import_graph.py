@@ -30,7 +30,7 @@ SOURCES = {
     "advocacy_gamification": ROOT / "services" / "gamification",
 }
 # The library's modules a domain module may import: contracts and vocabularies, no I/O.
-PURE = {"eligibility", "events", "money", "networks", "policy", "tenant", "topics", "urls", "webhooks"}
+PURE = {"eligibility", "events", "instants", "money", "networks", "policy", "tenant", "topics", "urls", "webhooks"}
 
 
 def cycles() -> list[list[str]]:

@@ -26,12 +26,13 @@ from typing import Annotated, Any
 import orjson
 import sqlalchemy as sa
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from advocacy_common.auth.deps import AdminPrincipal
 from advocacy_common.db import SessionDep
+from advocacy_common.instants import Instant
 from advocacy_common.pagination import Page, PageDep, as_int, as_time, encode_cursor, parse_cursor
 from advocacy_common.tenant import DEFAULT_SETTINGS
 
@@ -236,8 +237,8 @@ def audit_router(service: str) -> APIRouter:
         action: Annotated[str | None, Query(max_length=64)] = None,
         actor: Annotated[str | None, Query(max_length=200)] = None,
         target: Annotated[str | None, Query(max_length=200)] = None,
-        since: AwareDatetime | None = None,
-        until: AwareDatetime | None = None,
+        since: Instant | None = None,
+        until: Instant | None = None,
     ) -> Page[AuditEntry]:
         return await read(
             session, admin.tenant_id, page, action=action, actor=actor, target=target, since=since, until=until

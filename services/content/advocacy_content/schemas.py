@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from advocacy_common.instants import Instant
 from advocacy_common.networks import Network
 from advocacy_common.pagination import Page
 from advocacy_common.policy import MAX_BLOCKED_TERMS, MAX_TERM_CHARS
@@ -36,12 +37,6 @@ def check_url(value: str) -> str:
     return canonical_url(value)
 
 
-def _aware(v: datetime | None) -> datetime | None:
-    if v is not None and v.tzinfo is None:
-        raise ValueError("needs a time zone offset (RFC 3339)")
-    return v
-
-
 def _not_blank(v: str) -> str:
     if not v.strip():
         raise ValueError("must not be blank")
@@ -55,12 +50,11 @@ class ContentCreate(_In):
     tags: list[Tag] = Field(default_factory=list, max_length=30)
     captions: dict[Network, Caption] = Field(default_factory=dict)
     audience: AudienceIn = Field(default_factory=AudienceIn)
-    publish_at: datetime | None = None
-    expires_at: datetime | None = None
+    publish_at: Instant | None = None
+    expires_at: Instant | None = None
 
     _url = field_validator("url")(classmethod(lambda cls, v: check_url(v)))
     _title = field_validator("title")(classmethod(lambda cls, v: _not_blank(v)))
-    _times = field_validator("publish_at", "expires_at")(classmethod(lambda cls, v: _aware(v)))
 
     @field_validator("expires_at")
     @classmethod
@@ -80,10 +74,8 @@ class ContentPatch(_In):
     tags: list[Tag] | None = Field(default=None, max_length=30)
     captions: dict[Network, Caption] | None = None
     audience: AudienceIn | None = None
-    publish_at: datetime | None = None
-    expires_at: datetime | None = None
-
-    _times = field_validator("publish_at", "expires_at")(classmethod(lambda cls, v: _aware(v)))
+    publish_at: Instant | None = None
+    expires_at: Instant | None = None
 
     @field_validator("url")
     @classmethod
@@ -245,7 +237,7 @@ class MembershipPublic(BaseModel):
 # -- waves ---------------------------------------------------------------------------------------------
 class WaveCreate(_In):
     name: str = Field(min_length=1, max_length=200)
-    starts_at: AwareDatetime
+    starts_at: Instant
     teams: list[Team] = Field(default_factory=list, max_length=1000)
     employees: list[EmployeeId] = Field(default_factory=list, max_length=10_000)
 
@@ -254,7 +246,7 @@ class WaveCreate(_In):
 
 class WavePatch(_In):
     name: str | None = Field(default=None, min_length=1, max_length=200)
-    starts_at: AwareDatetime | None = None
+    starts_at: Instant | None = None
     teams: list[Team] | None = Field(default=None, max_length=1000)
     employees: list[EmployeeId] | None = Field(default=None, max_length=10_000)
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from advocacy_common.instants import within_years
 from advocacy_common.money import Money
 from advocacy_gamification.domain.rules import BadgeThresholds, DailyCaps, Multiplier, PointsTable, SharePointsPer
 
@@ -182,26 +183,19 @@ class Goal(_In):
     value: int = Field(ge=1, le=1_000_000_000)
 
 
+#: Years a challenge may start or end in: no programme runs outside them (an ``Instant`` narrowed).
 CHALLENGE_YEARS = (2000, 2999)
+ChallengeInstant = Annotated[datetime, AfterValidator(within_years(*CHALLENGE_YEARS))]
 
 
 class ChallengeIn(_In):
     name: str = Field(min_length=1, max_length=200)
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
+    starts_at: ChallengeInstant
+    ends_at: ChallengeInstant
     goal: Goal
     content_ids: list[Annotated[str, Field(min_length=1, max_length=200)]] | None = Field(
         None, min_length=1, max_length=500
     )
-
-    @field_validator("starts_at", "ends_at")
-    @classmethod
-    def _plausible(cls, v: datetime) -> datetime:
-        """Years 2000-2999: a challenge in year 1 made the window arithmetic overflow (a 500 the
-        fuzzer found); no programme runs outside these."""
-        if not CHALLENGE_YEARS[0] <= v.astimezone(UTC).year <= CHALLENGE_YEARS[1]:
-            raise ValueError(f"must be between the years {CHALLENGE_YEARS[0]} and {CHALLENGE_YEARS[1]}")
-        return v
 
 
 class ChallengeOut(BaseModel):

@@ -5,6 +5,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from advocacy_common.instants import Instant
 from advocacy_common.money import Money
 from advocacy_common.networks import Network
 
@@ -55,8 +56,8 @@ class InvalidateIn(BaseModel):
     link_code: str | None = Field(default=None, min_length=1, max_length=64)
     visitor: str | None = Field(default=None, min_length=1, max_length=128)
     referrer_domain: str | None = Field(default=None, min_length=1, max_length=255)
-    from_: datetime | None = Field(default=None, alias="from")
-    to: datetime | None = None
+    from_: Instant | None = Field(default=None, alias="from")
+    to: Instant | None = None
     reason: str = Field(min_length=1, max_length=500)
 
     @model_validator(mode="after")

@@ -6,10 +6,11 @@ from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, status
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from advocacy_common.auth import AdminPrincipal
 from advocacy_common.db import SessionDep
+from advocacy_common.instants import Instant
 from advocacy_common.openapi import answers
 from advocacy_common.pagination import Page, PageDep
 from advocacy_content.features import partner
@@ -102,8 +103,8 @@ class EndpointSecret(BaseModel):
 class Replay(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    since: AwareDatetime
-    until: AwareDatetime
+    since: Instant
+    until: Instant
 
 
 class Replayed(BaseModel):

@@ -14,7 +14,9 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from advocacy_common.instants import Instant
 
 Action = Literal["share", "click", "conversion", "suggestion_approved"]
 ACTIONS: tuple[Action, ...] = ("share", "click", "conversion", "suggestion_approved")
@@ -54,12 +56,6 @@ class DailyCaps(_Strict):
         return value
 
 
-def _aware(v: datetime | None) -> datetime | None:
-    if v is not None and v.tzinfo is None:
-        raise ValueError("must include a time zone offset (RFC 3339)")
-    return v
-
-
 ContentId = Annotated[str, Field(min_length=1, max_length=200)]
 
 
@@ -72,11 +68,8 @@ class Multiplier(_Strict):
     factor: Decimal = Field(gt=0, le=10, max_digits=4, decimal_places=2)
     actions: list[Action] | None = Field(None, min_length=1, max_length=len(ACTIONS))
     content_ids: list[ContentId] | None = Field(None, min_length=1, max_length=500)
-    starts_at: datetime | None = None
-    ends_at: datetime | None = None
-
-    _aware_start = field_validator("starts_at")(_aware)
-    _aware_end = field_validator("ends_at")(_aware)
+    starts_at: Instant | None = None
+    ends_at: Instant | None = None
 
     @model_validator(mode="after")
     def _order(self) -> Multiplier:
@@ -150,9 +143,7 @@ class RulesBody(_Strict):
 
 
 class RulesIn(RulesBody):
-    effective_at: datetime | None = None
-
-    _aware_eff = field_validator("effective_at")(_aware)
+    effective_at: Instant | None = None
 
     def body(self) -> RulesBody:
         return RulesBody.model_validate(self.model_dump(exclude={"effective_at"}))
