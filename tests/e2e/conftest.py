@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,8 +41,9 @@ if TYPE_CHECKING:
     from advocacy_dev.devstack.stack import ProcessStack
 
 READY_TIMEOUT = float(os.environ.get("E2E_READY_TIMEOUT", "60"))
-#: The tenant the Entra-style test issuer's directory (its ``tid``) maps to (issue 17).
-ENTRA_TENANT = "entra-e2e"
+#: The tenant the Entra-style test issuer's directory (its ``tid``) maps to (issue 17): new in every
+#: session, as the stack's databases may outlive one.
+ENTRA_TENANT = f"entra-{uuid.uuid4().hex[:10]}"
 
 
 class E2EStack:
