@@ -144,6 +144,12 @@ def test_every_error_answer_has_the_real_error_body() -> None:
             errors = {s: r for s, r in op["responses"].items() if s[0] in "45"}
             if op.get("security") == []:  # the redirect answers plain text
                 continue
+            if {"scimSecret": []} in op.get("security", []):  # SCIM (ADR 0013): RFC 7644's error, its secret
+                assert op["security"] == [{"scimSecret": []}], where
+                assert "401" in errors, where
+                for answer in errors.values():
+                    assert answer["content"]["application/scim+json"]["schema"]["required"] == ["schemas", "status"]
+                continue
             assert "500" in errors, where
             for status, answer in errors.items():
                 assert answer["content"]["application/json"]["schema"] == ERROR_REF, (where, status)

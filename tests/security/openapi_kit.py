@@ -10,6 +10,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 SERVICES = ("content", "sharing", "metrics", "gamification")
+#: Security schemes of routes a tenant's secret authenticates instead of a token (content's SCIM
+#: service provider, ADR 0013). The token suites skip them; the role matrix lists them in its
+#: ``SCIM_SECRET`` class (every token is a 401), and tests/integration/test_scim_directory.py tests the
+#: secret itself (right, wrong, rotated, another tenant's).
+SECRET_SCHEMES = frozenset({"scimSecret"})
 METHODS = ("get", "post", "put", "patch", "delete")
 
 
@@ -46,6 +51,11 @@ class Operation:
         return bool(self.spec.get("requestBody", {}).get("required"))
 
     @property
+    def secret(self) -> bool:
+        """Authenticated by a tenant secret (SECRET_SCHEMES), not a token."""
+        return any(set(req) & SECRET_SCHEMES for req in self.spec.get("security", []))
+
+    @property
     def streams(self) -> bool:
         """Server-Sent Events (opened with a stream ticket): tested on their own."""
         responses = self.spec.get("responses", {})
@@ -53,19 +63,22 @@ class Operation:
         return sse or any(p["name"] == "ticket" for p in self.params("query"))
 
 
-def operations(svc: str) -> list[Operation]:
-    """The operations behind authentication: a public one (``security: []``, sharing's /r/{code},
-    answered before the app's routing) has tests of its own (test_urls_and_redirects.py)."""
+def operations(svc: str, *, secret_routes: bool = False) -> list[Operation]:
+    """The operations behind token authentication: a public one (``security: []``, sharing's
+    /r/{code}, answered before the app's routing) has tests of its own (test_urls_and_redirects.py);
+    one a tenant secret authenticates (SECRET_SCHEMES) is included only with ``secret_routes``."""
     out = []
     for path, item in document(svc)["paths"].items():
         for method in METHODS:
             if method in item and item[method].get("security") != []:
-                out.append(Operation(svc, method, path, item[method]))
+                op = Operation(svc, method, path, item[method])
+                if secret_routes or not op.secret:
+                    out.append(op)
     return out
 
 
-def all_operations() -> list[Operation]:
-    return [op for svc in SERVICES for op in operations(svc)]
+def all_operations(*, secret_routes: bool = False) -> list[Operation]:
+    return [op for svc in SERVICES for op in operations(svc, secret_routes=secret_routes)]
 
 
 def resolve(schema: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any]:

@@ -179,7 +179,7 @@ MATRIX: dict[str, str] = {
     "gamification:GET /v1/audit/gamification": ADMIN_ONLY,
 }
 
-OPS = all_operations()
+OPS = all_operations(secret_routes=True)
 
 
 def expected(op_id: str) -> dict[str, str]:
@@ -192,6 +192,14 @@ def test_every_route_has_a_row() -> None:
     """A route added to any service's OpenAPI document fails here until its row is written."""
     missing = sorted(op.id for op in OPS if op.id not in MATRIX)
     assert not missing, f"no row in tests/security/test_role_matrix.py MATRIX for: {missing}"
+
+
+def test_the_scim_secret_class_is_exactly_the_secret_routes() -> None:
+    """A route a tenant secret authenticates (openapi_kit.SECRET_SCHEMES) refuses every token, and
+    only such a route has that row; the secret's own answers are test_scim_directory.py's."""
+    for op in OPS:
+        assert (MATRIX.get(op.id) == SCIM_SECRET) == op.secret, op.id
+    assert sum(op.secret for op in OPS) >= 17
 
 
 def test_every_row_is_a_route_and_well_formed() -> None:
@@ -282,6 +290,8 @@ def _class(r: httpx.Response) -> str:
 
 async def _call(s: PrivateStack, mw: MatrixWorld, op: Operation, role: str) -> httpx.Response:
     values = {**mw.world.ids, **mw.values.get(op.id, {})}
+    if op.secret:  # every token is refused before an id is looked at
+        values |= {p["name"]: "unknown" for p in op.params("path") if p["name"] not in values}
     path, query, headers, body = build_request(op, values)
     if isinstance(body, dict):
         body = {k: values.get(k, v) if isinstance(v, str) else v for k, v in body.items()}

@@ -11,6 +11,9 @@ and front-ends run on it (Swagger UI, openapi-typescript, client generators) get
   (:mod:`advocacy_common.errors`), on every status a route can answer: 401 with a token, 403 with a
   role gate, 404 with a path parameter, 413 and 422 with a body or parameters, 500 always; other
   statuses (409, 429...) a route declares with ``responses=`` and gets the schema here.
+- **A protocol's own errors**: a route whose errors have another standard's shape (SCIM's RFC 7644
+  ``Error``, content's ``/scim/v2``) sets ``openapi_extra={"x-own-errors": True}`` and documents its
+  error answers itself; nothing here adds to them.
 - **Paths served before the app's routing** (sharing's ``/r/{code}``) come from the service
   definition's ``openapi_paths``.
 """
@@ -129,6 +132,9 @@ def complete(schema: dict[str, Any], routes: list[Any], extra_paths: Mapping[str
             continue
         for method in sorted(route.methods or ()):
             op = schema["paths"][route.path_format][method.lower()]
+            if op.pop("x-own-errors", False):
+                op["responses"].pop("422", None)  # FastAPI's validation answer: the route answers its own
+                continue
             statuses = _statuses(route, op)
             if 401 in statuses and "security" not in op:
                 op["security"] = [{BEARER: []}]

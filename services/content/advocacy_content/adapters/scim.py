@@ -119,14 +119,6 @@ def secret_hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def bearer(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() != "bearer" or not value.strip() or len(value) > MAX_SECRET_CHARS:
-        return None
-    return value.strip()
-
-
 # -- values -------------------------------------------------------------------------------------------
 def fold(value: str) -> str:
     """The comparison form of a case-insensitive string (userName, emails, a group's displayName):

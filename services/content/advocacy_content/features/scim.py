@@ -52,6 +52,7 @@ from advocacy_content.adapters.events import emit, now
 from advocacy_content.adapters.scim import (
     MAX_MEMBERS_PER_REQUEST,
     MAX_OPERATIONS,
+    MAX_SECRET_CHARS,
     POLICY,
     PROVIDER,
     SERVICE_PROVIDER_CONFIG,
@@ -99,7 +100,7 @@ class Caller:
 # -- the secret ---------------------------------------------------------------------------------------
 async def tenant_for_secret(session: AsyncSession, secret: str | None) -> str:
     """The tenant whose current SCIM secret this is; 401 for anything else (no hint which part failed)."""
-    if secret is None:
+    if not secret or len(secret) > MAX_SECRET_CHARS:
         raise UnauthorizedException(detail="a bearer SCIM secret is required")
     digest = secret_hash(secret)
     row = (
