@@ -44,7 +44,7 @@ def entra_user(name: str, *, department: str = "Sales", manager: str | None = No
     """A user as Microsoft Entra ID provisions one: externalId is the object id (the ``oid`` claim)."""
     ext: dict[str, Any] = {"department": department, "employeeNumber": "E-" + name}
     if manager:
-        ext["manager"] = {"value": manager, "$ref": f"../Users/{manager}"}
+        ext["manager"] = {"value": manager}  # Entra sends no $ref
     return {
         "schemas": [USER, ENTERPRISE],
         "externalId": str(uuid.uuid4()),
@@ -169,6 +169,23 @@ async def test_provisioning_publishes_people_and_teams(scim: ScimServer) -> None
             ("io.advocacy.member.provisioned.v1", ann["externalId"], False),
             ("io.advocacy.team.updated.v1", "Team North", 0),
         ]
+
+        # Entra sets a manager with the id alone as the value
+        r = await c.patch(
+            f"/Users/{bob['id']}",
+            json={
+                "schemas": [PATCH],
+                "Operations": [{"op": "Add", "path": f"{ENTERPRISE}:manager", "value": boss["id"]}],
+            },
+        )
+        assert r.status_code == 200, r.text
+        assert r.json()[ENTERPRISE]["manager"]["value"] == boss["id"]
+        last = [e for t, e in await events(scim, A) if t == "io.advocacy.member.provisioned.v1"][-1]
+        assert (last["employee_id"], last["manager_id"], last["active"]) == (
+            bob["externalId"],
+            boss["externalId"],
+            False,
+        )
 
         # filters Entra and Okta send
         for f, who in (

@@ -126,6 +126,46 @@ def fold(value: str) -> str:
     return unicodedata.normalize("NFC", unicodedata.normalize("NFC", value).lower())
 
 
+# -- Entra's manager ---------------------------------------------------------------------------------
+_MANAGER = f"{ENTERPRISE}:manager".casefold()
+
+
+def _manager(value: Any) -> Any:
+    """Entra ID sends a manager as their id alone (``"value": "<id>"`` in a PATCH) or as ``{"value"}``
+    with no ``$ref``; scim2-models (RFC 7643 §4.3) wants the reference too: it is made from the id,
+    relative to /Users."""
+    if isinstance(value, str) and value:
+        return {"value": value, "$ref": f"../Users/{value}"}
+    if isinstance(value, dict) and isinstance(value.get("value"), str) and value["value"] and not value.get("$ref"):
+        return {**value, "$ref": f"../Users/{value['value']}"}
+    return value
+
+
+def _extension_manager(document: dict[str, Any]) -> None:
+    for key, ext in document.items():
+        if key.casefold() == ENTERPRISE.casefold() and isinstance(ext, dict) and "manager" in ext:
+            ext["manager"] = _manager(ext["manager"])
+        elif key.casefold() == _MANAGER:
+            document[key] = _manager(ext)
+
+
+def manager_refs(payload: Any) -> Any:
+    """A user (POST, PUT) or a PATCH of one with every manager reference completed (in place)."""
+    if not isinstance(payload, dict):
+        return payload
+    _extension_manager(payload)
+    operations = payload.get("Operations")
+    for op in operations if isinstance(operations, list) else []:
+        if not isinstance(op, dict):
+            continue
+        path = op.get("path")
+        if isinstance(path, str) and path.casefold() == _MANAGER and "value" in op:
+            op["value"] = _manager(op["value"])
+        elif path is None and isinstance(op.get("value"), dict):
+            _extension_manager(op["value"])
+    return payload
+
+
 # -- bodies and errors --------------------------------------------------------------------------------
 async def read_json(request: Request) -> Any:
     """The request's JSON body, at most MAX_BODY_BYTES (413 past it, counted as it arrives)."""

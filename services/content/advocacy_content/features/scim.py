@@ -61,6 +61,7 @@ from advocacy_content.adapters.scim import (
     bad_value,
     filter_clause,
     fold,
+    manager_refs,
     new_secret,
     page_bounds,
     secret_hash,
@@ -281,7 +282,7 @@ async def _announce_user(
 
 
 async def create_user(session: AsyncSession, caller: Caller, payload: Any) -> dict[str, Any]:
-    user = validated(UserResource, payload, Context.RESOURCE_CREATION_REQUEST)
+    user = validated(UserResource, manager_refs(payload), Context.RESOURCE_CREATION_REQUEST)
     t, at = caller.tenant_id, now()
     settings = await _directory(session, t)
     user_id = uuid.uuid4().hex
@@ -364,7 +365,7 @@ async def _save_user(
 
 async def replace_user(session: AsyncSession, caller: Caller, user_id: str, payload: Any) -> dict[str, Any]:
     row = await _user_row(session, caller.tenant_id, user_id, for_update=True)
-    new = validated(UserResource, payload, Context.RESOURCE_REPLACEMENT_REQUEST)
+    new = validated(UserResource, manager_refs(payload), Context.RESOURCE_REPLACEMENT_REQUEST)
     original = _user_model(row, caller)
     _replace(new, original)
     return await _save_user(session, caller, row, new, await _directory(session, caller.tenant_id))
@@ -372,7 +373,7 @@ async def replace_user(session: AsyncSession, caller: Caller, user_id: str, payl
 
 async def patch_user(session: AsyncSession, caller: Caller, user_id: str, payload: Any) -> dict[str, Any]:
     _bound_patch(payload)
-    ops = validated(PatchOp[UserResource], payload, Context.RESOURCE_PATCH_REQUEST)
+    ops = validated(PatchOp[UserResource], manager_refs(payload), Context.RESOURCE_PATCH_REQUEST)
     row = await _user_row(session, caller.tenant_id, user_id, for_update=True)
     user = _user_model(row, caller)
     if not _apply(ops, user):
