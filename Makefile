@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install lock promtool contracts run test test-matrix lint typecheck unit integration e2e reliability fuzz demo bench token clean
+.PHONY: install lock promtool contracts chromium run test test-matrix lint typecheck unit integration e2e reliability fuzz demo bench token clean
 
 # Every package comes from the lock, pinned and hash-checked (requirements/dev.txt, written by
 # `make lock`); the local packages follow without dependencies and without build isolation (the build
@@ -50,7 +50,28 @@ $(CONTRACT_TOOLS): tools/contracts/package.json tools/contracts/package-lock.jso
 
 contracts: $(CONTRACT_TOOLS)
 
-install: $(STAMP) $(CORPORA) $(CONTRACT_TOOLS)
+# The web console's front-end libraries (htmx, Chart.js) and axe-core for its browser tests, pinned by
+# tools/console-assets/package-lock.json; the console serves them from its own /static route.
+CONSOLE_ASSETS := tools/console-assets/node_modules/.package-lock.json
+$(CONSOLE_ASSETS): tools/console-assets/package.json tools/console-assets/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "needs node and npm on PATH (the console's front-end libraries)"; exit 1; }
+	npm ci --prefix tools/console-assets --no-audit --no-fund --ignore-scripts --silent
+	@touch $(CONSOLE_ASSETS)
+
+# Debian's chromium for the console's browser tests (Playwright drives it through executable_path;
+# never `playwright install`). Installed with apt when missing; without apt the tests skip, and under
+# CI=true a failed install fails the run.
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	@if command -v apt-get >/dev/null 2>&1 && { DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }; }; then \
+	  $(CHROMIUM) --version 2>/dev/null | head -1; \
+	elif [ "$$CI" = "true" ]; then echo "could not install Debian's chromium (the browser tests need it)"; exit 1; \
+	else echo "no chromium: the console's browser tests will skip (CI=true fails them)"; fi
+
+chromium: $(CHROMIUM)
+
+install: $(STAMP) $(CORPORA) $(CONTRACT_TOOLS) $(CONSOLE_ASSETS) $(CHROMIUM)
 
 # promtool for the alert-rule tests (tests/deploy/test_alert_rules.py), from Debian's prometheus
 # package: downloaded (no root needed) and unpacked, no server installed or started. Without apt-get
@@ -64,7 +85,7 @@ $(PROMTOOL):
 
 promtool: $(PROMTOOL)
 
-run: $(STAMP)
+run: $(STAMP) $(CONSOLE_ASSETS)
 	$(BIN)/advocacy dev run
 
 demo: $(STAMP)
@@ -78,7 +99,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy libs/common/advocacy_common libs/devtools/advocacy_dev services/*/advocacy_*
 
-test: $(STAMP) $(CORPORA) $(CONTRACT_TOOLS) $(PROMTOOL) lint typecheck
+test: $(STAMP) $(CORPORA) $(CONTRACT_TOOLS) $(CONSOLE_ASSETS) $(CHROMIUM) $(PROMTOOL) lint typecheck
 	$(BIN)/pytest -q -p no:cacheprovider
 
 unit: $(STAMP) $(CORPORA)

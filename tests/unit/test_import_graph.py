@@ -28,6 +28,7 @@ SOURCES = {
     "advocacy_sharing": ROOT / "services" / "sharing",
     "advocacy_metrics": ROOT / "services" / "metrics",
     "advocacy_gamification": ROOT / "services" / "gamification",
+    "advocacy_console": ROOT / "services" / "console",
 }
 # The library's modules a domain module may import: contracts and vocabularies, no I/O.
 PURE = {"eligibility", "events", "instants", "money", "networks", "policy", "tenant", "topics", "urls", "webhooks"}
@@ -133,6 +134,10 @@ LINT_IMPORTS = str(Path(sys.executable).with_name("lint-imports"))
         ("service-anatomy", "advocacy_sharing/db.py", "from advocacy_sharing import api"),
         ("service-anatomy", "advocacy_gamification/features/points.py", "from advocacy_gamification import parts"),
         ("no-dev-tooling-in-production", "advocacy_sharing/adapters/redirect.py", "import advocacy_dev.devstack.net"),
+        ("console-through-http", "advocacy_console/pages.py", "import advocacy_content.features.board"),
+        ("console-through-http", "advocacy_console/upstream.py", "from advocacy_dev.devstack import stack"),
+        ("console-holds-no-data", "advocacy_console/upstream.py", "import sqlalchemy"),
+        ("console-holds-no-data", "advocacy_console/pages.py", "from advocacy_common import db"),
         ("test-tiers-independent", "tests/e2e/test_content_review.py", "import tests.integration.test_messaging"),
         ("test-support-standalone", "tests/support/helpers.py", "import tests.e2e.conftest"),
         ("no-root-conftest-imports", "tests/e2e/test_content_review.py", "import tests.conftest"),

@@ -1,0 +1,3 @@
+from advocacy_console.app import main
+
+main()

@@ -1,0 +1,143 @@
+"""The console's process: ``create_app(settings)`` and ``main`` (``python -m advocacy_console serve``)."""
+
+from __future__ import annotations
+
+import secrets
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from advocacy_common.bodylimit import BodyLimit
+from advocacy_console import pages
+from advocacy_console.sessions import SessionStore
+from advocacy_console.settings import ConsoleSettings
+from advocacy_console.upstream import SessionEnded, Upstream, UpstreamUnavailable
+
+HERE = Path(__file__).parent
+# The front-end libraries the pages load, by the name they are served under: a fixed list, so no
+# path from a request ever reaches the file system.
+VENDOR_FILES = {
+    "htmx.min.js": "htmx.org/dist/htmx.min.js",
+    "chart.umd.min.js": "chart.js/dist/chart.umd.min.js",
+}
+
+
+def content_security_policy(settings: ConsoleSettings) -> str:
+    """Scripts, styles and fonts from the console alone; the wall's stream may go to gamification."""
+    return "; ".join(
+        (
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self' data:",
+            f"connect-src 'self' {settings.stream_origin}",
+            "frame-ancestors 'none'",
+            "form-action 'self' https:",  # a share ends on the network's share dialog
+            "base-uri 'none'",
+            "object-src 'none'",
+        )
+    )
+
+
+def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
+    settings = settings or ConsoleSettings()
+
+    upstream = Upstream(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await upstream.close()
+
+    app = FastAPI(title="Advocacy console", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.settings = settings
+    app.state.upstream = upstream
+    app.state.sessions = SessionStore(max_sessions=settings.max_sessions, idle_seconds=settings.session_idle_seconds)
+    app.state.templates = Jinja2Templates(directory=HERE / "templates")
+    app.state.secret_key = (
+        settings.secret_key.get_secret_value().encode() if settings.secret_key else secrets.token_bytes(32)
+    )
+    app.include_router(pages.router)
+    app.mount("/static/console", StaticFiles(directory=HERE / "static"), name="static")
+
+    @app.get("/static/vendor/{name}", include_in_schema=False)
+    async def vendor(name: str) -> FileResponse:
+        relative = VENDOR_FILES.get(name)
+        path = settings.assets_dir / relative if relative else None
+        if path is None or not path.is_file():
+            raise HTTPException(404)
+        return FileResponse(path, media_type="text/javascript", headers={"Cache-Control": "public, max-age=3600"})
+
+    @app.exception_handler(pages.LoginRequired)
+    async def to_login(request: Request, exc: Exception) -> Response:
+        if request.headers.get("hx-request") == "true":
+            return Response(status_code=401, headers={"HX-Redirect": "/login"})
+        return RedirectResponse("/login", status_code=303)
+
+    @app.exception_handler(SessionEnded)
+    async def session_ended(request: Request, exc: Exception) -> Response:
+        request.app.state.sessions.delete(request.cookies.get(pages.SESSION_COOKIE))
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(pages.SESSION_COOKIE, path="/")
+        return response
+
+    @app.exception_handler(pages.CsrfRejected)
+    async def csrf_rejected(request: Request, exc: Exception) -> Response:
+        return PlainTextResponse("The form expired or did not come from this console: reload and try again.", 403)
+
+    @app.exception_handler(pages.BadForm)
+    async def bad_form(request: Request, exc: Exception) -> Response:
+        return PlainTextResponse(f"Bad form: {exc}", 400)
+
+    @app.exception_handler(UpstreamUnavailable)
+    async def unavailable(request: Request, exc: Exception) -> Response:
+        service = exc.service if isinstance(exc, UpstreamUnavailable) else "a service"
+        return pages.page(
+            request,
+            "error.html",
+            None,
+            status_code=502,
+            message=f"The {service} service is not answering right now; try again in a moment.",
+        )
+
+    policy = content_security_policy(settings)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        response = await call_next(request)
+        response.headers.setdefault("Content-Security-Policy", policy)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        if response.headers.get("content-type", "").startswith("text/html"):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    app.add_middleware(BodyLimit, max_bytes=settings.max_form_bytes)
+    return app
+
+
+def main() -> None:
+    """``advocacy-console`` / ``python -m advocacy_console [serve]``."""
+    import uvicorn
+
+    if sys.argv[1:] not in ([], ["serve"]):
+        print("usage: python -m advocacy_console [serve]", file=sys.stderr)
+        raise SystemExit(2)
+    settings = ConsoleSettings()
+    uvicorn.run(
+        "advocacy_console.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        proxy_headers=False,
+        access_log=False,
+    )

@@ -1,0 +1,309 @@
+"""The console's routes: read the session, call the public APIs with the person's token, render.
+
+Every state-changing route is a POST carrying the session's CSRF token (a form field ``csrf``, or the
+``X-CSRF-Token`` header for scripts); every page of another tenant's ids is whatever the API says,
+so a foreign id is the API's 404.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from typing import Annotated, Any
+from urllib.parse import parse_qsl, urlsplit
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from advocacy_console import devlogin
+from advocacy_console.sessions import Session, SessionStore
+from advocacy_console.settings import ConsoleSettings
+from advocacy_console.upstream import Upstream
+
+SESSION_COOKIE = "console_session"
+LOGIN_COOKIE = "console_login"
+# A form has at most this many fields; the body size is bounded before (BodyLimit).
+MAX_FORM_FIELDS = 50
+WINDOWS = ("week", "month", "all")
+
+router = APIRouter()
+
+
+class LoginRequired(Exception):
+    """No live session: the person goes to the login page."""
+
+
+class CsrfRejected(Exception):
+    """A state-changing request without the session's CSRF token."""
+
+
+class BadForm(Exception):
+    """A form that cannot be parsed (too many fields, not URL-encoded)."""
+
+
+# -- wiring -------------------------------------------------------------------------------------------
+def settings_of(request: Request) -> ConsoleSettings:
+    s: ConsoleSettings = request.app.state.settings
+    return s
+
+
+def store_of(request: Request) -> SessionStore:
+    store: SessionStore = request.app.state.sessions
+    return store
+
+
+def upstream_of(request: Request) -> Upstream:
+    up: Upstream = request.app.state.upstream
+    return up
+
+
+def templates_of(request: Request) -> Jinja2Templates:
+    t: Jinja2Templates = request.app.state.templates
+    return t
+
+
+def current_session(request: Request) -> Session:
+    session = store_of(request).get(request.cookies.get(SESSION_COOKIE))
+    if session is None:
+        raise LoginRequired
+    return session
+
+
+SessionDep = Annotated[Session, Depends(current_session)]
+
+
+async def form_of(request: Request) -> dict[str, str]:
+    """The URL-encoded form (the last value of a repeated field), bounded in fields."""
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/x-www-form-urlencoded":
+        raise BadForm("expected a URL-encoded form")
+    raw = (await request.body()).decode("utf-8", errors="replace")
+    try:
+        pairs = parse_qsl(raw, keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS)
+    except ValueError as e:
+        raise BadForm("too many fields") from e
+    return dict(pairs)
+
+
+async def checked_form(request: Request, session: SessionDep) -> dict[str, str]:
+    """The form of a state-changing request whose CSRF token matches the session's."""
+    form = await form_of(request)
+    if not session.csrf_matches(form.get("csrf") or request.headers.get("x-csrf-token")):
+        raise CsrfRejected
+    return form
+
+
+FormDep = Annotated[dict[str, str], Depends(checked_form)]
+
+
+def page(request: Request, name: str, session: Session | None, status_code: int = 200, **context: Any) -> Response:
+    context.update(
+        session=session,
+        person=session.person if session else None,
+        csrf=session.csrf if session else None,
+        flashes=session.take_flashes() if session else [],
+    )
+    return templates_of(request).TemplateResponse(request, name, context, status_code=status_code)
+
+
+def see_other(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def set_cookie(response: Response, settings: ConsoleSettings, name: str, value: str, max_age: int) -> None:
+    response.set_cookie(
+        name, value, max_age=max_age, httponly=True, samesite="lax", secure=settings.cookie_secure, path="/"
+    )
+
+
+# -- login and logout ---------------------------------------------------------------------------------
+def _login_mac(request: Request, nonce: str) -> str:
+    key: bytes = request.app.state.secret_key
+    return hmac.new(key, nonce.encode(), "sha256").hexdigest()
+
+
+def _login_page(request: Request, error: str | None = None, status_code: int = 200) -> Response:
+    settings = settings_of(request)
+    enabled = settings.dev_mode and devlogin.dev_keys(settings.dev_keys_dir) is not None
+    nonce = secrets.token_urlsafe(16)
+    response = page(
+        request,
+        "login.html",
+        None,
+        status_code=status_code,
+        login_csrf=_login_mac(request, nonce),
+        dev_login=enabled,
+        roles=devlogin.ROLES,
+        error=error,
+    )
+    set_cookie(response, settings, LOGIN_COOKIE, nonce, max_age=3600)
+    return response
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login_form(request: Request) -> Response:
+    if store_of(request).get(request.cookies.get(SESSION_COOKIE)) is not None:
+        return see_other("/board")
+    return _login_page(request)
+
+
+@router.post("/login/dev")
+async def dev_login(request: Request) -> Response:
+    settings = settings_of(request)
+    keys = devlogin.dev_keys(settings.dev_keys_dir) if settings.dev_mode else None
+    if keys is None:
+        return _login_page(request, "Dev login is off (it needs DEV_MODE and the dev stack's key).", 404)
+    form = await form_of(request)
+    nonce = request.cookies.get(LOGIN_COOKIE) or ""
+    if not nonce or not hmac.compare_digest(form.get("csrf", ""), _login_mac(request, nonce)):
+        raise CsrfRejected
+    try:
+        login = devlogin.DevLogin.parse(form)
+    except devlogin.BadLogin as e:
+        return _login_page(request, str(e), 422)
+    token, person, expires_at = devlogin.issue(keys, login, settings.dev_token_ttl_seconds)
+    store = store_of(request)
+    store.delete(request.cookies.get(SESSION_COOKIE))  # whatever id the browser had, it gets a new one
+    session = store.create(token, person, expires_at)
+    response = see_other("/admin/content/new" if person.is_admin else "/board")
+    set_cookie(response, settings, SESSION_COOKIE, session.id, max_age=settings.dev_token_ttl_seconds)
+    response.delete_cookie(LOGIN_COOKIE, path="/")
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, session: SessionDep, form: FormDep) -> Response:
+    store_of(request).delete(session.id)
+    response = see_other("/login")
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("/")
+async def home(request: Request) -> Response:
+    return see_other("/board")
+
+
+# -- the board and sharing ----------------------------------------------------------------------------
+async def _board_items(request: Request, session: Session, q: str | None) -> tuple[list[dict[str, Any]], str | None]:
+    params: dict[str, Any] = {"limit": 50}
+    if q:
+        params["q"] = q[:200]
+    if session.person.is_admin:
+        params["status"] = "published"
+    answer = await upstream_of(request).call("content", "GET", "/v1/content", session.token, params=params)
+    if not answer.ok:
+        return [], answer.error_message
+    body = answer.body if isinstance(answer.body, dict) else {}
+    items = [i for i in body.get("items", []) if isinstance(i, dict)]
+    for item in items:
+        captions = item.get("captions") or {}
+        # one share button per network with a caption; LinkedIn when the item has none
+        item["share_on"] = sorted(captions) or ["linkedin"]
+    return items, body.get("notice")
+
+
+@router.get("/board", response_class=HTMLResponse)
+async def board(request: Request, session: SessionDep, q: str | None = None) -> Response:
+    items, notice = await _board_items(request, session, q)
+    if request.headers.get("hx-request") == "true":
+        return page(request, "_board_items.html", session, items=items, notice=notice)
+    return page(request, "board.html", session, items=items, notice=notice, q=q or "")
+
+
+@router.post("/share")
+async def share(request: Request, session: SessionDep, form: FormDep) -> Response:
+    content_id, network = form.get("content_id", "")[:64], form.get("network", "")[:32]
+    body: dict[str, Any] = {"content_id": content_id, "network": network}
+    message = form.get("message", "").strip()
+    if message:
+        body["message"] = message[:70000]
+    answer = await upstream_of(request).call("sharing", "POST", "/v1/shares", session.token, json=body)
+    if answer.status == 404:
+        session.flash("This item cannot be shared yet; try again in a few seconds.")
+        return see_other("/board")
+    if not answer.ok:
+        session.flash(f"Not shared: {answer.error_message}")
+        return see_other("/board")
+    created = answer.body if isinstance(answer.body, dict) else {}
+    intent = created.get("intent_url")
+    if isinstance(intent, str) and urlsplit(intent).scheme == "https":
+        return see_other(intent)
+    session.flash(f"Your tracked link: {created.get('link', '')}")
+    return see_other("/board")
+
+
+# -- admin: publish -----------------------------------------------------------------------------------
+def _split(value: str, limit: int) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()][:limit]
+
+
+@router.get("/admin/content/new", response_class=HTMLResponse)
+async def new_content(request: Request, session: SessionDep) -> Response:
+    if not session.person.is_admin:
+        return page(request, "error.html", session, status_code=403, message="Only admins publish content.")
+    return page(request, "content_new.html", session, values={}, error=None)
+
+
+@router.post("/admin/content")
+async def create_content(request: Request, session: SessionDep, form: FormDep) -> Response:
+    body: dict[str, Any] = {
+        "title": form.get("title", ""),
+        "url": form.get("url", ""),
+        "audience": {"teams": _split(form.get("teams", ""), 100)},
+        "tags": _split(form.get("tags", ""), 30),
+    }
+    if form.get("body", "").strip():
+        body["body"] = form["body"]
+    captions = {net: form[f"caption_{net}"] for net in ("linkedin", "x") if form.get(f"caption_{net}", "").strip()}
+    if captions:
+        body["captions"] = captions
+    answer = await upstream_of(request).call("content", "POST", "/v1/content", session.token, json=body)
+    if answer.status == 403:
+        return page(request, "error.html", session, status_code=403, message="Only admins publish content.")
+    if not answer.ok:
+        return page(request, "content_new.html", session, status_code=422, values=form, error=answer.error_message)
+    created = answer.body if isinstance(answer.body, dict) else {}
+    session.flash(f"“{created.get('title', '')}” is {created.get('status', 'saved')}.")
+    return see_other("/board")
+
+
+# -- the wall -----------------------------------------------------------------------------------------
+@router.get("/wall", response_class=HTMLResponse)
+async def wall(request: Request, session: SessionDep, window: str = "week") -> Response:
+    window = window if window in WINDOWS else "week"
+    answer = await upstream_of(request).call(
+        "gamification", "GET", "/v1/leaderboard", session.token, params={"window": window, "limit": 10}
+    )
+    board = answer.body if answer.ok and isinstance(answer.body, dict) else {"items": []}
+    return page(
+        request,
+        "wall.html",
+        session,
+        board=board,
+        window=window,
+        stream_url=settings_of(request).stream_base_url + "/v1/leaderboard/stream",
+    )
+
+
+@router.post("/wall/ticket")
+async def wall_ticket(request: Request, session: SessionDep) -> Response:
+    """A fresh stream ticket for the wall's script (which then connects to gamification itself)."""
+    if not session.csrf_matches(request.headers.get("x-csrf-token")):
+        raise CsrfRejected
+    answer = await upstream_of(request).call("gamification", "POST", "/v1/leaderboard/stream-tickets", session.token)
+    if not answer.ok or not isinstance(answer.body, dict):
+        return JSONResponse({"error": {"code": "no_ticket", "message": answer.error_message}}, status_code=502)
+    return JSONResponse({"ticket": answer.body.get("ticket"), "expires_at": answer.body.get("expires_at")})
+
+
+# -- health -------------------------------------------------------------------------------------------
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz() -> dict[str, str]:
+    # The console is ready when it can serve; a service that is down shows on the pages that need it.
+    return {"status": "ready"}

@@ -1,0 +1,232 @@
+"""Issue 20, first slices: the web console in a real headless Chromium against the real services.
+
+The stack is private (its own broker and databases) because the gamification API must allow the
+console's origin (CORS) for the wall's stream, which goes from the browser straight to it. The story:
+an admin publishes for team A through the dev login; an employee of team A sees the item and shares
+it (the share intent is intercepted: it carries the tracked link); an employee of team B never sees
+it; a click on the tracked link moves the wall's leaderboard, live, without a reload. axe-core finds
+no serious or critical WCAG violation on any page; every page is photographed at desktop and phone
+width (test-artifacts/console/, git-ignored).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import httpx
+import pytest
+
+from advocacy_dev.devstack.net import free_port
+from advocacy_dev.devstack.processes import ServiceProcess
+from tests.support import browser
+from tests.support.helpers import BROWSER_UAS, visitor_ip
+from tests.support.processes import own_tansu
+from tests.support.stackkit import PrivateStack
+
+if TYPE_CHECKING:
+    from advocacy_common.auth.devkeys import DevKeys
+    from advocacy_dev.devstack.postgres import EmbeddedPostgres, ExternalPostgres
+
+SERVICES = ("content", "sharing", "metrics", "gamification")
+INTENT_HOST = "www.linkedin.com"
+
+
+@dataclass
+class ConsoleStack:
+    services: PrivateStack
+    console: ServiceProcess
+
+    @property
+    def url(self) -> str:
+        return self.console.url
+
+
+@pytest.fixture(scope="module")
+def console_stack(
+    pg: EmbeddedPostgres | ExternalPostgres, dev_keys: DevKeys, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ConsoleStack]:
+    why = browser.missing_tools()
+    if why:
+        if os.environ.get("CI") == "true":
+            pytest.fail(why)
+        pytest.skip(why)
+    root = tmp_path_factory.mktemp("console")
+    port = free_port()
+    origin = f"http://127.0.0.1:{port}"
+    with own_tansu(root) as tansu:
+        services = PrivateStack(
+            server_url=pg.server_url,
+            bootstrap=tansu.bootstrap,
+            keys=dev_keys,
+            data_dir=root / "stack",
+            services=SERVICES,
+            partitions=2,
+            extra_env={"gamification": {"CORS_ORIGINS": json.dumps([origin])}},
+        )
+        console = ServiceProcess(
+            "console",
+            port,
+            {
+                "CONSOLE_PORT": str(port),
+                **{f"CONSOLE_{svc.upper()}_URL": services.url(svc) for svc in SERVICES},
+                "CONSOLE_DEV_MODE": "true",
+                "CONSOLE_DEV_KEYS_DIR": str(dev_keys.private_path.parent),
+                "CONSOLE_COOKIE_SECURE": "false",
+            },
+            root / "console.log",
+            command=[sys.executable, "-m", "advocacy_console", "serve"],
+        )
+        try:
+            services.prepare_and_start()
+            console.start()
+            console.wait_ready(30)
+            yield ConsoleStack(services, console)
+        finally:
+            console.terminate()
+            services.stop()
+
+
+@pytest.fixture
+async def chromium() -> AsyncIterator[Any]:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as p:
+        b = await p.chromium.launch(executable_path=str(browser.CHROMIUM), args=browser.launch_args())
+        try:
+            yield b
+        finally:
+            await b.close()
+
+
+async def logged_in(chromium: Any, base: str, tenant: str, sub: str, role: str, team: str, name: str) -> Any:
+    # bypass_csp: axe-core is injected as a script the console's policy would (rightly) refuse
+    context = await chromium.new_context(base_url=base, viewport=browser.DESKTOP, bypass_csp=True)
+    page = await context.new_page()
+    await page.goto("/login")
+    await page.fill("#tenant", tenant)
+    await page.fill("#sub", sub)
+    await page.fill("#name", name)
+    await page.fill("#team", team)
+    await page.select_option("#role", role)
+    await page.click("form[action='/login/dev'] button[type=submit]")
+    await page.wait_for_load_state()
+    return page
+
+
+async def diagnose(console_stack: ConsoleStack, tenant: str, wall: Any) -> dict[str, Any]:
+    admin = console_stack.services.token(tenant, "admin-1", "admin")
+    out: dict[str, Any] = {"wall": await wall.inner_text("#board"), "live": await wall.inner_text("#live")}
+    async with console_stack.services.client("gamification", admin) as g:
+        out["board"] = (await g.get("/v1/leaderboard", params={"window": "week"})).json()
+    async with console_stack.services.client("metrics", admin) as m:
+        out["alice"] = (await m.get("/v1/metrics/employees/alice")).json()
+    return out
+
+
+async def check_page(page: Any, name: str) -> None:
+    violations = await browser.serious_violations(page)
+    assert violations == [], f"{name}: {violations}"
+    await browser.screenshots(page, name)
+
+
+async def test_publish_share_and_watch_the_wall_move(
+    console_stack: ConsoleStack, chromium: Any, new_tenant: str
+) -> None:
+    base = console_stack.url
+    title = f"Team A launch {new_tenant}"
+
+    # the login page itself
+    context = await chromium.new_context(base_url=base, viewport=browser.DESKTOP, bypass_csp=True)
+    login = await context.new_page()
+    await login.goto("/login")
+    await check_page(login, "login")
+    await context.close()
+
+    # an admin publishes for team A
+    admin = await logged_in(chromium, base, new_tenant, "admin-1", "admin", "hq", "Ada Admin")
+    assert urlsplit(admin.url).path == "/admin/content/new"
+    await check_page(admin, "publish")
+    await admin.fill("#title", title)
+    await admin.fill("#url", "https://example.com/launch")
+    await admin.fill("#teams", "team-a")
+    await admin.fill("#caption_linkedin", "Proud of what we built")
+    await admin.click("form[action='/admin/content'] button[type=submit]")
+    await admin.wait_for_url(f"{base}/board")
+    assert "is published" in await admin.inner_text("main")
+
+    # an employee of team A sees it and shares it; the share intent is intercepted
+    alice = await logged_in(chromium, base, new_tenant, "alice", "employee", "team-a", "Alice A.")
+    assert title in await alice.inner_text("main")
+    await check_page(alice, "board")
+    intents: list[str] = []
+
+    async def intercept(route: Any) -> None:
+        # the console answers the share with a redirect to the network's share dialog: keep its
+        # address and show a stand-in, so no test ever reaches the network
+        answer = await route.fetch(max_redirects=0)
+        location = answer.headers.get("location", "")
+        if urlsplit(location).hostname == INTENT_HOST:
+            intents.append(location)
+            await route.fulfill(status=200, content_type="text/html", body="<!doctype html><title>LinkedIn</title>")
+        else:
+            await route.fulfill(response=answer)  # "not yet": back to the board
+
+    await alice.route(f"{base}/share", intercept)
+    card = alice.locator("article", has_text=title)
+    assert await card.locator("textarea").input_value() == "Proud of what we built"
+    deadline = time.monotonic() + 20
+    while not intents:  # sharing learns the content from content's event within moments
+        assert time.monotonic() < deadline, await alice.inner_text("main")
+        await card.get_by_role("button", name=re.compile("Share on linkedin")).click()
+        await alice.wait_for_load_state()
+    intent = urlsplit(intents[0])
+    assert intent.hostname == INTENT_HOST
+    text = unquote(parse_qs(intent.query)["text"][0])
+    sharing = console_stack.services.url("sharing")
+    found = re.search(re.escape(sharing) + r"/r/([A-Za-z0-9_-]+)", text)
+    assert found, text
+    assert text.startswith("Proud of what we built")
+    code = found.group(1)
+
+    # an employee of team B never sees it
+    bob = await logged_in(chromium, base, new_tenant, "bob", "employee", "team-b", "Bob B.")
+    assert title not in await bob.inner_text("main")
+    assert await bob.locator("article").count() == 0
+
+    # the wall: live over SSE from gamification; a click on the tracked link moves it without reload
+    wall = await alice.context.new_page()
+    await wall.goto("/wall")
+    await wall.wait_for_function("document.getElementById('live').dataset.state === 'live'", timeout=15_000)
+    alice_points = "r => r.dataset.employee === 'alice'"
+    await wall.wait_for_function(
+        f"[...document.querySelectorAll('#board tbody tr')].some(r => ({alice_points})(r) && "
+        "r.querySelector('.points').textContent === '10')",
+        timeout=15_000,
+    )  # her share
+    await check_page(wall, "wall")
+    await wall.evaluate("window.__notReloaded = true")
+    async with httpx.AsyncClient(base_url=sharing, timeout=10) as visitor:
+        r = await visitor.get(
+            f"/r/{code}", headers={"X-Forwarded-For": visitor_ip(1, 36), "User-Agent": BROWSER_UAS[0]}
+        )
+        assert r.status_code == 302
+    try:
+        await wall.wait_for_function(
+            f"[...document.querySelectorAll('#board tbody tr')].some(r => ({alice_points})(r) && "
+            "r.querySelector('.points').textContent === '11')",
+            timeout=10_000,
+        )
+    except Exception as e:
+        raise AssertionError(f"the wall did not move: {await diagnose(console_stack, new_tenant, wall)}") from e
+    assert await wall.evaluate("window.__notReloaded === true")
+    await browser.screenshots(wall, "wall-after-click")
+    assert Path(browser.ARTIFACTS / "board-phone.png").stat().st_size > 0
