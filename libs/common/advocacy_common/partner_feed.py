@@ -387,8 +387,16 @@ _PURGE = sa.text(
 
 
 @dataclass(frozen=True)
+class _Endpoint:
+    url: str | None  # None: the URL the delivery was queued with (the tenant-wide URL)
+    scheme: str
+    secrets: tuple[str, ...]
+    refused: str | None = None  # why no call is made (endpoint disabled or without secret)
+
+
+@dataclass(frozen=True)
 class _Target:
-    """What one attempt needs, read when it is counted: the endpoint may have changed since."""
+    """What one attempt needs: its count, its lease, and the endpoint as its lane read it."""
 
     attempts: int
     token: datetime  # the lease: the fencing token of this attempt's outcome
@@ -571,42 +579,37 @@ class WebhookDeliverer:
         """An endpoint's claimed deliveries, in the order they fell due, ``parallel_per_endpoint``
         at a time: one at a time, a busy tenant's own webhooks fell behind its events (~30 a second
         on two cores, each costing a call and two short transactions; scenario 10). A slow endpoint
-        still holds only its own lane. Stopping, those not yet started are given back."""
+        still holds only its own lane. Stopping, those not yet started are given back. The
+        endpoint (URL, scheme, valid secrets) is read once for the lane."""
         slots = asyncio.Semaphore(self.parallel_per_endpoint)
+        endpoint = await self._endpoint(rows[0])
 
         async def one(row: Any) -> None:
             async with slots:
                 if stop.is_set():
                     await self._release([row])
                     return
-                target = await self._start(row)
-                if target is None:
+                started = await self._start(row)
+                if started is None:
                     return  # the lease was taken over by another worker, or the delivery ended
+                target = _Target(
+                    started[0], started[1], endpoint.url or row.url, endpoint.scheme, endpoint.secrets,
+                    endpoint.refused,
+                )  # fmt: skip
                 outcome = await self._attempt(client, row, target)
                 await self._record(row, target, outcome)
 
         await asyncio.gather(*(one(row) for row in rows))
 
-    async def _start(self, row: Any) -> _Target | None:
-        """Count the attempt before the call (a worker that dies in it still used it up), and read
-        what the call needs: the endpoint's current URL, scheme and valid secrets."""
-        async with self.engine.begin() as conn:
-            got = (
-                await conn.execute(
-                    sa.update(D)
-                    .where(D.c.id == row.id, D.c.status == "pending", D.c.next_attempt_at == row.next_attempt_at)
-                    .values(attempts=D.c.attempts + 1, next_attempt_at=sa.func.now() + self.call_lease)
-                    .returning(D.c.attempts, D.c.next_attempt_at)
-                )
-            ).one_or_none()
-            if got is None:
-                return None
-            if row.endpoint_id == TENANT_URL:
-                secret = await self.secret(row.tenant_id)
-                return _Target(
-                    got.attempts, got.next_attempt_at, row.url, "legacy", (secret,) if secret else (),
-                    refused=None if secret else "no webhook secret for the tenant",
-                )  # fmt: skip
+    async def _endpoint(self, row: Any) -> _Endpoint:
+        """What a call to ``row``'s endpoint needs: its current URL, scheme and valid secrets (the
+        tenant-wide URL: the tenant's secret, the deprecated scheme)."""
+        if row.endpoint_id == TENANT_URL:
+            secret = await self.secret(row.tenant_id)
+            if not secret:
+                return _Endpoint(None, "legacy", (), "no webhook secret for the tenant")
+            return _Endpoint(None, "legacy", (secret,))
+        async with self.engine.connect() as conn:
             endpoint = (
                 await conn.execute(
                     sa.select(E.c.url, E.c.signature_scheme, E.c.disabled_at).where(
@@ -615,7 +618,7 @@ class WebhookDeliverer:
                 )
             ).one_or_none()
             if endpoint is None or endpoint.disabled_at is not None:
-                return _Target(got.attempts, got.next_attempt_at, row.url, refused=DISABLED)
+                return _Endpoint(None, "standard", (), DISABLED)
             stored = (
                 await conn.execute(
                     sa.select(S.c.secret, S.c.expires_at)
@@ -625,10 +628,21 @@ class WebhookDeliverer:
                 )
             ).all()
         secrets_ = tuple(valid_secrets([(s.secret, s.expires_at) for s in stored], self.clock()))
-        return _Target(
-            got.attempts, got.next_attempt_at, endpoint.url, endpoint.signature_scheme, secrets_,
-            refused=None if secrets_ else "no valid secret for the endpoint",
-        )  # fmt: skip
+        refused = None if secrets_ else "no valid secret for the endpoint"
+        return _Endpoint(endpoint.url, endpoint.signature_scheme, secrets_, refused)
+
+    async def _start(self, row: Any) -> tuple[int, datetime] | None:
+        """Count the attempt before the call: a worker that dies in it still used it up."""
+        async with self.engine.begin() as conn:
+            got = (
+                await conn.execute(
+                    sa.update(D)
+                    .where(D.c.id == row.id, D.c.status == "pending", D.c.next_attempt_at == row.next_attempt_at)
+                    .values(attempts=D.c.attempts + 1, next_attempt_at=sa.func.now() + self.call_lease)
+                    .returning(D.c.attempts, D.c.next_attempt_at)
+                )
+            ).one_or_none()
+        return None if got is None else (got.attempts, got.next_attempt_at)
 
     async def _release(self, rows: list[Any]) -> None:
         """Stopping: the claimed deliveries not yet sent are due again at once."""
@@ -657,28 +671,29 @@ class WebhookDeliverer:
                 values["status"] = "failed"
             else:
                 values["next_attempt_at"] = sa.func.now() + wait
+        # The outcome and its attempt-log row in one statement (one round trip); nothing when the
+        # lease was taken over (the other worker's outcome counts).
+        recorded = (
+            sa.update(D)
+            .where(D.c.id == row.id, D.c.status == "pending", D.c.next_attempt_at == target.token)
+            .values(**values)
+            .returning(D.c.id)
+            .cte("recorded")
+        )
+        log_row = sa.select(
+            recorded.c.id,
+            sa.literal(target.attempts, sa.Integer),
+            sa.literal(outcome.started_at, sa.DateTime(timezone=True)),
+            sa.literal(outcome.latency_ms, sa.Integer),
+            sa.literal(outcome.status_code, sa.Integer),
+            sa.literal(outcome.error, sa.Text),
+        )
+        columns = ["delivery_id", "attempt", "started_at", "latency_ms", "status_code", "error"]
         async with self.engine.begin() as conn:
-            recorded = (
-                await conn.execute(
-                    sa.update(D)
-                    .where(D.c.id == row.id, D.c.status == "pending", D.c.next_attempt_at == target.token)
-                    .values(**values)
-                    .returning(D.c.id)
-                )
+            done = (
+                await conn.execute(sa.insert(A).from_select(columns, log_row).returning(A.c.delivery_id))
             ).one_or_none()
-            if recorded is None:
-                return  # the lease was taken over: the other worker's outcome counts
-            await conn.execute(
-                sa.insert(A).values(
-                    delivery_id=row.id,
-                    attempt=target.attempts,
-                    started_at=outcome.started_at,
-                    latency_ms=outcome.latency_ms,
-                    status_code=outcome.status_code,
-                    error=outcome.error,
-                )
-            )
-            if gone and row.endpoint_id != TENANT_URL:
+            if done is not None and gone and row.endpoint_id != TENANT_URL:
                 await disable_endpoint(conn, row.tenant_id, row.endpoint_id, f"HTTP 410 from {target.url}"[:500])
 
     async def _attempt(self, client: httpx.AsyncClient, row: Any, target: _Target) -> _Outcome:
