@@ -11,6 +11,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,8 @@ import pytest
 import sqlalchemy as sa
 
 from advocacy_common.auth.devkeys import DevKeys, ensure_dev_keys
-from advocacy_common.db import make_engine
+from advocacy_common.db import make_engine, make_sessionmaker
+from advocacy_content.features.scim import erase_inactive
 from tests.integration.scim_server import ScimServer, serving_scim
 from tests.support.helpers import token_for
 
@@ -396,3 +398,45 @@ async def test_the_dev_command_prints_a_working_secret(new_database: str, tmp_pa
             assert (await c.post("/Users", json=entra_user("cli"))).status_code == 201
         async with server.client(B) as c:
             assert (await c.get("/Users")).json()["totalResults"] == 0
+
+
+async def test_the_tenant_policy_erases_people_inactive_for_n_days(scim: ScimServer, mint: Callable[..., str]) -> None:
+    """``directory.erase_inactive_after_days``: the worker's sweep erases those deactivated longer ago
+    (member.erased, the row gone), and no one else: not the recently deactivated, not the active, not
+    another tenant's without the policy."""
+    async with httpx.AsyncClient(base_url=scim.base) as http:
+        r = await http.put(
+            "/v1/tenant/settings",
+            headers={"Authorization": f"Bearer {mint(A, 'root', 'admin')}"},
+            json={"directory": {"erase_inactive_after_days": 30}},
+        )
+        assert r.status_code == 200, r.text
+    off = {"schemas": [PATCH], "Operations": [{"op": "replace", "path": "active", "value": False}]}
+    people: dict[str, dict[str, Any]] = {}
+    for tenant, name, active in ((A, "old", False), (A, "recent", False), (A, "here", True), (B, "other", False)):
+        async with scim.client(tenant) as c:
+            people[name] = await create(c, "/Users", entra_user(name))
+            if not active:
+                assert (await c.patch(f"/Users/{people[name]['id']}", json=off)).status_code == 200
+    engine = make_engine(scim.database_url, pool_size=1)
+    try:
+        async with engine.begin() as conn:  # as if deactivated 31 days ago (the other tenant's too)
+            await conn.execute(
+                sa.text("UPDATE scim_users SET deactivated_at = now() - interval '31 days' WHERE id = ANY(:ids)"),
+                {"ids": [people["old"]["id"], people["other"]["id"]]},
+            )
+        sm = make_sessionmaker(engine)
+        async with sm() as session, session.begin():
+            assert await erase_inactive(session, datetime.now(UTC)) == 1
+        async with sm() as session, session.begin():
+            assert await erase_inactive(session, datetime.now(UTC)) == 0  # done: nothing left to erase
+    finally:
+        await engine.dispose()
+    erased = [e["employee_id"] for t, e in await events(scim, A) if t == "io.advocacy.member.erased.v1"]
+    assert erased == [people["old"]["externalId"]]
+    async with scim.client(A) as c:
+        assert (await c.get(f"/Users/{people['old']['id']}")).status_code == 404
+        for name in ("recent", "here"):
+            assert (await c.get(f"/Users/{people[name]['id']}")).status_code == 200
+    async with scim.client(B) as c:
+        assert (await c.get(f"/Users/{people['other']['id']}")).status_code == 200

@@ -68,12 +68,15 @@ class DirectorySettings(BaseModel):
       changes afterwards.
     - ``team_from``: ``group`` (the person's team is the SCIM group they belong to; in several, the
       first by name) or ``department`` (the enterprise extension's ``department``).
+    - ``erase_inactive_after_days``: a person deactivated (``active: false``) this many days ago is
+      erased, as a SCIM DELETE would (content's worker, hourly); none (the default) keeps them.
     """
 
     model_config = ConfigDict(extra="ignore")
 
     employee_id_from: Literal["externalId", "userName"] = "externalId"
     team_from: Literal["group", "department"] = "group"
+    erase_inactive_after_days: int | None = Field(default=None, ge=1, le=3650)
 
 
 class TenantSettings(BaseModel):

@@ -14,6 +14,7 @@ from advocacy_content.api import router
 from advocacy_content.consumers import CONSUMERS
 from advocacy_content.features.partner import PARTNER_FEED, deliver_webhooks
 from advocacy_content.features.person_export import SECTIONS as EXPORT_SECTIONS
+from advocacy_content.features.scim import erase_inactive_task
 from advocacy_content.settings import ContentSettings
 
 DEFINITION = ServiceDefinition(
@@ -23,7 +24,7 @@ DEFINITION = ServiceDefinition(
     routers=[router, audit_router("content"), export_router("content", EXPORT_SECTIONS)],
     consumers=CONSUMERS,
     late_consumers=[PARTNER_FEED],
-    worker_tasks=[scheduler_task, deliver_webhooks, purge_task(has_settings_copy=True)],
+    worker_tasks=[scheduler_task, deliver_webhooks, purge_task(has_settings_copy=True), erase_inactive_task],
 )
 
 

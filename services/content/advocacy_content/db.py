@@ -244,12 +244,15 @@ ScimUsers = sa.Table(
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("created_at", TS, nullable=False),
     sa.Column("updated_at", TS, nullable=False),
+    # when active last went false (None while active): erase_inactive_after_days counts from it
+    sa.Column("deactivated_at", TS),
     sa.UniqueConstraint("tenant_id", "user_name_key", name="uq_scim_users_user_name"),
     sa.UniqueConstraint("tenant_id", "employee_id", name="uq_scim_users_employee"),
     sa.Index("ix_scim_users_external_id", "tenant_id", "external_id"),
     sa.Index("ix_scim_users_emails", "emails", postgresql_using="gin"),
     sa.Index("ix_scim_users_team", "tenant_id", "team"),
     sa.Index("ix_scim_users_listing", "tenant_id", "created_at", "id"),
+    sa.Index("ix_scim_users_deactivated", "deactivated_at", postgresql_where=sa.text("NOT active")),
 )
 ScimGroups = sa.Table(
     "scim_groups",

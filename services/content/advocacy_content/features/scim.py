@@ -14,7 +14,10 @@ what filters, uniqueness, teams and events read.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -67,10 +70,11 @@ from advocacy_content.adapters.scim import (
     secret_hash,
     validated,
 )
-from advocacy_content.db import ScimGroupMembers, ScimGroups, ScimSecrets, ScimUsers
+from advocacy_content.db import ScimGroupMembers, ScimGroups, ScimSecrets, ScimUsers, TenantSettingsTable
 from advocacy_content.features import members, tenant_settings
 
 U, G, GM = ScimUsers, ScimGroups, ScimGroupMembers
+log = logging.getLogger("advocacy.content.scim")
 
 # Who the audit log and erasure name as the actor of a SCIM change.
 SCIM_ACTOR = "scim"
@@ -303,6 +307,7 @@ async def create_user(session: AsyncSession, caller: Caller, payload: Any) -> di
                 version=1,
                 created_at=at,
                 updated_at=at,
+                deactivated_at=None if cols["active"] else at,
                 **cols,
             )
         )
@@ -352,7 +357,13 @@ async def _save_user(
         await session.execute(
             sa.update(U)
             .where(U.c.tenant_id == t, U.c.id == row.id)
-            .values(team=team, version=row.version + 1, updated_at=at, **cols)
+            .values(
+                team=team,
+                version=row.version + 1,
+                updated_at=at,
+                deactivated_at=None if cols["active"] else (row.deactivated_at if not row.active else at),
+                **cols,
+            )
         )
     except sa.exc.IntegrityError as e:
         raise UniquenessException(detail="another user has this userName") from e
@@ -656,3 +667,50 @@ def _replace(new: Any, original: Any) -> None:
         raise
     except ValidationError as e:
         raise SCIMException.from_error(Error.from_validation_errors(e)[0]) from e
+
+
+# -- the tenant policy: erase after N days inactive ---------------------------------------------------
+RETENTION_ACTOR = "scim-retention"
+SWEEP_BATCH = 100
+
+
+async def erase_inactive(session: AsyncSession, at: datetime) -> int:
+    """Erase (as a SCIM DELETE would) up to SWEEP_BATCH people deactivated longer ago than their
+    tenant's ``directory.erase_inactive_after_days``; returns how many."""
+    days = TenantSettingsTable.c.settings["directory"]["erase_inactive_after_days"].astext.cast(sa.Integer)
+    due = (
+        await session.execute(
+            sa.select(U.c.tenant_id, U.c.employee_id)
+            .join(TenantSettingsTable, TenantSettingsTable.c.tenant_id == U.c.tenant_id)
+            .where(
+                U.c.active.is_(False),
+                U.c.deactivated_at.is_not(None),
+                days.is_not(None),
+                U.c.deactivated_at < sa.literal(at) - sa.func.make_interval(0, 0, 0, days),
+            )
+            .order_by(U.c.deactivated_at)
+            .limit(SWEEP_BATCH)
+            .with_for_update(of=U, skip_locked=True)
+        )
+    ).all()
+    for row in due:
+        who = Principal(sub=RETENTION_ACTOR, tenant_id=row.tenant_id, roles=frozenset())
+        await members.erase_member(session, who, row.employee_id)
+    return len(due)
+
+
+async def erase_inactive_task(runtime: Any, stop: asyncio.Event, every_seconds: float = 3600.0) -> None:
+    """A worker task: the sweep, hourly (batches back to back while there is more)."""
+    while not stop.is_set():
+        try:
+            while True:
+                async with runtime.sessionmaker() as session, session.begin():
+                    n = await erase_inactive(session, now())
+                if n:
+                    log.info("directory: inactive people erased by tenant policy", extra={"erased": n})
+                if n < SWEEP_BATCH or stop.is_set():
+                    break
+        except Exception as e:  # the next round tries again
+            log.warning("directory: the inactive sweep failed", extra={"error": f"{type(e).__name__}: {e}"})
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every_seconds)
