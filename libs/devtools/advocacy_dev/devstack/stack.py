@@ -10,6 +10,7 @@ services first, then the broker, then PostgreSQL.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shlex
 import signal
@@ -40,6 +41,9 @@ SERVICES: dict[str, int] = {r.name: r.dev_port for r in registered()}
 DEFAULT_PG_PORT = 5433
 DEFAULT_KAFKA_PORT = 9092
 DEFAULT_PARTITIONS = 6
+# The web console (services/console) runs beside the services: not a registered service (it has no
+# database and no events), it calls their public APIs; they allow its origin (CORS) for the wall.
+CONSOLE_PORT = 8010
 TOKEN_EXAMPLE = '.venv/bin/advocacy token --tenant acme --sub alice --role employee --team sales --name "Alice A."'
 SCIM_TOKEN_EXAMPLE = ".venv/bin/advocacy scim-token --tenant acme"
 
@@ -144,6 +148,24 @@ def service_env(
         env.update(own(DevPlace(data_dir=Path(data_dir), port=port)))
     if extra:
         env.update(extra)
+    return env
+
+
+def console_origins(port: int = CONSOLE_PORT) -> list[str]:
+    return [f"http://127.0.0.1:{port}", f"http://localhost:{port}"]
+
+
+def console_env(ports: Mapping[str, int], keys_dir: Path, port: int = CONSOLE_PORT) -> dict[str, str]:
+    """The console's environment in a dev stack: the services' URLs, dev login with the stack's key,
+    cookies without ``Secure`` (plain HTTP on loopback)."""
+    env = {
+        "CONSOLE_PORT": str(port),
+        "CONSOLE_DEV_MODE": "true",
+        "CONSOLE_DEV_KEYS_DIR": str(keys_dir),
+        "CONSOLE_COOKIE_SECURE": "false",
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.update({f"CONSOLE_{svc.upper()}_URL": f"http://127.0.0.1:{p}" for svc, p in ports.items()})
     return env
 
 
@@ -393,6 +415,8 @@ def _panel(config: StackConfig, infra: Infra) -> Any:
     for svc, port in config.ports.items():
         url = f"http://127.0.0.1:{port}"
         services.add_row(svc, url, f"{url}/docs")
+    console_url = f"http://127.0.0.1:{CONSOLE_PORT}"
+    services.add_row("console", console_url, f"{console_url}/login")
 
     if config.external_database_url:
         pg_line = f"{_redact(config.external_database_url)} (DATABASE_URL)"
@@ -471,6 +495,7 @@ def run(config: StackConfig | None = None) -> int:
     try:
         for svc, port in config.ports.items():
             ensure_port_free(port, f"the {svc} service", hint="Is another `make run` still running?")
+        ensure_port_free(CONSOLE_PORT, "the web console", hint="Is another `make run` still running?")
     except DevStackError as e:
         console.print(f"[bold red]cannot start:[/] {e}")
         return 1
@@ -497,6 +522,8 @@ def run(config: StackConfig | None = None) -> int:
                     )
                     for svc, port in config.ports.items()
                 }
+                for env in envs.values():  # the console's wall opens gamification's stream from the browser
+                    env["CORS_ORIGINS"] = json.dumps(console_origins())
                 migrate_all(envs, config.data.logs)
             console.print("[green]databases migrated[/]; starting the services")
 
@@ -507,6 +534,9 @@ def run(config: StackConfig | None = None) -> int:
                 # before we stop the broker.
                 cmd = "exec " + shlex.join(service_command(svc))
                 manager.add_process(svc, cmd, env={**os.environ, **envs[svc]})
+            console_cmd = "exec " + shlex.join([sys.executable, "-m", "advocacy_console", "serve"])
+            console_vars = console_env(config.ports, config.data.keys)
+            manager.add_process("console", console_cmd, env={**os.environ, **console_vars})
             announcer = threading.Thread(
                 target=_announce_when_ready, args=(config, infra, console, announcer_stop), daemon=True
             )
