@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -38,19 +39,7 @@ async def standing(session: AsyncSession, tenant_id: str, employee_id: str) -> S
     return Standing(active=row.active, team=row.team) if row else None
 
 
-async def provisioned_event(session: AsyncSession, tenant_id: str, user_id: str) -> MemberProvisioned | None:
-    """The person's whole record; the manager named by their employee id (None when the manager is
-    not provisioned in this tenant)."""
-    m = U.alias("manager")
-    row = (
-        await session.execute(
-            sa.select(U, m.c.employee_id.label("manager_employee_id"))
-            .outerjoin(m, sa.and_(m.c.tenant_id == U.c.tenant_id, m.c.id == U.c.manager))
-            .where(U.c.tenant_id == tenant_id, U.c.id == user_id)
-        )
-    ).first()
-    if row is None:
-        return None
+def _provisioned(row: Any) -> MemberProvisioned:
     return MemberProvisioned(
         employee_id=row.employee_id,
         active=row.active,
@@ -65,44 +54,61 @@ async def provisioned_event(session: AsyncSession, tenant_id: str, user_id: str)
     )
 
 
-async def group_team_of(session: AsyncSession, tenant_id: str, user_id: str) -> str | None:
-    """In ``team_from = group``: the person's team is the name of the first (by name) group they are in."""
-    team: str | None = (
-        await session.execute(
-            sa.select(sa.func.min(G.c.display_name))
-            .select_from(GM.join(G, sa.and_(G.c.tenant_id == GM.c.tenant_id, G.c.id == GM.c.group_id)))
-            .where(GM.c.tenant_id == tenant_id, GM.c.user_id == user_id)
-        )
-    ).scalar_one_or_none()
-    return team
+def _with_manager() -> sa.Select[Any]:
+    """People with their manager named by employee id (None when the manager is not provisioned)."""
+    m = U.alias("manager")
+    return sa.select(U, m.c.employee_id.label("manager_employee_id")).outerjoin(
+        m, sa.and_(m.c.tenant_id == U.c.tenant_id, m.c.id == U.c.manager)
+    )
+
+
+async def provisioned_event(session: AsyncSession, tenant_id: str, user_id: str) -> MemberProvisioned | None:
+    """The person's whole record (``member.provisioned``)."""
+    row = (await session.execute(_with_manager().where(U.c.tenant_id == tenant_id, U.c.id == user_id))).first()
+    return _provisioned(row) if row is not None else None
 
 
 async def refresh_group_teams(
     session: AsyncSession, tenant_id: str, user_ids: Iterable[str], settings: DirectorySettings, at: datetime
 ) -> set[str]:
-    """After group changes: set each person's team from their groups (``team_from = group``),
-    announce everyone whose team changed, and return the teams touched (old and new names)."""
+    """After group changes: set each person's team from their groups (``team_from = group``: the first
+    group by name), announce everyone whose team changed, and return the teams touched (old and new
+    names). A few statements whatever the number of people (a group PATCH may move 1,000)."""
     touched: set[str] = set()
-    if settings.team_from != "group":
+    ids = sorted(set(user_ids))
+    if settings.team_from != "group" or not ids:
         return touched
-    for user_id in sorted(set(user_ids)):
-        row = (
-            await session.execute(
-                sa.select(U.c.team).where(U.c.tenant_id == tenant_id, U.c.id == user_id).with_for_update()
-            )
-        ).first()
-        if row is None:
-            continue
-        team = await group_team_of(session, tenant_id, user_id)
-        if team == row.team:
-            continue
+    first_group = (
+        sa.select(sa.func.min(G.c.display_name))
+        .select_from(GM.join(G, sa.and_(G.c.tenant_id == GM.c.tenant_id, G.c.id == GM.c.group_id)))
+        .where(GM.c.tenant_id == U.c.tenant_id, GM.c.user_id == U.c.id)
+        .scalar_subquery()
+    )
+    rows = (
         await session.execute(
-            sa.update(U).where(U.c.tenant_id == tenant_id, U.c.id == user_id).values(team=team, updated_at=at)
+            sa.select(U.c.id, U.c.team, first_group.label("new_team"))
+            .where(U.c.tenant_id == tenant_id, U.c.id.in_(ids))
+            .order_by(U.c.id)
+            .with_for_update(of=U)
         )
-        touched |= {t for t in (row.team, team) if t}
-        event = await provisioned_event(session, tenant_id, user_id)
-        if event is not None:
-            await emit(session, tenant_id, event, at)
+    ).all()
+    changed = {r.id: r.new_team for r in rows if r.new_team != r.team}
+    if not changed:
+        return touched
+    for r in rows:
+        if r.id in changed:
+            touched |= {t for t in (r.team, r.new_team) if t}
+    values = sa.values(sa.column("id", sa.Text), sa.column("team", sa.Text), name="moved").data(sorted(changed.items()))
+    await session.execute(
+        sa.update(U).where(U.c.tenant_id == tenant_id, U.c.id == values.c.id).values(team=values.c.team, updated_at=at)
+    )
+    people = (
+        await session.execute(
+            _with_manager().where(U.c.tenant_id == tenant_id, U.c.id.in_(sorted(changed))).order_by(U.c.id)
+        )
+    ).all()
+    for row in people:
+        await emit(session, tenant_id, _provisioned(row), at)
     return touched
 
 
