@@ -440,3 +440,37 @@ async def test_the_tenant_policy_erases_people_inactive_for_n_days(scim: ScimSer
             assert (await c.get(f"/Users/{people[name]['id']}")).status_code == 200
     async with scim.client(B) as c:
         assert (await c.get(f"/Users/{people['other']['id']}")).status_code == 200
+
+
+async def test_the_person_export_holds_the_directory_entry_and_erasure_deletes_it(
+    scim: ScimServer, mint: Callable[..., str]
+) -> None:
+    async with scim.client(A) as c:
+        eve = await create(c, "/Users", entra_user("eve"))
+        await create(c, "/Groups", {"schemas": [GROUP], "displayName": "Team East", "members": [{"value": eve["id"]}]})
+    oid = eve["externalId"]
+    admin = {"Authorization": f"Bearer {mint(A, 'root', 'admin')}"}
+    async with httpx.AsyncClient(base_url=scim.base) as http:
+        r = await http.get(f"/v1/data-export/content/{oid}", headers=admin)
+        assert r.status_code == 200, r.text
+        (entry,) = r.json()["sections"]["directory"]["items"]
+        assert (entry["user_name"], entry["team"], entry["location"]) == ("eve@acme.example", "Team East", "Lyon")
+        assert "user_name_key" not in entry
+        # an admin's erasure (not SCIM's) reaches the directory too
+        assert (await http.delete(f"/v1/members/{oid}", headers=admin)).status_code == 204
+        r = await http.get(f"/v1/data-export/content/{oid}", headers=admin)
+        assert r.json()["sections"]["directory"]["items"] == []
+    async with scim.client(A) as c:
+        assert (await c.get(f"/Users/{eve['id']}")).status_code == 404
+    team = [e for t, e in await events(scim, A) if t == "io.advocacy.team.updated.v1"][-1]
+    assert (team["team"], team["size"]) == ("Team East", 0)
+    engine = make_engine(scim.database_url, pool_size=1)
+    try:
+        async with engine.connect() as conn:
+            left = await conn.scalar(
+                sa.text("SELECT count(*) FROM scim_group_members WHERE tenant_id = :t AND user_id = :u"),
+                {"t": A, "u": eve["id"]},
+            )
+    finally:
+        await engine.dispose()
+    assert left == 0
