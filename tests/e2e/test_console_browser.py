@@ -229,4 +229,18 @@ async def test_publish_share_and_watch_the_wall_move(
         raise AssertionError(f"the wall did not move: {await diagnose(console_stack, new_tenant, wall)}") from e
     assert await wall.evaluate("window.__notReloaded === true")
     await browser.screenshots(wall, "wall-after-click")
+
+    # a dropped stream (gamification restarts): the wall reconnects with a fresh ticket by itself
+    console_stack.services.process("gamification").restart()
+    async with httpx.AsyncClient(base_url=sharing, timeout=10) as visitor:
+        r = await visitor.get(
+            f"/r/{code}", headers={"X-Forwarded-For": visitor_ip(2, 36), "User-Agent": BROWSER_UAS[1]}
+        )
+        assert r.status_code == 302
+    await wall.wait_for_function(
+        f"[...document.querySelectorAll('#board tbody tr')].some(r => ({alice_points})(r) && "
+        "r.querySelector('.points').textContent === '12')",
+        timeout=30_000,
+    )
+    assert await wall.evaluate("window.__notReloaded === true")
     assert Path(browser.ARTIFACTS / "board-phone.png").stat().st_size > 0
