@@ -474,3 +474,22 @@ async def test_the_person_export_holds_the_directory_entry_and_erasure_deletes_i
     finally:
         await engine.dispose()
     assert left == 0
+
+
+async def test_values_are_bounded_and_nul_is_refused_in_the_scim_shape(scim: ScimServer) -> None:
+    async with scim.client(A) as c:
+        user = await create(c, "/Users", entra_user("val"))
+        before = await state(scim)
+        for body in (
+            {**entra_user("x"), "userName": "  "},
+            {**entra_user("x"), "userName": "u" * 257},
+            {**entra_user("x"), "externalId": "e" * 257},
+            {**entra_user("x"), ENTERPRISE: {"department": "d" * 257}},
+            {**entra_user("x"), "userName": "nul\u0000here"},
+        ):
+            assert_scim_error(await c.post("/Users", json=body), 400, "invalidValue")
+        patch = {"schemas": [PATCH], "Operations": [{"op": "replace", "path": "displayName", "value": "n" * 257}]}
+        assert_scim_error(await c.patch(f"/Users/{user['id']}", json=patch), 400, "invalidValue")
+        group = {"schemas": [GROUP], "displayName": "g" * 257}
+        assert_scim_error(await c.post("/Groups", json=group), 400, "invalidValue")
+        assert await state(scim) == before

@@ -50,6 +50,8 @@ from scim2_models import (
 )
 from scim2_models.path import AttrPath, CompareOperator, Comparison, FilterNode, LogicalExpr, LogicalOperator
 
+from advocacy_common.errors import AppError
+
 MEDIA_TYPE = "application/scim+json"
 BASE_PATH = "/scim/v2"
 
@@ -63,6 +65,9 @@ MAX_OPERATIONS = 100  # PATCH operations in one request
 MAX_MEMBERS_PER_REQUEST = 1000  # members one group POST, PUT or PATCH may name (Entra sends <= 1000)
 MAX_START_INDEX = 10**9  # startIndex is an offset: past this, no tenant has rows
 MAX_SECRET_CHARS = 200
+# userName, externalId, displayName, department, location, employeeNumber, a manager's id, a group's
+# name: each is indexed, compared or carried by every member.provisioned / team.updated event.
+MAX_VALUE_CHARS = 256
 
 UserResource = User[EnterpriseUser]
 CORE_USER = str(User.__schema__)
@@ -215,11 +220,29 @@ class ScimRoute(APIRoute):
                 return await handler(request)
             except SCIMException as e:
                 return error_response(e.to_error())
+            except AppError as e:  # the app's own guards (NUL characters...), in SCIM's shape
+                status = 400 if e.status_code == 422 else e.status_code
+                scim_type = "invalidValue" if status == 400 else None
+                return error_response(Error(status=status, scim_type=scim_type, detail=_app_detail(e)))
             except RequestValidationError as e:
                 where = ", ".join(".".join(str(p) for p in err["loc"]) for err in e.errors()[:3])
                 return error_response(Error(status=400, scim_type="invalidValue", detail=f"invalid parameter: {where}"))
 
         return scim_handler
+
+
+def _app_detail(e: AppError) -> str:
+    fields = [str(d.get("field")) for d in e.details if d.get("field")]
+    return f"{e.message}: {', '.join(fields)}" if fields else e.message
+
+
+def bounded(name: str, value: str | None, *, required: bool = False) -> str | None:
+    """A value the directory indexes or publishes: not blank when required, at most MAX_VALUE_CHARS."""
+    if required and (value is None or not value.strip()):
+        raise InvalidValueException(detail=f"{name} must not be empty")
+    if value is not None and len(value) > MAX_VALUE_CHARS:
+        raise InvalidValueException(detail=f"{name} is longer than {MAX_VALUE_CHARS} characters")
+    return value
 
 
 # -- filters ------------------------------------------------------------------------------------------

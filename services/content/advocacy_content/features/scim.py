@@ -62,6 +62,7 @@ from advocacy_content.adapters.scim import (
     Filterable,
     UserResource,
     bad_value,
+    bounded,
     filter_clause,
     fold,
     manager_refs,
@@ -224,6 +225,18 @@ def _user_columns(user: Any) -> dict[str, Any]:
     if not display and user.name is not None:
         display = user.name.formatted or " ".join(p for p in (user.name.given_name, user.name.family_name) if p) or None
     user.password = None  # never kept
+    bounded("userName", user.user_name, required=True)
+    bounded("externalId", user.external_id)
+    manager = ext.manager.value if ext.manager is not None else None
+    location = _location(user)
+    for name, value in (
+        ("displayName", display),
+        ("department", ext.department),
+        ("addresses.locality", location),
+        ("employeeNumber", ext.employee_number),
+        ("manager.value", manager),
+    ):
+        bounded(name, value)
     return {
         "user_name": user.user_name,
         "user_name_key": fold(user.user_name),
@@ -232,8 +245,8 @@ def _user_columns(user: Any) -> dict[str, Any]:
         "active": user.active is not False,
         "display_name": display,
         "department": ext.department,
-        "location": _location(user),
-        "manager": ext.manager.value if ext.manager is not None else None,
+        "location": location,
+        "manager": manager,
         "employee_number": ext.employee_number,
         "resource": _stored(user),
     }
@@ -473,6 +486,8 @@ async def _unique_group(session: AsyncSession, tenant_id: str, key: str, group_i
 
 
 def _group_columns(group: Any) -> dict[str, Any]:
+    bounded("displayName", group.display_name, required=True)
+    bounded("externalId", group.external_id)
     stored = group.model_copy(deep=True)
     stored.members = None
     return {
