@@ -493,3 +493,28 @@ async def test_values_are_bounded_and_nul_is_refused_in_the_scim_shape(scim: Sci
         group = {"schemas": [GROUP], "displayName": "g" * 257}
         assert_scim_error(await c.post("/Groups", json=group), 400, "invalidValue")
         assert await state(scim) == before
+
+
+async def test_teams_from_the_department_and_ids_from_the_user_name(scim: ScimServer, mint: Callable[..., str]) -> None:
+    """The other two choices: ``team_from = department`` and ``employee_id_from = userName``."""
+    async with httpx.AsyncClient(base_url=scim.base) as http:
+        r = await http.put(
+            "/v1/tenant/settings",
+            headers={"Authorization": f"Bearer {mint(B, 'root', 'admin')}"},
+            json={"directory": {"team_from": "department", "employee_id_from": "userName"}},
+        )
+        assert r.status_code == 200, r.text
+    async with scim.client(B) as c:
+        kim = await create(c, "/Users", entra_user("kim", department="Sales"))
+        patch = {
+            "schemas": [PATCH],
+            "Operations": [{"op": "replace", "path": f"{ENTERPRISE}:department", "value": "Ops"}],
+        }
+        assert (await c.patch(f"/Users/{kim['id']}", json=patch)).status_code == 200
+        # groups do not make teams here
+        await create(c, "/Groups", {"schemas": [GROUP], "displayName": "Ignored", "members": [{"value": kim["id"]}]})
+    got = [(t.rsplit(".", 2)[-2], e) for t, e in await events(scim, B)]
+    people = [(e["employee_id"], e["team"]) for kind, e in got if kind == "provisioned"]
+    teams = [(e["team"], e["size"], e["deleted"]) for kind, e in got if kind == "updated"]
+    assert people == [("kim@acme.example", "Sales"), ("kim@acme.example", "Ops")]
+    assert teams == [("Sales", 1, False), ("Ops", 1, False), ("Sales", 0, True)]
