@@ -518,3 +518,40 @@ async def test_teams_from_the_department_and_ids_from_the_user_name(scim: ScimSe
     teams = [(e["team"], e["size"], e["deleted"]) for kind, e in got if kind == "updated"]
     assert people == [("kim@acme.example", "Sales"), ("kim@acme.example", "Ops")]
     assert teams == [("Sales", 1, False), ("Ops", 1, False), ("Sales", 0, True)]
+
+
+async def test_a_patch_is_bounded_not_the_group_it_patches(scim: ScimServer) -> None:
+    """1,000 member values per request; a group already larger still takes a PATCH of one more."""
+    async with scim.client(A) as c:
+        group = await create(c, "/Groups", {"schemas": [GROUP], "displayName": "Everyone"})
+    engine = make_engine(scim.database_url, pool_size=1)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO scim_users (tenant_id, id, employee_id, user_name, user_name_key, active, resource,"
+                    " version, created_at, updated_at) SELECT :t, 'u' || g, 'e' || g, 'u' || g, 'u' || g, true,"
+                    " jsonb_build_object('schemas', jsonb_build_array(CAST(:s AS text)), 'id', 'u' || g, 'userName', 'u' || g),"
+                    " 1, now(), now() FROM generate_series(1, 1002) g"
+                ),
+                {"t": A, "s": USER},
+            )
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO scim_group_members (tenant_id, group_id, user_id)"
+                    " SELECT :t, :g, 'u' || g FROM generate_series(1, 1001) g"
+                ),
+                {"t": A, "g": group["id"]},
+            )
+    finally:
+        await engine.dispose()
+    add = {"schemas": [PATCH], "Operations": [{"op": "add", "path": "members", "value": [{"value": "u1002"}]}]}
+    too_many = {
+        "schemas": [PATCH],
+        "Operations": [{"op": "add", "path": "members", "value": [{"value": f"u{n}"} for n in range(1, 1002)]}],
+    }
+    async with scim.client(A) as c:
+        assert_scim_error(await c.patch(f"/Groups/{group['id']}", json=too_many), 413)
+        r = await c.patch(f"/Groups/{group['id']}", json=add)
+        assert r.status_code == 200, r.text
+        assert len(r.json()["members"]) == 1002

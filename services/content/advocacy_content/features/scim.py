@@ -459,9 +459,11 @@ async def _group_model(session: AsyncSession, caller: Caller, row: Any, *, with_
     return group
 
 
-def _wanted_members(group: Any) -> dict[str, str | None]:
+def _wanted_members(group: Any, *, named_by_request: bool = True) -> dict[str, str | None]:
+    """The members a group is to have. When the request named them all (POST, PUT) they are bounded
+    here; a PATCH's result may be any size (the PATCH itself was bounded before it was parsed)."""
     wanted = {m.value: m.display for m in group.members or [] if m.value}
-    if len(wanted) > MAX_MEMBERS_PER_REQUEST:
+    if named_by_request and len(wanted) > MAX_MEMBERS_PER_REQUEST:
         raise PayloadTooLargeException(detail=f"a group request may name at most {MAX_MEMBERS_PER_REQUEST} members")
     return wanted
 
@@ -594,9 +596,11 @@ async def list_groups(
     return _listing(Group, groups, total, start, params)
 
 
-async def _save_group(session: AsyncSession, caller: Caller, row: Any, group: Any, before: set[str]) -> dict[str, Any]:
+async def _save_group(
+    session: AsyncSession, caller: Caller, row: Any, group: Any, before: set[str], *, patched: bool = False
+) -> dict[str, Any]:
     t, at = caller.tenant_id, now()
-    wanted = _wanted_members(group)
+    wanted = _wanted_members(group, named_by_request=not patched)
     await _check_members(session, t, set(wanted) - before)
     cols = _group_columns(group)
     await _unique_group(session, t, cols["display_name_key"], row.id)
@@ -635,7 +639,7 @@ async def patch_group(session: AsyncSession, caller: Caller, group_id: str, payl
     before = {m.value for m in group.members or [] if m.value}
     if not _apply(ops, group):
         return dict(group.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE))
-    return await _save_group(session, caller, row, group, before)
+    return await _save_group(session, caller, row, group, before, patched=True)
 
 
 async def delete_group(session: AsyncSession, caller: Caller, group_id: str) -> None:
