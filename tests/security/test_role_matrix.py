@@ -18,10 +18,11 @@ someone writes down who may call it. Columns, in :data:`ROLES` order:
   caller?" shows here;
 - ``none``: no ``Authorization`` header.
 
-There is no *deactivated employee* column: the platform has no such state. A person is switched off
-at the identity provider (no new tokens; the current one lasts until its ``exp``) or erased
-(``DELETE /v1/members/{employee_id}``); erasure's effects are issue 13 item 7's tests. A SCIM token
-column comes with issue 15.
+There is no *deactivated employee* column: a person is switched off at the identity provider (no new
+tokens; the current one lasts until its ``exp``), deactivated in the directory (SCIM ``active: false``:
+tests/integration/test_scim_directory.py and the directory e2e test what they are refused) or erased
+(``DELETE /v1/members/{employee_id}``; erasure's effects are issue 13 item 7's tests). There is no SCIM
+secret column either: the SCIM routes take no token (``SCIM_SECRET``: every role is a 401).
 
 Answer classes: ``ok`` (the handler acted or judged the request: any status below 500 other than
 401, 403, 404), ``own`` (``ok``, and the body holds none of alice's private ids: the caller sees their
@@ -177,6 +178,13 @@ MATRIX: dict[str, str] = {
     "gamification:POST /v1/challenges": ADMIN_ONLY,
     "gamification:GET /v1/challenges/{challenge_id}": STAFF,
     "gamification:GET /v1/audit/gamification": ADMIN_ONLY,
+    # -- notifications -------------------------------------------------------------------------------
+    "notifications:GET /v1/data-export/notifications/{employee_id}": SELF_OR_ADMIN,
+    "notifications:GET /v1/notifications/preferences": STAFF,
+    "notifications:PUT /v1/notifications/preferences/{category}/{channel}": STAFF,
+    "notifications:GET /v1/notifications/defaults": ADMIN_ONLY,
+    "notifications:PUT /v1/notifications/defaults": ADMIN_ONLY,
+    # (the unsubscribe links take no token: documented with security [], outside this matrix)
 }
 
 OPS = all_operations(secret_routes=True)
