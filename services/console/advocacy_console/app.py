@@ -36,7 +36,7 @@ def content_security_policy(settings: ConsoleSettings) -> str:
             "script-src 'self'",
             "style-src 'self'",
             "img-src 'self' data:",
-            f"connect-src 'self' {settings.stream_origin}",
+            f"connect-src 'self' {settings.stream_origin}".replace(" 'self' 'self'", " 'self'"),
             "frame-ancestors 'none'",
             "form-action 'self' https:",  # a share ends on the network's share dialog
             "base-uri 'none'",

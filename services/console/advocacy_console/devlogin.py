@@ -62,11 +62,13 @@ def dev_keys(keys_dir: Path | None) -> DevKeys | None:
     return DevKeys(private_path=private, jwks_path=jwks, kid=str(kid)) if kid else None
 
 
-def issue(keys: DevKeys, login: DevLogin, ttl_seconds: int) -> tuple[str, Person, float]:
+def issue(keys: DevKeys, login: DevLogin, ttl_seconds: int, *, issuer: str, audience: str) -> tuple[str, Person, float]:
     """The token, the person it names and when it expires (epoch seconds)."""
     now = int(time.time())
     token = mint_token(
         keys,
+        issuer=issuer,
+        audience=audience,
         tenant=login.tenant,
         sub=login.sub,
         roles=[login.role],

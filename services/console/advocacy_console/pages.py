@@ -161,7 +161,13 @@ async def dev_login(request: Request) -> Response:
         login = devlogin.DevLogin.parse(form)
     except devlogin.BadLogin as e:
         return _login_page(request, str(e), 422)
-    token, person, expires_at = devlogin.issue(keys, login, settings.dev_token_ttl_seconds)
+    token, person, expires_at = devlogin.issue(
+        keys,
+        login,
+        settings.dev_token_ttl_seconds,
+        issuer=settings.dev_token_issuer,
+        audience=settings.dev_token_audience,
+    )
     store = store_of(request)
     store.delete(request.cookies.get(SESSION_COOKIE))  # whatever id the browser had, it gets a new one
     session = store.create(token, person, expires_at)

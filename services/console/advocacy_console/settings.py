@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from advocacy_common.settings import DEV_AUDIENCE, DEV_ISSUER
+
 DEFAULT_PORT = 8010
 # Where `make` installs the front-end libraries (tools/console-assets, `npm ci`); the image copies
 # them to the same place relative to the package.
@@ -37,6 +39,10 @@ class ConsoleSettings(BaseSettings):
     dev_mode: bool = Field(default=False, validation_alias=AliasChoices("CONSOLE_DEV_MODE", "DEV_MODE"))
     dev_keys_dir: Path | None = None
     dev_token_ttl_seconds: int = Field(default=8 * 3600, ge=60, le=24 * 3600)
+    # The issuer and audience the services expect of those tokens: the dev stack's by default;
+    # Compose's identity-provider stand-in has its own issuer (deploy/compose/console.yml).
+    dev_token_issuer: str = DEV_ISSUER
+    dev_token_audience: str = DEV_AUDIENCE
 
     # Sessions live in this process's memory (slice 1): at most ``max_sessions``, the least recently
     # used dropped first, each ending after ``session_idle_seconds`` without a request or when its
@@ -54,9 +60,13 @@ class ConsoleSettings(BaseSettings):
 
     @property
     def stream_base_url(self) -> str:
-        return (self.public_gamification_url or self.gamification_url).rstrip("/")
+        """Where the browser opens the wall's stream; empty = the console's own origin (behind one
+        gateway with the APIs, as in Kubernetes: no CORS needed)."""
+        public = self.public_gamification_url
+        return (public if public is not None else self.gamification_url).rstrip("/")
 
     @property
     def stream_origin(self) -> str:
+        """The stream's origin for the Content-Security-Policy ('self' when it is the console's)."""
         parts = urlsplit(self.stream_base_url)
-        return f"{parts.scheme}://{parts.netloc}"
+        return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else "'self'"
