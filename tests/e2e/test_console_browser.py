@@ -243,4 +243,15 @@ async def test_publish_share_and_watch_the_wall_move(
         timeout=30_000,
     )
     assert await wall.evaluate("window.__notReloaded === true")
+
+    # her results: two counted clicks, one share, first place
+    deadline = time.monotonic() + 15
+    while True:  # metrics counts the click from its own consumer, moments after gamification
+        await alice.goto("/me")
+        shown = [await alice.inner_text(f"#{k}") for k in ("rank", "points", "shares", "clicks")]
+        if shown == ["1", "12", "1", "2"] or time.monotonic() > deadline:
+            break
+        await alice.wait_for_timeout(300)
+    assert shown == ["1", "12", "1", "2"]
+    await check_page(alice, "my-results")
     assert Path(browser.ARTIFACTS / "board-phone.png").stat().st_size > 0

@@ -239,6 +239,27 @@ async def share(request: Request, session: SessionDep, form: FormDep) -> Respons
     return see_other("/board")
 
 
+# -- my results ---------------------------------------------------------------------------------------
+@router.get("/me", response_class=HTMLResponse)
+async def my_results(request: Request, session: SessionDep, window: str = "week") -> Response:
+    """Shares, counted clicks, reach, points, rank and the gap to the next place, badges."""
+    window = window if window in WINDOWS else "week"
+    up = upstream_of(request)
+    metrics = await up.call("metrics", "GET", "/v1/metrics/employees/me", session.token)
+    place = await up.call("gamification", "GET", "/v1/leaderboard/me", session.token, params={"window": window})
+    badges = await up.call("gamification", "GET", "/v1/badges/me", session.token)
+    return page(
+        request,
+        "me.html",
+        session,
+        window=window,
+        metrics=metrics.body if metrics.ok and isinstance(metrics.body, dict) else None,
+        place=place.body if place.ok and isinstance(place.body, dict) else None,
+        badges=badges.body.get("items", []) if badges.ok and isinstance(badges.body, dict) else [],
+        errors=[a.error_message for a in (metrics, place, badges) if not a.ok],
+    )
+
+
 # -- admin: publish -----------------------------------------------------------------------------------
 def _split(value: str, limit: int) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()][:limit]
