@@ -128,3 +128,15 @@ def test_badges_at_thresholds() -> None:
     }
     off = RulesBody.model_validate({"badges": {"first_share": None, "share_milestone": 2}}).badges
     assert earned(off, Stats(shares=2)) == {"share_milestone"}
+
+
+def test_multiplier_times_are_bounded_when_sent_but_a_stored_rule_set_still_reads() -> None:
+    forever = {"multipliers": [{"factor": "2", "starts_at": "2026-01-01T00:00:00Z", "ends_at": "9999-12-31T23:59:59Z"}]}
+    with pytest.raises(ValidationError, match="between the years 1900 and 9000"):
+        RulesIn.model_validate(forever)
+    with pytest.raises(ValidationError, match="between the years 1900 and 9000"):
+        RulesIn.model_validate({"multipliers": [{"factor": "2", "starts_at": "0001-01-01T00:00:00+01:00"}]})
+    # stored before the bounds existed: the consumer and GET /v1/rules read it as it is
+    stored = RulesBody.model_validate_json(RulesBody.model_validate(forever).model_dump_json())
+    assert stored.multipliers[0].ends_at == datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+    assert stored.factor("share", None, T0) == Decimal(2)

@@ -14,7 +14,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from advocacy_common.instants import Instant
 
@@ -56,6 +56,12 @@ class DailyCaps(_Strict):
         return value
 
 
+def _aware(v: datetime | None) -> datetime | None:
+    if v is not None and v.tzinfo is None:
+        raise ValueError("must include a time zone offset (RFC 3339)")
+    return v
+
+
 ContentId = Annotated[str, Field(min_length=1, max_length=200)]
 
 
@@ -68,8 +74,11 @@ class Multiplier(_Strict):
     factor: Decimal = Field(gt=0, le=10, max_digits=4, decimal_places=2)
     actions: list[Action] | None = Field(None, min_length=1, max_length=len(ACTIONS))
     content_ids: list[ContentId] | None = Field(None, min_length=1, max_length=500)
-    starts_at: Instant | None = None
-    ends_at: Instant | None = None
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+
+    _aware_start = field_validator("starts_at")(_aware)
+    _aware_end = field_validator("ends_at")(_aware)
 
     @model_validator(mode="after")
     def _order(self) -> Multiplier:
@@ -142,7 +151,16 @@ class RulesBody(_Strict):
         return int((Decimal(base) * factor).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
+class MultiplierIn(Multiplier):
+    """A multiplier as an admin sends it: its times are ``Instant``s. A stored rule set is read back
+    as ``Multiplier``, so a time stored before the bounds existed (9999-12-31, say) still reads."""
+
+    starts_at: Instant | None = None
+    ends_at: Instant | None = None
+
+
 class RulesIn(RulesBody):
+    multipliers: list[MultiplierIn] = Field(default_factory=list, max_length=50)  # type: ignore[assignment]
     effective_at: Instant | None = None
 
     def body(self) -> RulesBody:
