@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 #
-# One image recipe for the four services. SERVICE picks the service the image runs by default
+# One image recipe for the five services. SERVICE picks the service the image runs by default
 # (its console script `advocacy-<service>`, its port in the health check):
 #
 #   docker build --build-arg SERVICE=sharing -t advocacy-sharing .
@@ -58,8 +58,8 @@ FROM ${PYTHON_IMAGE} AS runtime
 
 ARG SERVICE=content
 RUN case "${SERVICE}" in \
-      content|sharing|metrics|gamification) ;; \
-      *) echo "SERVICE must be content, sharing, metrics or gamification (got '${SERVICE}')" >&2; exit 1 ;; \
+      content|sharing|metrics|gamification|notifications) ;; \
+      *) echo "SERVICE must be content, sharing, metrics, gamification or notifications (got '${SERVICE}')" >&2; exit 1 ;; \
     esac
 
 # A fixed numeric uid/gid so Kubernetes `runAsNonRoot` can verify it without a passwd lookup.
@@ -85,6 +85,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     SHARING_HOST=0.0.0.0 \
     METRICS_HOST=0.0.0.0 \
     GAMIFICATION_HOST=0.0.0.0 \
+    NOTIFICATIONS_HOST=0.0.0.0 \
     SHARING_SPOOL_DIR=/var/lib/advocacy/spool
 
 WORKDIR /var/lib/advocacy

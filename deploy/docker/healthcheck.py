@@ -11,7 +11,7 @@ import os
 import sys
 import urllib.request
 
-DEFAULT_PORTS = {"content": 8001, "sharing": 8002, "metrics": 8003, "gamification": 8004}
+DEFAULT_PORTS = {"content": 8001, "sharing": 8002, "metrics": 8003, "gamification": 8004, "notifications": 8005}
 
 
 def health_url(environ: dict[str, str] | os._Environ[str]) -> str:

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
 # prod-ingress-nginx: prod with the optional ingress-nginx edge (components/ingress-nginx).
 OVERLAYS = ("dev", "prod", "strimzi-cnpg", "prod-ingress-nginx")
-SERVICES = ("content", "sharing", "metrics", "gamification")
+SERVICES = ("content", "sharing", "metrics", "gamification", "notifications")
 
 
 def kubectl() -> str:
@@ -113,6 +113,7 @@ def settings_classes() -> dict[str, type[Any]]:
     from advocacy_content.settings import ContentSettings
     from advocacy_gamification.settings import GamificationSettings
     from advocacy_metrics.settings import MetricsSettings
+    from advocacy_notifications.settings import NotificationsSettings
     from advocacy_sharing.settings import SharingSettings
 
     return {
@@ -120,6 +121,7 @@ def settings_classes() -> dict[str, type[Any]]:
         "sharing": SharingSettings,
         "metrics": MetricsSettings,
         "gamification": GamificationSettings,
+        "notifications": NotificationsSettings,
     }
 
 

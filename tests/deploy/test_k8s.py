@@ -42,6 +42,8 @@ ROUTES = {
     **{p: "gamification" for p in ("/v1/leaderboard", "/v1/points", "/v1/rules", "/v1/badges", "/v1/challenges",
                                    "/v1/rewards", "/v1/redemptions", "/v1/audit/gamification",
                                    "/v1/data-export/gamification")},
+    "/v1/notifications": "notifications",
+    "/v1/data-export/notifications": "notifications",
 }  # fmt: skip
 
 
@@ -305,6 +307,8 @@ def test_network_policies_deny_by_default_and_open_only_what_is_needed(overlay: 
         allowed = {53, kafka_port, 5432} | ({443} if https else set())
         if overlay == "dev" and component == "api":
             allowed |= {80, 8080}  # the in-cluster dev IdP's JWKS over HTTP (test_edges.py)
+        if labels["app.kubernetes.io/name"] == "notifications" and component == "worker":
+            allowed |= {25, 465, 587}  # the SMTP relay the mail is handed to
         assert ports == allowed, f"{w['metadata']['name']}: egress ports {ports}"
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-SERVICES = ("content", "sharing", "metrics", "gamification")
+SERVICES = ("content", "sharing", "metrics", "gamification", "notifications")
 #: Security schemes of routes a tenant's secret authenticates instead of a token (content's SCIM
 #: service provider, ADR 0013). The token suites skip them; the role matrix lists them in its
 #: ``SCIM_SECRET`` class (every token is a 401), and tests/integration/test_scim_directory.py tests the

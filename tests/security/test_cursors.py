@@ -48,7 +48,7 @@ def _path(template: str, world: World) -> str:
 
 
 def test_the_documents_have_paged_routes_in_every_service() -> None:
-    assert {op.svc for op in PAGED} == {"content", "sharing", "metrics", "gamification"}
+    assert {op.svc for op in PAGED} == {"content", "sharing", "metrics", "gamification", "notifications"}
 
 
 @pytest.mark.parametrize("op", PAGED, ids=lambda op: op.id)

@@ -23,6 +23,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 import advocacy_content.db
 import advocacy_gamification.db
 import advocacy_metrics.db
+import advocacy_notifications.db
 import advocacy_sharing.db
 from advocacy_common import topics
 from advocacy_common.events.base import REGISTRY
@@ -39,6 +40,7 @@ METADATA = {
     "sharing": advocacy_sharing.db.metadata,
     "metrics": advocacy_metrics.db.metadata,
     "gamification": advocacy_gamification.db.metadata,
+    "notifications": advocacy_notifications.db.metadata,
 }
 
 _BY_AUDIT = "unlinked: audit.forget_person sets actor/target to 'erased'"
@@ -70,8 +72,11 @@ TABLES: dict[tuple[str, str, str], str] = {
     **{(svc, "outbox", "value"): _OUTBOX for svc in METADATA},
     **{(svc, "outbox", "headers"): _HEADERS for svc in METADATA},
     **{(svc, "tenant_settings", "settings"): _SETTINGS for svc in METADATA},
-    **{(svc, "erasures", "employee_hash"): _TOMBSTONE for svc in ("content", "sharing", "gamification")},
-    **{(svc, "service_secrets", "name"): _SECRET for svc in ("content", "sharing", "gamification")},
+    **{
+        (svc, "erasures", "employee_hash"): _TOMBSTONE
+        for svc in ("content", "sharing", "gamification", "notifications")
+    },
+    **{(svc, "service_secrets", "name"): _SECRET for svc in ("content", "sharing", "gamification", "notifications")},
     # content
     ("content", "coaching_replies", "author_id"): "unlinked: set to NULL",
     ("content", "coaching_replies", "author_role"): "not personal: admin or employee",
@@ -223,6 +228,16 @@ TABLES: dict[tuple[str, str, str], str] = {
     ("gamification", "redemptions", "value"): "not personal: the reward's value at redemption",
     ("gamification", "rule_sets", "created_by"): "pseudonymised: an admin's id",
     ("gamification", "rule_sets", "body"): "not personal: scoring rules",
+    # notifications: forget_member deletes every row about the person (features/copies.py)
+    **{
+        ("notifications", "members", c): "deleted: the person's copy"
+        for c in ("employee_id", "name", "email", "team", "member_team", "programme_roles")
+    },
+    ("notifications", "preferences", "employee_id"): "deleted: their preferences",
+    ("notifications", "digest_states", "employee_id"): "deleted: their digest state",
+    ("notifications", "messages", "employee_id"): "deleted: every message to them, pending ones unsent",
+    ("notifications", "messages", "headers"): "deleted: with the message (its unsubscribe link names them)",
+    ("notifications", "content_copies", "audience"): "not personal: teams, departments, locations, roles",
 }
 
 # The streams: every event field that may name a person -> rule. Topics keep events for their

@@ -178,6 +178,13 @@ MATRIX: dict[str, str] = {
     "gamification:POST /v1/challenges": ADMIN_ONLY,
     "gamification:GET /v1/challenges/{challenge_id}": STAFF,
     "gamification:GET /v1/audit/gamification": ADMIN_ONLY,
+    # -- notifications -------------------------------------------------------------------------------
+    "notifications:GET /v1/data-export/notifications/{employee_id}": SELF_OR_ADMIN,
+    "notifications:GET /v1/notifications/preferences": STAFF,
+    "notifications:PUT /v1/notifications/preferences/{category}/{channel}": STAFF,
+    "notifications:GET /v1/notifications/defaults": ADMIN_ONLY,
+    "notifications:PUT /v1/notifications/defaults": ADMIN_ONLY,
+    # (the unsubscribe links take no token: documented with security [], outside this matrix)
 }
 
 OPS = all_operations(secret_routes=True)

@@ -67,6 +67,8 @@ async def _snapshot(s: PrivateStack, w: World) -> dict[str, Any]:
         ("gamification", alice, "/v1/points/me"),
         ("gamification", admin, "/v1/leaderboard"),
         ("gamification", admin, "/v1/rules"),
+        ("notifications", alice, "/v1/notifications/preferences"),
+        ("notifications", admin, "/v1/notifications/defaults"),
     ]
     out: dict[str, Any] = {}
     for svc, token, path in reads:

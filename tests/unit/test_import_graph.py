@@ -28,6 +28,7 @@ SOURCES = {
     "advocacy_sharing": ROOT / "services" / "sharing",
     "advocacy_metrics": ROOT / "services" / "metrics",
     "advocacy_gamification": ROOT / "services" / "gamification",
+    "advocacy_notifications": ROOT / "services" / "notifications",
     "advocacy_console": ROOT / "services" / "console",
 }
 # The library's modules a domain module may import: contracts and vocabularies, no I/O.
@@ -130,6 +131,8 @@ LINT_IMPORTS = str(Path(sys.executable).with_name("lint-imports"))
         ("pure-domain", "advocacy_gamification/domain/__init__.py", "import sqlalchemy"),
         ("pure-domain", "advocacy_sharing/domain.py", "from advocacy_common import db"),
         ("pure-domain", "advocacy_metrics/domain/roi.py", "import sqlalchemy"),
+        ("pure-domain", "advocacy_notifications/domain.py", "from advocacy_common import signing"),
+        ("services-independent", "advocacy_notifications/features/copies.py", "import advocacy_content.domain"),
         ("service-anatomy", "advocacy_content/adapters/events.py", "from advocacy_content.features import board"),
         ("service-anatomy", "advocacy_sharing/db.py", "from advocacy_sharing import api"),
         ("service-anatomy", "advocacy_gamification/features/points.py", "from advocacy_gamification import parts"),

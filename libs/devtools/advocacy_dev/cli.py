@@ -60,6 +60,27 @@ def dev_run() -> None:
 
 
 @app.command()
+def mail(
+    number: Annotated[int | None, typer.Argument(help="Print this message (as numbered by the list).", min=1)] = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """List the mail the dev stack's SMTP server kept (`make run`), or print message NUMBER."""
+    from advocacy_dev.devstack.mail import kept, show
+
+    messages = kept(_data_dir(data_dir) / "mail")
+    if number is None:
+        if not messages:
+            typer.echo("no mail yet (the dev stack's SMTP server keeps what the notifications service sends)")
+        for m in messages:
+            typer.echo(f"{m.number:>4}  {m.when:<16}  {m.message['To'] or ''!s:<32}  {m.message['Subject'] or ''}")
+        return
+    if number > len(messages):
+        typer.echo(f"no message {number}: {len(messages)} kept", err=True)
+        raise typer.Exit(1)
+    typer.echo(show(messages[number - 1].message))
+
+
+@app.command()
 def token(
     tenant: Annotated[str, typer.Option(help="Tenant id (the tid claim).")],
     sub: Annotated[str, typer.Option(help="Employee id (the sub claim).")],
@@ -141,10 +162,11 @@ def export_person(
     sharing_url: Annotated[str, typer.Option(help="The sharing service.")] = "http://127.0.0.1:8002",
     metrics_url: Annotated[str, typer.Option(help="The metrics service.")] = "http://127.0.0.1:8003",
     gamification_url: Annotated[str, typer.Option(help="The gamification service.")] = "http://127.0.0.1:8004",
+    notifications_url: Annotated[str, typer.Option(help="The notifications service.")] = "http://127.0.0.1:8005",
     output: Annotated[Path | None, typer.Option(help="Write the JSON here (default: standard output).")] = None,
     data_dir: DataDirOption = None,
 ) -> None:
-    """Everything the four services hold about one person, as one JSON document (the right of access).
+    """Everything the five services hold about one person, as one JSON document (the right of access).
 
     Each section holds at most 1000 rows (``truncated`` says when there were more)."""
     import orjson
@@ -159,7 +181,13 @@ def export_person(
 
         keys = ensure_dev_keys(_data_dir(data_dir) / "keys")
         token = mint_token(keys, tenant=tenant, sub="export-admin", roles=["admin"], ttl_seconds=600)
-    urls = {"content": content_url, "sharing": sharing_url, "metrics": metrics_url, "gamification": gamification_url}
+    urls = {
+        "content": content_url,
+        "sharing": sharing_url,
+        "metrics": metrics_url,
+        "gamification": gamification_url,
+        "notifications": notifications_url,
+    }
     try:
         document = assemble(urls, token, employee_id)
     except ExportError as e:

@@ -1,4 +1,4 @@
-"""``advocacy export-person``: one person's data export, assembled from the four services.
+"""``advocacy export-person``: one person's data export, assembled from the five services.
 
 Each service answers ``GET /v1/data-export/<service>/{employee_id}`` with what it holds about the person
 (:mod:`advocacy_common.person_export`; an admin, or the person themselves); services do not read each
@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 import httpx
 
-SERVICES = ("content", "sharing", "metrics", "gamification")
+SERVICES = ("content", "sharing", "metrics", "gamification", "notifications")
 
 
 class ExportError(RuntimeError):

@@ -28,6 +28,7 @@ import httpx
 
 from advocacy_common.registry import DevPlace, registered, registration
 from advocacy_dev.devstack.broker import TansuBroker
+from advocacy_dev.devstack.mail import MailServer, smtp_port
 from advocacy_dev.devstack.net import DevStackError, ensure_port_free, kill_own_children, run_sync, tail
 from advocacy_dev.devstack.postgres import EmbeddedPostgres, create_database_on, database_url_on
 from advocacy_dev.devstack.processes import ServiceProcess, service_command
@@ -446,6 +447,11 @@ def _panel(config: StackConfig, infra: Infra) -> Any:
             "  secret    ", (f"{SCIM_TOKEN_EXAMPLE}", "green"), "  (rotates the tenant's SCIM bearer secret)"
         ),
         Text.assemble(
+            ("Mail: ", "bold"),
+            (".venv/bin/advocacy mail", "green"),
+            f" lists the mail sent (SMTP 127.0.0.1:{smtp_port()}, kept in {config.data.root / 'mail'})",
+        ),
+        Text.assemble(
             ("The demo: ", "bold"), ("make demo", "green"), " (content, shares, clicks, metrics, leaderboard)"
         ),
         Text.assemble(("Stop: ", "bold"), "Ctrl-C"),
@@ -501,11 +507,15 @@ def run(config: StackConfig | None = None) -> int:
         return 1
 
     announcer_stop = threading.Event()
+    mail_server: MailServer | None = None
     rc = 0
     try:
         with _signals_as_interrupt():
             with console.status("starting PostgreSQL and the broker..."):
                 infra.start()
+            # the notifications service's relay: keeps every message (`advocacy mail` reads them)
+            mail_server = MailServer(config.data.root / "mail", smtp_port())
+            mail_server.start()
             console.print(f"[green]postgres[/] {infra.server_url}   [green]kafka[/] {infra.bootstrap}")
             with console.status("databases, dev keys, topics, migrations..."):
                 db_urls = create_service_databases(infra.server_url, config.ports)
@@ -552,6 +562,8 @@ def run(config: StackConfig | None = None) -> int:
         rc = 1
     finally:
         announcer_stop.set()
+        if mail_server is not None:
+            mail_server.stop()
         with _shielded(console):
             ours = [name for name, started in (("the broker", infra.broker), ("PostgreSQL", infra.postgres)) if started]
             if ours:

@@ -1,0 +1,3 @@
+from advocacy_notifications.app import main
+
+main()

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from advocacy_common.auth import AdminPrincipal, EmployeePrincipal
+from advocacy_common.db import SessionDep
+from advocacy_common.pagination import Page, PageDep, as_offset, encode_cursor, parse_cursor
+from advocacy_notifications.domain import Category, Channel
+from advocacy_notifications.features import preferences, unsubscribe
+from advocacy_notifications.schemas import DefaultsBody, PreferenceIn, PreferenceOut, Unsubscribed
+
+router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
+
+# The links in messages work without logging in: the signed token says who.
+NO_LOGIN: dict[str, Any] = {"security": []}
+
+Token = Annotated[str, Query(min_length=1, max_length=1024, description="The signed token of the link in a message.")]
+
+
+@router.get("/preferences", operation_id="listMyNotificationPreferences", response_model=Page[PreferenceOut])
+async def my_preferences(who: EmployeePrincipal, session: SessionDep, page: PageDep) -> Page[PreferenceOut]:
+    """What the caller receives, per category and channel (the tenant's default where they chose nothing)."""
+    start = parse_cursor(page.cursor, as_offset)[0] if page.cursor else 0
+    rows = await preferences.mine(session, who.tenant_id, who.sub)
+    end = start + page.limit
+    return Page[PreferenceOut](
+        items=[PreferenceOut.model_validate(r) for r in rows[start:end]],
+        next_cursor=encode_cursor([end]) if end < len(rows) else None,
+    )
+
+
+@router.put(
+    "/preferences/{category}/{channel}", operation_id="updateMyNotificationPreference", response_model=PreferenceOut
+)
+async def set_my_preference(
+    category: Category, channel: Channel, body: PreferenceIn, who: EmployeePrincipal, session: SessionDep
+) -> PreferenceOut:
+    """Choose how often the caller receives one category on one channel (``off`` stops it)."""
+    return PreferenceOut.model_validate(
+        await preferences.choose(session, who.tenant_id, who.sub, category, channel, body.frequency)
+    )
+
+
+@router.get("/defaults", operation_id="getNotificationDefaults", response_model=DefaultsBody)
+async def get_defaults(admin: AdminPrincipal, session: SessionDep) -> DefaultsBody:
+    """The tenant's defaults for people who chose nothing."""
+    d = await preferences.defaults(session, admin.tenant_id)
+    return DefaultsBody(digest_frequency=d.digest_frequency, digest_hour=d.digest_hour)
+
+
+@router.put("/defaults", operation_id="replaceNotificationDefaults", response_model=DefaultsBody)
+async def set_defaults(body: DefaultsBody, admin: AdminPrincipal, session: SessionDep) -> DefaultsBody:
+    d = await preferences.set_defaults(session, admin.tenant_id, body.digest_frequency, body.digest_hour)
+    return DefaultsBody(digest_frequency=d.digest_frequency, digest_hour=d.digest_hour)
+
+
+@router.get("/unsubscribe", operation_id="checkUnsubscribeLink", response_class=HTMLResponse, openapi_extra=NO_LOGIN)
+async def show_unsubscribe(token: Token, session: SessionDep) -> HTMLResponse:
+    """The page behind a message's unsubscribe link (no login): one button that confirms."""
+    await unsubscribe.check(session, token)
+    return HTMLResponse(unsubscribe.page(False, token))
+
+
+@router.post("/unsubscribe", operation_id="cancelSubscription", response_model=Unsubscribed, openapi_extra=NO_LOGIN)
+async def do_unsubscribe(token: Token, request: Request, session: SessionDep) -> Response:
+    """One-click unsubscribe (RFC 8058: a mail client POSTs ``List-Unsubscribe=One-Click``), or the
+    page's button; no login, the signed token says who. Repeating it changes nothing."""
+    done = Unsubscribed.model_validate(await unsubscribe.unsubscribe(session, token))
+    if "text/html" in request.headers.get("accept", ""):
+        return HTMLResponse(unsubscribe.page(True, token))
+    return Response(done.model_dump_json(), media_type="application/json")

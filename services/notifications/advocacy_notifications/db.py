@@ -1,0 +1,135 @@
+"""Notifications' tables: its copies of what other services know (people, content, tenant
+settings), what people chose, and every message it composed.
+
+A message is one row from the moment it is composed: ``dedupe_key`` is unique per tenant, so the
+same digest is never composed twice, and ``state`` only moves pending -> sent (or failed), so a
+message recorded as sent is never handed to SMTP again.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import registry
+from sqlmodel import Field, SQLModel
+
+from advocacy_common.db import add_messaging_tables
+from advocacy_common.tenant_store import add_tenant_settings_table
+from advocacy_common.tombstones import add_tombstone_tables
+
+
+class Model(SQLModel, registry=registry()):
+    """Base of this service's tables: its own registry, so its metadata holds only its tables."""
+
+
+metadata = Model.metadata
+add_messaging_tables(metadata)
+add_tenant_settings_table(metadata)
+add_tombstone_tables(metadata)
+
+TS = sa.DateTime(timezone=True)
+
+
+class Member(Model, table=True):
+    """What notifications knows of a person: membership (content's ``member.updated``) and the
+    company directory (``member.provisioned``), each applied only when newer than what it holds."""
+
+    __tablename__ = "members"
+
+    tenant_id: str = Field(primary_key=True)
+    employee_id: str = Field(primary_key=True)
+    name: str | None = None
+    email: str | None = None
+    # the directory's team when it names one, else membership's
+    team: str | None = None
+    member_team: str | None = None
+    department: str | None = None
+    location: str | None = None
+    active: bool = True
+    enrolled: bool = True
+    programme_roles: list[str] = Field(default_factory=list, sa_type=sa.ARRAY(sa.Text))
+    membership_at: datetime | None = Field(default=None, sa_type=TS)
+    directory_at: datetime | None = Field(default=None, sa_type=TS)
+
+
+class ContentCopy(Model, table=True):
+    """A content item as content's events describe it: what a digest lists, and for whom."""
+
+    __tablename__ = "content_copies"
+    __table_args__ = (sa.Index("ix_content_published", "tenant_id", "published_at"),)
+
+    tenant_id: str = Field(primary_key=True)
+    content_id: str = Field(primary_key=True)
+    title: str
+    url: str
+    audience: dict[str, Any] = Field(default_factory=dict, sa_type=JSONB)
+    status: str = "published"
+    published_at: datetime = Field(sa_type=TS)
+    expires_at: datetime | None = Field(default=None, sa_type=TS)
+    updated_at: datetime = Field(sa_type=TS)
+
+
+class Preference(Model, table=True):
+    """A person's choice for one category on one channel (no row: the tenant's default)."""
+
+    __tablename__ = "preferences"
+
+    tenant_id: str = Field(primary_key=True)
+    employee_id: str = Field(primary_key=True)
+    category: str = Field(primary_key=True)
+    channel: str = Field(primary_key=True)
+    frequency: str
+    updated_at: datetime = Field(sa_type=TS)
+
+
+class TenantDefaults(Model, table=True):
+    """A tenant's defaults for people who chose nothing (no row: the domain's defaults)."""
+
+    __tablename__ = "tenant_defaults"
+
+    tenant_id: str = Field(primary_key=True)
+    digest_frequency: str
+    digest_hour: int
+    updated_at: datetime = Field(sa_type=TS)
+
+
+class DigestState(Model, table=True):
+    """The slot of a person's last digest (sent, or found empty): the next covers what came after."""
+
+    __tablename__ = "digest_states"
+
+    tenant_id: str = Field(primary_key=True)
+    employee_id: str = Field(primary_key=True)
+    last_slot: datetime = Field(sa_type=TS)
+
+
+class Message(Model, table=True):
+    """One composed message and where it stands (pending -> sent | failed)."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        sa.UniqueConstraint("tenant_id", "dedupe_key", name="uq_messages_dedupe"),
+        sa.Index("ix_messages_pending", "next_attempt_at", postgresql_where=sa.text("state = 'pending'")),
+        sa.Index("ix_messages_employee", "tenant_id", "employee_id"),
+    )
+
+    id: str = Field(primary_key=True)
+    tenant_id: str
+    employee_id: str
+    dedupe_key: str
+    category: str
+    channel: str
+    recipient: str
+    subject: str
+    body_text: str
+    body_html: str
+    headers: dict[str, str] = Field(default_factory=dict, sa_type=JSONB)
+    state: str = "pending"
+    attempts: int = 0
+    last_error: str | None = None
+    created_at: datetime = Field(sa_type=TS)
+    next_attempt_at: datetime = Field(sa_type=TS)
+    sent_at: datetime | None = Field(default=None, sa_type=TS)

@@ -1,0 +1,129 @@
+"""Notifications' pure rules: what a person receives, when, and the links a message carries.
+
+No I/O and no clock: ``now`` is always passed in (the scheduler's clock is injected, so tests drive
+it). Who may see an item is not decided here: that is :mod:`advocacy_common.eligibility`, the
+predicate content's board and sharing's check use, so a digest lists exactly what the board shows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+
+class Frequency(StrEnum):
+    daily = "daily"
+    weekly = "weekly"
+    off = "off"
+
+
+class Category(StrEnum):
+    """What a message is about. Only the digest so far; per-event notices (badges, approvals...)
+    join as categories of their own, each with its own preference."""
+
+    digest = "digest"
+
+
+class Channel(StrEnum):
+    email = "email"
+
+
+class MessageState(StrEnum):
+    """A message moves pending -> sent (or pending -> failed on a permanent refusal); never back.
+    A message in ``sent`` is never handed to a channel again."""
+
+    pending = "pending"
+    sent = "sent"
+    failed = "failed"
+
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+# A new tenant's defaults: a weekly digest at 9 in the morning, local time, on the first day of the
+# tenant's week. Weekly rather than daily: a person who chose nothing hears from us least.
+DEFAULT_FREQUENCY = Frequency.weekly
+DEFAULT_DIGEST_HOUR = 9
+
+# A digest never reaches further back than this, even after a long scheduler outage or a person's
+# first digest after a long silence: old news is not news.
+MAX_LOOKBACK = timedelta(days=14)
+# At most this many items in one digest (the newest first); a busy board is summarised, not dumped.
+MAX_DIGEST_ITEMS = 20
+
+# Sending retries: a transient failure (the relay unreachable, a 4xx reply) waits base * 2^attempts,
+# at most RETRY_CAP. Nothing is ever dropped for being late: an outage delays mail, it loses none.
+RETRY_CAP = timedelta(hours=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Defaults:
+    """A tenant's defaults for people who chose nothing."""
+
+    digest_frequency: Frequency = DEFAULT_FREQUENCY
+    digest_hour: int = DEFAULT_DIGEST_HOUR
+
+
+def effective_frequency(chosen: Frequency | None, defaults: Defaults) -> Frequency:
+    """The person's own choice when they made one, the tenant's default otherwise."""
+    return chosen if chosen is not None else defaults.digest_frequency
+
+
+def latest_slot(now: datetime, frequency: Frequency, *, zone: str, hour: int, week_starts_on: str) -> datetime | None:
+    """The most recent moment at or before ``now`` a digest of ``frequency`` was due: the hour
+    ``hour`` local time in ``zone``, every day (daily) or on the first day of the tenant's week
+    (weekly). None for ``off``. Returned in ``now``'s time zone; a local hour that does not exist
+    (a DST gap) is taken as the same wall time after the shift, as ``zoneinfo`` does."""
+    if frequency is Frequency.off:
+        return None
+    tz = ZoneInfo(zone)
+    local = now.astimezone(tz)
+    slot = local.replace(hour=hour, minute=0, second=0, microsecond=0)
+    if slot > local:
+        slot -= timedelta(days=1)
+    if frequency is Frequency.weekly:
+        back = (slot.weekday() - WEEKDAYS.index(week_starts_on)) % 7
+        slot -= timedelta(days=back)
+    # replace() kept the wall time; normalise through UTC so the offset is the one of that day
+    return slot.replace(tzinfo=None).replace(tzinfo=tz).astimezone(now.tzinfo)
+
+
+def period(frequency: Frequency) -> timedelta:
+    return timedelta(days=7) if frequency is Frequency.weekly else timedelta(days=1)
+
+
+def digest_window(slot: datetime, frequency: Frequency, last_slot: datetime | None) -> tuple[datetime, datetime]:
+    """The publication times a digest due at ``slot`` covers, ``[since, slot)``: from the previous
+    digest's slot (nothing falls between two digests), or one period back for a person's first one,
+    and never more than :data:`MAX_LOOKBACK`."""
+    since = last_slot if last_slot is not None and last_slot < slot else slot - period(frequency)
+    return max(since, slot - MAX_LOOKBACK), slot
+
+
+def is_due(slot: datetime | None, last_slot: datetime | None) -> bool:
+    """A digest is due once per slot: when the person's last digest was for an earlier slot."""
+    return slot is not None and (last_slot is None or last_slot < slot)
+
+
+def digest_key(employee_id: str, slot: datetime) -> str:
+    """The one key of a person's digest for a slot: a second pass for the same slot finds it taken."""
+    return f"digest:{employee_id}:{slot.isoformat()}"
+
+
+def retry_delay(attempts: int, base: timedelta) -> timedelta:
+    """How long a message waits after its ``attempts``-th failure (1, 2, ...)."""
+    exponent: int = min(max(attempts - 1, 0), 20)
+    delay: timedelta = base * (1 << exponent)
+    return min(delay, RETRY_CAP)
+
+
+def email_address(user_name: str | None) -> str | None:
+    """The address to write to, from the directory's ``userName`` (an email address at every
+    identity provider we provision from); None when it is not one."""
+    if not user_name or len(user_name) > 254 or user_name.count("@") != 1:
+        return None
+    local, domain = user_name.split("@")
+    if not local or "." not in domain or any(c.isspace() or c in '<>,;"\\' for c in user_name):
+        return None
+    return user_name

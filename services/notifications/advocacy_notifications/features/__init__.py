@@ -1,0 +1,1 @@
+"""Use cases: what routes, consumers and the scheduler ask for."""

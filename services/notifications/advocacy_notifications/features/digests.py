@@ -1,0 +1,189 @@
+"""The digest: new content targeted at a person, daily or weekly as they chose, composed at a local
+hour in the tenant's time zone, and not at all when there is nothing new.
+
+A scheduler pass (:func:`compose_due`, the clock passed in) finds, per tenant, the people whose
+digest slot has come (:func:`domain.latest_slot`), lists the items published in their window that
+are on their board (:func:`advocacy_common.eligibility.refusal`, the board's own predicate), and
+queues one message per person and slot. The slot is recorded either way, so a person is looked at
+once per slot; the message's unique key (:func:`domain.digest_key`) makes a second pass for the
+same slot compose nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from advocacy_common import eligibility
+from advocacy_common.db import table_of
+from advocacy_common.tenant_store import load_tenant_settings
+from advocacy_notifications import domain
+from advocacy_notifications.adapters import links, templates
+from advocacy_notifications.adapters.links import LINK_KEY
+from advocacy_notifications.db import ContentCopy, DigestState, Member, Message
+from advocacy_notifications.domain import Category, Channel, Frequency
+from advocacy_notifications.features import preferences
+
+_STATES = table_of(DigestState)
+_MESSAGES = table_of(Message)
+
+
+def unsubscribe_url(base_url: str, key: bytes, tenant_id: str, employee_id: str, category: Category) -> str:
+    token = links.sign(key, {"t": tenant_id, "e": employee_id, "c": category.value, "ch": Channel.email.value})
+    return f"{base_url.rstrip('/')}/v1/notifications/unsubscribe?token={quote(token)}"
+
+
+async def compose_due(session: AsyncSession, now: datetime, *, base_url: str, limit: int) -> int:
+    """Queue the digests due at ``now``; at most ``limit`` people looked at. Returns how many
+    messages were queued."""
+    tenants = (
+        await session.scalars(
+            sa.select(col(Member.tenant_id))
+            .where(col(Member.email).is_not(None), col(Member.active), col(Member.enrolled))
+            .distinct()
+        )
+    ).all()
+    queued = 0
+    budget = limit
+    for tenant in tenants:
+        if budget <= 0:
+            break
+        n, looked = await _compose_tenant(session, tenant, now, base_url=base_url, limit=budget)
+        queued += n
+        budget -= looked
+    return queued
+
+
+async def _compose_tenant(
+    session: AsyncSession, tenant: str, now: datetime, *, base_url: str, limit: int
+) -> tuple[int, int]:
+    settings = await load_tenant_settings(session, tenant)
+    defaults = await preferences.defaults(session, tenant)
+    chosen = await preferences.chosen_frequencies(session, tenant, Category.digest, Channel.email)
+    slots = {
+        f: domain.latest_slot(
+            now, f, zone=settings.time_zone, hour=defaults.digest_hour, week_starts_on=settings.week_starts_on
+        )
+        for f in (Frequency.daily, Frequency.weekly)
+    }
+    last = sa.select(_STATES.c.employee_id, _STATES.c.last_slot).where(_STATES.c.tenant_id == tenant)
+    states: dict[str, datetime] = {r.employee_id: r.last_slot for r in (await session.execute(last)).all()}
+    members = (
+        await session.scalars(
+            select(Member)
+            .where(Member.tenant_id == tenant, col(Member.email).is_not(None), col(Member.active), col(Member.enrolled))
+            .order_by(col(Member.employee_id))
+        )
+    ).all()
+    due: list[tuple[Member, Frequency, datetime]] = []
+    for m in members:
+        f = domain.effective_frequency(chosen.get(m.employee_id), defaults)
+        slot = slots.get(f)
+        if slot is not None and domain.is_due(slot, states.get(m.employee_id)):
+            due.append((m, f, slot))
+        if len(due) >= limit:
+            break
+    if not due:
+        return 0, 0
+    earliest = min(slot for _, _, slot in due) - domain.MAX_LOOKBACK
+    content = (
+        await session.scalars(
+            select(ContentCopy)
+            .where(
+                ContentCopy.tenant_id == tenant,
+                ContentCopy.status == eligibility.PUBLISHED,
+                col(ContentCopy.published_at) >= earliest,
+                col(ContentCopy.published_at) < now,
+            )
+            .order_by(col(ContentCopy.published_at).desc(), col(ContentCopy.content_id))
+        )
+    ).all()
+    key = await LINK_KEY.get(session)
+    queued = 0
+    for m, f, slot in due:
+        since, until = domain.digest_window(slot, f, states.get(m.employee_id))
+        items = [c for c in content if since <= c.published_at < until and _on_board(c, m, now)]
+        items = items[: domain.MAX_DIGEST_ITEMS]
+        if items and m.email is not None:
+            queued += await _queue(session, m, f, slot, items, base_url=base_url, key=key, now=now)
+        stmt = pg_insert(_STATES).values(tenant_id=tenant, employee_id=m.employee_id, last_slot=slot)
+        await session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["tenant_id", "employee_id"],
+                set_={"last_slot": stmt.excluded.last_slot},
+                where=_STATES.c.last_slot < stmt.excluded.last_slot,
+            )
+        )
+    return queued, len(due)
+
+
+def _on_board(c: ContentCopy, m: Member, now: datetime) -> bool:
+    # Roll-out waves are not copied here yet: a digest treats the programme as open to everyone.
+    return (
+        eligibility.refusal(
+            status=c.status,
+            expires_at=c.expires_at,
+            audience=c.audience or {},
+            employee_id=m.employee_id,
+            viewer=eligibility.Viewer(
+                team=m.team,
+                programme_roles=frozenset(m.programme_roles or ()),
+                department=m.department,
+                location=m.location,
+            ),
+            enrolled=m.enrolled,
+            waves=(),
+            now=now,
+            active=m.active,
+        )
+        is None
+    )
+
+
+async def _queue(
+    session: AsyncSession,
+    m: Member,
+    f: Frequency,
+    slot: datetime,
+    items: list[ContentCopy],
+    *,
+    base_url: str,
+    key: bytes,
+    now: datetime,
+) -> int:
+    assert m.email is not None
+    unsubscribe = unsubscribe_url(base_url, key, m.tenant_id, m.employee_id, Category.digest)
+    context: dict[str, Any] = {
+        "name": m.name,
+        "frequency": f.value,
+        "items": [{"title": c.title, "url": c.url} for c in items],
+        "unsubscribe_url": unsubscribe,
+    }
+    parts = templates.render("digest", context)
+    stmt = pg_insert(_MESSAGES).values(
+        id=uuid.uuid4().hex,
+        tenant_id=m.tenant_id,
+        employee_id=m.employee_id,
+        dedupe_key=domain.digest_key(m.employee_id, slot),
+        category=Category.digest.value,
+        channel=Channel.email.value,
+        recipient=m.email,
+        subject=parts.subject,
+        body_text=parts.text,
+        body_html=parts.html,
+        # RFC 2369 and RFC 8058: a mail client's unsubscribe button POSTs to the link, no login
+        headers={"List-Unsubscribe": f"<{unsubscribe}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
+        state=domain.MessageState.pending.value,
+        attempts=0,
+        created_at=now,
+        next_attempt_at=now,
+    )
+    res = await session.execute(stmt.on_conflict_do_nothing(constraint="uq_messages_dedupe").returning(_MESSAGES.c.id))
+    return 1 if res.first() is not None else 0

@@ -1,0 +1,118 @@
+"""Delivering queued mail: each pending message handed to the SMTP relay, then recorded as sent.
+
+Each message is its own transaction: its row is locked (``FOR UPDATE SKIP LOCKED``, so two workers
+never hand over the same message), handed to the relay, marked ``sent`` and committed. A message
+recorded as sent is never handed over again.
+
+The one window: a process killed after the relay accepted a message and before the commit that
+records it (failpoints ``notifications.mail.after_send`` sits in it) leaves the row pending, and the
+next pass sends it again. Receivers offer no idempotency, so this is the rule: at most that one
+message per killed process is sent twice, and it carries the same ``Message-ID`` both times (mail
+clients that de-duplicate by it show one). Nothing is ever lost: a message leaves ``pending`` only
+once sent, or refused for good (a 5xx refusal of the recipient: ``failed``).
+
+An unreachable relay delays mail and loses none: the pass ends, the messages stay pending, and the
+next pass tries again (:func:`advocacy_common.supervision.backoff`-style pauses in the loop).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col, select
+
+from advocacy_common import failpoints
+from advocacy_notifications import domain
+from advocacy_notifications.adapters.smtp import Outgoing, Refused, Relay, RelayUnavailable
+from advocacy_notifications.db import Message
+from advocacy_notifications.domain import MessageState
+from advocacy_notifications.settings import NotificationsSettings
+
+log = logging.getLogger("advocacy.notifications.mail")
+
+# A failed attempt waits RETRY_BASE * 2^(attempts - 1), at most domain.RETRY_CAP.
+RETRY_BASE = timedelta(seconds=30)
+
+
+def _due(now: datetime) -> sa.ColumnElement[bool]:
+    return sa.and_(col(Message.state) == MessageState.pending.value, col(Message.next_attempt_at) <= now)
+
+
+async def pending_count(session: AsyncSession, now: datetime) -> int:
+    return int(await session.scalar(sa.select(sa.func.count()).select_from(Message).where(_due(now))) or 0)
+
+
+async def deliver_pending(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: NotificationsSettings,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> int:
+    """Hand the due pending messages to the relay, at most ``settings.send_batch``; returns how many
+    were sent. Raises :class:`RelayUnavailable` when the relay cannot be reached (nothing is lost)."""
+    async with sessionmaker() as session:
+        if await pending_count(session, clock()) == 0:
+            return 0
+    sent = 0
+    async with Relay(settings) as relay:
+        while sent < settings.send_batch:
+            outcome = await _deliver_one(sessionmaker, relay, settings, clock())
+            if outcome is None:
+                break
+            if isinstance(outcome, RelayUnavailable):
+                raise outcome
+            sent += outcome
+    return sent
+
+
+async def _deliver_one(
+    sessionmaker: async_sessionmaker[AsyncSession], relay: Relay, settings: NotificationsSettings, now: datetime
+) -> int | RelayUnavailable | None:
+    """One message in its own transaction: 1 sent, 0 refused, None when nothing is due."""
+    async with sessionmaker() as session, session.begin():
+        row = await session.scalar(
+            select(Message)
+            .where(_due(now))
+            .order_by(col(Message.next_attempt_at), col(Message.id))
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+        if row is None:
+            return None
+        try:
+            await relay.send(
+                Outgoing(
+                    message_id=row.id,
+                    sender=settings.mail_from,
+                    recipient=row.recipient,
+                    subject=row.subject,
+                    text=row.body_text,
+                    html=row.body_html,
+                    headers=row.headers,
+                )
+            )
+        except Refused as e:
+            _failed(row, str(e), now, permanent=e.permanent)
+            log.warning("message refused", extra={"message": row.id, "permanent": e.permanent, "error": str(e)[:300]})
+            return 0
+        except RelayUnavailable as e:
+            _failed(row, str(e), now, permanent=False)
+            return e
+        failpoints.hit("notifications.mail.after_send")
+        row.state = MessageState.sent.value
+        row.sent_at = now
+        row.attempts += 1
+        row.last_error = None
+    return 1
+
+
+def _failed(row: Message, error: str, now: datetime, *, permanent: bool) -> None:
+    row.attempts += 1
+    row.last_error = error[:1000]
+    if permanent:
+        row.state = MessageState.failed.value
+    else:
+        row.next_attempt_at = now + domain.retry_delay(row.attempts, RETRY_BASE)

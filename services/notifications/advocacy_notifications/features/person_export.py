@@ -1,0 +1,16 @@
+"""Notifications' part of a person's data export (:mod:`advocacy_common.person_export`): its copy of
+them, their preferences, their digest state and every message composed for them (its text, as sent
+or waiting)."""
+
+from __future__ import annotations
+
+from advocacy_common.person_export import Section
+from advocacy_notifications.db import metadata
+
+T = metadata.tables
+SECTIONS = (
+    Section("member", T["members"]),
+    Section("preferences", T["preferences"]),
+    Section("digest_state", T["digest_states"]),
+    Section("messages", T["messages"], newest_first="created_at"),
+)

@@ -1,0 +1,93 @@
+"""What a person chose to receive, and the tenant's defaults for those who chose nothing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import select
+
+from advocacy_common.db import table_of
+from advocacy_notifications.db import Preference, TenantDefaults
+from advocacy_notifications.domain import Category, Channel, Defaults, Frequency, effective_frequency
+
+_PREFS = table_of(Preference)
+_DEFAULTS = table_of(TenantDefaults)
+
+#: Every (category, channel) pair a person has a preference for, in the order they are listed.
+PAIRS = [(cat, ch) for cat in Category for ch in Channel]
+
+
+async def defaults(session: AsyncSession, tenant_id: str) -> Defaults:
+    row = await session.get(TenantDefaults, tenant_id)
+    if row is None:
+        return Defaults()
+    return Defaults(digest_frequency=Frequency(row.digest_frequency), digest_hour=row.digest_hour)
+
+
+async def set_defaults(session: AsyncSession, tenant_id: str, frequency: Frequency, hour: int) -> Defaults:
+    stmt = pg_insert(_DEFAULTS).values(
+        tenant_id=tenant_id, digest_frequency=frequency.value, digest_hour=hour, updated_at=datetime.now(UTC)
+    )
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["tenant_id"],
+            set_={k: stmt.excluded[k] for k in ("digest_frequency", "digest_hour", "updated_at")},
+        )
+    )
+    return Defaults(digest_frequency=frequency, digest_hour=hour)
+
+
+async def mine(session: AsyncSession, tenant_id: str, employee_id: str) -> list[dict[str, Any]]:
+    """Every pair with the frequency that applies to the person, and whether they chose it."""
+    rows = (
+        await session.scalars(
+            select(Preference).where(Preference.tenant_id == tenant_id, Preference.employee_id == employee_id)
+        )
+    ).all()
+    chosen = {(r.category, r.channel): Frequency(r.frequency) for r in rows}
+    d = await defaults(session, tenant_id)
+    return [
+        {
+            "category": cat,
+            "channel": ch,
+            "frequency": effective_frequency(chosen.get((cat.value, ch.value)), d),
+            "chosen": (cat.value, ch.value) in chosen,
+        }
+        for cat, ch in PAIRS
+    ]
+
+
+async def choose(
+    session: AsyncSession, tenant_id: str, employee_id: str, category: Category, channel: Channel, frequency: Frequency
+) -> dict[str, Any]:
+    stmt = pg_insert(_PREFS).values(
+        tenant_id=tenant_id,
+        employee_id=employee_id,
+        category=category.value,
+        channel=channel.value,
+        frequency=frequency.value,
+        updated_at=datetime.now(UTC),
+    )
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["tenant_id", "employee_id", "category", "channel"],
+            set_={"frequency": stmt.excluded.frequency, "updated_at": stmt.excluded.updated_at},
+        )
+    )
+    return {"category": category, "channel": channel, "frequency": frequency, "chosen": True}
+
+
+async def chosen_frequencies(
+    session: AsyncSession, tenant_id: str, category: Category, channel: Channel
+) -> dict[str, Frequency]:
+    """Who in the tenant chose a frequency for this pair (everyone else: the default)."""
+    rows = await session.execute(
+        sa.select(_PREFS.c.employee_id, _PREFS.c.frequency).where(
+            _PREFS.c.tenant_id == tenant_id, _PREFS.c.category == category.value, _PREFS.c.channel == channel.value
+        )
+    )
+    return {r.employee_id: Frequency(r.frequency) for r in rows}

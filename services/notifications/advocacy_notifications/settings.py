@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from typing import Annotated, ClassVar
+
+from pydantic import Field, SecretStr
+from pydantic_settings import SettingsConfigDict
+
+from advocacy_common.settings import ServiceSettings
+from advocacy_common.signing_keys import SigningKey
+
+
+class NotificationsSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="NOTIFICATIONS_", extra="ignore")
+    service_name: ClassVar[str] = "notifications"
+    default_port: ClassVar[int] = 8005
+
+    # The SMTP relay mail is handed to. The dev stack runs one in-process on SMTP_PORT (aiosmtpd,
+    # `advocacy mail` reads what it kept); production points these at any relay.
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(8025, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    # "starttls" upgrades a plain connection (port 587), "tls" connects over TLS (port 465).
+    smtp_security: str = Field("none", pattern="^(none|starttls|tls)$")
+    smtp_timeout_seconds: float = Field(10.0, gt=0)
+    mail_from: str = Field("Advocacy <advocacy@localhost>", max_length=320)
+    # Where the links in a message point (the one-click unsubscribe route of this service).
+    public_base_url: str = Field("http://127.0.0.1:8005", max_length=2048)
+    # Key for the signed links in messages (unsubscribe), the same on every replica. Unset: a random
+    # key made once by migration 0001 and kept in the database.
+    link_secret: Annotated[SecretStr | None, SigningKey(generated_when_unset=True)] = None
+    # Worker loops: how often the digest scheduler looks for due digests, and how often the sender
+    # looks for pending mail (it is also woken when mail is queued).
+    digest_interval_seconds: float = Field(60.0, gt=0)
+    send_interval_seconds: float = Field(5.0, gt=0)
+    # At most this many messages handed to SMTP per pass (one connection per pass).
+    send_batch: int = Field(100, ge=1, le=10_000)
+    # At most this many people receive their digest per scheduler pass (the rest wait for the next).
+    digest_batch: int = Field(500, ge=1, le=100_000)
+
+
+# The CloudEvents source of every event this service publishes.
+SOURCE = NotificationsSettings.event_source()

@@ -1,0 +1,325 @@
+"""The digest, end to end inside one process: the notifications service (role ``all``) on its own
+database and the real broker, content's events produced to Kafka, the scheduler driven by an
+injected clock, and the mail handed over SMTP to a real aiosmtpd server and parsed back with the
+standard ``email`` package.
+
+Publishing content targeted at team A sends exactly one digest to each member of team A who asked
+for daily digests, nothing to team B or to those who opted out; the message's one-click unsubscribe
+(RFC 8058) stops the next digest; an unreachable relay delays mail and loses none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email
+import email.policy
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from aiokafka import AIOKafkaProducer
+from aiosmtpd.controller import Controller
+
+from advocacy_common.db import make_engine
+from advocacy_common.events import Envelope, new_event
+from advocacy_common.events.content import Audience, ContentPublished, MemberErased, MemberProvisioned
+from advocacy_common.kafka import make_producer
+from advocacy_common.migrations import upgrade
+from advocacy_common.runtime import Runtime
+from advocacy_dev.devstack.net import free_port
+from advocacy_notifications.app import create_app
+from advocacy_notifications.features import digests, mail
+from advocacy_notifications.settings import NotificationsSettings
+from tests.support.helpers import eventually
+
+CONTENT = "/advocacy/content"
+
+
+@dataclass
+class Inbox:
+    """What the SMTP server received: (envelope recipients, parsed message)."""
+
+    messages: list[tuple[list[str], EmailMessage]] = field(default_factory=list)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        assert isinstance(msg, EmailMessage)
+        self.messages.append((list(envelope.rcpt_tos), msg))
+        return "250 OK"
+
+    def to(self, address: str) -> list[EmailMessage]:
+        return [m for rcpt, m in self.messages if address in rcpt]
+
+
+@contextlib.contextmanager
+def smtp_server(port: int) -> Iterator[Inbox]:
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield inbox
+    finally:
+        controller.stop()
+
+
+@dataclass
+class Notifications:
+    app: Any
+    runtime: Runtime
+    settings: NotificationsSettings
+    producer: AIOKafkaProducer
+    mint: Callable[..., str]
+    engine: Any
+
+    def client(self, token: str | None = None) -> httpx.AsyncClient:
+        h = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.app), base_url="http://notifications.test", headers=h, timeout=10
+        )
+
+    async def publish(self, env: Envelope[Any]) -> None:
+        await asyncio.wait_for(
+            self.producer.send_and_wait(env.topic, env.value(), key=env.key.encode(), headers=env.headers()), 10
+        )
+
+    async def scalar(self, sql: str, **params: Any) -> Any:
+        async with self.engine.connect() as conn:
+            return await conn.scalar(sa.text(sql), params)
+
+    async def digest_pass(self, now: datetime) -> int:
+        """The scheduler at ``now`` (the injected clock), then the sender."""
+        async with self.runtime.sessionmaker() as session, session.begin():
+            queued = await digests.compose_due(session, now, base_url="http://notifications.test", limit=1000)
+        await mail.deliver_pending(self.runtime.sessionmaker, self.settings, clock=lambda: now)
+        return queued
+
+
+@pytest.fixture(scope="module")
+def smtp_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def inbox(smtp_port: int) -> Iterator[Inbox]:
+    with smtp_server(smtp_port) as box:
+        yield box
+
+
+@pytest.fixture(scope="module")
+async def notifications(
+    pg: Any, private_broker: Any, dev_keys: Any, mint: Callable[..., str], smtp_port: int
+) -> AsyncIterator[Notifications]:
+    url = pg.create_database(f"notifications_{uuid.uuid4().hex[:10]}")
+    await asyncio.to_thread(upgrade, "advocacy_notifications", url)
+    settings = NotificationsSettings(
+        database_url=url,
+        kafka_bootstrap_servers=private_broker.bootstrap,
+        dev_mode=True,
+        jwt_jwks_path=str(dev_keys.jwks_path),
+        log_json=False,
+        log_level="WARNING",
+        smtp_port=smtp_port,
+        # the test drives the scheduler and the sender itself, with its clock
+        digest_interval_seconds=3600,
+        send_interval_seconds=3600,
+    )
+    app = create_app(settings)
+    producer = make_producer(private_broker.bootstrap)
+    await producer.start()
+    engine = make_engine(url)
+    try:
+        async with app.router.lifespan_context(app):
+            runtime: Runtime = app.state.runtime
+            deadline = time.monotonic() + 30
+            while not (runtime.consumers and all(c.connected for c in runtime.consumers)):
+                assert time.monotonic() < deadline, "notifications consumers did not start"
+                await asyncio.sleep(0.05)
+            yield Notifications(app, runtime, settings, producer, mint, engine)
+    finally:
+        await producer.stop()
+        await engine.dispose()
+
+
+def person(employee: str, tenant: str, team: str, *, active: bool = True) -> Envelope[Any]:
+    return new_event(
+        CONTENT,
+        tenant,
+        MemberProvisioned(
+            employee_id=employee,
+            active=active,
+            user_name=f"{employee}@{tenant}.example.com",
+            display_name=employee.title(),
+            team=team,
+            updated_at=datetime.now(UTC),
+        ),
+    )
+
+
+def content(tenant: str, content_id: str, teams: list[str], published_at: datetime) -> Envelope[Any]:
+    return new_event(
+        CONTENT,
+        tenant,
+        ContentPublished(
+            content_id=content_id,
+            title=f"News <{content_id}> & more",
+            url=f"https://example.com/{content_id}",
+            slug=content_id,
+            audience=Audience(teams=teams),
+            published_at=published_at,
+        ),
+    )
+
+
+async def choose(n: Notifications, tenant: str, employee: str, frequency: str) -> None:
+    async with n.client(n.mint(tenant, employee, "employee")) as c:
+        r = await c.put("/v1/notifications/preferences/digest/email", json={"frequency": frequency})
+        assert r.status_code == 200, r.text
+
+
+async def one_click(n: Notifications, msg: EmailMessage) -> None:
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    url = str(msg["List-Unsubscribe"]).strip("<>")
+    parts = urlsplit(url)
+    async with n.client() as c:  # no login: the signed token says who
+        r = await c.post(
+            f"{parts.path}?{parts.query}",
+            content=b"List-Unsubscribe=One-Click",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+    assert r.status_code == 200, r.text
+    assert r.json()["frequency"] == "off"
+
+
+def next_nine(after: datetime, days: int = 1) -> datetime:
+    """The first 09:00 UTC (the tenant's default hour, time zone UTC) at least ``days`` days after."""
+    nine = after.replace(hour=9, minute=0, second=0, microsecond=0)
+    while nine <= after:
+        nine += timedelta(days=1)
+    return nine + timedelta(days=days - 1)
+
+
+async def test_team_a_daily_subscribers_get_one_digest_and_one_click_stops_the_next(
+    notifications: Notifications, inbox: Inbox
+) -> None:
+    n = notifications
+    tenant = f"t-{uuid.uuid4().hex[:8]}"
+    a1, a2, a_opted_out, a_weekly, b1 = "ann", "amir", "alex", "ada", "bob"
+    for who, team in ((a1, "A"), (a2, "A"), (a_opted_out, "A"), (a_weekly, "A"), (b1, "B")):
+        await n.publish(person(who, tenant, team))
+    for who in (a1, a2, b1):
+        await choose(n, tenant, who, "daily")
+    await choose(n, tenant, a_opted_out, "off")
+    # a_weekly chose nothing: the tenant's default (weekly) applies, not due on a daily slot
+
+    published = datetime.now(UTC)
+    item = f"c-{uuid.uuid4().hex[:8]}"
+    await n.publish(content(tenant, item, ["A"], published))
+    known = "select count(*) from members where tenant_id = :t"
+    await eventually(lambda: _equals(n.scalar(known, t=tenant), 5), timeout=20, what="members copied")
+    await eventually(
+        lambda: n.scalar("select 1 from content_copies where tenant_id = :t", t=tenant), timeout=20, what="content"
+    )
+
+    slot = next_nine(published)
+    before = len(inbox.messages)
+    queued = await n.digest_pass(slot)
+    assert queued == 2
+    # a second pass at the same slot composes and sends nothing more
+    assert await n.digest_pass(slot + timedelta(minutes=5)) == 0
+    assert len(inbox.messages) - before == 2
+
+    def address(who: str) -> str:
+        return f"{who}@{tenant}.example.com"
+
+    for who in (a1, a2):
+        (msg,) = inbox.to(address(who))
+        assert msg.get_content_type() == "multipart/alternative"
+        text = msg.get_body(preferencelist=("plain",))
+        html = msg.get_body(preferencelist=("html",))
+        assert text is not None and html is not None
+        assert f"News <{item}> & more" in text.get_content()
+        assert f"News &lt;{item}&gt; &amp; more" in html.get_content()  # autoescaped
+        assert f"https://example.com/{item}" in text.get_content()
+    for who in (a_opted_out, a_weekly, b1):
+        assert inbox.to(address(who)) == []
+
+    # ann clicks her mail client's unsubscribe; then new content for team A
+    (ann_msg,) = inbox.to(address(a1))
+    await one_click(n, ann_msg)
+    await one_click(n, ann_msg)  # twice changes nothing
+    async with n.client(n.mint(tenant, a1, "employee")) as c:
+        prefs = (await c.get("/v1/notifications/preferences")).json()["items"]
+    assert {(p["category"], p["channel"], p["frequency"], p["chosen"]) for p in prefs} == {
+        ("digest", "email", "off", True)
+    }
+
+    second = f"c-{uuid.uuid4().hex[:8]}"
+    await n.publish(content(tenant, second, ["A"], slot + timedelta(hours=1)))
+    await eventually(
+        lambda: n.scalar("select 1 from content_copies where tenant_id = :t and content_id = :c", t=tenant, c=second),
+        timeout=20,
+        what="second item",
+    )
+    assert await n.digest_pass(next_nine(slot)) == 1
+    assert len(inbox.to(address(a1))) == 1  # unsubscribed: nothing new
+    (_, amir_second) = inbox.to(address(a2))
+    body = amir_second.get_body(preferencelist=("plain",))
+    assert body is not None and second in body.get_content() and item not in body.get_content()
+
+
+async def test_an_unreachable_relay_delays_mail_and_loses_none(
+    notifications: Notifications, inbox: Inbox, smtp_port: int
+) -> None:
+    n = notifications
+    tenant = f"t-{uuid.uuid4().hex[:8]}"
+    await n.publish(person("cy", tenant, "A"))
+    await choose(n, tenant, "cy", "daily")
+    published = datetime.now(UTC)
+    await n.publish(content(tenant, "c-outage", ["A"], published))
+    await eventually(
+        lambda: n.scalar("select 1 from content_copies where tenant_id = :t", t=tenant), timeout=20, what="content"
+    )
+    await eventually(
+        lambda: n.scalar("select 1 from members where tenant_id = :t", t=tenant), timeout=20, what="member"
+    )
+    slot = next_nine(published)
+    down = n.settings.model_copy(update={"smtp_port": free_port()})  # nothing listens there
+    async with n.runtime.sessionmaker() as session, session.begin():
+        assert await digests.compose_due(session, slot, base_url="http://notifications.test", limit=1000) == 1
+    with pytest.raises(mail.RelayUnavailable):
+        await mail.deliver_pending(n.runtime.sessionmaker, down, clock=lambda: slot)
+    state = "select state from messages where tenant_id = :t"
+    assert await n.scalar(state, t=tenant) == "pending"
+    # the relay is back: the message goes, once
+    assert await mail.deliver_pending(n.runtime.sessionmaker, n.settings, clock=lambda: slot) == 1
+    assert await mail.deliver_pending(n.runtime.sessionmaker, n.settings, clock=lambda: slot) == 0
+    assert await n.scalar(state, t=tenant) == "sent"
+    assert len(inbox.to(f"cy@{tenant}.example.com")) == 1
+
+
+async def test_erasure_forgets_the_person_and_their_pending_mail(notifications: Notifications) -> None:
+    n = notifications
+    tenant = f"t-{uuid.uuid4().hex[:8]}"
+    await n.publish(person("dee", tenant, "A"))
+    await choose(n, tenant, "dee", "daily")
+    await n.publish(new_event(CONTENT, tenant, MemberErased(employee_id="dee", erased_at=datetime.now(UTC))))
+    await n.publish(person("dee", tenant, "A"))  # a late directory event brings nothing back
+    await eventually(
+        lambda: n.scalar("select 1 from erasures where tenant_id = :t", t=tenant), timeout=20, what="erasure"
+    )
+    await asyncio.sleep(0.5)
+    for table in ("members", "preferences", "digest_states", "messages"):
+        assert await n.scalar(f"select count(*) from {table} where tenant_id = :t", t=tenant) == 0, table
+
+
+async def _equals(value: Any, expected: Any) -> bool:
+    return bool(await value == expected)
