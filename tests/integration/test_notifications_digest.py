@@ -14,6 +14,9 @@ import asyncio
 import contextlib
 import email
 import email.policy
+import os
+import signal
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -304,6 +307,95 @@ async def test_an_unreachable_relay_delays_mail_and_loses_none(
     assert await mail.deliver_pending(n.runtime.sessionmaker, n.settings, clock=lambda: slot) == 0
     assert await n.scalar(state, t=tenant) == "sent"
     assert len(inbox.to(f"cy@{tenant}.example.com")) == 1
+
+
+# A sender process of its own, so a fail point can SIGKILL it (advocacy_common.failpoints).
+_SENDER = """
+import asyncio, sys
+from datetime import datetime
+from advocacy_common.db import make_engine, make_sessionmaker
+from advocacy_notifications.features import mail
+from advocacy_notifications.settings import NotificationsSettings
+
+async def main() -> None:
+    s = NotificationsSettings(database_url=sys.argv[1], smtp_port=int(sys.argv[2]), dev_mode=True, log_json=False)
+    now = datetime.fromisoformat(sys.argv[3])
+    engine = make_engine(s.database_url)
+    try:
+        await mail.deliver_pending(make_sessionmaker(engine), s, clock=lambda: now)
+    finally:
+        await engine.dispose()
+
+asyncio.run(main())
+"""
+
+
+async def _sender_killed_at(point: str, n: Notifications, now: datetime) -> str:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        _SENDER,
+        n.settings.database_url,
+        str(n.settings.smtp_port),
+        now.isoformat(),
+        env={**os.environ, "ADVOCACY_FAILPOINTS": f"{point}=nth:1"},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == -signal.SIGKILL, (proc.returncode, err.decode()[-2000:])
+    return err.decode()
+
+
+async def test_a_kill_before_the_send_sends_once_and_after_it_may_send_twice(
+    notifications: Notifications, inbox: Inbox
+) -> None:
+    """The documented window (features/mail.py): killed before the hand-over, the message is sent
+    once by the next pass; killed between the relay's acceptance and the record, it is sent again,
+    with the same Message-ID. Never lost either way, and never sent after it is recorded."""
+    n = notifications
+    tenant = f"t-{uuid.uuid4().hex[:8]}"
+    for who in ("eve", "fay"):
+        await n.publish(person(who, tenant, "A"))
+        await choose(n, tenant, who, "daily")
+    published = datetime.now(UTC)
+    await n.publish(content(tenant, "c-kill", ["A"], published))
+    await eventually(
+        lambda: _equals(n.scalar("select count(*) from members where tenant_id = :t", t=tenant), 2),
+        timeout=20,
+        what="members",
+    )
+    await eventually(
+        lambda: n.scalar("select 1 from content_copies where tenant_id = :t", t=tenant), timeout=20, what="content"
+    )
+    slot = next_nine(published)
+    async with n.runtime.sessionmaker() as session, session.begin():
+        assert await digests.compose_due(session, slot, base_url="http://notifications.test", limit=1000) == 2
+    pending = "select count(*) from messages where tenant_id = :t and state = 'pending'"
+
+    def received() -> list[EmailMessage]:
+        return [m for rcpt, m in inbox.messages if any(r.endswith(f"@{tenant}.example.com") for r in rcpt)]
+
+    # killed before the first hand-over: nothing reached the relay, both still pending
+    assert "failpoint notifications.mail.before_send" in await _sender_killed_at(
+        "notifications.mail.before_send", n, slot
+    )
+    assert received() == [] and await n.scalar(pending, t=tenant) == 2
+    # killed after the relay accepted the first, before its record: one delivered, still pending
+    assert "failpoint notifications.mail.after_send" in await _sender_killed_at(
+        "notifications.mail.after_send", n, slot
+    )
+    assert len(received()) == 1 and await n.scalar(pending, t=tenant) == 2
+    first = received()[0]
+    # the next pass sends both; the one in the window goes a second time, with the same Message-ID
+    assert await mail.deliver_pending(n.runtime.sessionmaker, n.settings, clock=lambda: slot) == 2
+    assert await n.scalar(pending, t=tenant) == 0
+    assert await mail.deliver_pending(n.runtime.sessionmaker, n.settings, clock=lambda: slot) == 0
+    got = received()
+    assert len(got) == 3
+    again = [m for m in got[1:] if m["Message-ID"] == first["Message-ID"]]
+    assert len(again) == 1 and again[0]["To"] == first["To"]
+    assert len({m["Message-ID"] for m in got}) == 2
 
 
 async def test_erasure_forgets_the_person_and_their_pending_mail(notifications: Notifications) -> None:

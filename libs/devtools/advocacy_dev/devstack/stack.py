@@ -501,6 +501,7 @@ def run(config: StackConfig | None = None) -> int:
     try:
         for svc, port in config.ports.items():
             ensure_port_free(port, f"the {svc} service", hint="Is another `make run` still running?")
+        ensure_port_free(smtp_port(), "the dev SMTP server", hint="Is another `make run` still running?")
         ensure_port_free(CONSOLE_PORT, "the web console", hint="Is another `make run` still running?")
     except DevStackError as e:
         console.print(f"[bold red]cannot start:[/] {e}")

@@ -5,8 +5,9 @@ never hand over the same message), handed to the relay, marked ``sent`` and comm
 recorded as sent is never handed over again.
 
 The one window: a process killed after the relay accepted a message and before the commit that
-records it (failpoints ``notifications.mail.after_send`` sits in it) leaves the row pending, and the
-next pass sends it again. Receivers offer no idempotency, so this is the rule: at most that one
+records it (failpoint ``notifications.mail.after_send`` sits in it) leaves the row pending, and the
+next pass sends it again; killed before the hand-over (``notifications.mail.before_send``), nothing
+was sent and the next pass sends it once. Receivers offer no idempotency, so this is the rule: at most that one
 message per killed process is sent twice, and it carries the same ``Message-ID`` both times (mail
 clients that de-duplicate by it show one). Nothing is ever lost: a message leaves ``pending`` only
 once sent, or refused for good (a 5xx refusal of the recipient: ``failed``).
@@ -82,6 +83,7 @@ async def _deliver_one(
         )
         if row is None:
             return None
+        failpoints.hit("notifications.mail.before_send")
         try:
             await relay.send(
                 Outgoing(
