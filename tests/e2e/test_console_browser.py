@@ -254,4 +254,16 @@ async def test_publish_share_and_watch_the_wall_move(
         await alice.wait_for_timeout(300)
     assert shown == ["1", "12", "1", "2"]
     await check_page(alice, "my-results")
+
+    # the admin's analytics: the chart (Chart.js) holds the two clicks; the CSV export relays
+    await admin.goto("/admin/analytics")
+    assert await admin.inner_text("#total-clicks") == "2"
+    charted = "Chart.getChart('clicks-by-day').data.datasets[0].data.reduce((a, b) => a + b, 0)"
+    await admin.wait_for_function(f"typeof Chart !== 'undefined' && {charted} === 2", timeout=5_000)
+    await check_page(admin, "analytics")
+    csv = await admin.context.request.get(f"{base}/admin/analytics/export.csv?group_by=network")
+    assert csv.status == 200 and csv.headers["content-type"].startswith("text/csv")
+    assert "linkedin" in await csv.text()
+    refused = await alice.context.request.get(f"{base}/admin/analytics/export.csv")
+    assert refused.status == 403
     assert Path(browser.ARTIFACTS / "board-phone.png").stat().st_size > 0

@@ -97,6 +97,22 @@ class Upstream:
             raise UpstreamUnavailable(service, "answer is not JSON") from e
         return Answer(r.status_code, body)
 
+    async def open_stream(self, service: Service, path: str, token: str, *, params: dict[str, Any]) -> httpx.Response:
+        """A streamed GET (a CSV export) for the caller to relay and close; 401 and 5xx as in ``call``."""
+        request = self.client.build_request(
+            "GET", self.bases[service] + path, params=params, headers={"Authorization": f"Bearer {token}"}
+        )
+        try:
+            r = await self.client.send(request, stream=True)
+        except httpx.HTTPError as e:
+            raise UpstreamUnavailable(service, type(e).__name__) from e
+        if r.status_code == 401 or r.status_code >= 500:
+            await r.aclose()
+            if r.status_code == 401:
+                raise SessionEnded
+            raise UpstreamUnavailable(service, f"answered {r.status_code}")
+        return r
+
     async def ready(self) -> dict[str, bool]:
         out: dict[str, bool] = {}
         for name, base in self.bases.items():
