@@ -39,6 +39,7 @@ from advocacy_common.kafka import make_producer
 from advocacy_common.migrations import upgrade
 from advocacy_common.runtime import Runtime
 from advocacy_dev.devstack.net import free_port
+from advocacy_notifications.adapters import links
 from advocacy_notifications.app import create_app
 from advocacy_notifications.features import digests, mail
 from advocacy_notifications.settings import NotificationsSettings
@@ -277,6 +278,23 @@ async def test_team_a_daily_subscribers_get_one_digest_and_one_click_stops_the_n
     (_, amir_second) = inbox.to(address(a2))
     body = amir_second.get_body(preferencelist=("plain",))
     assert body is not None and second in body.get_content() and item not in body.get_content()
+
+
+async def test_an_unsubscribe_link_we_did_not_sign_is_a_400_and_changes_nothing(notifications: Notifications) -> None:
+    n = notifications
+    tenant = f"t-{uuid.uuid4().hex[:8]}"
+    await choose(n, tenant, "gus", "daily")
+    forged = links.sign(b"not-our-key" * 3, {"t": tenant, "e": "gus", "c": "digest", "ch": "email"})
+    async with n.client() as c:
+        for token in (forged, "u1.x.y", "x" * 2000, "é"):
+            for method in ("GET", "POST"):
+                r = await c.request(method, "/v1/notifications/unsubscribe", params={"token": token})
+                assert r.status_code in (400, 422), (method, token[:20], r.status_code, r.text)
+        r = await c.get("/v1/notifications/unsubscribe")
+        assert r.status_code == 422
+    async with n.client(n.mint(tenant, "gus", "employee")) as c:
+        (pref,) = (await c.get("/v1/notifications/preferences")).json()["items"]
+    assert pref["frequency"] == "daily"
 
 
 async def test_an_unreachable_relay_delays_mail_and_loses_none(
