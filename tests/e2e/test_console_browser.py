@@ -183,6 +183,12 @@ async def test_publish_share_and_watch_the_wall_move(
     await alice.route(f"{base}/share", intercept)
     card = alice.locator("article", has_text=title)
     assert await card.locator("textarea").input_value() == "Proud of what we built"
+    # policy feedback while editing (htmx -> the console -> content's POST /v1/policy/check)
+    await card.locator("textarea").fill("Proud of what we built!")
+    await alice.wait_for_function(
+        "[...document.querySelectorAll('.policy')].some(p => p.textContent.includes('23 of 3000 characters'))",
+        timeout=10_000,
+    )
     deadline = time.monotonic() + 20
     while not intents:  # sharing learns the content from content's event within moments
         assert time.monotonic() < deadline, await alice.inner_text("main")

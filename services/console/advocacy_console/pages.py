@@ -261,6 +261,16 @@ async def my_results(request: Request, session: SessionDep, window: str = "week"
     )
 
 
+@router.post("/policy-check", response_class=HTMLResponse)
+async def policy_check(request: Request, session: SessionDep, form: FormDep) -> Response:
+    """Feedback while a message is edited (htmx): the tenant's policy on that network, from content."""
+    body = {"network": form.get("network", "")[:32], "text": form.get("message", "")[:100_000]}
+    answer = await upstream_of(request).call("content", "POST", "/v1/policy/check", session.token, json=body)
+    result = answer.body if answer.ok and isinstance(answer.body, dict) else None
+    error = None if answer.ok else answer.error_message
+    return page(request, "_policy_feedback.html", session, result=result, error=error)
+
+
 # -- admin: publish -----------------------------------------------------------------------------------
 def _split(value: str, limit: int) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()][:limit]
