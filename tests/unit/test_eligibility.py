@@ -202,3 +202,13 @@ def test_sharing_refuses_exactly_what_the_board_hides(
     assert (found is None) is shown, found
     if found is not None:
         assert found.code in Reason.ALL
+
+
+@pytest.mark.parametrize(
+    ("directory", "token", "team"),
+    [("north", "south", "north"), (None, "south", "south"), ("", "south", "south"), ("", None, None)],
+)
+def test_the_directory_team_wins_when_it_names_one(directory: str | None, token: str | None, team: str | None) -> None:
+    """A blank team from the directory (a SCIM client may send ``department: ""``) names none: the
+    token's team is judged, by content's board and sharing's check alike."""
+    assert eligibility.team_of(directory, token) == team

@@ -57,6 +57,12 @@ class Viewer:
     location: str | None = None
 
 
+def team_of(directory_team: str | None, token_team: str | None) -> str | None:
+    """The team the audience is judged by: the directory's when it names one (a blank one names
+    none), the token's otherwise. Content's board and sharing's check both take it from here."""
+    return directory_team if directory_team else token_team
+
+
 def audience_matches(audience: Mapping[str, Iterable[str]], viewer: Viewer) -> bool:
     """Teams, departments, locations and programme roles restrict who sees an item: an empty
     dimension matches everyone, a non-empty one must contain the viewer's value (someone the

@@ -17,6 +17,8 @@ from advocacy_common.urls import canonical_url
 Tag = Annotated[str, Field(min_length=1, max_length=50)]
 Caption = Annotated[str, Field(max_length=10000)]
 Team = Annotated[str, Field(min_length=1, max_length=100)]
+# a department or location as the directory keeps it (at most adapters.scim.MAX_VALUE_CHARS; a test holds them equal)
+DirectoryValue = Annotated[str, Field(min_length=1, max_length=256)]
 EmployeeId = Annotated[str, Field(min_length=1, max_length=200)]
 ProgrammeRole = Literal["sharer", "creator", "champion"]
 LeaderboardChoice = Literal["ranked", "anonymous", "hidden"]
@@ -27,9 +29,16 @@ class _In(BaseModel):
 
 
 class AudienceIn(_In):
+    """Each non-empty list restricts who sees the item; topics only rank. Departments and locations
+    are compared, exactly, with the company directory's (SCIM: the enterprise extension's
+    ``department``, the primary address's ``locality``): someone the directory gives none of them
+    is outside every item that lists some."""
+
     teams: list[Team] = Field(default_factory=list, max_length=100)
     programme_roles: list[ProgrammeRole] = Field(default_factory=list, max_length=3)
     topics: list[Tag] = Field(default_factory=list, max_length=50)
+    departments: list[DirectoryValue] = Field(default_factory=list, max_length=100)
+    locations: list[DirectoryValue] = Field(default_factory=list, max_length=100)
 
 
 def check_url(value: str) -> str:

@@ -27,16 +27,22 @@ class Standing:
 
     active: bool
     team: str | None
+    department: str | None = None
+    location: str | None = None
 
 
 async def standing(session: AsyncSession, tenant_id: str, employee_id: str) -> Standing | None:
     """The person's directory standing, or None when they were never provisioned (tokens alone)."""
     row = (
         await session.execute(
-            sa.select(U.c.active, U.c.team).where(U.c.tenant_id == tenant_id, U.c.employee_id == employee_id)
+            sa.select(U.c.active, U.c.team, U.c.department, U.c.location).where(
+                U.c.tenant_id == tenant_id, U.c.employee_id == employee_id
+            )
         )
     ).first()
-    return Standing(active=row.active, team=row.team) if row else None
+    if row is None:
+        return None
+    return Standing(active=row.active, team=row.team, department=row.department, location=row.location)
 
 
 def _provisioned(row: Any) -> MemberProvisioned:

@@ -1,8 +1,9 @@
 """The advocacy board: what an employee sees, in what order; and the admin's view of everything.
 
-An employee sees published, unexpired items whose audience matches their team and programme roles,
-once their roll-out wave has started and unless they opted out. Ordering (see
-:func:`domain.relevance`): not yet shared by them, in a topic they follow, new; then newest first.
+An employee sees published, unexpired items whose audience matches their team, department and
+location (the company's directory's) and programme roles, once their roll-out wave has started and
+unless they opted out: :func:`advocacy_common.eligibility.refusal`, which sharing's check runs too,
+in SQL. Ordering (see :func:`domain.relevance`): not yet shared by them, in a topic they follow, new; then newest first.
 The SQL below computes the same score as the domain function (an integration test holds them
 together), so pagination is a plain keyset over (score, published_at, id).
 """
@@ -56,6 +57,14 @@ def _audience(name: str) -> Any:
 
 def _untargeted(name: str) -> Any:
     return sa.func.coalesce(sa.func.jsonb_array_length(_audience(name)), 0) == 0
+
+
+def _one_of(name: str, value: str | None) -> Any:
+    """The audience's ``name`` list is empty (everyone) or holds ``value``; without a value (the
+    directory gives the person no department, say), only the empty list."""
+    if not value:
+        return _untargeted(name)
+    return sa.or_(_untargeted(name), _audience(name).contains([value]))
 
 
 def _text_array(values: list[str]) -> Any:
@@ -126,13 +135,17 @@ async def employee_board(session: AsyncSession, who: Principal, page: PageParams
         ContentItem.status == domain.Status.published,
         sa.or_(col(ContentItem.expires_at).is_(None), col(ContentItem.expires_at) > at),
     )
-    teams_ok = _untargeted("teams")
-    if viewer.team:
-        teams_ok = sa.or_(teams_ok, _audience("teams").contains([viewer.team]))
+    # eligibility.audience_matches in SQL (tests/integration/test_content_targeting.py holds them together)
     roles_ok = _untargeted("programme_roles")
     if viewer.programme_roles:
         roles_ok = sa.or_(roles_ok, _audience("programme_roles").has_any(_text_array(sorted(viewer.programme_roles))))
-    stmt = _filtered(stmt.where(teams_ok, roles_ok), f)
+    stmt = stmt.where(
+        _one_of("teams", viewer.team),
+        _one_of("departments", viewer.department),
+        _one_of("locations", viewer.location),
+        roles_ok,
+    )
+    stmt = _filtered(stmt, f)
     item_id = col(ContentItem.id).collate("C")  # code point order, as domain.board_order_key
     if page.cursor:
         stmt = stmt.where(

@@ -62,6 +62,8 @@ def audience_doc(audience: AudienceIn) -> dict[str, list[str]]:
         "teams": list(dict.fromkeys(audience.teams)),
         "programme_roles": list(dict.fromkeys(audience.programme_roles)),
         "topics": domain.normalize_topics(audience.topics),
+        "departments": list(dict.fromkeys(audience.departments)),
+        "locations": list(dict.fromkeys(audience.locations)),
     }
 
 
@@ -143,7 +145,8 @@ async def load_item(session: AsyncSession, tenant_id: str, content_id: str, *, f
 
 async def get_content(session: AsyncSession, who: Principal, content_id: str) -> ContentItem:
     """Admins read everything of their tenant; a proposer reads their own suggestion; an employee
-    reads what the board would show them (published, unexpired, for their team and roles)."""
+    reads what the board would show them (published, unexpired, for their team, department, location
+    and roles)."""
     standing = await require_active(session, who)
     item = await load_item(session, who.tenant_id, content_id)
     if who.is_admin or (item.proposer_id is not None and item.proposer_id == who.sub):

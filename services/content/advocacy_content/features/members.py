@@ -8,7 +8,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, delete, update
 
-from advocacy_common import audit, erasure
+from advocacy_common import audit, eligibility, erasure
 from advocacy_common.auth.principal import Principal
 from advocacy_common.db import table_of
 from advocacy_common.errors import Forbidden
@@ -52,7 +52,7 @@ async def require_active(session: AsyncSession, who: Principal) -> directory.Sta
 
 def _team(who: Principal, standing: directory.Standing | None) -> str | None:
     """A provisioned person's team is the directory's; otherwise the token's."""
-    return standing.team if standing is not None and standing.team else who.team
+    return eligibility.team_of(standing.team if standing is not None else None, who.team)
 
 
 async def viewer_for(
@@ -61,11 +61,15 @@ async def viewer_for(
     member: Member | None = None,
     standing: directory.Standing | None = None,
 ) -> domain.Viewer:
+    """Who is looking at the board: team, department and location from the directory (``standing``:
+    the caller's, None for someone never provisioned), programme roles and topics from membership."""
     m = member or await load_member(session, who.tenant_id, who.sub)
     return domain.Viewer(
         team=_team(who, standing),
         programme_roles=frozenset(m.programme_roles if m else ()),
         topics=frozenset(m.topics if m else ()),
+        department=standing.department if standing is not None else None,
+        location=standing.location if standing is not None else None,
     )
 
 

@@ -55,7 +55,7 @@ async def check(session: AsyncSession, who: Principal, content: ContentCopy, now
     names one, the token's otherwise."""
     member = await session.get(MemberCopy, (who.tenant_id, who.sub))
     listed = await session.get(DirectoryCopy, (who.tenant_id, who.sub))
-    team = listed.team if listed is not None and listed.team is not None else who.team
+    team = eligibility.team_of(listed.team if listed is not None else None, who.team)
     found = eligibility.refusal(
         status=content.status,
         expires_at=content.expires_at,
