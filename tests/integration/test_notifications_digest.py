@@ -54,6 +54,12 @@ class Inbox:
 
     messages: list[tuple[list[str], EmailMessage]] = field(default_factory=list)
 
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        if address.startswith("bounce-"):  # a mailbox that does not exist: a hard bounce
+            return "550 5.1.1 no such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
         assert isinstance(msg, EmailMessage)
@@ -414,6 +420,51 @@ async def test_a_kill_before_the_send_sends_once_and_after_it_may_send_twice(
     again = [m for m in got[1:] if m["Message-ID"] == first["Message-ID"]]
     assert len(again) == 1 and again[0]["To"] == first["To"]
     assert len({m["Message-ID"] for m in got}) == 2
+
+
+async def test_a_hard_bounce_suppresses_the_address_and_an_opt_out_stops_queued_mail(
+    notifications: Notifications, inbox: Inbox
+) -> None:
+    n = notifications
+    tenant = f"t-{uuid.uuid4().hex[:8]}"
+    for who in ("bounce-ivy", "jo", "kim"):
+        await n.publish(person(who, tenant, "A"))
+        await choose(n, tenant, who, "daily")
+    published = datetime.now(UTC)
+    await n.publish(content(tenant, "c-one", ["A"], published))
+    await eventually(
+        lambda: _equals(n.scalar("select count(*) from members where tenant_id = :t", t=tenant), 3),
+        timeout=20,
+        what="members",
+    )
+    await eventually(
+        lambda: n.scalar("select 1 from content_copies where tenant_id = :t", t=tenant), timeout=20, what="content"
+    )
+    slot = next_nine(published)
+    async with n.runtime.sessionmaker() as session, session.begin():
+        assert await digests.compose_due(session, slot, base_url="http://notifications.test", limit=1000) == 3
+    # before the sender runs, jo is deactivated in the directory: her queued digest never goes
+    await n.publish(person("jo", tenant, "A", active=False))
+    state = "select state from messages where tenant_id = :t and employee_id = :e"
+    await eventually(lambda: _equals(n.scalar(state, t=tenant, e="jo"), "cancelled"), timeout=20, what="cancelled")
+    assert await mail.deliver_pending(n.runtime.sessionmaker, n.settings, clock=lambda: slot) == 1  # kim's
+    assert await n.scalar(state, t=tenant, e="bounce-ivy") == "failed"
+    assert await n.scalar("select count(*) from suppressions where tenant_id = :t", t=tenant) == 1
+
+    # the next day: kim gets her digest, the bounced address and the deactivated person nothing
+    await n.publish(content(tenant, "c-two", ["A"], slot + timedelta(hours=1)))
+    await eventually(
+        lambda: n.scalar("select 1 from content_copies where tenant_id = :t and content_id = 'c-two'", t=tenant),
+        timeout=20,
+        what="second item",
+    )
+    assert await n.digest_pass(next_nine(slot)) == 1
+    counts = "select employee_id, count(*) from messages where tenant_id = :t group by employee_id order by 1"
+    async with n.engine.connect() as conn:
+        rows = (await conn.execute(sa.text(counts), {"t": tenant})).all()
+    assert [tuple(r) for r in rows] == [("bounce-ivy", 1), ("jo", 1), ("kim", 2)]
+    assert len(inbox.to(f"kim@{tenant}.example.com")) == 2
+    assert inbox.to(f"jo@{tenant}.example.com") == [] and inbox.to(f"bounce-ivy@{tenant}.example.com") == []
 
 
 async def test_erasure_forgets_the_person_and_their_pending_mail(notifications: Notifications) -> None:

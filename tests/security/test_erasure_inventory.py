@@ -238,6 +238,8 @@ TABLES: dict[tuple[str, str, str], str] = {
     ("notifications", "messages", "employee_id"): "deleted: every message to them, pending ones unsent",
     ("notifications", "messages", "headers"): "deleted: with the message (its unsubscribe link names them)",
     ("notifications", "content_copies", "audience"): "not personal: teams, departments, locations, roles",
+    ("notifications", "suppressions", "email"): "deleted: their bounced address",
+    ("notifications", "suppressions", "employee_id"): "deleted: with their bounced address",
 }
 
 # The streams: every event field that may name a person -> rule. Topics keep events for their

@@ -106,6 +106,19 @@ class DigestState(Model, table=True):
     last_slot: datetime = Field(sa_type=TS)
 
 
+class Suppression(Model, table=True):
+    """An address that bounced for good (a 5xx refusal of the recipient): nothing is written to it
+    again until the directory gives the person another address."""
+
+    __tablename__ = "suppressions"
+
+    tenant_id: str = Field(primary_key=True)
+    email: str = Field(primary_key=True)
+    employee_id: str
+    reason: str
+    created_at: datetime = Field(sa_type=TS)
+
+
 class Message(Model, table=True):
     """One composed message and where it stands (pending -> sent | failed)."""
 

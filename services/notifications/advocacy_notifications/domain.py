@@ -31,12 +31,15 @@ class Channel(StrEnum):
 
 
 class MessageState(StrEnum):
-    """A message moves pending -> sent (or pending -> failed on a permanent refusal); never back.
-    A message in ``sent`` is never handed to a channel again."""
+    """A message moves pending -> sent, or pending -> failed (a permanent refusal: the address is
+    then suppressed), or pending -> cancelled (the person opted out of the programme, was
+    deactivated, turned the category off, or their address bounced); never back. A message in
+    ``sent`` is never handed to a channel again."""
 
     pending = "pending"
     sent = "sent"
     failed = "failed"
+    cancelled = "cancelled"
 
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")

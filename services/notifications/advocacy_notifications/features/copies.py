@@ -33,7 +33,8 @@ from advocacy_common.events.content import (
 from advocacy_common.tenant_store import apply_tenant_settings
 from advocacy_notifications import domain
 from advocacy_notifications.adapters.tombstones import TOMBSTONES
-from advocacy_notifications.db import ContentCopy, DigestState, Member, Message, Preference
+from advocacy_notifications.db import ContentCopy, DigestState, Member, Message, Preference, Suppression
+from advocacy_notifications.features import mail
 
 _MEMBERS = table_of(Member)
 _CONTENT = table_of(ContentCopy)
@@ -135,10 +136,24 @@ async def apply_content(session: AsyncSession, env: Envelope[Any]) -> None:
         )
 
 
+async def stop_if_out(session: AsyncSession, tenant_id: str, employee_id: str) -> None:
+    """Opted out of the programme or deactivated in the directory: their queued mail stops at once."""
+    row = (
+        await session.execute(
+            sa.select(_MEMBERS.c.active, _MEMBERS.c.enrolled).where(
+                _MEMBERS.c.tenant_id == tenant_id, _MEMBERS.c.employee_id == employee_id
+            )
+        )
+    ).first()
+    if row is not None and not (row.active and row.enrolled):
+        reason = "deactivated" if not row.active else "opted out of the programme"
+        await mail.cancel_pending(session, tenant_id, employee_id=employee_id, reason=reason)
+
+
 async def forget_member(session: AsyncSession, tenant_id: str, employee_id: str, at: datetime | None = None) -> None:
     """Erasure: everything about the person goes, pending messages included; a tombstone remains."""
     await TOMBSTONES.add(session, tenant_id, employee_id, at or datetime.now(UTC))
-    for table in (Member, Preference, DigestState, Message):
+    for table in (Member, Preference, DigestState, Message, Suppression):
         await session.execute(
             sa.delete(table).where(col(table.tenant_id) == tenant_id, col(table.employee_id) == employee_id)
         )
@@ -151,8 +166,10 @@ async def apply_events(session: AsyncSession, events: Sequence[Envelope[Any]]) -
         d = env.data
         if isinstance(d, MemberUpdated):
             await apply_member(session, env)
+            await stop_if_out(session, env.tenant_id, d.employee_id)
         elif isinstance(d, MemberProvisioned):
             await apply_provisioned(session, env)
+            await stop_if_out(session, env.tenant_id, d.employee_id)
         elif isinstance(d, MemberErased):
             await forget_member(session, env.tenant_id, d.employee_id, d.erased_at)
         elif isinstance(d, ContentPublished | ContentUpdated | ContentExpired | ContentArchived):

@@ -29,7 +29,7 @@ from advocacy_notifications.adapters import links, templates
 from advocacy_notifications.adapters.links import LINK_KEY
 from advocacy_notifications.db import ContentCopy, DigestState, Member, Message
 from advocacy_notifications.domain import Category, Channel, Frequency
-from advocacy_notifications.features import preferences
+from advocacy_notifications.features import mail, preferences
 
 _STATES = table_of(DigestState)
 _MESSAGES = table_of(Message)
@@ -82,8 +82,11 @@ async def _compose_tenant(
             .order_by(col(Member.employee_id))
         )
     ).all()
+    bounced = await mail.suppressed(session, tenant)
     due: list[tuple[Member, Frequency, datetime]] = []
     for m in members:
+        if m.email in bounced:
+            continue
         f = domain.effective_frequency(chosen.get(m.employee_id), defaults)
         slot = slots.get(f)
         if slot is not None and domain.is_due(slot, states.get(m.employee_id)):

@@ -23,13 +23,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
 from advocacy_common import failpoints
 from advocacy_notifications import domain
 from advocacy_notifications.adapters.smtp import Outgoing, Refused, Relay, RelayUnavailable
-from advocacy_notifications.db import Message
+from advocacy_notifications.db import Message, Suppression
 from advocacy_notifications.domain import MessageState
 from advocacy_notifications.settings import NotificationsSettings
 
@@ -98,7 +99,11 @@ async def _deliver_one(
             )
         except Refused as e:
             _failed(row, str(e), now, permanent=e.permanent)
-            log.warning("message refused", extra={"message": row.id, "permanent": e.permanent, "error": str(e)[:300]})
+            if e.permanent:
+                await suppress(session, row.tenant_id, row.employee_id, row.recipient, str(e), now)
+            log.warning(
+                "message refused", extra={"message_id": row.id, "permanent": e.permanent, "error": str(e)[:300]}
+            )
             return 0
         except RelayUnavailable as e:
             _failed(row, str(e), now, permanent=False)
@@ -109,6 +114,48 @@ async def _deliver_one(
         row.attempts += 1
         row.last_error = None
     return 1
+
+
+async def cancel_pending(
+    session: AsyncSession,
+    tenant_id: str,
+    *,
+    employee_id: str | None = None,
+    recipient: str | None = None,
+    category: str | None = None,
+    channel: str | None = None,
+    reason: str,
+) -> int:
+    """Stop the person's (or the address's) pending messages at once: pending -> cancelled."""
+    where = [col(Message.tenant_id) == tenant_id, col(Message.state) == MessageState.pending.value]
+    for column, value in (
+        (Message.employee_id, employee_id),
+        (Message.recipient, recipient),
+        (Message.category, category),
+        (Message.channel, channel),
+    ):
+        if value is not None:
+            where.append(col(column) == value)
+    res = await session.execute(
+        sa.update(Message).where(*where).values(state=MessageState.cancelled.value, last_error=reason[:1000])
+    )
+    return int(getattr(res, "rowcount", 0) or 0)
+
+
+async def suppress(
+    session: AsyncSession, tenant_id: str, employee_id: str, email: str, reason: str, now: datetime
+) -> None:
+    """A hard bounce: nothing more is written to the address (its other pending mail is cancelled)."""
+    stmt = pg_insert(Suppression).values(
+        tenant_id=tenant_id, email=email, employee_id=employee_id, reason=reason[:1000], created_at=now
+    )
+    await session.execute(stmt.on_conflict_do_nothing())
+    await cancel_pending(session, tenant_id, recipient=email, reason=f"address suppressed: {reason}")
+
+
+async def suppressed(session: AsyncSession, tenant_id: str) -> set[str]:
+    rows = await session.scalars(sa.select(col(Suppression.email)).where(col(Suppression.tenant_id) == tenant_id))
+    return set(rows.all())
 
 
 def _failed(row: Message, error: str, now: datetime, *, permanent: bool) -> None:

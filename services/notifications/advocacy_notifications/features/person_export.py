@@ -1,6 +1,6 @@
 """Notifications' part of a person's data export (:mod:`advocacy_common.person_export`): its copy of
 them, their preferences, their digest state and every message composed for them (its text, as sent
-or waiting)."""
+or waiting), and their address if it bounced."""
 
 from __future__ import annotations
 
@@ -13,4 +13,5 @@ SECTIONS = (
     Section("preferences", T["preferences"]),
     Section("digest_state", T["digest_states"]),
     Section("messages", T["messages"], newest_first="created_at"),
+    Section("suppressed_addresses", T["suppressions"]),
 )

@@ -13,6 +13,7 @@ from sqlmodel import select
 from advocacy_common.db import table_of
 from advocacy_notifications.db import Preference, TenantDefaults
 from advocacy_notifications.domain import Category, Channel, Defaults, Frequency, effective_frequency
+from advocacy_notifications.features import mail
 
 _PREFS = table_of(Preference)
 _DEFAULTS = table_of(TenantDefaults)
@@ -78,6 +79,10 @@ async def choose(
             set_={"frequency": stmt.excluded.frequency, "updated_at": stmt.excluded.updated_at},
         )
     )
+    if frequency is Frequency.off:  # what is already queued stops too
+        await mail.cancel_pending(
+            session, tenant_id, employee_id=employee_id, category=category.value, channel=channel.value, reason="off"
+        )
     return {"category": category, "channel": channel, "frequency": frequency, "chosen": True}
 
 
