@@ -24,7 +24,7 @@ from sqlalchemy.pool import NullPool
 from advocacy_common import eligibility
 from advocacy_common.auth.devkeys import DevKeys
 from advocacy_common.auth.principal import Principal
-from advocacy_common.db import make_sessionmaker
+from advocacy_common.db import make_engine, make_sessionmaker
 from advocacy_common.errors import Forbidden
 from advocacy_common.migrations import upgrade
 from advocacy_common.pagination import PageParams
@@ -313,6 +313,22 @@ async def test_departments_and_locations_target_the_board_and_travel_in_the_even
             assert field in [d["field"] for d in r.json()["error"]["details"]], r.json()
         r = await http.get(f"/v1/content/{paris}", headers=admin)
         assert r.json()["audience"]["locations"] == ["Paris"]
+
+        # an item stored before departments and locations existed reads with them empty
+        engine = make_engine(scim.database_url, pool_size=1)
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(
+                    sa.text("UPDATE content_items SET audience = CAST(:a AS jsonb) WHERE id = :id"),
+                    {"a": '{"teams": [], "programme_roles": [], "topics": []}', "id": everyone},
+                )
+        finally:
+            await engine.dispose()
+        r = await http.get(f"/v1/content/{everyone}", headers=as_("cal"))
+        assert r.status_code == 200, r.text
+        assert r.json()["audience"] == {
+            k: [] for k in ("teams", "programme_roles", "topics", "departments", "locations")
+        }
 
     published = {e["content_id"]: e["audience"] for _, e in await events(scim, A, "io.advocacy.content.published.v1")}
     assert published[sales]["departments"] == ["Sales"] and published[paris]["locations"] == ["Paris"]

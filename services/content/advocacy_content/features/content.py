@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from advocacy_common import policycheck
 from advocacy_common.auth.principal import Principal
 from advocacy_common.errors import Conflict, NotFound, Unprocessable
-from advocacy_common.events.content import ContentArchived
+from advocacy_common.events.content import Audience, ContentArchived
 from advocacy_common.policy import Policy
 from advocacy_content import domain
 from advocacy_content.adapters.events import emit, now, published_event, rule_error, updated_event
@@ -80,6 +80,8 @@ def to_public(
     relevance: domain.Relevance | None = None,
 ) -> ContentPublic:
     out = ContentPublic.model_validate(item, from_attributes=True)
+    # every dimension, as the events carry them: items stored before departments and locations lack them
+    out.audience = Audience.model_validate(item.audience).model_dump()
     if caption_issues is not None:
         out.caption_issues = caption_issues
     if relevance is not None:
