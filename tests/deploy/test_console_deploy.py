@@ -1,13 +1,9 @@
-"""The web console's deployment files (issue 20, ADR 0014): its image recipe, the Compose override
-that adds it to docker-compose.yml, and the Kubernetes Component an overlay adds. Read as data and
+"""The web console's deployment files (issue 20, ADR 0014): its image recipe, its service in
+docker-compose.yml, and the Kubernetes Component the overlays add. Read as data and
 built with ``kubectl kustomize``; no Docker engine, no cluster."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
@@ -17,34 +13,16 @@ from kubernetes_validate.utils import SchemaNotFoundError
 
 from advocacy_console.app import VENDOR_FILES
 from advocacy_console.settings import ConsoleSettings
-from tests.deploy.conftest import K8S, ROOT, kubectl
+from tests.deploy.conftest import K8S, ROOT, build, public_routes
 
 DOCKERFILE = ROOT / "deploy" / "docker" / "console.Dockerfile"
-OVERRIDE = ROOT / "deploy" / "compose" / "console.yml"
 COMPONENT = K8S / "components" / "console"
 CONSOLE_ENV = {f"CONSOLE_{name.upper()}" for name in ConsoleSettings.model_fields} | {"DEV_MODE"}
 
 
 def built_with_console() -> list[dict[str, Any]]:
-    """The dev overlay with the console Component added, as an overlay of one's own would."""
-    tree = Path(tempfile.mkdtemp(prefix="advocacy-console-k8s-")) / "k8s"
-    try:
-        shutil.copytree(K8S, tree, ignore=shutil.ignore_patterns("signing-keys.env"))
-        (tree / "overlays" / "dev" / "signing-keys.env").write_text(
-            "SHARING_VISITOR_SECRET=a\nSHARING_CLICK_ID_SECRET=b\n"
-        )
-        own = tree / "overlays" / "with-console"
-        own.mkdir()
-        (own / "kustomization.yaml").write_text(
-            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: advocacy-dev\n"
-            "resources:\n  - ../dev\ncomponents:\n  - ../../components/console\n"
-        )
-        out = subprocess.run(
-            [kubectl(), "kustomize", str(own)], capture_output=True, text=True, check=True, timeout=120
-        )
-        return [o for o in yaml.safe_load_all(out.stdout) if o]
-    finally:
-        shutil.rmtree(tree.parent, ignore_errors=True)
+    """The dev overlay, which adds the console Component (prod and strimzi-cnpg may)."""
+    return build("dev")
 
 
 def console_objects() -> dict[str, dict[str, Any]]:
@@ -59,6 +37,10 @@ def console_objects() -> dict[str, dict[str, Any]]:
 def test_the_component_builds_validates_and_is_hardened() -> None:
     objects = console_objects()
     assert {"ConfigMap/console-config", "Deployment/console", "Service/console", "HTTPRoute/console"} <= set(objects)
+    routed = public_routes(built_with_console())
+    assert {p: routed[p] for p in ("/login", "/board", "/wall", "/static")} == dict.fromkeys(
+        ("/login", "/board", "/wall", "/static"), "console"
+    )
     for key, obj in objects.items():
         assert obj["metadata"].get("namespace") == "advocacy-dev", key
         try:
@@ -105,19 +87,19 @@ def test_network_policies_let_the_console_reach_the_apis_and_nothing_else() -> N
     assert admitted[0]["from"] == [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "console"}}}]
 
 
-def test_the_compose_override_runs_the_console_hardened_with_names_its_settings_read() -> None:
-    override = yaml.safe_load(OVERRIDE.read_text())
-    console = override["services"]["console"]
+def test_compose_runs_the_console_hardened_with_names_its_settings_read() -> None:
+    main = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    console = main["services"]["console"]
     assert (ROOT / console["build"]["dockerfile"]) == DOCKERFILE
     assert set(console["environment"]) <= CONSOLE_ENV, set(console["environment"]) - CONSOLE_ENV
     assert console["read_only"] is True and console["cap_drop"] == ["ALL"] and console["healthcheck"]["test"]
     assert any(v.get("source") == "idp-keys" and v.get("read_only") for v in console["volumes"])
-    main = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-    for name in ("idp", "gamification-api", "content-api", "sharing-api", "metrics-api"):
-        assert name in main["services"], name
+    for svc in ("content", "sharing", "metrics", "gamification"):
+        host = console["environment"][f"CONSOLE_{svc.upper()}_URL"].split("//")[1].split(":")[0]
+        assert host in main["services"], host
     assert "idp-keys" in main["volumes"]
-    cors = override["services"]["gamification-api"]["environment"]["CORS_ORIGINS"]
-    assert "http://localhost:8010" in cors
+    # every service allows the console's origin (the wall's stream goes to gamification directly)
+    assert "http://localhost:8010" in main["x-advocacy-env"]["CORS_ORIGINS"]
 
 
 def test_the_image_installs_the_front_end_libraries_from_the_lock_and_runs_as_non_root() -> None:

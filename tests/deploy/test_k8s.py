@@ -100,7 +100,8 @@ def test_every_overlay_builds_and_validates_against_the_kubernetes_schemas(overl
 def test_workloads_are_probed_limited_and_non_root(overlay: str) -> None:
     objects = build(overlay)
     workloads = of_kind(objects, "Deployment")
-    assert len(workloads) == 2 * len(SERVICES)
+    # an api and a worker per service, and in dev the web console (components/console, ADR 0014)
+    assert len(workloads) == 2 * len(SERVICES) + (1 if overlay == "dev" else 0)
     for w in workloads:
         name = w["metadata"]["name"]
         spec, c = pod_spec(w), container(w)
@@ -291,8 +292,20 @@ def test_network_policies_deny_by_default_and_open_only_what_is_needed(overlay: 
         applying = [p for p in policies if _selects(p, labels)]
         assert deny in applying, w["metadata"]["name"]
         ingress_from = [peer for p in applying for r in p["spec"].get("ingress", []) for peer in r.get("from", [])]
-        namespaces = {peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for peer in ingress_from}
+        namespaces = {
+            peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+            for peer in ingress_from
+            if "namespaceSelector" in peer
+        }
+        # the only peer in the namespace itself: the web console, calling the APIs (ADR 0014)
+        local = [peer["podSelector"]["matchLabels"] for peer in ingress_from if "namespaceSelector" not in peer]
         component = labels["app.kubernetes.io/component"]
+        assert local == ([{"app.kubernetes.io/name": "console"}] if component == "api" and overlay == "dev" else [])
+        if labels["app.kubernetes.io/name"] == "console":
+            assert namespaces == {"envoy-gateway-system"}, w["metadata"]["name"]
+            ports = {p["port"] for pol in applying for r in pol["spec"].get("egress", []) for p in r.get("ports", [])}
+            assert ports == {53, 8001, 8002, 8003, 8004}, f"console: egress ports {ports}"  # the APIs, no data
+            continue
         if component == "api":
             edge = "ingress-nginx" if of_kind(objects, "Ingress") else "envoy-gateway-system"
             assert namespaces == {edge, "monitoring"}, w["metadata"]["name"]
