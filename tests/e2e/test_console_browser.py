@@ -192,7 +192,7 @@ async def test_publish_share_and_watch_the_wall_move(
     deadline = time.monotonic() + 20
     while not intents:  # sharing learns the content from content's event within moments
         assert time.monotonic() < deadline, await alice.inner_text("main")
-        await card.get_by_role("button", name=re.compile("Share on linkedin")).click()
+        await card.get_by_role("button", name=re.compile("Share on LinkedIn")).click()
         await alice.wait_for_load_state()
     intent = urlsplit(intents[0])
     assert intent.hostname == INTENT_HOST

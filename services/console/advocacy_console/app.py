@@ -28,6 +28,22 @@ VENDOR_FILES = {
 }
 
 
+# How people write the networks' names (the API's enum values are lower case).
+NETWORK_NAMES = {
+    "linkedin": "LinkedIn",
+    "x": "X",
+    "facebook": "Facebook",
+    "xing": "XING",
+    "instagram": "Instagram",
+    "threads": "Threads",
+    "bluesky": "Bluesky",
+    "whatsapp": "WhatsApp",
+    "telegram": "Telegram",
+    "reddit": "Reddit",
+    "email": "email",
+}
+
+
 def content_security_policy(settings: ConsoleSettings) -> str:
     """Scripts, styles and fonts from the console alone; the wall's stream may go to gamification."""
     return "; ".join(
@@ -61,7 +77,8 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.upstream = upstream
     app.state.sessions = SessionStore(max_sessions=settings.max_sessions, idle_seconds=settings.session_idle_seconds)
-    app.state.templates = Jinja2Templates(directory=HERE / "templates")
+    app.state.templates = templates = Jinja2Templates(directory=HERE / "templates")
+    templates.env.filters["network"] = lambda name: NETWORK_NAMES.get(str(name), str(name))
     app.state.secret_key = (
         settings.secret_key.get_secret_value().encode() if settings.secret_key else secrets.token_bytes(32)
     )
