@@ -8,6 +8,7 @@ so a foreign id is the API's 404.
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -269,6 +270,56 @@ async def policy_check(request: Request, session: SessionDep, form: FormDep) -> 
     result = answer.body if answer.ok and isinstance(answer.body, dict) else None
     error = None if answer.ok else answer.error_message
     return page(request, "_policy_feedback.html", session, result=result, error=error)
+
+
+# -- rewards ------------------------------------------------------------------------------------------
+# Ids the services issue: letters, digits, - and _ (anything else cannot be one, so it is a 404 here).
+_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+@router.get("/rewards", response_class=HTMLResponse)
+async def rewards(request: Request, session: SessionDep) -> Response:
+    """The catalogue with each reward's cost and stock, the person's balance and redemptions."""
+    up = upstream_of(request)
+    catalogue = await up.call("gamification", "GET", "/v1/rewards", session.token, params={"limit": 100})
+    points = await up.call("gamification", "GET", "/v1/points/me", session.token, params={"limit": 1})
+    mine = await up.call("gamification", "GET", "/v1/redemptions", session.token, params={"limit": 50})
+    names = {r.get("id"): r.get("name") for r in _items(catalogue.body)}
+    return page(
+        request,
+        "rewards.html",
+        session,
+        rewards=_items(catalogue.body),
+        balance=points.body.get("balance") if points.ok and isinstance(points.body, dict) else None,
+        redemptions=[{**r, "name": names.get(r.get("reward_id"), r.get("reward_id"))} for r in _items(mine.body)],
+        # one key per rendering of a Redeem button: a double submit is one redemption (Idempotency-Key)
+        idempotency_key=secrets.token_urlsafe(16),
+        errors=[a.error_message for a in (catalogue, points, mine) if not a.ok],
+    )
+
+
+def _items(body: Any) -> list[dict[str, Any]]:
+    items = body.get("items", []) if isinstance(body, dict) else []
+    return [i for i in items if isinstance(i, dict)]
+
+
+@router.post("/rewards/{reward_id}/redeem")
+async def redeem(request: Request, reward_id: str, session: SessionDep, form: FormDep) -> Response:
+    key = form.get("idempotency_key", "")
+    if not _ID.match(reward_id):
+        session.flash("There is no such reward.")
+        return see_other("/rewards")
+    headers = {"Idempotency-Key": key[:64]} if key else None
+    answer = await upstream_of(request).call(
+        "gamification", "POST", f"/v1/rewards/{reward_id}/redeem", session.token, headers=headers
+    )
+    if answer.status == 404:
+        session.flash("There is no such reward.")
+    elif not answer.ok:
+        session.flash(f"Not redeemed: {answer.error_message}")
+    else:
+        session.flash("Redeemed: an admin will hand it over.")
+    return see_other("/rewards")
 
 
 # -- admin: publish -----------------------------------------------------------------------------------

@@ -77,11 +77,12 @@ class Upstream:
         *,
         params: dict[str, Any] | None = None,
         json: Any = None,
+        headers: dict[str, str] | None = None,
     ) -> Answer:
         url = self.bases[service] + path
         try:
             r = await self.client.request(
-                method, url, params=params, json=json, headers={"Authorization": f"Bearer {token}"}
+                method, url, params=params, json=json, headers={**(headers or {}), "Authorization": f"Bearer {token}"}
             )
         except httpx.HTTPError as e:
             raise UpstreamUnavailable(service, type(e).__name__) from e
