@@ -260,6 +260,9 @@ async def test_publish_share_and_watch_the_wall_move(
         await alice.wait_for_timeout(300)
     assert shown == ["1", "12", "1", "2"]
     await check_page(alice, "my-results")
+    await alice.goto("/rewards")
+    assert await alice.inner_text("#balance") == "12"
+    await check_page(alice, "rewards")
 
     # the admin's analytics: the chart (Chart.js) holds the two clicks; the CSV export relays
     await admin.goto("/admin/analytics")
