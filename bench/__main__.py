@@ -6,7 +6,16 @@ import importlib
 import sys
 
 # Each module exposes main() -> None. Add new benchmarks here.
-BENCHMARKS: list[str] = ["pipeline", "metrics_reads", "redirect", "leaderboard", "memory", "matcher", "verdicts"]
+BENCHMARKS: list[str] = [
+    "pipeline",
+    "metrics_reads",
+    "redirect",
+    "leaderboard",
+    "memory",
+    "matcher",
+    "verdicts",
+    "notifications",
+]
 
 
 def main() -> None:

@@ -11,11 +11,14 @@ Failures are sorted into two kinds, because the sender treats them differently:
 from __future__ import annotations
 
 import asyncio
+import email.policy
 import smtplib
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
-from email.message import EmailMessage
+from email.header import Header
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
 from email.utils import formatdate
 from types import TracebackType
 
@@ -43,19 +46,26 @@ class Outgoing:
     headers: Mapping[str, str]
 
 
-def build(m: Outgoing) -> EmailMessage:
-    """multipart/alternative: the text part first, the HTML part preferred by clients that can."""
-    msg = EmailMessage()
+_WIRE = email.policy.compat32.clone(linesep="\r\n", max_line_length=998)  # SMTP allows 998: no folds
+
+
+def build(m: Outgoing) -> bytes:
+    """multipart/alternative: the text part first, the HTML part preferred by clients that can; UTF-8
+    bodies, a subject with other than ASCII as an RFC 2047 encoded word.
+
+    Built with the ``email`` package's compat32 classes: its default policy spent 2.2 ms of CPU per
+    digest here against 0.6 ms (bench/notifications.py), which capped a sender below 500 messages/s."""
+    msg = MIMEMultipart("alternative")
     msg["From"] = m.sender
     msg["To"] = m.recipient
-    msg["Subject"] = m.subject
+    msg["Subject"] = m.subject if m.subject.isascii() else Header(m.subject, "utf-8").encode()
     msg["Date"] = formatdate(localtime=False, usegmt=True)
     msg["Message-ID"] = f"<{m.message_id}@advocacy>"
     for k, v in m.headers.items():
         msg[k] = v
-    msg.set_content(m.text)
-    msg.add_alternative(m.html, subtype="html")
-    return msg
+    msg.attach(MIMEText(m.text, "plain", "utf-8"))
+    msg.attach(MIMEText(m.html, "html", "utf-8"))
+    return msg.as_bytes(policy=_WIRE)  # CRLF line ends: smtplib sends bytes as they are
 
 
 class Relay:
@@ -98,9 +108,9 @@ class Relay:
         await asyncio.to_thread(_send, smtp, build(m), m.sender, m.recipient)
 
 
-def _send(smtp: smtplib.SMTP, msg: EmailMessage, sender: str, recipient: str) -> None:
+def _send(smtp: smtplib.SMTP, msg: bytes, sender: str, recipient: str) -> None:
     try:
-        smtp.send_message(msg, from_addr=_address(sender), to_addrs=[recipient])
+        smtp.sendmail(_address(sender), [recipient], msg)
     except smtplib.SMTPRecipientsRefused as e:
         codes = [code for code, _ in e.recipients.values()]
         raise Refused(f"recipient refused: {e.recipients}", permanent=all(c >= 500 for c in codes)) from e
