@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 
+import httpx
 import pytest
 
 from advocacy_common.auth.devkeys import DevKeys
@@ -19,6 +20,7 @@ from tests.integration.test_scim_directory import create, entra_user, events
 pytestmark = pytest.mark.integration
 
 A = "acme"
+GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 
 
 @pytest.fixture
@@ -57,3 +59,45 @@ async def test_reprovisioning_an_erased_employee_id_keeps_the_tombstone(scim: Sc
         rehire = entra_user("ray.b")  # a new account: new object id, new login
         await create(c, "/Users", rehire)
     assert not await erased(scim, rehire["externalId"])
+
+
+async def test_an_erased_person_is_refused_the_board_and_counts_in_no_team(
+    scim: ScimServer, mint: Callable[..., str]
+) -> None:
+    """A token issued before the erasure, and the same employee id provisioned again: the board is
+    403 ``erased`` (as sharing refuses their shares), and the team they are put in does not count them."""
+    body = entra_user("sam")
+    oid = body["externalId"]
+    async with scim.client(A) as c:
+        sam = await create(c, "/Users", body)
+        other = await create(c, "/Users", entra_user("kit"))
+    employee = {"Authorization": f"Bearer {mint(A, oid, 'employee')}"}
+    async with httpx.AsyncClient(base_url=scim.base) as http:
+        assert (await http.get("/v1/content", headers=employee)).status_code == 200
+        async with scim.client(A) as c:
+            assert (await c.delete(f"/Users/{sam['id']}")).status_code == 204
+        r = await http.get("/v1/content", headers=employee)
+        assert r.status_code == 403 and r.json()["error"]["code"] == "erased", r.text
+        r = await http.post(
+            "/v1/content/suggestions", headers=employee, json={"title": "Mine", "url": "https://example.com/mine"}
+        )
+        assert r.status_code == 403 and r.json()["error"]["code"] == "erased", r.text
+        # the identity provider restores the account: active again, in a group; still erased
+        async with scim.client(A) as c:
+            again = await create(c, "/Users", body)
+            await create(
+                c,
+                "/Groups",
+                {
+                    "schemas": [GROUP],
+                    "displayName": "Team West",
+                    "members": [{"value": again["id"]}, {"value": other["id"]}],
+                },
+            )
+        r = await http.get("/v1/content", headers=employee)
+        assert r.status_code == 403 and r.json()["error"]["code"] == "erased", r.text
+        # someone else in the same tenant is not affected
+        kit = {"Authorization": f"Bearer {mint(A, other['externalId'], 'employee')}"}
+        assert (await http.get("/v1/content", headers=kit)).status_code == 200
+    sizes = [(e["team"], e["size"]) for kind, e in await events(scim, A) if kind == "io.advocacy.team.updated.v1"]
+    assert sizes[-1] == ("Team West", 1)

@@ -246,6 +246,9 @@ ScimUsers = sa.Table(
     sa.Column("updated_at", TS, nullable=False),
     # when active last went false (None while active): erase_inactive_after_days counts from it
     sa.Column("deactivated_at", TS),
+    # set when the employee id was erased before this user was provisioned (an erased account
+    # restored): the tombstone stays, so they count in no team and the board refuses them
+    sa.Column("erased_at", TS),
     sa.UniqueConstraint("tenant_id", "user_name_key", name="uq_scim_users_user_name"),
     sa.UniqueConstraint("tenant_id", "employee_id", name="uq_scim_users_employee"),
     sa.Index("ix_scim_users_external_id", "tenant_id", "external_id"),

@@ -121,14 +121,15 @@ async def refresh_group_teams(
 async def announce_teams(
     session: AsyncSession, tenant_id: str, teams: Iterable[str], settings: DirectorySettings, at: datetime
 ) -> None:
-    """``team.updated`` for each team: its size in active provisioned people, and whether it is gone
-    (group teams: no group has the name any more; attribute teams: nobody carries it)."""
+    """``team.updated`` for each team: its size in active provisioned people (an erased employee id
+    provisioned again is not one: ``erased_at``), and whether it is gone (group teams: no group has
+    the name any more; attribute teams: nobody carries it)."""
     for team in sorted(set(teams)):
         size = (
             await session.execute(
                 sa.select(sa.func.count())
                 .select_from(U)
-                .where(U.c.tenant_id == tenant_id, U.c.team == team, U.c.active.is_(True))
+                .where(U.c.tenant_id == tenant_id, U.c.team == team, U.c.active.is_(True), U.c.erased_at.is_(None))
             )
         ).scalar_one()
         if settings.team_from == "group":

@@ -32,6 +32,8 @@ from advocacy_content.schemas import MembershipIn, MembershipPublic, TopicsIn, T
 
 # What replaces an erased person's id where a row must keep an author (content they created).
 ERASED = "erased"
+# The error code an erased caller is refused with (403), as sharing refuses their shares.
+ERASED_CODE = "erased"
 
 _MEMBER = table_of(Member)
 
@@ -43,7 +45,13 @@ async def load_member(session: AsyncSession, tenant_id: str, employee_id: str) -
 async def require_active(session: AsyncSession, who: Principal) -> directory.Standing | None:
     """The caller's directory standing; 403 when the identity provider switched them off (SCIM
     ``active: false``): the board, its items and suggestions are closed to them. People who were
-    never provisioned (tokens alone) have no standing and pass."""
+    never provisioned (tokens alone) have no standing and pass.
+
+    403 ``erased`` when the caller was erased: a token issued before the erasure, or the same
+    employee id provisioned again (the tombstone stays; docs/identity.md, "Leavers and rehires").
+    One primary-key lookup of the keyed tombstone, as sharing refuses their shares."""
+    if await TOMBSTONES.is_erased(session, who.tenant_id, who.sub):
+        raise Forbidden("this person's data was erased: the board and sharing are closed to them", code=ERASED_CODE)
     standing = await directory.standing(session, who.tenant_id, who.sub)
     if standing is not None and not standing.active:
         raise Forbidden("you are deactivated in the company directory: the board and sharing are closed to you")

@@ -71,6 +71,7 @@ from advocacy_content.adapters.scim import (
     secret_hash,
     validated,
 )
+from advocacy_content.adapters.tombstones import TOMBSTONES
 from advocacy_content.db import ScimGroupMembers, ScimGroups, ScimSecrets, ScimUsers, TenantSettingsTable
 from advocacy_content.features import members, tenant_settings
 
@@ -310,12 +311,16 @@ async def create_user(session: AsyncSession, caller: Caller, payload: Any) -> di
     )
     await _unique_user(session, t, cols["user_name_key"], employee_id, user_id)
     team = cols["department"] if settings.team_from == "department" else None
+    # an erased employee id provisioned again stays erased (the tombstone stays): noted on the row
+    # so no team counts them (docs/identity.md, "Leavers and rehires")
+    erased = await TOMBSTONES.is_erased(session, t, employee_id)
     try:
         await session.execute(
             sa.insert(U).values(
                 tenant_id=t,
                 id=user_id,
                 employee_id=employee_id,
+                erased_at=at if erased else None,
                 team=team,
                 version=1,
                 created_at=at,
