@@ -447,7 +447,10 @@ async def test_the_person_export_holds_the_directory_entry_and_erasure_deletes_i
 ) -> None:
     async with scim.client(A) as c:
         eve = await create(c, "/Users", entra_user("eve"))
-        await create(c, "/Groups", {"schemas": [GROUP], "displayName": "Team East", "members": [{"value": eve["id"]}]})
+        east = await create(
+            c, "/Groups", {"schemas": [GROUP], "displayName": "Team East", "members": [{"value": eve["id"]}]}
+        )
+        await create(c, "/Groups", {"schemas": [GROUP], "displayName": "Not hers"})
     oid = eve["externalId"]
     admin = {"Authorization": f"Bearer {mint(A, 'root', 'admin')}"}
     async with httpx.AsyncClient(base_url=scim.base) as http:
@@ -456,10 +459,14 @@ async def test_the_person_export_holds_the_directory_entry_and_erasure_deletes_i
         (entry,) = r.json()["sections"]["directory"]["items"]
         assert (entry["user_name"], entry["team"], entry["location"]) == ("eve@acme.example", "Team East", "Lyon")
         assert "user_name_key" not in entry
+        # the groups they are in, by name (memberships name the SCIM id, not the employee id)
+        groups = r.json()["sections"]["directory_groups"]["items"]
+        assert [(g["display_name"], g["group_id"]) for g in groups] == [("Team East", east["id"])]
         # an admin's erasure (not SCIM's) reaches the directory too
         assert (await http.delete(f"/v1/members/{oid}", headers=admin)).status_code == 204
         r = await http.get(f"/v1/data-export/content/{oid}", headers=admin)
         assert r.json()["sections"]["directory"]["items"] == []
+        assert r.json()["sections"]["directory_groups"]["items"] == []
     async with scim.client(A) as c:
         assert (await c.get(f"/Users/{eve['id']}")).status_code == 404
     team = [e for t, e in await events(scim, A) if t == "io.advocacy.team.updated.v1"][-1]

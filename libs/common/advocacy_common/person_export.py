@@ -17,7 +17,7 @@ Columns holding other people's data (a visitor's hash or browser on a click) are
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -48,6 +48,10 @@ class Section:
     person: str = "employee_id"
     omit: tuple[str, ...] = ()  # columns about other people, or secrets
     newest_first: str | None = None  # a time column to order by; else the primary key
+    # rows reached through another table (a person's groups through their directory row): the
+    # query of (tenant id, employee id), ordered; the exporter bounds it. ``table`` is then the
+    # table whose rows it names, ``person`` and ``newest_first`` unused.
+    query: Callable[[str, str], sa.Select[Any]] | None = None
 
 
 class ExportSection(BaseModel):
@@ -87,6 +91,13 @@ async def export_person(
 ) -> PersonExport:
     out: dict[str, ExportSection] = {}
     for s in sections:
+        if s.query is not None:
+            stmt = s.query(tenant_id, employee_id)
+            names = [c.name for c in stmt.selected_columns]
+            found = (await session.execute(stmt.limit(SECTION_LIMIT + 1))).all()
+            items = [{n: _plain(v) for n, v in zip(names, r, strict=True)} for r in found[:SECTION_LIMIT]]
+            out[s.name] = ExportSection(items=items, truncated=len(found) > SECTION_LIMIT)
+            continue
         t = s.table
         cols = [c for c in t.columns if c.name not in s.omit and not isinstance(c.type, sa.LargeBinary)]
         order = [t.c[s.newest_first].desc()] if s.newest_first else [c.desc() for c in t.primary_key.columns]
