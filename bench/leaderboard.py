@@ -296,12 +296,13 @@ CONNECTIONS = 48
 CHROME = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
 )
+ACCEPT_LANGUAGE = "en-US,en;q=0.9"  # as a browser sends it: a click without it is a no_accept_language bot
 
 
 async def _http_get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str, path: str, ip: str) -> int:
     writer.write(
         f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {CHROME}\r\nX-Forwarded-For: {ip}\r\n"
-        "Accept: text/html\r\n\r\n".encode()
+        f"Accept: text/html\r\nAccept-Language: {ACCEPT_LANGUAGE}\r\n\r\n".encode()
     )
     head = await reader.readuntil(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")

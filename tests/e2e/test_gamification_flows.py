@@ -10,7 +10,7 @@ from typing import Any
 
 from tests.e2e.conftest import E2EStack
 from tests.e2e.test_walking_skeleton import publish_and_share
-from tests.support.helpers import BROWSER_UAS, eventually, visitor_ip
+from tests.support.helpers import ACCEPT_LANGUAGE, BROWSER_UAS, eventually, visitor_ip
 
 
 async def test_challenge_reward_and_reversal_end_to_end(stack: E2EStack, new_tenant: str) -> None:
@@ -37,7 +37,12 @@ async def test_challenge_reward_and_reversal_end_to_end(stack: E2EStack, new_ten
     async with stack.client("sharing") as sharing:
         for i in range(2):
             r = await sharing.get(
-                f"/r/{codes['alice']}", headers={"X-Forwarded-For": visitor_ip(i, 41), "User-Agent": BROWSER_UAS[i]}
+                f"/r/{codes['alice']}",
+                headers={
+                    "X-Forwarded-For": visitor_ip(i, 41),
+                    "User-Agent": BROWSER_UAS[i],
+                    "Accept-Language": ACCEPT_LANGUAGE,
+                },
             )
             assert r.status_code == 302
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from tests.e2e.conftest import E2EStack
 from tests.e2e.test_walking_skeleton import publish_and_share
-from tests.support.helpers import BROWSER_UAS, eventually, visitor_ip
+from tests.support.helpers import ACCEPT_LANGUAGE, BROWSER_UAS, eventually, visitor_ip
 from tests.support.sse import SSE
 
 
@@ -34,7 +34,12 @@ async def test_a_click_moves_the_board_and_the_live_stream(stack: E2EStack, new_
             assert before["window"] == "week" and before["starts_at"] is not None
             async with stack.client("sharing") as sharing:
                 r = await sharing.get(
-                    f"/r/{codes['alice']}", headers={"X-Forwarded-For": visitor_ip(1, 36), "User-Agent": BROWSER_UAS[0]}
+                    f"/r/{codes['alice']}",
+                    headers={
+                        "X-Forwarded-For": visitor_ip(1, 36),
+                        "User-Agent": BROWSER_UAS[0],
+                        "Accept-Language": ACCEPT_LANGUAGE,
+                    },
                 )
                 assert r.status_code == 302
             redirected = time.monotonic()

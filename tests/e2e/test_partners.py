@@ -13,7 +13,7 @@ import httpx
 from advocacy_sharing.features.conversions import signature
 from tests.e2e.conftest import E2EStack
 from tests.e2e.test_sharing_verdicts import CHROME, publish, share
-from tests.support.helpers import eventually, visitor_ip
+from tests.support.helpers import ACCEPT_LANGUAGE, eventually, visitor_ip
 
 
 def _signed(secret: str, body: dict[str, Any], tenant: str) -> tuple[bytes, dict[str, str]]:
@@ -30,7 +30,10 @@ async def test_two_partners_one_external_id_two_conversions(stack: E2EStack, new
     tenant = new_tenant
     code = await share(stack, tenant, "ann", await publish(stack, tenant))
     async with httpx.AsyncClient(base_url=stack.url("sharing"), timeout=10) as c:
-        r = await c.get(f"/r/{code}", headers={"X-Forwarded-For": visitor_ip(4242), "User-Agent": CHROME})
+        r = await c.get(
+            f"/r/{code}",
+            headers={"X-Forwarded-For": visitor_ip(4242), "User-Agent": CHROME, "Accept-Language": ACCEPT_LANGUAGE},
+        )
         assert r.status_code == 302
         click_id = r.headers["location"].split("adv_click=")[1].split("&")[0]
     admin = stack.token(tenant, "admin-1", "admin")

@@ -25,7 +25,7 @@ from advocacy_common.kafka import make_producer
 from advocacy_dev.devstack.broker import TansuBroker
 from advocacy_dev.devstack.net import free_port
 from advocacy_dev.devstack.stack import ProcessStack
-from tests.support.helpers import BROWSER_UAS, eventually, visitor_ip
+from tests.support.helpers import ACCEPT_LANGUAGE, BROWSER_UAS, eventually, visitor_ip
 
 
 @pytest.fixture
@@ -99,7 +99,11 @@ async def click(c: httpx.AsyncClient, code: str, i: int) -> int:
     try:
         r = await c.get(
             f"/r/{code}",
-            headers={"X-Forwarded-For": visitor_ip(i), "User-Agent": BROWSER_UAS[i % len(BROWSER_UAS)]},
+            headers={
+                "X-Forwarded-For": visitor_ip(i),
+                "User-Agent": BROWSER_UAS[i % len(BROWSER_UAS)],
+                "Accept-Language": ACCEPT_LANGUAGE,
+            },
         )
     except httpx.HTTPError:
         return 0

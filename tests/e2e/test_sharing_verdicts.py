@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from tests.e2e.conftest import E2EStack
-from tests.support.helpers import eventually, visitor_ip
+from tests.support.helpers import ACCEPT_LANGUAGE, eventually, visitor_ip
 
 CORPORA = Path(__file__).parents[1] / "fixtures" / "useragents"
 CHROME = (
@@ -48,8 +48,12 @@ async def share(stack: E2EStack, tenant: str, sub: str, content_id: str, headers
         return code
 
 
-async def hit_all(base: str, requests: list[tuple[str, str, str, str]], concurrency: int = 32) -> list[int]:
-    """(method, code, ip, user agent) each; returns statuses in order."""
+async def hit_all(
+    base: str, requests: list[tuple[str, str, str, str]], concurrency: int = 32, language: str | None = ACCEPT_LANGUAGE
+) -> list[int]:
+    """(method, code, ip, user agent) each, with Accept-Language as a browser sends it unless ``language``
+    is None; returns statuses in order."""
+    lang = {"Accept-Language": language} if language is not None else {}
     out = [0] * len(requests)
     sem = asyncio.Semaphore(concurrency)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
@@ -57,7 +61,7 @@ async def hit_all(base: str, requests: list[tuple[str, str, str, str]], concurre
 
         async def one(i: int, method: str, code: str, ip: str, ua: str) -> None:
             async with sem:
-                r = await c.request(method, f"/r/{code}", headers={"X-Forwarded-For": ip, "User-Agent": ua})
+                r = await c.request(method, f"/r/{code}", headers={"X-Forwarded-For": ip, "User-Agent": ua, **lang})
                 out[i] = r.status_code
 
         await asyncio.gather(*(one(i, *req) for i, req in enumerate(requests)))
@@ -169,3 +173,29 @@ async def test_a_mail_scanner_burst_earns_nothing_and_shows_its_reason(stack: E2
     async with stack.client("sharing", stack.token(other, "admin-1", "admin")) as s:
         assert (await s.get(f"/v1/links/{code}/verdicts")).status_code == 404  # another tenant's link
         assert (await s.get("/v1/links/not-a-code!/verdicts")).status_code == 404
+
+
+async def test_a_browser_without_accept_language_earns_nothing_and_shows_its_reason(
+    stack: E2EStack, new_tenant: str
+) -> None:
+    content_id = await publish(stack, new_tenant)
+    code = await share(stack, new_tenant, "unheaded", content_id)
+    base = stack.url("sharing")
+    # Chrome's user agent without Accept-Language (a scanner borrowing a browser's name), then the same
+    # agent with it (a person); each from a network of its own
+    assert await hit_all(base, [("GET", code, visitor_ip(1, 61), CHROME)], language=None) == [302]
+    assert await hit_all(base, [("GET", code, visitor_ip(2, 61), CHROME)]) == [302]
+
+    async def settled() -> dict[str, Any] | None:
+        m = await metrics_of(stack, new_tenant, "unheaded")
+        p = (await points_of(stack, new_tenant)).get("unheaded", 0)
+        if sum(m["clicks_by_verdict"].values()) == 2 and p == 11:
+            return {"metrics": m, "verdicts": await link_verdicts(stack, new_tenant, code)}
+        return None
+
+    final = await eventually(settled, timeout=30, interval=0.25, what="both clicks judged")
+    assert final["metrics"]["clicks"] == 1 and final["metrics"]["clicks_by_verdict"]["bot"] == 1
+    assert sorted(final["verdicts"], key=lambda i: str(i["verdict"])) == [
+        {"verdict": "bot", "reason": "no_accept_language", "taken_back": None, "clicks": 1},
+        {"verdict": "counted", "reason": None, "taken_back": None, "clicks": 1},
+    ]

@@ -16,6 +16,7 @@ from advocacy_common.events.content import MemberErased, PolicyUpdated, TenantSe
 from advocacy_common.tenant import TenantSettings
 from advocacy_sharing.features.conversions import signature
 from tests.integration.test_sharing_harness import Sharing
+from tests.support.helpers import ACCEPT_LANGUAGE
 
 CHROME = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
@@ -133,7 +134,7 @@ async def test_accounts_and_audience_at_share_time_and_listing(sharing: Sharing)
 
 
 async def clicked(sharing: Sharing, code: str, ip: str) -> str:
-    async with sharing.client(**{"X-Forwarded-For": ip, "User-Agent": CHROME}) as c:
+    async with sharing.client(**{"X-Forwarded-For": ip, "User-Agent": CHROME, "Accept-Language": ACCEPT_LANGUAGE}) as c:
         r = await c.get(f"/r/{code}")
     assert r.status_code == 302
     return r.headers["location"].split("adv_click=")[1]
@@ -265,7 +266,9 @@ async def test_invalidation_takes_back_counted_clicks_once(sharing: Sharing) -> 
     share = await sharing.share(tenant, "alice", content)
     for i in range(5):  # five people on five networks (five on one /24 this fast is a mail scanner's burst)
         await clicked(sharing, share["code"], f"198.19.{10 + i}.2")
-    async with sharing.client(**{"X-Forwarded-For": "198.19.10.2", "User-Agent": CHROME}) as c:
+    async with sharing.client(
+        **{"X-Forwarded-For": "198.19.10.2", "User-Agent": CHROME, "Accept-Language": ACCEPT_LANGUAGE}
+    ) as c:
         await c.get(f"/r/{share['code']}")  # a duplicate: not counted, nothing to take back
     await until(lambda: sharing.scalar("select count(*) = 6 from clicks where code = :c", c=share["code"]))
     admin = sharing.mint(tenant, "root", "admin")

@@ -19,6 +19,7 @@ from advocacy_common.events import new_event
 from advocacy_common.events.content import TenantSettingsUpdated
 from advocacy_common.tenant import ClickAllowList, TenantSettings
 from tests.integration.test_sharing_harness import FakeClock, Sharing
+from tests.support.helpers import ACCEPT_LANGUAGE
 
 CHROME = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
@@ -44,9 +45,18 @@ async def new_link(sharing: Sharing, tenant: str | None = None, sub: str = "alic
 
 
 async def hit(
-    sharing: Sharing, code: str, *, ip: str = "198.18.0.1", ua: str = CHROME, method: str = "GET", **h: str
+    sharing: Sharing,
+    code: str,
+    *,
+    ip: str = "198.18.0.1",
+    ua: str = CHROME,
+    method: str = "GET",
+    language: str | None = ACCEPT_LANGUAGE,
+    **h: str,
 ) -> Any:
-    async with sharing.client(**{"X-Forwarded-For": ip, "User-Agent": ua, **h}) as c:
+    """A click as a browser sends it (Accept-Language included unless ``language`` is None)."""
+    lang = {"Accept-Language": language} if language is not None else {}
+    async with sharing.client(**{"X-Forwarded-For": ip, "User-Agent": ua, **lang, **h}) as c:
         return await c.request(method, f"/r/{code}")
 
 
@@ -272,3 +282,42 @@ async def test_a_tenants_allow_list_counts_its_own_agent_and_network(sharing: Sh
     for i in range(3):
         assert (await hit(sharing, other["code"], ip=f"203.0.113.{50 + i}")).status_code == 302
     assert await sharing.wait_clicks(other["code"], 4) == {"bot": 4}
+
+
+async def test_a_browser_without_accept_language_is_a_bot_unless_allow_listed(
+    sharing: Sharing, clock: FakeClock
+) -> None:
+    tenant = f"t-{uuid.uuid4().hex[:8]}"
+    allow = ClickAllowList(networks=["198.51.100.0/24"])
+    await sharing.publish(
+        new_event(
+            "/advocacy/content",
+            tenant,
+            TenantSettingsUpdated(settings=TenantSettings(click_allow=allow), updated_at=datetime.now(UTC)),
+        )
+    )
+    for _ in range(100):  # the settings copy lands in sharing's database
+        rows = await sharing.rows("select settings from tenant_settings where tenant_id = :t", t=tenant)
+        if rows and rows[0][0].get("click_allow", {}).get("networks"):
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("sharing never copied the tenant's settings")
+    link = await new_link(sharing, tenant=tenant)
+    # Chrome's user agent without the header (a scanner borrowing it), the same agent with it (a
+    # person), and the tenant's own allow-listed network without it; a minute apart, networks apart
+    clock.advance(60)
+    assert (await hit(sharing, link["code"], ip="192.0.2.61", language=None)).status_code == 302
+    clock.advance(60)
+    assert (await hit(sharing, link["code"], ip="192.0.3.62")).status_code == 302
+    clock.advance(60)
+    assert (await hit(sharing, link["code"], ip="198.51.100.63", language=None)).status_code == 302
+    await sharing.wait_clicks(link["code"], 3)
+    rows = await sharing.rows(
+        "select verdict, reason, accept_language from clicks where code = :c order by received_at", c=link["code"]
+    )
+    assert [tuple(r) for r in rows] == [
+        ("bot", "no_accept_language", False),
+        ("counted", None, True),
+        ("counted", None, False),
+    ]

@@ -35,6 +35,7 @@ from advocacy_gamification.settings import GamificationSettings
 from advocacy_metrics.app import create_app as create_metrics
 from advocacy_metrics.settings import MetricsSettings
 from tests.integration.test_sharing_harness import Sharing, running_sharing
+from tests.support.helpers import ACCEPT_LANGUAGE
 
 CHROME = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
@@ -129,7 +130,9 @@ async def test_one_click_is_one_trace_from_the_redirect_to_metrics_and_gamificat
     assert post.context is not None
     await _wait_for(spans, ("metrics", "gamification"), post.context.trace_id)
 
-    async with stack.client(**{"X-Forwarded-For": "198.18.0.7", "User-Agent": CHROME}) as c:
+    async with stack.client(
+        **{"X-Forwarded-For": "198.18.0.7", "User-Agent": CHROME, "Accept-Language": ACCEPT_LANGUAGE}
+    ) as c:
         r = await c.get(f"/r/{share['code']}")
     assert r.status_code == 302
     redirect = next(s for s in spans.get_finished_spans() if s.name == "GET /r/{code}")

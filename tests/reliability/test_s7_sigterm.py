@@ -30,7 +30,7 @@ import pytest
 
 from advocacy_common.auth.devkeys import DevKeys
 from advocacy_dev.devstack.broker import TansuBroker
-from tests.support.helpers import BROWSER_UAS
+from tests.support.helpers import ACCEPT_LANGUAGE, BROWSER_UAS
 from tests.support.stackkit import PrivateStack, record, running_stack, sized
 from tests.support.traffic import make_shares, metrics_clicks, percentile, visitor_ip, wait_exact
 
@@ -85,7 +85,11 @@ async def test_sigterm_every_service_under_load_no_failed_request_no_lost_click(
                 req = c.build_request(
                     "GET",
                     f"{s.url('sharing')}/r/{code}",
-                    headers={"X-Forwarded-For": visitor_ip(i), "User-Agent": BROWSER_UAS[i % len(BROWSER_UAS)]},
+                    headers={
+                        "X-Forwarded-For": visitor_ip(i),
+                        "User-Agent": BROWSER_UAS[i % len(BROWSER_UAS)],
+                        "Accept-Language": ACCEPT_LANGUAGE,
+                    },
                 )
             else:
                 svc, path = rng.choice(reads)

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from advocacy_dev.devstack.broker import TansuBroker
-from tests.support.helpers import BROWSER_UAS, eventually, visitor_ip
+from tests.support.helpers import ACCEPT_LANGUAGE, BROWSER_UAS, eventually, visitor_ip
 from tests.support.processes import own_tansu
 from tests.support.stackkit import PrivateStack, running_stack
 
@@ -125,7 +125,11 @@ async def build_world(s: PrivateStack, *, counted: bool = True) -> World:
         for i in range(3):
             r = await c.get(
                 f"/r/{w.share_code}",
-                headers={"X-Forwarded-For": visitor_ip(i + 77), "User-Agent": BROWSER_UAS[i]},
+                headers={
+                    "X-Forwarded-For": visitor_ip(i + 77),
+                    "User-Agent": BROWSER_UAS[i],
+                    "Accept-Language": ACCEPT_LANGUAGE,
+                },
             )
             assert r.status_code == 302, r.text
             loc = r.headers["location"]

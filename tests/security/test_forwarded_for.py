@@ -20,7 +20,7 @@ import pytest
 
 from advocacy_common.auth.devkeys import DevKeys
 from advocacy_dev.devstack.broker import TansuBroker
-from tests.support.helpers import BROWSER_UAS, eventually
+from tests.support.helpers import ACCEPT_LANGUAGE, BROWSER_UAS, eventually
 from tests.support.stackkit import PrivateStack, running_stack
 from tests.support.traffic import make_shares
 
@@ -46,7 +46,10 @@ def untrusting_stack(pg: Any, fresh_broker: TansuBroker, dev_keys: DevKeys, tmp_
 async def _spoofed_clicks(s: PrivateStack, code: str) -> None:
     async with httpx.AsyncClient(base_url=s.url("sharing"), timeout=10) as c:
         for ip in SPOOFED:
-            r = await c.get(f"/r/{code}", headers={"X-Forwarded-For": ip, "User-Agent": BROWSER_UAS[0]})
+            r = await c.get(
+                f"/r/{code}",
+                headers={"X-Forwarded-For": ip, "User-Agent": BROWSER_UAS[0], "Accept-Language": ACCEPT_LANGUAGE},
+            )
             assert r.status_code == 302, r.text
 
 

@@ -19,6 +19,10 @@ BROWSER_UAS = [
     "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36",
 ]
 
+ACCEPT_LANGUAGE = "en-US,en;q=0.9"
+"""What a browser sends on every navigation: a person's click carries it (one without it is a
+``no_accept_language`` bot, services/sharing/README.md)."""
+
 
 def visitor_ip(i: int, net: int = 73) -> str:
     """A distinct public-looking address per visitor, each of 65,536 visitors in a row in a /24 of its
@@ -53,6 +57,7 @@ async def click(client: httpx.AsyncClient, code: str, visitor: int, *, net: int 
         headers={
             "X-Forwarded-For": visitor_ip(visitor, net),
             "User-Agent": BROWSER_UAS[visitor % len(BROWSER_UAS)],
+            "Accept-Language": ACCEPT_LANGUAGE,
         },
     )
     return r.status_code

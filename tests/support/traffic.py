@@ -22,7 +22,7 @@ import httpx
 from advocacy_common.events import new_event
 from advocacy_common.events.content import ContentPublished
 from advocacy_common.kafka import make_producer
-from tests.support.helpers import BROWSER_UAS, eventually, for_each_concurrently
+from tests.support.helpers import ACCEPT_LANGUAGE, BROWSER_UAS, eventually, for_each_concurrently
 from tests.support.stackkit import PrivateStack
 
 
@@ -117,7 +117,11 @@ async def click_once(c: httpx.AsyncClient, code: str, visitor: int) -> tuple[int
     try:
         r = await c.get(
             f"/r/{code}",
-            headers={"X-Forwarded-For": visitor_ip(visitor), "User-Agent": BROWSER_UAS[visitor % len(BROWSER_UAS)]},
+            headers={
+                "X-Forwarded-For": visitor_ip(visitor),
+                "User-Agent": BROWSER_UAS[visitor % len(BROWSER_UAS)],
+                "Accept-Language": ACCEPT_LANGUAGE,
+            },
         )
         status = r.status_code
     except httpx.HTTPError:

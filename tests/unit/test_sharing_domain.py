@@ -204,3 +204,11 @@ def test_allow_list_settings_are_bounded_and_checked() -> None:
     ):
         with pytest.raises(ValidationError):
             ClickAllowList.model_validate(bad)
+
+
+@given(st.one_of(st.none(), st.booleans()))
+def test_no_accept_language_fires_only_when_the_header_did_not_come(sent: bool | None) -> None:
+    # True: the header came; None: a producer older than the field, not judged; False: a bot
+    reason = domain.header_reason(sent)
+    assert (reason == domain.NO_ACCEPT_LANGUAGE) is (sent is False)
+    assert reason in (None, domain.NO_ACCEPT_LANGUAGE)

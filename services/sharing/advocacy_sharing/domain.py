@@ -164,10 +164,20 @@ SCANNER_TIMING = "scanner_timing"
 SCANNER_WINDOW = timedelta(seconds=3)
 BURST_WINDOW = timedelta(seconds=1)
 BURST_MIN = 3
-# Named, recorded at the edge (``ClickReceived.accept_language``, ``clicks.accept_language``), not yet
-# a verdict: every browser sends Accept-Language on a navigation, but the real-browser corpora are
-# user-agent strings, so the rule cannot be measured on them; the column measures it on real traffic.
+# Every browser sends Accept-Language on a navigation (desktop, phone, in-app webviews, headless
+# Chromium too); mail scanners and scripts that borrow a browser's user agent often do not. The edge
+# records whether the header came (``ClickReceived.accept_language``, ``clicks.accept_language``); a
+# click whose user agent passed the browser-evidence rules but came without it is a
+# ``no_accept_language`` bot. None (a producer older than the field) is not judged. Measured on its
+# own in bench verdicts (the corpora are user agents: stated there how) and on the real Chromium of
+# tests/e2e/test_console_browser.py, whose clicks count.
 NO_ACCEPT_LANGUAGE = "no_accept_language"
+
+
+def header_reason(accept_language: bool | None) -> str | None:
+    """``no_accept_language`` when the request came without the header (False); None when it came
+    with it (True) or nobody recorded whether it did (None)."""
+    return NO_ACCEPT_LANGUAGE if accept_language is False else None
 
 
 def network_of(ip: str) -> str | None:

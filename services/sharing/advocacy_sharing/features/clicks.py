@@ -4,9 +4,10 @@ judged and enriched clicks out (``share.clicked.v1``), journaled in the ``clicks
 The edge decided what it could alone (HEAD -> bot, over the rate -> rate_limited). Here: bots by
 user agent (no evidence of a browser, three bot databases, preview fetchers: adapters/verdicts.py,
 cached per user agent), visitors' networks inside known datacenter ranges (``datacenter_range``:
-adapters/ranges.py), the sharer's own clicks and repeated visitors, against the link's history in
-the database plus the batch itself. Every bot verdict stores its reason (``clicks.reason`` and the
-event's ``reason``).
+adapters/ranges.py), requests without Accept-Language (``no_accept_language``: domain.py), a mail
+scanner's burst on a new link (``scanner_timing``), the sharer's own clicks and repeated visitors,
+against the link's history in the database plus the batch itself. Every bot verdict stores its
+reason (``clicks.reason`` and the event's ``reason``).
 
 Invalidation (``POST /v1/clicks/invalidate``): an admin judges clicks fraudulent after the fact.
 
@@ -151,10 +152,14 @@ async def judge_clicks(session: AsyncSession, events: Sequence[Envelope[Any]]) -
         )
         if click.method == "HEAD":
             bot_reason: str | None = domain.HEAD_REQUEST
-        elif allowed:  # the tenant's allow-list: no user-agent, range or scanner rule
+        elif allowed:  # the tenant's allow-list: no user-agent, range, header or scanner rule
             bot_reason = None
-        else:
-            bot_reason = verdicts.ua_reason(click.user_agent) or ranges.network_reason(click.ip_network)
+        else:  # the user agent, then the network, then the headers; the history's burst rule last
+            bot_reason = (
+                verdicts.ua_reason(click.user_agent)
+                or ranges.network_reason(click.ip_network)
+                or domain.header_reason(click.accept_language)
+            )
         if (
             bot_reason is None
             and not allowed
