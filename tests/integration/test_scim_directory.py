@@ -22,6 +22,7 @@ import sqlalchemy as sa
 
 from advocacy_common.auth.devkeys import DevKeys, ensure_dev_keys
 from advocacy_common.db import make_engine, make_sessionmaker
+from advocacy_content.features import scim as scim_features
 from advocacy_content.features.scim import erase_inactive
 from tests.integration.scim_server import ScimServer, serving_scim
 from tests.support.helpers import token_for
@@ -562,3 +563,61 @@ async def test_a_patch_is_bounded_not_the_group_it_patches(scim: ScimServer) -> 
         r = await c.patch(f"/Groups/{group['id']}", json=add)
         assert r.status_code == 200, r.text
         assert len(r.json()["members"]) == 1002
+
+
+async def test_a_group_is_bounded_and_its_members_can_be_left_out(
+    scim: ScimServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MAX_MEMBERS_PER_GROUP across PATCHes (here lowered to 1,200, past one request's 1,000, so the
+    test stays fast; the service runs in this process): one more is 400 invalidValue and changes
+    nothing, one fewer still works; ``excludedAttributes=members`` / ``attributes=`` leave the
+    members out of a group's GET and of the list (RFC 7644 §3.9)."""
+    assert scim_features.MAX_MEMBERS_PER_GROUP >= 10_000
+    CAP = 1200
+    monkeypatch.setattr(scim_features, "MAX_MEMBERS_PER_GROUP", CAP)
+    async with scim.client(A) as c:
+        group = await create(c, "/Groups", {"schemas": [GROUP], "displayName": "Everyone"})
+    engine = make_engine(scim.database_url, pool_size=1)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO scim_users (tenant_id, id, employee_id, user_name, user_name_key, active, resource,"
+                    " version, created_at, updated_at) SELECT :t, 'u' || g, 'e' || g, 'u' || g, 'u' || g, true,"
+                    " jsonb_build_object('schemas', jsonb_build_array(CAST(:s AS text)), 'id', 'u' || g, 'userName', 'u' || g),"
+                    " 1, now(), now() FROM generate_series(1, :n) g"
+                ),
+                {"t": A, "s": USER, "n": CAP + 1},
+            )
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO scim_group_members (tenant_id, group_id, user_id)"
+                    " SELECT :t, :g, 'u' || g FROM generate_series(1, :n) g"
+                ),
+                {"t": A, "g": group["id"], "n": CAP},
+            )
+    finally:
+        await engine.dispose()
+    path = f"/Groups/{group['id']}"
+    one_more = {
+        "schemas": [PATCH],
+        "Operations": [{"op": "add", "path": "members", "value": [{"value": f"u{CAP + 1}"}]}],
+    }
+    one_fewer = {"schemas": [PATCH], "Operations": [{"op": "remove", "path": 'members[value eq "u1"]'}]}
+    async with scim.client(A) as c:
+        before = await state(scim)
+        r = await c.patch(path, json=one_more)
+        assert_scim_error(r, 400, "invalidValue")
+        assert f"{CAP:,}" in r.json()["detail"]
+        assert await state(scim) == before
+        for params in ({"excludedAttributes": "members"}, {"attributes": "displayName"}):
+            r = await c.get(path, params=params)
+            assert r.status_code == 200, r.text
+            assert "members" not in r.json() and r.json()["displayName"] == "Everyone"
+            r = await c.get("/Groups", params=params)
+            assert r.status_code == 200, r.text
+            (listed,) = r.json()["Resources"]
+            assert "members" not in listed and listed["id"] == group["id"]
+        assert len((await c.get(path, params={"attributes": "members"})).json()["members"]) == CAP
+        assert (await c.patch(path, json=one_fewer)).status_code == 200
+        assert (await c.patch(path, json=one_more)).status_code == 200

@@ -19,6 +19,7 @@ from advocacy_common.db import SessionDep
 from advocacy_content.adapters.scim import (
     BASE_PATH,
     MAX_FILTER_CHARS,
+    MAX_MEMBERS_PER_GROUP,
     MEDIA_TYPE,
     ScimRoute,
     UserResource,
@@ -82,7 +83,10 @@ _ERROR: dict[str, Any] = {
     },
 }
 _ERRORS = {
-    400: "invalidFilter, invalidValue, invalidPath, invalidSyntax, noTarget or mutability (scimType)",
+    400: (
+        "invalidFilter, invalidValue, invalidPath, invalidSyntax, noTarget or mutability (scimType);"
+        f" invalidValue past {MAX_MEMBERS_PER_GROUP:,} members in one group"
+    ),
     401: "No valid SCIM secret (a token is not one)",
     404: "Not found (another tenant's resource is not found either)",
     409: "uniqueness: another user has this userName or employee id, another group this displayName",

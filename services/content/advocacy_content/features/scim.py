@@ -53,6 +53,7 @@ from advocacy_common.tenant import DirectorySettings
 from advocacy_content.adapters import directory
 from advocacy_content.adapters.events import emit, now
 from advocacy_content.adapters.scim import (
+    MAX_MEMBERS_PER_GROUP,
     MAX_MEMBERS_PER_REQUEST,
     MAX_OPERATIONS,
     MAX_SECRET_CHARS,
@@ -466,10 +467,15 @@ async def _group_model(session: AsyncSession, caller: Caller, row: Any, *, with_
 
 def _wanted_members(group: Any, *, named_by_request: bool = True) -> dict[str, str | None]:
     """The members a group is to have. When the request named them all (POST, PUT) they are bounded
-    here; a PATCH's result may be any size (the PATCH itself was bounded before it was parsed)."""
+    here by MAX_MEMBERS_PER_REQUEST; a PATCH's result (the PATCH itself was bounded before it was
+    parsed) by MAX_MEMBERS_PER_GROUP, before anything is written."""
     wanted = {m.value: m.display for m in group.members or [] if m.value}
     if named_by_request and len(wanted) > MAX_MEMBERS_PER_REQUEST:
         raise PayloadTooLargeException(detail=f"a group request may name at most {MAX_MEMBERS_PER_REQUEST} members")
+    if len(wanted) > MAX_MEMBERS_PER_GROUP:
+        raise bad_value(
+            f"a group may have at most {MAX_MEMBERS_PER_GROUP:,} members; this change would give it {len(wanted):,}"
+        )
     return wanted
 
 
@@ -514,11 +520,12 @@ async def _set_members(
         await session.execute(
             sa.delete(GM).where(GM.c.tenant_id == tenant_id, GM.c.group_id == group_id, GM.c.user_id.in_(sorted(gone)))
         )
-    if wanted:
+    rows = sorted(wanted.items())
+    for i in range(0, len(rows), UPSERT_ROWS):
         stmt = pg_insert(GM).values(
             [
                 {"tenant_id": tenant_id, "group_id": group_id, "user_id": u, "display": d}
-                for u, d in sorted(wanted.items())
+                for u, d in rows[i : i + UPSERT_ROWS]
             ]
         )
         await session.execute(
@@ -529,6 +536,11 @@ async def _set_members(
             )
         )
     return gone | new
+
+
+# Member rows per upsert statement: 4 bind parameters each, under PostgreSQL's 32,767 per statement
+# (a group of 6,600 members or more failed in one statement).
+UPSERT_ROWS = 5000
 
 
 async def _after_group_change(
