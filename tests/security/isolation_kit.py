@@ -76,22 +76,30 @@ async def call(client: httpx.AsyncClient, op: Operation, values: dict[str, str])
 
 
 def normalized(response: httpx.Response, replace: dict[str, str]) -> tuple[int, Any]:
-    """Status and body with the given values (ids) and every timestamp blanked out."""
-    text = response.text
-    for value, placeholder in replace.items():
-        text = text.replace(value, placeholder)
+    """Status and body with the given values (ids) and every timestamp blanked out.
+
+    An id is replaced only as a whole token (not inside a longer word or number) and only in the
+    body's strings and keys, never in its numbers: a small id such as a delivery's ``1`` must not
+    rewrite every digit 1 of the body (a count, a limit, a date) and make two equal answers differ."""
     try:
-        body: Any = json.loads(text) if text else None
+        body: Any = json.loads(response.text) if response.text else None
     except ValueError:
-        body = text
-    return response.status_code, _blank_times(body)
+        return response.status_code, _replace_ids(response.text, replace)
+    return response.status_code, _walk(body, replace)
 
 
-def _blank_times(node: Any) -> Any:
+def _replace_ids(text: str, replace: dict[str, str]) -> str:
+    for value, placeholder in replace.items():
+        if value:
+            text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(value)}(?![A-Za-z0-9])", placeholder, text)
+    return text
+
+
+def _walk(node: Any, replace: dict[str, str]) -> Any:
     if isinstance(node, dict):
-        return {k: _blank_times(v) for k, v in node.items()}
+        return {_replace_ids(k, replace): _walk(v, replace) for k, v in node.items()}
     if isinstance(node, list):
-        return [_blank_times(v) for v in node]
-    if isinstance(node, str) and _TIME.match(node):
-        return "<time>"
+        return [_walk(v, replace) for v in node]
+    if isinstance(node, str):
+        return "<time>" if _TIME.match(node) else _replace_ids(node, replace)
     return node
