@@ -94,11 +94,14 @@ def networks() -> list[str]:
         "",
         "The other rules that read no user agent, each on its own: `scanner_timing` flags 0 agents of every "
         "corpus (it reads timing and networks; its cost to people is stated as a property in "
-        "tests/unit/test_sharing_domain.py); `no_accept_language` is recorded per click "
-        "(`clicks.accept_language`), not a verdict, so it drops 0 % of every browser corpus, and as a "
-        "verdict it cannot be measured here: these corpora carry no headers, and the one browser-header "
-        "corpus found (npm header-generator's network) has no Accept-Language node (it adds the header "
-        "from its locale option). It is measured on real traffic first (services/sharing/README.md).",
+        "tests/unit/test_sharing_domain.py); `no_accept_language` (a verdict: a browser's user agent "
+        "without the header) flags 0 agents of every browser corpus modelled as what they are, browsers' "
+        "navigations, which carry the header (every browser's do, webviews' and headless Chromium's too). "
+        "The corpora carry no headers, so that is the model, not a measurement: the measurement is the "
+        "real Chromium of tests/e2e/test_console_browser.py, whose navigation to a link carries "
+        "Accept-Language and whose click counts. The one browser-header corpus found (npm "
+        "header-generator's network) has no Accept-Language node (it adds the header from its locale "
+        "option). What it catches of bots is not measured here either (bot corpora carry no headers).",
     ]
 
 

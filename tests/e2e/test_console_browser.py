@@ -11,6 +11,8 @@ width (test-artifacts/console/, git-ignored).
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import json
 import os
 import re
@@ -28,7 +30,7 @@ import pytest
 from advocacy_dev.devstack.net import free_port
 from advocacy_dev.devstack.processes import ServiceProcess
 from tests.support import browser
-from tests.support.helpers import BROWSER_UAS, visitor_ip
+from tests.support.helpers import ACCEPT_LANGUAGE, BROWSER_UAS, visitor_ip
 from tests.support.processes import own_tansu
 from tests.support.stackkit import PrivateStack
 
@@ -220,11 +222,44 @@ async def test_publish_share_and_watch_the_wall_move(
     )  # her share
     await check_page(wall, "wall")
     await wall.evaluate("window.__notReloaded = true")
-    async with httpx.AsyncClient(base_url=sharing, timeout=10) as visitor:
-        r = await visitor.get(
-            f"/r/{code}", headers={"X-Forwarded-For": visitor_ip(1, 36), "User-Agent": BROWSER_UAS[0]}
+    # a person opens the link in the real Chromium: its own navigation headers (Accept-Language among
+    # them: a click without it is a no_accept_language bot), a desktop Chrome's user agent (headless
+    # Chromium names itself HeadlessChrome, a known crawler) and a visitor's address. The request to
+    # sharing is not intercepted (an intercepted one lacks the headers the network stack adds); the
+    # 302's destination is, through the DevTools protocol (Playwright routes no redirect's target),
+    # so no test reaches it
+    reader = await chromium.new_context(
+        user_agent=BROWSER_UAS[0], extra_http_headers={"X-Forwarded-For": visitor_ip(1, 36)}
+    )
+    page = await reader.new_page()
+    cdp = await reader.new_cdp_session(page)
+    stand_in = base64.b64encode(b"<!doctype html><title>x</title>").decode()
+    pending: list[asyncio.Future[Any]] = []
+
+    def fulfil(event: dict[str, Any]) -> None:
+        pending.append(
+            asyncio.ensure_future(
+                cdp.send(
+                    "Fetch.fulfillRequest",
+                    {
+                        "requestId": event["requestId"],
+                        "responseCode": 200,
+                        "responseHeaders": [{"name": "Content-Type", "value": "text/html"}],
+                        "body": stand_in,
+                    },
+                )
+            )
         )
-        assert r.status_code == 302
+
+    cdp.on("Fetch.requestPaused", fulfil)
+    await cdp.send("Fetch.enable", {"patterns": [{"urlPattern": "https://example.com/*"}]})
+    async with page.expect_response(lambda r: "/r/" in r.url) as answered:
+        await page.goto(f"{sharing}/r/{code}")
+    response = await answered.value
+    assert response.status == 302
+    assert "accept-language" in await response.request.all_headers()
+    await asyncio.gather(*pending)
+    await reader.close()
     try:
         await wall.wait_for_function(
             f"[...document.querySelectorAll('#board tbody tr')].some(r => ({alice_points})(r) && "
@@ -240,7 +275,12 @@ async def test_publish_share_and_watch_the_wall_move(
     console_stack.services.process("gamification").restart()
     async with httpx.AsyncClient(base_url=sharing, timeout=10) as visitor:
         r = await visitor.get(
-            f"/r/{code}", headers={"X-Forwarded-For": visitor_ip(2, 36), "User-Agent": BROWSER_UAS[1]}
+            f"/r/{code}",
+            headers={
+                "X-Forwarded-For": visitor_ip(2, 36),
+                "User-Agent": BROWSER_UAS[1],
+                "Accept-Language": ACCEPT_LANGUAGE,
+            },
         )
         assert r.status_code == 302
     await wall.wait_for_function(
