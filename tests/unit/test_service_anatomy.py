@@ -16,7 +16,8 @@ pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = {
-    name: ROOT / "services" / name / f"advocacy_{name}" for name in ("content", "sharing", "metrics", "gamification", "notifications")
+    name: ROOT / "services" / name / f"advocacy_{name}"
+    for name in ("content", "sharing", "metrics", "gamification", "notifications")
 }
 
 FIXED = {"__init__.py", "__main__.py", "app.py", "settings.py", "schemas.py", "db.py", "consumers.py", "migrations"}
