@@ -19,6 +19,7 @@ import contextlib
 import hmac
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -354,15 +355,32 @@ async def list_users(
     count: int | None,
     params: ResponseParameters[Any] | None,
 ) -> dict[str, Any]:
-    where = U.c.tenant_id == caller.tenant_id
-    if filter_:
-        where = sa.and_(where, filter_clause(filter_, UserResource, USER_FILTERS))
-    start, size = page_bounds(start_index, count)
-    total = (await session.execute(sa.select(sa.func.count()).select_from(U).where(where))).scalar_one()
-    rows = (
-        await session.execute(sa.select(U).where(where).order_by(U.c.created_at, U.c.id).offset(start - 1).limit(size))
-    ).all()
+    filtered = filter_clause(filter_, UserResource, USER_FILTERS) if filter_ else None
+    rows, total, start = await _page(session, U, caller, filtered, start_index, count)
     return _listing(UserResource, [_user_model(r, caller) for r in rows], total, start, params)
+
+
+async def _page(
+    session: AsyncSession,
+    table: sa.Table,
+    caller: Caller,
+    filtered: sa.ColumnElement[bool] | None,
+    start_index: int | None,
+    count: int | None,
+) -> tuple[Sequence[Any], int, int]:
+    """One page of a tenant's users or groups in creation order (SCIM paging is by index), with the
+    total the filter matches and the page's 1-based start."""
+    where = table.c.tenant_id == caller.tenant_id
+    if filtered is not None:
+        where = sa.and_(where, filtered)
+    start, size = page_bounds(start_index, count)
+    total = (await session.execute(sa.select(sa.func.count()).select_from(table).where(where))).scalar_one()
+    rows = (
+        await session.execute(
+            sa.select(table).where(where).order_by(table.c.created_at, table.c.id).offset(start - 1).limit(size)
+        )
+    ).all()
+    return rows, int(total), start
 
 
 async def _save_user(
@@ -600,14 +618,8 @@ async def list_groups(
     count: int | None,
     params: ResponseParameters[Any] | None,
 ) -> dict[str, Any]:
-    where = G.c.tenant_id == caller.tenant_id
-    if filter_:
-        where = sa.and_(where, filter_clause(filter_, Group, GROUP_FILTERS))
-    start, size = page_bounds(start_index, count)
-    total = (await session.execute(sa.select(sa.func.count()).select_from(G).where(where))).scalar_one()
-    rows = (
-        await session.execute(sa.select(G).where(where).order_by(G.c.created_at, G.c.id).offset(start - 1).limit(size))
-    ).all()
+    filtered = filter_clause(filter_, Group, GROUP_FILTERS) if filter_ else None
+    rows, total, start = await _page(session, G, caller, filtered, start_index, count)
     with_members = not _excludes_members(params)
     groups = [await _group_model(session, caller, r, with_members=with_members) for r in rows]
     return _listing(Group, groups, total, start, params)
