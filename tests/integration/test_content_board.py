@@ -267,3 +267,47 @@ async def test_erasure_forgets_the_person(sm: async_sessionmaker[AsyncSession]) 
             {"t": tenant},
         )
         assert erased == 1
+
+
+async def test_the_proposer_and_the_requester_are_told(sm: async_sessionmaker[AsyncSession]) -> None:
+    """A rejected suggestion publishes ``content.suggestion_rejected`` (proposer, title, reason) and
+    an approved one names its title; a coach's reply publishes ``coaching.replied`` for the
+    requester, the requester's own reply nothing. All in the transaction of the change (outbox)."""
+    from advocacy_content.schemas import RejectIn
+
+    tenant = f"t-{uuid.uuid4().hex[:8]}"
+    eve, admin, coach = who(tenant, "eve", team="sales"), who(tenant, "boss", "admin"), who(tenant, "cora", "coach")
+    async with sm() as s, s.begin():
+        no, _ = await suggestions.propose(
+            s, eve, SuggestionCreate(title="Weak idea", url="https://example.com/n"), link_sample=None
+        )
+        yes, _ = await suggestions.propose(
+            s, eve, SuggestionCreate(title="Good idea", url="https://example.com/y"), link_sample=None
+        )
+        thread = await coaching.create_request(s, eve, CoachingCreate(network="linkedin", draft="d", question="q"))
+    async with sm() as s, s.begin():
+        await suggestions.reject(s, admin, no.id, RejectIn(reason="  off-brand  "))
+        await suggestions.approve(s, admin, yes.id)
+        await coaching.reply(s, eve, thread.id, ReplyIn(text="more context"))
+        await coaching.reply(s, coach, thread.id, ReplyIn(text="looks good"))
+    async with sm() as s:
+        rows = (
+            await s.execute(
+                sa.text(
+                    "SELECT event_type, key, convert_from(value, 'UTF8')::jsonb AS data FROM outbox"
+                    " WHERE tenant_id = :t AND (event_type LIKE '%suggestion%' OR event_type LIKE '%coaching%')"
+                    " ORDER BY id"
+                ),
+                {"t": tenant},
+            )
+        ).all()
+    assert [r.event_type for r in rows] == [
+        "io.advocacy.content.suggestion_rejected.v1",
+        "io.advocacy.content.suggestion_approved.v1",
+        "io.advocacy.coaching.replied.v1",
+    ]
+    rejected, approved, replied = (r.data for r in rows)
+    assert (rejected["proposer_id"], rejected["title"], rejected["reason"]) == ("eve", "Weak idea", "off-brand")
+    assert (approved["proposer_id"], approved["title"]) == ("eve", "Good idea")
+    assert (replied["requester_id"], replied["coach_id"], replied["request_id"]) == ("eve", "cora", thread.id)
+    assert rows[2].key == f"{tenant}:eve" and "text" not in replied  # private: no reply text

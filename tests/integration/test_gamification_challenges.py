@@ -118,6 +118,18 @@ async def test_winners_fixed_once_by_racing_finalisers(gam: Gam, new_tenant: str
     assert [(w["rank"], w["team"], w["points"]) for w in d["winners"]] == [(1, "red", 27)]
     assert d["progress"]["teams"][0]["team"] == "blue"
     assert await gam.scalar("SELECT count(*) FROM challenge_winners WHERE challenge_id = :c", c=top["id"]) == 3
+    # published once, by the one finaliser, in the same transaction (notifications tells people):
+    # created, then each winner, then finalised, all under the challenge's key (so in that order)
+    for c, winners in ((top, ["ann", "cat", "dan"]), (team, ["red"])):
+        rows = await gam.rows(
+            "SELECT event_type, key, convert_from(value, 'UTF8')::jsonb AS data FROM outbox"
+            " WHERE tenant_id = :t AND key = :k ORDER BY id",
+            t=t,
+            k=f"{t}:challenge:{c['id']}",
+        )
+        assert [r.event_type.split(".")[-2] for r in rows] == ["created", *["won"] * len(winners), "finalised"]
+        assert sorted(r.data["employee_id"] or r.data["team"] for r in rows[1:-1]) == winners
+        assert rows[-1].data["winners"] == len(winners) and rows[0].data["name"] == c["name"]
 
 
 async def test_bad_challenges_are_422_naming_the_field(gam: Gam, new_tenant: str) -> None:

@@ -140,7 +140,13 @@ async def test_fulfil_and_cancel_refund_through_the_ledger(gam: Gam, new_tenant:
     events = await gam.rows(
         "SELECT event_type FROM outbox WHERE tenant_id = :t AND event_type LIKE '%reward%' ORDER BY id", t=t
     )
-    assert [e.event_type.split(".")[-2] for e in events] == ["redeemed", "redeemed", "redemption_cancelled"]
+    # fulfilling tells the employee (notifications): one reward.fulfilled, in the same transaction
+    assert [e.event_type.split(".")[-2] for e in events] == [
+        "redeemed",
+        "redeemed",
+        "fulfilled",
+        "redemption_cancelled",
+    ]
     await ledger_is_the_truth(gam, t)
 
 

@@ -95,6 +95,44 @@ class SuggestionApproved(_ContentEvent):
     proposer_id: str
     approved_by: str
     approved_at: datetime
+    # added in place (optional): the item's title, so the proposer's notice can name it
+    title: str | None = None
+
+
+@register
+class SuggestionRejected(_ContentEvent):
+    """An admin rejected an employee's suggestion; the proposer hears why (``reason``, what the
+    admin wrote, at most 2,000 characters). Not partner-visible: the reason is free text."""
+
+    TYPE = "io.advocacy.content.suggestion_rejected.v1"
+
+    proposer_id: str
+    title: str
+    rejected_by: str
+    reason: str | None = None
+    rejected_at: datetime
+
+
+@register
+class CoachingReplied(EventData):
+    """A coach replied to an employee's coaching request (the requester is told). The reply itself
+    stays in content: threads are private, so the event carries ids and the time, no text. Keyed by
+    tenant + requester, like the person's other events."""
+
+    TOPIC = topics.CONTENT
+    TYPE = "io.advocacy.coaching.replied.v1"
+
+    request_id: str
+    reply_id: str
+    requester_id: str
+    coach_id: str
+    replied_at: datetime
+
+    def partition_key(self, tenant_id: str) -> str:
+        return f"{tenant_id}:{self.requester_id}"
+
+    def subject(self) -> str | None:
+        return self.request_id
 
 
 class _TenantEvent(EventData):

@@ -70,3 +70,75 @@ class RedemptionCancelled(_EmployeeEvent):
     refunded_points: int
     value: Money | None = None
     cancelled_at: datetime
+
+
+@register
+class RewardFulfilled(_EmployeeEvent):
+    """An admin handed over a redeemed reward (the redemption moved pending -> fulfilled)."""
+
+    TYPE = "io.advocacy.reward.fulfilled.v1"
+
+    redemption_id: str
+    reward_id: str
+    reward_name: str
+    fulfilled_at: datetime
+
+
+class _ChallengeEvent(EventData):
+    """A challenge's events share its key, so they arrive in order: created, then each winner, then
+    finalised."""
+
+    TOPIC = topics.GAMIFICATION
+    challenge_id: str
+
+    def partition_key(self, tenant_id: str) -> str:
+        return f"{tenant_id}:challenge:{self.challenge_id}"
+
+    def subject(self) -> str | None:
+        return self.challenge_id
+
+
+@register
+class ChallengeCreated(_ChallengeEvent):
+    """A challenge was set up. Its audience is the tenant's whole programme (challenges are not
+    targeted); ``content_ids``, when given, are the items that count towards it."""
+
+    TYPE = "io.advocacy.challenge.created.v1"
+
+    name: str
+    starts_at: datetime
+    ends_at: datetime
+    goal_kind: str  # threshold | top_n | team_total
+    goal_value: int
+    content_ids: list[str] | None = None
+    created_at: datetime
+
+
+@register
+class ChallengeWon(_ChallengeEvent):
+    """One winner of a finalised challenge: a person (``employee_id``), or a team (``team``, for a
+    team-total goal; ``employee_id`` is then None). One event per winner rather than a list in
+    ``challenge.finalised``: a threshold challenge can have thousands of winners, and an event stays
+    small. Published just before ``challenge.finalised``, under the same key."""
+
+    TYPE = "io.advocacy.challenge.won.v1"
+
+    name: str
+    employee_id: str | None = None
+    team: str | None = None
+    rank: int
+    points: int
+    finalised_at: datetime
+
+
+@register
+class ChallengeFinalised(_ChallengeEvent):
+    """The challenge ended and its winners are fixed (each one a ``challenge.won`` before this)."""
+
+    TYPE = "io.advocacy.challenge.finalised.v1"
+
+    name: str
+    ends_at: datetime
+    goal_kind: str
+    winners: int
+    finalised_at: datetime

@@ -1,6 +1,7 @@
 """Coaching: an employee asks coaches for private advice on a draft post. Only the requester, the
 tenant's coaches and its admins read a thread; anyone else gets a 404 (its existence is private
-too). Nothing here is published as an event: metrics never sees a thread."""
+too). A coach's reply publishes ``coaching.replied`` (ids and time, no text) so the requester is
+told; nothing else is published: metrics never sees a thread."""
 
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ from sqlmodel import col, select
 from advocacy_common import policycheck
 from advocacy_common.auth.principal import Principal
 from advocacy_common.errors import Conflict, Forbidden, NotFound, Unprocessable
+from advocacy_common.events.content import CoachingReplied
 from advocacy_common.networks import Network
 from advocacy_common.pagination import PageParams, as_str, as_time, encode_cursor, parse_cursor
 from advocacy_content import domain
-from advocacy_content.adapters.events import now
+from advocacy_content.adapters.events import emit, now
 from advocacy_content.db import CoachingReply, CoachingRequest
 from advocacy_content.features.policy import current_policy
 from advocacy_content.schemas import CoachingCreate, CoachingPublic, ReplyIn, ReplyPublic, ViolationOut
@@ -141,9 +143,10 @@ async def reply(session: AsyncSession, who: Principal, request_id: str, body: Re
     if r.status != OPEN:
         raise Conflict("the thread is closed")
     at = now()
+    reply_id = str(uuid.uuid4())
     session.add(
         CoachingReply(
-            id=str(uuid.uuid4()),
+            id=reply_id,
             tenant_id=r.tenant_id,
             request_id=r.id,
             author_id=who.sub,
@@ -153,6 +156,11 @@ async def reply(session: AsyncSession, who: Principal, request_id: str, body: Re
         )
     )
     r.updated_at = at
+    if role == "coach":  # the requester is told (their own replies tell nobody)
+        data = CoachingReplied(
+            request_id=r.id, reply_id=reply_id, requester_id=r.requester_id, coach_id=who.sub, replied_at=at
+        )
+        await emit(session, r.tenant_id, data, at)
     await session.flush()
     return await _detail(session, r)
 

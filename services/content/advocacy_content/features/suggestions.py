@@ -1,5 +1,6 @@
 """Employee suggestions: proposed content that admins approve (it becomes content, credited to the
-proposer: ``content.suggestion_approved``) or reject with a reason the proposer reads. With the
+proposer: ``content.suggestion_approved``) or reject with a reason the proposer reads
+(``content.suggestion_rejected``). With the
 tenant's ``second_approver_required``, two different admins must approve."""
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from sqlmodel import col, select
 from advocacy_common import audit
 from advocacy_common.auth.principal import Principal
 from advocacy_common.errors import Conflict, Unprocessable
-from advocacy_common.events.content import SuggestionApproved
+from advocacy_common.events.content import SuggestionApproved, SuggestionRejected
 from advocacy_common.pagination import PageParams, as_str, as_time, encode_cursor, parse_cursor
 from advocacy_common.policy import Policy
 from advocacy_common.tenant_store import load_tenant_settings
@@ -105,7 +106,9 @@ async def approve(session: AsyncSession, who: Principal, content_id: str) -> Con
         await emit(
             session,
             who.tenant_id,
-            SuggestionApproved(content_id=item.id, proposer_id=item.proposer_id, approved_by=who.sub, approved_at=at),
+            SuggestionApproved(
+                content_id=item.id, proposer_id=item.proposer_id, approved_by=who.sub, approved_at=at, title=item.title
+            ),
             at,
         )
     await session.flush()
@@ -130,5 +133,19 @@ async def reject(session: AsyncSession, who: Principal, content_id: str, body: R
     item.status = domain.Status.rejected
     item.rejection_reason = body.reason.strip()
     item.reviewed_by, item.reviewed_at, item.updated_at = who.sub, at, at
+    if item.proposer_id is not None:  # the proposer hears why (notifications)
+        await emit(
+            session,
+            who.tenant_id,
+            SuggestionRejected(
+                content_id=item.id,
+                proposer_id=item.proposer_id,
+                title=item.title,
+                rejected_by=who.sub,
+                reason=item.rejection_reason,
+                rejected_at=at,
+            ),
+            at,
+        )
     await session.flush()
     return item

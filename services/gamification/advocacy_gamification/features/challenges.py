@@ -2,7 +2,11 @@
 and optionally chosen content. Progress is live: ``challenge_totals`` moves with the ledger (see
 ``ledger.post``). Winners are fixed once, after the end: a worker takes due challenges ``FOR
 UPDATE SKIP LOCKED``, computes the winners and marks the challenge finalised in one transaction,
-so with several workers each challenge is finalised by exactly one of them."""
+so with several workers each challenge is finalised by exactly one of them.
+
+Published, in the same transactions: ``challenge.created`` when it is set up, and at finalisation one
+``challenge.won`` per winner then ``challenge.finalised`` (notifications tells people: started,
+ended, won)."""
 
 from __future__ import annotations
 
@@ -15,12 +19,16 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from advocacy_common.errors import Unprocessable
+from advocacy_common.events import new_event
+from advocacy_common.events.gamification import ChallengeCreated, ChallengeFinalised, ChallengeWon
+from advocacy_common.outbox import add_event, add_events
 from advocacy_common.pagination import PageParams, as_str, as_time, encode_cursor, parse_cursor
 from advocacy_gamification import domain
 from advocacy_gamification.adapters.ledger import notify_boards, tenant_lock_key
 from advocacy_gamification.adapters.sql import ranked_member
 from advocacy_gamification.db import CHALLENGE_TOTALS, CHALLENGE_WINNERS, CHALLENGES, LEDGER, MEMBERS
 from advocacy_gamification.features.leaderboard import challenge_row, challenge_scope, display, place, ranked_page
+from advocacy_gamification.settings import SOURCE
 
 log = logging.getLogger("advocacy.gamification.challenges")
 
@@ -109,6 +117,17 @@ async def create(
             ).select_from(sums.outerjoin(MEMBERS, member)),
         )
     )
+    created = ChallengeCreated(
+        challenge_id=cid,
+        name=name,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        goal_kind=goal_kind,
+        goal_value=goal_value,
+        content_ids=content_ids,
+        created_at=row.created_at,
+    )
+    await add_event(session, new_event(SOURCE, tenant_id, created, at=row.created_at))
     return challenge_out(row, datetime.now(UTC))
 
 
@@ -234,6 +253,23 @@ async def finalise(session: AsyncSession, c: Any, now: datetime) -> int:
             ],
         )
     await session.execute(sa.update(CHALLENGES).where(CHALLENGES.c.id == c.id).values(finalised_at=now))
+    team = c.goal_kind == "team_total"
+    events = [
+        ChallengeWon(
+            challenge_id=c.id,
+            name=c.name,
+            employee_id=None if team else who,
+            team=who if team else None,
+            rank=rank,
+            points=points,
+            finalised_at=now,
+        )
+        for who, points, rank in won
+    ]
+    end = ChallengeFinalised(
+        challenge_id=c.id, name=c.name, ends_at=c.ends_at, goal_kind=c.goal_kind, winners=len(won), finalised_at=now
+    )
+    await add_events(session, [new_event(SOURCE, c.tenant_id, d, at=now) for d in [*events, end]])
     await notify_boards(session, [c.tenant_id])
     return len(won)
 

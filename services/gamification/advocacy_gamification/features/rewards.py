@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from advocacy_common.errors import Conflict, NotFound, Unprocessable
 from advocacy_common.events import new_event
-from advocacy_common.events.gamification import RedemptionCancelled, RewardRedeemed
+from advocacy_common.events.gamification import RedemptionCancelled, RewardFulfilled, RewardRedeemed
 from advocacy_common.money import Money
 from advocacy_common.outbox import add_event
 from advocacy_common.pagination import PageParams, as_str, as_time, encode_cursor, parse_cursor
@@ -259,8 +259,26 @@ async def _transition(session: AsyncSession, tenant_id: str, redemption_id: str,
 
 
 async def fulfil(session: AsyncSession, tenant_id: str, redemption_id: str) -> dict[str, Any]:
-    row = await _transition(
-        session, tenant_id, redemption_id, {"status": "fulfilled", "fulfilled_at": datetime.now(UTC)}
+    """Mark a pending redemption handed over; the employee is told (``reward.fulfilled``)."""
+    now = datetime.now(UTC)
+    row = await _transition(session, tenant_id, redemption_id, {"status": "fulfilled", "fulfilled_at": now})
+    name = await session.scalar(
+        sa.select(REWARDS.c.name).where(REWARDS.c.id == row.reward_id, REWARDS.c.tenant_id == tenant_id)
+    )
+    await add_event(
+        session,
+        new_event(
+            SOURCE,
+            tenant_id,
+            RewardFulfilled(
+                employee_id=row.employee_id,
+                redemption_id=redemption_id,
+                reward_id=row.reward_id,
+                reward_name=name or "",
+                fulfilled_at=now,
+            ),
+            at=now,
+        ),
     )
     return redemption_out(row)
 
