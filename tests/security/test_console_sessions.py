@@ -17,7 +17,7 @@ import pytest
 from fastapi.routing import APIRoute
 
 from advocacy_common.auth.devkeys import DevKeys
-from advocacy_console import pages
+from advocacy_console import admin_pages, employee_pages, pages
 from advocacy_console.app import create_app
 from advocacy_console.pages import LOGIN_COOKIE, SESSION_COOKIE
 from advocacy_console.settings import ConsoleSettings
@@ -68,7 +68,8 @@ def post_routes() -> list[str]:
     """Every state-changing route of the console (a new form is covered without editing this test)."""
     return sorted(
         r.path
-        for r in pages.router.routes
+        for router in (pages.router, admin_pages.router, employee_pages.router)
+        for r in router.routes
         if isinstance(r, APIRoute) and r.methods & {"POST", "PUT", "PATCH", "DELETE"}
     )
 

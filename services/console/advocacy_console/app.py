@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from advocacy_common.bodylimit import BodyLimit
-from advocacy_console import pages
+from advocacy_console import admin_pages, employee_pages, pages
 from advocacy_console.sessions import SessionStore
 from advocacy_console.settings import ConsoleSettings
 from advocacy_console.upstream import SessionEnded, Upstream, UpstreamUnavailable
@@ -83,6 +83,8 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
         settings.secret_key.get_secret_value().encode() if settings.secret_key else secrets.token_bytes(32)
     )
     app.include_router(pages.router)
+    app.include_router(admin_pages.router)
+    app.include_router(employee_pages.router)
     app.mount("/static/console", StaticFiles(directory=HERE / "static"), name="static")
 
     @app.get("/static/vendor/{name}", include_in_schema=False)

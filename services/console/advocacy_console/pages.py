@@ -10,12 +10,11 @@ from __future__ import annotations
 import hmac
 import re
 import secrets
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlsplit
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from advocacy_console import devlogin
@@ -320,102 +319,6 @@ async def redeem(request: Request, reward_id: str, session: SessionDep, form: Fo
     else:
         session.flash("Redeemed: an admin will hand it over.")
     return see_other("/rewards")
-
-
-# -- admin: publish -----------------------------------------------------------------------------------
-def _split(value: str, limit: int) -> list[str]:
-    return [part.strip() for part in value.split(",") if part.strip()][:limit]
-
-
-@router.get("/admin/content/new", response_class=HTMLResponse)
-async def new_content(request: Request, session: SessionDep) -> Response:
-    if not session.person.is_admin:
-        return page(request, "error.html", session, status_code=403, message="Only admins publish content.")
-    return page(request, "content_new.html", session, values={}, error=None)
-
-
-@router.post("/admin/content")
-async def create_content(request: Request, session: SessionDep, form: FormDep) -> Response:
-    body: dict[str, Any] = {
-        "title": form.get("title", ""),
-        "url": form.get("url", ""),
-        "audience": {"teams": _split(form.get("teams", ""), 100)},
-        "tags": _split(form.get("tags", ""), 30),
-    }
-    if form.get("body", "").strip():
-        body["body"] = form["body"]
-    captions = {net: form[f"caption_{net}"] for net in ("linkedin", "x") if form.get(f"caption_{net}", "").strip()}
-    if captions:
-        body["captions"] = captions
-    answer = await upstream_of(request).call("content", "POST", "/v1/content", session.token, json=body)
-    if answer.status == 403:
-        return page(request, "error.html", session, status_code=403, message="Only admins publish content.")
-    if not answer.ok:
-        return page(request, "content_new.html", session, status_code=422, values=form, error=answer.error_message)
-    created = answer.body if isinstance(answer.body, dict) else {}
-    session.flash(f"“{created.get('title', '')}” is {created.get('status', 'saved')}.")
-    return see_other("/board")
-
-
-# -- admin: analytics ---------------------------------------------------------------------------------
-GROUPS = ("day", "week", "network", "team", "content", "employee")
-
-
-def _admin_only(request: Request, session: Session) -> Response | None:
-    if session.person.is_admin:
-        return None
-    return page(request, "error.html", session, status_code=403, message="Only admins see the analytics.")
-
-
-@router.get("/admin/analytics", response_class=HTMLResponse)
-async def analytics(request: Request, session: SessionDep) -> Response:
-    """Clicks by day as a chart (Chart.js) with its table, totals, the split by network, CSV export."""
-    if (refused := _admin_only(request, session)) is not None:
-        return refused
-    up = upstream_of(request)
-    by_day = await up.call("metrics", "GET", "/v1/metrics/summary", session.token, params={"group_by": "day"})
-    by_network = await up.call("metrics", "GET", "/v1/metrics/summary", session.token, params={"group_by": "network"})
-    days = by_day.body if by_day.ok and isinstance(by_day.body, dict) else {"items": [], "totals": None}
-    networks = by_network.body if by_network.ok and isinstance(by_network.body, dict) else {"items": []}
-    chart = {
-        "labels": [str(i.get("key")) for i in days.get("items", [])],
-        "clicks": [int(i.get("clicks") or 0) for i in days.get("items", [])],
-        "shares": [int(i.get("shares") or 0) for i in days.get("items", [])],
-    }
-    return page(
-        request,
-        "analytics.html",
-        session,
-        days=days,
-        networks=networks.get("items", []),
-        chart=chart,
-        groups=GROUPS,
-        errors=[a.error_message for a in (by_day, by_network) if not a.ok],
-    )
-
-
-@router.get("/admin/analytics/export.csv")
-async def analytics_export(request: Request, session: SessionDep, group_by: str = "day") -> Response:
-    """The metrics CSV export, relayed as it streams (the browser cannot send the token itself)."""
-    if (refused := _admin_only(request, session)) is not None:
-        return refused
-    group_by = group_by if group_by in GROUPS else "day"
-    upstream = await upstream_of(request).open_stream(
-        "metrics", "/v1/metrics/export.csv", session.token, params={"group_by": group_by}
-    )
-    if upstream.status_code != 200:
-        await upstream.aclose()
-        return page(request, "error.html", session, status_code=upstream.status_code, message="No export.")
-    headers = {k: v for k, v in upstream.headers.items() if k.lower() in ("content-type", "content-disposition")}
-
-    async def relay() -> AsyncIterator[bytes]:
-        try:
-            async for chunk in upstream.aiter_raw():
-                yield chunk
-        finally:
-            await upstream.aclose()
-
-    return StreamingResponse(relay(), headers=headers)
 
 
 # -- the wall -----------------------------------------------------------------------------------------
