@@ -35,6 +35,11 @@ class NotificationsSettings(ServiceSettings):
     send_interval_seconds: float = Field(5.0, gt=0)
     # At most this many messages handed to SMTP per pass (one connection per pass).
     send_batch: int = Field(100, ge=1, le=10_000)
+    # SMTP sessions a pass holds open side by side (a session waits for the relay's reply to each
+    # command; several keep it busy: bench/notifications.py). The price: a process killed between a
+    # hand-over and its record may re-send one message per session (features/mail.py), so 1 keeps
+    # the documented window at one message. Relays limit connections per client: keep it small.
+    smtp_connections: int = Field(1, ge=1, le=16)
     # At most this many people receive their digest per scheduler pass (the rest wait for the next).
     digest_batch: int = Field(500, ge=1, le=100_000)
 

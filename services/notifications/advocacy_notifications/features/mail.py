@@ -7,10 +7,11 @@ recorded as sent is never handed over again.
 The one window: a process killed after the relay accepted a message and before the commit that
 records it (failpoint ``notifications.mail.after_send`` sits in it) leaves the row pending, and the
 next pass sends it again; killed before the hand-over (``notifications.mail.before_send``), nothing
-was sent and the next pass sends it once. Receivers offer no idempotency, so this is the rule: at most that one
-message per killed process is sent twice, and it carries the same ``Message-ID`` both times (mail
-clients that de-duplicate by it show one). Nothing is ever lost: a message leaves ``pending`` only
-once sent, or refused for good (a 5xx refusal of the recipient: ``failed``).
+was sent and the next pass sends it once. Receivers offer no idempotency, so this is the rule: at
+most that one message per killed process (one per SMTP session with ``smtp_connections`` above 1)
+is sent twice, and it carries the same ``Message-ID`` both times (mail clients that de-duplicate by
+it show one). Nothing is ever lost: a message leaves ``pending`` only once sent, or refused for good
+(a 5xx refusal of the recipient: ``failed``).
 
 An unreachable relay delays mail and loses none: the pass ends, the messages stay pending, and the
 next pass tries again (:func:`advocacy_common.supervision.backoff`-style pauses in the loop).
@@ -18,6 +19,7 @@ next pass tries again (:func:`advocacy_common.supervision.backoff`-style pauses 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -58,16 +60,31 @@ async def deliver_pending(
     async with sessionmaker() as session:
         if await pending_count(session, clock()) == 0:
             return 0
-    sent = 0
-    async with Relay(settings) as relay:
-        while sent < settings.send_batch:
-            outcome = await _deliver_one(sessionmaker, relay, settings, clock())
-            if outcome is None:
-                break
-            if isinstance(outcome, RelayUnavailable):
-                raise outcome
-            sent += outcome
-    return sent
+    # settings.smtp_connections sessions side by side (1 unless configured), each taking one message
+    # at a time: a message is four SMTP round trips, and a session spends much of its time waiting
+    # for the relay's replies (bench/notifications.py). Each session's message in flight is in the
+    # window above, so a kill may re-send one message per session.
+    budget = [settings.send_batch]
+    sent = [0]
+
+    async def session_loop() -> None:
+        async with Relay(settings) as relay:
+            while budget[0] > 0:
+                budget[0] -= 1
+                outcome = await _deliver_one(sessionmaker, relay, settings, clock())
+                if outcome is None:
+                    return
+                if isinstance(outcome, RelayUnavailable):
+                    raise outcome
+                sent[0] += outcome
+
+    results = await asyncio.gather(
+        *(session_loop() for _ in range(min(settings.smtp_connections, settings.send_batch))), return_exceptions=True
+    )
+    for r in results:
+        if isinstance(r, BaseException):
+            raise r
+    return sent[0]
 
 
 async def _deliver_one(
