@@ -177,3 +177,97 @@ async def test_an_expired_item_is_refused_with_its_reason(sharing: Sharing) -> N
 
 async def _equals(value: Awaitable[Any], expected: Any) -> bool:
     return bool(await value == expected)
+
+
+# -- one-click share buttons (issue 18, ADR 0016) ----------------------------------------------------------
+def _button(tenant: str, sub: str, content: str, *, team: str | None = None, **over: Any) -> str:
+    from advocacy_common import action_links
+    from advocacy_common.networks import Network
+
+    args: dict[str, Any] = {"network": Network.linkedin, "now": datetime.now(UTC), "team": team} | over
+    return action_links.sign(
+        action_links.DEV_PRIVATE_KEY, tenant_id=tenant, employee_id=sub, content_id=content, **args
+    )
+
+
+async def _shares(sharing: Sharing, tenant: str) -> int:
+    return int(await sharing.scalar("select count(*) from shares where tenant_id = :t", t=tenant))
+
+
+async def test_a_share_button_shares_once_then_explains(sharing: Sharing) -> None:
+    from urllib.parse import parse_qs, urlsplit
+
+    tenant, content = ids()
+    await publish_targeted(sharing, tenant, content, teams=["a"], programme_roles=[])
+    token = _button(tenant, "alice", content, team="a")
+    async with sharing.client() as c:
+        # GET (what a mail scanner fetches) changes nothing: a page that POSTs the same link
+        page = await c.get("/v1/share-actions", params={"token": token})
+        assert page.status_code == 200 and "text/html" in page.headers["content-type"], page.text
+        assert 'method="post"' in page.text and "Share on LinkedIn" in page.text and "For some" in page.text
+        assert page.headers["cache-control"] == "no-store"
+        assert await _shares(sharing, tenant) == 0
+
+        r = await c.post("/v1/share-actions", params={"token": token})
+        assert r.status_code == 303, r.text
+        assert r.headers["referrer-policy"] == "no-referrer"
+        share = (
+            await sharing.rows("select code, employee_id, team, network from shares where tenant_id = :t", t=tenant)
+        )[0]
+        assert (share.employee_id, share.team, share.network) == ("alice", "a", "linkedin")
+        target = urlsplit(r.headers["location"])
+        assert (target.scheme, target.netloc, target.path) == ("https", "www.linkedin.com", "/feed/")
+        assert parse_qs(target.query)["text"][0].endswith(f"/r/{share.code}")
+        used = "select share_id from action_link_uses where tenant_id = :t"
+        assert await sharing.scalar(used, t=tenant)
+        assert await sharing.scalar("select count(*) from outbox where tenant_id = :t", t=tenant) >= 1
+
+        # the same button again: a page that explains, no second share
+        again = await c.post("/v1/share-actions", params={"token": token})
+        assert again.status_code == 409 and "already used" in again.text, again.text
+        assert f"/r/{share.code}" in again.text.replace("%2F", "/")
+        shown = await c.get("/v1/share-actions", params={"token": token})
+        assert shown.status_code == 409 and "already used" in shown.text
+        # another button for the same item and network finds the same share
+        other = await c.post("/v1/share-actions", params={"token": _button(tenant, "alice", content, team="a")})
+        assert other.status_code == 303
+        assert await _shares(sharing, tenant) == 1
+
+
+async def test_a_share_button_keeps_every_check_of_a_share(sharing: Sharing) -> None:
+    tenant, content = ids()
+    await publish_targeted(sharing, tenant, content, teams=["a"], programme_roles=[])
+    outsider = _button(tenant, "bob", content, team="b")
+    async with sharing.client() as c:
+        r = await c.post("/v1/share-actions", params={"token": outsider})
+        assert r.status_code == 403 and "text/html" in r.headers["content-type"], r.text
+        assert "cannot be shared" in r.text and "/board" in r.text
+        # refused: the link is not spent (nothing recorded), nor is a share made
+        assert await sharing.scalar("select count(*) from action_link_uses where tenant_id = :t", t=tenant) == 0
+        unknown = await c.post("/v1/share-actions", params={"token": _button(tenant, "a1", "no-such-item", team="a")})
+        assert unknown.status_code == 403 and "cannot be shared" in unknown.text
+        await sharing.publish(new_event(SOURCE, tenant, MemberErased(employee_id="gone", erased_at=datetime.now(UTC))))
+        erased = "select count(*) from erasures where tenant_id = :t"
+        assert await until(lambda: sharing.scalar(erased, t=tenant))
+        r = await c.post("/v1/share-actions", params={"token": _button(tenant, "gone", content, team="a")})
+        assert r.status_code == 403 and "cannot be shared" in r.text, r.text
+        assert await _shares(sharing, tenant) == 0
+
+
+async def test_expired_altered_and_garbage_links_get_a_page_never_an_error(sharing: Sharing) -> None:
+    tenant, content = ids()
+    await publish_targeted(sharing, tenant, content)
+    expired = _button(tenant, "carol", content, now=datetime.now(UTC) - timedelta(hours=3), ttl=timedelta(hours=1))
+    head, body, sig = _button(tenant, "carol", content).split(".")
+    altered = f"{head}.{body[:-2]}AA.{sig}"
+    async with sharing.client() as c:
+        for method in ("GET", "POST"):
+            r = await c.request(method, "/v1/share-actions", params={"token": expired})
+            assert r.status_code == 410 and "expired" in r.text, r.text
+            for bad in (altered, "", "x" * 5000, "a.b.c", "é.é.é"):
+                r = await c.request(method, "/v1/share-actions", params={"token": bad})
+                assert r.status_code == 400 and "not valid" in r.text, (method, bad[:20], r.text)
+                assert "text/html" in r.headers["content-type"]
+            r = await c.request(method, "/v1/share-actions")
+            assert r.status_code == 400 and "not valid" in r.text
+    assert await _shares(sharing, tenant) == 0

@@ -24,6 +24,9 @@ from typing import Any
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings
 
+from advocacy_common.action_links import DEV_PRIVATE_KEY as DEV_ACTION_LINK_PRIVATE_KEY
+from advocacy_common.action_links import DEV_PUBLIC_KEY as DEV_ACTION_LINK_PUBLIC_KEY
+
 #: At least the size of an HMAC-SHA256 digest. ``secrets.token_urlsafe(32)`` gives 43 characters.
 MIN_BYTES = 32
 
@@ -42,6 +45,10 @@ PUBLISHED_DEFAULTS: frozenset[str] = frozenset(
     {
         DEV_VISITOR_SECRET,
         DEV_CLICK_ID_SECRET,
+        # the one-click share links' dev key pair (advocacy_common.action_links): the public half
+        # too, as a service trusting it accepts links anyone signs with the published private half
+        DEV_ACTION_LINK_PRIVATE_KEY,
+        DEV_ACTION_LINK_PUBLIC_KEY,
         # docker-compose.yml until issue 13
         "compose-visitor-secret-change-me",
         "compose-click-id-secret-change-me",

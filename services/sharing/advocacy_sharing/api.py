@@ -6,8 +6,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
+from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
 
+from advocacy_common import action_links as action_tokens
 from advocacy_common import audit
 from advocacy_common.auth import AdminPrincipal, EmployeePrincipal
 from advocacy_common.auth.deps import get_principal
@@ -19,8 +21,10 @@ from advocacy_common.networks import Network, intent_url
 from advocacy_common.openapi import BEARER_OR_SIGNED, answers, raw_body
 from advocacy_common.pagination import Page, PageDep
 from advocacy_sharing import domain
+from advocacy_sharing.adapters import action_pages
+from advocacy_sharing.adapters.ratelimit import RateLimiter
 from advocacy_sharing.db import DEFAULT_PARTNER, Account, Partner, Share
-from advocacy_sharing.features import accounts, clicks, conversions, links, partners, shares
+from advocacy_sharing.features import accounts, action_links, clicks, conversions, links, partners, shares
 from advocacy_sharing.parts import parts_of
 from advocacy_sharing.schemas import (
     AccountIn,
@@ -345,3 +349,139 @@ async def revoke_partner(
 ) -> PartnerOut:
     """Every secret of the partner stops now; its tokens are refused from now on."""
     return _partner(await partners.revoke_partner(session, who.tenant_id, who.sub, partner_id, now=datetime.now(UTC)))
+
+
+# -- one-click share buttons in messages (ADR 0016) -----------------------------------------------------
+#: Requests to the share buttons' routes per client address per minute (each checks a signature).
+SHARE_ACTIONS_PER_MINUTE = 60
+_ACTION_PATH = "/v1/share-actions"
+_ACTION_STATUS = {
+    action_links.Kind.used: status.HTTP_409_CONFLICT,
+    action_links.Kind.expired: status.HTTP_410_GONE,
+    action_links.Kind.malformed: status.HTTP_400_BAD_REQUEST,
+    action_links.Kind.refused: status.HTTP_403_FORBIDDEN,
+}
+_PAGE_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex"}
+
+
+def _html(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"text/html": {"schema": {"type": "string"}}}}
+
+
+SHARE_ACTION_DOC: dict[str, Any] = {
+    "security": [],
+    "parameters": [
+        {
+            "name": "token",
+            "in": "query",
+            "required": True,
+            "description": "The signed token of the button (made by notifications; at most "
+            f"{action_tokens.MAX_TOKEN_LENGTH} characters).",
+            "schema": {"type": "string", "maxLength": action_tokens.MAX_TOKEN_LENGTH},
+        }
+    ],
+}
+_EXPLAINED: dict[int | str, dict[str, Any]] = {
+    "400": _html("Not a link we made, or altered: a page that explains"),
+    "403": _html("The share's own checks refuse it (not on the person's board...): a page that explains"),
+    "409": _html("The button was used before: a page that explains"),
+    "410": _html("The button has expired: a page that explains"),
+    "429": _html("Too many requests from this address: retry after `Retry-After` seconds"),
+}
+
+
+def _token_of(request: Request) -> str:
+    # read here, not validated by FastAPI: an over-long or missing token gets the page, not a 422
+    return request.query_params.get("token", "")[: action_tokens.MAX_TOKEN_LENGTH + 1]
+
+
+def _throttled(request: Request, settings: SharingSettings) -> HTMLResponse | None:
+    limiter: RateLimiter | None = getattr(request.app.state, "share_action_limiter", None)
+    if limiter is None:
+        limiter = request.app.state.share_action_limiter = RateLimiter(limit=SHARE_ACTIONS_PER_MINUTE)
+    addresses: ClientAddress = getattr(request.app.state, "client_address", None) or ClientAddress(
+        settings.trusted_proxies
+    )
+    request.app.state.client_address = addresses
+    peer = request.client.host if request.client else ""
+    ip = addresses.resolve(peer, request.headers.get("x-forwarded-for"))
+    if not limiter.hit(ip, datetime.now(UTC).timestamp()):
+        return None
+    page = action_pages.explain(action_links.Kind.malformed, settings.board_url)
+    return HTMLResponse(page, status_code=429, headers={**_PAGE_HEADERS, "Retry-After": "60"})
+
+
+def _explained(outcome: action_links.Outcome, settings: SharingSettings) -> HTMLResponse:
+    intent = None
+    if outcome.kind is action_links.Kind.used and outcome.share is not None:
+        intent = intent_url(Network(outcome.share.network), _link(settings, outcome.share.code), None)
+    title = outcome.content.title if outcome.content is not None else None
+    return HTMLResponse(
+        action_pages.explain(outcome.kind, settings.board_url, title=title, reason=outcome.message, intent=intent),
+        status_code=_ACTION_STATUS[outcome.kind],
+        headers=_PAGE_HEADERS,
+    )
+
+
+@router.get(
+    _ACTION_PATH.removeprefix("/v1"),
+    operation_id="showShareAction",
+    response_class=HTMLResponse,
+    openapi_extra=SHARE_ACTION_DOC,
+    responses={"200": _html("A page that POSTs the button at once (a button when scripts are off)"), **_EXPLAINED},
+)
+async def show_share_action(request: Request, session: SessionDep) -> HTMLResponse:
+    """A share button in a message (no login: the signed token says who, what and where). Changes
+    nothing, as mail scanners fetch every link: the page it answers POSTs the same URL."""
+    settings = _settings(request)
+    throttled = _throttled(request, settings)
+    if throttled is not None:
+        return throttled
+    token = _token_of(request)
+    outcome = await action_links.preview(
+        session, token, public_key=settings.action_link_public_key, now=datetime.now(UTC)
+    )
+    if outcome.kind is not action_links.Kind.shared:
+        return _explained(outcome, settings)
+    assert outcome.action is not None
+    title = outcome.content.title if outcome.content is not None else None
+    page = action_pages.confirm(outcome.action.network, title, _ACTION_PATH, token)
+    return HTMLResponse(page, headers=_PAGE_HEADERS)
+
+
+@router.post(
+    _ACTION_PATH.removeprefix("/v1"),
+    operation_id="useShareAction",
+    response_class=HTMLResponse,
+    status_code=status.HTTP_303_SEE_OTHER,
+    openapi_extra=SHARE_ACTION_DOC,
+    responses={
+        "303": {
+            "description": "The share is made (or was already): to the network's share dialog with the tracked link",
+            "headers": {"Location": {"schema": {"type": "string", "format": "uri"}}},
+        },
+        **_EXPLAINED,
+    },
+)
+async def use_share_action(request: Request, session: SessionDep) -> Response:
+    """Use a share button: the share is created with every check a share has (``POST /v1/shares``),
+    the button's ``jti`` recorded with it (single use), then a 303 to the network's share dialog."""
+    settings = _settings(request)
+    throttled = _throttled(request, settings)
+    if throttled is not None:
+        return throttled
+    outcome = await action_links.use(
+        session,
+        _token_of(request),
+        public_key=settings.action_link_public_key,
+        link_template=_link(settings, "x" * domain.CODE_LENGTH),
+        now=datetime.now(UTC),
+    )
+    if outcome.kind is not action_links.Kind.shared or outcome.share is None:
+        return _explained(outcome, settings)
+    share = outcome.share
+    title = outcome.content.title if outcome.content is not None else None
+    target = intent_url(Network(share.network), _link(settings, share.code), share.message, title)
+    if target is None:  # a network without a share dialog is never signed (action_links.shareable)
+        return _explained(action_links.Outcome(action_links.Kind.malformed), settings)
+    return RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER, headers=_PAGE_HEADERS)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import logging
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import FastAPI
@@ -22,6 +24,7 @@ from advocacy_sharing.adapters.redirect import LinkCache, Redirector, SharingAPI
 from advocacy_sharing.adapters.spool import ClickJournal
 from advocacy_sharing.api import REDIRECT_PATHS, router
 from advocacy_sharing.consumers import CONSUMERS
+from advocacy_sharing.features import action_links
 from advocacy_sharing.features.person_export import SECTIONS as EXPORT_SECTIONS
 from advocacy_sharing.features.shares import content_change
 from advocacy_sharing.parts import SharingParts, parts_of, rewind_journal, watch_broker
@@ -85,6 +88,22 @@ async def _watch_broker_api(runtime: Runtime, stop: asyncio.Event) -> None:
     await watch_broker(runtime, stop)
 
 
+log = logging.getLogger("advocacy.sharing")
+
+
+async def _forget_used_links(runtime: Runtime, stop: asyncio.Event) -> None:
+    """Worker: hourly, the records of used share buttons past their expiry are deleted (such a link
+    is refused for its age before its record is read)."""
+    while not stop.is_set():
+        try:
+            async with runtime.sessionmaker() as session, session.begin():
+                await action_links.forget_expired(session, datetime.now(UTC))
+        except Exception as e:  # the next round tries again
+            log.warning("forgetting used share buttons failed", extra={"error": f"{type(e).__name__}: {e}"})
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 3600.0)
+
+
 def _on_applied(runtime: Runtime, events: Sequence[Envelope[Any]]) -> None:
     """After a content event commits, the link cache of this process follows at once."""
     cache = parts_of(runtime).cache
@@ -111,7 +130,7 @@ DEFINITION = ServiceDefinition(
     consumers=CONSUMERS,
     api_tasks=[_send_clicks, _refresh_links, _watch_broker_api, _admission],
     # sharing keeps a copy of the tenant settings: each tenant's audit_retention_days applies
-    worker_tasks=[purge_task(has_settings_copy=True)],
+    worker_tasks=[purge_task(has_settings_copy=True), _forget_used_links],
     on_broker_wiped=rewind_journal,
     on_start=_start,
     on_applied=_on_applied,

@@ -232,3 +232,18 @@ class ConversionSecret(Model, table=True):
     secret: str
     created_at: datetime = Field(sa_type=TS)
     retired_at: datetime | None = Field(default=None, sa_type=TS)
+
+
+class ActionLinkUse(Model, table=True):
+    """A one-click share link (advocacy_common.action_links) that was used: its ``jti``, recorded
+    in the transaction that created (or found) the share, so a link acts once. No person in it: the
+    share it made says who, and is unlinked on erasure like every share. A row is useless once the
+    link has expired (``expires_at``) and may be deleted then."""
+
+    __tablename__ = "action_link_uses"
+
+    tenant_id: str = Field(primary_key=True)
+    jti: str = Field(primary_key=True)
+    share_id: str
+    used_at: datetime = Field(sa_type=TS)
+    expires_at: datetime = Field(sa_type=TS)

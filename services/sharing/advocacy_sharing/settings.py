@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from advocacy_common import action_links
 from advocacy_common.settings import ServiceSettings
 from advocacy_common.signing_keys import DEV_CLICK_ID_SECRET, DEV_VISITOR_SECRET, SigningKey
 
@@ -59,6 +60,20 @@ class SharingSettings(ServiceSettings):
     conversion_secret_grace_hours: int = 24
     # How often to check whether the broker lost its log (topics missing) to re-publish.
     broker_watch_seconds: float = 3.0
+    # One-click share buttons in messages (ADR 0016): the public half (a P-256 JWK) of the key
+    # notifications signs them with. Unset: the published dev pair in dev mode (refused outside it),
+    # else no button works (each gets a page that explains).
+    # (Marked SigningKey, unset allowed: when set, a published value is refused outside dev mode.)
+    action_link_public_key: Annotated[str | None, SigningKey(generated_when_unset=True)] = Field(None, max_length=4096)
+    # Where the pages behind those buttons send a person when a link did nothing (the console's board).
+    board_url: str = Field("http://127.0.0.1:8010/board", max_length=2048)
+
+    @model_validator(mode="after")
+    def _action_link_key(self) -> SharingSettings:
+        self.action_link_public_key = action_links.configured_key(
+            self.action_link_public_key, private=False, dev_mode=self.dev_mode, env="SHARING_ACTION_LINK_PUBLIC_KEY"
+        )
+        return self
 
 
 # The CloudEvents source of every event this service publishes.
