@@ -14,8 +14,9 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from advocacy_common.bodylimit import BodyLimit
-from advocacy_console import admin_pages, employee_pages, pages
-from advocacy_console.sessions import SessionStore
+from advocacy_console import admin_pages, employee_pages, oidclogin, pages
+from advocacy_console.oidc import OidcClient
+from advocacy_console.sessions import Backend, MemoryBackend, Renewed, Sessions
 from advocacy_console.settings import ConsoleSettings
 from advocacy_console.upstream import SessionEnded, Upstream, UpstreamUnavailable
 
@@ -65,24 +66,57 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     settings = settings or ConsoleSettings()
 
     upstream = Upstream(settings)
+    secret_key = settings.secret_key.get_secret_value().encode() if settings.secret_key else secrets.token_bytes(32)
+    oidc = OidcClient(settings, secret_key) if settings.oidc_enabled else None
+
+    async def renew(refresh_token: str, id_token: str | None) -> Renewed:
+        assert oidc is not None
+        tokens = await oidc.refresh(refresh_token, id_token)
+        return Renewed(tokens.api_token, tokens.expires_at, tokens.refresh_token, tokens.id_token)
+
+    backend: Backend
+    if settings.database_url:
+        from advocacy_console.sessiondb import TableBackend
+
+        backend = TableBackend(
+            settings.database_url,
+            idle_seconds=settings.session_idle_seconds,
+            max_age_seconds=settings.session_max_age_seconds,
+        )
+    else:
+        backend = MemoryBackend(settings.max_sessions)
+    sessions = Sessions(
+        backend,
+        idle_seconds=settings.session_idle_seconds,
+        max_age_seconds=settings.session_max_age_seconds,
+        max_per_person=settings.sessions_per_person,
+        refresher=renew if oidc is not None else None,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.database_url:
+            from advocacy_console.sessiondb import migrate
+
+            await migrate(settings.database_url)
         try:
             yield
         finally:
             await upstream.close()
+            await sessions.close()
+            if oidc is not None:
+                await oidc.close()
 
     app = FastAPI(title="Advocacy console", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.settings = settings
     app.state.upstream = upstream
-    app.state.sessions = SessionStore(max_sessions=settings.max_sessions, idle_seconds=settings.session_idle_seconds)
+    app.state.sessions = sessions
+    app.state.oidc = oidc
     app.state.templates = templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.filters["network"] = lambda name: NETWORK_NAMES.get(str(name), str(name))
-    app.state.secret_key = (
-        settings.secret_key.get_secret_value().encode() if settings.secret_key else secrets.token_bytes(32)
-    )
+    app.state.secret_key = secret_key
     app.include_router(pages.router)
+    app.include_router(oidclogin.router)
     app.include_router(admin_pages.router)
     app.include_router(employee_pages.router)
     app.mount("/static/console", StaticFiles(directory=HERE / "static"), name="static")
@@ -103,7 +137,7 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
 
     @app.exception_handler(SessionEnded)
     async def session_ended(request: Request, exc: Exception) -> Response:
-        request.app.state.sessions.delete(request.cookies.get(pages.SESSION_COOKIE))
+        await request.app.state.sessions.delete(request.cookies.get(pages.SESSION_COOKIE))
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(pages.SESSION_COOKIE, path="/")
         return response
@@ -132,6 +166,10 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         response = await call_next(request)
+        # what the route changed in the session (a flash, a shown flash) is written before the answer leaves
+        session = request.scope.get(pages.SESSION_SCOPE_KEY)
+        if session is not None and session.dirty:
+            await sessions.save(session)
         response.headers.setdefault("Content-Security-Policy", policy)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")

@@ -18,12 +18,14 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.templating import Jinja2Templates
 
 from advocacy_console import devlogin
-from advocacy_console.sessions import Session, SessionStore
+from advocacy_console.sessions import Person, Session, Sessions
 from advocacy_console.settings import ConsoleSettings
 from advocacy_console.upstream import Upstream
 
 SESSION_COOKIE = "console_session"
 LOGIN_COOKIE = "console_login"
+# Where the request's session waits for the end of the request (the app saves it if it changed).
+SESSION_SCOPE_KEY = "console.session"
 # A form has at most this many fields; the body size is bounded before (BodyLimit).
 MAX_FORM_FIELDS = 50
 WINDOWS = ("week", "month", "all")
@@ -49,8 +51,8 @@ def settings_of(request: Request) -> ConsoleSettings:
     return s
 
 
-def store_of(request: Request) -> SessionStore:
-    store: SessionStore = request.app.state.sessions
+def store_of(request: Request) -> Sessions:
+    store: Sessions = request.app.state.sessions
     return store
 
 
@@ -64,10 +66,11 @@ def templates_of(request: Request) -> Jinja2Templates:
     return t
 
 
-def current_session(request: Request) -> Session:
-    session = store_of(request).get(request.cookies.get(SESSION_COOKIE))
+async def current_session(request: Request) -> Session:
+    session = await store_of(request).get(request.cookies.get(SESSION_COOKIE))
     if session is None:
         raise LoginRequired
+    request.scope[SESSION_SCOPE_KEY] = session
     return session
 
 
@@ -134,6 +137,7 @@ def _login_page(request: Request, error: str | None = None, status_code: int = 2
         status_code=status_code,
         login_csrf=_login_mac(request, nonce),
         dev_login=enabled,
+        oidc_login=settings.oidc_enabled,
         roles=devlogin.ROLES,
         error=error,
     )
@@ -143,7 +147,7 @@ def _login_page(request: Request, error: str | None = None, status_code: int = 2
 
 @router.get("/login", response_class=HTMLResponse)
 async def login_form(request: Request) -> Response:
-    if store_of(request).get(request.cookies.get(SESSION_COOKIE)) is not None:
+    if await store_of(request).get(request.cookies.get(SESSION_COOKIE)) is not None:
         return see_other("/board")
     return _login_page(request)
 
@@ -169,19 +173,38 @@ async def dev_login(request: Request) -> Response:
         issuer=settings.dev_token_issuer,
         audience=settings.dev_token_audience,
     )
-    store = store_of(request)
-    store.delete(request.cookies.get(SESSION_COOKIE))  # whatever id the browser had, it gets a new one
-    session = store.create(token, person, expires_at)
-    response = see_other("/admin/content/new" if person.is_admin else "/board")
-    set_cookie(response, settings, SESSION_COOKIE, session.id, max_age=settings.dev_token_ttl_seconds)
+    response = await start_session(request, token, person, expires_at)
     response.delete_cookie(LOGIN_COOKIE, path="/")
+    return response
+
+
+async def start_session(
+    request: Request,
+    token: str,
+    person: Person,
+    expires_at: float,
+    *,
+    refresh_token: str | None = None,
+    id_token: str | None = None,
+) -> Response:
+    """A logged-in person's first answer: a new session (the id the browser had, if any, is dropped:
+    no fixation) and a redirect to their first page."""
+    settings, store = settings_of(request), store_of(request)
+    await store.delete(request.cookies.get(SESSION_COOKIE))
+    session = await store.create(token, person, expires_at, refresh_token=refresh_token, id_token=id_token)
+    response = see_other("/admin/content/new" if person.is_admin else "/board")
+    set_cookie(response, settings, SESSION_COOKIE, session.id, max_age=settings.session_max_age_seconds)
     return response
 
 
 @router.post("/logout")
 async def logout(request: Request, session: SessionDep, form: FormDep) -> Response:
-    store_of(request).delete(session.id)
-    response = see_other("/login")
+    """Ends the session here, then at the identity provider when it offers RP-initiated logout."""
+    await store_of(request).delete(session.id)
+    request.scope.pop(SESSION_SCOPE_KEY, None)
+    oidc = request.app.state.oidc
+    elsewhere = await oidc.logout_url(session.id_token) if oidc is not None and session.id_token else None
+    response = see_other(elsewhere or "/login")
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
 

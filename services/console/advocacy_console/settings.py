@@ -8,12 +8,15 @@ and defaults to the internal one, which is right on a developer's machine.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from advocacy_common.auth.claims import IssuerConfig, parse_issuers
 from advocacy_common.settings import DEV_AUDIENCE, DEV_ISSUER
 
 DEFAULT_PORT = 8010
@@ -44,11 +47,36 @@ class ConsoleSettings(BaseSettings):
     dev_token_issuer: str = DEV_ISSUER
     dev_token_audience: str = DEV_AUDIENCE
 
-    # Sessions live in this process's memory (slice 1): at most ``max_sessions``, the least recently
-    # used dropped first, each ending after ``session_idle_seconds`` without a request or when its
-    # token expires. A restart logs everyone out; more than one replica needs sticky sessions.
+    # OpenID Connect login (code + PKCE) against the company's identity provider (ADR 0014). On when
+    # ``oidc_client_id`` and ``auth_issuer`` are set. ``auth_issuer`` is the services' own
+    # ``AUTH_ISSUERS`` entry for the token they receive (preset, audience, keys, tenant and role
+    # mapping: a JSON object), so the console names the person exactly as the services will;
+    # ``oidc_issuer`` is where discovery is (by default that entry's issuer).
+    auth_issuer: str | None = None
+    oidc_issuer: str | None = Field(default=None, max_length=2048)
+    oidc_client_id: str | None = Field(default=None, max_length=512)
+    # Empty: a public client (PKCE alone); set: a confidential one (client_secret_basic).
+    oidc_client_secret: SecretStr | None = None
+    oidc_scopes: str = Field(default="openid profile offline_access", max_length=1000)
+    # The callback as registered at the provider: https://<console>/login/oidc/callback.
+    oidc_redirect_url: str | None = Field(default=None, max_length=2048)
+    # Where the provider sends the browser after a logout there (RP-initiated logout), when it offers one.
+    oidc_post_logout_redirect_url: str | None = Field(default=None, max_length=2048)
+    # Which of the provider's tokens the services get as the bearer: the access token (Entra, Okta,
+    # Keycloak with an API audience) or the ID token (Google, whose access tokens are opaque).
+    oidc_api_token: Literal["access_token", "id_token"] = "access_token"
+
+    # Sessions (ADR 0014): in the console's own table when ``database_url`` is set (they survive a
+    # restart and are shared by replicas: what production sets), else in this process's memory
+    # (dev, or one replica whose restart logs everyone out: at most ``max_sessions``, the least
+    # recently used dropped first). Either way a session ends after ``session_idle_seconds`` without
+    # a request, ``session_max_age_seconds`` after the login, or when its token expires with no
+    # refresh token; a person has at most ``sessions_per_person`` (a new login drops their oldest).
+    database_url: str | None = Field(default=None, max_length=4096)
     max_sessions: int = Field(default=10_000, ge=1, le=1_000_000)
     session_idle_seconds: int = Field(default=2 * 3600, ge=60)
+    session_max_age_seconds: int = Field(default=12 * 3600, ge=300, le=30 * 24 * 3600)
+    sessions_per_person: int = Field(default=10, ge=1, le=1000)
     # Secure cookies everywhere but plain-HTTP dev.
     cookie_secure: bool = True
     # Signs the login form's CSRF nonce; random per process when unset (a restart invalidates open
@@ -57,6 +85,37 @@ class ConsoleSettings(BaseSettings):
     # Form bodies over this are refused (413) before they are parsed.
     max_form_bytes: int = Field(default=64 * 1024, ge=1024, le=1024 * 1024)
     upstream_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+
+    @model_validator(mode="after")
+    def _oidc_complete(self) -> ConsoleSettings:
+        if bool(self.oidc_client_id) != bool(self.auth_issuer):
+            raise ValueError("CONSOLE_OIDC_CLIENT_ID and CONSOLE_AUTH_ISSUER go together (or neither)")
+        if self.oidc_client_id:
+            _ = self.issuer_config  # parsed now: a bad entry stops the start, naming the field
+            if not self.oidc_redirect_url:
+                raise ValueError("CONSOLE_OIDC_REDIRECT_URL: the callback registered at the identity provider")
+            if not self.dev_mode and self.secret_key is None:
+                raise ValueError("CONSOLE_SECRET_KEY must be set with OIDC outside dev mode (shared by replicas)")
+        return self
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.oidc_client_id and self.auth_issuer)
+
+    @property
+    def issuer_config(self) -> IssuerConfig:
+        """``auth_issuer`` parsed and completed from its preset, exactly as a service parses it."""
+        if not self.auth_issuer:
+            raise ValueError("CONSOLE_AUTH_ISSUER is not set")
+        try:
+            raw = json.loads(self.auth_issuer)
+        except ValueError as e:
+            raise ValueError(f"CONSOLE_AUTH_ISSUER: not JSON ({e})") from None
+        return parse_issuers([raw], setting="CONSOLE_AUTH_ISSUER")[0]
+
+    @property
+    def discovery_issuer(self) -> str:
+        return self.oidc_issuer or self.issuer_config.issuer
 
     @property
     def stream_base_url(self) -> str:

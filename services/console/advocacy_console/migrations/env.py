@@ -1,0 +1,4 @@
+from advocacy_common.migrations import run_env
+from advocacy_console.sessiondb import metadata
+
+run_env(metadata)
