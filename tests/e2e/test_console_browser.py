@@ -18,6 +18,7 @@ import os
 import re
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +31,8 @@ import pytest
 from advocacy_dev.devstack.net import free_port
 from advocacy_dev.devstack.processes import ServiceProcess
 from tests.support import browser
-from tests.support.helpers import ACCEPT_LANGUAGE, BROWSER_UAS, visitor_ip
+from tests.support.helpers import ACCEPT_LANGUAGE, BROWSER_UAS, eventually, visitor_ip
+from tests.support.oidc_provider import TestProvider, User, serve
 from tests.support.processes import own_tansu
 from tests.support.stackkit import PrivateStack
 
@@ -46,6 +48,7 @@ INTENT_HOST = "www.linkedin.com"
 class ConsoleStack:
     services: PrivateStack
     console: ServiceProcess
+    idp: TestProvider
 
     @property
     def url(self) -> str:
@@ -64,7 +67,12 @@ def console_stack(
     root = tmp_path_factory.mktemp("console")
     port = free_port()
     origin = f"http://127.0.0.1:{port}"
-    with own_tansu(root) as tansu:
+    # the company's identity provider: the services trust it (AUTH_ISSUERS, keycloak preset) beside
+    # the dev issuer; the console logs in through it (code + PKCE) and keeps sessions in its own table
+    idp = TestProvider(redirect_uris=[f"{origin}/login/oidc/callback"], tenant=f"oidc-{uuid.uuid4().hex[:10]}")
+    idp.users = {"olga": User("olga", "employee", "Olga O.")}
+    with own_tansu(root) as tansu, serve(idp):
+        trusted = json.dumps([idp.auth_issuer()])
         services = PrivateStack(
             server_url=pg.server_url,
             bootstrap=tansu.bootstrap,
@@ -72,7 +80,13 @@ def console_stack(
             data_dir=root / "stack",
             services=SERVICES,
             partitions=2,
-            extra_env={"gamification": {"CORS_ORIGINS": json.dumps([origin])}},
+            extra_env={
+                svc: {
+                    "AUTH_ISSUERS": trusted,
+                    **({"CORS_ORIGINS": json.dumps([origin])} if svc == "gamification" else {}),
+                }
+                for svc in SERVICES
+            },
         )
         console = ServiceProcess(
             "console",
@@ -83,6 +97,11 @@ def console_stack(
                 "CONSOLE_DEV_MODE": "true",
                 "CONSOLE_DEV_KEYS_DIR": str(dev_keys.private_path.parent),
                 "CONSOLE_COOKIE_SECURE": "false",
+                "CONSOLE_DATABASE_URL": pg.create_database("console_browser"),
+                "CONSOLE_AUTH_ISSUER": json.dumps(idp.auth_issuer()),
+                "CONSOLE_OIDC_CLIENT_ID": idp.client_id,
+                "CONSOLE_OIDC_REDIRECT_URL": f"{origin}/login/oidc/callback",
+                "CONSOLE_OIDC_POST_LOGOUT_REDIRECT_URL": f"{origin}/login",
             },
             root / "console.log",
             command=[sys.executable, "-m", "advocacy_console", "serve"],
@@ -91,7 +110,7 @@ def console_stack(
             services.prepare_and_start()
             console.start()
             console.wait_ready(30)
-            yield ConsoleStack(services, console)
+            yield ConsoleStack(services, console, idp)
         finally:
             console.terminate()
             services.stop()
@@ -315,4 +334,165 @@ async def test_publish_share_and_watch_the_wall_move(
     assert "linkedin" in await csv.text()
     refused = await alice.context.request.get(f"{base}/admin/analytics/export.csv")
     assert refused.status == 403
+    # issue 20's later analytics: the top lists, ROI and adoption, a CSV of the ROI table
+    assert title in await admin.inner_text("#top-content-table")
+    assert "alice" in await admin.inner_text("#top-advocates-table")
+    roi = await admin.context.request.get(f"{base}/admin/analytics/roi.csv")
+    assert roi.status == 200 and (await roi.text()).startswith("measure,amount,currency")
     assert Path(browser.ARTIFACTS / "board-phone.png").stat().st_size > 0
+
+
+async def test_the_editor_queue_rules_challenges_and_coaching(
+    console_stack: ConsoleStack, chromium: Any, new_tenant: str
+) -> None:
+    """The admin schedules content with targeting and captions (the live policy check refuses a
+    too long X caption, then accepts it), edits it, approves and rejects suggestions from the queue,
+    simulates a points rule as a before/after table; an employee follows a challenge and asks a
+    coach, who answers in the thread. axe-core and screenshots on each page."""
+    base, stack = console_stack.url, console_stack.services
+    admin = await logged_in(chromium, base, new_tenant, "admin-1", "admin", "hq", "Ada Admin")
+    title = f"Scheduled {new_tenant}"
+
+    # the editor: scheduling, targeting, captions per network with the live policy check
+    await admin.fill("#title", title)
+    await admin.fill("#url", "https://example.com/later")
+    await admin.fill("#teams", "team-a")
+    await admin.fill("#departments", "Sales, Marketing")
+    await admin.fill("#locations", "Berlin")
+    await admin.fill("#publish_at", "2031-01-15T09:30")
+    await admin.fill("#caption_x", "x" * 300)
+    await admin.wait_for_function(
+        "document.getElementById('policy-x').textContent.includes('Breaks the policy')", timeout=10_000
+    )
+    await admin.fill("#caption_x", "Coming soon")
+    await admin.wait_for_function(
+        "document.getElementById('policy-x').textContent.includes('Fits the policy')", timeout=10_000
+    )
+    await check_page(admin, "editor")
+    await admin.click("form[action='/admin/content'] button[type=submit]")
+    await admin.wait_for_url(f"{base}/board")
+    assert "is scheduled" in await admin.inner_text("main")
+    await admin.goto("/admin/content?status=scheduled")
+    await check_page(admin, "content-list")
+    await admin.get_by_role("link", name=title).click()
+    await admin.wait_for_load_state()
+    assert await admin.input_value("#publish_at") == "2031-01-15T09:30"
+    assert await admin.input_value("#departments") == "Sales, Marketing"
+    await check_page(admin, "content-edit")
+    await admin.fill("#title", title + " (edited)")
+    await admin.click("form.editor button[type=submit]")
+    await admin.wait_for_load_state()
+    assert f"Saved: “{title} (edited)” is scheduled." in await admin.inner_text("main")
+
+    # the approval queue: one suggestion approved, one rejected with a reason
+    alice_token = stack.token(new_tenant, "alice", "employee", team="team-a", name="Alice A.")
+    suggested = []
+    async with stack.client("content", alice_token) as c:
+        for name in ("Good idea", "Weak idea"):
+            r = await c.post(
+                "/v1/content/suggestions", json={"title": f"{name} {new_tenant}", "url": "https://example.com/i"}
+            )
+            assert r.status_code == 201, r.text
+            suggested.append(r.json()["id"])
+    await admin.goto("/admin/suggestions")
+    await check_page(admin, "approval-queue")
+    good = admin.locator("article", has_text=f"Good idea {new_tenant}")
+    await good.get_by_role("button", name=re.compile("^Approve")).click()
+    await admin.wait_for_load_state()
+    assert "is published" in await admin.inner_text(".flash")
+    weak = admin.locator("article", has_text=f"Weak idea {new_tenant}")
+    await weak.get_by_label("Reason to reject").fill("Off topic this month")
+    await weak.get_by_role("button", name=re.compile("^Reject")).click()
+    await admin.wait_for_load_state()
+    assert "is rejected" in await admin.inner_text(".flash")
+    assert await admin.locator("article").count() == 0
+    async with stack.client("content", alice_token) as c:
+        mine = (await c.get("/v1/content/suggestions", params={"status": "all"})).json()["items"]
+        assert [s["rejection_reason"] for s in mine if s["id"] == suggested[1]] == ["Off topic this month"]
+
+    # alice shares the approved item (10 points), so the simulation has a before and an after
+    async def shared() -> bool:
+        async with stack.client("sharing", alice_token) as s:
+            r = await s.post("/v1/shares", json={"content_id": suggested[0], "network": "linkedin"})
+            return r.status_code == 201
+
+    await eventually(shared, timeout=20, interval=0.3, what="alice's share")
+
+    async def ten_points() -> bool:
+        async with stack.client("gamification", alice_token) as g:
+            return (await g.get("/v1/points/me")).json().get("balance") == 10
+
+    await eventually(ten_points, timeout=20, interval=0.3, what="alice's share points")
+    await admin.goto("/admin/rules")
+    await check_page(admin, "rules")
+    await admin.fill("#points_share", "25")
+    await admin.get_by_role("button", name="Simulate").click()
+    await admin.wait_for_load_state()
+    row = admin.locator("#simulation tbody tr", has_text="alice")
+    assert [await c.inner_text() for c in await row.locator("td").all()][2:] == ["1", "1", "same", "10", "25", "+15"]
+    await check_page(admin, "rules-simulated")
+    async with stack.client("gamification", stack.token(new_tenant, "admin-1", "admin")) as g:
+        assert (await g.get("/v1/rules")).json()["points"]["share"] == 10  # a simulation saves nothing
+
+    # challenges: the list and one challenge's progress
+    now = time.time()
+    async with stack.client("gamification", stack.token(new_tenant, "admin-1", "admin")) as g:
+        r = await g.post(
+            "/v1/challenges",
+            json={
+                "name": f"December push {new_tenant}",
+                "starts_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - 3600)),
+                "ends_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now + 86400)),
+                "goal": {"kind": "threshold", "value": 50},
+            },
+        )
+        assert r.status_code == 201, r.text
+    alice = await logged_in(chromium, base, new_tenant, "alice", "employee", "team-a", "Alice A.")
+    await alice.goto("/challenges")
+    await check_page(alice, "challenges")
+    await alice.get_by_role("link", name=f"December push {new_tenant}").click()
+    await alice.wait_for_load_state()
+    assert "Reach 50 points" in await alice.inner_text("main")
+    await check_page(alice, "challenge")
+
+    # coaching: alice asks, a coach (the admin) answers in the thread, alice reads the answer
+    await alice.goto("/coaching")
+    await check_page(alice, "coaching")
+    await alice.select_option("#network", "x")
+    await alice.fill("#draft", "Our launch is live!")
+    await alice.fill("#question", "Too salesy?")
+    await alice.get_by_role("button", name="Ask").click()
+    await alice.wait_for_url(re.compile(rf"{re.escape(base)}/coaching/[A-Za-z0-9_-]+$"))
+    thread = alice.url
+    await admin.goto(thread)
+    await admin.fill("#text", "Add one line on why it matters to you.")
+    await admin.get_by_role("button", name="Reply").click()
+    await admin.wait_for_load_state()
+    await alice.goto(thread)
+    assert "why it matters to you" in await alice.inner_text(".replies")
+    await check_page(alice, "coaching-thread")
+
+
+async def test_oidc_login_through_the_company_provider(console_stack: ConsoleStack, chromium: Any) -> None:
+    """Code + PKCE in the real Chromium: the console's button, the provider's sign-in page, the
+    callback; the services accept the provider's token (My results loads); logout ends at the provider."""
+    base, idp = console_stack.url, console_stack.idp
+    context = await chromium.new_context(base_url=base, viewport=browser.DESKTOP, bypass_csp=False)
+    page = await context.new_page()
+    await page.goto("/login")
+    await page.get_by_role("button", name="Log in with your company account").click()
+    await page.wait_for_url(f"{idp.url}/authorize?*")
+    await page.fill("#username", "olga")
+    await page.click("button[type=submit]")
+    await page.wait_for_url(f"{base}/board")
+    exchange = idp.token_requests[-1]
+    assert exchange["grant_type"] == "authorization_code" and exchange["code_verifier"]
+    await page.goto("/me")  # metrics and gamification, with the provider's access token
+    assert "Olga O." in await page.inner_text("header")
+    assert await page.locator("#rank").count() == 1, await page.inner_text("main")
+    await page.click("form.logout button[type=submit]")
+    await page.wait_for_url(f"{base}/login")
+    assert idp.logouts and idp.logouts[-1].get("id_token_hint")
+    await page.goto("/board")
+    assert urlsplit(page.url).path == "/login"  # the session ended on the server
+    await context.close()

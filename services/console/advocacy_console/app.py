@@ -7,6 +7,7 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
@@ -45,6 +46,12 @@ NETWORK_NAMES = {
 }
 
 
+def _origin(url: str) -> str:
+    """`` <scheme>://<host:port>`` of an http URL (a provider on loopback), empty for https (allowed)."""
+    parts = urlsplit(url)
+    return f" {parts.scheme}://{parts.netloc}" if parts.scheme == "http" and parts.netloc else ""
+
+
 def content_security_policy(settings: ConsoleSettings) -> str:
     """Scripts, styles and fonts from the console alone; the wall's stream may go to gamification."""
     return "; ".join(
@@ -55,7 +62,8 @@ def content_security_policy(settings: ConsoleSettings) -> str:
             "img-src 'self' data:",
             f"connect-src 'self' {settings.stream_origin}".replace(" 'self' 'self'", " 'self'"),
             "frame-ancestors 'none'",
-            "form-action 'self' https:",  # a share ends on the network's share dialog
+            # a share ends on the network's share dialog; a login and a logout on the identity provider
+            f"form-action 'self' https:{_origin(settings.discovery_issuer) if settings.oidc_enabled else ''}",
             "base-uri 'none'",
             "object-src 'none'",
         )
