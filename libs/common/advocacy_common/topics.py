@@ -26,8 +26,10 @@ CLICKS = "advocacy.clicks"
 CLICKS_RAW = "advocacy.clicks.raw"
 CONVERSIONS = "advocacy.conversions"
 GAMIFICATION = "advocacy.gamification"
+# What metrics tells others about the figures (the admins' weekly report), keyed by tenant.
+METRICS = "advocacy.metrics"
 
-ALL_TOPICS = [CONTENT, SHARES, CLICKS, CLICKS_RAW, CONVERSIONS, GAMIFICATION]
+ALL_TOPICS = [CONTENT, SHARES, CLICKS, CLICKS_RAW, CONVERSIONS, GAMIFICATION, METRICS]
 
 # Ends every fixed part of a name that a tenant id follows or precedes. No encoded tenant id
 # contains it (tenant_segment), so a prefix ending in it matches one tenant's names only:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
+import logging
+from datetime import UTC, datetime
 
 from fastapi import FastAPI
 
@@ -12,8 +16,11 @@ from advocacy_common.registry import Registration
 from advocacy_common.runtime import Runtime, ServiceDefinition, create_service_app
 from advocacy_metrics.api import router
 from advocacy_metrics.consumers import CONSUMERS
+from advocacy_metrics.features import weekly
 from advocacy_metrics.features.person_export import SECTIONS as EXPORT_SECTIONS
 from advocacy_metrics.settings import MetricsSettings
+
+log = logging.getLogger("advocacy.metrics")
 
 
 async def on_start(runtime: Runtime) -> None:
@@ -24,12 +31,27 @@ async def on_start(runtime: Runtime) -> None:
     gc.freeze()
 
 
+async def weekly_reports(runtime: Runtime, stop: asyncio.Event) -> None:
+    """Worker processes: compose the weekly reports that are due (every worker may run it; the
+    report's key, tenant and week, makes each one once)."""
+    s = runtime.settings
+    assert isinstance(s, MetricsSettings)
+    while not stop.is_set():
+        try:
+            await weekly.compose_due(runtime.sessionmaker, datetime.now(UTC))
+        except Exception as e:
+            log.warning("weekly report pass failed", extra={"error": f"{type(e).__name__}: {e}"})
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), s.report_interval_seconds)
+
+
 DEFINITION = ServiceDefinition(
     name="metrics",
     title="Advocacy metrics",
     description="Shares, clicks by verdict, reach, conversions and ROI, from the event stream.",
     routers=[router, export_router("metrics", EXPORT_SECTIONS)],
     consumers=CONSUMERS,
+    worker_tasks=[weekly_reports],
     on_start=on_start,
 )
 

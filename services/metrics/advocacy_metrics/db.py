@@ -406,6 +406,18 @@ class AdoptionDay(Model, table=True):
     lapsed_sharers: int = 0
 
 
+class WeeklyReport(Model, table=True):
+    """A tenant's weekly programme report, once composed (its event went to the outbox in the same
+    transaction): the primary key makes it one per tenant and week, whatever the passes or workers."""
+
+    __tablename__ = "weekly_reports"
+
+    tenant_id: str = Field(primary_key=True)
+    week_start: date = Field(primary_key=True)
+    report_id: str
+    composed_at: datetime = Field(sa_type=TS)
+
+
 DAILY_STATS = table_of(DailyStat)
 TEAM_DAILY_STATS = table_of(TeamDailyStat)
 CONTENT_DAILY_STATS = table_of(ContentDailyStat)
@@ -416,6 +428,7 @@ SHARER_DAYS = table_of(SharerDay)
 SHARERS = table_of(Sharer)
 SHARER_LAPSES = table_of(SharerLapse)
 ADOPTION_DAYS = table_of(AdoptionDay)
+WEEKLY_REPORTS = table_of(WeeklyReport)
 SHARE_FACTS = table_of(ShareFact)
 CLICK_FACTS = table_of(ClickFact)
 CLICK_INVALIDATIONS = table_of(ClickInvalidation)

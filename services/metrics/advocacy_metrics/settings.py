@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from advocacy_common.settings import ServiceSettings
@@ -17,6 +18,9 @@ class MetricsSettings(ServiceSettings):
     # 1,000 -> 5,000 cut the database time per click by a third). A caught-up consumer gets small
     # batches whatever this says.
     consumer_batch_max: int = 5000
+    # How often a worker looks for tenants whose weekly report is due (issue 18). A report is due
+    # from 06:00 local on the first day of the tenant's week; it is composed once whatever this is.
+    report_interval_seconds: float = Field(300.0, gt=0)
 
 
 # The CloudEvents source of every event this service publishes.

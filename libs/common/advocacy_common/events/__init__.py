@@ -1,6 +1,6 @@
 """Typed event models with a registry; importing this package registers every type."""
 
-from advocacy_common.events import content, gamification, sharing
+from advocacy_common.events import content, gamification, metrics, sharing
 from advocacy_common.events.base import (
     REGISTRY,
     Envelope,
@@ -19,6 +19,7 @@ __all__ = [
     "content",
     "decode",
     "gamification",
+    "metrics",
     "new_event",
     "register",
     "sharing",

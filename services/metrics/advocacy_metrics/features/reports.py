@@ -5,6 +5,7 @@ The write side (events -> facts -> aggregates) is :mod:`advocacy_metrics.feature
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -17,7 +18,7 @@ from advocacy_common.pagination import as_str, decode_cursor, encode_cursor, par
 from advocacy_common.tenant import TenantSettings
 from advocacy_common.tenant_store import load_tenant_settings
 from advocacy_metrics.adapters import queries, ranges
-from advocacy_metrics.domain import ACTIVE_DAYS, adoption
+from advocacy_metrics.domain import ACTIVE_DAYS, adoption, weekly
 from advocacy_metrics.domain.measures import GroupTotals, Pricing, earned_media_value, measures, merge
 from advocacy_metrics.domain.measures import conversion_values as conversion_values_of
 from advocacy_metrics.domain.roi import roi_report
@@ -168,6 +169,33 @@ async def summary(
     }
 
 
+async def range_totals(
+    session: AsyncSession, tenant: str, settings: TenantSettings, days: ranges.DayRange
+) -> dict[str, Any]:
+    """Every measure of the whole range: the summary's ``totals`` (one query, the same measures)."""
+    g = await queries.totals(session, summary_query(tenant, "day", days, settings))
+    return measures(g, Pricing.of(settings))
+
+
+async def top_groups(
+    session: AsyncSession, tenant: str, group_by: str, settings: TenantSettings, days: ranges.DayRange, n: int
+) -> list[dict[str, Any]]:
+    """The ``n`` groups (content or employee) that rank first by :func:`weekly.rank`, each with the
+    measures the summary gives the same group. Groups are streamed: memory holds ``n`` of them."""
+    pricing = Pricing.of(settings)
+    best: list[tuple[tuple[int, ...], int, dict[str, Any]]] = []  # kept sorted, at most n
+    seen = 0
+    async with contextlib.aclosing(queries.iter_groups(session, summary_query(tenant, group_by, days, settings))) as gs:
+        async for key, g in gs:
+            m = group_measures(key, g, group_by, pricing)
+            entry = (weekly.rank(m), seen, m)  # ``seen``: ties keep the key order
+            seen += 1
+            if len(best) < n or entry[:2] < best[-1][:2]:
+                bisect.insort(best, entry, key=lambda e: e[:2])
+                del best[n:]
+    return [m for _r, _i, m in best]
+
+
 async def roi(session: AsyncSession, admin: Principal, raw_from: str | None, raw_to: str | None) -> dict[str, Any]:
     settings = await load_tenant_settings(session, admin.tenant_id)
     days = ranges.resolve(raw_from, raw_to, settings.zone, today_in(settings))
@@ -189,11 +217,18 @@ async def adoption_metrics(
     settings = await load_tenant_settings(session, admin.tenant_id)
     today = today_in(settings)
     days = ranges.resolve(raw_from, raw_to, settings.zone, today)
+    return await adoption_of(session, admin.tenant_id, settings, days, today)
+
+
+async def adoption_of(
+    session: AsyncSession, tenant: str, settings: TenantSettings, days: ranges.DayRange, today: date
+) -> dict[str, Any]:
+    """The adoption report of ``days`` (the API's, and the weekly report's)."""
     as_of = min(days.end, today)
     _lo, hi = ranges.DayRange(days.start, as_of).instants(settings.zone)
     counts = await queries.adoption_counts(
         session,
-        admin.tenant_id,
+        tenant,
         days,
         as_of,
         as_of - timedelta(days=ACTIVE_DAYS - 1),
