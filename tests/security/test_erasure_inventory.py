@@ -240,6 +240,8 @@ TABLES: dict[tuple[str, str, str], str] = {
     ("notifications", "content_copies", "audience"): "not personal: teams, departments, locations, roles",
     ("notifications", "suppressions", "email"): "deleted: their bounced address",
     ("notifications", "suppressions", "employee_id"): "deleted: with their bounced address",
+    ("notifications", "chat_messages", "employee_id"): "deleted: every team-channel message about them (chat.forget)",
+    ("notifications", "chat_messages", "body"): "deleted: with the message (it may name them)",
 }
 
 # The streams: every event field that may name a person -> rule. Topics keep events for their
@@ -339,9 +341,7 @@ def test_the_topics_are_the_ones_the_inventory_speaks_for() -> None:
     # a new topic is a new stream: decide its retention and erasure here first
     assert sorted(topics.ALL_TOPICS) == sorted(
         ["advocacy.content", "advocacy.shares", "advocacy.clicks", "advocacy.clicks.raw", "advocacy.conversions",
-         "advocacy.gamification",
-         # the weekly report: top advocates by id inside a list, gone with the 7 days' retention
-         "advocacy.metrics"]
+         "advocacy.gamification"]
     )  # fmt: skip
 
 

@@ -19,7 +19,7 @@ from advocacy_notifications.adapters.links import LINK_KEY
 from advocacy_notifications.adapters.smtp import RelayUnavailable
 from advocacy_notifications.api import router
 from advocacy_notifications.consumers import CONSUMERS
-from advocacy_notifications.features import digests, mail
+from advocacy_notifications.features import chat, digests, mail
 from advocacy_notifications.features.person_export import SECTIONS as EXPORT_SECTIONS
 from advocacy_notifications.settings import NotificationsSettings
 
@@ -75,13 +75,28 @@ async def mail_sender(runtime: Runtime, stop: asyncio.Event) -> None:
             await asyncio.wait_for(stop.wait(), wait)
 
 
+async def chat_sender(runtime: Runtime, stop: asyncio.Event) -> None:
+    """Worker processes: post pending messages to the tenants' Slack and Teams channels (each
+    message's retries are its own: a failing channel delays only its messages)."""
+    s = _settings(runtime)
+    while not stop.is_set():
+        wait = s.webhook_interval_seconds
+        try:
+            if await chat.deliver_pending(runtime.sessionmaker, s) >= s.webhook_batch:
+                wait = 0  # more is waiting
+        except Exception as e:
+            log.warning("chat pass failed", extra={"error": f"{type(e).__name__}: {e}"})
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), wait)
+
+
 DEFINITION = ServiceDefinition(
     name="notifications",
     title="Advocacy notifications",
     description="Digests and notices to employees by email, fed by the other services' events.",
     routers=[router, export_router("notifications", EXPORT_SECTIONS)],
     consumers=CONSUMERS,
-    worker_tasks=[digest_scheduler, mail_sender],
+    worker_tasks=[digest_scheduler, mail_sender, chat_sender],
     on_start=on_start,
 )
 

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel, ConfigDict, Field
 
-from advocacy_notifications.domain import Category, Channel, Frequency
+from advocacy_notifications.domain import CHAT_URL_MAX, Category, Channel, ChatChannel, Frequency
 
 
 class PreferenceOut(BaseModel):
@@ -32,3 +34,17 @@ class Unsubscribed(BaseModel):
     category: Category
     channel: Channel
     frequency: Frequency
+
+
+class ChatChannelIn(BaseModel):
+    """A team channel's incoming-webhook URL (Slack) or Workflows webhook URL (Teams)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(min_length=1, max_length=CHAT_URL_MAX, description="Kept secret: shown masked afterwards.")
+
+
+class ChatChannelOut(BaseModel):
+    channel: ChatChannel
+    url: str = Field(description="Masked: the origin and the last characters, never the whole URL.")
+    updated_at: datetime

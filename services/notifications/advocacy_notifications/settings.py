@@ -42,6 +42,16 @@ class NotificationsSettings(ServiceSettings):
     smtp_connections: int = Field(1, ge=1, le=16)
     # At most this many people receive their digest per scheduler pass (the rest wait for the next).
     digest_batch: int = Field(500, ge=1, le=100_000)
+    # Team channels (Slack, Teams): the tenant's webhook URLs go through the outbound guard
+    # (advocacy_common.ssrf, ADR 0009) when saved and when posted to; private and loopback
+    # addresses (and plain http) are refused unless this is set (tests, labs).
+    webhook_allow_private: bool = False
+    # One post, all of it (resolve, connect, TLS, send, answer), within this; at most this much of
+    # the answer read. The sender looks for pending chat messages this often, this many per pass.
+    webhook_deadline_seconds: float = Field(10.0, gt=0, le=60)
+    webhook_max_response_bytes: int = Field(16 * 1024, ge=1024, le=1024 * 1024)
+    webhook_interval_seconds: float = Field(2.0, gt=0)
+    webhook_batch: int = Field(100, ge=1, le=10_000)
 
 
 # The CloudEvents source of every event this service publishes.

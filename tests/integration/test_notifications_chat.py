@@ -1,0 +1,398 @@
+"""Team channels end to end inside one process: the notifications service (role ``all``) on its own
+database and the real broker, gamification's ``badge.earned`` and content's membership produced to
+Kafka, and the posts received by real HTTP servers on loopback (tests/support/webhooks.py).
+
+A badge earned produces exactly one Slack payload (Block Kit) and one Teams payload (an Adaptive
+Card in the Workflows envelope) for the tenant. The sender's kill window is tested as mail's is
+(test_notifications_digest.py): a sender process SIGKILLed at a fail point on each side of the post.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+import sqlalchemy as sa
+from aiokafka import AIOKafkaProducer
+
+from advocacy_common.db import make_engine
+from advocacy_common.errors import Unprocessable
+from advocacy_common.events import Envelope, new_event
+from advocacy_common.events.content import MemberErased, MemberUpdated
+from advocacy_common.events.gamification import BadgeEarned
+from advocacy_common.kafka import make_producer
+from advocacy_common.migrations import upgrade
+from advocacy_common.runtime import Runtime
+from advocacy_notifications.app import create_app
+from advocacy_notifications.features import chat
+from advocacy_notifications.settings import NotificationsSettings
+from tests.support.helpers import eventually
+from tests.support.webhooks import serve
+
+CONTENT = "/advocacy/content"
+GAMIFICATION = "/advocacy/gamification"
+
+
+@dataclass
+class Hook:
+    """A Slack or Teams endpoint: records each POST's body; answers the scripted statuses in turn
+    (then 200 "ok", as Slack does), with ``Retry-After`` on 429."""
+
+    script: list[int] = field(default_factory=list)
+    retry_after: str = "120"
+    received: list[Any] = field(default_factory=list)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            msg = await receive()
+            body += msg.get("body", b"")
+            if not msg.get("more_body"):
+                break
+        self.received.append(orjson.loads(body))
+        status = self.script.pop(0) if self.script else 200
+        headers = [(b"retry-after", self.retry_after.encode())] if status == 429 else []
+        answer = b"no_service" if status == 404 else b"ok"
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": answer})
+
+
+@dataclass
+class Notifications:
+    app: Any
+    runtime: Runtime
+    settings: NotificationsSettings
+    producer: AIOKafkaProducer
+    mint: Callable[..., str]
+    engine: Any
+
+    def admin(self, tenant: str) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.app),
+            base_url="http://notifications.test",
+            headers={"Authorization": f"Bearer {self.mint(tenant, 'boss', 'admin')}"},
+            timeout=10,
+        )
+
+    async def publish(self, env: Envelope[Any]) -> None:
+        await asyncio.wait_for(
+            self.producer.send_and_wait(env.topic, env.value(), key=env.key.encode(), headers=env.headers()), 10
+        )
+
+    async def scalar(self, sql: str, **params: Any) -> Any:
+        async with self.engine.connect() as conn:
+            return await conn.scalar(sa.text(sql), params)
+
+    async def deliver(self, now: datetime, settings: NotificationsSettings | None = None) -> int:
+        return await chat.deliver_pending(self.runtime.sessionmaker, settings or self.settings, clock=lambda: now)
+
+
+@pytest.fixture(scope="module")
+async def notifications(
+    pg: Any, private_broker: Any, dev_keys: Any, mint: Callable[..., str]
+) -> AsyncIterator[Notifications]:
+    url = pg.create_database(f"notifications_{uuid.uuid4().hex[:10]}")
+    await asyncio.to_thread(upgrade, "advocacy_notifications", url)
+    settings = NotificationsSettings(
+        database_url=url,
+        kafka_bootstrap_servers=private_broker.bootstrap,
+        dev_mode=True,
+        jwt_jwks_path=str(dev_keys.jwks_path),
+        log_json=False,
+        log_level="WARNING",
+        webhook_allow_private=True,  # the receivers listen on loopback
+        # the test drives the senders itself, with its clock
+        digest_interval_seconds=3600,
+        send_interval_seconds=3600,
+        webhook_interval_seconds=3600,
+    )
+    app = create_app(settings)
+    producer = make_producer(private_broker.bootstrap)
+    await producer.start()
+    engine = make_engine(url)
+    try:
+        async with app.router.lifespan_context(app):
+            runtime: Runtime = app.state.runtime
+            deadline = time.monotonic() + 30
+            while not (runtime.consumers and all(c.connected for c in runtime.consumers)):
+                assert time.monotonic() < deadline, "notifications consumers did not start"
+                await asyncio.sleep(0.05)
+            yield Notifications(app, runtime, settings, producer, mint, engine)
+    finally:
+        await producer.stop()
+        await engine.dispose()
+
+
+def member(tenant: str, employee: str, *, name: str, leaderboard: str = "ranked") -> Envelope[Any]:
+    return new_event(
+        CONTENT,
+        tenant,
+        MemberUpdated(
+            employee_id=employee, enrolled=True, leaderboard=leaderboard, name=name, updated_at=datetime.now(UTC)
+        ),
+    )
+
+
+def badge(tenant: str, employee: str, name: str = "first_share") -> Envelope[Any]:
+    return new_event(GAMIFICATION, tenant, BadgeEarned(employee_id=employee, badge=name, earned_at=datetime.now(UTC)))
+
+
+async def channels(n: Notifications, tenant: str, slack_url: str, teams_url: str) -> None:
+    async with n.admin(tenant) as c:
+        for channel, url in (("slack", slack_url), ("teams", teams_url)):
+            r = await c.put(f"/v1/notifications/channels/{channel}", json={"url": url})
+            assert r.status_code == 200, r.text
+
+
+async def known(n: Notifications, tenant: str, employee: str) -> None:
+    sql = "select 1 from members where tenant_id = :t and employee_id = :e"
+    await eventually(lambda: n.scalar(sql, t=tenant, e=employee), timeout=20, what="member copied")
+
+
+async def queued(n: Notifications, tenant: str, count: int) -> None:
+    sql = "select count(*) from chat_messages where tenant_id = :t"
+    await eventually(lambda: _equals(n.scalar(sql, t=tenant), count), timeout=20, what=f"{count} chat messages")
+
+
+async def test_a_badge_earned_posts_one_slack_and_one_teams_payload(notifications: Notifications) -> None:
+    n = notifications
+    tenant = f"t-{uuid.uuid4().hex[:8]}"
+    slack_hook, teams_hook = Hook(), Hook()
+    async with serve(slack_hook) as slack_url, serve(teams_hook) as teams_url:
+        await channels(n, tenant, slack_url, teams_url)
+        async with n.admin(tenant) as c:
+            listed = (await c.get("/v1/notifications/channels")).json()
+        assert [x["channel"] for x in listed] == ["slack", "teams"]
+        assert all(x["url"].endswith("…hook") and x["url"] not in (slack_url, teams_url) for x in listed)
+
+        await n.publish(member(tenant, "ann", name="Ann <Lee> & *co*"))
+        await n.publish(member(tenant, "hid", name="Hidden Harry", leaderboard="hidden"))
+        await n.publish(member(tenant, "ana", name="Anonymous Ana", leaderboard="anonymous"))
+        for who in ("ann", "hid", "ana"):
+            await known(n, tenant, who)
+        await n.publish(badge(tenant, "ann"))
+        await queued(n, tenant, 2)
+        now = datetime.now(UTC) + timedelta(seconds=1)
+        assert await n.deliver(now) == 2
+        assert await n.deliver(now) == 0
+
+        (slack_body,) = slack_hook.received
+        (teams_body,) = teams_hook.received
+        assert slack_body["text"] == "Ann &lt;Lee&gt; &amp; *co* earned the First share badge."
+        assert slack_body["blocks"][0]["text"] == {
+            "type": "mrkdwn",
+            "text": "🏅 *Ann &lt;Lee&gt; &amp; *co** earned the *First share* badge.",
+        }
+        assert teams_body["type"] == "message"
+        (attachment,) = teams_body["attachments"]
+        assert attachment["contentType"] == "application/vnd.microsoft.card.adaptive"
+        assert attachment["content"]["version"] == "1.4"
+        assert attachment["content"]["body"][0]["text"] == (
+            "🏅 **Ann \\<Lee\\> \\& \\*co\\*** earned the **First share** badge\\."
+        )
+
+        # the same event again (a redelivery, a replay) posts nothing more; a hidden person's badge
+        # is not announced; an anonymous person's is, without their name
+        await n.publish(badge(tenant, "ann"))
+        await n.publish(badge(tenant, "hid"))
+        await n.publish(badge(tenant, "ana"))
+        await queued(n, tenant, 4)
+        await asyncio.sleep(0.5)  # the hidden one's turn has passed too
+        assert await n.scalar("select count(*) from chat_messages where tenant_id = :t", t=tenant) == 4
+        assert await n.deliver(now) == 2
+        assert [b["text"] for b in slack_hook.received[1:]] == ["A colleague earned the First share badge."]
+        assert len(teams_hook.received) == 2
+
+        # erasure: every message about the person goes
+        await n.publish(new_event(CONTENT, tenant, MemberErased(employee_id="ann", erased_at=datetime.now(UTC))))
+        sql = "select count(*) from chat_messages where tenant_id = :t and employee_id = 'ann'"
+        await eventually(lambda: _equals(n.scalar(sql, t=tenant), 0), timeout=20, what="erased")
+
+
+async def test_a_webhook_url_is_checked_when_saved_and_when_posted_to(notifications: Notifications) -> None:
+    n = notifications
+    tenant = f"t-{uuid.uuid4().hex[:8]}"
+    strict = n.settings.model_copy(update={"webhook_allow_private": False})
+    for url, why in (
+        ("http://hooks.slack.com/services/T/B/x", "https"),
+        ("https://127.0.0.1/hook", "loopback"),
+        ("https://169.254.169.254/latest", "link-local"),
+        ("https://[::ffff:10.0.0.1]/x", "private"),
+        ("https://u:p@hooks.slack.com/x", "credentials"),
+        ("ftp://hooks.slack.com/x", "http(s)"),
+        ("https://hooks.slack.com/a b", "spaces"),
+        ("https://" + "a" * 3000 + ".com/", "2048"),
+    ):
+        with pytest.raises(Unprocessable) as e:
+            await chat.checked_url(url, strict)
+        assert why in str(e.value), (url, str(e.value))
+    async with n.admin(tenant) as c:
+        for body in ({"url": "https://127.0.0.1/x", "extra": 1}, {"url": ""}, {"url": "x" * 5000}, {}):
+            r = await c.put("/v1/notifications/channels/slack", json=body)
+            assert r.status_code == 422, (body, r.text)
+        r = await c.put("/v1/notifications/channels/discord", json={"url": "https://example.com/x"})
+        assert r.status_code == 422
+        r = await c.put("/v1/notifications/channels/slack", json={"url": "gopher://example.com/x"})
+        assert r.status_code == 422 and "http(s)" in r.text
+
+    # saved while the name's addresses were allowed, posted when they are not (as when a name is
+    # re-pointed at an internal address after it was saved): the guard refuses at send time
+    hook = Hook()
+    async with serve(hook) as url:
+        rebound = url.replace("http://127.0.0.1", "https://localhost")
+        await channels(n, tenant, rebound, rebound)
+        await n.publish(member(tenant, "bo", name="Bo"))
+        await known(n, tenant, "bo")
+        await n.publish(badge(tenant, "bo"))
+        await queued(n, tenant, 2)
+        now = datetime.now(UTC) + timedelta(seconds=1)
+        assert await n.deliver(now, strict) == 0
+    assert hook.received == []
+    async with n.engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                sa.text("select state, last_error from chat_messages where tenant_id = :t"), {"t": tenant}
+            )
+        ).all()
+    assert {r.state for r in rows} == {"failed"}
+    assert all("outbound guard" in r.last_error and "loopback" in r.last_error for r in rows), rows
+
+
+async def test_retries_honour_retry_after_a_4xx_is_permanent_and_removal_cancels(
+    notifications: Notifications,
+) -> None:
+    n = notifications
+    tenant = f"t-{uuid.uuid4().hex[:8]}"
+    slack_hook, teams_hook = Hook(script=[503, 429]), Hook(script=[404])
+    async with serve(slack_hook) as slack_url, serve(teams_hook) as teams_url:
+        await channels(n, tenant, slack_url, teams_url)
+        await n.publish(member(tenant, "cy", name="Cy"))
+        await known(n, tenant, "cy")
+        await n.publish(badge(tenant, "cy"))
+        await queued(n, tenant, 2)
+        t0 = datetime.now(UTC) + timedelta(seconds=1)
+        state = "select state, attempts, last_error, next_attempt_at from chat_messages where tenant_id = :t and channel = :c"
+
+        async def row(channel: str) -> Any:
+            async with n.engine.connect() as conn:
+                return (await conn.execute(sa.text(state), {"t": tenant, "c": channel})).one()
+
+        assert await n.deliver(t0) == 0
+        teams = await row("teams")  # 404: the URL was revoked; permanent, with Teams' reason
+        assert (teams.state, teams.attempts, teams.last_error) == ("failed", 1, "HTTP 404: no_service")
+        slack = await row("slack")  # 503: again in 30 s
+        assert (slack.state, slack.attempts, slack.next_attempt_at) == ("pending", 1, t0 + timedelta(seconds=30))
+        assert await n.deliver(t0 + timedelta(seconds=29)) == 0 and len(slack_hook.received) == 1  # not yet
+        t1 = t0 + timedelta(seconds=30)
+        assert await n.deliver(t1) == 0
+        slack = await row("slack")  # 429 with Retry-After: 120 -> 120 s rather than the 60 s of the backoff
+        assert (slack.state, slack.attempts, slack.next_attempt_at) == ("pending", 2, t1 + timedelta(seconds=120))
+        assert await n.deliver(t1 + timedelta(seconds=120)) == 1
+        assert (await row("slack")).state == "sent" and len(slack_hook.received) == 3
+        assert len(teams_hook.received) == 1
+
+        # a pending message of a channel that is removed is never posted
+        await n.publish(badge(tenant, "cy", "ten_shares"))
+        await queued(n, tenant, 4)
+        async with n.admin(tenant) as c:
+            assert (await c.delete("/v1/notifications/channels/slack")).status_code == 204
+            assert (await c.delete("/v1/notifications/channels/slack")).status_code == 404
+            assert [x["channel"] for x in (await c.get("/v1/notifications/channels")).json()] == ["teams"]
+        sql = "select state from chat_messages where tenant_id = :t and channel = 'slack' and dedupe_key like '%ten_shares%'"
+        assert await n.scalar(sql, t=tenant) == "cancelled"
+        assert await n.deliver(t1 + timedelta(seconds=121)) == 1  # the Teams one
+        assert len(slack_hook.received) == 3 and len(teams_hook.received) == 2
+
+
+# A sender process of its own, so a fail point can SIGKILL it (advocacy_common.failpoints).
+_SENDER = """
+import asyncio, sys
+from datetime import datetime
+from advocacy_common.db import make_engine, make_sessionmaker
+from advocacy_notifications.features import chat
+from advocacy_notifications.settings import NotificationsSettings
+
+async def main() -> None:
+    s = NotificationsSettings(database_url=sys.argv[1], webhook_allow_private=True, dev_mode=True, log_json=False)
+    now = datetime.fromisoformat(sys.argv[2])
+    engine = make_engine(s.database_url)
+    try:
+        await chat.deliver_pending(make_sessionmaker(engine), s, clock=lambda: now)
+    finally:
+        await engine.dispose()
+
+asyncio.run(main())
+"""
+
+
+async def _sender_killed_at(point: str, n: Notifications, now: datetime) -> str:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        _SENDER,
+        n.settings.database_url,
+        now.isoformat(),
+        env={**os.environ, "ADVOCACY_FAILPOINTS": f"{point}=nth:1"},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == -signal.SIGKILL, (proc.returncode, err.decode()[-2000:])
+    return err.decode()
+
+
+async def test_a_kill_before_the_post_posts_once_and_after_it_at_most_twice(notifications: Notifications) -> None:
+    """The documented window (features/chat.py): killed before the post, the next pass posts it
+    once; killed between the receiver's answer and the record, it is posted again, once, and ends
+    sent. Never lost, never posted after it is recorded."""
+    n = notifications
+    tenant = f"t-{uuid.uuid4().hex[:8]}"
+    slack_hook, teams_hook = Hook(), Hook()
+    async with serve(slack_hook) as slack_url, serve(teams_hook) as teams_url:
+        await channels(n, tenant, slack_url, teams_url)
+        await n.publish(member(tenant, "dee", name="Dee"))
+        await known(n, tenant, "dee")
+        await n.publish(badge(tenant, "dee"))
+        await queued(n, tenant, 2)
+        now = datetime.now(UTC) + timedelta(seconds=1)
+        pending = "select count(*) from chat_messages where tenant_id = :t and state = 'pending'"
+
+        def received() -> list[Any]:
+            return slack_hook.received + teams_hook.received
+
+        # killed before the first post: nothing reached a receiver, both still pending
+        assert "failpoint notifications.webhook.before_send" in await _sender_killed_at(
+            "notifications.webhook.before_send", n, now
+        )
+        assert received() == [] and await n.scalar(pending, t=tenant) == 2
+        # killed after a receiver answered the first, before its record: one posted, both pending
+        assert "failpoint notifications.webhook.after_send" in await _sender_killed_at(
+            "notifications.webhook.after_send", n, now
+        )
+        assert len(received()) == 1 and await n.scalar(pending, t=tenant) == 2
+        first = received()[0]
+        # the next pass posts both; the one in the window goes a second time, and no more
+        assert await n.deliver(now) == 2
+        assert await n.scalar(pending, t=tenant) == 0
+        assert await n.deliver(now) == 0
+        assert sorted((len(slack_hook.received), len(teams_hook.received))) == [1, 2]
+        assert sum(b == first for b in received()) == 2
+        sent = "select count(*) from chat_messages where tenant_id = :t and state = 'sent'"
+        assert await n.scalar(sent, t=tenant) == 2
+
+
+async def _equals(value: Any, expected: Any) -> bool:
+    return bool(await value == expected)
