@@ -341,7 +341,9 @@ def test_the_topics_are_the_ones_the_inventory_speaks_for() -> None:
     # a new topic is a new stream: decide its retention and erasure here first
     assert sorted(topics.ALL_TOPICS) == sorted(
         ["advocacy.content", "advocacy.shares", "advocacy.clicks", "advocacy.clicks.raw", "advocacy.conversions",
-         "advocacy.gamification"]
+         "advocacy.gamification",
+         # the weekly report: top advocates by id inside a list, gone with the 7 days' retention
+         "advocacy.metrics"]
     )  # fmt: skip
 
 
