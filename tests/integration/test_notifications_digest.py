@@ -484,3 +484,80 @@ async def test_erasure_forgets_the_person_and_their_pending_mail(notifications: 
 
 async def _equals(value: Any, expected: Any) -> bool:
     return bool(await value == expected)
+
+
+async def test_a_tenant_override_and_the_readers_language_word_the_composed_digest(
+    notifications: Notifications, inbox: Inbox
+) -> None:
+    """Issue 18: templates overridden per tenant (a malformed override is a 422 with the line) and
+    localised (English and German, chosen by the member or the tenant); a stored override that
+    fails at compose time falls back to the built-in template, and the message still goes."""
+    n = notifications
+    tenant = f"t-{uuid.uuid4().hex[:8]}"
+    admin = n.mint(tenant, "boss", "admin")
+    template = "/v1/notifications/templates/digest/de"
+    async with n.client(admin) as c:
+        bad = await c.put(template, json={"text": "Hallo {{ name }}\n{% for i in items %}\n{{ i.title }\n{% endfor %}"})
+        assert bad.status_code == 422 and "text, line 3" in bad.json()["error"]["message"], bad.text
+        unknown = await c.put(template, json={"subject": "ok", "html": "<p>\n{{ salary }}</p>"})
+        assert unknown.status_code == 422 and "html, line 2" in unknown.json()["error"]["message"], unknown.text
+        assert "salary" in unknown.json()["error"]["message"]
+        costly = await c.put(template, json={"text": "{% for i in range(100000) %}x{% endfor %}"})
+        assert costly.status_code == 422, costly.text
+        assert (await c.get(template)).status_code == 404  # nothing refused was saved
+        subject = "{{ items|length|number }} Neuigkeiten für {{ name }} (ACME)"
+        ok = await c.put(template, json={"subject": subject})
+        assert ok.status_code == 200, ok.text
+        assert (await c.get(template)).json()["subject"] == subject
+        assert [(o["name"], o["language"]) for o in (await c.get("/v1/notifications/templates")).json()["items"]] == [
+            ("digest", "de")
+        ]
+        r = await c.put("/v1/notifications/defaults/language", json={"language": "de"})
+        assert r.status_code == 200 and r.json() == {"language": "de"}
+        assert (await c.put("/v1/notifications/defaults/language", json={"language": "xx"})).status_code == 422
+    for who in ("uwe", "eva"):
+        await n.publish(person(who, tenant, "A"))
+        await choose(n, tenant, who, "daily")
+    async with n.client(n.mint(tenant, "eva", "employee")) as c:  # eva chooses English
+        assert (await c.get("/v1/notifications/language")).json() == {"language": "de", "chosen": False}
+        r = await c.put("/v1/notifications/language", json={"language": "en"})
+        assert r.status_code == 200 and r.json() == {"language": "en", "chosen": True}
+
+    published = datetime.now(UTC).replace(hour=6, minute=0, second=0, microsecond=0)
+    await n.publish(content(tenant, "c-de", ["A"], published))
+    await eventually(
+        lambda: _equals(n.scalar("select count(*) from members where tenant_id = :t", t=tenant), 2),
+        timeout=20,
+        what="members",
+    )
+    await eventually(
+        lambda: n.scalar("select 1 from content_copies where tenant_id = :t", t=tenant), timeout=20, what="content"
+    )
+    slot = next_nine(published)
+    assert await n.digest_pass(slot) == 2
+    (uwe,) = inbox.to(f"uwe@{tenant}.example.com")
+    assert uwe["Subject"] == "1 Neuigkeiten für Uwe (ACME)"  # the tenant's German override
+    text = uwe.get_body(preferencelist=("plain",))
+    assert text is not None
+    body = text.get_content()  # the built-in German text: the override has only a subject
+    assert "Hallo Uwe" in body and "etwas Neues zum Teilen" in body and f"({published:%d.%m.%Y})" in body
+    (eva,) = inbox.to(f"eva@{tenant}.example.com")
+    assert eva["Subject"] == "New to share: News <c-de> & more"  # English: no English override
+
+    # a stored override that fails now (it cannot be saved like this): the built-in subject, sent anyway
+    async with n.engine.begin() as conn:
+        await conn.execute(
+            sa.text("update template_overrides set subject = '{{ nope }' where tenant_id = :t"), {"t": tenant}
+        )
+    await n.publish(content(tenant, "c-de-2", ["A"], slot + timedelta(hours=1)))
+    await eventually(
+        lambda: n.scalar("select 1 from content_copies where tenant_id = :t and content_id = 'c-de-2'", t=tenant),
+        timeout=20,
+        what="second item",
+    )
+    assert await n.digest_pass(next_nine(slot)) == 2
+    (_, uwe_second) = inbox.to(f"uwe@{tenant}.example.com")
+    assert uwe_second["Subject"] == "Neu zum Teilen: News <c-de-2> & more"
+    async with n.client(admin) as c:
+        assert (await c.delete(template)).status_code == 204
+        assert (await c.delete(template)).status_code == 404

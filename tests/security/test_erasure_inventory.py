@@ -240,8 +240,8 @@ TABLES: dict[tuple[str, str, str], str] = {
     ("notifications", "content_copies", "audience"): "not personal: teams, departments, locations, roles",
     ("notifications", "suppressions", "email"): "deleted: their bounced address",
     ("notifications", "suppressions", "employee_id"): "deleted: with their bounced address",
-    ("notifications", "chat_messages", "employee_id"): "deleted: every team-channel message about them (chat.forget)",
-    ("notifications", "chat_messages", "body"): "deleted: with the message (it may name them)",
+    ("notifications", "member_languages", "employee_id"): "deleted: the language they chose",
+    ("notifications", "template_overrides", "name"): "not personal: the name of a message (digest...)",
 }
 
 # The streams: every event field that may name a person -> rule. Topics keep events for their

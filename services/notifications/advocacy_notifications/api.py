@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -8,14 +9,17 @@ from fastapi.responses import HTMLResponse, Response
 from advocacy_common.auth import AdminPrincipal, EmployeePrincipal
 from advocacy_common.db import SessionDep
 from advocacy_common.pagination import Page, PageDep, as_offset, encode_cursor, parse_cursor
-from advocacy_notifications.domain import Category, Channel, ChatChannel
-from advocacy_notifications.features import chat, preferences, unsubscribe
+from advocacy_notifications.domain import Category, Channel, Language, TemplateName
+from advocacy_notifications.features import preferences, unsubscribe, wording
 from advocacy_notifications.schemas import (
-    ChatChannelIn,
-    ChatChannelOut,
     DefaultsBody,
+    LanguageIn,
+    LanguageOut,
     PreferenceIn,
     PreferenceOut,
+    TemplateOverrideIn,
+    TemplateOverrideOut,
+    TenantLanguageBody,
     Unsubscribed,
 )
 
@@ -81,25 +85,71 @@ async def do_unsubscribe(token: Token, request: Request, session: SessionDep) ->
     return Response(done.model_dump_json(), media_type="application/json")
 
 
-@router.get("/channels", operation_id="listTeamChannels", response_model=list[ChatChannelOut])
-async def list_channels(admin: AdminPrincipal, session: SessionDep) -> list[ChatChannelOut]:
-    """The tenant's team channels (Slack, Teams) that are set, their webhook URLs masked."""
-    return [ChatChannelOut.model_validate(c) for c in await chat.channels(session, admin.tenant_id)]
+# -- the language of messages and the tenant's own wording (features/wording.py) ---------------------
+@router.get("/language", operation_id="getMyNotificationLanguage", response_model=LanguageOut)
+async def my_language(who: EmployeePrincipal, session: SessionDep) -> LanguageOut:
+    """The language the caller's messages are written in (their choice, else the tenant's default)."""
+    chosen = await wording.member_language(session, who.tenant_id, who.sub)
+    if chosen is not None:
+        return LanguageOut(language=chosen, chosen=True)
+    return LanguageOut(language=await wording.tenant_language(session, who.tenant_id), chosen=False)
 
 
-@router.put("/channels/{channel}", operation_id="replaceTeamChannel", response_model=ChatChannelOut)
-async def set_channel(
-    channel: ChatChannel, body: ChatChannelIn, request: Request, admin: AdminPrincipal, session: SessionDep
-) -> ChatChannelOut:
-    """Set the tenant's Slack incoming-webhook URL or Teams Workflows webhook URL. The URL must
-    pass the outbound guard (https, public addresses only): 422 saying why otherwise. Answered
-    masked: it is a credential."""
-    settings = request.app.state.runtime.settings
-    return ChatChannelOut.model_validate(await chat.save_channel(session, admin.tenant_id, channel, body.url, settings))
+@router.put("/language", operation_id="replaceMyNotificationLanguage", response_model=LanguageOut)
+async def set_my_language(body: LanguageIn, who: EmployeePrincipal, session: SessionDep) -> LanguageOut:
+    """Choose the language of the caller's messages (null: the tenant's default)."""
+    await wording.set_member_language(session, who.tenant_id, who.sub, body.language, datetime.now(UTC))
+    return await my_language(who, session)
 
 
-@router.delete("/channels/{channel}", operation_id="deleteTeamChannel", status_code=204)
-async def delete_channel(channel: ChatChannel, admin: AdminPrincipal, session: SessionDep) -> Response:
-    """Stop posting to the channel: the URL is forgotten and its pending messages are cancelled."""
-    await chat.remove_channel(session, admin.tenant_id, channel)
+@router.get("/defaults/language", operation_id="getNotificationDefaultLanguage", response_model=TenantLanguageBody)
+async def get_default_language(admin: AdminPrincipal, session: SessionDep) -> TenantLanguageBody:
+    """The language of the messages of people who chose none."""
+    return TenantLanguageBody(language=await wording.tenant_language(session, admin.tenant_id))
+
+
+@router.put("/defaults/language", operation_id="replaceNotificationDefaultLanguage", response_model=TenantLanguageBody)
+async def set_default_language(
+    body: TenantLanguageBody, admin: AdminPrincipal, session: SessionDep
+) -> TenantLanguageBody:
+    language = await wording.set_tenant_language(session, admin.tenant_id, body.language, datetime.now(UTC))
+    return TenantLanguageBody(language=language)
+
+
+@router.get("/templates", operation_id="listTemplateOverrides", response_model=Page[TemplateOverrideOut])
+async def list_templates(admin: AdminPrincipal, session: SessionDep, page: PageDep) -> Page[TemplateOverrideOut]:
+    """The tenant's overrides (a message and language without one uses the built-in template)."""
+    start = parse_cursor(page.cursor, as_offset)[0] if page.cursor else 0
+    rows = await wording.list_overrides(session, admin.tenant_id)
+    end = start + page.limit
+    return Page[TemplateOverrideOut](
+        items=[TemplateOverrideOut.model_validate(r) for r in rows[start:end]],
+        next_cursor=encode_cursor([end]) if end < len(rows) else None,
+    )
+
+
+@router.get("/templates/{name}/{language}", operation_id="getTemplateOverride", response_model=TemplateOverrideOut)
+async def get_template(
+    name: TemplateName, language: Language, admin: AdminPrincipal, session: SessionDep
+) -> TemplateOverrideOut:
+    return TemplateOverrideOut.model_validate(await wording.get_override(session, admin.tenant_id, name, language))
+
+
+@router.put("/templates/{name}/{language}", operation_id="replaceTemplateOverride", response_model=TemplateOverrideOut)
+async def put_template(
+    name: TemplateName, language: Language, body: TemplateOverrideIn, admin: AdminPrincipal, session: SessionDep
+) -> TemplateOverrideOut:
+    """Word message ``name`` in ``language`` the tenant's way. Checked before it is saved: compiled
+    in a sandbox and rendered against an example of the message; a syntax error, an unknown variable
+    or a construct the sandbox refuses is a 422 whose message names the part and the line."""
+    saved = await wording.put_override(session, admin.tenant_id, name, language, body.model_dump(), datetime.now(UTC))
+    return TemplateOverrideOut.model_validate(saved)
+
+
+@router.delete("/templates/{name}/{language}", operation_id="deleteTemplateOverride", status_code=204)
+async def delete_template(
+    name: TemplateName, language: Language, admin: AdminPrincipal, session: SessionDep
+) -> Response:
+    """Back to the built-in template."""
+    await wording.delete_override(session, admin.tenant_id, name, language)
     return Response(status_code=204)

@@ -50,9 +50,6 @@ class Member(Model, table=True):
     location: str | None = None
     active: bool = True
     enrolled: bool = True
-    # gamification's leaderboard visibility (membership's): ranked | anonymous | hidden; team
-    # channels name only the ranked
-    leaderboard: str = Field(default="ranked", sa_column_kwargs={"server_default": "ranked"})
     programme_roles: list[str] = Field(default_factory=list, sa_type=sa.ARRAY(sa.Text))
     membership_at: datetime | None = Field(default=None, sa_type=TS)
     directory_at: datetime | None = Field(default=None, sa_type=TS)
@@ -151,40 +148,37 @@ class Message(Model, table=True):
     sent_at: datetime | None = Field(default=None, sa_type=TS)
 
 
-class ChatChannelRow(Model, table=True):
-    """A tenant's team channel (Slack or Teams) and its incoming-webhook URL, a credential: the API
-    shows it masked (domain.mask_url)."""
+class TemplateOverride(Model, table=True):
+    """A tenant's own wording of one message in one language (adapters/overrides.py checked it
+    when it was saved); a part left empty (None) is the built-in one."""
 
-    __tablename__ = "chat_channels"
+    __tablename__ = "template_overrides"
 
     tenant_id: str = Field(primary_key=True)
-    channel: str = Field(primary_key=True)
-    url: str
+    name: str = Field(primary_key=True)
+    language: str = Field(primary_key=True)
+    subject: str | None = None
+    text: str | None = None
+    html: str | None = None
     updated_at: datetime = Field(sa_type=TS)
 
 
-class ChatMessage(Model, table=True):
-    """One message to a tenant's team channel (``body``: the JSON payload as posted, Block Kit or
-    the Teams Workflows envelope), pending -> sent | failed | cancelled, like mail.
-    ``employee_id`` is whom it is about (erasure deletes it)."""
+class MemberLanguage(Model, table=True):
+    """The language a person chose for their messages (no row: the tenant's default)."""
 
-    __tablename__ = "chat_messages"
-    __table_args__ = (
-        sa.UniqueConstraint("tenant_id", "dedupe_key", name="uq_chat_messages_dedupe"),
-        sa.Index("ix_chat_messages_pending", "next_attempt_at", postgresql_where=sa.text("state = 'pending'")),
-        sa.Index("ix_chat_messages_employee", "tenant_id", "employee_id"),
-    )
+    __tablename__ = "member_languages"
 
-    id: str = Field(primary_key=True)
-    tenant_id: str
-    channel: str
-    employee_id: str | None = None
-    dedupe_key: str
-    category: str
-    body: dict[str, Any] = Field(sa_type=JSONB)
-    state: str = "pending"
-    attempts: int = 0
-    last_error: str | None = None
-    created_at: datetime = Field(sa_type=TS)
-    next_attempt_at: datetime = Field(sa_type=TS)
-    sent_at: datetime | None = Field(default=None, sa_type=TS)
+    tenant_id: str = Field(primary_key=True)
+    employee_id: str = Field(primary_key=True)
+    language: str
+    updated_at: datetime = Field(sa_type=TS)
+
+
+class TenantLanguage(Model, table=True):
+    """A tenant's default language for messages (no row: English)."""
+
+    __tablename__ = "tenant_languages"
+
+    tenant_id: str = Field(primary_key=True)
+    language: str
+    updated_at: datetime = Field(sa_type=TS)

@@ -35,8 +35,10 @@ from jinja2.exceptions import SecurityError
 from jinja2.runtime import LoopContext
 from jinja2.sandbox import SandboxedEnvironment
 
+from advocacy_notifications import domain
+
 # Part sources: a subject line and two bodies; generous for a message, small for a worker.
-MAX_SOURCE = 20_000
+MAX_SOURCE = domain.MAX_TEMPLATE_SOURCE
 # A rendered part: larger than any real message, small enough that a runaway template stops early.
 MAX_OUTPUT = 200_000
 # range() in a template: a digest lists at most 20 items; nothing needs more than this.

@@ -27,13 +27,14 @@ import jinja2
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_decimal
 
+from advocacy_notifications import domain
 from advocacy_notifications.adapters import overrides
 
 log = logging.getLogger("advocacy.notifications.templates")
 
 # The languages messages are written in; the first is the fallback for every other.
-LOCALES = ("en", "de")
-DEFAULT_LOCALE = LOCALES[0]
+LOCALES = tuple(language.value for language in domain.Language)
+DEFAULT_LOCALE = domain.Language.en.value
 
 _LOADER = jinja2.PackageLoader("advocacy_notifications.adapters", "templates")
 # auto_reload off: templates are files of the release, compiled once (a stat per part per message

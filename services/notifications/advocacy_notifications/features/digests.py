@@ -29,7 +29,7 @@ from advocacy_notifications.adapters import links, templates
 from advocacy_notifications.adapters.links import LINK_KEY
 from advocacy_notifications.db import ContentCopy, DigestState, Member, Message
 from advocacy_notifications.domain import Category, Channel, Frequency
-from advocacy_notifications.features import mail, preferences
+from advocacy_notifications.features import mail, preferences, wording
 
 _STATES = table_of(DigestState)
 _MESSAGES = table_of(Message)
@@ -109,13 +109,16 @@ async def _compose_tenant(
         )
     ).all()
     key = await LINK_KEY.get(session)
+    words = await wording.load(session, tenant, [m.employee_id for m, _, _ in due])
     queued = 0
     for m, f, slot in due:
         since, until = domain.digest_window(slot, f, states.get(m.employee_id))
         items = [c for c in content if since <= c.published_at < until and _on_board(c, m, now)]
         items = items[: domain.MAX_DIGEST_ITEMS]
         if items and m.email is not None:
-            queued += await _queue(session, m, f, slot, items, base_url=base_url, key=key, now=now)
+            queued += await _queue(
+                session, m, f, slot, items, base_url=base_url, key=key, now=now, words=words, zone=settings.time_zone
+            )
         stmt = pg_insert(_STATES).values(tenant_id=tenant, employee_id=m.employee_id, last_slot=slot)
         await session.execute(
             stmt.on_conflict_do_update(
@@ -160,16 +163,21 @@ async def _queue(
     base_url: str,
     key: bytes,
     now: datetime,
+    words: wording.Wording | None = None,
+    zone: str = "UTC",
 ) -> int:
     assert m.email is not None
     unsubscribe = unsubscribe_url(base_url, key, m.tenant_id, m.employee_id, Category.digest)
     context: dict[str, Any] = {
         "name": m.name,
         "frequency": f.value,
-        "items": [{"title": c.title, "url": c.url} for c in items],
+        "items": [{"title": c.title, "url": c.url, "published_at": c.published_at} for c in items],
         "unsubscribe_url": unsubscribe,
+        "time_zone": zone,
     }
-    parts = templates.render("digest", context)
+    # the person's language (else the tenant's), and the tenant's own wording of it if it has one
+    language = words.language(m.employee_id) if words else templates.DEFAULT_LOCALE
+    parts = templates.render("digest", context, language, words.override("digest", language) if words else None)
     stmt = pg_insert(_MESSAGES).values(
         id=uuid.uuid4().hex,
         tenant_id=m.tenant_id,
