@@ -242,6 +242,8 @@ TABLES: dict[tuple[str, str, str], str] = {
     ("notifications", "suppressions", "employee_id"): "deleted: with their bounced address",
     ("notifications", "member_languages", "employee_id"): "deleted: the language they chose",
     ("notifications", "template_overrides", "name"): "not personal: the name of a message (digest...)",
+    ("notifications", "chat_messages", "employee_id"): "deleted: every team-channel message about them (chat.forget)",
+    ("notifications", "chat_messages", "body"): "deleted: with the message (it may name them)",
 }
 
 # The streams: every event field that may name a person -> rule. Topics keep events for their

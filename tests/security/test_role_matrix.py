@@ -192,6 +192,9 @@ MATRIX: dict[str, str] = {
     "notifications:GET /v1/notifications/templates/{name}/{language}": ADMIN_ONLY,
     "notifications:PUT /v1/notifications/templates/{name}/{language}": ADMIN_ONLY,
     "notifications:DELETE /v1/notifications/templates/{name}/{language}": ADMIN_ONLY,
+    "notifications:GET /v1/notifications/channels": ADMIN_ONLY,
+    "notifications:PUT /v1/notifications/channels/{channel}": ADMIN_ONLY,
+    "notifications:DELETE /v1/notifications/channels/{channel}": ADMIN_ONLY,
     # (the unsubscribe links take no token: documented with security [], outside this matrix)
 }
 
@@ -285,6 +288,8 @@ async def mw(sec_stack: PrivateStack) -> MatrixWorld:
         "sharing:POST /v1/conversions": {"click_id": w.click_ids[0], "external_id": f"ext-{tag}"},
         "sharing:POST /v1/partners": {"id": f"new-{tag}", "name": "New"},
         "gamification:POST /v1/points/reversals": {"employee_id": w.employee, "event_id": award["event_id"]},
+        # a public address literal: the outbound guard accepts it without DNS (the DELETE then finds it)
+        "notifications:PUT /v1/notifications/channels/{channel}": {"url": "https://93.184.215.14/hook"},
     }
     mw.private = {
         w.ids["suggestion_id"],

@@ -9,9 +9,11 @@ from fastapi.responses import HTMLResponse, Response
 from advocacy_common.auth import AdminPrincipal, EmployeePrincipal
 from advocacy_common.db import SessionDep
 from advocacy_common.pagination import Page, PageDep, as_offset, encode_cursor, parse_cursor
-from advocacy_notifications.domain import Category, Channel, Language, TemplateName
-from advocacy_notifications.features import preferences, unsubscribe, wording
+from advocacy_notifications.domain import Category, Channel, ChatChannel, Language, TemplateName
+from advocacy_notifications.features import chat, preferences, unsubscribe, wording
 from advocacy_notifications.schemas import (
+    ChatChannelIn,
+    ChatChannelOut,
     DefaultsBody,
     LanguageIn,
     LanguageOut,
@@ -83,6 +85,30 @@ async def do_unsubscribe(token: Token, request: Request, session: SessionDep) ->
     if "text/html" in request.headers.get("accept", ""):
         return HTMLResponse(unsubscribe.page(True, token))
     return Response(done.model_dump_json(), media_type="application/json")
+
+
+@router.get("/channels", operation_id="listTeamChannels", response_model=list[ChatChannelOut])
+async def list_channels(admin: AdminPrincipal, session: SessionDep) -> list[ChatChannelOut]:
+    """The tenant's team channels (Slack, Teams) that are set, their webhook URLs masked."""
+    return [ChatChannelOut.model_validate(c) for c in await chat.channels(session, admin.tenant_id)]
+
+
+@router.put("/channels/{channel}", operation_id="replaceTeamChannel", response_model=ChatChannelOut)
+async def set_channel(
+    channel: ChatChannel, body: ChatChannelIn, request: Request, admin: AdminPrincipal, session: SessionDep
+) -> ChatChannelOut:
+    """Set the tenant's Slack incoming-webhook URL or Teams Workflows webhook URL. The URL must
+    pass the outbound guard (https, public addresses only): 422 saying why otherwise. Answered
+    masked: it is a credential."""
+    settings = request.app.state.runtime.settings
+    return ChatChannelOut.model_validate(await chat.save_channel(session, admin.tenant_id, channel, body.url, settings))
+
+
+@router.delete("/channels/{channel}", operation_id="deleteTeamChannel", status_code=204)
+async def delete_channel(channel: ChatChannel, admin: AdminPrincipal, session: SessionDep) -> Response:
+    """Stop posting to the channel: the URL is forgotten and its pending messages are cancelled."""
+    await chat.remove_channel(session, admin.tenant_id, channel)
+    return Response(status_code=204)
 
 
 # -- the language of messages and the tenant's own wording (features/wording.py) ---------------------

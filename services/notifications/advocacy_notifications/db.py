@@ -50,6 +50,9 @@ class Member(Model, table=True):
     location: str | None = None
     active: bool = True
     enrolled: bool = True
+    # gamification's leaderboard visibility (membership's): ranked | anonymous | hidden; team
+    # channels name only the ranked
+    leaderboard: str = Field(default="ranked", sa_column_kwargs={"server_default": "ranked"})
     programme_roles: list[str] = Field(default_factory=list, sa_type=sa.ARRAY(sa.Text))
     membership_at: datetime | None = Field(default=None, sa_type=TS)
     directory_at: datetime | None = Field(default=None, sa_type=TS)
@@ -140,6 +143,45 @@ class Message(Model, table=True):
     body_text: str
     body_html: str
     headers: dict[str, str] = Field(default_factory=dict, sa_type=JSONB)
+    state: str = "pending"
+    attempts: int = 0
+    last_error: str | None = None
+    created_at: datetime = Field(sa_type=TS)
+    next_attempt_at: datetime = Field(sa_type=TS)
+    sent_at: datetime | None = Field(default=None, sa_type=TS)
+
+
+class ChatChannelRow(Model, table=True):
+    """A tenant's team channel (Slack or Teams) and its incoming-webhook URL, a credential: the API
+    shows it masked (domain.mask_url)."""
+
+    __tablename__ = "chat_channels"
+
+    tenant_id: str = Field(primary_key=True)
+    channel: str = Field(primary_key=True)
+    url: str
+    updated_at: datetime = Field(sa_type=TS)
+
+
+class ChatMessage(Model, table=True):
+    """One message to a tenant's team channel (``body``: the JSON payload as posted, Block Kit or
+    the Teams Workflows envelope), pending -> sent | failed | cancelled, like mail.
+    ``employee_id`` is whom it is about (erasure deletes it)."""
+
+    __tablename__ = "chat_messages"
+    __table_args__ = (
+        sa.UniqueConstraint("tenant_id", "dedupe_key", name="uq_chat_messages_dedupe"),
+        sa.Index("ix_chat_messages_pending", "next_attempt_at", postgresql_where=sa.text("state = 'pending'")),
+        sa.Index("ix_chat_messages_employee", "tenant_id", "employee_id"),
+    )
+
+    id: str = Field(primary_key=True)
+    tenant_id: str
+    channel: str
+    employee_id: str | None = None
+    dedupe_key: str
+    category: str
+    body: dict[str, Any] = Field(sa_type=JSONB)
     state: str = "pending"
     attempts: int = 0
     last_error: str | None = None

@@ -132,6 +132,79 @@ def email_address(user_name: str | None) -> str | None:
     return user_name
 
 
+# -- Team channels: Slack and Microsoft Teams (a tenant's incoming-webhook URLs) ----------------
+
+
+class ChatChannel(StrEnum):
+    """A tenant's team channel: one Slack incoming webhook, one Teams Workflows webhook. Not a
+    person's channel (no per-person preference): the tenant's admins choose where it posts."""
+
+    slack = "slack"
+    teams = "teams"
+
+
+# A webhook URL is a credential (whoever holds it posts to the channel): stored, never shown whole.
+# Slack's are ~80 characters, Teams Workflows' ~300; 2048 is every browser's limit.
+CHAT_URL_MAX = 2048
+# How much of a stored URL an admin sees: its origin and its last few characters.
+CHAT_URL_SHOWN_TAIL = 4
+# A chat message retries a network error, a 5xx or a 429 after 30 s x 2^(attempts-1) (at most
+# RETRY_CAP, longer when the receiver's Retry-After asks, up to RETRY_CAP too), and gives up after
+# this many attempts (about 5 hours): a badge announced the next day is noise, not news.
+CHAT_MAX_ATTEMPTS = 10
+# A name or badge longer than this is cut (Slack refuses a section over 3,000 characters; a
+# display name has no business being longer).
+CHAT_TEXT_MAX = 200
+
+
+def mask_url(url: str) -> str:
+    """What an admin sees of a stored webhook URL: scheme and host, then ``…`` and its last
+    characters, enough to tell two URLs apart, never enough to post with."""
+    scheme, _, rest = url.partition("://")
+    host = rest.split("/", 1)[0].rsplit("@", 1)[-1]
+    return f"{scheme}://{host}/…{url[-CHAT_URL_SHOWN_TAIL:]}"
+
+
+def chat_retryable(status_code: int | None) -> bool:
+    """Whether a receiver's answer is worth another attempt: no answer (a network error, a
+    timeout), 429 or a 5xx. Any other 4xx is permanent (the URL was revoked, the payload refused)."""
+    return status_code is None or status_code == 429 or status_code >= 500
+
+
+class Announce(StrEnum):
+    """How a person's achievement is announced in the tenant's team channels."""
+
+    named = "named"
+    anonymous = "anonymous"
+    not_at_all = "not_at_all"
+
+
+def announce(*, known: bool, enrolled: bool, active: bool, leaderboard: str) -> Announce:
+    """Gamification's leaderboard visibility decides the team channels too: ``ranked`` people are
+    named, ``anonymous`` ones are "a colleague", ``hidden`` ones, people who left the programme or
+    were deactivated are not announced. A person notifications knows nothing of yet (their
+    membership event not copied) is announced without a name: never name whom we cannot check."""
+    if not known:
+        return Announce.anonymous
+    if not (enrolled and active) or leaderboard == "hidden":
+        return Announce.not_at_all
+    return Announce.named if leaderboard == "ranked" else Announce.anonymous
+
+
+def badge_key(employee_id: str, badge: str, channel: ChatChannel) -> str:
+    """One announcement per badge, person and channel: a replayed event composes nothing."""
+    return f"badge:{employee_id}:{badge}:{channel.value}"
+
+
+# A badge is announced only while it is news: a consumer that starts on a topic's history (a new
+# deployment, a replay after the broker lost its log) must not post every badge ever earned.
+ANNOUNCE_WITHIN = timedelta(days=1)
+
+
+def worth_announcing(earned_at: datetime, now: datetime) -> bool:
+    return now - earned_at <= ANNOUNCE_WITHIN
+
+
 class Language(StrEnum):
     """The languages messages are written in (``adapters/templates/<language>/``; English is the
     fallback of every other). The member's choice, else the tenant's default, else English."""

@@ -4,7 +4,16 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from advocacy_notifications.domain import MAX_TEMPLATE_SOURCE, Category, Channel, Frequency, Language, TemplateName
+from advocacy_notifications.domain import (
+    CHAT_URL_MAX,
+    MAX_TEMPLATE_SOURCE,
+    Category,
+    Channel,
+    ChatChannel,
+    Frequency,
+    Language,
+    TemplateName,
+)
 
 
 class PreferenceOut(BaseModel):
@@ -34,6 +43,20 @@ class Unsubscribed(BaseModel):
     category: Category
     channel: Channel
     frequency: Frequency
+
+
+class ChatChannelIn(BaseModel):
+    """A team channel's incoming-webhook URL (Slack) or Workflows webhook URL (Teams)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(min_length=1, max_length=CHAT_URL_MAX, description="Kept secret: shown masked afterwards.")
+
+
+class ChatChannelOut(BaseModel):
+    channel: ChatChannel
+    url: str = Field(description="Masked: the origin and the last characters, never the whole URL.")
+    updated_at: datetime
 
 
 class LanguageIn(BaseModel):

@@ -42,7 +42,7 @@ from advocacy_notifications.db import (
     Preference,
     Suppression,
 )
-from advocacy_notifications.features import mail
+from advocacy_notifications.features import chat, mail
 
 _MEMBERS = table_of(Member)
 _CONTENT = table_of(ContentCopy)
@@ -58,6 +58,7 @@ async def apply_member(session: AsyncSession, env: Envelope[MemberUpdated]) -> N
         "enrolled": d.enrolled,
         "programme_roles": list(d.programme_roles),
         "member_team": d.team,
+        "leaderboard": d.leaderboard,
         "membership_at": d.updated_at,
     }
     stmt = pg_insert(_MEMBERS).values(**values, name=d.name, team=d.team)
@@ -68,6 +69,7 @@ async def apply_member(session: AsyncSession, env: Envelope[MemberUpdated]) -> N
             set_={
                 "enrolled": ex.enrolled,
                 "programme_roles": ex.programme_roles,
+                "leaderboard": ex.leaderboard,
                 "member_team": ex.member_team,
                 "membership_at": ex.membership_at,
                 # the directory's name and team win when it lists the person
@@ -156,6 +158,7 @@ async def stop_if_out(session: AsyncSession, tenant_id: str, employee_id: str) -
     if row is not None and not (row.active and row.enrolled):
         reason = "deactivated" if not row.active else "opted out of the programme"
         await mail.cancel_pending(session, tenant_id, employee_id=employee_id, reason=reason)
+        await chat.cancel_pending(session, tenant_id, employee_id=employee_id, reason=reason)
 
 
 async def forget_member(session: AsyncSession, tenant_id: str, employee_id: str, at: datetime | None = None) -> None:
@@ -165,6 +168,7 @@ async def forget_member(session: AsyncSession, tenant_id: str, employee_id: str,
         await session.execute(
             sa.delete(table).where(col(table.tenant_id) == tenant_id, col(table.employee_id) == employee_id)
         )
+    await chat.forget(session, tenant_id, employee_id)
     await erasure.scrub_outbox(session, tenant_id, employee_id)
 
 
