@@ -167,7 +167,9 @@ def test_settings_validate_from_the_compose_environment(clean_env: pytest.Monkey
 
 def test_one_database_per_service_created_by_the_init_script() -> None:
     script = (ROOT / "deploy/compose/postgres-init.sh").read_text()
-    assert "for svc in content sharing metrics gamification notifications" in script
+    # the console keeps its sessions in a database of its own (ADR 0014), created before the last
+    # one (notifications), which the healthcheck waits for
+    assert "for svc in content sharing metrics gamification console notifications" in script
     assert 'CREATE DATABASE :"db" OWNER :"role"' in script
     postgres = services()["postgres"]
     assert any("postgres-init.sh:/docker-entrypoint-initdb.d/" in v for v in postgres["volumes"])

@@ -98,6 +98,9 @@ def test_compose_runs_the_console_hardened_with_names_its_settings_read() -> Non
         host = console["environment"][f"CONSOLE_{svc.upper()}_URL"].split("//")[1].split(":")[0]
         assert host in main["services"], host
     assert "idp-keys" in main["volumes"]
+    # sessions in the console's own database (ADR 0014), made by the init script like the services'
+    assert console["environment"]["CONSOLE_DATABASE_URL"].endswith("@postgres:5432/advocacy_console")
+    assert console["depends_on"]["postgres"]["condition"] == "service_healthy"
     # every service allows the console's origin (the wall's stream goes to gamification directly)
     assert "http://localhost:8010" in main["x-advocacy-env"]["CORS_ORIGINS"]
 

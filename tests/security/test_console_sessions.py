@@ -360,3 +360,19 @@ async def test_a_person_has_at_most_the_bound_of_sessions(
         for b in browsers:
             await b.aclose()
         await app.state.sessions.close()
+
+
+async def test_a_copy_of_the_sessions_table_opens_no_session_and_holds_no_token(
+    console: httpx.AsyncClient, provider: TestProvider
+) -> None:
+    r = await oidc_login(console, provider, "emil")
+    sid = next(v for v in r.headers.get_list("set-cookie") if v.startswith(SESSION_COOKIE + "=")).split(";")[0]
+    sid = sid.split("=", 1)[1]
+    store = console._transport.app.state.sessions  # type: ignore[attr-defined]
+    session = await store.get(sid)
+    assert session is not None and session.refresh_token
+    async with store.backend.engine.connect() as conn:
+        rows = (await conn.execute(sessiondb.SESSIONS.select())).mappings().all()
+    dump = json.dumps([{k: str(v) for k, v in row.items()} for row in rows])
+    for secret in (sid, session.token, session.refresh_token, session.id_token):
+        assert secret and secret not in dump

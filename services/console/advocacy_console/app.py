@@ -88,6 +88,7 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
 
         backend = TableBackend(
             settings.database_url,
+            secret_key=secret_key,
             idle_seconds=settings.session_idle_seconds,
             max_age_seconds=settings.session_max_age_seconds,
         )

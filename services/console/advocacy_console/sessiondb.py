@@ -2,8 +2,10 @@
 
 Sessions in a table survive a restart and are shared by every replica (no sticky sessions). The
 console owns no other data: this module is the only one of the console that may reach a database
-(import contract ``console-holds-no-data``), and the table is keyed by the SHA-256 of the session
-id, so a copy of it gives away no cookie. Ended rows are deleted when read, and a login sweeps up to
+(import contract ``console-holds-no-data``). A copy of the table opens no session and calls no API:
+rows are keyed by the SHA-256 of the session id (not the cookie's value), and the tokens in a row
+are sealed (JWE ``dir`` + A256GCM, a key derived from ``CONSOLE_SECRET_KEY``; a row that does not
+open, after a key change, is no session). Ended rows are deleted when read, and a login sweeps up to
 :data:`SWEEP_LIMIT` rows idle or older than their limits (so the table holds about the live
 sessions, at most ``CONSOLE_SESSIONS_PER_PERSON`` per person).
 
@@ -15,10 +17,15 @@ once: one migrates, the others wait).
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from joserfc import jwe
+from joserfc.errors import JoseError
+from joserfc.jwk import OctKey
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -26,6 +33,8 @@ from advocacy_console.sessions import Session, digest
 
 # At most this many ended rows are deleted per login (a sweep never turns into a long statement).
 SWEEP_LIMIT = 1000
+# The fields of a session sealed in its row: what would let a reader call the APIs as the person.
+SEALED = ("token", "refresh_token", "id_token")
 
 metadata = sa.MetaData()
 
@@ -62,7 +71,10 @@ async def migrate(url: str) -> None:
 class TableBackend:
     """:class:`advocacy_console.sessions.Backend` over PostgreSQL."""
 
-    def __init__(self, url: str, *, idle_seconds: float, max_age_seconds: float, pool_size: int = 5) -> None:
+    def __init__(
+        self, url: str, *, secret_key: bytes, idle_seconds: float, max_age_seconds: float, pool_size: int = 5
+    ) -> None:
+        self._key = OctKey.import_key(hashlib.sha256(b"advocacy-console-session-tokens\0" + secret_key).digest())
         self.engine: AsyncEngine = create_async_engine(
             async_url(url),
             pool_size=pool_size,
@@ -73,11 +85,24 @@ class TableBackend:
         self.idle = timedelta(seconds=idle_seconds)
         self.max_age = timedelta(seconds=max_age_seconds)
 
+    def _seal(self, session: Session) -> dict[str, Any]:
+        data = session.data()
+        secret = json.dumps({name: data.pop(name) for name in SEALED}).encode()
+        data["sealed"] = jwe.encrypt_compact({"alg": "dir", "enc": "A256GCM"}, secret, self._key)
+        return data
+
+    def _open(self, session_id: str, data: dict[str, Any]) -> Session | None:
+        try:
+            secret = json.loads(jwe.decrypt_compact(str(data.pop("sealed")), self._key).plaintext or b"")
+            return Session.from_data(session_id, {**data, **{name: secret[name] for name in SEALED}})
+        except (JoseError, ValueError, KeyError, TypeError):
+            return None
+
     def _row(self, session: Session) -> dict[str, Any]:
         return {
             "tenant_id": session.person.tenant,
             "subject": session.person.sub,
-            "data": session.data(),
+            "data": self._seal(session),
             "created_at": _at(session.created_at),
             "last_seen": _at(session.last_seen),
         }
@@ -96,7 +121,7 @@ class TableBackend:
     async def load(self, session_id: str) -> Session | None:
         async with self.engine.connect() as conn:
             data = await conn.scalar(sa.select(SESSIONS.c.data).where(SESSIONS.c.id_hash == digest(session_id)))
-        return Session.from_data(session_id, data) if isinstance(data, dict) else None
+        return self._open(session_id, data) if isinstance(data, dict) else None
 
     async def update(self, session: Session) -> None:
         # a session deleted meanwhile (a logout in another tab, on another replica) stays deleted

@@ -90,6 +90,9 @@ class ConsoleSettings(BaseSettings):
     def _oidc_complete(self) -> ConsoleSettings:
         if bool(self.oidc_client_id) != bool(self.auth_issuer):
             raise ValueError("CONSOLE_OIDC_CLIENT_ID and CONSOLE_AUTH_ISSUER go together (or neither)")
+        if self.database_url and not self.dev_mode and self.secret_key is None:
+            # it seals the tokens in the sessions table: every replica, and the next start, needs the same
+            raise ValueError("CONSOLE_SECRET_KEY must be set with CONSOLE_DATABASE_URL outside dev mode")
         if self.oidc_client_id:
             _ = self.issuer_config  # parsed now: a bad entry stops the start, naming the field
             if not self.oidc_redirect_url:
