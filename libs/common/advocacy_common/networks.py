@@ -47,6 +47,21 @@ RULES: dict[Network, NetworkRules] = {
     Network.email: NetworkRules(100000, True),
 }
 
+#: How a person reads each network's name (buttons, pages).
+NAMES: dict[Network, str] = {
+    Network.linkedin: "LinkedIn",
+    Network.x: "X",
+    Network.facebook: "Facebook",
+    Network.xing: "XING",
+    Network.instagram: "Instagram",
+    Network.threads: "Threads",
+    Network.bluesky: "Bluesky",
+    Network.whatsapp: "WhatsApp",
+    Network.telegram: "Telegram",
+    Network.reddit: "Reddit",
+    Network.email: "Email",
+}
+
 _URL = re.compile(r"https?://[^\s]+", re.IGNORECASE)
 
 

@@ -153,6 +153,10 @@ class ServiceSettings(BaseSettings):
     _trusted_issuers: tuple[IssuerConfig, ...] = PrivateAttr(default=())
 
     dev_mode: bool = False
+    # Tests only (refused outside dev mode): "now" for the code that reads this service's clock comes
+    # from this file (advocacy_common.testclock), so an end-to-end test moves time across processes
+    # (a digest at 9 o'clock) instead of waiting for it. Unset or no file: the real time.
+    clock_file: str | None = Field(None, max_length=4096)
     log_level: str = "INFO"
     log_json: bool = True
     # Networks whose X-Forwarded-For is believed. Dev trusts loopback.
@@ -225,6 +229,8 @@ class ServiceSettings(BaseSettings):
         default_issuer = bool(self.jwt_jwks_path or self.jwt_jwks_url)
         if default_issuer and self.jwt_issuer in {c.issuer for c in self._trusted_issuers}:
             raise ValueError(f"{self.service_name}: AUTH_ISSUERS lists JWT_ISSUER again ({self.jwt_issuer})")
+        if self.clock_file and not self.dev_mode:
+            raise ValueError(f"{self.service_name}: CLOCK_FILE is for tests; it is refused outside dev mode")
         if not self.dev_mode:
             if not (default_issuer or self._trusted_issuers):
                 raise ValueError(f"{self.service_name}: JWT_JWKS_URL (or JWT_JWKS_PATH, or AUTH_ISSUERS) must be set")

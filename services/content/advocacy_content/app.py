@@ -9,6 +9,8 @@ from advocacy_common.entrypoint import service_cli
 from advocacy_common.person_export import export_router
 from advocacy_common.registry import Registration
 from advocacy_common.runtime import ServiceDefinition, create_service_app
+from advocacy_common.testclock import FileClock
+from advocacy_content.adapters.events import use_clock
 from advocacy_content.adapters.scheduler import scheduler_task
 from advocacy_content.api import router
 from advocacy_content.consumers import CONSUMERS
@@ -29,7 +31,9 @@ DEFINITION = ServiceDefinition(
 
 
 def create_app(settings: ContentSettings | None = None) -> FastAPI:
-    return create_service_app(settings or ContentSettings(), DEFINITION)
+    settings = settings or ContentSettings()
+    use_clock(FileClock(settings.clock_file))  # the real time unless a test sets it (dev mode)
+    return create_service_app(settings, DEFINITION)
 
 
 REGISTRATION = Registration(name="content", settings_class=ContentSettings, create_app=create_app, dev_port=8001)

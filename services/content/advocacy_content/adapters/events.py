@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -10,13 +11,23 @@ from advocacy_common.errors import Unprocessable
 from advocacy_common.events import EventData, new_event
 from advocacy_common.events.content import Audience, ContentPublished, ContentUpdated
 from advocacy_common.outbox import add_event
+from advocacy_common.testclock import FileClock
 from advocacy_content import domain
 from advocacy_content.db import ContentItem
 from advocacy_content.settings import SOURCE
 
+#: Where content's "now" comes from: the real time, or in dev mode a test's clock file
+#: (``CONTENT_CLOCK_FILE``, advocacy_common.testclock), set by create_app.
+_clock: Callable[[], datetime] = FileClock(None)
+
+
+def use_clock(clock: Callable[[], datetime]) -> None:
+    global _clock
+    _clock = clock
+
 
 def now() -> datetime:
-    return datetime.now(UTC)
+    return _clock()
 
 
 def rule_error(e: domain.RuleError) -> Unprocessable:

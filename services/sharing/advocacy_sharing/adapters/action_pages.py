@@ -7,22 +7,7 @@ from __future__ import annotations
 from html import escape
 from urllib.parse import quote
 
-from advocacy_common.networks import Network
-
-#: Display names of the networks (the console's board uses the same).
-NAMES: dict[Network, str] = {
-    Network.linkedin: "LinkedIn",
-    Network.x: "X",
-    Network.facebook: "Facebook",
-    Network.xing: "XING",
-    Network.instagram: "Instagram",
-    Network.threads: "Threads",
-    Network.bluesky: "Bluesky",
-    Network.whatsapp: "WhatsApp",
-    Network.telegram: "Telegram",
-    Network.reddit: "Reddit",
-    Network.email: "email",
-}
+from advocacy_common.networks import NAMES, Network
 
 _PAGE = """<!doctype html>
 <html lang="en">
