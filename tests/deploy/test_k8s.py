@@ -314,8 +314,10 @@ def test_network_policies_deny_by_default_and_open_only_what_is_needed(overlay: 
         else:
             assert namespaces == set(), w["metadata"]["name"]
         ports = {p["port"] for pol in applying for r in pol["spec"].get("egress", []) for p in r.get("ports", [])}
-        # APIs fetch the IdP's JWKS; content's worker POSTs partner webhooks.
-        https = component == "api" or (labels["app.kubernetes.io/name"] == "content" and component == "worker")
+        # APIs fetch the IdP's JWKS; content's worker POSTs partner webhooks, notifications' Slack and Teams.
+        https = component == "api" or (
+            labels["app.kubernetes.io/name"] in ("content", "notifications") and component == "worker"
+        )
         kafka_port = int(config_value(objects, "advocacy-config", "KAFKA_BOOTSTRAP_SERVERS").rsplit(":", 1)[1])
         allowed = {53, kafka_port, 5432} | ({443} if https else set())
         if overlay == "dev" and component == "api":
