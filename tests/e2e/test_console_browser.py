@@ -410,7 +410,8 @@ async def test_the_editor_queue_rules_challenges_and_coaching(
         mine = (await c.get("/v1/content/suggestions", params={"status": "all"})).json()["items"]
         assert [s["rejection_reason"] for s in mine if s["id"] == suggested[1]] == ["Off topic this month"]
 
-    # alice shares the approved item (10 points), so the simulation has a before and an after
+    # alice shares the approved item: 15 points for the approved suggestion and 10 for the share, so
+    # the simulation has a before and an after
     async def shared() -> bool:
         async with stack.client("sharing", alice_token) as s:
             r = await s.post("/v1/shares", json={"content_id": suggested[0], "network": "linkedin"})
@@ -420,7 +421,7 @@ async def test_the_editor_queue_rules_challenges_and_coaching(
 
     async def ten_points() -> bool:
         async with stack.client("gamification", alice_token) as g:
-            return (await g.get("/v1/points/me")).json().get("balance") == 10
+            return (await g.get("/v1/points/me")).json().get("balance") == 25
 
     await eventually(ten_points, timeout=20, interval=0.3, what="alice's share points")
     await admin.goto("/admin/rules")
@@ -429,7 +430,7 @@ async def test_the_editor_queue_rules_challenges_and_coaching(
     await admin.get_by_role("button", name="Simulate").click()
     await admin.wait_for_load_state()
     row = admin.locator("#simulation tbody tr", has_text="alice")
-    assert [await c.inner_text() for c in await row.locator("td").all()][2:] == ["1", "1", "same", "10", "25", "+15"]
+    assert [await c.inner_text() for c in await row.locator("td").all()][2:] == ["1", "1", "same", "25", "40", "+15"]
     await check_page(admin, "rules-simulated")
     async with stack.client("gamification", stack.token(new_tenant, "admin-1", "admin")) as g:
         assert (await g.get("/v1/rules")).json()["points"]["share"] == 10  # a simulation saves nothing
@@ -455,7 +456,7 @@ async def test_the_editor_queue_rules_challenges_and_coaching(
     assert "Reach 50 points" in await alice.inner_text("main")
     await check_page(alice, "challenge")
 
-    # coaching: alice asks, a coach (the admin) answers in the thread, alice reads the answer
+    # coaching: alice asks, a coach answers in the thread, alice reads the answer
     await alice.goto("/coaching")
     await check_page(alice, "coaching")
     await alice.select_option("#network", "x")
@@ -464,10 +465,12 @@ async def test_the_editor_queue_rules_challenges_and_coaching(
     await alice.get_by_role("button", name="Ask").click()
     await alice.wait_for_url(re.compile(rf"{re.escape(base)}/coaching/[A-Za-z0-9_-]+$"))
     thread = alice.url
-    await admin.goto(thread)
-    await admin.fill("#text", "Add one line on why it matters to you.")
-    await admin.get_by_role("button", name="Reply").click()
-    await admin.wait_for_load_state()
+    coach = await logged_in(chromium, base, new_tenant, "coach-1", "coach", "hq", "Cora Coach")
+    await coach.goto(thread)
+    await coach.fill("#text", "Add one line on why it matters to you.")
+    await coach.get_by_role("button", name="Reply").click()
+    await coach.wait_for_load_state()
+    assert "Reply sent." in await coach.inner_text(".flash")
     await alice.goto(thread)
     assert "why it matters to you" in await alice.inner_text(".replies")
     await check_page(alice, "coaching-thread")

@@ -154,6 +154,8 @@ async def update_content(request: Request, content_id: str, session: SessionDep,
         patch = forms.changed_fields(forms.content_body(form), forms.content_body(forms.content_values(item)))
     except forms.FormError as e:
         return _editor(request, session, form, content_id=content_id, item=item, error=str(e), status_code=422)
+    if "audience" in patch:  # the dimensions the editor does not show (topics, roles) stay as they are
+        patch["audience"] = {**forms.dict_of(item.get("audience")), **patch["audience"]}
     if not patch:
         session.flash("Nothing changed.")
         return see_other(f"/admin/content/{content_id}")

@@ -44,7 +44,7 @@ class FormError(ValueError):
     """A field that cannot be what the API expects; the message names the field."""
 
 
-def _dict(value: Any) -> dict[str, Any]:
+def dict_of(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
@@ -107,7 +107,7 @@ def content_body(form: dict[str, str]) -> dict[str, Any]:
 
 def content_values(item: dict[str, Any]) -> dict[str, str]:
     """A content item (``ContentPublic``) as the editor's field values: the inverse of ``content_body``."""
-    audience, captions = _dict(item.get("audience")), _dict(item.get("captions"))
+    audience, captions = dict_of(item.get("audience")), dict_of(item.get("captions"))
     values = {
         "title": str(item.get("title") or ""),
         "url": str(item.get("url") or ""),
@@ -189,9 +189,9 @@ def rules_body(form: dict[str, str], current: dict[str, Any]) -> dict[str, Any]:
 
 def rules_values(rules: dict[str, Any]) -> dict[str, str]:
     """Current rules (``CurrentRules``) as the rules form's field values."""
-    points = _dict(rules.get("points"))
-    conversion = _dict(points.get("conversion"))
-    caps = _dict(rules.get("daily_caps"))
+    points = dict_of(rules.get("points"))
+    conversion = dict_of(points.get("conversion"))
+    caps = dict_of(rules.get("daily_caps"))
     values = {f"points_{f}": str(points.get(f, "")) for f in POINT_FIELDS}
     values.update({f"conversion_{f}": str(conversion.get(f, "")) for f in CONVERSION_FIELDS})
     values.update({f"cap_{f}": "" if caps.get(f) is None else str(caps[f]) for f in CAP_FIELDS})
