@@ -316,3 +316,32 @@ async def test_erasure_unlinks_but_links_keep_redirecting(sharing: Sharing) -> N
     # the click after the erasure credits no one; the one before was credited, and its outbox row
     # (naming her) went with the erasure (issue 13)
     assert n == 0
+
+
+# -- share tickets: the browser shares without the person's token (issue 20) --------------------------
+async def test_a_share_ticket_makes_one_share_for_its_item_and_network_once(sharing: Sharing) -> None:
+    tenant, content = f"t-{uuid.uuid4().hex[:8]}", f"c-{uuid.uuid4().hex[:8]}"
+    await sharing.publish_content(tenant, content)
+    await sharing.share(tenant, "warmup", content)  # waits until sharing knows the item
+    token = sharing.mint(tenant, "alice", "employee", team="sales", name="Alice")
+    async with sharing.client(token) as c:
+        r = await c.post("/v1/shares/tickets", json={"content_id": content, "network": "linkedin"})
+    assert r.status_code == 201, r.text
+    ticket = r.json()["ticket"]
+    async with sharing.client() as browser:  # no Authorization header: the ticket is the credential
+        made = await browser.post("/v1/shares/with-ticket", json={"ticket": ticket, "message": "Proud of this"})
+        assert made.status_code == 201, made.text
+        share = made.json()
+        assert (share["employee_id"], share["content_id"], share["network"]) == ("alice", content, "linkedin")
+        assert share["intent_url"].startswith("https://www.linkedin.com/") and share["message"] == "Proud of this"
+        again = await browser.post("/v1/shares/with-ticket", json={"ticket": ticket})
+        assert again.status_code == 409, again.text  # single use
+        altered = ticket[:-2] + ("AA" if not ticket.endswith("AA") else "BB")
+        forged = await browser.post("/v1/shares/with-ticket", json={"ticket": altered})
+        assert forged.status_code == 401, forged.text
+        # a ticket is not a bearer token, and no ticket is none
+        assert (await browser.post("/v1/shares", json={"content_id": content, "network": "x"})).status_code == 401
+        assert (await browser.post("/v1/shares/with-ticket", json={"ticket": "x" * 3000})).status_code == 422
+    async with sharing.client(token) as c:
+        mine = (await c.get("/v1/shares")).json()["items"]
+    assert [s["id"] for s in mine] == [share["id"]]

@@ -24,7 +24,16 @@ from advocacy_sharing import domain
 from advocacy_sharing.adapters import action_pages
 from advocacy_sharing.adapters.ratelimit import RateLimiter
 from advocacy_sharing.db import DEFAULT_PARTNER, Account, Partner, Share
-from advocacy_sharing.features import accounts, action_links, clicks, conversions, links, partners, shares
+from advocacy_sharing.features import (
+    accounts,
+    action_links,
+    clicks,
+    conversions,
+    links,
+    partners,
+    share_tickets,
+    shares,
+)
 from advocacy_sharing.parts import parts_of
 from advocacy_sharing.schemas import (
     AccountIn,
@@ -42,6 +51,9 @@ from advocacy_sharing.schemas import (
     SecretOut,
     ShareCreate,
     SharePublic,
+    ShareTicket,
+    ShareTicketIn,
+    ShareWithTicket,
 )
 from advocacy_sharing.settings import SharingSettings
 
@@ -151,6 +163,45 @@ async def create_share(
         session,
         who,
         body,
+        link_template=_link(settings, "x" * domain.CODE_LENGTH),
+        creator_visitor=_requester_visitor(request, settings),
+        authenticity=shares.AuthenticityRule(settings.authenticity_min_colleagues, settings.authenticity_similarity),
+    )
+    if not result.created:
+        response.status_code = status.HTTP_200_OK
+    return _public(result.share, settings, result.warnings)
+
+
+@router.post("/shares/tickets", status_code=status.HTTP_201_CREATED, response_model=ShareTicket)
+async def create_share_ticket(
+    body: ShareTicketIn, who: EmployeePrincipal, session: SessionDep, request: Request
+) -> ShareTicket:
+    """A 60-second, single-use ticket for one share (this item, on this network) that a browser may
+    hold instead of the person's token: a front-end asks for it with the token, its page posts it
+    to ``POST /v1/shares/with-ticket`` directly."""
+    sign = await share_tickets.signer(session)
+    ticket, expires_at = share_tickets.issue(sign, who, body.content_id, body.network.value, datetime.now(UTC))
+    return ShareTicket(ticket=ticket, expires_at=expires_at)
+
+
+@router.post(
+    "/shares/with-ticket",
+    responses=answers(401, 409, 429),
+    status_code=status.HTTP_201_CREATED,
+    response_model=SharePublic,
+    openapi_extra={"security": []},
+)
+async def create_share_with_ticket(
+    body: ShareWithTicket, session: SessionDep, request: Request, response: Response
+) -> SharePublic:
+    """``POST /v1/shares`` for a browser: the ticket (``POST /v1/shares/tickets``) says who, what and
+    where, and acts once (409 after); no bearer token. Every check of a share applies."""
+    settings = _settings(request)
+    result = await share_tickets.redeem(
+        session,
+        await share_tickets.signer(session),
+        body.ticket,
+        body.message,
         link_template=_link(settings, "x" * domain.CODE_LENGTH),
         creator_visitor=_requester_visitor(request, settings),
         authenticity=shares.AuthenticityRule(settings.authenticity_min_colleagues, settings.authenticity_similarity),

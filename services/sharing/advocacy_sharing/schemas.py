@@ -18,6 +18,27 @@ class ShareCreate(BaseModel):
     message: str | None = Field(default=None, max_length=70000)
 
 
+class ShareTicketIn(BaseModel):
+    """What a share ticket allows: this item, on this network (the message comes with the ticket)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    content_id: str = Field(min_length=1, max_length=64)
+    network: Network
+
+
+class ShareTicket(BaseModel):
+    ticket: str
+    expires_at: datetime
+
+
+class ShareWithTicket(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ticket: str = Field(min_length=1, max_length=2048)
+    message: str | None = Field(default=None, max_length=70000)
+
+
 class SharePublic(BaseModel):
     id: str
     code: str
