@@ -94,10 +94,55 @@ async def test_no_page_of_b_shows_anything_of_a(
         (admin, "/admin/analytics"),
         (admin, "/admin/analytics/export.csv?group_by=content"),
         (admin, "/admin/analytics/export.csv?group_by=employee"),
+        (admin, "/admin/analytics/roi.csv"),
+        (admin, "/admin/analytics/adoption.csv"),
+        (admin, "/admin/content?status=published"),
+        (admin, "/admin/suggestions"),
+        (admin, "/admin/rules"),
+        (employee, "/challenges"),
+        (employee, "/coaching?status=open"),
+        (admin, "/coaching?status=open"),
     ):
         r = await client.get(path)
         assert r.status_code == 200, (path, r.status_code, r.text[:300])
         assert leaked(r.text, world) == set(), path
+
+
+async def test_an_id_of_a_in_a_console_url_is_a_404_for_b(
+    console_as_b: tuple[httpx.AsyncClient, httpx.AsyncClient], world: World, sec_stack: PrivateStack
+) -> None:
+    """Every console page and form that takes an id in its URL answers 404 for tenant A's id, and a
+    form posted on A's id changes nothing of A's."""
+    employee, admin = console_as_b
+    ids = world.ids
+    for client, path in (
+        (admin, f"/admin/content/{ids['content_id']}"),
+        (admin, f"/admin/content/{ids['suggestion_id']}"),
+        (employee, f"/challenges/{ids['challenge_id']}"),
+        (employee, f"/coaching/{ids['request_id']}"),
+        (admin, f"/coaching/{ids['request_id']}"),
+    ):
+        r = await client.get(path)
+        assert r.status_code == 404, (path, r.status_code, r.text[:300])
+        assert leaked(r.text, world) == set(), path
+    csrf = {c: csrf_of((await c.get("/board")).text) for c in (employee, admin)}
+    for client, path, form in (
+        (admin, f"/admin/content/{ids['content_id']}", {"title": "taken", "url": "https://example.com/x"}),
+        (admin, f"/admin/suggestions/{ids['suggestion_id']}/approve", {}),
+        (admin, f"/admin/suggestions/{ids['suggestion_id']}/reject", {"reason": "taken"}),
+        (employee, f"/coaching/{ids['request_id']}/replies", {"text": "taken"}),
+        (admin, f"/coaching/{ids['request_id']}/replies", {"text": "taken"}),
+        (employee, f"/coaching/{ids['request_id']}/close", {}),
+    ):
+        r = await client.post(path, data={"csrf": csrf[client], **form})
+        assert r.status_code == 404, (path, r.status_code, r.text[:300])
+    # A's data is as it was
+    token = sec_stack.token(world.tenant, world.admin, "admin")
+    async with sec_stack.client("content", token) as c:
+        assert "taken" not in (await c.get(f"/v1/content/{ids['content_id']}")).json()["title"]
+        assert (await c.get(f"/v1/content/{ids['suggestion_id']}")).json()["status"] == "pending_review"
+        thread = (await c.get(f"/v1/coaching/requests/{ids['request_id']}")).json()
+        assert thread["status"] == "open" and not any(r["text"] == "taken" for r in thread.get("replies") or [])
 
 
 async def test_the_leak_check_sees_as_own_data_when_a_looks(sec_stack: PrivateStack, world: World) -> None:
