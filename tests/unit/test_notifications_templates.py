@@ -93,3 +93,14 @@ def test_the_message_written_for_smtp_parses_back_and_refuses_header_injection()
     text, html = msg.get_body(("plain",)), msg.get_body(("html",))
     assert text is not None and html is not None
     assert text.get_content() == r.text and html.get_content() == r.html
+
+
+def test_every_variable_a_built_in_digest_reads_is_in_the_example_an_override_is_checked_against() -> None:
+    # the built-in templates compiled as an override would be: the sample must offer what they use
+    for language in templates.LOCALES:
+        for part, suffix in (("subject", "subject.j2"), ("text", "txt.j2"), ("html", "html.j2")):
+            prefix = "" if language == templates.DEFAULT_LOCALE else f"{language}/"
+            source = templates._LOADER.get_source(templates._TEXT, f"{prefix}digest.{suffix}")[0]
+            if "{% set" in source:  # the German templates name their words with set: not allowed in overrides
+                continue
+            overrides.validate({part: source}, templates.sample("digest", language))
