@@ -38,9 +38,8 @@ def test_the_component_builds_validates_and_is_hardened() -> None:
     objects = console_objects()
     assert {"ConfigMap/console-config", "Deployment/console", "Service/console", "HTTPRoute/console"} <= set(objects)
     routed = public_routes(built_with_console())
-    assert {p: routed[p] for p in ("/login", "/board", "/wall", "/static")} == dict.fromkeys(
-        ("/login", "/board", "/wall", "/static"), "console"
-    )
+    pages = ("/login", "/board", "/wall", "/me", "/rewards", "/challenges", "/coaching", "/admin", "/static")
+    assert {p: routed[p] for p in pages} == dict.fromkeys(pages, "console")
     for key, obj in objects.items():
         assert obj["metadata"].get("namespace") == "advocacy-dev", key
         try:
