@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Mapping
-from datetime import UTC, datetime
 
 from fastapi import FastAPI
 
@@ -15,11 +15,12 @@ from advocacy_common.person_export import export_router
 from advocacy_common.registry import DevPlace, Registration
 from advocacy_common.runtime import Runtime, ServiceDefinition, create_service_app
 from advocacy_common.supervision import backoff
+from advocacy_common.testclock import FileClock
 from advocacy_notifications.adapters.links import LINK_KEY
 from advocacy_notifications.adapters.smtp import RelayUnavailable
 from advocacy_notifications.api import router
 from advocacy_notifications.consumers import CONSUMERS
-from advocacy_notifications.features import chat, digests, mail
+from advocacy_notifications.features import chat, digests, mail, share_buttons
 from advocacy_notifications.features.person_export import SECTIONS as EXPORT_SECTIONS
 from advocacy_notifications.settings import NotificationsSettings
 
@@ -41,10 +42,13 @@ async def digest_scheduler(runtime: Runtime, stop: asyncio.Event) -> None:
     """Worker processes: queue the digests that are due (every worker may run it; the message's
     unique key makes each digest once)."""
     s = _settings(runtime)
+    clock = FileClock(s.clock_file)  # the real time, unless a test sets it (dev mode)
+    buttons = share_buttons.from_settings(s.action_key, s.share_base_url, s.action_link_ttl_hours)
+    compose = functools.partial(digests.compose_due, buttons=buttons)
     while not stop.is_set():
         try:
             async with runtime.sessionmaker() as session, session.begin():
-                await digests.compose_due(session, datetime.now(UTC), base_url=s.public_base_url, limit=s.digest_batch)
+                await compose(session, clock(), base_url=s.public_base_url, limit=s.digest_batch)
         except Exception as e:
             log.warning("digest pass failed", extra={"error": f"{type(e).__name__}: {e}"})
         with contextlib.suppress(TimeoutError):
@@ -55,13 +59,14 @@ async def mail_sender(runtime: Runtime, stop: asyncio.Event) -> None:
     """Worker processes: hand pending mail to the relay. An unreachable relay is retried after a
     growing pause (at most a minute); the messages wait, none is lost."""
     s = _settings(runtime)
+    clock = FileClock(s.clock_file)
     loop = asyncio.get_running_loop()
     pause: float | None = None
     while not stop.is_set():
         began = loop.time()
         wait = s.send_interval_seconds
         try:
-            sent = await mail.deliver_pending(runtime.sessionmaker, s)
+            sent = await mail.deliver_pending(runtime.sessionmaker, s, clock)
             pause = None
             if sent >= s.send_batch:
                 wait = 0  # more is waiting

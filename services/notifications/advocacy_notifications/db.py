@@ -69,6 +69,10 @@ class ContentCopy(Model, table=True):
     title: str
     url: str
     audience: dict[str, Any] = Field(default_factory=dict, sa_type=JSONB)
+    # the networks its admin wrote a caption for: a digest's share buttons (action_links.networks_for)
+    networks: list[str] = Field(
+        default_factory=list, sa_column=sa.Column(sa.ARRAY(sa.Text), nullable=False, server_default="{}")
+    )
     status: str = "published"
     published_at: datetime = Field(sa_type=TS)
     expires_at: datetime | None = Field(default=None, sa_type=TS)

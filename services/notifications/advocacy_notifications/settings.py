@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar
 
-from pydantic import Field, SecretStr
+from pydantic import Field, PrivateAttr, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from advocacy_common import action_links
 from advocacy_common.settings import ServiceSettings
 from advocacy_common.signing_keys import SigningKey
 
@@ -29,6 +30,15 @@ class NotificationsSettings(ServiceSettings):
     # Key for the signed links in messages (unsubscribe), the same on every replica. Unset: a random
     # key made once by migration 0001 and kept in the database.
     link_secret: Annotated[SecretStr | None, SigningKey(generated_when_unset=True)] = None
+    # One-click share buttons in digests (ADR 0016): the private half (a P-256 JWK) of the key they
+    # are signed with; sharing holds the public half (SHARING_ACTION_LINK_PUBLIC_KEY). Unset: the
+    # published dev pair in dev mode (refused outside it), else digests carry no buttons.
+    action_link_private_key: Annotated[SecretStr | None, SigningKey(generated_when_unset=True)] = None
+    # How long a button works (at most 30 days: a forwarded message should not share much later).
+    action_link_ttl_hours: int = Field(72, ge=1, le=720)
+    # Where the buttons point: sharing's public base URL (its /v1/share-actions).
+    share_base_url: str = Field("http://127.0.0.1:8002", max_length=2048)
+    _action_key: str | None = PrivateAttr(default=None)
     # Worker loops: how often the digest scheduler looks for due digests, and how often the sender
     # looks for pending mail (it is also woken when mail is queued).
     digest_interval_seconds: float = Field(60.0, gt=0)
@@ -52,6 +62,21 @@ class NotificationsSettings(ServiceSettings):
     webhook_max_response_bytes: int = Field(16 * 1024, ge=1024, le=1024 * 1024)
     webhook_interval_seconds: float = Field(2.0, gt=0)
     webhook_batch: int = Field(100, ge=1, le=10_000)
+
+    @model_validator(mode="after")
+    def _action_link_key(self) -> NotificationsSettings:
+        self._action_key = action_links.configured_key(
+            self.action_link_private_key.get_secret_value() if self.action_link_private_key else None,
+            private=True,
+            dev_mode=self.dev_mode,
+            env="NOTIFICATIONS_ACTION_LINK_PRIVATE_KEY",
+        )
+        return self
+
+    @property
+    def action_key(self) -> str | None:
+        """The key share buttons are signed with (None: no buttons)."""
+        return self._action_key
 
 
 # The CloudEvents source of every event this service publishes.

@@ -121,6 +121,7 @@ async def apply_content(session: AsyncSession, env: Envelope[Any]) -> None:
             "title": d.title,
             "url": d.url,
             "audience": d.audience.model_dump(mode="json"),
+            "networks": sorted(str(n) for n in d.captions),
             "status": "published" if isinstance(d, ContentPublished) else d.status,
             "published_at": at,
             "expires_at": d.expires_at,
@@ -128,7 +129,7 @@ async def apply_content(session: AsyncSession, env: Envelope[Any]) -> None:
         }
         stmt = pg_insert(_CONTENT).values(**values)
         ex = stmt.excluded
-        changed = ("title", "url", "audience", "status", "expires_at", "updated_at")
+        changed = ("title", "url", "audience", "networks", "status", "expires_at", "updated_at")
         set_ = {k: ex[k] for k in changed}
         if isinstance(d, ContentPublished):  # a re-publication is news again
             set_["published_at"] = ex.published_at

@@ -30,6 +30,7 @@ from advocacy_notifications.adapters.links import LINK_KEY
 from advocacy_notifications.db import ContentCopy, DigestState, Member, Message
 from advocacy_notifications.domain import Category, Channel, Frequency
 from advocacy_notifications.features import mail, preferences, wording
+from advocacy_notifications.features.share_buttons import ShareButtons
 
 _STATES = table_of(DigestState)
 _MESSAGES = table_of(Message)
@@ -40,9 +41,11 @@ def unsubscribe_url(base_url: str, key: bytes, tenant_id: str, employee_id: str,
     return f"{base_url.rstrip('/')}/v1/notifications/unsubscribe?token={quote(token)}"
 
 
-async def compose_due(session: AsyncSession, now: datetime, *, base_url: str, limit: int) -> int:
+async def compose_due(
+    session: AsyncSession, now: datetime, *, base_url: str, limit: int, buttons: ShareButtons | None = None
+) -> int:
     """Queue the digests due at ``now``; at most ``limit`` people looked at. Returns how many
-    messages were queued."""
+    messages were queued. With ``buttons``, each item carries its one-click share buttons."""
     tenants = (
         await session.scalars(
             sa.select(col(Member.tenant_id))
@@ -55,14 +58,14 @@ async def compose_due(session: AsyncSession, now: datetime, *, base_url: str, li
     for tenant in tenants:
         if budget <= 0:
             break
-        n, looked = await _compose_tenant(session, tenant, now, base_url=base_url, limit=budget)
+        n, looked = await _compose_tenant(session, tenant, now, base_url=base_url, limit=budget, buttons=buttons)
         queued += n
         budget -= looked
     return queued
 
 
 async def _compose_tenant(
-    session: AsyncSession, tenant: str, now: datetime, *, base_url: str, limit: int
+    session: AsyncSession, tenant: str, now: datetime, *, base_url: str, limit: int, buttons: ShareButtons | None
 ) -> tuple[int, int]:
     settings = await load_tenant_settings(session, tenant)
     defaults = await preferences.defaults(session, tenant)
@@ -117,7 +120,17 @@ async def _compose_tenant(
         items = items[: domain.MAX_DIGEST_ITEMS]
         if items and m.email is not None:
             queued += await _queue(
-                session, m, f, slot, items, base_url=base_url, key=key, now=now, words=words, zone=settings.time_zone
+                session,
+                m,
+                f,
+                slot,
+                items,
+                base_url=base_url,
+                key=key,
+                now=now,
+                buttons=buttons,
+                words=words,
+                zone=settings.time_zone,
             )
         stmt = pg_insert(_STATES).values(tenant_id=tenant, employee_id=m.employee_id, last_slot=slot)
         await session.execute(
@@ -163,6 +176,7 @@ async def _queue(
     base_url: str,
     key: bytes,
     now: datetime,
+    buttons: ShareButtons | None = None,
     words: wording.Wording | None = None,
     zone: str = "UTC",
 ) -> int:
@@ -171,7 +185,15 @@ async def _queue(
     context: dict[str, Any] = {
         "name": m.name,
         "frequency": f.value,
-        "items": [{"title": c.title, "url": c.url, "published_at": c.published_at} for c in items],
+        "items": [
+            {
+                "title": c.title,
+                "url": c.url,
+                "published_at": c.published_at,
+                "share": buttons.for_item(m, c, now) if buttons else [],
+            }
+            for c in items
+        ],
         "unsubscribe_url": unsubscribe,
         "time_zone": zone,
     }
