@@ -13,6 +13,10 @@ default) and ready. It offers:
   issuer (``AUTH_ISSUERS``, the ``entra`` preset), and its directory maps to tenant ``ENTRA_TENANT``
 - ``stack.client(svc, token=None)`` -> an ``httpx.AsyncClient`` on that service (close it yourself
   or use ``async with``)
+- ``stack.set_clock(at)`` / ``stack.reset_clock()``: "now" for content (its publication times, its
+  scheduler) and the notifications worker (its schedulers and sender), read from one clock file
+  (``<SVC>_CLOCK_FILE``, advocacy_common.testclock): a test sets 9 o'clock instead of waiting for
+  it, and puts the real time back when done (the file removed)
 - ``stack.broker`` and ``stack.pg`` for fault injection; ``stack.ensure_running()`` brings back any
   service a test killed (it runs before every e2e test).
 """
@@ -23,12 +27,14 @@ import json
 import os
 import uuid
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 
+from advocacy_common.testclock import set_clock
 from advocacy_dev.devstack.net import free_port
 from tests.support.helpers import token_for
 from tests.support.idp import TestIssuer, fixture
@@ -44,6 +50,8 @@ READY_TIMEOUT = float(os.environ.get("E2E_READY_TIMEOUT", "60"))
 #: The tenant the Entra-style test issuer's directory (its ``tid``) maps to (issue 17): new in every
 #: session, as the stack's databases may outlive one.
 ENTRA_TENANT = f"entra-{uuid.uuid4().hex[:10]}"
+#: The stack's clock file (content and notifications), in its data directory.
+CLOCK_FILE = "notifications-clock"
 
 
 class E2EStack:
@@ -69,6 +77,16 @@ class E2EStack:
     @property
     def logs_dir(self) -> Path:
         return self.inner.data.logs
+
+    @property
+    def clock_file(self) -> Path:
+        return self.inner.data.root / CLOCK_FILE
+
+    def set_clock(self, at: datetime) -> None:
+        set_clock(self.clock_file, at)
+
+    def reset_clock(self) -> None:
+        self.clock_file.unlink(missing_ok=True)
 
     def url(self, svc: str) -> str:
         return self.inner.url(svc)
@@ -107,6 +125,17 @@ class E2EStack:
             proc.wait_ready(timeout)
 
 
+def notifications_env(data_dir: Path, ports: dict[str, int]) -> dict[str, str]:
+    """The notifications worker: its clock from a file the tests write (unset: the real time), its
+    schedulers and sender looking every second (not every minute), share buttons to this sharing."""
+    return {
+        "NOTIFICATIONS_CLOCK_FILE": str(data_dir / CLOCK_FILE),
+        "NOTIFICATIONS_DIGEST_INTERVAL_SECONDS": "1",
+        "NOTIFICATIONS_SEND_INTERVAL_SECONDS": "1",
+        "NOTIFICATIONS_SHARE_BASE_URL": f"http://127.0.0.1:{ports['sharing']}",
+    }
+
+
 @pytest.fixture(scope="session")
 def stack(
     pg: EmbeddedPostgres | ExternalPostgres,
@@ -117,6 +146,7 @@ def stack(
     from advocacy_dev.devstack.stack import SERVICES, ProcessStack
 
     data_dir = tmp_path_factory.mktemp("stack")
+    ports = {svc: free_port() for svc in SERVICES}
     entra = TestIssuer(kid="entra-e2e-key")
     _, claims = fixture("entra")
     issuers = json.dumps(
@@ -135,7 +165,7 @@ def stack(
         bootstrap=broker.bootstrap,
         jwks_path=dev_keys.jwks_path,
         data_dir=data_dir,
-        ports={svc: free_port() for svc in SERVICES},
+        ports=ports,
         log_json=True,
         role="all",
         # every service trusts the Entra-style test issuer beside the dev one (issue 17); the
@@ -143,6 +173,8 @@ def stack(
         extra_env={
             svc: {f"{svc.upper()}_AUTH_ISSUERS": issuers}
             | ({"CONTENT_WEBHOOK_ALLOW_PRIVATE": "true"} if svc == "content" else {})
+            | (notifications_env(data_dir, ports) if svc == "notifications" else {})
+            | ({"CONTENT_CLOCK_FILE": str(data_dir / CLOCK_FILE)} if svc == "content" else {})
             for svc in SERVICES
         },
     )
