@@ -84,12 +84,17 @@ def _safe_range(*args: int) -> range:
 
 
 class _Sandbox(SandboxedEnvironment):
-    intercepted_binops = frozenset({"*", "**"})
+    intercepted_binops = frozenset({"*", "**", "%"})
 
     def call_binop(self, context: jinja2.runtime.Context, operator: str, left: Any, right: Any) -> Any:
+        numbers = isinstance(left, int | float) and isinstance(right, int | float)
+        if operator == "%":  # "%999999999d" % 1 is a gigabyte: modulo of numbers only
+            if not numbers:
+                raise SecurityError("% is limited to numbers (no string formatting)")
+            return left % right
         if operator == "**":
-            if not (isinstance(left, int | float) and isinstance(right, int | float)) or abs(right) > 64:
-                raise SecurityError("** is limited to numbers and exponents up to 64")
+            if not numbers or abs(right) > 64 or abs(left) > 2**64:
+                raise SecurityError("** is limited to numbers up to 2**64 and exponents up to 64")
             return left**right
         # operator == "*": a sequence repeated, or two numbers
         for seq, times in ((left, right), (right, left)):
@@ -153,6 +158,8 @@ def _forbidden(tree: nodes.Template) -> tuple[int, str] | None:
         (nodes.Import, "import is not allowed"),
         (nodes.FromImport, "import is not allowed"),
         (nodes.Extends, "extends is not allowed"),
+        # {% autoescape false %} would let a person's name or a title write HTML into the message
+        (nodes.EvalContextModifier, "{% autoescape %} is not allowed"),
     )
     for kind, why in refused:
         for node in tree.find_all(kind):
@@ -207,6 +214,8 @@ def compile_part(part: str, source: str, known: set[str]) -> jinja2.Template:
         tree = env.parse(source)
     except jinja2.TemplateSyntaxError as e:
         raise Invalid(part, e.lineno, e.message or "syntax error") from None
+    except RecursionError:  # "((((...))))" thousands deep
+        raise Invalid(part, None, "nested too deeply") from None
     found = _forbidden(tree) or _unknown_variable(tree, known)
     if found is not None:
         raise Invalid(part, *found)
@@ -214,6 +223,8 @@ def compile_part(part: str, source: str, known: set[str]) -> jinja2.Template:
         return env.from_string(tree)
     except jinja2.TemplateError as e:  # an unknown filter or test is found when compiling
         raise Invalid(part, getattr(e, "lineno", None), str(e.message or e)) from None
+    except (RecursionError, SyntaxError, MemoryError):  # the generated Python too deep for the compiler
+        raise Invalid(part, None, "nested too deeply") from None
 
 
 def render_part(tpl: jinja2.Template, context: Mapping[str, Any], limit: int = MAX_OUTPUT) -> str:
