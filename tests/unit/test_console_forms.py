@@ -21,6 +21,7 @@ def test_the_editor_form_is_a_content_create_with_targeting_schedule_and_caption
             teams="team-a, team-b,,team-a",
             departments="Sales",
             locations="Berlin, Paris",
+            role_champion="on",
             tags="launch",
             publish_at="2026-12-04T09:30",
             expires_at="2026-12-31T18:00",
@@ -35,7 +36,13 @@ def test_the_editor_form_is_a_content_create_with_targeting_schedule_and_caption
         "body": None,
         "tags": ["launch"],
         "captions": {"linkedin": "Proud", "bluesky": "Hi"},
-        "audience": {"teams": ["team-a", "team-b"], "departments": ["Sales"], "locations": ["Berlin", "Paris"]},
+        "audience": {
+            "teams": ["team-a", "team-b"],
+            "departments": ["Sales"],
+            "locations": ["Berlin", "Paris"],
+            "topics": [],
+            "programme_roles": ["champion"],
+        },
         "publish_at": "2026-12-04T09:30:00Z",
         "expires_at": "2026-12-31T18:00:00Z",
     }
@@ -66,13 +73,14 @@ def test_an_item_round_trips_through_the_editor_and_a_patch_sends_only_changes()
         "body": "Text",
         "tags": ["a", "b"],
         "captions": {"x": "Short"},
-        "audience": {"teams": ["team-a"], "departments": [], "locations": ["Berlin"], "topics": []},
+        "audience": {"teams": ["team-a"], "departments": [], "locations": ["Berlin"], "programme_roles": ["creator"]},
         "publish_at": "2026-12-04T10:30:00+01:00",
         "expires_at": None,
     }
     values = forms.content_values(item)
     assert values["publish_at"] == "2026-12-04T09:30" and values["expires_at"] == ""
     assert values["teams"] == "team-a" and values["caption_x"] == "Short" and values["caption_linkedin"] == ""
+    assert values["topics"] == "" and values["locations"] == "Berlin" and values["role_creator"] == "on"
     before = forms.content_body(values)
     assert forms.changed_fields(before, before) == {}
     after = forms.content_body({**values, "caption_linkedin": "New", "expires_at": "2027-01-01T00:00", "body": ""})

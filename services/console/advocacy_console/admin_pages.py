@@ -94,6 +94,7 @@ def _editor(
         content_id=content_id,
         item=item or {},
         networks=forms.NETWORKS,
+        programme_roles=forms.PROGRAMME_ROLES,
         error=error,
     )
 

@@ -29,7 +29,9 @@ NETWORKS = (
     "email",
 )
 # Targeting: the audience's dimensions the editor offers, with the API's per-dimension bound.
-AUDIENCE = ("teams", "departments", "locations")
+AUDIENCE = ("teams", "departments", "locations", "topics")
+# Programme roles are a fixed set (content's enum): one checkbox each, ``role_<name>``.
+PROGRAMME_ROLES = ("sharer", "creator", "champion")
 MAX_AUDIENCE_VALUES = 100
 MAX_TAGS = 30
 # A caption is at most this long (content's schema); the policy check says what the network allows.
@@ -99,7 +101,10 @@ def content_body(form: dict[str, str]) -> dict[str, Any]:
         "captions": {
             net: form[f"caption_{net}"][:MAX_CAPTION] for net in NETWORKS if form.get(f"caption_{net}", "").strip()
         },
-        "audience": {dim: split_list(form.get(dim, ""), MAX_AUDIENCE_VALUES) for dim in AUDIENCE},
+        "audience": {
+            **{dim: split_list(form.get(dim, ""), MAX_AUDIENCE_VALUES) for dim in AUDIENCE},
+            "programme_roles": [r for r in PROGRAMME_ROLES if form.get(f"role_{r}")],
+        },
         "publish_at": publish_at,
         "expires_at": expires_at,
     }
@@ -118,6 +123,8 @@ def content_values(item: dict[str, Any]) -> dict[str, str]:
     }
     for dim in AUDIENCE:
         values[dim] = ", ".join(str(v) for v in audience.get(dim) or [])
+    for role in PROGRAMME_ROLES:
+        values[f"role_{role}"] = "on" if role in (audience.get("programme_roles") or []) else ""
     for net in NETWORKS:
         values[f"caption_{net}"] = str(captions.get(net) or "")
     return values
