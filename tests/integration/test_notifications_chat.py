@@ -176,7 +176,7 @@ async def test_a_badge_earned_posts_one_slack_and_one_teams_payload(notification
         async with n.admin(tenant) as c:
             listed = (await c.get("/v1/notifications/channels")).json()
         assert [x["channel"] for x in listed] == ["slack", "teams"]
-        assert all(x["url"].endswith("…hook") and x["url"] not in (slack_url, teams_url) for x in listed)
+        assert all(x["url"].endswith("/…") and x["url"] not in (slack_url, teams_url) for x in listed)
 
         await n.publish(member(tenant, "ann", name="Ann <Lee> & *co*"))
         await n.publish(member(tenant, "hid", name="Hidden Harry", leaderboard="hidden"))

@@ -111,6 +111,9 @@ def test_a_stored_url_is_shown_masked() -> None:
     shown = mask_url(url)
     assert shown == "https://hooks.slack.com/…1234"
     assert "secret" not in shown and "T000" not in shown
+    # a short path is not shown at all: its last characters would be most of the secret
+    assert mask_url("https://example.com/abcd1234") == "https://example.com/…"
+    assert mask_url("https://example.com") == "https://example.com/…"
 
 
 @pytest.mark.parametrize(

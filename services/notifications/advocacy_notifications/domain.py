@@ -146,8 +146,10 @@ class ChatChannel(StrEnum):
 # A webhook URL is a credential (whoever holds it posts to the channel): stored, never shown whole.
 # Slack's are ~80 characters, Teams Workflows' ~300; 2048 is every browser's limit.
 CHAT_URL_MAX = 2048
-# How much of a stored URL an admin sees: its origin and its last few characters.
+# How much of a stored URL an admin sees: its origin and its last few characters, and those only
+# when the rest is long enough that they give nothing away (a short path is shown as "…" alone).
 CHAT_URL_SHOWN_TAIL = 4
+CHAT_URL_TAIL_AFTER = 16
 # A chat message retries a network error, a 5xx or a 429 after 30 s x 2^(attempts-1) (at most
 # RETRY_CAP, longer when the receiver's Retry-After asks, up to RETRY_CAP too), and gives up after
 # this many attempts (about 5 hours): a badge announced the next day is noise, not news.
@@ -161,8 +163,10 @@ def mask_url(url: str) -> str:
     """What an admin sees of a stored webhook URL: scheme and host, then ``…`` and its last
     characters, enough to tell two URLs apart, never enough to post with."""
     scheme, _, rest = url.partition("://")
-    host = rest.split("/", 1)[0].rsplit("@", 1)[-1]
-    return f"{scheme}://{host}/…{url[-CHAT_URL_SHOWN_TAIL:]}"
+    authority, _, path = rest.partition("/")
+    host = authority.rsplit("@", 1)[-1]
+    tail = path[-CHAT_URL_SHOWN_TAIL:] if len(path) >= CHAT_URL_TAIL_AFTER else ""
+    return f"{scheme}://{host}/…{tail}"
 
 
 def chat_retryable(status_code: int | None) -> bool:

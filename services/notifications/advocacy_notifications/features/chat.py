@@ -28,6 +28,7 @@ later when the receiver's ``Retry-After`` asks (bounded by the same hour), and g
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Callable, Sequence
@@ -91,9 +92,14 @@ async def checked_url(url: str, settings: NotificationsSettings) -> str:
         host, port = check_url_shape(url)
         if urlsplit(url).scheme != "https" and not settings.webhook_allow_private:
             raise UnsafeURL("only https URLs are allowed")
-        await guard(settings).resolve(host, port)
+        async with asyncio.timeout(settings.webhook_deadline_seconds):
+            await guard(settings).resolve(host, port)
     except UnsafeURL as e:
         raise Unprocessable.field("url", str(e)) from e
+    except TimeoutError as e:
+        raise Unprocessable.field(
+            "url", f"{host!r} did not resolve within {settings.webhook_deadline_seconds:g} s"
+        ) from e
     return url
 
 
@@ -258,7 +264,9 @@ def _due(now: datetime) -> sa.ColumnElement[bool]:
     return sa.and_(col(ChatMessage.state) == MessageState.pending.value, col(ChatMessage.next_attempt_at) <= now)
 
 
-async def post(client: httpx.AsyncClient, url: str, body: dict[str, Any], settings: NotificationsSettings) -> Outcome:
+async def post(
+    client: httpx.AsyncClient, url: str, body: dict[str, Any], settings: NotificationsSettings, now: datetime
+) -> Outcome:
     """One POST through the guarded client; what happened, never an exception. The URL (a
     credential) never appears in what is returned or logged."""
     try:
@@ -285,7 +293,7 @@ async def post(client: httpx.AsyncClient, url: str, body: dict[str, Any], settin
     return Outcome(
         status_code=r.status_code,
         error=f"HTTP {r.status_code}" + (f": {said}" if said else ""),
-        retry_after=retry_after(r.headers.get("retry-after"), datetime.now(UTC)),
+        retry_after=retry_after(r.headers.get("retry-after"), now),
         permanent=not domain.chat_retryable(r.status_code),
     )
 
@@ -337,7 +345,7 @@ async def _deliver_one(
             row.last_error = "the channel was removed"
             return 0
         failpoints.hit("notifications.webhook.before_send")
-        outcome = await post(client, url, row.body, settings)
+        outcome = await post(client, url, row.body, settings, now)
         row.attempts += 1
         if outcome.delivered:
             failpoints.hit("notifications.webhook.after_send")
