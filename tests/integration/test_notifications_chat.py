@@ -216,6 +216,17 @@ async def test_a_badge_earned_posts_one_slack_and_one_teams_payload(notification
         assert [b["text"] for b in slack_hook.received[1:]] == ["A colleague earned the First share badge."]
         assert len(teams_hook.received) == 2
 
+        # the person's data export lists what the channels were told about them
+        async with n.admin(tenant) as c:
+            r = await c.get("/v1/data-export/notifications/ann")
+        assert r.status_code == 200, r.text
+        exported = r.json()["sections"]["team_channel_messages"]["items"]
+        assert sorted(m["channel"] for m in exported) == ["slack", "teams"]
+        # another tenant's admin sees none of this tenant's channels
+        async with n.admin(f"other-{tenant}") as c:
+            assert (await c.get("/v1/notifications/channels")).json() == []
+            assert (await c.delete("/v1/notifications/channels/slack")).status_code == 404
+
         # erasure: every message about the person goes
         await n.publish(new_event(CONTENT, tenant, MemberErased(employee_id="ann", erased_at=datetime.now(UTC))))
         sql = "select count(*) from chat_messages where tenant_id = :t and employee_id = 'ann'"

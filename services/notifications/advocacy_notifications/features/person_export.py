@@ -1,6 +1,7 @@
 """Notifications' part of a person's data export (:mod:`advocacy_common.person_export`): its copy of
 them, their preferences, their digest state and every message composed for them (its text, as sent
-or waiting), and their address if it bounced."""
+or waiting), their address if it bounced, and what the tenant's Slack and Teams channels were told
+about them (a badge: the payload as posted)."""
 
 from __future__ import annotations
 
@@ -14,4 +15,5 @@ SECTIONS = (
     Section("digest_state", T["digest_states"]),
     Section("messages", T["messages"], newest_first="created_at"),
     Section("suppressed_addresses", T["suppressions"]),
+    Section("team_channel_messages", T["chat_messages"], newest_first="created_at"),
 )
