@@ -60,7 +60,7 @@ def content_security_policy(settings: ConsoleSettings) -> str:
             "script-src 'self'",
             "style-src 'self'",
             "img-src 'self' data:",
-            f"connect-src 'self' {settings.stream_origin}".replace(" 'self' 'self'", " 'self'"),
+            f"connect-src 'self' {settings.browser_origins}".rstrip(),  # the wall's stream, the share
             "frame-ancestors 'none'",
             # a share ends on the network's share dialog; a login and a logout on the identity provider
             f"form-action 'self' https:{_origin(settings.discovery_issuer) if settings.oidc_enabled else ''}",

@@ -263,6 +263,23 @@ async def share(request: Request, session: SessionDep, form: FormDep) -> Respons
     return see_other("/board")
 
 
+@router.post("/share/ticket")
+async def share_ticket(request: Request, session: SessionDep, form: FormDep) -> Response:
+    """A single-use share ticket for the board's script, which then creates the share at sharing
+    itself (``POST /v1/shares/with-ticket``): the page never holds the person's token (ADR 0014)."""
+    body = {"content_id": form.get("content_id", "")[:64], "network": form.get("network", "")[:32]}
+    answer = await upstream_of(request).call("sharing", "POST", "/v1/shares/tickets", session.token, json=body)
+    if not answer.ok or not isinstance(answer.body, dict):
+        return JSONResponse({"error": {"code": "no_ticket", "message": answer.error_message}}, status_code=502)
+    return JSONResponse(
+        {
+            "ticket": answer.body.get("ticket"),
+            "expires_at": answer.body.get("expires_at"),
+            "url": settings_of(request).public_sharing_base_url + "/v1/shares/with-ticket",
+        }
+    )
+
+
 # -- my results ---------------------------------------------------------------------------------------
 @router.get("/me", response_class=HTMLResponse)
 async def my_results(request: Request, session: SessionDep, window: str = "week") -> Response:

@@ -35,6 +35,8 @@ class ConsoleSettings(BaseSettings):
     metrics_url: str = "http://127.0.0.1:8003"
     gamification_url: str = "http://127.0.0.1:8004"
     public_gamification_url: str | None = None
+    # what the browser is given for the share it creates itself (POST /v1/shares/with-ticket)
+    public_sharing_url: str | None = None
     assets_dir: Path = DEFAULT_ASSETS_DIR
 
     # The dev login page (pick tenant, person, role) signs tokens with the dev stack's key: only in
@@ -126,6 +128,22 @@ class ConsoleSettings(BaseSettings):
         gateway with the APIs, as in Kubernetes: no CORS needed)."""
         public = self.public_gamification_url
         return (public if public is not None else self.gamification_url).rstrip("/")
+
+    @property
+    def public_sharing_base_url(self) -> str:
+        """Where the browser creates a share with a ticket; empty = the console's own origin."""
+        public = self.public_sharing_url
+        return (public if public is not None else self.sharing_url).rstrip("/")
+
+    @property
+    def browser_origins(self) -> str:
+        """The APIs' origins the browser connects to (the Content-Security-Policy's connect-src)."""
+        origins = []
+        for base in (self.stream_base_url, self.public_sharing_base_url):
+            parts = urlsplit(base)
+            if parts.scheme and parts.netloc and f"{parts.scheme}://{parts.netloc}" not in origins:
+                origins.append(f"{parts.scheme}://{parts.netloc}")
+        return " ".join(origins)
 
     @property
     def stream_origin(self) -> str:
