@@ -349,6 +349,9 @@ async def test_publish_share_and_watch_the_wall_move(
     assert await admin.inner_text("#total-clicks") == "2"
     charted = "Chart.getChart('clicks-by-day').data.datasets[0].data.reduce((a, b) => a + b, 0)"
     await admin.wait_for_function(f"typeof Chart !== 'undefined' && {charted} === 2", timeout=5_000)
+    by_network = "Chart.getChart('clicks-by-network').data"
+    await admin.wait_for_function(f"{by_network}.datasets[0].data.reduce((a, b) => a + b, 0) === 2", timeout=5_000)
+    assert await admin.evaluate(f"{by_network}.labels") == ["LinkedIn"]
     await check_page(admin, "analytics")
     csv = await admin.context.request.get(f"{base}/admin/analytics/export.csv?group_by=network")
     assert csv.status == 200 and csv.headers["content-type"].startswith("text/csv")

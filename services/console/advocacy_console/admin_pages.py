@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from advocacy_console import exports, forms
 from advocacy_console.forms import ID_PATTERN, items_of
-from advocacy_console.pages import FormDep, SessionDep, page, see_other, upstream_of
+from advocacy_console.pages import FormDep, SessionDep, page, see_other, templates_of, upstream_of
 from advocacy_console.sessions import Session
 from advocacy_console.upstream import Answer
 
@@ -278,12 +278,20 @@ async def analytics(request: Request, session: SessionDep) -> Response:
         "clicks": [int(i.get("clicks") or 0) for i in days.get("items", [])],
         "shares": [int(i.get("shares") or 0) for i in days.get("items", [])],
     }
+    networks = items_of(by_network.body)
+    name = templates_of(request).env.filters["network"]  # LinkedIn, X, ... as on the pages
+    network_chart = {
+        "labels": [name(i.get("key")) if i.get("key") else "unknown" for i in networks],
+        "clicks": [int(i.get("clicks") or 0) for i in networks],
+        "shares": [int(i.get("shares") or 0) for i in networks],
+    }
     return page(
         request,
         "analytics.html",
         session,
         days=days,
-        networks=items_of(by_network.body),
+        networks=networks,
+        network_chart=network_chart,
         top_content=top_content,
         top_content_partial=bool(body_of(by_content).get("next_cursor")),
         top_advocates=forms.top(items_of(by_employee.body)),
