@@ -522,11 +522,33 @@ async def test_a_tenant_override_and_the_readers_language_word_the_composed_dige
         assert (await c.get("/v1/notifications/language")).json() == {"language": "de", "chosen": False}
         r = await c.put("/v1/notifications/language", json={"language": "en"})
         assert r.status_code == 200 and r.json() == {"language": "en", "chosen": True}
+    # ida chose nothing, but the directory says she reads English (SCIM preferredLanguage)
+    ida = MemberProvisioned(
+        employee_id="ida",
+        active=True,
+        user_name=f"ida@{tenant}.example.com",
+        display_name="Ida",
+        team="A",
+        updated_at=datetime.now(UTC),
+        preferred_language="en-GB",
+    )
+    await n.publish(new_event(CONTENT, tenant, ida))
+    await choose(n, tenant, "ida", "daily")
+    await eventually(
+        lambda: _equals(
+            n.scalar("select directory_language from members where tenant_id = :t and employee_id = 'ida'", t=tenant),
+            "en-GB",
+        ),
+        timeout=20,
+        what="ida's language",
+    )
+    async with n.client(n.mint(tenant, "ida", "employee")) as c:
+        assert (await c.get("/v1/notifications/language")).json() == {"language": "en", "chosen": False}
 
     published = datetime.now(UTC).replace(hour=6, minute=0, second=0, microsecond=0)
     await n.publish(content(tenant, "c-de", ["A"], published))
     await eventually(
-        lambda: _equals(n.scalar("select count(*) from members where tenant_id = :t", t=tenant), 2),
+        lambda: _equals(n.scalar("select count(*) from members where tenant_id = :t", t=tenant), 3),
         timeout=20,
         what="members",
     )
@@ -534,7 +556,7 @@ async def test_a_tenant_override_and_the_readers_language_word_the_composed_dige
         lambda: n.scalar("select 1 from content_copies where tenant_id = :t", t=tenant), timeout=20, what="content"
     )
     slot = next_nine(published)
-    assert await n.digest_pass(slot) == 2
+    assert await n.digest_pass(slot) == 3
     (uwe,) = inbox.to(f"uwe@{tenant}.example.com")
     assert uwe["Subject"] == "1 Neuigkeiten für Uwe (ACME)"  # the tenant's German override
     text = uwe.get_body(preferencelist=("plain",))
@@ -543,6 +565,8 @@ async def test_a_tenant_override_and_the_readers_language_word_the_composed_dige
     assert "Hallo Uwe" in body and "etwas Neues zum Teilen" in body and f"({published:%d.%m.%Y})" in body
     (eva,) = inbox.to(f"eva@{tenant}.example.com")
     assert eva["Subject"] == "New to share: News <c-de> & more"  # English: no English override
+    (ida_msg,) = inbox.to(f"ida@{tenant}.example.com")
+    assert ida_msg["Subject"] == "New to share: News <c-de> & more"  # the directory's language
 
     # a stored override that fails now (it cannot be saved like this): the built-in subject, sent anyway
     async with n.engine.begin() as conn:
@@ -555,7 +579,7 @@ async def test_a_tenant_override_and_the_readers_language_word_the_composed_dige
         timeout=20,
         what="second item",
     )
-    assert await n.digest_pass(next_nine(slot)) == 2
+    assert await n.digest_pass(next_nine(slot)) == 3
     (_, uwe_second) = inbox.to(f"uwe@{tenant}.example.com")
     assert uwe_second["Subject"] == "Neu zum Teilen: News <c-de-2> & more"
     async with n.client(admin) as c:

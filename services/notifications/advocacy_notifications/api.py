@@ -114,11 +114,10 @@ async def delete_channel(channel: ChatChannel, admin: AdminPrincipal, session: S
 # -- the language of messages and the tenant's own wording (features/wording.py) ---------------------
 @router.get("/language", operation_id="getMyNotificationLanguage", response_model=LanguageOut)
 async def my_language(who: EmployeePrincipal, session: SessionDep) -> LanguageOut:
-    """The language the caller's messages are written in (their choice, else the tenant's default)."""
-    chosen = await wording.member_language(session, who.tenant_id, who.sub)
-    if chosen is not None:
-        return LanguageOut(language=chosen, chosen=True)
-    return LanguageOut(language=await wording.tenant_language(session, who.tenant_id), chosen=False)
+    """The language the caller's messages are written in: their choice, else the directory's for
+    them when messages are written in it, else the tenant's default."""
+    language, chosen = await wording.language_of(session, who.tenant_id, who.sub)
+    return LanguageOut(language=language, chosen=chosen)
 
 
 @router.put("/language", operation_id="replaceMyNotificationLanguage", response_model=LanguageOut)

@@ -56,6 +56,9 @@ class Member(Model, table=True):
     programme_roles: list[str] = Field(default_factory=list, sa_type=sa.ARRAY(sa.Text))
     membership_at: datetime | None = Field(default=None, sa_type=TS)
     directory_at: datetime | None = Field(default=None, sa_type=TS)
+    # the directory's language for the person (SCIM preferredLanguage, else locale): their messages'
+    # language when they chose none (features/wording.py)
+    directory_language: str | None = None
 
 
 class ContentCopy(Model, table=True):

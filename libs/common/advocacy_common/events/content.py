@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from advocacy_common import topics
 from advocacy_common.events.base import EventData, register
@@ -234,6 +234,9 @@ class MemberProvisioned(_MemberEvent):
     manager_id: str | None = None
     employee_number: str | None = None
     updated_at: datetime
+    # The person's language as the directory gives it (SCIM ``preferredLanguage``, else ``locale``):
+    # a BCP 47 tag such as ``de-DE``; messages are written in it when the person chose none.
+    preferred_language: str | None = Field(default=None, max_length=35)
 
 
 @register

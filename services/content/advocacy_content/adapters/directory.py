@@ -5,6 +5,7 @@ person is switched off, and what erasure removes. SCIM's use cases (features/sci
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -57,7 +58,24 @@ def _provisioned(row: Any) -> MemberProvisioned:
         manager_id=row.manager_employee_id,
         employee_number=row.employee_number,
         updated_at=row.updated_at,
+        preferred_language=language_of(row.resource),
     )
+
+
+# A BCP 47 language tag as directories send it ("de", "de-DE", "en_US"): anything else is dropped.
+_LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,8}(?:[-_][A-Za-z0-9]{1,8}){0,4}")
+
+
+def language_of(resource: Any) -> str | None:
+    """The person's language from their stored SCIM resource: ``preferredLanguage``, else ``locale``
+    (RFC 7643 4.1.1), when it is a language tag."""
+    if not isinstance(resource, dict):
+        return None
+    for key in ("preferredLanguage", "locale"):
+        value = resource.get(key)
+        if isinstance(value, str) and len(value) <= 35 and _LANGUAGE_TAG.fullmatch(value.strip()):
+            return value.strip()
+    return None
 
 
 def _with_manager() -> sa.Select[Any]:

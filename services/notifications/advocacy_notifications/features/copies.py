@@ -96,6 +96,7 @@ async def apply_provisioned(session: AsyncSession, env: Envelope[MemberProvision
         "department": d.department,
         "location": d.location,
         "directory_at": d.updated_at,
+        "directory_language": d.preferred_language,
     }
     stmt = pg_insert(_MEMBERS).values(**values)
     ex = stmt.excluded

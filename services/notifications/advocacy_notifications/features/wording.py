@@ -1,7 +1,9 @@
 """How a message is worded for its reader: in their language, and in the tenant's own words.
 
 - The language of a person's messages: their own choice (``PUT /v1/notifications/language``), else
-  the tenant's default (``PUT /v1/notifications/defaults/language``), else English.
+  the directory's for them (SCIM ``preferredLanguage``/``locale``, from content's
+  ``member.provisioned``) when we write in it, else the tenant's default
+  (``PUT /v1/notifications/defaults/language``), else English.
 - A tenant's override of a message's template, per message and language
   (``/v1/notifications/templates/{name}/{language}``): checked when it is saved, by compiling it in
   the sandbox and rendering it against the message's example context (adapters/overrides.py); a
@@ -26,7 +28,7 @@ from sqlmodel import col, select
 from advocacy_common.db import table_of
 from advocacy_common.errors import NotFound, Unprocessable
 from advocacy_notifications.adapters import overrides, templates
-from advocacy_notifications.db import MemberLanguage, TemplateOverride, TenantLanguage
+from advocacy_notifications.db import Member, MemberLanguage, TemplateOverride, TenantLanguage
 from advocacy_notifications.domain import Language, TemplateName
 
 log = logging.getLogger("advocacy.notifications.wording")
@@ -56,6 +58,17 @@ async def member_language(session: AsyncSession, tenant_id: str, employee_id: st
     """The person's own choice (None: they chose nothing, the tenant's default applies)."""
     row = await session.get(MemberLanguage, (tenant_id, employee_id))
     return Language(row.language) if row is not None else None
+
+
+async def language_of(session: AsyncSession, tenant_id: str, employee_id: str) -> tuple[Language, bool]:
+    """The language the person's messages are written in, and whether they chose it."""
+    chosen = await member_language(session, tenant_id, employee_id)
+    if chosen is not None:
+        return chosen, True
+    member = await session.get(Member, (tenant_id, employee_id))
+    default = await tenant_language(session, tenant_id)
+    directory = member.directory_language if member is not None else None
+    return Language(templates.locale_of(directory, default.value)), False
 
 
 async def set_member_language(
@@ -155,25 +168,37 @@ class Wording:
 
     default: Language
     chosen: dict[str, Language]
+    directory: dict[str, str] = field(default_factory=dict)
     _compiled: dict[tuple[str, str], overrides.Compiled | None] = field(default_factory=dict)
 
     def language(self, employee_id: str) -> str:
-        return self.chosen.get(employee_id, self.default).value
+        """Their choice, else the directory's when we write in it, else the tenant's default."""
+        chosen = self.chosen.get(employee_id)
+        if chosen is not None:
+            return chosen.value
+        return templates.locale_of(self.directory.get(employee_id), self.default.value)
 
     def override(self, name: str, language: str) -> overrides.Compiled | None:
         return self._compiled.get((name, language))
 
 
 async def load(session: AsyncSession, tenant_id: str, employee_ids: Iterable[str] | None = None) -> Wording:
-    """The tenant's default language, its people's choices (those of ``employee_ids``, or all), and
-    its overrides compiled (a stored one that fails to compile is skipped with a log)."""
+    """The tenant's default language, its people's choices and directory languages (those of
+    ``employee_ids``, or all), and its overrides compiled (a stored one that fails to compile is
+    skipped with a log)."""
     query = sa.select(_MEMBER_LANGUAGES.c.employee_id, _MEMBER_LANGUAGES.c.language).where(
         _MEMBER_LANGUAGES.c.tenant_id == tenant_id
     )
     if employee_ids is not None:
         query = query.where(_MEMBER_LANGUAGES.c.employee_id.in_(list(employee_ids)))
     chosen = {r.employee_id: Language(r.language) for r in (await session.execute(query)).all()}
-    wording = Wording(await tenant_language(session, tenant_id), chosen)
+    members = sa.select(col(Member.employee_id), col(Member.directory_language)).where(
+        col(Member.tenant_id) == tenant_id, col(Member.directory_language).is_not(None)
+    )
+    if employee_ids is not None:
+        members = members.where(col(Member.employee_id).in_(list(employee_ids)))
+    directory = {r.employee_id: str(r.directory_language) for r in (await session.execute(members)).all()}
+    wording = Wording(await tenant_language(session, tenant_id), chosen, directory)
     rows = await session.scalars(select(TemplateOverride).where(TemplateOverride.tenant_id == tenant_id))
     for row in rows.all():
         if row.name not in templates.SAMPLES:
