@@ -246,6 +246,7 @@ async def test_a_webhook_url_is_checked_when_saved_and_when_posted_to(notificati
         ("ftp://hooks.slack.com/x", "http(s)"),
         ("https://hooks.slack.com/a b", "spaces"),
         ("https://" + "a" * 3000 + ".com/", "2048"),
+        ("https://a..b/x", "cannot resolve"),  # a name IDNA cannot encode: a 422, not a 500
     ):
         with pytest.raises(Unprocessable) as e:
             await chat.checked_url(url, strict)
@@ -258,6 +259,8 @@ async def test_a_webhook_url_is_checked_when_saved_and_when_posted_to(notificati
         assert r.status_code == 422
         r = await c.put("/v1/notifications/channels/slack", json={"url": "gopher://example.com/x"})
         assert r.status_code == 422 and "http(s)" in r.text
+        r = await c.put("/v1/notifications/channels/slack", json={"url": "https://" + "a" * 64 + ".com/x"})
+        assert r.status_code == 422 and "cannot resolve" in r.text
 
     # saved while the name's addresses were allowed, posted when they are not (as when a name is
     # re-pointed at an internal address after it was saved): the guard refuses at send time

@@ -43,6 +43,13 @@ def test_bad_shapes_are_refused_without_dns(url: str) -> None:
         check_url_shape(url)
 
 
+@pytest.mark.parametrize("host", ["a..b", "a" * 64 + ".com", "\udcff.com", "..."])
+async def test_a_name_idna_cannot_encode_is_refused_not_an_error(host: str) -> None:
+    """getaddrinfo raises UnicodeError, not gaierror, for these: a 500 where a 422 belongs."""
+    with pytest.raises(UnsafeURL, match="cannot resolve"):
+        await resolve_public(f"https://{host}/hook")
+
+
 async def test_public_literal_address_is_allowed() -> None:
     assert await resolve_public("https://93.184.215.14/hook") == ["93.184.215.14"]
 

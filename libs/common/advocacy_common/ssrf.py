@@ -176,7 +176,7 @@ async def system_resolver(host: str, port: int) -> list[str]:
     loop = asyncio.get_running_loop()
     try:
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as e:
+    except (socket.gaierror, UnicodeError) as e:  # UnicodeError: a name IDNA cannot encode ("a..b", 64+ chars)
         raise UnsafeURL(f"cannot resolve {host!r}: {e}") from e
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 

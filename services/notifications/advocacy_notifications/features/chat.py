@@ -287,6 +287,9 @@ async def post(
         return Outcome(error=f"no complete answer within {settings.webhook_deadline_seconds:g} s")
     except (httpx.HTTPError, httpx.InvalidURL) as e:
         return Outcome(error=f"{type(e).__name__}: {e}".replace(url, domain.mask_url(url)))
+    except Exception as e:  # whatever a receiver's answer provokes is this attempt's failure, not the pass's
+        log.warning("chat post: unexpected failure", exc_info=True)
+        return Outcome(error=f"{type(e).__name__}: {e}".replace(url, domain.mask_url(url)))
     if 200 <= r.status_code < 300:
         return Outcome(status_code=r.status_code)
     said = r.body[:REASON_MAX].decode("utf-8", "replace").strip()
