@@ -4,6 +4,8 @@ age or by the token's expiry (unless a refresh renews it), and a new id for ever
 
 from __future__ import annotations
 
+import asyncio
+
 from advocacy_console.sessions import MAX_FLASHES, MemoryBackend, Person, Renewed, Sessions
 
 ALICE = Person(tenant="acme", sub="alice", roles=("employee",))
@@ -121,3 +123,19 @@ async def test_flashes_are_bounded_shown_once_and_kept_across_requests() -> None
     await s.save(again)
     third = await s.get(session.id)
     assert third is not None and third.take_flashes() == []
+
+
+async def test_parallel_requests_spend_a_refresh_token_once() -> None:
+    clock = Clock()
+    calls: list[str] = []
+
+    async def refresher(refresh_token: str, id_token: str | None) -> Renewed:
+        calls.append(refresh_token)
+        await asyncio.sleep(0.01)  # the provider answers while the page's other requests arrive
+        return Renewed(f"t{len(calls) + 1}", clock.now + 300, f"r{len(calls) + 1}", None)
+
+    s = store(clock, refresher=refresher)
+    session = await s.create("t1", ALICE, clock.now + 30, refresh_token="r1")
+    got = await asyncio.gather(*(s.get(session.id) for _ in range(5)))
+    assert calls == ["r1"]  # a rotating refresh token used twice would be revoked by the provider
+    assert {g.token for g in got if g is not None} == {"t2"} and all(got)

@@ -18,6 +18,7 @@ so the rules are tested without waiting.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
@@ -173,6 +174,7 @@ class Sessions:
         self.max_per_person = max_per_person
         self.clock = clock
         self.refresher = refresher
+        self._refreshing: dict[str, asyncio.Lock] = {}
 
     async def create(
         self,
@@ -218,22 +220,45 @@ class Sessions:
             await self.backend.remove(session_id)
             return None
         if session.refresh_token and self.refresher and session.expires_at - now < REFRESH_MARGIN_SECONDS:
-            try:
-                renewed = await self.refresher(session.refresh_token, session.id_token)
-            except Exception as e:  # the provider refused or is down: the person logs in again
-                log.info("session refresh refused, the session ends", extra={"error": type(e).__name__})
-                await self.backend.remove(session_id)
+            refreshed = await self._refresh(session)
+            if refreshed is None:
                 return None
-            session.token, session.expires_at = renewed.token, renewed.expires_at
-            session.refresh_token = renewed.refresh_token or session.refresh_token
-            session.id_token = renewed.id_token or session.id_token
-            session.dirty = True
+            session = refreshed
         if now - session.last_seen >= TOUCH_SECONDS:
             session.last_seen = now
             session.dirty = True
         if session.dirty:
             await self.save(session)
         return session
+
+    async def _refresh(self, session: Session) -> Session | None:
+        """Renew the session's tokens, once for all the requests of this process that found them due
+        (a page's parallel requests must not spend a rotating refresh token twice: the provider would
+        see a reuse and revoke them all)."""
+        assert self.refresher is not None
+        lock = self._refreshing.setdefault(session.id, asyncio.Lock())
+        try:
+            async with lock:
+                current = await self.backend.load(session.id)  # another request may have renewed it
+                if current is None:
+                    return None
+                if current.expires_at - self.clock() >= REFRESH_MARGIN_SECONDS:
+                    return current
+                try:
+                    renewed = await self.refresher(current.refresh_token or "", current.id_token)
+                except Exception as e:  # the provider refused or is down: the person logs in again
+                    log.info("session refresh refused, the session ends", extra={"error": type(e).__name__})
+                    await self.backend.remove(session.id)
+                    return None
+                current.token, current.expires_at = renewed.token, renewed.expires_at
+                current.refresh_token = renewed.refresh_token or current.refresh_token
+                current.id_token = renewed.id_token or current.id_token
+                current.last_seen = session.last_seen
+                await self.save(current)
+                return current
+        finally:
+            if not lock.locked() and self._refreshing.get(session.id) is lock:
+                del self._refreshing[session.id]
 
     async def save(self, session: Session) -> None:
         """Write a changed session back (its flashes, its renewed tokens, its last use)."""
