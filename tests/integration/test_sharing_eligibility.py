@@ -271,3 +271,21 @@ async def test_expired_altered_and_garbage_links_get_a_page_never_an_error(shari
             r = await c.request(method, "/v1/share-actions")
             assert r.status_code == 400 and "not valid" in r.text
     assert await _shares(sharing, tenant) == 0
+
+
+async def test_share_buttons_are_rate_limited_per_address_with_a_page(sharing: Sharing) -> None:
+    from advocacy_sharing.adapters.ratelimit import RateLimiter
+
+    tenant, content = ids()
+    before = getattr(sharing.app.state, "share_action_limiter", None)
+    sharing.app.state.share_action_limiter = RateLimiter(limit=3)  # the route's limiter, made small
+    try:
+        async with sharing.client() as c:
+            got = [(await c.get("/v1/share-actions", params={"token": "x"})).status_code for _ in range(5)]
+            assert got[:3] == [400, 400, 400] and got[3:] == [429, 429], got
+            r = await c.post("/v1/share-actions", params={"token": _button(tenant, "a", content)})
+            assert r.status_code == 429 and r.headers["retry-after"] and "text/html" in r.headers["content-type"]
+            assert "try the button again in a minute" in r.text.lower()
+        assert await _shares(sharing, tenant) == 0
+    finally:
+        sharing.app.state.share_action_limiter = before

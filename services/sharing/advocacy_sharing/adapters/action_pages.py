@@ -49,7 +49,8 @@ def confirm(network: Network, title: str | None, action_path: str, token: str) -
 def explain(
     kind: str, board_url: str, *, title: str | None = None, reason: str | None = None, intent: str | None = None
 ) -> str:
-    """Why the link did nothing (``kind``: used, expired, refused, malformed), and where to go instead."""
+    """Why the link did nothing (``kind``: used, expired, refused, malformed, busy), and where to go
+    instead."""
     board = _board(board_url)
     if kind == "used":
         again = (
@@ -60,6 +61,9 @@ def explain(
         )
         body = f"{_item(title)}<p>This share button was already used: each works once.</p>{again}{board}"
         return _page("This share button was already used", body)
+    if kind == "busy":
+        body = f"<p>Too many requests came from your network just now. Try the button again in a minute.</p>{board}"
+        return _page("Please try again in a minute", body)
     if kind == "expired":
         body = (
             "<p>Share buttons in messages work for a few days only, so that a forwarded message cannot share "
