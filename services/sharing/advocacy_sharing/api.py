@@ -404,7 +404,7 @@ async def revoke_partner(
 
 # -- one-click share buttons in messages (ADR 0016) -----------------------------------------------------
 #: Requests to the share buttons' routes per client address per minute. Each costs a signature check
-#: (~0.15 ms), so this bounds what one address can make a process spend (600 a minute: 1.5 % of a
+#: (~0.15 ms), so this bounds what one address can make a process spend (600 a minute: 0.15 % of a
 #: core) while a whole office behind one NAT address still uses its digest at 9 o'clock.
 SHARE_ACTIONS_PER_MINUTE = 600
 _ACTION_PATH = "/v1/share-actions"
