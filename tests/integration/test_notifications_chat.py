@@ -331,6 +331,29 @@ async def test_retries_honour_retry_after_a_4xx_is_permanent_and_removal_cancels
         assert len(slack_hook.received) == 3 and len(teams_hook.received) == 2
 
 
+async def test_a_failing_channel_costs_a_pass_one_attempt_and_holds_up_no_other(notifications: Notifications) -> None:
+    n = notifications
+    down, up = f"t-{uuid.uuid4().hex[:8]}", f"t-{uuid.uuid4().hex[:8]}"
+    down_hook, up_hook = Hook(script=[503] * 10), Hook()
+    async with serve(down_hook) as down_url, serve(up_hook) as up_url:
+        await channels(n, down, down_url, down_url)
+        await channels(n, up, up_url, up_url)
+        for tenant in (down, up):
+            await n.publish(member(tenant, "eli", name="Eli"))
+            await known(n, tenant, "eli")
+        for b in ("first_share", "ten_shares", "fifty_shares"):
+            await n.publish(badge(down, "eli", b))
+        await n.publish(badge(up, "eli"))
+        await queued(n, down, 6)
+        await queued(n, up, 2)
+        now = datetime.now(UTC) + timedelta(seconds=1)
+        assert await n.deliver(now) == 2  # the healthy tenant's two
+    # one attempt per failing channel (Slack's and Teams' URLs are the same receiver here), not six
+    assert len(down_hook.received) == 2 and len(up_hook.received) == 2
+    tried = "select count(*) from chat_messages where tenant_id = :t and attempts = 1"
+    assert await n.scalar(tried, t=down) == 2
+
+
 # A sender process of its own, so a fail point can SIGKILL it (advocacy_common.failpoints).
 _SENDER = """
 import asyncio, sys

@@ -313,9 +313,12 @@ async def deliver_pending(
     if not due:
         return 0
     sent = 0
+    # Channels that failed in this pass (a receiver down, slow or refusing): their other messages
+    # wait for the next pass, so one bad channel costs a pass one attempt, not one per message.
+    failing: set[tuple[str, str]] = set()
     async with outbound_client(guard(settings), timeout=settings.webhook_deadline_seconds) as client:
         for _ in range(settings.webhook_batch):
-            outcome = await _deliver_one(sessionmaker, client, settings, clock())
+            outcome = await _deliver_one(sessionmaker, client, settings, clock(), failing)
             if outcome is None:
                 break
             sent += outcome
@@ -327,13 +330,15 @@ async def _deliver_one(
     client: httpx.AsyncClient,
     settings: NotificationsSettings,
     now: datetime,
+    failing: set[tuple[str, str]],
 ) -> int | None:
     """One message in its own transaction: 1 sent, 0 not (retried later, failed or cancelled),
-    None when nothing is due."""
+    None when nothing is due (on a channel that has not failed in this pass)."""
+    skip = sa.tuple_(col(ChatMessage.tenant_id), col(ChatMessage.channel)).not_in(sorted(failing))
     async with sessionmaker() as session, session.begin():
         row = await session.scalar(
             select(ChatMessage)
-            .where(_due(now))
+            .where(_due(now), skip)
             .order_by(col(ChatMessage.next_attempt_at), col(ChatMessage.id))
             .limit(1)
             .with_for_update(skip_locked=True)
@@ -357,6 +362,7 @@ async def _deliver_one(
             row.last_error = None
             return 1
         row.last_error = (outcome.error or "")[:1000]
+        failing.add((row.tenant_id, row.channel))
         if outcome.permanent or row.attempts >= domain.CHAT_MAX_ATTEMPTS:
             row.state = MessageState.failed.value
             if not outcome.permanent:
