@@ -460,6 +460,13 @@ async def test_the_editor_queue_rules_challenges_and_coaching(
     await check_page(admin, "rules-simulated")
     async with stack.client("gamification", stack.token(new_tenant, "admin-1", "admin")) as g:
         assert (await g.get("/v1/rules")).json()["points"]["share"] == 10  # a simulation saves nothing
+    await admin.get_by_role("button", name="Save as the new rules").click()
+    await admin.wait_for_load_state()
+    assert "Rules saved: version" in await admin.inner_text(".flash")
+    assert await admin.input_value("#points_share") == "25"
+    async with stack.client("gamification", stack.token(new_tenant, "admin-1", "admin")) as g:
+        saved = (await g.get("/v1/rules")).json()
+        assert saved["points"]["share"] == 25 and saved["points"]["conversion"]["sale"] == 50
 
     # challenges: the list and one challenge's progress
     now = time.time()
