@@ -216,12 +216,25 @@ async def test_a_badge_earned_posts_one_slack_and_one_teams_payload(notification
         assert [b["text"] for b in slack_hook.received[1:]] == ["A colleague earned the First share badge."]
         assert len(teams_hook.received) == 2
 
+        # hidden from the leaderboard after a badge was queued: it is not posted
+        await n.publish(badge(tenant, "ann", "ten_shares"))
+        await queued(n, tenant, 6)
+        await n.publish(member(tenant, "ann", name="Ann <Lee> & *co*", leaderboard="hidden"))
+        sql = "select count(*) from chat_messages where tenant_id = :t and state = 'cancelled'"
+        await eventually(lambda: _equals(n.scalar(sql, t=tenant), 2), timeout=20, what="cancelled")
+        assert await n.deliver(now) == 0
+
         # the person's data export lists what the channels were told about them
         async with n.admin(tenant) as c:
             r = await c.get("/v1/data-export/notifications/ann")
         assert r.status_code == 200, r.text
         exported = r.json()["sections"]["team_channel_messages"]["items"]
-        assert sorted(m["channel"] for m in exported) == ["slack", "teams"]
+        assert sorted((m["channel"], m["state"]) for m in exported) == [
+            ("slack", "cancelled"),
+            ("slack", "sent"),
+            ("teams", "cancelled"),
+            ("teams", "sent"),
+        ]
         # another tenant's admin sees none of this tenant's channels
         async with n.admin(f"other-{tenant}") as c:
             assert (await c.get("/v1/notifications/channels")).json() == []

@@ -163,6 +163,17 @@ async def cancel_pending(
     return int(getattr(res, "rowcount", 0) or 0)
 
 
+async def stop_if_hidden(session: AsyncSession, tenant_id: str, employee_id: str) -> None:
+    """Hidden from the leaderboard (as the copy now says): their queued announcements are not posted."""
+    seen = await session.scalar(
+        sa.select(col(Member.leaderboard)).where(
+            col(Member.tenant_id) == tenant_id, col(Member.employee_id) == employee_id
+        )
+    )
+    if seen == "hidden":
+        await cancel_pending(session, tenant_id, employee_id=employee_id, reason="hidden from the leaderboard")
+
+
 async def forget(session: AsyncSession, tenant_id: str, employee_id: str) -> None:
     """Erasure: every chat message about the person goes (a pending one is never posted)."""
     await session.execute(

@@ -181,6 +181,7 @@ async def apply_events(session: AsyncSession, events: Sequence[Envelope[Any]]) -
         if isinstance(d, MemberUpdated):
             await apply_member(session, env)
             await stop_if_out(session, env.tenant_id, d.employee_id)
+            await chat.stop_if_hidden(session, env.tenant_id, d.employee_id)
         elif isinstance(d, MemberProvisioned):
             await apply_provisioned(session, env)
             await stop_if_out(session, env.tenant_id, d.employee_id)
