@@ -20,6 +20,7 @@ from advocacy_common.net import ClientAddress
 from advocacy_common.networks import Network, intent_url
 from advocacy_common.openapi import BEARER_OR_SIGNED, answers, raw_body
 from advocacy_common.pagination import Page, PageDep
+from advocacy_common.tickets import TicketSigner
 from advocacy_sharing import domain
 from advocacy_sharing.adapters import action_pages
 from advocacy_sharing.adapters.ratelimit import RateLimiter
@@ -172,6 +173,15 @@ async def create_share(
     return _public(result.share, settings, result.warnings)
 
 
+async def _ticket_signer(request: Request, session: SessionDep) -> TicketSigner:
+    """The share-ticket signer, its key read once per process (a request with a forged ticket costs
+    an HMAC, no database round trip)."""
+    sign: TicketSigner | None = getattr(request.app.state, "share_ticket_signer", None)
+    if sign is None:
+        sign = request.app.state.share_ticket_signer = await share_tickets.signer(session)
+    return sign
+
+
 @router.post("/shares/tickets", status_code=status.HTTP_201_CREATED, response_model=ShareTicket)
 async def create_share_ticket(
     body: ShareTicketIn, who: EmployeePrincipal, session: SessionDep, request: Request
@@ -179,7 +189,7 @@ async def create_share_ticket(
     """A 60-second, single-use ticket for one share (this item, on this network) that a browser may
     hold instead of the person's token: a front-end asks for it with the token, its page posts it
     to ``POST /v1/shares/with-ticket`` directly."""
-    sign = await share_tickets.signer(session)
+    sign = await _ticket_signer(request, session)
     ticket, expires_at = share_tickets.issue(sign, who, body.content_id, body.network.value, datetime.now(UTC))
     return ShareTicket(ticket=ticket, expires_at=expires_at)
 
@@ -199,7 +209,7 @@ async def create_share_with_ticket(
     settings = _settings(request)
     result = await share_tickets.redeem(
         session,
-        await share_tickets.signer(session),
+        await _ticket_signer(request, session),
         body.ticket,
         body.message,
         link_template=_link(settings, "x" * domain.CODE_LENGTH),
