@@ -17,6 +17,8 @@ default) and ready. It offers:
   scheduler) and the notifications worker (its schedulers and sender), read from one clock file
   (``<SVC>_CLOCK_FILE``, advocacy_common.testclock): a test sets 9 o'clock instead of waiting for
   it, and puts the real time back when done (the file removed)
+- ``stack.mail``: what the notifications service sent, kept by a real SMTP server on a free port
+  (:class:`tests.support.smtp.Inbox`; never the dev stack's 8025)
 - ``stack.broker`` and ``stack.pg`` for fault injection; ``stack.ensure_running()`` brings back any
   service a test killed (it runs before every e2e test).
 """
@@ -38,6 +40,7 @@ from advocacy_common.testclock import set_clock
 from advocacy_dev.devstack.net import free_port
 from tests.support.helpers import token_for
 from tests.support.idp import TestIssuer, fixture
+from tests.support.smtp import Inbox, smtp_server
 
 if TYPE_CHECKING:
     from advocacy_common.auth.devkeys import DevKeys
@@ -63,9 +66,11 @@ class E2EStack:
         pg: EmbeddedPostgres | ExternalPostgres,
         broker: TansuBroker | ExternalBroker,
         entra: TestIssuer,
+        mail: Inbox,
     ) -> None:
         self.inner = inner
         self.keys = keys
+        self.mail = mail
         self.pg = pg
         self.broker = broker
         self.entra = entra
@@ -137,11 +142,20 @@ def notifications_env(data_dir: Path, ports: dict[str, int]) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
+def stack_mail() -> Iterator[Inbox]:
+    """The stack's SMTP relay: a real server on a free port. Never the dev default (8025): a
+    developer's `make run` may be listening there, and would receive the tests' mail."""
+    with smtp_server(free_port()) as inbox:
+        yield inbox
+
+
+@pytest.fixture(scope="session")
 def stack(
     pg: EmbeddedPostgres | ExternalPostgres,
     broker: TansuBroker | ExternalBroker,
     dev_keys: DevKeys,
     tmp_path_factory: pytest.TempPathFactory,
+    stack_mail: Inbox,
 ) -> Iterator[E2EStack]:
     from advocacy_dev.devstack.stack import SERVICES, ProcessStack
 
@@ -173,6 +187,7 @@ def stack(
         extra_env={
             svc: {f"{svc.upper()}_AUTH_ISSUERS": issuers}
             | ({"CONTENT_WEBHOOK_ALLOW_PRIVATE": "true"} if svc == "content" else {})
+            | ({"NOTIFICATIONS_SMTP_PORT": str(stack_mail.port)} if svc == "notifications" else {})
             | (notifications_env(data_dir, ports) if svc == "notifications" else {})
             | ({"CONTENT_CLOCK_FILE": str(data_dir / CLOCK_FILE)} if svc == "content" else {})
             for svc in SERVICES
@@ -181,7 +196,7 @@ def stack(
     try:
         inner.prepare()
         inner.start(timeout=READY_TIMEOUT)
-        yield E2EStack(inner, keys=dev_keys, pg=pg, broker=broker, entra=entra)
+        yield E2EStack(inner, keys=dev_keys, pg=pg, broker=broker, entra=entra, mail=stack_mail)
     finally:
         inner.stop()
 

@@ -184,6 +184,9 @@ MATRIX: dict[str, str] = {
     "notifications:PUT /v1/notifications/preferences/{category}/{channel}": STAFF,
     "notifications:GET /v1/notifications/defaults": ADMIN_ONLY,
     "notifications:PUT /v1/notifications/defaults": ADMIN_ONLY,
+    "notifications:GET /v1/notifications/quiet-hours": STAFF,
+    "notifications:PUT /v1/notifications/quiet-hours": STAFF,
+    "notifications:DELETE /v1/notifications/quiet-hours": STAFF,
     "notifications:GET /v1/notifications/language": STAFF,
     "notifications:PUT /v1/notifications/language": STAFF,
     "notifications:GET /v1/notifications/defaults/language": ADMIN_ONLY,
@@ -290,6 +293,7 @@ async def mw(sec_stack: PrivateStack) -> MatrixWorld:
         "gamification:POST /v1/points/reversals": {"employee_id": w.employee, "event_id": award["event_id"]},
         # a public address literal: the outbound guard accepts it without DNS (the DELETE then finds it)
         "notifications:PUT /v1/notifications/channels/{channel}": {"url": "https://93.184.215.14/hook"},
+        "notifications:PUT /v1/notifications/quiet-hours": {"start_hour": 22, "end_hour": 7},
     }
     mw.private = {
         w.ids["suggestion_id"],

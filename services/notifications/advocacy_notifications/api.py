@@ -9,8 +9,8 @@ from fastapi.responses import HTMLResponse, Response
 from advocacy_common.auth import AdminPrincipal, EmployeePrincipal
 from advocacy_common.db import SessionDep
 from advocacy_common.pagination import Page, PageDep, as_offset, encode_cursor, parse_cursor
-from advocacy_notifications.domain import Category, Channel, ChatChannel, Language, TemplateName
-from advocacy_notifications.features import chat, preferences, unsubscribe, wording
+from advocacy_notifications.domain import Category, Channel, ChatChannel, Defaults, Language, QuietHours, TemplateName
+from advocacy_notifications.features import chat, preferences, quiet_hours, unsubscribe, wording
 from advocacy_notifications.schemas import (
     ChatChannelIn,
     ChatChannelOut,
@@ -19,6 +19,8 @@ from advocacy_notifications.schemas import (
     LanguageOut,
     PreferenceIn,
     PreferenceOut,
+    QuietHoursBody,
+    QuietHoursOut,
     TemplateOverrideIn,
     TemplateOverrideOut,
     TenantLanguageBody,
@@ -57,17 +59,60 @@ async def set_my_preference(
     )
 
 
+def _defaults_body(d: Defaults) -> DefaultsBody:
+    q = d.quiet_hours
+    return DefaultsBody(
+        digest_frequency=d.digest_frequency,
+        digest_hour=d.digest_hour,
+        nudge_after_days=d.nudge_after_days,
+        expiring_notice_hours=d.expiring_notice_hours,
+        quiet_hours=QuietHoursBody(start_hour=q.start, end_hour=q.end) if q else None,
+    )
+
+
 @router.get("/defaults", operation_id="getNotificationDefaults", response_model=DefaultsBody)
 async def get_defaults(admin: AdminPrincipal, session: SessionDep) -> DefaultsBody:
     """The tenant's defaults for people who chose nothing."""
-    d = await preferences.defaults(session, admin.tenant_id)
-    return DefaultsBody(digest_frequency=d.digest_frequency, digest_hour=d.digest_hour)
+    return _defaults_body(await preferences.defaults(session, admin.tenant_id))
 
 
 @router.put("/defaults", operation_id="replaceNotificationDefaults", response_model=DefaultsBody)
 async def set_defaults(body: DefaultsBody, admin: AdminPrincipal, session: SessionDep) -> DefaultsBody:
-    d = await preferences.set_defaults(session, admin.tenant_id, body.digest_frequency, body.digest_hour)
-    return DefaultsBody(digest_frequency=d.digest_frequency, digest_hour=d.digest_hour)
+    d = Defaults(
+        digest_frequency=body.digest_frequency,
+        digest_hour=body.digest_hour,
+        nudge_after_days=body.nudge_after_days,
+        expiring_notice_hours=body.expiring_notice_hours,
+        quiet_hours=body.quiet_hours.hours() if body.quiet_hours else None,
+    )
+    return _defaults_body(await preferences.set_defaults(session, admin.tenant_id, d))
+
+
+def _quiet_out(hours: QuietHours | None, chosen: bool) -> QuietHoursOut:
+    return QuietHoursOut(
+        start_hour=hours.start if hours else None, end_hour=hours.end if hours else None, chosen=chosen
+    )
+
+
+@router.get("/quiet-hours", operation_id="getMyQuietHours", response_model=QuietHoursOut)
+async def my_quiet_hours(who: EmployeePrincipal, session: SessionDep) -> QuietHoursOut:
+    """The caller's quiet hours (local, the tenant's time zone): their own, or the tenant's default."""
+    return _quiet_out(*await quiet_hours.mine(session, who.tenant_id, who.sub))
+
+
+@router.put("/quiet-hours", operation_id="replaceMyQuietHours", response_model=QuietHoursOut)
+async def set_my_quiet_hours(body: QuietHoursBody, who: EmployeePrincipal, session: SessionDep) -> QuietHoursOut:
+    """Set the caller's quiet hours: messages composed in them wait until they end. Both hours
+    null: none, whatever the tenant's default. 422 for an hour outside 0-23 or an empty range."""
+    await quiet_hours.choose(session, who.tenant_id, who.sub, body.hours())
+    return _quiet_out(body.hours(), True)
+
+
+@router.delete("/quiet-hours", operation_id="deleteMyQuietHours", response_model=QuietHoursOut)
+async def clear_my_quiet_hours(who: EmployeePrincipal, session: SessionDep) -> QuietHoursOut:
+    """Back to the tenant's default quiet hours."""
+    await quiet_hours.clear(session, who.tenant_id, who.sub)
+    return _quiet_out(*await quiet_hours.mine(session, who.tenant_id, who.sub))
 
 
 @router.get("/unsubscribe", operation_id="checkUnsubscribeLink", response_class=HTMLResponse, openapi_extra=NO_LOGIN)

@@ -20,7 +20,7 @@ from advocacy_notifications.adapters.links import LINK_KEY
 from advocacy_notifications.adapters.smtp import RelayUnavailable
 from advocacy_notifications.api import router
 from advocacy_notifications.consumers import CONSUMERS
-from advocacy_notifications.features import chat, digests, mail, share_buttons
+from advocacy_notifications.features import chat, digests, expiring, mail, nudges, share_buttons
 from advocacy_notifications.features.person_export import SECTIONS as EXPORT_SECTIONS
 from advocacy_notifications.settings import NotificationsSettings
 
@@ -39,18 +39,20 @@ async def on_start(runtime: Runtime) -> None:
 
 
 async def digest_scheduler(runtime: Runtime, stop: asyncio.Event) -> None:
-    """Worker processes: queue the digests that are due (every worker may run it; the message's
-    unique key makes each digest once)."""
+    """Worker processes: queue the digests, nudges and expiry notices that are due (every worker
+    may run it; each message's unique key makes it once)."""
     s = _settings(runtime)
     clock = FileClock(s.clock_file)  # the real time, unless a test sets it (dev mode)
     buttons = share_buttons.from_settings(s.action_key, s.share_base_url, s.action_link_ttl_hours)
     compose = functools.partial(digests.compose_due, buttons=buttons)
     while not stop.is_set():
-        try:
-            async with runtime.sessionmaker() as session, session.begin():
-                await compose(session, clock(), base_url=s.public_base_url, limit=s.digest_batch)
-        except Exception as e:
-            log.warning("digest pass failed", extra={"error": f"{type(e).__name__}: {e}"})
+        # digests, nudges, expiry notices: each pass its own transaction (one failing holds up none)
+        for name, pass_ in (("digest", compose), ("nudge", nudges.compose_due), ("expiring", expiring.compose_due)):
+            try:
+                async with runtime.sessionmaker() as session, session.begin():
+                    await pass_(session, clock(), base_url=s.public_base_url, limit=s.digest_batch)
+            except Exception as e:
+                log.warning(f"{name} pass failed", extra={"error": f"{type(e).__name__}: {e}"})
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), s.digest_interval_seconds)
 

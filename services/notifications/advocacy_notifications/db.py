@@ -56,6 +56,16 @@ class Member(Model, table=True):
     programme_roles: list[str] = Field(default_factory=list, sa_type=sa.ARRAY(sa.Text))
     membership_at: datetime | None = Field(default=None, sa_type=TS)
     directory_at: datetime | None = Field(default=None, sa_type=TS)
+    # the directory's own team (None when it names none): the audience is judged by
+    # eligibility.team_of(directory_team, member_team), as content's board does
+    directory_team: str | None = None
+    # sharing's share.created: the person's last share; when we first knew them (a person who
+    # never shared is silent since then); the period of silence they were last nudged for
+    last_shared_at: datetime | None = Field(default=None, sa_type=TS)
+    first_seen_at: datetime | None = Field(
+        default=None, sa_type=TS, sa_column_kwargs={"server_default": sa.text("now()")}
+    )
+    nudged_for: datetime | None = Field(default=None, sa_type=TS)
     # the directory's language for the person (SCIM preferredLanguage, else locale): their messages'
     # language when they chose none (features/wording.py)
     directory_language: str | None = None
@@ -104,6 +114,11 @@ class TenantDefaults(Model, table=True):
     digest_frequency: str
     digest_hour: int
     updated_at: datetime = Field(sa_type=TS)
+    nudge_after_days: int = Field(default=30, sa_column_kwargs={"server_default": "30"})
+    expiring_notice_hours: int = Field(default=24, sa_column_kwargs={"server_default": "24"})
+    # the tenant's quiet hours (both or neither): local hours no message is delivered in
+    quiet_start: int | None = None
+    quiet_end: int | None = None
 
 
 class DigestState(Model, table=True):
@@ -231,3 +246,56 @@ class TenantLanguage(Model, table=True):
     tenant_id: str = Field(primary_key=True)
     language: str
     updated_at: datetime = Field(sa_type=TS)
+
+
+class QuietHoursRow(Model, table=True):
+    """A person's own quiet hours (no row: the tenant's); both hours None: none, whatever the
+    tenant's default."""
+
+    __tablename__ = "quiet_hours"
+
+    tenant_id: str = Field(primary_key=True)
+    employee_id: str = Field(primary_key=True)
+    start_hour: int | None = None
+    end_hour: int | None = None
+    updated_at: datetime = Field(sa_type=TS)
+
+
+class SharedItem(Model, table=True):
+    """What a person shared (sharing's share.created): nobody is told an item they shared expires."""
+
+    __tablename__ = "shared_items"
+
+    tenant_id: str = Field(primary_key=True)
+    employee_id: str = Field(primary_key=True)
+    content_id: str = Field(primary_key=True)
+    shared_at: datetime = Field(sa_type=TS)
+
+
+class WaveCopy(Model, table=True):
+    """Roll-out waves from content's wave.updated, as sharing keeps them: a deleted wave keeps its
+    row (``deleted``) so an older, late update cannot bring it back."""
+
+    __tablename__ = "wave_copies"
+
+    tenant_id: str = Field(primary_key=True)
+    wave_id: str = Field(primary_key=True)
+    name: str
+    starts_at: datetime = Field(sa_type=TS)
+    teams: list[str] = Field(default_factory=list, sa_type=sa.ARRAY(sa.Text))
+    employees: list[str] = Field(default_factory=list, sa_type=sa.ARRAY(sa.Text))
+    deleted: bool = False
+    updated_at: datetime = Field(sa_type=TS)
+
+
+class ExpiryScan(Model, table=True):
+    """How far the expiring-content pass got through the tenant's people for one item and expiry
+    (``after``: the last employee id looked at): each pass goes on from there, a bounded page."""
+
+    __tablename__ = "expiry_scans"
+
+    tenant_id: str = Field(primary_key=True)
+    content_id: str = Field(primary_key=True)
+    expires_at: datetime = Field(sa_type=TS)
+    after: str | None = None
+    finished: bool = False

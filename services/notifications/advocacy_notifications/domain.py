@@ -8,7 +8,7 @@ predicate content's board and sharing's check use, so a digest lists exactly wha
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
@@ -24,6 +24,8 @@ class Category(StrEnum):
     join as categories of their own, each with its own preference."""
 
     digest = "digest"
+    nudge = "nudge"  # you have not shared in a while
+    expiring = "expiring"  # an item on your board you have not shared expires soon
 
 
 class Channel(StrEnum):
@@ -60,12 +62,26 @@ MAX_DIGEST_ITEMS = 20
 RETRY_CAP = timedelta(hours=1)
 
 
+# A person who has not shared for this many days gets a nudge, once per such period of silence
+# (tenant setting; 0 turns nudges off). A month: the issue's "have not shared in a month".
+DEFAULT_NUDGE_AFTER_DAYS = 30
+MAX_NUDGE_AFTER_DAYS = 365
+# People hear about an item on their board they have not shared this long before it expires
+# (tenant setting). A day: time to share it, not so early that it is not yet urgent.
+DEFAULT_EXPIRING_NOTICE_HOURS = 24
+MAX_EXPIRING_NOTICE_HOURS = 24 * 14
+
+
 @dataclass(frozen=True, slots=True)
 class Defaults:
     """A tenant's defaults for people who chose nothing."""
 
     digest_frequency: Frequency = DEFAULT_FREQUENCY
     digest_hour: int = DEFAULT_DIGEST_HOUR
+    nudge_after_days: int = DEFAULT_NUDGE_AFTER_DAYS
+    expiring_notice_hours: int = DEFAULT_EXPIRING_NOTICE_HOURS
+    # the quiet hours of people who set none of their own; None: messages go at any hour
+    quiet_hours: QuietHours | None = None
 
 
 def effective_frequency(chosen: Frequency | None, defaults: Defaults) -> Frequency:
@@ -227,3 +243,70 @@ class TemplateName(StrEnum):
 # A tenant's template part (subject, text or HTML): generous for a message, small for a worker that
 # renders it for every message of the tenant. The sandbox's other bounds: adapters/overrides.py.
 MAX_TEMPLATE_SOURCE = 20_000
+
+
+# -- Scheduled notices: the nudge, content about to expire; quiet hours ---------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class QuietHours:
+    """Local hours (the tenant's time zone) no message is delivered in: from ``start`` up to
+    ``end`` (exclusive); ``start > end`` wraps midnight (22 -> 7 is the night)."""
+
+    start: int
+    end: int
+
+    def __post_init__(self) -> None:
+        if not (0 <= self.start <= 23 and 0 <= self.end <= 23):
+            raise ValueError("quiet hours are whole hours from 0 to 23")
+        if self.start == self.end:
+            raise ValueError("quiet hours must start and end at different hours")
+
+
+def delivery_time(composed_at: datetime, *, zone: str, quiet: QuietHours | None) -> datetime:
+    """When a message composed at ``composed_at`` may be delivered: at once outside the person's
+    quiet hours, else the first moment they end, local time in ``zone`` (DST kept by ``zoneinfo``:
+    an end hour that does not exist that day, a DST gap, is the moment the clocks jump; one that
+    exists twice is its first occurrence). Returned in ``composed_at``'s time zone."""
+    if quiet is None:
+        return composed_at
+    tz = ZoneInfo(zone)
+    local = composed_at.astimezone(tz)
+    h = local.hour
+    wraps = quiet.start > quiet.end
+    inside = (h >= quiet.start or h < quiet.end) if wraps else quiet.start <= h < quiet.end
+    if not inside:
+        return composed_at
+    day = local.date() + timedelta(days=1) if wraps and h >= quiet.start else local.date()
+    # a wall time built on the day (not by adding hours to `local`): the offset is that moment's
+    end = datetime(day.year, day.month, day.day, quiet.end, tzinfo=tz)
+    # normalised through UTC: a wall time in a DST gap becomes the instant the gap ends
+    return max(end.astimezone(UTC), composed_at.astimezone(UTC)).astimezone(composed_at.tzinfo)
+
+
+def nudge_period(now: datetime, silent_since: datetime, days: int) -> datetime | None:
+    """The start of the period of silence ``now`` falls in, once a person has gone ``days`` days
+    without sharing since ``silent_since`` (their last share, or when we first knew them): the
+    first nudge comes ``days`` after, the next ``days`` later while they stay silent, one per
+    period. None before that, or when nudges are off (``days`` 0)."""
+    if days <= 0:
+        return None
+    length = timedelta(days=days)
+    if now - silent_since < length:
+        return None
+    return silent_since + length * ((now - silent_since) // length)
+
+
+def nudge_key(employee_id: str, period_start: datetime) -> str:
+    """One nudge per person and period of silence: a second pass finds the key taken."""
+    return f"nudge:{employee_id}:{period_start.astimezone(UTC).isoformat()}"
+
+
+def expiring_soon(now: datetime, expires_at: datetime | None, notice: timedelta) -> bool:
+    """Whether an item's expiry is close enough to warn about: within ``notice`` from now, not past."""
+    return expires_at is not None and now < expires_at <= now + notice
+
+
+def expiring_key(employee_id: str, content_id: str) -> str:
+    """Once per person and item, whatever the item's expiry becomes later."""
+    return f"expiring:{employee_id}:{content_id}"

@@ -2,16 +2,21 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from advocacy_notifications.domain import (
     CHAT_URL_MAX,
+    DEFAULT_EXPIRING_NOTICE_HOURS,
+    DEFAULT_NUDGE_AFTER_DAYS,
+    MAX_EXPIRING_NOTICE_HOURS,
+    MAX_NUDGE_AFTER_DAYS,
     MAX_TEMPLATE_SOURCE,
     Category,
     Channel,
     ChatChannel,
     Frequency,
     Language,
+    QuietHours,
     TemplateName,
 )
 
@@ -30,6 +35,36 @@ class PreferenceIn(BaseModel):
     frequency: Frequency
 
 
+class QuietHoursBody(BaseModel):
+    """Local hours (the tenant's time zone) no message is delivered in: from ``start_hour`` up to
+    ``end_hour``, wrapping midnight when the start is later (22 to 7: the night). Both null: none."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start_hour: int | None = Field(ge=0, le=23)
+    end_hour: int | None = Field(ge=0, le=23)
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> QuietHoursBody:
+        if (self.start_hour is None) != (self.end_hour is None):
+            raise ValueError("give both start_hour and end_hour, or neither (no quiet hours)")
+        if self.start_hour is not None and self.start_hour == self.end_hour:
+            raise ValueError("start_hour and end_hour must differ (22 to 7 is the night)")
+        return self
+
+    def hours(self) -> QuietHours | None:
+        if self.start_hour is None or self.end_hour is None:
+            return None
+        return QuietHours(self.start_hour, self.end_hour)
+
+
+class QuietHoursOut(BaseModel):
+    start_hour: int | None
+    end_hour: int | None
+    # False: the tenant's default applies (the person set none of their own)
+    chosen: bool
+
+
 class DefaultsBody(BaseModel):
     """A tenant's defaults for people who chose nothing."""
 
@@ -37,6 +72,19 @@ class DefaultsBody(BaseModel):
 
     digest_frequency: Frequency
     digest_hour: int = Field(ge=0, le=23, description="Local hour (tenant's time zone) digests are sent at.")
+    nudge_after_days: int = Field(
+        DEFAULT_NUDGE_AFTER_DAYS,
+        ge=0,
+        le=MAX_NUDGE_AFTER_DAYS,
+        description="A person who has not shared in this many days is nudged, once per such period; 0: never.",
+    )
+    expiring_notice_hours: int = Field(
+        DEFAULT_EXPIRING_NOTICE_HOURS,
+        ge=1,
+        le=MAX_EXPIRING_NOTICE_HOURS,
+        description="How long before an item expires the people who have not shared it are told.",
+    )
+    quiet_hours: QuietHoursBody | None = Field(None, description="The quiet hours of people who set none.")
 
 
 class Unsubscribed(BaseModel):

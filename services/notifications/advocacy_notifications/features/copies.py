@@ -1,5 +1,6 @@
 """Notifications' copies of what content knows: people (membership and the company directory),
-content items (title, link, audience, status) and tenant settings, kept from content's events.
+content items (title, link, audience, status), roll-out waves and tenant settings, kept from
+content's events; and from sharing's, who shared what and when (the nudge, the expiry notice).
 
 An erased person (``member.erased``) is forgotten at once: their copy, preferences, digest state and
 every message to them (pending ones are never sent); a keyed tombstone keeps a late or replayed
@@ -29,7 +30,9 @@ from advocacy_common.events.content import (
     MemberProvisioned,
     MemberUpdated,
     TenantSettingsUpdated,
+    WaveUpdated,
 )
+from advocacy_common.events.sharing import ShareCreated
 from advocacy_common.tenant_store import apply_tenant_settings
 from advocacy_notifications import domain
 from advocacy_notifications.adapters.tombstones import TOMBSTONES
@@ -40,12 +43,17 @@ from advocacy_notifications.db import (
     MemberLanguage,
     Message,
     Preference,
+    QuietHoursRow,
+    SharedItem,
     Suppression,
+    WaveCopy,
 )
 from advocacy_notifications.features import chat, mail
 
 _MEMBERS = table_of(Member)
 _CONTENT = table_of(ContentCopy)
+_SHARED = table_of(SharedItem)
+_WAVES = table_of(WaveCopy)
 
 
 async def apply_member(session: AsyncSession, env: Envelope[MemberUpdated]) -> None:
@@ -93,6 +101,7 @@ async def apply_provisioned(session: AsyncSession, env: Envelope[MemberProvision
         "email": domain.email_address(d.user_name),
         "name": d.display_name,
         "team": d.team,
+        "directory_team": d.team,
         "department": d.department,
         "location": d.location,
         "directory_at": d.updated_at,
@@ -166,12 +175,56 @@ async def stop_if_out(session: AsyncSession, tenant_id: str, employee_id: str) -
 async def forget_member(session: AsyncSession, tenant_id: str, employee_id: str, at: datetime | None = None) -> None:
     """Erasure: everything about the person goes, pending messages included; a tombstone remains."""
     await TOMBSTONES.add(session, tenant_id, employee_id, at or datetime.now(UTC))
-    for table in (Member, Preference, DigestState, Message, Suppression, MemberLanguage):
+    for table in (Member, Preference, DigestState, Message, Suppression, MemberLanguage, QuietHoursRow, SharedItem):
         await session.execute(
             sa.delete(table).where(col(table.tenant_id) == tenant_id, col(table.employee_id) == employee_id)
         )
     await chat.forget(session, tenant_id, employee_id)
     await erasure.scrub_outbox(session, tenant_id, employee_id)
+
+
+async def apply_share(session: AsyncSession, env: Envelope[ShareCreated]) -> None:
+    """A share: the item is the person's (no expiry notice for it), and their silence ends (the
+    nudge counts from their last share). A share before their membership is copied makes a row the
+    membership event fills in later."""
+    d = env.data
+    if await TOMBSTONES.is_erased(session, env.tenant_id, d.employee_id):
+        return
+    shared = pg_insert(_SHARED).values(
+        tenant_id=env.tenant_id, employee_id=d.employee_id, content_id=d.content_id, shared_at=d.created_at
+    )
+    await session.execute(shared.on_conflict_do_nothing())
+    member = pg_insert(_MEMBERS).values(tenant_id=env.tenant_id, employee_id=d.employee_id, last_shared_at=d.created_at)
+    await session.execute(
+        member.on_conflict_do_update(
+            index_elements=["tenant_id", "employee_id"],
+            set_={"last_shared_at": sa.func.greatest(_MEMBERS.c.last_shared_at, member.excluded.last_shared_at)},
+        )
+    )
+
+
+async def apply_wave(session: AsyncSession, env: Envelope[WaveUpdated]) -> None:
+    """A roll-out wave, replaced whole; an older update than the copy's is ignored (a deleted wave
+    keeps its row, so a late update cannot bring it back)."""
+    d = env.data
+    stmt = pg_insert(_WAVES).values(
+        tenant_id=env.tenant_id,
+        wave_id=d.wave_id,
+        name=d.name,
+        starts_at=d.starts_at,
+        teams=list(d.teams),
+        employees=list(d.employees),
+        deleted=d.deleted,
+        updated_at=d.updated_at,
+    )
+    ex = stmt.excluded
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["tenant_id", "wave_id"],
+            set_={k: ex[k] for k in ("name", "starts_at", "teams", "employees", "deleted", "updated_at")},
+            where=_WAVES.c.updated_at <= ex.updated_at,
+        )
+    )
 
 
 async def apply_events(session: AsyncSession, events: Sequence[Envelope[Any]]) -> None:
@@ -191,3 +244,7 @@ async def apply_events(session: AsyncSession, events: Sequence[Envelope[Any]]) -
             await apply_content(session, env)
         elif isinstance(d, TenantSettingsUpdated):
             await apply_tenant_settings(session, [env])
+        elif isinstance(d, WaveUpdated):
+            await apply_wave(session, env)
+        elif isinstance(d, ShareCreated):
+            await apply_share(session, env)

@@ -11,7 +11,7 @@ same slot compose nothing.
 
 from __future__ import annotations
 
-import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -27,13 +27,13 @@ from advocacy_common.tenant_store import load_tenant_settings
 from advocacy_notifications import domain
 from advocacy_notifications.adapters import links, templates
 from advocacy_notifications.adapters.links import LINK_KEY
-from advocacy_notifications.db import ContentCopy, DigestState, Member, Message
+from advocacy_notifications.db import ContentCopy, DigestState, Member, WaveCopy
 from advocacy_notifications.domain import Category, Channel, Frequency
-from advocacy_notifications.features import mail, preferences, wording
+from advocacy_notifications.features import mail, preferences, quiet_hours, wording
+from advocacy_notifications.features.quiet_hours import TenantQuiet
 from advocacy_notifications.features.share_buttons import ShareButtons
 
 _STATES = table_of(DigestState)
-_MESSAGES = table_of(Message)
 
 
 def unsubscribe_url(base_url: str, key: bytes, tenant_id: str, employee_id: str, category: Category) -> str:
@@ -112,11 +112,13 @@ async def _compose_tenant(
         )
     ).all()
     key = await LINK_KEY.get(session)
+    waves = await wave_views(session, tenant)
+    quiet = await quiet_hours.load(session, tenant)
     words = await wording.load(session, tenant, [m.employee_id for m, _, _ in due])
     queued = 0
     for m, f, slot in due:
         since, until = domain.digest_window(slot, f, states.get(m.employee_id))
-        items = [c for c in content if since <= c.published_at < until and _on_board(c, m, now)]
+        items = [c for c in content if since <= c.published_at < until and on_board(c, m, waves, now)]
         items = items[: domain.MAX_DIGEST_ITEMS]
         if items and m.email is not None:
             queued += await _queue(
@@ -128,6 +130,7 @@ async def _compose_tenant(
                 base_url=base_url,
                 key=key,
                 now=now,
+                quiet=quiet,
                 buttons=buttons,
                 words=words,
                 zone=settings.time_zone,
@@ -143,8 +146,26 @@ async def _compose_tenant(
     return queued, len(due)
 
 
-def _on_board(c: ContentCopy, m: Member, now: datetime) -> bool:
-    # Roll-out waves are not copied here yet: a digest treats the programme as open to everyone.
+async def wave_views(session: AsyncSession, tenant_id: str) -> list[eligibility.WaveView]:
+    """The tenant's roll-out waves (content's ``wave.updated``), as the board gates with them."""
+    rows = (
+        await session.scalars(select(WaveCopy).where(WaveCopy.tenant_id == tenant_id, col(WaveCopy.deleted).is_(False)))
+    ).all()
+    return [
+        eligibility.WaveView(
+            id=w.wave_id,
+            name=w.name,
+            starts_at=w.starts_at,
+            teams=frozenset(w.teams or ()),
+            employees=frozenset(w.employees or ()),
+        )
+        for w in rows
+    ]
+
+
+def on_board(c: ContentCopy, m: Member, waves: Sequence[eligibility.WaveView], now: datetime) -> bool:
+    """Whether the item is on the person's board at ``now``: content's own predicate, with the
+    tenant's waves, and the team the board judges by (the directory's, else membership's)."""
     return (
         eligibility.refusal(
             status=c.status,
@@ -152,13 +173,13 @@ def _on_board(c: ContentCopy, m: Member, now: datetime) -> bool:
             audience=c.audience or {},
             employee_id=m.employee_id,
             viewer=eligibility.Viewer(
-                team=m.team,
+                team=eligibility.team_of(m.directory_team, m.member_team),
                 programme_roles=frozenset(m.programme_roles or ()),
                 department=m.department,
                 location=m.location,
             ),
             enrolled=m.enrolled,
-            waves=(),
+            waves=waves,
             now=now,
             active=m.active,
         )
@@ -176,6 +197,7 @@ async def _queue(
     base_url: str,
     key: bytes,
     now: datetime,
+    quiet: TenantQuiet,
     buttons: ShareButtons | None = None,
     words: wording.Wording | None = None,
     zone: str = "UTC",
@@ -200,23 +222,18 @@ async def _queue(
     # the person's language (else the tenant's), and the tenant's own wording of it if it has one
     language = words.language(m.employee_id) if words else templates.DEFAULT_LOCALE
     parts = templates.render("digest", context, language, words.override("digest", language) if words else None)
-    stmt = pg_insert(_MESSAGES).values(
-        id=uuid.uuid4().hex,
+    queued = await mail.queue(
+        session,
         tenant_id=m.tenant_id,
         employee_id=m.employee_id,
         dedupe_key=domain.digest_key(m.employee_id, slot),
         category=Category.digest.value,
-        channel=Channel.email.value,
         recipient=m.email,
         subject=parts.subject,
-        body_text=parts.text,
-        body_html=parts.html,
-        # RFC 2369 and RFC 8058: a mail client's unsubscribe button POSTs to the link, no login
-        headers={"List-Unsubscribe": f"<{unsubscribe}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
-        state=domain.MessageState.pending.value,
-        attempts=0,
-        created_at=now,
-        next_attempt_at=now,
+        text=parts.text,
+        html=parts.html,
+        headers=mail.unsubscribe_headers(unsubscribe),
+        now=now,
+        quiet=quiet,
     )
-    res = await session.execute(stmt.on_conflict_do_nothing(constraint="uq_messages_dedupe").returning(_MESSAGES.c.id))
-    return 1 if res.first() is not None else 0
+    return 1 if queued else 0

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -34,6 +35,8 @@ from advocacy_notifications import domain
 from advocacy_notifications.adapters.smtp import Outgoing, Refused, Relay, RelayUnavailable
 from advocacy_notifications.db import Message, Suppression
 from advocacy_notifications.domain import MessageState
+from advocacy_notifications.features import quiet_hours
+from advocacy_notifications.features.quiet_hours import TenantQuiet
 from advocacy_notifications.settings import NotificationsSettings
 
 log = logging.getLogger("advocacy.notifications.mail")
@@ -182,3 +185,50 @@ def _failed(row: Message, error: str, now: datetime, *, permanent: bool) -> None
         row.state = MessageState.failed.value
     else:
         row.next_attempt_at = now + domain.retry_delay(row.attempts, RETRY_BASE)
+
+
+async def queue(
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    employee_id: str,
+    dedupe_key: str,
+    category: str,
+    recipient: str,
+    subject: str,
+    text: str,
+    html: str,
+    headers: dict[str, str],
+    now: datetime,
+    quiet: TenantQuiet | None = None,
+    channel: str = domain.Channel.email.value,
+) -> bool:
+    """Queue one message, once per ``dedupe_key`` (False: it was already composed). Every message
+    queued passes here: its first delivery is held past the person's quiet hours
+    (:func:`domain.delivery_time`; ``quiet``: the tenant's, loaded once for a pass of many)."""
+    if quiet is None:
+        quiet = await quiet_hours.load(session, tenant_id, [employee_id])
+    stmt = pg_insert(Message).values(
+        id=uuid.uuid4().hex,
+        tenant_id=tenant_id,
+        employee_id=employee_id,
+        dedupe_key=dedupe_key,
+        category=category,
+        channel=channel,
+        recipient=recipient,
+        subject=subject,
+        body_text=text,
+        body_html=html,
+        headers=headers,
+        state=MessageState.pending.value,
+        attempts=0,
+        created_at=now,
+        next_attempt_at=quiet.delivery_time(employee_id, now),
+    )
+    res = await session.execute(stmt.on_conflict_do_nothing(constraint="uq_messages_dedupe").returning(col(Message.id)))
+    return res.first() is not None
+
+
+def unsubscribe_headers(url: str) -> dict[str, str]:
+    """RFC 2369 and RFC 8058: a mail client's unsubscribe button POSTs to the link, no login."""
+    return {"List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}

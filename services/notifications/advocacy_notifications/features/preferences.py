@@ -12,7 +12,7 @@ from sqlmodel import select
 
 from advocacy_common.db import table_of
 from advocacy_notifications.db import Preference, TenantDefaults
-from advocacy_notifications.domain import Category, Channel, Defaults, Frequency, effective_frequency
+from advocacy_notifications.domain import Category, Channel, Defaults, Frequency, QuietHours, effective_frequency
 from advocacy_notifications.features import mail
 
 _PREFS = table_of(Preference)
@@ -26,20 +26,35 @@ async def defaults(session: AsyncSession, tenant_id: str) -> Defaults:
     row = await session.get(TenantDefaults, tenant_id)
     if row is None:
         return Defaults()
-    return Defaults(digest_frequency=Frequency(row.digest_frequency), digest_hour=row.digest_hour)
-
-
-async def set_defaults(session: AsyncSession, tenant_id: str, frequency: Frequency, hour: int) -> Defaults:
-    stmt = pg_insert(_DEFAULTS).values(
-        tenant_id=tenant_id, digest_frequency=frequency.value, digest_hour=hour, updated_at=datetime.now(UTC)
+    quiet = (
+        QuietHours(row.quiet_start, row.quiet_end)
+        if row.quiet_start is not None and row.quiet_end is not None
+        else None
     )
+    return Defaults(
+        digest_frequency=Frequency(row.digest_frequency),
+        digest_hour=row.digest_hour,
+        nudge_after_days=row.nudge_after_days,
+        expiring_notice_hours=row.expiring_notice_hours,
+        quiet_hours=quiet,
+    )
+
+
+async def set_defaults(session: AsyncSession, tenant_id: str, d: Defaults) -> Defaults:
+    values = {
+        "digest_frequency": d.digest_frequency.value,
+        "digest_hour": d.digest_hour,
+        "nudge_after_days": d.nudge_after_days,
+        "expiring_notice_hours": d.expiring_notice_hours,
+        "quiet_start": d.quiet_hours.start if d.quiet_hours else None,
+        "quiet_end": d.quiet_hours.end if d.quiet_hours else None,
+        "updated_at": datetime.now(UTC),
+    }
+    stmt = pg_insert(_DEFAULTS).values(tenant_id=tenant_id, **values)
     await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["tenant_id"],
-            set_={k: stmt.excluded[k] for k in ("digest_frequency", "digest_hour", "updated_at")},
-        )
+        stmt.on_conflict_do_update(index_elements=["tenant_id"], set_={k: stmt.excluded[k] for k in values})
     )
-    return Defaults(digest_frequency=frequency, digest_hour=hour)
+    return d
 
 
 async def mine(session: AsyncSession, tenant_id: str, employee_id: str) -> list[dict[str, Any]]:
