@@ -463,17 +463,21 @@ async def test_a_tenant_override_and_the_readers_language_word_the_composed_dige
     tenant = f"t-{uuid.uuid4().hex[:8]}"
     admin = n.mint(tenant, "boss", "admin")
     template = "/v1/notifications/templates/digest/de"
+    none = {"subject": None, "text": None, "html": None}  # null parts: the built-in ones
     async with n.client(admin) as c:
-        bad = await c.put(template, json={"text": "Hallo {{ name }}\n{% for i in items %}\n{{ i.title }\n{% endfor %}"})
+        bad = await c.put(
+            template, json={**none, "text": "Hallo {{ name }}\n{% for i in items %}\n{{ i.title }\n{% endfor %}"}
+        )
         assert bad.status_code == 422 and "text, line 3" in bad.json()["error"]["message"], bad.text
-        unknown = await c.put(template, json={"subject": "ok", "html": "<p>\n{{ salary }}</p>"})
+        unknown = await c.put(template, json={**none, "subject": "ok", "html": "<p>\n{{ salary }}</p>"})
         assert unknown.status_code == 422 and "html, line 2" in unknown.json()["error"]["message"], unknown.text
         assert "salary" in unknown.json()["error"]["message"]
-        costly = await c.put(template, json={"text": "{% for i in range(100000) %}x{% endfor %}"})
+        costly = await c.put(template, json={**none, "text": "{% for i in range(100000) %}x{% endfor %}"})
         assert costly.status_code == 422, costly.text
-        assert (await c.get(template)).status_code == 404  # nothing refused was saved
+        assert (await c.get(template)).json()["updated_at"] is None  # nothing refused was saved
+        assert (await c.put(template, json={"subject": "x"})).status_code == 422  # a PUT has all three parts
         subject = "{{ items|length|number }} Neuigkeiten für {{ name }} (ACME)"
-        ok = await c.put(template, json={"subject": subject})
+        ok = await c.put(template, json={**none, "subject": subject})
         assert ok.status_code == 200, ok.text
         assert (await c.get(template)).json()["subject"] == subject
         assert [(o["name"], o["language"]) for o in (await c.get("/v1/notifications/templates")).json()["items"]] == [
@@ -551,4 +555,12 @@ async def test_a_tenant_override_and_the_readers_language_word_the_composed_dige
     assert uwe_second["Subject"] == "Neu zum Teilen: News <c-de-2> & more"
     async with n.client(admin) as c:
         assert (await c.delete(template)).status_code == 204
-        assert (await c.delete(template)).status_code == 404
+        assert (await c.delete(template)).status_code == 204  # nothing to remove: the same answer
+        assert (await c.get(template)).json() == {
+            "name": "digest",
+            "language": "de",
+            "subject": None,
+            "text": None,
+            "html": None,
+            "updated_at": None,
+        }

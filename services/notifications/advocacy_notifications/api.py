@@ -220,6 +220,6 @@ async def put_template(
 async def delete_template(
     name: TemplateName, language: Language, admin: AdminPrincipal, session: SessionDep
 ) -> Response:
-    """Back to the built-in template."""
+    """Back to the built-in template (repeating it changes nothing)."""
     await wording.delete_override(session, admin.tenant_id, name, language)
     return Response(status_code=204)

@@ -130,21 +130,25 @@ class TenantLanguageBody(BaseModel):
 
 
 class TemplateOverrideIn(BaseModel):
-    """A tenant's wording of one message in one language: Jinja2 sources, rendered in a sandbox (the
-    HTML part autoescaped) with the message's variables only. A part left out or empty is the
-    built-in one. A source that does not compile or render is a 422 naming the part and the line."""
+    """A tenant's wording of one message in one language, all three parts (a PUT replaces the
+    override): Jinja2 sources, rendered in a sandbox (the HTML part autoescaped) with the message's
+    variables only; null or empty is the built-in part. A source that does not compile or render is
+    a 422 naming the part and the line."""
 
     model_config = ConfigDict(extra="forbid")
 
-    subject: str | None = Field(None, max_length=MAX_TEMPLATE_SOURCE)
-    text: str | None = Field(None, max_length=MAX_TEMPLATE_SOURCE)
-    html: str | None = Field(None, max_length=MAX_TEMPLATE_SOURCE)
+    subject: str | None = Field(max_length=MAX_TEMPLATE_SOURCE)
+    text: str | None = Field(max_length=MAX_TEMPLATE_SOURCE)
+    html: str | None = Field(max_length=MAX_TEMPLATE_SOURCE)
 
 
 class TemplateOverrideOut(BaseModel):
+    """The tenant's override; a null part (all of them, and ``updated_at``, when there is none) is
+    the built-in template's."""
+
     name: TemplateName
     language: Language
     subject: str | None
     text: str | None
     html: str | None
-    updated_at: datetime
+    updated_at: datetime | None

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from advocacy_common.db import table_of
-from advocacy_common.errors import NotFound, Unprocessable
+from advocacy_common.errors import Unprocessable
 from advocacy_notifications.adapters import overrides, templates
 from advocacy_notifications.db import Member, MemberLanguage, TemplateOverride, TenantLanguage
 from advocacy_notifications.domain import Language, TemplateName
@@ -115,9 +115,10 @@ async def list_overrides(session: AsyncSession, tenant_id: str) -> list[dict[str
 
 
 async def get_override(session: AsyncSession, tenant_id: str, name: TemplateName, language: Language) -> dict[str, Any]:
+    """The override, or (none) every part null: the built-in template is used."""
     row = await session.get(TemplateOverride, (tenant_id, name.value, language.value))
     if row is None:
-        raise NotFound(f"no override of {name.value!r} in {language.value!r}: the built-in template is used")
+        return {"name": name.value, "language": language.value, **dict.fromkeys(overrides.PARTS), "updated_at": None}
     return _out(row)
 
 
@@ -131,7 +132,7 @@ async def put_override(
 ) -> dict[str, Any]:
     """Check (a 422 naming the part and the line) and save the override."""
     if not any(parts.get(p) for p in overrides.PARTS):
-        raise Unprocessable("an override needs at least one of subject, text and html")
+        raise Unprocessable("an override needs at least one of subject, text and html (DELETE removes it)")
     try:
         overrides.validate(parts, templates.sample(name.value, language.value))
     except overrides.Invalid as e:
@@ -150,15 +151,14 @@ async def put_override(
 
 
 async def delete_override(session: AsyncSession, tenant_id: str, name: TemplateName, language: Language) -> None:
-    res = await session.execute(
+    """Back to the built-in template (already there: nothing changes)."""
+    await session.execute(
         sa.delete(_OVERRIDES).where(
             _OVERRIDES.c.tenant_id == tenant_id,
             _OVERRIDES.c.name == name.value,
             _OVERRIDES.c.language == language.value,
         )
     )
-    if not getattr(res, "rowcount", 0):
-        raise NotFound(f"no override of {name.value!r} in {language.value!r}")
 
 
 # -- at compose time ---------------------------------------------------------------------------------
