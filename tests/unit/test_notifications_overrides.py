@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import hypothesis
 import pytest
+from hypothesis import strategies as st
 
 from advocacy_notifications.adapters import overrides
 from advocacy_notifications.adapters.overrides import Invalid
@@ -76,6 +78,7 @@ def test_an_error_at_render_time_names_the_line() -> None:
         ("{{ name|center(1000000000) }}", "filter"),
         ("{{ name|format(1) }}", "filter"),
         ("{{ cycler(1) }}", "unknown variable"),
+        ("{{ name + 1 }}", "line 1: can only concatenate"),  # a TypeError at render time is a 422 too
         ("{% for i in range(100) %}{{ unsubscribe_url }}{{ unsubscribe_url }}{% endfor %}" * 60, "more than"),
     ],
 )
@@ -93,3 +96,77 @@ def test_output_is_capped_while_rendering() -> None:
     big = {**SAMPLE, "name": "x" * 5_000}
     with pytest.raises(Exception, match="more than"):
         overrides.render(c, "text", big)
+
+
+_TOKENS = st.sampled_from(
+    [
+        "{{",
+        "}}",
+        "{%",
+        "%}",
+        "{#",
+        "#}",
+        " for ",
+        " in ",
+        " endfor ",
+        " if ",
+        " endif ",
+        " else ",
+        "items",
+        "name",
+        "i",
+        ".",
+        "title",
+        "(",
+        ")",
+        "[",
+        "]",
+        "|",
+        "length",
+        "upper",
+        "join",
+        "*",
+        "**",
+        "%",
+        "~",
+        "+",
+        "9",
+        "100",
+        "'x'",
+        '"',
+        "\n",
+        "range",
+        "loop",
+        "cycle",
+        " recursive",
+        "set ",
+        "=",
+        ",",
+        "-",
+        "raw",
+        "endraw",
+        "filter",
+        "endfilter",
+        "autoescape",
+        "true",
+        "false",
+        "none",
+        "__class__",
+        "x",
+    ]
+)
+
+
+@hypothesis.settings(max_examples=300, deadline=None)
+@hypothesis.given(st.lists(_TOKENS, max_size=40).map("".join), st.sampled_from(overrides.PARTS))
+def test_any_source_is_accepted_or_refused_with_invalid_never_another_error(source: str, part: str) -> None:
+    try:
+        c = overrides.validate({part: source}, SAMPLE)
+    except Invalid as e:
+        assert e.part == part
+        return
+    out = overrides.render(c, part, SAMPLE)
+    if not source:  # nothing: the built-in part
+        assert out is None
+    else:
+        assert out is not None and len(out) <= overrides.MAX_OUTPUT
