@@ -36,6 +36,9 @@ log = logging.getLogger("advocacy.notifications.wording")
 _OVERRIDES = table_of(TemplateOverride)
 _MEMBER_LANGUAGES = table_of(MemberLanguage)
 _TENANT_LANGUAGES = table_of(TenantLanguage)
+# At most this many ids in one IN list (PostgreSQL's protocol allows 32,767 parameters a statement;
+# a pass of digest_batch people may be up to 100,000): more, and the tenant's rows are read instead.
+_MAX_IDS = 1000
 
 
 # -- languages ---------------------------------------------------------------------------------------
@@ -186,17 +189,20 @@ async def load(session: AsyncSession, tenant_id: str, employee_ids: Iterable[str
     """The tenant's default language, its people's choices and directory languages (those of
     ``employee_ids``, or all), and its overrides compiled (a stored one that fails to compile is
     skipped with a log)."""
+    ids = list(employee_ids) if employee_ids is not None else None
+    if ids is not None and len(ids) > _MAX_IDS:  # a parameter per id is bounded: the whole tenant then
+        ids = None
     query = sa.select(_MEMBER_LANGUAGES.c.employee_id, _MEMBER_LANGUAGES.c.language).where(
         _MEMBER_LANGUAGES.c.tenant_id == tenant_id
     )
-    if employee_ids is not None:
-        query = query.where(_MEMBER_LANGUAGES.c.employee_id.in_(list(employee_ids)))
+    if ids is not None:
+        query = query.where(_MEMBER_LANGUAGES.c.employee_id.in_(ids))
     chosen = {r.employee_id: Language(r.language) for r in (await session.execute(query)).all()}
     members = sa.select(col(Member.employee_id), col(Member.directory_language)).where(
         col(Member.tenant_id) == tenant_id, col(Member.directory_language).is_not(None)
     )
-    if employee_ids is not None:
-        members = members.where(col(Member.employee_id).in_(list(employee_ids)))
+    if ids is not None:
+        members = members.where(col(Member.employee_id).in_(ids))
     directory = {r.employee_id: str(r.directory_language) for r in (await session.execute(members)).all()}
     wording = Wording(await tenant_language(session, tenant_id), chosen, directory)
     rows = await session.scalars(select(TemplateOverride).where(TemplateOverride.tenant_id == tenant_id))
