@@ -1,9 +1,16 @@
+import dataclasses
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from advocacy_common.events import REGISTRY, InvalidEvent, decode, new_event
+from advocacy_common.events.base import Envelope, _parse_time
 from advocacy_common.events.sharing import ShareClicked, ShareCreated, Verdict
 
 
@@ -75,3 +82,72 @@ def test_clicks_are_keyed_by_tenant_and_employee() -> None:
         verdict=Verdict.counted,
     )
     assert new_event("/advocacy/sharing", "t1", clicked).key == "t1:bob"
+
+
+def _reference_decode(headers: list[tuple[str, bytes]], value: bytes | None) -> Envelope[Any]:
+    """The first, plain version of :func:`decode`: the fast one must agree with it on every input."""
+    raw = dict(headers)
+    try:
+        attrs = {
+            a: v.decode()
+            for a in ("id", "source", "type", "tenantid", "time", "subject")
+            if (v := raw.get(f"ce_{a}")) is not None
+        }
+    except UnicodeDecodeError as e:
+        raise InvalidEvent(f"header is not UTF-8: {e}") from e
+    for required in ("id", "source", "type", "tenantid"):
+        if not attrs.get(required):
+            raise InvalidEvent(f"missing header ce_{required}")
+    model = REGISTRY.get(attrs["type"])
+    if model is None:
+        raise InvalidEvent(f"unknown event type {attrs['type']!r}")
+    if value is None:
+        raise InvalidEvent("empty record value")
+    try:
+        data = model.model_validate_json(value)
+    except ValidationError as e:
+        raise InvalidEvent(f"{attrs['type']}: {e.error_count()} invalid field(s): {e.errors()[0]['msg']}") from e
+    try:
+        time = _parse_time(attrs["time"]) if attrs.get("time") else datetime.now(UTC)
+    except ValueError as e:
+        raise InvalidEvent(f"bad ce_time: {e}") from e
+    return Envelope(attrs["source"], attrs["tenantid"], data, attrs["id"], time, attrs.get("subject"))
+
+
+_SHARE = new_event("/advocacy/sharing", "acme", _share())
+_HEADER_NAMES = [k for k, _ in _SHARE.headers()] + ["ce_extra"]
+_HEADER_VALUES = st.sampled_from(
+    [v for _, v in _SHARE.headers()]
+    + [b"", b"\xff\xfe", b"io.advocacy.nope.v1", ShareClicked.TYPE.encode(), b"2026-01-02T03:04:05", b"yesterday"]
+) | st.binary(max_size=6)
+_VALUES = st.sampled_from([_SHARE.value(), None, b"", b"{not json", b'{"share_id": "only"}', b"[]"])
+
+
+def _outcome(decoder: Callable[..., Envelope[Any]], headers: list[tuple[str, bytes]], value: bytes | None) -> object:
+    try:
+        env = decoder(headers, value)
+    except InvalidEvent as e:
+        return ("invalid", str(e))
+    # Without ce_time the envelope is stamped with the time of decoding: compare the rest.
+    has_time = bool(dict(headers).get("ce_time"))
+    return (env.source, env.tenant_id, env.data, env.id, env.time if has_time else None, env.subject, hash(env))
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from(_HEADER_NAMES), _HEADER_VALUES), max_size=12).map(
+        lambda extra: [*_SHARE.headers(), *extra]
+    )
+    | st.lists(st.tuples(st.sampled_from(_HEADER_NAMES), _HEADER_VALUES), max_size=12),
+    _VALUES,
+)
+def test_decode_agrees_with_the_reference_on_any_record(headers: list[tuple[str, bytes]], value: bytes | None) -> None:
+    """Same envelope or same dead-letter reason, for well-formed, damaged and hostile records."""
+    assert _outcome(decode, headers, value) == _outcome(_reference_decode, headers, value)
+
+
+def test_decoded_envelope_is_an_ordinary_frozen_envelope() -> None:
+    back = decode(_SHARE.headers(), _SHARE.value())
+    assert type(back) is Envelope and back == _SHARE and hash(back) == hash(_SHARE)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        back.id = "other"  # type: ignore[misc]

@@ -7,6 +7,7 @@ value is the event's data alone (JSON). One model per event type, versioned in t
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Generic, TypeVar
@@ -122,41 +123,76 @@ def _parse_time(raw: str) -> datetime:
     return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
-# The attributes an Envelope is made of, and their headers (other ``ce_`` extensions are ignored).
-_ATTRIBUTES = tuple((a, f"ce_{a}") for a in ("id", "source", "type", "tenantid", "time", "subject"))
+def _envelope_maker() -> Callable[[str, str, EventData, str, datetime, str | None], Envelope[Any]]:
+    """A constructor for decoded envelopes that skips the frozen dataclass's ``__init__``.
+
+    The generated ``__init__`` of a frozen dataclass sets each field through
+    ``object.__setattr__``: 1.7 us per envelope, a fifth of decoding a click. Setting the slots
+    through their descriptors gives the same object (equal, hashable, still frozen) in 0.6 us."""
+    new = object.__new__
+    set_source, set_tenant, set_data, set_id, set_time, set_subject = (
+        Envelope.__dict__[f].__set__ for f in ("source", "tenant_id", "data", "id", "time", "subject")
+    )
+
+    def make(
+        source: str, tenant_id: str, data: EventData, id: str, time: datetime, subject: str | None
+    ) -> Envelope[Any]:
+        env: Envelope[Any] = new(Envelope)
+        set_source(env, source)
+        set_tenant(env, tenant_id)
+        set_data(env, data)
+        set_id(env, id)
+        set_time(env, time)
+        set_subject(env, subject)
+        return env
+
+    return make
+
+
+_make_envelope = _envelope_maker()
 
 
 def decode(headers: list[tuple[str, bytes]] | tuple[tuple[str, bytes], ...], value: bytes | None) -> Envelope[Any]:
-    """Parse a Kafka record into an Envelope; raise InvalidEvent for anything malformed."""
-    raw = dict(headers or ())  # the last of a repeated header wins
+    """Parse a Kafka record into an Envelope; raise InvalidEvent for anything malformed.
+
+    Every consumer decodes every record here, so it is written for speed (8.5 -> ~6 us per click,
+    of which ~3 us is pydantic's validation of the data, kept whole): one dict of the headers,
+    the six attributes read by name, the envelope built without the dataclass ``__init__``. Other
+    ``ce_`` extensions are ignored; the last of a repeated header wins."""
+    get = dict(headers or ()).get
+    id_b, source_b, type_b = get("ce_id"), get("ce_source"), get("ce_type")
+    tenant_b, time_b, subject_b = get("ce_tenantid"), get("ce_time"), get("ce_subject")
     try:
-        attrs = {a: v.decode() for a, h in _ATTRIBUTES if (v := raw.get(h)) is not None}
+        id_ = id_b.decode() if id_b is not None else None
+        source = source_b.decode() if source_b is not None else None
+        type_ = type_b.decode() if type_b is not None else None
+        tenant = tenant_b.decode() if tenant_b is not None else None
+        time_raw = time_b.decode() if time_b is not None else None
+        subject = subject_b.decode() if subject_b is not None else None
     except UnicodeDecodeError as e:
         raise InvalidEvent(f"header is not UTF-8: {e}") from e
-    for required in ("id", "source", "type", "tenantid"):
-        if not attrs.get(required):
-            raise InvalidEvent(f"missing header ce_{required}")
-    model = REGISTRY.get(attrs["type"])
+    if not id_:
+        raise InvalidEvent("missing header ce_id")
+    if not source:
+        raise InvalidEvent("missing header ce_source")
+    if not type_:
+        raise InvalidEvent("missing header ce_type")
+    if not tenant:
+        raise InvalidEvent("missing header ce_tenantid")
+    model = REGISTRY.get(type_)
     if model is None:
-        raise InvalidEvent(f"unknown event type {attrs['type']!r}")
+        raise InvalidEvent(f"unknown event type {type_!r}")
     if value is None:
         raise InvalidEvent("empty record value")
     try:
         data = model.__pydantic_validator__.validate_json(value)
     except ValidationError as e:
-        raise InvalidEvent(f"{attrs['type']}: {e.error_count()} invalid field(s): {e.errors()[0]['msg']}") from e
+        raise InvalidEvent(f"{type_}: {e.error_count()} invalid field(s): {e.errors()[0]['msg']}") from e
     try:
-        time = _parse_time(attrs["time"]) if attrs.get("time") else _now()
+        time = _parse_time(time_raw) if time_raw else _now()
     except ValueError as e:
         raise InvalidEvent(f"bad ce_time: {e}") from e
-    return Envelope(
-        source=attrs["source"],
-        tenant_id=attrs["tenantid"],
-        data=data,
-        id=attrs["id"],
-        time=time,
-        subject=attrs.get("subject"),
-    )
+    return _make_envelope(source, tenant, data, id_, time, subject)
 
 
 def dumps(obj: Any) -> bytes:
