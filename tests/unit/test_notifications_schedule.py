@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from advocacy_notifications import domain
+from advocacy_notifications.adapters import overrides, templates
 from advocacy_notifications.domain import QuietHours
 
 pytestmark = pytest.mark.unit
@@ -105,3 +106,22 @@ def test_an_item_is_expiring_within_the_notice_and_not_once_expired() -> None:
     assert not domain.expiring_soon(now, now, day)
     assert not domain.expiring_soon(now, None, day)
     assert domain.expiring_key("ann", "c1") == "expiring:ann:c1"
+
+
+@pytest.mark.parametrize("language", templates.LOCALES)
+@pytest.mark.parametrize("name", ["nudge", "expiring"])
+def test_the_notices_built_in_wording_reads_only_what_a_tenants_override_may(name: str, language: str) -> None:
+    # an override of the nudge or the expiry notice is checked against the same sample
+    for part, suffix in (("subject", "subject.j2"), ("text", "txt.j2"), ("html", "html.j2")):
+        prefix = "" if language == templates.DEFAULT_LOCALE else f"{language}/"
+        source = templates._LOADER.get_source(templates._TEXT, f"{prefix}{name}.{suffix}")[0]
+        overrides.validate({part: source}, templates.sample(name, language))
+
+
+def test_the_expiry_notice_speaks_the_readers_language_and_the_tenants_time() -> None:
+    ctx = {**templates.sample("expiring", "de"), "time_zone": "Europe/Berlin"}  # 09:00 UTC: 10:00 in Berlin
+    de = templates.render("expiring", ctx, "de")
+    assert de.subject == "Letzte Gelegenheit zum Teilen: Our new product line"
+    assert "läuft am" in de.text and "10:00" in de.text
+    en = templates.render("nudge", templates.sample("nudge"), "en")
+    assert en.subject == "It has been 30 days since your last share"

@@ -238,6 +238,9 @@ class TemplateName(StrEnum):
     example context in ``adapters/templates.SAMPLES``: an override may use exactly its variables."""
 
     digest = "digest"
+    # scheduled notices (features/nudges.py, features/expiring.py)
+    nudge = "nudge"
+    expiring = "expiring"
 
 
 # A tenant's template part (subject, text or HTML): generous for a message, small for a worker that

@@ -159,6 +159,19 @@ SAMPLES: dict[str, dict[str, Any]] = {
             ("challenge_ended", {"challenge": "Spring sprint", "ends_at": _SAMPLE_AT, "goal_kind": "top_n"}),
             ("challenge_won", {"challenge": "Spring sprint", "rank": 1, "points": 120, "team": None}),
             ("reward_fulfilled", {"reward": "A company hoodie"}),
+            # scheduled notices (features/nudges.py, features/expiring.py)
+            (
+                "nudge",
+                {
+                    "days": 30,
+                    "never": False,
+                    "items": [{"title": "Our new product line", "url": "https://example.com/1"}],
+                },
+            ),
+            (
+                "expiring",
+                {"item": {"title": "Our new product line", "url": "https://example.com/1"}, "expires_at": _SAMPLE_AT},
+            ),
         )
     },
 }

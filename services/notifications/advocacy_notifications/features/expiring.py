@@ -26,7 +26,7 @@ from advocacy_notifications.adapters import templates
 from advocacy_notifications.adapters.links import LINK_KEY
 from advocacy_notifications.db import ContentCopy, ExpiryScan, Member, SharedItem, TenantDefaults
 from advocacy_notifications.domain import Category
-from advocacy_notifications.features import digests, mail, nudges, quiet_hours
+from advocacy_notifications.features import digests, mail, nudges, quiet_hours, wording
 from advocacy_notifications.features.quiet_hours import TenantQuiet
 
 _SCANS = table_of(ExpiryScan)
@@ -102,6 +102,7 @@ async def _compose_item(
     if after is not None:
         q = q.where(col(Member.employee_id) > after)
     people = (await session.scalars(q.order_by(col(Member.employee_id)).limit(limit))).all()
+    words = await wording.load(session, item.tenant_id, [m.employee_id for m in people])
     queued = 0
     for m in people:
         if m.email is None or not digests.on_board(item, m, waves, now):
@@ -110,10 +111,12 @@ async def _compose_item(
         context: dict[str, Any] = {
             "name": m.name,
             "item": {"title": item.title, "url": item.url},
-            "expires_at": item.expires_at.astimezone(quiet.tz()).strftime("%Y-%m-%d %H:%M"),
+            "expires_at": item.expires_at,
             "unsubscribe_url": unsubscribe,
+            "time_zone": quiet.zone,
         }
-        parts = templates.render("expiring", context)
+        language = words.language(m.employee_id)
+        parts = templates.render("expiring", context, language, words.override("expiring", language))
         if await mail.queue(
             session,
             tenant_id=item.tenant_id,

@@ -25,7 +25,7 @@ from advocacy_notifications.adapters import templates
 from advocacy_notifications.adapters.links import LINK_KEY
 from advocacy_notifications.db import ContentCopy, Member, Preference, Suppression
 from advocacy_notifications.domain import Category, Channel, Frequency
-from advocacy_notifications.features import digests, mail, preferences, quiet_hours
+from advocacy_notifications.features import digests, mail, preferences, quiet_hours, wording
 
 _MEMBERS = table_of(Member)
 # A nudge suggests at most this many items from the person's board (the newest).
@@ -107,6 +107,7 @@ async def _compose_tenant(
     ).all()
     waves = await digests.wave_views(session, tenant)
     quiet = await quiet_hours.load(session, tenant)
+    words = await wording.load(session, tenant, [m.employee_id for m in people])
     key = await LINK_KEY.get(session)
     queued = 0
     for m in people:
@@ -123,8 +124,11 @@ async def _compose_tenant(
             "never": m.last_shared_at is None,
             "items": [{"title": c.title, "url": c.url} for c in items],
             "unsubscribe_url": unsubscribe,
+            "time_zone": quiet.zone,
         }
-        parts = templates.render("nudge", context)
+        # the person's language (else the tenant's), and the tenant's own wording of it if it has one
+        language = words.language(m.employee_id)
+        parts = templates.render("nudge", context, language, words.override("nudge", language))
         if await mail.queue(
             session,
             tenant_id=tenant,

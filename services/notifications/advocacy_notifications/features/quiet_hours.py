@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -37,9 +36,6 @@ class TenantQuiet:
     zone: str
     default: QuietHours | None = None
     personal: dict[str, QuietHours | None] = field(default_factory=dict)
-
-    def tz(self) -> ZoneInfo:
-        return ZoneInfo(self.zone)
 
     def of(self, employee_id: str) -> QuietHours | None:
         return self.personal.get(employee_id, self.default)
