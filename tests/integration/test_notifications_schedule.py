@@ -158,6 +158,9 @@ async def test_people_silent_for_n_days_get_one_nudge_per_period_and_no_one_else
     )
     await compose(n, nudges.compose_due, later + timedelta(days=1))
     assert await composed(n, tenant) == ["ann", "ann", "bob"]
+    async with n.client(n.mint(tenant, "ann", "employee")) as c:
+        exported = (await c.get("/v1/data-export/notifications/ann")).json()["sections"]["shared_items"]["items"]
+    assert [item["content_id"] for item in exported] == ["c-2"]
     # 0 turns nudges off
     assert (await admin_put_defaults(n, tenant, nudge_after_days=0)).status_code == 200
     await compose(n, nudges.compose_due, later + timedelta(days=300))
@@ -336,6 +339,9 @@ async def test_quiet_hours_hold_mail_until_they_end_and_bad_hours_are_a_422(
     async with n.client(n.mint(tenant, "ray", "employee")) as c:
         r = await c.put("/v1/notifications/quiet-hours", json={"start_hour": None, "end_hour": None})
         assert r.status_code == 200 and r.json()["chosen"] is True
+        # their data export lists what they chose
+        exported = (await c.get("/v1/data-export/notifications/ray")).json()["sections"]["quiet_hours"]["items"]
+        assert [(q["start_hour"], q["end_hour"]) for q in exported] == [(None, None)]
     async with n.client(n.mint(tenant, "quinn", "employee")) as c:
         assert (await c.get("/v1/notifications/quiet-hours")).json() == {
             "start_hour": 22,
