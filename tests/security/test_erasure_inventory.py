@@ -240,6 +240,10 @@ TABLES: dict[tuple[str, str, str], str] = {
     ("notifications", "content_copies", "audience"): "not personal: teams, departments, locations, roles",
     ("notifications", "suppressions", "email"): "deleted: their bounced address",
     ("notifications", "suppressions", "employee_id"): "deleted: with their bounced address",
+    ("notifications", "report_admins", "employee_id"): "deleted: their record as a recipient of the weekly report",
+    ("notifications", "report_copies", "report"): (
+        "expires: metrics' weekly figures (top advocates by id), cleared once the admins' messages are composed"
+    ),
     ("notifications", "members", "directory_team"): "deleted: the person's copy",
     ("notifications", "quiet_hours", "employee_id"): "deleted: their quiet hours",
     ("notifications", "shared_items", "employee_id"): "deleted: what they shared",

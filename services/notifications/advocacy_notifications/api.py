@@ -10,7 +10,7 @@ from advocacy_common.auth import AdminPrincipal, EmployeePrincipal
 from advocacy_common.db import SessionDep
 from advocacy_common.pagination import Page, PageDep, as_offset, encode_cursor, parse_cursor
 from advocacy_notifications.domain import Category, Channel, ChatChannel, Defaults, Language, QuietHours, TemplateName
-from advocacy_notifications.features import chat, preferences, quiet_hours, unsubscribe, wording
+from advocacy_notifications.features import chat, preferences, quiet_hours, reports, unsubscribe, wording
 from advocacy_notifications.schemas import (
     ChatChannelIn,
     ChatChannelOut,
@@ -37,8 +37,10 @@ Token = Annotated[str, Query(min_length=1, max_length=1024, description="The sig
 
 @router.get("/preferences", operation_id="listMyNotificationPreferences", response_model=Page[PreferenceOut])
 async def my_preferences(who: EmployeePrincipal, session: SessionDep, page: PageDep) -> Page[PreferenceOut]:
-    """What the caller receives, per category and channel (the tenant's default where they chose nothing)."""
+    """What the caller receives, per category and channel (the tenant's default where they chose nothing).
+    An admin's call also makes them a recipient of the weekly programme report (ADR 0017)."""
     start = parse_cursor(page.cursor, as_offset)[0] if page.cursor else 0
+    await reports.note_admin(session, who, datetime.now(UTC))
     rows = await preferences.mine(session, who.tenant_id, who.sub)
     end = start + page.limit
     return Page[PreferenceOut](
@@ -54,6 +56,7 @@ async def set_my_preference(
     category: Category, channel: Channel, body: PreferenceIn, who: EmployeePrincipal, session: SessionDep
 ) -> PreferenceOut:
     """Choose how often the caller receives one category on one channel (``off`` stops it)."""
+    await reports.note_admin(session, who, datetime.now(UTC))
     return PreferenceOut.model_validate(
         await preferences.choose(session, who.tenant_id, who.sub, category, channel, body.frequency)
     )
@@ -73,6 +76,7 @@ def _defaults_body(d: Defaults) -> DefaultsBody:
 @router.get("/defaults", operation_id="getNotificationDefaults", response_model=DefaultsBody)
 async def get_defaults(admin: AdminPrincipal, session: SessionDep) -> DefaultsBody:
     """The tenant's defaults for people who chose nothing."""
+    await reports.note_admin(session, admin, datetime.now(UTC))
     return _defaults_body(await preferences.defaults(session, admin.tenant_id))
 
 

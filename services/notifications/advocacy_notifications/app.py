@@ -20,7 +20,7 @@ from advocacy_notifications.adapters.links import LINK_KEY
 from advocacy_notifications.adapters.smtp import RelayUnavailable
 from advocacy_notifications.api import router
 from advocacy_notifications.consumers import CONSUMERS
-from advocacy_notifications.features import chat, digests, expiring, mail, nudges, share_buttons
+from advocacy_notifications.features import chat, digests, expiring, mail, nudges, reports, share_buttons
 from advocacy_notifications.features.person_export import SECTIONS as EXPORT_SECTIONS
 from advocacy_notifications.settings import NotificationsSettings
 
@@ -47,7 +47,12 @@ async def digest_scheduler(runtime: Runtime, stop: asyncio.Event) -> None:
     compose = functools.partial(digests.compose_due, buttons=buttons)
     while not stop.is_set():
         # digests, nudges, expiry notices: each pass its own transaction (one failing holds up none)
-        for name, pass_ in (("digest", compose), ("nudge", nudges.compose_due), ("expiring", expiring.compose_due)):
+        for name, pass_ in (
+            ("digest", compose),
+            ("nudge", nudges.compose_due),
+            ("expiring", expiring.compose_due),
+            ("report", reports.compose_pending),
+        ):
             try:
                 async with runtime.sessionmaker() as session, session.begin():
                     await pass_(session, clock(), base_url=s.public_base_url, limit=s.digest_batch)

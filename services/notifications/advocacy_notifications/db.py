@@ -8,7 +8,7 @@ message recorded as sent is never handed to SMTP again.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -299,3 +299,27 @@ class ExpiryScan(Model, table=True):
     expires_at: datetime = Field(sa_type=TS)
     after: str | None = None
     finished: bool = False
+
+
+class ReportAdmin(Model, table=True):
+    """A tenant admin, as their token (role ``admin``) showed them to this service's API: who the
+    weekly programme report is written to (features/reports.py). ``seen_at``: the last time."""
+
+    __tablename__ = "report_admins"
+
+    tenant_id: str = Field(primary_key=True)
+    employee_id: str = Field(primary_key=True)
+    seen_at: datetime = Field(sa_type=TS)
+
+
+class ReportCopy(Model, table=True):
+    """A weekly programme report from metrics (``report.weekly``), kept until its messages are
+    composed; then ``report`` is cleared and the row remains as the mark that it was."""
+
+    __tablename__ = "report_copies"
+
+    tenant_id: str = Field(primary_key=True)
+    week_start: date = Field(primary_key=True)
+    report: dict[str, Any] | None = Field(default=None, sa_type=JSONB)
+    received_at: datetime = Field(sa_type=TS)
+    composed_at: datetime | None = Field(default=None, sa_type=TS)

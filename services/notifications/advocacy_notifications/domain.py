@@ -8,7 +8,7 @@ predicate content's board and sharing's check use, so a digest lists exactly wha
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
@@ -26,6 +26,7 @@ class Category(StrEnum):
     digest = "digest"
     nudge = "nudge"  # you have not shared in a while
     expiring = "expiring"  # an item on your board you have not shared expires soon
+    report = "report"  # the weekly programme report, to admins
 
 
 class Channel(StrEnum):
@@ -313,3 +314,36 @@ def expiring_soon(now: datetime, expires_at: datetime | None, notice: timedelta)
 def expiring_key(employee_id: str, content_id: str) -> str:
     """Once per person and item, whatever the item's expiry becomes later."""
     return f"expiring:{employee_id}:{content_id}"
+
+
+# -- The weekly programme report to admins (features/reports.py) ---------------------------------
+
+# An admin is written to while their admin token was seen this recently: a role taken away at the
+# identity provider stops the report within this long (the token itself expires much sooner).
+ADMIN_SEEN_WITHIN = timedelta(days=90)
+# The report's totals, in the order they are shown (metrics' field names: clicks are counted clicks).
+REPORT_FIGURES = ("shares", "clicks", "reach", "conversions")
+
+
+def report_key(employee_id: str, week_start: date) -> str:
+    """One report per admin and week: a second pass or a redelivered event finds the key taken."""
+    return f"report:{employee_id}:{week_start.isoformat()}"
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """Week over week: the difference, and its percentage of the week before (None from zero).
+    Worded by the templates (``+5 (+71%)``), so each language says it its own way."""
+
+    delta: int
+    percent: int | None
+
+
+def change(value: int, previous: int) -> Change:
+    delta = value - previous
+    return Change(delta, round(100 * delta / previous) if previous else None)
+
+
+def percent(rate: float | None) -> float | None:
+    """A share of the eligible workforce in percent, one decimal (41.7); None with nobody eligible."""
+    return None if rate is None else round(100 * rate, 1)

@@ -32,6 +32,7 @@ from advocacy_common.events.content import (
     TenantSettingsUpdated,
     WaveUpdated,
 )
+from advocacy_common.events.metrics import WeeklyReportComposed
 from advocacy_common.events.sharing import ShareCreated
 from advocacy_common.tenant_store import apply_tenant_settings
 from advocacy_notifications import domain
@@ -44,11 +45,12 @@ from advocacy_notifications.db import (
     Message,
     Preference,
     QuietHoursRow,
+    ReportAdmin,
     SharedItem,
     Suppression,
     WaveCopy,
 )
-from advocacy_notifications.features import chat, mail
+from advocacy_notifications.features import chat, mail, reports
 
 _MEMBERS = table_of(Member)
 _CONTENT = table_of(ContentCopy)
@@ -175,7 +177,17 @@ async def stop_if_out(session: AsyncSession, tenant_id: str, employee_id: str) -
 async def forget_member(session: AsyncSession, tenant_id: str, employee_id: str, at: datetime | None = None) -> None:
     """Erasure: everything about the person goes, pending messages included; a tombstone remains."""
     await TOMBSTONES.add(session, tenant_id, employee_id, at or datetime.now(UTC))
-    for table in (Member, Preference, DigestState, Message, Suppression, MemberLanguage, QuietHoursRow, SharedItem):
+    for table in (
+        Member,
+        Preference,
+        DigestState,
+        Message,
+        Suppression,
+        MemberLanguage,
+        QuietHoursRow,
+        SharedItem,
+        ReportAdmin,
+    ):
         await session.execute(
             sa.delete(table).where(col(table.tenant_id) == tenant_id, col(table.employee_id) == employee_id)
         )
@@ -248,3 +260,5 @@ async def apply_events(session: AsyncSession, events: Sequence[Envelope[Any]]) -
             await apply_wave(session, env)
         elif isinstance(d, ShareCreated):
             await apply_share(session, env)
+        elif isinstance(d, WeeklyReportComposed):
+            await reports.keep_report(session, env)
