@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import gc
 import logging
-from datetime import UTC, datetime
 
 from fastapi import FastAPI
 
@@ -14,6 +13,7 @@ from advocacy_common.entrypoint import service_cli
 from advocacy_common.person_export import export_router
 from advocacy_common.registry import Registration
 from advocacy_common.runtime import Runtime, ServiceDefinition, create_service_app
+from advocacy_common.testclock import FileClock
 from advocacy_metrics.api import router
 from advocacy_metrics.consumers import CONSUMERS
 from advocacy_metrics.features import weekly
@@ -36,9 +36,10 @@ async def weekly_reports(runtime: Runtime, stop: asyncio.Event) -> None:
     report's key, tenant and week, makes each one once)."""
     s = runtime.settings
     assert isinstance(s, MetricsSettings)
+    clock = FileClock(s.clock_file)  # the real time, unless an e2e test sets it (dev mode)
     while not stop.is_set():
         try:
-            await weekly.compose_due(runtime.sessionmaker, datetime.now(UTC))
+            await weekly.compose_due(runtime.sessionmaker, clock())
         except Exception as e:
             log.warning("weekly report pass failed", extra={"error": f"{type(e).__name__}: {e}"})
         with contextlib.suppress(TimeoutError):
