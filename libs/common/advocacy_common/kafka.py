@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.partitioner import DefaultPartitioner, murmur2
 
 from advocacy_common import topics
 from advocacy_common.kafka_connection import IdempotenceMode, KafkaConnection, connection
@@ -78,6 +80,28 @@ def _forget_leaders_on_disconnect(producer: AIOKafkaProducer) -> AIOKafkaProduce
     return producer
 
 
+# Keys whose hash a producer remembers: an employee's events are keyed ``tenant:employee``, so this
+# covers the people active in a consumer batch several times over, in ~2 MB (an LRU: a larger working
+# set costs a hash per send, as before).
+PARTITIONER_KEYS = 16_384
+
+
+class KeyPartitioner:
+    """aiokafka's default partitioner (murmur2 of the key, as the Java client: the same partition for a
+    key) with each key's hash remembered. Its murmur2 is pure Python, ~40 % of the cost of making
+    the event (py-spy: 4.5 % of gamification's time, one ``points.awarded`` per click, mostly for
+    the few keys of the people active at the moment)."""
+
+    def __init__(self, max_keys: int = PARTITIONER_KEYS) -> None:
+        self._hash: Callable[[bytes], int] = functools.lru_cache(maxsize=max_keys)(murmur2)
+        self._random = DefaultPartitioner()
+
+    def __call__(self, key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
+        if key is None:
+            return int(self._random(key, all_partitions, available))
+        return all_partitions[(self._hash(key) & 0x7FFFFFFF) % len(all_partitions)]
+
+
 def make_producer(
     bootstrap: KafkaConnection | str, *, idempotence: bool = False, linger_ms: int = 5
 ) -> AIOKafkaProducer:
@@ -90,6 +114,7 @@ def make_producer(
         request_timeout_ms=15000,
         retry_backoff_ms=200,
         client_id="advocacy",
+        partitioner=KeyPartitioner(),
     )
     return _forget_leaders_on_disconnect(producer)
 

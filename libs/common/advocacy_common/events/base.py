@@ -108,14 +108,8 @@ class Envelope(Generic[D]):
 def new_event(
     source: str, tenant_id: str, data: D, *, at: datetime | None = None, id: str | None = None
 ) -> Envelope[D]:
-    return Envelope(
-        source=source,
-        tenant_id=tenant_id,
-        data=data,
-        id=id or str(uuid.uuid4()),
-        time=at or _now(),
-        subject=data.subject(),
-    )
+    # built like a decoded envelope (see _envelope_maker): services publish one per award, share, click
+    return _make_envelope(source, tenant_id, data, id or str(uuid.uuid4()), at or _now(), data.subject())
 
 
 def _parse_time(raw: str) -> datetime:
