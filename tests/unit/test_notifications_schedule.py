@@ -3,7 +3,9 @@ periods of silence, and when an item is close enough to expiry to warn about."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -125,3 +127,16 @@ def test_the_expiry_notice_speaks_the_readers_language_and_the_tenants_time() ->
     assert "läuft am" in de.text and "10:00" in de.text
     en = templates.render("nudge", templates.sample("nudge"), "en")
     assert en.subject == "It has been 30 days since your last share"
+
+
+def test_mail_is_queued_in_one_place_so_quiet_hours_hold_every_message() -> None:
+    # features/mail.queue applies the quiet hours: nothing else writes a row of `messages`
+    package = Path(domain.__file__).parent
+    writers = [
+        str(p.relative_to(package))
+        for p in sorted(package.rglob("*.py"))
+        if "migrations" not in p.parts
+        and p.name != "mail.py"
+        and re.search(r"table_of\(Message\)|insert\(Message\b|(?<!class )\bMessage\(", p.read_text())
+    ]
+    assert writers == []
