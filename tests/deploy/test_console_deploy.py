@@ -13,39 +13,63 @@ from kubernetes_validate.utils import SchemaNotFoundError
 
 from advocacy_console.app import VENDOR_FILES
 from advocacy_console.settings import ConsoleSettings
-from tests.deploy.conftest import K8S, ROOT, build, public_routes
+from tests.deploy.conftest import K8S, OVERLAYS, ROOT, build, one, public_routes
 
 DOCKERFILE = ROOT / "deploy" / "docker" / "console.Dockerfile"
 COMPONENT = K8S / "components" / "console"
 CONSOLE_ENV = {f"CONSOLE_{name.upper()}" for name in ConsoleSettings.model_fields} | {"DEV_MODE"}
 
 
-def built_with_console() -> list[dict[str, Any]]:
-    """The dev overlay, which adds the console Component (prod and strimzi-cnpg may)."""
-    return build("dev")
+@pytest.fixture(params=OVERLAYS)
+def overlay(request: pytest.FixtureRequest) -> str:
+    """Every overlay adds the console Component (prod, and so strimzi-cnpg and prod-ingress-nginx; dev)."""
+    return str(request.param)
 
 
-def console_objects() -> dict[str, dict[str, Any]]:
+def console_objects(overlay: str) -> dict[str, dict[str, Any]]:
     return {
         f"{o['kind']}/{o['metadata']['name']}": o
-        for o in built_with_console()
+        for o in build(overlay)
         if o["metadata"].get("labels", {}).get("app.kubernetes.io/name") == "console"
         or "console" in o["metadata"]["name"]
     }
 
 
-def test_the_component_builds_validates_and_is_hardened() -> None:
-    objects = console_objects()
-    assert {"ConfigMap/console-config", "Deployment/console", "Service/console", "HTTPRoute/console"} <= set(objects)
-    routed = public_routes(built_with_console())
-    pages = ("/login", "/board", "/wall", "/me", "/rewards", "/challenges", "/coaching", "/admin", "/static")
-    assert {p: routed[p] for p in pages} == dict.fromkeys(pages, "console")
+def console_env(overlay: str) -> dict[str, str]:
+    """The console container's environment as the overlay sets it (Secrets: the operator's, so only
+    their presence is checked here), as a pod would see it."""
+    objects = build(overlay)
+    (c,) = console_objects(overlay)["Deployment/console"]["spec"]["template"]["spec"]["containers"]
+    env: dict[str, str] = {}
+    for source in c["envFrom"]:
+        if "configMapRef" in source:
+            env |= one(objects, "ConfigMap", source["configMapRef"]["name"])["data"]
+        else:
+            assert source["secretRef"]["name"] == "console-secrets" and "optional" not in source["secretRef"]
+            # what the operator's Secret holds (prod's kustomization.yaml lists its keys)
+            env |= {
+                "CONSOLE_DATABASE_URL": "postgresql+asyncpg://advocacy_console:pw@console-db:5432/advocacy_console",
+                "CONSOLE_SECRET_KEY": "k" * 43,
+            }
+    for e in c.get("env", []):
+        env[e["name"]] = e.get("value") or "postgresql://advocacy_console:pw@console-db-rw:5432/advocacy_console"
+    return env
+
+
+def test_the_component_builds_validates_and_is_hardened(overlay: str) -> None:
+    objects = console_objects(overlay)
+    edge = "Ingress/console" if overlay == "prod-ingress-nginx" else "HTTPRoute/console"
+    assert {"ConfigMap/console-config", "Deployment/console", "Service/console", edge} <= set(objects)
+    routed = public_routes(build(overlay))
+    pages = ("/login", "/logout", "/board", "/share", "/wall", "/me", "/rewards", "/challenges", "/coaching", "/admin")
+    assert {p: routed[p] for p in (*pages, "/static")} == dict.fromkeys((*pages, "/static"), "console")
+    namespace = "advocacy-dev" if overlay == "dev" else "advocacy"
     for key, obj in objects.items():
-        assert obj["metadata"].get("namespace") == "advocacy-dev", key
+        assert obj["metadata"].get("namespace") == namespace, key
         try:
             kubernetes_validate.validate(obj, "1.31", strict=True)
         except SchemaNotFoundError:
-            assert obj["kind"] == "HTTPRoute", key
+            assert obj["kind"] in ("HTTPRoute", "Cluster"), key
     deployment = objects["Deployment/console"]
     spec = deployment["spec"]["template"]["spec"]
     (c,) = spec["containers"]
@@ -60,30 +84,67 @@ def test_the_component_builds_validates_and_is_hardened() -> None:
     assert {"cpu", "memory"} <= set(c["resources"]["requests"]) and {"cpu", "memory"} <= set(c["resources"]["limits"])
     assert c["readinessProbe"]["httpGet"]["path"] == "/readyz" and c["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert c["ports"][0]["containerPort"] == ConsoleSettings().port
-    # in-memory sessions: one replica (ADR 0014), never an autoscaler that would split them
-    assert deployment["spec"]["replicas"] == 1
     assert not any(o["kind"] == "HorizontalPodAutoscaler" for o in objects.values())
 
 
-def test_the_config_names_only_what_the_settings_read_and_reaches_the_apis_by_service_name() -> None:
-    data = console_objects()["ConfigMap/console-config"]["data"]
+def test_replicas_share_sessions_in_the_consoles_own_database(overlay: str) -> None:
+    """Two replicas where sessions are in a table (ADR 0014); dev keeps them in its one process."""
+    objects = console_objects(overlay)
+    deployment = objects["Deployment/console"]
+    env = console_env(overlay)
+    if overlay == "dev":
+        assert deployment["spec"]["replicas"] == 1 and "CONSOLE_DATABASE_URL" not in env
+        return
+    assert deployment["spec"]["replicas"] == 2
+    pdb = objects["PodDisruptionBudget/console"]
+    assert pdb["spec"]["selector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
+    assert pdb["spec"]["maxUnavailable"] == 1 and pdb["spec"]["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
+    (c,) = deployment["spec"]["template"]["spec"]["containers"]
+    if overlay == "strimzi-cnpg":
+        # its own CloudNativePG cluster and database, the URL from the Secret the operator makes
+        cluster = objects["Cluster/console-db"]
+        assert cluster["spec"]["bootstrap"]["initdb"]["database"] == "advocacy_console"
+        assert cluster["spec"]["instances"] >= 2
+        (ref,) = [e["valueFrom"]["secretKeyRef"] for e in c["env"] if e["name"] == "CONSOLE_DATABASE_URL"]
+        assert ref == {"name": "console-db-app", "key": "uri"}
+        assert "Service/console-db" not in objects
+    else:
+        assert objects["Service/console-db"]["spec"]["type"] == "ExternalName"
+        assert "value" not in str(c.get("env", [])), "no database URL in a manifest"
+    # the settings start outside dev mode: a shared secret key, OIDC complete, sessions in the table
+    settings = ConsoleSettings.model_validate({k.removeprefix("CONSOLE_").lower(): v for k, v in env.items()})
+    assert settings.dev_mode is False and settings.database_url and settings.secret_key is not None
+    assert settings.oidc_enabled and settings.oidc_redirect_url == "https://advocacy.example.com/login/oidc/callback"
+    jwt_issuer = one(build(overlay), "ConfigMap", "advocacy-config")["data"]["JWT_ISSUER"]
+    assert settings.issuer_config.issuer == jwt_issuer, "the console names people as the services do"
+
+
+def test_the_config_names_only_what_the_settings_read_and_reaches_the_apis_by_service_name(overlay: str) -> None:
+    data = console_objects(overlay)["ConfigMap/console-config"]["data"]
     assert set(data) <= CONSOLE_ENV, set(data) - CONSOLE_ENV
     assert data["CONSOLE_DEV_MODE"] == "false"
-    services = {o["metadata"]["name"] for o in built_with_console() if o["kind"] == "Service"}
+    assert not {"CONSOLE_SECRET_KEY", "CONSOLE_DATABASE_URL", "CONSOLE_OIDC_CLIENT_SECRET"} & set(data)
+    services = {o["metadata"]["name"] for o in build(overlay) if o["kind"] == "Service"}
     for svc in ("content", "sharing", "metrics", "gamification"):
         assert data[f"CONSOLE_{svc.upper()}_URL"] == f"http://{svc}-api" and f"{svc}-api" in services
 
 
-def test_network_policies_let_the_console_reach_the_apis_and_nothing_else() -> None:
-    objects = console_objects()
+def test_network_policies_let_the_console_reach_the_apis_its_database_and_the_idp(overlay: str) -> None:
+    objects = console_objects(overlay)
     egress = objects["NetworkPolicy/console-egress"]["spec"]["egress"]
-    assert [rule["to"] for rule in egress] == [
-        [{"podSelector": {"matchLabels": {"app.kubernetes.io/component": "api"}}}]
-    ]
-    ports = {p["port"] for rule in egress for p in rule["ports"]}
-    assert ports == {8001, 8002, 8003, 8004} and 5432 not in ports and 9092 not in ports
+    by_port = {p["port"]: rule.get("to") for rule in egress for p in rule["ports"]}
+    assert set(by_port) == {8001, 8002, 8003, 8004, 5432, 443}, "never Kafka"
+    for port in (8001, 8002, 8003, 8004):
+        assert by_port[port] == [{"podSelector": {"matchLabels": {"app.kubernetes.io/component": "api"}}}]
+    # its own database: only the port where it is outside the cluster, its own cluster where it is in
+    db = [{"podSelector": {"matchLabels": {"cnpg.io/cluster": "console-db"}}}] if overlay == "strimzi-cnpg" else None
+    assert by_port[5432] == db
+    assert by_port[443] == [{"ipBlock": {"cidr": "0.0.0.0/0"}}]
     admitted = objects["NetworkPolicy/api-ingress-from-console"]["spec"]["ingress"]
     assert admitted[0]["from"] == [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "console"}}}]
+    edge = "ingress-nginx" if overlay == "prod-ingress-nginx" else "envoy-gateway-system"
+    (peer,) = objects["NetworkPolicy/console-ingress"]["spec"]["ingress"][0]["from"]
+    assert peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] == edge
 
 
 def test_compose_runs_the_console_hardened_with_names_its_settings_read() -> None:

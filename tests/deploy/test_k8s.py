@@ -100,8 +100,8 @@ def test_every_overlay_builds_and_validates_against_the_kubernetes_schemas(overl
 def test_workloads_are_probed_limited_and_non_root(overlay: str) -> None:
     objects = build(overlay)
     workloads = of_kind(objects, "Deployment")
-    # an api and a worker per service, and in dev the web console (components/console, ADR 0014)
-    assert len(workloads) == 2 * len(SERVICES) + (1 if overlay == "dev" else 0)
+    # an api and a worker per service, and the web console in every overlay (components/console, ADR 0014)
+    assert len(workloads) == 2 * len(SERVICES) + 1
     for w in workloads:
         name = w["metadata"]["name"]
         spec, c = pod_spec(w), container(w)
@@ -300,11 +300,13 @@ def test_network_policies_deny_by_default_and_open_only_what_is_needed(overlay: 
         # the only peer in the namespace itself: the web console, calling the APIs (ADR 0014)
         local = [peer["podSelector"]["matchLabels"] for peer in ingress_from if "namespaceSelector" not in peer]
         component = labels["app.kubernetes.io/component"]
-        assert local == ([{"app.kubernetes.io/name": "console"}] if component == "api" and overlay == "dev" else [])
+        assert local == ([{"app.kubernetes.io/name": "console"}] if component == "api" else [])
         if labels["app.kubernetes.io/name"] == "console":
-            assert namespaces == {"envoy-gateway-system"}, w["metadata"]["name"]
+            edge = "ingress-nginx" if of_kind(objects, "Ingress") else "envoy-gateway-system"
+            assert namespaces == {edge}, w["metadata"]["name"]
             ports = {p["port"] for pol in applying for r in pol["spec"].get("egress", []) for p in r.get("ports", [])}
-            assert ports == {53, 8001, 8002, 8003, 8004}, f"console: egress ports {ports}"  # the APIs, no data
+            # the APIs, its sessions database and the IdP over HTTPS: never Kafka
+            assert ports == {53, 8001, 8002, 8003, 8004, 5432, 443}, f"console: egress ports {ports}"
             continue
         if component == "api":
             edge = "ingress-nginx" if of_kind(objects, "Ingress") else "envoy-gateway-system"
@@ -366,7 +368,8 @@ def test_strimzi_kafka_kraft_and_topics_cover_every_topic_and_group() -> None:
 def test_cloudnativepg_cluster_per_service_and_egress_to_it_alone() -> None:
     objects = build("strimzi-cnpg")
     clusters = {c["metadata"]["name"]: c for c in of_kind(objects, "Cluster")}
-    assert set(clusters) == {f"{s}-db" for s in SERVICES}
+    # and the console's, for its sessions (tests/deploy/test_console_deploy.py)
+    assert set(clusters) == {f"{s}-db" for s in SERVICES} | {"console-db"}
     for svc in SERVICES:
         cluster = clusters[f"{svc}-db"]
         assert cluster["apiVersion"] == "postgresql.cnpg.io/v1"
