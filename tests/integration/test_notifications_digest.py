@@ -534,6 +534,11 @@ async def test_a_tenant_override_and_the_readers_language_word_the_composed_dige
     assert text is not None
     body = text.get_content()  # the built-in German text: the override has only a subject
     assert "Hallo Uwe" in body and "etwas Neues zum Teilen" in body and f"({published:%d.%m.%Y})" in body
+    # the page behind uwe's unsubscribe link (no login) is in his language too
+    link = urlsplit(str(uwe["List-Unsubscribe"]).strip("<>"))
+    async with n.client() as c:
+        page = await c.get(f"{link.path}?{link.query}")
+    assert page.status_code == 200 and "Diese Nachrichten nicht mehr erhalten?" in page.text
     (eva,) = inbox.to(f"eva@{tenant}.example.com")
     assert eva["Subject"] == "New to share: News <c-de> & more"  # English: no English override
     (ida_msg,) = inbox.to(f"ida@{tenant}.example.com")

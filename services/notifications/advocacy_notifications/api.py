@@ -123,7 +123,7 @@ async def clear_my_quiet_hours(who: EmployeePrincipal, session: SessionDep) -> Q
 async def show_unsubscribe(token: Token, session: SessionDep) -> HTMLResponse:
     """The page behind a message's unsubscribe link (no login): one button that confirms."""
     await unsubscribe.check(session, token)
-    return HTMLResponse(unsubscribe.page(False, token))
+    return HTMLResponse(unsubscribe.page(False, token, await unsubscribe.language(session, token)))
 
 
 @router.post("/unsubscribe", operation_id="cancelSubscription", response_model=Unsubscribed, openapi_extra=NO_LOGIN)
@@ -132,7 +132,7 @@ async def do_unsubscribe(token: Token, request: Request, session: SessionDep) ->
     page's button; no login, the signed token says who. Repeating it changes nothing."""
     done = Unsubscribed.model_validate(await unsubscribe.unsubscribe(session, token))
     if "text/html" in request.headers.get("accept", ""):
-        return HTMLResponse(unsubscribe.page(True, token))
+        return HTMLResponse(unsubscribe.page(True, token, await unsubscribe.language(session, token)))
     return Response(done.model_dump_json(), media_type="application/json")
 
 

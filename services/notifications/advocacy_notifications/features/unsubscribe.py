@@ -14,7 +14,7 @@ from advocacy_notifications.adapters import links, templates
 from advocacy_notifications.adapters.links import LINK_KEY
 from advocacy_notifications.adapters.tombstones import TOMBSTONES
 from advocacy_notifications.domain import Category, Channel, Frequency
-from advocacy_notifications.features import preferences
+from advocacy_notifications.features import preferences, wording
 
 
 async def _claims(session: AsyncSession, token: str) -> tuple[str, str, Category, Channel]:
@@ -42,6 +42,13 @@ async def unsubscribe(session: AsyncSession, token: str) -> dict[str, Any]:
     return {"category": category, "channel": channel, "frequency": Frequency.off}
 
 
-def page(done: bool, token: str) -> str:
-    """The page a person sees: a confirm button (``GET``) or the confirmation (``POST``)."""
-    return templates.render_page("unsubscribe", {"done": done, "token": token})
+async def language(session: AsyncSession, token: str) -> str:
+    """The language of the link's person (their messages'), for the page."""
+    tenant_id, employee_id, _, _ = await _claims(session, token)
+    return (await wording.language_of(session, tenant_id, employee_id))[0].value
+
+
+def page(done: bool, token: str, language: str = templates.DEFAULT_LOCALE) -> str:
+    """The page a person sees, in their language: a confirm button (``GET``) or the confirmation
+    (``POST``)."""
+    return templates.render_page("unsubscribe", {"done": done, "token": token}, language)
