@@ -240,6 +240,11 @@ TABLES: dict[tuple[str, str, str], str] = {
     ("notifications", "content_copies", "audience"): "not personal: teams, departments, locations, roles",
     ("notifications", "suppressions", "email"): "deleted: their bounced address",
     ("notifications", "suppressions", "employee_id"): "deleted: with their bounced address",
+    ("notifications", "challenge_copies", "name"): "not personal: a challenge's name",
+    **{
+        ("notifications", "challenge_copies", c): "expires: a page cursor, cleared once the announcement is done"
+        for c in ("start_after", "end_after")
+    },
     ("notifications", "report_admins", "employee_id"): "deleted: their record as a recipient of the weekly report",
     ("notifications", "report_copies", "report"): (
         "expires: metrics' weekly figures (top advocates by id), cleared once the admins' messages are composed"

@@ -187,6 +187,8 @@ MATRIX: dict[str, str] = {
     "notifications:GET /v1/notifications/quiet-hours": STAFF,
     "notifications:PUT /v1/notifications/quiet-hours": STAFF,
     "notifications:DELETE /v1/notifications/quiet-hours": STAFF,
+    "notifications:GET /v1/notifications/defaults/categories": ADMIN_ONLY,
+    "notifications:PUT /v1/notifications/defaults/categories/{category}/{channel}": ADMIN_ONLY,
     "notifications:GET /v1/notifications/language": STAFF,
     "notifications:PUT /v1/notifications/language": STAFF,
     "notifications:GET /v1/notifications/defaults/language": ADMIN_ONLY,
@@ -285,6 +287,10 @@ async def mw(sec_stack: PrivateStack) -> MatrixWorld:
         "sharing:GET /v1/links/{code}/verdicts": {"code": w.share_code},
         "sharing:POST /v1/partners/{partner_id}/secrets/rotate": {"partner_id": f"crm-{tag}"},
         "sharing:POST /v1/partners/{partner_id}/revoke": {"partner_id": f"old-{tag}"},
+        "notifications:PUT /v1/notifications/defaults/categories/{category}/{channel}": {
+            "category": "badges",
+            "channel": "email",
+        },
     }
     mw.bodies = {
         "content:PUT /v1/me/membership": {"enrolled": True},
@@ -294,6 +300,7 @@ async def mw(sec_stack: PrivateStack) -> MatrixWorld:
         # a public address literal: the outbound guard accepts it without DNS (the DELETE then finds it)
         "notifications:PUT /v1/notifications/channels/{channel}": {"url": "https://93.184.215.14/hook"},
         "notifications:PUT /v1/notifications/quiet-hours": {"start_hour": 22, "end_hour": 7},
+        "notifications:PUT /v1/notifications/defaults/categories/{category}/{channel}": {"frequency": "off"},
     }
     mw.private = {
         w.ids["suggestion_id"],

@@ -9,7 +9,16 @@ from fastapi.responses import HTMLResponse, Response
 from advocacy_common.auth import AdminPrincipal, EmployeePrincipal
 from advocacy_common.db import SessionDep
 from advocacy_common.pagination import Page, PageDep, as_offset, encode_cursor, parse_cursor
-from advocacy_notifications.domain import Category, Channel, ChatChannel, Defaults, Language, QuietHours, TemplateName
+from advocacy_notifications.domain import (
+    Category,
+    Channel,
+    ChatChannel,
+    Defaults,
+    Language,
+    QuietHours,
+    TemplateName,
+    frequency_of,
+)
 from advocacy_notifications.features import chat, preferences, quiet_hours, reports, unsubscribe, wording
 from advocacy_notifications.schemas import (
     ChatChannelIn,
@@ -92,6 +101,38 @@ async def set_defaults(body: DefaultsBody, admin: AdminPrincipal, session: Sessi
     return _defaults_body(await preferences.set_defaults(session, admin.tenant_id, d))
 
 
+@router.get("/defaults/categories", operation_id="listNotificationCategoryDefaults", response_model=list[PreferenceOut])
+async def get_category_defaults(admin: AdminPrincipal, session: SessionDep) -> list[PreferenceOut]:
+    """The tenant's default per category and channel for people who chose nothing (``chosen``:
+    the tenant set it; otherwise ``on``, and the digest its ``digest_frequency``)."""
+    d = await preferences.defaults(session, admin.tenant_id)
+    tenant = await preferences.category_defaults(session, admin.tenant_id)
+    return [
+        PreferenceOut(
+            category=cat,
+            channel=ch,
+            frequency=frequency_of(cat, None, tenant.get((cat, ch)), d),
+            chosen=(cat, ch) in tenant,
+        )
+        for cat, ch in preferences.PAIRS
+    ]
+
+
+@router.put(
+    "/defaults/categories/{category}/{channel}",
+    operation_id="replaceNotificationCategoryDefault",
+    response_model=PreferenceOut,
+)
+async def set_category_default(
+    category: Category, channel: Channel, body: PreferenceIn, admin: AdminPrincipal, session: SessionDep
+) -> PreferenceOut:
+    """Turn a category ``on`` or ``off`` for the tenant's people who chose nothing (the digest: its
+    ``digest_frequency`` in ``PUT /defaults``, 422 here)."""
+    return PreferenceOut.model_validate(
+        await preferences.set_category_default(session, admin.tenant_id, category, channel, body.frequency)
+    )
+
+
 def _quiet_out(hours: QuietHours | None, chosen: bool) -> QuietHoursOut:
     return QuietHoursOut(
         start_hour=hours.start if hours else None, end_hour=hours.end if hours else None, chosen=chosen
@@ -123,7 +164,7 @@ async def clear_my_quiet_hours(who: EmployeePrincipal, session: SessionDep) -> Q
 async def show_unsubscribe(token: Token, session: SessionDep) -> HTMLResponse:
     """The page behind a message's unsubscribe link (no login): one button that confirms."""
     await unsubscribe.check(session, token)
-    return HTMLResponse(unsubscribe.page(False, token, await unsubscribe.language(session, token)))
+    return HTMLResponse(unsubscribe.page(False, token))
 
 
 @router.post("/unsubscribe", operation_id="cancelSubscription", response_model=Unsubscribed, openapi_extra=NO_LOGIN)
@@ -132,7 +173,7 @@ async def do_unsubscribe(token: Token, request: Request, session: SessionDep) ->
     page's button; no login, the signed token says who. Repeating it changes nothing."""
     done = Unsubscribed.model_validate(await unsubscribe.unsubscribe(session, token))
     if "text/html" in request.headers.get("accept", ""):
-        return HTMLResponse(unsubscribe.page(True, token, await unsubscribe.language(session, token)))
+        return HTMLResponse(unsubscribe.page(True, token))
     return Response(done.model_dump_json(), media_type="application/json")
 
 

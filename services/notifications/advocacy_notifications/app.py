@@ -16,11 +16,11 @@ from advocacy_common.registry import DevPlace, Registration
 from advocacy_common.runtime import Runtime, ServiceDefinition, create_service_app
 from advocacy_common.supervision import backoff
 from advocacy_common.testclock import FileClock
-from advocacy_notifications.adapters.links import LINK_KEY
+from advocacy_notifications.adapters.links import LINK_KEY, PUBLIC_BASE
 from advocacy_notifications.adapters.smtp import RelayUnavailable
 from advocacy_notifications.api import router
 from advocacy_notifications.consumers import CONSUMERS
-from advocacy_notifications.features import chat, digests, expiring, mail, nudges, reports, share_buttons
+from advocacy_notifications.features import chat, digests, expiring, mail, notices, nudges, reports, share_buttons
 from advocacy_notifications.features.person_export import SECTIONS as EXPORT_SECTIONS
 from advocacy_notifications.settings import NotificationsSettings
 
@@ -36,6 +36,7 @@ def _settings(runtime: Runtime) -> NotificationsSettings:
 async def on_start(runtime: Runtime) -> None:
     s = _settings(runtime)
     LINK_KEY.configure(s.link_secret.get_secret_value() if s.link_secret else None)
+    PUBLIC_BASE.configure(s.public_base_url)
 
 
 async def digest_scheduler(runtime: Runtime, stop: asyncio.Event) -> None:
@@ -52,6 +53,7 @@ async def digest_scheduler(runtime: Runtime, stop: asyncio.Event) -> None:
             ("nudge", nudges.compose_due),
             ("expiring", expiring.compose_due),
             ("report", reports.compose_pending),
+            ("challenge notice", notices.compose_due),
         ):
             try:
                 async with runtime.sessionmaker() as session, session.begin():

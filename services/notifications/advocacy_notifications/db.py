@@ -323,3 +323,43 @@ class ReportCopy(Model, table=True):
     report: dict[str, Any] | None = Field(default=None, sa_type=JSONB)
     received_at: datetime = Field(sa_type=TS)
     composed_at: datetime | None = Field(default=None, sa_type=TS)
+
+
+class CategoryDefault(Model, table=True):
+    """A tenant's default for one category on one channel, for people who chose nothing (no row:
+    ``on``; the digest's default is ``TenantDefaults.digest_frequency``)."""
+
+    __tablename__ = "category_defaults"
+
+    tenant_id: str = Field(primary_key=True)
+    category: str = Field(primary_key=True)
+    channel: str = Field(primary_key=True)
+    frequency: str
+    updated_at: datetime = Field(sa_type=TS)
+
+
+class ChallengeCopy(Model, table=True):
+    """A challenge as gamification's events describe it, and how far its two announcements to the
+    tenant's people got (``*_after``: the last employee id told; ``*_done``: everyone was)."""
+
+    __tablename__ = "challenge_copies"
+    __table_args__ = (
+        sa.Index("ix_challenge_copies_start", "starts_at", postgresql_where=sa.text("NOT start_done")),
+        sa.Index(
+            "ix_challenge_copies_end",
+            "finalised_at",
+            postgresql_where=sa.text("finalised_at IS NOT NULL AND NOT end_done"),
+        ),
+    )
+
+    tenant_id: str = Field(primary_key=True)
+    challenge_id: str = Field(primary_key=True)
+    name: str
+    starts_at: datetime = Field(sa_type=TS)
+    ends_at: datetime = Field(sa_type=TS)
+    goal_kind: str
+    finalised_at: datetime | None = Field(default=None, sa_type=TS)
+    start_after: str | None = None
+    start_done: bool = False
+    end_after: str | None = None
+    end_done: bool = False

@@ -17,6 +17,8 @@ class Frequency(StrEnum):
     daily = "daily"
     weekly = "weekly"
     off = "off"
+    # every category but the digest: each message when its moment comes (:func:`frequencies`)
+    on = "on"
 
 
 class Category(StrEnum):
@@ -26,6 +28,12 @@ class Category(StrEnum):
     digest = "digest"
     nudge = "nudge"  # you have not shared in a while
     expiring = "expiring"  # an item on your board you have not shared expires soon
+    # per-event notices (features/notices.py)
+    suggestions = "suggestions"  # your suggestion was approved or rejected
+    coaching = "coaching"  # a coach replied to your request
+    badges = "badges"  # you earned a badge
+    challenges = "challenges"  # a challenge started, ended, you (or your team) won
+    rewards = "rewards"  # a reward you redeemed was handed over
     report = "report"  # the weekly programme report, to admins
 
 
@@ -88,6 +96,60 @@ class Defaults:
 def effective_frequency(chosen: Frequency | None, defaults: Defaults) -> Frequency:
     """The person's own choice when they made one, the tenant's default otherwise."""
     return chosen if chosen is not None else defaults.digest_frequency
+
+
+def frequencies(category: Category) -> tuple[Frequency, ...]:
+    """What may be chosen for ``category``: the digest comes daily or weekly; every other category
+    is one message when its moment comes (an approval, a badge, a nudge), ``on`` or ``off``."""
+    if category is Category.digest:
+        return (Frequency.daily, Frequency.weekly, Frequency.off)
+    return (Frequency.on, Frequency.off)
+
+
+def frequency_of(
+    category: Category, chosen: Frequency | None, tenant_default: Frequency | None, defaults: Defaults
+) -> Frequency:
+    """What applies to a person for ``category``: their own choice, else the tenant's default for
+    the category, else ``on`` (a new category reaches people unless their tenant turned it off).
+    The digest's default is the tenant's digest frequency."""
+    if chosen is not None:
+        return chosen
+    if category is Category.digest:
+        return defaults.digest_frequency
+    return tenant_default if tenant_default is not None else Frequency.on
+
+
+# A notice is news only this long after its event: a consumer that starts on a topic's history (a
+# new deployment, a replay after the broker lost its log) must not tell people about last week.
+NOTICE_WITHIN = timedelta(days=2)
+
+
+def is_news(happened_at: datetime, now: datetime) -> bool:
+    """Whether an event that happened at ``happened_at`` is still worth a notice at ``now``."""
+    return now - happened_at <= NOTICE_WITHIN
+
+
+def notice_key(event_id: str, employee_id: str) -> str:
+    """One notice per event and person: a redelivered or re-published event (same id) finds it taken."""
+    return f"notice:{event_id}:{employee_id}"
+
+
+def challenge_key(moment: str, challenge_id: str, employee_id: str) -> str:
+    """One notice per challenge, moment (``start``, ``end``) and person. A winner's notice takes the
+    ``end`` key first, so the same person's "it ended" finds it taken: one message, the better one."""
+    return f"challenge:{moment}:{challenge_id}:{employee_id}"
+
+
+def announce_start(starts_at: datetime, ends_at: datetime, now: datetime) -> bool:
+    """A challenge's start is announced once it has begun and while it runs (one created after its
+    end, or noticed only after it, is not news)."""
+    return starts_at <= now < ends_at
+
+
+def badge_title(badge: str) -> str:
+    """A badge's key as people read it (``ten_shares`` -> "Ten shares"), bounded."""
+    words = " ".join(badge.replace("_", " ").replace("-", " ").split())[:100]
+    return words[:1].upper() + words[1:]
 
 
 def latest_slot(now: datetime, frequency: Frequency, *, zone: str, hour: int, week_starts_on: str) -> datetime | None:
@@ -239,6 +301,15 @@ class TemplateName(StrEnum):
     example context in ``adapters/templates.SAMPLES``: an override may use exactly its variables."""
 
     digest = "digest"
+    # per-event notices (features/notices.py)
+    suggestion_approved = "suggestion_approved"
+    suggestion_rejected = "suggestion_rejected"
+    coaching_replied = "coaching_replied"
+    badge_earned = "badge_earned"
+    challenge_started = "challenge_started"
+    challenge_ended = "challenge_ended"
+    challenge_won = "challenge_won"
+    reward_fulfilled = "reward_fulfilled"
     # scheduled notices (features/nudges.py, features/expiring.py)
     nudge = "nudge"
     expiring = "expiring"

@@ -53,6 +53,23 @@ class LinkKey:
 LINK_KEY = LinkKey()
 
 
+class PublicBase:
+    """Where the links in a message point (``NOTIFICATIONS_PUBLIC_BASE_URL``), set at start: the
+    consumer composes notices and has no settings of its own to read it from."""
+
+    def __init__(self, url: str = "http://127.0.0.1:8005") -> None:
+        self._url = url
+
+    def configure(self, url: str) -> None:
+        self._url = url
+
+    def get(self) -> str:
+        return self._url
+
+
+PUBLIC_BASE = PublicBase()
+
+
 def _derive(secret: str) -> bytes:
     return hashlib.sha256(b"advocacy-notification-links\x00" + secret.encode()).digest()
 
