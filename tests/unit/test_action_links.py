@@ -156,3 +156,30 @@ def test_the_configured_key_dev_default_and_refusals() -> None:
     ed = json.dumps(ECKey.generate_key("P-384", private=True).as_dict(private=False))
     with pytest.raises(ValueError, match="P-256"):
         al.configured_key(ed, private=False, dev_mode=False, env=env)
+
+
+def test_both_services_refuse_the_dev_pair_outside_dev_mode_and_turn_buttons_off_unset(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import os
+
+    from advocacy_notifications.settings import NotificationsSettings
+    from advocacy_sharing.settings import SharingSettings
+
+    for name in list(os.environ):
+        if name.startswith(("SHARING_", "NOTIFICATIONS_", "JWT_", "DEV_MODE", "DATABASE_URL")):
+            monkeypatch.delenv(name)
+    prod: dict[str, object] = {
+        "database_url": "postgresql+asyncpg://u:p@db/x",
+        "jwt_jwks_url": "https://idp/jwks",
+        "jwt_issuer": "https://idp/",
+    }
+    strong = {"visitor_secret": "v" * 40 + "x1", "click_id_secret": "c" * 40 + "y2"}
+    with pytest.raises(ValueError, match="SHARING_ACTION_LINK_PUBLIC_KEY"):
+        SharingSettings(**prod, **strong, action_link_public_key=al.DEV_PUBLIC_KEY)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="NOTIFICATIONS_ACTION_LINK_PRIVATE_KEY"):
+        NotificationsSettings(**prod, action_link_private_key=al.DEV_PRIVATE_KEY)  # type: ignore[arg-type]
+    assert SharingSettings(**prod, **strong).action_link_public_key is None  # type: ignore[arg-type]
+    assert NotificationsSettings(**prod).action_key is None  # type: ignore[arg-type]
+    assert SharingSettings(dev_mode=True).action_link_public_key == al.DEV_PUBLIC_KEY
+    assert NotificationsSettings(dev_mode=True).action_key == al.DEV_PRIVATE_KEY
