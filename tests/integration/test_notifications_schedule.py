@@ -161,10 +161,19 @@ async def test_people_silent_for_n_days_get_one_nudge_per_period_and_no_one_else
     async with n.client(n.mint(tenant, "ann", "employee")) as c:
         exported = (await c.get("/v1/data-export/notifications/ann")).json()["sections"]["shared_items"]["items"]
     assert [item["content_id"] for item in exported] == ["c-2"]
+    # the tenant turns the category off for people who chose nothing: nobody is nudged; back on, they are
+    category = "/v1/notifications/defaults/categories/nudge/email"
+    async with n.client(n.mint(tenant, "admin-1", "admin")) as c:
+        assert (await c.put(category, json={"frequency": "off"})).status_code == 200
+        await compose(n, nudges.compose_due, later + timedelta(days=100))
+        assert await composed(n, tenant) == ["ann", "ann", "bob"]
+        assert (await c.put(category, json={"frequency": "on"})).status_code == 200
+    await compose(n, nudges.compose_due, later + timedelta(days=100))
+    assert await composed(n, tenant) == ["ann", "ann", "ann", "bob", "bob"]
     # 0 turns nudges off
     assert (await admin_put_defaults(n, tenant, nudge_after_days=0)).status_code == 200
     await compose(n, nudges.compose_due, later + timedelta(days=300))
-    assert await composed(n, tenant) == ["ann", "ann", "bob"]
+    assert await composed(n, tenant) == ["ann", "ann", "ann", "bob", "bob"]
 
 
 async def choose_category(n: Notifications, tenant: str, employee: str, category: str, frequency: str) -> None:

@@ -97,7 +97,7 @@ async def _compose_item(
         col(SharedItem.content_id) == item.content_id,
     )
     q = select(Member).where(
-        Member.tenant_id == item.tenant_id, *nudges.reachable(), ~nudges.turned_off(Category.expiring), ~shared
+        Member.tenant_id == item.tenant_id, *nudges.reachable(), nudges.wants(Category.expiring), ~shared
     )
     if after is not None:
         q = q.where(col(Member.employee_id) > after)

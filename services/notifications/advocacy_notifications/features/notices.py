@@ -9,7 +9,8 @@ tenant's people), both through :func:`recipients`, which keeps the rules every m
   (opt-out and deactivation stop everything; erasure left no copy to find), and their address did
   not bounce (the digest's and the nudge's rules: :func:`nudges.reachable`);
 - the category is on for them on email: their own choice, else the tenant's default for it, else on
-  (:func:`domain.frequency_of`; the unsubscribe link of every notice turns its category off).
+  (:func:`nudges.wants`, :func:`domain.frequency_of` in SQL; the unsubscribe link of every notice turns
+  its category off).
 
 A notice is one message row with a key (:func:`domain.notice_key`: the event's id and the person),
 so a redelivered or re-published event queues nothing twice; :func:`advocacy_notifications.features.mail.queue`
@@ -48,8 +49,8 @@ from advocacy_common.events.gamification import (
 from advocacy_notifications import domain
 from advocacy_notifications.adapters import links, templates
 from advocacy_notifications.adapters.links import LINK_KEY
-from advocacy_notifications.db import CategoryDefault, ChallengeCopy, Member, Preference
-from advocacy_notifications.domain import Category, Channel, Frequency
+from advocacy_notifications.db import ChallengeCopy, Member
+from advocacy_notifications.domain import Category
 from advocacy_notifications.features import digests, mail, nudges, quiet_hours, wording
 from advocacy_notifications.features.quiet_hours import TenantQuiet
 from advocacy_notifications.features.wording import Wording
@@ -76,31 +77,6 @@ class Notice:
     context: dict[str, Any]
 
 
-def wants(category: Category, channel: Channel = Channel.email) -> sa.ColumnElement[bool]:
-    """The category is on for the person (a :class:`Member` row) on ``channel``: their choice, else
-    the tenant's default, else on (:func:`domain.frequency_of`, in SQL)."""
-    chosen = (
-        sa.select(col(Preference.frequency))
-        .where(
-            col(Preference.tenant_id) == col(Member.tenant_id),
-            col(Preference.employee_id) == col(Member.employee_id),
-            col(Preference.category) == category.value,
-            col(Preference.channel) == channel.value,
-        )
-        .scalar_subquery()
-    )
-    tenant = (
-        sa.select(col(CategoryDefault.frequency))
-        .where(
-            col(CategoryDefault.tenant_id) == col(Member.tenant_id),
-            col(CategoryDefault.category) == category.value,
-            col(CategoryDefault.channel) == channel.value,
-        )
-        .scalar_subquery()
-    )
-    return sa.func.coalesce(chosen, tenant, Frequency.on.value) != Frequency.off.value
-
-
 async def recipients(
     session: AsyncSession,
     tenant_id: str,
@@ -112,7 +88,7 @@ async def recipients(
 ) -> list[Member]:
     """The people of the tenant (matching ``where``) who may be told about ``category`` by email
     now, by employee id (after ``after``, at most ``limit``)."""
-    stmt = select(Member).where(Member.tenant_id == tenant_id, *nudges.reachable(), wants(category), *where)
+    stmt = select(Member).where(Member.tenant_id == tenant_id, *nudges.reachable(), nudges.wants(category), *where)
     if after is not None:
         stmt = stmt.where(col(Member.employee_id) > after)
     stmt = stmt.order_by(col(Member.employee_id))

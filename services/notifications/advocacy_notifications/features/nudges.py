@@ -3,8 +3,10 @@ set, 0 turns it off) hears about it, once per period of silence (:func:`domain.n
 
 Silence counts from the person's last share (sharing's ``share.created``, copied), or from when
 notifications first knew them. Never nudged: people deactivated in the directory, opted out of the
-programme, erased (no copy left), without an address, whose address bounced, or who turned the
-``nudge`` category off. A pass (:func:`compose_due`, the clock passed in) looks at most at ``limit``
+programme, erased (no copy left), without an address, whose address bounced, or for whom the
+``nudge`` category is off (:func:`wants`: their choice, else the tenant's default; the per-event
+notices and the expiry notice ask the same two questions, :func:`reachable` and :func:`wants`).
+A pass (:func:`compose_due`, the clock passed in) looks at most at ``limit``
 people; each nudged person's ``nudged_for`` records the period, so the next pass goes on with the
 others, and the message's key (:func:`domain.nudge_key`) makes a second pass compose nothing.
 """
@@ -23,7 +25,7 @@ from advocacy_common.db import table_of
 from advocacy_notifications import domain
 from advocacy_notifications.adapters import templates
 from advocacy_notifications.adapters.links import LINK_KEY
-from advocacy_notifications.db import ContentCopy, Member, Preference, Suppression
+from advocacy_notifications.db import CategoryDefault, ContentCopy, Member, Preference, Suppression
 from advocacy_notifications.domain import Category, Channel, Frequency
 from advocacy_notifications.features import digests, mail, preferences, quiet_hours, wording
 
@@ -34,15 +36,29 @@ SUGGESTED_ITEMS = 3
 SUGGESTION_POOL = 50
 
 
-def turned_off(category: Category) -> sa.ColumnElement[bool]:
-    """The person turned ``category`` off by email (a preference, or the unsubscribe link)."""
-    return sa.exists().where(
-        col(Preference.tenant_id) == col(Member.tenant_id),
-        col(Preference.employee_id) == col(Member.employee_id),
-        col(Preference.category) == category.value,
-        col(Preference.channel) == Channel.email.value,
-        col(Preference.frequency) == Frequency.off.value,
+def wants(category: Category, channel: Channel = Channel.email) -> sa.ColumnElement[bool]:
+    """The category is on for the person (a :class:`Member` row) on ``channel``: their choice, else
+    the tenant's default, else on (:func:`domain.frequency_of`, in SQL)."""
+    chosen = (
+        sa.select(col(Preference.frequency))
+        .where(
+            col(Preference.tenant_id) == col(Member.tenant_id),
+            col(Preference.employee_id) == col(Member.employee_id),
+            col(Preference.category) == category.value,
+            col(Preference.channel) == channel.value,
+        )
+        .scalar_subquery()
     )
+    tenant = (
+        sa.select(col(CategoryDefault.frequency))
+        .where(
+            col(CategoryDefault.tenant_id) == col(Member.tenant_id),
+            col(CategoryDefault.category) == category.value,
+            col(CategoryDefault.channel) == channel.value,
+        )
+        .scalar_subquery()
+    )
+    return sa.func.coalesce(chosen, tenant, Frequency.on.value) != Frequency.off.value
 
 
 def reachable() -> list[sa.ColumnElement[bool]]:
@@ -83,7 +99,7 @@ async def _compose_tenant(
             .where(
                 Member.tenant_id == tenant,
                 *reachable(),
-                ~turned_off(Category.nudge),
+                wants(Category.nudge),
                 silent <= now - length,
                 sa.or_(
                     col(Member.nudged_for).is_(None),
