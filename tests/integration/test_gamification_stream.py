@@ -16,8 +16,9 @@ import pytest
 import uvicorn
 
 from advocacy_common.auth import Principal
+from advocacy_common.tickets import TicketSigner
 from advocacy_dev.devstack.net import free_port
-from advocacy_gamification.adapters.stream import TicketSigner
+from advocacy_gamification.adapters.stream import PURPOSE, issue_ticket
 from advocacy_gamification.app import create_app
 from advocacy_gamification.settings import GamificationSettings
 from tests.integration.test_gamification_support import Gam, click, erased, gam, gam_url, share
@@ -139,9 +140,9 @@ async def test_tickets_are_checked(gam: Gam, replicas: tuple[str, str], new_tena
         assert r.status_code == 401
     # an expired ticket signed with the right key is refused too
     key_value = await gam.scalar("SELECT value FROM service_secrets WHERE name = 'stream_ticket_key'")
-    signer = TicketSigner(hashlib.sha256(key_value.encode()).digest())
-    old, _ = signer.issue(
-        Principal("cy", new_tenant, frozenset({"employee"})), now=datetime.now(UTC) - timedelta(seconds=120)
+    signer = TicketSigner(hashlib.sha256(key_value.encode()).digest(), PURPOSE)
+    old, _ = issue_ticket(
+        signer, Principal("cy", new_tenant, frozenset({"employee"})), datetime.now(UTC) - timedelta(seconds=120)
     )
     async with httpx.AsyncClient(base_url=b) as c:
         r = await c.get("/v1/leaderboard/stream", params={"ticket": old})

@@ -61,7 +61,7 @@ class TicketSigner:
         try:
             claims = json.loads(_unb64(parts[1]))
             expires = int(claims["e"])
-        except (ValueError, KeyError, TypeError, RecursionError) as e:
+        except (ValueError, KeyError, TypeError, RecursionError, OverflowError) as e:  # 1e400: int(inf)
             raise Unauthorized("malformed ticket") from e
         if not isinstance(claims, dict):
             raise Unauthorized("malformed ticket")

@@ -81,7 +81,7 @@ async def get_team_board(
 async def create_stream_ticket(who: EmployeePrincipal, request: Request) -> StreamTicket:
     """A 60-second ticket to open ``/v1/leaderboard/stream`` (EventSource cannot send headers)."""
     tickets = parts_of(request.app.state.runtime).tickets
-    ticket, expires_at = (await tickets.signer()).issue(who)
+    ticket, expires_at = await tickets.issue(who)
     return StreamTicket(ticket=ticket, expires_at=expires_at)
 
 

@@ -1,8 +1,9 @@
 """Live boards over Server-Sent Events, served by every API replica.
 
 - **Tickets.** EventSource cannot send headers, so a stream is opened with a short-lived ticket
-  (``POST /v1/leaderboard/stream-tickets``): ``v1.<payload>.<HMAC-SHA256>``, the payload naming the
-  tenant, the caller and the expiry. Any replica verifies it with the shared key: from settings
+  (``POST /v1/leaderboard/stream-tickets``), an ``advocacy_common.tickets`` ticket (purpose
+  ``gamification.stream``) naming the tenant, the caller and the expiry, used once (its nonce is
+  recorded in ``stream_ticket_uses``). Any replica verifies it with the shared key: from settings
   (``GAMIFICATION_STREAM_TICKET_SECRET``) or, if none is configured, a random key the first replica
   stores in the database and every other replica reads.
 - **Changes.** The transaction that moves a tenant's totals runs ``pg_notify('gamification_board',
@@ -21,10 +22,8 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import hashlib
-import hmac
 import logging
 import math
 import secrets
@@ -43,7 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from advocacy_common.auth import Principal
 from advocacy_common.errors import TooManyRequests, Unauthorized
-from advocacy_common.signing import same_mac
+from advocacy_common.tickets import TicketSigner
 from advocacy_gamification.adapters.ledger import BOARD_CHANNEL, ERASED_CHANNEL
 from advocacy_gamification.adapters.reads import read_session
 from advocacy_gamification.db import SECRETS
@@ -55,12 +54,9 @@ SECRET_NAME = "stream_ticket_key"
 
 
 # -- tickets -----------------------------------------------------------------------------------------
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode().rstrip("=")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+# Signed and checked by advocacy_common.tickets (the one ticket format; sharing's share tickets are
+# the same): "t" tenant, "s" person, "n" nonce (single use), "x" when the token behind it expires.
+PURPOSE = "gamification.stream"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,52 +69,29 @@ class TicketHolder:
     session_ends: datetime | None = None
 
 
-class TicketSigner:
-    def __init__(self, key: bytes, ttl: timedelta = TICKET_TTL) -> None:
-        if len(key) < 32:
-            raise ValueError("stream ticket key must be at least 32 bytes")
-        self.key = key
-        self.ttl = ttl
+def issue_ticket(sign: TicketSigner, who: Principal, now: datetime) -> tuple[str, datetime]:
+    """A ticket for ``who`` to open one stream within :data:`TICKET_TTL`, and when it expires."""
+    if who.expires_at is not None and who.expires_at <= now:  # accepted within the clock leeway
+        raise Unauthorized("the token has expired: a stream would end at once")
+    expires = now + TICKET_TTL
+    claims: dict[str, Any] = {"t": who.tenant_id, "s": who.sub, "n": secrets.token_urlsafe(12)}
+    if who.expires_at is not None:
+        claims["x"] = math.floor(who.expires_at.timestamp())
+    return sign.issue(claims, expires), expires.replace(microsecond=0)
 
-    def _mac(self, payload: str) -> str:
-        return _b64(hmac.new(self.key, f"v1.{payload}".encode(), hashlib.sha256).digest())
 
-    def issue(self, who: Principal, now: datetime | None = None) -> tuple[str, datetime]:
-        now = now or datetime.now(UTC)
-        if who.expires_at is not None and who.expires_at <= now:  # accepted within the clock leeway
-            raise Unauthorized("the token has expired: a stream would end at once")
-        expires = now + self.ttl
-        claims = {
-            "t": who.tenant_id,
-            "s": who.sub,
-            "e": math.floor(expires.timestamp()),
-            "n": secrets.token_urlsafe(12),
-        }
-        if who.expires_at is not None:
-            claims["x"] = math.floor(who.expires_at.timestamp())
-        payload = _b64(orjson.dumps(claims))
-        return f"v1.{payload}.{self._mac(payload)}", expires.replace(microsecond=0)
-
-    def verify(self, ticket: str, now: datetime | None = None) -> TicketHolder:
-        parts = ticket.split(".")
-        if len(parts) != 3 or parts[0] != "v1":
-            raise Unauthorized("malformed stream ticket")
-        payload, mac = parts[1], parts[2]
-        if not same_mac(self._mac(payload), mac):
-            raise Unauthorized("invalid stream ticket")
-        try:
-            claims = orjson.loads(_unb64(payload))
-            tenant, sub, exp, nonce = str(claims["t"]), str(claims["s"]), int(claims["e"]), str(claims["n"])
-            ends = datetime.fromtimestamp(int(claims["x"]), UTC) if "x" in claims else None
-            expires = datetime.fromtimestamp(exp, UTC)
-        except (ValueError, KeyError, TypeError, OverflowError, OSError) as e:
-            raise Unauthorized("malformed stream ticket") from e
-        at = now or datetime.now(UTC)
-        if at > expires:
-            raise Unauthorized("stream ticket expired")
-        if ends is not None and at >= ends:
-            raise Unauthorized("the token this ticket was issued for has expired")
-        return TicketHolder(tenant, sub, nonce, expires, ends)
+def ticket_holder(sign: TicketSigner, ticket: str, now: datetime) -> TicketHolder:
+    """Who a genuine, unexpired ticket is for; Unauthorized (401) for anything else."""
+    claims = sign.verify(ticket, now)
+    try:
+        tenant, sub, nonce = str(claims["t"]), str(claims["s"]), str(claims["n"])
+        expires = datetime.fromtimestamp(int(claims["e"]), UTC)
+        ends = datetime.fromtimestamp(int(claims["x"]), UTC) if "x" in claims else None
+    except (ValueError, KeyError, TypeError, OverflowError, OSError) as e:
+        raise Unauthorized("malformed stream ticket") from e
+    if ends is not None and now >= ends:
+        raise Unauthorized("the token this ticket was issued for has expired")
+    return TicketHolder(tenant, sub, nonce, expires, ends)
 
 
 async def shared_key(sessionmaker: async_sessionmaker[AsyncSession], configured: str | None) -> bytes:
@@ -158,9 +131,12 @@ class Tickets:
         self._signer: TicketSigner | None = None
         self._lock = asyncio.Lock()
 
+    async def issue(self, who: Principal) -> tuple[str, datetime]:
+        return issue_ticket(await self.signer(), who, datetime.now(UTC))
+
     async def redeem(self, ticket: str) -> TicketHolder:
         """Verify ``ticket`` and spend it: a second use is a 401."""
-        holder = (await self.signer()).verify(ticket)
+        holder = ticket_holder(await self.signer(), ticket, datetime.now(UTC))
         async with self.sessionmaker() as session, session.begin():
             used = await session.scalar(_USE, {"nonce": holder.nonce, "expires_at": holder.expires_at})
             if secrets.randbelow(100) == 0:  # now and then, forget tickets long expired
@@ -176,7 +152,7 @@ class Tickets:
         if self._signer is None:
             async with self._lock:
                 if self._signer is None:
-                    self._signer = TicketSigner(await shared_key(self.sessionmaker, self.configured))
+                    self._signer = TicketSigner(await shared_key(self.sessionmaker, self.configured), PURPOSE)
         return self._signer
 
 
