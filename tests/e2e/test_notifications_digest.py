@@ -64,7 +64,7 @@ async def provision(scim: httpx.AsyncClient, tenant: str, teams: dict[str, list[
 
 async def test_a_digest_to_team_a_shares_in_one_click_and_unsubscribes_in_one(stack: E2EStack) -> None:
     tenant = f"t-{uuid.uuid4().hex[:10]}"
-    a1, a2, a_off, b1 = "ann", "amir", "alex", "bob"
+    a1, a2, a_off, a_out, b1 = "ann", "amir", "alex", "ava", "bob"  # a_out leaves the programme
     admin = stack.token(tenant, "boss", "admin")
 
     def inbox(who: str) -> list[EmailMessage]:
@@ -81,7 +81,9 @@ async def test_a_digest_to_team_a_shares_in_one_click_and_unsubscribes_in_one(st
         async def copied(who: str, team: str) -> bool:
             r = await notif_admin.get(f"/v1/data-export/notifications/{who}")
             member = r.json()["sections"]["member"]["items"] if r.status_code == 200 else []
-            return bool(member) and member[0]["email"] is not None and team in member[0].values()
+            if not member or member[0]["email"] is None or team not in member[0].values():
+                return False
+            return who != a_out or member[0]["enrolled"] is False
 
         async def digests_composed(who: str) -> int:
             r = await notif_admin.get(f"/v1/data-export/notifications/{who}")
@@ -100,12 +102,15 @@ async def test_a_digest_to_team_a_shares_in_one_click_and_unsubscribes_in_one(st
             return dict(r.json())
 
         async with scim:
-            await provision(scim, tenant, {"team-a": [a1, a2, a_off], "team-b": [b1]})
-            for who, frequency in ((a1, "daily"), (a2, "daily"), (a_off, "off"), (b1, "daily")):
+            await provision(scim, tenant, {"team-a": [a1, a2, a_off, a_out], "team-b": [b1]})
+            for who, frequency in ((a1, "daily"), (a2, "daily"), (a_off, "off"), (a_out, "daily"), (b1, "daily")):
                 async with stack.client("notifications", stack.token(tenant, who)) as c:
                     r = await c.put("/v1/notifications/preferences/digest/email", json={"frequency": frequency})
                     assert r.status_code == 200, r.text
-            for who, team in ((a1, "team-a"), (a2, "team-a"), (a_off, "team-a"), (b1, "team-b")):
+            async with stack.client("content", stack.token(tenant, a_out, team="team-a")) as c:
+                r = await c.put("/v1/me/membership", json={"enrolled": False, "programme_roles": []})
+                assert r.status_code == 200, r.text
+            for who, team in ((a1, "team-a"), (a2, "team-a"), (a_off, "team-a"), (a_out, "team-a"), (b1, "team-b")):
                 await eventually(lambda w=who, t=team: copied(w, t), timeout=30, what=f"the copy of {who}")  # type: ignore[misc]
             first = await publish(
                 title="Alpha <launch> & more",
@@ -168,8 +173,8 @@ async def test_a_digest_to_team_a_shares_in_one_click_and_unsubscribes_in_one(st
                 # a pass composes a tenant's digests in one transaction: amir's is there, so anyone
                 # else's would be too (composed, if not yet handed to SMTP): ann's data export lists
                 # every message composed for her
-                assert [await digests_composed(who) for who in (a1, a2, a_off, b1)] == [1, 2, 0, 0]
-                assert len(inbox(a1)) == 1 and inbox(a_off) == [] and inbox(b1) == []
+                assert [await digests_composed(who) for who in (a1, a2, a_off, a_out, b1)] == [1, 2, 0, 0, 0]
+                assert len(inbox(a1)) == 1 and inbox(a_off) == inbox(a_out) == inbox(b1) == []
             finally:
                 stack.reset_clock()
 
