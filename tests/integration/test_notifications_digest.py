@@ -569,3 +569,32 @@ async def test_a_tenant_override_and_the_readers_language_word_the_composed_dige
             "html": None,
             "updated_at": None,
         }
+
+
+async def test_a_badge_through_the_broker_is_one_notice_by_mail_and_a_redelivery_none(
+    notifications: Notifications, inbox: Inbox
+) -> None:
+    """Per-event notices, wired as deployed: gamification's event on the broker, the worker's
+    consumer (group ``notifications-gamification``), the notice queued, handed to SMTP and parsed
+    back. The same event published again (same id) sends nothing more."""
+    from advocacy_common.events.gamification import BadgeEarned
+
+    n = notifications
+    tenant = f"t-{uuid.uuid4().hex[:8]}"
+    await n.publish(person("gia", tenant, "A"))
+    known = "select count(*) from members where tenant_id = :t"
+    await eventually(lambda: _equals(n.scalar(known, t=tenant), 1), timeout=20, what="member copied")
+    now = datetime.now(UTC)
+    first = new_event(
+        "/advocacy/gamification", tenant, BadgeEarned(employee_id="gia", badge="ten_shares", earned_at=now)
+    )
+    again = new_event("/advocacy/gamification", tenant, BadgeEarned(employee_id="gia", badge="streak", earned_at=now))
+    # the redelivery, then another badge under the same key: once that one is in, so was the redelivery
+    for env in (first, first, again):
+        await n.publish(env)
+    queued = "select count(*) from messages where tenant_id = :t and category = 'badges'"
+    await eventually(lambda: _equals(n.scalar(queued, t=tenant), 2), timeout=20, what="notices queued")
+    await mail.deliver_pending(n.runtime.sessionmaker, n.settings, clock=lambda: now + timedelta(seconds=5))
+    got = sorted(str(m["Subject"]) for m in inbox.to(f"gia@{tenant}.example.com"))
+    assert got == ["You earned a badge: Streak", "You earned a badge: Ten shares"]
+    assert await n.scalar(queued, t=tenant) == 2
