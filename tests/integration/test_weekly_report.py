@@ -303,12 +303,13 @@ async def test_the_weekly_report_equals_the_metrics_api_field_by_field(
     compare(report.previous, week_before, top=False)
 
     # notifications: the admin's email carries the same figures, once
-    await email_matches(report, env, this_week, week_before, tenant, notifications_url, dev_keys, mint)
+    await email_matches(report, env, events[0], this_week, week_before, tenant, notifications_url, dev_keys, mint)
 
 
 async def email_matches(
     report: WeeklyReportComposed,
     env: Envelope[Any],
+    earlier: Envelope[Any],
     this_week: dict[str, Any],
     week_before: dict[str, Any],
     tenant: str,
@@ -365,6 +366,18 @@ async def email_matches(
         async with api(app, mint(tenant, "emp", "employee")) as c:
             assert (await c.get("/v1/notifications/preferences")).status_code == 200
 
+        # the week before's report while the tenant has the report off by default: nobody gets it
+        async with api(app, mint(tenant, "boss", "admin")) as c:
+            r = await c.put("/v1/notifications/defaults/categories/report/email", json={"frequency": "off"})
+            assert r.status_code == 200, r.text
+        async with sm() as session, session.begin():
+            await copies.apply_events(session, [earlier])
+        async with sm() as session, session.begin():
+            assert await reports.compose_pending(session, now, base_url="http://notifications.test") == 0
+        async with api(app, mint(tenant, "boss", "admin")) as c:
+            r = await c.put("/v1/notifications/defaults/categories/report/email", json={"frequency": "on"})
+            assert r.status_code == 200, r.text
+
         # the consumer's handler, the event delivered twice; then the pass, twice
         for _ in range(2):
             async with sm() as session, session.begin():
@@ -381,7 +394,9 @@ async def email_matches(
     finally:
         await eng.dispose()
 
-    assert [(m.employee_id, m.recipient) for m in messages] == [("boss", "boss@example.com")]
+    assert [(m.employee_id, m.recipient, m.dedupe_key) for m in messages] == [
+        ("boss", "boss@example.com", f"report:boss:{WEEK[0].isoformat()}")
+    ]
     text = messages[0].body_text
     assert "Hello Ada Admin" in text and "Our spring launch" in text and "Person Three" in text
     labels = {titles["c00"]: "c00", people["e03"]: "e03"}

@@ -3,9 +3,10 @@ publishes ``report.weekly``; this writes them to each admin of the tenant.
 
 - **Who is an admin.** The role lives in tokens, not in any event: an admin is recorded
   (``report_admins``) whenever their token (role ``admin``, verified like every token) reaches this
-  service's API (:func:`note_admin`), e.g. their notification preferences in the console. The report
-  goes to the admins seen within :data:`domain.ADMIN_SEEN_WITHIN` who have an address in the
-  directory copy, are active, are not suppressed, and have not turned the ``report`` category off.
+  service's API (:func:`note_admin`: reading or changing their preferences, the tenant's defaults).
+  The report goes to the admins seen within :data:`domain.ADMIN_SEEN_WITHIN` who have an address in the
+  directory copy, are active, are not suppressed, and for whom ``report`` is on (their choice, else
+  the tenant's default for the category, else on). Enrolment is not asked: an admin need not share.
 - **Once per admin and week.** The consumer keeps the report (``report_copies``, one row per
   tenant and week: a redelivered or re-published event changes nothing); a worker pass
   (:func:`compose_pending`, clock passed in) queues one message per admin with the dedupe key
@@ -34,8 +35,8 @@ from advocacy_notifications import domain
 from advocacy_notifications.adapters import templates
 from advocacy_notifications.adapters.links import LINK_KEY
 from advocacy_notifications.db import ContentCopy, Member, ReportAdmin, ReportCopy
-from advocacy_notifications.domain import Category, Channel, Frequency
-from advocacy_notifications.features import digests, mail, preferences, wording
+from advocacy_notifications.domain import Category
+from advocacy_notifications.features import digests, mail, nudges, wording
 
 _ADMINS = table_of(ReportAdmin)
 _COPIES = table_of(ReportCopy)
@@ -89,17 +90,14 @@ async def recipients(session: AsyncSession, tenant_id: str, now: datetime) -> li
                 col(Member.employee_id).in_(admins),
                 col(Member.email).is_not(None),
                 col(Member.active),
+                # their choice for the report, else the tenant's default for it, else on
+                nudges.wants(Category.report),
             )
             .order_by(col(Member.employee_id))
         )
     ).all()
-    off = {
-        e
-        for e, f in (await preferences.chosen_frequencies(session, tenant_id, Category.report, Channel.email)).items()
-        if f is Frequency.off
-    }
     bounced = await mail.suppressed(session, tenant_id)
-    return [m for m in people if m.employee_id not in off and m.email not in bounced]
+    return [m for m in people if m.email not in bounced]
 
 
 async def compose_pending(session: AsyncSession, now: datetime, *, base_url: str, limit: int = PASS_LIMIT) -> int:
