@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -165,14 +168,64 @@ def test_settings_validate_from_the_compose_environment(clean_env: pytest.Monkey
         assert settings.database_url.endswith(f"@postgres:5432/advocacy_{svc}")
 
 
-def test_one_database_per_service_created_by_the_init_script() -> None:
-    script = (ROOT / "deploy/compose/postgres-init.sh").read_text()
+INIT_SCRIPT = ROOT / "deploy/compose/postgres-init.sh"
+DATABASES = ("content", "sharing", "metrics", "gamification", "console", "notifications")
+
+
+def test_one_database_per_service_created_by_the_init_script_on_every_up() -> None:
+    script = INIT_SCRIPT.read_text()
     # the console keeps its sessions in a database of its own (ADR 0014), created before the last
     # one (notifications), which the healthcheck waits for
-    assert "for svc in content sharing metrics gamification console notifications" in script
-    assert 'CREATE DATABASE :"db" OWNER :"role"' in script
-    postgres = services()["postgres"]
-    assert any("postgres-init.sh:/docker-entrypoint-initdb.d/" in v for v in postgres["volumes"])
+    assert f"for svc in {' '.join(DATABASES)}" in script
+    svcs = services()
+    assert any("postgres-init.sh:/docker-entrypoint-initdb.d/" in v for v in svcs["postgres"]["volumes"])
+    # an existing volume gets a database added since (the init directory runs on an empty one only):
+    # the same script, run by a one-shot before the console and every migrate
+    again = svcs["postgres-databases"]
+    assert is_one_shot(again) and again["command"] == ["sh", "/opt/postgres-init.sh"]
+    assert "./deploy/compose/postgres-init.sh:/opt/postgres-init.sh:ro" in again["volumes"]
+    assert (
+        again["environment"]["PGHOST"] == "postgres"
+        and again["depends_on"]["postgres"]["condition"] == "service_healthy"
+    )
+    for name in ["console", *(f"{svc}-migrate" for svc in SERVICES)]:
+        assert svcs[name]["depends_on"]["postgres-databases"]["condition"] == "service_completed_successfully", name
+
+
+def test_the_init_script_fills_in_what_an_older_volume_lacks(tmp_path: Path) -> None:
+    """Run as on an empty volume, then again on one made before the console's database (and its
+    role) existed: the second run adds them and keeps everything else (it was a `role already
+    exists` error)."""
+    from advocacy_dev.devstack.net import free_port
+    from advocacy_dev.devstack.postgres import FAST_UNSAFE_SETTINGS, SUPERUSER, EmbeddedPostgres
+
+    server = EmbeddedPostgres(tmp_path / "data", free_port(), settings=FAST_UNSAFE_SETTINGS)
+    server.start()
+    try:
+        env = {**os.environ, "PGHOST": server.host, "PGPORT": str(server.port), "POSTGRES_USER": SUPERUSER}
+        env["ADVOCACY_DB_PASSWORD"] = "it's-a-pw"  # quoted, not spliced
+
+        def run(*args: str) -> str:
+            done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=60, check=False)
+            assert done.returncode == 0, done.stderr
+            return done.stdout
+
+        def psql(sql: str) -> str:
+            return run("psql", "-v", "ON_ERROR_STOP=1", "-U", SUPERUSER, "-d", "postgres", "-Atc", sql)
+
+        run("sh", str(INIT_SCRIPT))
+        psql("DROP DATABASE advocacy_console")
+        psql("DROP ROLE advocacy_console")
+        psql("CREATE TABLE kept (id int)")  # what was there stays
+        run("sh", str(INIT_SCRIPT))
+        owners = psql(
+            "SELECT datname || '=' || pg_get_userbyid(datdba) FROM pg_database WHERE datname LIKE 'advocacy%'"
+        )
+        assert set(owners.split()) == {f"advocacy_{d}=advocacy_{d}" for d in DATABASES}
+        assert psql("SELECT count(*) FROM kept") == "0\n"
+        assert psql("SELECT has_database_privilege('public', 'advocacy_console', 'CONNECT')") == "f\n"
+    finally:
+        server.stop()
 
 
 def test_graceful_stop_outlasts_the_apps_shutdown() -> None:
