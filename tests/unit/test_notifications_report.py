@@ -3,6 +3,7 @@ dedupe key, and the templates' wording of them (the figures themselves are metri
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,13 +21,17 @@ def test_week_over_week() -> None:
     assert domain.report_key("boss", date(2026, 3, 8)) == "report:boss:2026-03-08"
 
 
+def change(value: int, previous: int) -> dict[str, Any]:
+    return dataclasses.asdict(domain.change(value, previous))
+
+
 def context(**changes: Any) -> dict[str, Any]:
     zone = ZoneInfo("Europe/Berlin")
     figures = [
-        {"key": "shares", "value": 64, "previous": 55, "change": domain.change(64, 55)},
-        {"key": "clicks", "value": 0, "previous": 0, "change": domain.change(0, 0)},
-        {"key": "reach", "value": 164_286, "previous": 129_786, "change": domain.change(164_286, 129_786)},
-        {"key": "conversions", "value": 3, "previous": 0, "change": domain.change(3, 0)},
+        {"key": "shares", "value": 64, "previous": 55, "change": change(64, 55)},
+        {"key": "clicks", "value": 0, "previous": 0, "change": change(0, 0)},
+        {"key": "reach", "value": 164_286, "previous": 129_786, "change": change(164_286, 129_786)},
+        {"key": "conversions", "value": 3, "previous": 0, "change": change(3, 0)},
     ]
     row = {"key": "c1", "label": "<b>Launch</b> & more", "shares": 2, "clicks": 1, "reach": 1200, "conversions": 0}
     return {
@@ -40,7 +45,7 @@ def context(**changes: Any) -> dict[str, Any]:
             "rate": domain.percent(15 / 19),
             "previous_sharers": 13,
             "previous_eligible": 20,
-            "change": domain.change(15, 13),
+            "change": change(15, 13),
         },
         "top_content": [row],
         "top_advocates": [],
@@ -62,3 +67,19 @@ def test_the_report_templates_word_the_figures_and_escape_names() -> None:
     assert "Nobody shared this week." in parts.text
     assert "&lt;b&gt;Launch&lt;/b&gt; &amp; more" in parts.html and "<b>Launch" not in parts.html
     assert '<tr data-figure="reach">' in parts.html and "+34,500 (+27%)" in parts.html
+
+
+def test_a_tenant_may_reword_the_report_with_its_variables() -> None:
+    """The report is a TemplateName with a sample context; the built-in wording itself passes as a
+    tenant's override (adapters/overrides.py checks an override against exactly these variables)."""
+    from pathlib import Path
+
+    from advocacy_notifications.adapters import overrides
+
+    assert domain.TemplateName("report").value == "report"
+    ctx = templates.sample("report")
+    assert templates.render("report", ctx).text.startswith("Hello Ann Example,")
+    folder = Path(templates.__file__).parent / "templates"
+    parts = {"subject": "subject.j2", "text": "txt.j2", "html": "html.j2"}
+    over = overrides.validate({part: (folder / f"report.{suffix}").read_text() for part, suffix in parts.items()}, ctx)
+    assert templates.render("report", ctx, override=over) == templates.render("report", ctx)

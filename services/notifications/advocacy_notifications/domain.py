@@ -313,6 +313,8 @@ class TemplateName(StrEnum):
     # scheduled notices (features/nudges.py, features/expiring.py)
     nudge = "nudge"
     expiring = "expiring"
+    # the weekly programme report to admins (features/reports.py)
+    report = "report"
 
 
 # A tenant's template part (subject, text or HTML): generous for a message, small for a worker that

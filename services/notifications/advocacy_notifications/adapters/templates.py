@@ -174,6 +174,34 @@ SAMPLES: dict[str, dict[str, Any]] = {
             ),
         )
     },
+    # the weekly programme report to admins (features/reports.py): metrics' figures, each with the
+    # week before's and the change (``percent`` None when the week before was zero)
+    "report": {
+        "name": "Ann Example",
+        "unsubscribe_url": "https://advocacy.example.com/v1/notifications/unsubscribe?token=sample",
+        "start": datetime(2026, 11, 23, tzinfo=UTC),
+        "end": datetime(2026, 11, 29, tzinfo=UTC),
+        "figures": [
+            {"key": "shares", "value": 64, "previous": 55, "change": {"delta": 9, "percent": 16}},
+            {"key": "clicks", "value": 113, "previous": 114, "change": {"delta": -1, "percent": -1}},
+            {"key": "reach", "value": 164_286, "previous": 0, "change": {"delta": 164_286, "percent": None}},
+            {"key": "conversions", "value": 45, "previous": 45, "change": {"delta": 0, "percent": 0}},
+        ],
+        "adoption": {
+            "sharers": 15,
+            "eligible": 19,
+            "rate": 78.9,
+            "previous_sharers": 13,
+            "previous_eligible": 20,
+            "change": {"delta": 2, "percent": 15},
+        },
+        "top_content": [
+            {"key": "c1", "label": "Our new product line", "shares": 8, "clicks": 18, "reach": 17_565, "conversions": 8}
+        ],
+        "top_advocates": [
+            {"key": "e1", "label": "Ann Example", "shares": 6, "clicks": 17, "reach": 20_501, "conversions": 8}
+        ],
+    },
 }
 _COMMON_SAMPLE: dict[str, Any] = {"locale": "en", "time_zone": "UTC", "subject": "A subject"}
 

@@ -18,6 +18,7 @@ publishes ``report.weekly``; this writes them to each admin of the tenant.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -198,11 +199,16 @@ async def report_context(session: AsyncSession, tenant_id: str, report: WeeklyRe
             "rate": domain.percent(week.adoption.share_rate),
             "previous_sharers": previous.adoption.sharers,
             "previous_eligible": previous.adoption.eligible,
-            "change": domain.change(week.adoption.sharers, previous.adoption.sharers),
+            "change": _change(week.adoption.sharers, previous.adoption.sharers),
         },
         "top_content": [{**r.model_dump(), "label": titles.get(r.key) or r.key} for r in week.top_content],
         "top_advocates": [{**r.model_dump(), "label": names.get(r.key) or r.key} for r in week.top_advocates],
     }
+
+
+def _change(value: int, previous: int) -> dict[str, Any]:
+    """Week over week as the templates (and a tenant's override of them) read it: plain values."""
+    return dataclasses.asdict(domain.change(value, previous))
 
 
 def _figures(week: Week, previous: Week) -> list[dict[str, Any]]:
@@ -211,7 +217,7 @@ def _figures(week: Week, previous: Week) -> list[dict[str, Any]]:
             "key": field,
             "value": getattr(week.totals, field),
             "previous": getattr(previous.totals, field),
-            "change": domain.change(getattr(week.totals, field), getattr(previous.totals, field)),
+            "change": _change(getattr(week.totals, field), getattr(previous.totals, field)),
         }
         for field in domain.REPORT_FIGURES
     ]
