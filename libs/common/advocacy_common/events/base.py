@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from sys import intern
 from typing import Any, ClassVar, Generic, TypeVar
 
 import orjson
@@ -145,6 +146,20 @@ def _envelope_maker() -> Callable[[str, str, EventData, str, datetime, str | Non
 
 _make_envelope = _envelope_maker()
 
+# Per frozen event model, the set of all its field names, shared by every decoded event that set
+# them all (what our producers write: nulls included). Pydantic gives each instance its own
+# ``__pydantic_fields_set__``: 728 bytes for a click's 15 fields, more than a third of a decoded
+# envelope; a batch of 5,000 held two at a time. Sharing is safe because the models are frozen
+# (nothing adds to the set in place; ``model_copy`` copies it first).
+_ALL_FIELDS: dict[type[EventData], set[str]] = {}
+
+
+def _all_fields(model: type[EventData]) -> set[str] | None:
+    shared = _ALL_FIELDS.get(model)
+    if shared is None and model.model_config.get("frozen"):
+        shared = _ALL_FIELDS[model] = set(model.model_fields)
+    return shared
+
 
 def decode(headers: list[tuple[str, bytes]] | tuple[tuple[str, bytes], ...], value: bytes | None) -> Envelope[Any]:
     """Parse a Kafka record into an Envelope; raise InvalidEvent for anything malformed.
@@ -186,7 +201,12 @@ def decode(headers: list[tuple[str, bytes]] | tuple[tuple[str, bytes], ...], val
         time = _parse_time(time_raw) if time_raw else _now()
     except ValueError as e:
         raise InvalidEvent(f"bad ce_time: {e}") from e
-    return _make_envelope(source, tenant, data, id_, time, subject)
+    shared = _all_fields(model)
+    # a subset of the model's fields (extra keys are ignored): as many means the same
+    if shared is not None and len(data.__pydantic_fields_set__) == len(shared):
+        object.__setattr__(data, "__pydantic_fields_set__", shared)
+    # a batch's events share a few sources and tenants: one string each, not one per event
+    return _make_envelope(intern(source), intern(tenant), data, id_, time, subject)
 
 
 def dumps(obj: Any) -> bytes:
