@@ -35,7 +35,7 @@ ROUTES = {
     "/r/": "sharing",
     **{p: "content" for p in ("/v1/content", "/v1/policy", "/v1/me", "/v1/waves", "/v1/members", "/v1/tenant", "/v1/partner",
                               "/v1/coaching", "/v1/audit/content", "/v1/data-export/content", "/v1/scim", "/scim/v2")},
-    **{p: "sharing" for p in ("/v1/shares", "/v1/accounts", "/v1/clicks", "/v1/conversions", "/v1/conversion-secrets",
+    **{p: "sharing" for p in ("/v1/shares", "/v1/share-actions", "/v1/accounts", "/v1/clicks", "/v1/conversions", "/v1/conversion-secrets",
                               "/v1/partners", "/v1/links", "/v1/audit/sharing", "/v1/data-export/sharing")},
     "/v1/metrics": "metrics",
     "/v1/data-export/metrics": "metrics",
