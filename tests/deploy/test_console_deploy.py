@@ -4,6 +4,7 @@ built with ``kubectl kustomize``; no Docker engine, no cluster."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import kubernetes_validate
@@ -85,6 +86,29 @@ def test_the_component_builds_validates_and_is_hardened(overlay: str) -> None:
     assert c["readinessProbe"]["httpGet"]["path"] == "/readyz" and c["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert c["ports"][0]["containerPort"] == ConsoleSettings().port
     assert not any(o["kind"] == "HorizontalPodAutoscaler" for o in objects.values())
+
+
+def _console_paths() -> set[str]:
+    from advocacy_console.app import create_app
+
+    def paths(routes: list[Any]) -> Iterator[str]:
+        for r in routes:
+            if hasattr(r, "original_router"):  # an included router
+                yield from paths(r.original_router.routes)
+            elif hasattr(r, "path"):
+                yield str(r.path)
+
+    return set(paths(create_app(ConsoleSettings()).router.routes))
+
+
+def test_every_page_the_console_serves_is_routed_to_it_and_its_probes_are_not(overlay: str) -> None:
+    routed = public_routes(build(overlay))
+    served = _console_paths()
+    assert {"/board", "/wall/ticket", "/login/oidc/callback", "/admin/rules"} <= served
+    for path in served - {"/", "/healthz", "/readyz"}:  # "/" would be a catch-all
+        prefix = "/" + path.split("/")[1]
+        assert routed.get(prefix) == "console", f"{overlay}: {path} reaches no console"
+    assert not {"/healthz", "/readyz", "/"} & set(routed)
 
 
 def test_replicas_share_sessions_in_the_consoles_own_database(overlay: str) -> None:
