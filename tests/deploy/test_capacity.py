@@ -4,6 +4,7 @@ API autoscalers react at a CPU level that means something."""
 
 from __future__ import annotations
 
+import inspect
 import math
 import re
 from collections import defaultdict
@@ -83,6 +84,33 @@ def servers(objects: list[dict[str, Any]], overlay: str) -> dict[str, tuple[str,
     return out
 
 
+def _console_connections() -> int:
+    from advocacy_console.sessiondb import TableBackend
+
+    pool = int(inspect.signature(TableBackend.__init__).parameters["pool_size"].default)
+    return 2 * pool  # max_overflow = pool_size
+
+
+# What one console process may open on its database (advocacy_console.sessiondb.TableBackend).
+CONSOLE_CONNECTIONS = _console_connections()
+
+
+def console_server(objects: list[dict[str, Any]], overlay: str) -> tuple[str, int]:
+    if overlay == "strimzi-cnpg":
+        cluster = one(objects, "Cluster", "console-db")
+        return "console-db", int(cluster["spec"]["postgresql"]["parameters"]["max_connections"])
+    db = one(objects, "Service", "console-db")
+    return db["spec"]["externalName"], int(db["metadata"]["annotations"][MAX_CONNECTIONS_ANNOTATION])
+
+
+def console_pods(objects: list[dict[str, Any]]) -> int:
+    """Its fixed replicas plus the rollout's default surge (25 %, rounded up)."""
+    d = one(objects, "Deployment", "console")
+    surge = str(d["spec"].get("strategy", {}).get("rollingUpdate", {}).get("maxSurge", "25%"))
+    replicas = int(d["spec"]["replicas"])
+    return replicas + (math.ceil(replicas * int(surge[:-1]) / 100) if surge.endswith("%") else int(surge))
+
+
 def test_connections_fit_every_database_server(overlay: str) -> None:
     objects = build(overlay)
     where = servers(objects, overlay)
@@ -95,6 +123,12 @@ def test_connections_fit_every_database_server(overlay: str) -> None:
             demand[where[svc][0]] += pods * connections_per_process(pool)
             lines.append(f"{svc}-{role}: {pods} pods x {connections_per_process(pool)} (pool {pool})")
     limits = {host: limit for host, limit in where.values()}
+    if overlay != "dev":  # the console's sessions table (dev keeps sessions in memory)
+        host, limit = console_server(objects, overlay)
+        limits[host] = min(limit, limits.get(host, limit))
+        pods = console_pods(objects)
+        demand[host] += pods * CONSOLE_CONNECTIONS
+        lines.append(f"console: {pods} pods x {CONSOLE_CONNECTIONS}")
     for host, needed in demand.items():
         assert needed <= limits[host] - HEADROOM, (
             f"{overlay}: {host} may be asked for {needed} connections, max_connections {limits[host]} "
