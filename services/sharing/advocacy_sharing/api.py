@@ -488,7 +488,7 @@ def _explained(outcome: action_links.Outcome, settings: SharingSettings) -> HTML
 
 @router.get(
     _ACTION_PATH.removeprefix("/v1"),
-    operation_id="showShareAction",
+    operation_id="getShareAction",
     response_class=HTMLResponse,
     openapi_extra=SHARE_ACTION_DOC,
     responses={"200": _html("A page that POSTs the button at once (a button when scripts are off)"), **_EXPLAINED},
@@ -514,7 +514,7 @@ async def show_share_action(request: Request, session: SessionDep) -> HTMLRespon
 
 @router.post(
     _ACTION_PATH.removeprefix("/v1"),
-    operation_id="useShareAction",
+    operation_id="createShareFromAction",
     response_class=HTMLResponse,
     status_code=status.HTTP_303_SEE_OTHER,
     openapi_extra=SHARE_ACTION_DOC,
