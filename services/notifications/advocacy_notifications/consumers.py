@@ -16,7 +16,7 @@ from advocacy_notifications.features import chat, copies, notices
 
 
 async def on_content(session: AsyncSession, events: Sequence[Envelope[Any]]) -> None:
-    """Content's and sharing's events: copies, then notices (approvals, coaching)."""
+    """Content's, sharing's and metrics' events: copies, then notices (approvals, coaching)."""
     await copies.apply_events(session, events)
     for env in events:
         await notices.on_event(session, env)
@@ -31,6 +31,6 @@ async def on_gamification(session: AsyncSession, events: Sequence[Envelope[Any]]
 
 
 CONSUMERS = [
-    ConsumerSpec(group_id="notifications", topics=(topics.CONTENT, topics.SHARES), handler=on_content),
+    ConsumerSpec(group_id="notifications", topics=(topics.CONTENT, topics.SHARES, topics.METRICS), handler=on_content),
     ConsumerSpec(group_id="notifications-gamification", topics=(topics.GAMIFICATION,), handler=on_gamification),
 ]
