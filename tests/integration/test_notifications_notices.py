@@ -1,5 +1,5 @@
 """Per-event notices against a real database: the events applied through the consumers' handlers
-(``consumers.on_content``, ``consumers.on_gamification``), as the worker applies a batch, and the
+(``inbound.on_content``, ``inbound.on_gamification``), as the worker applies a batch, and the
 challenge pass (``notices.compose_due``) driven by an injected clock.
 
 Each event queues exactly one message to the right person; the same event again (a redelivery, a
@@ -39,9 +39,8 @@ from advocacy_common.events.gamification import (
     RewardFulfilled,
 )
 from advocacy_common.migrations import upgrade
-from advocacy_notifications import consumers
 from advocacy_notifications.domain import Category, Channel, Frequency
-from advocacy_notifications.features import mail, notices, preferences
+from advocacy_notifications.features import inbound, mail, notices, preferences
 
 CONTENT, GAMIFICATION = "/advocacy/content", "/advocacy/gamification"
 Sessions = async_sessionmaker[AsyncSession]
@@ -82,7 +81,7 @@ def enrolment(tenant: str, who: str, enrolled: bool) -> Envelope[Any]:
 async def apply(sm: Sessions, *events: Envelope[Any]) -> None:
     """One consumed batch per topic, as the worker applies it (one transaction each)."""
     for env in events:
-        handler = consumers.on_gamification if env.source == GAMIFICATION else consumers.on_content
+        handler = inbound.on_gamification if env.source == GAMIFICATION else inbound.on_content
         async with sm() as s, s.begin():
             await handler(s, [env])
 
