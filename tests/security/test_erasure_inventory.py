@@ -238,17 +238,22 @@ TABLES: dict[tuple[str, str, str], str] = {
     ("notifications", "messages", "employee_id"): "deleted: every message to them, pending ones unsent",
     ("notifications", "messages", "headers"): "deleted: with the message (its unsubscribe link names them)",
     ("notifications", "content_copies", "audience"): "not personal: teams, departments, locations, roles",
+    ("notifications", "content_copies", "networks"): "not personal: the networks an item has captions for",
     ("notifications", "suppressions", "email"): "deleted: their bounced address",
     ("notifications", "suppressions", "employee_id"): "deleted: with their bounced address",
+    ("notifications", "report_admins", "employee_id"): "deleted: their record as a recipient of the weekly report",
+    ("notifications", "report_copies", "report"): (
+        "expires: metrics' weekly figures (top advocates by id), cleared once the admins' messages are composed"
+    ),
     ("notifications", "challenge_copies", "name"): "not personal: a challenge's name",
     **{
         ("notifications", "challenge_copies", c): "expires: a page cursor, cleared once the announcement is done"
         for c in ("start_after", "end_after")
     },
-    ("notifications", "report_admins", "employee_id"): "deleted: their record as a recipient of the weekly report",
-    ("notifications", "report_copies", "report"): (
-        "expires: metrics' weekly figures (top advocates by id), cleared once the admins' messages are composed"
-    ),
+    ("notifications", "member_languages", "employee_id"): "deleted: the language they chose",
+    ("notifications", "template_overrides", "name"): "not personal: the name of a message (digest...)",
+    ("notifications", "chat_messages", "employee_id"): "deleted: every team-channel message about them (chat.forget)",
+    ("notifications", "chat_messages", "body"): "deleted: with the message (it may name them)",
     ("notifications", "members", "directory_team"): "deleted: the person's copy",
     ("notifications", "quiet_hours", "employee_id"): "deleted: their quiet hours",
     ("notifications", "shared_items", "employee_id"): "deleted: what they shared",
@@ -259,10 +264,6 @@ TABLES: dict[tuple[str, str, str], str] = {
         "wave_copies",
         "employees",
     ): "expires: replaced by content's next wave.updated, which no longer lists them",
-    ("notifications", "member_languages", "employee_id"): "deleted: the language they chose",
-    ("notifications", "template_overrides", "name"): "not personal: the name of a message (digest...)",
-    ("notifications", "chat_messages", "employee_id"): "deleted: every team-channel message about them (chat.forget)",
-    ("notifications", "chat_messages", "body"): "deleted: with the message (it may name them)",
 }
 
 # The streams: every event field that may name a person -> rule. Topics keep events for their
