@@ -132,6 +132,7 @@ MATRIX: dict[str, str] = {
     "sharing:GET /v1/shares": STAFF_OWN,
     "sharing:GET /v1/data-export/sharing/{employee_id}": SELF_OR_ADMIN,
     "sharing:POST /v1/shares": STAFF,
+    "sharing:POST /v1/shares/tickets": STAFF,  # a browser's single-use ticket to share itself (console)
     "sharing:PUT /v1/accounts/{network}": STAFF,
     "sharing:GET /v1/accounts": "own ok own own 403 403 401",  # everyone, the admin too, sees their own accounts
     "sharing:POST /v1/clicks/invalidate": ADMIN_ONLY,
