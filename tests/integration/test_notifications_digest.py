@@ -598,3 +598,34 @@ async def test_a_badge_through_the_broker_is_one_notice_by_mail_and_a_redelivery
     got = sorted(str(m["Subject"]) for m in inbox.to(f"gia@{tenant}.example.com"))
     assert got == ["You earned a badge: Streak", "You earned a badge: Ten shares"]
     assert await n.scalar(queued, t=tenant) == 2
+
+
+async def test_several_smtp_sessions_send_each_message_once(notifications: Notifications, inbox: Inbox) -> None:
+    """smtp_connections above 1 (the benchmark's setting): the sessions share the pass's list of due
+    messages, so each goes once, and the pass sends no more than send_batch."""
+    n = notifications
+    tenant = f"t-{uuid.uuid4().hex[:8]}"
+    people = [f"p{i}" for i in range(7)]
+    for who in people:
+        await n.publish(person(who, tenant, "A"))
+        await choose(n, tenant, who, "daily")
+    published = datetime.now(UTC)
+    await n.publish(content(tenant, "c-many", ["A"], published))
+    await eventually(
+        lambda: _equals(n.scalar("select count(*) from members where tenant_id = :t", t=tenant), 7),
+        timeout=20,
+        what="members",
+    )
+    await eventually(
+        lambda: n.scalar("select 1 from content_copies where tenant_id = :t", t=tenant), timeout=20, what="content"
+    )
+    slot = next_nine(published)
+    async with n.runtime.sessionmaker() as session, session.begin():
+        assert await digests.compose_due(session, slot, base_url="http://notifications.test", limit=1000) == 7
+    three = n.settings.model_copy(update={"smtp_connections": 3, "send_batch": 5})
+    assert await mail.deliver_pending(n.runtime.sessionmaker, three, clock=lambda: slot) == 5
+    assert await mail.deliver_pending(n.runtime.sessionmaker, three, clock=lambda: slot) == 2
+    assert await mail.deliver_pending(n.runtime.sessionmaker, three, clock=lambda: slot) == 0
+    got = [m for rcpt, m in inbox.messages if any(r.endswith(f"@{tenant}.example.com") for r in rcpt)]
+    assert sorted(str(m["To"]).split("@")[0] for m in got) == people
+    assert len({m["Message-ID"] for m in got}) == 7

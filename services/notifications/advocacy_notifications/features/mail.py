@@ -73,27 +73,46 @@ async def deliver_pending(
     # at a time: a message is four SMTP round trips, and a session spends much of its time waiting
     # for the relay's replies (bench/notifications.py). Each session's message in flight is in the
     # window above, so a kill may re-send one message per session.
-    budget = [settings.send_batch]
+    # sends reserved (at most send_batch a pass) and tries (a listed message another worker holds, or
+    # that stopped being due, costs a try: at most twice send_batch, so a pass always ends)
+    reserved = [0]
+    tries = [2 * settings.send_batch]
     sent = [0]
+    # the sessions share one list of due ids (listed CANDIDATES at a time) and the ids in their hands,
+    # so no two of this pass's sessions try the same message
+    listed: list[str] = []
+    in_hand: set[str] = set()
+    listing = asyncio.Lock()
+
+    async def next_id() -> str | None:
+        async with listing:
+            room = settings.send_batch - reserved[0]
+            if room <= 0 or tries[0] <= 0:
+                return None
+            if not listed:
+                ids = await _due_ids(sessionmaker, clock(), min(CANDIDATES, room) + len(in_hand))
+                listed.extend(i for i in ids if i not in in_hand)
+            if not listed:
+                return None
+            tries[0] -= 1
+            reserved[0] += 1
+            message_id = listed.pop(0)
+            in_hand.add(message_id)
+            return message_id
 
     async def session_loop() -> None:
         async with Relay(settings) as relay:
-            while budget[0] > 0:
-                ids = await _due_ids(sessionmaker, clock(), min(CANDIDATES, budget[0]))
-                handled = 0
-                for message_id in ids:
-                    if budget[0] <= 0:
-                        return
+            while (message_id := await next_id()) is not None:
+                try:
                     outcome = await _deliver_one(sessionmaker, relay, settings, clock(), message_id)
-                    if outcome is None:  # another session has it, or it is not due any more
-                        continue
-                    if isinstance(outcome, RelayUnavailable):
-                        raise outcome
-                    budget[0] -= 1
-                    handled += 1
-                    sent[0] += outcome
-                if handled == 0:  # nothing due, or all of it in the other sessions' hands
-                    return
+                finally:
+                    in_hand.discard(message_id)
+                if outcome is None:  # another worker has it, or it is not due any more
+                    reserved[0] -= 1
+                    continue
+                if isinstance(outcome, RelayUnavailable):
+                    raise outcome
+                sent[0] += outcome
 
     results = await asyncio.gather(
         *(session_loop() for _ in range(min(settings.smtp_connections, settings.send_batch))), return_exceptions=True
