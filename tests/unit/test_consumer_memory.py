@@ -1,4 +1,4 @@
-"""A consumer gives the memory of a drained backlog back to the system (issue 19: RSS after draining)."""
+"""A consumer's memory (issue 19): batches bounded in bytes, a drained backlog's heap given back."""
 
 from __future__ import annotations
 
@@ -6,8 +6,17 @@ import os
 from pathlib import Path
 
 import pytest
+from aiokafka.structs import ConsumerRecord
 
-from advocacy_common.consumer import _TRIM, TRIM_AFTER_RECORDS, TrimWhenCaughtUp, release_free_memory
+from advocacy_common.consumer import (
+    _TRIM,
+    BATCH_MAX_BYTES,
+    HEADER_ALLOWANCE,
+    TRIM_AFTER_RECORDS,
+    BatchBound,
+    TrimWhenCaughtUp,
+    release_free_memory,
+)
 
 
 def test_trims_once_when_caught_up_after_a_backlog() -> None:
@@ -36,3 +45,30 @@ def test_release_free_memory_returns_freed_heap_pages() -> None:
     after = _rss_bytes()
     assert len(last) == 1024
     assert before - after > 32 * 1024 * 1024, (before, after)
+
+
+def _records(n: int, value_bytes: int) -> list[ConsumerRecord[bytes, bytes]]:
+    value = b"x" * value_bytes
+    return [ConsumerRecord("t", 0, i, 0, 0, b"key", value, None, 3, value_bytes, ()) for i in range(n)]
+
+
+def test_a_batch_of_large_events_is_bounded_by_bytes_small_ones_by_count() -> None:
+    bound = BatchBound(max_records=5000)
+    assert bound.next_records() == 5000  # nothing seen yet
+    bound.fetched(_records(5000, 350))  # clicks: the count is the bound
+    assert bound.next_records() == 5000
+    bound.fetched(_records(10, 512 * 1024))  # content events at the outbox's largest
+    assert bound.next_records() * (512 * 1024) <= BATCH_MAX_BYTES
+    assert bound.next_records() == BATCH_MAX_BYTES // (512 * 1024 + 3 + HEADER_ALLOWANCE)
+    bound.fetched([])  # an empty fetch says nothing about sizes
+    assert bound.next_records() == 15
+    bound.fetched(_records(1, 64 * 1024 * 1024))  # one record over the bound still goes, alone
+    assert bound.next_records() == 1
+    bound.fetched(_records(100, 100))
+    assert bound.next_records() == 5000
+
+
+def test_headers_count_towards_the_bound() -> None:
+    bound = BatchBound(max_records=1_000_000)
+    bound.fetched(_records(1000, 1000))
+    assert bound.next_records() == BATCH_MAX_BYTES // (1000 + 3 + HEADER_ALLOWANCE)

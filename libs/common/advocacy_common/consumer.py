@@ -138,6 +138,35 @@ def gc_paused() -> Iterator[None]:
             gc.collect(0)
 
 
+# A batch's records, at most this many bytes (values and keys, plus HEADER_ALLOWANCE each) as well
+# as ``batch_max`` records: a batch of small events (a click is ~350 bytes, ~2.5 KB once decoded)
+# is bounded by its count, one of large ones (content events may carry 512 KB) by this. The bound
+# comes from the previous batch's mean record size, so records are never cut from a fetched batch
+# (nothing to seek back): a batch is over it only when the records suddenly grow, and then at most
+# by the broker's fetch size.
+BATCH_MAX_BYTES = 8 * 1024 * 1024
+HEADER_ALLOWANCE = 512  # our CloudEvents headers with a traceparent: ~300 bytes
+
+
+@dataclass(slots=True)
+class BatchBound:
+    """How many records the next fetch may take: ``max_records``, fewer if they are large."""
+
+    max_records: int
+    max_bytes: int = BATCH_MAX_BYTES
+    record_bytes: int = 0  # mean size of a record of the last batch (0: none seen yet)
+
+    def next_records(self) -> int:
+        if not self.record_bytes:
+            return self.max_records
+        return max(1, min(self.max_records, self.max_bytes // self.record_bytes))
+
+    def fetched(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
+        if records:
+            size = sum(r.serialized_value_size + max(r.serialized_key_size, 0) for r in records)
+            self.record_bytes = size // len(records) + HEADER_ALLOWANCE
+
+
 # Records applied since the heap was last trimmed, below which catching up does not trim (a live
 # consumer catches up many times a second; a drained backlog is what leaves a large free heap).
 TRIM_AFTER_RECORDS = 10_000
@@ -217,6 +246,7 @@ class ConsumerRunner:
         self.rewinds = 0  # partitions read again from their start (told of a wipe, or found past the end)
         self._ahead: asyncio.Task[_Fetched] | None = None  # the next batch, fetched while one is applied
         self._trim = TrimWhenCaughtUp()
+        self._bound = BatchBound(batch_max)
 
     def rewind(self) -> None:
         """The broker lost its log: read every assigned partition again from its start.
@@ -272,8 +302,9 @@ class ConsumerRunner:
 
     async def _fetch(self, consumer: AIOKafkaConsumer) -> _Fetched:
         generation = self.generation
-        batch = await consumer.getmany(timeout_ms=200, max_records=self.batch_max)
+        batch = await consumer.getmany(timeout_ms=200, max_records=self._bound.next_records())
         records = [r for recs in batch.values() for r in recs]
+        self._bound.fetched(records)
         decoded: list[_Decoded] = []
         for i in range(0, len(records), _DECODE_SLICE):
             if i:
