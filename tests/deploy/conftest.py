@@ -88,24 +88,28 @@ def of_kind(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
 
 def public_routes(objects: list[dict[str, Any]]) -> dict[str, str]:
     """Path prefix (no trailing slash) -> the Service it is sent to, from the HTTPRoutes or the
-    Ingresses an overlay renders (a prefix routed twice fails)."""
+    Ingresses an overlay renders (a prefix routed twice fails). An exact match is keyed "=" + its
+    path ("=/" is the root page alone), so it is never mistaken for a prefix: "/" would be a catch-all."""
     routed: dict[str, str] = {}
 
-    def add(path: str, backend: str) -> None:
-        prefix = path.rstrip("/") or "/"
-        assert prefix not in routed, f"{prefix} routed twice"
-        routed[prefix] = backend
+    def add(kind: str, path: str, backend: str) -> None:
+        if kind == "Exact":
+            key = "=" + path
+        else:
+            assert kind in ("PathPrefix", "Prefix"), f"{path}: match type {kind} is neither exact nor a prefix"
+            key = path.rstrip("/") or "/"
+        assert key not in routed, f"{key} routed twice"
+        routed[key] = backend
 
     for route in of_kind(objects, "HTTPRoute"):
         for rule in route["spec"]["rules"]:
             (backend,) = rule["backendRefs"]
             for match in rule["matches"]:
-                if match["path"]["type"] == "PathPrefix":
-                    add(match["path"]["value"], backend["name"])
+                add(match["path"]["type"], match["path"]["value"], backend["name"])
     for ing in of_kind(objects, "Ingress"):
         for rule in ing["spec"]["rules"]:
             for p in rule["http"]["paths"]:
-                add(p["path"], p["backend"]["service"]["name"])
+                add(p["pathType"], p["path"], p["backend"]["service"]["name"])
     return routed
 
 

@@ -105,10 +105,13 @@ def test_every_page_the_console_serves_is_routed_to_it_and_its_probes_are_not(ov
     routed = public_routes(build(overlay))
     served = _console_paths()
     assert {"/board", "/wall/ticket", "/login/oidc/callback", "/admin/rules"} <= served
-    for path in served - {"/", "/healthz", "/readyz"}:  # "/" would be a catch-all
+    assert "/" in served
+    # the root page by an exact match: a "/" prefix would be a catch-all
+    assert routed.get("=/") == "console", f"{overlay}: / reaches no console (an Exact match of /)"
+    for path in served - {"/", "/healthz", "/readyz"}:
         prefix = "/" + path.split("/")[1]
         assert routed.get(prefix) == "console", f"{overlay}: {path} reaches no console"
-    assert not {"/healthz", "/readyz", "/"} & set(routed)
+    assert not {"/healthz", "/readyz", "/", "=/healthz", "=/readyz"} & set(routed)
 
 
 def test_replicas_share_sessions_in_the_consoles_own_database(overlay: str) -> None:
