@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install lock promtool contracts chromium run test test-matrix lint typecheck unit integration e2e reliability fuzz demo bench token clean
+.PHONY: install lock promtool contracts chromium run test test-matrix lint typecheck unit integration e2e reliability fuzz demo bench screenshots token clean
 
 # Every package comes from the lock, pinned and hash-checked (requirements/dev.txt, written by
 # `make lock`); the local packages follow without dependencies and without build isolation (the build
@@ -145,6 +145,12 @@ fuzz: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# The README's board and wall images (docs/images/), taken by the console's browser test from a real
+# run; a plain test run never writes them. Commit what changed.
+screenshots: $(STAMP) chromium
+	README_SCREENSHOTS=1 $(BIN)/pytest -q -p no:cacheprovider tests/e2e/test_console_browser.py \
+	  -k test_publish_share_and_watch_the_wall_move
 
 # Private signing keys for `docker compose` (.env) and the dev Kubernetes overlay (its
 # signing-keys.env); both git-ignored, never overwritten. `make run` needs none (dev mode).

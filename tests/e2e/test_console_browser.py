@@ -6,7 +6,8 @@ an admin publishes for team A through the dev login; an employee of team A sees 
 it (the share intent is intercepted: it carries the tracked link); an employee of team B never sees
 it; a click on the tracked link moves the wall's leaderboard, live, without a reload. axe-core finds
 no serious or critical WCAG violation on any page; every page is photographed at desktop and phone
-width (test-artifacts/console/, git-ignored).
+width (test-artifacts/console/, git-ignored); `make screenshots` also writes the README's board and
+wall images into docs/images/ (README_SCREENSHOTS=1).
 """
 
 from __future__ import annotations
@@ -189,6 +190,7 @@ async def test_publish_share_and_watch_the_wall_move(
     alice = await logged_in(chromium, base, new_tenant, "alice", "employee", "team-a", "Alice A.")
     assert title in await alice.inner_text("main")
     await check_page(alice, "board")
+    await browser.readme_image(alice, "board")
     intents: list[str] = []
 
     async def intercept(route: Any) -> None:
@@ -310,6 +312,7 @@ async def test_publish_share_and_watch_the_wall_move(
         raise AssertionError(f"the wall did not move: {await diagnose(console_stack, new_tenant, wall)}") from e
     assert await wall.evaluate("window.__notReloaded === true")
     await browser.screenshots(wall, "wall-after-click")
+    await browser.readme_image(wall, "wall")
 
     # a dropped stream (gamification restarts): the wall reconnects with a fresh ticket by itself
     console_stack.services.process("gamification").restart()

@@ -13,6 +13,10 @@ ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
 AXE = ROOT / "tools" / "console-assets" / "node_modules" / "axe-core" / "axe.min.js"
 ARTIFACTS = ROOT / "test-artifacts" / "console"
+# The README's two images (committed): written only when asked (`make screenshots` sets this), so a
+# normal test run never dirties the tree.
+README_IMAGES = ROOT / "docs" / "images"
+README_IMAGES_ENV = "README_SCREENSHOTS"
 # Root cannot use Chromium's sandbox; the other two keep it from phoning home during a test.
 ROOT_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update"]
 DESKTOP = {"width": 1280, "height": 800}
@@ -65,3 +69,17 @@ async def screenshots(page: Any, name: str) -> list[Path]:
     if before:
         await page.set_viewport_size(before)
     return saved
+
+
+async def readme_image(page: Any, name: str) -> Path | None:
+    """The page's first screen at desktop width as docs/images/console-<name>.png, the README's
+    image, when README_SCREENSHOTS=1; otherwise nothing (None)."""
+    if os.environ.get(README_IMAGES_ENV) != "1":
+        return None
+    before = page.viewport_size
+    await page.set_viewport_size(DESKTOP)
+    path = README_IMAGES / f"console-{name}.png"
+    await page.screenshot(path=str(path))
+    if before:
+        await page.set_viewport_size(before)
+    return path
