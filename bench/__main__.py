@@ -15,6 +15,7 @@ BENCHMARKS: list[str] = [
     "matcher",
     "verdicts",
     "notifications",
+    "console",
 ]
 
 
