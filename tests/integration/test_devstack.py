@@ -87,6 +87,40 @@ def test_embedded_postgres_keeps_data_across_restarts_and_names_a_busy_port(tmp_
     assert not server.is_running()
 
 
+def test_a_new_folder_at_an_old_path_starts_an_empty_cluster(tmp_path: Path) -> None:
+    """A deleted data folder made again at the same path (a test run's temporary folder, `make clean`
+    then `make run`) starts empty: as root the cluster lives elsewhere, named by the path, and an old
+    one used to come back with its data (a stale table broke a compose test)."""
+    import shutil
+
+    async def databases(server: EmbeddedPostgres) -> set[str]:
+        conn = await asyncpg.connect(plain_url(server.database_url("postgres")))
+        try:
+            return {r[0] for r in await conn.fetch("SELECT datname FROM pg_database")}
+        finally:
+            await conn.close()
+
+    folder = tmp_path / "data"
+    server = EmbeddedPostgres(folder, free_port())
+    try:
+        server.start()
+        server.create_database("old_one")
+        assert "old_one" in asyncio.run(databases(server))
+        server.stop()
+        if folder.is_symlink():
+            folder.unlink()
+        else:
+            shutil.rmtree(folder)
+        again = EmbeddedPostgres(folder, server.port)
+        again.start()
+        try:
+            assert "old_one" not in asyncio.run(databases(again))
+        finally:
+            again.stop()
+    finally:
+        server.stop()
+
+
 # -- Kafka (Tansu) -----------------------------------------------------------------------------------
 
 

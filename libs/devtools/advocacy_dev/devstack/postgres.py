@@ -157,6 +157,22 @@ def _forget_orphans(clusters: Path) -> None:
         origin.unlink(missing_ok=True)
 
 
+def _forget_stale(cluster: Path) -> None:
+    """Remove the cluster an earlier folder at the same path left behind (a deleted test folder
+    made again, ``make clean`` then ``make run``): the folder asked for is new, so its server starts
+    from an empty cluster, never from the old one's data. A cluster whose server runs is kept."""
+    import shutil
+
+    pid_file = cluster / "postmaster.pid"
+    try:
+        if pid_file.exists() and _alive(int(pid_file.read_text().split()[0])):
+            return
+    except (OSError, ValueError, IndexError):
+        return
+    shutil.rmtree(cluster, ignore_errors=True)
+    cluster.with_suffix(".log").unlink(missing_ok=True)
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -334,6 +350,8 @@ class EmbeddedPostgres:
             with (clusters / ".lock").open("a") as lock:
                 fcntl.flock(lock, fcntl.LOCK_EX)
                 _forget_orphans(clusters)
+                if not self.asked_data_dir.is_symlink() and not self.asked_data_dir.exists():
+                    _forget_stale(self.data_dir)  # a new folder at an old path starts empty
                 _link(self.asked_data_dir, self.data_dir)
                 (clusters / f"{self.data_dir.name}.origin").write_text(str(self.asked_data_dir))
                 self.data_dir.mkdir(parents=True, exist_ok=True)
