@@ -48,8 +48,8 @@ Token = Annotated[str, Query(min_length=1, max_length=1024, description="The sig
 async def my_preferences(who: EmployeePrincipal, session: SessionDep, page: PageDep) -> Page[PreferenceOut]:
     """What the caller receives, per category and channel (the tenant's default where they chose nothing).
     An admin's call also makes them a recipient of the weekly programme report (ADR 0017)."""
-    start = parse_cursor(page.cursor, as_offset)[0] if page.cursor else 0
     await reports.note_admin(session, who, datetime.now(UTC))
+    start = parse_cursor(page.cursor, as_offset)[0] if page.cursor else 0
     rows = await preferences.mine(session, who.tenant_id, who.sub)
     end = start + page.limit
     return Page[PreferenceOut](
@@ -164,7 +164,7 @@ async def clear_my_quiet_hours(who: EmployeePrincipal, session: SessionDep) -> Q
 async def show_unsubscribe(token: Token, session: SessionDep) -> HTMLResponse:
     """The page behind a message's unsubscribe link (no login): one button that confirms."""
     await unsubscribe.check(session, token)
-    return HTMLResponse(unsubscribe.page(False, token))
+    return HTMLResponse(unsubscribe.page(False, token, await unsubscribe.language(session, token)))
 
 
 @router.post("/unsubscribe", operation_id="cancelSubscription", response_model=Unsubscribed, openapi_extra=NO_LOGIN)
@@ -173,7 +173,7 @@ async def do_unsubscribe(token: Token, request: Request, session: SessionDep) ->
     page's button; no login, the signed token says who. Repeating it changes nothing."""
     done = Unsubscribed.model_validate(await unsubscribe.unsubscribe(session, token))
     if "text/html" in request.headers.get("accept", ""):
-        return HTMLResponse(unsubscribe.page(True, token))
+        return HTMLResponse(unsubscribe.page(True, token, await unsubscribe.language(session, token)))
     return Response(done.model_dump_json(), media_type="application/json")
 
 

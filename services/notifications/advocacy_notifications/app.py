@@ -59,7 +59,7 @@ async def digest_scheduler(runtime: Runtime, stop: asyncio.Event) -> None:
                 async with runtime.sessionmaker() as session, session.begin():
                     await pass_(session, clock(), base_url=s.public_base_url, limit=s.digest_batch)
             except Exception as e:
-                log.warning(f"{name} pass failed", extra={"error": f"{type(e).__name__}: {e}"})
+                log.warning("scheduler pass failed", extra={"pass": name, "error": f"{type(e).__name__}: {e}"})
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), s.digest_interval_seconds)
 
