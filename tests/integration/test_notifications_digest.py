@@ -43,6 +43,9 @@ from tests.support.helpers import eventually
 from tests.support.smtp import Inbox, smtp_server
 
 CONTENT = "/advocacy/content"
+# How long a wait for the worker (a consumer group joining, a batch applied) may take under load: a
+# bound, not a speed claim (the answer comes as soon as it is there).
+SETTLE = 60
 
 
 @dataclass
@@ -198,9 +201,9 @@ async def test_team_a_daily_subscribers_get_one_digest_and_one_click_stops_the_n
     item = f"c-{uuid.uuid4().hex[:8]}"
     await n.publish(content(tenant, item, ["A"], published))
     known = "select count(*) from members where tenant_id = :t"
-    await eventually(lambda: _equals(n.scalar(known, t=tenant), 5), timeout=20, what="members copied")
+    await eventually(lambda: _equals(n.scalar(known, t=tenant), 5), timeout=SETTLE, what="members copied")
     await eventually(
-        lambda: n.scalar("select 1 from content_copies where tenant_id = :t", t=tenant), timeout=20, what="content"
+        lambda: n.scalar("select 1 from content_copies where tenant_id = :t", t=tenant), timeout=SETTLE, what="content"
     )
 
     slot = next_nine(published)
@@ -241,7 +244,7 @@ async def test_team_a_daily_subscribers_get_one_digest_and_one_click_stops_the_n
     await n.publish(content(tenant, second, ["A"], slot + timedelta(hours=1)))
     await eventually(
         lambda: n.scalar("select 1 from content_copies where tenant_id = :t and content_id = :c", t=tenant, c=second),
-        timeout=20,
+        timeout=SETTLE,
         what="second item",
     )
     assert await n.digest_pass(next_nine(slot)) == 1
@@ -280,10 +283,10 @@ async def test_an_unreachable_relay_delays_mail_and_loses_none(
     published = datetime.now(UTC)
     await n.publish(content(tenant, "c-outage", ["A"], published))
     await eventually(
-        lambda: n.scalar("select 1 from content_copies where tenant_id = :t", t=tenant), timeout=20, what="content"
+        lambda: n.scalar("select 1 from content_copies where tenant_id = :t", t=tenant), timeout=SETTLE, what="content"
     )
     await eventually(
-        lambda: n.scalar("select 1 from members where tenant_id = :t", t=tenant), timeout=20, what="member"
+        lambda: n.scalar("select 1 from members where tenant_id = :t", t=tenant), timeout=SETTLE, what="member"
     )
     slot = next_nine(published)
     down = n.settings.model_copy(update={"smtp_port": free_port()})  # nothing listens there
@@ -353,11 +356,11 @@ async def test_a_kill_before_the_send_sends_once_and_after_it_may_send_twice(
     await n.publish(content(tenant, "c-kill", ["A"], published))
     await eventually(
         lambda: _equals(n.scalar("select count(*) from members where tenant_id = :t", t=tenant), 2),
-        timeout=20,
+        timeout=SETTLE,
         what="members",
     )
     await eventually(
-        lambda: n.scalar("select 1 from content_copies where tenant_id = :t", t=tenant), timeout=20, what="content"
+        lambda: n.scalar("select 1 from content_copies where tenant_id = :t", t=tenant), timeout=SETTLE, what="content"
     )
     slot = next_nine(published)
     async with n.runtime.sessionmaker() as session, session.begin():
@@ -401,11 +404,11 @@ async def test_a_hard_bounce_suppresses_the_address_and_an_opt_out_stops_queued_
     await n.publish(content(tenant, "c-one", ["A"], published))
     await eventually(
         lambda: _equals(n.scalar("select count(*) from members where tenant_id = :t", t=tenant), 3),
-        timeout=20,
+        timeout=SETTLE,
         what="members",
     )
     await eventually(
-        lambda: n.scalar("select 1 from content_copies where tenant_id = :t", t=tenant), timeout=20, what="content"
+        lambda: n.scalar("select 1 from content_copies where tenant_id = :t", t=tenant), timeout=SETTLE, what="content"
     )
     slot = next_nine(published)
     async with n.runtime.sessionmaker() as session, session.begin():
@@ -413,7 +416,7 @@ async def test_a_hard_bounce_suppresses_the_address_and_an_opt_out_stops_queued_
     # before the sender runs, jo is deactivated in the directory: her queued digest never goes
     await n.publish(person("jo", tenant, "A", active=False))
     state = "select state from messages where tenant_id = :t and employee_id = :e"
-    await eventually(lambda: _equals(n.scalar(state, t=tenant, e="jo"), "cancelled"), timeout=20, what="cancelled")
+    await eventually(lambda: _equals(n.scalar(state, t=tenant, e="jo"), "cancelled"), timeout=SETTLE, what="cancelled")
     assert await mail.deliver_pending(n.runtime.sessionmaker, n.settings, clock=lambda: slot) == 1  # kim's
     assert await n.scalar(state, t=tenant, e="bounce-ivy") == "failed"
     assert await n.scalar("select count(*) from suppressions where tenant_id = :t", t=tenant) == 1
@@ -422,7 +425,7 @@ async def test_a_hard_bounce_suppresses_the_address_and_an_opt_out_stops_queued_
     await n.publish(content(tenant, "c-two", ["A"], slot + timedelta(hours=1)))
     await eventually(
         lambda: n.scalar("select 1 from content_copies where tenant_id = :t and content_id = 'c-two'", t=tenant),
-        timeout=20,
+        timeout=SETTLE,
         what="second item",
     )
     assert await n.digest_pass(next_nine(slot)) == 1
@@ -442,7 +445,7 @@ async def test_erasure_forgets_the_person_and_their_pending_mail(notifications: 
     await n.publish(new_event(CONTENT, tenant, MemberErased(employee_id="dee", erased_at=datetime.now(UTC))))
     await n.publish(person("dee", tenant, "A"))  # a late directory event brings nothing back
     await eventually(
-        lambda: n.scalar("select 1 from erasures where tenant_id = :t", t=tenant), timeout=20, what="erasure"
+        lambda: n.scalar("select 1 from erasures where tenant_id = :t", t=tenant), timeout=SETTLE, what="erasure"
     )
     await asyncio.sleep(0.5)
     for table in ("members", "preferences", "digest_states", "messages"):
@@ -510,7 +513,7 @@ async def test_a_tenant_override_and_the_readers_language_word_the_composed_dige
             n.scalar("select directory_language from members where tenant_id = :t and employee_id = 'ida'", t=tenant),
             "en-GB",
         ),
-        timeout=20,
+        timeout=SETTLE,
         what="ida's language",
     )
     async with n.client(n.mint(tenant, "ida", "employee")) as c:
@@ -520,11 +523,11 @@ async def test_a_tenant_override_and_the_readers_language_word_the_composed_dige
     await n.publish(content(tenant, "c-de", ["A"], published))
     await eventually(
         lambda: _equals(n.scalar("select count(*) from members where tenant_id = :t", t=tenant), 3),
-        timeout=20,
+        timeout=SETTLE,
         what="members",
     )
     await eventually(
-        lambda: n.scalar("select 1 from content_copies where tenant_id = :t", t=tenant), timeout=20, what="content"
+        lambda: n.scalar("select 1 from content_copies where tenant_id = :t", t=tenant), timeout=SETTLE, what="content"
     )
     slot = next_nine(published)
     assert await n.digest_pass(slot) == 3
@@ -552,7 +555,7 @@ async def test_a_tenant_override_and_the_readers_language_word_the_composed_dige
     await n.publish(content(tenant, "c-de-2", ["A"], slot + timedelta(hours=1)))
     await eventually(
         lambda: n.scalar("select 1 from content_copies where tenant_id = :t and content_id = 'c-de-2'", t=tenant),
-        timeout=20,
+        timeout=SETTLE,
         what="second item",
     )
     assert await n.digest_pass(next_nine(slot)) == 3
@@ -583,7 +586,7 @@ async def test_a_badge_through_the_broker_is_one_notice_by_mail_and_a_redelivery
     tenant = f"t-{uuid.uuid4().hex[:8]}"
     await n.publish(person("gia", tenant, "A"))
     known = "select count(*) from members where tenant_id = :t"
-    await eventually(lambda: _equals(n.scalar(known, t=tenant), 1), timeout=20, what="member copied")
+    await eventually(lambda: _equals(n.scalar(known, t=tenant), 1), timeout=SETTLE, what="member copied")
     now = datetime.now(UTC)
     first = new_event(
         "/advocacy/gamification", tenant, BadgeEarned(employee_id="gia", badge="ten_shares", earned_at=now)
@@ -593,7 +596,7 @@ async def test_a_badge_through_the_broker_is_one_notice_by_mail_and_a_redelivery
     for env in (first, first, again):
         await n.publish(env)
     queued = "select count(*) from messages where tenant_id = :t and category = 'badges'"
-    await eventually(lambda: _equals(n.scalar(queued, t=tenant), 2), timeout=20, what="notices queued")
+    await eventually(lambda: _equals(n.scalar(queued, t=tenant), 2), timeout=SETTLE, what="notices queued")
     await mail.deliver_pending(n.runtime.sessionmaker, n.settings, clock=lambda: now + timedelta(seconds=5))
     got = sorted(str(m["Subject"]) for m in inbox.to(f"gia@{tenant}.example.com"))
     assert got == ["You earned a badge: Streak", "You earned a badge: Ten shares"]
@@ -613,11 +616,11 @@ async def test_several_smtp_sessions_send_each_message_once(notifications: Notif
     await n.publish(content(tenant, "c-many", ["A"], published))
     await eventually(
         lambda: _equals(n.scalar("select count(*) from members where tenant_id = :t", t=tenant), 7),
-        timeout=20,
+        timeout=SETTLE,
         what="members",
     )
     await eventually(
-        lambda: n.scalar("select 1 from content_copies where tenant_id = :t", t=tenant), timeout=20, what="content"
+        lambda: n.scalar("select 1 from content_copies where tenant_id = :t", t=tenant), timeout=SETTLE, what="content"
     )
     slot = next_nine(published)
     async with n.runtime.sessionmaker() as session, session.begin():
