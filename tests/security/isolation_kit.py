@@ -47,7 +47,8 @@ def build_request(op: Operation, values: dict[str, str]) -> tuple[str, dict[str,
     for p in op.params("path"):
         name = p["name"]
         if is_enum(op, p):
-            value = str(resolve(p["schema"], doc)["enum"][0])
+            allowed = [str(v) for v in resolve(p["schema"], doc)["enum"]]
+            value = values[name] if values.get(name) in allowed else allowed[0]  # the first unless one is named
         else:
             if name not in values:
                 raise LookupError(
@@ -67,8 +68,14 @@ def build_request(op: Operation, values: dict[str, str]) -> tuple[str, dict[str,
     return path, query, headers, body
 
 
-async def call(client: httpx.AsyncClient, op: Operation, values: dict[str, str]) -> httpx.Response:
+async def call(
+    client: httpx.AsyncClient, op: Operation, values: dict[str, str], body_override: Any = None
+) -> httpx.Response:
+    """``op`` called with ``values``; its body the schema's minimal one, or ``body_override`` where
+    the minimal body cannot pass validation (a URL, a value the path's enum decides)."""
     path, query, headers, body = build_request(op, values)
+    if body_override is not None:
+        body = body_override
     kwargs: dict[str, Any] = {"params": query, "headers": headers}
     if body is not None:
         kwargs["json"] = body
