@@ -39,8 +39,8 @@ from advocacy_common.events.gamification import (
     RewardFulfilled,
 )
 from advocacy_common.migrations import upgrade
-from advocacy_notifications.domain import Category, Channel, Frequency
-from advocacy_notifications.features import inbound, mail, notices, preferences
+from advocacy_notifications.domain import Category, Channel, Frequency, Language
+from advocacy_notifications.features import inbound, mail, notices, preferences, wording
 
 CONTENT, GAMIFICATION = "/advocacy/content", "/advocacy/gamification"
 Sessions = async_sessionmaker[AsyncSession]
@@ -104,9 +104,11 @@ async def people(sm: Sessions, tenant: str, *names: str, team: str = "red") -> N
 
 async def test_each_event_tells_the_right_person_once(sm: Sessions) -> None:
     t = f"t-{uuid.uuid4().hex[:8]}"
-    await people(sm, t, "eve", "ann", "bob")
+    await people(sm, t, "eve", "ann", "bob", "dora")
     now = datetime.now(UTC)
-    events = [
+    async with sm() as s, s.begin():  # dora reads German (PUT /v1/notifications/language)
+        await wording.set_member_language(s, t, "dora", Language.de, now)
+    events: list[Envelope[Any]] = [
         new_event(
             CONTENT,
             t,
@@ -132,6 +134,7 @@ async def test_each_event_tells_the_right_person_once(sm: Sessions) -> None:
             CoachingReplied(request_id="r1", reply_id="x1", requester_id="ann", coach_id="cora", replied_at=now),
         ),
         new_event(GAMIFICATION, t, BadgeEarned(employee_id="ann", badge="ten_shares", earned_at=now)),
+        new_event(GAMIFICATION, t, BadgeEarned(employee_id="dora", badge="first_share", earned_at=now)),
         new_event(
             GAMIFICATION,
             t,
@@ -147,13 +150,17 @@ async def test_each_event_tells_the_right_person_once(sm: Sessions) -> None:
         ("ann", "badges", "You earned a badge: Ten shares"),
         ("ann", "coaching", "A coach replied to your question"),
         ("bob", "rewards", "Your reward is on its way: A mug"),
+        ("dora", "badges", "Sie haben ein Abzeichen erhalten: Erster geteilter Beitrag"),
         ("eve", "suggestions", "Your suggestion was approved: Idea <1>"),
         ("eve", "suggestions", "Your suggestion was not approved: Idea 2"),
     ]
     assert all(m.recipient == address(t, m.employee_id) and m.state == "pending" for m in got)
-    rejected = got[4]
+    rejected = got[5]
     assert "off-brand" in rejected.body_text and "Hello Eve," in rejected.body_text
-    assert "Idea &lt;1&gt;" in got[3].body_html  # an admin's title, escaped in HTML
+    assert "Idea &lt;1&gt;" in got[4].body_html  # an admin's title, escaped in HTML
+    german = got[3]
+    assert german.body_text.startswith("Hallo Dora,") and "Abbestellen: " in german.body_text
+    assert '<html lang="de">' in german.body_html
     # every notice can be unsubscribed from in one click (RFC 8058), its own category only
     assert all(m.headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click" for m in got)
 

@@ -102,8 +102,22 @@ def test_clean_bounds_and_flattens() -> None:
 
 
 def test_an_anonymous_person_is_a_colleague() -> None:
-    assert chat.badge_segments(None, "b")[0] == ("A colleague", False)
-    assert chat.badge_segments("   ", "b")[0] == ("A colleague", False)
+    assert chat.badge_segments(None, "b")[0] == ("A colleague earned the ", False)
+    assert chat.badge_segments("   ", "b")[0] == ("A colleague earned the ", False)
+
+
+def test_the_channel_is_written_in_the_tenants_language_with_names_set_apart() -> None:
+    # the name and the badge stay segments of their own (escaped by the receiver's rules), the
+    # words around them are German; a known badge has a German title, another keeps its own
+    assert chat.badge_segments("Ann {{ 7*7 }}", "first_share", "de") == [
+        ("Ann {{ 7*7 }}", True),
+        (" hat das Abzeichen ", False),
+        ("Erster geteilter Beitrag", True),
+        (" erhalten.", False),
+    ]
+    assert chat.slack(chat.badge_segments(None, "spring_hero", "de"))["text"] == (
+        "Eine Kollegin oder ein Kollege hat das Abzeichen Spring hero erhalten."
+    )
 
 
 def test_a_stored_url_is_shown_masked() -> None:

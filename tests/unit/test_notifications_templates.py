@@ -6,6 +6,7 @@ from __future__ import annotations
 import email
 import email.policy
 import logging
+import re
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any
@@ -104,3 +105,48 @@ def test_every_variable_a_built_in_digest_reads_is_in_the_example_an_override_is
             if "{% set" in source:  # the German templates name their words with set: not allowed in overrides
                 continue
             overrides.validate({part: source}, templates.sample("digest", language))
+
+
+# Words German messages share with English ones (loanwords, and CLDR's "AM" in an English time is
+# German's "am" before a date): everything else an English message says must not reach a German one.
+SHARED_WORDS = frozenset({"coach", "coaching", "app", "challenge", "challenges", "in", "minute", "am", "administrator"})
+_WORD = re.compile(r"[A-Za-zÄÖÜäöüß]{2,}")
+
+
+def _words(text: str) -> set[str]:
+    return {w.lower() for w in _WORD.findall(re.sub(r"<[^>]*>", " ", text))}
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+def _built_in(language: str) -> set[str]:
+    prefix = "" if language == templates.DEFAULT_LOCALE else f"{language}/"
+    return {
+        name.removeprefix(prefix)
+        for name in templates._LOADER.list_templates()
+        if name.startswith(prefix) and "/" not in name.removeprefix(prefix)
+    }
+
+
+def test_every_built_in_template_has_a_german_translation() -> None:
+    # the catalogue's rule: every English part has its German part (a missing one is sent in English)
+    assert _built_in("en") - _built_in("de") == set()
+
+
+@pytest.mark.parametrize("name", sorted(templates.SAMPLES))
+def test_every_message_renders_in_both_languages_with_no_english_left_in_the_german(name: str) -> None:
+    ctx = templates.sample(name)
+    data = set().union(*(_words(s) for s in _strings(ctx)))  # titles, names: the sample's, not ours
+    en, de = templates.render(name, ctx, "en"), templates.render(name, ctx, "de")
+    for part in ("subject", "text", "html"):
+        english, german = _words(getattr(en, part)), _words(getattr(de, part))
+        assert english and german, (name, part)
+        assert (english - data - SHARED_WORDS) & german == set(), (name, part)

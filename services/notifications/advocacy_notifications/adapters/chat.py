@@ -22,6 +22,7 @@ import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
+from advocacy_notifications.adapters import templates
 from advocacy_notifications.domain import CHAT_TEXT_MAX, ChatChannel
 
 Segment = tuple[str, bool]
@@ -96,7 +97,9 @@ def badge_label(badge: str) -> str:
     return words[:1].upper() + words[1:]
 
 
-def badge_segments(name: str | None, badge: str) -> list[Segment]:
-    """ "<Name> earned the <Badge> badge." (``name`` None: "A colleague", the person anonymous)."""
-    who: Segment = (name, True) if name and clean(name).strip() else ("A colleague", False)
-    return [who, (" earned the ", False), (badge_label(badge), True), (" badge.", False)]
+def badge_segments(name: str | None, badge: str, locale: str = templates.DEFAULT_LOCALE) -> list[Segment]:
+    """ "<Name> earned the <Badge> badge." in ``locale`` (``chat_badge.line.j2``; ``name`` None: "A
+    colleague", the person anonymous)."""
+    who = name if name and clean(name).strip() else None
+    title = templates.words("badge_title", {"key": badge, "fallback": badge_label(badge)}, locale)
+    return templates.render_line("chat_badge", {"name": who, "badge": title}, locale)

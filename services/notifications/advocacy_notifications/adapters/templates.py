@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -245,6 +246,34 @@ def render(
     text = _part(name, "text", "txt.j2", _TEXT, ctx, override)
     html = _part(name, "html", "html.j2", _HTML, {**ctx, "subject": subject}, override)
     return Rendered(subject, text, html)
+
+
+# A value's place in a line rendered by :func:`render_line` (NUL never comes out of a template file).
+_MARK = re.compile("\x00([0-9]+)\x00")
+
+
+def render_line(name: str, values: Mapping[str, str | None], locale: str = DEFAULT_LOCALE) -> list[tuple[str, bool]]:
+    """A one-line message for a team channel (``<name>.line.j2``, in ``locale``, English where it has
+    no translation) as segments ``(text, bold)``: each of ``values`` is a bold segment of its own,
+    the template's words plain. The values never pass through the template (it sees a marker, or
+    None for a missing value), so the receiver's escaping (adapters/chat.py) sees them whole."""
+    keys = list(values)
+    marks = {k: (f"\x00{i}\x00" if values[k] else None) for i, k in enumerate(keys)}
+    line = " ".join(_part(name, "text", "line.j2", _TEXT, {**marks, "locale": locale_of(locale)}, None).split())
+    parts = _MARK.split(line)
+    segments: list[tuple[str, bool]] = []
+    for i, part in enumerate(parts):
+        if i % 2:
+            segments.append((str(values[keys[int(part)]]), True))
+        elif part:
+            segments.append((part, False))
+    return segments
+
+
+def words(name: str, context: Mapping[str, Any], locale: str = DEFAULT_LOCALE) -> str:
+    """A few words (``<name>.line.j2``) in ``locale``, English where there is no translation: a
+    badge's title (``badge_title``, from its key and the English ``fallback``)."""
+    return " ".join(_part(name, "text", "line.j2", _TEXT, {**context, "locale": locale_of(locale)}, None).split())
 
 
 def render_page(name: str, context: Mapping[str, Any], locale: str = DEFAULT_LOCALE) -> str:

@@ -56,6 +56,7 @@ from advocacy_notifications.adapters import chat as payloads
 from advocacy_notifications.adapters.tombstones import TOMBSTONES
 from advocacy_notifications.db import ChatChannelRow, ChatMessage, Member
 from advocacy_notifications.domain import Announce, ChatChannel, MessageState
+from advocacy_notifications.features import wording
 from advocacy_notifications.settings import NotificationsSettings
 
 log = logging.getLogger("advocacy.notifications.chat")
@@ -237,12 +238,14 @@ async def badge_earned(session: AsyncSession, env: Envelope[BadgeEarned], now: d
     if how is Announce.not_at_all:
         return 0
     name = person.name if how is Announce.named and person is not None else None
+    # a team channel is the tenant's: it reads the tenant's language (ADR 0018)
+    language = await wording.tenant_language(session, env.tenant_id)
     return await queue(
         session,
         env.tenant_id,
         key=lambda ch: domain.badge_key(d.employee_id, d.badge, ch),
         category="badge",
-        segments=payloads.badge_segments(name, d.badge),
+        segments=payloads.badge_segments(name, d.badge, language.value),
         employee_id=d.employee_id,
         now=now,
         emoji="🏅",

@@ -122,6 +122,9 @@ async def _queue(session: AsyncSession, m: Member, notice: Notice, p: _Pass, now
     unsubscribe = digests.unsubscribe_url(p.base_url, p.key, m.tenant_id, m.employee_id, notice.category)
     context = {**notice.context, "name": m.name, "unsubscribe_url": unsubscribe, "time_zone": p.quiet.zone}
     language = p.wording.language(m.employee_id)
+    if "badge_key" in context:
+        title = {"key": context["badge_key"], "fallback": context["badge"]}
+        context["badge"] = templates.words("badge_title", title, language)
     parts = templates.render(notice.template, context, language, p.wording.override(notice.template, language))
     return await mail.queue(
         session,
@@ -212,11 +215,12 @@ async def on_event(session: AsyncSession, env: Envelope[Any], now: datetime | No
         notice = Notice(Category.coaching, "coaching_replied", domain.notice_key(env.id, d.requester_id), {})
         await notify(session, t, d.requester_id, notice, now=now)
     elif isinstance(d, BadgeEarned):
-        context = {"badge": domain.badge_title(d.badge)}
+        # the title in the reader's language (:func:`_queue`): gamification's badges have German ones
+        context = {"badge": domain.badge_title(d.badge), "badge_key": d.badge}
         notice = Notice(Category.badges, "badge_earned", domain.notice_key(env.id, d.employee_id), context)
         await notify(session, t, d.employee_id, notice, now=now)
     elif isinstance(d, RewardFulfilled):
-        context = {"reward": _quote(d.reward_name) or "your reward"}
+        context = {"reward": _quote(d.reward_name)}  # none: the template words it in the reader's language
         notice = Notice(Category.rewards, "reward_fulfilled", domain.notice_key(env.id, d.employee_id), context)
         await notify(session, t, d.employee_id, notice, now=now)
     elif isinstance(d, ChallengeWon):
