@@ -59,9 +59,11 @@ async def test_outside_the_target_team_a_share_is_refused_and_earns_nothing(stac
             me = (await gam.get("/v1/points/me")).json()
             return me if len(me["items"]) == 2 else None
 
+        # one answer is one snapshot (features.points.my_points): the total agrees with the entries
         me = await eventually(both_scored, timeout=15, what="ann's two shares in her ledger")
-        assert me["points"] == 10
-        assert sorted(i["points"] for i in me["items"]) == [0, 10]
+        ledger = [(i["points"], i["reason"], i["rule_version"], i["capped"], i["occurred_at"]) for i in me["items"]]
+        assert me["points"] == 10, (me["points"], ledger)
+        assert sorted(i["points"] for i in me["items"]) == [0, 10], ledger
         assert {i["content_id"] for i in me["items"]} == {for_all["id"]}  # nothing for team B's item
 
     async with stack.client("gamification", stack.token(t, "boss", "admin")) as gam_admin:

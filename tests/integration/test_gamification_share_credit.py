@@ -5,6 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from advocacy_common.pagination import PageParams
+from advocacy_gamification.db import TOTALS
+from advocacy_gamification.features.points import my_points
 from tests.integration.test_gamification_support import Gam, gam, gam_url, share
 
 __all__ = ["gam", "gam_url"]  # fixtures
@@ -45,3 +50,45 @@ async def test_a_tenant_may_credit_every_network_and_simulate_shows_either(gam: 
     assert (await points_of(gam, t, "cat"))["points"] == 20  # the earlier repeats keep their 0: never re-scored
     r = await admin.post("/v1/rules/simulate", params={"window": "week"}, json={})  # the default: once per item
     assert [(i["points"], i["current_points"]) for i in r.json()["items"]] == [(10, 20)]
+
+
+class CommitAfterTotals:
+    """A session that lets a consumer batch commit right after the caller's read of
+    ``points_totals`` and before its next statement: the moment a poll of ``GET /v1/points/me``
+    raced the consumer in the e2e run that failed (tests/e2e/test_share_eligibility.py)."""
+
+    def __init__(self, session: AsyncSession, gam: Gam, *batch: Any) -> None:
+        self.session = session
+        self.gam = gam
+        self.batch = batch
+        self.committed = False
+
+    async def _after(self, stmt: Any) -> None:
+        if not self.committed and TOTALS in getattr(stmt, "get_final_froms", lambda: [])():
+            self.committed = True
+            await self.gam.apply(*self.batch)
+
+    async def scalar(self, stmt: Any, *args: Any, **kw: Any) -> Any:
+        out = await self.session.scalar(stmt, *args, **kw)
+        await self._after(stmt)
+        return out
+
+    async def execute(self, stmt: Any, *args: Any, **kw: Any) -> Any:
+        out = await self.session.execute(stmt, *args, **kw)
+        await self._after(stmt)
+        return out
+
+
+async def test_my_points_are_the_sum_of_the_entries_shown_even_as_a_batch_commits(gam: Gam, new_tenant: str) -> None:
+    """The figures and the entries of "my points" come from one snapshot: a batch that commits
+    while they are read is in all of them or in none (it was in the entries only: 0 points shown
+    beside a 10-point share)."""
+    t = new_tenant
+    async with gam.sm() as session, session.begin():  # as SessionDep: one transaction per request
+        racing = CommitAfterTotals(session, gam, share(t, "ann", content="news"), share(t, "ann", content="news"))
+        me = await my_points(racing, t, "ann", PageParams(limit=50, cursor=None))  # type: ignore[arg-type]
+    assert racing.committed
+    assert me["points"] == sum(i["points"] for i in me["items"]), me
+    assert me["balance"] == sum(i["balance_change"] for i in me["items"]), me
+    after = await points_of(gam, t, "ann")  # the next read sees the batch whole
+    assert (after["points"], sorted(i["points"] for i in after["items"])) == (10, [0, 10])

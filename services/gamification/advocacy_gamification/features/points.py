@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from advocacy_common import audit
+from advocacy_common.db import one_snapshot
 from advocacy_common.errors import Conflict, NotFound
 from advocacy_common.pagination import PageParams, as_int, encode_cursor, parse_cursor
 from advocacy_gamification.adapters.ledger import reverse, unreversed_awards
@@ -35,6 +36,9 @@ def entry_out(r: Any) -> dict[str, Any]:
 
 
 async def my_points(session: AsyncSession, tenant_id: str, employee_id: str, page: PageParams) -> dict[str, Any]:
+    """The caller's balance, points and a page of entries, read from one snapshot: the figures are
+    the sums of the entries, even while a consumer batch commits between the reads."""
+    await one_snapshot(session)
     balance = await session.scalar(
         sa.select(BALANCES.c.balance).where(BALANCES.c.tenant_id == tenant_id, BALANCES.c.employee_id == employee_id)
     )
