@@ -13,32 +13,24 @@ import asyncio
 import os
 import signal
 import sys
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import orjson
 import pytest
 import sqlalchemy as sa
-from aiokafka import AIOKafkaProducer
 
-from advocacy_common.db import make_engine
 from advocacy_common.errors import Unprocessable
 from advocacy_common.events import Envelope, new_event
 from advocacy_common.events.content import MemberErased, MemberUpdated
 from advocacy_common.events.gamification import BadgeEarned
-from advocacy_common.kafka import make_producer
-from advocacy_common.migrations import upgrade
-from advocacy_common.runtime import Runtime
-from advocacy_notifications.app import create_app
 from advocacy_notifications.features import chat
-from advocacy_notifications.settings import NotificationsSettings
 from tests.support.helpers import eventually
-from tests.support.webhooks import serve
+from tests.support.notifications import Notifications, equals, running_notifications
+from tests.support.webhooks import read_body, serve
 
 CONTENT = "/advocacy/content"
 GAMIFICATION = "/advocacy/gamification"
@@ -56,13 +48,7 @@ class Hook:
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            msg = await receive()
-            body += msg.get("body", b"")
-            if not msg.get("more_body"):
-                break
-        self.received.append(orjson.loads(body))
+        self.received.append(orjson.loads(await read_body(receive)))
         status = self.script.pop(0) if self.script else 200
         headers = [(b"retry-after", self.retry_after.encode())] if status == 429 else []
         answer = b"no_service" if status == 404 else b"ok"
@@ -70,70 +56,13 @@ class Hook:
         await send({"type": "http.response.body", "body": answer})
 
 
-@dataclass
-class Notifications:
-    app: Any
-    runtime: Runtime
-    settings: NotificationsSettings
-    producer: AIOKafkaProducer
-    mint: Callable[..., str]
-    engine: Any
-
-    def admin(self, tenant: str) -> httpx.AsyncClient:
-        return httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=self.app),
-            base_url="http://notifications.test",
-            headers={"Authorization": f"Bearer {self.mint(tenant, 'boss', 'admin')}"},
-            timeout=10,
-        )
-
-    async def publish(self, env: Envelope[Any]) -> None:
-        await asyncio.wait_for(
-            self.producer.send_and_wait(env.topic, env.value(), key=env.key.encode(), headers=env.headers()), 10
-        )
-
-    async def scalar(self, sql: str, **params: Any) -> Any:
-        async with self.engine.connect() as conn:
-            return await conn.scalar(sa.text(sql), params)
-
-    async def deliver(self, now: datetime, settings: NotificationsSettings | None = None) -> int:
-        return await chat.deliver_pending(self.runtime.sessionmaker, settings or self.settings, clock=lambda: now)
-
-
 @pytest.fixture(scope="module")
 async def notifications(
     pg: Any, private_broker: Any, dev_keys: Any, mint: Callable[..., str]
 ) -> AsyncIterator[Notifications]:
-    url = pg.create_database(f"notifications_{uuid.uuid4().hex[:10]}")
-    await asyncio.to_thread(upgrade, "advocacy_notifications", url)
-    settings = NotificationsSettings(
-        database_url=url,
-        kafka_bootstrap_servers=private_broker.bootstrap,
-        dev_mode=True,
-        jwt_jwks_path=str(dev_keys.jwks_path),
-        log_json=False,
-        log_level="WARNING",
-        webhook_allow_private=True,  # the receivers listen on loopback
-        # the test drives the senders itself, with its clock
-        digest_interval_seconds=3600,
-        send_interval_seconds=3600,
-        webhook_interval_seconds=3600,
-    )
-    app = create_app(settings)
-    producer = make_producer(private_broker.bootstrap)
-    await producer.start()
-    engine = make_engine(url)
-    try:
-        async with app.router.lifespan_context(app):
-            runtime: Runtime = app.state.runtime
-            deadline = time.monotonic() + 30
-            while not (runtime.consumers and all(c.connected for c in runtime.consumers)):
-                assert time.monotonic() < deadline, "notifications consumers did not start"
-                await asyncio.sleep(0.05)
-            yield Notifications(app, runtime, settings, producer, mint, engine)
-    finally:
-        await producer.stop()
-        await engine.dispose()
+    # the receivers listen on loopback
+    async with running_notifications(pg, private_broker, dev_keys, mint, webhook_allow_private=True) as n:
+        yield n
 
 
 def member(tenant: str, employee: str, *, name: str, leaderboard: str = "ranked") -> Envelope[Any]:
@@ -164,7 +93,7 @@ async def known(n: Notifications, tenant: str, employee: str) -> None:
 
 async def queued(n: Notifications, tenant: str, count: int) -> None:
     sql = "select count(*) from chat_messages where tenant_id = :t"
-    await eventually(lambda: _equals(n.scalar(sql, t=tenant), count), timeout=20, what=f"{count} chat messages")
+    await eventually(lambda: equals(n.scalar(sql, t=tenant), count), timeout=20, what=f"{count} chat messages")
 
 
 async def test_a_badge_earned_posts_one_slack_and_one_teams_payload(notifications: Notifications) -> None:
@@ -186,8 +115,8 @@ async def test_a_badge_earned_posts_one_slack_and_one_teams_payload(notification
         await n.publish(badge(tenant, "ann"))
         await queued(n, tenant, 2)
         now = datetime.now(UTC) + timedelta(seconds=1)
-        assert await n.deliver(now) == 2
-        assert await n.deliver(now) == 0
+        assert await n.chat_pass(now) == 2
+        assert await n.chat_pass(now) == 0
 
         (slack_body,) = slack_hook.received
         (teams_body,) = teams_hook.received
@@ -212,7 +141,7 @@ async def test_a_badge_earned_posts_one_slack_and_one_teams_payload(notification
         await queued(n, tenant, 4)
         await asyncio.sleep(0.5)  # the hidden one's turn has passed too
         assert await n.scalar("select count(*) from chat_messages where tenant_id = :t", t=tenant) == 4
-        assert await n.deliver(now) == 2
+        assert await n.chat_pass(now) == 2
         assert [b["text"] for b in slack_hook.received[1:]] == ["A colleague earned the First share badge."]
         assert len(teams_hook.received) == 2
 
@@ -221,8 +150,8 @@ async def test_a_badge_earned_posts_one_slack_and_one_teams_payload(notification
         await queued(n, tenant, 6)
         await n.publish(member(tenant, "ann", name="Ann <Lee> & *co*", leaderboard="hidden"))
         sql = "select count(*) from chat_messages where tenant_id = :t and state = 'cancelled'"
-        await eventually(lambda: _equals(n.scalar(sql, t=tenant), 2), timeout=20, what="cancelled")
-        assert await n.deliver(now) == 0
+        await eventually(lambda: equals(n.scalar(sql, t=tenant), 2), timeout=20, what="cancelled")
+        assert await n.chat_pass(now) == 0
 
         # the person's data export lists what the channels were told about them
         async with n.admin(tenant) as c:
@@ -243,7 +172,7 @@ async def test_a_badge_earned_posts_one_slack_and_one_teams_payload(notification
         # erasure: every message about the person goes
         await n.publish(new_event(CONTENT, tenant, MemberErased(employee_id="ann", erased_at=datetime.now(UTC))))
         sql = "select count(*) from chat_messages where tenant_id = :t and employee_id = 'ann'"
-        await eventually(lambda: _equals(n.scalar(sql, t=tenant), 0), timeout=20, what="erased")
+        await eventually(lambda: equals(n.scalar(sql, t=tenant), 0), timeout=20, what="erased")
 
 
 async def test_a_webhook_url_is_checked_when_saved_and_when_posted_to(notifications: Notifications) -> None:
@@ -286,7 +215,7 @@ async def test_a_webhook_url_is_checked_when_saved_and_when_posted_to(notificati
         await n.publish(badge(tenant, "bo"))
         await queued(n, tenant, 2)
         now = datetime.now(UTC) + timedelta(seconds=1)
-        assert await n.deliver(now, strict) == 0
+        assert await n.chat_pass(now, strict) == 0
     assert hook.received == []
     async with n.engine.connect() as conn:
         rows = (
@@ -317,17 +246,17 @@ async def test_retries_honour_retry_after_a_4xx_is_permanent_and_removal_cancels
             async with n.engine.connect() as conn:
                 return (await conn.execute(sa.text(state), {"t": tenant, "c": channel})).one()
 
-        assert await n.deliver(t0) == 0
+        assert await n.chat_pass(t0) == 0
         teams = await row("teams")  # 404: the URL was revoked; permanent, with Teams' reason
         assert (teams.state, teams.attempts, teams.last_error) == ("failed", 1, "HTTP 404: no_service")
         slack = await row("slack")  # 503: again in 30 s
         assert (slack.state, slack.attempts, slack.next_attempt_at) == ("pending", 1, t0 + timedelta(seconds=30))
-        assert await n.deliver(t0 + timedelta(seconds=29)) == 0 and len(slack_hook.received) == 1  # not yet
+        assert await n.chat_pass(t0 + timedelta(seconds=29)) == 0 and len(slack_hook.received) == 1  # not yet
         t1 = t0 + timedelta(seconds=30)
-        assert await n.deliver(t1) == 0
+        assert await n.chat_pass(t1) == 0
         slack = await row("slack")  # 429 with Retry-After: 120 -> 120 s rather than the 60 s of the backoff
         assert (slack.state, slack.attempts, slack.next_attempt_at) == ("pending", 2, t1 + timedelta(seconds=120))
-        assert await n.deliver(t1 + timedelta(seconds=120)) == 1
+        assert await n.chat_pass(t1 + timedelta(seconds=120)) == 1
         assert (await row("slack")).state == "sent" and len(slack_hook.received) == 3
         assert len(teams_hook.received) == 1
 
@@ -340,7 +269,7 @@ async def test_retries_honour_retry_after_a_4xx_is_permanent_and_removal_cancels
             assert [x["channel"] for x in (await c.get("/v1/notifications/channels")).json()] == ["teams"]
         sql = "select state from chat_messages where tenant_id = :t and channel = 'slack' and dedupe_key like '%ten_shares%'"
         assert await n.scalar(sql, t=tenant) == "cancelled"
-        assert await n.deliver(t1 + timedelta(seconds=121)) == 1  # the Teams one
+        assert await n.chat_pass(t1 + timedelta(seconds=121)) == 1  # the Teams one
         assert len(slack_hook.received) == 3 and len(teams_hook.received) == 2
 
 
@@ -360,7 +289,7 @@ async def test_a_failing_channel_costs_a_pass_one_attempt_and_holds_up_no_other(
         await queued(n, down, 6)
         await queued(n, up, 2)
         now = datetime.now(UTC) + timedelta(seconds=1)
-        assert await n.deliver(now) == 2  # the healthy tenant's two
+        assert await n.chat_pass(now) == 2  # the healthy tenant's two
     # one attempt per failing channel (Slack's and Teams' URLs are the same receiver here), not six
     assert len(down_hook.received) == 2 and len(up_hook.received) == 2
     tried = "select count(*) from chat_messages where tenant_id = :t and attempts = 1"
@@ -435,14 +364,10 @@ async def test_a_kill_before_the_post_posts_once_and_after_it_at_most_twice(noti
         assert len(received()) == 1 and await n.scalar(pending, t=tenant) == 2
         first = received()[0]
         # the next pass posts both; the one in the window goes a second time, and no more
-        assert await n.deliver(now) == 2
+        assert await n.chat_pass(now) == 2
         assert await n.scalar(pending, t=tenant) == 0
-        assert await n.deliver(now) == 0
+        assert await n.chat_pass(now) == 0
         assert sorted((len(slack_hook.received), len(teams_hook.received))) == [1, 2]
         assert sum(b == first for b in received()) == 2
         sent = "select count(*) from chat_messages where tenant_id = :t and state = 'sent'"
         assert await n.scalar(sent, t=tenant) == 2
-
-
-async def _equals(value: Any, expected: Any) -> bool:
-    return bool(await value == expected)

@@ -14,70 +14,30 @@ import asyncio
 import os
 import signal
 import sys
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 import pytest
 import sqlalchemy as sa
-from aiokafka import AIOKafkaProducer
 
-from advocacy_common.db import make_engine
 from advocacy_common.events import Envelope, new_event
 from advocacy_common.events.content import Audience, ContentPublished, MemberErased, MemberProvisioned
-from advocacy_common.kafka import make_producer
-from advocacy_common.migrations import upgrade
-from advocacy_common.runtime import Runtime
 from advocacy_dev.devstack.net import free_port
 from advocacy_notifications.adapters import links
-from advocacy_notifications.app import create_app
-from advocacy_notifications.features import digests, mail
-from advocacy_notifications.settings import NotificationsSettings
+from advocacy_notifications.adapters.smtp import RelayUnavailable
+from advocacy_notifications.features import mail
 from tests.support.helpers import eventually
+from tests.support.notifications import Notifications, equals, running_notifications
 from tests.support.smtp import Inbox, smtp_server
 
 CONTENT = "/advocacy/content"
 # How long a wait for the worker (a consumer group joining, a batch applied) may take under load: a
 # bound, not a speed claim (the answer comes as soon as it is there).
 SETTLE = 60
-
-
-@dataclass
-class Notifications:
-    app: Any
-    runtime: Runtime
-    settings: NotificationsSettings
-    producer: AIOKafkaProducer
-    mint: Callable[..., str]
-    engine: Any
-
-    def client(self, token: str | None = None) -> httpx.AsyncClient:
-        h = {"Authorization": f"Bearer {token}"} if token else {}
-        return httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=self.app), base_url="http://notifications.test", headers=h, timeout=10
-        )
-
-    async def publish(self, env: Envelope[Any]) -> None:
-        await asyncio.wait_for(
-            self.producer.send_and_wait(env.topic, env.value(), key=env.key.encode(), headers=env.headers()), 10
-        )
-
-    async def scalar(self, sql: str, **params: Any) -> Any:
-        async with self.engine.connect() as conn:
-            return await conn.scalar(sa.text(sql), params)
-
-    async def digest_pass(self, now: datetime) -> int:
-        """The scheduler at ``now`` (the injected clock), then the sender."""
-        async with self.runtime.sessionmaker() as session, session.begin():
-            queued = await digests.compose_due(session, now, base_url="http://notifications.test", limit=1000)
-        await mail.deliver_pending(self.runtime.sessionmaker, self.settings, clock=lambda: now)
-        return queued
 
 
 @pytest.fixture(scope="module")
@@ -95,35 +55,8 @@ def inbox(smtp_port: int) -> Iterator[Inbox]:
 async def notifications(
     pg: Any, private_broker: Any, dev_keys: Any, mint: Callable[..., str], smtp_port: int
 ) -> AsyncIterator[Notifications]:
-    url = pg.create_database(f"notifications_{uuid.uuid4().hex[:10]}")
-    await asyncio.to_thread(upgrade, "advocacy_notifications", url)
-    settings = NotificationsSettings(
-        database_url=url,
-        kafka_bootstrap_servers=private_broker.bootstrap,
-        dev_mode=True,
-        jwt_jwks_path=str(dev_keys.jwks_path),
-        log_json=False,
-        log_level="WARNING",
-        smtp_port=smtp_port,
-        # the test drives the scheduler and the sender itself, with its clock
-        digest_interval_seconds=3600,
-        send_interval_seconds=3600,
-    )
-    app = create_app(settings)
-    producer = make_producer(private_broker.bootstrap)
-    await producer.start()
-    engine = make_engine(url)
-    try:
-        async with app.router.lifespan_context(app):
-            runtime: Runtime = app.state.runtime
-            deadline = time.monotonic() + 30
-            while not (runtime.consumers and all(c.connected for c in runtime.consumers)):
-                assert time.monotonic() < deadline, "notifications consumers did not start"
-                await asyncio.sleep(0.05)
-            yield Notifications(app, runtime, settings, producer, mint, engine)
-    finally:
-        await producer.stop()
-        await engine.dispose()
+    async with running_notifications(pg, private_broker, dev_keys, mint, smtp_port=smtp_port) as n:
+        yield n
 
 
 def person(employee: str, tenant: str, team: str, *, active: bool = True) -> Envelope[Any]:
@@ -184,6 +117,24 @@ def next_nine(after: datetime, days: int = 1) -> datetime:
     return nine + timedelta(days=days - 1)
 
 
+async def digests_queued(n: Notifications, tenant: str, people: list[str], content_id: str) -> datetime:
+    """``people`` of team A choose daily digests and content for team A is published now; once the
+    service has copied both, the digests are composed at the next slot (one each): that slot."""
+    for who in people:
+        await n.publish(person(who, tenant, "A"))
+        await choose(n, tenant, who, "daily")
+    published = datetime.now(UTC)
+    await n.publish(content(tenant, content_id, ["A"], published))
+    members = "select count(*) from members where tenant_id = :t"
+    await eventually(lambda: equals(n.scalar(members, t=tenant), len(people)), timeout=SETTLE, what="members")
+    await eventually(
+        lambda: n.scalar("select 1 from content_copies where tenant_id = :t", t=tenant), timeout=SETTLE, what="content"
+    )
+    slot = next_nine(published)
+    assert await n.compose_digests(slot) == len(people)
+    return slot
+
+
 async def test_team_a_daily_subscribers_get_one_digest_and_one_click_stops_the_next(
     notifications: Notifications, inbox: Inbox
 ) -> None:
@@ -201,7 +152,7 @@ async def test_team_a_daily_subscribers_get_one_digest_and_one_click_stops_the_n
     item = f"c-{uuid.uuid4().hex[:8]}"
     await n.publish(content(tenant, item, ["A"], published))
     known = "select count(*) from members where tenant_id = :t"
-    await eventually(lambda: _equals(n.scalar(known, t=tenant), 5), timeout=SETTLE, what="members copied")
+    await eventually(lambda: equals(n.scalar(known, t=tenant), 5), timeout=SETTLE, what="members copied")
     await eventually(
         lambda: n.scalar("select 1 from content_copies where tenant_id = :t", t=tenant), timeout=SETTLE, what="content"
     )
@@ -278,21 +229,9 @@ async def test_an_unreachable_relay_delays_mail_and_loses_none(
 ) -> None:
     n = notifications
     tenant = f"t-{uuid.uuid4().hex[:8]}"
-    await n.publish(person("cy", tenant, "A"))
-    await choose(n, tenant, "cy", "daily")
-    published = datetime.now(UTC)
-    await n.publish(content(tenant, "c-outage", ["A"], published))
-    await eventually(
-        lambda: n.scalar("select 1 from content_copies where tenant_id = :t", t=tenant), timeout=SETTLE, what="content"
-    )
-    await eventually(
-        lambda: n.scalar("select 1 from members where tenant_id = :t", t=tenant), timeout=SETTLE, what="member"
-    )
-    slot = next_nine(published)
+    slot = await digests_queued(n, tenant, ["cy"], "c-outage")
     down = n.settings.model_copy(update={"smtp_port": free_port()})  # nothing listens there
-    async with n.runtime.sessionmaker() as session, session.begin():
-        assert await digests.compose_due(session, slot, base_url="http://notifications.test", limit=1000) == 1
-    with pytest.raises(mail.RelayUnavailable):
+    with pytest.raises(RelayUnavailable):
         await mail.deliver_pending(n.runtime.sessionmaker, down, clock=lambda: slot)
     state = "select state from messages where tenant_id = :t"
     assert await n.scalar(state, t=tenant) == "pending"
@@ -349,22 +288,7 @@ async def test_a_kill_before_the_send_sends_once_and_after_it_may_send_twice(
     with the same Message-ID. Never lost either way, and never sent after it is recorded."""
     n = notifications
     tenant = f"t-{uuid.uuid4().hex[:8]}"
-    for who in ("eve", "fay"):
-        await n.publish(person(who, tenant, "A"))
-        await choose(n, tenant, who, "daily")
-    published = datetime.now(UTC)
-    await n.publish(content(tenant, "c-kill", ["A"], published))
-    await eventually(
-        lambda: _equals(n.scalar("select count(*) from members where tenant_id = :t", t=tenant), 2),
-        timeout=SETTLE,
-        what="members",
-    )
-    await eventually(
-        lambda: n.scalar("select 1 from content_copies where tenant_id = :t", t=tenant), timeout=SETTLE, what="content"
-    )
-    slot = next_nine(published)
-    async with n.runtime.sessionmaker() as session, session.begin():
-        assert await digests.compose_due(session, slot, base_url="http://notifications.test", limit=1000) == 2
+    slot = await digests_queued(n, tenant, ["eve", "fay"], "c-kill")
     pending = "select count(*) from messages where tenant_id = :t and state = 'pending'"
 
     def received() -> list[EmailMessage]:
@@ -397,26 +321,11 @@ async def test_a_hard_bounce_suppresses_the_address_and_an_opt_out_stops_queued_
 ) -> None:
     n = notifications
     tenant = f"t-{uuid.uuid4().hex[:8]}"
-    for who in ("bounce-ivy", "jo", "kim"):
-        await n.publish(person(who, tenant, "A"))
-        await choose(n, tenant, who, "daily")
-    published = datetime.now(UTC)
-    await n.publish(content(tenant, "c-one", ["A"], published))
-    await eventually(
-        lambda: _equals(n.scalar("select count(*) from members where tenant_id = :t", t=tenant), 3),
-        timeout=SETTLE,
-        what="members",
-    )
-    await eventually(
-        lambda: n.scalar("select 1 from content_copies where tenant_id = :t", t=tenant), timeout=SETTLE, what="content"
-    )
-    slot = next_nine(published)
-    async with n.runtime.sessionmaker() as session, session.begin():
-        assert await digests.compose_due(session, slot, base_url="http://notifications.test", limit=1000) == 3
+    slot = await digests_queued(n, tenant, ["bounce-ivy", "jo", "kim"], "c-one")
     # before the sender runs, jo is deactivated in the directory: her queued digest never goes
     await n.publish(person("jo", tenant, "A", active=False))
     state = "select state from messages where tenant_id = :t and employee_id = :e"
-    await eventually(lambda: _equals(n.scalar(state, t=tenant, e="jo"), "cancelled"), timeout=SETTLE, what="cancelled")
+    await eventually(lambda: equals(n.scalar(state, t=tenant, e="jo"), "cancelled"), timeout=SETTLE, what="cancelled")
     assert await mail.deliver_pending(n.runtime.sessionmaker, n.settings, clock=lambda: slot) == 1  # kim's
     assert await n.scalar(state, t=tenant, e="bounce-ivy") == "failed"
     assert await n.scalar("select count(*) from suppressions where tenant_id = :t", t=tenant) == 1
@@ -450,10 +359,6 @@ async def test_erasure_forgets_the_person_and_their_pending_mail(notifications: 
     await asyncio.sleep(0.5)
     for table in ("members", "preferences", "digest_states", "messages"):
         assert await n.scalar(f"select count(*) from {table} where tenant_id = :t", t=tenant) == 0, table
-
-
-async def _equals(value: Any, expected: Any) -> bool:
-    return bool(await value == expected)
 
 
 async def test_a_tenant_override_and_the_readers_language_word_the_composed_digest(
@@ -509,7 +414,7 @@ async def test_a_tenant_override_and_the_readers_language_word_the_composed_dige
     await n.publish(new_event(CONTENT, tenant, ida))
     await choose(n, tenant, "ida", "daily")
     await eventually(
-        lambda: _equals(
+        lambda: equals(
             n.scalar("select directory_language from members where tenant_id = :t and employee_id = 'ida'", t=tenant),
             "en-GB",
         ),
@@ -522,7 +427,7 @@ async def test_a_tenant_override_and_the_readers_language_word_the_composed_dige
     published = datetime.now(UTC).replace(hour=6, minute=0, second=0, microsecond=0)
     await n.publish(content(tenant, "c-de", ["A"], published))
     await eventually(
-        lambda: _equals(n.scalar("select count(*) from members where tenant_id = :t", t=tenant), 3),
+        lambda: equals(n.scalar("select count(*) from members where tenant_id = :t", t=tenant), 3),
         timeout=SETTLE,
         what="members",
     )
@@ -586,7 +491,7 @@ async def test_a_badge_through_the_broker_is_one_notice_by_mail_and_a_redelivery
     tenant = f"t-{uuid.uuid4().hex[:8]}"
     await n.publish(person("gia", tenant, "A"))
     known = "select count(*) from members where tenant_id = :t"
-    await eventually(lambda: _equals(n.scalar(known, t=tenant), 1), timeout=SETTLE, what="member copied")
+    await eventually(lambda: equals(n.scalar(known, t=tenant), 1), timeout=SETTLE, what="member copied")
     now = datetime.now(UTC)
     first = new_event(
         "/advocacy/gamification", tenant, BadgeEarned(employee_id="gia", badge="ten_shares", earned_at=now)
@@ -596,7 +501,7 @@ async def test_a_badge_through_the_broker_is_one_notice_by_mail_and_a_redelivery
     for env in (first, first, again):
         await n.publish(env)
     queued = "select count(*) from messages where tenant_id = :t and category = 'badges'"
-    await eventually(lambda: _equals(n.scalar(queued, t=tenant), 2), timeout=SETTLE, what="notices queued")
+    await eventually(lambda: equals(n.scalar(queued, t=tenant), 2), timeout=SETTLE, what="notices queued")
     await mail.deliver_pending(n.runtime.sessionmaker, n.settings, clock=lambda: now + timedelta(seconds=5))
     got = sorted(str(m["Subject"]) for m in inbox.to(f"gia@{tenant}.example.com"))
     assert got == ["You earned a badge: Streak", "You earned a badge: Ten shares"]
@@ -609,22 +514,7 @@ async def test_several_smtp_sessions_send_each_message_once(notifications: Notif
     n = notifications
     tenant = f"t-{uuid.uuid4().hex[:8]}"
     people = [f"p{i}" for i in range(7)]
-    for who in people:
-        await n.publish(person(who, tenant, "A"))
-        await choose(n, tenant, who, "daily")
-    published = datetime.now(UTC)
-    await n.publish(content(tenant, "c-many", ["A"], published))
-    await eventually(
-        lambda: _equals(n.scalar("select count(*) from members where tenant_id = :t", t=tenant), 7),
-        timeout=SETTLE,
-        what="members",
-    )
-    await eventually(
-        lambda: n.scalar("select 1 from content_copies where tenant_id = :t", t=tenant), timeout=SETTLE, what="content"
-    )
-    slot = next_nine(published)
-    async with n.runtime.sessionmaker() as session, session.begin():
-        assert await digests.compose_due(session, slot, base_url="http://notifications.test", limit=1000) == 7
+    slot = await digests_queued(n, tenant, people, "c-many")
     three = n.settings.model_copy(update={"smtp_connections": 3, "send_batch": 5})
     assert await mail.deliver_pending(n.runtime.sessionmaker, three, clock=lambda: slot) == 5
     assert await mail.deliver_pending(n.runtime.sessionmaker, three, clock=lambda: slot) == 2

@@ -19,16 +19,9 @@ from advocacy_common.events.content import Audience, ContentPublished, MemberEra
 from advocacy_common.events.sharing import ShareCreated
 from advocacy_notifications.features import expiring, mail, nudges
 from tests.integration import test_notifications_digest as _digest
-from tests.integration.test_notifications_digest import (
-    CONTENT,
-    Notifications,
-    _equals,
-    choose,
-    content,
-    next_nine,
-    person,
-)
+from tests.integration.test_notifications_digest import CONTENT, choose, content, next_nine, person
 from tests.support.helpers import eventually
+from tests.support.notifications import Notifications, equals
 from tests.support.smtp import Inbox
 
 # the digest module's fixtures (module-scoped: this module gets its own service and database)
@@ -126,7 +119,7 @@ async def test_people_silent_for_n_days_get_one_nudge_per_period_and_no_one_else
         lambda: n.scalar("select 1 from erasures where tenant_id = :t", t=tenant), timeout=20, what="erasure"
     )
     await eventually(
-        lambda: _equals(n.scalar("select count(*) from members where tenant_id = :t", t=tenant), 5),
+        lambda: equals(n.scalar("select count(*) from members where tenant_id = :t", t=tenant), 5),
         timeout=20,
         what="members",
     )
@@ -189,7 +182,7 @@ async def test_a_pass_looks_at_a_bounded_number_of_people(notifications: Notific
     for who in people:
         await n.publish(person(who, tenant, "A"))
     await eventually(
-        lambda: _equals(n.scalar("select count(*) from members where tenant_id = :t", t=tenant), 7),
+        lambda: equals(n.scalar("select count(*) from members where tenant_id = :t", t=tenant), 7),
         timeout=20,
         what="members",
     )
@@ -235,7 +228,7 @@ async def test_people_who_have_an_expiring_item_on_their_board_and_did_not_share
     await n.publish(shared(tenant, "amir", "c-exp", now))
     await choose_category(n, tenant, "alex", "expiring", "off")
     await eventually(
-        lambda: _equals(n.scalar("select count(*) from wave_copies where tenant_id = :t", t=tenant), 2),
+        lambda: equals(n.scalar("select count(*) from wave_copies where tenant_id = :t", t=tenant), 2),
         timeout=20,
         what="waves",
     )
@@ -243,7 +236,7 @@ async def test_people_who_have_an_expiring_item_on_their_board_and_did_not_share
         lambda: n.scalar("select 1 from shared_items where tenant_id = :t", t=tenant), timeout=20, what="share"
     )
     await eventually(
-        lambda: _equals(n.scalar("select count(*) from members where tenant_id = :t", t=tenant), 7),
+        lambda: equals(n.scalar("select count(*) from members where tenant_id = :t", t=tenant), 7),
         timeout=20,
         what="members",
     )
@@ -291,12 +284,12 @@ async def test_the_digest_follows_the_waves_and_the_team_the_board_judges_by(not
     await n.publish(content(tenant, "c-w", [], now))  # for everyone the programme reached
     await n.publish(content(tenant, "c-a", ["A"], now))
     await eventually(
-        lambda: _equals(n.scalar("select count(*) from wave_copies where tenant_id = :t", t=tenant), 2),
+        lambda: equals(n.scalar("select count(*) from wave_copies where tenant_id = :t", t=tenant), 2),
         timeout=20,
         what="waves",
     )
     await eventually(
-        lambda: _equals(n.scalar("select count(*) from content_copies where tenant_id = :t", t=tenant), 2),
+        lambda: equals(n.scalar("select count(*) from content_copies where tenant_id = :t", t=tenant), 2),
         timeout=20,
         what="content",
     )
@@ -362,7 +355,7 @@ async def test_quiet_hours_hold_mail_until_they_end_and_bad_hours_are_a_422(
         await choose(n, tenant, who, "daily")
     await n.publish(content(tenant, "c-q", ["A"], datetime.now(UTC)))
     await eventually(
-        lambda: _equals(n.scalar("select count(*) from members where tenant_id = :t", t=tenant), 2),
+        lambda: equals(n.scalar("select count(*) from members where tenant_id = :t", t=tenant), 2),
         timeout=20,
         what="members",
     )

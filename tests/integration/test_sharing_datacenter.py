@@ -3,15 +3,11 @@ bot with that reason; the same click counts for a tenant that allow-listed the n
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from datetime import UTC, datetime
 
-from advocacy_common.events import new_event
-from advocacy_common.events.content import TenantSettingsUpdated
-from advocacy_common.tenant import ClickAllowList, TenantSettings
+from advocacy_common.tenant import ClickAllowList
 from tests.integration.test_sharing_harness import FakeClock, Sharing
-from tests.integration.test_sharing_pipeline import clock, hit, new_link, scanner_rows
+from tests.support.sharing import allow_clicks, clock, hit, new_link, scanner_rows
 
 __all__ = ["clock"]  # the fixture, used by name
 
@@ -36,20 +32,7 @@ async def test_a_click_from_a_cloud_is_a_bot_with_its_reason(sharing: Sharing, c
 async def test_a_tenants_allow_list_counts_a_cloud_network_it_needs(sharing: Sharing, clock: FakeClock) -> None:
     tenant = f"t-{uuid.uuid4().hex[:8]}"
     allow = ClickAllowList(networks=["40.107.0.0/16"])
-    await sharing.publish(
-        new_event(
-            "/advocacy/content",
-            tenant,
-            TenantSettingsUpdated(settings=TenantSettings(click_allow=allow), updated_at=datetime.now(UTC)),
-        )
-    )
-    for _ in range(100):  # the settings copy lands in sharing's database
-        rows = await sharing.rows("select settings from tenant_settings where tenant_id = :t", t=tenant)
-        if rows and rows[0][0].get("click_allow", {}).get("networks"):
-            break
-        await asyncio.sleep(0.1)
-    else:
-        raise AssertionError("sharing never copied the tenant's settings")
+    await allow_clicks(sharing, tenant, allow)
     link = await new_link(sharing, tenant=tenant)
     clock.advance(60)
     assert (await hit(sharing, link["code"], ip=EXCHANGE_ONLINE)).status_code == 302

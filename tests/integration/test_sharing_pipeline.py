@@ -9,55 +9,14 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
-
-import pytest
 
 from advocacy_common.events import new_event
-from advocacy_common.events.content import TenantSettingsUpdated
-from advocacy_common.tenant import ClickAllowList, TenantSettings
+from advocacy_common.tenant import ClickAllowList
 from tests.integration.test_sharing_harness import FakeClock, Sharing
-from tests.support.helpers import ACCEPT_LANGUAGE
+from tests.support.sharing import CHROME, allow_clicks, clock, hit, new_link, scanner_rows
 
-CHROME = (
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
-)
-
-
-@pytest.fixture
-def clock(sharing: Sharing) -> Iterator[FakeClock]:
-    redirector = sharing.runtime.parts.redirector
-    fake = FakeClock()
-    redirector.clock = fake
-    yield fake
-    redirector.clock = __import__("time").time
-
-
-async def new_link(sharing: Sharing, tenant: str | None = None, sub: str = "alice", **kw: Any) -> dict[str, Any]:
-    tenant = tenant or f"t-{uuid.uuid4().hex[:8]}"
-    content_id = f"c-{uuid.uuid4().hex[:8]}"
-    await sharing.publish_content(tenant, content_id)
-    share = await sharing.share(tenant, sub, content_id, **kw)
-    share["tenant"] = tenant
-    return share
-
-
-async def hit(
-    sharing: Sharing,
-    code: str,
-    *,
-    ip: str = "198.18.0.1",
-    ua: str = CHROME,
-    method: str = "GET",
-    language: str | None = ACCEPT_LANGUAGE,
-    **h: str,
-) -> Any:
-    """A click as a browser sends it (Accept-Language included unless ``language`` is None)."""
-    lang = {"Accept-Language": language} if language is not None else {}
-    async with sharing.client(**{"X-Forwarded-For": ip, "User-Agent": ua, **lang, **h}) as c:
-        return await c.request(method, f"/r/{code}")
+__all__ = ["clock"]  # the fixture, used by name
 
 
 async def test_ten_clicks_in_an_hour_from_one_visitor_count_once(sharing: Sharing, clock: FakeClock) -> None:
@@ -146,9 +105,7 @@ async def test_enrichment_lands_in_the_click(sharing: Sharing) -> None:
 
 
 async def test_archived_content_answers_410_at_once(sharing: Sharing) -> None:
-    from datetime import UTC, datetime
 
-    from advocacy_common.events import new_event
     from advocacy_common.events.content import ContentArchived
 
     link = await new_link(sharing)
@@ -160,7 +117,6 @@ async def test_archived_content_answers_410_at_once(sharing: Sharing) -> None:
             ContentArchived(content_id=link["content_id"], archived_at=datetime.now(UTC)),
         )
     )
-    import asyncio
     import time
 
     deadline = time.monotonic() + 15
@@ -194,14 +150,6 @@ async def test_a_replica_that_missed_the_event_learns_at_the_ttl_refresh(sharing
 
 
 # -- mail scanners (issue 21): the redirect's clock is injected, no sleeping -----------------------------
-async def scanner_rows(sharing: Sharing, code: str) -> list[tuple[str, str | None, str | None, str | None]]:
-    rows = await sharing.rows(
-        "select verdict, reason, invalidation_reason, ip_network from clicks where code = :c order by received_at",
-        c=code,
-    )
-    return [tuple(r) for r in rows]  # type: ignore[misc]
-
-
 async def test_a_scanner_burst_on_a_new_link_earns_nothing_a_visitor_a_minute_later_counts(
     sharing: Sharing, clock: FakeClock
 ) -> None:
@@ -253,20 +201,7 @@ async def test_visitors_of_one_network_minutes_apart_all_count(sharing: Sharing,
 async def test_a_tenants_allow_list_counts_its_own_agent_and_network(sharing: Sharing, clock: FakeClock) -> None:
     tenant = f"t-{uuid.uuid4().hex[:8]}"
     allow = ClickAllowList(user_agents=["AcmeIntranet/"], networks=["203.0.113.0/24"])
-    await sharing.publish(
-        new_event(
-            "/advocacy/content",
-            tenant,
-            TenantSettingsUpdated(settings=TenantSettings(click_allow=allow), updated_at=datetime.now(UTC)),
-        )
-    )
-    for _ in range(100):  # the settings copy lands in sharing's database
-        rows = await sharing.rows("select settings from tenant_settings where tenant_id = :t", t=tenant)
-        if rows and rows[0][0].get("click_allow", {}).get("networks"):
-            break
-        await asyncio.sleep(0.1)
-    else:
-        raise AssertionError("sharing never copied the tenant's settings")
+    await allow_clicks(sharing, tenant, allow)
     link = await new_link(sharing, tenant=tenant)
     clock.now = time.time()  # the burst below is within a second of the share's creation
     # its intranet app's agent (no browser evidence) from elsewhere, and a burst from its office on the
@@ -289,20 +224,7 @@ async def test_a_browser_without_accept_language_is_a_bot_unless_allow_listed(
 ) -> None:
     tenant = f"t-{uuid.uuid4().hex[:8]}"
     allow = ClickAllowList(networks=["198.51.100.0/24"])
-    await sharing.publish(
-        new_event(
-            "/advocacy/content",
-            tenant,
-            TenantSettingsUpdated(settings=TenantSettings(click_allow=allow), updated_at=datetime.now(UTC)),
-        )
-    )
-    for _ in range(100):  # the settings copy lands in sharing's database
-        rows = await sharing.rows("select settings from tenant_settings where tenant_id = :t", t=tenant)
-        if rows and rows[0][0].get("click_allow", {}).get("networks"):
-            break
-        await asyncio.sleep(0.1)
-    else:
-        raise AssertionError("sharing never copied the tenant's settings")
+    await allow_clicks(sharing, tenant, allow)
     link = await new_link(sharing, tenant=tenant)
     # Chrome's user agent without the header (a scanner borrowing it), the same agent with it (a
     # person), and the tenant's own allow-listed network without it; a minute apart, networks apart

@@ -12,6 +12,16 @@ import uvicorn
 from advocacy_dev.devstack.net import free_port
 
 
+async def read_body(receive: Any) -> bytes:
+    """An ASGI request's whole body (a test receiver's: the senders under test bound their own)."""
+    body = b""
+    while True:
+        msg = await receive()
+        body += bytes(msg.get("body", b""))
+        if not msg.get("more_body"):
+            return body
+
+
 class Receiver:
     """A real HTTP server on loopback that records webhook POSTs; fails the first ``fail_first``."""
 
@@ -22,12 +32,7 @@ class Receiver:
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            msg = await receive()
-            body += msg.get("body", b"")
-            if not msg.get("more_body"):
-                break
+        body = await read_body(receive)
         headers = {k.decode(): v.decode() for k, v in scope["headers"]}
         self.received.append((headers, body))
         status = 503 if len(self.received) <= self.fail_first else 204
@@ -55,12 +60,7 @@ class VerifyingReceiver:
 
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            msg = await receive()
-            body += msg.get("body", b"")
-            if not msg.get("more_body"):
-                break
+        body = await read_body(receive)
         headers = {k.decode(): v.decode() for k, v in scope["headers"]}
         self.requests.append(headers)
         status = 401
