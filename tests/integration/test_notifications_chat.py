@@ -10,9 +10,6 @@ Card in the Workflows envelope) for the tenant. The sender's kill window is test
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -296,43 +293,6 @@ async def test_a_failing_channel_costs_a_pass_one_attempt_and_holds_up_no_other(
     assert await n.scalar(tried, t=down) == 2
 
 
-# A sender process of its own, so a fail point can SIGKILL it (advocacy_common.failpoints).
-_SENDER = """
-import asyncio, sys
-from datetime import datetime
-from advocacy_common.db import make_engine, make_sessionmaker
-from advocacy_notifications.features import chat
-from advocacy_notifications.settings import NotificationsSettings
-
-async def main() -> None:
-    s = NotificationsSettings(database_url=sys.argv[1], webhook_allow_private=True, dev_mode=True, log_json=False)
-    now = datetime.fromisoformat(sys.argv[2])
-    engine = make_engine(s.database_url)
-    try:
-        await chat.deliver_pending(make_sessionmaker(engine), s, clock=lambda: now)
-    finally:
-        await engine.dispose()
-
-asyncio.run(main())
-"""
-
-
-async def _sender_killed_at(point: str, n: Notifications, now: datetime) -> str:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        _SENDER,
-        n.settings.database_url,
-        now.isoformat(),
-        env={**os.environ, "ADVOCACY_FAILPOINTS": f"{point}=nth:1"},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    _, err = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode == -signal.SIGKILL, (proc.returncode, err.decode()[-2000:])
-    return err.decode()
-
-
 async def test_a_kill_before_the_post_posts_once_and_after_it_at_most_twice(notifications: Notifications) -> None:
     """The documented window (features/chat.py): killed before the post, the next pass posts it
     once; killed between the receiver's answer and the record, it is posted again, once, and ends
@@ -353,13 +313,13 @@ async def test_a_kill_before_the_post_posts_once_and_after_it_at_most_twice(noti
             return slack_hook.received + teams_hook.received
 
         # killed before the first post: nothing reached a receiver, both still pending
-        assert "failpoint notifications.webhook.before_send" in await _sender_killed_at(
-            "notifications.webhook.before_send", n, now
+        assert "failpoint notifications.webhook.before_send" in await n.sender_killed_at(
+            "chat", "notifications.webhook.before_send", now
         )
         assert received() == [] and await n.scalar(pending, t=tenant) == 2
         # killed after a receiver answered the first, before its record: one posted, both pending
-        assert "failpoint notifications.webhook.after_send" in await _sender_killed_at(
-            "notifications.webhook.after_send", n, now
+        assert "failpoint notifications.webhook.after_send" in await n.sender_killed_at(
+            "chat", "notifications.webhook.after_send", now
         )
         assert len(received()) == 1 and await n.scalar(pending, t=tenant) == 2
         first = received()[0]

@@ -11,9 +11,6 @@ for daily digests, nothing to team B or to those who opted out; the message's on
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -242,44 +239,6 @@ async def test_an_unreachable_relay_delays_mail_and_loses_none(
     assert len(inbox.to(f"cy@{tenant}.example.com")) == 1
 
 
-# A sender process of its own, so a fail point can SIGKILL it (advocacy_common.failpoints).
-_SENDER = """
-import asyncio, sys
-from datetime import datetime
-from advocacy_common.db import make_engine, make_sessionmaker
-from advocacy_notifications.features import mail
-from advocacy_notifications.settings import NotificationsSettings
-
-async def main() -> None:
-    s = NotificationsSettings(database_url=sys.argv[1], smtp_port=int(sys.argv[2]), dev_mode=True, log_json=False)
-    now = datetime.fromisoformat(sys.argv[3])
-    engine = make_engine(s.database_url)
-    try:
-        await mail.deliver_pending(make_sessionmaker(engine), s, clock=lambda: now)
-    finally:
-        await engine.dispose()
-
-asyncio.run(main())
-"""
-
-
-async def _sender_killed_at(point: str, n: Notifications, now: datetime) -> str:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        _SENDER,
-        n.settings.database_url,
-        str(n.settings.smtp_port),
-        now.isoformat(),
-        env={**os.environ, "ADVOCACY_FAILPOINTS": f"{point}=nth:1"},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    _, err = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode == -signal.SIGKILL, (proc.returncode, err.decode()[-2000:])
-    return err.decode()
-
-
 async def test_a_kill_before_the_send_sends_once_and_after_it_may_send_twice(
     notifications: Notifications, inbox: Inbox
 ) -> None:
@@ -295,13 +254,13 @@ async def test_a_kill_before_the_send_sends_once_and_after_it_may_send_twice(
         return [m for rcpt, m in inbox.messages if any(r.endswith(f"@{tenant}.example.com") for r in rcpt)]
 
     # killed before the first hand-over: nothing reached the relay, both still pending
-    assert "failpoint notifications.mail.before_send" in await _sender_killed_at(
-        "notifications.mail.before_send", n, slot
+    assert "failpoint notifications.mail.before_send" in await n.sender_killed_at(
+        "mail", "notifications.mail.before_send", slot
     )
     assert received() == [] and await n.scalar(pending, t=tenant) == 2
     # killed after the relay accepted the first, before its record: one delivered, still pending
-    assert "failpoint notifications.mail.after_send" in await _sender_killed_at(
-        "notifications.mail.after_send", n, slot
+    assert "failpoint notifications.mail.after_send" in await n.sender_killed_at(
+        "mail", "notifications.mail.after_send", slot
     )
     assert len(received()) == 1 and await n.scalar(pending, t=tenant) == 2
     first = received()[0]

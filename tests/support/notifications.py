@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -33,6 +36,30 @@ from advocacy_notifications.settings import NotificationsSettings
 BASE_URL = "http://notifications.test"
 # How long the consumers may take to join their groups: a bound under load, not a speed claim.
 START_TIMEOUT = 30
+
+
+# A sender process of its own, so a fail point can SIGKILL it: argv is the database URL, the SMTP
+# port, the sender's feature module (mail or chat) and the clock's time.
+_SENDER = """
+import asyncio, importlib, sys
+from datetime import datetime
+from advocacy_common.db import make_engine, make_sessionmaker
+from advocacy_notifications.settings import NotificationsSettings
+
+async def main() -> None:
+    s = NotificationsSettings(
+        database_url=sys.argv[1], smtp_port=int(sys.argv[2]), webhook_allow_private=True, dev_mode=True, log_json=False
+    )
+    sender = importlib.import_module("advocacy_notifications.features." + sys.argv[3])
+    now = datetime.fromisoformat(sys.argv[4])
+    engine = make_engine(s.database_url)
+    try:
+        await sender.deliver_pending(make_sessionmaker(engine), s, clock=lambda: now)
+    finally:
+        await engine.dispose()
+
+asyncio.run(main())
+"""
 
 
 @dataclass
@@ -70,6 +97,25 @@ class Notifications:
         queued = await self.compose_digests(now)
         await mail.deliver_pending(self.runtime.sessionmaker, self.settings, clock=lambda: now)
         return queued
+
+    async def sender_killed_at(self, sender: str, point: str, now: datetime) -> str:
+        """A ``sender`` pass (``mail`` or ``chat``) at ``now`` in a process of its own, SIGKILLed at
+        the fail point ``point`` (advocacy_common.failpoints): its stderr."""
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            _SENDER,
+            self.settings.database_url,
+            str(self.settings.smtp_port),
+            sender,
+            now.isoformat(),
+            env={**os.environ, "ADVOCACY_FAILPOINTS": f"{point}=nth:1"},
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _, err = await asyncio.wait_for(proc.communicate(), 60)
+        assert proc.returncode == -signal.SIGKILL, (proc.returncode, err.decode()[-2000:])
+        return err.decode()
 
     async def chat_pass(self, now: datetime, settings: NotificationsSettings | None = None) -> int:
         """The team-channel sender at ``now``: how many posts it delivered."""
