@@ -25,11 +25,13 @@ from advocacy_common.errors import Unprocessable
 from advocacy_common.events import Envelope, new_event
 from advocacy_common.events.content import (
     CoachingReplied,
+    ContentPublished,
     MemberErased,
     MemberProvisioned,
     MemberUpdated,
     SuggestionApproved,
     SuggestionRejected,
+    WaveUpdated,
 )
 from advocacy_common.events.gamification import (
     BadgeEarned,
@@ -40,7 +42,7 @@ from advocacy_common.events.gamification import (
 )
 from advocacy_common.migrations import upgrade
 from advocacy_notifications.domain import Category, Channel, Frequency, Language
-from advocacy_notifications.features import inbound, mail, notices, preferences, wording
+from advocacy_notifications.features import expiring, inbound, mail, notices, preferences, wording
 
 CONTENT, GAMIFICATION = "/advocacy/content", "/advocacy/gamification"
 Sessions = async_sessionmaker[AsyncSession]
@@ -292,3 +294,37 @@ async def test_a_challenge_noticed_after_its_end_is_not_announced(sm: Sessions) 
     await apply(sm, new_event(GAMIFICATION, t, old_end, at=now - timedelta(days=8)))
     assert await challenge_pass(sm, now) == 0
     assert await messages(sm, t) == []
+
+
+async def test_a_late_wave_opener_hears_once_the_expiring_item_is_on_their_board(sm: Sessions) -> None:
+    # ann's wave is open; bob's opens 6 hours into the item's last day; cy is in no wave. The sweep
+    # of the item is finished before bob's wave opens: it is made again once it has, for him alone.
+    t = f"t-{uuid.uuid4().hex[:8]}"
+    await people(sm, t, "ann", "bob", "cy")
+    now = datetime.now(UTC)
+
+    def wave(name: str, starts_at: datetime, who: str) -> Envelope[Any]:
+        return new_event(
+            CONTENT, t, WaveUpdated(wave_id=name, name=name, starts_at=starts_at, employees=[who], updated_at=now)
+        )
+
+    item = ContentPublished(
+        content_id="c-late",
+        title="Going soon",
+        url="https://example.com/soon",
+        slug="c-late",
+        published_at=now - timedelta(days=1),
+        expires_at=now + timedelta(hours=20),  # within the default 24 hours' notice
+    )
+    await apply(sm, wave("pilot", now - timedelta(days=2), "ann"), wave("late", now + timedelta(hours=6), "bob"))
+    await apply(sm, new_event(CONTENT, t, item))
+
+    async def expiry_pass(at: datetime) -> list[str]:
+        async with sm() as s, s.begin():
+            await expiring.compose_due(s, at, base_url="http://n.test", limit=1000)
+        return [m.employee_id for m in await messages(sm, t)]
+
+    assert await expiry_pass(now) == ["ann"]
+    assert await expiry_pass(now + timedelta(hours=1)) == ["ann"]
+    assert await expiry_pass(now + timedelta(hours=7)) == ["ann", "bob"]
+    assert await expiry_pass(now + timedelta(hours=8)) == ["ann", "bob"]  # once each

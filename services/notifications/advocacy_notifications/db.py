@@ -290,7 +290,9 @@ class WaveCopy(Model, table=True):
 
 class ExpiryScan(Model, table=True):
     """How far the expiring-content pass got through the tenant's people for one item and expiry
-    (``after``: the last employee id looked at): each pass goes on from there, a bounded page."""
+    (``after``: the last employee id looked at): each pass goes on from there, a bounded page.
+    ``started_at``: when this sweep began; a wave of the tenant opening after it makes a finished
+    sweep start again (features/expiring.py)."""
 
     __tablename__ = "expiry_scans"
 
@@ -299,6 +301,7 @@ class ExpiryScan(Model, table=True):
     expires_at: datetime = Field(sa_type=TS)
     after: str | None = None
     finished: bool = False
+    started_at: datetime | None = Field(default=None, sa_type=TS)
 
 
 class ReportAdmin(Model, table=True):

@@ -385,7 +385,8 @@ def expiring_soon(now: datetime, expires_at: datetime | None, notice: timedelta)
 
 
 def expiring_key(employee_id: str, content_id: str) -> str:
-    """Once per person and item, whatever the item's expiry becomes later."""
+    """Once per person and item, whatever the item's expiry becomes later (the expiry pass's query
+    builds the same string in SQL to skip people already told: features/expiring.py)."""
     return f"expiring:{employee_id}:{content_id}"
 
 

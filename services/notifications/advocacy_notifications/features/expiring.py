@@ -7,6 +7,12 @@ directory's flag); "not shared" is sharing's ``share.created``, copied. A pass (
 the clock passed in) looks at most at ``limit`` people: it pages through each expiring item's
 people in employee-id order and records where it stopped (``expiry_scans``), so the next pass goes
 on from there and an item with 100,000 people takes several bounded passes, not one long one.
+
+Late wave openers: a person whose roll-out wave opens after the sweep looked at them (the item was
+not on their board then) is told once it is. A finished sweep is made again, from the first
+person, when a wave of the tenant opened after the sweep began (``started_at``) and before now;
+people already told (their key taken) are skipped in the query, so a new sweep costs a page query
+per ``limit`` people and renders only for the newly eligible.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from advocacy_common.db import table_of
 from advocacy_notifications import domain
 from advocacy_notifications.adapters import templates
 from advocacy_notifications.adapters.links import LINK_KEY
-from advocacy_notifications.db import ContentCopy, ExpiryScan, Member, SharedItem, TenantDefaults
+from advocacy_notifications.db import ContentCopy, ExpiryScan, Member, Message, SharedItem, TenantDefaults, WaveCopy
 from advocacy_notifications.domain import Category
 from advocacy_notifications.features import digests, mail, nudges, quiet_hours, wording
 from advocacy_notifications.features.quiet_hours import TenantQuiet
@@ -37,11 +43,19 @@ ITEMS_PER_PASS = 100
 async def compose_due(session: AsyncSession, now: datetime, *, base_url: str, limit: int) -> int:
     """Queue the expiry notices due at ``now``, looking at most at ``limit`` people. Returns how many."""
     hours = sa.func.coalesce(col(TenantDefaults.expiring_notice_hours), domain.DEFAULT_EXPIRING_NOTICE_HOURS)
+    # a wave that opened after the sweep began: someone may have the item on their board now
+    opened_since = sa.exists().where(
+        col(WaveCopy.tenant_id) == col(ExpiryScan.tenant_id),
+        col(WaveCopy.starts_at) > col(ExpiryScan.started_at),
+        col(WaveCopy.starts_at) <= now,
+        ~col(WaveCopy.deleted),
+    )
     finished = sa.exists().where(
         col(ExpiryScan.tenant_id) == col(ContentCopy.tenant_id),
         col(ExpiryScan.content_id) == col(ContentCopy.content_id),
         col(ExpiryScan.expires_at) == col(ContentCopy.expires_at),
         col(ExpiryScan.finished),
+        ~opened_since,
     )
     items = (
         await session.scalars(
@@ -89,15 +103,23 @@ async def _compose_item(
 ) -> tuple[int, int]:
     assert item.expires_at is not None
     scan = await session.get(ExpiryScan, (item.tenant_id, item.content_id))
-    # a new expiry (the item was extended) starts over; the keys keep it to one notice per person
-    after = scan.after if scan is not None and scan.expires_at == item.expires_at else None
+    # a new expiry (the item was extended), or a finished sweep come back (a wave opened since it
+    # began), starts over; the keys keep it to one notice per person
+    going_on = scan is not None and scan.expires_at == item.expires_at and not scan.finished
+    after = scan.after if going_on and scan is not None else None
+    started_at = scan.started_at if going_on and scan is not None else now
     shared = sa.exists().where(
         col(SharedItem.tenant_id) == col(Member.tenant_id),
         col(SharedItem.employee_id) == col(Member.employee_id),
         col(SharedItem.content_id) == item.content_id,
     )
+    # told already (domain.expiring_key, by the unique index): not looked at again
+    told = sa.exists().where(
+        col(Message.tenant_id) == col(Member.tenant_id),
+        col(Message.dedupe_key) == sa.func.concat("expiring:", col(Member.employee_id), f":{item.content_id}"),
+    )
     q = select(Member).where(
-        Member.tenant_id == item.tenant_id, *nudges.reachable(), nudges.wants(Category.expiring), ~shared
+        Member.tenant_id == item.tenant_id, *nudges.reachable(), nudges.wants(Category.expiring), ~shared, ~told
     )
     if after is not None:
         q = q.where(col(Member.employee_id) > after)
@@ -138,11 +160,12 @@ async def _compose_item(
         expires_at=item.expires_at,
         after=people[-1].employee_id if people else after,
         finished=len(people) < limit,
+        started_at=started_at,
     )
     await session.execute(
         stmt.on_conflict_do_update(
             index_elements=["tenant_id", "content_id"],
-            set_={k: stmt.excluded[k] for k in ("expires_at", "after", "finished")},
+            set_={k: stmt.excluded[k] for k in ("expires_at", "after", "finished", "started_at")},
         )
     )
     return queued, len(people)
