@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from advocacy_common.pagination import PageParams
-from advocacy_gamification.db import TOTALS
+from advocacy_gamification.db import LEDGER, TOTALS
+from advocacy_gamification.domain.rules import RulesBody
 from advocacy_gamification.features.points import my_points
+from advocacy_gamification.features.rules import simulate
 from tests.integration.test_gamification_support import Gam, gam, gam_url, share
 
 __all__ = ["gam", "gam_url"]  # fixtures
@@ -52,19 +55,20 @@ async def test_a_tenant_may_credit_every_network_and_simulate_shows_either(gam: 
     assert [(i["points"], i["current_points"]) for i in r.json()["items"]] == [(10, 20)]
 
 
-class CommitAfterTotals:
-    """A session that lets a consumer batch commit right after the caller's read of
-    ``points_totals`` and before its next statement: the moment a poll of ``GET /v1/points/me``
-    raced the consumer in the e2e run that failed (tests/e2e/test_share_eligibility.py)."""
+class CommitAfterRead:
+    """A session that lets a consumer batch commit right after the caller's first read of ``table``
+    and before its next statement: the moment a poll of ``GET /v1/points/me`` raced the consumer in
+    the e2e run that failed (tests/e2e/test_share_eligibility.py: 0 points beside entries 10 and 0)."""
 
-    def __init__(self, session: AsyncSession, gam: Gam, *batch: Any) -> None:
+    def __init__(self, session: AsyncSession, table: sa.Table, gam: Gam, *batch: Any) -> None:
         self.session = session
+        self.table = table
         self.gam = gam
         self.batch = batch
         self.committed = False
 
     async def _after(self, stmt: Any) -> None:
-        if not self.committed and TOTALS in getattr(stmt, "get_final_froms", lambda: [])():
+        if not self.committed and self.table in getattr(stmt, "get_final_froms", list)():
             self.committed = True
             await self.gam.apply(*self.batch)
 
@@ -85,10 +89,23 @@ async def test_my_points_are_the_sum_of_the_entries_shown_even_as_a_batch_commit
     beside a 10-point share)."""
     t = new_tenant
     async with gam.sm() as session, session.begin():  # as SessionDep: one transaction per request
-        racing = CommitAfterTotals(session, gam, share(t, "ann", content="news"), share(t, "ann", content="news"))
+        batch = share(t, "ann", content="news"), share(t, "ann", content="news")
+        racing = CommitAfterRead(session, TOTALS, gam, *batch)
         me = await my_points(racing, t, "ann", PageParams(limit=50, cursor=None))  # type: ignore[arg-type]
     assert racing.committed
     assert me["points"] == sum(i["points"] for i in me["items"]), me
     assert me["balance"] == sum(i["balance_change"] for i in me["items"]), me
     after = await points_of(gam, t, "ann")  # the next read sees the batch whole
     assert (after["points"], sorted(i["points"] for i in after["items"])) == (10, [0, 10])
+
+
+async def test_a_simulation_compares_with_the_totals_of_the_awards_it_scored(gam: Gam, new_tenant: str) -> None:
+    """Simulating the rules in effect shows every current total unchanged, even when a batch
+    commits between the simulation's read of the ledger and its read of the totals."""
+    t = new_tenant
+    await gam.apply(share(t, "amy"))
+    async with gam.sm() as session, session.begin():
+        racing = CommitAfterRead(session, LEDGER, gam, share(t, "amy"), share(t, "bob"))
+        board = await simulate(racing, t, RulesBody(), "week", None, PageParams(limit=50, cursor=None))  # type: ignore[arg-type]
+    assert racing.committed
+    assert [(i["employee_id"], i["points"], i["current_points"]) for i in board["items"]] == [("amy", 10, 10)], board

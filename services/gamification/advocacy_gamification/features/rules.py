@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from advocacy_common import audit
+from advocacy_common.db import one_snapshot
 from advocacy_common.errors import Unprocessable
 from advocacy_common.pagination import PageParams, as_offset, encode_cursor, parse_cursor
 from advocacy_gamification import domain
@@ -99,7 +100,10 @@ async def simulate(
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """The current window's board if ``proposal`` had been in effect for every award in it (caps
-    and multipliers included; reversed awards still take their place under a cap). Writes nothing."""
+    and multipliers included; reversed awards still take their place under a cap). Writes nothing.
+    The ledger and the current totals are read from one snapshot, so the rules in effect simulate
+    the current board exactly even while a consumer batch commits."""
+    await one_snapshot(session)
     now = now or datetime.now(UTC)
     ctx = await load_context(session, tenant_id)
     span = ctx.current_window(window, now)
