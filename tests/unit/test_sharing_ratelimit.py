@@ -39,3 +39,33 @@ def test_idle_keys_are_forgotten() -> None:
         rl.hit(f"k{i}", 0.0)
     rl.hit("fresh", 600.0)
     assert len(rl) == 1
+
+
+def test_an_entry_holds_under_160_bytes() -> None:
+    """Every visitor of the last two minutes has an entry (issue 19: the limiter was the largest
+    thing sharing's redirect grew by under benchmark 3). A str key and a tuple held ~250 bytes."""
+    import gc
+    import tracemalloc
+
+    rl = RateLimiter(30, 60.0)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(20_000):  # a new key string per request (a code + a visitor hash), as the redirect
+            rl.hit(f"code{i % 20:06d}" + f"{i:032x}", 1_000.0 + i / 1000)
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert len(rl) == 20_000
+    assert held / 20_000 < 160, f"{held / 20_000:.0f} bytes an entry"
+
+
+def test_counts_saturate_instead_of_spilling_into_the_window() -> None:
+    rl = RateLimiter(30, 60.0)
+    t = 60.0 * 1000
+    for i in range(65_536):  # one more than a count holds
+        rl.hit("k", t + i * 1e-4)
+    assert rl.hit("k", t + 59.0)  # still this window, still limited
+    assert rl.hit("k", t + 61.0)  # next window: the previous one's (saturated) count weighs in
+    assert not rl.hit("k", t + 240.0)  # long idle: forgotten counts
