@@ -318,7 +318,13 @@ async def email_matches(
     mint: Callable[..., str],
 ) -> None:
     titles = {"c00": "Our spring launch"}
-    people = {"boss": "Ada Admin", "quiet": "Quentin Quiet", "emp": "Eve Employee", "e03": "Person Three"}
+    people = {
+        "boss": "Ada Admin",
+        "quiet": "Quentin Quiet",
+        "emp": "Eve Employee",
+        "e03": "Person Three",
+        "cora": "Cora Comms",
+    }
     eng = make_engine(url, pool_size=2)
     sm = make_sessionmaker(eng)
     now = DUE + timedelta(minutes=5)
@@ -365,6 +371,14 @@ async def email_matches(
             assert r.status_code == 200, r.text
         async with api(app, mint(tenant, "emp", "employee")) as c:
             assert (await c.get("/v1/notifications/preferences")).status_code == 200
+        # cora (communications: no admin role, never opens this API) is listed; ghost has no copy yet
+        async with api(app, mint(tenant, "boss", "admin")) as c:
+            path = "/v1/notifications/defaults/report-recipients"
+            r = await c.put(path, json={"employee_ids": [f"e{i}" for i in range(101)]})
+            assert r.status_code == 422, r.text
+            r = await c.put(path, json={"employee_ids": ["cora", "ghost", "cora"]})
+            assert r.status_code == 200 and r.json() == {"employee_ids": ["cora", "ghost"]}, r.text
+            assert (await c.get(path)).json() == {"employee_ids": ["cora", "ghost"]}
 
         # the week before's report while the tenant has the report off by default: nobody gets it
         async with api(app, mint(tenant, "boss", "admin")) as c:
@@ -394,10 +408,11 @@ async def email_matches(
     finally:
         await eng.dispose()
 
-    assert [(m.employee_id, m.recipient, m.dedupe_key) for m in messages] == [
-        ("boss", "boss@example.com", f"report:boss:{WEEK[0].isoformat()}")
+    assert sorted((m.employee_id, m.recipient, m.dedupe_key) for m in messages) == [
+        ("boss", "boss@example.com", f"report:boss:{WEEK[0].isoformat()}"),
+        ("cora", "cora@example.com", f"report:cora:{WEEK[0].isoformat()}"),
     ]
-    text = messages[0].body_text
+    text = next(m.body_text for m in messages if m.employee_id == "boss")
     assert "Hello Ada Admin" in text and "Our spring launch" in text and "Person Three" in text
     labels = {titles["c00"]: "c00", people["e03"]: "e03"}
     got = email_figures(text, labels)

@@ -190,6 +190,8 @@ MATRIX: dict[str, str] = {
     "notifications:DELETE /v1/notifications/quiet-hours": STAFF,
     "notifications:GET /v1/notifications/defaults/categories": ADMIN_ONLY,
     "notifications:PUT /v1/notifications/defaults/categories/{category}/{channel}": ADMIN_ONLY,
+    "notifications:GET /v1/notifications/defaults/report-recipients": ADMIN_ONLY,
+    "notifications:PUT /v1/notifications/defaults/report-recipients": ADMIN_ONLY,
     "notifications:GET /v1/notifications/language": STAFF,
     "notifications:PUT /v1/notifications/language": STAFF,
     "notifications:GET /v1/notifications/defaults/language": ADMIN_ONLY,

@@ -30,6 +30,7 @@ from advocacy_notifications.schemas import (
     PreferenceOut,
     QuietHoursBody,
     QuietHoursOut,
+    ReportRecipientsBody,
     TemplateOverrideIn,
     TemplateOverrideOut,
     TenantLanguageBody,
@@ -131,6 +132,25 @@ async def set_category_default(
     return PreferenceOut.model_validate(
         await preferences.set_category_default(session, admin.tenant_id, category, channel, body.frequency)
     )
+
+
+@router.get("/defaults/report-recipients", operation_id="listReportRecipients", response_model=ReportRecipientsBody)
+async def get_report_recipients(admin: AdminPrincipal, session: SessionDep) -> ReportRecipientsBody:
+    """The people the tenant listed as recipients of the weekly programme report (ADR 0017); the
+    admins who used this API in the last 90 days get it too."""
+    await reports.note_admin(session, admin, datetime.now(UTC))
+    return ReportRecipientsBody(employee_ids=await reports.listed(session, admin.tenant_id))
+
+
+@router.put("/defaults/report-recipients", operation_id="replaceReportRecipients", response_model=ReportRecipientsBody)
+async def set_report_recipients(
+    body: ReportRecipientsBody, admin: AdminPrincipal, session: SessionDep
+) -> ReportRecipientsBody:
+    """Replace the list of the weekly report's recipients (at most 100 employee ids; an empty list:
+    only the admins seen). A listed person is written to whatever their role, when their directory
+    record has an address, they are active and did not turn the report off."""
+    ids = await reports.set_listed(session, admin.tenant_id, body.employee_ids, datetime.now(UTC))
+    return ReportRecipientsBody(employee_ids=ids)
 
 
 def _quiet_out(hours: QuietHours | None, chosen: bool) -> QuietHoursOut:

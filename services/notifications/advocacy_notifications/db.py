@@ -305,14 +305,16 @@ class ExpiryScan(Model, table=True):
 
 
 class ReportAdmin(Model, table=True):
-    """A tenant admin, as their token (role ``admin``) showed them to this service's API: who the
-    weekly programme report is written to (features/reports.py). ``seen_at``: the last time."""
+    """A recipient of the weekly programme report (features/reports.py): a tenant admin, as their
+    token (role ``admin``) showed them to this service's API (``seen_at``: the last time), and/or
+    a person the tenant listed (``listed_at``: since when; null: not listed)."""
 
     __tablename__ = "report_admins"
 
     tenant_id: str = Field(primary_key=True)
     employee_id: str = Field(primary_key=True)
-    seen_at: datetime = Field(sa_type=TS)
+    seen_at: datetime | None = Field(default=None, sa_type=TS)
+    listed_at: datetime | None = Field(default=None, sa_type=TS)
 
 
 class ReportCopy(Model, table=True):

@@ -395,6 +395,9 @@ def expiring_key(employee_id: str, content_id: str) -> str:
 # An admin is written to while their admin token was seen this recently: a role taken away at the
 # identity provider stops the report within this long (the token itself expires much sooner).
 ADMIN_SEEN_WITHIN = timedelta(days=90)
+# The people a tenant may list as recipients of the report besides its admins: a report names
+# colleagues and goes to a few people, not a mailing list.
+MAX_REPORT_RECIPIENTS = 100
 # The report's totals, in the order they are shown (metrics' field names: clicks are counted clicks).
 REPORT_FIGURES = ("shares", "clicks", "reach", "conversions")
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -10,6 +11,7 @@ from advocacy_notifications.domain import (
     DEFAULT_NUDGE_AFTER_DAYS,
     MAX_EXPIRING_NOTICE_HOURS,
     MAX_NUDGE_AFTER_DAYS,
+    MAX_REPORT_RECIPIENTS,
     MAX_TEMPLATE_SOURCE,
     Category,
     Channel,
@@ -119,6 +121,16 @@ class LanguageOut(BaseModel):
     language: Language = Field(description="The language the caller's messages are written in.")
     # False: the tenant's default applies (the person chose nothing)
     chosen: bool
+
+
+class ReportRecipientsBody(BaseModel):
+    """The people the tenant's weekly programme report goes to besides the admins who used this API
+    in the last 90 days (ADR 0017): employee ids, as tokens name them. Each is written to when their
+    directory record has an address, they are active, and they did not turn the report off."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    employee_ids: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(max_length=MAX_REPORT_RECIPIENTS)
 
 
 class TenantLanguageBody(BaseModel):

@@ -7,6 +7,10 @@ publishes ``report.weekly``; this writes them to each admin of the tenant.
   The report goes to the admins seen within :data:`domain.ADMIN_SEEN_WITHIN` who have an address in the
   directory copy, are active, are not suppressed, and for whom ``report`` is on (their choice, else
   the tenant's default for the category, else on). Enrolment is not asked: an admin need not share.
+- **Whom the tenant lists.** An admin who never opened this API is not seen, so the tenant may also
+  list recipients (:func:`set_listed`, ``PUT /v1/notifications/defaults/report-recipients``, at
+  most :data:`domain.MAX_REPORT_RECIPIENTS`): each listed person gets the report on the same conditions (address,
+  active, not bounced, ``report`` on), whatever their role and whether they were seen.
 - **Once per admin and week.** The consumer keeps the report (``report_copies``, one row per
   tenant and week: a redelivered or re-published event changes nothing); a worker pass
   (:func:`compose_pending`, clock passed in) queues one message per admin with the dedupe key
@@ -19,6 +23,7 @@ publishes ``report.weekly``; this writes them to each admin of the tenant.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -30,6 +35,7 @@ from sqlmodel import col, select
 
 from advocacy_common.auth import Principal
 from advocacy_common.db import table_of
+from advocacy_common.errors import Unprocessable
 from advocacy_common.events import Envelope
 from advocacy_common.events.metrics import Week, WeeklyReportComposed
 from advocacy_notifications import domain
@@ -58,9 +64,47 @@ async def note_admin(session: AsyncSession, who: Principal, now: datetime) -> No
             index_elements=["tenant_id", "employee_id"],
             set_={"seen_at": stmt.excluded.seen_at},
             # a day's precision is plenty for a 90-day window: no write on every call
-            where=_ADMINS.c.seen_at < stmt.excluded.seen_at - NOTED_EVERY,
+            where=_ADMINS.c.seen_at.is_(None) | (_ADMINS.c.seen_at < stmt.excluded.seen_at - NOTED_EVERY),
         )
     )
+
+
+async def listed(session: AsyncSession, tenant_id: str) -> list[str]:
+    """The people the tenant listed as recipients of the report, by employee id."""
+    rows = await session.execute(
+        sa.select(_ADMINS.c.employee_id)
+        .where(_ADMINS.c.tenant_id == tenant_id, _ADMINS.c.listed_at.is_not(None))
+        .order_by(_ADMINS.c.employee_id)
+    )
+    return list(rows.scalars().all())
+
+
+async def set_listed(session: AsyncSession, tenant_id: str, employee_ids: Sequence[str], now: datetime) -> list[str]:
+    """Replace the tenant's list of report recipients (ids of people; one unknown yet is kept and
+    written to once its directory record arrives). The admins seen by their tokens stay recipients."""
+    wanted = sorted(set(employee_ids))
+    if len(wanted) > domain.MAX_REPORT_RECIPIENTS:
+        raise Unprocessable(
+            f"at most {domain.MAX_REPORT_RECIPIENTS} report recipients may be listed, not {len(wanted)}"
+        )
+    await session.execute(
+        sa.update(_ADMINS)
+        .where(
+            _ADMINS.c.tenant_id == tenant_id,
+            _ADMINS.c.listed_at.is_not(None),
+            _ADMINS.c.employee_id.not_in(wanted),
+        )
+        .values(listed_at=None)
+    )
+    if wanted:
+        stmt = pg_insert(_ADMINS).values([{"tenant_id": tenant_id, "employee_id": e, "listed_at": now} for e in wanted])
+        await session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["tenant_id", "employee_id"],
+                set_={"listed_at": sa.func.coalesce(_ADMINS.c.listed_at, stmt.excluded.listed_at)},
+            )
+        )
+    return wanted
 
 
 async def keep_report(session: AsyncSession, env: Envelope[WeeklyReportComposed]) -> None:
@@ -79,9 +123,10 @@ async def keep_report(session: AsyncSession, env: Envelope[WeeklyReportComposed]
 
 
 async def recipients(session: AsyncSession, tenant_id: str, now: datetime) -> list[Member]:
-    """The admins the tenant's report goes to (see the module's docstring)."""
+    """The admins and listed people the tenant's report goes to (see the module's docstring)."""
     admins = sa.select(_ADMINS.c.employee_id).where(
-        _ADMINS.c.tenant_id == tenant_id, _ADMINS.c.seen_at >= now - domain.ADMIN_SEEN_WITHIN
+        _ADMINS.c.tenant_id == tenant_id,
+        (_ADMINS.c.seen_at >= now - domain.ADMIN_SEEN_WITHIN) | _ADMINS.c.listed_at.is_not(None),
     )
     people = (
         await session.scalars(
