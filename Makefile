@@ -97,7 +97,7 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
-	$(BIN)/mypy libs/common/advocacy_common libs/devtools/advocacy_dev services/*/advocacy_*
+	$(BIN)/mypy libs/common/advocacy_common libs/devtools/advocacy_dev services/*/advocacy_* bench
 
 test: $(STAMP) $(CORPORA) $(CONTRACT_TOOLS) $(CONSOLE_ASSETS) $(CHROMIUM) $(PROMTOOL) lint typecheck
 	$(BIN)/pytest -q -p no:cacheprovider

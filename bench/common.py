@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import shutil
+import signal
 import statistics
-from collections.abc import Sequence
+import sys
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
+from types import FrameType
 
 RESULTS = Path(
     os.environ.get("BENCH_RESULTS") or Path(__file__).parent / "RESULTS.md"
@@ -72,3 +76,29 @@ def append_results(title: str, body_markdown: str) -> None:
         )
     with RESULTS.open("a") as f:
         f.write(section)
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """SIGTERM and SIGINT unwind the benchmark as Ctrl-C does (KeyboardInterrupt), so every
+    ``finally`` that stops a stack runs: by default SIGTERM ends Python at once, leaving the service
+    processes, the broker and the (daemonised) PostgreSQL behind. A second signal while stopping is
+    ignored: the clean-up must not be cut short. Explicit for SIGINT too (a shell starts background
+    jobs with SIGINT ignored). A nested use puts the outer one's handlers back when it ends."""
+    stopping = False
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        if stopping:
+            print(f"bench: signal {signum} while stopping; still stopping", file=sys.stderr, flush=True)
+            return
+        stopping = True
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    prev_int = signal.signal(signal.SIGINT, handler)
+    prev_term = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, prev_int)
+        signal.signal(signal.SIGTERM, prev_term)

@@ -355,10 +355,10 @@ async def reads(url: str, keys_dir: Path) -> tuple[list[tuple[str, dict[str, flo
                 plan.append(
                     (
                         f"summary by {g}, a year: first page",
-                        lambda g=g: get("/v1/metrics/summary", **YEAR, group_by=g),
+                        lambda g=g: get("/v1/metrics/summary", **YEAR, group_by=g),  # type: ignore[misc]
                         30,
                     )
-                )  # type: ignore[misc]
+                )
                 if cursors[g]:
                     mid = cursors[g][len(cursors[g]) // 2]
                     plan.append(

@@ -83,7 +83,7 @@ def crawler_user_agents() -> tuple[str, ...]:
 
 def fake_useragent() -> tuple[str, ...]:
     try:
-        import fake_useragent as fu  # type: ignore[import-untyped]
+        import fake_useragent as fu
     except ImportError as e:  # pragma: no cover - the dev extra installs it
         raise MissingCorpus("fake-useragent is missing: make install") from e
     path = Path(fu.__file__).parent / "data" / "browsers.jsonl"
@@ -122,12 +122,12 @@ def _matomo() -> tuple[list[str], list[tuple[str, str | None, str | None]]]:
         with open(path, encoding="utf-8") as f:
             entries = yaml.load(f, Loader=loader) or []  # the safe loader (C when built)
         if os.path.basename(path) == "bots.yml":
-            bots.extend(str(e["user_agent"]) for e in entries)
+            bots.extend(str(entry["user_agent"]) for entry in entries)
             continue
-        for e in entries:
-            client = e.get("client") or {}
-            device = e.get("device") or {}
-            others.append((str(e["user_agent"]), client.get("type"), device.get("type")))
+        for entry in entries:
+            client = entry.get("client") or {}
+            device = entry.get("device") or {}
+            others.append((str(entry["user_agent"]), client.get("type"), device.get("type")))
     return bots, others
 
 
