@@ -44,7 +44,14 @@ async def _start(runtime: Runtime) -> None:
         max_bytes=settings.journal_max_bytes,
     )
     journal.open()
-    sender = ClickSender(journal, runtime.get_producer, send_timeout=settings.kafka_send_timeout_seconds)
+    sender = ClickSender(
+        journal,
+        runtime.get_producer,
+        send_timeout=settings.kafka_send_timeout_seconds,
+        batch_records=settings.click_send_batch_records,
+        fsync_seconds=settings.journal_fsync_seconds,
+        idle_seconds=settings.click_send_idle_seconds,
+    )
     cache = LinkCache(
         runtime.sessionmaker,
         settings.link_cache_size,

@@ -28,6 +28,17 @@ class SharingSettings(ServiceSettings):
     # The journal's fully sent segments are deleted, oldest first, while it holds more than this
     # (768 MiB: the Kubernetes base gives it a 1 GiB volume). Unsent clicks are never deleted.
     journal_max_bytes: int = Field(768 * 1024 * 1024, ge=16 * 1024 * 1024)
+    # The click sender (journal -> ``advocacy.clicks.raw``; stage ``send`` of docs/latency-budget.md).
+    # The redirect wakes a sleeping sender when it appends, and a busy one takes the next batch as soon
+    # as the broker acknowledged the last, so a click does not wait for a timer: this is only how long
+    # a sender that found nothing sleeps before it looks again (a missed wake-up costs at most this).
+    click_send_idle_seconds: float = Field(0.05, gt=0, le=1.0)
+    # ... and at most this many clicks per produce (one Kafka batch per partition): larger batches
+    # amortise the broker round trip under load; a batch of 500 is sent in a few ms.
+    click_send_batch_records: int = Field(500, ge=1, le=5000)
+    # How often the journal is fsynced: what a power cut may lose (ADR 0001). Off the click's path:
+    # the sender reads from the page cache, not the disk.
+    journal_fsync_seconds: float = Field(1.0, gt=0, le=10.0)
     link_cache_size: int = 200_000
     # ... and at most this many bytes (64 MiB, estimated per entry: its strings + 640 bytes): 200,000
     # links of 2 KB URLs would otherwise hold 400 MB.
@@ -35,6 +46,10 @@ class SharingSettings(ServiceSettings):
     # How long another replica may serve a link from its cache before re-reading it (archive/expiry
     # events update the cache of the process that consumes them at once; see redirect.py).
     link_cache_ttl_seconds: float = 30.0
+    # The redirect remembers the resolved address and network of this many recent visitors (two
+    # caches of ~250 bytes an entry; docs/adr/0020-sizing-sharing-memory.md): a repeat visitor skips
+    # the address parsing (~35 us under load); a new visitor, most of them, misses whatever the size.
+    redirect_address_cache_size: int = Field(16_384, ge=0, le=1_000_000)
     # Requests per visitor per link per minute before the redirect answers 429.
     rate_limit_per_minute: int = 30
     # Load shedding on /r/ (admission.py): when the event loop's lag stays above this budget while

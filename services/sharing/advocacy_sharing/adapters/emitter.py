@@ -71,6 +71,7 @@ class ClickSender:
         batch_records: int = 500,
         topic: str = topics.CLICKS_RAW,
         fsync_seconds: float = 1.0,
+        idle_seconds: float = 0.05,
     ) -> None:
         self.journal = journal
         self.producer = producer
@@ -78,6 +79,8 @@ class ClickSender:
         self.batch_records = batch_records
         self.topic = topic
         self.fsync_seconds = fsync_seconds
+        # nothing to send: sleep this long unless the redirect wakes us (settings: click_send_idle_seconds)
+        self.idle_seconds = idle_seconds
         self.sent = 0
         self.failures = 0
         self.idle = False
@@ -115,7 +118,7 @@ class ClickSender:
                         self.journal.advance(pos)  # skipped malformed lines
                     if stop.is_set():
                         return
-                    await self._sleep(0.05)
+                    await self._sleep(self.idle_seconds)
                     continue
                 producer = self.producer()
                 if producer is None:
