@@ -132,7 +132,7 @@ async def test_after_a_broker_wipe_the_partner_feed_carries_nothing_about_the_er
     async def settled() -> list[dict[str, Any]] | None:
         events = await _partner_events(s.bootstrap, tenant)
         types = {(e["type"], e["data"].get("employee_id")) for e in events}
-        done = {(ERASED, "alice"), ("io.advocacy.share.created.v1", "bob"), ("io.advocacy.points.awarded.v1", "bob")}
+        done = {(ERASED, "alice"), ("io.advocacy.share.created.v1", "bob"), ("io.advocacy.points.awarded.v2", "bob")}
         return events if done <= types else None
 
     events = await eventually(settled, timeout=90, what="the erasure notice and bob's events, re-published")

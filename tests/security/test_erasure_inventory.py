@@ -306,6 +306,7 @@ EVENTS: dict[tuple[str, str], str] = {
     ("io.advocacy.member.updated.v1", "name"): _TOPIC,
     ("io.advocacy.member.updated.v1", "team"): _TOPIC,
     ("io.advocacy.points.awarded.v1", "employee_id"): _TOPIC,
+    ("io.advocacy.points.awarded.v2", "employee_id"): _TOPIC,
     ("io.advocacy.policy.updated.v1", "updated_by"): _TOPIC,
     ("io.advocacy.reward.redeemed.v1", "employee_id"): _TOPIC,
     ("io.advocacy.reward.redemption_cancelled.v1", "employee_id"): _TOPIC,

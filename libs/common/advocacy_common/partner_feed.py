@@ -58,7 +58,7 @@ log = logging.getLogger("advocacy.partner_feed")
 # What partners may see besides ids and timestamps (fields ending in _id or _at).
 PARTNER_FIELDS = frozenset(
     {"network", "verdict", "kind", "value", "points", "action", "badge", "cost_points", "refunded_points",
-     "rule_version", "title", "url", "slug", "tags", "external_id", "code"}
+     "rule_version", "title", "url", "slug", "tags", "external_id", "code", "entry_count", "by_action"}
 )  # fmt: skip
 # Ids that are not ids of anything a partner knows, or that identify a visitor.
 HIDDEN = frozenset({"visitor", "employee_name", "user_agent", "referrer", "message"})

@@ -16,6 +16,7 @@ from advocacy_common.person_export import export_router
 from advocacy_common.registry import Registration
 from advocacy_common.runtime import Runtime, ServiceDefinition, create_service_app
 from advocacy_gamification.adapters import pseudonyms
+from advocacy_gamification.adapters.ledger import V1_TENANTS
 from advocacy_gamification.adapters.stream import BoardHub, StreamLimits, Tickets
 from advocacy_gamification.api import router
 from advocacy_gamification.consumers import CONSUMERS
@@ -41,6 +42,7 @@ def _libpq_url(url: str) -> str:
 async def on_start(runtime: Runtime) -> None:
     s = _settings(runtime)
     pseudonyms.configure(s.pseudonym_secret.get_secret_value() if s.pseudonym_secret else None)
+    V1_TENANTS.configure(s.points_awarded_v1_tenants)
     freeze_heap()
     if s.role.serves_http:
         secret = s.stream_ticket_secret.get_secret_value() if s.stream_ticket_secret else None

@@ -20,6 +20,11 @@ class GamificationSettings(ServiceSettings):
     # gets small batches whatever this says.
     consumer_batch_max: int = 5000
 
+    # Tenants (comma-separated; ``*``: all) whose partners still read ``points.awarded.v1``, one
+    # event per ledger entry, beside the per-batch ``points.awarded.v2`` every tenant gets. Deprecated:
+    # honoured until 2027-06-30 (docs/adr/0019-points-awarded-per-batch.md). At most 10,000 characters.
+    points_awarded_v1_tenants: str = Field("", max_length=10_000)
+
     # Key for SSE stream tickets, the same on every replica. Unset: a random key is created once
     # and kept in the database, which every replica reads. Set: outside dev mode it must be at least
     # 32 bytes and not a published value (advocacy_common.signing_keys checks the secret itself; the
@@ -29,7 +34,10 @@ class GamificationSettings(ServiceSettings):
     # stored in the database. Never change it once erasures were recorded: tombstones made under the
     # old key are no longer found.
     pseudonym_secret: Annotated[SecretStr | None, SigningKey(generated_when_unset=True)] = None
-    # Live boards: at most one message per interval per stream (0.25 s = 4 a second).
+    # Live boards: a board's feed re-reads the board at most once per interval, so everything that
+    # changed meanwhile is one read and one message per stream (0.25 s = 4 a second). The largest
+    # deliberate wait between a click and the live board: a change that lands just after a read
+    # waits up to this (stage ``board`` of docs/latency-budget.md); halving it doubles the reads.
     stream_min_interval_seconds: float = Field(0.25, gt=0)
     stream_keepalive_seconds: float = Field(15.0, gt=0)
     # Open live boards allowed at once in one process (429 with Retry-After beyond): per person,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from pydantic import BaseModel, ConfigDict
+
 from advocacy_common import topics
 from advocacy_common.events.base import EventData, register
 from advocacy_common.money import Money
@@ -19,7 +21,11 @@ class _EmployeeEvent(EventData):
 
 @register
 class PointsAwarded(_EmployeeEvent):
-    """A ledger entry: an award (positive) or a reversal (negative), with the event and rule behind it."""
+    """A ledger entry: an award (positive) or a reversal (negative), with the event and rule behind it.
+
+    Deprecated (docs/adr/0019-points-awarded-per-batch.md): published only for the tenants listed in
+    ``GAMIFICATION_POINTS_AWARDED_V1_TENANTS``, until 2027-06-30; :class:`PointsAwardedV2` is published
+    for every tenant."""
 
     TYPE = "io.advocacy.points.awarded.v1"
     PARTNER_VISIBLE = True
@@ -35,6 +41,39 @@ class PointsAwarded(_EmployeeEvent):
     capped: bool = False  # over the tenant's daily cap: recorded with 0 points
     reverses_entry_id: str | None = None
     reason: str | None = None
+
+
+class PointsOfAction(BaseModel):
+    """One (action, kind) line of :class:`PointsAwardedV2`: how many entries, their points, how many capped."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    action: str
+    kind: str  # award | reversal
+    entries: int
+    points: int
+    capped: int = 0
+
+
+@register
+class PointsAwardedV2(_EmployeeEvent):
+    """The ledger entries one consumed batch (or one admin action) appended for one person, summed.
+
+    Replaces ``points.awarded.v1``, one event per entry (per click), which was a third of the
+    gamification consumer's time (docs/adr/0019-points-awarded-per-batch.md). The person's total
+    moves by ``points``; the entries themselves are in their ledger (``first_entry_id`` ..
+    ``last_entry_id``, ids grow). ``by_action`` has at most one line per (action, kind)."""
+
+    TYPE = "io.advocacy.points.awarded.v2"
+    PARTNER_VISIBLE = True
+
+    points: int
+    entry_count: int
+    first_entry_id: str
+    last_entry_id: str
+    first_occurred_at: datetime
+    last_occurred_at: datetime
+    by_action: list[PointsOfAction]
 
 
 @register

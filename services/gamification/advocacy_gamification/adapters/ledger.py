@@ -22,8 +22,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from advocacy_common.bulk import insert_rows, rows_param
-from advocacy_common.events import new_event
-from advocacy_common.events.gamification import PointsAwarded
+from advocacy_common.events import Envelope, new_event
+from advocacy_common.events.gamification import PointsAwarded, PointsAwardedV2, PointsOfAction
 from advocacy_common.outbox import add_events
 from advocacy_gamification import domain
 from advocacy_gamification.adapters.context import TenantContext, load_contexts
@@ -311,31 +311,90 @@ def challenge_counts(
     return not content_ids or content_id in content_ids
 
 
-async def _publish(session: AsyncSession, posted: Sequence[Posted]) -> None:
-    events = []
+# -- points.awarded ----------------------------------------------------------------------------------
+# One ``points.awarded.v2`` per person per :func:`post` (a consumed batch, an admin's reversal), the
+# person's entries summed; ``points.awarded.v1`` (one event per entry: a third of the consumer's time,
+# one outbox row and one broker record per click) only for the tenants still listed in
+# ``GAMIFICATION_POINTS_AWARDED_V1_TENANTS`` (docs/adr/0019-points-awarded-per-batch.md).
+PUBLISHED_KINDS = ("award", "reversal")
+
+
+@dataclass(slots=True)
+class V1Tenants:
+    """The tenants that still get ``points.awarded.v1`` beside v2 (``*``: every tenant)."""
+
+    names: frozenset[str] = frozenset()
+
+    def configure(self, setting: str) -> None:
+        self.names = frozenset(n.strip() for n in setting.split(",") if n.strip())
+
+    def __contains__(self, tenant_id: str) -> bool:
+        return bool(self.names) and ("*" in self.names or tenant_id in self.names)
+
+
+V1_TENANTS = V1Tenants()
+
+
+def tallies(posted: Sequence[Posted]) -> list[tuple[str, PointsAwardedV2]]:
+    """(tenant, ``points.awarded.v2``) for each person with award or reversal entries in ``posted``,
+    in order of first appearance; each (action, kind) line in order of first appearance too."""
+    people: dict[tuple[str, str], list[Posted]] = {}
     for p in posted:
-        e = p.entry
-        if e.entry_type not in ("award", "reversal"):
-            continue
-        events.append(
-            new_event(
-                SOURCE,
-                e.tenant_id,
-                PointsAwarded(
-                    employee_id=e.employee_id,
-                    entry_id=str(p.id),
-                    points=e.points,
-                    action=e.action,
-                    cause_event_id=e.event_id,
-                    rule_version=e.rule_version,
-                    occurred_at=e.occurred_at,
-                    kind=e.entry_type,
-                    capped=e.capped,
-                    reverses_entry_id=str(e.reverses_id) if e.reverses_id is not None else None,
-                    reason=e.reason,
-                ),
-            )
+        if p.entry.entry_type in PUBLISHED_KINDS:
+            people.setdefault((p.entry.tenant_id, p.entry.employee_id), []).append(p)
+    out = []
+    for (tenant_id, employee_id), ps in people.items():
+        lines: dict[tuple[str, str], list[int]] = {}  # (action, kind) -> [entries, points, capped]
+        for p in ps:
+            line = lines.get((p.entry.action, p.entry.entry_type))
+            if line is None:
+                line = lines[(p.entry.action, p.entry.entry_type)] = [0, 0, 0]
+            line[0] += 1
+            line[1] += p.entry.points
+            line[2] += p.entry.capped
+        times = [p.entry.occurred_at for p in ps]
+        data = PointsAwardedV2(
+            employee_id=employee_id,
+            points=sum(line[1] for line in lines.values()),
+            entry_count=len(ps),
+            first_entry_id=str(min(p.id for p in ps)),
+            last_entry_id=str(max(p.id for p in ps)),
+            first_occurred_at=min(times),
+            last_occurred_at=max(times),
+            by_action=[
+                PointsOfAction(action=action, kind=kind, entries=n, points=pts, capped=capped)
+                for (action, kind), (n, pts, capped) in lines.items()
+            ],
         )
+        out.append((tenant_id, data))
+    return out
+
+
+def _v1(p: Posted) -> PointsAwarded:
+    e = p.entry
+    return PointsAwarded(
+        employee_id=e.employee_id,
+        entry_id=str(p.id),
+        points=e.points,
+        action=e.action,
+        cause_event_id=e.event_id,
+        rule_version=e.rule_version,
+        occurred_at=e.occurred_at,
+        kind=e.entry_type,
+        capped=e.capped,
+        reverses_entry_id=str(e.reverses_id) if e.reverses_id is not None else None,
+        reason=e.reason,
+    )
+
+
+async def _publish(session: AsyncSession, posted: Sequence[Posted]) -> None:
+    events: list[Envelope[Any]] = [new_event(SOURCE, t, data) for t, data in tallies(posted)]
+    if V1_TENANTS.names:
+        events += [
+            new_event(SOURCE, p.entry.tenant_id, _v1(p))
+            for p in posted
+            if p.entry.entry_type in PUBLISHED_KINDS and p.entry.tenant_id in V1_TENANTS
+        ]
     await add_events(session, events)
 
 
