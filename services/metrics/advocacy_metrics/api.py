@@ -11,7 +11,15 @@ from advocacy_common.db import SessionDep
 from advocacy_common.tenant_store import load_tenant_settings
 from advocacy_metrics.adapters import ranges
 from advocacy_metrics.features import export, reports
-from advocacy_metrics.schemas import AdoptionReport, ContentMetrics, EmployeeMetrics, GroupBy, RoiReport, Summary
+from advocacy_metrics.schemas import (
+    AdoptionReport,
+    ContentMetrics,
+    EmployeeMetrics,
+    GroupBy,
+    RoiReport,
+    Summary,
+    SummaryOrder,
+)
 
 router = APIRouter(prefix="/v1/metrics", tags=["metrics"])
 
@@ -52,11 +60,19 @@ async def summary(
         int, Query(ge=1, le=reports.SUMMARY_MAX_LIMIT, description="Groups per page (a year by day fits one).")
     ] = reports.SUMMARY_DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(max_length=2048, description="`next_cursor` of the previous page.")] = None,
+    order: Annotated[
+        SummaryOrder,
+        Query(
+            description="`key`: groups in key order. `clicks`: by counted clicks, most first, ties in key "
+            "order; with `limit` the top N (`limit=10`: the top 10) at the cost of one ranking pass, "
+            "and `next_cursor` pages on in that order."
+        ),
+    ] = SummaryOrder.key,
 ) -> Response:
-    """Every measure per group, a page of groups in key order, and the totals of the whole range.
-    Serialised straight to JSON (a page can hold thousands of groups); the shape is ``Summary``,
-    pinned by the tests. The CSV export streams every group without pages."""
-    body = await reports.summary(session, admin, group_by.value, from_, to, limit, cursor)
+    """Every measure per group, a page of groups in key order (or by counted clicks), and the
+    totals of the whole range. Serialised straight to JSON (a page can hold thousands of groups);
+    the shape is ``Summary``, pinned by the tests. The CSV export streams every group without pages."""
+    body = await reports.summary(session, admin, group_by.value, from_, to, limit, cursor, order.value)
     return Response(orjson.dumps(body), media_type="application/json")
 
 

@@ -21,6 +21,11 @@ class GroupBy(StrEnum):
     reason = "reason"  # why clicks were not counted (bot verdicts' reasons)
 
 
+class SummaryOrder(StrEnum):
+    key = "key"  # the groups' keys: days in time order, names in code-point order
+    clicks = "clicks"  # counted clicks, most first; ties in key order
+
+
 class MoneyOut(BaseModel):
     amount: str
     currency: str
@@ -81,6 +86,7 @@ class Summary(BaseModel):
     from_: str = Field(alias="from")
     to: str
     group_by: GroupBy
+    order: SummaryOrder = Field(description="The order of `items` and of the pages.")
     time_zone: str
     base_currency: str
     items: list[SummaryItem]

@@ -12,6 +12,10 @@ from the dimension roll-ups.
 Groups come out in key order (text keys in code-point order, ``COLLATE "C"``), stats streamed
 from a server-side cursor and merged with the (smaller) conversion sums, so the CSV export never
 holds a whole result in memory.
+
+Ranked by counted clicks (``ranked_keys``): one narrow pass sums only ``clicks_counted`` per group
+over the same roll-ups and keeps the first N by (clicks descending, key), then only those N groups'
+rows are read for their measures (``GroupQuery.keys``), off the per-key indexes.
 """
 
 from __future__ import annotations
@@ -62,6 +66,7 @@ class GroupQuery:
     content_id: str | None = None
     after: Any = None  # only groups whose key comes after this one (a page's cursor)
     limit: int | None = None  # at most this many groups are read (a page and one to know there is more)
+    keys: tuple[Any, ...] | None = None  # only these groups (the ones a ranked page holds)
 
     @property
     def dimension(self) -> bool:
@@ -161,11 +166,36 @@ def _key(src: sa.Subquery, q: GroupQuery) -> tuple[sa.ColumnElement[Any], sa.Col
     return in_c, in_c
 
 
+def _only_keys(src: sa.Subquery, q: GroupQuery) -> list[sa.ColumnElement[bool]]:
+    """``q.keys``' condition on the source rows: the key's own column (no collation: equality is
+    the same under any, and the per-key indexes are on the plain column), so it reaches each
+    roll-up's index inside the union."""
+    if q.keys is None or q.group_by is None:
+        return []
+    if q.group_by == "day":
+        col: sa.ColumnElement[Any] = src.c.day
+    elif q.group_by == "week":
+        col = week_of(src.c.day, q.week_start_index)
+    else:
+        col = src.c.value if q.dimension else src.c[_KEY_COLUMN[q.group_by]]
+    return [col.in_(q.keys)]
+
+
+def _stats_source(q: GroupQuery, counters: Sequence[str]) -> sa.Subquery:
+    return _dimension_source(q, DIMENSION_DAILY_CLICKS, counters) if q.dimension else _source(q, STAT_ROLLUPS, counters)
+
+
+def _conversion_source(q: GroupQuery, values: Sequence[str]) -> sa.Subquery:
+    if q.dimension:
+        return _dimension_source(q, DIMENSION_DAILY_CONVERSIONS, values)
+    return _source(q, CONVERSION_ROLLUPS, values)
+
+
 def _stats_select(q: GroupQuery) -> sa.Select[Any]:
     counters = (
         [f"clicks_{v}" for v in VERDICTS] if q.dimension else ["shares", "reach", *(f"clicks_{v}" for v in VERDICTS)]
     )
-    src = _dimension_source(q, DIMENSION_DAILY_CLICKS, counters) if q.dimension else _source(q, STAT_ROLLUPS, counters)
+    src = _stats_source(q, counters)
     key, order = _key(src, q)
     network = sa.literal_column("''") if q.dimension else src.c.network
     sums = [sa.func.coalesce(sa.func.sum(src.c[c]), 0) for c in counters]
@@ -174,7 +204,7 @@ def _stats_select(q: GroupQuery) -> sa.Select[Any]:
         group.append(network)
     return (
         sa.select(key.label("key"), network.label("network"), *sums)
-        .where(*_after(q, order))
+        .where(*_after(q, order), *_only_keys(src, q))
         .group_by(*group)
         .order_by(*([order] if q.group_by is not None else []))
         # a group is at most one row per network: this many rows hold the groups asked for, and the
@@ -204,22 +234,62 @@ async def _conversions(
     session: AsyncSession, q: GroupQuery, up_to: Any = None
 ) -> dict[Any, dict[tuple[str, str], Sum]]:
     values = ("kind", "currency", "conversions", "amount")
-    if q.dimension:
-        src = _dimension_source(q, DIMENSION_DAILY_CONVERSIONS, values)
-    else:
-        src = _source(q, CONVERSION_ROLLUPS, values)
+    src = _conversion_source(q, values)
     key, order = _key(src, q)
     res = await session.execute(
         sa.select(
             key.label("key"), src.c.kind, src.c.currency, sa.func.sum(src.c.conversions), sa.func.sum(src.c.amount)
         )
-        .where(*_after(q, order), *([] if up_to is None else [order <= _key_value(q, up_to)]))
+        .where(
+            *_after(q, order),
+            *([] if up_to is None else [order <= _key_value(q, up_to)]),
+            *_only_keys(src, q),
+        )
         .group_by(*([key] if q.group_by is not None else []), src.c.kind, src.c.currency)
     )
     out: defaultdict[Any, dict[tuple[str, str], Sum]] = defaultdict(dict)
     for k, kind, currency, n, amount in res.all():
         out[k][(kind, currency)] = Sum(int(n), Decimal(amount))
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class Ranked:
+    """Where a group stands in the ranking by counted clicks (a ranked page's cursor)."""
+
+    clicks: int
+    key: Any
+
+
+async def ranked_keys(session: AsyncSession, q: GroupQuery, after: Ranked | None, n: int) -> list[Ranked]:
+    """The first ``n`` groups in range by counted clicks, most first, ties in key order, after
+    ``after``. Every group the key order has is ranked: those with only conversion rows in range
+    (no stats rows) rank with 0 clicks. One pass over the roll-ups' ``clicks_counted`` alone (no
+    per-network rows, no conversions' values); ``q.after``, ``q.limit`` and ``q.keys`` are ignored."""
+    assert q.group_by is not None
+    q = GroupQuery(q.tenant, q.group_by, q.days, q.week_start_index, q.employee_id, q.content_id)
+    stats = _stats_source(q, ["clicks_counted"])
+    conversions = _conversion_source(q, ["conversions"])
+    stats_key, _ = _key(stats, q)
+    conversion_key, _ = _key(conversions, q)
+    rows = sa.union_all(
+        sa.select(stats_key.label("key"), stats.c.clicks_counted.label("clicks")),
+        sa.select(conversion_key.label("key"), sa.literal(0, sa.BigInteger).label("clicks")),
+    ).subquery()
+    key = rows.c.key  # under the branches' collation, "C" for text keys
+    clicks = sa.func.sum(rows.c.clicks)
+    having = []
+    if after is not None:
+        at = _key_value(q, after.key)
+        having.append(sa.or_(clicks < after.clicks, sa.and_(clicks == after.clicks, key > at)))
+    res = await session.execute(
+        sa.select(key.label("key"), clicks.label("clicks"))
+        .group_by(key)
+        .having(*having)
+        .order_by(clicks.desc(), key)
+        .limit(n)
+    )
+    return [Ranked(int(c), k) for k, c in res.all()]
 
 
 def _stat_sums(row: Any, dimension: bool) -> StatSums:

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from advocacy_common.auth import Principal
 from advocacy_common.errors import Forbidden, Unprocessable
-from advocacy_common.pagination import as_str, decode_cursor, encode_cursor, parse_cursor
+from advocacy_common.pagination import as_int, as_str, decode_cursor, encode_cursor, parse_cursor
 from advocacy_common.tenant import TenantSettings
 from advocacy_common.tenant_store import load_tenant_settings
 from advocacy_metrics.adapters import queries, ranges
@@ -94,21 +94,67 @@ def group_measures(key: Any, g: GroupTotals, group_by: str, pricing: Pricing) ->
 
 SUMMARY_DEFAULT_LIMIT = 1000  # a year by day is one page; by employee or content, pages
 SUMMARY_MAX_LIMIT = 5000
+ORDERS = ("key", "clicks")  # key order; counted clicks, most first (ties in key order)
 
 
-def _summary_after(group_by: str, cursor: str | None, days: ranges.DayRange) -> Any:
-    """The last key of the previous page, from the cursor (which names its grouping and range)."""
-    if cursor is None:
-        return None
-    cursor_group, start, end, key = parse_cursor(decode_cursor(cursor), as_str, as_str, as_str, as_str)
-    if (cursor_group, start, end) != (group_by, days.start.isoformat(), days.end.isoformat()):
-        raise Unprocessable.field("cursor", "the cursor belongs to another group_by or date range")
+def _cursor_key(group_by: str, key: str) -> Any:
     if group_by not in queries.TIME_GROUPS:
         return key
     try:
         return date.fromisoformat(key)
     except ValueError as e:
         raise Unprocessable.field("cursor", "invalid cursor") from e
+
+
+def _summary_after(group_by: str, order: str, cursor: str | None, days: ranges.DayRange) -> Any:
+    """Where the previous page stopped, from the cursor (which names its grouping, range and order):
+    its last key in key order, its last group's ``queries.Ranked`` by clicks."""
+    if cursor is None:
+        return None
+    values = decode_cursor(cursor)
+    if order == "clicks":
+        if len(values) != 6:
+            raise Unprocessable.field("cursor", "the cursor belongs to another order")
+        cursor_group, start, end, key, cursor_order, clicks = parse_cursor(
+            values, as_str, as_str, as_str, as_str, as_str, as_int
+        )
+    else:
+        if len(values) != 4:
+            raise Unprocessable.field("cursor", "the cursor belongs to another order")
+        cursor_group, start, end, key = parse_cursor(values, as_str, as_str, as_str, as_str)
+        cursor_order, clicks = "key", 0
+    if (cursor_group, start, end, cursor_order) != (group_by, days.start.isoformat(), days.end.isoformat(), order):
+        raise Unprocessable.field("cursor", "the cursor belongs to another group_by, date range or order")
+    key_value = _cursor_key(group_by, key)
+    return queries.Ranked(clicks, key_value) if order == "clicks" else key_value
+
+
+async def _key_order_page(
+    session: AsyncSession, q: queries.GroupQuery, limit: int
+) -> tuple[list[tuple[Any, GroupTotals]], bool]:
+    """Up to ``limit`` groups in key order after ``q.after``, and whether more follow."""
+    groups: list[tuple[Any, GroupTotals]] = []
+    async with contextlib.aclosing(queries.iter_groups(session, q)) as page:
+        async for key, g in page:
+            if len(groups) == limit:
+                return groups, True
+            groups.append((key, g))
+    return groups, False
+
+
+async def _ranked_page(
+    session: AsyncSession, q: queries.GroupQuery, after: queries.Ranked | None, limit: int
+) -> tuple[list[tuple[Any, GroupTotals]], bool, queries.Ranked | None]:
+    """Up to ``limit`` groups by counted clicks after ``after``, whether more follow, and where the
+    page stopped (the ranking's own figures, so the next page starts where this one ranked)."""
+    ranked = await queries.ranked_keys(session, q, after, limit + 1)
+    more = len(ranked) > limit
+    ranked = ranked[:limit]
+    if not ranked:
+        return [], False, None
+    only = queries.GroupQuery(q.tenant, q.group_by, q.days, q.week_start_index, keys=tuple(r.key for r in ranked))
+    found = {key: g async for key, g in queries.iter_groups(session, only)}
+    return [(r.key, found.get(r.key) or GroupTotals()) for r in ranked], more, ranked[-1]
 
 
 async def summary(
@@ -119,30 +165,34 @@ async def summary(
     raw_to: str | None,
     limit: int = SUMMARY_DEFAULT_LIMIT,
     cursor: str | None = None,
+    order: str = "key",
 ) -> dict[str, Any]:
-    """One page of groups in key order (``next_cursor`` for the rest) and the totals of the range.
+    """One page of groups (``next_cursor`` for the rest) and the totals of the range.
 
-    A page stops reading at its last group, so a year by employee costs a page, not 70,000 groups."""
+    In key order a page stops reading at its last group, so a year by employee costs a page, not
+    70,000 groups. By ``clicks`` (counted clicks, most first, ties in key order) one narrow pass ranks
+    the range's groups and only the page's groups are read in full: the top 10 costs the ranking
+    plus 10 groups."""
+    if order not in ORDERS:
+        raise Unprocessable.field("order", f"one of {', '.join(ORDERS)}")
     settings = await load_tenant_settings(session, admin.tenant_id)
     days = ranges.resolve(raw_from, raw_to, settings.zone, today_in(settings))
-    after = _summary_after(group_by, cursor, days)
-    q = summary_query(admin.tenant_id, group_by, days, settings, after, limit + 1)
+    after = _summary_after(group_by, order, cursor, days)
     pricing = Pricing.of(settings)
-    items: list[dict[str, Any]] = []
-    groups: list[GroupTotals] = []
-    last: Any = None
-    more = False
-    async with contextlib.aclosing(queries.iter_groups(session, q)) as page:
-        async for key, g in page:
-            if len(items) == limit:
-                more = True
-                break
-            groups.append(g)
-            items.append(group_measures(key, g, group_by, pricing))
-            last = key
+    position: list[Any] = [group_by, days.start.isoformat(), days.end.isoformat()]
+    if order == "clicks":
+        q = summary_query(admin.tenant_id, group_by, days, settings)
+        page, more, last = await _ranked_page(session, q, after, limit)
+        if last is not None:
+            position += [key_str(last.key) or "", "clicks", last.clicks]
+    else:
+        q = summary_query(admin.tenant_id, group_by, days, settings, after, limit + 1)
+        page, more = await _key_order_page(session, q, limit)
+        position.append(key_str(page[-1][0] if page else None) or "")
+    items = [group_measures(key, g, group_by, pricing) for key, g in page]
     dimension = group_by in queries.DIMENSION_GROUPS
     if after is None and not more:
-        everything = merge(groups)  # the page is every group
+        everything = merge(g for _k, g in page)  # the page is every group
     elif dimension:
         # country, device, referrer: the totals of those roll-ups (a few hundred values at most)
         everything = merge(
@@ -159,13 +209,12 @@ async def summary(
         "from": days.start.isoformat(),
         "to": days.end.isoformat(),
         "group_by": group_by,
+        "order": order,
         "time_zone": settings.time_zone,
         "base_currency": settings.base_currency,
         "items": items,
         "totals": measures(everything, pricing, with_shares=not dimension),
-        "next_cursor": encode_cursor([group_by, days.start.isoformat(), days.end.isoformat(), key_str(last) or ""])
-        if more
-        else None,
+        "next_cursor": encode_cursor(position) if more else None,
     }
 
 
