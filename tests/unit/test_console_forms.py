@@ -91,16 +91,6 @@ def test_an_item_round_trips_through_the_editor_and_a_patch_sends_only_changes()
     }
 
 
-def test_top_ranks_by_counted_clicks_then_shares() -> None:
-    items = [
-        {"key": "a", "clicks": 1, "shares": 5},
-        {"key": "b", "clicks": 9, "shares": 1},
-        {"key": "c", "clicks": 1, "shares": 7},
-        {"key": "d", "clicks": 0, "shares": None},
-    ]
-    assert [i["key"] for i in forms.top(items, 3)] == ["b", "c", "a"]
-
-
 CURRENT_RULES = {
     "version": 3,
     "points": {

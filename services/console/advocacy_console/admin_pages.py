@@ -28,8 +28,8 @@ GROUPS = ("day", "week", "network", "team", "content", "employee")
 WINDOWS = ("all", "month", "week")
 # A cursor is the API's opaque string; a longer one is not the API's and is dropped.
 MAX_CURSOR = 512
-# The summary page the top lists are ranked over (metrics allows 5,000; a tenant's items fit).
-TOP_OVER = 1000
+# The day and network summaries are one page each (a 30-day range: 30 days, a handful of networks).
+SUMMARY_PAGE = 1000
 
 
 def admin_only(request: Request, session: Session) -> Response | None:
@@ -257,19 +257,21 @@ async def analytics(request: Request, session: SessionDep) -> Response:
     up = upstream_of(request)
     token = session.token
 
-    def summary(group_by: str, limit: int = TOP_OVER) -> Any:
-        return up.call("metrics", "GET", "/v1/metrics/summary", token, params={"group_by": group_by, "limit": limit})
+    def summary(group_by: str, limit: int = SUMMARY_PAGE, order: str = "key") -> Any:
+        params = {"group_by": group_by, "limit": limit, "order": order}
+        return up.call("metrics", "GET", "/v1/metrics/summary", token, params=params)
 
+    # the top lists: metrics ranks every group by counted clicks and sends the first TOP_N
     by_day, by_network, by_content, by_employee, roi, adoption = await asyncio.gather(
         summary("day"),
         summary("network"),
-        summary("content"),
-        summary("employee"),
+        summary("content", forms.TOP_N, "clicks"),
+        summary("employee", forms.TOP_N, "clicks"),
         up.call("metrics", "GET", "/v1/metrics/roi", token),
         up.call("metrics", "GET", "/v1/metrics/adoption", token),
     )
     days = body_of(by_day) or {"items": [], "totals": None}
-    top_content = forms.top(items_of(by_content.body))
+    top_content = items_of(by_content.body)[: forms.TOP_N]
     titles = await _titles(request, session, [str(i.get("key")) for i in top_content])
     for item in top_content:
         item["title"] = titles.get(str(item.get("key")), str(item.get("key")))
@@ -293,9 +295,7 @@ async def analytics(request: Request, session: SessionDep) -> Response:
         networks=networks,
         network_chart=network_chart,
         top_content=top_content,
-        top_content_partial=bool(body_of(by_content).get("next_cursor")),
-        top_advocates=forms.top(items_of(by_employee.body)),
-        top_advocates_partial=bool(body_of(by_employee).get("next_cursor")),
+        top_advocates=items_of(by_employee.body)[: forms.TOP_N],
         roi=body_of(roi) or None,
         roi_rows=exports.roi_rows(body_of(roi)) if roi.ok else [],
         adoption=body_of(adoption) or None,

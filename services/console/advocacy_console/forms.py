@@ -142,12 +142,6 @@ def items_of(body: Any) -> list[dict[str, Any]]:
     return [i for i in items if isinstance(i, dict)]
 
 
-def top(items: list[dict[str, Any]], n: int = TOP_N) -> list[dict[str, Any]]:
-    """The ``n`` groups with the most counted clicks (then shares, then key): metrics pages its
-    summary in key order, so the ranking is the console's over the page it read."""
-    return sorted(items, key=lambda i: (-int(i.get("clicks") or 0), -int(i.get("shares") or 0), str(i.get("key"))))[:n]
-
-
 # -- rules ------------------------------------------------------------------------------------------
 POINT_FIELDS = ("share", "click", "suggestion_approved")
 CONVERSION_FIELDS = ("signup", "lead", "sale")
