@@ -206,6 +206,9 @@ async def test_a_share_button_shares_once_then_explains(sharing: Sharing) -> Non
         assert page.status_code == 200 and "text/html" in page.headers["content-type"], page.text
         assert 'method="post"' in page.text and "Share on LinkedIn" in page.text and "For some" in page.text
         assert page.headers["cache-control"] == "no-store"
+        # a button of a German message: its page is German too (the token carries the language)
+        german = await c.get("/v1/share-actions", params={"token": _button(tenant, "alice", content, language="de")})
+        assert german.status_code == 200 and '<html lang="de">' in german.text and "Auf LinkedIn teilen" in german.text
         assert await _shares(sharing, tenant) == 0
 
         r = await c.post("/v1/share-actions", params={"token": token})
@@ -270,6 +273,9 @@ async def test_expired_altered_and_garbage_links_get_a_page_never_an_error(shari
                 assert "text/html" in r.headers["content-type"]
             r = await c.request(method, "/v1/share-actions")
             assert r.status_code == 400 and "not valid" in r.text
+            # a link that says nothing: the browser's language
+            r = await c.request(method, "/v1/share-actions", headers={"Accept-Language": "de-DE,de;q=0.9,en;q=0.5"})
+            assert r.status_code == 400 and "Dieser Link ist ungültig" in r.text, r.text
     assert await _shares(sharing, tenant) == 0
 
 

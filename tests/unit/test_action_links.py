@@ -45,6 +45,12 @@ def test_a_signed_link_reads_back_with_the_public_key_only() -> None:
     assert al.verify(al.DEV_PUBLIC_KEY, _sign(team="a"), now=NOW).team == "a"
 
 
+def test_a_link_carries_the_language_of_its_message_when_we_write_in_it() -> None:
+    assert al.verify(al.DEV_PUBLIC_KEY, _sign(language="de"), now=NOW).language == "de"
+    assert al.verify(al.DEV_PUBLIC_KEY, _sign(language="fr"), now=NOW).language is None  # not ours: left out
+    assert al.verify(al.DEV_PUBLIC_KEY, _sign(), now=NOW).language is None
+
+
 def test_each_link_has_its_own_jti() -> None:
     a, b = (al.verify(al.DEV_PUBLIC_KEY, _sign(), now=NOW).jti for _ in range(2))
     assert a != b

@@ -13,8 +13,10 @@ from typing import Any
 
 import pytest
 
+from advocacy_common import languages
 from advocacy_notifications.adapters import overrides, templates
 from advocacy_notifications.adapters.smtp import Outgoing, build
+from advocacy_notifications.domain import Language
 
 AT = datetime(2026, 12, 3, 23, 30, tzinfo=UTC)  # 4 December in Berlin
 CTX: dict[str, Any] = {
@@ -150,3 +152,7 @@ def test_every_message_renders_in_both_languages_with_no_english_left_in_the_ger
         english, german = _words(getattr(en, part)), _words(getattr(de, part))
         assert english and german, (name, part)
         assert (english - data - SHARED_WORDS) & german == set(), (name, part)
+
+
+def test_the_languages_messages_are_chosen_in_are_the_platforms() -> None:
+    assert tuple(language.value for language in Language) == templates.LOCALES == languages.LANGUAGES

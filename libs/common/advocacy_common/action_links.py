@@ -12,7 +12,9 @@ claims are ``tid`` (tenant), ``sub`` (employee), ``cid`` (content), ``net`` (net
 ``iat``, ``exp``, ``aud`` (:data:`AUDIENCE`, so no other token of the platform passes for one) and,
 when known, ``team``: the team notifications judged the person by (membership's, from content's
 events), which stands where a login token's ``team`` claim stands; the directory's team still
-comes first (eligibility.team_of).
+comes first (eligibility.team_of); and ``lng``, the language the message was written in (one of
+:data:`advocacy_common.languages.LANGUAGES`), so the page behind the button speaks it too (a value
+we do not write in is ignored, not refused).
 Every claim is bounded, and so is the token (:data:`MAX_TOKEN_LENGTH`) before anything is parsed.
 
 Dev mode signs with a key pair published here (like the dev token keys, it is refused outside dev
@@ -34,6 +36,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey
 
+from advocacy_common import languages
 from advocacy_common.networks import RULES, Network
 
 ALGORITHM = "ES256"
@@ -101,6 +104,8 @@ class ShareAction:
     jti: str
     expires_at: datetime
     team: str | None = None
+    # the language of the message the button was in (the page behind it is written in it)
+    language: str | None = None
 
 
 #: The buttons of an item whose admin wrote no caption (the console's board offers the same).
@@ -145,6 +150,7 @@ def sign(
     now: datetime,
     ttl: timedelta = DEFAULT_TTL,
     team: str | None = None,
+    language: str | None = None,
 ) -> str:
     for value in (tenant_id, employee_id, content_id, *([team] if team else [])):
         if not value or len(value) > MAX_ID_LENGTH:
@@ -165,6 +171,8 @@ def sign(
     }
     if team:
         claims["team"] = team
+    if language in languages.LANGUAGES:
+        claims["lng"] = language
     header = {"alg": ALGORITHM, "typ": TOKEN_TYPE}
     if key.kid:
         header["kid"] = key.kid
@@ -216,4 +224,5 @@ def verify(public_jwk: str, token: str, *, now: datetime) -> ShareAction:
         jti=c["jti"],
         expires_at=expires_at,
         team=c.get("team"),
+        language=c["lng"] if c.get("lng") in languages.LANGUAGES else None,
     )

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
 
 from advocacy_common import action_links as action_tokens
-from advocacy_common import audit
+from advocacy_common import audit, languages
 from advocacy_common.auth import AdminPrincipal, EmployeePrincipal
 from advocacy_common.auth.deps import get_principal
 from advocacy_common.auth.principal import ADMIN, PARTNER
@@ -470,20 +470,31 @@ def _throttled(request: Request, settings: SharingSettings) -> HTMLResponse | No
     ip = addresses.resolve(peer, request.headers.get("x-forwarded-for"))
     if not limiter.hit(ip, datetime.now(UTC).timestamp()):
         return None
-    page = action_pages.explain("busy", settings.board_url)
+    page = action_pages.explain("busy", settings.board_url, language=_language(request))
     return HTMLResponse(page, status_code=429, headers={**_PAGE_HEADERS, "Retry-After": "60"})
 
 
-def _explained(outcome: action_links.Outcome, settings: SharingSettings) -> HTMLResponse:
+def _language(request: Request, outcome: action_links.Outcome | None = None) -> str | None:
+    """The page's language: the message's, which the button carries (ADR 0018), else the browser's."""
+    if outcome is not None and outcome.action is not None and outcome.action.language:
+        return outcome.action.language
+    return languages.from_accept_language(request.headers.get("accept-language"))
+
+
+def _explained(outcome: action_links.Outcome, settings: SharingSettings, request: Request) -> HTMLResponse:
     intent = None
     if outcome.kind is action_links.Kind.used and outcome.share is not None:
         intent = intent_url(Network(outcome.share.network), _link(settings, outcome.share.code), None)
     title = outcome.content.title if outcome.content is not None else None
-    return HTMLResponse(
-        action_pages.explain(outcome.kind, settings.board_url, title=title, reason=outcome.message, intent=intent),
-        status_code=_ACTION_STATUS[outcome.kind],
-        headers=_PAGE_HEADERS,
+    page = action_pages.explain(
+        outcome.kind,
+        settings.board_url,
+        title=title,
+        reason=outcome.message,
+        intent=intent,
+        language=_language(request, outcome),
     )
+    return HTMLResponse(page, status_code=_ACTION_STATUS[outcome.kind], headers=_PAGE_HEADERS)
 
 
 @router.get(
@@ -505,10 +516,10 @@ async def show_share_action(request: Request, session: SessionDep) -> HTMLRespon
         session, token, public_key=settings.action_link_public_key, now=datetime.now(UTC)
     )
     if outcome.kind is not action_links.Kind.shared:
-        return _explained(outcome, settings)
+        return _explained(outcome, settings, request)
     assert outcome.action is not None
     title = outcome.content.title if outcome.content is not None else None
-    page = action_pages.confirm(outcome.action.network, title, _ACTION_PATH, token)
+    page = action_pages.confirm(outcome.action.network, title, _ACTION_PATH, token, _language(request, outcome))
     return HTMLResponse(page, headers=_PAGE_HEADERS)
 
 
@@ -541,10 +552,10 @@ async def use_share_action(request: Request, session: SessionDep) -> Response:
         now=datetime.now(UTC),
     )
     if outcome.kind is not action_links.Kind.shared or outcome.share is None:
-        return _explained(outcome, settings)
+        return _explained(outcome, settings, request)
     share = outcome.share
     title = outcome.content.title if outcome.content is not None else None
     target = intent_url(Network(share.network), _link(settings, share.code), share.message, title)
     if target is None:  # a network without a share dialog is never signed (action_links.shareable)
-        return _explained(action_links.Outcome(action_links.Kind.malformed), settings)
+        return _explained(action_links.Outcome(action_links.Kind.malformed), settings, request)
     return RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER, headers=_PAGE_HEADERS)

@@ -29,14 +29,15 @@ import jinja2
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_decimal
 
-from advocacy_notifications import domain
+from advocacy_common import languages
 from advocacy_notifications.adapters import overrides
 
 log = logging.getLogger("advocacy.notifications.templates")
 
-# The languages messages are written in; the first is the fallback for every other.
-LOCALES = tuple(language.value for language in domain.Language)
-DEFAULT_LOCALE = domain.Language.en.value
+# The languages messages are written in (the platform's, advocacy_common.languages); the first is
+# the fallback for every other.
+LOCALES = languages.LANGUAGES
+DEFAULT_LOCALE = languages.DEFAULT
 
 _LOADER = jinja2.PackageLoader("advocacy_notifications.adapters", "templates")
 # auto_reload off: templates are files of the release, compiled once (a stat per part per message
@@ -50,12 +51,7 @@ MAX_SUBJECT = 200
 def locale_of(*choices: str | None) -> str:
     """The first of ``choices`` (BCP 47 tags, most wanted first: the person's, then the tenant's)
     whose language we write in, else English: ``de-AT`` and ``de_CH`` are German."""
-    for choice in choices:
-        if choice:
-            language = choice.replace("_", "-").split("-")[0].lower()
-            if language in LOCALES:
-                return language
-    return DEFAULT_LOCALE
+    return languages.locale_of(*choices)
 
 
 def _locale(ctx: jinja2.runtime.Context) -> str:
@@ -227,9 +223,7 @@ def _part(name: str, part: str, suffix: str, env: jinja2.Environment, ctx: Mappi
                 return out
         except Exception:  # a stored override that fails (it passed validation): the built-in one
             log.exception("template override failed; the built-in template is used", extra={"template": name})
-    locale = str(ctx["locale"])
-    names = [f"{locale}/{name}.{suffix}", f"{name}.{suffix}"] if locale != DEFAULT_LOCALE else [f"{name}.{suffix}"]
-    return env.select_template(names).render(ctx)
+    return env.select_template(languages.template_names(f"{name}.{suffix}", str(ctx["locale"]))).render(ctx)
 
 
 def render(

@@ -204,6 +204,8 @@ async def _queue(
 ) -> int:
     assert m.email is not None
     unsubscribe = unsubscribe_url(base_url, key, m.tenant_id, m.employee_id, Category.digest)
+    # the person's language (else the tenant's): the message's, and the share pages' behind its buttons
+    language = words.language(m.employee_id) if words else templates.DEFAULT_LOCALE
     context: dict[str, Any] = {
         "name": m.name,
         "frequency": f.value,
@@ -212,15 +214,14 @@ async def _queue(
                 "title": c.title,
                 "url": c.url,
                 "published_at": c.published_at,
-                "share": buttons.for_item(m, c, now) if buttons else [],
+                "share": buttons.for_item(m, c, now, language) if buttons else [],
             }
             for c in items
         ],
         "unsubscribe_url": unsubscribe,
         "time_zone": zone,
     }
-    # the person's language (else the tenant's), and the tenant's own wording of it if it has one
-    language = words.language(m.employee_id) if words else templates.DEFAULT_LOCALE
+    # the tenant's own wording of it, if it has one
     parts = templates.render("digest", context, language, words.override("digest", language) if words else None)
     queued = await mail.queue(
         session,

@@ -26,8 +26,11 @@ class ShareButtons:
     share_base_url: str
     ttl: timedelta
 
-    def for_item(self, member: Member, item: ContentCopy, now: datetime) -> list[dict[str, str]]:
-        """``[{"network": "linkedin", "label": "LinkedIn", "url": ...}]``, one per network."""
+    def for_item(
+        self, member: Member, item: ContentCopy, now: datetime, language: str | None = None
+    ) -> list[dict[str, str]]:
+        """``[{"network": "linkedin", "label": "LinkedIn", "url": ...}]``, one per network; the page
+        behind each is written in ``language`` (the message's)."""
         base = self.share_base_url.rstrip("/")
         out = []
         for network in action_links.networks_for(item.networks or ()):
@@ -41,6 +44,7 @@ class ShareButtons:
                 ttl=self.ttl,
                 # the team a login token would carry (membership's); sharing still prefers the directory's
                 team=member.member_team,
+                language=language,
             )
             out.append(
                 {"network": network.value, "label": NAMES[network], "url": f"{base}{ACTION_PATH}?token={quote(token)}"}
