@@ -13,6 +13,7 @@ BENCHMARKS: list[str] = [
     "metrics_reads",
     "redirect",
     "leaderboard",
+    "latency",
     "memory",
     "matcher",
     "verdicts",

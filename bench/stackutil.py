@@ -41,10 +41,17 @@ class BenchStack:
 
 
 @contextlib.contextmanager
-def bench_stack(services: Iterable[str], *, extra_env: dict[str, dict[str, str]] | None = None) -> Iterator[BenchStack]:
+def bench_stack(
+    services: Iterable[str],
+    *,
+    extra_env: dict[str, dict[str, str]] | None = None,
+    pg_settings: dict[str, str] | None = None,
+) -> Iterator[BenchStack]:
+    """``pg_settings``: more PostgreSQL settings on top of the fast, unsafe ones (e.g.
+    ``track_commit_timestamp`` for bench.latency's stage times)."""
     with tempfile.TemporaryDirectory(prefix="advocacy-bench-") as tmp:
         root = Path(tmp)
-        pg = EmbeddedPostgres(root / "pg", free_port(), settings=FAST_UNSAFE_SETTINGS)
+        pg = EmbeddedPostgres(root / "pg", free_port(), settings={**FAST_UNSAFE_SETTINGS, **(pg_settings or {})})
         broker = TansuBroker(free_port(), log_path=root / "tansu.log")
         pg.start()
         broker.start()
