@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 
 import pytest
 from aiokafka.structs import ConsumerRecord
 
+from advocacy_common import consumer
 from advocacy_common.consumer import (
     _TRIM,
     BATCH_MAX_BYTES,
@@ -72,3 +74,17 @@ def test_headers_count_towards_the_bound() -> None:
     bound = BatchBound(max_records=1_000_000)
     bound.fetched(_records(1000, 1000))
     assert bound.next_records() == BATCH_MAX_BYTES // (1000 + 3 + HEADER_ALLOWANCE)
+
+
+def test_the_startup_heap_is_frozen_once() -> None:
+    """Full collections no longer walk what the process imported (gc.freeze), done once per process."""
+    consumer._Frozen.done = False
+    try:
+        consumer.freeze_startup_heap()
+        frozen = gc.get_freeze_count()
+        assert frozen > 10_000  # the modules and models imported so far
+        assert consumer._Frozen.done
+        consumer.freeze_startup_heap()
+        assert gc.get_freeze_count() == frozen  # once: a second consumer in the process changes nothing
+    finally:
+        gc.unfreeze()

@@ -68,6 +68,30 @@ async def insert_ignore(
     return [tuple(r) for r in res.all()]
 
 
+async def insert_ignore_present(
+    session: AsyncSession,
+    table: sa.Table,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    key: str,
+) -> set[Any]:
+    """``INSERT ... ON CONFLICT DO NOTHING``; the ``key`` of the rows that were there already.
+
+    :func:`insert_ignore` the other way round, for batches that are nearly all new (a backlog of
+    clicks): the answer is usually empty, where the new keys came back as one result row each.
+    ``rows`` must not repeat a key."""
+    if not rows:
+        return set()
+    sql = (
+        f"WITH batch AS MATERIALIZED ({rows_select(table, columns)}), "  # noqa: S608 - our identifiers
+        f"added AS (INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM batch "
+        f"ON CONFLICT DO NOTHING RETURNING {key}) "
+        f"SELECT {key} FROM batch EXCEPT SELECT {key} FROM added"
+    )
+    res = await session.execute(sa.text(sql), rows_param(rows))
+    return {r[0] for r in res.all()}
+
+
 async def _prune_zero_rows(
     session: AsyncSession,
     table: sa.Table,

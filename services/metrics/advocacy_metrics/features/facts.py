@@ -33,7 +33,7 @@ from advocacy_common.events.sharing import (
 from advocacy_common.tenant_store import apply_tenant_settings, load_tenant_settings
 from advocacy_metrics import domain
 from advocacy_metrics.adapters import aggregates
-from advocacy_metrics.adapters.aggregates import insert_ignore
+from advocacy_metrics.adapters.aggregates import insert_ignore, insert_ignore_present
 from advocacy_metrics.adapters.factrows import (
     CLICK_FIELDS,
     CONVERSION_FIELDS,
@@ -259,12 +259,10 @@ async def _record_clicks(
                 verdict == "counted" and c.click_id in invalid,
             )
         )
-    new: set[str] = set()
+    present: set[str] = set()
     for i in range(0, len(rows), 5000):
-        new.update(
-            r[0] for r in await insert_ignore(session, CLICK_FACTS, CLICK_COLUMNS, rows[i : i + 5000], ("click_id",))
-        )
-    fresh = [r for r in rows if r[0] in new]
+        present |= await insert_ignore_present(session, CLICK_FACTS, CLICK_COLUMNS, rows[i : i + 5000], "click_id")
+    fresh = [r for r in rows if r[0] not in present] if present else rows
     by_id: dict[str, domain.Click] = {}
     for r in fresh:
         c = domain.Click(
