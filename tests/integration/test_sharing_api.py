@@ -334,6 +334,9 @@ async def test_a_share_ticket_makes_one_share_for_its_item_and_network_once(shar
         share = made.json()
         assert (share["employee_id"], share["content_id"], share["network"]) == ("alice", content, "linkedin")
         assert share["intent_url"].startswith("https://www.linkedin.com/") and share["message"] == "Proud of this"
+        # the person's name travels with the share, as with a token (the wall named no one without it)
+        named = "select employee_name, team from shares where id = :i"
+        assert tuple(*await sharing.rows(named, i=share["id"])) == ("Alice", "sales")
         again = await browser.post("/v1/shares/with-ticket", json={"ticket": ticket})
         assert again.status_code == 409, again.text  # single use
         altered = ticket[:-2] + ("AA" if not ticket.endswith("AA") else "BB")

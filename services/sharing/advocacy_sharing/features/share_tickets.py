@@ -59,6 +59,9 @@ def issue(sign: TicketSigner, who: Principal, content_id: str, network: str, now
         "t": who.tenant_id,
         "s": who.sub,
         "m": who.team,
+        # the name the share's event carries to gamification's board and metrics (without it the
+        # wall showed a nameless row for everyone who shared from the console)
+        "a": who.name,
         "c": content_id,
         "w": network,
         "n": secrets.token_urlsafe(12),
@@ -83,11 +86,15 @@ async def redeem(
     claims = sign.verify(ticket, now)
     try:
         tenant, sub, content_id, network = (str(claims[k]) for k in ("t", "s", "c", "w"))
-        team, nonce, expires = claims.get("m"), str(claims["n"]), int(claims["e"])
+        team, name, nonce, expires = claims.get("m"), claims.get("a"), str(claims["n"]), int(claims["e"])
     except (KeyError, ValueError, TypeError) as e:
         raise Unauthorized("malformed ticket") from e
     who = Principal(
-        sub=sub, tenant_id=tenant, roles=frozenset({EMPLOYEE}), team=team if isinstance(team, str) else None
+        sub=sub,
+        tenant_id=tenant,
+        roles=frozenset({EMPLOYEE}),
+        team=team if isinstance(team, str) else None,
+        name=name if isinstance(name, str) else None,
     )
     body = ShareCreate.model_validate({"content_id": content_id, "network": network, "message": message})
     jti = f"ticket:{nonce}"
