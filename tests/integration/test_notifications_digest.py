@@ -468,13 +468,13 @@ async def test_a_badge_through_the_broker_is_one_notice_by_mail_and_a_redelivery
 
 
 async def test_several_smtp_sessions_send_each_message_once(notifications: Notifications, inbox: Inbox) -> None:
-    """smtp_connections above 1 (the benchmark's setting): the sessions share the pass's list of due
-    messages, so each goes once, and the pass sends no more than send_batch."""
+    """smtp_connections and send_group above 1 (the benchmark's settings): each session claims its
+    groups with SKIP LOCKED, so each message goes once, and a pass sends no more than send_batch."""
     n = notifications
     tenant = f"t-{uuid.uuid4().hex[:8]}"
     people = [f"p{i}" for i in range(7)]
     slot = await digests_queued(n, tenant, people, "c-many")
-    three = n.settings.model_copy(update={"smtp_connections": 3, "send_batch": 5})
+    three = n.settings.model_copy(update={"smtp_connections": 3, "send_group": 2, "send_batch": 5})
     assert await mail.deliver_pending(n.runtime.sessionmaker, three, clock=lambda: slot) == 5
     assert await mail.deliver_pending(n.runtime.sessionmaker, three, clock=lambda: slot) == 2
     assert await mail.deliver_pending(n.runtime.sessionmaker, three, clock=lambda: slot) == 0

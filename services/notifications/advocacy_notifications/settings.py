@@ -50,6 +50,10 @@ class NotificationsSettings(ServiceSettings):
     # hand-over and its record may re-send one message per session (features/mail.py), so 1 keeps
     # the documented window at one message. Relays limit connections per client: keep it small.
     smtp_connections: int = Field(1, ge=1, le=16)
+    # A session claims this many due messages at a time and records those it handed over in one
+    # statement and one commit (features/mail.py): fewer statements per message, and a wider
+    # window: a process killed in a group's hand-overs re-sends what the group had sent so far.
+    send_group: int = Field(1, ge=1, le=1000)
     # At most this many people receive their digest per scheduler pass (the rest wait for the next).
     digest_batch: int = Field(500, ge=1, le=100_000)
     # Team channels (Slack, Teams): the tenant's webhook URLs go through the outbound guard
