@@ -10,8 +10,8 @@ Then the totals are checked: nothing lost, nothing doubled.
 Why a backlog, one consumer at a time: consumers running while the events are produced can go no
 faster than the producer (about 6,000 events/s here), and two consumers sharing the 2 cores with
 each other, the producer and the broker are not comparable with a bare consumer running on its
-own. Metrics also consumes the ``points.awarded`` events gamification publishes (one per click):
-that drain is measured last, as its own line.
+own. Metrics also consumes the ``points.awarded.v2`` events gamification publishes (one per person
+per batch, ADR 0019): that drain is measured last, as its own line.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ async def bare_consumer(bootstrap: str, n: int) -> float:
 
 
 CLICKED = "io.advocacy.share.clicked.v1"
-AWARDED = "io.advocacy.points.awarded.v1"
+AWARDED = "io.advocacy.points.awarded.v2"
 
 
 @contextlib.contextmanager
@@ -192,11 +192,13 @@ def rss_of(stack: BenchStack, svc: str) -> float:
     return stack.rss_mb().get(svc, float("nan"))
 
 
-async def outbox_drained(stack: BenchStack, svc: str) -> None:
+async def outbox_drained(stack: BenchStack, svc: str, event_type: str) -> int:
+    """Once ``svc``'s outbox is all published: how many ``event_type`` events it holds."""
     conn = await asyncpg.connect(stack.pg.database_url(f"advocacy_{svc}", driver=None))
     try:
         while await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL"):
             await asyncio.sleep(0.5)
+        return int(await conn.fetchval("SELECT count(*) FROM outbox WHERE event_type = $1", event_type))
     finally:
         await conn.close()
 
@@ -216,12 +218,13 @@ async def run(stack: BenchStack) -> dict[str, float]:
         results[f"{svc}_count"], results[f"{svc}_rate"] = count, rate
         results[f"{svc}_rss"] = rss_of(stack, svc)
         if svc == "gamification":
-            await outbox_drained(stack, svc)  # its points.awarded are all on the broker
+            # its points.awarded are all on the broker
+            results["awarded"] = await outbox_drained(stack, svc, AWARDED)
         await asyncio.to_thread(proc.terminate)
     if CONSUMERS != ("metrics", "gamification"):
         return results
     # metrics again, on the points.awarded events gamification published meanwhile
-    _, results["metrics_awarded_rate"] = await drain(stack, "metrics", "", AWARDED, N)
+    _, results["metrics_awarded_rate"] = await drain(stack, "metrics", "", AWARDED, int(results["awarded"]))
     results["metrics_rss_after_awarded"] = rss_of(stack, "metrics")
     return results
 
@@ -247,7 +250,7 @@ def main() -> None:
     lines += ["", f"Produced at {r['produce_rate']:,.0f} events/s. Target: each consumer ≥ 0.30 of the bare rate."]
     if "metrics_awarded_rate" in r:
         lines.append(
-            f"Metrics then drained the {N:,} `points.awarded` events gamification published at "
+            f"Metrics then drained the {int(r['awarded']):,} `points.awarded.v2` events gamification published at "
             f"{r['metrics_awarded_rate']:,.0f} events/s (claimed in the inbox, not aggregated); "
             f"RSS after: {r['metrics_rss_after_awarded']:.0f} MB."
         )
