@@ -223,11 +223,16 @@ class TrimWhenCaughtUp:
 
 
 def release_free_memory() -> None:
-    """Give the C heap's free pages back to the system (glibc ``malloc_trim``).
+    """A full collection, then the C heap's free pages given back to the system (glibc ``malloc_trim``).
 
     Draining a backlog in batches of thousands of events allocates tens of MB per batch (records,
     envelopes, statement parameters); freed, most of it stays in glibc's heap, below live objects,
-    so the process keeps the RSS of its largest moment."""
+    so the process keeps the RSS of its largest moment. Python's own allocator frees a 1 MB arena
+    only once nothing in it lives: the collection first frees the batches' cycles and empties the
+    free lists (up to 2,000 spare tuples of each size, dicts, lists...), which pin arenas otherwise
+    (harness, 20 batches of 5,000 clicks decoded and recorded: 7 arenas and +7 MB RSS left after the
+    trim with the collection, 20 arenas and +17 MB without)."""
+    gc.collect()
     if _TRIM is not None:
         _TRIM(0)
 
