@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from advocacy_common.bulk import insert_rows, rows_param, rows_select
+from advocacy_common.db import one_snapshot
 from advocacy_common.events import new_event
 from advocacy_common.events.gamification import BadgeEarned
 from advocacy_common.outbox import add_events
@@ -197,6 +198,10 @@ async def catalogue(session: AsyncSession, tenant_id: str) -> dict[str, object]:
 
 
 async def mine(session: AsyncSession, tenant_id: str, employee_id: str) -> dict[str, object]:
+    """The caller's badges and the counts that earned them, from one snapshot: a consumer batch that
+    commits between the two reads (a share that crosses a threshold and its badge) is in both or
+    in neither."""
+    await one_snapshot(session)
     rows = await session.execute(
         sa.select(BADGES.c.badge, BADGES.c.earned_at)
         .where(BADGES.c.tenant_id == tenant_id, BADGES.c.employee_id == employee_id)

@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from advocacy_common.db import one_snapshot
 from advocacy_common.errors import Unprocessable
 from advocacy_common.events import new_event
 from advocacy_common.events.gamification import ChallengeCreated, ChallengeFinalised, ChallengeWon
@@ -171,6 +172,9 @@ async def team_totals(session: AsyncSession, challenge_id: str) -> list[tuple[st
 
 
 async def detail(session: AsyncSession, tenant_id: str, challenge_id: str, viewer: str) -> dict[str, Any]:
+    """A challenge with its progress (participants, the top, the team totals) and the viewer's place,
+    from one snapshot: the count, the top and the viewer's rank agree even while a batch commits."""
+    await one_snapshot(session)
     c = await challenge_row(session, tenant_id, challenge_id)
     now = datetime.now(UTC)
     out = challenge_out(c, now)

@@ -85,6 +85,8 @@ async def ranked_page(session: AsyncSession, scope: Scope, page: PageParams) -> 
     if not rows:
         return [], None
     p0 = rows[0].points
+    # not one snapshot (ReadSessionDep, autocommit): a live board; a batch between the page and the
+    # count above it may shift a later page's ranks by what it moved, and the next update corrects it
     above = 0
     if cur is not None:  # on the first page nobody is above the first row
         above = int(await session.scalar(sa.select(scope.above(p0)[0])) or 0)
