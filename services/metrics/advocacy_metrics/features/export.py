@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from advocacy_common.csvcells import csv_lines
+from advocacy_common.db import one_snapshot
 from advocacy_common.tenant import TenantSettings
 from advocacy_metrics.adapters import queries
 from advocacy_metrics.adapters.ranges import DayRange
@@ -71,6 +72,7 @@ async def stream_csv(
     pricing = Pricing.of(settings)
     pending: list[list[Any]] = []
     async with sessionmaker() as session, session.begin():
+        await one_snapshot(session)  # a group's conversions and its clicks are two statements
         async for key, g in queries.iter_groups(session, q):
             pending.append(csv_row(group_by, group_measures(key, g, group_by, pricing)))
             if len(pending) >= FLUSH_EVERY:

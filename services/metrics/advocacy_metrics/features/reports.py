@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from advocacy_common.auth import Principal
+from advocacy_common.db import one_snapshot
 from advocacy_common.errors import Forbidden, Unprocessable
 from advocacy_common.pagination import as_int, as_str, decode_cursor, encode_cursor, parse_cursor
 from advocacy_common.tenant import TenantSettings
@@ -37,10 +38,13 @@ def key_str(key: Any) -> str | None:
 async def employee_metrics(
     session: AsyncSession, who: Principal, employee_id: str, raw_from: str | None = None, raw_to: str | None = None
 ) -> dict[str, Any]:
+    """A person's measures, their audience and the same measures by network, from one snapshot: the
+    networks add up to the totals even while a consumer batch commits between the reads."""
     if employee_id == "me":
         employee_id = who.sub
     if employee_id != who.sub and not who.is_admin:
         raise Forbidden("employees can read only their own metrics")
+    await one_snapshot(session)
     settings = await load_tenant_settings(session, who.tenant_id)
     days = ranges.resolve_optional(raw_from, raw_to, settings.zone, today_in(settings))
     q = queries.GroupQuery(who.tenant_id, None, days, employee_id=employee_id)
@@ -56,6 +60,8 @@ async def employee_metrics(
 async def content_metrics(
     session: AsyncSession, who: Principal, content_id: str, raw_from: str | None = None, raw_to: str | None = None
 ) -> dict[str, Any]:
+    """An item's measures and the same measures by network, from one snapshot (they add up)."""
+    await one_snapshot(session)
     settings = await load_tenant_settings(session, who.tenant_id)
     days = ranges.resolve_optional(raw_from, raw_to, settings.zone, today_in(settings))
     q = queries.GroupQuery(who.tenant_id, None, days, content_id=content_id)
@@ -172,9 +178,13 @@ async def summary(
     In key order a page stops reading at its last group, so a year by employee costs a page, not
     70,000 groups. By ``clicks`` (counted clicks, most first, ties in key order) one narrow pass ranks
     the range's groups and only the page's groups are read in full: the top 10 costs the ranking
-    plus 10 groups."""
+    plus 10 groups.
+
+    The page's groups, the ranking that chose them and the range's totals come from one snapshot, so
+    a consumer batch committing between those reads never shows groups that outgrow the totals."""
     if order not in ORDERS:
         raise Unprocessable.field("order", f"one of {', '.join(ORDERS)}")
+    await one_snapshot(session)
     settings = await load_tenant_settings(session, admin.tenant_id)
     days = ranges.resolve(raw_from, raw_to, settings.zone, today_in(settings))
     after = _summary_after(group_by, order, cursor, days)
@@ -246,6 +256,9 @@ async def top_groups(
 
 
 async def roi(session: AsyncSession, admin: Principal, raw_from: str | None, raw_to: str | None) -> dict[str, Any]:
+    """ROI of the range: the value (conversions, earned media) and the cost (rewards redeemed) are
+    read from one snapshot, so the ratio is never of a value and a cost from different moments."""
+    await one_snapshot(session)
     settings = await load_tenant_settings(session, admin.tenant_id)
     days = ranges.resolve(raw_from, raw_to, settings.zone, today_in(settings))
     g = await queries.totals(session, queries.GroupQuery(admin.tenant_id, None, days))
@@ -263,6 +276,9 @@ async def roi(session: AsyncSession, admin: Principal, raw_from: str | None, raw
 async def adoption_metrics(
     session: AsyncSession, admin: Principal, raw_from: str | None, raw_to: str | None
 ) -> dict[str, Any]:
+    """The adoption report: its counts (eligible, enrolled, sharers) and the rates between them come
+    from one snapshot (:func:`adoption_of` reads them in several statements)."""
+    await one_snapshot(session)
     settings = await load_tenant_settings(session, admin.tenant_id)
     today = today_in(settings)
     days = ranges.resolve(raw_from, raw_to, settings.zone, today)

@@ -6,10 +6,10 @@ The figures are the metrics API's, computed by the same functions for the same d
 the summary's ``totals`` (:func:`reports.range_totals`), the top lists the summary's groups by content
 and by employee ranked (:func:`reports.top_groups`), adoption the adoption report of a range ending on
 the week's last day (:func:`reports.adoption_of`). A pass (:func:`compose_due`, the clock passed in)
-composes each due report once: the ``weekly_reports`` row and the outbox event are written in one
-transaction, and the row's key (tenant, week) makes a second pass, or a second worker, compose
-nothing. A missed week (the scheduler down for a fortnight) is not made up: only the latest due
-week is reported.
+composes each due report once: its figures are read from one snapshot (:func:`draft`), then the
+``weekly_reports`` row and the outbox event are written in one transaction, and the row's key
+(tenant, week) makes a second pass, or a second worker, compose nothing. A missed week (the
+scheduler down for a fortnight) is not made up: only the latest due week is reported.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from advocacy_common.db import one_snapshot
 from advocacy_common.events import new_event
 from advocacy_common.events.metrics import TOP_N, Adoption, Figures, Ranked, Week, WeeklyReportComposed
 from advocacy_common.outbox import add_events
@@ -76,27 +77,48 @@ async def week_figures(
     )
 
 
-async def compose(session: AsyncSession, tenant: str, now: datetime) -> WeeklyReportComposed | None:
-    """The tenant's due report, written with its event to the outbox; None when it already was."""
+async def draft(session: AsyncSession, tenant: str, now: datetime) -> WeeklyReportComposed | None:
+    """The tenant's due report, every figure of both weeks read from one snapshot (totals, top lists
+    and adoption of one moment, even while a consumer batch commits); None when it was composed."""
+    await one_snapshot(session)
     settings = await load_tenant_settings(session, tenant)
     start, end = weekly.due_week(now, settings.zone, settings.week_start_index)
-    rid = weekly.report_id(tenant, start)
-    claimed = await session.execute(
-        pg_insert(WEEKLY_REPORTS)
-        .values(tenant_id=tenant, week_start=start, report_id=rid, composed_at=now)
-        .on_conflict_do_nothing()
-        .returning(WEEKLY_REPORTS.c.report_id)
+    done = await session.scalar(
+        sa.select(WEEKLY_REPORTS.c.report_id).where(
+            WEEKLY_REPORTS.c.tenant_id == tenant, WEEKLY_REPORTS.c.week_start == start
+        )
     )
-    if claimed.first() is None:
+    if done is not None:
         return None
-    report = WeeklyReportComposed(
-        report_id=rid,
+    return WeeklyReportComposed(
+        report_id=weekly.report_id(tenant, start),
         time_zone=settings.time_zone,
         week=await week_figures(session, tenant, settings, start, end, top=True),
         previous=await week_figures(session, tenant, settings, *weekly.previous_week(start), top=False),
         composed_at=now,
     )
-    await add_events(session, [new_event(SOURCE, tenant, report, at=now, id=rid)])
+
+
+async def compose(
+    sessionmaker: async_sessionmaker[AsyncSession], tenant: str, now: datetime
+) -> WeeklyReportComposed | None:
+    """The tenant's due report, read by :func:`draft` (a read-only snapshot), then claimed and
+    written with its event to the outbox; None when it already was (by this pass or another worker:
+    the claim's key decides, the loser's draft is dropped)."""
+    async with sessionmaker() as session, session.begin():
+        report = await draft(session, tenant, now)
+    if report is None:
+        return None
+    async with sessionmaker() as session, session.begin():
+        claimed = await session.execute(
+            pg_insert(WEEKLY_REPORTS)
+            .values(tenant_id=tenant, week_start=report.week.start, report_id=report.report_id, composed_at=now)
+            .on_conflict_do_nothing()
+            .returning(WEEKLY_REPORTS.c.report_id)
+        )
+        if claimed.first() is None:
+            return None
+        await add_events(session, [new_event(SOURCE, tenant, report, at=now, id=report.report_id)])
     return report
 
 
@@ -107,7 +129,6 @@ async def compose_due(sessionmaker: async_sessionmaker[AsyncSession], now: datet
         found = await tenants(session)
     done = 0
     for tenant in found:
-        async with sessionmaker() as session, session.begin():
-            if await compose(session, tenant, now) is not None:
-                done += 1
+        if await compose(sessionmaker, tenant, now) is not None:
+            done += 1
     return done
