@@ -132,12 +132,15 @@ class E2EStack:
 
 def notifications_env(data_dir: Path, ports: dict[str, int]) -> dict[str, str]:
     """The notifications worker: its clock from a file the tests write (unset: the real time), its
-    schedulers and sender looking every second (not every minute), share buttons to this sharing."""
+    schedulers and sender looking every second (not every minute), share buttons to this sharing,
+    team channels on loopback allowed."""
     return {
         "NOTIFICATIONS_CLOCK_FILE": str(data_dir / CLOCK_FILE),
         "NOTIFICATIONS_DIGEST_INTERVAL_SECONDS": "1",
         "NOTIFICATIONS_SEND_INTERVAL_SECONDS": "1",
         "NOTIFICATIONS_SHARE_BASE_URL": f"http://127.0.0.1:{ports['sharing']}",
+        # the badge e2e test's Slack and Teams receiver listens on loopback (production refuses it)
+        "NOTIFICATIONS_WEBHOOK_ALLOW_PRIVATE": "true",
     }
 
 

@@ -3,7 +3,9 @@ targeted at a team), notifications' digest at 9 o'clock (the stack's clock, cont
 notifications', set by the test, never waited for) over SMTP to a real server, parsed with the standard ``email`` package, the LinkedIn
 button of the message used through sharing (one share, the network's share dialog with the tracked
 link, the same button again shares nothing), and RFC 8058 one-click unsubscribe stopping the next
-digest."""
+digest. That share is the person's first: gamification itself awards the badge (from the real
+share.created), and notifications posts one Slack and one Teams payload about it to the tenant's
+channels (a real receiver on loopback, tests/support/webhooks.py)."""
 
 from __future__ import annotations
 
@@ -16,9 +18,11 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import orjson
 
 from tests.e2e.conftest import E2EStack
 from tests.support.helpers import eventually
+from tests.support.webhooks import Receiver, serve
 
 SCIM_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 SCIM_GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
@@ -66,12 +70,21 @@ async def test_a_digest_to_team_a_shares_in_one_click_and_unsubscribes_in_one(st
     tenant = f"t-{uuid.uuid4().hex[:10]}"
     a1, a2, a_off, a_out, b1 = "ann", "amir", "alex", "ava", "bob"  # a_out leaves the programme
     admin = stack.token(tenant, "boss", "admin")
+    slack, teams = Receiver(), Receiver()
 
     def inbox(who: str) -> list[EmailMessage]:
         """The person's digests (their first share also earns them a badge, with its own notice)."""
         return [m for m in stack.mail.to(f"{who}@{tenant}.example.com") if "to share" in str(m["Subject"])]
 
-    async with stack.client("content", admin) as content, stack.client("notifications", admin) as notif_admin:
+    async with (
+        stack.client("content", admin) as content,
+        stack.client("notifications", admin) as notif_admin,
+        serve(slack) as slack_url,
+        serve(teams) as teams_url,
+    ):
+        for channel, url in (("slack", slack_url), ("teams", teams_url)):
+            r = await notif_admin.put(f"/v1/notifications/channels/{channel}", json={"url": url})
+            assert r.status_code == 200, r.text
         r = await content.post("/v1/scim/secret/rotate")
         assert r.status_code in (200, 201), r.text
         scim = httpx.AsyncClient(
@@ -175,11 +188,25 @@ async def test_a_digest_to_team_a_shares_in_one_click_and_unsubscribes_in_one(st
                 # every message composed for her
                 assert [await digests_composed(who) for who in (a1, a2, a_off, a_out, b1)] == [1, 2, 0, 0, 0]
                 assert len(inbox(a1)) == 1 and inbox(a_off) == inbox(a_out) == inbox(b1) == []
+
+                # ann's share was her first: gamification awarded the badge, and the tenant's
+                # channels got one post each about it (by now, many seconds after the share, a
+                # second post would have come too)
+                await eventually(lambda: _all(slack.received, teams.received), timeout=30, what="the badge's posts")
+                ((_, slack_post),) = slack.received
+                ((_, teams_post),) = teams.received
+                (block,) = orjson.loads(slack_post)["blocks"]
+                assert "*First share*" in block["text"]["text"], block
+                teams_body = orjson.loads(teams_post)
+                assert teams_body["type"] == "message"
+                (card,) = teams_body["attachments"]
+                assert card["contentType"] == "application/vnd.microsoft.card.adaptive"
+                assert "**First share**" in card["content"]["body"][0]["text"], card
             finally:
                 stack.reset_clock()
 
 
-async def _all(*boxes: list[EmailMessage]) -> bool:
+async def _all(*boxes: list[Any]) -> bool:
     return all(boxes)
 
 
