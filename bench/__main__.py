@@ -19,6 +19,9 @@ BENCHMARKS: list[str] = [
     "verdicts",
     "notifications",
     "console",
+    "click_cost",
+    # last: docs/capacity.md's tables from the sections above (it measures nothing itself)
+    "capacity",
 ]
 
 
