@@ -170,6 +170,9 @@ class ServiceSettings(BaseSettings):
     otel_exporter_otlp_endpoint: str | None = None
     tracing_sample_ratio: float = Field(default=0.01, ge=0, le=1)
 
+    # The outbox relay looks for unpublished rows this often, and at once when a request that wrote
+    # some commits: rows a consumer batch wrote wait up to this (stage ``relay`` of
+    # docs/latency-budget.md). Each look is one indexed query.
     outbox_poll_seconds: float = 0.05
     outbox_retention_days: int = 7
     consumer_batch_max: int = 1000
