@@ -26,6 +26,7 @@ from advocacy_content.features import scim as scim_features
 from advocacy_content.features.scim import erase_inactive
 from tests.integration.scim_server import ScimServer, serving_scim
 from tests.support.helpers import token_for
+from tests.support.snapshots import CommitBetweenReads
 
 pytestmark = pytest.mark.integration
 
@@ -228,6 +229,29 @@ async def test_pagination_is_bounded_and_counts(scim: ScimServer) -> None:
         config = r.json()
         assert config["patch"]["supported"] is True
         assert config["filter"] == {"supported": True, "maxResults": 100}
+
+
+async def test_the_total_agrees_with_the_page_while_someone_is_provisioned(scim: ScimServer) -> None:
+    """totalResults and the page are of one moment: a user created between reading them (the count
+    was a statement of its own) is in both or in neither, never listed beyond the total."""
+    async with scim.client(A) as c:
+        for n in range(2):
+            await create(c, "/Users", entra_user(f"q{n}"))
+
+        async def provision() -> None:
+            await create(c, "/Users", entra_user("late"))
+
+        engine = make_engine(scim.database_url)
+        try:
+            async with make_sessionmaker(engine)() as session, session.begin():
+                racing = CommitBetweenReads(session, "scim_users", provision)
+                caller = scim_features.Caller(tenant_id=A, base_url=f"{scim.base}/scim/v2")
+                page = await scim_features.list_users(racing, caller, None, None, 100, None)  # type: ignore[arg-type]
+        finally:
+            await engine.dispose()
+        assert racing.committed
+        assert page["totalResults"] == page["itemsPerPage"] == len(page["Resources"]), page
+        assert (await c.get("/Users")).json()["totalResults"] == page["totalResults"] + 1
 
 
 # -- bad input ----------------------------------------------------------------------------------------

@@ -369,18 +369,30 @@ async def _page(
     count: int | None,
 ) -> tuple[Sequence[Any], int, int]:
     """One page of a tenant's users or groups in creation order (SCIM paging is by index), with the
-    total the filter matches and the page's 1-based start."""
+    total the filter matches and the page's 1-based start.
+
+    The page and ``totalResults`` are one statement (a window count), so they agree even while the
+    identity provider provisions someone meanwhile (two statements once listed a new person beside
+    a total without them). ``one_snapshot`` cannot serve here: the caller's secret was read first,
+    in the request's transaction. A page past the end has no rows to carry the total: it is counted."""
     where = table.c.tenant_id == caller.tenant_id
     if filtered is not None:
         where = sa.and_(where, filtered)
     start, size = page_bounds(start_index, count)
-    total = (await session.execute(sa.select(sa.func.count()).select_from(table).where(where))).scalar_one()
-    rows = (
+    total_col = sa.func.count().over().label("_total")
+    found = (
         await session.execute(
-            sa.select(table).where(where).order_by(table.c.created_at, table.c.id).offset(start - 1).limit(size)
+            sa.select(table, total_col)
+            .where(where)
+            .order_by(table.c.created_at, table.c.id)
+            .offset(start - 1)
+            .limit(size)
         )
     ).all()
-    return rows, int(total), start
+    if found:
+        return found, int(found[0]._total), start
+    total = (await session.execute(sa.select(sa.func.count()).select_from(table).where(where))).scalar_one()
+    return found, int(total), start
 
 
 async def _save_user(
