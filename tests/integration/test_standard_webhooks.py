@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from advocacy_common.auth.principal import Principal
 from advocacy_common.db import make_engine, make_sessionmaker
 from advocacy_common.events import new_event
 from advocacy_common.events.base import Envelope
@@ -27,6 +28,8 @@ from advocacy_common.partner_feed import (
     add_partner_feed_tables,
 )
 from advocacy_common.webhooks import MAX_ATTEMPTS, RETRY_AFTER_CAP, new_secret
+from advocacy_content.features import partner
+from tests.support.snapshots import CommitBetweenReads
 from tests.support.webhooks import VerifyingReceiver, serve
 
 META = sa.MetaData()
@@ -237,3 +240,26 @@ async def test_a_410_from_the_deprecated_tenant_url_fails_the_delivery_without_r
         await WebhookDeliverer(engine, tenant_secret, allow_private=True).deliver_due()
     row = await delivery(engine, "t1")
     assert (row.status, row.attempts, row.last_status_code) == ("failed", 1, 410)
+
+
+async def test_a_deliverys_count_of_attempts_agrees_with_its_log(engine: AsyncEngine, new_tenant: str) -> None:
+    """GET /v1/partner/webhook-deliveries/{id} reads the delivery, then its log: a try the deliverer
+    records in between is in both or in neither (it was in the log only: 1 attempt beside two)."""
+    ep = await endpoint(engine, new_tenant, "https://p.example/h", (new_secret(), None))
+    await queue(engine, new_tenant, ep, "https://p.example/h", "e1", attempts=1)
+    row = await delivery(engine, "e1")
+    at = datetime.now(UTC)
+    async with engine.begin() as conn:
+        await conn.execute(sa.insert(A).values(delivery_id=row.id, attempt=1, started_at=at, status_code=500))
+
+    async def second_try() -> None:
+        async with engine.begin() as conn:
+            await conn.execute(sa.insert(A).values(delivery_id=row.id, attempt=2, started_at=at, status_code=503))
+            await conn.execute(sa.update(D).where(D.c.id == row.id).values(attempts=2))
+
+    admin = Principal(sub="boss", tenant_id=new_tenant, roles=frozenset({"admin"}))
+    async with make_sessionmaker(engine)() as session, session.begin():
+        racing = CommitBetweenReads(session, "webhook_deliveries", second_try)
+        got = await partner.get_delivery(racing, admin, str(row.id))  # type: ignore[arg-type]
+    assert racing.committed
+    assert (got["attempts"], [a["attempt"] for a in got["attempt_log"]]) == (1, [1]), got

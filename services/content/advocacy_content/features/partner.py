@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from advocacy_common import audit
 from advocacy_common.auth import Principal
+from advocacy_common.db import one_snapshot
 from advocacy_common.errors import Conflict, NotFound, Unprocessable
 from advocacy_common.pagination import PageParams, as_int, encode_cursor, parse_cursor
 from advocacy_common.partner_feed import (
@@ -163,8 +164,10 @@ def _delivery_pk(delivery_id: str) -> int:
 
 
 async def get_delivery(session: AsyncSession, who: Principal, delivery_id: str) -> dict[str, Any]:
-    """One delivery and its attempts, newest first (at most MAX_ATTEMPTS_SHOWN)."""
+    """One delivery and its attempts, newest first (at most MAX_ATTEMPTS_SHOWN), from one snapshot:
+    its ``attempts`` count and status agree with the log even while the deliverer records a try."""
     pk = _delivery_pk(delivery_id)
+    await one_snapshot(session)
     row = (
         await session.execute(sa.select(*_DELIVERY_COLUMNS).where(D.c.id == pk, D.c.tenant_id == who.tenant_id))
     ).one_or_none()
