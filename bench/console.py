@@ -154,8 +154,30 @@ async def pages(stack: BenchStack, app: Any) -> list[tuple[str, dict[str, float]
     return results
 
 
+async def _verdicts(stack: BenchStack, code: str) -> list[tuple[str, str | None]]:
+    """Sharing's verdict (and a bot verdict's reason) of each click on ``code``, in the order received."""
+    conn = await asyncpg.connect(db_url(stack, "sharing").replace("postgresql+asyncpg", "postgresql"))
+    try:
+        rows = await conn.fetch("SELECT verdict, reason FROM clicks WHERE code = $1 ORDER BY received_at, id", code)
+    finally:
+        await conn.close()
+    return [(str(r["verdict"]), r["reason"]) for r in rows]
+
+
 async def wall(stack: BenchStack, app: Any) -> dict[str, Any]:
-    """Clicks one at a time on the top employee's tracked link; each 302 to the SSE message showing it."""
+    """Clicks one at a time on the top employee's tracked link; each 302 to the SSE message showing it.
+
+    A click is matched to the first message after its 302 whose points for the employee exceed
+    those the wall showed before it (a counted click is worth 1 point). Two things keep that
+    honest: the share's own points are on the wall before the first click (else its message is
+    matched to a click: the points each matched message added are reported, 1 being a click's),
+    and the first click comes SCANNER_WINDOW after the share: sharing judges three clicks from one
+    network within a second in a new share's first seconds a mail scanner's (``scanner_timing``,
+    not counted, so the wall rightly does not move), and the clicks used to start 1-2 s after the
+    share, a few hundred ms apart. Each click's verdict is read back from sharing's journal, so an
+    unmatched click says why."""
+    from advocacy_sharing.domain import SCANNER_WINDOW
+
     window = "week"  # what /wall shows by default
     admin = mint_token(stack.keys, tenant=TENANT, sub="boss", roles=["admin"], ttl_seconds=7200)
     async with httpx.AsyncClient(
@@ -163,6 +185,7 @@ async def wall(stack: BenchStack, app: Any) -> dict[str, Any]:
     ) as gam:
         top = (await gam.get("/v1/leaderboard", params={"window": window, "limit": 10})).json()["items"][0]
     emp = str(top["employee_id"])
+    before_share = int(top["points"])
     token = mint_token(stack.keys, tenant=TENANT, sub=emp, roles=["employee"], ttl_seconds=7200)
     async with httpx.AsyncClient(
         base_url=stack.services.url("content"), headers={"Authorization": f"Bearer {token}"}, timeout=30
@@ -178,6 +201,7 @@ async def wall(stack: BenchStack, app: Any) -> dict[str, Any]:
                 break
             await asyncio.sleep(0.5)
         assert r.status_code == 201, r.text
+        shared = time.monotonic()
         code = str(r.json()["code"])
     cookie, csrf = await session_for(app, stack, emp, "employee", str(top.get("team") or "team0"))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://console") as console:
@@ -187,6 +211,8 @@ async def wall(stack: BenchStack, app: Any) -> dict[str, Any]:
     messages: asyncio.Queue[tuple[float, int]] = asyncio.Queue()
     latencies: list[float] = []
     statuses: dict[int, int] = {}
+    matched: list[bool] = []
+    steps: dict[int, int] = {}  # points a matched message added (a counted click is worth 1)
     async with (
         httpx.AsyncClient(base_url=stack.services.url("gamification"), timeout=httpx.Timeout(10, read=60)) as sse,
         sse.stream("GET", "/v1/leaderboard/stream", params={"window": window, "ticket": ticket}) as resp,
@@ -201,7 +227,7 @@ async def wall(stack: BenchStack, app: Any) -> dict[str, Any]:
                     messages.put_nowait((time.monotonic(), points))
 
         reader = asyncio.create_task(read())
-        # the share's own points first: settle on them before the clicks
+        # the share's own points on the wall first (at most 30 s), then one quiet second
         last = -1
         settle = time.monotonic() + 30
         while time.monotonic() < settle:
@@ -209,10 +235,13 @@ async def wall(stack: BenchStack, app: Any) -> dict[str, Any]:
                 _, last = await asyncio.wait_for(messages.get(), max(0.1, settle - time.monotonic()))
             except TimeoutError:
                 break
-            if messages.empty():
+            if last > before_share and messages.empty():
                 await asyncio.sleep(1.0)
                 if messages.empty():
                     break
+        settled_on_share = last > before_share
+        # no click in the new share's first seconds (a person does not click that fast; a scanner does)
+        await asyncio.sleep(max(0.0, shared + SCANNER_WINDOW.total_seconds() + 1.0 - time.monotonic()))
         async with httpx.AsyncClient(base_url=stack.services.url("sharing"), timeout=10) as visitor:
             for k in range(CLICKS):
                 r = await visitor.get(
@@ -227,20 +256,38 @@ async def wall(stack: BenchStack, app: Any) -> dict[str, Any]:
                 clicked = time.monotonic()
                 statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
                 if r.status_code != 302:
+                    matched.append(False)
                     continue
+                found = False
                 while True:
                     try:
                         at, points = await asyncio.wait_for(messages.get(), 30)
                     except TimeoutError:
                         break
                     if points > last:
+                        steps[points - last] = steps.get(points - last, 0) + 1
                         last = points
                         latencies.append(at - clicked)
+                        found = True
                         break
+                matched.append(found)
                 await asyncio.sleep(0.2)
         reader.cancel()
+    verdicts = await _verdicts(stack, code)
+    by_verdict: dict[str, int] = {}
+    for v, reason in verdicts:
+        key = f"{v} ({reason})" if reason else v
+        by_verdict[key] = by_verdict.get(key, 0) + 1
+    # the clicks came one at a time: the journal's order is theirs (a 302 each, so one row each)
+    unmatched = [
+        f"#{k + 1}: " + (" ".join(x for x in verdicts[k] if x) if k < len(verdicts) else "not in the journal")
+        for k, ok in enumerate(matched)
+        if not ok
+    ]
     return {"employee": emp, "window": window, "clicks": CLICKS, "statuses": statuses, **summary_ms(latencies),
-            "matched": len(latencies), "max_ms": max(latencies) * 1000 if latencies else float("nan")}  # fmt: skip
+            "matched": len(latencies), "max_ms": max(latencies) * 1000 if latencies else float("nan"),
+            "verdicts": by_verdict, "unmatched": unmatched, "settled_on_share": settled_on_share,
+            "steps": steps}  # fmt: skip
 
 
 def report(data: dict[str, Any], results: list[tuple[str, dict[str, float]]], wall_run: dict[str, Any]) -> str:
@@ -270,7 +317,11 @@ def report(data: dict[str, Any], results: list[tuple[str, dict[str, float]]], wa
         f"employee), {wall_run['clicks']} clicks one at a time, statuses {wall_run['statuses']}, "
         f"{wall_run['matched']} matched: p50 {wall_run['p50_ms']:.0f} ms, p99 {wall_run['p99_ms']:.0f} ms, "
         f"max {wall_run['max_ms']:.0f} ms (target {WALL_TARGET_S:.0f} s: "
-        f"{'met' if wall_run['p99_ms'] < WALL_TARGET_S * 1000 else '**missed**'}).",
+        f"{'met' if wall_run['p99_ms'] < WALL_TARGET_S * 1000 else '**missed**'}). "
+        f"Sharing's verdicts of the clicks: {wall_run['verdicts']}; unmatched: "
+        f"{', '.join(wall_run['unmatched']) or 'none'}; points each matched message added: {wall_run['steps']} "
+        f"(1 is a click's; the share's points were on the wall before the first click: "
+        f"{'yes' if wall_run['settled_on_share'] else '**no**'}).",
     ]
     return "\n".join(lines)
 
