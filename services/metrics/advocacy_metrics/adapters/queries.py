@@ -448,33 +448,42 @@ async def adoption_counts(
     before: datetime,
     periods: tuple[date, date],
 ) -> AdoptionCounts:
-    """``periods``: the first days of "this week" and "this month" (each up to ``as_of``)."""
-    enrolled = _enrolled_members(tenant, before)
-    s = SHARER_DAYS
-    n_enrolled = await session.scalar(sa.select(sa.func.count()).select_from(enrolled)) or 0
+    """``periods``: the first days of "this week" and "this month" (each up to ``as_of``).
+
+    One statement for the counts: the enrolled (the latest membership fact of each person) are
+    read once, and the sharers of the earliest span once, as each sharer's last day in it: someone
+    shared in a span starting on ``first`` when that last day is on or after ``first``, which counts
+    the three spans in one hash aggregate instead of three sorted DISTINCTs."""
     d = DIRECTORY_FACTS
     from_directory = bool(
         await session.scalar(sa.select(sa.exists().where(d.c.tenant_id == tenant, d.c.updated_at < before)))
     )
-    eligible = _active_in_directory(tenant, before) if from_directory else enrolled
-    n_eligible = n_enrolled
-    if from_directory:
-        n_eligible = await session.scalar(sa.select(sa.func.count()).select_from(eligible)) or 0
-
-    # eligible sharers in the last 30 days, this week and this month: one scan of the earliest span
+    enrolled = sa.select(_enrolled_members(tenant, before)).cte("enrolled")
+    eligible = sa.select(_active_in_directory(tenant, before)).cte("eligible") if from_directory else enrolled
     week_from, month_from = periods
     spans = (active_from, week_from, month_from)
-    who = sa.distinct(s.c.employee_id)
+    s = SHARER_DAYS
+    last_days = (
+        sa.select(s.c.employee_id, sa.func.max(s.c.day).label("last"))
+        .where(s.c.tenant_id == tenant, s.c.day.between(min(spans), as_of))
+        .group_by(s.c.employee_id)
+        .subquery()
+    )
+    is_eligible = eligible.c.employee_id.is_not(None)
+    count = sa.func.count()
     row = (
         await session.execute(
-            sa.select(*(sa.func.count(who).filter(s.c.day >= first) for first in spans))
-            .select_from(s.join(eligible, eligible.c.employee_id == s.c.employee_id))
-            .where(s.c.tenant_id == tenant, s.c.day.between(min(spans), as_of))
+            sa.select(
+                sa.select(sa.func.count()).select_from(enrolled).scalar_subquery(),
+                sa.select(sa.func.count()).select_from(eligible).scalar_subquery(),
+                count.filter(last_days.c.last >= active_from),
+                *(count.filter(is_eligible, last_days.c.last >= first) for first in spans),
+            ).select_from(last_days.outerjoin(eligible, eligible.c.employee_id == last_days.c.employee_id))
         )
     ).one()
-    active_members, shared_this_week, shared_this_month = (int(n or 0) for n in row)
-    recent = sa.and_(s.c.tenant_id == tenant, s.c.day.between(active_from, as_of))
-    active_sharers = await session.scalar(sa.select(sa.func.count(sa.distinct(s.c.employee_id))).where(recent)) or 0
+    n_enrolled, n_eligible, active_sharers, active_members, shared_this_week, shared_this_month = (
+        int(n or 0) for n in row
+    )
     a = ADOPTION_DAYS
     res = await session.execute(
         sa.select(a.c.day, a.c.new_sharers, a.c.lapsed_sharers).where(
@@ -488,12 +497,12 @@ async def adoption_counts(
         if day <= as_of:
             lapsed_by_day[day] = int(lapsed)
     return AdoptionCounts(
-        int(n_enrolled),
+        n_enrolled,
         active_members,
-        int(active_sharers),
+        active_sharers,
         new_by_day,
         lapsed_by_day,
-        int(n_eligible),
+        n_eligible,
         from_directory,
         shared_this_week,
         shared_this_month,
