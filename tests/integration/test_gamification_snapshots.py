@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from advocacy_common.person_export import export_person
 from advocacy_gamification.features import badges, challenges
+from advocacy_gamification.features.person_export import SECTIONS as EXPORT_SECTIONS
 from tests.integration.test_gamification_challenges import create
 from tests.integration.test_gamification_support import Gam, gam, gam_url, share
 from tests.support.snapshots import CommitBetweenReads
@@ -51,3 +53,23 @@ async def test_a_challenges_progress_agrees_with_itself(gam: Gam, new_tenant: st
     assert (after["progress"]["participants"], len(after["progress"]["top"]), after["me"]["rank"]) == (2, 2, 1)
     during["status"], before["status"] = None, None  # computed from the clock
     assert (during["progress"], during["me"]) == (before["progress"], before["me"]), during
+
+
+async def test_a_persons_export_agrees_with_itself(gam: Gam, new_tenant: str) -> None:
+    """The data export's balance and totals are the sums of the ledger it exports beside them, even
+    when a batch commits right after the ledger's read."""
+    t = new_tenant
+    await gam.apply(share(t, "ann"))
+
+    async def export(session: Any) -> dict[str, Any]:
+        out = await export_person(session, "gamification", EXPORT_SECTIONS, t, "ann")
+        return {name: s.items for name, s in out.sections.items()}
+
+    async with gam.sm() as session, session.begin():
+        before = await export(session)
+    async with gam.sm() as session, session.begin():
+        racing = CommitBetweenReads(session, "ledger", lambda: gam.apply(share(t, "ann")))
+        during = await export(racing)
+    assert racing.committed
+    assert [e["points"] for e in during["ledger"]] == [10]
+    assert during == before, during

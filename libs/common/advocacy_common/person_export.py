@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from advocacy_common.auth import Principal
 from advocacy_common.auth.deps import EmployeePrincipal
-from advocacy_common.db import SessionDep
+from advocacy_common.db import SessionDep, one_snapshot
 from advocacy_common.errors import Forbidden
 
 #: Rows per section at most: a few years of one person's activity; the answer stays a few MB.
@@ -89,6 +89,9 @@ def _plain(value: Any) -> Any:
 async def export_person(
     session: AsyncSession, service: str, sections: Sequence[Section], tenant_id: str, employee_id: str
 ) -> PersonExport:
+    """Every section from one snapshot: a balance or a total agrees with the entries exported beside
+    it even while a consumer batch commits between the sections' reads."""
+    await one_snapshot(session)
     out: dict[str, ExportSection] = {}
     for s in sections:
         if s.query is not None:
