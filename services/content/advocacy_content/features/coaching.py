@@ -125,6 +125,7 @@ async def list_requests(
         rows = rows[: page.limit]
         cursor = encode_cursor([rows[-1].created_at.isoformat(), rows[-1].id])
     counts: dict[str, int] = {}
+    # a second statement, not one snapshot: a list's reply count is a hint (the thread counts its own)
     if rows:
         result = await session.execute(
             sa.select(col(CoachingReply.request_id), sa.func.count())
