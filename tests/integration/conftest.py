@@ -5,7 +5,7 @@ conftest), plus per-test databases and topics so tests never need cleanup.
 - ``new_topic``: ``await new_topic(partitions=1)`` -> the name of a fresh topic on ``broker``.
 - ``private_broker``: a Tansu broker of the test module's own, so its consumer groups meet no other's.
 - ``sharing``: the sharing service in this process on a fresh database and ``private_broker``, one
-  per test module (``test_sharing_harness.Sharing``).
+  per test module (``tests.support.sharing.Sharing``).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from advocacy_common.auth.devkeys import DevKeys
     from advocacy_dev.devstack.broker import ExternalBroker, TansuBroker
     from advocacy_dev.devstack.postgres import EmbeddedPostgres, ExternalPostgres
-    from tests.integration.test_sharing_harness import Sharing
+    from tests.support.sharing import Sharing
 
 
 @pytest.fixture
@@ -63,7 +63,7 @@ async def sharing(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[Sharing]:
     """The sharing service (role ``all``) on a fresh database and ``private_broker``."""
-    from tests.integration.test_sharing_harness import running_sharing
+    from tests.support.sharing import running_sharing
 
     url = pg.create_database(f"sharing_{uuid.uuid4().hex[:10]}")
     async with running_sharing(

@@ -13,7 +13,7 @@ from typing import Any
 from advocacy_common.events import new_event
 from advocacy_common.events.content import MemberErased, MemberProvisioned
 from tests.integration.test_sharing_eligibility import SOURCE, _equals, publish_targeted, try_share, until
-from tests.integration.test_sharing_harness import Sharing
+from tests.support.sharing import Sharing
 
 LISTED = "select active, team, department, location from directory_copies where tenant_id = :t and employee_id = :e"
 

@@ -25,7 +25,7 @@ from advocacy_common.kafka import make_producer
 from advocacy_common.outbox import add_events
 from advocacy_common.partner_feed import WEBHOOK_DELIVERIES, PartnerForwarder, add_partner_feed_tables
 from advocacy_common.tombstones import ERASURES, SERVICE_SECRETS, Tombstones, add_tombstone_tables, legacy
-from tests.integration.test_sharing_harness import Sharing
+from tests.support.sharing import Sharing
 
 META = sa.MetaData()
 add_messaging_tables(META)

@@ -15,8 +15,8 @@ from advocacy_common.events import new_event
 from advocacy_common.events.content import MemberErased, PolicyUpdated, TenantSettingsUpdated
 from advocacy_common.tenant import TenantSettings
 from advocacy_sharing.features.conversions import signature
-from tests.integration.test_sharing_harness import Sharing
 from tests.support.helpers import ACCEPT_LANGUAGE
+from tests.support.sharing import Sharing
 
 CHROME = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"

@@ -6,8 +6,7 @@ from __future__ import annotations
 import uuid
 
 from advocacy_common.tenant import ClickAllowList
-from tests.integration.test_sharing_harness import FakeClock, Sharing
-from tests.support.sharing import allow_clicks, clock, hit, new_link, scanner_rows
+from tests.support.sharing import FakeClock, Sharing, allow_clicks, clock, hit, new_link, scanner_rows
 
 __all__ = ["clock"]  # the fixture, used by name
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from advocacy_common.events import new_event
 from advocacy_common.events.content import Audience, ContentPublished, MemberErased, MemberUpdated, WaveUpdated
-from tests.integration.test_sharing_harness import Sharing
+from tests.support.sharing import Sharing
 
 SOURCE = "/advocacy/content"
 

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from advocacy_sharing.features import links
 from tests.integration.test_sharing_api import clicked, ids, signed
-from tests.integration.test_sharing_harness import Sharing
+from tests.support.sharing import Sharing
 
 
 async def _partner(c: Any, partner_id: str) -> str:

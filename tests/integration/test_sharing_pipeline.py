@@ -13,8 +13,7 @@ from datetime import UTC, datetime
 
 from advocacy_common.events import new_event
 from advocacy_common.tenant import ClickAllowList
-from tests.integration.test_sharing_harness import FakeClock, Sharing
-from tests.support.sharing import CHROME, allow_clicks, clock, hit, new_link, scanner_rows
+from tests.support.sharing import CHROME, FakeClock, Sharing, allow_clicks, clock, hit, new_link, scanner_rows
 
 __all__ = ["clock"]  # the fixture, used by name
 

@@ -34,8 +34,8 @@ from advocacy_gamification.app import create_app as create_gamification
 from advocacy_gamification.settings import GamificationSettings
 from advocacy_metrics.app import create_app as create_metrics
 from advocacy_metrics.settings import MetricsSettings
-from tests.integration.test_sharing_harness import Sharing, running_sharing
 from tests.support.helpers import ACCEPT_LANGUAGE
+from tests.support.sharing import Sharing, running_sharing
 
 CHROME = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
