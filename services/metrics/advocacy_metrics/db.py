@@ -141,6 +141,7 @@ class MemberFact(Model, table=True):
     """Membership history: enrolment as of any instant is the latest row at or before it."""
 
     __tablename__ = "member_facts"
+    # and ix_member_facts_latest (tenant_id, employee_id, updated_at) INCLUDE (enrolled): migration 0011
 
     tenant_id: str = Field(primary_key=True)
     employee_id: str = Field(primary_key=True)
@@ -156,6 +157,7 @@ class DirectoryFact(Model, table=True):
     it. A tenant with any row has a directory (adoption's denominator is then the active people)."""
 
     __tablename__ = "directory_facts"
+    # and ix_directory_facts_latest (tenant_id, employee_id, updated_at) INCLUDE (active): migration 0011
 
     tenant_id: str = Field(primary_key=True)
     employee_id: str = Field(primary_key=True)

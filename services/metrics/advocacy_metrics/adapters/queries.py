@@ -471,19 +471,19 @@ async def adoption_counts(
     )
     is_eligible = eligible.c.employee_id.is_not(None)
     count = sa.func.count()
+    populations = [enrolled, eligible] if from_directory else [enrolled]
+    everyone = [sa.select(sa.func.count()).select_from(t).scalar_subquery() for t in populations]
     row = (
         await session.execute(
             sa.select(
-                sa.select(sa.func.count()).select_from(enrolled).scalar_subquery(),
-                sa.select(sa.func.count()).select_from(eligible).scalar_subquery(),
+                *everyone,
                 count.filter(last_days.c.last >= active_from),
                 *(count.filter(is_eligible, last_days.c.last >= first) for first in spans),
             ).select_from(last_days.outerjoin(eligible, eligible.c.employee_id == last_days.c.employee_id))
         )
     ).one()
-    n_enrolled, n_eligible, active_sharers, active_members, shared_this_week, shared_this_month = (
-        int(n or 0) for n in row
-    )
+    n_enrolled, n_eligible = (int(row[0]), int(row[len(everyone) - 1]))  # the same count without a directory
+    active_sharers, active_members, shared_this_week, shared_this_month = (int(n or 0) for n in row[len(everyone) :])
     a = ADOPTION_DAYS
     res = await session.execute(
         sa.select(a.c.day, a.c.new_sharers, a.c.lapsed_sharers).where(
