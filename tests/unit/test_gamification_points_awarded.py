@@ -8,7 +8,9 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
+from advocacy_common.events import new_event
 from advocacy_common.events.gamification import PointsAwardedV2
+from advocacy_common.partner_feed import partner_payload
 from advocacy_gamification.adapters.ledger import NewEntry, Posted, V1Tenants, tallies
 
 T0 = datetime(2026, 12, 1, 9, tzinfo=UTC)
@@ -75,3 +77,13 @@ def test_v1_tenants() -> None:
     assert "initech" in v1
     v1.configure("")
     assert "acme" not in v1
+
+
+def test_partners_get_the_sums_and_the_lines() -> None:
+    """The partner feed keeps ids, times and what PARTNER_FIELDS names: v2's counts must be there."""
+    posted = [Posted(10, entry("a", "ann", 1, 5)), Posted(11, entry("a", "ann", 2, 0))]
+    (_, data) = tallies(posted)[0]
+    view = partner_payload(new_event("/advocacy/gamification", "a", data))
+    assert view is not None
+    assert view["employee_id"] == "ann" and view["points"] == 5 and view["entry_count"] == 2
+    assert view["by_action"] == [{"action": "click", "kind": "award", "entries": 2, "points": 5, "capped": 1}]
