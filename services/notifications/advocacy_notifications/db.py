@@ -13,12 +13,26 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
-from advocacy_common.db import add_messaging_tables
+from advocacy_common.db import add_messaging_tables, table_of
 from advocacy_common.tenant_store import add_tenant_settings_table
 from advocacy_common.tombstones import add_tombstone_tables
+from advocacy_notifications.domain import (
+    DEFAULT_DIGEST_HOUR,
+    DEFAULT_EXPIRING_NOTICE_HOURS,
+    DEFAULT_FREQUENCY,
+    DEFAULT_NUDGE_AFTER_DAYS,
+    Defaults,
+    Frequency,
+    Language,
+    QuietHours,
+)
+
+_LANGUAGES = {lang.value for lang in Language}
 
 
 class Model(SQLModel, registry=registry()):
@@ -106,7 +120,10 @@ class Preference(Model, table=True):
 
 
 class TenantDefaults(Model, table=True):
-    """A tenant's defaults for people who chose nothing (no row: the domain's defaults)."""
+    """A tenant's defaults for people who chose nothing (no row: the domain's defaults), in one row:
+    read with :func:`load_defaults`, written with :func:`save_defaults` and nothing else (the
+    expiry scan's join reads ``expiring_notice_hours`` set-wise). Per category and channel, the
+    defaults are rows of their own (:class:`CategoryDefault`)."""
 
     __tablename__ = "tenant_defaults"
 
@@ -119,6 +136,9 @@ class TenantDefaults(Model, table=True):
     # the tenant's quiet hours (both or neither): local hours no message is delivered in
     quiet_start: int | None = None
     quiet_end: int | None = None
+    # the messages' language for people who chose none (None: English); migration 0012 moved it here
+    # from tenant_languages
+    language: str | None = None
 
 
 class DigestState(Model, table=True):
@@ -239,7 +259,9 @@ class MemberLanguage(Model, table=True):
 
 
 class TenantLanguage(Model, table=True):
-    """A tenant's default language for messages (no row: English)."""
+    """Superseded by ``TenantDefaults.language`` (migration 0012), kept for the release before it
+    (expand-only): a trigger copies that release's writes here into ``tenant_defaults``. This
+    release neither reads nor writes it."""
 
     __tablename__ = "tenant_languages"
 
@@ -368,3 +390,47 @@ class ChallengeCopy(Model, table=True):
     start_done: bool = False
     end_after: str | None = None
     end_done: bool = False
+
+
+# -- the tenant's defaults: one way to read them, one way to write them ------------------------------
+_DEFAULTS = table_of(TenantDefaults)
+
+
+async def load_defaults(session: AsyncSession, tenant_id: str) -> Defaults:
+    """The tenant's defaults; the domain's for a tenant that set none (or a part it did not set)."""
+    row = await session.get(TenantDefaults, tenant_id)
+    if row is None:
+        return Defaults()
+    quiet = (
+        QuietHours(row.quiet_start, row.quiet_end)
+        if row.quiet_start is not None and row.quiet_end is not None
+        else None
+    )
+    return Defaults(
+        digest_frequency=Frequency(row.digest_frequency),
+        digest_hour=row.digest_hour,
+        nudge_after_days=row.nudge_after_days,
+        expiring_notice_hours=row.expiring_notice_hours,
+        quiet_hours=quiet,
+        language=Language(row.language) if row.language in _LANGUAGES else Language.en,
+    )
+
+
+async def save_defaults(session: AsyncSession, tenant_id: str, now: datetime, **columns: Any) -> None:
+    """Sets the given columns of the tenant's defaults, the others unchanged (a tenant's first write
+    takes the domain's defaults for them): the digest's and the notices' settings with the quiet
+    hours (PUT /defaults) and the language (PUT /defaults/language) are written apart."""
+    unknown = set(columns) - set(_DEFAULTS.c.keys())
+    assert not unknown, f"no such default: {unknown}"
+    first = {
+        "digest_frequency": DEFAULT_FREQUENCY.value,
+        "digest_hour": DEFAULT_DIGEST_HOUR,
+        "nudge_after_days": DEFAULT_NUDGE_AFTER_DAYS,
+        "expiring_notice_hours": DEFAULT_EXPIRING_NOTICE_HOURS,
+    }
+    values = {**first, **columns, "updated_at": now}
+    stmt = pg_insert(_DEFAULTS).values(tenant_id=tenant_id, **values)
+    changed = [*columns, "updated_at"]
+    await session.execute(
+        stmt.on_conflict_do_update(index_elements=["tenant_id"], set_={k: stmt.excluded[k] for k in changed})
+    )

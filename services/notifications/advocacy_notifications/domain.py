@@ -81,6 +81,14 @@ DEFAULT_EXPIRING_NOTICE_HOURS = 24
 MAX_EXPIRING_NOTICE_HOURS = 24 * 14
 
 
+class Language(StrEnum):
+    """The languages messages are written in (``adapters/templates/<language>/``; English is the
+    fallback of every other). The member's choice, else the tenant's default, else English."""
+
+    en = "en"
+    de = "de"
+
+
 @dataclass(frozen=True, slots=True)
 class Defaults:
     """A tenant's defaults for people who chose nothing."""
@@ -91,6 +99,8 @@ class Defaults:
     expiring_notice_hours: int = DEFAULT_EXPIRING_NOTICE_HOURS
     # the quiet hours of people who set none of their own; None: messages go at any hour
     quiet_hours: QuietHours | None = None
+    # the language of the messages of people who chose none and whose directory entry has none
+    language: Language = Language.en
 
 
 def effective_frequency(chosen: Frequency | None, defaults: Defaults) -> Frequency:
@@ -286,14 +296,6 @@ ANNOUNCE_WITHIN = timedelta(days=1)
 
 def worth_announcing(earned_at: datetime, now: datetime) -> bool:
     return now - earned_at <= ANNOUNCE_WITHIN
-
-
-class Language(StrEnum):
-    """The languages messages are written in (``adapters/templates/<language>/``; English is the
-    fallback of every other). The member's choice, else the tenant's default, else English."""
-
-    en = "en"
-    de = "de"
 
 
 class TemplateName(StrEnum):

@@ -12,20 +12,19 @@ from sqlmodel import select
 
 from advocacy_common.db import table_of
 from advocacy_common.errors import Unprocessable
-from advocacy_notifications.db import CategoryDefault, Preference, TenantDefaults
+from advocacy_notifications import db
+from advocacy_notifications.db import CategoryDefault, Preference
 from advocacy_notifications.domain import (
     Category,
     Channel,
     Defaults,
     Frequency,
-    QuietHours,
     frequencies,
     frequency_of,
 )
 from advocacy_notifications.features import mail
 
 _PREFS = table_of(Preference)
-_DEFAULTS = table_of(TenantDefaults)
 _CATEGORY_DEFAULTS = table_of(CategoryDefault)
 _CATEGORIES = {c.value for c in Category}
 _CHANNELS = {c.value for c in Channel}
@@ -35,38 +34,24 @@ PAIRS = [(cat, ch) for cat in Category for ch in Channel]
 
 
 async def defaults(session: AsyncSession, tenant_id: str) -> Defaults:
-    row = await session.get(TenantDefaults, tenant_id)
-    if row is None:
-        return Defaults()
-    quiet = (
-        QuietHours(row.quiet_start, row.quiet_end)
-        if row.quiet_start is not None and row.quiet_end is not None
-        else None
-    )
-    return Defaults(
-        digest_frequency=Frequency(row.digest_frequency),
-        digest_hour=row.digest_hour,
-        nudge_after_days=row.nudge_after_days,
-        expiring_notice_hours=row.expiring_notice_hours,
-        quiet_hours=quiet,
-    )
+    return await db.load_defaults(session, tenant_id)
 
 
 async def set_defaults(session: AsyncSession, tenant_id: str, d: Defaults) -> Defaults:
-    values = {
-        "digest_frequency": d.digest_frequency.value,
-        "digest_hour": d.digest_hour,
-        "nudge_after_days": d.nudge_after_days,
-        "expiring_notice_hours": d.expiring_notice_hours,
-        "quiet_start": d.quiet_hours.start if d.quiet_hours else None,
-        "quiet_end": d.quiet_hours.end if d.quiet_hours else None,
-        "updated_at": datetime.now(UTC),
-    }
-    stmt = pg_insert(_DEFAULTS).values(tenant_id=tenant_id, **values)
-    await session.execute(
-        stmt.on_conflict_do_update(index_elements=["tenant_id"], set_={k: stmt.excluded[k] for k in values})
+    """PUT /defaults: the digest's and the notices' defaults and the quiet hours (the language is
+    set apart: PUT /defaults/language); what this returns is what is stored."""
+    await db.save_defaults(
+        session,
+        tenant_id,
+        datetime.now(UTC),
+        digest_frequency=d.digest_frequency.value,
+        digest_hour=d.digest_hour,
+        nudge_after_days=d.nudge_after_days,
+        expiring_notice_hours=d.expiring_notice_hours,
+        quiet_start=d.quiet_hours.start if d.quiet_hours else None,
+        quiet_end=d.quiet_hours.end if d.quiet_hours else None,
     )
-    return d
+    return await defaults(session, tenant_id)
 
 
 async def mine(session: AsyncSession, tenant_id: str, employee_id: str) -> list[dict[str, Any]]:

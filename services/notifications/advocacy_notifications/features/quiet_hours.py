@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from advocacy_common.db import table_of
 from advocacy_common.tenant_store import load_tenant_settings
-from advocacy_notifications import domain
-from advocacy_notifications.db import QuietHoursRow, TenantDefaults
+from advocacy_notifications import db, domain
+from advocacy_notifications.db import QuietHoursRow
 from advocacy_notifications.domain import QuietHours
 
 _QUIET = table_of(QuietHoursRow)
@@ -47,8 +47,7 @@ class TenantQuiet:
 async def load(session: AsyncSession, tenant_id: str, employee_ids: list[str] | None = None) -> TenantQuiet:
     """The tenant's quiet hours; ``employee_ids``: only those people's own (a single notice)."""
     settings = await load_tenant_settings(session, tenant_id)
-    row = await session.get(TenantDefaults, tenant_id)
-    default = _hours(row.quiet_start, row.quiet_end) if row is not None else None
+    default = (await db.load_defaults(session, tenant_id)).quiet_hours
     q = sa.select(_QUIET.c.employee_id, _QUIET.c.start_hour, _QUIET.c.end_hour).where(_QUIET.c.tenant_id == tenant_id)
     if employee_ids is not None:
         q = q.where(_QUIET.c.employee_id.in_(employee_ids))

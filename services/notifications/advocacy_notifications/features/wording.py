@@ -27,15 +27,15 @@ from sqlmodel import col, select
 
 from advocacy_common.db import table_of
 from advocacy_common.errors import Unprocessable
+from advocacy_notifications import db
 from advocacy_notifications.adapters import overrides, templates
-from advocacy_notifications.db import Member, MemberLanguage, TemplateOverride, TenantLanguage
+from advocacy_notifications.db import Member, MemberLanguage, TemplateOverride
 from advocacy_notifications.domain import Language, TemplateName
 
 log = logging.getLogger("advocacy.notifications.wording")
 
 _OVERRIDES = table_of(TemplateOverride)
 _MEMBER_LANGUAGES = table_of(MemberLanguage)
-_TENANT_LANGUAGES = table_of(TenantLanguage)
 # At most this many ids in one IN list (PostgreSQL's protocol allows 32,767 parameters a statement;
 # a pass of digest_batch people may be up to 100,000): more, and the tenant's rows are read instead.
 _MAX_IDS = 1000
@@ -43,17 +43,11 @@ _MAX_IDS = 1000
 
 # -- languages ---------------------------------------------------------------------------------------
 async def tenant_language(session: AsyncSession, tenant_id: str) -> Language:
-    row = await session.get(TenantLanguage, tenant_id)
-    return Language(row.language) if row is not None else Language.en
+    return (await db.load_defaults(session, tenant_id)).language
 
 
 async def set_tenant_language(session: AsyncSession, tenant_id: str, language: Language, now: datetime) -> Language:
-    stmt = pg_insert(_TENANT_LANGUAGES).values(tenant_id=tenant_id, language=language.value, updated_at=now)
-    await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["tenant_id"], set_={"language": stmt.excluded.language, "updated_at": now}
-        )
-    )
+    await db.save_defaults(session, tenant_id, now, language=language.value)
     return language
 
 
