@@ -65,6 +65,7 @@ from bench.stackutil import BenchStack, bench_stack
 
 RATES = (250, 500, 1000)
 SECONDS = int(os.environ.get("BENCH_LATENCY_SECONDS", "60"))
+WARM_UP = (100, 10)  # clicks/s, seconds: before the measured rates, on a tenant of its own
 BUDGET_DOC = Path(__file__).resolve().parents[1] / "docs" / "latency-budget.md"
 STAGES = ("send", "verdict_wait", "verdict_batch", "relay", "award_wait", "award_batch", "board")
 SHARE_POINTS = 10  # a share is worth 10 points before any click (the default rules)
@@ -372,7 +373,8 @@ def report(runs: list[dict[str, Any]], limits: dict[str, float]) -> str:
         "sharers, distinct visitors, one SSE stream of the top 50 on gamification. Content, sharing and "
         f"gamification (one process each, role `all`) on the same {os.cpu_count()} cores as PostgreSQL, Tansu and "
         "the load generator (a machine shared with other engineers: `uptime` before and after each rate). "
-        "Sharing's load shedding off (`SHARING_REDIRECT_LAG_BUDGET_MS=0`). Every click followed by its id "
+        f"Sharing's load shedding off (`SHARING_REDIRECT_LAG_BUDGET_MS=0`). A warm-up ({WARM_UP[0]} clicks/s for "
+        f"{WARM_UP[1]} s on a tenant of its own) is not measured. Every click followed by its id "
         "through the Kafka timestamps and the inbox rows' begin/commit times (`bench/latency.py`); the budget "
         "is docs/latency-budget.md's.",
         "",
@@ -411,6 +413,8 @@ def main() -> None:
         extra_env={"sharing": {"SHARING_REDIRECT_LAG_BUDGET_MS": "0"}},
         pg_settings={"track_commit_timestamp": "on"},
     ) as stack:
+        # Not measured: the first clicks after a start (a process's first statements, its caches).
+        asyncio.run(one_rate(stack, WARM_UP[0], WARM_UP[1]))
         runs = []
         for rate in rates:
             runs.append(asyncio.run(one_rate(stack, rate, SECONDS)))
