@@ -153,14 +153,18 @@ screenshots: $(STAMP) chromium
 	  -k test_publish_share_and_watch_the_wall_move
 
 # Private signing keys for `docker compose` (.env) and the dev Kubernetes overlay (its
-# signing-keys.env); both git-ignored, never overwritten. `make run` needs none (dev mode).
+# signing-keys.env, and console-keys.env for the console's sessions); all git-ignored, never
+# overwritten. `make run` needs none (it keeps its own under .data/keys).
 SIGNING_KEYS := SHARING_VISITOR_SECRET SHARING_CLICK_ID_SECRET
+CONSOLE_KEYS := CONSOLE_SECRET_KEY
 secrets:
-	@for f in .env deploy/k8s/overlays/dev/signing-keys.env; do \
-	  if [ -e $$f ]; then echo "$$f exists, kept"; else \
-	    umask 077; for k in $(SIGNING_KEYS); do \
+	@for f in .env:"$(SIGNING_KEYS)" deploy/k8s/overlays/dev/signing-keys.env:"$(SIGNING_KEYS)" \
+	    deploy/k8s/overlays/dev/console-keys.env:"$(CONSOLE_KEYS)"; do \
+	  file=$${f%%:*}; keys=$${f#*:}; \
+	  if [ -e $$file ]; then echo "$$file exists, kept"; else \
+	    umask 077; for k in $$keys; do \
 	      echo "$$k=$$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"; \
-	    done > $$f && echo "$$f written"; \
+	    done > $$file && echo "$$file written"; \
 	  fi; \
 	done
 

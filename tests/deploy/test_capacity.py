@@ -123,12 +123,12 @@ def test_connections_fit_every_database_server(overlay: str) -> None:
             demand[where[svc][0]] += pods * connections_per_process(pool)
             lines.append(f"{svc}-{role}: {pods} pods x {connections_per_process(pool)} (pool {pool})")
     limits = {host: limit for host, limit in where.values()}
-    if overlay != "dev":  # the console's sessions table (dev keeps sessions in memory)
-        host, limit = console_server(objects, overlay)
-        limits[host] = min(limit, limits.get(host, limit))
-        pods = console_pods(objects)
-        demand[host] += pods * CONSOLE_CONNECTIONS
-        lines.append(f"console: {pods} pods x {CONSOLE_CONNECTIONS}")
+    # the console's sessions table (every overlay, dev too: ADR 0014)
+    host, limit = console_server(objects, overlay)
+    limits[host] = min(limit, limits.get(host, limit))
+    pods = console_pods(objects)
+    demand[host] += pods * CONSOLE_CONNECTIONS
+    lines.append(f"console: {pods} pods x {CONSOLE_CONNECTIONS}")
     for host, needed in demand.items():
         assert needed <= limits[host] - HEADROOM, (
             f"{overlay}: {host} may be asked for {needed} connections, max_connections {limits[host]} "

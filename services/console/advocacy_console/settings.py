@@ -69,8 +69,8 @@ class ConsoleSettings(BaseSettings):
     oidc_api_token: Literal["access_token", "id_token"] = "access_token"
 
     # Sessions (ADR 0014): in the console's own table when ``database_url`` is set (they survive a
-    # restart and are shared by replicas: what production sets), else in this process's memory
-    # (dev, or one replica whose restart logs everyone out: at most ``max_sessions``, the least
+    # restart and are shared by replicas: what every deployment sets, dev ones too), else in this
+    # process's memory (tests that build the console in-process: at most ``max_sessions``, the least
     # recently used dropped first). Either way a session ends after ``session_idle_seconds`` without
     # a request, ``session_max_age_seconds`` after the login, or when its token expires with no
     # refresh token; a person has at most ``sessions_per_person`` (a new login drops their oldest).

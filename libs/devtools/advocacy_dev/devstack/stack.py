@@ -42,8 +42,8 @@ SERVICES: dict[str, int] = {r.name: r.dev_port for r in registered()}
 DEFAULT_PG_PORT = 5433
 DEFAULT_KAFKA_PORT = 9092
 DEFAULT_PARTITIONS = 6
-# The web console (services/console) runs beside the services: not a registered service (it has no
-# database and no events), it calls their public APIs; they allow its origin (CORS) for the wall.
+# The web console (services/console) runs beside the services: not a registered service (no events,
+# only its sessions table), it calls their public APIs; they allow its origin (CORS) for the wall.
 CONSOLE_PORT = 8010
 TOKEN_EXAMPLE = '.venv/bin/advocacy token --tenant acme --sub alice --role employee --team sales --name "Alice A."'
 SCIM_TOKEN_EXAMPLE = ".venv/bin/advocacy scim-token --tenant acme"
@@ -156,14 +156,19 @@ def console_origins(port: int = CONSOLE_PORT) -> list[str]:
     return [f"http://127.0.0.1:{port}", f"http://localhost:{port}"]
 
 
-def console_env(ports: Mapping[str, int], keys_dir: Path, port: int = CONSOLE_PORT) -> dict[str, str]:
+def console_env(
+    ports: Mapping[str, int], keys_dir: Path, *, database_url: str, secret_key: str, port: int = CONSOLE_PORT
+) -> dict[str, str]:
     """The console's environment in a dev stack: the services' URLs, dev login with the stack's key,
-    cookies without ``Secure`` (plain HTTP on loopback)."""
+    cookies without ``Secure`` (plain HTTP on loopback), and sessions in the console's own table as
+    in production (ADR 0014), sealed with the stack's own key so they survive a restart."""
     env = {
         "CONSOLE_PORT": str(port),
         "CONSOLE_DEV_MODE": "true",
         "CONSOLE_DEV_KEYS_DIR": str(keys_dir),
         "CONSOLE_COOKIE_SECURE": "false",
+        "CONSOLE_DATABASE_URL": database_url,
+        "CONSOLE_SECRET_KEY": secret_key,
         "PYTHONUNBUFFERED": "1",
     }
     env.update({f"CONSOLE_{svc.upper()}_URL": f"http://127.0.0.1:{p}" for svc, p in ports.items()})
@@ -177,6 +182,20 @@ def ensure_keys(keys_dir: Path) -> DevKeys:
 
     keys_dir.mkdir(parents=True, exist_ok=True)
     return ensure_dev_keys(keys_dir)
+
+
+def ensure_console_secret(keys_dir: Path) -> str:
+    """The dev console's session key (created on first use, private, reused after): sessions sealed
+    in its table open again after a restart, as with production's shared ``CONSOLE_SECRET_KEY``."""
+    import secrets
+
+    path = keys_dir / "console-secret"
+    if not path.exists():
+        keys_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(32))
+    return path.read_text().strip()
 
 
 def create_service_databases(
@@ -520,6 +539,8 @@ def run(config: StackConfig | None = None) -> int:
             console.print(f"[green]postgres[/] {infra.server_url}   [green]kafka[/] {infra.bootstrap}")
             with console.status("databases, dev keys, topics, migrations..."):
                 db_urls = create_service_databases(infra.server_url, config.ports)
+                # the console's sessions table, as in production (it migrates it at start-up)
+                console_db = create_service_databases(infra.server_url, ["console"])["console"]
                 keys = ensure_keys(config.data.keys)
                 ensure_all_topics(infra.bootstrap, config.partitions)
                 envs = {
@@ -546,7 +567,12 @@ def run(config: StackConfig | None = None) -> int:
                 cmd = "exec " + shlex.join(service_command(svc))
                 manager.add_process(svc, cmd, env={**os.environ, **envs[svc]})
             console_cmd = "exec " + shlex.join([sys.executable, "-m", "advocacy_console", "serve"])
-            console_vars = console_env(config.ports, config.data.keys)
+            console_vars = console_env(
+                config.ports,
+                config.data.keys,
+                database_url=console_db,
+                secret_key=ensure_console_secret(config.data.keys),
+            )
             manager.add_process("console", console_cmd, env={**os.environ, **console_vars})
             announcer = threading.Thread(
                 target=_announce_when_ready, args=(config, infra, console, announcer_stop), daemon=True
