@@ -32,7 +32,6 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from advocacy_common.networks import Network
 from advocacy_metrics.adapters.ranges import DayRange
 from advocacy_metrics.db import (
     ACCOUNT_FACTS,
@@ -191,7 +190,9 @@ def _conversion_source(q: GroupQuery, values: Sequence[str]) -> sa.Subquery:
     return _source(q, CONVERSION_ROLLUPS, values)
 
 
-def _stats_select(q: GroupQuery) -> sa.Select[Any]:
+def _stats_select(q: GroupQuery, up_to: Any = None) -> sa.Select[Any]:
+    """The stats rows of every group in range (after ``q.after``, up to ``up_to`` when given), in
+    key order, one row per group and network."""
     counters = (
         [f"clicks_{v}" for v in VERDICTS] if q.dimension else ["shares", "reach", *(f"clicks_{v}" for v in VERDICTS)]
     )
@@ -204,18 +205,22 @@ def _stats_select(q: GroupQuery) -> sa.Select[Any]:
         group.append(network)
     return (
         sa.select(key.label("key"), network.label("network"), *sums)
-        .where(*_after(q, order), *_only_keys(src, q))
+        .where(*_after(q, order), *_up_to(q, order, up_to), *_only_keys(src, q))
         .group_by(*group)
         .order_by(*([order] if q.group_by is not None else []))
-        # a group is at most one row per network: this many rows hold the groups asked for, and the
-        # LIMIT lets the planner stream groups in key order off an index instead of sorting them all
-        .limit(None if q.limit is None or q.group_by is None else _row_limit(q))
     )
 
 
-def _row_limit(q: GroupQuery) -> int:
-    assert q.limit is not None
-    return q.limit * (1 if q.dimension else len(Network))
+def _page_keys_select(q: GroupQuery) -> sa.Select[Any]:
+    """The first ``q.limit`` keys with stats rows after ``q.after``: key columns only, so the
+    planner walks the roll-ups' page indexes (migration 0006) in key order and stops at the limit."""
+    src = _stats_source(q, [])
+    key, order = _key(src, q)
+    return sa.select(key.label("key")).where(*_after(q, order)).group_by(key).order_by(order).limit(q.limit)
+
+
+def _up_to(q: GroupQuery, order: sa.ColumnElement[Any], up_to: Any) -> list[sa.ColumnElement[bool]]:
+    return [] if up_to is None else [order <= _key_value(q, up_to)]
 
 
 def _after(q: GroupQuery, order: sa.ColumnElement[Any]) -> list[sa.ColumnElement[bool]]:
@@ -242,7 +247,7 @@ async def _conversions(
         )
         .where(
             *_after(q, order),
-            *([] if up_to is None else [order <= _key_value(q, up_to)]),
+            *_up_to(q, order, up_to),
             *_only_keys(src, q),
         )
         .group_by(*([key] if q.group_by is not None else []), src.c.kind, src.c.currency)
@@ -324,11 +329,13 @@ async def iter_groups(session: AsyncSession, q: GroupQuery) -> AsyncGenerator[tu
 
 
 async def _page_groups(session: AsyncSession, q: GroupQuery) -> AsyncGenerator[tuple[Any, GroupTotals], None]:
-    """A page: the stats rows first (LIMITed), then only the conversions up to the last key they
-    reached, so a page of a year by employee does not sum every employee's conversions."""
-    rows = (await session.execute(_stats_select(q))).all()
-    cut = q.limit is not None and len(rows) >= _row_limit(q)
-    conversions = await _conversions(session, q, up_to=rows[-1][0] if cut and rows else None)
+    """A page: its keys first (the first ``q.limit`` with stats rows, off an index), then the stats
+    and the conversions of the groups up to the last of them only, so a page of a year by content
+    reads that page's groups, not the whole year's, and sorts nothing."""
+    keys = (await session.execute(_page_keys_select(q))).scalars().all()
+    up_to = keys[-1] if q.limit is not None and len(keys) >= q.limit else None
+    rows = (await session.execute(_stats_select(q, up_to))).all()
+    conversions = await _conversions(session, q, up_to=up_to)
 
     async def listed() -> AsyncIterator[Any]:
         for row in rows:
