@@ -5,9 +5,10 @@ stats follow), and the answer must be the one read before that half came."""
 
 from __future__ import annotations
 
+import contextlib
 import random
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -136,27 +137,15 @@ async def test_the_csv_export_reads_one_snapshot(engine: AsyncEngine) -> None:  
 
     before = await csv(sessionmaker)
 
-    class Racing:
-        racing: CommitBetweenReads | None = None
+    racing: list[CommitBetweenReads] = []
 
-        def __call__(self) -> Any:
-            outer = self
+    @contextlib.asynccontextmanager
+    async def maker() -> AsyncIterator[CommitBetweenReads]:  # the export opens its own session
+        async with sessionmaker() as session:
+            racing.append(CommitBetweenReads(session, "conversions", lambda: feed(engine, second)))
+            yield racing[0]
 
-            class _Ctx:
-                async def __aenter__(self) -> Any:
-                    self.cm = sessionmaker()
-                    s = await self.cm.__aenter__()
-                    outer.racing = CommitBetweenReads(s, "conversions", lambda: feed(engine, second))
-                    outer.racing.begin = s.begin  # type: ignore[attr-defined]
-                    return outer.racing
-
-                async def __aexit__(self, *exc: Any) -> Any:
-                    return await self.cm.__aexit__(*exc)
-
-            return _Ctx()
-
-    maker = Racing()
     during = await csv(maker)
-    assert maker.racing is not None and maker.racing.committed
+    assert racing[0].committed
     assert await csv(sessionmaker) != before
     assert during == before

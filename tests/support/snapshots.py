@@ -50,3 +50,6 @@ class CommitBetweenReads:
 
     async def get(self, *args: Any, **kw: Any) -> Any:
         return await self.session.get(*args, **kw)
+
+    def begin(self) -> Any:
+        return self.session.begin()
