@@ -9,8 +9,8 @@ Every visitor of the last two minutes has an entry, so the table is what grows w
 new visitors a second hold 120,000 entries). An entry is two machine-sized ints: the key's
 ``hash()`` (SipHash with a per-process secret, so a visitor cannot pick a key that collides with
 another's; two of 500,000 keys share 64 bits with odds of ~1e-8) and the three numbers packed into
-one. Measured with tracemalloc (issue 19): ~110 bytes an entry, where a str key and a tuple of three
-ints held ~250 (60,000 visitors: 15 MB before, 6.5 MB now). Neither is tracked by the garbage
+one. Measured with tracemalloc (issue 19, ADR 0020): ~110 bytes an entry, where a str key and a tuple
+of three ints held ~210 (60,000 visitors: 12.5 MB before, 6.4 MB now). Neither is tracked by the garbage
 collector, so a few hundred thousand entries do not turn every full collection into a pause on the
 redirect's path.
 """
