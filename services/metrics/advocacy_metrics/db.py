@@ -307,6 +307,7 @@ class TeamMonthlyConversion(ConversionSums, Model, table=True):
 
 class ContentMonthlyConversion(ConversionSums, Model, table=True):
     __tablename__ = "content_monthly_conversions"
+    # and ix_content_monthly_conversions_pages (tenant_id, content_id COLLATE "C", month): migration 0012
     __table_args__ = (sa.Index("ix_content_monthly_conversions_content", "tenant_id", "content_id", "month"),)
 
     tenant_id: str = Field(primary_key=True)
@@ -319,6 +320,7 @@ class ContentMonthlyConversion(ConversionSums, Model, table=True):
 
 class DailyConversion(Model, table=True):
     __tablename__ = "daily_conversions"
+    # and ix_daily_conversions_{employee,content}_pages (tenant_id, key COLLATE "C", day): migration 0012
     __table_args__ = (
         sa.Index("ix_daily_conversions_employee", "tenant_id", "employee_id", "day"),
         sa.Index("ix_daily_conversions_content", "tenant_id", "content_id", "day"),
