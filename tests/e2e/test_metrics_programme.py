@@ -44,8 +44,6 @@ from advocacy_common.events.content import MemberUpdated, TenantSettingsUpdated
 from advocacy_common.events.gamification import RedemptionCancelled, RewardRedeemed
 from advocacy_common.events.sharing import (
     AccountUpdated,
-    ClickInvalidated,
-    ConversionRecorded,
     ShareClicked,
     ShareCreated,
     Verdict,
@@ -55,6 +53,7 @@ from advocacy_common.money import Money
 from advocacy_common.tenant import TenantSettings
 from advocacy_metrics.schemas import Summary
 from tests.e2e.conftest import E2EStack
+from tests.support.clicks import converted, invalidated
 from tests.support.helpers import eventually
 
 MARCH = {"from": "2026-03-01", "to": "2026-03-31"}
@@ -158,17 +157,7 @@ def programme(tenant: str) -> list[Envelope[Any]]:
         new_event(
             "/advocacy/sharing",
             tenant,
-            ClickInvalidated(
-                click_id=bad.click_id,
-                share_id=bad.share_id,
-                employee_id=bad.employee_id,
-                content_id=bad.content_id,
-                network=bad.network,
-                team=bad.team,
-                clicked_at=bad.clicked_at,
-                reason="click farm",
-                invalidated_at=at("2026-03-20T00:00:00Z"),
-            ),
+            invalidated(bad, reason="click farm", at=at("2026-03-20T00:00:00Z")),
         )
     )
     for vid, cid, kind, amount, currency in CONVERSIONS:
@@ -177,14 +166,9 @@ def programme(tenant: str) -> list[Envelope[Any]]:
             new_event(
                 "/advocacy/sharing",
                 tenant,
-                ConversionRecorded(
+                converted(
+                    c,
                     conversion_id=tid(vid),
-                    click_id=c.click_id,
-                    share_id=c.share_id,
-                    employee_id=c.employee_id,
-                    content_id=c.content_id,
-                    network=c.network,
-                    team=c.team,
                     kind=kind,
                     value=money(amount, currency) if amount and currency else None,
                     external_id=tid(vid),

@@ -36,6 +36,7 @@ from advocacy_common.money import Money
 from advocacy_common.tenant import TenantSettings
 from advocacy_metrics.features import facts
 from advocacy_metrics.features.rebuild import rebuild_tenant, snapshot
+from tests.support.clicks import converted, invalidated
 
 T0 = datetime(2026, 3, 1, 20, 0, tzinfo=UTC)
 ZONES = ["UTC", "Europe/Berlin", "America/Los_Angeles", "Asia/Tokyo"]
@@ -110,19 +111,7 @@ def programmes(draw: st.DrawFn) -> list[Any]:
     )
     targets = [*clicks, ghost]  # an invalidation or conversion may name a click that never arrives
     for c in draw(st.lists(st.sampled_from(targets), unique_by=lambda c: c.click_id, max_size=5)):
-        out.append(
-            ClickInvalidated(
-                click_id=c.click_id,
-                share_id=c.share_id,
-                employee_id=c.employee_id,
-                content_id=c.content_id,
-                network=c.network,
-                team=c.team,
-                clicked_at=c.clicked_at,
-                reason="fraud",
-                invalidated_at=c.clicked_at + timedelta(days=1),
-            )
-        )
+        out.append(invalidated(c, reason="fraud", at=c.clicked_at + timedelta(days=1)))
     for i in range(draw(st.integers(0, 5))):
         c = draw(st.sampled_from(targets))
         value = draw(
@@ -136,14 +125,9 @@ def programmes(draw: st.DrawFn) -> list[Any]:
             )
         )
         out.append(
-            ConversionRecorded(
+            converted(
+                c,
                 conversion_id=f"v{i}",
-                click_id=c.click_id,
-                share_id=c.share_id,
-                employee_id=c.employee_id,
-                content_id=c.content_id,
-                network=c.network,
-                team=c.team,
                 kind=draw(st.sampled_from(["signup", "lead", "sale"])),
                 value=value,
                 external_id=f"x{i}",

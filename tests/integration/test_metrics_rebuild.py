@@ -22,8 +22,6 @@ from advocacy_common.events import Envelope, new_event
 from advocacy_common.events.content import MemberErased, MemberUpdated, TenantSettingsUpdated
 from advocacy_common.events.sharing import (
     AccountUpdated,
-    ClickInvalidated,
-    ConversionRecorded,
     ShareClicked,
     ShareCreated,
     Verdict,
@@ -35,6 +33,7 @@ from advocacy_metrics.cli import run_rebuild
 from advocacy_metrics.db import AGGREGATE_TABLES, CLICK_FACTS, SHARE_FACTS
 from advocacy_metrics.features import facts
 from advocacy_metrics.features.rebuild import snapshot
+from tests.support.clicks import converted, invalidated
 
 START = datetime(2025, 6, 1, tzinfo=UTC)
 SHARING = "/advocacy/sharing"
@@ -108,29 +107,12 @@ def programme(tenant: str, n_events: int, rng: random.Random) -> list[Envelope[A
         out.append(new_event(SHARING, tenant, c))
     rest: list[Any] = []
     for c in rng.sample(clicks, n_events // 40):
-        rest.append(
-            ClickInvalidated(
-                click_id=c.click_id,
-                share_id=c.share_id,
-                employee_id=c.employee_id,
-                content_id=c.content_id,
-                network=c.network,
-                team=c.team,
-                clicked_at=c.clicked_at,
-                reason="fraud",
-                invalidated_at=c.clicked_at + timedelta(days=2),
-            )
-        )
+        rest.append(invalidated(c, reason="fraud", at=c.clicked_at + timedelta(days=2)))
     for i, c in enumerate(rng.sample(clicks, n_events // 20)):
         rest.append(
-            ConversionRecorded(
+            converted(
+                c,
                 conversion_id=f"{tenant}-v{i}",
-                click_id=c.click_id,
-                share_id=c.share_id,
-                employee_id=c.employee_id,
-                content_id=c.content_id,
-                network=c.network,
-                team=c.team,
                 kind=rng.choice(["signup", "lead", "sale"]),
                 value=rng.choice(
                     [None, Money(amount=Decimal(rng.randrange(1, 50_000)) / 100, currency=rng.choice(["EUR", "USD"]))]
