@@ -7,9 +7,11 @@ per share, within days of it; every verdict; countries, devices, referrers; some
 the aggregates are then built by the real ``rebuild`` (which is timed too).
 
 Measured: each read through the metrics app in-process (ASGI, token verification, JSON), p50/p99
-over repeated calls, for the whole year. The target: summary by team for a year < 200 ms. Beside
-it, the decision for the click-only dimensions: the ``dimension_daily_clicks`` roll-up vs the same
-answer straight from ``click_facts`` with a covering index.
+over repeated calls, for the whole year (and the console's last 30 days for the top 10s). The
+target (issue 19): every read p99 < 200 ms; the CSV export of every group is a bulk download,
+timed for its whole body and not held to it. Beside it, the decision for the click-only
+dimensions: the ``dimension_daily_clicks`` roll-up vs the same answer straight from
+``click_facts`` with a covering index.
 
 ``python -m bench.metrics_reads`` (or ``make bench``). BENCH_METRICS_DIR moves the cache;
 BENCH_METRICS_SCALE=0.1 makes a tenth of the dataset (a quick look, not the benchmark).
@@ -55,6 +57,9 @@ CONTENTS = 5000
 NETWORKS = ("linkedin", "x", "facebook", "xing")
 TENANT = "bench-reads"
 YEAR = {"from": "2025-01-01", "to": "2025-12-31"}
+LAST_30_DAYS = {"from": "2025-12-02", "to": "2025-12-31"}  # the console's default range, at the year's end
+TARGET_MS = 200
+BULK = "export.csv"  # reads with this in their name are bulk downloads, not held to the target
 START = datetime(2025, 1, 1, tzinfo=UTC)
 DATASET_VERSION = f"v3-{SCALE}"  # bump when the aggregate tables change
 CACHE = Path(os.environ.get("BENCH_METRICS_DIR") or Path(__file__).parent / ".cache" / "metrics_reads")
@@ -368,6 +373,18 @@ async def reads(url: str, keys_dir: Path) -> tuple[list[tuple[str, dict[str, flo
                             30,
                         )
                     )
+            # the console's top lists (issue 20): the first 10 by counted clicks of every group
+            for g in ("employee", "content"):
+                for label, span in (("a year", YEAR), ("30 days", LAST_30_DAYS)):
+                    plan.append(
+                        (
+                            f"summary by {g}, {label}: top 10 by clicks",
+                            lambda g=g, span=span: get(  # type: ignore[misc]
+                                "/v1/metrics/summary", **span, group_by=g, order="clicks", limit="10"
+                            ),
+                            30,
+                        )
+                    )
             plan += [
                 (
                     "export.csv by employee, a year (whole body)",
@@ -459,17 +476,20 @@ def report(gen: dict[str, Any], results: list[tuple[str, dict[str, float], str]]
         "Reads go through the metrics app in-process (ASGI: token check, query, JSON), one at a time; "
         "PostgreSQL 18 embedded, shared_buffers 512MB, default work_mem.",
         "",
+        "Load average at the end: {:.1f} / {:.1f} / {:.1f} (1/5/15 min), on a machine shared with other "
+        "engineers' runs.".format(*os.getloadavg()),
+        "",
         "| read | p50 | p99 | samples |",
         "| --- | ---: | ---: | ---: |",
     ]
     for name, s, n in results:
         lines.append(f"| {name} | {s['p50_ms']:.1f} ms | {s['p99_ms']:.1f} ms | {n} |")
-    team = results[0][1]
-    verdict = "met" if team["p99_ms"] < 200 else "NOT met"
+    held = [(name, s) for name, s, _n in results if BULK not in name and not name.startswith("country, a year: SQL")]
+    over = [f"{name} ({s['p99_ms']:.0f} ms)" for name, s in held if s["p99_ms"] >= TARGET_MS]
     lines += [
         "",
-        f"**Summary by team for a year: p50 {team['p50_ms']:.1f} ms, p99 {team['p99_ms']:.1f} ms "
-        f"(target < 200 ms: {verdict}).**",
+        f"**Every API read p99 < {TARGET_MS} ms (the CSV export and the two raw SQL rows aside): "
+        f"{'met' if not over else 'NOT met: ' + '; '.join(over)}.**",
         "",
         "Employee and content summaries come a page of 1,000 groups at a time (`next_cursor`); "
         f"walking every page once: by employee {about.get('employee_pages', '?')}, "
