@@ -9,6 +9,7 @@ import shutil
 import signal
 import statistics
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from importlib import metadata
@@ -95,6 +96,9 @@ def stop_on_signals() -> Iterator[None]:
         stopping = True
         raise KeyboardInterrupt(f"signal {signum}")
 
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers; it has them already if it is a bench
+        return
     prev_int = signal.signal(signal.SIGINT, handler)
     prev_term = signal.signal(signal.SIGTERM, handler)
     try:

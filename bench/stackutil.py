@@ -15,6 +15,7 @@ from advocacy_dev.devstack.broker import TansuBroker
 from advocacy_dev.devstack.net import free_port
 from advocacy_dev.devstack.postgres import FAST_UNSAFE_SETTINGS, EmbeddedPostgres
 from advocacy_dev.devstack.stack import ProcessStack
+from bench.common import stop_on_signals
 
 
 @dataclass
@@ -49,13 +50,14 @@ def bench_stack(
 ) -> Iterator[BenchStack]:
     """``pg_settings``: more PostgreSQL settings on top of the fast, unsafe ones (e.g.
     ``track_commit_timestamp`` for bench.latency's stage times)."""
-    with tempfile.TemporaryDirectory(prefix="advocacy-bench-") as tmp:
+    # SIGTERM/SIGINT unwind to the finally blocks below, also under `python -m bench.<name>`
+    with stop_on_signals(), tempfile.TemporaryDirectory(prefix="advocacy-bench-") as tmp:
         root = Path(tmp)
         pg = EmbeddedPostgres(root / "pg", free_port(), settings={**FAST_UNSAFE_SETTINGS, **(pg_settings or {})})
         broker = TansuBroker(free_port(), log_path=root / "tansu.log")
-        pg.start()
-        broker.start()
-        try:
+        try:  # stopping one that did not start is a no-op: a signal during a start stops it too
+            pg.start()
+            broker.start()
             keys = ensure_dev_keys(root / "keys")
             stack = ProcessStack(
                 server_url=pg.server_url,

@@ -1,10 +1,12 @@
 """A benchmark killed with SIGTERM (a CI timeout, `kill` of a stuck `make bench`) stops what it
 started: the embedded PostgreSQL (a daemon, not our child), the broker and the service processes.
 Python's default SIGTERM ends the process without running a single ``finally``; the benchmarks'
-entry point (bench/__main__.py) turns it into the unwinding Ctrl-C does (bench.common.stop_on_signals).
+entry point (bench/__main__.py) and their stack turn it into the unwinding Ctrl-C does
+(bench.common.stop_on_signals).
 
-The bench here is the tiny stack every benchmark builds on (bench.stackutil.bench_stack with no
-services: PostgreSQL and the broker), in a process of its own, signalled once it is up.
+The bench here is the tiny stack most benchmarks build on (bench.stackutil.bench_stack with no
+services: PostgreSQL and the broker; it installs the same handling, for `python -m bench.<name>`),
+in a process of its own, signalled once it is up.
 """
 
 from __future__ import annotations
@@ -20,20 +22,18 @@ from pathlib import Path
 import psutil
 
 ROOT = Path(__file__).resolve().parents[2]
-# What `python -m bench <name>` runs, with a benchmark that only holds the stack until signalled.
+# A benchmark that only holds the stack until it is signalled.
 _BENCH = """
 import json, sys, time
-from bench.common import stop_on_signals
 from bench.stackutil import bench_stack
 
-with stop_on_signals():
-    try:
-        with bench_stack([]) as s:
-            print(json.dumps({"pg": s.pg._pid, "broker": s.broker.pid, "root": str(s.root)}), flush=True)
-            while True:
-                time.sleep(0.1)
-    except KeyboardInterrupt:
-        raise SystemExit(130)
+try:
+    with bench_stack([]) as s:
+        print(json.dumps({"pg": s.pg._pid, "broker": s.broker.pid, "root": str(s.root)}), flush=True)
+        while True:
+            time.sleep(0.1)
+except KeyboardInterrupt:
+    raise SystemExit(130)
 """
 # Bounds under load, not speed claims: initdb and the broker's start; the stack's clean stop.
 UP_TIMEOUT = 120
