@@ -28,6 +28,12 @@ class SharingSettings(ServiceSettings):
     # The journal's fully sent segments are deleted, oldest first, while it holds more than this
     # (768 MiB: the Kubernetes base gives it a 1 GiB volume). Unsent clicks are never deleted.
     journal_max_bytes: int = Field(768 * 1024 * 1024, ge=16 * 1024 * 1024)
+    # The verdict worker's batch (stages ``verdict_wait`` and ``verdict_batch`` of
+    # docs/latency-budget.md): a caught-up worker judges what arrived during its last batch (tens of
+    # clicks at 250 a second), so this only bounds a backlog's batches. Each batch costs a handful of
+    # statements whatever its size; at 1,000 clicks/s on a loaded 2-core machine batches of 1,000
+    # took ~620 ms (bench/RESULTS.md, 2026-12-04): larger would drain faster and answer later.
+    consumer_batch_max: int = Field(1000, ge=1, le=10_000)
     # The click sender (journal -> ``advocacy.clicks.raw``; stage ``send`` of docs/latency-budget.md).
     # The redirect wakes a sleeping sender when it appends, and a busy one takes the next batch as soon
     # as the broker acknowledged the last, so a click does not wait for a timer: this is only how long
