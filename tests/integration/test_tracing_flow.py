@@ -34,7 +34,7 @@ from advocacy_gamification.app import create_app as create_gamification
 from advocacy_gamification.settings import GamificationSettings
 from advocacy_metrics.app import create_app as create_metrics
 from advocacy_metrics.settings import MetricsSettings
-from tests.support.helpers import ACCEPT_LANGUAGE
+from tests.support.helpers import ACCEPT_LANGUAGE, consumers_joined
 from tests.support.sharing import Sharing, running_sharing
 
 CHROME = (
@@ -57,10 +57,7 @@ def spans() -> Iterator[InMemorySpanExporter]:
 async def running(app: FastAPI) -> AsyncIterator[Runtime]:
     async with app.router.lifespan_context(app):
         runtime: Runtime = app.state.runtime
-        deadline = time.monotonic() + 30
-        while not (runtime.consumers and all(c.connected for c in runtime.consumers)):
-            assert time.monotonic() < deadline, "consumers did not start"
-            await asyncio.sleep(0.05)
+        await consumers_joined(runtime, "sharing")
         yield runtime
 
 

@@ -51,6 +51,15 @@ async def eventually(
     raise AssertionError(f"{what} not reached within {timeout}s; last: {last!r}")
 
 
+async def consumers_joined(runtime: Any, what: str, timeout: float = 30) -> None:
+    """Until every consumer of a service running in this process has joined its group (the worker
+    boots in the background); ``timeout`` is a bound under load, not a speed claim."""
+    deadline = time.monotonic() + timeout
+    while not (runtime.consumers and all(c.connected for c in runtime.consumers)):
+        assert time.monotonic() < deadline, f"{what} consumers did not start"
+        await asyncio.sleep(0.05)
+
+
 async def click(client: httpx.AsyncClient, code: str, visitor: int, *, net: int = 73) -> int:
     r = await client.get(
         f"/r/{code}",

@@ -13,7 +13,6 @@ import contextlib
 import os
 import signal
 import sys
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -32,10 +31,9 @@ from advocacy_common.runtime import Runtime
 from advocacy_notifications.app import create_app
 from advocacy_notifications.features import chat, digests, mail
 from advocacy_notifications.settings import NotificationsSettings
+from tests.support.helpers import consumers_joined
 
 BASE_URL = "http://notifications.test"
-# How long the consumers may take to join their groups: a bound under load, not a speed claim.
-START_TIMEOUT = 30
 
 
 # A sender process of its own, so a fail point can SIGKILL it: argv is the database URL, the SMTP
@@ -151,10 +149,7 @@ async def running_notifications(
     try:
         async with app.router.lifespan_context(app):
             runtime: Runtime = app.state.runtime
-            deadline = time.monotonic() + START_TIMEOUT
-            while not (runtime.consumers and all(c.connected for c in runtime.consumers)):
-                assert time.monotonic() < deadline, "notifications consumers did not start"
-                await asyncio.sleep(0.05)
+            await consumers_joined(runtime, "notifications")
             yield Notifications(app, runtime, config, producer, mint, engine)
     finally:
         await producer.stop()

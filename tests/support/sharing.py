@@ -35,7 +35,7 @@ from advocacy_common.runtime import Runtime
 from advocacy_common.tenant import ClickAllowList, TenantSettings
 from advocacy_sharing.app import create_app
 from advocacy_sharing.settings import SharingSettings
-from tests.support.helpers import ACCEPT_LANGUAGE
+from tests.support.helpers import ACCEPT_LANGUAGE, consumers_joined
 
 
 @dataclass
@@ -143,11 +143,7 @@ async def running_sharing(
     try:
         async with app.router.lifespan_context(app):
             runtime: Runtime = app.state.runtime
-            # the worker boots in the background: wait for its consumers to join
-            deadline = time.monotonic() + 30
-            while not (runtime.consumers and all(c.connected for c in runtime.consumers)):
-                assert time.monotonic() < deadline, "sharing consumers did not start"
-                await asyncio.sleep(0.05)
+            await consumers_joined(runtime, "sharing")
             yield Sharing(app, runtime, engine, producer, mint, bootstrap)
     finally:
         await producer.stop()
