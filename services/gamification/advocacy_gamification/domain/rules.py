@@ -147,6 +147,8 @@ class RulesBody(_Strict):
     def points_for(self, action: str, detail: str | None, content_id: str | None, at: datetime) -> int:
         """Points an award earns before any daily cap (base x the best matching multiplier)."""
         base = self.base_points(action, detail)
+        if not self.multipliers:  # x 1: the base (no Decimal arithmetic per click, issue 19)
+            return base
         factor = self.factor(action, content_id, at)
         return int((Decimal(base) * factor).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
