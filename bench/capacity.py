@@ -46,6 +46,16 @@ KAFKA_RETENTION_DAYS = 7
 # Partitions cannot be reduced later: twice the consumer processes the largest volume needs, at
 # least the dev default, a multiple of it so every consumer count that divides it spreads evenly.
 MIN_PARTITIONS = 6
+# Every service runs at least two processes of each kind it has, so one can be down or rolling.
+MIN_PROCESSES = 2
+# A service's processes: its CPU per click (the click-cost part) and, for the consumers and the
+# redirect, one process's measured rate (the pipeline's drain, benchmark 1's req/s).
+SERVICE_PARTS: dict[str, tuple[str, str | None]] = {
+    "sharing": ("sharing (redirect + verdicts)", "redirect (sharing api)"),
+    "metrics": ("metrics", "metrics consumer"),
+    "gamification": ("gamification", "gamification consumer"),
+    "content": ("content", None),
+}
 
 # The click-cost run's parts (its CPU per click) and their names in the doc.
 CORE_PARTS = {
@@ -183,8 +193,15 @@ def model(i: dict[str, Any]) -> dict[str, Any]:
     for monthly in MONTHLY_CLICKS:
         avg = monthly / SECONDS_PER_MONTH
         peak = avg * PEAK_TO_AVERAGE
-        processes = {name: ceil(peak / (rate * UTILISATION)) for name, rate in per_process.items()}
         cores = {name: peak / (rate * UTILISATION) for name, rate in per_core.items()}
+        processes = {}
+        for svc, (core_part, drain_part) in SERVICE_PARTS.items():
+            need = [MIN_PROCESSES]
+            if core_part in cores:  # one Python process uses one core at most
+                need.append(ceil(cores[core_part]))
+            if drain_part is not None:
+                need.append(ceil(peak / (per_process[drain_part] * UTILISATION)))
+            processes[svc] = max(need)
         dbs = {
             svc: {
                 "rows_per_s": peak * d["rows_written"],
@@ -207,9 +224,8 @@ def model(i: dict[str, Any]) -> dict[str, Any]:
                 "broker_storage": monthly / 30 * KAFKA_RETENTION_DAYS * broker_bytes * KAFKA_REPLICATION,
             }
         )
-    consumers_at_most = max(
-        max(v["processes"]["metrics consumer"], v["processes"]["gamification consumer"]) for v in out
-    )
+    # the services that consume the click topics (sharing's verdict worker: the raw clicks)
+    consumers_at_most = max(v["processes"][svc] for v in out for svc in ("sharing", "metrics", "gamification"))
     partitions = MIN_PARTITIONS * math.ceil(2 * consumers_at_most / MIN_PARTITIONS)
     # The first wall: the part whose one process (or one PostgreSQL core) is full at the smallest
     # monthly volume.
@@ -285,13 +301,18 @@ def render(i: dict[str, Any], m: dict[str, Any]) -> str:
         f"### Sizing (peak = {PEAK_TO_AVERAGE:g} times the month's average; every part planned at "
         f"{UTILISATION:.0%} of its measured maximum)",
         "",
+        f"A service's processes: at least {MIN_PROCESSES}, at least its cores (one Python process uses one",
+        "core at most), and for the consumers and the redirect at least the peak over one process's",
+        "measured rate. The partitions: twice the most processes a click consumer needs at the largest",
+        f"volume, a multiple of {MIN_PARTITIONS}.",
+        "",
         head,
         sep,
         "| average clicks/s | " + " | ".join(fmt(v["avg"]) for v in vols) + " |",
         "| peak clicks/s | " + " | ".join(fmt(v["peak"]) for v in vols) + " |",
     ]
-    for name in m["per_process"]:
-        lines.append(f"| {name} processes | " + " | ".join(str(v["processes"][name]) for v in vols) + " |")
+    for svc in SERVICE_PARTS:
+        lines.append(f"| {svc} processes | " + " | ".join(str(v["processes"][svc]) for v in vols) + " |")
     for name in m["per_core"]:
         lines.append(f"| cores for {name} | " + " | ".join(fmt(v["cores"][name]) for v in vols) + " |")
     lines.append(f"| partitions per click topic | {m['partitions']} (set once for the largest) | | |")

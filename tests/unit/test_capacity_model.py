@@ -82,12 +82,13 @@ def test_the_sizing_follows_the_stated_parameters() -> None:
     billion = m["volumes"][-1]
     assert billion["monthly"] == 1_000_000_000
     assert billion["peak"] == pytest.approx(1e9 / (30 * 86400) * capacity.PEAK_TO_AVERAGE)
-    # 3,858 clicks/s at peak over 6,000 events/s at 60 %: 2 gamification processes, 1 for metrics
-    assert billion["processes"]["gamification consumer"] == 2
-    assert billion["processes"]["metrics consumer"] == 1
+    # 3,858 clicks/s at peak: gamification needs 2.57 cores (0.4 ms a click at 60 %), so 3 processes
+    # (its drain rate alone would say 2); metrics 1.29 cores, so 2; sharing 3.2 cores, so 4
+    assert billion["processes"] == {"gamification": 3, "metrics": 2, "sharing": 4, "content": 2}
+    assert m["volumes"][0]["processes"] == {"gamification": 2, "metrics": 2, "sharing": 2, "content": 2}
     assert billion["cores"]["sharing (redirect + verdicts)"] == pytest.approx(3858.0 * 0.5 / 1000 / 0.6, rel=1e-3)
     assert billion["dbs"]["sharing"]["growth_per_month"] == 1e9 * 500
-    assert m["partitions"] == 6
+    assert m["partitions"] == 12  # twice sharing's 4, a multiple of 6
     # the first wall: the part whose one core is full at the smallest volume (sharing, 0.5 ms a click)
     assert m["walls"][0][0] == "one core of sharing (redirect + verdicts)"
     assert m["walls"][0][1] == pytest.approx(2000 * 0.6 / capacity.PEAK_TO_AVERAGE * 30 * 86400)
