@@ -32,7 +32,19 @@ SOURCES = {
     "advocacy_console": ROOT / "services" / "console",
 }
 # The library's modules a domain module may import: contracts and vocabularies, no I/O.
-PURE = {"eligibility", "events", "instants", "money", "networks", "policy", "tenant", "topics", "urls", "webhooks"}
+PURE = {
+    "eligibility",
+    "events",
+    "instants",
+    "languages",
+    "money",
+    "networks",
+    "policy",
+    "tenant",
+    "topics",
+    "urls",
+    "webhooks",
+}
 
 
 def cycles() -> list[list[str]]:
