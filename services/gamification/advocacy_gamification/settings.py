@@ -16,11 +16,12 @@ class GamificationSettings(ServiceSettings):
 
     # A backlog is drained in batches this large: the per-person rows (window totals, balances,
     # badge counts) move once per batch, so a larger batch moves fewer rows per event (harness,
-    # 2,000 people: 1,000 -> 5,000 cut the database time per click by a third; 5,000 -> 10,000
-    # PostgreSQL 79 -> 54 us and Python 52 -> 38 us of CPU per click, issue 19). The consumer's byte
-    # bound (advocacy_common.consumer.BATCH_MAX_BYTES) holds a batch of clicks to about 9,000. A
-    # caught-up consumer gets small batches whatever this says.
-    consumer_batch_max: int = 10_000
+    # 2,000 people: 1,000 -> 5,000 cut the database time per click by a third). 10,000 cut the CPU
+    # per click by another 30 % in the harness, but not the pipeline benchmark's rate (the broker's
+    # fetches and the consumer's 8 MB byte bound keep batches from growing much) while RSS after
+    # draining rose from 164 to 206 MB (issue 19, bench/RESULTS.md): 5,000 it stays. A caught-up consumer gets
+    # small batches whatever this says.
+    consumer_batch_max: int = 5000
 
     # Tenants (comma-separated; ``*``: all) whose partners still read ``points.awarded.v1``, one
     # event per ledger entry, beside the per-batch ``points.awarded.v2`` every tenant gets. Deprecated:
