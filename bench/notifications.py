@@ -17,12 +17,14 @@ groups, so the groups' gain is read in one run.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import os
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -46,6 +48,10 @@ SESSIONS = int(os.environ.get("BENCH_SESSIONS") or 4)
 GROUP = int(os.environ.get("BENCH_SEND_GROUP") or 50)
 BATCH = 1000  # messages a pass (send_batch): the worker loops at once while passes come back full
 TARGET_PER_S = 500
+# BENCH_MODE=group1: only the sender at send_group=1, this tree's against BENCH_BEFORE's (a commit)
+MODE = os.environ.get("BENCH_MODE") or "all"
+BEFORE = os.environ.get("BENCH_BEFORE") or "6b6695d"
+Deliver = Callable[..., Awaitable[int]]
 PUBLISHED = datetime(2026, 12, 3, 8, 0, tzinfo=UTC)
 ITEMS = [
     {
@@ -147,7 +153,12 @@ def _rows(start: int, stop: int, tag: str, now: datetime) -> list[dict[str, obje
 
 
 async def _through_postgres(
-    url: str, settings: NotificationsSettings, n: int, tag: str, bar: Progress
+    url: str,
+    settings: NotificationsSettings,
+    n: int,
+    tag: str,
+    bar: Progress,
+    deliver: Deliver = mail.deliver_pending,
 ) -> tuple[float, float]:
     """``n`` digests rendered and queued as pending rows (1,000 per INSERT), then sent the way the
     worker's loop (app.mail_sender) sends them: ``mail.deliver_pending`` pass after pass until none
@@ -169,7 +180,7 @@ async def _through_postgres(
         delivered = bar.add_task(f"claimed, handed to SMTP, recorded as sent ({tag})", total=n)
         sent = 0
         began = time.perf_counter()
-        while (got := await mail.deliver_pending(sessionmaker, settings, clock=lambda: now)) > 0:
+        while (got := await deliver(sessionmaker, settings, clock=lambda: now)) > 0:
             sent += got
             bar.update(delivered, completed=sent)
         deliver_s = time.perf_counter() - began
@@ -264,7 +275,83 @@ def run(people: int = PEOPLE) -> dict[str, float]:
     return out
 
 
+def _mail_at(commit: str) -> Deliver:
+    """``mail.deliver_pending`` as it was at ``commit`` (the same imports; loaded from git)."""
+    path = "services/notifications/advocacy_notifications/features/mail.py"
+    source = subprocess.run(["git", "show", f"{commit}:{path}"], check=True, capture_output=True, text=True).stdout
+    spec = importlib.util.spec_from_loader(f"bench_mail_{commit}", loader=None)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    exec(compile(source, f"{commit}:{path}", "exec"), module.__dict__)
+    deliver: Deliver = module.deliver_pending
+    return deliver
+
+
+def run_group1() -> dict[str, float]:
+    """send_group=1 only (the issue's window of one message): this tree's sender against
+    BENCH_BEFORE's, alternating on 1 and SESSIONS sessions, SAMPLE messages each; wall rate and
+    the sender process's CPU per message (delivery alone)."""
+    before = _mail_at(BEFORE)
+    sink, port = _smtp_sink()
+    out: dict[str, float] = {"load_before": os.getloadavg()[0]}
+    try:
+        with _progress() as bar, tempfile.TemporaryDirectory(prefix="advocacy-bench-") as tmp:
+            pg = EmbeddedPostgres(Path(tmp) / "pg", free_port(), settings=FAST_UNSAFE_SETTINGS)
+            pg.start()
+            try:
+                url = pg.create_database("notifications_bench")
+                upgrade("advocacy_notifications", url)
+                for rnd in (1, 2):
+                    for sessions in (1, SESSIONS):
+                        for name, deliver in (("before", before), ("after", mail.deliver_pending)):
+                            tag = f"{name}_{sessions}_{rnd}"
+                            cpu0 = time.process_time()
+                            _q, d = asyncio.run(
+                                _through_postgres(url, _sender(port, sessions, 1), SAMPLE, tag, bar, deliver)
+                            )
+                            cpu = time.process_time() - cpu0
+                            out[f"{name}_{sessions}_{rnd}"] = SAMPLE / d
+                            out[f"{name}_{sessions}_{rnd}_cpu_ms"] = cpu / SAMPLE * 1e3
+            finally:
+                pg.stop()
+    finally:
+        sink.terminate()
+        sink.wait(10)
+    out["load"] = os.getloadavg()[0]
+    return out
+
+
+def main_group1() -> None:
+    r = run_group1()
+    lines = []
+    for rnd in (1, 2):
+        for sessions in (1, SESSIONS):
+            b, a = f"before_{sessions}_{rnd}", f"after_{sessions}_{rnd}"
+            lines.append(
+                f"| {rnd} | {sessions} | {r[b]:,.0f} | {r[a]:,.0f} | {r[a] / r[b]:.2f}x "
+                f"| {r[b + '_cpu_ms']:.2f} | {r[a + '_cpu_ms']:.2f} |"
+            )
+    table = "\n".join(lines)
+    body = f"""
+**send_group=1 (one message per transaction), {BEFORE} against this tree**, {SAMPLE:,} digests each,
+queued in PostgreSQL then claimed, handed to SMTP and recorded as sent, runs alternating:
+
+| round | SMTP sessions | before msg/s | after msg/s | after/before | before CPU ms/msg | after CPU ms/msg |
+| ---: | ---: | ---: | ---: | ---: | ---: | ---: |
+{table}
+
+CPU: the bench process's (the sender's), rendering and queueing included (about 0.3 ms of it).
+Load average (1 min) at the start: {r["load_before"]:.1f}; at the end: {r["load"]:.1f}.
+"""
+    print(body)
+    append_results("Notifications: the sender at send_group=1, before and after", body)
+
+
 def main() -> None:
+    if MODE == "group1":
+        main_group1()
+        return
     r = run()
     verdict = "meets" if r["all"] >= TARGET_PER_S else "misses"
     body = f"""
