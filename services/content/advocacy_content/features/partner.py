@@ -168,6 +168,12 @@ async def get_delivery(session: AsyncSession, who: Principal, delivery_id: str) 
     its ``attempts`` count and status agree with the log even while the deliverer records a try."""
     pk = _delivery_pk(delivery_id)
     await one_snapshot(session)
+    return await _delivery_with_log(session, who, pk)
+
+
+async def _delivery_with_log(session: AsyncSession, who: Principal, pk: int) -> dict[str, Any]:
+    """The delivery and its attempt log, in the caller's transaction (a snapshot must be the
+    transaction's first statement: redeliver answers after its own writes, under its row lock)."""
     row = (
         await session.execute(sa.select(*_DELIVERY_COLUMNS).where(D.c.id == pk, D.c.tenant_id == who.tenant_id))
     ).one_or_none()
@@ -377,7 +383,7 @@ async def redeliver(session: AsyncSession, who: Principal, delivery_id: str) -> 
         raise Conflict("the endpoint is disabled: re-enable it first", code="endpoint_disabled")
     await _requeue(session, [pk])
     await audit.record(session, who.tenant_id, who.sub, "webhook_deliveries.replayed", target=str(pk), at=now())
-    return await get_delivery(session, who, str(pk))
+    return await _delivery_with_log(session, who, pk)
 
 
 async def replay(
