@@ -25,6 +25,7 @@ from advocacy_common.kafka import make_producer
 from advocacy_common.outbox import add_events
 from advocacy_common.partner_feed import WEBHOOK_DELIVERIES, PartnerForwarder, add_partner_feed_tables
 from advocacy_common.tombstones import ERASURES, SERVICE_SECRETS, Tombstones, add_tombstone_tables, legacy
+from tests.support.helpers import eventually
 from tests.support.sharing import Sharing
 
 META = sa.MetaData()
@@ -62,6 +63,55 @@ async def engine(new_database: str) -> AsyncIterator[AsyncEngine]:
         await conn.execute(sa.insert(SERVICE_SECRETS).values(name="pseudonym_key", value="stored-" + "k" * 40))
     yield eng
     await eng.dispose()
+
+
+async def _waiting_for_a_lock(engine: AsyncEngine, pid: int) -> bool:
+    """Whether the backend ``pid`` waits for an advisory lock (the erasure lock) right now."""
+    async with engine.connect() as conn:
+        return bool(
+            await conn.scalar(
+                sa.text(
+                    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE pid = :p AND locktype = 'advisory' AND NOT granted)"
+                ),
+                {"p": pid},
+            )
+        )
+
+
+async def test_a_write_racing_an_erasure_waits_for_it_and_sees_the_tombstone(
+    engine: AsyncEngine, new_tenant: str
+) -> None:
+    """The e2e race (a share checked just before an erasure committed kept the name): a write's
+    check that holds the person waits for an uncommitted erasure, then sees its tombstone."""
+    stones, sm = Tombstones(), make_sessionmaker(engine)
+    async with sm() as eraser, sm() as writer:
+        await eraser.begin()
+        assert await stones.add(eraser, new_tenant, "alice", NOW) is True
+        await writer.begin()
+        pid = int(await writer.scalar(sa.select(sa.func.pg_backend_pid())) or 0)
+        held = asyncio.create_task(stones.hold(writer, new_tenant, "alice"))
+        await eventually(lambda: _waiting_for_a_lock(engine, pid), timeout=30, what="the write waiting")
+        assert not held.done()
+        await eraser.commit()
+        assert await asyncio.wait_for(held, 30) is True  # the tombstone, seen after the wait
+        await writer.rollback()
+
+
+async def test_an_erasure_waits_for_a_write_that_holds_the_person(engine: AsyncEngine, new_tenant: str) -> None:
+    """The other order: a write that checked first commits before the erasure goes on (which then
+    unlinks what the write made: the erasure's statements come after its wait)."""
+    stones, sm = Tombstones(), make_sessionmaker(engine)
+    async with sm() as eraser, sm() as writer:
+        await writer.begin()
+        assert await stones.hold(writer, new_tenant, "bob") is False
+        await eraser.begin()
+        pid = int(await eraser.scalar(sa.select(sa.func.pg_backend_pid())) or 0)
+        erasing = asyncio.create_task(stones.add(eraser, new_tenant, "bob", NOW))
+        await eventually(lambda: _waiting_for_a_lock(engine, pid), timeout=30, what="the erasure waiting")
+        assert not erasing.done()
+        await writer.commit()
+        assert await asyncio.wait_for(erasing, 30) is True
+        await eraser.commit()
 
 
 async def test_tombstones_are_keyed_and_per_tenant(engine: AsyncEngine, new_tenant: str) -> None:

@@ -60,6 +60,19 @@ def add_tombstone_tables(metadata: sa.MetaData) -> None:
     SERVICE_SECRETS.to_metadata(metadata)
 
 
+#: The advisory-lock space of erasure locks (``pg_advisory_xact_lock(int, int)``: the two-int key
+#: space never meets the one-bigint locks of the outbox and the migrations).
+PERSON_LOCK_SPACE = 0x45525345  # "ERSE"
+
+
+async def hold_person(session: AsyncSession, tenant_id: str, employee_id: str) -> None:
+    """Take the person's erasure lock until the transaction ends (two people may share a lock
+    slot by hash: they then wait for each other briefly, nothing more)."""
+    digest = hashlib.sha256(b"%s\x00%s" % (tenant_id.encode(), employee_id.encode())).digest()
+    slot = int.from_bytes(digest[:4], "big", signed=True)
+    await session.execute(sa.select(sa.func.pg_advisory_xact_lock(PERSON_LOCK_SPACE, slot)))
+
+
 def derive_key(secret: str) -> bytes:
     """The service key from a configured secret or a stored value."""
     return hashlib.sha256(_KEY_PREFIX + secret.encode()).digest()
@@ -138,8 +151,21 @@ class Tombstones:
     async def is_erased(self, session: AsyncSession, tenant_id: str, employee_id: str) -> bool:
         return bool(await self.erased(session, [(tenant_id, employee_id)]))
 
+    async def hold(self, session: AsyncSession, tenant_id: str, employee_id: str) -> bool:
+        """Whether this person is erased, their erasure lock held until the transaction ends.
+
+        For a write on the person's behalf (a share): checked with :meth:`is_erased` alone, a write
+        whose check ran just before an erasure committed, and whose row committed just after the
+        erasure unlinked the person's rows, kept their name. Holding the lock, the write either
+        commits before the erasure starts (which then unlinks its row too) or waits for the erasure
+        and sees its tombstone (READ COMMITTED: the check is a statement after the wait)."""
+        await hold_person(session, tenant_id, employee_id)
+        return await self.is_erased(session, tenant_id, employee_id)
+
     async def add(self, session: AsyncSession, tenant_id: str, employee_id: str, at: datetime) -> bool:
-        """Record the erasure; False when this person was already erased (in either form)."""
+        """Record the erasure; False when this person was already erased (in either form). Takes
+        the person's erasure lock first: writes that :meth:`hold` it wait for this transaction."""
+        await hold_person(session, tenant_id, employee_id)
         if await self.is_erased(session, tenant_id, employee_id):
             return False
         key = await self.key(session)

@@ -25,8 +25,10 @@ ERASED_CODE = "erased"
 
 
 async def refuse_erased(session: AsyncSession, who: Principal) -> None:
-    """403 ``erased`` when the caller was erased (a token issued before, or an identity re-used)."""
-    if await TOMBSTONES.is_erased(session, who.tenant_id, who.sub):
+    """403 ``erased`` when the caller was erased (a token issued before, or an identity re-used).
+    The person's erasure lock is held from here to the share's commit, so a share racing an
+    erasure is either unlinked by it or refused (``Tombstones.hold``)."""
+    if await TOMBSTONES.hold(session, who.tenant_id, who.sub):
         raise Forbidden("this person's data was erased: they can no longer share", code=ERASED_CODE)
 
 
