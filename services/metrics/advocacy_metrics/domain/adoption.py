@@ -10,14 +10,20 @@
 - per week: new sharers (first share ever in that week) and lapsed sharers (reached 30 days without
   a share in that week, see :func:`advocacy_metrics.domain.lapse_days`).
 Weeks start on the tenant's ``week_starts_on``; the first and last weeks count only days in range.
+
+The counts at ``as_of`` are kept up per day as *steps* (:func:`steps`, table ``adoption_steps``):
+each is a sum over people of a 0/1 function of the day that changes on a few days only, so the
+table holds the net change per day and a count at ``as_of`` is the sum of the rows up to it.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
+from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
 from typing import Any
 
-from advocacy_metrics.domain import week_start
+from advocacy_metrics.domain import ACTIVE_DAYS, month_of, week_start
 from advocacy_metrics.domain.measures import ratio
 
 
@@ -86,3 +92,82 @@ def adoption_report(
             for ws in weeks_in(start, end, week_start_index)
         ],
     }
+
+
+#: The per-day net changes kept in ``adoption_steps``, in this order. For a person and a day D:
+#: E = enrolled at the end of D (the latest membership record dated D or before says enrolled),
+#: Y = active in the directory at the end of D (the same rule on directory records),
+#: A = shared in [D - 29, D] (the 30 days up to D), W = shared from D's week start to D,
+#: M = shared from the first of D's month to D.
+STEP_COLUMNS = (
+    "enrolled",  # E
+    "in_directory",  # Y
+    "active",  # A: the "sharers_last_30_days", eligible or not
+    "active_enrolled",  # A and E
+    "active_in_directory",  # A and Y
+    "week_enrolled",  # W and E
+    "week_in_directory",  # W and Y
+    "month_enrolled",  # M and E
+    "month_in_directory",  # M and Y
+)
+
+#: A history: ``(local day, flag)`` records in ``updated_at`` order (so the days never go down).
+History = Sequence[tuple[date, bool]]
+
+
+def _flag_on(history: History, days: list[date], day: date) -> bool:
+    """The flag of the latest record dated ``day`` or before (False before the first)."""
+    i = bisect_right(days, day)
+    return bool(i) and history[i - 1][1]
+
+
+def steps(
+    share_days: Iterable[date], enrolled: History, directory: History, week_start_index: int
+) -> dict[date, list[int]]:
+    """One person's net change of each :data:`STEP_COLUMNS` value, on the days it changes.
+
+    The values can change only on a membership or directory record's day, on a share day ``s``,
+    and on the day after each span a share lights up ends: ``s + 30`` (the 30 days), the next
+    week start, the next first of a month. Only non-zero changes are returned, so summing the
+    rows dated ``as_of`` or before gives the values on ``as_of``."""
+    shares = sorted(set(share_days))
+    points = {d for d, _ in enrolled} | {d for d, _ in directory}
+    for s in shares:
+        points.update(
+            (
+                s,
+                s + timedelta(days=ACTIVE_DAYS),
+                week_start(s, week_start_index) + timedelta(days=7),
+                _next_month(s),
+            )
+        )
+    e_days, y_days = [d for d, _ in enrolled], [d for d, _ in directory]
+    out: dict[date, list[int]] = {}
+    before = [0] * len(STEP_COLUMNS)
+    for day in sorted(points):
+        i = bisect_right(shares, day)
+        last = shares[i - 1] if i else None
+        e = _flag_on(enrolled, e_days, day)
+        y = _flag_on(directory, y_days, day)
+        a = last is not None and last > day - timedelta(days=ACTIVE_DAYS)
+        w = last is not None and last >= week_start(day, week_start_index)
+        m = last is not None and last >= day.replace(day=1)
+        now = [int(v) for v in (e, y, a, a and e, a and y, w and e, w and y, m and e, m and y)]
+        change = [n - b for n, b in zip(now, before, strict=True)]
+        if any(change):
+            out[day] = change
+        before = now
+    return out
+
+
+def _next_month(day: date) -> date:
+    first = month_of(day)
+    return (first + timedelta(days=32)).replace(day=1)
+
+
+def add_steps(into: dict[date, list[int]], more: dict[date, list[int]], sign: int = 1) -> None:
+    """``into += sign * more``, row by row (rows that reach all zeros stay, as zeros)."""
+    for day, change in more.items():
+        row = into.setdefault(day, [0] * len(STEP_COLUMNS))
+        for i, n in enumerate(change):
+            row[i] += sign * n
