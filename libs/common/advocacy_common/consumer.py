@@ -5,7 +5,8 @@ event goes to the dead-letter topic), claim the events in the ``inbox`` table in
 transaction as their effects (a redelivered ``(source, id)`` is skipped), apply them through the
 service's handler, commit the database, and only then commit the Kafka offsets. If the handler
 fails on the batch, the events are applied one by one under savepoints so the poisoned one is
-dead-lettered and the rest still land: a bad event never blocks its partition.
+dead-lettered and the rest still land: a bad event never blocks its partition. A lock conflict
+(deadlock, serialization failure) is nobody's fault: the whole transaction is applied again instead.
 If the database is unreachable, the consumer seeks back to the batch start and retries.
 
 A broker that lost its log (docs/adr/0004-reading-after-a-wipe.md) does not always say so: Tansu
@@ -422,36 +423,23 @@ class ConsumerRunner:
         for r, err in invalid:
             await self._dead_letter(r, err)
 
-        failed: list[tuple[_Parsed, str]] = []
-        async with self.sessionmaker() as session, session.begin():
-            fresh = await self._claim(session, parsed)
-            envelopes = [p.envelope for p in fresh]
-            if envelopes:
-                try:
-                    async with session.begin_nested():
-                        await self.spec.handler(session, envelopes)
-                except (sa.exc.DBAPIError, sa.exc.InterfaceError, OSError) as e:
-                    if _is_connection_error(e):
-                        raise
-                    failed = await self._apply_one_by_one(session, fresh)
-                except Exception:
-                    failed = await self._apply_one_by_one(session, fresh)
-                if failed:
-                    await session.execute(
-                        sa.update(INBOX)
-                        .where(
-                            sa.tuple_(INBOX.c.source, INBOX.c.event_id).in_(
-                                [(self._inbox_source(p.envelope), p.envelope.id) for p, _ in failed]
-                            )
-                        )
-                        .values(dead_lettered=True)
-                    )
-                    # Published before the inbox marks commit: if the publish fails, the transaction
-                    # rolls back and the batch is applied again (the handlers' effects too), so a
-                    # dead letter is never lost behind a committed mark; a commit that fails after the
-                    # publish sends it again (the record carries its event id: a duplicate, not a loss).
-                    for p, err in failed:
-                        await self._dead_letter(p.record, err)
+        for attempt in range(_LOCK_CONFLICT_RETRIES + 1):
+            try:
+                fresh, failed = await self._apply(parsed)
+                break
+            except sa.exc.DBAPIError as e:
+                if not _is_lock_conflict(e) or attempt == _LOCK_CONFLICT_RETRIES:
+                    raise
+                log.info(
+                    "consumer batch lost a lock conflict; applying it again",
+                    extra={"group": self.spec.group_id, "records": len(records), "error": _sqlstate(e)},
+                )
+                await asyncio.sleep(_LOCK_CONFLICT_PAUSE * 2**attempt)
+        dupes = len(parsed) - len(fresh)
+        if dupes:  # counted once the transaction committed (a retried one claims them again)
+            self.duplicates += dupes
+            fresh_ids = {id(p) for p in fresh}
+            self._count([p.envelope for p in parsed if id(p) not in fresh_ids], "duplicate")
         if failed:
             dead = {id(p) for p, _ in failed}
             applied = [p.envelope for p in fresh if id(p) not in dead]
@@ -463,6 +451,45 @@ class ConsumerRunner:
             self._log_batch(records, applied, len(parsed) - len(fresh), len(invalid) + len(failed), began)
         if applied and self.on_applied is not None:
             self.on_applied(applied)
+
+    async def _apply(self, parsed: list[_Parsed]) -> tuple[list[_Parsed], list[tuple[_Parsed, str]]]:
+        """One transaction: claim the batch in the inbox, apply the fresh events, dead-letter the
+        poisoned ones. Returns (the fresh events, the dead-lettered ones with why).
+
+        A lock conflict (deadlock or serialization failure, :func:`_is_lock_conflict`) is not the
+        events' fault: it leaves the batch and the whole transaction rolls back, to be applied
+        again, rather than sending healthy events one by one to the dead-letter topic."""
+        failed: list[tuple[_Parsed, str]] = []
+        async with self.sessionmaker() as session, session.begin():
+            fresh = await self._claim(session, parsed)
+            envelopes = [p.envelope for p in fresh]
+            if envelopes:
+                try:
+                    async with session.begin_nested():
+                        await self.spec.handler(session, envelopes)
+                except (sa.exc.DBAPIError, sa.exc.InterfaceError, OSError) as e:
+                    if _is_connection_error(e) or _is_lock_conflict(e):
+                        raise
+                    failed = await self._apply_one_by_one(session, fresh)
+                except Exception:
+                    failed = await self._apply_one_by_one(session, fresh)
+            if failed:
+                await session.execute(
+                    sa.update(INBOX)
+                    .where(
+                        sa.tuple_(INBOX.c.source, INBOX.c.event_id).in_(
+                            [(self._inbox_source(p.envelope), p.envelope.id) for p, _ in failed]
+                        )
+                    )
+                    .values(dead_lettered=True)
+                )
+                # Published before the inbox marks commit: if the publish fails, the transaction
+                # rolls back and the batch is applied again (the handlers' effects too), so a
+                # dead letter is never lost behind a committed mark; a commit that fails after the
+                # publish sends it again (the record carries its event id: a duplicate, not a loss).
+                for p, err in failed:
+                    await self._dead_letter(p.record, err)
+        return fresh, failed
 
     def _log_batch(
         self,
@@ -502,7 +529,7 @@ class ConsumerRunner:
                 async with session.begin_nested():
                     await self.spec.handler(session, [p.envelope])
             except Exception as e:
-                if _is_connection_error(e):
+                if _is_connection_error(e) or _is_lock_conflict(e):
                     raise
                 log.exception(
                     "consumer event failed",
@@ -536,11 +563,6 @@ class ConsumerRunner:
         fresh = (
             [p for key, p in unique.items() if key not in claimed_before] if claimed_before else list(unique.values())
         )
-        dupes = len(parsed) - len(fresh)
-        if dupes:
-            self.duplicates += dupes
-            fresh_ids = {id(p) for p in fresh}
-            self._count([p.envelope for p in parsed if id(p) not in fresh_ids], "duplicate")
         return fresh
 
     async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], error: str) -> None:
@@ -687,3 +709,21 @@ def _is_connection_error(e: BaseException) -> bool:
     if isinstance(e, sa.exc.DBAPIError):
         return bool(e.connection_invalidated)
     return isinstance(e, sa.exc.InterfaceError)
+
+
+# SQLSTATEs of a transaction that lost a lock conflict: deadlock_detected (two transactions took
+# the same rows or advisory locks in opposite orders: two replicas, or two lanes, whose batches
+# share an event or a row) and serialization_failure. The batch did nothing wrong: applied again,
+# it succeeds; applied one by one, the event that happened to be running would be dead-lettered.
+_LOCK_CONFLICTS = frozenset({"40P01", "40001"})
+_LOCK_CONFLICT_RETRIES = 5  # then the batch fails like any database error (retried with backoff)
+_LOCK_CONFLICT_PAUSE = 0.02  # seconds before the first retry, doubled each time
+
+
+def _sqlstate(e: BaseException) -> str | None:
+    code = getattr(getattr(e, "orig", None), "sqlstate", None)
+    return code if isinstance(code, str) else None
+
+
+def _is_lock_conflict(e: BaseException) -> bool:
+    return isinstance(e, sa.exc.DBAPIError) and _sqlstate(e) in _LOCK_CONFLICTS
