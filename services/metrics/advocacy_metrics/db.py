@@ -410,6 +410,36 @@ class AdoptionDay(Model, table=True):
     lapsed_sharers: int = 0
 
 
+class AdoptionStep(Model, table=True):
+    """Per day, the net change of each adoption count (``domain.adoption.STEP_COLUMNS``): a count on
+    ``as_of`` is the sum of the tenant's rows up to it. Kept by the consumer, the rebuild and the
+    erasure; a row exists only while a counter is non-zero (migration 0013)."""
+
+    __tablename__ = "adoption_steps"
+
+    tenant_id: str = Field(primary_key=True)
+    day: date = Field(primary_key=True)
+    enrolled: int = 0
+    in_directory: int = 0
+    active: int = 0
+    active_enrolled: int = 0
+    active_in_directory: int = 0
+    week_enrolled: int = 0
+    week_in_directory: int = 0
+    month_enrolled: int = 0
+    month_in_directory: int = 0
+
+
+class AggregateBackfill(Model, table=True):
+    """A tenant's aggregate not filled yet (after the migration that added it): its reads take the
+    old path until ``advocacy metrics backfill`` has filled it and deleted this marker."""
+
+    __tablename__ = "aggregate_backfills"
+
+    tenant_id: str = Field(primary_key=True)
+    aggregate: str = Field(primary_key=True)
+
+
 class WeeklyReport(Model, table=True):
     """A tenant's weekly programme report, once composed (its event went to the outbox in the same
     transaction): the primary key makes it one per tenant and week, whatever the passes or workers."""
@@ -432,6 +462,8 @@ SHARER_DAYS = table_of(SharerDay)
 SHARERS = table_of(Sharer)
 SHARER_LAPSES = table_of(SharerLapse)
 ADOPTION_DAYS = table_of(AdoptionDay)
+ADOPTION_STEPS = table_of(AdoptionStep)
+AGGREGATE_BACKFILLS = table_of(AggregateBackfill)
 WEEKLY_REPORTS = table_of(WeeklyReport)
 SHARE_FACTS = table_of(ShareFact)
 CLICK_FACTS = table_of(ClickFact)
@@ -498,4 +530,5 @@ AGGREGATE_TABLES = (
     SHARERS,
     SHARER_LAPSES,
     ADOPTION_DAYS,
+    ADOPTION_STEPS,
 )
