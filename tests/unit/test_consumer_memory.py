@@ -107,3 +107,22 @@ def test_the_startup_heap_is_frozen_once() -> None:
         assert gc.get_freeze_count() == frozen  # once: a second consumer in the process changes nothing
     finally:
         gc.unfreeze()
+
+
+def test_a_batch_ending_while_another_is_applied_collects_its_cycles() -> None:
+    """Two batches overlap (two lanes, two consumers): collection stays off until both end, so each
+    batch's end collects what it left, or a drain that always has a batch in flight never would."""
+
+    class Node:
+        other: Node
+
+    assert gc.isenabled()
+    with consumer.gc_paused():  # a batch in flight all along
+        with consumer.gc_paused():
+            a, b = Node(), Node()
+            a.other, b.other = b, a
+            gone = weakref.ref(a)
+            del a, b
+        assert not gc.isenabled()
+        assert gone() is None
+    assert gc.isenabled()
