@@ -26,12 +26,12 @@ import sqlalchemy as sa
 from aiokafka.structs import ConsumerRecord
 
 from advocacy_common.consumer import ConsumerRunner
-from advocacy_common.events import Envelope, new_event
+from advocacy_common.events import Envelope
 from advocacy_common.events.sharing import ClickInvalidated, ConversionRecorded, ShareClicked, ShareCreated, Verdict
 from advocacy_gamification.consumers import CONSUMERS
 from advocacy_gamification.db import RULE_SETS
 from advocacy_gamification.domain.rules import RulesBody
-from tests.integration.test_gamification_support import SHARING, Gam, gam, gam_url, tenant_settings
+from tests.integration.test_gamification_support import Gam, from_sharing, gam, gam_url, tenant_settings
 
 __all__ = ["gam", "gam_url"]
 
@@ -205,10 +205,10 @@ async def test_batches_equal_one_at_a_time(gam: Gam, seed: int) -> None:
         await setup(gam, t)
 
     for build in builders:
-        await gam.apply(new_event(SHARING, one, build()))
+        await gam.apply(from_sharing(one, build()))
 
     rng = random.Random(seed)
-    envs = [new_event(SHARING, batched, build()) for build in builders]
+    envs = [from_sharing(batched, build()) for build in builders]
     stream: list[Envelope[Any]] = []
     for i, env in enumerate(envs):
         stream.append(env)

@@ -239,6 +239,24 @@ async def test_a_new_calendar_rebuilds_the_week_and_month_boards(gam: Gam, new_t
         assert [(i["employee_id"], i["points"]) for i in wk["items"]] == [("other", 10), ("ny", 1)]
 
 
+async def test_a_member_change_reaches_every_board_row(gam: Gam, new_tenant: str) -> None:
+    """Membership changes find a person's rows through ``boards``: every window they have points in,
+    the ones a new calendar rebuilt included."""
+    t = new_tenant
+    monday = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+    await gam.apply(share(t, "ida", at=monday), share(t, "joe", at=monday), click(t, "ida", at=monday))
+    await gam.apply(*[click(t, "ida", at=monday + timedelta(days=d)) for d in (9, 40)])
+    await gam.apply(tenant_settings(t, time_zone="Asia/Tokyo"))  # week and month rows rebuilt
+    await gam.apply(click(t, "ida", at=monday + timedelta(days=70)))
+    await gam.apply(membership(t, "ida", team="red", leaderboard="hidden"))
+    rows = await gam.rows(
+        "SELECT \"window\", team, ranked FROM points_totals WHERE tenant_id = :t AND employee_id = 'ida'", t=t
+    )
+    assert sorted(r.window for r in rows) == ["all"] + ["month"] * 3 + ["week"] * 4
+    assert {(r.team, r.ranked) for r in rows} == {("red", False)}
+    await score_counts_agree(gam, t)
+
+
 async def test_erasing_an_admin_forgets_what_they_did_by_name(gam: Gam, new_tenant: str) -> None:
     t = new_tenant
     s = share(t, "emp")

@@ -7,6 +7,8 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
+
 from advocacy_common.events.sharing import Verdict
 from tests.integration.test_gamification_support import (
     Gam,
@@ -170,6 +172,21 @@ async def test_invalidated_click_is_reversed_once(gam: Gam, new_tenant: str) -> 
     assert len(reversal) == 1 and reversal[0]["points"] == -1 and "fraud" in reversal[0]["reason"]
     award = next(i for i in me["items"] if i["ref"] == k.data.click_id and i["type"] == "award")
     assert reversal[0]["reverses_entry_id"] == award["id"]
+    await consistent(gam, t)
+
+
+async def test_an_invalidated_click_is_found_by_its_event_id_not_its_ref(gam: Gam, new_tenant: str) -> None:
+    t = new_tenant
+    k = click(t, "gus")
+    await gam.apply(share(t, "gus"), k)
+    async with gam.sm() as s, s.begin():  # ``ref`` is not what finds the award (no index on it)
+        await s.execute(
+            sa.text("UPDATE ledger SET ref = NULL WHERE tenant_id = :t AND event_id = :e"), {"t": t, "e": k.id}
+        )
+    await gam.apply(invalidate(t, "gus", k.data.click_id))
+    me = await my_points(gam, t, "gus")
+    assert me["points"] == me["balance"] == 10
+    assert [i["points"] for i in me["items"] if i["type"] == "reversal"] == [-1]
     await consistent(gam, t)
 
 

@@ -23,7 +23,14 @@ import sqlalchemy as sa
 from advocacy_common.db import make_engine, make_sessionmaker
 from advocacy_common.events import Envelope, new_event
 from advocacy_common.events.content import MemberErased, MemberUpdated, SuggestionApproved, TenantSettingsUpdated
-from advocacy_common.events.sharing import ClickInvalidated, ConversionRecorded, ShareClicked, ShareCreated, Verdict
+from advocacy_common.events.sharing import (
+    ClickInvalidated,
+    ConversionRecorded,
+    ShareClicked,
+    ShareCreated,
+    Verdict,
+    click_event_id,
+)
 from advocacy_common.migrations import upgrade
 from advocacy_common.tenant import TenantSettings
 from advocacy_gamification.features.awards import apply_events
@@ -78,8 +85,7 @@ def click(
     click_id: str | None = None,
     team: str | None = None,
 ) -> Envelope[Any]:
-    return new_event(
-        SHARING,
+    return from_sharing(
         tenant,
         ShareClicked(
             employee_id=emp,
@@ -93,6 +99,11 @@ def click(
             team=team,
         ),
     )
+
+
+def from_sharing(tenant: str, data: Any) -> Envelope[Any]:
+    """A sharing event as sharing builds it: a click's envelope id is its :func:`click_event_id`."""
+    return new_event(SHARING, tenant, data, id=click_event_id(data.click_id) if type(data) is ShareClicked else None)
 
 
 def invalidate(tenant: str, emp: str, click_id: str, *, reason: str = "fraud") -> Envelope[Any]:

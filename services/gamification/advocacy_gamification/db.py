@@ -147,6 +147,20 @@ class PointsTotal(Model, table=True):
     ranked: bool = Field(default=True, sa_column_kwargs={"server_default": sa.true()})
 
 
+class Board(Model, table=True):
+    """Every (tenant, window, first day) that has ``points_totals`` rows: a person's rows are then one
+    primary-key probe per board (membership changes, erasure), without an index on
+    ``points_totals (tenant_id, employee_id)`` (an entry per window per new person, on the hot path;
+    PostgreSQL 17, production's, has no skip scan). Listed by the code that writes the totals
+    (``ledger.post``, ``ledger.rebuild_windows``), a few rows per batch, ignored when already there."""
+
+    __tablename__ = "boards"
+
+    tenant_id: str = Field(primary_key=True)
+    window: str = Field(primary_key=True)
+    window_start: date = Field(primary_key=True)
+
+
 class ScoreCount(Model, table=True):
     """How many ranked people have each score on a board: a rank is 1 + the counts above a score,
     a sum over the distinct scores (hundreds) instead of a count over the people (100,000).
@@ -347,6 +361,7 @@ MEMBERS = table_of(Member)
 TEAM_SIZES = table_of(TeamSize)
 LEDGER = table_of(LedgerEntry)
 TOTALS = table_of(PointsTotal)
+BOARDS = table_of(Board)
 BALANCES = table_of(Balance)
 SCORE_COUNTS = table_of(ScoreCount)
 RULE_SETS = table_of(RuleSet)

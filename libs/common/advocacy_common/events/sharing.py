@@ -106,6 +106,13 @@ class ShareClicked(_EmployeeKeyed):
         return self.click_id
 
 
+def click_event_id(click_id: str) -> str:
+    """The envelope id of a click's :class:`ShareClicked`: sharing sets it (so a re-published click
+    is the same event to every inbox), and consumers find what a click earned by it (gamification's
+    award, on the ledger's unique (tenant, event id) index, when the click is invalidated)."""
+    return f"clicked-{click_id}"
+
+
 @register
 class ClickInvalidated(_EmployeeKeyed):
     """An admin judged a counted click fraudulent after the fact: points and metrics are taken back

@@ -28,7 +28,16 @@ from advocacy_common.outbox import add_events
 from advocacy_gamification import domain
 from advocacy_gamification.adapters.context import TenantContext, load_contexts
 from advocacy_gamification.adapters.sql import people_in, ranked_member
-from advocacy_gamification.db import BALANCES, CHALLENGE_TOTALS, CHALLENGES, LEDGER, MEMBERS, SCORE_COUNTS, TOTALS
+from advocacy_gamification.db import (
+    BALANCES,
+    BOARDS,
+    CHALLENGE_TOTALS,
+    CHALLENGES,
+    LEDGER,
+    MEMBERS,
+    SCORE_COUNTS,
+    TOTALS,
+)
 from advocacy_gamification.settings import SOURCE
 
 BOARD_CHANNEL = "gamification_board"
@@ -78,6 +87,8 @@ _UPSERT_TOTALS = insert_rows(
     "DO UPDATE SET points = t.points + excluded.points, team = excluded.team "
     'RETURNING t.tenant_id, t."window", t.window_start, t.employee_id, t.points, t.ranked, (t.xmax = 0) AS inserted',
 )
+_BOARD_COLUMNS = ("tenant_id", "window", "window_start")
+_LIST_BOARDS = insert_rows(BOARDS, _BOARD_COLUMNS, "ON CONFLICT DO NOTHING")
 _SCORE_COUNT_COLUMNS = ("tenant_id", "window", "window_start", "points", "count")
 _UPSERT_SCORE_COUNTS = insert_rows(
     SCORE_COUNTS,
@@ -232,6 +243,8 @@ async def _move_totals(
         if team_ranked is None:
             team_ranked = people[(t, emp)] = _team_ranked(members, t, emp)
         rows.append((t, w, start, emp, deltas[key], *team_ranked))
+    # the boards first (a few rows, sorted): sync_board_copies and erase find a person's rows by them
+    await session.execute(_LIST_BOARDS, rows_param(sorted({(t, w, start) for t, w, start, _ in deltas})))
     counts: dict[tuple[str, str, date, int], int] = defaultdict(int)
     result = await session.execute(_UPSERT_TOTALS, rows_param(rows))
     for tenant, window, start, emp, points, ranked, inserted in result.all():
@@ -482,7 +495,7 @@ async def rebuild_windows(session: AsyncSession, tenant_id: str, zone: str, week
     """The tenant's time zone or first day of the week changed: recompute its week and month totals
     (and their score counts) from the ledger, under the tenant's exclusive board lock."""
     await session.execute(sa.select(sa.func.pg_advisory_xact_lock(tenant_lock_key(tenant_id))))
-    for tbl in (TOTALS, SCORE_COUNTS):
+    for tbl in (TOTALS, SCORE_COUNTS, BOARDS):
         await session.execute(sa.delete(tbl).where(tbl.c.tenant_id == tenant_id, tbl.c.window.in_(("week", "month"))))
     local = sa.cast(sa.func.timezone(zone, LEDGER.c.occurred_at), sa.Date)
     back = (sa.cast(sa.extract("isodow", local), sa.Integer) - 1 - week_starts_on + 7) % 7
@@ -509,6 +522,14 @@ async def rebuild_windows(session: AsyncSession, tenant_id: str, zone: str, week
                 ["tenant_id", "window", "window_start", "employee_id", "team", "points", "ranked"], sums
             )
         )
+    await session.execute(
+        sa.insert(BOARDS).from_select(
+            ["tenant_id", "window", "window_start"],
+            sa.select(TOTALS.c.tenant_id, TOTALS.c.window, TOTALS.c.window_start)
+            .where(TOTALS.c.tenant_id == tenant_id, TOTALS.c.window.in_(("week", "month")))
+            .distinct(),
+        )
+    )
     await session.execute(
         sa.insert(SCORE_COUNTS).from_select(
             ["tenant_id", "window", "window_start", "points", "count"],

@@ -18,6 +18,7 @@ from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from advocacy_common.bulk import insert_rows, rows_param
@@ -30,7 +31,14 @@ from advocacy_common.events.content import (
     TeamUpdated,
     TenantSettingsUpdated,
 )
-from advocacy_common.events.sharing import ClickInvalidated, ConversionRecorded, ShareClicked, ShareCreated, Verdict
+from advocacy_common.events.sharing import (
+    ClickInvalidated,
+    ConversionRecorded,
+    ShareClicked,
+    ShareCreated,
+    Verdict,
+    click_event_id,
+)
 from advocacy_common.tenant_store import apply_tenant_settings
 from advocacy_gamification.adapters.context import TenantContext, load_contexts
 from advocacy_gamification.adapters.ledger import NewEntry, post, rebuild_windows, reverse, unreversed_awards
@@ -254,19 +262,24 @@ async def _repeat_credits(
 
 
 async def reverse_clicks(session: AsyncSession, invalidated: Sequence[Envelope[ClickInvalidated]]) -> list[Any]:
-    by_tenant: dict[str, dict[str, str]] = defaultdict(dict)
+    """Reverse the awards of invalidated clicks, found by the click's event id (sharing's
+    :func:`click_event_id`) on the prefix of the ledger's unique (tenant, event id, rule version)
+    index: no index on ``ref`` (a random click id: a random leaf page per award) is needed."""
+    by_tenant: dict[str, dict[str, str]] = defaultdict(dict)  # tenant -> click event id -> reason
     for env in invalidated:
-        by_tenant[env.tenant_id][env.data.click_id] = env.data.reason
+        by_tenant[env.tenant_id][click_event_id(env.data.click_id)] = env.data.reason
     posted = []
     for tenant_id, reasons in sorted(by_tenant.items()):
         awards = (
             await session.execute(
                 unreversed_awards().where(
-                    LEDGER.c.tenant_id == tenant_id, LEDGER.c.action == "click", LEDGER.c.ref.in_(sorted(reasons))
+                    LEDGER.c.tenant_id == tenant_id,
+                    LEDGER.c.event_id == sa.any_(sa.literal(sorted(reasons), ARRAY(sa.Text))),
+                    LEDGER.c.action == "click",
                 )
             )
         ).all()
         for reason in sorted(set(reasons.values())):
-            group = [a for a in awards if reasons[a.ref] == reason]
+            group = [a for a in awards if reasons[a.event_id] == reason]
             posted += await reverse(session, group, reason=f"click invalidated: {reason}"[:500])
     return posted

@@ -25,7 +25,7 @@ from advocacy_common.events.content import MemberProvisioned, MemberUpdated, Tea
 from advocacy_gamification import domain
 from advocacy_gamification.adapters import pseudonyms
 from advocacy_gamification.adapters.ledger import move_score_counts, notify_boards, notify_erased
-from advocacy_gamification.adapters.sql import people_in
+from advocacy_gamification.adapters.sql import people_in, person_totals
 from advocacy_gamification.db import (
     BADGES,
     BALANCES,
@@ -221,20 +221,22 @@ async def sync_board_copies(session: AsyncSession, keys: Sequence[Key]) -> None:
         ranked = domain.is_ranked(r.enrolled, r.visibility, r.active)
         flipped = await session.execute(
             sa.update(TOTALS)
-            .where(
-                TOTALS.c.tenant_id == r.tenant_id,
-                TOTALS.c.employee_id == r.employee_id,
-                TOTALS.c.ranked.is_distinct_from(ranked),
-            )
+            .where(person_totals(r.tenant_id, r.employee_id), TOTALS.c.ranked.is_distinct_from(ranked))
             .values(ranked=ranked)
             .returning(TOTALS.c.window, TOTALS.c.window_start, TOTALS.c.points)
         )
         for f in flipped.all():
             counts[(r.tenant_id, f.window, f.window_start, f.points)] += 1 if ranked else -1
-        for tbl in (TOTALS, CHALLENGE_TOTALS):
+        for tbl, rows_of_person in (
+            (TOTALS, person_totals(r.tenant_id, r.employee_id)),
+            (
+                CHALLENGE_TOTALS,
+                sa.and_(CHALLENGE_TOTALS.c.tenant_id == r.tenant_id, CHALLENGE_TOTALS.c.employee_id == r.employee_id),
+            ),
+        ):
             await session.execute(
                 sa.update(tbl)
-                .where(tbl.c.tenant_id == r.tenant_id, tbl.c.employee_id == r.employee_id)
+                .where(rows_of_person)
                 .where(sa.or_(tbl.c.ranked.is_distinct_from(ranked), tbl.c.team.is_distinct_from(r.team)))
                 .values(ranked=ranked, team=r.team)
             )
@@ -267,11 +269,12 @@ async def erase(session: AsyncSession, tenant_id: str, employee_id: str, at: dat
         CHALLENGE_WINNERS,
         REDEMPTIONS,
     ):
-        await session.execute(
-            sa.update(tbl)
-            .where(tbl.c.tenant_id == tenant_id, tbl.c.employee_id == employee_id)
-            .values(employee_id=pseudonym)
+        rows_of_person = (
+            person_totals(tenant_id, employee_id)
+            if tbl is TOTALS
+            else sa.and_(tbl.c.tenant_id == tenant_id, tbl.c.employee_id == employee_id)
         )
+        await session.execute(sa.update(tbl).where(rows_of_person).values(employee_id=pseudonym))
     # as an admin: who set rules, created rewards and challenges, reversed someone's points
     for tbl in (RULE_SETS, REWARDS, CHALLENGES):
         await session.execute(

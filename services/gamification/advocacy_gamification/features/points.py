@@ -13,6 +13,7 @@ from advocacy_common.errors import Conflict, NotFound
 from advocacy_common.pagination import PageParams, as_int, encode_cursor, parse_cursor
 from advocacy_gamification.adapters.ledger import reverse, unreversed_awards
 from advocacy_gamification.db import BALANCES, LEDGER, TOTALS
+from advocacy_gamification.domain import ALL_TIME_START
 
 
 def entry_out(r: Any) -> dict[str, Any]:
@@ -46,6 +47,7 @@ async def my_points(session: AsyncSession, tenant_id: str, employee_id: str, pag
         sa.select(TOTALS.c.points).where(
             TOTALS.c.tenant_id == tenant_id,
             TOTALS.c.window == "all",
+            TOTALS.c.window_start == ALL_TIME_START,  # the whole primary key: one probe
             TOTALS.c.employee_id == employee_id,
         )
     )
