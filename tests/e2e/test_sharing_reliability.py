@@ -41,7 +41,7 @@ def mini_stack(pg: Any, fresh_broker: TansuBroker, dev_keys: DevKeys, tmp_path: 
         extra_env={"sharing": {"SHARING_BROKER_WATCH_SECONDS": "1"}},
     )
     try:
-        stack.prepare()
+        stack.prepare(from_template=True)
         stack.start(timeout=60)
         yield stack
     finally:

@@ -91,14 +91,13 @@ class PrivateStack:
                 self.inner.processes[svc].env[f"{svc.upper()}_DATABASE_URL"] = db_url
 
     def prepare_and_start(self, timeout: float = 90.0) -> None:
-        from advocacy_dev.devstack.postgres import create_database_on
-        from advocacy_dev.devstack.stack import ensure_all_topics, migrate_all
+        """Fresh databases (copies of the migrated templates: a suite starts many stacks), topics,
+        then the services."""
+        from advocacy_dev.devstack.stack import create_migrated_databases, ensure_all_topics
 
         self.inner.data.create()
-        for svc, name in self.inner.database_names.items():
-            create_database_on(self.server_urls[svc], name)
         ensure_all_topics(self.kafka or self.bootstrap, self.inner.partitions)
-        migrate_all(self.inner.envs, self.inner.data.logs)
+        create_migrated_databases(self.inner.envs, self.inner.data.logs)
         self.inner.start(timeout=timeout)
 
     def stop(self) -> None:

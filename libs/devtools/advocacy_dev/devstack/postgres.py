@@ -567,3 +567,44 @@ async def acreate_database_on(server_url: str, name: str) -> bool:
 def create_database_on(server_url: str, name: str) -> bool:
     """Synchronous :func:`acreate_database_on` (safe to call from inside an event loop)."""
     return run_sync(lambda: acreate_database_on(server_url, name), timeout=60)
+
+
+async def acopy_database_on(server_url: str, name: str, template: str) -> None:
+    """Create ``name`` on the server of ``server_url`` as a copy of database ``template`` (which no
+    one may be connected to: PostgreSQL waits a few seconds for leaving sessions, then refuses)."""
+    for ident in (name, template):
+        if not _IDENT.match(ident):
+            raise ValueError(f"refusing database name {ident!r}: letters, digits and _ only")
+    conn = await _connect(server_url)
+    try:
+        await conn.execute(f'create database "{name}" template "{template}"')
+    finally:
+        await conn.close()
+
+
+async def arename_database_on(server_url: str, name: str, new_name: str) -> bool:
+    """Rename ``name`` to ``new_name``; False (and ``name`` dropped) when ``new_name`` exists already,
+    so of several processes publishing the same database one wins and the others drop theirs."""
+    import asyncpg
+
+    for ident in (name, new_name):
+        if not _IDENT.match(ident):
+            raise ValueError(f"refusing database name {ident!r}: letters, digits and _ only")
+    conn = await _connect(server_url)
+    try:
+        try:
+            await conn.execute(f'alter database "{name}" rename to "{new_name}"')
+        except asyncpg.exceptions.DuplicateDatabaseError:
+            await conn.execute(f'drop database "{name}"')
+            return False
+        return True
+    finally:
+        await conn.close()
+
+
+async def adatabase_exists_on(server_url: str, name: str) -> bool:
+    conn = await _connect(server_url)
+    try:
+        return bool(await conn.fetchval("select 1 from pg_database where datname = $1", name))
+    finally:
+        await conn.close()
