@@ -242,3 +242,33 @@ async def test_a_browser_without_accept_language_is_a_bot_unless_allow_listed(
         ("counted", None, True),
         ("counted", None, False),
     ]
+
+
+async def test_a_visitors_click_on_another_link_is_no_duplicate_here(sharing: Sharing, clock: FakeClock) -> None:
+    # The history is read for the batch's exact (link, visitor) pairs: X's click on b and Y's on a
+    # are in it when X clicks a and Y clicks b, and neither may make the other a duplicate.
+    a, b = await new_link(sharing), await new_link(sharing)
+    x, y = "198.51.100.71", "203.0.113.72"
+    clock.advance(120)
+    assert (await hit(sharing, b["code"], ip=x)).status_code == 302
+    assert (await hit(sharing, a["code"], ip=y)).status_code == 302
+    assert await sharing.wait_clicks(a["code"], 1) == {"counted": 1}
+    assert await sharing.wait_clicks(b["code"], 1) == {"counted": 1}
+    clock.advance(60)
+    assert (await hit(sharing, a["code"], ip=x)).status_code == 302
+    assert (await hit(sharing, b["code"], ip=y)).status_code == 302
+    assert (await hit(sharing, a["code"], ip=y)).status_code == 302  # and Y again on a: a duplicate
+    assert await sharing.wait_clicks(a["code"], 3) == {"counted": 2, "duplicate": 1}
+    assert await sharing.wait_clicks(b["code"], 2) == {"counted": 2}
+
+
+async def test_a_click_an_hour_after_one_before_midnight_is_a_duplicate(sharing: Sharing, clock: FakeClock) -> None:
+    # The visitor's hash changes at midnight (UTC): the second click is judged against the first by
+    # yesterday's hash (``visitor_prev``), a pair of its own in the history read, in a batch of its own.
+    link = await new_link(sharing)
+    clock.now = (clock.now // 86400 + 1) * 86400 - 1800  # 23:30 UTC
+    assert (await hit(sharing, link["code"], ip="198.51.100.81")).status_code == 302
+    assert await sharing.wait_clicks(link["code"], 1) == {"counted": 1}
+    clock.advance(3600)
+    assert (await hit(sharing, link["code"], ip="198.51.100.81")).status_code == 302
+    assert await sharing.wait_clicks(link["code"], 2) == {"counted": 1, "duplicate": 1}
