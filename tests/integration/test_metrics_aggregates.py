@@ -21,20 +21,21 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+import sqlalchemy as sa
 from aiokafka.structs import ConsumerRecord
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from advocacy_common import topics
-from advocacy_common.consumer import ConsumerRunner, ConsumerSpec
+from advocacy_common.consumer import ConsumerRunner
 from advocacy_common.db import make_engine, make_sessionmaker
 from advocacy_common.events import Envelope, new_event
 from advocacy_common.events.content import MemberErased, TenantSettingsUpdated
+from advocacy_common.events.gamification import PointsAwardedV2, PointsOfAction
 from advocacy_common.events.sharing import ClickInvalidated, ConversionRecorded, ShareClicked, ShareCreated, Verdict
 from advocacy_common.migrations import upgrade
 from advocacy_common.money import Money
 from advocacy_common.tenant import TenantSettings
-from advocacy_metrics.features import facts
+from advocacy_metrics.consumers import CONSUMERS
 from advocacy_metrics.features.rebuild import rebuild_tenant, snapshot
 from tests.support.clicks import converted, invalidated
 
@@ -317,7 +318,7 @@ async def run_example(
     try:
         sessionmaker = make_sessionmaker(engine)
         runner = ConsumerRunner(
-            ConsumerSpec("metrics-test", (topics.SHARES,), facts.record_events),
+            replace(CONSUMERS[0], group_id="metrics-test"),  # the service's types and keyed types
             service="metrics",
             bootstrap="unused:9092",
             sessionmaker=sessionmaker,
@@ -338,6 +339,54 @@ async def run_example(
             assert normalise(await snapshot(session, tenant)) == live
     finally:
         await engine.dispose()
+
+
+async def _click_twice_and_an_ignored_type(url: str) -> None:
+    tenant = f"t-{uuid.uuid4().hex[:10]}"
+    engine = make_engine(url, pool_size=2)
+    try:
+        sessionmaker = make_sessionmaker(engine)
+        runner = ConsumerRunner(
+            CONSUMERS[0], service="metrics", bootstrap="unused:9092", sessionmaker=sessionmaker, producer=lambda: None
+        )
+        click = ShareClicked(
+            click_id=f"{tenant}:k1", share_id="s1", code="k1", content_id="c1", employee_id="ann",
+            network="linkedin", clicked_at=T0, verdict=Verdict.counted,
+        )  # fmt: skip
+        first = new_event("/advocacy/sharing", tenant, click)
+        awarded = new_event(
+            "/advocacy/gamification",
+            tenant,
+            PointsAwardedV2(
+                employee_id="ann",
+                points=5,
+                entry_count=1,
+                first_entry_id="e1",
+                last_entry_id="e1",
+                first_occurred_at=T0,
+                last_occurred_at=T0,
+                by_action=[PointsOfAction(action="click", kind="award", entries=1, points=5)],
+            ),
+        )
+        await runner.process([record(first, 0)])
+        # in a later batch: the same event again, the same click republished under a new event id
+        await runner.process([record(first, 1), record(replace(first, id=str(uuid.uuid4())), 2), record(awarded, 3)])
+        assert (runner.dead_lettered, runner.ignored) == (0, 1)
+        async with sessionmaker() as session:
+            clicks = await session.scalar(
+                sa.text("SELECT coalesce(sum(clicks_counted), 0) FROM daily_stats WHERE tenant_id = :t"), {"t": tenant}
+            )
+            claimed = await session.scalar(sa.text("SELECT count(*) FROM inbox WHERE event_id = :a"), {"a": awarded.id})
+        assert (clicks, claimed) == (1, 0)
+    finally:
+        await engine.dispose()
+
+
+def test_a_click_counts_once_across_batches_and_ignored_types_leave_no_inbox_row(metrics_db: str) -> None:
+    """A click delivered again in a later batch, and republished under a new event id, counts once
+    (the click facts' key); points.awarded.v2, which metrics does not act on, is neither decoded
+    nor claimed in the inbox."""
+    asyncio.run(_click_twice_and_an_ignored_type(metrics_db))
 
 
 def scoped(tenant: str, payloads: list[Any]) -> list[Any]:

@@ -11,5 +11,8 @@ CONSUMERS = [
         handler=facts.record_events,
         pause_gc=True,  # batches of thousands of events: see advocacy_common.consumer.gc_paused
         fetch_ahead=True,
+        # points.awarded.v2 (half a record per click on the gamification topic) and content's events
+        # are neither decoded nor claimed
+        types=facts.HANDLED_TYPES,
     ),
 ]

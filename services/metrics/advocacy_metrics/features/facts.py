@@ -72,6 +72,8 @@ HANDLED = (
 )
 
 _HANDLED = frozenset(HANDLED)
+#: Their ``ce_type``: the consumer runner neither decodes nor claims the other events on the topics.
+HANDLED_TYPES = frozenset(t.TYPE for t in HANDLED)
 
 SHARE_COLUMNS = ("share_id", "tenant_id", "employee_id", "content_id", "network", "team", "created_at", "audience_size")
 #: A bot verdict's reason, as stored (sharing's reasons are short names; anything longer is cut).
