@@ -5,7 +5,8 @@ event goes to the dead-letter topic), claim the events in the ``inbox`` table in
 transaction as their effects (a redelivered ``(source, id)`` is skipped), apply them through the
 service's handler, commit the database, and only then commit the Kafka offsets. If the handler
 fails on the batch, the events are applied one by one under savepoints so the poisoned one is
-dead-lettered and the rest still land: a bad event never blocks its partition.
+dead-lettered and the rest still land: a bad event never blocks its partition. A lock conflict
+(deadlock, serialization failure) is nobody's fault: the whole transaction is applied again instead.
 If the database is unreachable, the consumer seeks back to the batch start and retries.
 
 A broker that lost its log (docs/adr/0004-reading-after-a-wipe.md) does not always say so: Tansu
@@ -134,6 +135,13 @@ def _ignored(headers: Sequence[tuple[str, bytes]] | None, types: frozenset[bytes
 class _GcPause:
     depth = 0  # batches being applied (a process may run several consumers)
     ours = False  # whether the first of them turned collection off (it was on)
+    ended = 0  # batches ended while collection stayed off (another batch still in flight)
+
+
+# While batches overlap (two consumers, or two lanes of one), collection may stay off for a whole
+# drain: each batch's end collects the young generation, and every this many the middle one too,
+# as the collector's own thresholds would (700 allocations, then 10 young collections).
+_GC_MIDDLE_EVERY = 10
 
 
 @contextlib.contextmanager
@@ -144,7 +152,10 @@ def gc_paused() -> Iterator[None]:
     batch ends, so the collector's passes during the batch find nothing to free while walking
     more and more objects: 6-14 us per event on 5,000-event batches (harness), a fifth of the
     consumer's Python time. What the batch leaves behind is freed by reference counting when
-    it ends; cycles are found by the collection that follows."""
+    it ends; cycles are found by the collection that follows, at every batch's end, whether or
+    not another batch is still being applied (then collection stays off, and would otherwise stay
+    off as long as batches keep overlapping). Full collections come with catching up
+    (:func:`release_free_memory`)."""
     if _GcPause.depth == 0:
         _GcPause.ours = gc.isenabled()
         if _GcPause.ours:
@@ -157,6 +168,9 @@ def gc_paused() -> Iterator[None]:
         if _GcPause.depth == 0 and _GcPause.ours:
             gc.enable()
             gc.collect(0)
+        elif _GcPause.ours:
+            _GcPause.ended += 1
+            gc.collect(1 if _GcPause.ended % _GC_MIDDLE_EVERY == 0 else 0)
 
 
 class _Frozen:
@@ -441,36 +455,23 @@ class ConsumerRunner:
         for r, err in invalid:
             await self._dead_letter(r, err)
 
-        failed: list[tuple[_Parsed, str]] = []
-        async with self.sessionmaker() as session, session.begin():
-            fresh = await self._claim(session, parsed)
-            envelopes = [p.envelope for p in fresh]
-            if envelopes:
-                try:
-                    async with session.begin_nested():
-                        await self.spec.handler(session, envelopes)
-                except (sa.exc.DBAPIError, sa.exc.InterfaceError, OSError) as e:
-                    if _is_connection_error(e):
-                        raise
-                    failed = await self._apply_one_by_one(session, fresh)
-                except Exception:
-                    failed = await self._apply_one_by_one(session, fresh)
-                if failed:
-                    await session.execute(
-                        sa.update(INBOX)
-                        .where(
-                            sa.tuple_(INBOX.c.source, INBOX.c.event_id).in_(
-                                [(self._inbox_source(p.envelope), p.envelope.id) for p, _ in failed]
-                            )
-                        )
-                        .values(dead_lettered=True)
-                    )
-                    # Published before the inbox marks commit: if the publish fails, the transaction
-                    # rolls back and the batch is applied again (the handlers' effects too), so a
-                    # dead letter is never lost behind a committed mark; a commit that fails after the
-                    # publish sends it again (the record carries its event id: a duplicate, not a loss).
-                    for p, err in failed:
-                        await self._dead_letter(p.record, err)
+        for attempt in range(_LOCK_CONFLICT_RETRIES + 1):
+            try:
+                fresh, failed = await self._apply(parsed)
+                break
+            except sa.exc.DBAPIError as e:
+                if not _is_lock_conflict(e) or attempt == _LOCK_CONFLICT_RETRIES:
+                    raise
+                log.info(
+                    "consumer batch lost a lock conflict; applying it again",
+                    extra={"group": self.spec.group_id, "records": len(records), "error": _sqlstate(e)},
+                )
+                await asyncio.sleep(_LOCK_CONFLICT_PAUSE * 2**attempt)
+        dupes = len(parsed) - len(fresh)
+        if dupes:  # counted once the transaction committed (a retried one claims them again)
+            self.duplicates += dupes
+            fresh_ids = {id(p) for p in fresh}
+            self._count([p.envelope for p in parsed if id(p) not in fresh_ids], "duplicate")
         if failed:
             dead = {id(p) for p, _ in failed}
             applied = [p.envelope for p in fresh if id(p) not in dead]
@@ -482,6 +483,45 @@ class ConsumerRunner:
             self._log_batch(records, applied, len(parsed) - len(fresh), len(invalid) + len(failed), began)
         if applied and self.on_applied is not None:
             self.on_applied(applied)
+
+    async def _apply(self, parsed: list[_Parsed]) -> tuple[list[_Parsed], list[tuple[_Parsed, str]]]:
+        """One transaction: claim the batch in the inbox, apply the fresh events, dead-letter the
+        poisoned ones. Returns (the fresh events, the dead-lettered ones with why).
+
+        A lock conflict (deadlock or serialization failure, :func:`_is_lock_conflict`) is not the
+        events' fault: it leaves the batch and the whole transaction rolls back, to be applied
+        again, rather than sending healthy events one by one to the dead-letter topic."""
+        failed: list[tuple[_Parsed, str]] = []
+        async with self.sessionmaker() as session, session.begin():
+            fresh = await self._claim(session, parsed)
+            envelopes = [p.envelope for p in fresh]
+            if envelopes:
+                try:
+                    async with session.begin_nested():
+                        await self.spec.handler(session, envelopes)
+                except (sa.exc.DBAPIError, sa.exc.InterfaceError, OSError) as e:
+                    if _is_connection_error(e) or _is_lock_conflict(e):
+                        raise
+                    failed = await self._apply_one_by_one(session, fresh)
+                except Exception:
+                    failed = await self._apply_one_by_one(session, fresh)
+            if failed:
+                await session.execute(
+                    sa.update(INBOX)
+                    .where(
+                        sa.tuple_(INBOX.c.source, INBOX.c.event_id).in_(
+                            [(self._inbox_source(p.envelope), p.envelope.id) for p, _ in failed]
+                        )
+                    )
+                    .values(dead_lettered=True)
+                )
+                # Published before the inbox marks commit: if the publish fails, the transaction
+                # rolls back and the batch is applied again (the handlers' effects too), so a
+                # dead letter is never lost behind a committed mark; a commit that fails after the
+                # publish sends it again (the record carries its event id: a duplicate, not a loss).
+                for p, err in failed:
+                    await self._dead_letter(p.record, err)
+        return fresh, failed
 
     def _log_batch(
         self,
@@ -521,7 +561,7 @@ class ConsumerRunner:
                 async with session.begin_nested():
                     await self.spec.handler(session, [p.envelope])
             except Exception as e:
-                if _is_connection_error(e):
+                if _is_connection_error(e) or _is_lock_conflict(e):
                     raise
                 log.exception(
                     "consumer event failed",
@@ -555,11 +595,6 @@ class ConsumerRunner:
         fresh = (
             [p for key, p in unique.items() if key not in claimed_before] if claimed_before else list(unique.values())
         )
-        dupes = len(parsed) - len(fresh)
-        if dupes:
-            self.duplicates += dupes
-            fresh_ids = {id(p) for p in fresh}
-            self._count([p.envelope for p in parsed if id(p) not in fresh_ids], "duplicate")
         return fresh
 
     async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], error: str) -> None:
@@ -706,3 +741,21 @@ def _is_connection_error(e: BaseException) -> bool:
     if isinstance(e, sa.exc.DBAPIError):
         return bool(e.connection_invalidated)
     return isinstance(e, sa.exc.InterfaceError)
+
+
+# SQLSTATEs of a transaction that lost a lock conflict: deadlock_detected (two transactions took
+# the same rows or advisory locks in opposite orders: two replicas, or two lanes, whose batches
+# share an event or a row) and serialization_failure. The batch did nothing wrong: applied again,
+# it succeeds; applied one by one, the event that happened to be running would be dead-lettered.
+_LOCK_CONFLICTS = frozenset({"40P01", "40001"})
+_LOCK_CONFLICT_RETRIES = 5  # then the batch fails like any database error (retried with backoff)
+_LOCK_CONFLICT_PAUSE = 0.02  # seconds before the first retry, doubled each time
+
+
+def _sqlstate(e: BaseException) -> str | None:
+    code = getattr(getattr(e, "orig", None), "sqlstate", None)
+    return code if isinstance(code, str) else None
+
+
+def _is_lock_conflict(e: BaseException) -> bool:
+    return isinstance(e, sa.exc.DBAPIError) and _sqlstate(e) in _LOCK_CONFLICTS
