@@ -440,6 +440,30 @@ class AggregateBackfill(Model, table=True):
     aggregate: str = Field(primary_key=True)
 
 
+#: ``bucket`` = floor(log2(clicks_counted)), exact in integers. STORED: PostgreSQL 18 makes generated
+#: columns virtual by default, and a virtual column cannot be indexed.
+RANKING_BUCKET_SQL = "(length(ltrim(clicks_counted::bit(64)::text, '0')) - 1)::smallint"
+
+
+class RankingClicksMonthly(Model, table=True):
+    """Counted clicks per month of each employee and each content (``group_by``), summed over
+    networks: the narrow list the ranking by clicks reads candidates from, highest ``bucket`` first
+    (``ix_ranking_clicks_monthly_top``, migration 0014). A row is never at 0 (it is deleted). Only
+    the index's ``bucket`` changes, when the count crosses a power of two: updates stay HOT."""
+
+    __tablename__ = "ranking_clicks_monthly"
+
+    tenant_id: str = Field(primary_key=True)
+    group_by: str = Field(primary_key=True)  # "employee" | "content"
+    month: date = Field(primary_key=True)
+    key: str = Field(primary_key=True)  # employee_id | content_id
+    clicks_counted: int = Field(default=0, sa_type=sa.BigInteger)
+    bucket: int | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.SmallInteger, sa.Computed(RANKING_BUCKET_SQL, persisted=True)),
+    )
+
+
 class WeeklyReport(Model, table=True):
     """A tenant's weekly programme report, once composed (its event went to the outbox in the same
     transaction): the primary key makes it one per tenant and week, whatever the passes or workers."""
@@ -465,6 +489,7 @@ ADOPTION_DAYS = table_of(AdoptionDay)
 ADOPTION_STEPS = table_of(AdoptionStep)
 AGGREGATE_BACKFILLS = table_of(AggregateBackfill)
 WEEKLY_REPORTS = table_of(WeeklyReport)
+RANKING_CLICKS_MONTHLY = table_of(RankingClicksMonthly)
 SHARE_FACTS = table_of(ShareFact)
 CLICK_FACTS = table_of(ClickFact)
 CLICK_INVALIDATIONS = table_of(ClickInvalidation)
@@ -531,4 +556,5 @@ AGGREGATE_TABLES = (
     SHARER_LAPSES,
     ADOPTION_DAYS,
     ADOPTION_STEPS,
+    RANKING_CLICKS_MONTHLY,
 )

@@ -25,6 +25,7 @@ from advocacy_metrics.db import (
     DIMENSION_DAILY_CLICKS,
     DIMENSION_DAILY_CONVERSIONS,
     FINE,
+    RANKING_CLICKS_MONTHLY,
     SHARER_DAYS,
     SHARER_LAPSES,
     SHARERS,
@@ -110,6 +111,7 @@ async def _prune_zero_rows(
 
 
 _DIM_KEYS = ("tenant_id", "day", "dimension", "value")
+_RANKING_KEYS = ("tenant_id", "group_by", "month", "key")
 _DIM_CONVERSION_KEYS = (*_DIM_KEYS, "kind", "currency")
 
 
@@ -134,6 +136,8 @@ def plan(d: domain.Deltas) -> list[tuple[sa.Table, Sequence[str], Sequence[str],
     out.append(
         (DIMENSION_DAILY_CONVERSIONS, _DIM_CONVERSION_KEYS, CONVERSION_COLUMNS, _sum_rows(d.dim_conversions.items()))
     )
+    ranking = domain.project_ranking(d.stats)
+    out.append((RANKING_CLICKS_MONTHLY, _RANKING_KEYS, ("clicks_counted",), [[*k, n] for k, n in ranking.items() if n]))
     return out
 
 
@@ -146,6 +150,8 @@ async def apply(session: AsyncSession, d: domain.Deltas, *, prune: bool = False,
         await upsert_add(session, table, keys, counters, rows)
         if prune:
             await _prune_zero_rows(session, table, keys, counters, (r[: len(keys)] for r in rows))
+        elif table is RANKING_CLICKS_MONTHLY:  # never left at 0 (the ranking's candidates have clicks)
+            await _prune_zero_rows(session, table, keys, counters, (r[: len(keys)] for r in rows if r[-1] < 0))
     if d.sharer_days:
         new = await insert_ignore(
             session,

@@ -249,6 +249,28 @@ def project_stats(
     return out
 
 
+#: The groups ``ranking_clicks_monthly`` ranks by counted clicks.
+RANKED_GROUPS = ("employee", "content")
+_COUNTED = STAT_SLOT["counted"]
+
+
+def project_ranking(stats: dict[StatKey, list[int]]) -> dict[tuple[str, str, date, str], int]:
+    """Counted clicks summed up to (tenant, group_by, month, employee or content): what
+    ``ranking_clicks_monthly`` holds. Keys whose counted clicks do not move are left out."""
+    months: dict[date, date] = {}
+    out: dict[tuple[str, str, date, str], int] = {}
+    for key, counters in stats.items():
+        n = counters[_COUNTED]
+        if not n:
+            continue
+        month = months.get(key[1])
+        if month is None:
+            month = months[key[1]] = month_of(key[1])
+        for k in ((key[0], "employee", month, key[2]), (key[0], "content", month, key[3])):
+            out[k] = out.get(k, 0) + n
+    return out
+
+
 def project_conversions(
     conversions: dict[ConversionKey, Sum], columns: tuple[str, ...], monthly: bool
 ) -> dict[tuple[Any, ...], Sum]:
