@@ -387,3 +387,53 @@ async def test_an_event_too_large_to_publish_is_refused_when_written(engine: Asy
     assert refused.value.details[0]["field"] == "employee_id"
     async with engine.connect() as conn:
         assert await conn.scalar(sa.select(sa.func.count()).select_from(OUTBOX)) == 0  # nothing written
+
+
+async def test_a_stop_leaves_each_partition_at_its_lowest_unapplied_offset(
+    engine: AsyncEngine, producer: AIOKafkaProducer, broker: Any, new_topic: Callable[..., Awaitable[str]]
+) -> None:
+    """The consumer stops while a batch fetched ahead waits (its records not applied): every
+    partition is sought back to its lowest unapplied offset, the one its last commit names, not
+    left past the discarded records (seeking to the start of the batch in hand does not move the
+    partitions only the batch ahead read)."""
+    topic = await new_topic(partitions=3)
+    await produce(producer, topic, [new_event("/test", "t-stop", share(i, employee=f"e{i % 9}")) for i in range(300)])
+    group = f"g-{topic}"
+    stop = asyncio.Event()
+
+    class StopOnTheSecondBatch(Recorder):
+        async def __call__(self, session: AsyncSession, events: Sequence[Envelope[Any]]) -> None:
+            await super().__call__(session, events)
+            if self.calls == 2:
+                async with asyncio.timeout(10):  # the batch after this one has been fetched
+                    while runner._ahead is None or not runner._ahead.done():
+                        await asyncio.sleep(0.01)
+                stop.set()
+
+    runner = ConsumerRunner(
+        ConsumerSpec(group, (topic,), StopOnTheSecondBatch(), fetch_ahead=True),
+        service="test",
+        bootstrap=broker.bootstrap,
+        sessionmaker=make_sessionmaker(engine),
+        producer=lambda: producer,
+        batch_max=20,
+    )
+    task = asyncio.create_task(runner.run(stop))
+    async with asyncio.timeout(10):
+        while runner.consumer is None:
+            await asyncio.sleep(0.01)
+    consumer = runner.consumer
+    closing = consumer.stop
+    positions: dict[Any, tuple[int, int]] = {}
+
+    async def look_then_stop() -> None:
+        for tp in consumer.assignment():
+            positions[tp] = (await consumer.position(tp), await consumer.committed(tp) or 0)
+        await closing()
+
+    consumer.stop = look_then_stop
+    await asyncio.wait_for(task, 30)
+    assert 0 < runner.applied < 300 and len(positions) == 3
+    assert {tp: position for tp, (position, _) in positions.items()} == {
+        tp: committed for tp, (_, committed) in positions.items()
+    }

@@ -303,6 +303,9 @@ class ConsumerRunner:
         self._rewound_for = 0
         self.rewinds = 0  # partitions read again from their start (told of a wipe, or found past the end)
         self._ahead: asyncio.Task[_Fetched] | None = None  # the next batch, fetched while one is applied
+        # Per partition, the lowest offset fetched but not applied (the last applied + 1): where the
+        # partition is sought back to when what was fetched beyond it will not be applied.
+        self._unapplied: dict[TopicPartition, int] = {}
         self._trim = TrimWhenCaughtUp()
         self._bound = BatchBound(batch_max)
 
@@ -353,16 +356,30 @@ class ConsumerRunner:
                 await self._watch_positions(consumer)
         finally:
             self.connected = False
-            await _discard(self._ahead)
+            await self._seek_to_unapplied(consumer)
             try:
                 await consumer.stop()
             except Exception as e:  # stopping must not hide the reason we stopped
                 log.warning("consumer stop failed", extra={"group": self.spec.group_id, "error": str(e)})
 
+    async def _seek_to_unapplied(self, consumer: AIOKafkaConsumer) -> None:
+        """What was fetched will not all be applied (stop, a lane's failure): discard the fetch
+        running ahead, then seek every assigned partition back to its lowest unapplied offset.
+        Seeking back to the start of the batch in hand is not enough once another batch was fetched
+        beyond it, maybe from other partitions."""
+        await _discard(self._ahead)
+        self._ahead = None
+        for tp in consumer.assignment():
+            if tp in self._unapplied:
+                with contextlib.suppress(KafkaError):  # revoked meanwhile: its next owner reads on
+                    consumer.seek(tp, self._unapplied[tp])
+
     async def _fetch(self, consumer: AIOKafkaConsumer) -> _Fetched:
         generation = self.generation
         batch = await consumer.getmany(timeout_ms=200, max_records=self._bound.next_records())
         records = [r for recs in batch.values() for r in recs]
+        for tp, recs in batch.items():
+            self._unapplied.setdefault(tp, recs[0].offset)
         self._bound.fetched(records)
         decoded: list[_Decoded] = []
         for i in range(0, len(records), _DECODE_SLICE):
@@ -391,9 +408,7 @@ class ConsumerRunner:
                     },
                 )
                 if stop.is_set():
-                    for tp, recs in batch.items():
-                        consumer.seek(tp, recs[0].offset)
-                    return
+                    return  # the run loop ends by seeking back (:meth:`_seek_to_unapplied`)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
         # the crash window exactly-once must survive: effects committed, offsets not yet
@@ -405,6 +420,7 @@ class ConsumerRunner:
             )
             return
         offsets = {tp: recs[-1].offset + 1 for tp, recs in batch.items()}
+        self._unapplied.update(offsets)
         try:
             await consumer.commit(offsets)
         except (CommitFailedError, KafkaError) as e:
@@ -713,6 +729,7 @@ class ConsumerRunner:
         self._ahead = None
         for tp in tps:
             consumer.seek(tp, starts[tp])
+            self._unapplied.pop(tp, None)
         self.rewinds += len(tps)
         try:
             await consumer.commit({tp: starts[tp] for tp in tps})
