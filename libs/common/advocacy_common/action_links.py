@@ -19,6 +19,9 @@ Every claim is bounded, and so is the token (:data:`MAX_TOKEN_LENGTH`) before an
 
 Dev mode signs with a key pair published here (like the dev token keys, it is refused outside dev
 mode: :mod:`advocacy_common.signing_keys`).
+
+joserfc (and cryptography, 9 MB resident) is imported by the first key loaded, not by this module:
+a process that never signs or checks a link does not carry it (issue 19).
 """
 
 from __future__ import annotations
@@ -31,13 +34,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
-
-from joserfc import jwt
-from joserfc.errors import JoseError
-from joserfc.jwk import ECKey
+from typing import TYPE_CHECKING
 
 from advocacy_common import languages
 from advocacy_common.networks import RULES, Network
+
+if TYPE_CHECKING:
+    from joserfc.jwk import ECKey
 
 ALGORITHM = "ES256"
 AUDIENCE = "advocacy-share-action"
@@ -129,6 +132,9 @@ def networks_for(captions: Iterable[str]) -> list[Network]:
 def load_key(jwk_json: str, *, private: bool) -> ECKey:
     """A P-256 key from its JWK (the settings' form); ``private`` demands the private half.
     ``ValueError`` for anything else."""
+    from joserfc.errors import JoseError
+    from joserfc.jwk import ECKey
+
     try:
         key = ECKey.import_key(json.loads(jwk_json))
     except (ValueError, TypeError, JoseError) as e:
@@ -176,6 +182,8 @@ def sign(
     header = {"alg": ALGORITHM, "typ": TOKEN_TYPE}
     if key.kid:
         header["kid"] = key.kid
+    from joserfc import jwt
+
     return jwt.encode(header, claims, key, algorithms=[ALGORITHM])
 
 
@@ -188,6 +196,9 @@ def verify(public_jwk: str, token: str, *, now: datetime) -> ShareAction:
     if not token or len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:
         raise BadActionLink(Refusal.malformed, "not a share link")
     key = load_key(public_jwk, private=False)
+    from joserfc import jwt
+    from joserfc.errors import JoseError
+
     try:
         decoded = jwt.decode(token, key, algorithms=[ALGORITHM])
     except (JoseError, ValueError, TypeError, UnicodeError) as e:

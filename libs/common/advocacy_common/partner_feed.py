@@ -9,7 +9,8 @@ event-type filter takes the event (and for the deprecated tenant-wide URL). The 
 POSTs them signed (Standard Webhooks, or the deprecated scheme: :mod:`advocacy_common.webhooks`)
 through the outbound guard (:mod:`advocacy_common.ssrf`), one lane per endpoint, retries on the
 schedule of :mod:`advocacy_common.webhooks`, and keeps a log of every attempt that the tenant's
-admins read, purged after a retention.
+admins read, purged after a retention. Its HTTP client (and httpx with it, issue 19) is made when
+the first delivery is claimed: a process whose tenants have no webhook never loads it.
 """
 
 from __future__ import annotations
@@ -23,9 +24,8 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import orjson
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
@@ -52,6 +52,9 @@ from advocacy_common.webhooks import (
     standard_headers,
     valid_secrets,
 )
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger("advocacy.partner_feed")
 
@@ -490,34 +493,38 @@ class WebhookDeliverer:
                     "webhook lane failed", extra={"tenant_id": tenant, "endpoint_id": endpoint, "error": str(e)}
                 )
 
-        async with self.client() as client:
-            try:
-                while not stop.is_set():
-                    wake.clear()
-                    if time.monotonic() >= next_purge:
-                        next_purge = time.monotonic() + self.purge_seconds
-                        try:
-                            await self.purge()
-                        except Exception as e:
-                            log.warning("webhook log purge failed", extra={"error": str(e)})
+        client: httpx.AsyncClient | None = None  # made for the first delivery claimed
+        try:
+            while not stop.is_set():
+                wake.clear()
+                if time.monotonic() >= next_purge:
+                    next_purge = time.monotonic() + self.purge_seconds
                     try:
-                        claimed = await self.claim(busy=list(lanes))
+                        await self.purge()
                     except Exception as e:
-                        log.warning("webhook claim failed", extra={"error": str(e)})
-                        claimed = {}
-                    for key, rows in claimed.items():
-                        lanes[key] = asyncio.create_task(self._lane(client, rows, stop), name=f"webhooks {key!r}")
-                        lanes[key].add_done_callback(functools.partial(lane_done, key))
-                    await _nap(stop, wake, self.poll_seconds)
-            finally:
-                # Lanes stop between deliveries; a call under way gets its deadline, then is cut
-                # (its attempt is counted; the lease brings it back).
-                running = list(lanes.values())
-                if running:
-                    await asyncio.wait(running, timeout=self.deadline + 1)
-                for task in running:
-                    task.cancel()
-                await asyncio.gather(*running, return_exceptions=True)
+                        log.warning("webhook log purge failed", extra={"error": str(e)})
+                try:
+                    claimed = await self.claim(busy=list(lanes))
+                except Exception as e:
+                    log.warning("webhook claim failed", extra={"error": str(e)})
+                    claimed = {}
+                for key, rows in claimed.items():
+                    if client is None:
+                        client = self.client()
+                    lanes[key] = asyncio.create_task(self._lane(client, rows, stop), name=f"webhooks {key!r}")
+                    lanes[key].add_done_callback(functools.partial(lane_done, key))
+                await _nap(stop, wake, self.poll_seconds)
+        finally:
+            # Lanes stop between deliveries; a call under way gets its deadline, then is cut
+            # (its attempt is counted; the lease brings it back).
+            running = list(lanes.values())
+            if running:
+                await asyncio.wait(running, timeout=self.deadline + 1)
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
+        if client is not None:
+            await client.aclose()
 
     async def deliver_due(self) -> int:
         """One round (tests, operators): claim what is due, send it (endpoints concurrently), record."""
@@ -697,6 +704,8 @@ class WebhookDeliverer:
                 await disable_endpoint(conn, row.tenant_id, row.endpoint_id, f"HTTP 410 from {target.url}"[:500])
 
     async def _attempt(self, client: httpx.AsyncClient, row: Any, target: _Target) -> _Outcome:
+        import httpx  # loaded by the client already
+
         started = self.clock()
         if target.refused:
             return _Outcome(started, error=target.refused)

@@ -273,6 +273,7 @@ class Runtime:
                     on_applied=on_applied,
                     session_timeout_ms=s.kafka_session_timeout_ms,
                     dead_letter_partitions=s.kafka_topic_partitions,
+                    lanes=s.consumer_lanes,
                 )
             )
 
@@ -377,7 +378,8 @@ def create_service_app(
         runtime = Runtime(settings, definition, engine, make_sessionmaker(engine))
         app.state.runtime = runtime
         app.state.settings = settings
-        app.state.verifier = verifier or build_verifier(settings)
+        # A worker serves no request: it never loads the token keys (nor joserfc: issue 19).
+        app.state.verifier = verifier or (build_verifier(settings) if settings.role.serves_http else None)
         await runtime.start()
         log.info("service started", extra={"role": settings.role.value, "tracing": tracing.ON})
         try:

@@ -23,21 +23,26 @@ Environment proxies are off (a proxy would resolve the name itself), redirects a
 :func:`bounded_request` adds what every outbound call also needs: a total deadline (not per phase:
 a server that trickles a byte every few seconds never trips a read timeout) and a cap on the
 response bytes read (undecoded: no gzip bomb).
+
+httpx and httpcore are imported by the first client built, not by this module: a process that never
+calls out (a worker, most of a service's life) does not carry them (issue 19).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import socket
 import ssl
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import httpcore
-import httpx
+if TYPE_CHECKING:
+    import httpcore
+    import httpx
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Awaitable[list[str]]]
@@ -209,56 +214,70 @@ async def resolve_public(url: str) -> list[str]:
     return sorted(await OutboundGuard().resolve(host, port))
 
 
-class _GuardedBackend(httpcore.AsyncNetworkBackend):
-    """httpcore's network layer, with the name resolved and checked here, and only here."""
-
-    def __init__(self, guard: OutboundGuard) -> None:
-        self.guard = guard
-        self.inner = httpcore.AnyIOBackend()
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        failure: Exception | None = None
-        for address in await self.guard.resolve(host, port):
-            try:
-                # An address literal: the inner backend has nothing left to resolve.
-                return await self.inner.connect_tcp(address, port, timeout, local_address, socket_options)
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as e:
-                failure = e
-        assert failure is not None
-        raise failure
-
-    async def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
-    ) -> httpcore.AsyncNetworkStream:
-        raise UnsafeURL("outbound calls do not use unix sockets")
-
-    async def sleep(self, seconds: float) -> None:
-        await self.inner.sleep(seconds)
+def _guarded_transport(
+    guard: OutboundGuard, *, verify: ssl.SSLContext | bool, limits: httpx.Limits
+) -> httpx.AsyncHTTPTransport:
+    return _guarded_transport_class()(guard, verify=verify, limits=limits)
 
 
-class _GuardedTransport(httpx.AsyncHTTPTransport):
-    """httpx's transport (request/response mapping, error mapping) over a pool on the guarded backend.
+@functools.cache
+def _guarded_transport_class() -> Callable[..., httpx.AsyncHTTPTransport]:
+    """The transport class of :func:`outbound_client`, made on first use (httpx and httpcore are
+    imported then)."""
+    import httpcore
+    import httpx
 
-    httpx 0.28 has no ``network_backend`` argument, so the pool it built is replaced; the real-TLS
-    and rebinding tests fail if a new httpx stops going through ``_pool``."""
+    class _GuardedBackend(httpcore.AsyncNetworkBackend):
+        """httpcore's network layer, with the name resolved and checked here, and only here."""
 
-    def __init__(self, guard: OutboundGuard, *, verify: ssl.SSLContext | bool, limits: httpx.Limits) -> None:
-        super().__init__(verify=verify, trust_env=False, limits=limits)
-        context = verify if isinstance(verify, ssl.SSLContext) else httpx.create_ssl_context(verify=verify)
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=context,
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            network_backend=_GuardedBackend(guard),
-        )
+        def __init__(self, guard: OutboundGuard) -> None:
+            self.guard = guard
+            self.inner = httpcore.AnyIOBackend()
+
+        async def connect_tcp(
+            self,
+            host: str,
+            port: int,
+            timeout: float | None = None,
+            local_address: str | None = None,
+            socket_options: Iterable[Any] | None = None,
+        ) -> httpcore.AsyncNetworkStream:
+            failure: Exception | None = None
+            for address in await self.guard.resolve(host, port):
+                try:
+                    # An address literal: the inner backend has nothing left to resolve.
+                    return await self.inner.connect_tcp(address, port, timeout, local_address, socket_options)
+                except (httpcore.ConnectError, httpcore.ConnectTimeout) as e:
+                    failure = e
+            assert failure is not None
+            raise failure
+
+        async def connect_unix_socket(
+            self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+        ) -> httpcore.AsyncNetworkStream:
+            raise UnsafeURL("outbound calls do not use unix sockets")
+
+        async def sleep(self, seconds: float) -> None:
+            await self.inner.sleep(seconds)
+
+    class _GuardedTransport(httpx.AsyncHTTPTransport):
+        """httpx's transport (request/response mapping, error mapping) over a pool on the guarded backend.
+
+        httpx 0.28 has no ``network_backend`` argument, so the pool it built is replaced; the real-TLS
+        and rebinding tests fail if a new httpx stops going through ``_pool``."""
+
+        def __init__(self, guard: OutboundGuard, *, verify: ssl.SSLContext | bool, limits: httpx.Limits) -> None:
+            super().__init__(verify=verify, trust_env=False, limits=limits)
+            context = verify if isinstance(verify, ssl.SSLContext) else httpx.create_ssl_context(verify=verify)
+            self._pool = httpcore.AsyncConnectionPool(
+                ssl_context=context,
+                max_connections=limits.max_connections,
+                max_keepalive_connections=limits.max_keepalive_connections,
+                keepalive_expiry=limits.keepalive_expiry,
+                network_backend=_GuardedBackend(guard),
+            )
+
+    return _GuardedTransport
 
 
 def outbound_client(
@@ -269,9 +288,11 @@ def outbound_client(
     max_connections: int = 32,
 ) -> httpx.AsyncClient:
     """The only way to build a client for URLs a tenant or a setting gave us."""
+    import httpx
+
     limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
     return httpx.AsyncClient(
-        transport=_GuardedTransport(guard, verify=verify, limits=limits),
+        transport=_guarded_transport(guard, verify=verify, limits=limits),
         timeout=timeout,
         follow_redirects=False,
         trust_env=False,

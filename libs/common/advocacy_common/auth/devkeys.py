@@ -18,14 +18,14 @@ import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from joserfc import jwt
-from joserfc.jwk import RSAKey
+from typing import TYPE_CHECKING, Any
 
 from advocacy_common.settings import DEV_AUDIENCE, DEV_ISSUER
 
 from .principal import KNOWN_ROLES
+
+if TYPE_CHECKING:  # joserfc is imported by the functions that use it (issue 19: a service imports this module)
+    from joserfc.jwk import RSAKey
 
 PRIVATE_KEY_FILE = "dev-private.jwk.json"
 JWKS_FILE = "jwks.json"
@@ -94,12 +94,16 @@ def mint_token(
     if name is not None:
         claims["name"] = name
     claims.update(extra_claims or {})
+    from joserfc import jwt
+
     key = _load_private_key(keys.private_path)
     header = {"alg": DEV_ALGORITHM, "kid": keys.kid}
     return jwt.encode(header, claims, key, algorithms=[DEV_ALGORITHM])
 
 
 def _create_private_key(private_path: Path) -> None:
+    from joserfc.jwk import RSAKey
+
     kid = f"advocacy-dev-{secrets.token_hex(6)}"
     key = RSAKey.generate_key(2048, parameters={"kid": kid, "alg": DEV_ALGORITHM, "use": "sig"}, private=True)
     tmp = private_path.with_name(f".{private_path.name}.{os.getpid()}.{secrets.token_hex(4)}")
@@ -121,6 +125,8 @@ def _load_private_key(path: Path) -> RSAKey:
 
 @functools.lru_cache(maxsize=8)
 def _load_private_key_cached(path: str, _mtime_ns: int, _inode: int) -> RSAKey:
+    from joserfc.jwk import RSAKey
+
     return RSAKey.import_key(json.loads(Path(path).read_text(encoding="utf-8")))
 
 

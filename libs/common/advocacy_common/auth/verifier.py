@@ -20,6 +20,9 @@ Design choices, and why:
 * **Lenient start with a URL**: if the issuer is unreachable at start-up the verifier starts
   with no remote keys, logs an error and retries on the next unknown kid (see :attr:`key_ids`
   for a readiness check). A JWKS *file* that cannot be read is a configuration error and raises.
+* **joserfc and httpx are imported by the first verifier made or JWKS fetched**, not by this module
+  (issue 19): a worker process, which serves no request, never loads them (9 MB with cryptography,
+  and httpx's command line pulls in rich and pygments).
 """
 
 from __future__ import annotations
@@ -36,30 +39,17 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-import httpx
-from joserfc import jwt
-from joserfc.errors import (
-    BadSignatureError,
-    ClaimError,
-    ExpiredTokenError,
-    InvalidKeyCurveError,
-    InvalidKeyTypeError,
-    JoseError,
-    KeyParameterError,
-    MissingClaimError,
-    UnsupportedAlgorithmError,
-)
-from joserfc.jwa import JWSAlgModel
-from joserfc.jwk import GuestProtocol, Key, import_key
-from joserfc.jws import JWSRegistry
-from joserfc.jwt import ClaimsOption
-
 from advocacy_common.errors import Unauthorized
 
 from .claims import ClaimMapping, MappingError, map_claims
 from .principal import Principal
 
 if TYPE_CHECKING:
+    from joserfc.errors import JoseError
+    from joserfc.jwk import GuestProtocol, Key
+    from joserfc.jws import JWSRegistry
+    from joserfc.jwt import ClaimsOption
+
     from advocacy_common.settings import ServiceSettings
 
 log = logging.getLogger("advocacy.auth")
@@ -86,7 +76,7 @@ _ASYMMETRIC_KEY_TYPES = frozenset({"RSA", "EC", "OKP"})
 _SECRET_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 
 
-class _AsymmetricRegistry(JWSRegistry):
+def _asymmetric_registry() -> JWSRegistry:
     """A JWS registry restricted to :data:`ALLOWED_ALGORITHMS`.
 
     joserfc emits a ``SecurityWarning`` each time ``EdDSA`` is used, because RFC 9864 deprecates
@@ -95,11 +85,16 @@ class _AsymmetricRegistry(JWSRegistry):
     warning is not raised once per request. Every other algorithm goes through joserfc's own
     checks unchanged.
     """
+    from joserfc.jwa import JWSAlgModel
+    from joserfc.jws import JWSRegistry
 
-    def get_alg(self, name: str) -> JWSAlgModel:
-        if name == "EdDSA" and name in ALLOWED_ALGORITHMS:
-            return self.algorithms[name]
-        return super().get_alg(name)
+    class _AsymmetricRegistry(JWSRegistry):
+        def get_alg(self, name: str) -> JWSAlgModel:
+            if name == "EdDSA" and name in ALLOWED_ALGORITHMS:
+                return self.algorithms[name]
+            return super().get_alg(name)
+
+    return _AsymmetricRegistry(algorithms=ALLOWED_ALGORITHMS, strict_check_header=False)
 
 
 DEFAULT_MAX_AGE_SECONDS = 3600.0
@@ -147,6 +142,8 @@ async def _fetch_jwks(url: str) -> Fetched:
                 headers={"Accept": "application/json"},
             )
     except TimeoutError as e:
+        import httpx
+
         raise httpx.TimeoutException(f"no complete JWKS within {FETCH_TIMEOUT_SECONDS:.0f} s") from e
     except UnsafeURL as e:
         raise ValueError(str(e)) from e
@@ -205,6 +202,9 @@ def _import_public_key(entry: object, source: str) -> Key | None:
         log.warning("JWKS key skipped", extra={"source": source, "kid": str(kid)[:64], "reason": reason})
         return None
     public = {name: value for name, value in entry.items() if name not in _SECRET_MEMBERS}
+    from joserfc.errors import JoseError
+    from joserfc.jwk import import_key
+
     try:
         return import_key(public)
     except (JoseError, ValueError, TypeError, KeyError) as exc:
@@ -227,6 +227,17 @@ def _rsa_bits(entry: Mapping[str, Any]) -> int:
 
 def _describe(exc: JoseError) -> str:
     """A message for the 401 body: precise enough to debug a client, revealing nothing secret."""
+    from joserfc.errors import (
+        BadSignatureError,
+        ClaimError,
+        ExpiredTokenError,
+        InvalidKeyCurveError,
+        InvalidKeyTypeError,
+        KeyParameterError,
+        MissingClaimError,
+        UnsupportedAlgorithmError,
+    )
+
     if isinstance(exc, UnsupportedAlgorithmError):
         return f"token algorithm is not allowed (accepted: {', '.join(ALLOWED_ALGORITHMS)})"
     if isinstance(exc, BadSignatureError):
@@ -274,11 +285,13 @@ class JWTVerifier:
         self.refetch_seconds = refetch_seconds
         self._jwks_url = jwks_url
         self._clock = clock
-        self._registry = _AsymmetricRegistry(algorithms=ALLOWED_ALGORITHMS, strict_check_header=False)
+        self._registry = _asymmetric_registry()
         self.mapping = mapping
         # With a mapping, which claims a principal needs is the mapping's business (Entra names the
         # person by "oid", Okta has no "tid"): map_claims says which one is missing.
         ours: dict[str, ClaimsOption] = {} if mapping else {"sub": {"essential": True}, "tid": {"essential": True}}
+        from joserfc import jwt
+
         self._claims = jwt.JWTClaimsRegistry(
             now=self._now,
             leeway=leeway_seconds,
@@ -348,6 +361,9 @@ class JWTVerifier:
         if len(token) > MAX_TOKEN_LENGTH:
             raise Unauthorized("malformed token: too long")
         resolve = self._key_for if fetch else functools.partial(self._key_or_signal, refetched=refetched)
+        from joserfc import jwt
+        from joserfc.errors import JoseError
+
         try:
             decoded = jwt.decode(token, resolve, algorithms=ALLOWED_ALGORITHMS, registry=self._registry)
             self._claims.validate(decoded.claims)
@@ -408,6 +424,8 @@ class JWTVerifier:
     def _refresh(self, url: str) -> None:
         """Fetch the JWKS URL and swap in its keys. Caller holds the lock."""
         self._next_fetch_at = self._clock() + self.refetch_seconds
+        import httpx
+
         try:
             fetched = fetch_jwks(url)
             document, max_age = fetched if isinstance(fetched, Fetched) else (fetched, DEFAULT_MAX_AGE_SECONDS)

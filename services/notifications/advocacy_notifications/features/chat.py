@@ -34,10 +34,9 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import httpx
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -58,6 +57,9 @@ from advocacy_notifications.db import ChatChannelRow, ChatMessage, Member
 from advocacy_notifications.domain import Announce, ChatChannel, MessageState
 from advocacy_notifications.features import wording
 from advocacy_notifications.settings import NotificationsSettings
+
+if TYPE_CHECKING:  # httpx is loaded by the first client (outbound_client): issue 19
+    import httpx
 
 log = logging.getLogger("advocacy.notifications.chat")
 
@@ -283,6 +285,8 @@ async def post(
 ) -> Outcome:
     """One POST through the guarded client; what happened, never an exception. The URL (a
     credential) never appears in what is returned or logged."""
+    import httpx  # loaded by the client already
+
     try:
         if urlsplit(url).scheme != "https" and not settings.webhook_allow_private:
             raise UnsafeURL("only https URLs are allowed")
