@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import gc
 import os
+import time
 import weakref
 from pathlib import Path
 
 import pytest
 from aiokafka.structs import ConsumerRecord
+from prometheus_client import REGISTRY
 
 from advocacy_common import consumer
 from advocacy_common.consumer import (
@@ -66,6 +68,14 @@ def test_release_free_memory_collects_what_the_batches_left_first() -> None:
     finally:
         gc.enable()
     assert gone() is None
+
+
+def test_release_free_memory_exports_when_it_ran() -> None:
+    """bench.pipeline reads a drained consumer's RSS only after this time passes its last commit."""
+    sample = "advocacy_heap_trimmed_at_seconds"
+    before = time.time()
+    release_free_memory()
+    assert before <= (REGISTRY.get_sample_value(sample) or 0.0) <= time.time()
 
 
 def _records(n: int, value_bytes: int) -> list[ConsumerRecord[bytes, bytes]]:

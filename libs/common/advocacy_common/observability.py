@@ -47,6 +47,10 @@ OUTBOX_PARKED_TOTAL = Counter(
 TASK_CRASHES = Counter(
     "advocacy_background_task_crashes_total", "Background tasks that raised (and were restarted)", ["service", "task"]
 )
+HEAP_TRIMMED_AT = Gauge(
+    "advocacy_heap_trimmed_at_seconds",
+    "When this process last gave freed memory back to the system (a consumer caught up after a backlog)",
+)
 BROKER_UP = Gauge("advocacy_broker_up", "1 when this process's producer reaches the broker", ["service"])
 KAFKA_IDEMPOTENT = Gauge(
     "advocacy_kafka_producer_idempotent",
