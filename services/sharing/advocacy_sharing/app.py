@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from advocacy_common.audit import audit_router, purge_task
 from advocacy_common.entrypoint import service_cli
 from advocacy_common.events import Envelope
+from advocacy_common.events.sharing import ClickReceived
 from advocacy_common.person_export import export_router
 from advocacy_common.registry import DevPlace, Registration
 from advocacy_common.runtime import Runtime, ServiceDefinition, create_service_app
@@ -125,7 +126,12 @@ async def _forget_used_links(runtime: Runtime, stop: asyncio.Event) -> None:
 
 
 def _on_applied(runtime: Runtime, events: Sequence[Envelope[Any]]) -> None:
-    """After a content event commits, the link cache of this process follows at once."""
+    """After a batch commits: a verdict batch wakes the outbox relay (its ``share.clicked`` rows go
+    out now, not at the relay's next poll: the ``relay`` stage of docs/latency-budget.md); after a
+    content event, the link cache of this process follows at once."""
+    if events and isinstance(events[0].data, ClickReceived):  # the verdict worker's group reads only these
+        runtime.kick_outbox()
+        return
     cache = parts_of(runtime).cache
     if cache is None:
         return
