@@ -10,11 +10,12 @@ import signal
 import statistics
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from types import FrameType
+from typing import TypeVar
 
 RESULTS = Path(
     os.environ.get("BENCH_RESULTS") or Path(__file__).parent / "RESULTS.md"
@@ -51,6 +52,29 @@ def percentile(values: Sequence[float], p: float) -> float:
     ordered = sorted(values)
     k = max(0, min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1))))
     return ordered[k]
+
+
+T = TypeVar("T")
+
+
+def board_times(
+    answered: Mapping[str, Sequence[tuple[float, T]]],
+    messages: Sequence[tuple[float, Mapping[str, int]]],
+    base: int,
+) -> Iterator[tuple[T, float]]:
+    """When a live board first showed each click (bench.latency, bench.leaderboard). ``answered``:
+    per sharer, (time, tag) of each 302; ``messages``: (time, points per sharer) of each SSE message
+    in the order received; ``base``: a sharer's points before the clicks. A message counts clicks, it
+    does not name them: per sharer the n-th 302 (in time order) is shown by the first message with
+    at least ``base + n`` points. Yields (tag, that message's time) for every 302 some message shows."""
+    for emp, seen in answered.items():
+        j = 0
+        for n, (_, tag) in enumerate(sorted(seen, key=lambda x: x[0]), start=1):
+            while j < len(messages) and messages[j][1].get(emp, 0) < base + n:
+                j += 1
+            if j == len(messages):
+                break
+            yield tag, messages[j][0]
 
 
 def summary_ms(samples_s: Sequence[float]) -> dict[str, float]:

@@ -1,6 +1,8 @@
 """Click -> live board: the 302 -> SSE latency, stage by stage, against docs/latency-budget.md.
 
-Content, sharing and gamification as processes (role ``all``) on a throwaway embedded stack; 20
+Content, sharing and gamification as processes on a throwaway embedded stack, sharing in the
+production topology (BENCH_LATENCY_SHARING=split, the default: an ``api`` process answering the
+redirects and a ``worker`` process judging the clicks; ``all``: one process doing both); 20
 employees share a link each, an SSE stream of the top 50 is open on gamification, and clicks on
 /r/{code} are paced at each rate (250, 500, 1,000 a second by default) for 60 s, distinct visitors,
 a browser user agent. ``uptime`` is read before and after each rate: on a shared 2-core machine the
@@ -31,6 +33,11 @@ at least n clicks for them (the board counts, it does not name clicks). The stag
 up to its total. Each stage's p99 is checked against its budget in docs/latency-budget.md (the
 table there is parsed, so the doc and the check cannot drift apart): PASS or FAIL per stage.
 
+After the last rate, the verdict worker's history read (``_HISTORY`` in sharing's
+features/clicks.py) is run under EXPLAIN (ANALYZE, BUFFERS) for the pairs of the last 1,000 clicks,
+next to the cross product it replaced: the blocks each reads, with every click of the run in the
+table.
+
 ``python -m bench latency``; ``python -m bench.latency 1000`` runs one rate.
 BENCH_LATENCY_SECONDS sets the seconds per rate (default 60).
 """
@@ -38,6 +45,7 @@ BENCH_LATENCY_SECONDS sets the seconds per rate (default 60).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import random
@@ -46,19 +54,25 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 import orjson
+import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from advocacy_common import topics
 from advocacy_common.auth import mint_token
-from bench.common import append_results, percentile
+from advocacy_common.db import make_engine
+from advocacy_dev.devstack.net import free_port
+from advocacy_dev.devstack.processes import ServiceProcess
+from advocacy_sharing.features.clicks import _HISTORY
+from bench.common import append_results, board_times, percentile
 from bench.leaderboard import ACCEPT_LANGUAGE, CHROME, CONNECTIONS, SHARERS
 from bench.redirect import visitor_address
 from bench.stackutil import BenchStack, bench_stack
@@ -69,6 +83,11 @@ WARM_UP = (100, 10)  # clicks/s, seconds: before the measured rates, on a tenant
 BUDGET_DOC = Path(__file__).resolve().parents[1] / "docs" / "latency-budget.md"
 STAGES = ("send", "verdict_wait", "verdict_batch", "relay", "award_wait", "award_batch", "board")
 SHARE_POINTS = 10  # a share is worth 10 points before any click (the default rules)
+# split: sharing as production runs it, an `api` process (redirects, the click sender) and a
+# `worker` process (the verdict consumer, the outbox relay); all: one process with both roles.
+SHARING = os.environ.get("BENCH_LATENCY_SHARING", "split")
+if SHARING not in ("split", "all"):
+    raise SystemExit(f"BENCH_LATENCY_SHARING={SHARING!r}: split or all")
 
 
 def budget(doc: Path = BUDGET_DOC) -> dict[str, float]:
@@ -198,22 +217,11 @@ async def inbox_times(stack: BenchStack, svc: str, event_type: str) -> dict[str,
 
 
 def sse_times(clicks: Clicks, messages: Sequence[tuple[float, dict[str, int]]]) -> dict[str, float]:
-    """click id -> wall time of the first message that shows it: per sharer, the n-th 302 (in the
-    order the client got them) is shown by the first message with at least n clicks."""
+    """click id -> wall time of the first message that shows it (``bench.common.board_times``)."""
     by_emp: dict[str, list[tuple[float, str]]] = {}
     for cid, (emp, t) in clicks.answered.items():
         by_emp.setdefault(emp, []).append((t, cid))
-    out: dict[str, float] = {}
-    for emp, answered in by_emp.items():
-        answered.sort()
-        j = 0
-        for n, (_, cid) in enumerate(answered, start=1):
-            while j < len(messages) and messages[j][1].get(emp, 0) < SHARE_POINTS + n:
-                j += 1
-            if j == len(messages):
-                break
-            out[cid] = messages[j][0]
-    return out
+    return dict(board_times(by_emp, messages, SHARE_POINTS))
 
 
 @dataclass
@@ -355,6 +363,100 @@ async def one_rate(stack: BenchStack, rate: int, seconds: int) -> dict[str, Any]
     }
 
 
+# -- the verdict worker's history read ----------------------------------------------------------------------
+# The form _HISTORY had before 2026-12-04, kept to compare the two on the same table.
+_CROSS_PRODUCT = sa.text(
+    "SELECT code, visitor, id, received_at FROM clicks "
+    "WHERE code = ANY(CAST(:codes AS text[])) AND visitor = ANY(CAST(:visitors AS text[])) "
+    "AND verdict = :counted AND received_at >= :lo AND received_at <= :hi"
+)
+
+
+async def explain_history(stack: BenchStack) -> dict[str, Any]:
+    """The history read for the (code, visitor) pairs of the table's last 1,000 clicks (a batch's
+    worth, as the worker asks for them: ±24 h around them), under EXPLAIN (ANALYZE, BUFFERS), in
+    today's form and as the cross product; each run twice, the second (warm) one kept."""
+    engine = make_engine(stack.pg.database_url("advocacy_sharing"), pool_size=1)
+    out: dict[str, Any] = {}
+    try:
+        async with engine.connect() as conn:
+            total = await conn.scalar(sa.text("SELECT count(*) FROM clicks"))
+            rows = (
+                await conn.execute(
+                    sa.text("SELECT code, visitor, received_at FROM clicks ORDER BY received_at DESC LIMIT 1000")
+                )
+            ).all()
+            pairs = sorted({(r[0], r[1]) for r in rows})
+            lo = min(r[2] for r in rows) - timedelta(hours=24)
+            hi = max(r[2] for r in rows) + timedelta(hours=24)
+            forms = {
+                "pairs": (_HISTORY, {"codes": [c for c, _ in pairs], "visitors": [v for _, v in pairs]}),
+                "cross product": (
+                    _CROSS_PRODUCT,
+                    {"codes": sorted({c for c, _ in pairs}), "visitors": sorted({v for _, v in pairs})},
+                ),
+            }
+            out["n_clicks"] = int(total or 0)
+            out["n_pairs"] = len(pairs)
+            out["n_codes"] = len({c for c, _ in pairs})
+            for name, (stmt, params) in forms.items():
+                bound = {**params, "counted": "counted", "lo": lo, "hi": hi}
+                explain = sa.text("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + stmt.text)
+                for _ in range(2):
+                    plan = (await conn.execute(explain, bound)).scalar_one()
+                top = (plan if isinstance(plan, list) else orjson.loads(plan))[0]
+                node = top["Plan"]
+                text = "\n".join(
+                    r[0][:200]
+                    for r in (await conn.execute(sa.text("EXPLAIN (ANALYZE, BUFFERS) " + stmt.text), bound)).all()
+                )
+                print(f"-- _HISTORY as {name}:\n{text}", flush=True)
+                out[name] = {
+                    "ms": float(top["Execution Time"]),
+                    "blocks": int(node.get("Shared Hit Blocks", 0)) + int(node.get("Shared Read Blocks", 0)),
+                    "rows": int(node.get("Actual Rows", 0)),
+                    "plan": node["Node Type"],
+                }
+    finally:
+        await engine.dispose()
+    return out
+
+
+def explain_report(e: dict[str, Any]) -> str:
+    lines = [
+        f"### The verdict worker's history read, {e['n_clicks']:,} clicks in the table",
+        "",
+        f"EXPLAIN (ANALYZE, BUFFERS) for the {e['n_pairs']:,} (code, visitor) pairs of the last 1,000 clicks "
+        f"({e['n_codes']} codes), warm, ±24 h:",
+        "",
+        "| form | top node | rows | shared blocks | ms |",
+        "| --- | --- | ---: | ---: | ---: |",
+    ]
+    for name in ("pairs", "cross product"):
+        f = e[name]
+        lines.append(f"| {name} | {f['plan']} | {f['rows']:,} | {f['blocks']:,} | {f['ms']:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+# -- sharing's worker as a process of its own ------------------------------------------------------------
+@contextlib.contextmanager
+def sharing_worker(stack: BenchStack) -> Iterator[None]:
+    """In the split topology, sharing's ``worker`` process next to the stack's ``api`` one: the same
+    environment, its own port (every role serves /readyz) and log."""
+    if SHARING != "split":
+        yield
+        return
+    port = free_port()
+    env = {**stack.services.envs["sharing"], "SHARING_ROLE": "worker", "SHARING_PORT": str(port)}
+    proc = ServiceProcess("sharing", port, env, stack.services.data.logs / "sharing-worker.log")
+    proc.start()
+    try:
+        proc.wait_ready(60)
+        yield
+    finally:
+        proc.terminate()
+
+
 # -- report -------------------------------------------------------------------------------------------------
 def _ms(values: Sequence[float], p: float) -> float:
     return percentile(values, p) * 1000
@@ -370,8 +472,14 @@ def verdicts_against(b: Breakdown, limits: dict[str, float]) -> dict[str, bool]:
 def report(runs: list[dict[str, Any]], limits: dict[str, float]) -> str:
     lines = [
         f"Clicks on /r/{{code}} paced at each rate for {runs[0]['seconds'] if runs else SECONDS} s, {SHARERS} "
-        "sharers, distinct visitors, one SSE stream of the top 50 on gamification. Content, sharing and "
-        f"gamification (one process each, role `all`) on the same {os.cpu_count()} cores as PostgreSQL, Tansu and "
+        "sharers, distinct visitors, one SSE stream of the top 50 on gamification. Content and gamification "
+        "(one process each, role `all`) and sharing ("
+        + (
+            "two processes: role `api` for the redirects, role `worker` for the verdicts"
+            if SHARING == "split"
+            else "one process, role `all`"
+        )
+        + f") on the same {os.cpu_count()} cores as PostgreSQL, Tansu and "
         "the load generator (a machine shared with other engineers: `uptime` before and after each rate). "
         f"Sharing's load shedding off (`SHARING_REDIRECT_LAG_BUDGET_MS=0`). A warm-up ({WARM_UP[0]} clicks/s for "
         f"{WARM_UP[1]} s on a tenant of its own) is not measured. Every click followed by its id "
@@ -408,18 +516,26 @@ def report(runs: list[dict[str, Any]], limits: dict[str, float]) -> str:
 def main() -> None:
     rates = tuple(int(a) for a in sys.argv[1:] if a.isdigit()) or RATES
     limits = budget()
-    with bench_stack(
-        ["content", "sharing", "gamification"],
-        extra_env={"sharing": {"SHARING_REDIRECT_LAG_BUDGET_MS": "0"}},
-        pg_settings={"track_commit_timestamp": "on"},
-    ) as stack:
+    sharing_env = {"SHARING_REDIRECT_LAG_BUDGET_MS": "0"}
+    if SHARING == "split":
+        sharing_env["SHARING_ROLE"] = "api"
+    with (
+        bench_stack(
+            ["content", "sharing", "gamification"],
+            extra_env={"sharing": sharing_env},
+            pg_settings={"track_commit_timestamp": "on"},
+        ) as stack,
+        sharing_worker(stack),
+    ):
         # Not measured: the first clicks after a start (a process's first statements, its caches).
         asyncio.run(one_rate(stack, WARM_UP[0], WARM_UP[1]))
         runs = []
         for rate in rates:
             runs.append(asyncio.run(one_rate(stack, rate, SECONDS)))
             print(report(runs[-1:], limits), flush=True)
-    body = report(runs, limits)
+        explained = asyncio.run(explain_history(stack))
+    body = report(runs, limits) + "\n" + explain_report(explained)
+    print(explain_report(explained), flush=True)
     append_results("Click -> SSE latency by stage, against the budget", body)
 
 

@@ -59,7 +59,7 @@ from advocacy_gamification.app import create_app
 from advocacy_gamification.db import TOTALS
 from advocacy_gamification.features import leaderboard
 from advocacy_gamification.settings import GamificationSettings
-from bench.common import append_results, summary_ms
+from bench.common import append_results, board_times, summary_ms
 from bench.redirect import visitor_address
 
 EMPLOYEES = int(os.environ.get("BENCH_LEADERBOARD_EMPLOYEES", "100000"))
@@ -465,15 +465,8 @@ async def live(stack: Any, rate: int = RATE, seconds: int = SECONDS) -> dict[str
         statuses[status] = statuses.get(status, 0) + 1
         if status == 302:
             per_emp[emp].append(t)
-    latencies = []
-    for emp, times in per_emp.items():
-        j = 0
-        for n, t in enumerate(times, start=1):
-            while j < len(messages) and messages[j][1].get(emp, 0) < 10 + n:
-                j += 1
-            if j == len(messages):
-                break
-            latencies.append(max(0.0, messages[j][0] - t))
+    shown = board_times({emp: [(t, t) for t in times] for emp, times in per_emp.items()}, messages, 10)
+    latencies = [max(0.0, seen - t) for t, seen in shown]
     return {
         "rate": rate,
         "seconds": seconds,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.common import board_times
 from bench.latency import STAGES, Breakdown, Clicks, breakdown, budget, click_id_in, sse_times, verdicts_against
 
 
@@ -51,3 +52,11 @@ def test_a_click_missing_a_timestamp_is_counted_not_guessed() -> None:
     clicks = Clicks(answered={"c1": ("e1", 100.0)})
     b = breakdown(clicks, {}, {}, {}, {}, {"c1": 101.0})
     assert b.unmatched == 1 and b.total == [] and isinstance(b, Breakdown)
+
+
+def test_the_n_th_302_of_a_sharer_is_shown_by_the_first_message_with_n_clicks() -> None:
+    # bench.latency's and bench.leaderboard's one matching (bench.common.board_times)
+    answered = {"e1": [(3.0, "c3"), (1.0, "c1"), (2.0, "c2")], "e2": [(1.5, "d1"), (2.5, "d2")]}
+    messages = [(4.0, {"e1": 11, "e2": 10}), (5.0, {"e1": 13, "e2": 11}), (6.0, {"e1": 13, "e2": 11})]
+    shown = dict(board_times(answered, messages, 10))
+    assert shown == {"c1": 4.0, "c2": 5.0, "c3": 5.0, "d1": 5.0}  # d2: no message shows a second click
