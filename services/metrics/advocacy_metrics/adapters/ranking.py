@@ -1,0 +1,60 @@
+"""``ranking_clicks_monthly``: counted clicks per month of each employee and content, summed over
+networks, with ``bucket`` = floor(log2 clicks) indexed (migration 0014).
+
+The consumer keeps it through ``aggregates.plan()`` (``domain.project_ranking``); this module has
+what reads it (the highest bucket of a set of months, the keys at or above a bucket) and the
+backfill of a tenant that had facts before the table existed. The threshold search itself is in
+:func:`advocacy_metrics.adapters.queries.ranked_keys`.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from advocacy_metrics.db import RANKING_CLICKS_MONTHLY
+
+#: ``aggregate_backfills``' name for this table (migration 0014).
+AGGREGATE = "ranking_clicks"
+
+_TOP_BUCKET = sa.text(
+    "SELECT max(b.bucket) FROM unnest(CAST(:months AS date[])) AS m(month), LATERAL ("
+    "SELECT r.bucket FROM ranking_clicks_monthly r WHERE r.tenant_id = :t AND r.group_by = :g "
+    "AND r.month = m.month ORDER BY r.bucket DESC LIMIT 1) b"
+)
+_KEYS_FROM = sa.text(
+    "SELECT DISTINCT key FROM ranking_clicks_monthly WHERE tenant_id = :t AND group_by = :g "
+    "AND month = ANY(CAST(:months AS date[])) AND bucket >= :lo AND bucket < :hi"
+)
+
+
+async def top_bucket(session: AsyncSession, tenant: str, group_by: str, months: list[date]) -> int | None:
+    """The highest bucket of these months (one index probe per month); None: no row."""
+    top = await session.scalar(_TOP_BUCKET, {"t": tenant, "g": group_by, "months": months})
+    return None if top is None else int(top)
+
+
+async def keys_from(
+    session: AsyncSession, tenant: str, group_by: str, months: list[date], lo: int, hi: int
+) -> list[str]:
+    """The keys with a month among ``months`` whose bucket is in [lo, hi) (an index range)."""
+    res = await session.execute(_KEYS_FROM, {"t": tenant, "g": group_by, "months": months, "lo": lo, "hi": hi})
+    return list(res.scalars().all())
+
+
+_FILL = sa.text(
+    "INSERT INTO ranking_clicks_monthly (tenant_id, group_by, month, key, clicks_counted) "
+    "SELECT tenant_id, 'employee', month, employee_id, sum(clicks_counted) FROM employee_monthly_stats "
+    "WHERE tenant_id = :t GROUP BY tenant_id, month, employee_id HAVING sum(clicks_counted) > 0 "
+    "UNION ALL "
+    "SELECT tenant_id, 'content', month, content_id, sum(clicks_counted) FROM content_monthly_stats "
+    "WHERE tenant_id = :t GROUP BY tenant_id, month, content_id HAVING sum(clicks_counted) > 0"
+)
+
+
+async def recompute_tenant(session: AsyncSession, tenant: str) -> None:
+    """The tenant's rows anew from the monthly roll-ups (the backfill; the caller holds the tenant)."""
+    await session.execute(sa.delete(RANKING_CLICKS_MONTHLY).where(RANKING_CLICKS_MONTHLY.c.tenant_id == tenant))
+    await session.execute(_FILL, {"t": tenant})
