@@ -28,6 +28,7 @@ import pytest
 
 from advocacy_dev.devstack.net import free_port as _free_port
 from tests.support.processes import own_tansu, stop_at_exit
+from tests.support.sslcontext import share_default_ssl_context
 
 if TYPE_CHECKING:
     from advocacy_common.auth.devkeys import DevKeys
@@ -38,6 +39,10 @@ TESTS_DIR = Path(__file__).parent
 _TIER_MARKS = {
     tier: getattr(pytest.mark, tier) for tier in ("unit", "integration", "e2e", "reliability", "security", "deploy")
 }
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    share_default_ssl_context()  # thousands of short-lived httpx clients: one CA bundle load, not one each
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
