@@ -376,7 +376,9 @@ async def _click_twice_and_an_ignored_type(url: str) -> None:
             clicks = await session.scalar(
                 sa.text("SELECT coalesce(sum(clicks_counted), 0) FROM daily_stats WHERE tenant_id = :t"), {"t": tenant}
             )
-            claimed = await session.scalar(sa.text("SELECT count(*) FROM inbox WHERE event_id = :a"), {"a": awarded.id})
+            claimed = await session.scalar(
+                sa.text("SELECT count(*) FROM inbox WHERE event_id IN (:a, :c)"), {"a": awarded.id, "c": first.id}
+            )
         assert (clicks, claimed) == (1, 0)
     finally:
         await engine.dispose()
@@ -384,8 +386,8 @@ async def _click_twice_and_an_ignored_type(url: str) -> None:
 
 def test_a_click_counts_once_across_batches_and_ignored_types_leave_no_inbox_row(metrics_db: str) -> None:
     """A click delivered again in a later batch, and republished under a new event id, counts once
-    (the click facts' key); points.awarded.v2, which metrics does not act on, is neither decoded
-    nor claimed in the inbox."""
+    by the click facts' key alone: clicks are not claimed in the inbox (ADR 0021). points.awarded.v2,
+    which metrics does not act on, is neither decoded nor claimed."""
     asyncio.run(_click_twice_and_an_ignored_type(metrics_db))
 
 

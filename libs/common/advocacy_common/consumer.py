@@ -83,6 +83,11 @@ class ConsumerSpec:
     # (metrics reads the gamification topic for redemptions only): a record of another registered
     # type is neither decoded nor claimed in the inbox, only committed past. Empty: every type.
     types: frozenset[str] = frozenset()
+    # Types whose handler is idempotent by the fact's own key: a redelivery, even under another event
+    # id, inserts nothing and moves nothing (metrics' clicks: the click facts' primary key). They are
+    # not claimed in the inbox (docs/adr/0021-fact-keyed-events-skip-the-inbox.md); a poisoned one has
+    # no inbox mark, so a redelivery dead-letters it again.
+    keyed_types: frozenset[str] = frozenset()
 
 
 @dataclass(slots=True)
@@ -699,7 +704,14 @@ class ConsumerRunner:
             unique.setdefault((prefix + p.envelope.source, p.envelope.id), p)
         if not unique:
             return []
-        rows = [(source, event_id, p.envelope.data.TYPE) for (source, event_id), p in unique.items()]
+        keyed = self.spec.keyed_types
+        rows = [
+            (source, event_id, event_type)
+            for (source, event_id), p in unique.items()
+            if (event_type := p.envelope.data.TYPE) not in keyed
+        ]
+        if not rows:  # all keyed (a drained backlog of clicks): nothing to claim
+            return list(unique.values())
         result = await session.execute(_CLAIM, {"rows": orjson.dumps(rows).decode()})
         claimed_before = set(map(tuple, result.all()))
         # keep the batch order (partition order) for the fresh ones

@@ -14,5 +14,7 @@ CONSUMERS = [
         # points.awarded.v2 (half a record per click on the gamification topic) and content's events
         # are neither decoded nor claimed
         types=facts.HANDLED_TYPES,
+        # a click's fact key is its guard, not the inbox (docs/adr/0021-fact-keyed-events-skip-the-inbox.md)
+        keyed_types=facts.KEYED_TYPES,
     ),
 ]

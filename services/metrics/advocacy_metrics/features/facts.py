@@ -74,6 +74,9 @@ HANDLED = (
 _HANDLED = frozenset(HANDLED)
 #: Their ``ce_type``: the consumer runner neither decodes nor claims the other events on the topics.
 HANDLED_TYPES = frozenset(t.TYPE for t in HANDLED)
+#: Types whose effects are gated by the fact's own key alone (``fresh`` comes from the insert, never
+#: from the batch), so the runner does not claim them in the inbox (docs/adr/0021-fact-keyed-events-skip-the-inbox.md).
+KEYED_TYPES = frozenset({ShareClicked.TYPE})
 
 SHARE_COLUMNS = ("share_id", "tenant_id", "employee_id", "content_id", "network", "team", "created_at", "audience_size")
 #: A bot verdict's reason, as stored (sharing's reasons are short names; anything longer is cut).
