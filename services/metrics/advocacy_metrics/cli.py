@@ -2,6 +2,8 @@
 
 ``advocacy metrics rebuild --tenant T`` recomputes every aggregate of T from the raw facts (how a
 changed metric definition is rolled out) and says how the result differs from what was live.
+``advocacy metrics backfill --all`` fills the aggregates added since a tenant had facts
+(:mod:`advocacy_metrics.features.backfill`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from advocacy_common.db import make_engine, make_sessionmaker
 from advocacy_metrics.db import SHARE_FACTS
+from advocacy_metrics.features import backfill as backfills
 from advocacy_metrics.features.rebuild import fingerprint, rebuild_tenant
 
 app = typer.Typer(help="Metrics: rebuild aggregates from the raw facts.", no_args_is_help=True, add_completion=False)
@@ -108,3 +111,52 @@ def rebuild(
             console.print(f"[yellow]{t}[/]: aggregates changed: {parts}")
     if dry_run:
         console.print("dry run: rolled back")
+
+
+async def run_backfill(url: str, tenants: list[str], all_tenants: bool, aggregates: list[str]) -> dict[str, list[str]]:
+    """Per tenant, one transaction: the aggregates filled."""
+    engine = make_engine(url, pool_size=1)
+    done: dict[str, list[str]] = {}
+    try:
+        sessionmaker = make_sessionmaker(engine)
+        if all_tenants:
+            async with sessionmaker() as session:
+                tenants = sorted(set(tenants) | set(await backfills.tenants(session)))
+        for tenant in tenants:
+            async with sessionmaker() as session, session.begin():
+                done[tenant] = await backfills.backfill_tenant(session, tenant, aggregates)
+    finally:
+        await engine.dispose()
+    return done
+
+
+@app.command()
+def backfill(
+    tenant: Annotated[list[str] | None, typer.Option("--tenant", help="A tenant id; repeat for several.")] = None,
+    all_tenants: Annotated[bool, typer.Option("--all", help="Every tenant with facts.")] = False,
+    aggregate: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--aggregate", help=f"Only this aggregate; repeat for several ({', '.join(backfills.BACKFILLS)})."
+        ),
+    ] = None,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url", help="The metrics database (default: $METRICS_DATABASE_URL, else the dev stack's)."
+        ),
+    ] = None,
+) -> None:
+    """Fill the aggregates added after the tenant(s) had facts, and switch their reads to them.
+
+    Run after upgrading, once no consumer of the previous version runs. One transaction per tenant;
+    live consumption for the tenant waits meanwhile."""
+    tenants = list(dict.fromkeys(tenant or []))
+    if not tenants and not all_tenants:
+        raise typer.BadParameter("give --tenant T (repeatable) or --all", param_hint="--tenant")
+    names = list(dict.fromkeys(aggregate or []))
+    unknown = [n for n in names if n not in backfills.BACKFILLS]
+    if unknown:
+        raise typer.BadParameter(f"unknown: {', '.join(unknown)}", param_hint="--aggregate")
+    for t, filled in asyncio.run(run_backfill(database_url(url), tenants, all_tenants, names)).items():
+        console.print(f"[green]{t}[/]: filled {', '.join(filled)}")

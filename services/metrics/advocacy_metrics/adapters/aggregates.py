@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -141,11 +141,19 @@ def plan(d: domain.Deltas) -> list[tuple[sa.Table, Sequence[str], Sequence[str],
     return out
 
 
-async def apply(session: AsyncSession, d: domain.Deltas, *, prune: bool = False, refresh: bool = True) -> None:
+class NewSharerDays(NamedTuple):
+    """What :func:`apply` added to ``sharer_days``, and every share day of those sharers (read by the
+    sharer refresh; empty with ``refresh=False``)."""
+
+    new: list[tuple[str, str, date]]
+    days: dict[tuple[str, str], list[date]]
+
+
+async def apply(session: AsyncSession, d: domain.Deltas, *, prune: bool = False, refresh: bool = True) -> NewSharerDays:
     """Move every aggregate by ``d``. ``prune`` (reversals) removes rows left all-zero; ``refresh=False``
     leaves the sharer summaries to the caller (a rebuild recomputes them once at the end)."""
     if not d:
-        return
+        return NewSharerDays([], {})
     for table, keys, counters, rows in plan(d):
         await upsert_add(session, table, keys, counters, rows)
         if prune:
@@ -158,16 +166,19 @@ async def apply(session: AsyncSession, d: domain.Deltas, *, prune: bool = False,
             SHARER_DAYS,
             ("tenant_id", "employee_id", "day"),
             sorted(d.sharer_days),
-            ("tenant_id", "employee_id"),
+            ("tenant_id", "employee_id", "day"),
         )
+        added = [(t, e, day) for t, e, day in new]
         if refresh:
-            await refresh_sharers(session, {(t, e) for t, e in new})
+            return NewSharerDays(added, await refresh_sharers(session, {(t, e) for t, e, _ in added}))
+        return NewSharerDays(added, {})
+    return NewSharerDays([], {})
 
 
-async def refresh_sharers(session: AsyncSession, who: set[tuple[str, str]]) -> None:
-    """Recompute first share day and lapse days of these sharers from their share days."""
+async def refresh_sharers(session: AsyncSession, who: set[tuple[str, str]]) -> dict[tuple[str, str], list[date]]:
+    """Recompute first share day and lapse days of these sharers from their share days (returned)."""
     if not who:
-        return
+        return {}
     pairs = sorted(who)
     keys = ("tenant_id", "employee_id")
     params = {"tenant_id": [t for t, _ in pairs], "employee_id": [e for _, e in pairs]}
@@ -199,6 +210,7 @@ async def refresh_sharers(session: AsyncSession, who: set[tuple[str, str]]) -> N
     counts.add([(t, d) for t, _, d in firsts], "new", 1)
     counts.add([(t, d) for t, _, d in lapses], "lapsed", 1)
     await counts.apply(session)
+    return days
 
 
 class AdoptionCounts:

@@ -32,10 +32,12 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from advocacy_metrics.adapters import adoption_steps, backfills
 from advocacy_metrics.adapters.ranges import DayRange
 from advocacy_metrics.db import (
     ACCOUNT_FACTS,
     ADOPTION_DAYS,
+    ADOPTION_STEPS,
     CONVERSION_ROLLUPS,
     DIMENSION_DAILY_CLICKS,
     DIMENSION_DAILY_CONVERSIONS,
@@ -47,6 +49,7 @@ from advocacy_metrics.db import (
     Rollup,
 )
 from advocacy_metrics.domain import VERDICTS, Sum
+from advocacy_metrics.domain.adoption import STEP_COLUMNS
 from advocacy_metrics.domain.measures import GroupTotals, StatSums
 
 GROUP_BYS = ("day", "week", "network", "team", "content", "employee", "country", "device", "referrer", "reason")
@@ -469,7 +472,51 @@ async def adoption_counts(
     before: datetime,
     periods: tuple[date, date],
 ) -> AdoptionCounts:
-    """``periods``: the first days of "this week" and "this month" (each up to ``as_of``).
+    """The counts on ``as_of``: sums of ``adoption_steps`` up to it (at most one row per day of the
+    tenant's life, whatever its headcount), or :func:`adoption_counts_scan` while the tenant's
+    table is not filled yet. ``active_from`` and ``periods`` must be ``as_of``'s 30 days, week
+    (the tenant's week start) and month, which is what the steps keep."""
+    if await backfills.pending(session, tenant, adoption_steps.AGGREGATE):
+        return await adoption_counts_scan(session, tenant, days, as_of, active_from, before, periods)
+    d = DIRECTORY_FACTS
+    from_directory = bool(
+        await session.scalar(sa.select(sa.exists().where(d.c.tenant_id == tenant, d.c.updated_at < before)))
+    )
+    a = ADOPTION_STEPS
+    sums = (
+        await session.execute(
+            sa.select(*(sa.func.coalesce(sa.func.sum(a.c[c]), 0) for c in STEP_COLUMNS)).where(
+                a.c.tenant_id == tenant, a.c.day <= as_of
+            )
+        )
+    ).one()
+    n = dict(zip(STEP_COLUMNS, (int(v) for v in sums), strict=True))
+    of = "in_directory" if from_directory else "enrolled"
+    new_by_day, lapsed_by_day = await _adoption_days(session, tenant, days, as_of)
+    return AdoptionCounts(
+        n["enrolled"],
+        n[f"active_{of}"],
+        n["active"],
+        new_by_day,
+        lapsed_by_day,
+        n[of],
+        from_directory,
+        n[f"week_{of}"],
+        n[f"month_{of}"],
+    )
+
+
+async def adoption_counts_scan(
+    session: AsyncSession,
+    tenant: str,
+    days: DayRange,
+    as_of: date,
+    active_from: date,
+    before: datetime,
+    periods: tuple[date, date],
+) -> AdoptionCounts:
+    """The counts from the facts (before ``adoption_steps``; the tests' oracle).
+    ``periods``: the first days of "this week" and "this month" (each up to ``as_of``).
 
     One statement for the counts: the enrolled (the latest membership fact of each person) are
     read once, and the sharers of the earliest span once, as each sharer's last day in it: someone
@@ -506,6 +553,24 @@ async def adoption_counts(
     ).one()
     n_enrolled, n_eligible = (int(row[0]), int(row[len(everyone) - 1]))  # the same count without a directory
     active_sharers, active_members, shared_this_week, shared_this_month = (int(n or 0) for n in row[len(everyone) :])
+    new_by_day, lapsed_by_day = await _adoption_days(session, tenant, days, as_of)
+    return AdoptionCounts(
+        n_enrolled,
+        active_members,
+        active_sharers,
+        new_by_day,
+        lapsed_by_day,
+        n_eligible,
+        from_directory,
+        shared_this_week,
+        shared_this_month,
+    )
+
+
+async def _adoption_days(
+    session: AsyncSession, tenant: str, days: DayRange, as_of: date
+) -> tuple[dict[date, int], dict[date, int]]:
+    """New sharers per day of ``days``, and lapses per day up to ``as_of``."""
     a = ADOPTION_DAYS
     res = await session.execute(
         sa.select(a.c.day, a.c.new_sharers, a.c.lapsed_sharers).where(
@@ -518,14 +583,4 @@ async def adoption_counts(
         new_by_day[day] = int(new)
         if day <= as_of:
             lapsed_by_day[day] = int(lapsed)
-    return AdoptionCounts(
-        n_enrolled,
-        active_members,
-        active_sharers,
-        new_by_day,
-        lapsed_by_day,
-        n_eligible,
-        from_directory,
-        shared_this_week,
-        shared_this_month,
-    )
+    return new_by_day, lapsed_by_day

@@ -32,7 +32,7 @@ from advocacy_common.events.sharing import (
 )
 from advocacy_common.tenant_store import apply_tenant_settings, load_tenant_settings
 from advocacy_metrics import domain
-from advocacy_metrics.adapters import aggregates
+from advocacy_metrics.adapters import adoption_steps, aggregates
 from advocacy_metrics.adapters.aggregates import insert_ignore, insert_ignore_present
 from advocacy_metrics.adapters.factrows import (
     CLICK_FIELDS,
@@ -131,7 +131,7 @@ async def record_events(session: AsyncSession, events: Sequence[Envelope[Any]]) 
     people = sorted({(e.tenant_id, e.data.employee_id) for e in events if hasattr(e.data, "employee_id")})
     await lock(session, tenants, people)
 
-    rezoned = await _record_settings(session, by_type[TenantSettingsUpdated])
+    rezoned, reweeked = await _record_settings(session, by_type[TenantSettingsUpdated])
     for e in by_type[MemberErased]:
         await erase_member(session, e.tenant_id, e.data.employee_id, e.data.erased_at)
     erased = await erased_among(session, people)
@@ -140,20 +140,28 @@ async def record_events(session: AsyncSession, events: Sequence[Envelope[Any]]) 
     def kept(kind: type[Any]) -> list[Envelope[Any]]:
         return [e for e in by_type[kind] if (e.tenant_id, getattr(e.data, "employee_id", None)) not in erased]
 
-    zones = {t: (await load_tenant_settings(session, t)).zone for t in tenants}
+    settings = {t: await load_tenant_settings(session, t) for t in tenants}
+    zones = {t: s.zone for t, s in settings.items()}
     d = domain.Deltas()
-    await _record_members(session, kept(MemberUpdated))
-    await _record_directory(session, kept(MemberProvisioned))
+    new = adoption_steps.NewRows()
+    await _record_members(session, kept(MemberUpdated), new)
+    await _record_directory(session, kept(MemberProvisioned), new)
     await _record_accounts(session, kept(AccountUpdated))
     await _record_redemptions(session, redemptions, erased)
     await _record_shares(session, kept(ShareCreated), zones, d)
     await _record_clicks(session, kept(ShareClicked), zones, d)
     await _record_invalidations(session, kept(ClickInvalidated), zones, d)
     await _record_conversions(session, kept(ConversionRecorded), zones, d)
-    await aggregates.apply(session, d)
+    sharer_days = await aggregates.apply(session, d)
+    for tenant_id, employee_id, day in sharer_days.new:
+        new.share_days[(tenant_id, employee_id)].add(day)
+    week_starts = {t: s.week_start_index for t, s in settings.items()}
+    await adoption_steps.record(session, new, zones, week_starts, sharer_days.days)
     if rezoned:
         for tenant in sorted(rezoned):  # days moved: every aggregate of the tenant is recomputed
             await rebuild_tenant(session, tenant)
+    for tenant in sorted(reweeked - rezoned):  # "this week" moved: only the adoption steps
+        await adoption_steps.recompute_tenant(session, tenant)
 
 
 #: ``(tenant_id, id)`` pairs from the ``:pairs`` parameter (a JSON array of two-string arrays).
@@ -173,15 +181,19 @@ async def erased_among(session: AsyncSession, people: Sequence[tuple[str, str]])
     return {(t, e) for t, e in res.all()}
 
 
-async def _record_settings(session: AsyncSession, events: list[Envelope[Any]]) -> set[str]:
-    """Keep the settings copy; return the tenants whose time zone changed (their days move)."""
+async def _record_settings(session: AsyncSession, events: list[Envelope[Any]]) -> tuple[set[str], set[str]]:
+    """Keep the settings copy; return the tenants whose time zone changed (their days move), and
+    those whose week start changed (their "this week" moves)."""
     if not events:
-        return set()
+        return set(), set()
     tenants = sorted({e.tenant_id for e in events})
-    before = {t: (await load_tenant_settings(session, t)).time_zone for t in tenants}
+    before = {t: await load_tenant_settings(session, t) for t in tenants}
     await apply_tenant_settings(session, events)
-    after = {t: (await load_tenant_settings(session, t)).time_zone for t in tenants}
-    return {t for t in tenants if before[t] != after[t]}
+    after = {t: await load_tenant_settings(session, t) for t in tenants}
+    return (
+        {t for t in tenants if before[t].time_zone != after[t].time_zone},
+        {t for t in tenants if before[t].week_starts_on != after[t].week_starts_on},
+    )
 
 
 def _first_by(events: Iterable[Envelope[Any]], key: str) -> list[Envelope[Any]]:
@@ -366,7 +378,7 @@ async def _record_conversions(
         d.add_conversion(v, zones[v.tenant_id], clicks.get(v.click_id))
 
 
-async def _record_members(session: AsyncSession, events: list[Envelope[Any]]) -> None:
+async def _record_members(session: AsyncSession, events: list[Envelope[Any]], new: adoption_steps.NewRows) -> None:
     if not events:
         return
     rows = {
@@ -380,10 +392,13 @@ async def _record_members(session: AsyncSession, events: list[Envelope[Any]]) ->
         }
         for e in events
     }
-    await session.execute(pg_insert(MEMBER_FACTS).values(list(rows.values())).on_conflict_do_nothing())
+    stmt = pg_insert(MEMBER_FACTS).values(list(rows.values())).on_conflict_do_nothing()
+    t = MEMBER_FACTS.c
+    for tenant, employee, at in await session.execute(stmt.returning(t.tenant_id, t.employee_id, t.updated_at)):
+        new.members[(tenant, employee)].add(at)
 
 
-async def _record_directory(session: AsyncSession, events: list[Envelope[Any]]) -> None:
+async def _record_directory(session: AsyncSession, events: list[Envelope[Any]], new: adoption_steps.NewRows) -> None:
     """Directory records as history (a replayed or late one inserts nothing or fills in the past)."""
     if not events:
         return
@@ -396,7 +411,10 @@ async def _record_directory(session: AsyncSession, events: list[Envelope[Any]]) 
         }
         for e in events
     }
-    await session.execute(pg_insert(DIRECTORY_FACTS).values(list(rows.values())).on_conflict_do_nothing())
+    stmt = pg_insert(DIRECTORY_FACTS).values(list(rows.values())).on_conflict_do_nothing()
+    t = DIRECTORY_FACTS.c
+    for tenant, employee, at in await session.execute(stmt.returning(t.tenant_id, t.employee_id, t.updated_at)):
+        new.directory[(tenant, employee)].add(at)
 
 
 async def _record_accounts(session: AsyncSession, events: list[Envelope[Any]]) -> None:

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from advocacy_common.tenant_store import load_tenant_settings
 from advocacy_metrics import domain
-from advocacy_metrics.adapters import aggregates
+from advocacy_metrics.adapters import adoption_steps, aggregates
 from advocacy_metrics.adapters.aggregates import AdoptionCounts, insert_ignore
 from advocacy_metrics.adapters.factrows import (
     CLICK_FIELDS,
@@ -122,7 +122,8 @@ async def rebuild_tenant(
 
 
 async def refresh_all_sharers(session: AsyncSession, tenant: str) -> None:
-    """First share and lapse days of every sharer of the tenant, from ``sharer_days``."""
+    """First share and lapse days of every sharer of the tenant, and the adoption steps, from
+    ``sharer_days`` (and the membership and directory records)."""
     for table in (SHARERS, SHARER_LAPSES):
         await session.execute(sa.delete(table).where(table.c.tenant_id == tenant))
     res = await session.stream(
@@ -147,6 +148,7 @@ async def refresh_all_sharers(session: AsyncSession, tenant: str) -> None:
         await insert_ignore(
             session, SHARER_LAPSES, ("tenant_id", "employee_id", "day"), lapses[i : i + 50_000], ("tenant_id",)
         )
+    await adoption_steps.recompute_tenant(session, tenant, days)
 
 
 async def erase_member(session: AsyncSession, tenant: str, employee: str, erased_at: datetime) -> None:
@@ -161,6 +163,7 @@ async def erase_member(session: AsyncSession, tenant: str, employee: str, erased
         .values(tenant_id=tenant, employee_id=employee, erased_at=erased_at)
         .on_conflict_do_nothing()
     )
+    await adoption_steps.erase(session, tenant, employee)
     zones = {tenant: (await load_tenant_settings(session, tenant)).zone}
     mine = {"t": tenant, "e": employee}
     shares = (
