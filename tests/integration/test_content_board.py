@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from advocacy_common.auth.principal import Principal
 from advocacy_common.db import make_engine, make_sessionmaker
+from advocacy_common.errors import Forbidden
 from advocacy_common.events import new_event
 from advocacy_common.events.sharing import ShareCreated
 from advocacy_common.migrations import upgrade
@@ -33,6 +34,7 @@ from advocacy_content.schemas import (
     TopicsIn,
     WaveCreate,
 )
+from tests.support.helpers import eventually
 
 
 @pytest.fixture
@@ -267,6 +269,58 @@ async def test_erasure_forgets_the_person(sm: async_sessionmaker[AsyncSession]) 
             {"t": tenant},
         )
         assert erased == 1
+
+
+async def _waiting_for_a_lock(sm: async_sessionmaker[AsyncSession], pid: int) -> bool:
+    """Whether the backend ``pid`` waits for an advisory lock (the person's erasure lock) right now."""
+    async with sm() as s:
+        return bool(
+            await s.scalar(
+                sa.text(
+                    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE pid = :p AND locktype = 'advisory' AND NOT granted)"
+                ),
+                {"p": pid},
+            )
+        )
+
+
+async def test_a_suggestion_racing_an_erasure_is_refused_or_unlinked(sm: async_sessionmaker[AsyncSession]) -> None:
+    """Both orders of the race, with two real sessions (as sharing's shares, 7613a56): a suggestion
+    whose check ran just before an erasure committed, and whose row committed just after the erasure
+    unlinked the person's rows, kept their id. Holding the person's erasure lock, a suggestion made
+    while an erasure is uncommitted waits for it and is refused; an erasure started while a
+    suggestion is uncommitted waits for it and unlinks it."""
+    tenant = f"t-{uuid.uuid4().hex[:8]}"
+    admin, idea = who(tenant, "boss", "admin"), SuggestionCreate(title="Idea", url="https://example.com/i")
+
+    async def pid_of(s: AsyncSession) -> int:
+        return int(await s.scalar(sa.select(sa.func.pg_backend_pid())) or 0)
+
+    async with sm() as eraser, sm() as writer:  # the erasure first
+        await eraser.begin()
+        await members.erase_member(eraser, admin, "ann")
+        await writer.begin()
+        pid = await pid_of(writer)
+        proposing = asyncio.create_task(suggestions.propose(writer, who(tenant, "ann"), idea, link_sample=None))
+        await eventually(lambda: _waiting_for_a_lock(sm, pid), timeout=30, what="the suggestion waiting")
+        assert not proposing.done()
+        await eraser.commit()
+        with pytest.raises(Forbidden, match="erased"):
+            await asyncio.wait_for(proposing, 30)
+        await writer.rollback()
+    async with sm() as eraser, sm() as writer:  # the suggestion first
+        await writer.begin()
+        made, _ = await suggestions.propose(writer, who(tenant, "bob"), idea, link_sample=None)
+        await eraser.begin()
+        pid = await pid_of(eraser)
+        erasing = asyncio.create_task(members.erase_member(eraser, admin, "bob"))
+        await eventually(lambda: _waiting_for_a_lock(sm, pid), timeout=30, what="the erasure waiting")
+        await writer.commit()
+        await asyncio.wait_for(erasing, 30)
+        await eraser.commit()
+    async with sm() as s:
+        item = await s.get(ContentItem, made.id)
+        assert item is not None and item.proposer_id is None  # unlinked by the erasure that waited
 
 
 async def test_the_proposer_and_the_requester_are_told(sm: async_sessionmaker[AsyncSession]) -> None:

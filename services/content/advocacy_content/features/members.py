@@ -13,6 +13,7 @@ from advocacy_common.auth.principal import Principal
 from advocacy_common.db import table_of
 from advocacy_common.errors import Forbidden
 from advocacy_common.events.content import MemberErased, MemberUpdated
+from advocacy_common.tombstones import hold_person
 from advocacy_content import domain
 from advocacy_content.adapters import directory
 from advocacy_content.adapters.events import emit, now
@@ -42,15 +43,21 @@ async def load_member(session: AsyncSession, tenant_id: str, employee_id: str) -
     return await session.get(Member, (tenant_id, employee_id))
 
 
-async def require_active(session: AsyncSession, who: Principal) -> directory.Standing | None:
+async def require_active(session: AsyncSession, who: Principal, *, writes: bool = False) -> directory.Standing | None:
     """The caller's directory standing; 403 when the identity provider switched them off (SCIM
     ``active: false``): the board, its items and suggestions are closed to them. People who were
     never provisioned (tokens alone) have no standing and pass.
 
     403 ``erased`` when the caller was erased: a token issued before the erasure, or the same
     employee id provisioned again (the tombstone stays; docs/identity.md, "Leavers and rehires").
-    One primary-key lookup of the keyed tombstone, as sharing refuses their shares."""
-    if await TOMBSTONES.is_erased(session, who.tenant_id, who.sub):
+    One primary-key lookup of the keyed tombstone, as sharing refuses their shares.
+
+    ``writes``: the caller is about to write on their own behalf (a suggestion). The person's
+    erasure lock is then held until the transaction ends, as sharing's shares hold it
+    (``Tombstones.hold``): the write either commits before an erasure starts, which then unlinks
+    it, or waits for the erasure and is refused."""
+    check = TOMBSTONES.hold if writes else TOMBSTONES.is_erased
+    if await check(session, who.tenant_id, who.sub):
         raise Forbidden("this person's data was erased: the board and sharing are closed to them", code=ERASED_CODE)
     standing = await directory.standing(session, who.tenant_id, who.sub)
     if standing is not None and not standing.active:
@@ -193,6 +200,10 @@ async def erase_member(session: AsyncSession, who: Principal, employee_id: str) 
     Erasing twice is harmless."""
     t = who.tenant_id
     at = now()
+    # the person's erasure lock before anything is unlinked: a write of theirs that holds it (a
+    # suggestion, require_active(writes=True)) commits first and is unlinked below, or waits for
+    # this transaction and is refused
+    await hold_person(session, t, employee_id)
     await session.execute(delete(Member).where(col(Member.tenant_id) == t, col(Member.employee_id) == employee_id))
     # the directory: their SCIM user and group memberships; their team is one person smaller
     team = await directory.forget_person(session, t, employee_id)

@@ -29,7 +29,7 @@ SUGGESTION_FILTERS = ("pending_review", "rejected", "approved", "all")
 async def propose(
     session: AsyncSession, who: Principal, body: SuggestionCreate, *, link_sample: str | None
 ) -> tuple[ContentItem, Policy]:
-    await require_active(session, who)
+    await require_active(session, who, writes=True)  # held to the commit: a racing erasure unlinks or refuses it
     return await create_content(session, who, body, link_sample=link_sample, proposer=True, note=body.note)
 
 
