@@ -6,16 +6,15 @@ import contextlib
 import os
 import platform
 import shutil
-import signal
 import statistics
 import sys
-import threading
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from types import FrameType
 from typing import TypeVar
+
+from advocacy_dev.devstack.signals import signals_as_interrupt
 
 RESULTS = Path(
     os.environ.get("BENCH_RESULTS") or Path(__file__).parent / "RESULTS.md"
@@ -103,30 +102,12 @@ def append_results(title: str, body_markdown: str) -> None:
         f.write(section)
 
 
-@contextlib.contextmanager
-def stop_on_signals() -> Iterator[None]:
+def stop_on_signals() -> contextlib.AbstractContextManager[None]:
     """SIGTERM and SIGINT unwind the benchmark as Ctrl-C does (KeyboardInterrupt), so every
-    ``finally`` that stops a stack runs: by default SIGTERM ends Python at once, leaving the service
-    processes, the broker and the (daemonised) PostgreSQL behind. A second signal while stopping is
-    ignored: the clean-up must not be cut short. Explicit for SIGINT too (a shell starts background
-    jobs with SIGINT ignored). A nested use puts the outer one's handlers back when it ends."""
-    stopping = False
+    ``finally`` that stops a stack runs; a second signal while stopping is ignored (the dev stack's
+    handling, advocacy_dev.devstack.signals)."""
 
-    def handler(signum: int, frame: FrameType | None) -> None:
-        nonlocal stopping
-        if stopping:
-            print(f"bench: signal {signum} while stopping; still stopping", file=sys.stderr, flush=True)
-            return
-        stopping = True
-        raise KeyboardInterrupt(f"signal {signum}")
+    def still_stopping(signum: int) -> None:
+        print(f"bench: signal {signum} while stopping; still stopping", file=sys.stderr, flush=True)
 
-    if threading.current_thread() is not threading.main_thread():
-        yield  # only the main thread may set handlers; it has them already if it is a bench
-        return
-    prev_int = signal.signal(signal.SIGINT, handler)
-    prev_term = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, prev_int)
-        signal.signal(signal.SIGTERM, prev_term)
+    return signals_as_interrupt(while_stopping=still_stopping)

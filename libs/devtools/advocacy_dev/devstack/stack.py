@@ -19,11 +19,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -35,6 +34,7 @@ from advocacy_dev.devstack.mail import MailServer, smtp_port
 from advocacy_dev.devstack.net import DevStackError, ensure_port_free, kill_own_children, run_sync, tail
 from advocacy_dev.devstack.postgres import EmbeddedPostgres, create_database_on, database_url_on
 from advocacy_dev.devstack.processes import ServiceProcess, service_command
+from advocacy_dev.devstack.signals import on_stop_signals, signals_as_interrupt
 
 if TYPE_CHECKING:
     from advocacy_common.auth.devkeys import DevKeys
@@ -435,42 +435,6 @@ class ProcessStack:
 
 
 # -- make run -----------------------------------------------------------------------------------------
-@contextlib.contextmanager
-def _signals_as_interrupt() -> Iterator[None]:
-    """SIGINT and SIGTERM raise KeyboardInterrupt while we set up, so one clean-up path runs.
-
-    Explicit for SIGINT too: a shell starts background jobs with SIGINT ignored, and Python then
-    leaves it ignored.
-    """
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    prev_int = signal.signal(signal.SIGINT, handler)
-    prev_term = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, prev_int)
-        signal.signal(signal.SIGTERM, prev_term)
-
-
-@contextlib.contextmanager
-def _shielded(console: Any) -> Iterator[None]:
-    """While stopping, a second Ctrl-C must not leave PostgreSQL or the broker behind."""
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        console.print("[yellow]still stopping; the broker and PostgreSQL go down in a moment[/]")
-
-    prev_int = signal.signal(signal.SIGINT, handler)
-    prev_term = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, prev_int)
-        signal.signal(signal.SIGTERM, prev_term)
-
-
 def _panel(config: StackConfig, infra: Infra) -> Any:
     from rich.console import Group
     from rich.panel import Panel
@@ -579,7 +543,7 @@ def run(config: StackConfig | None = None) -> int:
     mail_server: MailServer | None = None
     rc = 0
     try:
-        with _signals_as_interrupt():
+        with signals_as_interrupt():
             with console.status("starting PostgreSQL and the broker..."):
                 infra.start()
             # the notifications service's relay: keeps every message (`advocacy mail` reads them)
@@ -640,7 +604,9 @@ def run(config: StackConfig | None = None) -> int:
         announcer_stop.set()
         if mail_server is not None:
             mail_server.stop()
-        with _shielded(console):
+        # while stopping, a second Ctrl-C must not leave PostgreSQL or the broker behind
+        still = "[yellow]still stopping; the broker and PostgreSQL go down in a moment[/]"
+        with on_stop_signals(lambda _: console.print(still)):
             ours = [name for name, started in (("the broker", infra.broker), ("PostgreSQL", infra.postgres)) if started]
             if ours:
                 console.print(f"stopping {' and '.join(ours)}...")
