@@ -52,9 +52,10 @@ async def engine(metrics_url: str) -> AsyncIterator[AsyncEngine]:
     await eng.dispose()
 
 
-def programme(tenant: str, n_events: int, rng: random.Random) -> list[Envelope[Any]]:
+def programme(tenant: str, n_events: int, rng: random.Random, *, skewed: bool = False) -> list[Envelope[Any]]:
     """About ``n_events`` events over a year: shares, clicks of every verdict with dimensions,
-    invalidations, conversions in two currencies, accounts, membership; some out of order."""
+    invalidations, conversions in two currencies, accounts, membership; some out of order.
+    ``skewed``: a few people share most (as in a real programme), instead of everyone alike."""
     out: list[Envelope[Any]] = [
         new_event(
             "/advocacy/content",
@@ -67,7 +68,7 @@ def programme(tenant: str, n_events: int, rng: random.Random) -> list[Envelope[A
     n_shares = n_events // 20
     shares = []
     for i in range(n_shares):
-        e = rng.choice(employees)
+        e = employees[int(len(employees) * rng.random() ** 2)] if skewed else rng.choice(employees)
         s = ShareCreated(
             share_id=f"{tenant}-s{i}",
             employee_id=e,

@@ -9,17 +9,27 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections import Counter
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from advocacy_common.auth.principal import Principal
 from advocacy_common.db import make_sessionmaker
 from advocacy_common.errors import Unprocessable
-from advocacy_metrics.adapters import queries
+from advocacy_common.events import Envelope, new_event
+from advocacy_common.events.content import TenantSettingsUpdated
+from advocacy_common.events.sharing import ShareClicked, Verdict
+from advocacy_common.tenant import TenantSettings
+from advocacy_metrics.adapters import backfills, queries, ranking
+from advocacy_metrics.adapters.ranges import DayRange
+from advocacy_metrics.db import CONTENT_MONTHLY_STATS, EMPLOYEE_MONTHLY_STATS
 from advocacy_metrics.features import reports
 from tests.integration.test_metrics_rebuild import engine, feed, metrics_url, programme  # noqa: F401
+from tests.support.clicks import invalidated
 
 RANGES = ({"from": "2025-06-01", "to": "2026-05-31"}, {"from": "2025-06-17", "to": "2025-09-03"})
 
@@ -79,3 +89,152 @@ async def test_pages_by_counted_clicks_are_the_whole_answer_ranked(engine: Async
         page = await reports.summary(session, admin, "employee", "2025-06-01", "2026-05-31", 5, None, "clicks")
         with pytest.raises(Unprocessable):
             await reports.summary(session, admin, "employee", "2025-06-01", "2026-05-31", 5, page["next_cursor"])
+
+
+def _clicks(tenant: str, employee: str, day: date, n: int, tag: str) -> list[ShareClicked]:
+    """``n`` counted clicks of ``employee``'s share of content ``c-<employee>`` at noon UTC on ``day``."""
+    at = datetime.combine(day, time(12), UTC)
+    return [
+        ShareClicked(
+            click_id=f"{tenant}-{employee}-{tag}-{i}",
+            share_id=f"{tenant}-s-{employee}",
+            code=f"k-{employee}",
+            employee_id=employee,
+            content_id=f"c-{employee}",
+            network=("linkedin", "x")[i % 2],  # two networks: a ranking row sums them
+            clicked_at=at,
+            verdict=Verdict.counted,
+        )
+        for i in range(n)
+    ]
+
+
+def _adversarial(tenant: str) -> list[Envelope[Any]]:
+    """The threshold's edges, for the range 2025-07-20 .. 2025-09-10 (its months: July and September
+    partly, August whole). ``decoy``'s 200 clicks lie in July before the range (its whole-month count
+    bounds them, and makes the first round's bucket 5); ``spread`` has 31 a month in each month
+    (bucket 4: no candidate in the first round) yet 93 in range, more than any candidate but the
+    top one; ``edge``'s clicks all fall in the partial edge month; 64 and 128 are at the top of their
+    buckets; ``gone``'s one click is invalidated, which empties its rows (they must go)."""
+    settings = TenantSettingsUpdated(
+        settings=TenantSettings(time_zone="Europe/Berlin"), updated_at=datetime(2025, 1, 1, tzinfo=UTC)
+    )
+    clicks = [
+        *_clicks(tenant, "decoy", date(2025, 7, 5), 200, "a"),
+        *_clicks(tenant, "spread", date(2025, 7, 25), 31, "a"),
+        *_clicks(tenant, "spread", date(2025, 8, 15), 31, "b"),
+        *_clicks(tenant, "spread", date(2025, 9, 5), 31, "c"),
+        *_clicks(tenant, "edge", date(2025, 7, 28), 40, "a"),
+        *_clicks(tenant, "a128", date(2025, 8, 2), 128, "a"),
+        *_clicks(tenant, "a64", date(2025, 8, 31), 64, "a"),
+        *_clicks(tenant, "b63", date(2025, 8, 1), 63, "a"),
+        *_clicks(tenant, "gone", date(2025, 8, 9), 1, "a"),
+    ]
+    for i in range(30):
+        clicks += _clicks(tenant, f"small{i:02}", date(2025, 8, 1 + i % 28), 1 + i % 3, "a")
+    gone = next(c for c in clicks if c.employee_id == "gone")
+    fraud = invalidated(gone, reason="fraud", at=gone.clicked_at + timedelta(days=1))
+    return [
+        new_event("/advocacy/content", tenant, settings),
+        *(new_event("/advocacy/sharing", tenant, c) for c in clicks),
+        new_event("/advocacy/sharing", tenant, fraud),
+    ]
+
+
+def _ranges(rng: random.Random) -> list[DayRange]:
+    """Edge days, month ends, rolling 30 days, a year, and random spans of the programme's year."""
+    fixed = [
+        DayRange(date(2025, 7, 20), date(2025, 9, 10)),
+        DayRange(date(2025, 8, 31), date(2025, 9, 30)),
+        DayRange(date(2025, 6, 1), date(2026, 5, 31)),
+        DayRange(date(2026, 1, 2), date(2026, 1, 31)),
+        DayRange(date(2025, 12, 31), date(2025, 12, 31)),
+    ]
+    spans = []
+    for _ in range(3):
+        start = date(2025, 6, 1) + timedelta(days=rng.randrange(360))
+        spans.append(DayRange(start, start + timedelta(days=rng.choice([0, 29, 30, rng.randrange(365)]))))
+    return fixed + spans
+
+
+async def test_threshold_ranking_equals_the_full_ranking(engine: AsyncEngine) -> None:  # noqa: F811
+    """The ranking by counted clicks from ``ranking_clicks_monthly``'s candidates equals the full
+    ranking: on a skewed programme (the threshold stops early), a uniform one (it falls back), and
+    the adversarial fixture, for n in 1, 3, 10 and three chained pages. Both ways are taken. The
+    narrow list equals the monthly roll-ups summed over networks, and ``bucket`` is floor(log2)."""
+    rng = random.Random(20)
+    tenants = {f"t-{uuid.uuid4().hex[:10]}": kind for kind in ("adversarial", "skewed", "uniform")}
+    for tenant, kind in tenants.items():
+        if kind == "adversarial":
+            events = _adversarial(tenant)
+            await feed(engine, events[:-1])
+            await feed(engine, events[-1:])  # the invalidation in a batch of its own: a negative delta
+        else:
+            await feed(engine, programme(tenant, 3000, rng, skewed=kind == "skewed"))
+    sessionmaker = make_sessionmaker(engine)
+    paths = Counter(queries.RANKING_PATHS)
+    async with sessionmaker() as session:
+        # the table's own generated column, at every power of two's edges a bigint holds (rolled back)
+        values = sorted({v for k in range(63) for v in (2**k - 1, 2**k, 2**k + 1) if 0 < v < 2**63})
+        async with session.begin():
+            res = await session.execute(
+                sa.text(
+                    "INSERT INTO ranking_clicks_monthly (tenant_id, group_by, month, key, clicks_counted) "
+                    "SELECT 'bucket-test', 'employee', DATE '2025-01-01', v::text, v "
+                    "FROM unnest(CAST(:v AS bigint[])) v RETURNING clicks_counted, bucket"
+                ),
+                {"v": values},
+            )
+            assert dict(res.all()) == {v: v.bit_length() - 1 for v in values}
+            await session.rollback()
+        listed_sql = sa.text(
+            "SELECT group_by, month, key, clicks_counted, bucket FROM ranking_clicks_monthly WHERE tenant_id = :t"
+        )
+        for tenant in tenants:  # the backfill makes what the consumer made (rolled back)
+            live = sorted((await session.execute(listed_sql, {"t": tenant})).all())
+            await ranking.recompute_tenant(session, tenant)
+            assert sorted((await session.execute(listed_sql, {"t": tenant})).all()) == live
+            await session.rollback()
+        for tenant in tenants:
+            for group_by, table, column in (
+                ("employee", EMPLOYEE_MONTHLY_STATS, "employee_id"),
+                ("content", CONTENT_MONTHLY_STATS, "content_id"),
+            ):
+                rolled = await session.execute(
+                    sa.text(
+                        f"SELECT month, {column}, sum(clicks_counted) FROM {table.name} WHERE tenant_id = :t "
+                        "GROUP BY 1, 2 HAVING sum(clicks_counted) > 0"
+                    ),
+                    {"t": tenant},
+                )
+                listed = await session.execute(
+                    sa.text(
+                        "SELECT month, key, clicks_counted FROM ranking_clicks_monthly "
+                        "WHERE tenant_id = :t AND group_by = :g"
+                    ),
+                    {"t": tenant, "g": group_by},
+                )
+                assert sorted(listed.all()) == sorted(rolled.all()), (tenants[tenant], group_by)
+        for tenant, kind in tenants.items():
+            for days in _ranges(rng):
+                for group_by in ("employee", "content"):
+                    q = queries.GroupQuery(tenant, group_by, days)
+                    for n in (1, 3, 10):
+                        after = None
+                        for page in range(3):
+                            got = await queries.ranked_keys(session, q, after, n)
+                            want = await queries.ranked_keys_scan(session, q, after, n)
+                            assert got == want, (kind, days, group_by, n, page)
+                            if len(want) < n:
+                                break
+                            after = want[-1]
+    taken = Counter(queries.RANKING_PATHS) - paths
+    assert taken["threshold"] > 0 and taken["full"] > 0, taken
+    # while the tenant's backfill is pending, the list is not read (it may be incomplete)
+    tenant = next(iter(tenants))
+    async with sessionmaker() as session, session.begin():
+        await backfills.mark(session, tenant, ranking.AGGREGATE)
+        paths = Counter(queries.RANKING_PATHS)
+        q = queries.GroupQuery(tenant, "employee", DayRange(date(2025, 7, 20), date(2025, 9, 10)))
+        assert await queries.ranked_keys(session, q, None, 1) == await queries.ranked_keys_scan(session, q, None, 1)
+        assert Counter(queries.RANKING_PATHS) - paths == Counter(full=1)

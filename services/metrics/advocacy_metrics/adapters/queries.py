@@ -21,7 +21,7 @@ rows are read for their measures (``GroupQuery.keys``), off the per-key indexes.
 from __future__ import annotations
 
 import contextlib
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -32,7 +32,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from advocacy_metrics.adapters import adoption_steps, backfills
+from advocacy_metrics import domain
+from advocacy_metrics.adapters import adoption_steps, backfills, ranking
 from advocacy_metrics.adapters.ranges import DayRange
 from advocacy_metrics.db import (
     ACCOUNT_FACTS,
@@ -281,14 +282,103 @@ class Ranked:
     key: Any
 
 
+#: Which way each ranking was answered ("threshold": from candidates; "full": every group summed).
+#: Tests assert both ran; the answer is the same either way.
+RANKING_PATHS: Counter[str] = Counter()
+#: Past this many candidates the full ranking costs less (flat distributions, deep pages).
+MAX_CANDIDATES = 2000
+#: The first round's candidates: buckets down to the highest one minus this.
+FIRST_ROUND_DEPTH = 2
+
+
 async def ranked_keys(session: AsyncSession, q: GroupQuery, after: Ranked | None, n: int) -> list[Ranked]:
     """The first ``n`` groups in range by counted clicks, most first, ties in key order, after
     ``after``. Every group the key order has is ranked: those with only conversion rows in range
-    (no stats rows) rank with 0 clicks. One pass over the roll-ups' ``clicks_counted`` alone (no
-    per-network rows, no conversions' values); ``q.after``, ``q.limit`` and ``q.keys`` are ignored."""
+    (no stats rows) rank with 0 clicks. ``q.after``, ``q.limit`` and ``q.keys`` are ignored.
+
+    By employee or content (no filter), candidates come from ``ranking_clicks_monthly`` first
+    (:func:`_threshold_ranked`); when they cannot prove the answer, every group is summed
+    (:func:`ranked_keys_scan`). Both answers are exact."""
     assert q.group_by is not None
     await custom_plans(session)
     q = GroupQuery(q.tenant, q.group_by, q.days, q.week_start_index, q.employee_id, q.content_id)
+    if n > 0 and _ranking_lists(q) and not await backfills.pending(session, q.tenant, ranking.AGGREGATE):
+        found = await _threshold_ranked(session, q, after, n)
+        if found is not None:
+            RANKING_PATHS["threshold"] += 1
+            return found
+    RANKING_PATHS["full"] += 1
+    return await ranked_keys_scan(session, q, after, n)
+
+
+def _ranking_lists(q: GroupQuery) -> list[date]:
+    """The months of ``ranking_clicks_monthly`` that overlap the range (none: the list does not apply)."""
+    filtered = q.employee_id is not None or q.content_id is not None
+    if q.group_by not in domain.RANKED_GROUPS or q.days is None or filtered:
+        return []
+    months = []
+    month = domain.month_of(q.days.start)
+    while month <= q.days.end:
+        months.append(month)
+        month = (month + timedelta(days=31)).replace(day=1)
+    return months
+
+
+async def _threshold_ranked(session: AsyncSession, q: GroupQuery, after: Ranked | None, n: int) -> list[Ranked] | None:
+    """Fagin's threshold algorithm over the range's months, by ``bucket`` = floor(log2 clicks).
+
+    A group none of whose months in the lists reaches bucket ``b`` has at most ``2^b - 1`` counted
+    clicks in each, so at most ``tau = |months| x (2^b - 1)`` in the range (a partial month's whole
+    count bounds its days in range: counts are never negative). The groups that do reach it are
+    the candidates; their exact clicks in range come from the roll-ups, off the per-key indexes.
+    When the n-th candidate after the cursor has more than ``tau`` (strictly: a tie with an
+    unseen group could order either way), no unseen group can be in the answer. Otherwise ``b``
+    goes down one. None: past ``b`` = 0 or :data:`MAX_CANDIDATES`, the caller sums every group."""
+    assert q.group_by is not None
+    months = _ranking_lists(q)
+    top = await ranking.top_bucket(session, q.tenant, q.group_by, months)
+    if top is None:
+        return None
+    clicks: dict[Any, int] = {}
+    hi = 64  # above any bucket of a bigint
+    b = max(top - FIRST_ROUND_DEPTH, 0)
+    while b >= 0:
+        new = [k for k in await ranking.keys_from(session, q.tenant, q.group_by, months, b, hi) if k not in clicks]
+        if len(clicks) + len(new) > MAX_CANDIDATES:
+            return None
+        if new:
+            clicks.update(dict.fromkeys(new, 0))
+            clicks.update(await _clicks_of(session, q, new))
+        ranked = sorted(
+            (Ranked(c, k) for k, c in clicks.items() if after is None or _ranks_after(c, k, after)),
+            key=lambda r: (-r.clicks, r.key),
+        )
+        tau = len(months) * (2**b - 1)
+        if len(ranked) >= n and ranked[n - 1].clicks > tau:
+            return ranked[:n]
+        hi, b = b, b - 1
+    return None
+
+
+def _ranks_after(clicks: int, key: Any, after: Ranked) -> bool:
+    """Whether a group comes after the cursor (keys compared in code-point order, as COLLATE "C")."""
+    return clicks < after.clicks or (clicks == after.clicks and key > after.key)
+
+
+async def _clicks_of(session: AsyncSession, q: GroupQuery, keys: Sequence[Any]) -> dict[Any, int]:
+    """The counted clicks in range of these groups (those with stats rows in range)."""
+    only = GroupQuery(q.tenant, q.group_by, q.days, q.week_start_index, keys=tuple(keys))
+    stats = _stats_source(only, ["clicks_counted"])
+    key, _ = _key(stats, only)
+    res = await session.execute(
+        sa.select(key.label("key"), sa.func.sum(stats.c.clicks_counted)).where(*_only_keys(stats, only)).group_by(key)
+    )
+    return {k: int(c) for k, c in res.all()}
+
+
+async def ranked_keys_scan(session: AsyncSession, q: GroupQuery, after: Ranked | None, n: int) -> list[Ranked]:
+    """:func:`ranked_keys` by summing every group in range: one pass over the roll-ups'
+    ``clicks_counted`` alone (no per-network rows, no conversions' values)."""
     stats = _stats_source(q, ["clicks_counted"])
     conversions = _conversion_source(q, ["conversions"])
     stats_key, _ = _key(stats, q)
