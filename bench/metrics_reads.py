@@ -42,7 +42,9 @@ from advocacy_common.runtime import create_service_app
 from advocacy_common.tenant import TenantSettings
 from advocacy_dev.devstack.net import free_port
 from advocacy_dev.devstack.postgres import FAST_UNSAFE_SETTINGS, EmbeddedPostgres
+from advocacy_metrics.adapters import queries
 from advocacy_metrics.app import DEFINITION
+from advocacy_metrics.cli import run_backfill
 from advocacy_metrics.features.rebuild import rebuild_tenant
 from advocacy_metrics.settings import MetricsSettings
 from bench.common import append_results, summary_ms
@@ -61,6 +63,9 @@ LAST_30_DAYS = {"from": "2025-12-02", "to": "2025-12-31"}  # the console's defau
 TARGET_MS = 200
 BULK = "export.csv"  # reads with this in their name are bulk downloads, not held to the target
 START = datetime(2025, 1, 1, tzinfo=UTC)
+#: BENCH_METRICS_READS="a,b": only the reads whose name contains a or b (and none of the page walks
+#: or raw-SQL comparisons the others need); unset: every read. The full run takes ~40 minutes.
+ONLY = tuple(p for p in os.environ.get("BENCH_METRICS_READS", "").split(",") if p)
 DATASET_VERSION = f"v3-{SCALE}"  # bump when the aggregate tables change
 CACHE = Path(os.environ.get("BENCH_METRICS_DIR") or Path(__file__).parent / ".cache" / "metrics_reads")
 DB = "advocacy_metrics_bench"
@@ -76,6 +81,10 @@ PG_SETTINGS = {
 }
 
 console = Console()
+
+
+def wanted(name: str) -> bool:
+    return not ONLY or any(p in name for p in ONLY)
 
 
 def progress() -> Progress:
@@ -301,6 +310,23 @@ async def dataset(url: str) -> dict[str, Any]:
 
 
 # -- the reads ------------------------------------------------------------------------------------------
+async def backfill_pending(url: str) -> dict[str, float]:
+    """What ``advocacy metrics backfill`` does after an upgrade, for the aggregates a migration marked
+    on the cached dataset (instead of regenerating it, ~30 min): seconds per aggregate."""
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        marked = await conn.fetch("SELECT tenant_id, aggregate FROM aggregate_backfills ORDER BY 1, 2")
+    finally:
+        await conn.close()
+    took: dict[str, float] = {}
+    for tenant, aggregate in marked:
+        t0 = time.perf_counter()
+        await run_backfill(url, [tenant], False, [aggregate])
+        took[aggregate] = took.get(aggregate, 0.0) + time.perf_counter() - t0
+        console.print(f"backfilled {aggregate} of {tenant} in {took[aggregate]:.1f} s")
+    return took
+
+
 async def timed(call: Callable[[], Awaitable[Any]], n: int, warm: int = 2) -> list[float]:
     for _ in range(warm):
         await call()
@@ -310,6 +336,25 @@ async def timed(call: Callable[[], Awaitable[Any]], n: int, warm: int = 2) -> li
         await call()
         out.append(time.perf_counter() - t0)
     return out
+
+
+async def full_ranking(call: Awaitable[Any]) -> Any:
+    """``call`` with the ranking's threshold search off: every group in range summed, as before 0014."""
+    saved, queries.MAX_CANDIDATES = queries.MAX_CANDIDATES, 0
+    try:
+        return await call
+    finally:
+        queries.MAX_CANDIDATES = saved
+
+
+async def adoption_scan(call: Awaitable[Any]) -> Any:
+    """``call`` with adoption counted from the facts (``adoption_counts_scan``: the read before 0013)."""
+    saved = queries.adoption_counts
+    setattr(queries, "adoption_counts", queries.adoption_counts_scan)  # noqa: B010 - a module's function
+    try:
+        return await call
+    finally:
+        setattr(queries, "adoption_counts", saved)  # noqa: B010
 
 
 async def reads(url: str, keys_dir: Path) -> tuple[list[tuple[str, dict[str, float], str]], dict[str, Any]]:
@@ -348,7 +393,7 @@ async def reads(url: str, keys_dir: Path) -> tuple[list[tuple[str, dict[str, flo
                 plan.append((f"summary by {g}, a year", lambda g=g: get("/v1/metrics/summary", **YEAR, group_by=g), 30))  # type: ignore[misc]
             # employee and content: tens of thousands of groups, read a page (1,000 groups) at a time
             cursors: dict[str, list[str]] = {}
-            for g in ("employee", "content"):
+            for g in ("employee", "content") if wanted("a middle page") else ():
                 cursors[g] = []
                 started = time.perf_counter()
                 page = (await get("/v1/metrics/summary", **YEAR, group_by=g)).json()
@@ -364,7 +409,7 @@ async def reads(url: str, keys_dir: Path) -> tuple[list[tuple[str, dict[str, flo
                         30,
                     )
                 )
-                if cursors[g]:
+                if cursors.get(g):
                     mid = cursors[g][len(cursors[g]) // 2]
                     plan.append(
                         (
@@ -385,6 +430,16 @@ async def reads(url: str, keys_dir: Path) -> tuple[list[tuple[str, dict[str, flo
                             30,
                         )
                     )
+                    # the same with the threshold search off (every group summed: the ranking before 0014)
+                    plan.append(
+                        (
+                            f"summary by {g}, {label}: top 10 by clicks, full ranking",
+                            lambda g=g, span=span: full_ranking(  # type: ignore[misc]
+                                get("/v1/metrics/summary", **span, group_by=g, order="clicks", limit="10")
+                            ),
+                            30,
+                        )
+                    )
             plan += [
                 (
                     "export.csv by employee, a year (whole body)",
@@ -393,10 +448,13 @@ async def reads(url: str, keys_dir: Path) -> tuple[list[tuple[str, dict[str, flo
                 ),
                 ("roi, a year", lambda: get("/v1/metrics/roi", **YEAR), 30),
                 ("adoption, a year", lambda: get("/v1/metrics/adoption", **YEAR), 30),
+                ("adoption, a year, scan", lambda: adoption_scan(get("/v1/metrics/adoption", **YEAR)), 30),
+                ("adoption, 30 days", lambda: get("/v1/metrics/adoption", **LAST_30_DAYS), 30),
+                ("adoption, 30 days, scan", lambda: adoption_scan(get("/v1/metrics/adoption", **LAST_30_DAYS)), 30),
                 ("one employee, all time", lambda: get("/v1/metrics/employees/e17"), 200),
                 ("one content, all time", lambda: get("/v1/metrics/content/c3"), 100),
             ]
-            for name, call, n in plan:
+            for name, call, n in [p for p in plan if wanted(p[0])]:
                 samples = await timed(call, n)
                 s = summary_ms(samples)
                 results.append((name, s, f"{n} calls"))
@@ -418,9 +476,10 @@ async def reads(url: str, keys_dir: Path) -> tuple[list[tuple[str, dict[str, flo
             "sum(clicks_rate_limited), sum(clicks_invalidated) FROM dimension_daily_clicks "
             "WHERE tenant_id = $1 AND dimension = 'country' AND day BETWEEN $2 AND $3 GROUP BY 1"
         )
-        a = sorted(tuple(r) for r in await conn.fetch(raw, TENANT, lo, hi))
-        b = sorted(tuple(r) for r in await conn.fetch(rollup, TENANT, date(2025, 1, 1), date(2025, 12, 31)))
-        facts_about["dimension_answers_equal"] = a == b
+        if wanted("country, a year: SQL"):
+            a = sorted(tuple(r) for r in await conn.fetch(raw, TENANT, lo, hi))
+            b = sorted(tuple(r) for r in await conn.fetch(rollup, TENANT, date(2025, 1, 1), date(2025, 12, 31)))
+            facts_about["dimension_answers_equal"] = a == b
         for name, sql, args, n in (
             (
                 "country, a year: SQL on the dimension_daily_clicks roll-up",
@@ -430,6 +489,8 @@ async def reads(url: str, keys_dir: Path) -> tuple[list[tuple[str, dict[str, flo
             ),
             ("country, a year: SQL on click_facts with a covering index", raw, (TENANT, lo, hi), 3),
         ):
+            if not wanted(name):
+                continue
             samples = await timed(lambda sql=sql, args=args: conn.fetch(sql, *args), n, warm=1)  # type: ignore[misc]
             s = summary_ms(samples)
             results.append((name, s, f"{n} calls"))
@@ -460,6 +521,7 @@ async def run() -> None:
             url = pg.create_database(DB)
         await asyncio.to_thread(upgrade, "advocacy_metrics", url)
         gen = await dataset(url)
+        gen["backfilled"] = await backfill_pending(url)
         results, about = await reads(url, CACHE / "keys")
     finally:
         pg.stop()
@@ -479,6 +541,7 @@ def report(gen: dict[str, Any], results: list[tuple[str, dict[str, float], str]]
         "Load average at the end: {:.1f} / {:.1f} / {:.1f} (1/5/15 min), on a machine shared with other "
         "engineers' runs.".format(*os.getloadavg()),
         "",
+        *([f"Only the reads matching BENCH_METRICS_READS={','.join(ONLY)!r} this run.", ""] if ONLY else []),
         "| read | p50 | p99 | samples |",
         "| --- | ---: | ---: | ---: |",
     ]
@@ -486,6 +549,9 @@ def report(gen: dict[str, Any], results: list[tuple[str, dict[str, float], str]]
         lines.append(f"| {name} | {s['p50_ms']:.1f} ms | {s['p99_ms']:.1f} ms | {n} |")
     held = [(name, s) for name, s, _n in results if BULK not in name and not name.startswith("country, a year: SQL")]
     over = [f"{name} ({s['p99_ms']:.0f} ms)" for name, s in held if s["p99_ms"] >= TARGET_MS]
+    checked = {True: "checked equal", False: "MISMATCH", None: "not checked this run"}[
+        about.get("dimension_answers_equal")
+    ]
     lines += [
         "",
         f"**Every API read p99 < {TARGET_MS} ms (the CSV export and the two raw SQL rows aside): "
@@ -496,7 +562,8 @@ def report(gen: dict[str, Any], results: list[tuple[str, dict[str, float], str]]
         f"by content {about.get('content_pages', '?')}.",
         "",
         "Country/device/referrer: the roll-up and the raw facts give the same answer "
-        f"({'checked equal' if about['dimension_answers_equal'] else 'MISMATCH'}); the table above has both timings, "
+        f"({checked}); "
+        "the table above has both timings, "
         "which is why these dimensions are rolled up per day rather than read from the click facts.",
         "",
         "| table | rows | size |",
@@ -512,6 +579,9 @@ def report(gen: dict[str, Any], results: list[tuple[str, dict[str, float], str]]
             f"({gen['rebuild_facts']:,} facts, {rate:,.0f} facts/s); "
             f"covering index for the comparison {gen['index_s']:.0f} s."
         )
+    if gen.get("backfilled"):
+        done = ", ".join(f"{name} {secs:.0f} s" for name, secs in gen["backfilled"].items())
+        lines.append(f"Backfilled after the upgrade (aggregates a migration added): {done}.")
     body = "\n".join(lines)
     console.print(body)
     append_results("Metrics reads: a year of 100,000 employees, 1M shares, 10M clicks", body)
