@@ -4,7 +4,7 @@ that evaluates each person's nine values day by day from the definitions."""
 from datetime import UTC, date, datetime, timedelta
 from itertools import accumulate
 
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from advocacy_metrics.domain import adoption
@@ -87,3 +87,22 @@ def test_a_share_is_active_for_30_days_and_this_week_ends_with_the_week() -> Non
     assert got[date(2026, 3, 9)] == [0, 0, 0, 0, 0, -1, 0, 0, 0]  # Monday: a new week
     assert got[date(2026, 4, 1)] == [0, 0, 0, 0, 0, 0, 0, -1, 0]
     assert got[s + timedelta(days=30)] == [0, 0, -1, -1, 0, 0, 0, 0, 0]
+
+
+# a month's first day is 30 days before its 31st: the oldest share day a new one depends on
+@example([date(2026, 1, 1)], {date(2026, 1, 31)}, [(T0, True)], 0)
+@given(
+    share_days,
+    st.sets(st.integers(0, 120).map(lambda n: D0 + timedelta(days=n)), max_size=4),
+    records,
+    st.integers(0, 6),
+)
+def test_new_share_days_read_only_their_neighbourhood(
+    shares: list[date], new: set[date], enrolled: list[tuple[datetime, bool]], wsi: int
+) -> None:
+    """The consumer's shortcut for a batch of share days equals the difference of the whole steps."""
+    before = [d for d in shares if d not in new]
+    want = {d: list(v) for d, v in adoption.steps([*before, *new], history(enrolled), [], wsi).items()}
+    adoption.add_steps(want, adoption.steps(before, history(enrolled), [], wsi), -1)
+    got = adoption.new_share_steps([*before, *new], new, history(enrolled), [], wsi)
+    assert got == {d: v for d, v in want.items() if any(v)}

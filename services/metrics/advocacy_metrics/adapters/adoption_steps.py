@@ -25,7 +25,7 @@ from advocacy_common.tenant_store import load_tenant_settings
 from advocacy_metrics.adapters.aggregates import _prune_zero_rows, upsert_add
 from advocacy_metrics.db import ADOPTION_STEPS, DIRECTORY_FACTS, MEMBER_FACTS, SHARER_DAYS
 from advocacy_metrics.domain import local_day
-from advocacy_metrics.domain.adoption import STEP_COLUMNS, add_steps, steps
+from advocacy_metrics.domain.adoption import STEP_COLUMNS, History, add_steps, new_share_steps, steps
 
 #: ``aggregate_backfills``' name for this table (migration 0013).
 AGGREGATE = "adoption_steps"
@@ -43,13 +43,14 @@ class PersonRows:
     members: list[Record] = field(default_factory=list)
     directory: list[Record] = field(default_factory=list)
 
-    def steps(self, zone: ZoneInfo, week_start_index: int) -> dict[date, list[int]]:
-        return steps(
-            self.share_days,
+    def histories(self, zone: ZoneInfo) -> tuple[History, History]:
+        return (
             [(local_day(at, zone), f) for at, f in self.members],
             [(local_day(at, zone), f) for at, f in self.directory],
-            week_start_index,
         )
+
+    def steps(self, zone: ZoneInfo, week_start_index: int) -> dict[date, list[int]]:
+        return steps(self.share_days, *self.histories(zone), week_start_index)
 
 
 @dataclass
@@ -139,8 +140,13 @@ async def record(
     for who in sorted(people):
         tenant = who[0]
         zone, wsi = zones[tenant], week_starts[tenant]
-        add_steps(changes[tenant], rows[who].steps(zone, wsi))
-        add_steps(changes[tenant], new.before(who, rows[who]).steps(zone, wsi), -1)
+        mine = rows[who]
+        if who in new.members or who in new.directory:
+            add_steps(changes[tenant], mine.steps(zone, wsi))
+            add_steps(changes[tenant], new.before(who, mine).steps(zone, wsi), -1)
+        else:  # new share days only (nearly every batch): only their month around matters
+            added = new_share_steps(mine.share_days, new.share_days[who], *mine.histories(zone), wsi)
+            add_steps(changes[tenant], added)
     await apply_steps(session, _by_tenant_day(changes))
 
 

@@ -160,6 +160,28 @@ def steps(
     return out
 
 
+#: No span looks back further than 30 days (the 30 days are [D - 29, D], a month's first day is at
+#: most 30 days before D, a week's 6); one day more for margin.
+REACH = timedelta(days=31)
+
+
+def new_share_steps(
+    share_days: Iterable[date], new: set[date], enrolled: History, directory: History, week_start_index: int
+) -> dict[date, list[int]]:
+    """``steps(share_days) - steps(share_days without new)``: what new share days change, with the
+    membership and directory histories unchanged. A value on D depends only on the share days of
+    [D - 30, D], so the two differ only from the first new day to ``REACH`` after the last, and
+    only the share days within ``REACH`` of those are read: a person with years of shares costs
+    what one with a month does."""
+    if not new:
+        return {}
+    lo, hi = min(new) - REACH, max(new) + REACH
+    near = [d for d in share_days if lo <= d <= hi]
+    out = steps(near, enrolled, directory, week_start_index)
+    add_steps(out, steps([d for d in near if d not in new], enrolled, directory, week_start_index), -1)
+    return {d: c for d, c in out.items() if any(c)}
+
+
 def _next_month(day: date) -> date:
     first = month_of(day)
     return (first + timedelta(days=32)).replace(day=1)
