@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -49,6 +50,27 @@ async def eventually(
                 return last
         await asyncio.sleep(interval)
     raise AssertionError(f"{what} not reached within {timeout}s; last: {last!r}")
+
+
+@contextlib.asynccontextmanager
+async def in_process(app: Any, what: str, bootstrap: str, database_url: str) -> AsyncIterator[tuple[Any, Any, Any]]:
+    """``(runtime, producer, engine)``: the service ``app`` run in this process (its lifespan: API,
+    consumers, workers) once its consumers have joined, a producer on ``bootstrap`` and an engine on
+    its database for the test to use; all stopped on exit."""
+    from advocacy_common.db import make_engine
+    from advocacy_common.kafka import make_producer
+
+    producer = make_producer(bootstrap)
+    await producer.start()
+    engine = make_engine(database_url)
+    try:
+        async with app.router.lifespan_context(app):
+            runtime = app.state.runtime
+            await consumers_joined(runtime, what)
+            yield runtime, producer, engine
+    finally:
+        await producer.stop()
+        await engine.dispose()
 
 
 async def consumers_joined(runtime: Any, what: str, timeout: float = 30) -> None:

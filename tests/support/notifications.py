@@ -23,15 +23,13 @@ import httpx
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
 
-from advocacy_common.db import make_engine
 from advocacy_common.events import Envelope
-from advocacy_common.kafka import make_producer
 from advocacy_common.migrations import upgrade
 from advocacy_common.runtime import Runtime
 from advocacy_notifications.app import create_app
 from advocacy_notifications.features import chat, digests, mail
 from advocacy_notifications.settings import NotificationsSettings
-from tests.support.helpers import consumers_joined
+from tests.support.helpers import in_process
 
 BASE_URL = "http://notifications.test"
 
@@ -143,17 +141,8 @@ async def running_notifications(
         }
     )
     app = create_app(config)
-    producer = make_producer(broker.bootstrap)
-    await producer.start()
-    engine = make_engine(url)
-    try:
-        async with app.router.lifespan_context(app):
-            runtime: Runtime = app.state.runtime
-            await consumers_joined(runtime, "notifications")
-            yield Notifications(app, runtime, config, producer, mint, engine)
-    finally:
-        await producer.stop()
-        await engine.dispose()
+    async with in_process(app, "notifications", broker.bootstrap, url) as (runtime, producer, engine):
+        yield Notifications(app, runtime, config, producer, mint, engine)
 
 
 async def equals(value: Any, expected: Any) -> bool:

@@ -26,16 +26,14 @@ import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from advocacy_common.db import make_engine
 from advocacy_common.events import Envelope, new_event
 from advocacy_common.events.content import ContentPublished, TenantSettingsUpdated
-from advocacy_common.kafka import make_producer
 from advocacy_common.migrations import upgrade
 from advocacy_common.runtime import Runtime
 from advocacy_common.tenant import ClickAllowList, TenantSettings
 from advocacy_sharing.app import create_app
 from advocacy_sharing.settings import SharingSettings
-from tests.support.helpers import ACCEPT_LANGUAGE, consumers_joined
+from tests.support.helpers import ACCEPT_LANGUAGE, in_process
 
 
 @dataclass
@@ -137,17 +135,8 @@ async def running_sharing(
         **overrides,
     )
     app = create_app(settings)
-    engine = make_engine(database_url)
-    producer = make_producer(bootstrap)
-    await producer.start()
-    try:
-        async with app.router.lifespan_context(app):
-            runtime: Runtime = app.state.runtime
-            await consumers_joined(runtime, "sharing")
-            yield Sharing(app, runtime, engine, producer, mint, bootstrap)
-    finally:
-        await producer.stop()
-        await engine.dispose()
+    async with in_process(app, "sharing", bootstrap, database_url) as (runtime, producer, engine):
+        yield Sharing(app, runtime, engine, producer, mint, bootstrap)
 
 
 CHROME = (
