@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import tempfile
 import time
 import uuid
@@ -27,12 +28,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
+import httpx
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from advocacy_common import topics
 from advocacy_common.auth import ensure_dev_keys
+from advocacy_common.consumer import TRIM_AFTER_RECORDS
 from advocacy_common.events import new_event
 from advocacy_common.events.sharing import ShareClicked, Verdict
 from advocacy_common.kafka import make_producer
@@ -48,6 +51,9 @@ N = int(os.environ.get("BENCH_PIPELINE_EVENTS", "200000"))
 #: one alone; metrics' drain of the ``points.awarded`` events runs only when both are measured).
 CONSUMERS = tuple(c for c in os.environ.get("BENCH_PIPELINE_CONSUMERS", "metrics,gamification").split(",") if c)
 EMPLOYEES = 2000
+#: The measured consumers' role: ``worker``, as production runs them (deploy/k8s/base/<service>/worker.yaml:
+#: consumers, relay and schedulers, no API, so no token keys loaded); ``all`` as ``make run`` does.
+ROLE = os.environ.get("BENCH_PIPELINE_ROLE", "worker")
 
 
 async def produce(bootstrap: str, tenant: str, n: int) -> float:
@@ -132,6 +138,7 @@ def prepared_stack(services: list[str]) -> Iterator[BenchStack]:
                 data_dir=root / "stack",
                 ports={svc: free_port() for svc in services},
                 log_json=True,
+                role=ROLE,
             )
             stack.prepare()
             try:
@@ -222,6 +229,44 @@ def rss_of(stack: BenchStack, svc: str) -> float:
     return stack.rss_mb().get(svc, float("nan"))
 
 
+#: How long a drained consumer may take to give its freed memory back (it does so on its next empty
+#: fetch, 0.2 s after the last batch; the full collection before the trim takes well under a second).
+TRIM_WAIT_SECONDS = 30.0
+_TRIMMED_AT = re.compile(rb"^advocacy_heap_trimmed_at_seconds ([0-9.e+]+)$", re.MULTILINE)
+
+
+async def last_commit(stack: BenchStack, svc: str, event_type: str, tenant: str) -> float | None:
+    """When the last transaction that applied an event of ``event_type`` committed (epoch seconds;
+    None: none wrote a row). Metrics' clicks leave no inbox row (ADR 0021): their click facts'."""
+    conn = await asyncpg.connect(stack.pg.database_url(f"advocacy_{svc}", driver=None))
+    try:
+        if svc == "metrics" and event_type == CLICKED:
+            sql, arg = "SELECT max(pg_xact_commit_timestamp(xmin)) FROM click_facts WHERE tenant_id = $1", tenant
+        else:
+            sql, arg = "SELECT max(pg_xact_commit_timestamp(xmin)) FROM inbox WHERE event_type = $1", event_type
+        at = await conn.fetchval(sql, arg)
+    finally:
+        await conn.close()
+    return at.timestamp() if at is not None else None
+
+
+async def rss_after_trim(stack: BenchStack, svc: str, drained: int, since: float | None) -> tuple[float, bool]:
+    """(RSS of ``svc``, whether it was read after the trim that follows its drain). The consumer gives
+    freed memory back once it catches up after at least ``TRIM_AFTER_RECORDS`` records, and exports when
+    (``advocacy_heap_trimmed_at_seconds``): the RSS is read once that time passes ``since``, the last
+    applied commit (an earlier trim, on an empty fetch in the middle of the backlog, does not count)."""
+    if drained >= TRIM_AFTER_RECORDS:
+        url = stack.services.url(svc) + "/metrics"
+        deadline = time.monotonic() + TRIM_WAIT_SECONDS
+        async with httpx.AsyncClient(timeout=5.0) as client:
+            while time.monotonic() < deadline:
+                found = _TRIMMED_AT.search((await client.get(url)).content)
+                if found and float(found.group(1)) > (since or 0.0):
+                    return rss_of(stack, svc), True
+                await asyncio.sleep(0.2)
+    return rss_of(stack, svc), False
+
+
 async def outbox_drained(stack: BenchStack, svc: str, event_type: str) -> int:
     """Once ``svc``'s outbox is all published: how many ``event_type`` events it holds."""
     conn = await asyncpg.connect(stack.pg.database_url(f"advocacy_{svc}", driver=None))
@@ -246,7 +291,9 @@ async def run(stack: BenchStack) -> dict[str, float]:
         proc = stack.services.process(svc)
         count, rate = await drain(stack, svc, checks[svc], CLICKED, N, tenant)
         results[f"{svc}_count"], results[f"{svc}_rate"] = count, rate
-        results[f"{svc}_rss"] = rss_of(stack, svc)
+        results[f"{svc}_rss_before_trim"] = rss_of(stack, svc)
+        since = await last_commit(stack, svc, CLICKED, tenant)
+        results[f"{svc}_rss"], results[f"{svc}_trimmed"] = await rss_after_trim(stack, svc, N, since)
         if svc == "metrics":  # the inbox's measure too, when the tree still claims clicks there
             results["metrics_inbox_rate"] = await inbox_rate(stack, svc, CLICKED)
         if svc == "gamification":
@@ -261,7 +308,10 @@ async def run(stack: BenchStack) -> dict[str, float]:
     started = time.perf_counter()
     _, results["metrics_awarded_rate"] = await drain(stack, "metrics", "", AWARDED, 0)
     results["metrics_awarded_seconds"] = time.perf_counter() - started
-    results["metrics_rss_after_awarded"] = rss_of(stack, "metrics")
+    since = await last_commit(stack, "metrics", AWARDED, tenant)
+    results["metrics_rss_after_awarded"], results["metrics_awarded_trimmed"] = await rss_after_trim(
+        stack, "metrics", int(results["awarded"]), since
+    )
     return results
 
 
@@ -271,7 +321,7 @@ def main() -> None:
     lines = [
         f"{N:,} `share.clicked.v1` events, 2,000 employees, one tenant, 6 partitions, produced before any consumer "
         "starts; then the bare consumer, metrics and gamification drain the backlog one at a time "
-        "(one process each, the others stopped).",
+        f"(one process each, the others stopped; role `{ROLE}`).",
         "",
         "| consumer | events/s | ratio to bare | applied (exact?) | RSS after |",
         "|---|---|---|---|---|",
@@ -281,9 +331,17 @@ def main() -> None:
         count = int(r[f"{svc}_count"])
         lines.append(
             f"| {svc} | {r[f'{svc}_rate']:,.0f} | {r[f'{svc}_rate'] / r['ceiling']:.2f} | "
-            f"{count:,} ({'exact' if count == N else 'MISMATCH'}) | {r[f'{svc}_rss']:.0f} MB |"
+            f"{count:,} ({'exact' if count == N else 'MISMATCH'}) | {r[f'{svc}_rss']:.0f} MB"
+            f"{'' if r[f'{svc}_trimmed'] else ' (no trim seen)'} |"
         )
     lines += ["", f"Produced at {r['produce_rate']:,.0f} events/s. Target: each consumer ≥ 0.30 of the bare rate."]
+    lines.append(
+        "RSS after: read once the consumer has given back what the drain freed (its "
+        "`advocacy_heap_trimmed_at_seconds` later than its last applied commit); as soon as the group reached "
+        "the end of the topic it was "
+        + ", ".join(f"{svc} {r[f'{svc}_rss_before_trim']:.0f} MB" for svc in CONSUMERS)
+        + "."
+    )
     if r.get("metrics_inbox_rate", float("nan")) == r.get("metrics_inbox_rate"):  # not nan
         lines.append(
             f"Metrics by its inbox's timestamps (clicks claimed there): {r['metrics_inbox_rate']:,.0f} events/s "
@@ -299,7 +357,8 @@ def main() -> None:
                 if ignored
                 else f" at {r['metrics_awarded_rate']:,.0f} events/s (claimed in the inbox, not aggregated); "
             )
-            + f"RSS after: {r['metrics_rss_after_awarded']:.0f} MB."
+            + f"RSS after: {r['metrics_rss_after_awarded']:.0f} MB"
+            f"{'' if r['metrics_awarded_trimmed'] else ' (no trim: under TRIM_AFTER_RECORDS, or none seen)'}."
         )
     body = "\n".join(lines)
     print(body)
