@@ -35,6 +35,7 @@ from advocacy_common.events.sharing import ClickInvalidated, ConversionRecorded,
 from advocacy_common.migrations import upgrade
 from advocacy_common.money import Money
 from advocacy_common.tenant import TenantSettings
+from advocacy_metrics.adapters.locks import lock
 from advocacy_metrics.consumers import CONSUMERS
 from advocacy_metrics.features.rebuild import rebuild_tenant, snapshot
 from tests.support.clicks import converted, invalidated
@@ -389,6 +390,27 @@ def test_a_click_counts_once_across_batches_and_ignored_types_leave_no_inbox_row
     by the click facts' key alone: clicks are not claimed in the inbox (ADR 0021). points.awarded.v2,
     which metrics does not act on, is neither decoded nor claimed."""
     asyncio.run(_click_twice_and_an_ignored_type(metrics_db))
+
+
+async def _locks_held(url: str) -> list[tuple[str, int]]:
+    engine = make_engine(url, pool_size=1)
+    try:
+        async with make_sessionmaker(engine)() as session, session.begin():
+            await lock(session, ["t1", "t2"], [("t1", "ann"), ("t1", "ben"), ("t2", "ann")])
+            res = await session.execute(
+                sa.text(
+                    "SELECT mode, count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                    "AND pid = pg_backend_pid() GROUP BY mode ORDER BY mode"
+                )
+            )
+            return [(m, n) for m, n in res.all()]
+    finally:
+        await engine.dispose()
+
+
+def test_one_lock_statement_takes_every_tenant_and_person_lock(metrics_db: str) -> None:
+    """The batch's locks in one statement that answers one row: each one is still taken."""
+    assert asyncio.run(_locks_held(metrics_db)) == [("ExclusiveLock", 3), ("ShareLock", 2)]
 
 
 def scoped(tenant: str, payloads: list[Any]) -> list[Any]:

@@ -240,18 +240,29 @@ async def _pairs_lookup(
     return list(res.all())
 
 
+#: A batch's clicks, before they land, in one round trip: those invalidated already (``false`` rows,
+#: the click id third) and the conversions that arrived before them (``true`` rows, then
+#: :data:`CONVERSION_FIELDS`). No conversion fact is written between this read and the clicks' insert:
+#: a batch records its conversions after its clicks, and another worker waits on the person's lock.
+_CLICK_LOOKUPS = sa.text(
+    f"WITH k AS MATERIALIZED {PAIRS} "  # noqa: S608 - table and column names are ours
+    "SELECT false, t.tenant_id, NULL, t.click_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL "
+    f"FROM {CLICK_INVALIDATIONS.name} t JOIN k ON t.tenant_id = k.tenant_id AND t.click_id = k.id "
+    f"UNION ALL SELECT true, {fields_sql(CONVERSION_FIELDS, 't')} "
+    f"FROM {CONVERSION_FACTS.name} t JOIN k ON t.tenant_id = k.tenant_id AND t.click_id = k.id"
+)
+
+
 async def _record_clicks(
     session: AsyncSession, events: list[Envelope[Any]], zones: dict[str, ZoneInfo], d: domain.Deltas
 ) -> None:
     events = _first_by(events, "click_id")
     if not events:
         return
-    invalid = {
-        r[0]
-        for r in await _pairs_lookup(
-            session, CLICK_INVALIDATIONS, "click_id", [(e.tenant_id, e.data.click_id) for e in events], "t.click_id"
-        )
-    }
+    found = (
+        await session.execute(_CLICK_LOOKUPS, {"pairs": json_param([(e.tenant_id, e.data.click_id) for e in events])})
+    ).all()
+    invalid = {r[3] for r in found if not r[0]}
     rows = []
     for e in events:
         c = e.data
@@ -292,16 +303,11 @@ async def _record_clicks(
         by_id[c.click_id] = c
         d.add_click(c, zones[c.tenant_id])
     # conversions that arrived before their click: their share of the click's dimensions lands now
-    waiting = await _pairs_lookup(
-        session,
-        CONVERSION_FACTS,
-        "click_id",
-        [(c.tenant_id, c.click_id) for c in by_id.values()],
-        fields_sql(CONVERSION_FIELDS, "t"),
-    )
-    for r in waiting:
-        v = conversion_of(r)
-        d.add_conversion_dims(v, zones[v.tenant_id], by_id[v.click_id].dims)
+    # (with a fresh click only: one stored before took them when it landed)
+    for r in found:
+        if r[0] and (c := by_id.get(r[3])) is not None:
+            v = conversion_of(r[1:])
+            d.add_conversion_dims(v, zones[v.tenant_id], c.dims)
 
 
 async def _record_invalidations(
