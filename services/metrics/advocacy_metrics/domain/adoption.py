@@ -115,12 +115,6 @@ STEP_COLUMNS = (
 History = Sequence[tuple[date, bool]]
 
 
-def _flag_on(history: History, days: list[date], day: date) -> bool:
-    """The flag of the latest record dated ``day`` or before (False before the first)."""
-    i = bisect_right(days, day)
-    return bool(i) and history[i - 1][1]
-
-
 def steps(
     share_days: Iterable[date], enrolled: History, directory: History, week_start_index: int
 ) -> dict[date, list[int]]:
@@ -129,34 +123,32 @@ def steps(
     The values can change only on a membership or directory record's day, on a share day ``s``,
     and on the day after each span a share lights up ends: ``s + 30`` (the 30 days), the next
     week start, the next first of a month. Only non-zero changes are returned, so summing the
-    rows dated ``as_of`` or before gives the values on ``as_of``."""
-    shares = sorted(set(share_days))
-    points = {d for d, _ in enrolled} | {d for d, _ in directory}
+    rows dated ``as_of`` or before gives the values on ``as_of``. (Days are ordinals inside: a
+    tenant's rebuild runs this for every person.)"""
+    shares = sorted({d.toordinal() for d in share_days})
+    e_days, e_flags = [d.toordinal() for d, _ in enrolled], [f for _, f in enrolled]
+    y_days, y_flags = [d.toordinal() for d, _ in directory], [f for _, f in directory]
+    points = {*e_days, *y_days}
     for s in shares:
         points.update(
-            (
-                s,
-                s + timedelta(days=ACTIVE_DAYS),
-                week_start(s, week_start_index) + timedelta(days=7),
-                _next_month(s),
-            )
+            (s, s + ACTIVE_DAYS, s - (s - 1 - week_start_index) % 7 + 7, _next_month(date.fromordinal(s)).toordinal())
         )
-    e_days, y_days = [d for d, _ in enrolled], [d for d, _ in directory]
     out: dict[date, list[int]] = {}
-    before = [0] * len(STEP_COLUMNS)
+    before = (False,) * len(STEP_COLUMNS)
     for day in sorted(points):
         i = bisect_right(shares, day)
-        last = shares[i - 1] if i else None
-        e = _flag_on(enrolled, e_days, day)
-        y = _flag_on(directory, y_days, day)
-        a = last is not None and last > day - timedelta(days=ACTIVE_DAYS)
-        w = last is not None and last >= week_start(day, week_start_index)
-        m = last is not None and last >= day.replace(day=1)
-        now = [int(v) for v in (e, y, a, a and e, a and y, w and e, w and y, m and e, m and y)]
-        change = [n - b for n, b in zip(now, before, strict=True)]
-        if any(change):
-            out[day] = change
-        before = now
+        last = shares[i - 1] if i else day - 366  # no share yet: nothing lit
+        i = bisect_right(e_days, day)
+        e = bool(i) and e_flags[i - 1]
+        i = bisect_right(y_days, day)
+        y = bool(i) and y_flags[i - 1]
+        a = last > day - ACTIVE_DAYS
+        w = last >= day - (day - 1 - week_start_index) % 7  # ordinal 1 is a Monday
+        m = last >= day - 30 and last > day - date.fromordinal(day).day  # a month's first: <= 30 days back
+        now = (e, y, a, a and e, a and y, w and e, w and y, m and e, m and y)
+        if now != before:
+            out[date.fromordinal(day)] = [int(n) - int(b) for n, b in zip(now, before, strict=True)]
+            before = now
     return out
 
 
