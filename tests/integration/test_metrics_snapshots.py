@@ -55,7 +55,7 @@ CASES: dict[str, tuple[Case, str]] = {
     "content": (_content, "conversions"),
     "summary": (_summary_page, "conversions"),  # a page ranked by clicks beside the range's totals
     "roi": (_roi, "conversions"),  # value (conversions, earned media) over cost
-    "adoption": (_adoption, "member"),  # sharers over eligible people
+    "adoption": (_adoption, "directory_facts"),  # sharers over eligible people (after the directory probe)
 }
 
 
