@@ -354,7 +354,9 @@ class ConsumerRunner:
         # partition is sought back to when what was fetched beyond it will not be applied.
         self._unapplied: dict[TopicPartition, int] = {}
         self._trim = TrimWhenCaughtUp()
-        self._bound = BatchBound(batch_max)
+        # ``batch_max`` is split between the lanes: a lane holds 1/lanes of the people, so a lane's
+        # batch carries as many events per person as one batch did, and the records held stay put.
+        self._bound = BatchBound(max(1, batch_max // self.lanes))
 
     def rewind(self) -> None:
         """The broker lost its log: read every assigned partition again from its start.
