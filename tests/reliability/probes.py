@@ -104,11 +104,14 @@ async def inbox_count(database_url: str, group: str) -> int:
 
 
 class InboxWatch:
-    """One open connection to a service's database, to poll its inbox cheaply."""
+    """One open connection to a service's database, to poll its inbox cheaply; with ``sql``, a count
+    of other rows, one per record applied (metrics' clicks leave click facts, not inbox rows:
+    docs/adr/0021-fact-keyed-events-skip-the-inbox.md)."""
 
-    def __init__(self, database_url: str, group: str) -> None:
+    def __init__(self, database_url: str, group: str, sql: str | None = None) -> None:
         self.url = plain_url(database_url)
         self.group = group
+        self.sql = sql
         self.conn: asyncpg.Connection | None = None
 
     async def __aenter__(self) -> InboxWatch:
@@ -121,6 +124,8 @@ class InboxWatch:
 
     async def count(self) -> int:
         assert self.conn is not None
+        if self.sql is not None:
+            return int(await self.conn.fetchval(self.sql))
         return int(await self.conn.fetchval("SELECT count(*) FROM inbox WHERE source LIKE $1", f"{self.group} %"))
 
     async def wait_for_commit(self, timeout: float) -> bool:

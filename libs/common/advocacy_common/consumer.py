@@ -702,11 +702,16 @@ class ConsumerRunner:
         """Insert the batch's event ids into the inbox; return the ones not seen before, in order."""
         unique: dict[tuple[str, str], _Parsed] = {}
         prefix = f"{self.spec.group_id} "
+        keyed = self.spec.keyed_types
         for p in parsed:
-            unique.setdefault((prefix + p.envelope.source, p.envelope.id), p)
+            if keyed and p.envelope.data.TYPE in keyed:
+                # neither claimed nor dropped as a copy here: the handler's key absorbs a copy in this
+                # batch as in another (so the duplicate count stays the inbox's); a key of its own
+                unique[(p.envelope.data.TYPE, f"#{len(unique)}")] = p
+            else:
+                unique.setdefault((prefix + p.envelope.source, p.envelope.id), p)
         if not unique:
             return []
-        keyed = self.spec.keyed_types
         rows = [
             (source, event_id, event_type)
             for (source, event_id), p in unique.items()
