@@ -18,6 +18,7 @@ groups, so the groups' gain is read in one run.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import os
 import socket
@@ -25,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -197,23 +198,43 @@ async def _through_postgres(
         await engine.dispose()
 
 
-def _smtp_sink() -> tuple[subprocess.Popen[bytes], int]:
+@contextlib.contextmanager
+def _smtp_sink() -> Iterator[int]:
+    """An SMTP server that accepts and drops every message: its port, stopped on exit."""
     port = _free_port()
     sink = subprocess.Popen(
         [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}", "-c", "aiosmtpd.handlers.Sink"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 20
-    while True:
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        yield port
+    finally:
+        sink.terminate()
+        sink.wait(10)
+
+
+@contextlib.contextmanager
+def _notifications_db() -> Iterator[str]:
+    """A migrated notifications database on a throw-away PostgreSQL: its URL, stopped on exit."""
+    with tempfile.TemporaryDirectory(prefix="advocacy-bench-") as tmp:
+        pg = EmbeddedPostgres(Path(tmp) / "pg", free_port(), settings=FAST_UNSAFE_SETTINGS)
+        pg.start()
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return sink, port
-        except OSError:
-            if time.monotonic() > deadline:
-                sink.terminate()
-                raise
-            time.sleep(0.1)
+            url = pg.create_database("notifications_bench")
+            upgrade("advocacy_notifications", url)
+            yield url
+        finally:
+            pg.stop()
 
 
 def _sender(port: int, sessions: int, group: int) -> NotificationsSettings:
@@ -228,50 +249,38 @@ def _sender(port: int, sessions: int, group: int) -> NotificationsSettings:
 
 
 def run(people: int = PEOPLE) -> dict[str, float]:
-    sink, port = _smtp_sink()
     out: dict[str, float] = {}
-    try:
-        with _progress() as bar:
-            task = bar.add_task("rendered", total=SAMPLE)
-            began, cpu0 = time.perf_counter(), time.process_time()
-            for i in range(SAMPLE):
-                _render(i)
-                if i % 1000 == 0:
-                    bar.update(task, completed=i)
-            bar.update(task, completed=SAMPLE)
-            out["render"] = SAMPLE / (time.perf_counter() - began)
-            out["render_cpu_ms"] = (time.process_time() - cpu0) / SAMPLE * 1e3
-            smtp_only = NotificationsSettings(dev_mode=True, smtp_port=port, log_json=False)
+    with _smtp_sink() as port, _progress() as bar:
+        task = bar.add_task("rendered", total=SAMPLE)
+        began, cpu0 = time.perf_counter(), time.process_time()
+        for i in range(SAMPLE):
+            _render(i)
+            if i % 1000 == 0:
+                bar.update(task, completed=i)
+        bar.update(task, completed=SAMPLE)
+        out["render"] = SAMPLE / (time.perf_counter() - began)
+        out["render_cpu_ms"] = (time.process_time() - cpu0) / SAMPLE * 1e3
+        smtp_only = NotificationsSettings(dev_mode=True, smtp_port=port, log_json=False)
+        cpu0 = time.process_time()
+        out["one"] = SAMPLE / asyncio.run(_hand_over(smtp_only, SAMPLE, SESSIONS, bar, "rendered and handed over"))
+        out["one_cpu_ms"] = (time.process_time() - cpu0) / SAMPLE * 1e3
+        with _notifications_db() as url:
+            # side by side on the sample: one message per transaction (the service's
+            # defaults but for the sessions), then groups
+            for name, sessions, group in (
+                ("db_1x1", 1, 1),
+                ("db_nx1", SESSIONS, 1),
+                ("db_nxg", SESSIONS, GROUP),
+            ):
+                q, d = asyncio.run(_through_postgres(url, _sender(port, sessions, group), SAMPLE, name, bar))
+                out[name] = SAMPLE / d
+            out["load_before"] = os.getloadavg()[0]
             cpu0 = time.process_time()
-            out["one"] = SAMPLE / asyncio.run(_hand_over(smtp_only, SAMPLE, SESSIONS, bar, "rendered and handed over"))
-            out["one_cpu_ms"] = (time.process_time() - cpu0) / SAMPLE * 1e3
-            with tempfile.TemporaryDirectory(prefix="advocacy-bench-") as tmp:
-                pg = EmbeddedPostgres(Path(tmp) / "pg", free_port(), settings=FAST_UNSAFE_SETTINGS)
-                pg.start()
-                try:
-                    url = pg.create_database("notifications_bench")
-                    upgrade("advocacy_notifications", url)
-                    # side by side on the sample: one message per transaction (the service's
-                    # defaults but for the sessions), then groups
-                    for name, sessions, group in (
-                        ("db_1x1", 1, 1),
-                        ("db_nx1", SESSIONS, 1),
-                        ("db_nxg", SESSIONS, GROUP),
-                    ):
-                        q, d = asyncio.run(_through_postgres(url, _sender(port, sessions, group), SAMPLE, name, bar))
-                        out[name] = SAMPLE / d
-                    out["load_before"] = os.getloadavg()[0]
-                    cpu0 = time.process_time()
-                    q, d = asyncio.run(_through_postgres(url, _sender(port, SESSIONS, GROUP), people, "all", bar))
-                    out["all_cpu_ms"] = (time.process_time() - cpu0) / people * 1e3
-                    out["queue_s"], out["deliver_s"] = q, d
-                    out["all"] = people / d
-                    out["end_to_end"] = people / (q + d)
-                finally:
-                    pg.stop()
-    finally:
-        sink.terminate()
-        sink.wait(10)
+            q, d = asyncio.run(_through_postgres(url, _sender(port, SESSIONS, GROUP), people, "all", bar))
+            out["all_cpu_ms"] = (time.process_time() - cpu0) / people * 1e3
+            out["queue_s"], out["deliver_s"] = q, d
+            out["all"] = people / d
+            out["end_to_end"] = people / (q + d)
     out["load"] = os.getloadavg()[0]
     return out
 
@@ -294,31 +303,17 @@ def run_group1() -> dict[str, float]:
     BENCH_BEFORE's, alternating on 1 and SESSIONS sessions, SAMPLE messages each; wall rate and
     the sender process's CPU per message (delivery alone)."""
     before = _mail_at(BEFORE)
-    sink, port = _smtp_sink()
     out: dict[str, float] = {"load_before": os.getloadavg()[0]}
-    try:
-        with _progress() as bar, tempfile.TemporaryDirectory(prefix="advocacy-bench-") as tmp:
-            pg = EmbeddedPostgres(Path(tmp) / "pg", free_port(), settings=FAST_UNSAFE_SETTINGS)
-            pg.start()
-            try:
-                url = pg.create_database("notifications_bench")
-                upgrade("advocacy_notifications", url)
-                for rnd in (1, 2):
-                    for sessions in (1, SESSIONS):
-                        for name, deliver in (("before", before), ("after", mail.deliver_pending)):
-                            tag = f"{name}_{sessions}_{rnd}"
-                            cpu0 = time.process_time()
-                            _q, d = asyncio.run(
-                                _through_postgres(url, _sender(port, sessions, 1), SAMPLE, tag, bar, deliver)
-                            )
-                            cpu = time.process_time() - cpu0
-                            out[f"{name}_{sessions}_{rnd}"] = SAMPLE / d
-                            out[f"{name}_{sessions}_{rnd}_cpu_ms"] = cpu / SAMPLE * 1e3
-            finally:
-                pg.stop()
-    finally:
-        sink.terminate()
-        sink.wait(10)
+    with _smtp_sink() as port, _progress() as bar, _notifications_db() as url:
+        for rnd in (1, 2):
+            for sessions in (1, SESSIONS):
+                for name, deliver in (("before", before), ("after", mail.deliver_pending)):
+                    tag = f"{name}_{sessions}_{rnd}"
+                    cpu0 = time.process_time()
+                    _q, d = asyncio.run(_through_postgres(url, _sender(port, sessions, 1), SAMPLE, tag, bar, deliver))
+                    cpu = time.process_time() - cpu0
+                    out[f"{name}_{sessions}_{rnd}"] = SAMPLE / d
+                    out[f"{name}_{sessions}_{rnd}_cpu_ms"] = cpu / SAMPLE * 1e3
     out["load"] = os.getloadavg()[0]
     return out
 
