@@ -365,15 +365,28 @@ def _ranks_after(clicks: int, key: Any, after: Ranked) -> bool:
     return clicks < after.clicks or (clicks == after.clicks and key > after.key)
 
 
-async def _clicks_of(session: AsyncSession, q: GroupQuery, keys: Sequence[Any]) -> dict[Any, int]:
-    """The counted clicks in range of these groups (those with stats rows in range)."""
-    only = GroupQuery(q.tenant, q.group_by, q.days, q.week_start_index, keys=tuple(keys))
-    stats = _stats_source(only, ["clicks_counted"])
-    key, _ = _key(stats, only)
-    res = await session.execute(
-        sa.select(key.label("key"), sa.func.sum(stats.c.clicks_counted)).where(*_only_keys(stats, only)).group_by(key)
-    )
-    return {k: int(c) for k, c in res.all()}
+async def _clicks_of(session: AsyncSession, q: GroupQuery, keys: list[str]) -> dict[str, int]:
+    """The counted clicks in range of these groups: the range's whole months from the ranking list
+    (a row per key and month), its edge days from the daily roll-up, off its per-key index."""
+    assert q.group_by is not None and q.days is not None
+    edges, whole = split_months(q.days)
+    out: defaultdict[str, int] = defaultdict(int)
+    if whole is not None:
+        months = [m for m in _ranking_lists(q) if whole[0] <= m <= whole[1]]
+        for k, n in (await ranking.clicks_in(session, q.tenant, q.group_by, months, keys)).items():
+            out[k] += n
+    for edge in edges:
+        only = GroupQuery(q.tenant, q.group_by, edge, q.week_start_index, keys=tuple(keys))
+        stats = _stats_source(only, ["clicks_counted"])
+        key, _ = _key(stats, only)
+        res = await session.execute(
+            sa.select(key.label("key"), sa.func.sum(stats.c.clicks_counted))
+            .where(*_only_keys(stats, only))
+            .group_by(key)
+        )
+        for k, n in res.all():
+            out[k] += int(n)
+    return out
 
 
 async def ranked_keys_scan(session: AsyncSession, q: GroupQuery, after: Ranked | None, n: int) -> list[Ranked]:

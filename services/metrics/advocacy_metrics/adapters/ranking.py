@@ -44,6 +44,21 @@ async def keys_from(
     return list(res.scalars().all())
 
 
+_CLICKS_IN = sa.text(
+    "SELECT key, sum(clicks_counted) FROM ranking_clicks_monthly WHERE tenant_id = :t AND group_by = :g "
+    "AND month = ANY(CAST(:months AS date[])) AND key = ANY(CAST(:keys AS varchar[])) GROUP BY key"
+)
+
+
+async def clicks_in(
+    session: AsyncSession, tenant: str, group_by: str, months: list[date], keys: list[str]
+) -> dict[str, int]:
+    """The counted clicks of these keys in these (whole) months: primary-key probes, one row per
+    key and month (the monthly roll-ups have one per network)."""
+    res = await session.execute(_CLICKS_IN, {"t": tenant, "g": group_by, "months": months, "keys": keys})
+    return {k: int(n) for k, n in res.all()}
+
+
 _FILL = sa.text(
     "INSERT INTO ranking_clicks_monthly (tenant_id, group_by, month, key, clicks_counted) "
     "SELECT tenant_id, 'employee', month, employee_id, sum(clicks_counted) FROM employee_monthly_stats "
