@@ -153,10 +153,11 @@ screenshots: $(STAMP) chromium
 	  -k test_publish_share_and_watch_the_wall_move
 
 # Private signing keys for `docker compose` (.env) and the dev Kubernetes overlay (its
-# signing-keys.env, and console-keys.env for the console's sessions); all git-ignored, never
-# overwritten. `make run` needs none (it keeps its own under .data/keys).
+# signing-keys.env, console-keys.env for the console's sessions, and dev-login/ for the console's
+# dev login); all git-ignored, never overwritten. `make run` needs none (it keeps its own under .data/keys).
 SIGNING_KEYS := SHARING_VISITOR_SECRET SHARING_CLICK_ID_SECRET
 CONSOLE_KEYS := CONSOLE_SECRET_KEY
+DEV_LOGIN_KEYS := deploy/k8s/overlays/dev/dev-login
 secrets:
 	@for f in .env:"$(SIGNING_KEYS)" deploy/k8s/overlays/dev/signing-keys.env:"$(SIGNING_KEYS)" \
 	    deploy/k8s/overlays/dev/console-keys.env:"$(CONSOLE_KEYS)"; do \
@@ -167,6 +168,11 @@ secrets:
 	    done > $$file && echo "$$file written"; \
 	  fi; \
 	done
+	@# the dev overlay console's dev login key (deploy/k8s/overlays/dev/dev-login.yaml)
+	@if [ -e $(DEV_LOGIN_KEYS)/jwks.json ]; then echo "$(DEV_LOGIN_KEYS)/ exists, kept"; \
+	elif [ ! -x $(BIN)/python ]; then echo "$(DEV_LOGIN_KEYS)/: run make install first (it needs the venv)"; else \
+	  $(BIN)/python -c 'import sys, pathlib; from advocacy_common.auth.devkeys import ensure_dev_keys; \
+	    ensure_dev_keys(pathlib.Path(sys.argv[1]))' $(DEV_LOGIN_KEYS) && echo "$(DEV_LOGIN_KEYS)/ written"; fi
 
 clean:
 	rm -rf $(VENV) .venvs .data .mypy_cache .ruff_cache .pytest_cache

@@ -38,13 +38,16 @@ DEV_SIGNING_KEYS = ("SHARING_VISITOR_SECRET", "SHARING_CLICK_ID_SECRET")
 
 
 def _k8s_tree() -> Path:
-    """A copy of deploy/k8s with the dev overlay's git-ignored signing-keys.env and console-keys.env
-    generated as `make secrets` does, so the build never depends on (or reads) a developer's own keys."""
+    """A copy of deploy/k8s with the dev overlay's git-ignored signing-keys.env, console-keys.env and
+    dev-login/ generated as `make secrets` does, so the build never depends on (or reads) a developer's own keys."""
     tree = Path(tempfile.mkdtemp(prefix="advocacy-k8s-")) / "k8s"
-    shutil.copytree(K8S, tree, ignore=shutil.ignore_patterns("signing-keys.env", "console-keys.env"))
+    from advocacy_common.auth.devkeys import ensure_dev_keys
+
+    shutil.copytree(K8S, tree, ignore=shutil.ignore_patterns("signing-keys.env", "console-keys.env", "dev-login"))
     keys = "".join(f"{k}={secrets.token_urlsafe(32)}\n" for k in DEV_SIGNING_KEYS)
     (tree / "overlays" / "dev" / "signing-keys.env").write_text(keys)
     (tree / "overlays" / "dev" / "console-keys.env").write_text(f"CONSOLE_SECRET_KEY={secrets.token_urlsafe(32)}\n")
+    ensure_dev_keys(tree / "overlays" / "dev" / "dev-login")  # the console's dev login key
     return tree
 
 

@@ -5,6 +5,7 @@ built with ``kubectl kustomize``; no Docker engine, no cluster."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import PurePosixPath
 from typing import Any
 
 import kubernetes_validate
@@ -12,6 +13,7 @@ import pytest
 import yaml
 from kubernetes_validate.utils import SchemaNotFoundError
 
+from advocacy_common.settings import DEV_ISSUER
 from advocacy_console.app import VENDOR_FILES
 from advocacy_console.settings import ConsoleSettings
 from tests.deploy.conftest import K8S, OVERLAYS, ROOT, build, one, public_routes
@@ -158,7 +160,8 @@ def test_replicas_share_sessions_in_the_consoles_own_database(overlay: str) -> N
 def test_the_config_names_only_what_the_settings_read_and_reaches_the_apis_by_service_name(overlay: str) -> None:
     data = console_objects(overlay)["ConfigMap/console-config"]["data"]
     assert set(data) <= CONSOLE_ENV, set(data) - CONSOLE_ENV
-    assert data["CONSOLE_DEV_MODE"] == "false"
+    # the dev login in the dev overlay alone (test_the_dev_overlay_alone_has_the_dev_login_...)
+    assert data["CONSOLE_DEV_MODE"] == ("true" if overlay == "dev" else "false")
     assert not {"CONSOLE_SECRET_KEY", "CONSOLE_DATABASE_URL", "CONSOLE_OIDC_CLIENT_SECRET"} & set(data)
     services = {o["metadata"]["name"] for o in build(overlay) if o["kind"] == "Service"}
     for svc in ("content", "sharing", "metrics", "gamification"):
@@ -216,3 +219,44 @@ def test_no_page_loads_anything_from_a_cdn(url: str) -> None:
     templates = ROOT / "services" / "console" / "advocacy_console" / "templates"
     for page in templates.glob("*.html"):
         assert url not in page.read_text(), page.name
+
+
+def _secret_mount(workload: dict[str, Any], secret: str) -> tuple[str, list[str] | None]:
+    """Where the workload's container mounts the Secret ``secret`` (read-only), and the keys it takes
+    (None: every key)."""
+    spec = workload["spec"]["template"]["spec"]
+    (volume,) = [v for v in spec["volumes"] if v.get("secret", {}).get("secretName") == secret]
+    (c,) = spec["containers"]
+    (mount,) = [m for m in c["volumeMounts"] if m["name"] == volume["name"]]
+    assert mount["readOnly"] is True
+    items = volume["secret"].get("items")
+    return mount["mountPath"], [i["key"] for i in items] if items is not None else None
+
+
+def test_the_dev_overlay_alone_has_the_dev_login_signed_by_a_key_every_service_trusts(overlay: str) -> None:
+    """The dev cluster's console has a login without an OIDC client: the dev login, on in the dev
+    overlay only (never prod), signing with the key `make secrets` writes to dev-login/ as the JWT_*
+    issuer; every service there trusts that key too (JWT_JWKS_PATH: the JWKS each pod mounts)."""
+    from advocacy_common.auth.devkeys import JWKS_FILE, PRIVATE_KEY_FILE
+
+    objects = build(overlay)
+    env = console_env(overlay)
+    settings = ConsoleSettings.model_validate({k.removeprefix("CONSOLE_").lower(): v for k, v in env.items()})
+    shared = one(objects, "ConfigMap", "advocacy-config")["data"]
+    keys = [o for o in objects if o["kind"] == "Secret" and o["metadata"]["name"].startswith("dev-login-keys")]
+    if overlay != "dev":
+        assert settings.dev_mode is False and settings.dev_keys_dir is None and not keys
+        assert "JWT_JWKS_PATH" not in shared
+        return
+    assert settings.dev_mode is True and settings.dev_keys_dir is not None
+    assert (settings.dev_token_issuer, settings.dev_token_audience) == (shared["JWT_ISSUER"], shared["JWT_AUDIENCE"])
+    assert settings.dev_token_issuer != DEV_ISSUER  # the services refuse the dev stack's issuer outside dev mode
+    (secret,) = keys
+    assert set(secret["data"]) == {PRIVATE_KEY_FILE, JWKS_FILE}
+    name = secret["metadata"]["name"]
+    assert _secret_mount(one(objects, "Deployment", "console"), name) == (str(settings.dev_keys_dir), None)
+    jwks = PurePosixPath(shared["JWT_JWKS_PATH"])
+    services = [o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] != "console"]
+    assert len(services) == 10 and jwks.name == JWKS_FILE
+    for w in services:  # the JWKS alone, never the private key
+        assert _secret_mount(w, name) == (str(jwks.parent), [JWKS_FILE]), w["metadata"]["name"]
