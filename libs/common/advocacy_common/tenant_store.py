@@ -51,4 +51,9 @@ async def apply_tenant_settings(session: AsyncSession, events: Sequence[Any]) ->
 
 async def load_tenant_settings(session: AsyncSession, tenant_id: str) -> TenantSettings:
     raw = await session.scalar(sa.select(TENANT_SETTINGS.c.settings).where(TENANT_SETTINGS.c.tenant_id == tenant_id))
+    return settings_of(raw)
+
+
+def settings_of(raw: Any) -> TenantSettings:
+    """A ``settings`` value of the copy (None: no copy yet) as the tenant's settings."""
     return TenantSettings.model_validate(raw) if raw else DEFAULT_SETTINGS

@@ -30,7 +30,8 @@ from advocacy_common.events.sharing import (
     ShareClicked,
     ShareCreated,
 )
-from advocacy_common.tenant_store import apply_tenant_settings, load_tenant_settings
+from advocacy_common.tenant import TenantSettings
+from advocacy_common.tenant_store import TENANT_SETTINGS, apply_tenant_settings, load_tenant_settings, settings_of
 from advocacy_metrics import domain
 from advocacy_metrics.adapters import adoption_steps, aggregates
 from advocacy_metrics.adapters.aggregates import insert_ignore, insert_ignore_present
@@ -134,13 +135,12 @@ async def record_events(session: AsyncSession, events: Sequence[Envelope[Any]]) 
     rezoned, reweeked = await _record_settings(session, by_type[TenantSettingsUpdated])
     for e in by_type[MemberErased]:
         await erase_member(session, e.tenant_id, e.data.employee_id, e.data.erased_at)
-    erased = await erased_among(session, people)
+    erased, settings = await _erased_and_settings(session, people, tenants)
     redemptions = [e for e in events if type(e.data) is RewardRedeemed or type(e.data) is RedemptionCancelled]
 
     def kept(kind: type[Any]) -> list[Envelope[Any]]:
         return [e for e in by_type[kind] if (e.tenant_id, getattr(e.data, "employee_id", None)) not in erased]
 
-    settings = {t: await load_tenant_settings(session, t) for t in tenants}
     zones = {t: s.zone for t, s in settings.items()}
     d = domain.Deltas()
     new = adoption_steps.NewRows()
@@ -168,17 +168,29 @@ async def record_events(session: AsyncSession, events: Sequence[Envelope[Any]]) 
 PAIRS = "(SELECT r->>0 AS tenant_id, r->>1 AS id FROM jsonb_array_elements(CAST(:pairs AS jsonb)) AS r)"
 
 
-_ERASED_AMONG = sa.text(
-    f"SELECT m.tenant_id, m.employee_id FROM {ERASED_MEMBERS.name} m JOIN {PAIRS} AS k "  # noqa: S608
-    "ON m.tenant_id = k.tenant_id AND m.employee_id = k.id"
-)
+#: A batch's erased people and its tenants' settings copies in one round trip: ``(tenant, employee,
+#: NULL)`` rows for the erased, ``(tenant, NULL, settings)`` rows for the copies.
+_ERASED_AND_SETTINGS = sa.text(
+    f"SELECT m.tenant_id, m.employee_id, NULL::jsonb FROM {ERASED_MEMBERS.name} m JOIN {PAIRS} AS k "  # noqa: S608
+    "ON m.tenant_id = k.tenant_id AND m.employee_id = k.id "
+    f"UNION ALL SELECT s.tenant_id, NULL, s.settings FROM {TENANT_SETTINGS.name} s "
+    "WHERE s.tenant_id IN (SELECT jsonb_array_elements_text(CAST(:tenants AS jsonb)))"
+).columns(sa.column("tenant_id", sa.Text), sa.column("employee_id", sa.Text), TENANT_SETTINGS.c.settings)
 
 
-async def erased_among(session: AsyncSession, people: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
-    if not people:
-        return set()
-    res = await session.execute(_ERASED_AMONG, {"pairs": json_param(people)})
-    return {(t, e) for t, e in res.all()}
+async def _erased_and_settings(
+    session: AsyncSession, people: Sequence[tuple[str, str]], tenants: Sequence[str]
+) -> tuple[set[tuple[str, str]], dict[str, TenantSettings]]:
+    """Who among ``people`` is erased, and each of ``tenants``' settings."""
+    res = await session.execute(_ERASED_AND_SETTINGS, {"pairs": json_param(people), "tenants": json_param(tenants)})
+    erased: set[tuple[str, str]] = set()
+    copies: dict[str, Any] = {}
+    for tenant, employee, raw in res.all():
+        if employee is None:
+            copies[tenant] = raw
+        else:
+            erased.add((tenant, employee))
+    return erased, {t: settings_of(copies.get(t)) for t in tenants}
 
 
 async def _record_settings(session: AsyncSession, events: list[Envelope[Any]]) -> tuple[set[str], set[str]]:
