@@ -66,6 +66,8 @@ START = datetime(2025, 1, 1, tzinfo=UTC)
 #: BENCH_METRICS_READS="a,b": only the reads whose name contains a or b (and none of the page walks
 #: or raw-SQL comparisons the others need); unset: every read. The full run takes ~40 minutes.
 ONLY = tuple(p for p in os.environ.get("BENCH_METRICS_READS", "").split(",") if p)
+#: BENCH_METRICS_BACKFILL="a,b": mark these aggregates pending again, so the run times their backfill.
+REBACKFILL = tuple(p for p in os.environ.get("BENCH_METRICS_BACKFILL", "").split(",") if p)
 DATASET_VERSION = f"v3-{SCALE}"  # bump when the aggregate tables change
 CACHE = Path(os.environ.get("BENCH_METRICS_DIR") or Path(__file__).parent / ".cache" / "metrics_reads")
 DB = "advocacy_metrics_bench"
@@ -315,6 +317,10 @@ async def backfill_pending(url: str) -> dict[str, float]:
     on the cached dataset (instead of regenerating it, ~30 min): seconds per aggregate."""
     conn = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
     try:
+        for aggregate in REBACKFILL:
+            await conn.execute(
+                "INSERT INTO aggregate_backfills VALUES ($1, $2) ON CONFLICT DO NOTHING", TENANT, aggregate
+            )
         marked = await conn.fetch("SELECT tenant_id, aggregate FROM aggregate_backfills ORDER BY 1, 2")
     finally:
         await conn.close()
@@ -454,6 +460,14 @@ async def reads(url: str, keys_dir: Path) -> tuple[list[tuple[str, dict[str, flo
                 ("one employee, all time", lambda: get("/v1/metrics/employees/e17"), 200),
                 ("one content, all time", lambda: get("/v1/metrics/content/c3"), 100),
             ]
+            if wanted("adoption"):  # the same answer from adoption_steps and from the facts
+                months = [
+                    (date(2025, m, 1), date(2025 + m // 12, m % 12 + 1, 1) - timedelta(days=1)) for m in range(1, 13)
+                ]
+                spans = (YEAR, LAST_30_DAYS, *({"from": a.isoformat(), "to": b.isoformat()} for a, b in months))
+                steps = [(await get("/v1/metrics/adoption", **s)).json() for s in spans]
+                scans = [(await adoption_scan(get("/v1/metrics/adoption", **s))).json() for s in spans]
+                facts_about["adoption_equal"] = steps == scans
             for name, call, n in [p for p in plan if wanted(p[0])]:
                 samples = await timed(call, n)
                 s = summary_ms(samples)
@@ -561,6 +575,15 @@ def report(gen: dict[str, Any], results: list[tuple[str, dict[str, float], str]]
         f"walking every page once: by employee {about.get('employee_pages', '?')}, "
         f"by content {about.get('content_pages', '?')}.",
         "",
+        *(
+            [
+                f"Adoption from adoption_steps and from the facts (scan), a year, 30 days and each month: "
+                f"{'the same answers' if about['adoption_equal'] else 'MISMATCH'}.",
+                "",
+            ]
+            if "adoption_equal" in about
+            else []
+        ),
         "Country/device/referrer: the roll-up and the raw facts give the same answer "
         f"({checked}); "
         "the table above has both timings, "
