@@ -289,6 +289,7 @@ def reference(tenant: str, payloads: list[Any]) -> dict[str, list[tuple[Any, ...
         "sharers": sorted((tenant, e, min(ds)) for e, ds in share_days.items()),
         "sharer_lapses": sorted(lapses),
         "adoption_days": adoption_days(tenant, share_days, lapses),
+        "adoption_steps": adoption_steps(tenant, share_days),
     }
 
 
@@ -301,6 +302,20 @@ def adoption_days(
     for _t, _e, day in lapses:
         per[day][1] += 1
     return sorted((tenant, d, n, lp) for d, (n, lp) in per.items())
+
+
+def adoption_steps(tenant: str, share_days: dict[str, set[date]]) -> list[tuple[Any, ...]]:
+    """Nobody is enrolled or in a directory here: only the 30 days' sharers count ("active", the
+    third counter), +1 on a share day, -1 on the 30th day after the last share of a run."""
+    per: dict[date, int] = defaultdict(int)
+    for days in share_days.values():
+        ds = sorted(days)
+        for i, d in enumerate(ds):
+            if i == 0 or (d - ds[i - 1]).days > 30:
+                per[d] += 1
+            if i == len(ds) - 1 or (ds[i + 1] - d).days > 30:
+                per[d + timedelta(days=30)] -= 1
+    return sorted((tenant, d, 0, 0, n, 0, 0, 0, 0, 0, 0) for d, n in per.items() if n)
 
 
 def normalise(snap: dict[str, list[tuple[Any, ...]]]) -> dict[str, list[tuple[Any, ...]]]:
