@@ -446,6 +446,33 @@ async def reads(url: str, keys_dir: Path) -> tuple[list[tuple[str, dict[str, flo
                             30,
                         )
                     )
+
+            async def analytics_page() -> list[httpx.Response]:
+                """The six calls the console's /admin/analytics makes at once (admin_pages.analytics)."""
+                span = LAST_30_DAYS
+
+                def summary(g: str, limit: str = "1000", order: str = "key") -> Awaitable[httpx.Response]:
+                    return get("/v1/metrics/summary", **span, group_by=g, limit=limit, order=order)
+
+                return list(
+                    await asyncio.gather(
+                        summary("day"),
+                        summary("network"),
+                        summary("content", "10", "clicks"),
+                        summary("employee", "10", "clicks"),
+                        get("/v1/metrics/roi", **span),
+                        get("/v1/metrics/adoption", **span),
+                    )
+                )
+
+            plan += [
+                ("the analytics page's six calls at once, 30 days, top 10 by clicks by threshold", analytics_page, 30),
+                (
+                    "the analytics page's six calls at once, 30 days, top 10 by clicks, full ranking",
+                    lambda: full_ranking(analytics_page()),
+                    30,
+                ),
+            ]
             plan += [
                 (
                     "export.csv by employee, a year (whole body)",
