@@ -290,7 +290,17 @@ def reference(tenant: str, payloads: list[Any]) -> dict[str, list[tuple[Any, ...
         "sharer_lapses": sorted(lapses),
         "adoption_days": adoption_days(tenant, share_days, lapses),
         "adoption_steps": adoption_steps(tenant, share_days),
+        "ranking_clicks_monthly": ranking_clicks(tenant, fine),
     }
+
+
+def ranking_clicks(tenant: str, fine: dict[tuple[Any, ...], dict[str, int]]) -> list[tuple[Any, ...]]:
+    """Counted clicks per month and employee / content, rows > 0, bucket = floor(log2)."""
+    acc: dict[tuple[str, date, str], int] = defaultdict(int)
+    for (d, employee, content, _network, _team), row in fine.items():
+        acc[("employee", d.replace(day=1), employee)] += row["counted"]
+        acc[("content", d.replace(day=1), content)] += row["counted"]
+    return sorted((tenant, g, m, k, n, n.bit_length() - 1) for (g, m, k), n in acc.items() if n > 0)
 
 
 def adoption_days(
