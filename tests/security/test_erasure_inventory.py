@@ -185,6 +185,9 @@ TABLES: dict[tuple[str, str, str], str] = {
         for c in cols
     },
     ("metrics", "click_facts", "referrer_domain"): "not personal: a domain",
+    # key holds an employee id when group_by is 'employee': the person's rows go to 0 and are deleted
+    ("metrics", "ranking_clicks_monthly", "key"): _METRICS_FACTS,
+    ("metrics", "ranking_clicks_monthly", "group_by"): "not personal: 'employee' or 'content'",
     ("metrics", "redemption_facts", "employee_id"): "unlinked: kept as programme cost without the person",
     (
         "metrics",
