@@ -33,7 +33,7 @@ from advocacy_common.bulk import unnest_insert
 from advocacy_common.db import table_of
 from advocacy_common.errors import NotFound
 from advocacy_common.events import Envelope, new_event
-from advocacy_common.events.sharing import ClickInvalidated, ClickReceived, ShareClicked, Verdict
+from advocacy_common.events.sharing import ClickInvalidated, ClickReceived, ShareClicked, Verdict, click_event_id
 from advocacy_common.outbox import add_events
 from advocacy_common.tenant import TenantSettings
 from advocacy_common.tenant_store import TENANT_SETTINGS
@@ -254,7 +254,7 @@ async def judge_clicks(session: AsyncSession, events: Sequence[Envelope[Any]]) -
                         reason=reason,
                     ),
                     at=click.received_at,
-                    id=f"clicked-{click.click_id}",
+                    id=click_event_id(click.click_id),
                 )
             )
     if columns["id"]:
