@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from advocacy_common.bulk import unnest_select
 from advocacy_common.tenant_store import load_tenant_settings
-from advocacy_metrics.adapters.aggregates import _prune_zero_rows, upsert_add
+from advocacy_metrics.adapters.aggregates import prune_zero_rows, upsert_add
 from advocacy_metrics.db import ADOPTION_STEPS, DIRECTORY_FACTS, MEMBER_FACTS, SHARER_DAYS
 from advocacy_metrics.domain import local_day
 from advocacy_metrics.domain.adoption import STEP_COLUMNS, History, add_steps, new_share_steps, steps
@@ -117,7 +117,7 @@ async def apply_steps(session: AsyncSession, changes: dict[tuple[str, date], lis
     """Add the per-(tenant, day) changes; rows left all-zero go."""
     rows = [[t, d, *c] for (t, d), c in changes.items() if any(c)]
     await upsert_add(session, ADOPTION_STEPS, KEYS, STEP_COLUMNS, rows)
-    await _prune_zero_rows(session, ADOPTION_STEPS, KEYS, STEP_COLUMNS, (r[:2] for r in rows))
+    await prune_zero_rows(session, ADOPTION_STEPS, KEYS, STEP_COLUMNS, (r[:2] for r in rows))
 
 
 def _by_tenant_day(changes: dict[str, dict[date, list[int]]]) -> dict[tuple[str, date], list[int]]:

@@ -93,7 +93,7 @@ async def insert_ignore_present(
     return {r[0] for r in res.all()}
 
 
-async def _prune_zero_rows(
+async def prune_zero_rows(
     session: AsyncSession,
     table: sa.Table,
     keys: Sequence[str],
@@ -157,9 +157,9 @@ async def apply(session: AsyncSession, d: domain.Deltas, *, prune: bool = False,
     for table, keys, counters, rows in plan(d):
         await upsert_add(session, table, keys, counters, rows)
         if prune:
-            await _prune_zero_rows(session, table, keys, counters, (r[: len(keys)] for r in rows))
+            await prune_zero_rows(session, table, keys, counters, (r[: len(keys)] for r in rows))
         elif table is RANKING_CLICKS_MONTHLY:  # never left at 0 (the ranking's candidates have clicks)
-            await _prune_zero_rows(session, table, keys, counters, (r[: len(keys)] for r in rows if r[-1] < 0))
+            await prune_zero_rows(session, table, keys, counters, (r[: len(keys)] for r in rows if r[-1] < 0))
     if d.sharer_days:
         new = await insert_ignore(
             session,
@@ -229,4 +229,4 @@ class AdoptionCounts:
         keys, counters = ("tenant_id", "day"), ("new_sharers", "lapsed_sharers")
         await upsert_add(session, ADOPTION_DAYS, keys, counters, rows)
         if prune:
-            await _prune_zero_rows(session, ADOPTION_DAYS, keys, counters, (r[:2] for r in rows))
+            await prune_zero_rows(session, ADOPTION_DAYS, keys, counters, (r[:2] for r in rows))
