@@ -25,8 +25,6 @@ from advocacy_metrics.adapters import backfills, queries
 from advocacy_metrics.adapters.ranges import DayRange
 from advocacy_metrics.cli import run_backfill
 from advocacy_metrics.db import ADOPTION_STEPS, SHARE_FACTS
-from advocacy_metrics.domain import ACTIVE_DAYS
-from advocacy_metrics.domain import adoption as adoption_domain
 from advocacy_metrics.features import reports
 from advocacy_metrics.features.person_export import SECTIONS
 from advocacy_metrics.features.rebuild import snapshot
@@ -148,9 +146,8 @@ async def _counts_on(eng: AsyncEngine, tenant: str, days: list[date]) -> list[tu
                 tenant,
                 DayRange(day - timedelta(days=6), day),
                 day,
-                day - timedelta(days=ACTIVE_DAYS - 1),
                 DayRange(day, day).instants(settings.zone)[1],
-                adoption_domain.current_periods(day, settings.week_start_index),
+                settings.week_start_index,
             )
             out.append(
                 (await queries.adoption_counts(session, *args), await queries.adoption_counts_scan(session, *args))

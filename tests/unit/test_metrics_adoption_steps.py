@@ -89,6 +89,13 @@ def test_a_share_is_active_for_30_days_and_this_week_ends_with_the_week() -> Non
     assert got[s + timedelta(days=30)] == [0, 0, -1, -1, 0, 0, 0, 0, 0]
 
 
+def test_the_spans_the_scan_counts_in_are_30_days_this_week_and_this_month() -> None:
+    """What ``adoption_counts_scan`` derives from ``as_of`` and the week start (the steps' oracle)."""
+    tuesday = date(2026, 3, 31)
+    assert adoption.current_spans(tuesday, 0) == (date(2026, 3, 2), date(2026, 3, 30), date(2026, 3, 1))
+    assert adoption.current_spans(tuesday, 6) == (date(2026, 3, 2), date(2026, 3, 29), date(2026, 3, 1))
+
+
 # a month's first day is 30 days before its 31st: the oldest share day a new one depends on
 @example([date(2026, 1, 1)], {date(2026, 1, 31)}, [(T0, True)], 0)
 @given(

@@ -50,7 +50,7 @@ from advocacy_metrics.db import (
     Rollup,
 )
 from advocacy_metrics.domain import VERDICTS, Sum
-from advocacy_metrics.domain.adoption import STEP_COLUMNS
+from advocacy_metrics.domain.adoption import STEP_COLUMNS, current_spans
 from advocacy_metrics.domain.measures import GroupTotals, StatSums
 
 GROUP_BYS = ("day", "week", "network", "team", "content", "employee", "country", "device", "referrer", "reason")
@@ -571,16 +571,17 @@ async def adoption_counts(
     tenant: str,
     days: DayRange,
     as_of: date,
-    active_from: date,
     before: datetime,
-    periods: tuple[date, date],
+    week_start_index: int,
 ) -> AdoptionCounts:
     """The counts on ``as_of``: sums of ``adoption_steps`` up to it (at most one row per day of the
     tenant's life, whatever its headcount), or :func:`adoption_counts_scan` while the tenant's
-    table is not filled yet. ``active_from`` and ``periods`` must be ``as_of``'s 30 days, week
-    (the tenant's week start) and month, which is what the steps keep."""
+    table is not filled yet. The steps keep ``as_of``'s 30 days, week (from ``week_start_index``,
+    the tenant's week start, as they were written with) and month; ``before`` bounds the
+    membership and directory facts ("who is enrolled / eligible"), ``days`` the new sharers and
+    lapses per day."""
     if await backfills.pending(session, tenant, adoption_steps.AGGREGATE):
-        return await adoption_counts_scan(session, tenant, days, as_of, active_from, before, periods)
+        return await adoption_counts_scan(session, tenant, days, as_of, before, week_start_index)
     d = DIRECTORY_FACTS
     from_directory = bool(
         await session.scalar(sa.select(sa.exists().where(d.c.tenant_id == tenant, d.c.updated_at < before)))
@@ -614,12 +615,13 @@ async def adoption_counts_scan(
     tenant: str,
     days: DayRange,
     as_of: date,
-    active_from: date,
     before: datetime,
-    periods: tuple[date, date],
+    week_start_index: int,
 ) -> AdoptionCounts:
-    """The counts from the facts (before ``adoption_steps``; the tests' oracle).
-    ``periods``: the first days of "this week" and "this month" (each up to ``as_of``).
+    """The counts from the facts (before ``adoption_steps``; the tests' oracle), with the same
+    arguments as :func:`adoption_counts`: the spans (30 days, this week, this month, each up to
+    ``as_of``) come from the domain's :func:`~advocacy_metrics.domain.adoption.current_spans`, not
+    from the steps' own arithmetic.
 
     One statement for the counts: the enrolled (the latest membership fact of each person) are
     read once, and the sharers of the earliest span once, as each sharer's last day in it: someone
@@ -632,8 +634,8 @@ async def adoption_counts_scan(
     )
     enrolled = sa.select(_enrolled_members(tenant, before)).cte("enrolled")
     eligible = sa.select(_active_in_directory(tenant, before)).cte("eligible") if from_directory else enrolled
-    week_from, month_from = periods
-    spans = (active_from, week_from, month_from)
+    spans = current_spans(as_of, week_start_index)
+    active_from = spans[0]
     s = SHARER_DAYS
     last_days = (
         sa.select(s.c.employee_id, sa.func.max(s.c.day).label("last"))

@@ -43,6 +43,12 @@ def current_periods(as_of: date, week_start_index: int) -> tuple[date, date]:
     return week_start(as_of, week_start_index), as_of.replace(day=1)
 
 
+def current_spans(as_of: date, week_start_index: int) -> tuple[date, date, date]:
+    """The first days of the spans adoption counts sharers in, each running to ``as_of`` inclusive:
+    the last 30 days (``ACTIVE_DAYS``), this week and this month."""
+    return (as_of - timedelta(days=ACTIVE_DAYS - 1), *current_periods(as_of, week_start_index))
+
+
 def adoption_report(
     *,
     start: date,

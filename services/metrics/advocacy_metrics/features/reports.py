@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,7 +19,7 @@ from advocacy_common.pagination import as_int, as_str, decode_cursor, encode_cur
 from advocacy_common.tenant import TenantSettings
 from advocacy_common.tenant_store import load_tenant_settings
 from advocacy_metrics.adapters import queries, ranges
-from advocacy_metrics.domain import ACTIVE_DAYS, adoption, weekly
+from advocacy_metrics.domain import adoption, weekly
 from advocacy_metrics.domain.measures import GroupTotals, Pricing, earned_media_value, measures, merge
 from advocacy_metrics.domain.measures import conversion_values as conversion_values_of
 from advocacy_metrics.domain.roi import roi_report
@@ -291,15 +291,7 @@ async def adoption_of(
     """The adoption report of ``days`` (the API's, and the weekly report's)."""
     as_of = min(days.end, today)
     _lo, hi = ranges.DayRange(days.start, as_of).instants(settings.zone)
-    counts = await queries.adoption_counts(
-        session,
-        tenant,
-        days,
-        as_of,
-        as_of - timedelta(days=ACTIVE_DAYS - 1),
-        hi,
-        adoption.current_periods(as_of, settings.week_start_index),
-    )
+    counts = await queries.adoption_counts(session, tenant, days, as_of, hi, settings.week_start_index)
     return adoption.adoption_report(
         start=days.start,
         end=days.end,
