@@ -8,6 +8,8 @@ of the facts), and ``advocacy metrics backfill`` fills it and deletes the marker
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,4 +33,16 @@ async def mark(session: AsyncSession, tenant: str, aggregate: str) -> None:
     await session.execute(
         sa.text(f"INSERT INTO {a.name} (tenant_id, aggregate) VALUES (:t, :a) ON CONFLICT DO NOTHING"),  # noqa: S608
         {"t": tenant, "a": aggregate},
+    )
+
+
+def mark_tenants_sql(aggregate: str, sources: Sequence[str]) -> str:
+    """The statement a migration adding ``aggregate`` runs: a marker for every tenant with a row in
+    one of the ``sources`` tables. Plain SQL (it works under ``alembic --sql``), with the table
+    named as it was when 0013 and 0014 ran: they call this, so its text must not change."""
+    union = " UNION ".join(f"SELECT tenant_id FROM {t}" for t in sources)  # noqa: S608 - the migrations' own names
+    return (
+        "INSERT INTO aggregate_backfills (tenant_id, aggregate) "  # noqa: S608 - likewise
+        f"SELECT DISTINCT tenant_id, '{aggregate}' FROM ({union}) t "
+        "ON CONFLICT DO NOTHING"
     )

@@ -23,6 +23,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
+from advocacy_metrics.adapters.backfills import mark_tenants_sql
+
 revision: str = "0013_adoption_steps"
 down_revision: str | None = "0012_conversion_pages"
 branch_labels: str | Sequence[str] | None = None
@@ -51,13 +53,7 @@ def upgrade() -> None:
         "CREATE TABLE IF NOT EXISTS aggregate_backfills (tenant_id varchar NOT NULL, aggregate varchar NOT NULL, "
         "PRIMARY KEY (tenant_id, aggregate))"
     )
-    op.execute(
-        "INSERT INTO aggregate_backfills (tenant_id, aggregate) "
-        "SELECT DISTINCT tenant_id, 'adoption_steps' FROM ("
-        "SELECT tenant_id FROM sharer_days UNION SELECT tenant_id FROM member_facts "
-        "UNION SELECT tenant_id FROM directory_facts) t "
-        "ON CONFLICT DO NOTHING"
-    )
+    op.execute(mark_tenants_sql("adoption_steps", ("sharer_days", "member_facts", "directory_facts")))
 
 
 def downgrade() -> None:

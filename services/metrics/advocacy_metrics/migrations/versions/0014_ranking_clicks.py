@@ -21,6 +21,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
+from advocacy_metrics.adapters.backfills import mark_tenants_sql
+
 revision: str = "0014_ranking_clicks"
 down_revision: str | None = "0013_adoption_steps"
 branch_labels: str | Sequence[str] | None = None
@@ -46,12 +48,7 @@ def upgrade() -> None:
         "CREATE INDEX ix_ranking_clicks_monthly_top ON ranking_clicks_monthly "
         "(tenant_id, group_by, month, bucket DESC) INCLUDE (key)"
     )
-    op.execute(
-        "INSERT INTO aggregate_backfills (tenant_id, aggregate) "
-        "SELECT DISTINCT tenant_id, 'ranking_clicks' FROM ("
-        "SELECT tenant_id FROM employee_monthly_stats UNION SELECT tenant_id FROM content_monthly_stats) t "
-        "ON CONFLICT DO NOTHING"
-    )
+    op.execute(mark_tenants_sql("ranking_clicks", ("employee_monthly_stats", "content_monthly_stats")))
 
 
 def downgrade() -> None:
