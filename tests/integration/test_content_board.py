@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from advocacy_common.auth.principal import Principal
 from advocacy_common.db import make_engine, make_sessionmaker
-from advocacy_common.errors import Forbidden
+from advocacy_common.errors import Forbidden, Unprocessable
 from advocacy_common.events import new_event
 from advocacy_common.events.sharing import ShareCreated
 from advocacy_common.migrations import upgrade
@@ -196,6 +196,37 @@ async def test_full_text_search_and_filters(sm: async_sessionmaker[AsyncSession]
     assert {i.id for i in await all_pages(sm, emp, 50, network="x")} == {a.id}
     assert {i.id for i in await all_pages(sm, emp, 50, topic="AI")} == {a.id}
     assert await all_pages(sm, emp, 50, q="' OR 1=1 --") == []
+
+
+async def test_items_by_ids_are_the_callers_own_and_a_page_at_most(sm: async_sessionmaker[AsyncSession]) -> None:
+    """``ids`` (a console's titles of its top content, one read): only items of the caller's tenant
+    that the caller's view holds; another tenant's ids are left out, as unknown ones are; more ids
+    than the page's limit is a 422."""
+    tenant = f"t-{uuid.uuid4().hex[:8]}"
+    now = datetime.now(UTC)
+    mine = [
+        content(tenant, n, published_at=now - timedelta(minutes=n + 1), teams=[], roles=[], topics=[]) for n in range(3)
+    ]
+    archived = content(tenant, 3, published_at=now, teams=[], roles=[], topics=[], status="archived")
+    elsewhere = content(tenant, 4, published_at=now - timedelta(seconds=30), teams=["support"], roles=[], topics=[])
+    theirs = content(f"{tenant}-other", 5, published_at=now, teams=[], roles=[], topics=[])
+    async with sm() as s, s.begin():
+        s.add_all([*mine, archived, elsewhere, theirs])
+    ids = [i.id for i in (*mine, archived, elsewhere, theirs)] + ["no-such-item"]
+    admin = who(tenant, "boss", "admin")
+    got = await all_pages(sm, admin, len(ids), ids=ids)
+    # the admin's view: every status and audience of the tenant, newest first; never the other tenant's
+    assert [i.id for i in got] == [archived.id, elsewhere.id, *(i.id for i in mine)]
+    assert [i.title for i in got][-1] == "Item 2"
+    assert await all_pages(sm, who(f"{tenant}-other", "boss", "admin"), len(ids), ids=[i.id for i in mine]) == []
+    # an employee's: what their board shows (published, for their team)
+    emp = who(tenant, "e", team="sales")
+    assert [i.id for i in await all_pages(sm, emp, len(ids), ids=ids)] == [i.id for i in mine]
+    assert await all_pages(sm, emp, 5, ids=[]) == []
+    # one page holds them all: more ids than the limit is refused (duplicates count once)
+    with pytest.raises(Unprocessable):
+        await all_pages(sm, admin, 2, ids=[i.id for i in mine])
+    assert len(await all_pages(sm, admin, 2, ids=[mine[0].id, mine[1].id, mine[0].id])) == 2
 
 
 async def test_erasure_forgets_the_person(sm: async_sessionmaker[AsyncSession]) -> None:

@@ -186,6 +186,7 @@ async def build_world(s: PrivateStack, *, counted: bool = True) -> World:
     w.ids["team"] = w.team
     w.ids["link_code"] = w.share_code
     w.ids["code"] = w.share_code
+    w.ids["ids"] = w.ids["content_id"]  # content's list by ids (GET /v1/content?ids=)
     w.markers = {secret, w.employee, w.team, w.share_code, f"handle-{tag}", *w.click_ids}
     w.markers |= {v for k, v in w.ids.items() if k.endswith("_id")}
     w.markers.discard(w.ids["delivery_id"])  # a small number: it would "leak" in any count or time

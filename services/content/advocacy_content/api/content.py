@@ -10,7 +10,7 @@ from advocacy_common.auth import AdminPrincipal, EmployeePrincipal
 from advocacy_common.db import SessionDep
 from advocacy_common.networks import Network
 from advocacy_common.openapi import answers
-from advocacy_common.pagination import Page, PageDep
+from advocacy_common.pagination import MAX_LIMIT, Page, PageDep
 from advocacy_content.api.deps import LinkSample
 from advocacy_content.domain import Status
 from advocacy_content.features import board, content, suggestions
@@ -20,6 +20,17 @@ from advocacy_content.schemas import BoardPage, ContentCreate, ContentPatch, Con
 router = APIRouter(prefix="/v1", tags=["content"])
 
 StatusFilter = Annotated[str | None, Query(pattern="^(" + "|".join(Status.ALL) + ")$")]
+# ids=a,b,c: at most a page of content ids (MAX_LIMIT; the page's own limit is checked by the board)
+_ID = "[A-Za-z0-9_-]{1,64}"
+IdsFilter = Annotated[
+    str | None,
+    Query(
+        pattern=f"^{_ID}(,{_ID})*$",
+        max_length=MAX_LIMIT * 65,
+        description="Comma-separated content ids: only these items, as this caller's board holds them "
+        "(another tenant's or an unknown id is left out); at most `limit` ids.",
+    ),
+]
 
 
 @router.post("/content", responses=answers(429), status_code=status.HTTP_201_CREATED, response_model=ContentPublic)
@@ -42,10 +53,14 @@ async def list_content(
     network: Network | None = None,
     topic: Annotated[str | None, Query(max_length=50)] = None,
     q: Annotated[str | None, Query(max_length=200)] = None,
+    ids: IdsFilter = None,
 ) -> BoardPage:
     """The advocacy board (staff only: partners get their own feed). ``notice`` explains an empty
-    board (roll-out wave not started, opted out)."""
-    filters = board.BoardFilters(status=status, tag=tag, network=network, topic=topic, q=q)
+    board (roll-out wave not started, opted out). ``ids`` reads given items in one call (a
+    console's titles of its top content)."""
+    filters = board.BoardFilters(
+        status=status, tag=tag, network=network, topic=topic, q=q, ids=ids.split(",") if ids else None
+    )
     return await board.list_board(session, who, page, filters, link_sample=link)
 
 

@@ -21,6 +21,7 @@ from sqlmodel import col, select
 
 from advocacy_common.auth.principal import Principal
 from advocacy_common.db import table_of
+from advocacy_common.errors import Unprocessable
 from advocacy_common.events import Envelope
 from advocacy_common.events.sharing import ShareCreated
 from advocacy_common.networks import Network
@@ -43,12 +44,15 @@ class BoardFilters:
         network: Network | None = None,
         topic: str | None = None,
         q: str | None = None,
+        ids: Sequence[str] | None = None,
     ) -> None:
         self.status = status
         self.tag = tag
         self.network = network
         self.topic = domain.normalize_topics([topic])[0] if topic and topic.strip() else None
         self.q = q.strip() if q and q.strip() else None
+        # these items only (a client's titles for ids it holds, one read): at most a page of them
+        self.ids = tuple(dict.fromkeys(ids)) if ids is not None else None
 
 
 def _audience(name: str) -> Any:
@@ -80,6 +84,8 @@ def _filtered(stmt: Any, f: BoardFilters) -> Any:
         stmt = stmt.where(_audience("topics").contains([f.topic]))
     if f.q:
         stmt = stmt.where(col(ContentItem.search).op("@@")(sa.func.websearch_to_tsquery("simple", f.q)))
+    if f.ids is not None:
+        stmt = stmt.where(col(ContentItem.id).in_(f.ids))
     return stmt
 
 
@@ -177,6 +183,11 @@ async def employee_board(session: AsyncSession, who: Principal, page: PageParams
 async def list_board(
     session: AsyncSession, who: Principal, page: PageParams, f: BoardFilters, *, link_sample: str | None
 ) -> BoardPage:
+    """The board as ``who`` sees it: the admin's view of everything of the tenant, or the employee's.
+    With ``ids``, only those of the items the same view holds (never another tenant's), all on one
+    page: more ids than the page's ``limit`` is a 422."""
+    if f.ids is not None and len(f.ids) > page.limit:
+        raise Unprocessable.field("ids", f"at most limit ({page.limit}) ids")
     if who.is_admin:
         await require_active(session, who)
         return await admin_board(session, who, page, f, link_sample=link_sample)
