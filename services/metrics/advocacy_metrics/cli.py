@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import Annotated, Any
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Annotated, TypeVar
 
 import sqlalchemy as sa
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from advocacy_common.db import make_engine, make_sessionmaker
 from advocacy_metrics.db import SHARE_FACTS
@@ -41,68 +43,96 @@ def diff(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]) 
     return {name: (before[name][0], after[name][0]) for name in before if before[name] != after[name]}
 
 
-async def run_rebuild(
-    url: str, tenants: list[str], all_tenants: bool, dry_run: bool
-) -> dict[str, dict[str, tuple[int, int]]]:
+T = TypeVar("T")
+
+# The options every command takes: which tenants, and which database.
+Tenants = Annotated[list[str] | None, typer.Option("--tenant", help="A tenant id; repeat for several.")]
+AllTenants = Annotated[bool, typer.Option("--all", help="Every tenant with facts.")]
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option("--database-url", help="The metrics database (default: $METRICS_DATABASE_URL, else the dev stack's)."),
+]
+
+
+def chosen(tenant: list[str] | None, all_tenants: bool) -> list[str]:
+    """The ``--tenant`` ids once each, in order; one of ``--tenant`` and ``--all`` is required."""
+    tenants = list(dict.fromkeys(tenant or []))
+    if not tenants and not all_tenants:
+        raise typer.BadParameter("give --tenant T (repeatable) or --all", param_hint="--tenant")
+    return tenants
+
+
+async def for_each_tenant(
+    url: str,
+    tenants: list[str],
+    every: Callable[[AsyncSession], Awaitable[Iterable[str]]] | None,
+    work: Callable[[AsyncSession, str], Awaitable[T]],
+    *,
+    commit: bool = True,
+) -> dict[str, T]:
+    """``work`` for each of ``tenants`` (and, with ``every``, each tenant it finds), one transaction
+    per tenant, committed, or rolled back when not ``commit``: {tenant: what ``work`` returned}."""
     engine = make_engine(url, pool_size=1)
-    results: dict[str, dict[str, tuple[int, int]]] = {}
+    results: dict[str, T] = {}
     try:
         sessionmaker = make_sessionmaker(engine)
-        if all_tenants:
+        if every is not None:
             async with sessionmaker() as session:
-                tenants = sorted(
-                    set(tenants) | set((await session.scalars(sa.select(SHARE_FACTS.c.tenant_id).distinct())).all())
-                )
-        columns = (
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("facts"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-        )
-        with Progress(*columns, console=console) as progress:
-            for tenant in tenants:
-                task = progress.add_task(f"rebuild {tenant}", total=None)
-
-                def report(done: int, total: int, task: Any = task) -> None:
-                    progress.update(task, completed=done, total=total)
-
-                async with sessionmaker() as session:
-                    tx = await session.begin()
-                    before = await fingerprint(session, tenant)
-                    await rebuild_tenant(session, tenant, progress=report)
-                    results[tenant] = diff(before, await fingerprint(session, tenant))
-                    if dry_run:
-                        await tx.rollback()
-                    else:
-                        await tx.commit()
+                tenants = sorted(set(tenants) | set(await every(session)))
+        for tenant in tenants:
+            async with sessionmaker() as session:
+                tx = await session.begin()
+                results[tenant] = await work(session, tenant)
+                await (tx.commit() if commit else tx.rollback())
     finally:
         await engine.dispose()
     return results
 
 
+async def _with_share_facts(session: AsyncSession) -> list[str]:
+    return list((await session.scalars(sa.select(SHARE_FACTS.c.tenant_id).distinct())).all())
+
+
+async def run_rebuild(
+    url: str, tenants: list[str], all_tenants: bool, dry_run: bool
+) -> dict[str, dict[str, tuple[int, int]]]:
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("facts"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console) as progress:
+
+        async def work(session: AsyncSession, tenant: str) -> dict[str, tuple[int, int]]:
+            task = progress.add_task(f"rebuild {tenant}", total=None)
+
+            def report(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
+
+            before = await fingerprint(session, tenant)
+            await rebuild_tenant(session, tenant, progress=report)
+            return diff(before, await fingerprint(session, tenant))
+
+        every = _with_share_facts if all_tenants else None
+        return await for_each_tenant(url, tenants, every, work, commit=not dry_run)
+
+
 @app.command()
 def rebuild(
-    tenant: Annotated[list[str] | None, typer.Option("--tenant", help="A tenant id; repeat for several.")] = None,
-    all_tenants: Annotated[bool, typer.Option("--all", help="Every tenant with facts.")] = False,
+    tenant: Tenants = None,
+    all_tenants: AllTenants = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Compute and compare, then roll back.")] = False,
-    url: Annotated[
-        str | None,
-        typer.Option(
-            "--database-url", help="The metrics database (default: $METRICS_DATABASE_URL, else the dev stack's)."
-        ),
-    ] = None,
+    url: DatabaseUrl = None,
 ) -> None:
     """Recompute every aggregate of the tenant(s) from the raw facts, in one transaction per tenant.
 
     Live consumption for the tenant waits meanwhile; readers see the old numbers until the commit.
     Prints which aggregate tables changed (nothing, when the definitions have not changed).
     """
-    tenants = list(dict.fromkeys(tenant or []))
-    if not tenants and not all_tenants:
-        raise typer.BadParameter("give --tenant T (repeatable) or --all", param_hint="--tenant")
-    results = asyncio.run(run_rebuild(database_url(url), tenants, all_tenants, dry_run))
+    results = asyncio.run(run_rebuild(database_url(url), chosen(tenant, all_tenants), all_tenants, dry_run))
     for t, changed in results.items():
         if not changed:
             console.print(f"[green]{t}[/]: rebuilt aggregates are identical to the live ones")
@@ -115,45 +145,30 @@ def rebuild(
 
 async def run_backfill(url: str, tenants: list[str], all_tenants: bool, aggregates: list[str]) -> dict[str, list[str]]:
     """Per tenant, one transaction: the aggregates filled."""
-    engine = make_engine(url, pool_size=1)
-    done: dict[str, list[str]] = {}
-    try:
-        sessionmaker = make_sessionmaker(engine)
-        if all_tenants:
-            async with sessionmaker() as session:
-                tenants = sorted(set(tenants) | set(await backfills.tenants(session)))
-        for tenant in tenants:
-            async with sessionmaker() as session, session.begin():
-                done[tenant] = await backfills.backfill_tenant(session, tenant, aggregates)
-    finally:
-        await engine.dispose()
-    return done
+
+    async def work(session: AsyncSession, tenant: str) -> list[str]:
+        return await backfills.backfill_tenant(session, tenant, aggregates)
+
+    return await for_each_tenant(url, tenants, backfills.tenants if all_tenants else None, work)
 
 
 @app.command()
 def backfill(
-    tenant: Annotated[list[str] | None, typer.Option("--tenant", help="A tenant id; repeat for several.")] = None,
-    all_tenants: Annotated[bool, typer.Option("--all", help="Every tenant with facts.")] = False,
+    tenant: Tenants = None,
+    all_tenants: AllTenants = False,
     aggregate: Annotated[
         list[str] | None,
         typer.Option(
             "--aggregate", help=f"Only this aggregate; repeat for several ({', '.join(backfills.BACKFILLS)})."
         ),
     ] = None,
-    url: Annotated[
-        str | None,
-        typer.Option(
-            "--database-url", help="The metrics database (default: $METRICS_DATABASE_URL, else the dev stack's)."
-        ),
-    ] = None,
+    url: DatabaseUrl = None,
 ) -> None:
     """Fill the aggregates added after the tenant(s) had facts, and switch their reads to them.
 
     Run after upgrading, once no consumer of the previous version runs. One transaction per tenant;
     live consumption for the tenant waits meanwhile."""
-    tenants = list(dict.fromkeys(tenant or []))
-    if not tenants and not all_tenants:
-        raise typer.BadParameter("give --tenant T (repeatable) or --all", param_hint="--tenant")
+    tenants = chosen(tenant, all_tenants)
     names = list(dict.fromkeys(aggregate or []))
     unknown = [n for n in names if n not in backfills.BACKFILLS]
     if unknown:
