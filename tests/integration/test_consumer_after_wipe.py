@@ -110,8 +110,7 @@ async def until(done: Any, what: str, timeout: float = 30) -> None:
 
 
 class Setup:
-    def __init__(self, broker: TansuBroker, engine: AsyncEngine, name: str, lanes: int = 1) -> None:
-        self.lanes = lanes
+    def __init__(self, broker: TansuBroker, engine: AsyncEngine, name: str) -> None:
         self.broker = broker
         self.engine = engine
         self.topic = f"test.wipe.{name}"
@@ -124,7 +123,7 @@ class Setup:
 
     def runner(self) -> ConsumerRunner:
         return ConsumerRunner(
-            ConsumerSpec(self.group, (self.topic,), self.handler, lanes=self.lanes),
+            ConsumerSpec(self.group, (self.topic,), self.handler),
             service="test",
             bootstrap=self.broker.bootstrap,
             sessionmaker=make_sessionmaker(self.engine),
@@ -142,8 +141,7 @@ class Setup:
 async def test_a_running_consumer_rewinds_when_its_position_is_past_the_new_log_end(
     fresh_broker: TansuBroker, engine: AsyncEngine
 ) -> None:
-    """With two lanes (the rewind waits for them; the other tests here run one)."""
-    s = Setup(fresh_broker, engine, "running", lanes=2)
+    s = Setup(fresh_broker, engine, "running")
     await s.topics()
     await produce(fresh_broker.bootstrap, s.topic, events("a", BEFORE))
     runner = s.runner()

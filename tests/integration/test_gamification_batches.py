@@ -201,11 +201,11 @@ async def state(g: Gam, tenant: str) -> dict[str, Any]:
     return out
 
 
-@pytest.mark.parametrize(("seed", "lanes"), [(1, 1), (2, 1), (3, 2)])
-async def test_batches_equal_one_at_a_time(gam: Gam, seed: int, lanes: int) -> None:
+@pytest.mark.parametrize(("seed", "replicas"), [(1, 1), (2, 1), (3, 2)])
+async def test_batches_equal_one_at_a_time(gam: Gam, seed: int, replicas: int) -> None:
     """Batches of any size, redeliveries included, land on the state of one event at a time. With
-    two lanes, each batch is split by partition and the halves are applied at once, as
-    ``ConsumerSpec.lanes`` does: two transactions on disjoint people, sharing the boards' rows."""
+    two replicas, each batch is split by partition and the halves are applied at once, as two
+    replicas of the group do: two transactions on disjoint people, sharing the boards' rows."""
     builders = programme(seed)
     one, batched = f"one-{uuid.uuid4().hex[:8]}", f"bat-{uuid.uuid4().hex[:8]}"
     for t in (one, batched):
@@ -231,7 +231,7 @@ async def test_batches_equal_one_at_a_time(gam: Gam, seed: int, lanes: int) -> N
     while i < len(records):
         size = rng.choice([1, 3, 17, 40, 200])
         batch = records[i : i + size]
-        parts = [[r for r in batch if r.partition % lanes == lane] for lane in range(lanes)]
+        parts = [[r for r in batch if r.partition % replicas == k] for k in range(replicas)]
         await asyncio.gather(*(runner.process(part) for part in parts if part))
         i += size
     assert runner.applied == len(envs)

@@ -231,9 +231,8 @@ async def effects(engine: AsyncEngine) -> dict[str, int]:
         return {r[0]: r[1] for r in await conn.execute(sa.select(EFFECTS.c.share_id, EFFECTS.c.n))}
 
 
-@pytest.mark.parametrize("lanes", [1, 2])
 async def test_consumer_applies_each_event_once_despite_duplicates(
-    engine: AsyncEngine, producer: AIOKafkaProducer, broker: Any, new_topic: Callable[..., Awaitable[str]], lanes: int
+    engine: AsyncEngine, producer: AIOKafkaProducer, broker: Any, new_topic: Callable[..., Awaitable[str]]
 ) -> None:
     topic = await new_topic(partitions=3)
     envs = [new_event("/test", "t-dup", share(i, employee=f"e{i % 7}")) for i in range(200)]
@@ -243,7 +242,7 @@ async def test_consumer_applies_each_event_once_despite_duplicates(
     group = f"g-{topic}"
     await ensure_topics(broker.bootstrap, [topics.dead_letter(group)], 1)
     runner = ConsumerRunner(
-        ConsumerSpec(group, (topic,), handler, lanes=lanes),
+        ConsumerSpec(group, (topic,), handler),
         service="test",
         bootstrap=broker.bootstrap,
         sessionmaker=make_sessionmaker(engine),
@@ -438,44 +437,3 @@ async def test_a_stop_leaves_each_partition_at_its_lowest_unapplied_offset(
     assert {tp: position for tp, (position, _) in positions.items()} == {
         tp: committed for tp, (_, committed) in positions.items()
     }
-
-
-async def test_lanes_keep_each_partition_in_order_while_one_lane_is_slow(
-    engine: AsyncEngine, producer: AIOKafkaProducer, broker: Any, new_topic: Callable[..., Awaitable[str]]
-) -> None:
-    """Two lanes apply batches at once, on disjoint partitions: each person's events (one key, one
-    partition) in order, each once, while the lane holding e0 is slow."""
-    topic = await new_topic(partitions=4)
-    envs = [new_event("/test", "t-lanes", share(i, employee=f"e{i % 20}")) for i in range(400)]
-    await produce(producer, topic, envs)
-    group = f"g-{topic}"
-    applied: dict[str, list[int]] = {}  # per person, the share numbers in the order they were applied
-    active = peak = 0
-
-    class Ordered(Recorder):
-        async def __call__(self, session: AsyncSession, events: Sequence[Envelope[Any]]) -> None:
-            nonlocal active, peak
-            active += 1
-            peak = max(peak, active)
-            try:
-                await super().__call__(session, events)
-                if any(e.data.employee_id == "e0" for e in events):
-                    await asyncio.sleep(0.05)  # e0's lane is slow
-            finally:
-                active -= 1
-            for e in events:
-                applied.setdefault(e.data.employee_id, []).append(int(e.data.share_id[1:]))
-
-    runner = ConsumerRunner(
-        ConsumerSpec(group, (topic,), Ordered(), lanes=2),
-        service="test",
-        bootstrap=broker.bootstrap,
-        sessionmaker=make_sessionmaker(engine),
-        producer=lambda: producer,
-        batch_max=20,
-    )
-    await run_until(runner, lambda: runner.applied >= 400)
-    got = await effects(engine)
-    assert len(got) == 400 and set(got.values()) == {1} and runner.applied == 400
-    assert peak == 2  # the lanes overlapped
-    assert applied == {f"e{k}": list(range(k, 400, 20)) for k in range(20)}  # each person's order kept

@@ -341,10 +341,10 @@ def normalise(snap: dict[str, list[tuple[Any, ...]]]) -> dict[str, list[tuple[An
 
 
 async def run_example(
-    url: str, tenant: str, payloads: list[Any], plan: list[tuple[int, bool]], cuts: list[int], lanes: int = 1
+    url: str, tenant: str, payloads: list[Any], plan: list[tuple[int, bool]], cuts: list[int], replicas: int = 1
 ) -> None:
-    """With ``lanes``, each batch is split by partition and the parts applied at once, as
-    ``ConsumerSpec.lanes`` does."""
+    """With ``replicas``, each batch is split by partition and the parts applied at once, as
+    replicas of the consumer group do."""
     engine = make_engine(url, pool_size=2)
     try:
         sessionmaker = make_sessionmaker(engine)
@@ -359,7 +359,7 @@ async def run_example(
         envs = [replace(first[i], id=str(uuid.uuid4())) if new_id else first[i] for i, new_id in plan]
         records = [record(e, n, partitions=6) for n, e in enumerate(envs)]
         for batch in batches(records, cuts):
-            parts = [[r for r in batch if r.partition % lanes == lane] for lane in range(lanes)]
+            parts = [[r for r in batch if r.partition % replicas == k] for k in range(replicas)]
             await asyncio.gather(*(runner.process(part) for part in parts if part))
         assert runner.dead_lettered == 0
         async with sessionmaker() as session, session.begin():
@@ -460,5 +460,5 @@ def test_aggregates_equal_the_reference_for_any_order_and_duplication(
 ) -> None:
     payloads, plan, cuts = delivery
     tenant = f"t-{uuid.uuid4().hex[:10]}"
-    lanes = 1 + len(cuts) % 2  # half the examples with two lanes (no more examples, no new draw)
-    asyncio.run(run_example(metrics_db, tenant, scoped(tenant, payloads), plan, cuts, lanes))
+    replicas = 1 + len(cuts) % 2  # half the examples by two replicas (no more examples, no new draw)
+    asyncio.run(run_example(metrics_db, tenant, scoped(tenant, payloads), plan, cuts, replicas))

@@ -120,7 +120,7 @@ def test_the_startup_heap_is_frozen_once() -> None:
 
 
 def test_a_batch_ending_while_another_is_applied_collects_its_cycles() -> None:
-    """Two batches overlap (two lanes, two consumers): collection stays off until both end, so each
+    """Two batches overlap (two consumers of one process): collection stays off until both end, so each
     batch's end collects what it left, or a drain that always has a batch in flight never would."""
 
     class Node:

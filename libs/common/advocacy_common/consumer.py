@@ -74,11 +74,6 @@ class ConsumerSpec:
     pause_gc: bool = False
     # Fetch and decode the next batch while this one is applied (one more batch held in memory).
     fetch_ahead: bool = False
-    # Batches applied at once, on disjoint partitions (``partition % lanes``): each lane applies one
-    # batch at a time, in its partitions' order, and commits their offsets after its own database
-    # commit (see :meth:`ConsumerRunner._run_lanes`). 1: one batch at a time. A deployment may
-    # override it (``<SERVICE>_CONSUMER_LANES``).
-    lanes: int = 1
     # The event types (``ce_type``) the handler acts on, when its topics carry others it ignores
     # (metrics reads the gamification topic for redemptions only): a record of another registered
     # type is neither decoded nor claimed in the inbox, only committed past. Empty: every type.
@@ -108,37 +103,6 @@ class _Fetched:
     # :attr:`ConsumerRunner.generation` when the fetch began: a batch fetched before a rewind is
     # applied (the inbox dedupes) but its offsets, which may belong to the lost log, are not committed.
     generation: int
-
-
-def _split(fetched: _Fetched, lanes: int) -> list[_Fetched]:
-    """A fetched batch as one batch per lane: a partition's records go to lane ``partition % lanes``.
-
-    The same partition number of every topic goes to the same lane: events are keyed by person
-    (``tenant:employee``) or by link, and the topics have as many partitions, so a person's events
-    of every topic are applied by one lane, in order."""
-    parts = [_Fetched({}, [], [], fetched.generation) for _ in range(lanes)]
-    for tp, recs in fetched.batch.items():
-        part = parts[tp.partition % lanes]
-        part.batch[tp] = recs
-        part.records += recs
-    for d in fetched.decoded:
-        record = d.record if isinstance(d, _Parsed) else d[0]
-        parts[record.partition % lanes].decoded.append(d)
-    return parts
-
-
-class _Lane:
-    """One batch applied at a time, and one waiting (the fetch loop waits when it needs a full lane)."""
-
-    def __init__(self) -> None:
-        self.queue: asyncio.Queue[_Fetched | None] = asyncio.Queue(maxsize=1)
-
-    def close(self) -> None:
-        """The waiting batch is not applied (delivered again); the lane ends after the one in hand."""
-        while not self.queue.empty():
-            self.queue.get_nowait()
-            self.queue.task_done()
-        self.queue.put_nowait(None)
 
 
 _DECODE_SLICE = 500
@@ -179,7 +143,7 @@ class _GcPause:
     ended = 0  # batches ended while collection stayed off (another batch still in flight)
 
 
-# While batches overlap (two consumers, or two lanes of one), collection may stay off for a whole
+# While batches overlap (two consumers of one process), collection may stay off for a whole
 # drain: each batch's end collects the young generation, and every this many the middle one too,
 # as the collector's own thresholds would (700 allocations, then 10 young collections).
 _GC_MIDDLE_EVERY = 10
@@ -324,7 +288,6 @@ class ConsumerRunner:
         on_applied: Callable[[Sequence[Envelope[Any]]], None] | None = None,
         session_timeout_ms: int = 10000,
         dead_letter_partitions: int = 6,
-        lanes: int | None = None,
     ) -> None:
         self.session_timeout_ms = session_timeout_ms
         self.dead_letter_partitions = dead_letter_partitions
@@ -334,8 +297,6 @@ class ConsumerRunner:
         self.sessionmaker = sessionmaker
         self.producer = producer
         self.batch_max = batch_max
-        self.lanes = max(1, lanes or spec.lanes)  # ``lanes``: the deployment's override of the spec's
-        self._lanes: list[_Lane] = []  # while the lanes run
         self.on_applied = on_applied
         self.consumer: AIOKafkaConsumer | None = None
         self.dead_letter_topic = topics.dead_letter(spec.group_id)
@@ -354,9 +315,7 @@ class ConsumerRunner:
         # partition is sought back to when what was fetched beyond it will not be applied.
         self._unapplied: dict[TopicPartition, int] = {}
         self._trim = TrimWhenCaughtUp()
-        # ``batch_max`` is split between the lanes: a lane holds 1/lanes of the people, so a lane's
-        # batch carries as many events per person as one batch did, and the records held stay put.
-        self._bound = BatchBound(max(1, batch_max // self.lanes))
+        self._bound = BatchBound(batch_max)
 
     def rewind(self) -> None:
         """The broker lost its log: read every assigned partition again from its start.
@@ -390,22 +349,19 @@ class ConsumerRunner:
         # fetched batch that is never applied (stop) is never committed, so it is delivered again.
         self._ahead = None
         try:
-            if self.lanes > 1:
-                await self._run_lanes(consumer, stop)
-            else:
-                while not stop.is_set():
-                    if self._rewound_for != self.wipes:
-                        await self._rewind_assigned(consumer)
-                    ahead: asyncio.Task[_Fetched] | None = self._ahead
-                    self._ahead = None
-                    fetched = await (ahead or self._fetch(consumer))
-                    if fetched.records:
-                        if self.spec.fetch_ahead and not stop.is_set():
-                            self._ahead = asyncio.ensure_future(self._fetch(consumer))
-                        await self._process_until_done(consumer, fetched, stop)
-                    if self._trim.fetched(len(fetched.records)):  # caught up after a backlog
-                        release_free_memory()
-                    await self._watch_positions(consumer)
+            while not stop.is_set():
+                if self._rewound_for != self.wipes:
+                    await self._rewind_assigned(consumer)
+                ahead: asyncio.Task[_Fetched] | None = self._ahead
+                self._ahead = None
+                fetched = await (ahead or self._fetch(consumer))
+                if fetched.records:
+                    if self.spec.fetch_ahead and not stop.is_set():
+                        self._ahead = asyncio.ensure_future(self._fetch(consumer))
+                    await self._process_until_done(consumer, fetched, stop)
+                if self._trim.fetched(len(fetched.records)):  # caught up after a backlog
+                    release_free_memory()
+                await self._watch_positions(consumer)
         finally:
             self.connected = False
             await self._seek_to_unapplied(consumer)
@@ -414,58 +370,8 @@ class ConsumerRunner:
             except Exception as e:  # stopping must not hide the reason we stopped
                 log.warning("consumer stop failed", extra={"group": self.spec.group_id, "error": str(e)})
 
-    async def _run_lanes(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
-        """The fetch loop with lanes: each fetch is split by partition (:func:`_split`) and handed to
-        the lanes, which apply their batches at the same time, on disjoint partitions.
-
-        Exactly-once is the argument that covers two replicas: a lane's batch claims its events in
-        the inbox in the same transaction as their effects, and commits offsets only for its own
-        partitions, after its database commit; one lane per partition keeps each partition's order,
-        and a lane never depends on another's offsets. The same event in both lanes (a redelivery
-        under another key) is applied once: the second inbox insert waits on the first transaction,
-        then skips. Lock conflicts between lanes (rows both write) are applied again
-        (:func:`_is_lock_conflict`). Before any seek (a rewind), the lanes finish what they hold
-        (:meth:`_lanes_idle`); on stop, a waiting batch is dropped and every partition is sought back
-        to its lowest unapplied offset. A lane that fails otherwise stops the consumer (the runtime
-        restarts it). The fetch runs while the lanes apply, so ``fetch_ahead`` has nothing to add."""
-        lanes = [_Lane() for _ in range(self.lanes)]
-        self._lanes = lanes
-        try:
-            async with asyncio.TaskGroup() as group:
-                for lane in lanes:
-                    group.create_task(self._lane(consumer, lane, stop))
-                try:
-                    while not stop.is_set():
-                        if self._rewound_for != self.wipes:
-                            await self._rewind_assigned(consumer)
-                        fetched = await self._fetch(consumer)
-                        for lane, part in zip(lanes, _split(fetched, len(lanes)), strict=True):
-                            if part.records and not stop.is_set():
-                                await lane.queue.put(part)
-                        if self._trim.fetched(len(fetched.records)):  # caught up after a backlog
-                            release_free_memory()
-                        await self._watch_positions(consumer)
-                finally:
-                    for lane in lanes:
-                        lane.close()
-        finally:
-            self._lanes = []
-
-    async def _lane(self, consumer: AIOKafkaConsumer, lane: _Lane, stop: asyncio.Event) -> None:
-        while (part := await lane.queue.get()) is not None:
-            try:
-                if not stop.is_set():  # stopping: not applied, delivered again
-                    await self._process_until_done(consumer, part, stop)
-            finally:
-                lane.queue.task_done()
-
-    async def _lanes_idle(self) -> None:
-        """Wait until every lane has applied what it was given (before partitions are sought)."""
-        for lane in self._lanes:
-            await lane.queue.join()
-
     async def _seek_to_unapplied(self, consumer: AIOKafkaConsumer) -> None:
-        """What was fetched will not all be applied (stop, a lane's failure): discard the fetch
+        """What was fetched will not all be applied (stop, a failure): discard the fetch
         running ahead, then seek every assigned partition back to its lowest unapplied offset.
         Seeking back to the start of the batch in hand is not enough once another batch was fetched
         beyond it, maybe from other partitions."""
@@ -838,9 +744,7 @@ class ConsumerRunner:
             return False
         # The fetch running ahead goes first: finishing after the seek, it would move the positions
         # past records it read from the start, and its records are not applied (they were lost:
-        # s4 once missed 14 clicks of one employee in gamification this way). The lanes finish the
-        # batches they hold first (applied, their offsets not committed: fetched before the rewind).
-        await self._lanes_idle()
+        # s4 once missed 14 clicks of one employee in gamification this way).
         await _discard(self._ahead)
         self._ahead = None
         for tp in tps:
@@ -877,7 +781,7 @@ def _is_connection_error(e: BaseException) -> bool:
 
 
 # SQLSTATEs of a transaction that lost a lock conflict: deadlock_detected (two transactions took
-# the same rows or advisory locks in opposite orders: two replicas, or two lanes, whose batches
+# the same rows or advisory locks in opposite orders: two replicas whose batches
 # share an event or a row) and serialization_failure. The batch did nothing wrong: applied again,
 # it succeeds; applied one by one, the event that happened to be running would be dead-lettered.
 _LOCK_CONFLICTS = frozenset({"40P01", "40001"})

@@ -273,7 +273,6 @@ class Runtime:
                     on_applied=on_applied,
                     session_timeout_ms=s.kafka_session_timeout_ms,
                     dead_letter_partitions=s.kafka_topic_partitions,
-                    lanes=s.consumer_lanes,
                 )
             )
 

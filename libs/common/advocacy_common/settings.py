@@ -176,9 +176,6 @@ class ServiceSettings(BaseSettings):
     outbox_poll_seconds: float = 0.05
     outbox_retention_days: int = 7
     consumer_batch_max: int = 1000
-    # Batches a consumer applies at once on disjoint partitions (advocacy_common.consumer,
-    # ``ConsumerSpec.lanes``); unset: each consumer's own. At most the topics' partitions.
-    consumer_lanes: int | None = Field(default=None, ge=1, le=64)
     graceful_shutdown_seconds: int = 20
     # Request bodies over this are answered 413 before they are read (advocacy_common.bodylimit).
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
