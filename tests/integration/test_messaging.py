@@ -437,3 +437,53 @@ async def test_a_stop_leaves_each_partition_at_its_lowest_unapplied_offset(
     assert {tp: position for tp, (position, _) in positions.items()} == {
         tp: committed for tp, (_, committed) in positions.items()
     }
+
+
+async def test_a_batch_fetched_ahead_takes_what_arrived_after_it(
+    engine: AsyncEngine, producer: AIOKafkaProducer, broker: Any, new_topic: Callable[..., Awaitable[str]]
+) -> None:
+    """While a batch is applied, the fetch ahead returns with the first record that arrives (s1);
+    a record that the client receives after that (s2) joins s1's batch when it starts, rather than
+    waiting for the batch after it (the ``award_wait`` and ``verdict_wait`` of docs/latency-budget.md)."""
+    topic = await new_topic(partitions=1)
+    release = asyncio.Event()
+    batches: list[list[str]] = []
+
+    class Held(Recorder):
+        async def __call__(self, session: AsyncSession, events: Sequence[Envelope[Any]]) -> None:
+            await super().__call__(session, events)
+            batches.append([e.data.share_id for e in events])
+            if len(batches) == 1:
+                await release.wait()
+
+    runner = ConsumerRunner(
+        ConsumerSpec(f"g-{topic}", (topic,), Held(), fetch_ahead=True, fetch_max_wait_ms=20),
+        service="test",
+        bootstrap=broker.bootstrap,
+        sessionmaker=make_sessionmaker(engine),
+        producer=lambda: producer,
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(runner.run(stop))
+    try:
+        async with asyncio.timeout(20):
+            await produce(producer, topic, [new_event("/test", "t-top-up", share(0))])
+            while not batches:  # s0's batch is being applied, and held
+                await asyncio.sleep(0.01)
+            await produce(producer, topic, [new_event("/test", "t-top-up", share(1))])
+            while runner._ahead is None or not runner._ahead.done():  # the fetch ahead returned with s1
+                await asyncio.sleep(0.01)
+            await produce(producer, topic, [new_event("/test", "t-top-up", share(2))])
+            assert runner.consumer is not None
+            tp = next(iter(runner.consumer.assignment()))
+            while (runner.consumer.highwater(tp) or 0) < 3:  # the client received s2
+                await asyncio.sleep(0.01)
+            release.set()
+            while runner.applied < 3:
+                await asyncio.sleep(0.01)
+    finally:
+        stop.set()
+        release.set()
+        await asyncio.wait_for(task, 10)
+    assert batches == [["s0"], ["s1", "s2"]]
+    assert set((await effects(engine)).values()) == {1}

@@ -62,6 +62,11 @@ _CLAIM = sa.text(
 
 Handler = Callable[[AsyncSession, Sequence[Envelope[Any]]], Awaitable[None]]
 
+# ``ConsumerSpec.fetch_max_wait_ms`` of the consumers between a click and the live board (sharing's
+# verdict worker, gamification): docs/latency-budget.md. An idle consumer of 24 partitions on Tansu
+# costs the broker and itself ~3 % of a core at 100 ms, ~11 % at 20 ms (2026-12-04, /tmp probe).
+CLICK_PATH_FETCH_MAX_WAIT_MS = 50
+
 
 @dataclass(frozen=True, slots=True)
 class ConsumerSpec:
@@ -73,7 +78,15 @@ class ConsumerSpec:
     # Automatic garbage collection off while a batch is applied (see :func:`gc_paused`).
     pause_gc: bool = False
     # Fetch and decode the next batch while this one is applied (one more batch held in memory).
+    # When the batch in hand is done, what arrived after the fetch ahead returned is added to the
+    # next batch (up to ``batch_max``), rather than waiting a batch more (:meth:`ConsumerRunner._top_up`).
     fetch_ahead: bool = False
+    # How long the broker may hold a fetch that found nothing new (Kafka's ``fetch.max.wait.ms``):
+    # Tansu does not answer a waiting fetch when a record arrives, so a caught-up consumer receives
+    # a record up to this late (measured: p50 25 ms, max 55 ms at 100; p50 7 ms, max 15 ms at 20).
+    # Shorter costs an idle consumer more fetches. The click path's consumers (docs/latency-budget.md)
+    # set it lower; the others keep the default.
+    fetch_max_wait_ms: int = 100
     # The event types (``ce_type``) the handler acts on, when its topics carry others it ignores
     # (metrics reads the gamification topic for redemptions only): a record of another registered
     # type is neither decoded nor claimed in the inbox, only committed past. Empty: every type.
@@ -337,6 +350,7 @@ class ConsumerRunner:
             self.spec.topics,
             max_poll_records=self.batch_max,
             session_timeout_ms=self.session_timeout_ms,
+            fetch_max_wait_ms=self.spec.fetch_max_wait_ms,
         )
         self.consumer = consumer
         if not await start_with_retry(consumer, stop, what=f"consumer {self.spec.group_id}"):
@@ -355,6 +369,8 @@ class ConsumerRunner:
                 ahead: asyncio.Task[_Fetched] | None = self._ahead
                 self._ahead = None
                 fetched = await (ahead or self._fetch(consumer))
+                if ahead is not None and fetched.records:
+                    await self._top_up(consumer, fetched)
                 if fetched.records:
                     if self.spec.fetch_ahead and not stop.is_set():
                         self._ahead = asyncio.ensure_future(self._fetch(consumer))
@@ -382,9 +398,9 @@ class ConsumerRunner:
                 with contextlib.suppress(KafkaError):  # revoked meanwhile: its next owner reads on
                     consumer.seek(tp, self._unapplied[tp])
 
-    async def _fetch(self, consumer: AIOKafkaConsumer) -> _Fetched:
+    async def _fetch(self, consumer: AIOKafkaConsumer, timeout_ms: int = 200, max_records: int = 0) -> _Fetched:
         generation = self.generation
-        batch = await consumer.getmany(timeout_ms=200, max_records=self._bound.next_records())
+        batch = await consumer.getmany(timeout_ms=timeout_ms, max_records=max_records or self._bound.next_records())
         records = [r for recs in batch.values() for r in recs]
         for tp, recs in batch.items():
             self._unapplied.setdefault(tp, recs[0].offset)
@@ -395,6 +411,24 @@ class ConsumerRunner:
                 await asyncio.sleep(0)  # let the batch in hand go on with its statements
             decoded += _decode(records[i : i + _DECODE_SLICE], self._types)
         return _Fetched(batch, records, decoded, generation)
+
+    async def _top_up(self, consumer: AIOKafkaConsumer, fetched: _Fetched) -> None:
+        """Add to a batch fetched ahead what the client received since (no waiting), up to the bound.
+
+        The fetch ahead returns with the first records that arrive while a batch is applied; those
+        that arrive later would otherwise wait for the batch after it, a whole batch's time more
+        (caught up, most records: at 250-500 clicks/s on 2 loaded cores gamification's batches take
+        50-120 ms). Per partition the added records follow the ones fetched ahead (the client hands
+        out each partition's records in order), so the batch stays one run of offsets per partition.
+        A full batch (a backlog) takes nothing; nor does one fetched before a rewind."""
+        room = self._bound.next_records() - len(fetched.records)
+        if room <= 0 or fetched.generation != self.generation:
+            return
+        more = await self._fetch(consumer, timeout_ms=0, max_records=room)
+        for tp, recs in more.batch.items():
+            fetched.batch.setdefault(tp, []).extend(recs)
+        fetched.records += more.records
+        fetched.decoded += more.decoded
 
     async def _process_until_done(self, consumer: AIOKafkaConsumer, fetched: _Fetched, stop: asyncio.Event) -> None:
         batch, records = fetched.batch, fetched.records

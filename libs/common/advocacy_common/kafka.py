@@ -126,6 +126,7 @@ def make_consumer(
     *,
     max_poll_records: int = 1000,
     session_timeout_ms: int = 10000,
+    fetch_max_wait_ms: int = 100,
 ) -> AIOKafkaConsumer:
     return AIOKafkaConsumer(
         *topics,
@@ -134,7 +135,8 @@ def make_consumer(
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         max_poll_records=max_poll_records,
-        fetch_max_wait_ms=100,
+        # How long the broker may hold a fetch that found nothing new (ConsumerSpec.fetch_max_wait_ms).
+        fetch_max_wait_ms=fetch_max_wait_ms,
         session_timeout_ms=session_timeout_ms,
         heartbeat_interval_ms=max(500, session_timeout_ms // 5),
         retry_backoff_ms=200,

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from advocacy_common import topics
-from advocacy_common.consumer import ConsumerSpec
+from advocacy_common.consumer import CLICK_PATH_FETCH_MAX_WAIT_MS, ConsumerSpec
 from advocacy_gamification.features.awards import apply_events
 
 CONSUMERS = [
@@ -11,5 +11,7 @@ CONSUMERS = [
         handler=apply_events,
         pause_gc=True,  # batches of thousands of events: see advocacy_common.consumer.gc_paused
         fetch_ahead=True,
+        # on the click path (stage ``award_wait`` of docs/latency-budget.md): ConsumerSpec.fetch_max_wait_ms
+        fetch_max_wait_ms=CLICK_PATH_FETCH_MAX_WAIT_MS,
     ),
 ]
