@@ -22,7 +22,7 @@ verdict_batch   -> that transaction committed (``pg_xact_commit_timestamp`` of t
                 PostgreSQL runs with ``track_commit_timestamp=on`` here)
 relay           -> the ``share.clicked`` record's Kafka timestamp on ``advocacy.clicks`` (the
                 outbox relay's poll and publish)
-award_wait      -> gamification's transaction began (its inbox row)
+award_wait      -> gamification's transaction began (the award's ledger row: ``created_at``)
 award_batch     -> that transaction committed (the NOTIFY is delivered then)
 board           -> the first SSE message showing the click (the feed's coalescing interval, the
                 board read, the write)
@@ -204,13 +204,33 @@ async def topic_times(stack: BenchStack, topic: str, tenant: str) -> dict[str, t
 
 async def inbox_times(stack: BenchStack, svc: str, event_type: str) -> dict[str, tuple[float, float]]:
     """event id -> (its transaction began, it committed), epoch seconds, from ``svc``'s inbox."""
+    return await _row_times(
+        stack,
+        svc,
+        "SELECT event_id, extract(epoch FROM processed_at)::float8, "
+        "extract(epoch FROM pg_xact_commit_timestamp(xmin))::float8 FROM inbox WHERE event_type = $1",
+        event_type,
+    )
+
+
+async def award_times(stack: BenchStack, tenant: str) -> dict[str, tuple[float, float]]:
+    """``share.clicked`` event id -> (gamification's transaction began, it committed), from the
+    ledger row of its award (``created_at`` defaults to the transaction's ``now()``): a counted
+    click leaves no inbox row (docs/adr/0022-gamification-clicks-skip-the-inbox.md)."""
+    return await _row_times(
+        stack,
+        "gamification",
+        "SELECT event_id, extract(epoch FROM created_at)::float8, "
+        "extract(epoch FROM pg_xact_commit_timestamp(xmin))::float8 FROM ledger "
+        "WHERE tenant_id = $1 AND action = 'click'",
+        tenant,
+    )
+
+
+async def _row_times(stack: BenchStack, svc: str, query: str, arg: str) -> dict[str, tuple[float, float]]:
     conn = await asyncpg.connect(stack.pg.database_url(f"advocacy_{svc}", driver=None))
     try:
-        rows = await conn.fetch(
-            "SELECT event_id, extract(epoch FROM processed_at)::float8, "
-            "extract(epoch FROM pg_xact_commit_timestamp(xmin))::float8 FROM inbox WHERE event_type = $1",
-            event_type,
-        )
+        rows = await conn.fetch(query, arg)
     finally:
         await conn.close()
     return {r[0]: (r[1], r[2] if r[2] is not None else r[1]) for r in rows}
@@ -332,7 +352,7 @@ async def one_rate(stack: BenchStack, rate: int, seconds: int) -> dict[str, Any]
     raw = await topic_times(stack, topics.CLICKS_RAW, tenant)
     shared = await topic_times(stack, topics.CLICKS, tenant)
     verdicts = await inbox_times(stack, "sharing", "io.advocacy.click.received.v1")
-    awards = await inbox_times(stack, "gamification", "io.advocacy.share.clicked.v1")
+    awards = await award_times(stack, tenant)
     if keep := os.environ.get("BENCH_LATENCY_KEEP"):  # the raw times, to look at again later
         Path(keep).mkdir(parents=True, exist_ok=True)
         Path(keep, f"{rate}.json").write_bytes(
@@ -483,8 +503,8 @@ def report(runs: list[dict[str, Any]], limits: dict[str, float]) -> str:
         "the load generator (a machine shared with other engineers: `uptime` before and after each rate). "
         f"Sharing's load shedding off (`SHARING_REDIRECT_LAG_BUDGET_MS=0`). A warm-up ({WARM_UP[0]} clicks/s for "
         f"{WARM_UP[1]} s on a tenant of its own) is not measured. Every click followed by its id "
-        "through the Kafka timestamps and the inbox rows' begin/commit times (`bench/latency.py`); the budget "
-        "is docs/latency-budget.md's.",
+        "through the Kafka timestamps and the begin/commit times of the inbox and ledger rows "
+        "(`bench/latency.py`); the budget is docs/latency-budget.md's.",
         "",
     ]
     for r in runs:
