@@ -7,6 +7,7 @@ import asyncio
 import random
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -315,14 +316,60 @@ async def _waiting_for_a_lock(sm: async_sessionmaker[AsyncSession], pid: int) ->
         )
 
 
-async def test_a_suggestion_racing_an_erasure_is_refused_or_unlinked(sm: async_sessionmaker[AsyncSession]) -> None:
-    """Both orders of the race, with two real sessions (as sharing's shares, 7613a56): a suggestion
-    whose check ran just before an erasure committed, and whose row committed just after the erasure
-    unlinked the person's rows, kept their id. Holding the person's erasure lock, a suggestion made
-    while an erasure is uncommitted waits for it and is refused; an erasure started while a
-    suggestion is uncommitted waits for it and unlinks it."""
+# A person's own writes: ``write(session, person, thread)`` writes on their behalf (a coach's reply
+# goes to ``thread``, someone else's request that the test makes first).
+async def _suggest(s: AsyncSession, p: Principal, _thread: str) -> None:
+    await suggestions.propose(s, p, SuggestionCreate(title="Idea", url="https://example.com/i"), link_sample=None)
+
+
+async def _ask(s: AsyncSession, p: Principal, _thread: str) -> None:
+    await coaching.create_request(s, p, CoachingCreate(network="linkedin", draft="d", question="q"))
+
+
+async def _reply(s: AsyncSession, p: Principal, thread: str) -> None:
+    await coaching.reply(s, replace(p, roles=frozenset({"coach"})), thread, ReplyIn(text="looks good"))
+
+
+async def _follow(s: AsyncSession, p: Principal, _thread: str) -> None:
+    await members.put_topics(s, p, TopicsIn(topics=["ai"]))
+
+
+async def _enrol(s: AsyncSession, p: Principal, _thread: str) -> None:
+    await members.put_membership(s, p, MembershipIn(enrolled=True, programme_roles=["sharer"]))
+
+
+async def _naming(s: AsyncSession, tenant: str, person: str) -> list[str]:
+    """The content rows that name ``person`` (all of them go with the person's erasure)."""
+    found = []
+    for table, column in (
+        (Member, Member.employee_id),
+        (CoachingRequest, CoachingRequest.requester_id),
+        (CoachingReply, CoachingReply.author_id),
+        (ContentItem, ContentItem.proposer_id),
+    ):
+        n = await s.scalar(
+            sa.select(sa.func.count()).select_from(table).where(table.tenant_id == tenant, column == person)
+        )
+        found += [table.__name__] * int(n or 0)
+    return found
+
+
+@pytest.mark.parametrize(
+    "write", [_suggest, _ask, _reply, _follow, _enrol], ids=["suggestion", "request", "reply", "topics", "membership"]
+)
+async def test_a_write_racing_an_erasure_is_refused_or_undone(sm: async_sessionmaker[AsyncSession], write: Any) -> None:
+    """Both orders of the race, with two real sessions (as sharing's shares, 7613a56), for every
+    write a person makes on their own behalf: a write whose check ran just before an erasure
+    committed, and whose row committed just after the erasure deleted or unlinked the person's
+    rows, kept their id (or name: a member row). Holding the person's erasure lock, a write made
+    while an erasure is uncommitted waits for it and is refused; an erasure started while a write is
+    uncommitted waits for it and deletes or unlinks what it wrote."""
     tenant = f"t-{uuid.uuid4().hex[:8]}"
-    admin, idea = who(tenant, "boss", "admin"), SuggestionCreate(title="Idea", url="https://example.com/i")
+    admin = who(tenant, "boss", "admin")
+    async with sm() as s, s.begin():  # a thread of someone else's, for a coach's reply
+        thread = (
+            await coaching.create_request(s, who(tenant, "rae"), CoachingCreate(network="x", draft="d", question="q"))
+        ).id
 
     async def pid_of(s: AsyncSession) -> int:
         return int(await s.scalar(sa.select(sa.func.pg_backend_pid())) or 0)
@@ -332,16 +379,16 @@ async def test_a_suggestion_racing_an_erasure_is_refused_or_unlinked(sm: async_s
         await members.erase_member(eraser, admin, "ann")
         await writer.begin()
         pid = await pid_of(writer)
-        proposing = asyncio.create_task(suggestions.propose(writer, who(tenant, "ann"), idea, link_sample=None))
-        await eventually(lambda: _waiting_for_a_lock(sm, pid), timeout=30, what="the suggestion waiting")
-        assert not proposing.done()
+        writing = asyncio.create_task(write(writer, who(tenant, "ann"), thread))
+        await eventually(lambda: _waiting_for_a_lock(sm, pid), timeout=30, what="the write waiting")
+        assert not writing.done()
         await eraser.commit()
         with pytest.raises(Forbidden, match="erased"):
-            await asyncio.wait_for(proposing, 30)
+            await asyncio.wait_for(writing, 30)
         await writer.rollback()
-    async with sm() as eraser, sm() as writer:  # the suggestion first
+    async with sm() as eraser, sm() as writer:  # the write first
         await writer.begin()
-        made, _ = await suggestions.propose(writer, who(tenant, "bob"), idea, link_sample=None)
+        await write(writer, who(tenant, "bob"), thread)
         await eraser.begin()
         pid = await pid_of(eraser)
         erasing = asyncio.create_task(members.erase_member(eraser, admin, "bob"))
@@ -350,8 +397,9 @@ async def test_a_suggestion_racing_an_erasure_is_refused_or_unlinked(sm: async_s
         await asyncio.wait_for(erasing, 30)
         await eraser.commit()
     async with sm() as s:
-        item = await s.get(ContentItem, made.id)
-        assert item is not None and item.proposer_id is None  # unlinked by the erasure that waited
+        assert await _naming(s, tenant, "ann") == []
+        assert await _naming(s, tenant, "bob") == []  # deleted or unlinked by the erasure that waited
+        assert await _naming(s, tenant, "rae") == ["CoachingRequest"]
 
 
 async def test_the_proposer_and_the_requester_are_told(sm: async_sessionmaker[AsyncSession]) -> None:

@@ -20,6 +20,7 @@ from advocacy_common.pagination import PageParams, as_str, as_time, encode_curso
 from advocacy_content import domain
 from advocacy_content.adapters.events import emit, now
 from advocacy_content.db import CoachingReply, CoachingRequest
+from advocacy_content.features.members import refuse_erased
 from advocacy_content.features.policy import current_policy
 from advocacy_content.schemas import CoachingCreate, CoachingPublic, ReplyIn, ReplyPublic, ViolationOut
 
@@ -42,6 +43,7 @@ def _public(r: CoachingRequest, *, reply_count: int = 0) -> CoachingPublic:
 
 
 async def create_request(session: AsyncSession, who: Principal, body: CoachingCreate) -> CoachingPublic:
+    await refuse_erased(session, who, hold=True)  # held to the commit: a racing erasure deletes or refuses it
     at = now()
     r = CoachingRequest(
         id=str(uuid.uuid4()),
@@ -137,6 +139,9 @@ async def list_requests(
 
 
 async def reply(session: AsyncSession, who: Principal, request_id: str, body: ReplyIn) -> CoachingPublic:
+    # the author's erasure lock before the thread's row lock (the erasure's order): a racing erasure
+    # of the author unlinks the reply or refuses it
+    await refuse_erased(session, who, hold=True)
     r = await _readable(session, who, request_id, for_update=True)
     role = domain.coaching_reply_role(requester_id=r.requester_id, viewer_id=who.sub, roles=who.roles)
     if role is None:

@@ -43,22 +43,27 @@ async def load_member(session: AsyncSession, tenant_id: str, employee_id: str) -
     return await session.get(Member, (tenant_id, employee_id))
 
 
-async def require_active(session: AsyncSession, who: Principal, *, writes: bool = False) -> directory.Standing | None:
-    """The caller's directory standing; 403 when the identity provider switched them off (SCIM
-    ``active: false``): the board, its items and suggestions are closed to them. People who were
-    never provisioned (tokens alone) have no standing and pass.
-
-    403 ``erased`` when the caller was erased: a token issued before the erasure, or the same
+async def refuse_erased(session: AsyncSession, who: Principal, *, hold: bool = False) -> None:
+    """403 ``erased`` when the caller was erased: a token issued before the erasure, or the same
     employee id provisioned again (the tombstone stays; docs/identity.md, "Leavers and rehires").
     One primary-key lookup of the keyed tombstone, as sharing refuses their shares.
 
-    ``writes``: the caller is about to write on their own behalf (a suggestion). The person's
-    erasure lock is then held until the transaction ends, as sharing's shares hold it
-    (``Tombstones.hold``): the write either commits before an erasure starts, which then unlinks
-    it, or waits for the erasure and is refused."""
-    check = TOMBSTONES.hold if writes else TOMBSTONES.is_erased
+    ``hold``: the caller is about to write on their own behalf (a suggestion, a coaching thread or
+    reply, their topics or membership). The person's erasure lock is then held until the
+    transaction ends, as sharing's shares hold it (``Tombstones.hold``): the write either commits
+    before an erasure starts, which then deletes or unlinks it, or waits for the erasure and is
+    refused. Taken before any row lock of the write, as the erasure takes it before its rows."""
+    check = TOMBSTONES.hold if hold else TOMBSTONES.is_erased
     if await check(session, who.tenant_id, who.sub):
         raise Forbidden("this person's data was erased: the board and sharing are closed to them", code=ERASED_CODE)
+
+
+async def require_active(session: AsyncSession, who: Principal, *, writes: bool = False) -> directory.Standing | None:
+    """The caller's directory standing; 403 when the identity provider switched them off (SCIM
+    ``active: false``): the board, its items and suggestions are closed to them. People who were
+    never provisioned (tokens alone) have no standing and pass. 403 ``erased`` when the caller was
+    erased; ``writes``: their erasure lock held to the commit (:func:`refuse_erased`)."""
+    await refuse_erased(session, who, hold=writes)
     standing = await directory.standing(session, who.tenant_id, who.sub)
     if standing is not None and not standing.active:
         raise Forbidden("you are deactivated in the company directory: the board and sharing are closed to you")
@@ -107,6 +112,8 @@ async def get_topics(session: AsyncSession, who: Principal) -> TopicsPublic:
 
 
 async def put_topics(session: AsyncSession, who: Principal, body: TopicsIn) -> TopicsPublic:
+    """The caller's followed topics (their member row, with their name and team, made if need be)."""
+    await refuse_erased(session, who, hold=True)  # held to the commit: a racing erasure deletes or refuses it
     topics = domain.normalize_topics(body.topics)
     stmt = pg_insert(_MEMBER).values(
         tenant_id=who.tenant_id,
@@ -146,6 +153,7 @@ async def get_membership(session: AsyncSession, who: Principal) -> MembershipPub
 
 async def put_membership(session: AsyncSession, who: Principal, body: MembershipIn) -> MembershipPublic:
     """Opt in or out, choose programme roles and leaderboard visibility; emits member.updated."""
+    await refuse_erased(session, who, hold=True)  # as put_topics: the row names them
     at = now()
     roles: list[str] = [r for r in domain.PROGRAMME_ROLES if r in body.programme_roles]
     m = await session.get(Member, (who.tenant_id, who.sub), with_for_update=True)
