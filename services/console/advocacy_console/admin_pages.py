@@ -263,20 +263,26 @@ async def analytics(request: Request, session: SessionDep) -> Response:
         params = {"group_by": group_by, "limit": limit, "order": order}
         return up.call("metrics", "GET", "/v1/metrics/summary", token, params=params)
 
+    async def top_content() -> tuple[Answer, list[dict[str, Any]]]:
+        """The top content with its titles: the titles' read starts as soon as the ranking is in,
+        while the other metrics calls may still be running."""
+        answer = await summary("content", forms.TOP_N, "clicks")
+        items = items_of(answer.body)[: forms.TOP_N]
+        titles = await _titles(request, session, [str(i.get("key")) for i in items])
+        for item in items:
+            item["title"] = titles.get(str(item.get("key")), str(item.get("key")))
+        return answer, items
+
     # the top lists: metrics ranks every group by counted clicks and sends the first TOP_N
-    by_day, by_network, by_content, by_employee, roi, adoption = await asyncio.gather(
+    by_day, by_network, (by_content, top), by_employee, roi, adoption = await asyncio.gather(
         summary("day"),
         summary("network"),
-        summary("content", forms.TOP_N, "clicks"),
+        top_content(),
         summary("employee", forms.TOP_N, "clicks"),
         up.call("metrics", "GET", "/v1/metrics/roi", token),
         up.call("metrics", "GET", "/v1/metrics/adoption", token),
     )
     days = body_of(by_day) or {"items": [], "totals": None}
-    top_content = items_of(by_content.body)[: forms.TOP_N]
-    titles = await _titles(request, session, [str(i.get("key")) for i in top_content])
-    for item in top_content:
-        item["title"] = titles.get(str(item.get("key")), str(item.get("key")))
     chart = {
         "labels": [str(i.get("key")) for i in days.get("items", [])],
         "clicks": [int(i.get("clicks") or 0) for i in days.get("items", [])],
@@ -296,7 +302,7 @@ async def analytics(request: Request, session: SessionDep) -> Response:
         days=days,
         networks=networks,
         network_chart=network_chart,
-        top_content=top_content,
+        top_content=top,
         top_advocates=items_of(by_employee.body)[: forms.TOP_N],
         roi=body_of(roi) or None,
         roi_rows=exports.roi_rows(body_of(roi)) if roi.ok else [],
