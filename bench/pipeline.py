@@ -4,7 +4,8 @@
 backlog). Then, one at a time with the machine otherwise idle: the ceiling, a bare aiokafka
 consumer that only reads, parses the JSON and commits offsets; the metrics service; the
 gamification service (each one process, started on the backlog and stopped once it has drained
-it). A service's rate is events / (last applied - first applied), read from its inbox timestamps.
+it). A service's rate is events / (last applied - first applied), read from its inbox timestamps
+(for clicks, which both services key without an inbox row: the commit timestamps of their click rows).
 Then the totals are checked: nothing lost, nothing doubled.
 
 The ceiling is measured around every consumer, not once: bare, metrics, bare, gamification, bare
@@ -117,12 +118,17 @@ async def bare_consumer(bootstrap: str, n: int) -> float:
 
 CLICKED = "io.advocacy.share.clicked.v1"
 COMMIT_TIMESTAMPS = {"track_commit_timestamp": "on"}
-#: Metrics records clicks without an inbox row (docs/adr/0021-fact-keyed-events-skip-the-inbox.md): its
-#: span is the first to the last commit of a transaction that wrote a click fact. The inbox's
-#: ``processed_at`` is each batch's transaction start: both leave one batch out of the span.
+#: Metrics and gamification record clicks without an inbox row (docs/adr/0021-fact-keyed-events-skip-the-inbox.md,
+#: 0022-gamification-clicks-skip-the-inbox.md): the span is the first to the last commit of a transaction
+#: that wrote a click's row (metrics' click fact, gamification's award). The inbox's ``processed_at`` is each
+#: batch's transaction start: both leave one batch out of the span.
+CLICK_ROWS = {
+    "metrics": "click_facts WHERE tenant_id = $1",
+    "gamification": "ledger WHERE tenant_id = $1 AND action = 'click' AND entry_type = 'award'",
+}
 FACT_SPAN = (
     "SELECT EXTRACT(EPOCH FROM max(ts) - min(ts)), count(*) "
-    "FROM (SELECT pg_xact_commit_timestamp(xmin) AS ts FROM click_facts WHERE tenant_id = $1) f"
+    "FROM (SELECT pg_xact_commit_timestamp(xmin) AS ts FROM {rows}) f"
 )
 AWARDED = "io.advocacy.points.awarded.v2"
 
@@ -165,8 +171,8 @@ async def applied(
     conn = await asyncpg.connect(stack.pg.database_url(f"advocacy_{svc}", driver=None))
     try:
         count = await conn.fetchval(fact_sql) if fact_sql else 0
-        if svc == "metrics" and event_type == CLICKED:
-            row = await conn.fetchrow(FACT_SPAN, tenant)
+        if svc in CLICK_ROWS and event_type == CLICKED:
+            row = await conn.fetchrow(FACT_SPAN.format(rows=CLICK_ROWS[svc]), tenant)
         else:
             row = await conn.fetchrow(
                 "SELECT EXTRACT(EPOCH FROM max(processed_at) - min(processed_at)), count(*) "
@@ -245,11 +251,11 @@ _TRIMMED_AT = re.compile(rb"^advocacy_heap_trimmed_at_seconds ([0-9.e+]+)$", re.
 
 async def last_commit(stack: BenchStack, svc: str, event_type: str, tenant: str) -> float | None:
     """When the last transaction that applied an event of ``event_type`` committed (epoch seconds;
-    None: none wrote a row). Metrics' clicks leave no inbox row (ADR 0021): their click facts'."""
+    None: none wrote a row). Clicks leave no inbox row (ADR 0021, 0022): their click rows'."""
     conn = await asyncpg.connect(stack.pg.database_url(f"advocacy_{svc}", driver=None))
     try:
-        if svc == "metrics" and event_type == CLICKED:
-            sql, arg = "SELECT max(pg_xact_commit_timestamp(xmin)) FROM click_facts WHERE tenant_id = $1", tenant
+        if svc in CLICK_ROWS and event_type == CLICKED:
+            sql, arg = f"SELECT max(pg_xact_commit_timestamp(xmin)) FROM {CLICK_ROWS[svc]}", tenant
         else:
             sql, arg = "SELECT max(pg_xact_commit_timestamp(xmin)) FROM inbox WHERE event_type = $1", event_type
         at = await conn.fetchval(sql, arg)

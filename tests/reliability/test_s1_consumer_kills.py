@@ -14,7 +14,8 @@ SIGKILLs itself right after its first batch (the backlog since the kill) committ
 and before the offsets are committed. That it landed there is measured, not assumed: after the death, (inbox rows - committed
 offsets) above its value at rest means effects were committed whose offsets were not, and the
 service's log holds the fail point's last words. Metrics claims no clicks in its inbox (ADR 0021) and
-skips the types it ignores: its gap is (click facts + invalidations - offsets on the clicks topic). Each incarnation's
+skips the types it ignores: its gap is (click facts + invalidations - offsets on the clicks topic).
+Gamification claims no clicks either (ADR 0022): its rows are its inbox's plus its click awards. Each incarnation's
 ``advocacy_events_consumed_total{outcome="duplicate"}`` (scraped before the next kill) counts the
 redelivered events its inbox skipped.
 
@@ -56,7 +57,9 @@ GROUP_TOPICS = {
 RECORDED_TOPICS = {"metrics": (topics.CLICKS,), "gamification": GROUP_TOPICS["gamification"]}
 RECORDED_SQL = {
     "metrics": "SELECT (SELECT count(*) FROM click_facts) + (SELECT count(*) FROM click_invalidations)",
-    "gamification": None,
+    # gamification's clicks leave an award, not an inbox row (ADR 0022); every click here is counted
+    "gamification": "SELECT (SELECT count(*) FROM inbox WHERE source LIKE 'gamification %') "
+    "+ (SELECT count(*) FROM ledger WHERE entry_type = 'award' AND action = 'click')",
 }
 
 
@@ -74,7 +77,7 @@ async def test_consumers_sigkilled_mid_traffic_totals_exact_and_lag_recovers(rel
         GroupProbe(s.bootstrap, "metrics", GROUP_TOPICS["metrics"]) as pm,
         GroupProbe(s.bootstrap, "gamification", GROUP_TOPICS["gamification"]) as pgam,
         InboxWatch(s.database_url("metrics"), "metrics", RECORDED_SQL["metrics"]) as wm,
-        InboxWatch(s.database_url("gamification"), "gamification") as wg,
+        InboxWatch(s.database_url("gamification"), "gamification", RECORDED_SQL["gamification"]) as wg,
     ):
         probes = {"metrics": pm, "gamification": pgam}
         watches = {"metrics": wm, "gamification": wg}

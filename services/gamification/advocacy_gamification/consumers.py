@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from advocacy_common import topics
 from advocacy_common.consumer import CLICK_PATH_FETCH_MAX_WAIT_MS, ConsumerSpec
-from advocacy_gamification.features.awards import apply_events
+from advocacy_gamification.features.awards import KEYED_TYPES, apply_events
 
 CONSUMERS = [
     ConsumerSpec(
@@ -13,5 +13,6 @@ CONSUMERS = [
         fetch_ahead=True,
         # on the click path (stage ``award_wait`` of docs/latency-budget.md): ConsumerSpec.fetch_max_wait_ms
         fetch_max_wait_ms=CLICK_PATH_FETCH_MAX_WAIT_MS,
+        keyed_types=KEYED_TYPES,  # counted clicks: keyed by the ledger (docs/adr/0022-...)
     ),
 ]

@@ -43,10 +43,23 @@ from advocacy_common.tenant_store import apply_tenant_settings
 from advocacy_gamification.adapters.context import TenantContext, load_contexts
 from advocacy_gamification.adapters.ledger import NewEntry, post, rebuild_windows, reverse, unreversed_awards
 from advocacy_gamification.db import DAILY_COUNTS, LEDGER
-from advocacy_gamification.domain.rules import RuleVersion
+from advocacy_gamification.domain.rules import DEFAULT_VERSION, RuleVersion
 from advocacy_gamification.features import badges, members
 
+#: The types gamification applies without an inbox claim (``ConsumerSpec.keyed_types``,
+#: docs/adr/0022-gamification-clicks-skip-the-inbox.md): a counted click's award is keyed by the click's
+#: event id (sharing's :func:`click_event_id`) on the ledger's unique (tenant, event id, rule version),
+#: and :func:`fresh_facts` drops a click the ledger already holds before anything is counted.
+KEYED_TYPES = frozenset({ShareClicked.TYPE})
+
 _CAP_COLUMNS = ("tenant_id", "employee_id", "action", "day", "count")
+# the cap rows of a batch's keyed facts, locked (a no-op update) before the ledger is asked which of
+# them it holds: a second transaction applying the same click waits here and then sees the first's award
+_LOCK_CAPS = insert_rows(
+    DAILY_COUNTS,
+    _CAP_COLUMNS,
+    "ON CONFLICT (tenant_id, employee_id, action, day) DO UPDATE SET count = t.count",
+)
 _COUNT_CAPPED = insert_rows(
     DAILY_COUNTS,
     _CAP_COLUMNS,
@@ -142,6 +155,7 @@ async def apply_events(session: AsyncSession, events: Sequence[Envelope[Any]]) -
     facts = [f for f in facts if (f.tenant_id, f.employee_id) not in gone]
     invalidated = [e for e in invalidated if (e.tenant_id, e.data.employee_id) not in gone]
     contexts = await load_contexts(session, {f.tenant_id for f in facts} | {e.tenant_id for e in invalidated})
+    facts = await fresh_facts(session, facts, contexts)
     inactive = await members.inactive_among(session, {(f.tenant_id, f.employee_id) for f in facts})
     posted = await post(session, await entries_for(session, facts, contexts, inactive))
     if invalidated:
@@ -150,6 +164,52 @@ async def apply_events(session: AsyncSession, events: Sequence[Envelope[Any]]) -
 
     for env in by_type.get(MemberErased, []):
         await members.erase(session, env.tenant_id, env.data.employee_id, env.data.erased_at)
+
+
+async def fresh_facts(session: AsyncSession, facts: Sequence[Fact], contexts: dict[str, TenantContext]) -> list[Fact]:
+    """``facts`` without the copies of a keyed fact (a click: no inbox claim dropped them, ADR 0022):
+    a second one in the batch, and one whose award the ledger already holds (under any rule version).
+    The cap rows of the keyed facts are locked first, so a transaction applying the same click at the
+    same time (a consumer that lost its partitions and does not know it yet) waits for the other's
+    commit and then finds its award: the cap counts only what is new, as the inbox made sure before."""
+    keyed = [f for f in facts if f.action == "click"]
+    if not keyed:
+        return list(facts)
+    capping = {
+        t
+        for t in {f.tenant_id for f in keyed}
+        if any(v.body.daily_caps.cap("click") is not None for v in (DEFAULT_VERSION, *contexts[t].versions))
+    }
+    locks: set[tuple[str, str, str, date, int]] = set()
+    for f in keyed:
+        ctx = contexts[f.tenant_id]
+        if f.tenant_id in capping and ctx.rules_at(f.occurred_at).body.daily_caps.cap(f.action) is not None:
+            locks.add((f.tenant_id, f.employee_id, f.action, f.occurred_at.astimezone(ctx.settings.zone).date(), 0))
+    if locks:
+        await session.execute(_LOCK_CAPS, rows_param(sorted(locks)))
+    ids: dict[str, set[str]] = defaultdict(set)
+    for f in keyed:
+        ids[f.tenant_id].add(f.event_id)
+    held: set[tuple[str, str]] = set()
+    for tenant_id, event_ids in sorted(ids.items()):
+        rows = await session.execute(
+            sa.select(LEDGER.c.event_id)
+            .where(
+                LEDGER.c.tenant_id == tenant_id,
+                LEDGER.c.event_id == sa.any_(sa.literal(sorted(event_ids), ARRAY(sa.Text))),
+            )
+            .distinct()
+        )
+        held.update((tenant_id, e) for e in rows.scalars())
+    out = []
+    for f in facts:
+        if f.action == "click":
+            key = (f.tenant_id, f.event_id)
+            if key in held:
+                continue
+            held.add(key)  # a second copy in this batch
+        out.append(f)
+    return out
 
 
 async def entries_for(
