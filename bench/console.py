@@ -177,20 +177,27 @@ async def pages(stack: BenchStack, app: Any) -> tuple[list[tuple[str, dict[str, 
 
 async def analytics_parts(app: Any, cookie: str, n: int) -> dict[str, dict[str, float]]:
     """Where /admin/analytics's time goes, over ``n`` more calls: each upstream call as the console
-    sees it (its Upstream.call, wrapped here: the service's time plus loopback HTTP and JSON), the
-    first wave's wall time (the metrics calls side by side), the content call(s) after it, and the
-    rest (session, chart data, Jinja2)."""
+    sees it (its Upstream.call, wrapped here: the service's time plus loopback HTTP and JSON) side by
+    side as the page makes them, the same call alone (one at a time: what the service takes without
+    the page's other calls queued beside it), the calls' wall time, and the console's own (session,
+    chart data, Jinja2)."""
     up = app.state.upstream
     original = up.call
     spans: list[tuple[str, float, float]] = []
+    made: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {}
+
+    def name_of(service: str, path: str, kw: dict[str, Any]) -> str:
+        group = (kw.get("params") or {}).get("group_by")
+        return f"{service} {path}" + (f"?group_by={group}" if group else "")
 
     async def call(service: str, method: str, path: str, token: str, **kw: Any) -> Any:
         t0 = time.perf_counter()
         try:
             return await original(service, method, path, token, **kw)
         finally:
-            group = (kw.get("params") or {}).get("group_by")
-            spans.append((f"{service} {path}" + (f"?group_by={group}" if group else ""), t0, time.perf_counter()))
+            name = name_of(service, path, kw)
+            spans.append((name, t0, time.perf_counter()))
+            made[name] = ((service, method, path, token), kw)
 
     parts: dict[str, list[float]] = {}
     up.call = call
@@ -202,17 +209,20 @@ async def analytics_parts(app: Any, cookie: str, n: int) -> dict[str, dict[str, 
                 r = await client.get("/admin/analytics", cookies={"console_session": cookie})
                 total = time.perf_counter() - t0
                 assert r.status_code == 200, r.text[:300]
-                wave = [sp for sp in spans if not sp[0].startswith("content ")]
-                after = [sp for sp in spans if sp[0].startswith("content ")]
-                wave_s = max(e for _, _, e in wave) - min(b for _, b, _ in wave)
-                after_s = sum(e - b for _, b, e in after)
+                calls_s = max(e for _, _, e in spans) - min(b for _, b, _ in spans)
                 for name, b, e in spans:
-                    parts.setdefault(name, []).append(e - b)
-                parts.setdefault("first wave (side by side)", []).append(wave_s)
-                parts.setdefault("console itself (total - calls)", []).append(total - wave_s - after_s)
+                    parts.setdefault(f"{name} (side by side)", []).append(e - b)
+                parts.setdefault("the calls' wall time", []).append(calls_s)
+                parts.setdefault("console itself (total - calls)", []).append(total - calls_s)
                 parts.setdefault("page total", []).append(total)
     finally:
         del up.call  # the instance attribute goes; the class's method is back
+    for name, (args, kw) in made.items():
+
+        async def alone(args: tuple[Any, ...] = args, kw: dict[str, Any] = kw) -> None:
+            await original(*args, **kw)
+
+        parts[f"{name} (alone)"] = await timed(alone, n)
     return {name: summary_ms(samples) for name, samples in parts.items()}
 
 
