@@ -38,10 +38,13 @@ class GamificationSettings(ServiceSettings):
     # old key are no longer found.
     pseudonym_secret: Annotated[SecretStr | None, SigningKey(generated_when_unset=True)] = None
     # Live boards: a board's feed re-reads the board at most once per interval, so everything that
-    # changed meanwhile is one read and one message per stream (0.25 s = 4 a second). The largest
-    # deliberate wait between a click and the live board: a change that lands just after a read
-    # waits up to this (stage ``board`` of docs/latency-budget.md); halving it doubles the reads.
-    stream_min_interval_seconds: float = Field(0.25, gt=0)
+    # changed meanwhile is one read and one message per stream (0.1 s: at most 10 a second). A feed
+    # reads only when told its tenant's totals moved (a consumer commit's NOTIFY), and under load
+    # gamification commits 5-8 batches a second (batches of 60-140 ms), so in practice a busy board
+    # is read once per commit. A change that lands just after a read waits up to this (stage
+    # ``board`` of docs/latency-budget.md): at 0.25 s the stage's p99 was 281-312 ms at 250-1,000
+    # clicks/s (bench/RESULTS.md, 2026-12-04 03:53), at 0.1 s 129-138 ms; a top-50 read is ~2 ms.
+    stream_min_interval_seconds: float = Field(0.1, gt=0)
     stream_keepalive_seconds: float = Field(15.0, gt=0)
     # Open live boards allowed at once in one process (429 with Retry-After beyond): per person,
     # per tenant, in all, and distinct boards (window, team, size) per tenant.

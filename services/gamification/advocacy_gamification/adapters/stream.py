@@ -15,7 +15,7 @@
   ``pg_notify('gamification_erased', ...)``); either way the last message is ``event: end`` with the
   reason, and the client needs a new ticket, which an erased person cannot redeem.
 - **Fan-out.** One :class:`BoardFeed` per (tenant, window, team, size) reads the board when told it
-  changed, at most every ``min_interval`` (0.25 s: 4 a second), and publishes only if the top
+  changed, at most every ``min_interval`` (0.1 s by default, settings), and publishes only if the top
   changed; every stream on that board sends the latest version, never faster than ``min_interval``.
 """
 
@@ -217,7 +217,7 @@ class BoardHub:
         sessionmaker: async_sessionmaker[AsyncSession],
         snapshot: Snapshot,
         *,
-        min_interval: float = 0.25,
+        min_interval: float = 0.1,
         keepalive: float = 15.0,
         refresh: float = 30.0,
         limits: StreamLimits | None = None,
