@@ -64,7 +64,8 @@ Handler = Callable[[AsyncSession, Sequence[Envelope[Any]]], Awaitable[None]]
 
 # ``ConsumerSpec.fetch_max_wait_ms`` of the consumers between a click and the live board (sharing's
 # verdict worker, gamification): docs/latency-budget.md. An idle consumer of 24 partitions on Tansu
-# costs the broker and itself ~3 % of a core at 100 ms, ~11 % at 20 ms (2026-12-04, /tmp probe).
+# costs the broker and itself ~3 % of a core at 100 ms, ~5 % at 50, ~11 % at 20; a record reaches a
+# waiting consumer p50 26 / p90 48 ms late at 100, 9 / 15 ms at 50, 7 / 12 ms at 20 (2026-12-04).
 CLICK_PATH_FETCH_MAX_WAIT_MS = 50
 
 
@@ -83,7 +84,7 @@ class ConsumerSpec:
     fetch_ahead: bool = False
     # How long the broker may hold a fetch that found nothing new (Kafka's ``fetch.max.wait.ms``):
     # Tansu does not answer a waiting fetch when a record arrives, so a caught-up consumer receives
-    # a record up to this late (measured: p50 25 ms, max 55 ms at 100; p50 7 ms, max 15 ms at 20).
+    # a record up to this late (measured p50/max: 25/55 ms at 100, 9/19 ms at 50, 7/15 ms at 20).
     # Shorter costs an idle consumer more fetches. The click path's consumers (docs/latency-budget.md)
     # set it lower; the others keep the default.
     fetch_max_wait_ms: int = 100
