@@ -407,6 +407,24 @@ async def reads(url: str, keys_dir: Path) -> tuple[list[tuple[str, dict[str, flo
                     cursors[g].append(page["next_cursor"])
                     page = (await get("/v1/metrics/summary", **YEAR, group_by=g, cursor=page["next_cursor"])).json()
                 facts_about[f"{g}_pages"] = f"{len(cursors[g]) + 1} pages in {time.perf_counter() - started:.1f} s"
+            # the same pages by counted clicks: past the first ones the threshold search gives up and
+            # every group is ranked (the full ranking), which is what a user paging down reaches
+            ranked_cursors: dict[str, list[str]] = {}
+            for g in ("employee", "content") if wanted("a middle page by clicks") else ():
+                ranked_cursors[g] = []
+                paths = dict(queries.RANKING_PATHS)
+                started = time.perf_counter()
+                page = (await get("/v1/metrics/summary", **YEAR, group_by=g, order="clicks")).json()
+                while page["next_cursor"]:
+                    ranked_cursors[g].append(page["next_cursor"])
+                    page = (
+                        await get("/v1/metrics/summary", **YEAR, group_by=g, order="clicks", cursor=page["next_cursor"])
+                    ).json()
+                facts_about[f"{g}_ranked_pages"] = (
+                    f"{len(ranked_cursors[g]) + 1} pages in {time.perf_counter() - started:.1f} s ("
+                    + ", ".join(f"{p} {n - paths.get(p, 0)}" for p, n in sorted(queries.RANKING_PATHS.items()))
+                    + ")"
+                )
             for g in ("employee", "content"):
                 plan.append(
                     (
@@ -421,6 +439,17 @@ async def reads(url: str, keys_dir: Path) -> tuple[list[tuple[str, dict[str, flo
                         (
                             f"summary by {g}, a year: a middle page",
                             lambda g=g, mid=mid: get("/v1/metrics/summary", **YEAR, group_by=g, cursor=mid),  # type: ignore[misc]
+                            30,
+                        )
+                    )
+                if ranked_cursors.get(g):
+                    mid = ranked_cursors[g][len(ranked_cursors[g]) // 2]
+                    plan.append(
+                        (
+                            f"summary by {g}, a year: a middle page by clicks",
+                            lambda g=g, mid=mid: get(  # type: ignore[misc]
+                                "/v1/metrics/summary", **YEAR, group_by=g, order="clicks", cursor=mid
+                            ),
                             30,
                         )
                     )
@@ -600,7 +629,8 @@ def report(gen: dict[str, Any], results: list[tuple[str, dict[str, float], str]]
         "",
         "Employee and content summaries come a page of 1,000 groups at a time (`next_cursor`); "
         f"walking every page once: by employee {about.get('employee_pages', '?')}, "
-        f"by content {about.get('content_pages', '?')}.",
+        f"by content {about.get('content_pages', '?')}; by counted clicks: by employee "
+        f"{about.get('employee_ranked_pages', '?')}, by content {about.get('content_ranked_pages', '?')}.",
         "",
         *(
             [
