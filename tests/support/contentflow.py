@@ -23,6 +23,8 @@ from typing import Any
 import httpx
 import orjson
 
+from tests.support.helpers import eventually
+
 
 def run(spec: dict[str, Any]) -> dict[str, list[float]]:
     """Publish an item every ``spec["every"]`` seconds for ``spec["seconds"]``, share each as a new
@@ -44,15 +46,6 @@ async def _run(spec: dict[str, Any]) -> dict[str, list[float]]:
         httpx.AsyncClient(base_url=spec["sharing_url"], timeout=30.0) as sharing,
     ):
 
-        async def until(check: Any, what: str, timeout: float = 60.0, interval: float = 0.1) -> Any:
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                found = await check()
-                if found is not None:
-                    return found
-                await asyncio.sleep(interval)
-            raise AssertionError(f"{what} not reached within {timeout}s")
-
         async def flow(i: int) -> None:
             r = await content.post(
                 "/v1/content", json={"title": f"Good {i}", "url": f"https://example.com/{uuid.uuid4().hex}"}
@@ -72,7 +65,7 @@ async def _run(spec: dict[str, Any]) -> dict[str, list[float]]:
                 assert r.status_code in (200, 201), r.text
                 return str(r.json()["code"])
 
-            await until(shared, f"sharing learns item {i}")
+            await eventually(shared, timeout=60, what=f"sharing learns item {i}")
             content_delays[i] = time.monotonic() - published
             shared_at = time.time()
 
@@ -84,7 +77,7 @@ async def _run(spec: dict[str, Any]) -> dict[str, list[float]]:
                         return float(hit["at"])
                 return None
 
-            at = await until(arrived, f"the webhook of item {i}", interval=0.2)
+            at = await eventually(arrived, timeout=60, interval=0.2, what=f"the webhook of item {i}")
             webhook_delays[i] = at - shared_at
 
         loop = asyncio.get_running_loop()
