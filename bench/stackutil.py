@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import secrets
+import sys
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -14,7 +16,8 @@ from advocacy_common.auth import DevKeys, ensure_dev_keys
 from advocacy_dev.devstack.broker import TansuBroker
 from advocacy_dev.devstack.net import free_port
 from advocacy_dev.devstack.postgres import FAST_UNSAFE_SETTINGS, EmbeddedPostgres
-from advocacy_dev.devstack.stack import ProcessStack
+from advocacy_dev.devstack.processes import ServiceProcess
+from advocacy_dev.devstack.stack import ProcessStack, console_env
 from bench.common import stop_on_signals
 
 
@@ -25,11 +28,15 @@ class BenchStack:
     broker: TansuBroker
     keys: DevKeys
     services: ProcessStack
+    console: ServiceProcess | None = None
 
     def rss_mb(self) -> dict[str, float]:
-        """Resident memory of each service process (with its children), in MB."""
+        """Resident memory of each service process and the console's (with their children), in MB."""
         out = {}
-        for name, proc in self.services.processes.items():
+        processes = dict(self.services.processes)
+        if self.console is not None:
+            processes["console"] = self.console
+        for name, proc in processes.items():
             if not proc.pid:
                 continue
             try:
@@ -47,9 +54,12 @@ def bench_stack(
     *,
     extra_env: dict[str, dict[str, str]] | None = None,
     pg_settings: dict[str, str] | None = None,
+    console: bool = False,
 ) -> Iterator[BenchStack]:
     """``pg_settings``: more PostgreSQL settings on top of the fast, unsafe ones (e.g.
-    ``track_commit_timestamp`` for bench.latency's stage times)."""
+    ``track_commit_timestamp`` for bench.latency's stage times). ``console``: the web console runs
+    beside the services as ``make run`` starts it (its own process, dev login with the stack's key,
+    sessions in its own database), calling their APIs."""
     # SIGTERM/SIGINT unwind to the finally blocks below, also under `python -m bench.<name>`
     with stop_on_signals(), tempfile.TemporaryDirectory(prefix="advocacy-bench-") as tmp:
         root = Path(tmp)
@@ -69,10 +79,26 @@ def bench_stack(
                 extra_env=extra_env,
             )
             stack.prepare()
-            stack.start()
+            web = None
+            if console:
+                env = console_env(
+                    stack.ports,
+                    keys.jwks_path.parent,
+                    database_url=pg.create_database("advocacy_console"),
+                    secret_key=secrets.token_urlsafe(32),
+                    port=free_port(),
+                )
+                command = [sys.executable, "-m", "advocacy_console", "serve"]
+                web = ServiceProcess("console", int(env["CONSOLE_PORT"]), env, root / "console.log", command=command)
             try:
-                yield BenchStack(root, pg, broker, keys, stack)
+                stack.start()
+                if web is not None:
+                    web.start()
+                    web.wait_ready(60)
+                yield BenchStack(root, pg, broker, keys, stack, web)
             finally:
+                if web is not None:
+                    web.terminate()
                 stack.stop()
         finally:
             broker.stop()
