@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from advocacy_common.bulk import insert_rows, rows_param
+from advocacy_common.bulk import insert_rows, rows_param, unnest_select
 from advocacy_common.events import Envelope
 from advocacy_common.events.content import (
     MemberErased,
@@ -60,6 +60,13 @@ _LOCK_CAPS = insert_rows(
     _CAP_COLUMNS,
     "ON CONFLICT (tenant_id, employee_id, action, day) DO UPDATE SET count = t.count",
 )
+# which of (tenant, event id) pairs the ledger holds under any rule version: one statement for the
+# batch, a probe of the prefix of ``uq_ledger_event_rule`` per pair
+_HELD_KEYS = ("tenant_id", "event_id")
+_HELD = sa.text(
+    f"SELECT k.tenant_id, k.event_id FROM ({unnest_select(LEDGER, _HELD_KEYS)}) AS k "  # noqa: S608 - our identifiers
+    "WHERE EXISTS (SELECT FROM ledger l WHERE l.tenant_id = k.tenant_id AND l.event_id = k.event_id)"
+)
 _COUNT_CAPPED = insert_rows(
     DAILY_COUNTS,
     _CAP_COLUMNS,
@@ -80,22 +87,27 @@ class Fact:
     ref: str
     content_id: str | None
     occurred_at: Any
+    #: its event's type is in :data:`KEYED_TYPES` (no inbox claim: :func:`fresh_facts` drops its copies)
+    keyed: bool = False
 
 
 def fact_of(env: Envelope[Any]) -> Fact | None:
     d = env.data
     t = env.tenant_id
     kind = type(d)  # the event models are final; ``isinstance`` on a pydantic model goes through ABCMeta
+    keyed = kind.TYPE in KEYED_TYPES
     if kind is ShareClicked:
         if d.verdict is not Verdict.counted:
             return None
-        return Fact(t, d.employee_id, env.id, "click", None, d.click_id, d.content_id, d.clicked_at)
+        return Fact(t, d.employee_id, env.id, "click", None, d.click_id, d.content_id, d.clicked_at, keyed)
     if kind is ShareCreated:
-        return Fact(t, d.employee_id, env.id, "share", None, d.share_id, d.content_id, d.created_at)
+        return Fact(t, d.employee_id, env.id, "share", None, d.share_id, d.content_id, d.created_at, keyed)
     if kind is ConversionRecorded:
-        return Fact(t, d.employee_id, env.id, "conversion", d.kind, d.conversion_id, d.content_id, d.occurred_at)
+        return Fact(t, d.employee_id, env.id, "conversion", d.kind, d.conversion_id, d.content_id, d.occurred_at, keyed)
     if kind is SuggestionApproved:
-        return Fact(t, d.proposer_id, env.id, "suggestion_approved", None, d.content_id, d.content_id, d.approved_at)
+        return Fact(
+            t, d.proposer_id, env.id, "suggestion_approved", None, d.content_id, d.content_id, d.approved_at, keyed
+        )
     return None
 
 
@@ -172,38 +184,29 @@ async def fresh_facts(session: AsyncSession, facts: Sequence[Fact], contexts: di
     The cap rows of the keyed facts are locked first, so a transaction applying the same click at the
     same time (a consumer that lost its partitions and does not know it yet) waits for the other's
     commit and then finds its award: the cap counts only what is new, as the inbox made sure before."""
-    keyed = [f for f in facts if f.action == "click"]
+    keyed = [f for f in facts if f.keyed]
     if not keyed:
         return list(facts)
     capping = {
-        t
-        for t in {f.tenant_id for f in keyed}
-        if any(v.body.daily_caps.cap("click") is not None for v in (DEFAULT_VERSION, *contexts[t].versions))
+        (t, a)
+        for t, a in {(f.tenant_id, f.action) for f in keyed}
+        if any(v.body.daily_caps.cap(a) is not None for v in (DEFAULT_VERSION, *contexts[t].versions))
     }
     locks: set[tuple[str, str, str, date, int]] = set()
     for f in keyed:
+        if (f.tenant_id, f.action) not in capping:
+            continue
         ctx = contexts[f.tenant_id]
-        if f.tenant_id in capping and ctx.rules_at(f.occurred_at).body.daily_caps.cap(f.action) is not None:
+        if ctx.rules_at(f.occurred_at).body.daily_caps.cap(f.action) is not None:
             locks.add((f.tenant_id, f.employee_id, f.action, f.occurred_at.astimezone(ctx.settings.zone).date(), 0))
     if locks:
         await session.execute(_LOCK_CAPS, rows_param(sorted(locks)))
-    ids: dict[str, set[str]] = defaultdict(set)
-    for f in keyed:
-        ids[f.tenant_id].add(f.event_id)
-    held: set[tuple[str, str]] = set()
-    for tenant_id, event_ids in sorted(ids.items()):
-        rows = await session.execute(
-            sa.select(LEDGER.c.event_id)
-            .where(
-                LEDGER.c.tenant_id == tenant_id,
-                LEDGER.c.event_id == sa.any_(sa.literal(sorted(event_ids), ARRAY(sa.Text))),
-            )
-            .distinct()
-        )
-        held.update((tenant_id, e) for e in rows.scalars())
+    pairs = sorted({(f.tenant_id, f.event_id) for f in keyed})
+    rows = await session.execute(_HELD, {"tenant_id": [t for t, _ in pairs], "event_id": [e for _, e in pairs]})
+    held: set[tuple[str, str]] = {(t, e) for t, e in rows.all()}
     out = []
     for f in facts:
-        if f.action == "click":
+        if f.keyed:
             key = (f.tenant_id, f.event_id)
             if key in held:
                 continue
