@@ -178,6 +178,53 @@ async def test_a_relay_whose_lock_connection_is_killed_stops_publishing(
         await asyncio.wait_for(task, 10)
 
 
+class _LoseLockOnFirstSend:
+    """The real producer; as the relay hands it its first record (the batch is taken and marked, not
+    committed), the relay's lock connection is terminated and another session takes the lock."""
+
+    def __init__(self, producer: AIOKafkaProducer, engine: AsyncEngine, relay: OutboxRelay) -> None:
+        self._producer, self._engine, self._relay = producer, engine, relay
+        self.other: Any = None
+
+    async def send(self, *args: Any, **kwargs: Any) -> Any:
+        if self.other is None:
+            self.other = await self._engine.connect()
+            await self.other.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": self._relay._lock_pid})
+            async with asyncio.timeout(5):
+                while not await self.other.scalar(sa.select(sa.func.pg_try_advisory_lock(self._relay.lock_id))):
+                    await asyncio.sleep(0.01)
+        return await self._producer.send(*args, **kwargs)
+
+
+async def test_a_batch_in_flight_when_the_lock_is_lost_is_not_marked_sent(
+    engine: AsyncEngine, producer: AIOKafkaProducer, broker: Any
+) -> None:
+    # The new lock holder must find the batch unpublished and send it before any later row of its
+    # keys; marks committed by the old relay after it lost the lock would let later rows go first.
+    await ensure_topics(broker.bootstrap, [topics.SHARES], 6)
+    async with make_sessionmaker(engine)() as s, s.begin():
+        await add_events(s, [new_event("/test", f"t-inflight-{id(engine)}", share(i)) for i in range(10)])
+    relay = OutboxRelay(engine, lambda: None, service="inflight-test", poll_seconds=0.01)
+    losing = _LoseLockOnFirstSend(producer, engine, relay)
+    relay.producer = lambda: losing  # type: ignore[assignment,return-value]
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    try:
+        async with asyncio.timeout(10):
+            # the batch ends: rolled back as the relay notices it lost the lock (or, unfenced, marked)
+            while losing.other is None or (relay.holding_lock and relay.published == 0):
+                await asyncio.sleep(0.01)
+        unpublished = await losing.other.scalar(
+            sa.select(sa.func.count()).select_from(OUTBOX).where(OUTBOX.c.published_at.is_(None))
+        )
+        assert unpublished == 10 and relay.published == 0, (unpublished, relay.published)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        if losing.other is not None:
+            await losing.other.close()
+
+
 async def test_republish_sends_sent_rows_again(engine: AsyncEngine, producer: AIOKafkaProducer) -> None:
     async with make_sessionmaker(engine)() as s, s.begin():
         await add_events(s, [new_event("/test", "t-rep", share(i)) for i in range(5)])

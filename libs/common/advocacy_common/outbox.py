@@ -3,8 +3,9 @@
 The relay takes unpublished rows ``FOR UPDATE SKIP LOCKED`` in id order (never "id > last
 seen": sequence values commit out of order), marks them sent and publishes them in one
 transaction (a failed publish rolls the marks back). Exactly one relay per service publishes at a
-time (a PostgreSQL advisory lock), so events with the same key keep their order. Sent rows are kept
-for a retention window so they can be re-published to a broker that lost its log.
+time (a PostgreSQL advisory lock, and every batch taken on the session that holds it), so events
+with the same key keep their order. Sent rows are kept for a retention window so they can be
+re-published to a broker that lost its log.
 """
 
 from __future__ import annotations
@@ -123,30 +124,19 @@ ProducerGetter = Callable[[], AIOKafkaProducer | None]
 # (the driver's JSONB codec is the stdlib json module). Parked rows are not taken, and neither is
 # any row of a (topic, key) that has a parked row: a key's events keep their order, so one bad
 # event holds back that key alone (ix_outbox_parked is empty in the normal case: the check is free).
-_TAKE = (
+_TAKE_BATCH = sa.text(
     f"UPDATE {OUTBOX.name} SET published_at = now() WHERE id IN ("  # noqa: S608 - our table name
     f"SELECT o.id FROM {OUTBOX.name} o WHERE o.published_at IS NULL AND o.parked_at IS NULL "
     f"AND NOT EXISTS (SELECT 1 FROM {OUTBOX.name} p WHERE p.parked_at IS NOT NULL "
-    "AND p.topic = o.topic AND p.key = o.key) {fence}"
+    "AND p.topic = o.topic AND p.key = o.key) "
     "ORDER BY o.id LIMIT :n FOR UPDATE OF o SKIP LOCKED) "
     "RETURNING id, topic, key, CAST(headers AS text), value, event_type"
 )
-# The advisory lock, held by the lock connection's backend (pid): a pg_try_advisory_lock(bigint)
-# shows in pg_locks as classid = the key's high 32 bits, objid = its low 32 bits, objsubid = 1.
-_HOLDS_LOCK = (
-    "EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.classid = CAST(:hi AS oid) "
-    "AND l.objid = CAST(:lo AS oid) AND l.objsubid = 1 AND l.pid = :pid AND l.granted)"
-)
-_TAKE_BATCH = sa.text(_TAKE.format(fence=""))
-# The relay proves it still holds its lock in the statement that marks the rows: a relay whose lock
-# connection died (and whose lock another relay may now hold) takes nothing. Rows it marked while it
-# held the lock stay row-locked until its transaction ends, so another relay skips them meanwhile.
-_TAKE_BATCH_FENCED = sa.text(_TAKE.format(fence=f"AND {_HOLDS_LOCK} "))
-_STILL_HOLDS = sa.text(f"SELECT {_HOLDS_LOCK}")
 
 
 class LockLost(RuntimeError):
-    """The relay's advisory lock is no longer held by its lock connection: stop publishing."""
+    """The relay's lock connection was invalidated (its session, and so its lock, are gone): stop
+    publishing and wait for the lock again."""
 
 
 _PARK = sa.text(
@@ -195,17 +185,11 @@ class OutboxRelay:
         self.send_timeout = send_timeout
         self.retention = retention
         self.lock_id = advisory_lock_id(service)
-        self._lock_pid: int | None = None  # the backend holding our lock, while run() holds it
+        self._lock_pid: int | None = None  # the backend holding our lock, while run() holds it (logs, tests)
         self._wake = asyncio.Event()
         self.published = 0
         self.parked = 0
         self.holding_lock = False
-
-    @property
-    def _lock_key(self) -> dict[str, int]:
-        """How pg_locks shows our advisory lock (read from ``lock_id`` each time: it may be set)."""
-        unsigned = self.lock_id & 0xFFFF_FFFF_FFFF_FFFF
-        return {"hi": unsigned >> 32, "lo": unsigned & 0xFFFF_FFFF}
 
     def kick(self) -> None:
         """Wake the relay now (called after a transaction that wrote outbox rows commits)."""
@@ -235,12 +219,17 @@ class OutboxRelay:
                     await lock_conn.commit()
                     try:
                         await self._publish_loop(stop, lock_conn)
+                    except BaseException:
+                        # The batch's transaction is on this connection, in whatever state the
+                        # error left it (a commit cut short leaves it open): end the session, and
+                        # with it the transaction and the lock, rather than unlock on it.
+                        await lock_conn.invalidate()
+                        raise
                     finally:
                         self.holding_lock = False
                         self._lock_pid = None
-                        if not lock_conn.closed and not lock_conn.invalidated:
-                            await lock_conn.scalar(sa.select(sa.func.pg_advisory_unlock(self.lock_id)))
-                            await lock_conn.commit()
+                    await lock_conn.scalar(sa.select(sa.func.pg_advisory_unlock(self.lock_id)))
+                    await lock_conn.commit()
                 backoff = 0.2
             except asyncio.CancelledError:
                 raise
@@ -253,12 +242,21 @@ class OutboxRelay:
                 backoff = min(backoff * 2, 5.0)
 
     async def _publish_loop(self, stop: asyncio.Event, lock_conn: AsyncConnection) -> None:
+        """Publish while the lock is held: every batch is taken, marked and committed on the lock
+        connection, the session that holds the advisory lock. That is the fence: a session that is
+        gone runs no statement (and its uncommitted marks roll back as it ends, before its lock is
+        released), a live one holds the lock. No per-batch check of pg_locks (which takes every
+        lock-manager partition lock) is needed."""
         last_stats = 0.0
         last_purge = 0.0
         loop = asyncio.get_running_loop()
         while not stop.is_set():
+            # A failed statement invalidates the connection and raises out of this loop; were the
+            # connection used again, SQLAlchemy would reconnect it: a new session, without the lock.
+            if lock_conn.invalidated or lock_conn.closed:
+                raise LockLost(f"outbox relay ({self.service}): the lock connection is gone")
             producer = self.producer()
-            sent = await self.publish_batch(producer) if producer is not None else 0
+            sent = await self._publish_batch_on(lock_conn, producer) if producer is not None else 0
             now = loop.time()
             if now - last_stats > 5:
                 await self._stats()
@@ -272,21 +270,20 @@ class OutboxRelay:
     async def publish_batch(self, producer: AIOKafkaProducer) -> int:
         """Publish one batch of unpublished rows, in id order; mark them sent. Returns the count.
 
-        The rows are marked sent and returned by one fixed-text statement (prepared once per
-        connection, whatever the batch size), then published; a failed send raises and the
-        transaction rolls the marks back, so a row is sent at least once and marked only with its
-        batch sent."""
-        async with self.engine.begin() as conn, contextlib.AsyncExitStack() as spans:
+        Called directly (tests, tools), on a connection of its own and without the advisory lock;
+        :meth:`run` publishes on the connection that holds it."""
+        async with self.engine.connect() as conn:
+            return await self._publish_batch_on(conn, producer)
+
+    async def _publish_batch_on(self, conn: AsyncConnection, producer: AIOKafkaProducer) -> int:
+        """One batch in one transaction on ``conn``. The rows are marked sent and returned by one
+        fixed-text statement (prepared once per connection, whatever the batch size), then
+        published; a failed send raises and the transaction rolls the marks back, so a row is sent
+        at least once and marked only with its batch sent."""
+        async with conn.begin(), contextlib.AsyncExitStack() as spans:
             # RETURNING keeps no order; events with one key must go out in id order
-            if self._lock_pid is None:  # called directly (tests, tools): no lock to prove
-                taken = await conn.execute(_TAKE_BATCH, {"n": self.batch_size})
-            else:
-                fence = {**self._lock_key, "pid": self._lock_pid}
-                taken = await conn.execute(_TAKE_BATCH_FENCED, {"n": self.batch_size, **fence})
-            rows = sorted(taken.all(), key=_row_id)
+            rows = sorted((await conn.execute(_TAKE_BATCH, {"n": self.batch_size})).all(), key=_row_id)
             if not rows:
-                if self._lock_pid is not None and not await conn.scalar(_STILL_HOLDS, fence):
-                    raise LockLost(f"outbox relay ({self.service}): the advisory lock is no longer held")
                 return 0
             if tracing.ON:  # the publish is a trace of its own (it happens later), linked to each event's
                 spans.enter_context(
