@@ -12,6 +12,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from advocacy_common.entrypoint import uvicorn_config
+from advocacy_common.settings import HTTP_KEEP_ALIVE_SECONDS
+from advocacy_content.settings import ContentSettings
 from tests.deploy.conftest import OVERLAYS, build, of_kind, one
 
 SCHEMAS = Path(__file__).parent / "schemas" / "gateway-crds.json"
@@ -181,6 +184,37 @@ def test_the_redirect_has_its_body_and_per_client_rate_limits_at_the_edge(overla
     assert _bytes(rest["spec"]["requestBuffer"]["limit"]) <= 64 * 1024
     (client,) = of_kind(objects, "ClientTrafficPolicy")
     assert client["spec"]["targetRefs"][0]["kind"] == "Gateway"
+
+
+# -- keep-alive: the proxy closes an idle upstream connection before the service does ------------------
+def _seconds(duration: str) -> float:
+    """An Envoy Gateway duration ("60s", "1m30s", "500ms", "1h") in seconds."""
+    parts = re.findall(r"(\d+)(ms|h|m|s)", duration)
+    assert "".join(n + u for n, u in parts) == duration, duration
+    return sum(int(n) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[u] for n, u in parts)
+
+
+def test_the_services_keep_idle_connections_for_the_shared_keep_alive() -> None:
+    assert uvicorn_config("advocacy_content", ContentSettings.model_construct()).timeout_keep_alive == (
+        HTTP_KEEP_ALIVE_SECONDS
+    )
+
+
+@pytest.mark.parametrize("overlay_name", GATEWAY_OVERLAYS)
+def test_the_gateway_closes_idle_upstream_connections_before_the_services_do(overlay_name: str) -> None:
+    # Envoy's own default is 1 h: a connection the service closed at its keep-alive would be reused
+    # and the request answered 503. A policy on a route replaces the Gateway's for that route.
+    objects = build(overlay_name)
+    (gateway,) = of_kind(objects, "Gateway")
+    ref = {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": gateway["metadata"]["name"]}
+    (on_gateway,) = [p for p in of_kind(objects, "BackendTrafficPolicy") if ref in p["spec"]["targetRefs"]]
+    routes = of_kind(objects, "HTTPRoute")
+    assert routes
+    for route in routes:
+        for policy in _policies_for(objects, route["metadata"]["name"]) or [on_gateway]:
+            idle = policy["spec"].get("timeout", {}).get("http", {}).get("connectionIdleTimeout", "1h")
+            # a margin for a request already on its way as the proxy's timer fires
+            assert _seconds(idle) + 5 <= HTTP_KEEP_ALIVE_SECONDS, (route["metadata"]["name"], idle)
 
 
 # -- every API can reach its identity provider ---------------------------------------------------------

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from advocacy_common import migrations
 from advocacy_common.migrations import upgrade
-from advocacy_common.settings import ServiceSettings, settings_error_line
+from advocacy_common.settings import HTTP_KEEP_ALIVE_SECONDS, ServiceSettings, settings_error_line
 
 # How long a listener may wait for its accept queue to be empty before it closes anyway.
 ACCEPT_DRAIN_MAX_SECONDS = 1.0
@@ -115,6 +115,27 @@ def settings_or_exit(settings_class: type[ServiceSettings]) -> ServiceSettings:
         raise typer.Exit(2) from None
 
 
+def uvicorn_config(package: str, s: ServiceSettings) -> uvicorn.Config:
+    """How ``serve`` runs uvicorn for ``package``."""
+    return uvicorn.Config(
+        f"{package}.app:create_app",
+        factory=True,
+        host=s.host,
+        port=s.port,
+        loop="uvloop",
+        http="httptools",
+        log_config=None,
+        access_log=False,
+        # X-Forwarded-For is judged by the app against TRUSTED_PROXIES (advocacy_common.net);
+        # uvicorn's own rewrite would trust any loopback peer whatever the settings say.
+        proxy_headers=False,
+        timeout_graceful_shutdown=s.graceful_shutdown_seconds,
+        # above the proxies' upstream idle timeout: they close idle connections, not we
+        timeout_keep_alive=HTTP_KEEP_ALIVE_SECONDS,
+        backlog=4096,
+    )
+
+
 def service_cli(package: str, settings_class: type[ServiceSettings]) -> typer.Typer:
     cli = typer.Typer(add_completion=False, no_args_is_help=False, help=f"{package} service")
     settings_factory = functools.partial(settings_or_exit, settings_class)
@@ -122,23 +143,7 @@ def service_cli(package: str, settings_class: type[ServiceSettings]) -> typer.Ty
     @cli.command()
     def serve() -> None:
         """Serve the service (role api, worker or all, from the environment)."""
-        s = settings_factory()
-        config = uvicorn.Config(
-            f"{package}.app:create_app",
-            factory=True,
-            host=s.host,
-            port=s.port,
-            loop="uvloop",
-            http="httptools",
-            log_config=None,
-            access_log=False,
-            # X-Forwarded-For is judged by the app against TRUSTED_PROXIES (advocacy_common.net);
-            # uvicorn's own rewrite would trust any loopback peer whatever the settings say.
-            proxy_headers=False,
-            timeout_graceful_shutdown=s.graceful_shutdown_seconds,
-            backlog=4096,
-        )
-        GracefulServer(config).run()
+        GracefulServer(uvicorn_config(package, settings_factory())).run()
 
     migrate = typer.Typer(add_completion=False, help="The service's database schema (Alembic).")
 

@@ -56,6 +56,14 @@ SHARED_NAMES = (
     "tracing_sample_ratio",
 )
 
+# How long a service (and the console) keeps an idle HTTP connection open for its next request
+# (uvicorn's ``timeout_keep_alive``; its default is 5 s). It stays above every proxy's upstream idle
+# timeout (60 s: Envoy Gateway's BackendTrafficPolicy ``connectionIdleTimeout`` in deploy/k8s,
+# ingress-nginx's ``upstream-keepalive-timeout`` default), so the proxy, never the service, closes
+# an idle connection: a proxy that reuses a connection the service is closing gets a reset, which it
+# answers 502/503 and does not retry for a POST. docs/operations.md, "Keep-alive".
+HTTP_KEEP_ALIVE_SECONDS = 75
+
 DEV_ISSUER = "advocacy-dev"
 DEV_AUDIENCE = "advocacy"
 

@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from advocacy_common.bodylimit import BodyLimit
+from advocacy_common.settings import HTTP_KEEP_ALIVE_SECONDS
 from advocacy_console import admin_pages, employee_pages, oidclogin, pages
 from advocacy_console.oidc import OidcClient
 from advocacy_console.sessions import Backend, MemoryBackend, Renewed, Sessions
@@ -206,4 +207,5 @@ def main() -> None:
         port=settings.port,
         proxy_headers=False,
         access_log=False,
+        timeout_keep_alive=HTTP_KEEP_ALIVE_SECONDS,
     )
