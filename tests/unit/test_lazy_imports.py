@@ -71,7 +71,50 @@ def test_importing_a_service_app_loads_none_of_the_lazy_libraries() -> None:
         "import importlib, sys\n"
         f"for s in {SERVICES!r}:\n"
         "    importlib.import_module(f'advocacy_{s}.app')\n"
-        f"print(' '.join(sorted({{m.split('.')[0] for m in sys.modules}} & {set(LAZY)!r})))\n"
+        # loaded modules: a None entry is one refused (httpx's command line, ADR 0024)
+        f"print(' '.join(sorted({{m.split('.')[0] for m, v in sys.modules.items() if v}} & {set(LAZY)!r})))\n"
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.split() == [], f"imported by a service app: {out.stdout.strip()}"
+
+
+#: Imported by structlog and httpx for a terminal (structlog's dev tracebacks, httpx's command line)
+#: and used by no service or console process (ADR 0024).
+TERMINAL = ["rich", "pygments"]
+
+
+def _fresh(script: str) -> str:
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
+    return out.stdout.strip()
+
+
+@pytest.mark.parametrize("package", [*(f"advocacy_{s}" for s in SERVICES), "advocacy_console"])
+def test_a_process_serving_or_calling_out_loads_no_terminal_library(package: str) -> None:
+    """Its app, its logging set up and httpx (which a service imports when it calls out)."""
+    script = (
+        "import importlib, sys\n"
+        f"importlib.import_module('{package}.app')\n"
+        "from advocacy_common.observability import configure_logging\n"
+        "configure_logging('x', json=False)\n"
+        "import httpx\n"
+        f"print(' '.join(sorted({{m.split('.')[0] for m, v in sys.modules.items() if v}} & {set(TERMINAL)!r})))\n"
+    )
+    assert _fresh(script) == "", f"{package} loads {_fresh(script)}"
+
+
+def test_hidden_modules_import_again_after_the_block() -> None:
+    script = (
+        "import sys\n"
+        "from advocacy_common.unused_imports import hidden\n"
+        "import json\n"  # imported already: hiding leaves it alone
+        "with hidden('rich', 'json'):\n"
+        "    try:\n"
+        "        import rich\n"
+        "        print('imported')\n"
+        "    except ImportError:\n"
+        "        print('refused')\n"
+        "    import json\n"
+        "import rich.console\n"  # the metrics CLI's progress bars, the dev tooling
+        "print(sys.modules['rich'] is not None, 'json' in sys.modules)\n"
+    )
+    assert _fresh(script).split() == ["refused", "True", "True"]

@@ -10,12 +10,15 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import structlog
 from opentelemetry import trace
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from advocacy_common import tracing
+from advocacy_common.unused_imports import hidden
+
+with hidden("rich"):  # structlog's dev console tracebacks: ours are plain text (ADR 0024)
+    import structlog
 
 HTTP_REQUESTS = Counter(
     "advocacy_http_requests_total", "HTTP requests handled", ["service", "method", "route", "status"]
