@@ -230,6 +230,33 @@ async def test_items_by_ids_are_the_callers_own_and_a_page_at_most(sm: async_ses
     assert len(await all_pages(sm, admin, 2, ids=[mine[0].id, mine[1].id, mine[0].id])) == 2
 
 
+async def test_items_by_ids_are_what_the_board_shows_of_them(sm: async_sessionmaker[AsyncSession]) -> None:
+    """The ``ids`` read is the board read of those items, field for field: the admin's with each
+    caption's policy issues (as every admin read of an item), the employee's with relevance and no
+    issues."""
+    tenant = f"t-{uuid.uuid4().hex[:8]}"
+    now = datetime.now(UTC)
+    admin, emp = who(tenant, "boss", "admin"), who(tenant, "e", team="sales")
+    captions = [{"x": "All about the secret plan", "linkedin": "Fine"}, {"x": "Nothing to see"}, {}]
+    items = [
+        content(tenant, n, published_at=now - timedelta(minutes=n + 1), teams=[], roles=[], topics=[], captions=c)
+        for n, c in enumerate(captions)
+    ]
+    async with sm() as s, s.begin():
+        s.add_all(items)
+        await policy.put_policy(s, admin, PolicyIn(blocked_terms=["secret"]))
+    wanted = [items[0].id, items[2].id]
+    for p in (admin, emp):
+        board_read = [i for i in await all_pages(sm, p, 50) if i.id in wanted]
+        assert len(board_read) == 2
+        assert await all_pages(sm, p, len(wanted), ids=wanted) == board_read
+    by_ids = {i.id: i for i in await all_pages(sm, admin, len(wanted), ids=wanted)}
+    issues = by_ids[items[0].id].caption_issues
+    assert issues is not None and [v.rule for v in issues["x"]] == ["blocked_term"] and "linkedin" not in issues
+    assert by_ids[items[2].id].caption_issues == {}
+    assert all(i.caption_issues is None for i in await all_pages(sm, emp, len(wanted), ids=wanted))
+
+
 async def test_erasure_forgets_the_person(sm: async_sessionmaker[AsyncSession]) -> None:
     tenant = f"t-{uuid.uuid4().hex[:8]}"
     eve, admin, coach = who(tenant, "eve", team="sales"), who(tenant, "boss", "admin"), who(tenant, "cora", "coach")
