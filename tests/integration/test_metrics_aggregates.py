@@ -291,6 +291,7 @@ def reference(tenant: str, payloads: list[Any]) -> dict[str, list[tuple[Any, ...
         "adoption_days": adoption_days(tenant, share_days, lapses),
         "adoption_steps": adoption_steps(tenant, share_days),
         "ranking_clicks_monthly": ranking_clicks(tenant, fine),
+        "ranking_clicks_yearly": ranking_clicks_yearly(tenant, fine),
     }
 
 
@@ -301,6 +302,15 @@ def ranking_clicks(tenant: str, fine: dict[tuple[Any, ...], dict[str, int]]) -> 
         acc[("employee", d.replace(day=1), employee)] += row["counted"]
         acc[("content", d.replace(day=1), content)] += row["counted"]
     return sorted((tenant, g, m, k, n, n.bit_length() - 1) for (g, m, k), n in acc.items() if n > 0)
+
+
+def ranking_clicks_yearly(tenant: str, fine: dict[tuple[Any, ...], dict[str, int]]) -> list[tuple[Any, ...]]:
+    """Counted clicks per calendar year and employee / content, rows > 0."""
+    acc: dict[tuple[str, int, str], int] = defaultdict(int)
+    for (d, employee, content, _network, _team), row in fine.items():
+        acc[("employee", d.year, employee)] += row["counted"]
+        acc[("content", d.year, content)] += row["counted"]
+    return sorted((tenant, g, y, k, n) for (g, y, k), n in acc.items() if n > 0)
 
 
 def adoption_days(

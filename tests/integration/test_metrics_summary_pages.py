@@ -160,8 +160,10 @@ def _ranges(rng: random.Random) -> list[DayRange]:
 async def test_threshold_ranking_equals_the_full_ranking(engine: AsyncEngine) -> None:  # noqa: F811
     """The ranking by counted clicks from ``ranking_clicks_monthly``'s candidates equals the full
     ranking: on a skewed programme (the threshold stops early), a uniform one (it falls back), and
-    the adversarial fixture, for n in 1, 3, 10 and three chained pages. Both ways are taken. The
-    narrow list equals the monthly roll-ups summed over networks, and ``bucket`` is floor(log2)."""
+    the adversarial fixture, for n in 1, 3, 10 and three chained pages; from
+    ``ranking_clicks_yearly`` on ranges holding their year's clicks, every page to the end. Each
+    way is taken. The narrow list equals the monthly roll-ups summed over networks, and ``bucket``
+    is floor(log2)."""
     rng = random.Random(20)
     tenants = {f"t-{uuid.uuid4().hex[:10]}": kind for kind in ("adversarial", "skewed", "uniform")}
     for tenant, kind in tenants.items():
@@ -190,11 +192,19 @@ async def test_threshold_ranking_equals_the_full_ranking(engine: AsyncEngine) ->
         listed_sql = sa.text(
             "SELECT group_by, month, key, clicks_counted, bucket FROM ranking_clicks_monthly WHERE tenant_id = :t"
         )
-        for tenant in tenants:  # the backfill makes what the consumer made (rolled back)
-            live = sorted((await session.execute(listed_sql, {"t": tenant})).all())
-            await ranking.recompute_tenant(session, tenant)
-            assert sorted((await session.execute(listed_sql, {"t": tenant})).all()) == live
-            await session.rollback()
+        yearly_sql = sa.text(
+            "SELECT group_by, year, key, clicks_counted FROM ranking_clicks_yearly WHERE tenant_id = :t"
+        )
+        for tenant in tenants:  # the backfills make what the consumer made (rolled back)
+            for sql, recompute in (
+                (listed_sql, ranking.recompute_tenant),
+                (yearly_sql, ranking.recompute_tenant_yearly),
+            ):
+                live = sorted((await session.execute(sql, {"t": tenant})).all())
+                assert live, (tenants[tenant], sql)
+                await recompute(session, tenant)
+                assert sorted((await session.execute(sql, {"t": tenant})).all()) == live
+                await session.rollback()
         for tenant in tenants:
             for group_by, table, column in (
                 ("employee", EMPLOYEE_MONTHLY_STATS, "employee_id"),
@@ -228,13 +238,36 @@ async def test_threshold_ranking_equals_the_full_ranking(engine: AsyncEngine) ->
                             if len(want) < n:
                                 break
                             after = want[-1]
+        # a range holding every counted click of its calendar year is paged off the yearly list,
+        # to the end (the last pages reach the groups without counted clicks: every group summed)
+        years = (
+            DayRange(date(2025, 1, 1), date(2025, 12, 31)),
+            DayRange(date(2025, 6, 1), date(2025, 12, 31)),  # the programme starts on June 1
+            DayRange(date(2026, 1, 1), date(2026, 12, 31)),
+            DayRange(date(2025, 7, 1), date(2025, 9, 30)),  # all of the adversarial fixture
+        )
+        for tenant, kind in tenants.items():
+            for days in years:
+                for group_by in ("employee", "content"):
+                    q = queries.GroupQuery(tenant, group_by, days)
+                    for n, pages in ((1, 3), (7, 10_000)):
+                        after = None
+                        for page in range(pages):
+                            got = await queries.ranked_keys(session, q, after, n)
+                            want = await queries.ranked_keys_scan(session, q, after, n)
+                            assert got == want, (kind, days, group_by, n, page)
+                            if len(want) < n:
+                                break
+                            after = want[-1]
     taken = Counter(queries.RANKING_PATHS) - paths
-    assert taken["threshold"] > 0 and taken["full"] > 0, taken
+    assert taken["year"] > 0 and taken["threshold"] > 0 and taken["full"] > 0, taken
     # while the tenant's backfill is pending, the list is not read (it may be incomplete)
     tenant = next(iter(tenants))
     async with sessionmaker() as session, session.begin():
         await backfills.mark(session, tenant, ranking.AGGREGATE)
-        paths = Counter(queries.RANKING_PATHS)
-        q = queries.GroupQuery(tenant, "employee", DayRange(date(2025, 7, 20), date(2025, 9, 10)))
-        assert await queries.ranked_keys(session, q, None, 1) == await queries.ranked_keys_scan(session, q, None, 1)
-        assert Counter(queries.RANKING_PATHS) - paths == Counter(full=1)
+        await backfills.mark(session, tenant, ranking.YEARLY_AGGREGATE)
+        for days in (DayRange(date(2025, 7, 20), date(2025, 9, 10)), DayRange(date(2025, 1, 1), date(2025, 12, 31))):
+            paths = Counter(queries.RANKING_PATHS)
+            q = queries.GroupQuery(tenant, "employee", days)
+            assert await queries.ranked_keys(session, q, None, 1) == await queries.ranked_keys_scan(session, q, None, 1)
+            assert Counter(queries.RANKING_PATHS) - paths == Counter(full=1)

@@ -188,6 +188,8 @@ TABLES: dict[tuple[str, str, str], str] = {
     # key holds an employee id when group_by is 'employee': the person's rows go to 0 and are deleted
     ("metrics", "ranking_clicks_monthly", "key"): _METRICS_FACTS,
     ("metrics", "ranking_clicks_monthly", "group_by"): "not personal: 'employee' or 'content'",
+    ("metrics", "ranking_clicks_yearly", "key"): _METRICS_FACTS,
+    ("metrics", "ranking_clicks_yearly", "group_by"): "not personal: 'employee' or 'content'",
     ("metrics", "redemption_facts", "employee_id"): "unlinked: kept as programme cost without the person",
     (
         "metrics",

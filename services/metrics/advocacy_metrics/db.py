@@ -464,6 +464,21 @@ class RankingClicksMonthly(Model, table=True):
     )
 
 
+class RankingClicksYearly(Model, table=True):
+    """Counted clicks per calendar year of each employee and each content, summed over networks:
+    any page of a year's ranking by clicks is one range of ``ix_ranking_clicks_yearly_rank``
+    (tenant, group_by, year, clicks descending, key in code-point order; migration 0015). A row is
+    never at 0 (it is deleted). The index holds the count, so updates are not HOT."""
+
+    __tablename__ = "ranking_clicks_yearly"
+
+    tenant_id: str = Field(primary_key=True)
+    group_by: str = Field(primary_key=True)  # "employee" | "content"
+    year: int = Field(primary_key=True, sa_type=sa.SmallInteger)
+    key: str = Field(primary_key=True)  # employee_id | content_id
+    clicks_counted: int = Field(default=0, sa_type=sa.BigInteger)
+
+
 class WeeklyReport(Model, table=True):
     """A tenant's weekly programme report, once composed (its event went to the outbox in the same
     transaction): the primary key makes it one per tenant and week, whatever the passes or workers."""
@@ -490,6 +505,7 @@ ADOPTION_STEPS = table_of(AdoptionStep)
 AGGREGATE_BACKFILLS = table_of(AggregateBackfill)
 WEEKLY_REPORTS = table_of(WeeklyReport)
 RANKING_CLICKS_MONTHLY = table_of(RankingClicksMonthly)
+RANKING_CLICKS_YEARLY = table_of(RankingClicksYearly)
 SHARE_FACTS = table_of(ShareFact)
 CLICK_FACTS = table_of(ClickFact)
 CLICK_INVALIDATIONS = table_of(ClickInvalidation)
@@ -557,4 +573,5 @@ AGGREGATE_TABLES = (
     ADOPTION_DAYS,
     ADOPTION_STEPS,
     RANKING_CLICKS_MONTHLY,
+    RANKING_CLICKS_YEARLY,
 )

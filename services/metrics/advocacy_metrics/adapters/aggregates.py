@@ -26,6 +26,7 @@ from advocacy_metrics.db import (
     DIMENSION_DAILY_CONVERSIONS,
     FINE,
     RANKING_CLICKS_MONTHLY,
+    RANKING_CLICKS_YEARLY,
     SHARER_DAYS,
     SHARER_LAPSES,
     SHARERS,
@@ -112,6 +113,8 @@ async def prune_zero_rows(
 
 _DIM_KEYS = ("tenant_id", "day", "dimension", "value")
 _RANKING_KEYS = ("tenant_id", "group_by", "month", "key")
+_YEARLY_RANKING_KEYS = ("tenant_id", "group_by", "year", "key")
+_RANKING_TABLES = (RANKING_CLICKS_MONTHLY, RANKING_CLICKS_YEARLY)
 _DIM_CONVERSION_KEYS = (*_DIM_KEYS, "kind", "currency")
 
 
@@ -138,6 +141,10 @@ def plan(d: domain.Deltas) -> list[tuple[sa.Table, Sequence[str], Sequence[str],
     )
     ranking = domain.project_ranking(d.stats)
     out.append((RANKING_CLICKS_MONTHLY, _RANKING_KEYS, ("clicks_counted",), [[*k, n] for k, n in ranking.items() if n]))
+    yearly = domain.project_ranking_yearly(ranking)
+    out.append(
+        (RANKING_CLICKS_YEARLY, _YEARLY_RANKING_KEYS, ("clicks_counted",), [[*k, n] for k, n in yearly.items() if n])
+    )
     return out
 
 
@@ -158,7 +165,7 @@ async def apply(session: AsyncSession, d: domain.Deltas, *, prune: bool = False,
         await upsert_add(session, table, keys, counters, rows)
         if prune:
             await prune_zero_rows(session, table, keys, counters, (r[: len(keys)] for r in rows))
-        elif table is RANKING_CLICKS_MONTHLY:  # never left at 0 (the ranking's candidates have clicks)
+        elif any(table is t for t in _RANKING_TABLES):  # never left at 0 (the rankings list groups with clicks)
             await prune_zero_rows(session, table, keys, counters, (r[: len(keys)] for r in rows if r[-1] < 0))
     if d.sharer_days:
         new = await insert_ignore(

@@ -13,9 +13,12 @@ Groups come out in key order (text keys in code-point order, ``COLLATE "C"``), s
 from a server-side cursor and merged with the (smaller) conversion sums, so the CSV export never
 holds a whole result in memory.
 
-Ranked by counted clicks (``ranked_keys``): one narrow pass sums only ``clicks_counted`` per group
-over the same roll-ups and keeps the first N by (clicks descending, key), then only those N groups'
-rows are read for their measures (``GroupQuery.keys``), off the per-key indexes.
+Ranked by counted clicks (``ranked_keys``): a page of a range whose counted clicks all lie in one
+calendar year is a range of ``ranking_clicks_yearly``'s index; otherwise the first pages come from
+``ranking_clicks_monthly``'s candidates (a threshold search), and past them one narrow pass sums
+only ``clicks_counted`` per group over the same roll-ups and keeps the first N by (clicks
+descending, key). Then only those N groups' rows are read for their measures
+(``GroupQuery.keys``), off the per-key indexes.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from advocacy_metrics.db import (
     DIMENSION_DAILY_CONVERSIONS,
     DIRECTORY_FACTS,
     MEMBER_FACTS,
+    NETWORK_DAILY_STATS,
     REDEMPTION_FACTS,
     SHARER_DAYS,
     STAT_ROLLUPS,
@@ -282,8 +286,8 @@ class Ranked:
     key: Any
 
 
-#: Which way each ranking was answered ("threshold": from candidates; "full": every group summed).
-#: Tests assert both ran; the answer is the same either way.
+#: Which way each ranking was answered ("year": a range of the yearly list; "threshold": from
+#: candidates; "full": every group summed). Tests assert each ran; the answer is the same either way.
 RANKING_PATHS: Counter[str] = Counter()
 #: Past this many candidates the full ranking costs less (flat distributions, deep pages).
 MAX_CANDIDATES = 2000
@@ -296,12 +300,20 @@ async def ranked_keys(session: AsyncSession, q: GroupQuery, after: Ranked | None
     ``after``. Every group the key order has is ranked: those with only conversion rows in range
     (no stats rows) rank with 0 clicks. ``q.after``, ``q.limit`` and ``q.keys`` are ignored.
 
-    By employee or content (no filter), candidates come from ``ranking_clicks_monthly`` first
+    By employee or content (no filter): when every counted click of the range's calendar year lies
+    in the range (a whole year, a year to date), the page is read off ``ranking_clicks_yearly`` in
+    the ranking's order (:func:`_year_ranked`), unless it reaches the groups without counted clicks
+    (not listed: every group is summed). Otherwise candidates come from ``ranking_clicks_monthly``
     (:func:`_threshold_ranked`); when they cannot prove the answer, every group is summed
-    (:func:`ranked_keys_scan`). Both answers are exact."""
+    (:func:`ranked_keys_scan`). Every answer is exact."""
     assert q.group_by is not None
     await custom_plans(session)
     q = GroupQuery(q.tenant, q.group_by, q.days, q.week_start_index, q.employee_id, q.content_id)
+    year = await _year_of(session, q) if n > 0 and _ranking_lists(q) else None
+    if year is not None:
+        found = await _year_ranked(session, q, year, after, n)
+        RANKING_PATHS["year" if found is not None else "full"] += 1
+        return found if found is not None else await ranked_keys_scan(session, q, after, n)
     if n > 0 and _ranking_lists(q) and not await backfills.pending(session, q.tenant, ranking.AGGREGATE):
         found = await _threshold_ranked(session, q, after, n)
         if found is not None:
@@ -322,6 +334,36 @@ def _ranking_lists(q: GroupQuery) -> list[date]:
         months.append(month)
         month = (month + timedelta(days=31)).replace(day=1)
     return months
+
+
+async def _year_of(session: AsyncSession, q: GroupQuery) -> int | None:
+    """The calendar year whose ``ranking_clicks_yearly`` rows are the range's counted clicks: the
+    range lies in one year, no counted click of that year falls outside it (the days around it in
+    ``network_daily_stats``: one index range), and the year's list is filled. None otherwise."""
+    assert q.days is not None
+    year = q.days.start.year
+    if q.days.end.year != year or await backfills.pending(session, q.tenant, ranking.YEARLY_AGGREGATE):
+        return None
+    t = NETWORK_DAILY_STATS
+    outside = sa.or_(
+        t.c.day.between(date(year, 1, 1), q.days.start - timedelta(days=1)),
+        t.c.day.between(q.days.end + timedelta(days=1), date(year, 12, 31)),
+    )
+    clicked = await session.scalar(
+        sa.select(sa.exists().where(t.c.tenant_id == q.tenant, outside, t.c.clicks_counted != 0))
+    )
+    return None if clicked else year
+
+
+async def _year_ranked(
+    session: AsyncSession, q: GroupQuery, year: int, after: Ranked | None, n: int
+) -> list[Ranked] | None:
+    """A page off ``ranking_clicks_yearly``; None when it would reach the groups without counted
+    clicks in range (they rank last, in key order, and are not listed)."""
+    assert q.group_by is not None
+    cursor = None if after is None else (after.clicks, after.key)
+    rows = await ranking.year_page(session, q.tenant, q.group_by, year, cursor, n)
+    return [Ranked(c, k) for k, c in rows] if len(rows) == n else None
 
 
 async def _threshold_ranked(session: AsyncSession, q: GroupQuery, after: Ranked | None, n: int) -> list[Ranked] | None:

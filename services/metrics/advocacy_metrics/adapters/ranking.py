@@ -1,9 +1,11 @@
 """``ranking_clicks_monthly``: counted clicks per month of each employee and content, summed over
-networks, with ``bucket`` = floor(log2 clicks) indexed (migration 0014).
+networks, with ``bucket`` = floor(log2 clicks) indexed (migration 0014); ``ranking_clicks_yearly``:
+the same per calendar year, indexed in the ranking's order (migration 0015).
 
-The consumer keeps it through ``aggregates.plan()`` (``domain.project_ranking``); this module has
-what reads it (the highest bucket of a set of months, the keys at or above a bucket) and the
-backfill of a tenant that had facts before the table existed. The threshold search itself is in
+The consumer keeps both through ``aggregates.plan()`` (``domain.project_ranking``,
+``domain.project_ranking_yearly``); this module has what reads them (the highest bucket of a set of
+months, the keys at or above a bucket, a page of a year's ranking) and the backfills of a tenant
+that had facts before the tables existed. The threshold search itself is in
 :func:`advocacy_metrics.adapters.queries.ranked_keys`.
 """
 
@@ -14,10 +16,12 @@ from datetime import date
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from advocacy_metrics.db import RANKING_CLICKS_MONTHLY
+from advocacy_metrics.db import RANKING_CLICKS_MONTHLY, RANKING_CLICKS_YEARLY
 
-#: ``aggregate_backfills``' name for this table (migration 0014).
+#: ``aggregate_backfills``' name for the monthly list (migration 0014).
 AGGREGATE = "ranking_clicks"
+#: ``aggregate_backfills``' name for the yearly list (migration 0015).
+YEARLY_AGGREGATE = "ranking_clicks_yearly"
 
 _TOP_BUCKET = sa.text(
     "SELECT max(b.bucket) FROM unnest(CAST(:months AS date[])) AS m(month), LATERAL ("
@@ -73,3 +77,44 @@ async def recompute_tenant(session: AsyncSession, tenant: str) -> None:
     """The tenant's rows anew from the monthly roll-ups (the backfill; the caller holds the tenant)."""
     await session.execute(sa.delete(RANKING_CLICKS_MONTHLY).where(RANKING_CLICKS_MONTHLY.c.tenant_id == tenant))
     await session.execute(_FILL, {"t": tenant})
+
+
+_YEAR_PAGE = sa.text(
+    "SELECT key, clicks_counted FROM ranking_clicks_yearly WHERE tenant_id = :t AND group_by = :g "
+    'AND year = :y AND clicks_counted <= :c AND (clicks_counted < :c OR key COLLATE "C" > :k) '
+    'ORDER BY clicks_counted DESC, key COLLATE "C" LIMIT :n'
+)
+_YEAR_FIRST_PAGE = sa.text(
+    "SELECT key, clicks_counted FROM ranking_clicks_yearly WHERE tenant_id = :t AND group_by = :g "
+    'AND year = :y ORDER BY clicks_counted DESC, key COLLATE "C" LIMIT :n'
+)
+
+
+async def year_page(
+    session: AsyncSession, tenant: str, group_by: str, year: int, after: tuple[int, str] | None, n: int
+) -> list[tuple[str, int]]:
+    """The first ``n`` (key, clicks) of a calendar year with counted clicks, most first, ties in
+    code-point order, after ``after`` = (clicks, key): one range of ``ix_ranking_clicks_yearly_rank``
+    starting at the cursor's count (the ties at that count before the cursor's key are skipped)."""
+    params: dict[str, object] = {"t": tenant, "g": group_by, "y": year, "n": n}
+    if after is None:
+        res = await session.execute(_YEAR_FIRST_PAGE, params)
+    else:
+        res = await session.execute(_YEAR_PAGE, {**params, "c": after[0], "k": after[1]})
+    return [(k, int(c)) for k, c in res.all()]
+
+
+_FILL_YEARLY = sa.text(
+    "INSERT INTO ranking_clicks_yearly (tenant_id, group_by, year, key, clicks_counted) "
+    "SELECT tenant_id, 'employee', extract(year FROM month)::smallint, employee_id, sum(clicks_counted) "
+    "FROM employee_monthly_stats WHERE tenant_id = :t GROUP BY 1, 2, 3, 4 HAVING sum(clicks_counted) > 0 "
+    "UNION ALL "
+    "SELECT tenant_id, 'content', extract(year FROM month)::smallint, content_id, sum(clicks_counted) "
+    "FROM content_monthly_stats WHERE tenant_id = :t GROUP BY 1, 2, 3, 4 HAVING sum(clicks_counted) > 0"
+)
+
+
+async def recompute_tenant_yearly(session: AsyncSession, tenant: str) -> None:
+    """The tenant's yearly rows anew from the monthly roll-ups (the backfill; the caller holds the tenant)."""
+    await session.execute(sa.delete(RANKING_CLICKS_YEARLY).where(RANKING_CLICKS_YEARLY.c.tenant_id == tenant))
+    await session.execute(_FILL_YEARLY, {"t": tenant})

@@ -271,6 +271,16 @@ def project_ranking(stats: dict[StatKey, list[int]]) -> dict[tuple[str, str, dat
     return out
 
 
+def project_ranking_yearly(monthly: dict[tuple[str, str, date, str], int]) -> dict[tuple[str, str, int, str], int]:
+    """:func:`project_ranking`'s months summed up to (tenant, group_by, year, key): what
+    ``ranking_clicks_yearly`` holds."""
+    out: dict[tuple[str, str, int, str], int] = {}
+    for (tenant, group_by, month, key), n in monthly.items():
+        k = (tenant, group_by, month.year, key)
+        out[k] = out.get(k, 0) + n
+    return out
+
+
 def project_conversions(
     conversions: dict[ConversionKey, Sum], columns: tuple[str, ...], monthly: bool
 ) -> dict[tuple[Any, ...], Sum]:

@@ -25,6 +25,7 @@ Fill = Callable[[AsyncSession, str], Awaitable[None]]
 BACKFILLS: dict[str, Fill] = {
     adoption_steps.AGGREGATE: adoption_steps.recompute_tenant,
     ranking.AGGREGATE: ranking.recompute_tenant,
+    ranking.YEARLY_AGGREGATE: ranking.recompute_tenant_yearly,
 }
 
 
