@@ -82,7 +82,6 @@ class LedgerEntry(Model, table=True):
         sa.UniqueConstraint("tenant_id", "event_id", "rule_version", name="uq_ledger_event_rule"),
         sa.Index("ix_ledger_employee", "tenant_id", "employee_id", "id"),
         sa.Index("uq_ledger_reverses", "reverses_id", unique=True, postgresql_where=sa.text("reverses_id IS NOT NULL")),
-        sa.Index("ix_ledger_ref", "tenant_id", "ref", postgresql_where=sa.text("ref IS NOT NULL")),
         sa.Index("ix_ledger_occurred", "tenant_id", "occurred_at"),
     )
 
@@ -135,7 +134,6 @@ class PointsTotal(Model, table=True):
             "employee_id",
             postgresql_where=sa.text("ranked"),
         ),
-        sa.Index("ix_points_employee", "tenant_id", "employee_id"),
     )
 
     tenant_id: str = Field(primary_key=True)
