@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from advocacy_common.bulk import insert_rows, rows_param, unnest_select
+from advocacy_common.bulk import insert_rows, rows_param, rows_select
 from advocacy_common.events import Envelope
 from advocacy_common.events.content import (
     MemberErased,
@@ -60,11 +60,11 @@ _LOCK_CAPS = insert_rows(
     _CAP_COLUMNS,
     "ON CONFLICT (tenant_id, employee_id, action, day) DO UPDATE SET count = t.count",
 )
-# which of (tenant, event id) pairs the ledger holds under any rule version: one statement for the
-# batch, a probe of the prefix of ``uq_ledger_event_rule`` per pair
-_HELD_KEYS = ("tenant_id", "event_id")
+# which of the batch's (tenant, event id) pairs the ledger holds under any rule version: one statement
+# (the pairs as one JSON array, bulk.rows_select), each pair an EXISTS probe on the prefix of
+# ``uq_ledger_event_rule``
 _HELD = sa.text(
-    f"SELECT k.tenant_id, k.event_id FROM ({unnest_select(LEDGER, _HELD_KEYS)}) AS k "  # noqa: S608 - our identifiers
+    f"SELECT k.tenant_id, k.event_id FROM ({rows_select(LEDGER, ('tenant_id', 'event_id'))}) AS k "  # noqa: S608
     "WHERE EXISTS (SELECT FROM ledger l WHERE l.tenant_id = k.tenant_id AND l.event_id = k.event_id)"
 )
 _COUNT_CAPPED = insert_rows(
@@ -201,8 +201,7 @@ async def fresh_facts(session: AsyncSession, facts: Sequence[Fact], contexts: di
             locks.add((f.tenant_id, f.employee_id, f.action, f.occurred_at.astimezone(ctx.settings.zone).date(), 0))
     if locks:
         await session.execute(_LOCK_CAPS, rows_param(sorted(locks)))
-    pairs = sorted({(f.tenant_id, f.event_id) for f in keyed})
-    rows = await session.execute(_HELD, {"tenant_id": [t for t, _ in pairs], "event_id": [e for _, e in pairs]})
+    rows = await session.execute(_HELD, rows_param(list({(f.tenant_id, f.event_id) for f in keyed})))
     held: set[tuple[str, str]] = {(t, e) for t, e in rows.all()}
     out = []
     for f in facts:
@@ -225,15 +224,15 @@ async def entries_for(
     do those of people the directory has deactivated (``inactive``: reason ``member_inactive``,
     counted against no cap and crediting no content item)."""
     inactive = inactive or set()
-    off = {i for i, f in enumerate(facts) if (f.tenant_id, f.employee_id) in inactive}
-    # by position in ``facts``: a Fact is a frozen dataclass whose hash hashes its eight fields
+    off = {i for i, f in enumerate(facts) if (f.tenant_id, f.employee_id) in inactive} if inactive else set()
+    # by position in ``facts``: a Fact is a frozen dataclass whose hash hashes all its fields
     versions = [contexts[f.tenant_id].rules_at(f.occurred_at) for f in facts]
     capped_keys: dict[tuple[str, str, str, date], list[int]] = defaultdict(list)
-    for i in sorted(range(len(facts)), key=lambda i: facts[i].occurred_at):
+    capping = [i for i, f in enumerate(facts) if versions[i].body.daily_caps.cap(f.action) is not None and i not in off]
+    for i in sorted(capping, key=lambda i: facts[i].occurred_at):  # stable: arrival order within an instant
         f = facts[i]
-        if i not in off and versions[i].body.daily_caps.cap(f.action) is not None:
-            zone = contexts[f.tenant_id].settings.zone
-            capped_keys[(f.tenant_id, f.employee_id, f.action, f.occurred_at.astimezone(zone).date())].append(i)
+        zone = contexts[f.tenant_id].settings.zone
+        capped_keys[(f.tenant_id, f.employee_id, f.action, f.occurred_at.astimezone(zone).date())].append(i)
     over: set[int] = set()
     if capped_keys:
         rows = await session.execute(
