@@ -87,8 +87,8 @@ _INSERT_ENTRIES = insert_rows(
 # ``ranked`` of an existing row is left alone: membership changes copy it (sync_board_copies), so the
 # row's score count moves from (old points, ranked) to (new points, ranked); the old points are the
 # new minus the delta, and ``xmax = 0`` tells a row just inserted. Nothing comes back to Python: the
-# 3 rows per person and batch it returned (read, converted, summed per score) were a fifth of the
-# consumer's time per click (issue 19).
+# 3 rows per person and batch it returned (read, converted, summed per score), with each person's
+# members row read for team and rank, were a fifth of the handler's CPU per click (issue 19).
 _DELTA_COLUMNS = ("tenant_id", "window", "window_start", "employee_id", "points")
 _RANKED = ranked_member().compile(
     dialect=postgresql.dialect(),  # type: ignore[no-untyped-call]
