@@ -305,12 +305,17 @@ def ranking_clicks(tenant: str, fine: dict[tuple[Any, ...], dict[str, int]]) -> 
 
 
 def ranking_clicks_yearly(tenant: str, fine: dict[tuple[Any, ...], dict[str, int]]) -> list[tuple[Any, ...]]:
-    """Counted clicks per calendar year and employee / content, rows > 0."""
+    """Counted clicks per calendar year and employee / content, rows > 0, the bucket an eighth of an octave."""
     acc: dict[tuple[str, int, str], int] = defaultdict(int)
     for (d, employee, content, _network, _team), row in fine.items():
         acc[("employee", d.year, employee)] += row["counted"]
         acc[("content", d.year, content)] += row["counted"]
-    return sorted((tenant, g, y, k, n) for (g, y, k), n in acc.items() if n > 0)
+
+    def eighth(n: int) -> int:  # 8 x floor(log2 n) + the three bits after the leading one
+        top4 = n >> (n.bit_length() - 4) if n.bit_length() >= 4 else n << (4 - n.bit_length())
+        return 8 * (n.bit_length() - 1) + top4 - 8
+
+    return sorted((tenant, g, y, k, n, eighth(n)) for (g, y, k), n in acc.items() if n > 0)
 
 
 def adoption_days(

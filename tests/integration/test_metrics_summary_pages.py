@@ -24,6 +24,7 @@ from advocacy_common.events import Envelope, new_event
 from advocacy_common.events.content import TenantSettingsUpdated
 from advocacy_common.events.sharing import ShareClicked, Verdict
 from advocacy_common.tenant import TenantSettings
+from advocacy_metrics import domain
 from advocacy_metrics.adapters import backfills, queries, ranking
 from advocacy_metrics.adapters.ranges import DayRange
 from advocacy_metrics.db import CONTENT_MONTHLY_STATS, EMPLOYEE_MONTHLY_STATS
@@ -188,6 +189,19 @@ async def test_threshold_ranking_equals_the_full_ranking(engine: AsyncEngine) ->
                 {"v": values},
             )
             assert dict(res.all()) == {v: v.bit_length() - 1 for v in values}
+            # the yearly list's eighths of an octave: the domain's function, increasing with the count
+            res = await session.execute(
+                sa.text(
+                    "INSERT INTO ranking_clicks_yearly (tenant_id, group_by, year, key, clicks_counted) "
+                    "SELECT 'bucket-test', 'employee', 2025, v::text, v "
+                    "FROM unnest(CAST(:v AS bigint[])) v RETURNING clicks_counted, bucket"
+                ),
+                {"v": sorted({v for v in values if v < 2**60} | set(range(1, 70)))},
+            )
+            buckets = dict(res.all())
+            assert buckets == {v: domain.yearly_bucket(v) for v in buckets}
+            ordered = [buckets[v] for v in sorted(buckets)]
+            assert ordered == sorted(ordered) and domain.yearly_bucket(9) == 25, ordered
             await session.rollback()
         listed_sql = sa.text(
             "SELECT group_by, month, key, clicks_counted, bucket FROM ranking_clicks_monthly WHERE tenant_id = :t"

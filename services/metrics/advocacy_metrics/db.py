@@ -464,11 +464,20 @@ class RankingClicksMonthly(Model, table=True):
     )
 
 
+#: ``ranking_clicks_yearly.bucket``: an eighth of an octave, ``domain.yearly_bucket`` in SQL (exact in
+#: integers: 8 x floor(log2 clicks) + the three bits after the leading one).
+YEARLY_BUCKET_SQL = (
+    "(8 * (length(ltrim(clicks_counted::bit(64)::text, '0')) - 1) "
+    "+ ((clicks_counted << 3) >> (length(ltrim(clicks_counted::bit(64)::text, '0')) - 1)) - 8)::smallint"
+)
+
+
 class RankingClicksYearly(Model, table=True):
     """Counted clicks per calendar year of each employee and each content, summed over networks:
-    any page of a year's ranking by clicks is one range of ``ix_ranking_clicks_yearly_rank``
-    (tenant, group_by, year, clicks descending, key in code-point order; migration 0015). A row is
-    never at 0 (it is deleted). The index holds the count, so updates are not HOT."""
+    a page of a year's ranking by clicks reads the rows from the cursor's ``bucket`` down
+    (``ix_ranking_clicks_yearly_top``, migration 0015). A row is never at 0 (it is deleted). Only
+    the index's ``bucket`` changes, when the count crosses an eighth of an octave: updates stay
+    HOT otherwise."""
 
     __tablename__ = "ranking_clicks_yearly"
 
@@ -477,6 +486,10 @@ class RankingClicksYearly(Model, table=True):
     year: int = Field(primary_key=True, sa_type=sa.SmallInteger)
     key: str = Field(primary_key=True)  # employee_id | content_id
     clicks_counted: int = Field(default=0, sa_type=sa.BigInteger)
+    bucket: int | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.SmallInteger, sa.Computed(YEARLY_BUCKET_SQL, persisted=True)),
+    )
 
 
 class WeeklyReport(Model, table=True):

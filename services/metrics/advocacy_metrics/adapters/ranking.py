@@ -16,6 +16,7 @@ from datetime import date
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from advocacy_metrics import domain
 from advocacy_metrics.db import RANKING_CLICKS_MONTHLY, RANKING_CLICKS_YEARLY
 
 #: ``aggregate_backfills``' name for the monthly list (migration 0014).
@@ -79,29 +80,41 @@ async def recompute_tenant(session: AsyncSession, tenant: str) -> None:
     await session.execute(_FILL, {"t": tenant})
 
 
-_YEAR_PAGE = sa.text(
+_YEAR_TOP_BUCKET = sa.text(
+    "SELECT max(bucket) FROM ranking_clicks_yearly WHERE tenant_id = :t AND group_by = :g AND year = :y "
+    "AND bucket <= :b"
+)
+_YEAR_BUCKET = sa.text(
     "SELECT key, clicks_counted FROM ranking_clicks_yearly WHERE tenant_id = :t AND group_by = :g "
-    'AND year = :y AND clicks_counted <= :c AND (clicks_counted < :c OR key COLLATE "C" > :k) '
+    'AND year = :y AND bucket = :b AND clicks_counted <= :c AND (clicks_counted < :c OR key COLLATE "C" > :k) '
     'ORDER BY clicks_counted DESC, key COLLATE "C" LIMIT :n'
 )
-_YEAR_FIRST_PAGE = sa.text(
-    "SELECT key, clicks_counted FROM ranking_clicks_yearly WHERE tenant_id = :t AND group_by = :g "
-    'AND year = :y ORDER BY clicks_counted DESC, key COLLATE "C" LIMIT :n'
-)
+#: Above any bucket (a bigint's highest is 8 x 62 + 7).
+_NO_BUCKET_ABOVE = 32767
+_NO_CLICKS_ABOVE = 2**63 - 1
 
 
 async def year_page(
     session: AsyncSession, tenant: str, group_by: str, year: int, after: tuple[int, str] | None, n: int
 ) -> list[tuple[str, int]]:
     """The first ``n`` (key, clicks) of a calendar year with counted clicks, most first, ties in
-    code-point order, after ``after`` = (clicks, key): one range of ``ix_ranking_clicks_yearly_rank``
-    starting at the cursor's count (the ties at that count before the cursor's key are skipped)."""
-    params: dict[str, object] = {"t": tenant, "g": group_by, "y": year, "n": n}
-    if after is None:
-        res = await session.execute(_YEAR_FIRST_PAGE, params)
-    else:
-        res = await session.execute(_YEAR_PAGE, {**params, "c": after[0], "k": after[1]})
-    return [(k, int(c)) for k, c in res.all()]
+    code-point order, after ``after`` = (clicks, key): the rows of the cursor's bucket after it,
+    then the next lower bucket's, and so on (each one index probe for the bucket and one range of
+    it sorted, a few thousand rows at most), until ``n`` are found or no bucket is left."""
+    clicks, key = after if after is not None else (_NO_CLICKS_ABOVE, "")
+    b: int | None = domain.yearly_bucket(clicks) if after is not None and clicks > 0 else _NO_BUCKET_ABOVE
+    where = {"t": tenant, "g": group_by, "y": year}
+    out: list[tuple[str, int]] = []
+    if after is not None and clicks <= 0:
+        return out  # the groups without counted clicks are not listed
+    while len(out) < n:
+        b = await session.scalar(_YEAR_TOP_BUCKET, {**where, "b": b})
+        if b is None:
+            break
+        res = await session.execute(_YEAR_BUCKET, {**where, "b": b, "c": clicks, "k": key, "n": n - len(out)})
+        out += [(k, int(c)) for k, c in res.all()]
+        b -= 1
+    return out
 
 
 _FILL_YEARLY = sa.text(

@@ -281,6 +281,14 @@ def project_ranking_yearly(monthly: dict[tuple[str, str, date, str], int]) -> di
     return out
 
 
+def yearly_bucket(clicks: int) -> int:
+    """``ranking_clicks_yearly.bucket`` of a positive count: 8 x floor(log2) + the three bits after
+    the leading one (an eighth of an octave; 1 -> 0, 2 -> 8, 3 -> 12, 8 -> 24, 9 -> 25), increasing
+    with the count."""
+    f = clicks.bit_length() - 1
+    return 8 * f + ((clicks << 3) >> f) - 8
+
+
 def project_conversions(
     conversions: dict[ConversionKey, Sum], columns: tuple[str, ...], monthly: bool
 ) -> dict[tuple[Any, ...], Sum]:
