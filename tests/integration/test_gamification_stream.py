@@ -108,10 +108,12 @@ async def test_bursts_are_coalesced_to_ten_a_second(gam: Gam, replicas: tuple[st
     async with stream(a, await ticket(a, gam.mint(t, "bob"))) as sse:
         first_at, _, _ = await sse.next(5)
 
+        commits: list[float] = []
+
         async def burst() -> None:
-            for _ in range(40):  # 40 commits in about a second
+            for _ in range(40):  # back to back: 40 commits far faster than ten a second
                 await gam.apply(click(t, "bob"))
-                await asyncio.sleep(0.025)
+                commits.append(asyncio.get_running_loop().time())
 
         producer = asyncio.create_task(burst())
         times = [first_at]
@@ -124,7 +126,11 @@ async def test_bursts_are_coalesced_to_ten_a_second(gam: Gam, replicas: tuple[st
         # receiving can only bunch them up, so the span from the first message to the last bounds
         # how many there can have been
         assert (len(times) - 1) * 0.1 <= times[-1] - times[0] + 0.05, times
-        assert len(times) < 30  # and the burst was coalesced (40 commits at 0.025 s take >= 1 s)
+        # and the burst was coalesced: the messages after the first cannot outnumber the 0.1 s steps
+        # the commits spanned, plus the one after the last commit (a loaded machine that slows the
+        # commits down loosens the bound with them; one message per commit fails it)
+        span = commits[-1] - commits[0]
+        assert len(times) - 1 <= span / 0.1 + 2, (len(times), span, times)
 
 
 async def test_tickets_are_checked(gam: Gam, replicas: tuple[str, str], new_tenant: str) -> None:
