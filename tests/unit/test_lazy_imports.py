@@ -102,6 +102,26 @@ def test_a_process_serving_or_calling_out_loads_no_terminal_library(package: str
     assert _fresh(script) == "", f"{package} loads {_fresh(script)}"
 
 
+#: Imported by uvicorn for its ``--reload`` supervisor and by ua_parser for custom ``regexes.yaml``
+#: files: no process of ours reloads, and sharing's parser uses the precompiled built-in rules.
+UNUSED = ["watchfiles", "yaml"]
+
+
+def test_service_and_console_processes_load_neither_watchfiles_nor_yaml() -> None:
+    """Every app, its entry point (uvicorn) and one user agent parsed by sharing's verdicts."""
+    script = (
+        "import importlib, sys\n"
+        f"for s in {[*SERVICES, 'console']!r}:\n"
+        "    importlib.import_module(f'advocacy_{s}.app')\n"
+        "import advocacy_common.entrypoint\n"
+        "from advocacy_sharing.adapters import verdicts\n"
+        "assert verdicts.parse_ua('Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0')"
+        ".user_agent.family == 'Firefox'\n"
+        f"print(' '.join(sorted({{m.split('.')[0] for m, v in sys.modules.items() if v}} & {set(UNUSED)!r})))\n"
+    )
+    assert _fresh(script) == ""
+
+
 def test_hidden_modules_import_again_after_the_block() -> None:
     script = (
         "import sys\n"

@@ -10,12 +10,15 @@ from collections.abc import Callable
 from typing import Any
 
 import typer
-import uvicorn
 from pydantic import ValidationError
 
 from advocacy_common import migrations
 from advocacy_common.migrations import upgrade
 from advocacy_common.settings import HTTP_KEEP_ALIVE_SECONDS, ServiceSettings, settings_error_line
+from advocacy_common.unused_imports import hidden
+
+with hidden("watchfiles"):  # uvicorn's --reload supervisor: we never reload (ADR 0024)
+    import uvicorn
 
 # How long a listener may wait for its accept queue to be empty before it closes anyway.
 ACCEPT_DRAIN_MAX_SECONDS = 1.0

@@ -6,6 +6,8 @@ imported: ~3.5 MB resident in every service process and the console, for code no
 Our logs format an exception as plain text before any renderer sees it (``format_exc_info`` in
 advocacy_common.observability), and no process of ours runs httpx's command line. Both libraries
 import these optionally and fall back when the import fails; here it fails, for them only.
+Likewise uvicorn's ``--reload`` supervisor (watchfiles) and ua_parser's loader of custom
+``regexes.yaml`` files (PyYAML): see the addendum of ADR 0024.
 """
 
 from __future__ import annotations

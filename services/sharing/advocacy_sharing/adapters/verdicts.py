@@ -33,7 +33,11 @@ from urllib.parse import urlsplit
 import crawleruseragents  # type: ignore[import-untyped]
 import regex  # type: ignore[import-untyped]
 from crawlerdetect import CrawlerDetect
-from ua_parser import parse as parse_ua
+
+from advocacy_common.unused_imports import hidden
+
+with hidden("yaml"):  # ua_parser's loader of a custom regexes.yaml: the built-in rules are precompiled
+    from ua_parser import parse as parse_ua
 
 # Link-preview fetchers (and unfurlers) that hit every shared link: not people.
 PREVIEW_FETCHERS = re.compile(
