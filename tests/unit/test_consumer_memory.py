@@ -34,6 +34,27 @@ def test_trims_once_when_caught_up_after_a_backlog() -> None:
     assert not any(policy.fetched(n) for n in (5, 0, 5, 0))
 
 
+def test_trims_the_tail_of_a_burst_once_caught_up_for_a_while() -> None:
+    now = [0.0]
+    policy = TrimWhenCaughtUp(idle_seconds=5.0, clock=lambda: now[0])
+    assert not policy.fetched(0)  # nothing applied yet: nothing to give back, however long
+    now[0] = 60.0
+    assert not policy.fetched(0)
+    assert not policy.fetched(300)  # a burst's tail, under TRIM_AFTER_RECORDS
+    assert not policy.fetched(0)  # caught up at 60 s
+    now[0] = 64.0
+    assert not policy.fetched(0)
+    assert not policy.fetched(1)  # a record: the quiet starts again
+    now[0] = 66.0
+    assert not policy.fetched(0)  # caught up again at 66 s
+    now[0] = 70.9
+    assert not policy.fetched(0)
+    now[0] = 71.0
+    assert policy.fetched(0)  # quiet for 5 s since
+    now[0] = 100.0
+    assert not policy.fetched(0)  # once
+
+
 def _rss_bytes() -> int:
     return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 

@@ -240,6 +240,9 @@ class BatchBound:
 # Records applied since the heap was last trimmed, below which catching up does not trim (a live
 # consumer catches up many times a second; a drained backlog is what leaves a large free heap).
 TRIM_AFTER_RECORDS = 10_000
+# ...unless it then stays caught up this long: the tail of a burst (fewer records than the above
+# since the last trim) is given back once the traffic has stopped, not kept until the next burst.
+TRIM_IDLE_SECONDS = 5.0
 
 
 def _malloc_trim() -> Callable[[int], int] | None:
@@ -255,19 +258,35 @@ _TRIM = _malloc_trim()
 
 @dataclass(slots=True)
 class TrimWhenCaughtUp:
-    """When to give freed memory back: on catching up after at least ``after`` records applied."""
+    """When to give freed memory back: on catching up after at least ``after`` records applied, or
+    after fewer once caught up for ``idle_seconds`` (every fetch since returned nothing).
+
+    Benchmark 3's live traffic (sharing's verdict worker, 1,000 clicks/s for 60 s) trimmed at
+    catching up ~40 s and ~58 s in (141.4 -> 138.8 MB); what the last records before the traffic
+    stopped freed stayed in the heap until the next burst."""
 
     after: int = TRIM_AFTER_RECORDS
+    idle_seconds: float = TRIM_IDLE_SECONDS
+    clock: Callable[[], float] = time.monotonic
     untrimmed: int = 0
+    caught_up_at: float | None = None  # the first empty fetch since records were applied
 
     def fetched(self, records: int) -> bool:
         """Called with each fetch's record count (0: caught up); True when it is time to trim."""
         if records:
             self.untrimmed += records
+            self.caught_up_at = None
+            return False
+        if not self.untrimmed:
             return False
         if self.untrimmed < self.after:
-            return False
+            now = self.clock()
+            if self.caught_up_at is None:
+                self.caught_up_at = now
+            if now - self.caught_up_at < self.idle_seconds:
+                return False
         self.untrimmed = 0
+        self.caught_up_at = None
         return True
 
 
