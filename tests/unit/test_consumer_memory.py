@@ -140,20 +140,68 @@ def test_the_startup_heap_is_frozen_once() -> None:
         gc.unfreeze()
 
 
+class _Node:
+    other: _Node
+
+
+def _cycle() -> weakref.ref[_Node]:
+    a, b = _Node(), _Node()
+    a.other, b.other = b, a
+    return weakref.ref(a)
+
+
 def test_a_batch_ending_while_another_is_applied_collects_its_cycles() -> None:
-    """Two batches overlap (two consumers of one process): collection stays off until both end, so each
-    batch's end collects what it left, or a drain that always has a batch in flight never would."""
-
-    class Node:
-        other: Node
-
+    """Two batches overlap (two consumers of one process): collection stays off until both end, so
+    batch ends collect what they left, or a drain that always has a batch in flight never would."""
     assert gc.isenabled()
     with consumer.gc_paused():  # a batch in flight all along
-        with consumer.gc_paused():
-            a, b = Node(), Node()
-            a.other, b.other = b, a
-            gone = weakref.ref(a)
-            del a, b
+        gone = []
+        for _ in range(consumer._GC_YOUNG_EVERY):
+            with consumer.gc_paused():
+                gone.append(_cycle())
         assert not gc.isenabled()
-        assert gone() is None
+        assert all(g() is None for g in gone)
     assert gc.isenabled()
+
+
+def test_a_drain_collects_every_few_batches_and_turns_collection_on_when_it_ends() -> None:
+    """Between a drain's batches collection stays off; the batches' cycles are collected every
+    _GC_YOUNG_EVERY batch ends (not at each: it walked the same live batches each time), and
+    the cycles of the last batches when the drain ends."""
+    assert gc.isenabled()
+    with consumer.gc_draining():
+        for _ in range(3):
+            gone = []
+            for _ in range(consumer._GC_YOUNG_EVERY):
+                with consumer.gc_paused():
+                    gone.append(_cycle())
+                assert not gc.isenabled()
+            assert all(g() is None for g in gone)
+        with consumer.gc_paused():
+            last = _cycle()
+        assert last() is not None  # waits for the next collection
+    assert gc.isenabled()
+    assert last() is None
+
+
+def test_a_long_drain_collects_the_older_generations_too() -> None:
+    """A drain that never catches up still runs middle and full collections, as the collector's
+    thresholds would (10 young per middle, 10 middle per full)."""
+    runs: list[int] = []
+
+    def seen(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            runs.append(info["generation"])
+
+    consumer._GcPause.young = consumer._GcPause.middle = 0
+    gc.callbacks.append(seen)
+    try:
+        with consumer.gc_draining():
+            for _ in range(consumer._GC_YOUNG_EVERY * consumer._GC_MIDDLE_EVERY * consumer._GC_FULL_EVERY):
+                with consumer.gc_paused():
+                    pass
+    finally:
+        gc.callbacks.remove(seen)
+    assert len(runs) == consumer._GC_MIDDLE_EVERY * consumer._GC_FULL_EVERY
+    assert runs.count(2) == 1
+    assert runs.count(1) == consumer._GC_FULL_EVERY - 1
