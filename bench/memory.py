@@ -4,10 +4,14 @@ Every process ``make run`` starts on a throwaway embedded stack: the five servic
 each, role ``all``: API, consumers and relay together) and the web console. RSS is read (with
 children) after start-up has settled, then sampled every 0.5 s while benchmark 3's traffic runs
 (``bench.leaderboard.live``: 1,000 clicks/s for 60 s through the redirect, its load shedding off
-as in benchmark 3; metrics, gamification and notifications consuming what follows), and read again
-at its end. The clicks do not reach the console: during them two people use it, in a tenant of
-their own (an employee's and an admin's pages in turn, each a page every 0.5 s). Target: every
-process under 150 MB.
+as in benchmark 3; metrics, gamification and notifications consuming what follows), read when it
+stops, and read again at its end: once each service that consumed the traffic has given back what
+it freed (its consumers trim the heap after catching up, ``advocacy_heap_trimmed_at_seconds``; the
+tail of a burst once caught up for ``TRIM_IDLE_SECONDS``), as bench.pipeline reads a drained
+consumer, or after ``TRIM_WAIT_SECONDS`` for one that does not trim. The clicks do not reach the
+console: during them two people use it, in a tenant of their own (an employee's and an admin's
+pages in turn, each a page every 0.5 s). Target: every process under 150 MB (idle, peak, at the
+traffic's stop and at its end).
 BENCH_MEMORY_SECONDS shortens the traffic (default 60; the target is judged at 60).
 
 ``python -m bench.memory --trace sharing`` (a diagnosis, not the measurement: tracing slows the
@@ -32,6 +36,7 @@ from typing import Any
 import httpx
 
 from advocacy_common.auth import mint_token
+from advocacy_common.consumer import TRIM_IDLE_SECONDS
 from bench.common import append_results
 from bench.stackutil import BenchStack, bench_stack
 
@@ -47,6 +52,10 @@ CONSOLE_VISITS = {
     ("manager", "admin"): ["/admin/analytics", "/admin/content", "/admin/rules"],
 }
 CONSOLE_PAUSE_S = 0.5
+#: After the traffic stops: how long to wait for each service's heap trim (a consumer trims once
+#: caught up for TRIM_IDLE_SECONDS; the full collection before the trim takes under a second).
+TRIM_WAIT_SECONDS = TRIM_IDLE_SECONDS + 15.0
+_TRIMMED_AT = re.compile(rb"^advocacy_heap_trimmed_at_seconds ([0-9.e+]+)$", re.MULTILINE)
 _LOGIN_CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
@@ -55,6 +64,22 @@ def _sample_peaks(stack: BenchStack, stop: threading.Event, peaks: dict[str, flo
         for svc, mb in stack.rss_mb().items():
             peaks[svc] = max(peaks.get(svc, 0.0), mb)
         stop.wait(0.5)
+
+
+async def _trimmed_after(stack: BenchStack, since: float) -> dict[str, float]:
+    """Wait (up to TRIM_WAIT_SECONDS) until every service has trimmed its heap after ``since``; then
+    when each last did, in seconds from ``since`` (negative: before it; missing: never)."""
+    last: dict[str, float] = {}
+    deadline = time.monotonic() + TRIM_WAIT_SECONDS
+    async with httpx.AsyncClient(timeout=5.0) as client:
+        while True:
+            for svc in SERVICES:
+                found = _TRIMMED_AT.search((await client.get(stack.services.url(svc) + "/metrics")).content)
+                if found and float(found.group(1)) > 0:
+                    last[svc] = float(found.group(1)) - since
+            if all(last.get(svc, -1.0) > 0 for svc in SERVICES) or time.monotonic() > deadline:
+                return last
+            await asyncio.sleep(0.5)
 
 
 MEMTRACE = Path(__file__).parent / "memtrace"
@@ -157,10 +182,14 @@ def run(trace: str | None = None) -> dict[str, Any]:
             sampler.join()
             visitors.join()
         load_after = os.getloadavg()
+        stopped, stopped_at = stack.rss_mb(), time.time()
+        trimmed = asyncio.run(_trimmed_after(stack, stopped_at))
         end = stack.rss_mb()
         grew = _snapshot(stack, trace, into, 2).compare_to(before, "lineno") if trace and before else []
     return {
         "idle": idle,
+        "stopped": stopped,
+        "trimmed": trimmed,
         "end": end,
         "peak": peaks,
         "traffic": traffic,
@@ -206,15 +235,21 @@ def report(r: dict[str, Any]) -> str:
         f"/admin/content, /admin/rules, in turn, a page every {CONSOLE_PAUSE_S} s each): {console}.",
         f"Load average (1 / 5 / 15 min) at the traffic's start {before[0]:.2f} / {before[1]:.2f} / {before[2]:.2f}, "
         f"at its end {after[0]:.2f} / {after[1]:.2f} / {after[2]:.2f} ({os.cpu_count()} cores).",
+        f"At its end: read once every service that trimmed its heap after the traffic had done so "
+        f"(waiting up to {TRIM_WAIT_SECONDS:.0f} s); in brackets, its last trim in seconds from the traffic's stop "
+        "(negative: before it; - never).",
         "",
-        "| process | idle | peak during the traffic | at its end | under 150 MB? |",
-        "| --- | ---: | ---: | ---: | --- |",
+        "| process | idle | peak during the traffic | when it stops | at its end (trimmed) | under 150 MB? |",
+        "| --- | ---: | ---: | ---: | ---: | --- |",
     ]
     for svc in PROCESSES:
         idle, peak, end = r["idle"].get(svc), r["peak"].get(svc), r["end"].get(svc)
-        seen = [v for v in (idle, peak, end) if v is not None]
+        stopped = r["stopped"].get(svc)
+        seen = [v for v in (idle, peak, stopped, end) if v is not None]
         verdict = ("yes" if max(seen) < TARGET_MB else "**no**") if seen else "**not running**"
-        lines.append(f"| {svc} | {_mb(idle)} | {_mb(peak)} | {_mb(end)} | {verdict} |")
+        trim = r["trimmed"].get(svc)
+        at = "-" if trim is None else f"{trim:.1f} s"
+        lines.append(f"| {svc} | {_mb(idle)} | {_mb(peak)} | {_mb(stopped)} | {_mb(end)} ({at}) | {verdict} |")
     return "\n".join(lines)
 
 
