@@ -63,7 +63,7 @@ LAST_30_DAYS = {"from": "2025-12-02", "to": "2025-12-31"}  # the console's defau
 #: A range that leaves out some of its year's clicks: its pages by clicks past the first ones sum every group
 FROM_FEB_15 = {"from": "2025-02-15", "to": "2025-12-31"}
 #: Reads that sum every group of their range (docs/adr/0023-ranking-by-clicks-a-yearly-list.md, "Limits"):
-#: measured and shown, not counted in the 200 ms verdict, which names them apart
+#: API reads like any other: counted in the 200 ms verdict, and named again on a line of their own
 LIMIT = "(a limit, ADR 0023)"
 #: The old ways, swapped in for a side-by-side comparison (not what the API answers): not held either
 COMPARISONS = (", full ranking", ", scan")
@@ -646,7 +646,6 @@ def report(gen: dict[str, Any], results: list[tuple[str, dict[str, float], str]]
         for name, s, _n in results
         if BULK not in name
         and not name.startswith("country, a year: SQL")
-        and LIMIT not in name
         and not any(name.endswith(c) for c in COMPARISONS)
     ]
     over = [f"{name} ({s['p99_ms']:.0f} ms)" for name, s in held if s["p99_ms"] >= TARGET_MS]
@@ -660,12 +659,12 @@ def report(gen: dict[str, Any], results: list[tuple[str, dict[str, float], str]]
     lines += [
         "",
         f"**Every API read p99 < {TARGET_MS} ms (the CSV export, the two raw SQL rows, the old ways kept for "
-        f"comparison ({', '.join(repr(c.strip(', ')) for c in COMPARISONS)}) and the limits below aside): "
+        f"comparison ({', '.join(repr(c.strip(', ')) for c in COMPARISONS)}) aside; the limits below included): "
         f"{'met' if not over else 'NOT met: ' + '; '.join(over)}.**",
         "",
         *(
             [
-                f"**The limits of docs/adr/0023 (pages that sum every group of their range), measured, "
+                f"**Of those, the limits of docs/adr/0023 (pages that sum every group of their range), "
                 f"p99 against {TARGET_MS} ms: {limits}.**",
                 "",
             ]
