@@ -95,6 +95,25 @@ def test_conversion_counts_by_kind_and_currency_and_dims_only_with_its_click() -
     assert d.dim_conversions[("t", T0.date(), "referrer", "news.example", "sale", "EUR")].count == 1
 
 
+@given(st.lists(clicks, max_size=30), st.integers(0, 30))
+def test_deltas_added_together_equal_the_facts_added_to_one(events: list[domain.Click], cut: int) -> None:
+    """The consumer computes a batch's click deltas apart (while the clicks land) and adds them to the
+    batch's other deltas: the same as adding every fact to one."""
+    s = domain.Share("t", "s", "a", "c1", "x", "sales", T0, 500)
+    v = domain.Conversion("t", "v1", "k1", "a", "c1", "x", "sales", T0, "sale", Decimal("2.5"), "EUR")
+    dims = domain.Dims("DE", "mobile", "")
+    one = domain.deltas_from_facts({"t": UTC_ZONE}, shares=[s], clicks=events, conversions=[(v, dims)])
+    first = domain.deltas_from_facts({"t": UTC_ZONE}, clicks=events[:cut])
+    first.add(domain.deltas_from_facts({"t": UTC_ZONE}, shares=[s], clicks=events[cut:], conversions=[(v, dims)]))
+    assert (first.stats, first.dim_clicks, first.conversions, first.dim_conversions, first.sharer_days) == (
+        one.stats,
+        one.dim_clicks,
+        one.conversions,
+        one.dim_conversions,
+        one.sharer_days,
+    )
+
+
 def test_negated_facts_cancel_out() -> None:
     s = domain.Share("t", "s", "a", "c", "x", "", T0, 500)
     cs = [click(i, verdict=v) for i, v in enumerate(["counted", "bot", "self"])]

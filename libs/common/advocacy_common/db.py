@@ -7,8 +7,9 @@ metadata with :func:`add_messaging_tables`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Annotated, Any
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Annotated, Any, TypeVar
 
 import sqlalchemy as sa
 from fastapi import Depends, Request
@@ -16,6 +17,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 _messaging = sa.MetaData()
+
+T = TypeVar("T")
 
 OUTBOX = sa.Table(
     "outbox",
@@ -123,3 +126,27 @@ def table_of(model: type[Any]) -> sa.Table:
     if not isinstance(table, sa.Table):
         raise TypeError(f"{model.__name__} is not mapped to a table")
     return table
+
+
+async def overlapped(statement: Awaitable[Any], work: Callable[[], T]) -> T:
+    """``work()`` while the database executes ``statement``: the statement is sent first, then
+    ``work`` runs, then the statement's answer is awaited. ``work`` must be Python alone (it must not
+    use the session: the connection is busy). A consumer's process and the database take turns on a
+    batch; this is one turn taken at once (issue 19: gamification builds a batch's ``points.awarded``
+    events while the totals move; metrics computes a batch's aggregate deltas while its clicks land,
+    and each roll-up's rows while the previous roll-up moves).
+
+    A statement not yet prepared on the connection does its prepare round trip first (that call gets
+    no overlap). A failing ``work`` waits for the statement before it raises (the transaction then
+    rolls back on an idle connection)."""
+    running = asyncio.ensure_future(statement)
+    await asyncio.sleep(0)  # the statement goes out (a prepared statement: bind and execute, no wait)
+    try:
+        out = work()
+    except BaseException:
+        await asyncio.wait([running])
+        if not running.cancelled():
+            running.exception()  # retrieved: the error of ``work`` is the one raised
+        raise
+    await running
+    return out

@@ -9,7 +9,7 @@ the same order. The sharer tables (first share, lapses) are recomputed per affec
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date
 from typing import Any, NamedTuple
 
@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from advocacy_common.bulk import rows_param, rows_select, unnest_select
+from advocacy_common.db import overlapped
 from advocacy_metrics import domain
 from advocacy_metrics.db import (
     ADOPTION_DAYS,
@@ -35,21 +36,29 @@ from advocacy_metrics.db import (
     VERDICT_COLUMNS,
 )
 
+Statement = tuple[sa.TextClause, dict[str, Any]]
 
-async def upsert_add(
-    session: AsyncSession, table: sa.Table, keys: Sequence[str], counters: Sequence[str], rows: Sequence[Sequence[Any]]
-) -> None:
-    """Add ``counters`` into the rows at ``keys`` (inserting missing rows). ``rows`` are key + counter tuples."""
-    if not rows:
-        return
+
+def upsert_add_statement(
+    table: sa.Table, keys: Sequence[str], counters: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> Statement:
+    """:func:`upsert_add`'s statement and parameters (``rows`` not empty)."""
     columns = [*keys, *counters]
     updates = ", ".join(f"{c} = {table.name}.{c} + excluded.{c}" for c in counters)
     sql = (
         f"INSERT INTO {table.name} ({', '.join(columns)}) {rows_select(table, columns)} "
         f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}"
     )
-    ordered = sorted(rows, key=lambda r: tuple(r[: len(keys)]))
-    await session.execute(sa.text(sql), rows_param(ordered))
+    n = len(keys)
+    return sa.text(sql), rows_param(sorted(rows, key=lambda r: tuple(r[:n])))
+
+
+async def upsert_add(
+    session: AsyncSession, table: sa.Table, keys: Sequence[str], counters: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    """Add ``counters`` into the rows at ``keys`` (inserting missing rows). ``rows`` are key + counter tuples."""
+    if rows:
+        await session.execute(*upsert_add_statement(table, keys, counters, rows))
 
 
 async def insert_ignore(
@@ -103,12 +112,18 @@ async def prune_zero_rows(
 ) -> None:
     """After a reversal, rows whose counters are all zero go (a rebuild would not have made them)."""
     touched = list(touched)
-    if not touched:
-        return
+    if touched:
+        await session.execute(*prune_zero_rows_statement(table, keys, counters, touched))
+
+
+def prune_zero_rows_statement(
+    table: sa.Table, keys: Sequence[str], counters: Sequence[str], touched: Sequence[Sequence[Any]]
+) -> Statement:
+    """:func:`prune_zero_rows`' statement and parameters (``touched`` not empty)."""
     zero = " AND ".join(f"t.{c} = 0" for c in counters)
     match = " AND ".join(f"t.{k} = k.{k}" for k in keys)
     sql = f"DELETE FROM {table.name} t USING ({unnest_select(table, keys)}) AS k({', '.join(keys)}) WHERE {match} AND {zero}"  # noqa: S608, E501
-    await session.execute(sa.text(sql), {k: [r[i] for r in touched] for i, k in enumerate(keys)})
+    return sa.text(sql), {k: [r[i] for r in touched] for i, k in enumerate(keys)}
 
 
 _DIM_KEYS = ("tenant_id", "day", "dimension", "value")
@@ -126,26 +141,37 @@ def _sum_rows(items: Iterable[tuple[tuple[Any, ...], domain.Sum]]) -> list[list[
     return [[*k, s.count, s.amount] for k, s in items]
 
 
-def plan(d: domain.Deltas) -> list[tuple[sa.Table, Sequence[str], Sequence[str], list[list[Any]]]]:
-    """Every aggregate table with the rows ``d`` adds to it: (table, key columns, counters, rows)."""
-    out: list[tuple[sa.Table, Sequence[str], Sequence[str], list[list[Any]]]] = []
+Planned = tuple[sa.Table, Sequence[str], Sequence[str], list[list[Any]]]
+
+
+def plan(d: domain.Deltas) -> Iterator[Planned]:
+    """Every aggregate table with the rows ``d`` adds to it: (table, key columns, counters, rows).
+    Lazily, one table at a time: :func:`apply` projects a table's rows while the previous table moves."""
     for r in STAT_ROLLUPS:
         stats = d.stats if r.columns == FINE and not r.monthly else domain.project_stats(d.stats, r.columns, r.monthly)
-        out.append((r.table, r.keys, STAT_COLUMNS, _stat_rows(stats.items())))
+        yield r.table, r.keys, STAT_COLUMNS, _stat_rows(stats.items())
     for r in CONVERSION_ROLLUPS:
         conv = domain.project_conversions(d.conversions, r.columns, r.monthly)
-        out.append((r.table, (*r.keys, "kind", "currency"), CONVERSION_COLUMNS, _sum_rows(conv.items())))
-    out.append((DIMENSION_DAILY_CLICKS, _DIM_KEYS, VERDICT_COLUMNS, _stat_rows(d.dim_clicks.items())))
-    out.append(
-        (DIMENSION_DAILY_CONVERSIONS, _DIM_CONVERSION_KEYS, CONVERSION_COLUMNS, _sum_rows(d.dim_conversions.items()))
-    )
+        yield r.table, (*r.keys, "kind", "currency"), CONVERSION_COLUMNS, _sum_rows(conv.items())
+    yield DIMENSION_DAILY_CLICKS, _DIM_KEYS, VERDICT_COLUMNS, _stat_rows(d.dim_clicks.items())
+    yield DIMENSION_DAILY_CONVERSIONS, _DIM_CONVERSION_KEYS, CONVERSION_COLUMNS, _sum_rows(d.dim_conversions.items())
     ranking = domain.project_ranking(d.stats)
-    out.append((RANKING_CLICKS_MONTHLY, _RANKING_KEYS, ("clicks_counted",), [[*k, n] for k, n in ranking.items() if n]))
+    yield RANKING_CLICKS_MONTHLY, _RANKING_KEYS, ("clicks_counted",), [[*k, n] for k, n in ranking.items() if n]
     yearly = domain.project_ranking_yearly(ranking)
-    out.append(
-        (RANKING_CLICKS_YEARLY, _YEARLY_RANKING_KEYS, ("clicks_counted",), [[*k, n] for k, n in yearly.items() if n])
-    )
-    return out
+    yield RANKING_CLICKS_YEARLY, _YEARLY_RANKING_KEYS, ("clicks_counted",), [[*k, n] for k, n in yearly.items() if n]
+
+
+def _statements(d: domain.Deltas, prune: bool) -> Iterator[Statement]:
+    """:func:`apply`'s statements in order, each built when asked for (rows projected, sorted, encoded)."""
+    for table, keys, counters, rows in plan(d):
+        if not rows:
+            continue
+        yield upsert_add_statement(table, keys, counters, rows)
+        n = len(keys)
+        if prune:
+            yield prune_zero_rows_statement(table, keys, counters, [r[:n] for r in rows])
+        elif any(table is t for t in _RANKING_TABLES) and (dropping := [r[:n] for r in rows if r[-1] < 0]):
+            yield prune_zero_rows_statement(table, keys, counters, dropping)  # a ranking row is never left at 0
 
 
 class NewSharerDays(NamedTuple):
@@ -161,12 +187,12 @@ async def apply(session: AsyncSession, d: domain.Deltas, *, prune: bool = False,
     leaves the sharer summaries to the caller (a rebuild recomputes them once at the end)."""
     if not d:
         return NewSharerDays([], {})
-    for table, keys, counters, rows in plan(d):
-        await upsert_add(session, table, keys, counters, rows)
-        if prune:
-            await prune_zero_rows(session, table, keys, counters, (r[: len(keys)] for r in rows))
-        elif any(table is t for t in _RANKING_TABLES):  # never left at 0 (the rankings list groups with clicks)
-            await prune_zero_rows(session, table, keys, counters, (r[: len(keys)] for r in rows if r[-1] < 0))
+    # the next statement is built (a roll-up's rows projected, sorted, encoded: Python) while the
+    # database runs the one before: the batch's turns at the CPU and at the database overlap
+    statements = _statements(d, prune)
+    statement = next(statements, None)
+    while statement is not None:
+        statement = await overlapped(session.execute(*statement), lambda: next(statements, None))
     if d.sharer_days:
         new = await insert_ignore(
             session,

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from operator import itemgetter
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 StatKey = tuple[str, date, str, str, str, str]  # tenant, day, employee, content, network, team
@@ -215,6 +215,32 @@ class Deltas:
         day = local_day(v.at, zone)
         for d, value in dims.items():
             self.dim_conversions[(v.tenant_id, day, d, value, v.kind, v.currency)].add(sign, sign * v.amount)
+
+    def add(self, other: Deltas) -> None:
+        """Move by ``other``'s increments as well (as if its facts had been added here)."""
+        _add_rows(self.stats, other.stats)
+        _add_rows(self.dim_clicks, other.dim_clicks)
+        _add_sums(self.conversions, other.conversions)
+        _add_sums(self.dim_conversions, other.dim_conversions)
+        self.sharer_days |= other.sharer_days
+
+
+K = TypeVar("K")
+
+
+def _add_rows(rows: dict[K, list[int]], more: dict[K, list[int]]) -> None:
+    for key, counters in more.items():
+        row = rows.get(key)
+        if row is None:
+            rows[key] = list(counters)
+        else:
+            for i, n in enumerate(counters):
+                row[i] += n
+
+
+def _add_sums(sums: defaultdict[K, Sum], more: dict[K, Sum]) -> None:
+    for key, s in more.items():
+        sums[key].add(s.count, s.amount)
 
 
 #: Where each dimension sits in a stats key (and in a conversion key, which adds kind and currency).

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from advocacy_common.db import overlapped
 from advocacy_common.events import Envelope
 from advocacy_common.events.content import MemberErased, MemberProvisioned, MemberUpdated, TenantSettingsUpdated
 from advocacy_common.events.gamification import RedemptionCancelled, RewardRedeemed
@@ -300,13 +301,36 @@ async def _record_clicks(
             )
         )
     present: set[str] = set()
-    for i in range(0, len(rows), 5000):
-        present |= await insert_ignore_present(session, CLICK_FACTS, CLICK_COLUMNS, rows[i : i + 5000], "click_id")
-    fresh = [r for r in rows if r[0] not in present] if present else rows
+
+    async def land() -> None:
+        for i in range(0, len(rows), 5000):
+            chunk = rows[i : i + 5000]
+            present.update(await insert_ignore_present(session, CLICK_FACTS, CLICK_COLUMNS, chunk, "click_id"))
+
+    # the deltas are computed while the clicks land, as if all were new (a backlog's are): the
+    # batch's Python and the database's insert at once; clicks stored before (a redelivery) are
+    # known after, and then the deltas are computed again from the new ones alone
+    by_id, moved = await overlapped(land(), lambda: _click_deltas(rows, zones))
+    if present:
+        by_id, moved = _click_deltas([r for r in rows if r[0] not in present], zones)
+    d.add(moved)
+    # conversions that arrived before their click: their share of the click's dimensions lands now
+    # (with a fresh click only: one stored before took them when it landed)
+    for r in found:
+        if r[0] and (c := by_id.get(r[3])) is not None:
+            v = conversion_of(r[1:])
+            d.add_conversion_dims(v, zones[v.tenant_id], c.dims)
+
+
+def _click_deltas(
+    rows: Sequence[Sequence[Any]], zones: dict[str, ZoneInfo]
+) -> tuple[dict[str, domain.Click], domain.Deltas]:
+    """The clicks of ``rows`` (:data:`CLICK_COLUMNS` tuples) by id, and what they add to the aggregates."""
     by_id: dict[str, domain.Click] = {}
+    d = domain.Deltas()
     # a batch's clicks share a few dimension values (countries, devices): one Dims for each
     dims_of: dict[tuple[str, str, str, str], domain.Dims] = {}
-    for r in fresh:
+    for r in rows:
         dims_key = (r[13] or "", r[9] or "", r[12] or "", r[14] or "")
         dims = dims_of.get(dims_key)
         if dims is None:
@@ -314,12 +338,7 @@ async def _record_clicks(
         c = domain.Click(r[1], r[0], r[3], r[4], r[5], r[6], r[7], r[8], dims, r[15])
         by_id[c.click_id] = c
         d.add_click(c, zones[c.tenant_id])
-    # conversions that arrived before their click: their share of the click's dimensions lands now
-    # (with a fresh click only: one stored before took them when it landed)
-    for r in found:
-        if r[0] and (c := by_id.get(r[3])) is not None:
-            v = conversion_of(r[1:])
-            d.add_conversion_dims(v, zones[v.tenant_id], c.dims)
+    return by_id, d
 
 
 async def _record_invalidations(
