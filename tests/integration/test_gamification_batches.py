@@ -27,6 +27,7 @@ import pytest
 import sqlalchemy as sa
 from aiokafka.structs import ConsumerRecord
 
+from advocacy_common import consumer
 from advocacy_common.consumer import ConsumerRunner
 from advocacy_common.events import Envelope
 from advocacy_common.events.sharing import ClickInvalidated, ConversionRecorded, ShareClicked, ShareCreated, Verdict
@@ -201,13 +202,21 @@ async def state(g: Gam, tenant: str) -> dict[str, Any]:
     return out
 
 
-@pytest.mark.parametrize(("seed", "replicas"), [(1, 1), (2, 1), (3, 2)])
-async def test_batches_equal_one_at_a_time(gam: Gam, seed: int, replicas: int) -> None:
+@pytest.mark.parametrize(("seed", "replicas", "lanes"), [(1, 1, False), (2, 1, False), (3, 2, False), (4, 1, True)])
+async def test_batches_equal_one_at_a_time(
+    gam: Gam, seed: int, replicas: int, lanes: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Batches of any size, redeliveries included, land on the state of one event at a time. With
     two replicas, each batch is split by partition and the halves are applied at once, as two
-    replicas of the group do: two transactions on disjoint people, sharing the boards' rows."""
+    replicas of the group do: two transactions on disjoint people, sharing the boards' rows. With
+    ``lanes``, every batch of two events or more is split by the consumer's lanes (ADR 0028): two
+    transactions at once, each person's events in one."""
+    assert CONSUMERS[0].lanes == 2
+    monkeypatch.setattr(consumer, "LANE_MIN_EVENTS", 2 if lanes else 10**9)
     builders = programme(seed)
     one, batched = f"one-{uuid.uuid4().hex[:8]}", f"bat-{uuid.uuid4().hex[:8]}"
+    while lanes and len({zlib.crc32(f"{batched}:{p}".encode()) % 2 for p in PEOPLE}) < 2:
+        batched = f"bat-{uuid.uuid4().hex[:8]}"  # people in both lanes (events are keyed tenant:person)
     for t in (one, batched):
         await setup(gam, t)
 

@@ -25,6 +25,7 @@ import ctypes
 import gc
 import logging
 import time
+import zlib
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -97,6 +98,12 @@ class ConsumerSpec:
     # not claimed in the inbox (docs/adr/0021-fact-keyed-events-skip-the-inbox.md); a poisoned one has
     # no inbox mark, so a redelivery dead-letters it again.
     keyed_types: frozenset[str] = frozenset()
+    # Transactions a batch of at least LANE_MIN_EVENTS events is applied in, at once: its events split
+    # by their Kafka key (:func:`_lanes`), so each key's events stay in one transaction, in order. While
+    # one waits on the database the process works on another, and the database runs both (issue 19).
+    # The lanes' rows must be disjoint but for a few shared ones written last (gamification's score
+    # counts: ``ledger.post``), else the second waits on the first's locks until it commits.
+    lanes: int = 1
 
 
 @dataclass(slots=True)
@@ -117,6 +124,28 @@ class _Fetched:
     # :attr:`ConsumerRunner.generation` when the fetch began: a batch fetched before a rewind is
     # applied (the inbox dedupes) but its offsets, which may belong to the lost log, are not committed.
     generation: int
+
+
+# A smaller batch (what a caught-up consumer fetches) is applied in one transaction: a lane costs a
+# transaction's round trips, and a split batch of a few events overlaps little.
+LANE_MIN_EVENTS = 1000
+
+
+def _lanes(parsed: list[_Parsed], lanes: int) -> list[list[_Parsed]]:
+    """A batch's events as the parts applied at once (:attr:`ConsumerSpec.lanes`): a record's part is
+    by its key (CRC-32, lane 0 without one), so a key's events are one part's, in the batch's order.
+
+    Kafka keeps order per key (a person's events, a link's), and only that: two partitions' records
+    were never applied in any one order (two replicas apply them at once). A part claims its events
+    in the inbox in its own transaction, as a replica's batch does; the runner commits the batch's
+    offsets once every part has committed (:meth:`ConsumerRunner._process`)."""
+    if lanes <= 1 or len(parsed) < LANE_MIN_EVENTS:
+        return [parsed]
+    parts: list[list[_Parsed]] = [[] for _ in range(lanes)]
+    for p in parsed:
+        key = p.record.key
+        parts[zlib.crc32(key) % lanes if key else 0].append(p)
+    return [part for part in parts if part]
 
 
 _DECODE_SLICE = 500
@@ -595,18 +624,19 @@ class ConsumerRunner:
         for r, err in invalid:
             await self._dead_letter(r, err)
 
-        for attempt in range(_LOCK_CONFLICT_RETRIES + 1):
-            try:
-                fresh, failed = await self._apply(parsed)
-                break
-            except sa.exc.DBAPIError as e:
-                if not _is_lock_conflict(e) or attempt == _LOCK_CONFLICT_RETRIES:
-                    raise
-                log.info(
-                    "consumer batch lost a lock conflict; applying it again",
-                    extra={"group": self.spec.group_id, "records": len(records), "error": _sqlstate(e)},
-                )
-                await asyncio.sleep(_LOCK_CONFLICT_PAUSE * 2**attempt)
+        parts = _lanes(parsed, self.spec.lanes)
+        if len(parts) == 1:
+            fresh, failed = await self._apply_again_on_conflict(parts[0])
+        else:
+            # every part ends (commits or fails) before the batch does: a failed batch is applied
+            # again whole (what a committed part holds is skipped by the inbox and the handlers' keys)
+            results = await asyncio.gather(*map(self._apply_again_on_conflict, parts), return_exceptions=True)
+            done = [r for r in results if not isinstance(r, BaseException)]
+            if len(done) < len(results):
+                raise next(r for r in results if isinstance(r, BaseException))
+            order = {id(p): i for i, p in enumerate(parsed)}
+            fresh = sorted((p for part, _ in done for p in part), key=lambda p: order[id(p)])
+            failed = [f for _, part_failed in done for f in part_failed]
         dupes = len(parsed) - len(fresh)
         if dupes:  # counted once the transaction committed (a retried one claims them again)
             self.duplicates += dupes
@@ -623,6 +653,21 @@ class ConsumerRunner:
             self._log_batch(records, applied, len(parsed) - len(fresh), len(invalid) + len(failed), began)
         if applied and self.on_applied is not None:
             self.on_applied(applied)
+
+    async def _apply_again_on_conflict(self, parsed: list[_Parsed]) -> tuple[list[_Parsed], list[tuple[_Parsed, str]]]:
+        """:meth:`_apply`, again after a short pause when it lost a lock conflict."""
+        for attempt in range(_LOCK_CONFLICT_RETRIES + 1):
+            try:
+                return await self._apply(parsed)
+            except sa.exc.DBAPIError as e:
+                if not _is_lock_conflict(e) or attempt == _LOCK_CONFLICT_RETRIES:
+                    raise
+                log.info(
+                    "consumer batch lost a lock conflict; applying it again",
+                    extra={"group": self.spec.group_id, "records": len(parsed), "error": _sqlstate(e)},
+                )
+                await asyncio.sleep(_LOCK_CONFLICT_PAUSE * 2**attempt)
+        raise AssertionError("unreachable")  # the last attempt returns or raises
 
     async def _apply(self, parsed: list[_Parsed]) -> tuple[list[_Parsed], list[tuple[_Parsed, str]]]:
         """One transaction: claim the batch in the inbox, apply the fresh events, dead-letter the

@@ -14,5 +14,6 @@ CONSUMERS = [
         # on the click path (stage ``award_wait`` of docs/latency-budget.md): ConsumerSpec.fetch_max_wait_ms
         fetch_max_wait_ms=CLICK_PATH_FETCH_MAX_WAIT_MS,
         keyed_types=KEYED_TYPES,  # counted clicks: keyed by the ledger (docs/adr/0022-...)
+        lanes=2,  # a backlog's batch as two transactions at once, a person's events in one (ADR 0028)
     ),
 ]

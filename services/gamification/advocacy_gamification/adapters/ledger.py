@@ -80,15 +80,19 @@ _INSERT_ENTRIES = insert_rows(
     ENTRY_FIELDS,
     "ON CONFLICT DO NOTHING RETURNING t.id, t.tenant_id, t.event_id, t.rule_version, t.reverses_id",
 )
-# A batch's window totals and their score counts in one statement. The batch's (tenant, window,
-# first day, person) -> points deltas go in; each person's team and rank come from their ``members``
-# row (none: no team, ranked; as domain.is_ranked); the rows are upserted in key order (concurrent
-# batches lock rows in one order; ``COLLATE "C"`` is Python's order of str, as move_score_counts sorts).
-# ``ranked`` of an existing row is left alone: membership changes copy it (sync_board_copies), so the
-# row's score count moves from (old points, ranked) to (new points, ranked); the old points are the
-# new minus the delta, and ``xmax = 0`` tells a row just inserted. Nothing comes back to Python: the
-# 3 rows per person and batch it returned (read, converted, summed per score), with each person's
-# members row read for team and rank, were a fifth of the handler's CPU per click (issue 19).
+# A batch's window totals, and the moves of their score counts, in one statement. The batch's
+# (tenant, window, first day, person) -> points deltas go in; each person's team and rank come from
+# their ``members`` row (none: no team, ranked; as domain.is_ranked); the rows are upserted in key
+# order (concurrent batches lock rows in one order; ``COLLATE "C"`` is Python's order of str, as
+# move_score_counts sorts). ``ranked`` of an existing row is left alone: membership changes copy it
+# (sync_board_copies), so the row's score count moves from (old points, ranked) to (new points,
+# ranked); the old points are the new minus the delta, and ``xmax = 0`` tells a row just inserted.
+# What comes back is the moves summed per score (a few rows per board: 9 for a 5,000-click batch of
+# 2,000 people), not the 3 rows per person and batch (read, converted, summed per score: with each
+# person's members row read for team and rank, a fifth of the handler's CPU per click, issue 19).
+# :func:`post` applies them last (:func:`move_score_counts`): ``score_counts`` rows are the tenant's,
+# shared by every batch, so a batch holds their locks only for its last statement and its commit, and
+# two batches of other people (two replicas, two lanes of a consumer) overlap until then.
 _DELTA_COLUMNS = ("tenant_id", "window", "window_start", "employee_id", "points")
 _RANKED = ranked_member().compile(
     dialect=postgresql.dialect(),  # type: ignore[no-untyped-call]
@@ -110,11 +114,8 @@ _MOVE_TOTALS = sa.text(
     "UNION ALL "
     'SELECT moved.tenant_id, moved."window", moved.window_start, moved.points - d.points, -1 FROM moved '
     'JOIN d USING (tenant_id, "window", window_start, employee_id) WHERE moved.ranked AND NOT moved.inserted) '
-    'INSERT INTO score_counts AS t (tenant_id, "window", window_start, points, count) '
-    'SELECT tenant_id, "window", window_start, points, sum(n) FROM moves '
-    'GROUP BY tenant_id, "window", window_start, points HAVING sum(n) <> 0 '
-    'ORDER BY tenant_id COLLATE "C", "window" COLLATE "C", window_start, points '
-    'ON CONFLICT (tenant_id, "window", window_start, points) DO UPDATE SET count = t.count + excluded.count'
+    'SELECT tenant_id, "window", window_start, points, CAST(sum(n) AS INTEGER) FROM moves '
+    'GROUP BY tenant_id, "window", window_start, points HAVING sum(n) <> 0'
 )
 _BOARD_COLUMNS = ("tenant_id", "window", "window_start")
 _LIST_BOARDS = insert_rows(BOARDS, _BOARD_COLUMNS, "ON CONFLICT DO NOTHING")
@@ -224,12 +225,16 @@ async def post(
         await session.execute(sa.select(sa.func.pg_advisory_xact_lock_shared(tenant_lock_key(t))))
     contexts = await load_contexts(session, {p.entry.tenant_id for p in posted})
     # the points.awarded events are built (Python alone) while the database moves the window totals
-    events = await _move_totals(session, scored, contexts, meanwhile=lambda: awarded_events(posted) if publish else [])
+    counts: dict[tuple[str, str, date, int], int] = {}
+    events = await _move_totals(
+        session, scored, contexts, counts, meanwhile=lambda: awarded_events(posted) if publish else []
+    )
     await _move_balances(session, posted)
     await _move_challenges(session, scored)
     await add_events(session, events)
     if scored:
         await notify_boards(session, {p.entry.tenant_id for p in scored})
+    await move_score_counts(session, counts)  # last: the tenant's rows (see _MOVE_TOTALS)
     return posted
 
 
@@ -241,10 +246,16 @@ def _team_ranked(members: dict[tuple[str, str], Any], tenant_id: str, employee_i
 
 
 async def _move_totals(
-    session: AsyncSession, scored: Sequence[Posted], contexts: dict[str, TenantContext], *, meanwhile: Callable[[], T]
+    session: AsyncSession,
+    scored: Sequence[Posted],
+    contexts: dict[str, TenantContext],
+    counts: dict[tuple[str, str, date, int], int],
+    *,
+    meanwhile: Callable[[], T],
 ) -> T:
-    """Move the window totals and their score counts by ``scored``; returns what ``meanwhile`` returns,
-    run while the database executes the statement (:func:`overlapped`)."""
+    """Move the window totals by ``scored``, and add the moves of their score counts to ``counts``
+    ((tenant, window, start, points) -> people, for :func:`move_score_counts`); returns what
+    ``meanwhile`` returns, run while the database executes the statement (:func:`overlapped`)."""
     # the points per person and local day first (a batch has many clicks per person and day), then
     # per window: each day's windows are computed once
     zones = {t: contexts[t].settings.zone for t in {p.entry.tenant_id for p in scored}}
@@ -265,7 +276,12 @@ async def _move_totals(
     # the boards first (a few rows, sorted): sync_board_copies and erase find a person's rows by them
     await session.execute(_LIST_BOARDS, rows_param(sorted({(t, w, start) for t, w, start, _ in deltas})))
     moves = rows_param([(*key, points) for key, points in deltas.items()])
-    return await overlapped(session.execute(_MOVE_TOTALS, moves), meanwhile)
+
+    async def move() -> None:
+        for t, window, start, points, n in (await session.execute(_MOVE_TOTALS, moves)).all():
+            counts[(t, window, start, points)] = counts.get((t, window, start, points), 0) + n
+
+    return await overlapped(move(), meanwhile)
 
 
 async def overlapped(statement: Awaitable[Any], work: Callable[[], T]) -> T:
