@@ -1,33 +1,28 @@
 """The redirect's per-visitor, per-link rate limit (more than N requests a minute: 429).
 
 A sliding-window estimate from two fixed windows (the previous minute's count weighted by how much
-of it still overlaps the last 60 s, plus this minute's count): O(1) time and three numbers per
-(link, visitor), accurate to within a request or two at the boundary. Per process on purpose: the
-429 has to be answered at the edge, and the verdict travels with the click.
+of it still overlaps the last 60 s, plus this minute's count): O(1) time per request, accurate to
+within a request or two at the boundary. Per process on purpose: the 429 has to be answered at the
+edge, and the verdict travels with the click.
 
 Every visitor of the last two minutes has an entry, so the table is what grows with traffic (1,000
-new visitors a second hold 120,000 entries). An entry is two machine-sized ints: the key's
-``hash()`` (SipHash with a per-process secret, so a visitor cannot pick a key that collides with
-another's; two of 500,000 keys share 64 bits with odds of ~1e-8) and the three numbers packed into
-one. Measured with tracemalloc (issue 19, ADR 0020): ~110 bytes an entry, where a str key and a tuple
-of three ints held ~210 (60,000 visitors: 12.5 MB before, 6.4 MB now). Neither is tracked by the garbage
-collector, so a few hundred thousand entries do not turn every full collection into a pause on the
-redirect's path.
+new visitors a second hold up to 120,000 entries). It is two tables, this window's counts and the
+previous window's: when a window ends the older table is dropped whole (no sweep over the entries),
+and an entry is one small object. Its key is the ``hash()`` of (link, visitor) cut to 60 bits
+(SipHash with a per-process secret, so a visitor cannot pick a key that collides with another's;
+two of 500,000 keys share 60 bits with odds of ~1e-7), an int of 32 bytes; its count saturates at
+:data:`_SMALL_MAX` or just above the limit, whichever is larger, so every count of a limit under 256
+is one of the interpreter's shared small ints, which cost nothing per entry. Measured with tracemalloc
+(issue 19, docs/adr/0029-sharing-memory-peak.md): ~70 bytes an entry (a packed (window, count, count)
+int beside the key held ~110; a str key and a tuple of three ints ~210). Neither table is tracked by
+the garbage collector, so a few hundred thousand entries do not turn every full collection into a
+pause on the redirect's path.
 """
 
 from __future__ import annotations
 
-_COUNT_BITS = 16
-_COUNT_MAX = (1 << _COUNT_BITS) - 1  # counts saturate here (far above any limit)
-_MASK = _COUNT_MAX
-
-
-def _pack(idx: int, cur: int, prev: int) -> int:
-    return (idx << (2 * _COUNT_BITS)) | (min(cur, _COUNT_MAX) << _COUNT_BITS) | min(prev, _COUNT_MAX)
-
-
-def _unpack(v: int) -> tuple[int, int, int]:
-    return v >> (2 * _COUNT_BITS), (v >> _COUNT_BITS) & _MASK, v & _MASK
+_KEY_MASK = (1 << 60) - 1  # an int under 2**60 is two 30-bit digits: 32 bytes (64 bits take 48)
+_SMALL_MAX = 256  # the interpreter's cached ints end here
 
 
 class RateLimiter:
@@ -35,39 +30,48 @@ class RateLimiter:
         self.limit = limit
         self.window = window
         self.max_keys = max_keys
-        # hash(key) -> (window index, count in that window, count in the window before), packed
-        self._counts: dict[int, int] = {}
-        self._swept = 0
+        # above the limit a count only needs to stay above it; a previous window's count weighs in by
+        # its overlap, so it saturates well above the limit too (a flood's weight is not lost)
+        self._cap = max(_SMALL_MAX, limit + 1)
+        self._idx: int | None = None  # the window _cur counts
+        self._cur: dict[int, int] = {}  # key -> requests in window _idx
+        self._prev: dict[int, int] = {}  # key -> requests in window _idx - 1
 
     def hit(self, key: str, now: float) -> bool:
         """Record one request; True when it is over the limit."""
-        h = hash(key)
+        h = hash(key) & _KEY_MASK
         idx = int(now // self.window)
-        c = self._counts.get(h)
-        if c is None:
-            if len(self._counts) >= self.max_keys or idx > self._swept:
-                self._sweep(idx)
-            self._counts[h] = _pack(idx, 1, 0)
-            return self.limit < 1
-        last, cur, prev = _unpack(c)
-        if last == idx:
+        if idx != self._idx:
+            if self._idx is not None and idx < self._idx:  # the clock stepped back: the same window
+                idx = self._idx
+            else:
+                self._roll(idx)
+        cur = self._cur.get(h)
+        if cur is None:
+            if len(self._cur) + len(self._prev) >= self.max_keys:
+                self._make_room()
+            cur = 1
+        elif cur < self._cap:
             cur += 1
-        else:
-            cur, prev = 1, (cur if last == idx - 1 else 0)
-        self._counts[h] = _pack(idx, cur, prev)
-        overlap = 1.0 - (now - idx * self.window) / self.window
+        self._cur[h] = cur
+        prev = self._prev.get(h, 0)
+        overlap = min(1.0, 1.0 - (now - idx * self.window) / self.window)
         return prev * overlap + cur > self.limit
 
-    def _sweep(self, idx: int) -> None:
-        """Forget keys idle for two windows (run at most once per window, or when full)."""
-        self._swept = idx
-        oldest = idx - 1
-        stale = [k for k, c in self._counts.items() if c >> (2 * _COUNT_BITS) < oldest]
-        for k in stale:
-            del self._counts[k]
-        if len(self._counts) >= self.max_keys:  # still full: drop the oldest half
-            for k in list(self._counts)[: self.max_keys // 2]:
-                del self._counts[k]
+    def _roll(self, idx: int) -> None:
+        """A new window: this window's table becomes the previous one (the one before is dropped),
+        or both go when a whole window passed without a request."""
+        self._prev = self._cur if self._idx is not None and idx == self._idx + 1 else {}
+        self._cur = {}
+        self._idx = idx
+
+    def _make_room(self) -> None:
+        """Full: the previous window's counts go first; when this window alone holds ``max_keys``,
+        its counts become the previous window's (weighed by their overlap from now on)."""
+        if self._prev:
+            self._prev = {}
+        else:
+            self._prev, self._cur = self._cur, {}
 
     def __len__(self) -> int:
-        return len(self._counts)
+        return len(self._cur) + len(self._prev)
