@@ -26,6 +26,7 @@ from advocacy_common.events.sharing import ShareClicked, Verdict
 from advocacy_common.tenant import TenantSettings
 from advocacy_metrics import domain
 from advocacy_metrics.adapters import backfills, queries, ranking
+from advocacy_metrics.adapters.queries import Ranked
 from advocacy_metrics.adapters.ranges import DayRange
 from advocacy_metrics.db import CONTENT_MONTHLY_STATS, EMPLOYEE_MONTHLY_STATS
 from advocacy_metrics.features import reports
@@ -130,6 +131,8 @@ def _adversarial(tenant: str) -> list[Envelope[Any]]:
         *_clicks(tenant, "a64", date(2025, 8, 31), 64, "a"),
         *_clicks(tenant, "b63", date(2025, 8, 1), 63, "a"),
         *_clicks(tenant, "gone", date(2025, 8, 9), 1, "a"),
+        *_clicks(tenant, "late", date(2025, 7, 5), 5, "a"),
+        *(c.model_copy(update={"verdict": Verdict.bot}) for c in _clicks(tenant, "late", date(2025, 8, 20), 1, "b")),
     ]
     for i in range(30):
         clicks += _clicks(tenant, f"small{i:02}", date(2025, 8, 1 + i % 28), 1 + i % 3, "a")
@@ -162,8 +165,10 @@ async def test_threshold_ranking_equals_the_full_ranking(engine: AsyncEngine) ->
     """The ranking by counted clicks from ``ranking_clicks_monthly``'s candidates equals the full
     ranking: on a skewed programme (the threshold stops early), a uniform one (it falls back), and
     the adversarial fixture, for n in 1, 3, 10 and three chained pages; from
-    ``ranking_clicks_yearly`` on ranges holding their year's clicks, every page to the end. Each
-    way is taken. The narrow list equals the monthly roll-ups summed over networks, and ``bucket``
+    ``ranking_clicks_yearly`` on ranges holding their year's clicks, and off the yearly lists less
+    the clicks outside on ranges holding most of their years' (cut at one end, both, across New
+    Year), every page to the end, the groups without counted clicks in range included. Each way is
+    taken. The narrow list equals the monthly roll-ups summed over networks, and ``bucket``
     is floor(log2)."""
     rng = random.Random(20)
     tenants = {f"t-{uuid.uuid4().hex[:10]}": kind for kind in ("adversarial", "skewed", "uniform")}
@@ -252,13 +257,17 @@ async def test_threshold_ranking_equals_the_full_ranking(engine: AsyncEngine) ->
                             if len(want) < n:
                                 break
                             after = want[-1]
-        # a range holding every counted click of its calendar year is paged off the yearly list,
-        # to the end (the last pages reach the groups without counted clicks: every group summed)
+        # a range holding every counted click of its calendar year is paged off the yearly list, and
+        # one holding most of its years' clicks off the lists less the clicks outside, to the end
+        # (the last pages reach the groups without counted clicks in range: a key-order walk)
         years = (
             DayRange(date(2025, 1, 1), date(2025, 12, 31)),
             DayRange(date(2025, 6, 1), date(2025, 12, 31)),  # the programme starts on June 1
             DayRange(date(2026, 1, 1), date(2026, 12, 31)),
             DayRange(date(2025, 7, 1), date(2025, 9, 30)),  # all of the adversarial fixture
+            DayRange(date(2025, 7, 6), date(2025, 12, 31)),  # decoy's and late's clicks fall before it
+            DayRange(date(2025, 6, 10), date(2025, 12, 20)),  # a year cut at both ends
+            DayRange(date(2025, 8, 1), date(2026, 4, 30)),  # across New Year: two years' lists
         )
         for tenant, kind in tenants.items():
             for days in years:
@@ -273,8 +282,12 @@ async def test_threshold_ranking_equals_the_full_ranking(engine: AsyncEngine) ->
                             if len(want) < n:
                                 break
                             after = want[-1]
+        # late's clicks all fall before July 6, yet it has a row in range: it ranks last, with 0
+        adversarial = next(t for t, kind in tenants.items() if kind == "adversarial")
+        q = queries.GroupQuery(adversarial, "employee", DayRange(date(2025, 7, 6), date(2025, 12, 31)))
+        assert Ranked(0, "late") in await queries.ranked_keys_scan(session, q, None, 100)
     taken = Counter(queries.RANKING_PATHS) - paths
-    assert taken["year"] > 0 and taken["threshold"] > 0 and taken["full"] > 0, taken
+    assert all(taken[p] > 0 for p in ("year", "complement", "zero tail", "threshold", "full")), taken
     # while the tenant's backfill is pending, the list is not read (it may be incomplete)
     tenant = next(iter(tenants))
     async with sessionmaker() as session, session.begin():

@@ -12,6 +12,7 @@ that had facts before the tables existed. The threshold search itself is in
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -115,6 +116,31 @@ async def year_page(
         out += [(k, int(c)) for k, c in res.all()]
         b -= 1
     return out
+
+
+def year_keys(tenant: str, group_by: str, year: int) -> sa.Select[Any]:
+    """The keys listed in a calendar year (those with counted clicks in it), as a ``key`` column."""
+    y = RANKING_CLICKS_YEARLY
+    return sa.select(y.c.key).where(y.c.tenant_id == tenant, y.c.group_by == group_by, y.c.year == year)
+
+
+def years_clicks(tenant: str, group_by: str, years: tuple[int, ...]) -> sa.Select[Any]:
+    """(key, clicks): each listed key's counted clicks over these calendar years."""
+    y = RANKING_CLICKS_YEARLY
+    cond = [y.c.tenant_id == tenant, y.c.group_by == group_by]
+    if len(years) == 1:
+        return sa.select(y.c.key, y.c.clicks_counted.label("clicks")).where(*cond, y.c.year == years[0])
+    clicks = sa.cast(sa.func.sum(y.c.clicks_counted), sa.BigInteger).label("clicks")
+    return sa.select(y.c.key, clicks).where(*cond, y.c.year.in_(years)).group_by(y.c.key)
+
+
+def months_clicks(tenant: str, group_by: str, first: date, last: date) -> sa.Select[Any]:
+    """(key, clicks): the monthly list's rows of the months from ``first`` to ``last`` (first days),
+    one a key and month (an index range a month)."""
+    m = RANKING_CLICKS_MONTHLY
+    return sa.select(m.c.key, m.c.clicks_counted.label("clicks")).where(
+        m.c.tenant_id == tenant, m.c.group_by == group_by, m.c.month.between(first, last)
+    )
 
 
 _FILL_YEARLY = sa.text(
