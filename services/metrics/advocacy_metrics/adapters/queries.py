@@ -295,6 +295,9 @@ RANKING_PATHS: Counter[str] = Counter()
 MAX_CANDIDATES = 2000
 #: The first round's candidates: buckets down to the highest one minus this.
 FIRST_ROUND_DEPTH = 2
+#: A first page this short (the console's top 10s) tries the threshold search before the lists less
+#: the clicks outside: a few candidates against every listed group.
+TOP_N = 100
 
 
 async def ranked_keys(session: AsyncSession, q: GroupQuery, after: Ranked | None, n: int) -> list[Ranked]:
@@ -310,7 +313,8 @@ async def ranked_keys(session: AsyncSession, q: GroupQuery, after: Ranked | None
       walk of ``ranking_clicks_yearly`` from the cursor down (:func:`_year_ranked`);
     - fewer of those years' counted clicks lie outside the range than inside (Feb 15-Dec 31, a
       range across New Year holding most of both years' clicks): the years' lists minus the
-      clicks outside (:func:`_complement_ranked`), linear in the lists and the outside's rows;
+      clicks outside (:func:`_complement_ranked`), linear in the lists and the outside's rows
+      (a top list of up to :data:`TOP_N` tries the threshold search first);
     - otherwise candidates from ``ranking_clicks_monthly`` (:func:`_threshold_ranked`) and,
       when they cannot prove the answer, every group summed (:func:`ranked_keys_scan`).
 
@@ -321,12 +325,17 @@ async def ranked_keys(session: AsyncSession, q: GroupQuery, after: Ranked | None
     q = GroupQuery(q.tenant, q.group_by, q.days, q.week_start_index, q.employee_id, q.content_id)
     listed = n > 0 and bool(_ranking_lists(q))
     monthly = listed and not await backfills.pending(session, q.tenant, ranking.AGGREGATE)
+    top = after is None and n <= TOP_N  # a top list: the threshold search reads a few candidates
     if listed and not await backfills.pending(session, q.tenant, ranking.YEARLY_AGGREGATE):
         split = await _split(session, q)
         if split.clicks_outside == 0 and len(split.years) == 1:
             RANKING_PATHS["year"] += 1
             return await _year_ranked(session, q, split.years[0], after, n)
         if monthly and split.clicks_outside < split.clicks_inside:
+            found = await _threshold_ranked(session, q, after, n) if top else None
+            if found is not None:
+                RANKING_PATHS["threshold"] += 1
+                return found
             RANKING_PATHS["complement"] += 1
             return await _complement_ranked(session, q, split, after, n)
     if monthly:
