@@ -13,7 +13,7 @@ and an entry is one small object. Its key is the ``hash()`` of (link, visitor) c
 two of 500,000 keys share 60 bits with odds of ~1e-7), an int of 32 bytes; its count saturates at
 :data:`_SMALL_MAX` or just above the limit, whichever is larger, so every count of a limit under 256
 is one of the interpreter's shared small ints, which cost nothing per entry. Measured with tracemalloc
-(issue 19, docs/adr/0029-sharing-memory-peak.md): ~70 bytes an entry (a packed (window, count, count)
+(issue 19, docs/adr/0029-sharing-memory-peak.md): ~64 bytes an entry (a packed (window, count, count)
 int beside the key held ~110; a str key and a tuple of three ints ~210). Neither table is tracked by
 the garbage collector, so a few hundred thousand entries do not turn every full collection into a
 pause on the redirect's path.
