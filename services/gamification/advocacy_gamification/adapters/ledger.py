@@ -75,11 +75,16 @@ ENTRY_FIELDS = tuple(f.name for f in fields(NewEntry))
 _entry_row = attrgetter(*ENTRY_FIELDS)  # an entry as a row in ENTRY_FIELDS order
 
 # -- the batch statements (fixed text: prepared once per connection, whatever the batch size) -------
-_INSERT_ENTRIES = insert_rows(
-    LEDGER,
-    ENTRY_FIELDS,
-    "ON CONFLICT DO NOTHING RETURNING t.id, t.tenant_id, t.event_id, t.rule_version, t.reverses_id",
-)
+_RETURNING = "RETURNING t.id, t.tenant_id, t.event_id, t.rule_version, t.reverses_id"
+# A batch's entries are nearly always all new (clicks are probed first, ADR 0022; other events are
+# claimed in the inbox), so they are appended by a plain insert, under a savepoint. ``ON CONFLICT``
+# makes every row a speculative insertion (each unique index probed first, then the row inserted and
+# confirmed): a third of the statement (harness, batches of 5,000 clicks: 57-73 -> 42-49 ms). A
+# unique violation (a copy, a second reversal of an entry; a concurrent transaction's entry is
+# waited for, as by ``ON CONFLICT``) rolls the savepoint back, and the batch is inserted again by
+# the statement that skips what the ledger holds.
+_APPEND_ENTRIES = insert_rows(LEDGER, ENTRY_FIELDS, _RETURNING)
+_INSERT_ENTRIES = insert_rows(LEDGER, ENTRY_FIELDS, f"ON CONFLICT DO NOTHING {_RETURNING}")
 # A batch's window totals, and the moves of their score counts, in one statement. The batch's
 # (tenant, window, first day, person) -> points deltas go in; each person's team and rank come from
 # their ``members`` row (none: no team, ranked; as domain.is_ranked); the rows are upserted in key
@@ -210,7 +215,12 @@ async def post(
     entries = list(unique.values())
     if not entries:
         return []
-    result = await session.execute(_INSERT_ENTRIES, rows_param([_entry_row(e) for e in entries]))
+    rows = rows_param([_entry_row(e) for e in entries])
+    try:
+        async with session.begin_nested():
+            result = await session.execute(_APPEND_ENTRIES, rows)
+    except sa.exc.IntegrityError:  # some are in the ledger already: those are skipped
+        result = await session.execute(_INSERT_ENTRIES, rows)
     ids: dict[tuple[str, str, int, int | None], int] = {(r[1], r[2], r[3], r[4]): r[0] for r in result.all()}
     posted = [
         Posted(ids[k], e) for e in entries if (k := (e.tenant_id, e.event_id, e.rule_version, e.reverses_id)) in ids
