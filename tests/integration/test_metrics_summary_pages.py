@@ -259,7 +259,7 @@ async def test_threshold_ranking_equals_the_full_ranking(engine: AsyncEngine) ->
                             after = want[-1]
         # a range holding every counted click of its calendar year is paged off the yearly list, and
         # one holding most of its years' clicks off the lists less the clicks outside, to the end
-        # (the last pages reach the groups without counted clicks in range: a key-order walk)
+        # (the last pages reach the groups without counted clicks in range: their rows at 0, in key order)
         years = (
             DayRange(date(2025, 1, 1), date(2025, 12, 31)),
             DayRange(date(2025, 6, 1), date(2025, 12, 31)),  # the programme starts on June 1

@@ -18,9 +18,9 @@ calendar year is a range of ``ranking_clicks_yearly``'s index; a range holding m
 clicks is ranked off those years' lists less each group's clicks outside it; otherwise the first
 pages come from ``ranking_clicks_monthly``'s candidates (a threshold search), and past them one
 narrow pass sums only ``clicks_counted`` per group over the same roll-ups and keeps the first N by
-(clicks descending, key). The groups without counted clicks come last, from a key-order walk
-without the listed ones. Then only those N groups' rows are read for their measures
-(``GroupQuery.keys``), off the per-key indexes.
+(clicks descending, key). The groups without counted clicks come last, in key order, from the
+range's rows at 0 counted clicks less the counted groups. Then only those N groups' rows are read
+for their measures (``GroupQuery.keys``), off the per-key indexes.
 """
 
 from __future__ import annotations
@@ -318,8 +318,8 @@ async def ranked_keys(session: AsyncSession, q: GroupQuery, after: Ranked | None
     - otherwise candidates from ``ranking_clicks_monthly`` (:func:`_threshold_ranked`) and,
       when they cannot prove the answer, every group summed (:func:`ranked_keys_scan`).
 
-    The groups without counted clicks, past the lists' end, come from a key-order walk of the
-    range's groups without the listed ones (:func:`_zero_tail`). Every answer is exact."""
+    The groups without counted clicks, past the lists' end, come from the range's rows at 0
+    counted clicks less the counted groups (:func:`_zero_tail`). Every answer is exact."""
     assert q.group_by is not None
     await custom_plans(session)
     q = GroupQuery(q.tenant, q.group_by, q.days, q.week_start_index, q.employee_id, q.content_id)
