@@ -71,6 +71,16 @@ $(CHROMIUM):
 
 chromium: $(CHROMIUM)
 
+# Debian's wrk, the redirect benchmark's load generator (bench/redirect.py; without it the benchmark
+# falls back to a Python load generator far slower than the server, and says so). Installed with apt
+# for `make bench` when missing.
+WRK := /usr/bin/wrk
+$(WRK):
+	@if command -v apt-get >/dev/null 2>&1 && { DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk; }; }; then \
+	  $(WRK) --version 2>&1 | head -1; \
+	else echo "no wrk: the redirect benchmark falls back to its Python load generator (its figures say so)"; fi
+
 install: $(STAMP) $(CORPORA) $(CONTRACT_TOOLS) $(CONSOLE_ASSETS) $(CHROMIUM)
 
 # promtool for the alert-rule tests (tests/deploy/test_alert_rules.py), from Debian's prometheus
@@ -143,7 +153,7 @@ reliability: $(STAMP)
 fuzz: $(STAMP)
 	FUZZ_CASES=500 $(BIN)/pytest -q -p no:cacheprovider tests/security/test_fuzz.py
 
-bench: $(STAMP)
+bench: $(STAMP) $(WRK)
 	$(BIN)/python -m bench
 
 # The README's board and wall images (docs/images/), taken by the console's browser test from a real
