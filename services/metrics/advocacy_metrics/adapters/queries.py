@@ -413,22 +413,42 @@ async def _complement_ranked(
 ) -> list[Ranked]:
     """A page of the groups with counted clicks in range, each one's clicks being its years' listed
     count minus its clicks in those years outside the range (:func:`_in_range_by_list`), then the
-    groups without (:func:`_zero_tail`)."""
-    counted = _in_range_by_list(q, split).cte("counted")
-    found: list[Ranked] = []
-    if after is None or after.clicks > 0:
-        key, clicks = counted.c.key, counted.c.clicks
-        cond = []
-        if after is not None:
-            at = sa.collate(sa.literal(after.key), "C")
-            cond.append(sa.or_(clicks < after.clicks, sa.and_(clicks == after.clicks, sa.collate(key, "C") > at)))
-        res = await session.execute(
-            sa.select(key, clicks).where(*cond).order_by(clicks.desc(), sa.collate(key, "C")).limit(n)
+    groups without (:func:`_zero_keys`). One statement: the counted groups are computed once, and
+    the groups without are read only when the counted ones after the cursor are fewer than ``n``
+    (a one-time filter on their branch)."""
+    counted = _in_range_by_list(q, split).cte("counted").prefix_with("MATERIALIZED")
+    zero = _zero_keys(q, sa.select(counted.c.key).subquery(), after, n).subquery()
+    if after is not None and after.clicks <= 0:  # past every counted group
+        res = await session.execute(sa.select(zero.c.key))
+        RANKING_PATHS["zero tail"] += 1
+        return [Ranked(0, k) for k in res.scalars().all()]
+    key, clicks = counted.c.key, counted.c.clicks
+    cond = []
+    if after is not None:
+        at = sa.collate(sa.literal(after.key), "C")
+        cond.append(sa.or_(clicks < after.clicks, sa.and_(clicks == after.clicks, sa.collate(key, "C") > at)))
+    page = (
+        sa.select(key, clicks)
+        .where(*cond)
+        .order_by(clicks.desc(), sa.collate(key, "C"))
+        .limit(n)
+        .cte("page")
+        .prefix_with("MATERIALIZED")
+    )
+    short = sa.select(sa.func.count()).select_from(page).scalar_subquery() < n
+    res = await session.execute(
+        sa.union_all(
+            sa.select(page.c.key, page.c.clicks, sa.literal(0).label("part")),
+            sa.select(zero.c.key, sa.literal(0, sa.BigInteger), sa.literal(1)).where(short),
         )
-        found = [Ranked(int(c), k) for k, c in res.all()]
-    if len(found) < n:
-        found += await _zero_tail(session, q, sa.select(counted.c.key).subquery(), after, n - len(found))
-    return found
+    )
+    rows = res.all()
+    # the branches' rows in the ranking's order (keys in code-point order, as COLLATE "C")
+    counted_rows = sorted((Ranked(int(c), k) for k, c, part in rows if part == 0), key=lambda r: (-r.clicks, r.key))
+    zero_rows = [Ranked(0, k) for k in sorted(k for k, _c, part in rows if part == 1)]
+    if len(counted_rows) < n:
+        RANKING_PATHS["zero tail"] += 1
+    return (counted_rows + zero_rows)[:n]
 
 
 def _in_range_by_list(q: GroupQuery, split: _Split) -> sa.Select[Any]:
@@ -467,6 +487,13 @@ def _in_range_by_list(q: GroupQuery, split: _Split) -> sa.Select[Any]:
 async def _zero_tail(
     session: AsyncSession, q: GroupQuery, counted: sa.Subquery, after: Ranked | None, n: int
 ) -> list[Ranked]:
+    """:func:`_zero_keys`, read."""
+    res = await session.execute(_zero_keys(q, counted, after, n))
+    RANKING_PATHS["zero tail"] += 1
+    return [Ranked(0, k) for k in res.scalars().all()]
+
+
+def _zero_keys(q: GroupQuery, counted: sa.Subquery, after: Ranked | None, n: int) -> sa.Select[Any]:
     """The first ``n`` groups of the range, in key order, that are not in ``counted`` (a ``key``
     column: the groups with counted clicks in range) and come after ``after``: the groups with 0
     counted clicks, ranked last. They are groups of the range's stats or conversion rows, as in
@@ -487,9 +514,7 @@ async def _zero_tail(
     # planned for every row (a materialized CTE): under the page's small LIMIT the planner expects a
     # group without clicks soon and takes a nested-loop anti-join, seconds when there is none
     zero = sa.select(keys.c.key).where(*cond).cte("zero").prefix_with("MATERIALIZED")
-    res = await session.execute(sa.select(zero.c.key).order_by(zero.c.key).limit(n))
-    RANKING_PATHS["zero tail"] += 1
-    return [Ranked(0, k) for k in res.scalars().all()]
+    return sa.select(zero.c.key).order_by(zero.c.key).limit(n)
 
 
 async def _threshold_ranked(session: AsyncSession, q: GroupQuery, after: Ranked | None, n: int) -> list[Ranked] | None:
