@@ -19,6 +19,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from unittest import mock
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -27,6 +28,7 @@ from aiokafka.structs import ConsumerRecord
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from advocacy_common import consumer
 from advocacy_common.consumer import ConsumerRunner
 from advocacy_common.db import make_engine, make_sessionmaker
 from advocacy_common.events import Envelope, new_event
@@ -356,11 +358,21 @@ def normalise(snap: dict[str, list[tuple[Any, ...]]]) -> dict[str, list[tuple[An
 
 
 async def run_example(
-    url: str, tenant: str, payloads: list[Any], plan: list[tuple[int, bool]], cuts: list[int], replicas: int = 1
+    url: str,
+    tenant: str,
+    payloads: list[Any],
+    plan: list[tuple[int, bool]],
+    cuts: list[int],
+    replicas: int = 1,
+    lanes: bool = False,
 ) -> None:
     """With ``replicas``, each batch is split by partition and the parts applied at once, as
-    replicas of the consumer group do."""
+    replicas of the consumer group do. With ``lanes``, every batch of two events or more is split by
+    the consumer's lanes (ADR 0028): two transactions at once, each person's events in one."""
+    assert CONSUMERS[0].lanes == 2
     engine = make_engine(url, pool_size=2)
+    split = mock.patch.object(consumer, "LANE_MIN_EVENTS", 2 if lanes else 10**9)
+    split.start()
     try:
         sessionmaker = make_sessionmaker(engine)
         runner = ConsumerRunner(
@@ -385,6 +397,7 @@ async def run_example(
             await rebuild_tenant(session, tenant)
             assert normalise(await snapshot(session, tenant)) == live
     finally:
+        split.stop()
         await engine.dispose()
 
 
@@ -475,5 +488,6 @@ def test_aggregates_equal_the_reference_for_any_order_and_duplication(
 ) -> None:
     payloads, plan, cuts = delivery
     tenant = f"t-{uuid.uuid4().hex[:10]}"
-    replicas = 1 + len(cuts) % 2  # half the examples by two replicas (no more examples, no new draw)
-    asyncio.run(run_example(metrics_db, tenant, scoped(tenant, payloads), plan, cuts, replicas))
+    # a third of the examples by two replicas, a third in two lanes (no more examples, no new draw)
+    mode = len(cuts) % 3
+    asyncio.run(run_example(metrics_db, tenant, scoped(tenant, payloads), plan, cuts, 2 if mode == 1 else 1, mode == 2))

@@ -16,5 +16,9 @@ CONSUMERS = [
         types=facts.HANDLED_TYPES,
         # a click's fact key is its guard, not the inbox (docs/adr/0021-fact-keyed-events-skip-the-inbox.md)
         keyed_types=facts.KEYED_TYPES,
+        # a backlog's batch in two transactions at once, split by key (ADR 0028): events are keyed by
+        # person, a person's aggregate rows are written first and the shared ones (teams, contents,
+        # networks, dimensions) last (aggregates.plan), so the lanes wait on each other only at the end
+        lanes=2,
     ),
 ]

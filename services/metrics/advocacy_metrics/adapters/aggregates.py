@@ -146,19 +146,38 @@ Planned = tuple[sa.Table, Sequence[str], Sequence[str], list[list[Any]]]
 
 def plan(d: domain.Deltas) -> Iterator[Planned]:
     """Every aggregate table with the rows ``d`` adds to it: (table, key columns, counters, rows).
-    Lazily, one table at a time: :func:`apply` projects a table's rows while the previous table moves."""
-    for r in STAT_ROLLUPS:
-        stats = d.stats if r.columns == FINE and not r.monthly else domain.project_stats(d.stats, r.columns, r.monthly)
-        yield r.table, r.keys, STAT_COLUMNS, _stat_rows(stats.items())
-    for r in CONVERSION_ROLLUPS:
-        conv = domain.project_conversions(d.conversions, r.columns, r.monthly)
-        yield r.table, (*r.keys, "kind", "currency"), CONVERSION_COLUMNS, _sum_rows(conv.items())
-    yield DIMENSION_DAILY_CLICKS, _DIM_KEYS, VERDICT_COLUMNS, _stat_rows(d.dim_clicks.items())
-    yield DIMENSION_DAILY_CONVERSIONS, _DIM_CONVERSION_KEYS, CONVERSION_COLUMNS, _sum_rows(d.dim_conversions.items())
+    Lazily, one table at a time: :func:`apply` projects a table's rows while the previous table moves.
+
+    A person's rows come first (the tables keyed by employee, then the ranking lists' employee rows),
+    the rows every person's events share (teams, contents, networks, dimensions) last: a batch's two
+    lanes (``ConsumerSpec.lanes``, split by person) lock nothing in common until then, and the second
+    waits on the first's shared rows only from the first's last statements to its commit."""
     ranking = domain.project_ranking(d.stats)
-    yield RANKING_CLICKS_MONTHLY, _RANKING_KEYS, ("clicks_counted",), [[*k, n] for k, n in ranking.items() if n]
-    yearly = domain.project_ranking_yearly(ranking)
-    yield RANKING_CLICKS_YEARLY, _YEARLY_RANKING_KEYS, ("clicks_counted",), [[*k, n] for k, n in yearly.items() if n]
+    lists = (
+        (RANKING_CLICKS_MONTHLY, _RANKING_KEYS, ranking),
+        (RANKING_CLICKS_YEARLY, _YEARLY_RANKING_KEYS, domain.project_ranking_yearly(ranking)),
+    )
+    for shared in (False, True):
+        for r in STAT_ROLLUPS:
+            if ("employee_id" not in r.columns) is shared:
+                fine = r.columns == FINE and not r.monthly
+                stats = d.stats if fine else domain.project_stats(d.stats, r.columns, r.monthly)
+                yield r.table, r.keys, STAT_COLUMNS, _stat_rows(stats.items())
+        for r in CONVERSION_ROLLUPS:
+            if ("employee_id" not in r.columns) is shared:
+                conv = domain.project_conversions(d.conversions, r.columns, r.monthly)
+                yield r.table, (*r.keys, "kind", "currency"), CONVERSION_COLUMNS, _sum_rows(conv.items())
+        if shared:
+            dim_conversions = _sum_rows(d.dim_conversions.items())
+            yield DIMENSION_DAILY_CLICKS, _DIM_KEYS, VERDICT_COLUMNS, _stat_rows(d.dim_clicks.items())
+            yield DIMENSION_DAILY_CONVERSIONS, _DIM_CONVERSION_KEYS, CONVERSION_COLUMNS, dim_conversions
+        for table, keys, counts in lists:  # keys (tenant, group_by, period, key): a person's rows, then contents'
+            yield (
+                table,
+                keys,
+                ("clicks_counted",),
+                [[*k, n] for k, n in counts.items() if n and (k[1] != "employee") is shared],
+            )
 
 
 def _statements(d: domain.Deltas, prune: bool) -> Iterator[Statement]:
