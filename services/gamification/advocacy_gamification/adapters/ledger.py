@@ -9,10 +9,9 @@ by PostgreSQL on commit, to every API replica listening).
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from operator import attrgetter
@@ -24,6 +23,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from advocacy_common.bulk import insert_rows, rows_param, rows_select
+from advocacy_common.db import overlapped
 from advocacy_common.events import Envelope, new_event
 from advocacy_common.events.gamification import PointsAwarded, PointsAwardedV2, PointsOfAction
 from advocacy_common.outbox import add_events
@@ -292,28 +292,6 @@ async def _move_totals(
             counts[(t, window, start, points)] = counts.get((t, window, start, points), 0) + n
 
     return await overlapped(move(), meanwhile)
-
-
-async def overlapped(statement: Awaitable[Any], work: Callable[[], T]) -> T:
-    """``work()`` while the database executes ``statement``: the statement is sent first, then
-    ``work`` runs, then the statement's answer is awaited. ``work`` must be Python alone (it must not
-    use the session: the connection is busy). The consumer's process and the database take turns on
-    a batch; this is one turn taken at once: building a batch's ``points.awarded`` events (a person's
-    event per click in a backlog of many people) while the totals move (issue 19).
-
-    A failing ``work`` waits for the statement before it raises (the transaction then rolls back on
-    an idle connection)."""
-    running = asyncio.ensure_future(statement)
-    await asyncio.sleep(0)  # the statement goes out (a prepared statement: bind and execute, no wait)
-    try:
-        out = work()
-    except BaseException:
-        await asyncio.wait([running])
-        if not running.cancelled():
-            running.exception()  # retrieved: the error of ``work`` is the one raised
-        raise
-    await running
-    return out
 
 
 async def move_score_counts(session: AsyncSession, counts: dict[tuple[str, str, date, int], int]) -> None:
