@@ -65,20 +65,32 @@ async def clicks_in(
     return {k: int(n) for k, n in res.all()}
 
 
-_FILL = sa.text(
-    "INSERT INTO ranking_clicks_monthly (tenant_id, group_by, month, key, clicks_counted) "
-    "SELECT tenant_id, 'employee', month, employee_id, sum(clicks_counted) FROM employee_monthly_stats "
-    "WHERE tenant_id = :t GROUP BY tenant_id, month, employee_id HAVING sum(clicks_counted) > 0 "
-    "UNION ALL "
-    "SELECT tenant_id, 'content', month, content_id, sum(clicks_counted) FROM content_monthly_stats "
-    "WHERE tenant_id = :t GROUP BY tenant_id, month, content_id HAVING sum(clicks_counted) > 0"
-)
+def _fill(table: sa.Table, column: str, period: str) -> sa.TextClause:
+    """The tenant's rows of a ranking list from the monthly roll-ups: counted clicks per ``period``
+    (``month`` or an expression of it, into the list's ``column``) and employee / content, rows > 0."""
+    return sa.text(
+        f"INSERT INTO {table.name} (tenant_id, group_by, {column}, key, clicks_counted) "  # noqa: S608 - ours
+        f"SELECT tenant_id, 'employee', {period}, employee_id, sum(clicks_counted) FROM employee_monthly_stats "
+        "WHERE tenant_id = :t GROUP BY 1, 2, 3, 4 HAVING sum(clicks_counted) > 0 "
+        "UNION ALL "
+        f"SELECT tenant_id, 'content', {period}, content_id, sum(clicks_counted) FROM content_monthly_stats "
+        "WHERE tenant_id = :t GROUP BY 1, 2, 3, 4 HAVING sum(clicks_counted) > 0"
+    )
+
+
+_FILL_MONTHLY = _fill(RANKING_CLICKS_MONTHLY, "month", "month")
+_FILL_YEARLY = _fill(RANKING_CLICKS_YEARLY, "year", "extract(year FROM month)::smallint")
+
+
+async def _recompute(session: AsyncSession, table: sa.Table, fill: sa.TextClause, tenant: str) -> None:
+    """The tenant's rows of ``table`` anew by ``fill`` (the caller holds the tenant)."""
+    await session.execute(sa.delete(table).where(table.c.tenant_id == tenant))
+    await session.execute(fill, {"t": tenant})
 
 
 async def recompute_tenant(session: AsyncSession, tenant: str) -> None:
-    """The tenant's rows anew from the monthly roll-ups (the backfill; the caller holds the tenant)."""
-    await session.execute(sa.delete(RANKING_CLICKS_MONTHLY).where(RANKING_CLICKS_MONTHLY.c.tenant_id == tenant))
-    await session.execute(_FILL, {"t": tenant})
+    """The tenant's monthly rows anew from the monthly roll-ups (the backfill; the caller holds the tenant)."""
+    await _recompute(session, RANKING_CLICKS_MONTHLY, _FILL_MONTHLY, tenant)
 
 
 _YEAR_TOP_BUCKET = sa.text(
@@ -143,17 +155,6 @@ def months_clicks(tenant: str, group_by: str, first: date, last: date) -> sa.Sel
     )
 
 
-_FILL_YEARLY = sa.text(
-    "INSERT INTO ranking_clicks_yearly (tenant_id, group_by, year, key, clicks_counted) "
-    "SELECT tenant_id, 'employee', extract(year FROM month)::smallint, employee_id, sum(clicks_counted) "
-    "FROM employee_monthly_stats WHERE tenant_id = :t GROUP BY 1, 2, 3, 4 HAVING sum(clicks_counted) > 0 "
-    "UNION ALL "
-    "SELECT tenant_id, 'content', extract(year FROM month)::smallint, content_id, sum(clicks_counted) "
-    "FROM content_monthly_stats WHERE tenant_id = :t GROUP BY 1, 2, 3, 4 HAVING sum(clicks_counted) > 0"
-)
-
-
 async def recompute_tenant_yearly(session: AsyncSession, tenant: str) -> None:
     """The tenant's yearly rows anew from the monthly roll-ups (the backfill; the caller holds the tenant)."""
-    await session.execute(sa.delete(RANKING_CLICKS_YEARLY).where(RANKING_CLICKS_YEARLY.c.tenant_id == tenant))
-    await session.execute(_FILL_YEARLY, {"t": tenant})
+    await _recompute(session, RANKING_CLICKS_YEARLY, _FILL_YEARLY, tenant)
