@@ -206,3 +206,26 @@ async def test_four_week_sharing_streak(gam: Gam, new_tenant: str) -> None:
     await gam.apply(share(t, "cy", at=weeks[0]), share(t, "cy", at=weeks[2]), share(t, "cy", at=weeks[3]))
     cy = (await (await gam.as_(t, "cy")).get("/v1/badges/me")).json()
     assert cy["counts"]["streak_weeks"] == 2
+
+
+async def test_challenge_points_carry_the_members_team_and_rank(gam: Gam, new_tenant: str) -> None:
+    """A challenge's totals row takes team and rank from the person's members row when points are
+    posted (hidden or not enrolled: not ranked; no row: ranked, no team), as the window totals do."""
+    t = new_tenant
+    c = await create(gam, t)
+    await gam.apply(
+        membership(t, "hid", leaderboard="hidden", team="red"),
+        membership(t, "out", enrolled=False, team="blue"),
+        membership(t, "ann", leaderboard="anonymous", team="red"),
+    )
+    await gam.apply(share(t, "hid"), share(t, "out"), share(t, "ann"), share(t, "new"))
+    rows = await gam.rows(
+        "SELECT employee_id, team, ranked FROM challenge_totals WHERE challenge_id = :c ORDER BY employee_id",
+        c=c["id"],
+    )
+    assert [tuple(r) for r in rows] == [
+        ("ann", "red", True),
+        ("hid", "red", False),
+        ("new", None, True),
+        ("out", "blue", False),
+    ]

@@ -135,12 +135,17 @@ _ADD_BALANCES = insert_rows(
     ("tenant_id", "employee_id", "balance"),
     "ON CONFLICT (tenant_id, employee_id) DO UPDATE SET balance = t.balance + excluded.balance",
 )
-_CHALLENGE_COLUMNS = ("challenge_id", "tenant_id", "employee_id", "team", "points", "ranked")
-_UPSERT_CHALLENGE_TOTALS = insert_rows(
-    CHALLENGE_TOTALS,
-    _CHALLENGE_COLUMNS,
+# A batch's challenge points per (challenge, person) in; each person's team and rank from their
+# ``members`` row, as the window totals (_MOVE_TOTALS), in key order.
+_CHALLENGE_COLUMNS = ("challenge_id", "tenant_id", "employee_id", "points")
+_UPSERT_CHALLENGE_TOTALS = sa.text(
+    f"WITH d AS ({rows_select(CHALLENGE_TOTALS, _CHALLENGE_COLUMNS)}) "  # noqa: S608 - our identifiers
+    "INSERT INTO challenge_totals AS t (challenge_id, tenant_id, employee_id, team, points, ranked) "
+    f"SELECT d.challenge_id, d.tenant_id, d.employee_id, members.team, d.points, {_RANKED} "
+    "FROM d LEFT JOIN members ON members.tenant_id = d.tenant_id AND members.employee_id = d.employee_id "
+    'ORDER BY d.challenge_id COLLATE "C", d.employee_id COLLATE "C" '
     "ON CONFLICT (challenge_id, employee_id) DO UPDATE SET "
-    "points = t.points + excluded.points, team = excluded.team, ranked = excluded.ranked",
+    "points = t.points + excluded.points, team = excluded.team, ranked = excluded.ranked"
 )
 
 
@@ -168,23 +173,6 @@ async def notify_erased(session: AsyncSession, tenant_id: str, employee_id: str)
     """Tell every listening API replica this person was erased (sent at commit)."""
     payload = orjson.dumps([tenant_id, employee_id]).decode()
     await session.execute(sa.select(sa.func.pg_notify(ERASED_CHANNEL, payload)))
-
-
-async def member_rows(session: AsyncSession, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Any]:
-    ks = sorted(set(keys))
-    if not ks:
-        return {}
-    rows = await session.execute(
-        sa.select(
-            MEMBERS.c.tenant_id,
-            MEMBERS.c.employee_id,
-            MEMBERS.c.team,
-            MEMBERS.c.enrolled,
-            MEMBERS.c.visibility,
-            MEMBERS.c.active,
-        ).where(people_in(MEMBERS.c.tenant_id, MEMBERS.c.employee_id, ks))
-    )
-    return {(r.tenant_id, r.employee_id): r for r in rows.all()}
 
 
 async def lock_balances(session: AsyncSession, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
@@ -246,13 +234,6 @@ async def post(
         await notify_boards(session, {p.entry.tenant_id for p in scored})
     await move_score_counts(session, counts)  # last: the tenant's rows (see _MOVE_TOTALS)
     return posted
-
-
-def _team_ranked(members: dict[tuple[str, str], Any], tenant_id: str, employee_id: str) -> tuple[str | None, bool]:
-    m = members.get((tenant_id, employee_id))
-    if m is None:
-        return None, True
-    return m.team, domain.is_ranked(m.enrolled, m.visibility, m.active)
 
 
 async def _move_totals(
@@ -354,12 +335,7 @@ async def _move_challenges(session: AsyncSession, scored: Sequence[Posted]) -> N
                 deltas[(c.id, e.tenant_id, e.employee_id)] += e.points
     if not deltas:
         return
-    members = await member_rows(session, {(t, emp) for _, t, emp in deltas})
-    out = []
-    for (cid, t, emp), pts in sorted(deltas.items()):
-        team, ranked = _team_ranked(members, t, emp)
-        out.append((cid, t, emp, team, pts, ranked))
-    await session.execute(_UPSERT_CHALLENGE_TOTALS, rows_param(out))
+    await session.execute(_UPSERT_CHALLENGE_TOTALS, rows_param([(*key, pts) for key, pts in deltas.items()]))
 
 
 def challenge_counts(
