@@ -50,3 +50,15 @@ def test_the_per_capita_divisor_is_the_directory_size_when_known_and_never_zero(
     n = domain.per_capita_divisor(size, participants)
     assert n >= 1
     assert n == (size if size else max(participants, 1))
+
+
+def test_the_points_bucket_is_the_signed_octave() -> None:
+    assert [domain.points_bucket(p) for p in (0, 1, 2, 3, 4, 7, 8, 15, 16)] == [0, 1, 2, 2, 3, 3, 4, 4, 5]
+    assert [domain.points_bucket(p) for p in (-1, -2, -3, -4)] == [-1, -2, -2, -3]
+    assert domain.points_bucket(2**31 - 1) == 31 and domain.points_bucket(-(2**31)) == -32
+
+
+@given(st.integers(-(2**31), 2**31 - 1), st.integers(0, 2**31))
+def test_the_points_bucket_never_decreases_as_the_points_grow(points: int, more: int) -> None:
+    """The rank indexes' order (bucket desc) is the boards' order (points desc)."""
+    assert domain.points_bucket(points) <= domain.points_bucket(points + more)

@@ -106,32 +106,42 @@ class LedgerEntry(Model, table=True):
     created_at: datetime = Field(sa_type=TS, sa_column_kwargs={"server_default": sa.func.now()})
 
 
+#: ``points_totals.bucket``: :func:`advocacy_gamification.domain.points_bucket` in SQL, exact in integers
+#: (the signed bit length of the points). STORED: PostgreSQL 18 makes generated columns virtual by
+#: default, and a virtual column cannot be indexed.
+POINTS_BUCKET_SQL = (
+    "((CASE WHEN points < 0 THEN -1 ELSE 1 END) * length(ltrim(abs(points::bigint)::bit(64)::text, '0')))::smallint"
+)
+
+
 class PointsTotal(Model, table=True):
     """Materialised leaderboard: points per employee per window (all / week / month, tenant calendar).
 
     ``ranked`` (enrolled and not hidden) and ``team`` are copied from the member so a board and a
-    rank are one index range each.
+    rank are one index range each. The rank indexes hold ``bucket`` (the points' octave), not the
+    points: an update of the points is HOT (no index entry, docs/adr/0032-board-ranks-by-points-bucket.md)
+    unless it crosses a power of two, and a board's page reads its rows bucket by bucket, sorting
+    each by points (migration 0012, which also sets fillfactor 70: room on each page for the new
+    versions).
     """
 
     __tablename__ = "points_totals"
     __table_args__ = (
         sa.Index(
-            "ix_points_rank",
+            "ix_points_bucket",
             "tenant_id",
             "window",
             "window_start",
-            sa.text("points DESC"),
-            "employee_id",
+            sa.text("bucket DESC"),
             postgresql_where=sa.text("ranked"),
         ),
         sa.Index(
-            "ix_points_team",
+            "ix_points_team_bucket",
             "tenant_id",
             "window",
             "window_start",
             "team",
-            sa.text("points DESC"),
-            "employee_id",
+            sa.text("bucket DESC"),
             postgresql_where=sa.text("ranked"),
         ),
     )
@@ -143,6 +153,10 @@ class PointsTotal(Model, table=True):
     team: str | None = None
     points: int = 0
     ranked: bool = Field(default=True, sa_column_kwargs={"server_default": sa.true()})
+    bucket: int | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.SmallInteger, sa.Computed(POINTS_BUCKET_SQL, persisted=True)),
+    )
 
 
 class Board(Model, table=True):

@@ -94,6 +94,15 @@ def competition_ranks(points: Sequence[int], first_rank: int = 1, before_equal: 
     return ranks
 
 
+def points_bucket(points: int) -> int:
+    """``points_totals.bucket``: the octave of the points, signed (0 -> 0, 1 -> 1, 2-3 -> 2, 4-7 -> 3,
+    -1 -> -1, -3..-2 -> -2), never decreasing as the points grow. The rank indexes hold it instead of
+    the points, so a total's update leaves them alone (a HOT update) until the points reach the next
+    power of two. ``db.POINTS_BUCKET_SQL`` is the same in SQL."""
+    n = abs(points).bit_length()
+    return -n if points < 0 else n
+
+
 def ranked_rows(rows: Sequence[tuple[str, int]]) -> list[tuple[str, int, int]]:
     """(id, points) in any order -> (id, points, rank) by points descending then id."""
     ordered = sorted(rows, key=lambda r: (-r[1], r[0]))

@@ -5,7 +5,10 @@ competition ranks over the ranked people.
 
 Pages are keyset pages on (points desc, employee id); the cursor holds the last page's points and
 how many people with those points were already shown, never an employee id (an anonymous
-person's id must not leak through a cursor).
+person's id must not leak through a cursor). A window's board is indexed by the points' bucket (an
+octave, ``domain.points_bucket``), not the points (docs/adr/0032-board-ranks-by-points-bucket.md):
+its page reads the cursor's bucket and the ones below, each sorted by (points desc, employee id),
+which is the same order.
 """
 
 from __future__ import annotations
@@ -42,11 +45,28 @@ def _cursor(page: PageParams) -> tuple[int, int] | None:
 class Scope:
     """The rows of one board: a table and its conditions. ``counts`` (conditions on
     ``score_counts``) is set when the board keeps a count per score: ranks then sum over the
-    distinct scores instead of counting the people above."""
+    distinct scores instead of counting the people above. ``bucketed``: the table's rank indexes
+    hold ``bucket`` (``points_totals``), so the rows are read in (bucket, points, employee) order
+    and a bound on the points comes with the same bound on the bucket (the index's range)."""
 
     table: sa.Table
     where: tuple[Any, ...]
     counts: tuple[Any, ...] | None = None
+    bucketed: bool = False
+
+    def order(self) -> tuple[Any, ...]:
+        """(points desc, employee id), with the bucket first when the index holds it (the same order:
+        the bucket never decreases as the points grow)."""
+        t = self.table
+        by_points = (t.c.points.desc(), t.c.employee_id)
+        return (t.c.bucket.desc(), *by_points) if self.bucketed else by_points
+
+    def at_most(self, points: int) -> tuple[Any, ...]:
+        """The rows with at most ``points``."""
+        t = self.table
+        if self.bucketed:
+            return (t.c.bucket <= domain.points_bucket(points), t.c.points <= points)
+        return (t.c.points <= points,)
 
     def members_join(self) -> Any:
         t = self.table
@@ -55,15 +75,19 @@ class Scope:
         )
 
     def above(self, points: Any) -> tuple[Any, Any]:
-        """(how many ranked people have more than ``points``, the next score up) as scalar subqueries."""
+        """(how many ranked people have more than ``points``, the next score up) as scalar subqueries.
+        ``points`` is a number or a scalar subquery."""
         if self.counts is not None:
             sc = SCORE_COUNTS
             n = sa.select(sa.func.coalesce(sa.func.sum(sc.c.count), 0)).where(*self.counts, sc.c.points > points)
             nxt = sa.select(sa.func.min(sc.c.points)).where(*self.counts, sc.c.points > points, sc.c.count > 0)
             return n.scalar_subquery(), nxt.scalar_subquery()
         t = self.table
-        n = sa.select(sa.func.count()).select_from(t).where(*self.where, t.c.points > points)
-        nxt = sa.select(sa.func.min(t.c.points)).where(*self.where, t.c.points > points)
+        more: tuple[Any, ...] = (t.c.points > points,)
+        if self.bucketed and isinstance(points, int):  # the index's range: its bucket and those above
+            more = (t.c.bucket >= domain.points_bucket(points), *more)
+        n = sa.select(sa.func.count()).select_from(t).where(*self.where, *more)
+        nxt = sa.select(sa.func.min(t.c.points)).where(*self.where, *more)
         return n.scalar_subquery(), nxt.scalar_subquery()
 
 
@@ -74,11 +98,11 @@ async def ranked_page(session: AsyncSession, scope: Scope, page: PageParams) -> 
         sa.select(t.c.employee_id, t.c.points, t.c.team, MEMBERS.c.name, MEMBERS.c.visibility)
         .select_from(scope.members_join())
         .where(*scope.where)
-        .order_by(t.c.points.desc(), t.c.employee_id)
+        .order_by(*scope.order())
         .limit(page.limit + 1)
     )
     if cur is not None:
-        stmt = stmt.where(t.c.points <= cur[0]).offset(cur[1])
+        stmt = stmt.where(*scope.at_most(cur[0])).offset(cur[1])
     rows = (await session.execute(stmt)).all()
     more = len(rows) > page.limit
     rows = rows[: page.limit]
@@ -118,7 +142,7 @@ def window_scope(
     else:
         sc = SCORE_COUNTS
         counts = (sc.c.tenant_id == ctx.tenant_id, sc.c.window == window, sc.c.window_start == span.start)
-    return Scope(TOTALS, tuple(where), counts), span
+    return Scope(TOTALS, tuple(where), counts, bucketed=True), span
 
 
 async def challenge_row(session: AsyncSession, tenant_id: str, challenge_id: str) -> Any:

@@ -12,7 +12,7 @@ SECTIONS = (
     Section("membership", T["members"]),
     Section("ledger", T["ledger"], newest_first="created_at"),
     Section("balance", T["balances"]),
-    Section("points_totals", T["points_totals"]),
+    Section("points_totals", T["points_totals"], omit=("bucket",)),  # bucket: the rank index's key
     Section("daily_counts", T["daily_counts"], newest_first="day"),
     Section("stats", T["member_stats"]),
     Section("badges", T["badges_earned"], newest_first="earned_at"),
