@@ -23,7 +23,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from advocacy_common.bulk import insert_rows, rows_param, rows_select
-from advocacy_common.db import overlapped
+from advocacy_common.db import insert_new, overlapped
 from advocacy_common.events import Envelope, new_event
 from advocacy_common.events.gamification import PointsAwarded, PointsAwardedV2, PointsOfAction
 from advocacy_common.outbox import add_events
@@ -77,7 +77,7 @@ _entry_row = attrgetter(*ENTRY_FIELDS)  # an entry as a row in ENTRY_FIELDS orde
 # -- the batch statements (fixed text: prepared once per connection, whatever the batch size) -------
 _RETURNING = "RETURNING t.id, t.tenant_id, t.event_id, t.rule_version, t.reverses_id"
 # A batch's entries are nearly always all new (clicks are probed first, ADR 0022; other events are
-# claimed in the inbox), so they are appended by a plain insert, under a savepoint. ``ON CONFLICT``
+# claimed in the inbox), so they are appended by a plain insert, under a savepoint (insert_new). ``ON CONFLICT``
 # makes every row a speculative insertion (each unique index probed first, then the row inserted and
 # confirmed): a third of the statement (harness, batches of 5,000 clicks: 57-73 -> 42-49 ms). A
 # unique violation (a copy, a second reversal of an entry; a concurrent transaction's entry is
@@ -203,13 +203,11 @@ async def post(
     entries = list(unique.values())
     if not entries:
         return []
-    rows = rows_param([_entry_row(e) for e in entries])
-    try:
-        async with session.begin_nested():
-            result = await session.execute(_APPEND_ENTRIES, rows)
-    except sa.exc.IntegrityError:  # some are in the ledger already: those are skipped
-        result = await session.execute(_INSERT_ENTRIES, rows)
-    ids: dict[tuple[str, str, int, int | None], int] = {(r[1], r[2], r[3], r[4]): r[0] for r in result.all()}
+    # some in the ledger already: the skipping statement answers the others
+    appended, _ = await insert_new(
+        session, _APPEND_ENTRIES, _INSERT_ENTRIES, rows_param([_entry_row(e) for e in entries]), lambda: None
+    )
+    ids: dict[tuple[str, str, int, int | None], int] = {(r[1], r[2], r[3], r[4]): r[0] for r in appended}
     posted = [
         Posted(ids[k], e) for e in entries if (k := (e.tenant_id, e.event_id, e.rule_version, e.reverses_id)) in ids
     ]

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from advocacy_common.bulk import rows_param, rows_select, unnest_select
+from advocacy_common.bulk import insert_rows, rows_param, rows_select, unnest_select
 from advocacy_common.db import overlapped
 from advocacy_metrics import domain
 from advocacy_metrics.db import (
@@ -79,28 +79,20 @@ async def insert_ignore(
     return [tuple(r) for r in res.all()]
 
 
-async def insert_ignore_present(
-    session: AsyncSession,
-    table: sa.Table,
-    columns: Sequence[str],
-    rows: Sequence[Sequence[Any]],
-    key: str,
-) -> set[Any]:
-    """``INSERT ... ON CONFLICT DO NOTHING``; the ``key`` of the rows that were there already.
+def insert_new_statements(table: sa.Table, columns: Sequence[str], key: str) -> tuple[sa.TextClause, sa.TextClause]:
+    """:func:`advocacy_common.db.insert_new`'s two statements over the ``:rows`` parameter
+    (:func:`~advocacy_common.bulk.rows_param`, rows of ``columns`` that do not repeat a ``key``): the
+    plain insert, and the insert that skips the rows there already and answers their ``key``.
 
-    :func:`insert_ignore` the other way round, for batches that are nearly all new (a backlog of
-    clicks): the answer is usually empty, where the new keys came back as one result row each.
-    ``rows`` must not repeat a key."""
-    if not rows:
-        return set()
-    sql = (
+    The skipping one answers the rows that were there, where :func:`insert_ignore` answers the new
+    ones: usually none come back (a redelivered batch), not one result row per new fact."""
+    skipping = sa.text(
         f"WITH batch AS MATERIALIZED ({rows_select(table, columns)}), "  # noqa: S608 - our identifiers
         f"added AS (INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM batch "
         f"ON CONFLICT DO NOTHING RETURNING {key}) "
         f"SELECT {key} FROM batch EXCEPT SELECT {key} FROM added"
     )
-    res = await session.execute(sa.text(sql), rows_param(rows))
-    return {r[0] for r in res.all()}
+    return insert_rows(table, columns), skipping
 
 
 async def prune_zero_rows(

@@ -20,7 +20,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from advocacy_common.db import overlapped
+from advocacy_common.bulk import rows_param
+from advocacy_common.db import insert_new
 from advocacy_common.events import Envelope
 from advocacy_common.events.content import MemberErased, MemberProvisioned, MemberUpdated, TenantSettingsUpdated
 from advocacy_common.events.gamification import RedemptionCancelled, RewardRedeemed
@@ -35,7 +36,7 @@ from advocacy_common.tenant import TenantSettings
 from advocacy_common.tenant_store import TENANT_SETTINGS, apply_tenant_settings, load_tenant_settings, settings_of
 from advocacy_metrics import domain
 from advocacy_metrics.adapters import adoption_steps, aggregates
-from advocacy_metrics.adapters.aggregates import insert_ignore, insert_ignore_present
+from advocacy_metrics.adapters.aggregates import insert_ignore, insert_new_statements
 from advocacy_metrics.adapters.factrows import (
     CLICK_FIELDS,
     CONVERSION_FIELDS,
@@ -266,6 +267,12 @@ _CLICK_LOOKUPS = sa.text(
 )
 
 
+#: A batch's clicks land by a plain insert, the skipping one after a unique violation (insert_new),
+#: at most this many a statement.
+CLICKS_PER_STATEMENT = 5000
+_LAND_CLICKS, _LAND_CLICKS_SKIPPING = insert_new_statements(CLICK_FACTS, CLICK_COLUMNS, "click_id")
+
+
 async def _record_clicks(
     session: AsyncSession, events: list[Envelope[Any]], zones: dict[str, ZoneInfo], d: domain.Deltas
 ) -> None:
@@ -300,17 +307,23 @@ async def _record_clicks(
                 verdict == "counted" and c.click_id in invalid,
             )
         )
-    present: set[str] = set()
-
-    async def land() -> None:
-        for i in range(0, len(rows), 5000):
-            chunk = rows[i : i + 5000]
-            present.update(await insert_ignore_present(session, CLICK_FACTS, CLICK_COLUMNS, chunk, "click_id"))
-
     # the deltas are computed while the clicks land, as if all were new (a backlog's are): the
-    # batch's Python and the database's insert at once; clicks stored before (a redelivery) are
-    # known after, and then the deltas are computed again from the new ones alone
-    by_id, moved = await overlapped(land(), lambda: _click_deltas(rows, zones))
+    # batch's Python and the database's insert at once. Clicks stored before (a redelivery) make the
+    # plain insert fail and the skipping one answer them (insert_new); then the deltas are computed
+    # again from the new ones alone
+    there, (by_id, moved) = await insert_new(
+        session,
+        _LAND_CLICKS,
+        _LAND_CLICKS_SKIPPING,
+        rows_param(rows[:CLICKS_PER_STATEMENT]),
+        lambda: _click_deltas(rows, zones),
+    )
+    present = {r[0] for r in there}
+    for i in range(CLICKS_PER_STATEMENT, len(rows), CLICKS_PER_STATEMENT):  # a batch of more
+        there, _ = await insert_new(
+            session, _LAND_CLICKS, _LAND_CLICKS_SKIPPING, rows_param(rows[i : i + CLICKS_PER_STATEMENT]), lambda: None
+        )
+        present.update(r[0] for r in there)
     if present:
         by_id, moved = _click_deltas([r for r in rows if r[0] not in present], zones)
     d.add(moved)
