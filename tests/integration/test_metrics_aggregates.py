@@ -293,7 +293,7 @@ def reference(tenant: str, payloads: list[Any]) -> dict[str, list[tuple[Any, ...
         "adoption_days": adoption_days(tenant, share_days, lapses),
         "adoption_steps": adoption_steps(tenant, share_days),
         "ranking_clicks_monthly": ranking_clicks(tenant, fine),
-        "ranking_clicks_yearly": ranking_clicks_yearly(tenant, fine),
+        "ranking_clicks_yearly": ranking_clicks_yearly(tenant, fine, conv),
     }
 
 
@@ -306,18 +306,26 @@ def ranking_clicks(tenant: str, fine: dict[tuple[Any, ...], dict[str, int]]) -> 
     return sorted((tenant, g, m, k, n, n.bit_length() - 1) for (g, m, k), n in acc.items() if n > 0)
 
 
-def ranking_clicks_yearly(tenant: str, fine: dict[tuple[Any, ...], dict[str, int]]) -> list[tuple[Any, ...]]:
-    """Counted clicks per calendar year and employee / content, rows > 0, the bucket an eighth of an octave."""
+def ranking_clicks_yearly(
+    tenant: str, fine: dict[tuple[Any, ...], dict[str, int]], conv: dict[tuple[Any, ...], Any]
+) -> list[tuple[Any, ...]]:
+    """Counted clicks per calendar year and employee / content, the bucket an eighth of an octave:
+    every group with a stats or conversion row in the year, at 0 (bucket -16) without counted clicks."""
     acc: dict[tuple[str, int, str], int] = defaultdict(int)
     for (d, employee, content, _network, _team), row in fine.items():
         acc[("employee", d.year, employee)] += row["counted"]
         acc[("content", d.year, content)] += row["counted"]
+    for d, employee, content, *_ in conv:
+        acc[("employee", d.year, employee)] += 0
+        acc[("content", d.year, content)] += 0
 
     def eighth(n: int) -> int:  # 8 x floor(log2 n) + the three bits after the leading one
+        if n == 0:
+            return -16
         top4 = n >> (n.bit_length() - 4) if n.bit_length() >= 4 else n << (4 - n.bit_length())
         return 8 * (n.bit_length() - 1) + top4 - 8
 
-    return sorted((tenant, g, y, k, n, eighth(n)) for (g, y, k), n in acc.items() if n > 0)
+    return sorted((tenant, g, y, k, n, eighth(n)) for (g, y, k), n in acc.items())
 
 
 def adoption_days(

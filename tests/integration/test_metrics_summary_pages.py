@@ -117,7 +117,10 @@ def _adversarial(tenant: str) -> list[Envelope[Any]]:
     bounds them, and makes the first round's bucket 5); ``spread`` has 31 a month in each month
     (bucket 4: no candidate in the first round) yet 93 in range, more than any candidate but the
     top one; ``edge``'s clicks all fall in the partial edge month; 64 and 128 are at the top of their
-    buckets; ``gone``'s one click is invalidated, which empties its rows (they must go)."""
+    buckets; ``gone``'s one click is invalidated, which empties its rows (they must go). The yearly
+    list's rows at 0: ``bots`` has only bot clicks in 2025, ``gone`` drops to 0 and ``woken``'s bot
+    click is followed by a counted one (both in the last batch, after the rest), ``late``'s counted
+    clicks all fall before July 6; ``bots``, ``gone`` and the content ``c-bots`` tie at 0."""
     settings = TenantSettingsUpdated(
         settings=TenantSettings(time_zone="Europe/Berlin"), updated_at=datetime(2025, 1, 1, tzinfo=UTC)
     )
@@ -134,6 +137,9 @@ def _adversarial(tenant: str) -> list[Envelope[Any]]:
         *_clicks(tenant, "late", date(2025, 7, 5), 5, "a"),
         *(c.model_copy(update={"verdict": Verdict.bot}) for c in _clicks(tenant, "late", date(2025, 8, 20), 1, "b")),
     ]
+    bot = {"verdict": Verdict.bot}
+    clicks += [c.model_copy(update=bot) for c in _clicks(tenant, "bots", date(2025, 8, 12), 2, "a")]
+    clicks += [c.model_copy(update=bot) for c in _clicks(tenant, "woken", date(2025, 8, 3), 1, "a")]
     for i in range(30):
         clicks += _clicks(tenant, f"small{i:02}", date(2025, 8, 1 + i % 28), 1 + i % 3, "a")
     gone = next(c for c in clicks if c.employee_id == "gone")
@@ -141,6 +147,7 @@ def _adversarial(tenant: str) -> list[Envelope[Any]]:
     return [
         new_event("/advocacy/content", tenant, settings),
         *(new_event("/advocacy/sharing", tenant, c) for c in clicks),
+        *(new_event("/advocacy/sharing", tenant, c) for c in _clicks(tenant, "woken", date(2025, 8, 4), 1, "b")),
         new_event("/advocacy/sharing", tenant, fraud),
     ]
 
@@ -175,8 +182,8 @@ async def test_threshold_ranking_equals_the_full_ranking(engine: AsyncEngine) ->
     for tenant, kind in tenants.items():
         if kind == "adversarial":
             events = _adversarial(tenant)
-            await feed(engine, events[:-1])
-            await feed(engine, events[-1:])  # the invalidation in a batch of its own: a negative delta
+            await feed(engine, events[:-2])
+            await feed(engine, events[-2:])  # woken's counted click and the invalidation (a negative delta) later
         else:
             await feed(engine, programme(tenant, 3000, rng, skewed=kind == "skewed"))
     sessionmaker = make_sessionmaker(engine)
@@ -201,7 +208,7 @@ async def test_threshold_ranking_equals_the_full_ranking(engine: AsyncEngine) ->
                     "SELECT 'bucket-test', 'employee', 2025, v::text, v "
                     "FROM unnest(CAST(:v AS bigint[])) v RETURNING clicks_counted, bucket"
                 ),
-                {"v": sorted({v for v in values if v < 2**60} | set(range(1, 70)))},
+                {"v": sorted({v for v in values if v < 2**60} | set(range(70)))},
             )
             buckets = dict(res.all())
             assert buckets == {v: domain.yearly_bucket(v) for v in buckets}
@@ -284,6 +291,25 @@ async def test_threshold_ranking_equals_the_full_ranking(engine: AsyncEngine) ->
                             after = want[-1]
         # late's clicks all fall before July 6, yet it has a row in range: it ranks last, with 0
         adversarial = next(t for t, kind in tenants.items() if kind == "adversarial")
+        zeros = await session.execute(
+            sa.text(
+                "SELECT group_by, key, clicks_counted, bucket FROM ranking_clicks_yearly WHERE tenant_id = :t "
+                "AND year = 2025 AND key IN ('bots', 'c-bots', 'gone', 'c-gone', 'woken', 'c-woken', 'late')"
+            ),
+            {"t": adversarial},
+        )
+        at_0 = (0, domain.YEARLY_ZERO_BUCKET)
+        assert sorted(zeros.all()) == [
+            ("content", "c-bots", *at_0),
+            ("content", "c-gone", *at_0),
+            ("content", "c-woken", 1, 0),
+            ("employee", "bots", *at_0),
+            ("employee", "gone", *at_0),
+            ("employee", "late", 5, domain.yearly_bucket(5)),
+            ("employee", "woken", 1, 0),
+        ]
+        year = queries.GroupQuery(adversarial, "employee", DayRange(date(2025, 1, 1), date(2025, 12, 31)))
+        assert await queries.ranked_keys(session, year, Ranked(1, "woken"), 5) == [Ranked(0, "bots"), Ranked(0, "gone")]
         q = queries.GroupQuery(adversarial, "employee", DayRange(date(2025, 7, 6), date(2025, 12, 31)))
         assert Ranked(0, "late") in await queries.ranked_keys_scan(session, q, None, 100)
     taken = Counter(queries.RANKING_PATHS) - paths

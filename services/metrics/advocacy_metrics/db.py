@@ -475,9 +475,10 @@ YEARLY_BUCKET_SQL = (
 class RankingClicksYearly(Model, table=True):
     """Counted clicks per calendar year of each employee and each content, summed over networks:
     a page of a year's ranking by clicks reads the rows from the cursor's ``bucket`` down
-    (``ix_ranking_clicks_yearly_top``, migration 0015). A row is never at 0 (it is deleted). Only
-    the index's ``bucket`` changes, when the count crosses an eighth of an octave: updates stay
-    HOT otherwise."""
+    (``ix_ranking_clicks_yearly_order``, migrations 0015 and 0016). Every group present in a year (a
+    stats or conversion roll-up row in it) has a row, at 0 when it has no counted click (0016): the
+    ranking's tail, in key order. Only the index's ``bucket`` changes, when the count crosses an
+    eighth of an octave: updates stay HOT otherwise."""
 
     __tablename__ = "ranking_clicks_yearly"
 

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from advocacy_common.bulk import insert_rows, rows_param, rows_select, unnest_select
 from advocacy_common.db import overlapped
 from advocacy_metrics import domain
+from advocacy_metrics.adapters import ranking
 from advocacy_metrics.db import (
     ADOPTION_DAYS,
     CONVERSION_COLUMNS,
@@ -40,14 +41,21 @@ Statement = tuple[sa.TextClause, dict[str, Any]]
 
 
 def upsert_add_statement(
-    table: sa.Table, keys: Sequence[str], counters: Sequence[str], rows: Sequence[Sequence[Any]]
+    table: sa.Table,
+    keys: Sequence[str],
+    counters: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    only_moved: bool = False,
 ) -> Statement:
-    """:func:`upsert_add`'s statement and parameters (``rows`` not empty)."""
+    """:func:`upsert_add`'s statement and parameters (``rows`` not empty). ``only_moved``: a row whose
+    counters all add 0 is inserted when missing and left alone otherwise (no new row version)."""
     columns = [*keys, *counters]
     updates = ", ".join(f"{c} = {table.name}.{c} + excluded.{c}" for c in counters)
+    moved = " OR ".join(f"excluded.{c} <> 0" for c in counters)
     sql = (
         f"INSERT INTO {table.name} ({', '.join(columns)}) {rows_select(table, columns)} "
-        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}"
+        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}{f' WHERE {moved}' if only_moved else ''}"
     )
     n = len(keys)
     return sa.text(sql), rows_param(sorted(rows, key=lambda r: tuple(r[:n])))
@@ -121,7 +129,6 @@ def prune_zero_rows_statement(
 _DIM_KEYS = ("tenant_id", "day", "dimension", "value")
 _RANKING_KEYS = ("tenant_id", "group_by", "month", "key")
 _YEARLY_RANKING_KEYS = ("tenant_id", "group_by", "year", "key")
-_RANKING_TABLES = (RANKING_CLICKS_MONTHLY, RANKING_CLICKS_YEARLY)
 _DIM_CONVERSION_KEYS = (*_DIM_KEYS, "kind", "currency")
 
 
@@ -147,7 +154,7 @@ def plan(d: domain.Deltas) -> Iterator[Planned]:
     ranking = domain.project_ranking(d.stats)
     lists = (
         (RANKING_CLICKS_MONTHLY, _RANKING_KEYS, ranking),
-        (RANKING_CLICKS_YEARLY, _YEARLY_RANKING_KEYS, domain.project_ranking_yearly(ranking)),
+        (RANKING_CLICKS_YEARLY, _YEARLY_RANKING_KEYS, domain.project_ranking_yearly(ranking, d.stats, d.conversions)),
     )
     for shared in (False, True):
         for r in STAT_ROLLUPS:
@@ -164,11 +171,13 @@ def plan(d: domain.Deltas) -> Iterator[Planned]:
             yield DIMENSION_DAILY_CLICKS, _DIM_KEYS, VERDICT_COLUMNS, _stat_rows(d.dim_clicks.items())
             yield DIMENSION_DAILY_CONVERSIONS, _DIM_CONVERSION_KEYS, CONVERSION_COLUMNS, dim_conversions
         for table, keys, counts in lists:  # keys (tenant, group_by, period, key): a person's rows, then contents'
+            zeros = table is RANKING_CLICKS_YEARLY
             yield (
                 table,
                 keys,
                 ("clicks_counted",),
-                [[*k, n] for k, n in counts.items() if n and (k[1] != "employee") is shared],
+                # the yearly list's rows at 0 too: a group present in a year without counted clicks
+                [[*k, n] for k, n in counts.items() if (n or zeros) and (k[1] != "employee") is shared],
             )
 
 
@@ -177,12 +186,16 @@ def _statements(d: domain.Deltas, prune: bool) -> Iterator[Statement]:
     for table, keys, counters, rows in plan(d):
         if not rows:
             continue
-        yield upsert_add_statement(table, keys, counters, rows)
+        yearly = table is RANKING_CLICKS_YEARLY
+        yield upsert_add_statement(table, keys, counters, rows, only_moved=yearly)
         n = len(keys)
-        if prune:
+        if yearly:  # its rows at 0 stay while the group is present in the year (ranking.prune_yearly_statement)
+            if prune:
+                yield ranking.prune_yearly_statement([r[:n] for r in rows])
+        elif prune:
             yield prune_zero_rows_statement(table, keys, counters, [r[:n] for r in rows])
-        elif any(table is t for t in _RANKING_TABLES) and (dropping := [r[:n] for r in rows if r[-1] < 0]):
-            yield prune_zero_rows_statement(table, keys, counters, dropping)  # a ranking row is never left at 0
+        elif table is RANKING_CLICKS_MONTHLY and (dropping := [r[:n] for r in rows if r[-1] < 0]):
+            yield prune_zero_rows_statement(table, keys, counters, dropping)  # a monthly row is never left at 0
 
 
 class NewSharerDays(NamedTuple):

@@ -18,8 +18,9 @@ calendar year is a range of ``ranking_clicks_yearly``'s index; a range holding m
 clicks is ranked off those years' lists less each group's clicks outside it; otherwise the first
 pages come from ``ranking_clicks_monthly``'s candidates (a threshold search), and past them one
 narrow pass sums only ``clicks_counted`` per group over the same roll-ups and keeps the first N by
-(clicks descending, key). The groups without counted clicks come last, in key order, from the
-range's rows at 0 counted clicks less the counted groups. Then only those N groups' rows are read
+(clicks descending, key). The groups without counted clicks come last, in key order: the yearly
+list's rows at 0 (it lists every group present in a year), or, for a range cutting its years, the
+listed groups with 0 counted clicks in it that have a row in it. Then only those N groups' rows are read
 for their measures (``GroupQuery.keys``), off the per-key indexes.
 """
 
@@ -318,8 +319,8 @@ async def ranked_keys(session: AsyncSession, q: GroupQuery, after: Ranked | None
     - otherwise candidates from ``ranking_clicks_monthly`` (:func:`_threshold_ranked`) and,
       when they cannot prove the answer, every group summed (:func:`ranked_keys_scan`).
 
-    The groups without counted clicks, past the lists' end, come from the range's rows at 0
-    counted clicks less the counted groups (:func:`_zero_tail`). Every answer is exact."""
+    The groups without counted clicks come from the yearly lists too: their rows at 0 (a year),
+    or the listed groups at 0 in range with a row in it (:func:`_zero_keys`). Every answer is exact."""
     assert q.group_by is not None
     await custom_plans(session)
     q = GroupQuery(q.tenant, q.group_by, q.days, q.week_start_index, q.employee_id, q.content_id)
@@ -396,15 +397,13 @@ async def _split(session: AsyncSession, q: GroupQuery) -> _Split:
 
 
 async def _year_ranked(session: AsyncSession, q: GroupQuery, year: int, after: Ranked | None, n: int) -> list[Ranked]:
-    """A page off ``ranking_clicks_yearly`` (every counted click of ``year`` lies in the range), and
-    past the list's end the groups without counted clicks (:func:`_zero_tail`)."""
+    """A page off ``ranking_clicks_yearly`` (every counted click of ``year`` lies in the range), the
+    groups without counted clicks included: the list's rows at 0, in key order."""
     assert q.group_by is not None
     cursor = None if after is None else (after.clicks, after.key)
-    rows = await ranking.year_page(session, q.tenant, q.group_by, year, cursor, n)
-    found = [Ranked(c, k) for k, c in rows]
-    if len(found) < n:
-        listed = ranking.year_keys(q.tenant, q.group_by, year).subquery()
-        found += await _zero_tail(session, q, listed, after, n - len(found))
+    found = [Ranked(c, k) for k, c in await ranking.year_page(session, q.tenant, q.group_by, year, cursor, n)]
+    if found and found[-1].clicks == 0:
+        RANKING_PATHS["zero tail"] += 1
     return found
 
 
@@ -413,17 +412,17 @@ async def _complement_ranked(
 ) -> list[Ranked]:
     """A page of the groups with counted clicks in range, each one's clicks being its years' listed
     count minus its clicks in those years outside the range (:func:`_in_range_by_list`), then the
-    groups without (:func:`_zero_keys`). One statement: the counted groups are computed once, and
-    the groups without are read only when the counted ones after the cursor are fewer than ``n``
-    (a one-time filter on their branch)."""
-    counted = _in_range_by_list(q, split).cte("counted").prefix_with("MATERIALIZED")
-    zero = _zero_keys(q, sa.select(counted.c.key).subquery(), after, n).subquery()
+    groups without (:func:`_zero_keys`). One statement: every listed group's clicks in range are
+    computed once; the groups without are read only when the counted ones after the cursor are
+    fewer than ``n`` (a one-time filter on their branch)."""
+    listed = _in_range_by_list(q, split).cte("listed").prefix_with("MATERIALIZED")
+    zero = _zero_keys(q, listed, after, n).subquery()
     if after is not None and after.clicks <= 0:  # past every counted group
         res = await session.execute(sa.select(zero.c.key))
         RANKING_PATHS["zero tail"] += 1
         return [Ranked(0, k) for k in res.scalars().all()]
-    key, clicks = counted.c.key, counted.c.clicks
-    cond = []
+    key, clicks = listed.c.key, listed.c.clicks
+    cond = [clicks > 0]
     if after is not None:
         at = sa.collate(sa.literal(after.key), "C")
         cond.append(sa.or_(clicks < after.clicks, sa.and_(clicks == after.clicks, sa.collate(key, "C") > at)))
@@ -452,10 +451,11 @@ async def _complement_ranked(
 
 
 def _in_range_by_list(q: GroupQuery, split: _Split) -> sa.Select[Any]:
-    """(key, clicks) of every group with counted clicks in range: ``ranking_clicks_yearly`` of the
-    range's years, less each group's counted clicks in those years outside the range (their whole
-    months from ``ranking_clicks_monthly``, their edge days from the daily roll-up). Counts are
-    never negative, so a group with clicks in range is listed in one of its years."""
+    """(key, clicks) of every group listed in ``ranking_clicks_yearly`` for the range's years (every
+    group present in them, rows at 0 included): its listed count less its counted clicks in those
+    years outside the range (their whole months from ``ranking_clicks_monthly``, their edge days from
+    the daily roll-up). Counts are never negative, so a group with clicks in range has clicks > 0
+    here, and one present in range without has 0."""
     assert q.group_by is not None
     yearly = ranking.years_clicks(q.tenant, q.group_by, split.years).subquery()
     parts: list[sa.Select[Any]] = []
@@ -477,44 +477,27 @@ def _in_range_by_list(q: GroupQuery, split: _Split) -> sa.Select[Any]:
         .subquery()
     )
     clicks = yearly.c.clicks - sa.func.coalesce(out.c.clicks, 0)
-    return (
-        sa.select(yearly.c.key, clicks.label("clicks"))
-        .select_from(yearly.outerjoin(out, out.c.key == yearly.c.key))
-        .where(clicks > 0)
-    )
+    return sa.select(yearly.c.key, clicks.label("clicks")).select_from(yearly.outerjoin(out, out.c.key == yearly.c.key))
 
 
-async def _zero_tail(
-    session: AsyncSession, q: GroupQuery, counted: sa.Subquery, after: Ranked | None, n: int
-) -> list[Ranked]:
-    """:func:`_zero_keys`, read."""
-    res = await session.execute(_zero_keys(q, counted, after, n))
-    RANKING_PATHS["zero tail"] += 1
-    return [Ranked(0, k) for k in res.scalars().all()]
-
-
-def _zero_keys(q: GroupQuery, counted: sa.Subquery, after: Ranked | None, n: int) -> sa.Select[Any]:
-    """The first ``n`` groups of the range, in key order, that are not in ``counted`` (a ``key``
-    column: the groups with counted clicks in range) and come after ``after``: the groups with 0
-    counted clicks, ranked last. They are groups of the range's stats or conversion rows, as in
-    :func:`ranked_keys_scan`; counts are never negative, so such a group's stats rows in range all
-    have 0 counted clicks, and only those rows' keys (a few percent) and the conversions' are
-    collected before the anti-join (measured: a third of the time of collecting every key)."""
-    stats = _stats_source(q, ["clicks_counted"])
+def _zero_keys(q: GroupQuery, listed: sa.CTE, after: Ranked | None, n: int) -> sa.Select[Any]:
+    """The first ``n`` groups of the range, in key order, with 0 counted clicks in it, after
+    ``after``: of ``listed`` (:func:`_in_range_by_list`: every group present in the range's years),
+    those at 0 that have a stats or conversion row in range (an index probe each, as
+    :func:`ranked_keys_scan` counts groups). Linear in the listed groups (a filter of the
+    materialized rows), not in the roll-ups' rows."""
+    stats = _stats_source(q, [])
     conversions = _conversion_source(q, [])
     stats_key, _ = _key(stats, q)
     conversion_key, _ = _key(conversions, q)
-    keys = sa.union(
-        sa.select(stats_key.label("key")).where(stats.c.clicks_counted == 0),
-        sa.select(conversion_key.label("key")),
-    ).subquery()
-    cond = [~sa.exists().where(counted.c.key == keys.c.key)]
+    key = sa.collate(listed.c.key, "C")
+    cond = [
+        listed.c.clicks == 0,
+        sa.or_(sa.exists().where(stats_key == key), sa.exists().where(conversion_key == key)),
+    ]
     if after is not None and after.clicks <= 0:
-        cond.append(keys.c.key > _key_value(q, after.key))
-    # planned for every row (a materialized CTE): under the page's small LIMIT the planner expects a
-    # group without clicks soon and takes a nested-loop anti-join, seconds when there is none
-    zero = sa.select(keys.c.key).where(*cond).cte("zero").prefix_with("MATERIALIZED")
-    return sa.select(zero.c.key).order_by(zero.c.key).limit(n)
+        cond.append(key > _key_value(q, after.key))
+    return sa.select(listed.c.key.label("key")).where(*cond).order_by(key).limit(n)
 
 
 async def _threshold_ranked(session: AsyncSession, q: GroupQuery, after: Ranked | None, n: int) -> list[Ranked] | None:

@@ -297,22 +297,41 @@ def project_ranking(stats: dict[StatKey, list[int]]) -> dict[tuple[str, str, dat
     return out
 
 
-def project_ranking_yearly(monthly: dict[tuple[str, str, date, str], int]) -> dict[tuple[str, str, int, str], int]:
+def project_ranking_yearly(
+    monthly: dict[tuple[str, str, date, str], int],
+    stats: Iterable[StatKey] = (),
+    conversions: Iterable[ConversionKey] = (),
+) -> dict[tuple[str, str, int, str], int]:
     """:func:`project_ranking`'s months summed up to (tenant, group_by, year, key): what
-    ``ranking_clicks_yearly`` holds."""
+    ``ranking_clicks_yearly`` holds; and at 0 every other employee and content whose roll-up rows
+    ``stats`` and ``conversions`` (a batch's keys) touch in a year: the list holds every group
+    present in a year, those without counted clicks as rows at 0 (the ranking's tail, in key order)."""
     out: dict[tuple[str, str, int, str], int] = {}
     for (tenant, group_by, month, key), n in monthly.items():
         k = (tenant, group_by, month.year, key)
         out[k] = out.get(k, 0) + n
+    for rows in (stats, conversions):
+        for row in rows:
+            tenant, year = row[0], row[1].year
+            for k in ((tenant, "employee", year, row[2]), (tenant, "content", year, row[3])):
+                if k not in out:
+                    out[k] = 0
     return out
 
 
 def yearly_bucket(clicks: int) -> int:
-    """``ranking_clicks_yearly.bucket`` of a positive count: 8 x floor(log2) + the three bits after
-    the leading one (an eighth of an octave; 1 -> 0, 2 -> 8, 3 -> 12, 8 -> 24, 9 -> 25), increasing
-    with the count."""
+    """``ranking_clicks_yearly.bucket`` of a count: 8 x floor(log2) + the three bits after the
+    leading one (an eighth of an octave; 1 -> 0, 2 -> 8, 3 -> 12, 8 -> 24, 9 -> 25), increasing
+    with the count; 0 -> :data:`YEARLY_ZERO_BUCKET`, below every other."""
+    if clicks == 0:
+        return YEARLY_ZERO_BUCKET
     f = clicks.bit_length() - 1
     return 8 * f + ((clicks << 3) >> f) - 8
+
+
+#: ``ranking_clicks_yearly.bucket`` of a row at 0 (the SQL's 8 x (-1) + 0 - 8): the groups present
+#: in a year without counted clicks in it.
+YEARLY_ZERO_BUCKET = -16
 
 
 def project_conversions(
