@@ -11,6 +11,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 
+from advocacy_common.db import after_commit
 from advocacy_common.events import new_event
 from advocacy_common.tenant import ClickAllowList
 from tests.support.sharing import CHROME, FakeClock, Sharing, allow_clicks, clock, hit, new_link, scanner_rows
@@ -146,6 +147,42 @@ async def test_a_replica_that_missed_the_event_learns_at_the_ttl_refresh(sharing
     finally:
         cache.ttl = ttl
     assert (await hit(sharing, link["code"], ip="198.18.7.3")).status_code == 410
+
+
+async def test_a_new_link_is_read_ahead_of_its_first_visit(sharing: Sharing) -> None:
+    from advocacy_sharing.adapters.redirect import LinkTarget
+
+    # the share's commit reads its link into the cache: the first visit does not wait on the
+    # database (a database slow for a moment is then no visitor's wait; scenario 10 met one)
+    link = await new_link(sharing)
+    cache = sharing.runtime.parts.cache
+    deadline = time.monotonic() + 5
+    while not isinstance(cache.peek(link["code"]), LinkTarget) and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    found = cache.peek(link["code"])
+    assert isinstance(found, LinkTarget) and found.content_id == link["content_id"] and not found.gone
+
+
+async def test_after_commit_follows_the_commit_never_a_rollback(sharing: Sharing) -> None:
+    import sqlalchemy as sa
+
+    calls: list[str] = []
+    async with sharing.runtime.sessionmaker() as s:
+        await s.begin()
+        after_commit(s, lambda: calls.append("rolled back"))
+        await s.execute(sa.text("select 1"))
+        await s.rollback()
+        await s.begin()
+        after_commit(s, lambda: calls.append("committed"))
+        savepoint = await s.begin_nested()  # a savepoint rolled back is not the transaction's end
+        await s.execute(sa.text("select 1"))
+        await savepoint.rollback()
+        assert calls == []
+        await s.commit()
+        await s.begin()
+        await s.execute(sa.text("select 1"))
+        await s.commit()  # once only
+    assert calls == ["committed"]
 
 
 # -- mail scanners (issue 21): the redirect's clock is injected, no sleeping -----------------------------

@@ -368,6 +368,8 @@ async def test_a_hostile_tenant_does_not_slow_or_stop_a_good_one(noisy_stack: Pr
         good_generator=summary(visits),
         good_p99_ms=round(p99 * 1000, 1),
         good_max_ms=round(max(latencies) * 1000, 1),
+        # which of the good visits (in answer order) were slow: at the start (cold links) or later
+        good_slow_ms={i: round(x * 1000) for i, x in enumerate(latencies) if x > 0.1},
         good_statuses=dict(good_statuses),
         content_to_sharing_s=[round(d, 2) for d in content_delays],
         content_hops_s=content_hops,

@@ -13,8 +13,10 @@ from typing import Annotated, Any, TypeVar, cast
 
 import sqlalchemy as sa
 from fastapi import Depends, Request
+from sqlalchemy import event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import SessionTransaction
 
 _messaging = sa.MetaData()
 
@@ -91,6 +93,29 @@ async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 SessionDep = Annotated[AsyncSession, Depends(_request_session, scope="function")]
+
+
+def after_commit(session: AsyncSession, fn: Callable[[], object]) -> None:
+    """Call ``fn()`` once the session's transaction has committed, never when it rolls back: for what
+    must follow only committed rows (a cache warmed with a row another request may now read). It
+    runs inside the commit, on the event loop's thread: keep it short and let it schedule any I/O."""
+    ended = False  # by the first commit or rollback after this call (listeners cannot be removed
+    # while SQLAlchemy runs them: each runs once and the later one finds this set)
+
+    def committed(_session: object) -> None:
+        nonlocal ended
+        if not ended:
+            ended = True
+            fn()
+
+    def rolled_back(_session: object, previous: SessionTransaction) -> None:
+        nonlocal ended
+        if previous.parent is None:  # the transaction's rollback, not a savepoint's
+            ended = True
+
+    event.listen(session.sync_session, "after_commit", committed, once=True)
+    event.listen(session.sync_session, "after_soft_rollback", rolled_back)
+
 
 _ONE_SNAPSHOT = sa.text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
 

@@ -8,13 +8,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request, Response, status
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from advocacy_common import action_links as action_tokens
 from advocacy_common import audit, languages
 from advocacy_common.auth import AdminPrincipal, EmployeePrincipal
 from advocacy_common.auth.deps import get_principal
 from advocacy_common.auth.principal import ADMIN, PARTNER
-from advocacy_common.db import SessionDep
+from advocacy_common.db import SessionDep, after_commit
 from advocacy_common.errors import Forbidden, Unauthorized, Unprocessable, validation_details
 from advocacy_common.net import ClientAddress
 from advocacy_common.networks import Network, intent_url
@@ -143,6 +144,14 @@ def _public(share: Share, settings: SharingSettings, warnings: list[str] | None 
     )
 
 
+def _read_ahead(request: Request, session: AsyncSession, share: Share) -> None:
+    """Once the share has committed, this process's redirect reads its link ahead of its first
+    visit (LinkCache.prefetch; a worker-only process has no cache)."""
+    cache = parts_of(request.app.state.runtime).cache
+    if cache is not None:
+        after_commit(session, lambda: cache.prefetch(share.code))
+
+
 def _requester_visitor(request: Request, settings: SharingSettings) -> str:
     """The visitor key of this request, as the redirect would compute it (self-click detection)."""
     addresses: ClientAddress = getattr(request.app.state, "client_address", None) or ClientAddress(
@@ -170,6 +179,7 @@ async def create_share(
     )
     if not result.created:
         response.status_code = status.HTTP_200_OK
+    _read_ahead(request, session, result.share)
     return _public(result.share, settings, result.warnings)
 
 
@@ -218,6 +228,7 @@ async def create_share_with_ticket(
     )
     if not result.created:
         response.status_code = status.HTTP_200_OK
+    _read_ahead(request, session, result.share)
     return _public(result.share, settings, result.warnings)
 
 
@@ -554,6 +565,7 @@ async def use_share_action(request: Request, session: SessionDep) -> Response:
     if outcome.kind is not action_links.Kind.shared or outcome.share is None:
         return _explained(outcome, settings, request)
     share = outcome.share
+    _read_ahead(request, session, share)
     title = outcome.content.title if outcome.content is not None else None
     target = intent_url(Network(share.network), _link(settings, share.code), share.message, title)
     if target is None:  # a network without a share dialog is never signed (action_links.shareable)
