@@ -143,19 +143,23 @@ def _sum_rows(items: Iterable[tuple[tuple[Any, ...], domain.Sum]]) -> list[list[
 Planned = tuple[sa.Table, Sequence[str], Sequence[str], list[list[Any]]]
 
 
-def plan(d: domain.Deltas) -> Iterator[Planned]:
+def plan(d: domain.Deltas, ranking_lists: bool = True) -> Iterator[Planned]:
     """Every aggregate table with the rows ``d`` adds to it: (table, key columns, counters, rows).
     Lazily, one table at a time: :func:`apply` projects a table's rows while the previous table moves.
 
     A person's rows come first (the tables keyed by employee, then the ranking lists' employee rows),
     the rows every person's events share (teams, contents, networks, dimensions) last: a batch's two
     lanes (``ConsumerSpec.lanes``, split by person) lock nothing in common until then, and the second
-    waits on the first's shared rows only from the first's last statements to its commit."""
-    ranking = domain.project_ranking(d.stats)
-    lists = (
-        (RANKING_CLICKS_MONTHLY, _RANKING_KEYS, ranking),
-        (RANKING_CLICKS_YEARLY, _YEARLY_RANKING_KEYS, domain.project_ranking_yearly(ranking, d.stats, d.conversions)),
-    )
+    waits on the first's shared rows only from the first's last statements to its commit.
+    ``ranking_lists=False``: not the ranking lists (a rebuild fills them once at the end)."""
+    lists: tuple[tuple[sa.Table, Sequence[str], dict[Any, int]], ...] = ()
+    if ranking_lists:
+        ranking = domain.project_ranking(d.stats)
+        yearly = domain.project_ranking_yearly(ranking, d.stats, d.conversions)
+        lists = (
+            (RANKING_CLICKS_MONTHLY, _RANKING_KEYS, ranking),
+            (RANKING_CLICKS_YEARLY, _YEARLY_RANKING_KEYS, yearly),
+        )
     for shared in (False, True):
         for r in STAT_ROLLUPS:
             if ("employee_id" not in r.columns) is shared:
@@ -181,9 +185,9 @@ def plan(d: domain.Deltas) -> Iterator[Planned]:
             )
 
 
-def _statements(d: domain.Deltas, prune: bool) -> Iterator[Statement]:
+def _statements(d: domain.Deltas, prune: bool, ranking_lists: bool) -> Iterator[Statement]:
     """:func:`apply`'s statements in order, each built when asked for (rows projected, sorted, encoded)."""
-    for table, keys, counters, rows in plan(d):
+    for table, keys, counters, rows in plan(d, ranking_lists):
         if not rows:
             continue
         yearly = table is RANKING_CLICKS_YEARLY
@@ -206,14 +210,17 @@ class NewSharerDays(NamedTuple):
     days: dict[tuple[str, str], list[date]]
 
 
-async def apply(session: AsyncSession, d: domain.Deltas, *, prune: bool = False, refresh: bool = True) -> NewSharerDays:
+async def apply(
+    session: AsyncSession, d: domain.Deltas, *, prune: bool = False, refresh: bool = True, ranking_lists: bool = True
+) -> NewSharerDays:
     """Move every aggregate by ``d``. ``prune`` (reversals) removes rows left all-zero; ``refresh=False``
-    leaves the sharer summaries to the caller (a rebuild recomputes them once at the end)."""
+    leaves the sharer summaries to the caller (a rebuild recomputes them once at the end), and
+    ``ranking_lists=False`` the ranking lists (a rebuild fills them from the roll-ups at the end)."""
     if not d:
         return NewSharerDays([], {})
     # the next statement is built (a roll-up's rows projected, sorted, encoded: Python) while the
     # database runs the one before: the batch's turns at the CPU and at the database overlap
-    statements = _statements(d, prune)
+    statements = _statements(d, prune, ranking_lists)
     statement = next(statements, None)
     while statement is not None:
         statement = await overlapped(session.execute(*statement), lambda: next(statements, None))
