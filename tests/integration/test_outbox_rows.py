@@ -1,5 +1,6 @@
-"""``add_events`` writes every service's outbox rows with one array statement: the rows must be
-exactly ``outbox_row`` of each envelope (what the relay publishes), in list order (ids keep it)."""
+"""``add_events`` writes every service's outbox rows with one JSON-rows statement: the rows must be
+exactly ``outbox_row`` of each envelope (what the relay publishes, the value's bytes included), in
+list order (ids keep it)."""
 
 from __future__ import annotations
 
@@ -35,7 +36,8 @@ def _awards(tag: str) -> list[Any]:
                 kind="reversal" if i == 3 else "award",
                 capped=i == 4,
                 reverses_entry_id="99" if i == 3 else None,
-                reason="click invalidated: bot — «ünïcode»" if i == 3 else None,
+                # the value travels as JSON text inside the rows' JSON: escapes must come back as bytes
+                reason='click invalidated: bot — «ünïcode» "q" \\ \n \x00 \x1f \u2028 😀' if i == 3 else None,
             ),
             at=at + timedelta(seconds=i),
             id=f"awarded-{tag}-{i}",

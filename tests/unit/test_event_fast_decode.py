@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from advocacy_common.events import REGISTRY, EventData, InvalidEvent, decode, new_event
+from advocacy_common.events import REGISTRY, EventData, InvalidEvent, assembler, decode, new_event, new_event_id
 from advocacy_common.events.base import _fast_decoder
-from advocacy_common.events.gamification import PointsAwarded
+from advocacy_common.events.gamification import PointsAwarded, PointsAwardedV2, PointsOfAction
 from advocacy_common.events.sharing import ClickReceived, ShareClicked, ShareCreated, Verdict
 
 _CLICK = ShareClicked(
@@ -140,3 +141,40 @@ def test_the_hot_types_are_plain_and_the_others_keep_pydantic() -> None:
     # Money, lists, nested models, constrained fields: pydantic decodes them
     assert "io.advocacy.conversion.recorded.v1" not in plain
     assert "io.advocacy.content.published.v1" not in plain
+
+
+def test_an_assembled_model_is_the_validated_one() -> None:
+    """``assembler``: a model built from typed values without validation equals pydantic's, hashes
+    and serialises the same, stays frozen; a missing value is refused."""
+    at = datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
+    line = PointsOfAction(action="click", kind="award", entries=3, points=2, capped=1)
+    validated = PointsAwardedV2(
+        employee_id="alice",
+        points=2,
+        entry_count=3,
+        first_entry_id="7",
+        last_entry_id="9",
+        first_occurred_at=at,
+        last_occurred_at=at,
+        by_action=[line],
+    )
+    made = assembler(PointsAwardedV2)(
+        "alice", 2, 3, "7", "9", at, at, [assembler(PointsOfAction)("click", "award", 3, 2, 1)]
+    )
+    assert made == validated
+    serialise = PointsAwardedV2.__pydantic_serializer__.to_json
+    assert serialise(made) == serialise(validated)
+    assert made.model_fields_set == validated.model_fields_set
+    assert new_event("/s", "t", made, id="x", at=at).value() == new_event("/s", "t", validated, id="x", at=at).value()
+    with pytest.raises(ValidationError):
+        made.points = 3  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        assembler(PointsOfAction)("click", "award", 3, 2)
+
+
+def test_event_ids_are_distinct_version_4_uuids() -> None:
+    ids = [new_event_id() for _ in range(3000)]
+    assert len(set(ids)) == len(ids)
+    for text in ids:
+        u = uuid.UUID(text)
+        assert (u.version, u.variant, str(u)) == (4, uuid.RFC_4122, text)

@@ -6,8 +6,10 @@ from advocacy_common.events.base import (
     Envelope,
     EventData,
     InvalidEvent,
+    assembler,
     decode,
     new_event,
+    new_event_id,
     register,
 )
 
@@ -16,11 +18,13 @@ __all__ = [
     "Envelope",
     "EventData",
     "InvalidEvent",
+    "assembler",
     "content",
     "decode",
     "gamification",
     "metrics",
     "new_event",
+    "new_event_id",
     "register",
     "sharing",
 ]

@@ -75,7 +75,10 @@ _COUNT_CAPPED = insert_rows(
 )
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen (as ledger.NewEntry): a frozen dataclass's ``__init__`` sets each field through
+# ``object.__setattr__``, and a consumed batch builds one fact per click (1.5 us frozen, 0.3 us not).
+# Nothing hashes a fact or changes one after it is built: they are told apart by position.
+@dataclass(slots=True)
 class Fact:
     """An award-worthy event, before rules: who, what, when, about which content."""
 
@@ -225,7 +228,7 @@ async def entries_for(
     counted against no cap and crediting no content item)."""
     inactive = inactive or set()
     off = {i for i, f in enumerate(facts) if (f.tenant_id, f.employee_id) in inactive} if inactive else set()
-    # by position in ``facts``: a Fact is a frozen dataclass whose hash hashes all its fields
+    # by position in ``facts`` (a Fact is not hashable)
     versions = [contexts[f.tenant_id].rules_at(f.occurred_at) for f in facts]
     capped_keys: dict[tuple[str, str, str, date], list[int]] = defaultdict(list)
     capping = [i for i, f in enumerate(facts) if versions[i].body.daily_caps.cap(f.action) is not None and i not in off]
