@@ -4,6 +4,7 @@ after a unique violation, any other error raised as it is, and the Python beside
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -55,3 +56,26 @@ def test_another_violation_is_raised_not_skipped(new_database: str) -> None:
     with pytest.raises(sa.exc.IntegrityError) as raised:
         asyncio.run(_insert(new_database, "[[1, -1]]"))
     assert "'plain'" in str(raised.value)  # the plain statement's check violation, the skipping one not tried
+
+
+async def _order(url: str) -> list[str]:
+    engine = make_engine(url, pool_size=1)
+    seen: list[str] = []
+
+    @sa.event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def _sent(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(statement.split()[0])
+
+    try:
+        async with make_sessionmaker(engine)() as session, session.begin():
+            await insert_new(session, _PLAIN, _SKIPPING, {"rows": "[[1, 5]]"}, lambda: seen.append("meanwhile"))
+    finally:
+        await engine.dispose()
+    return seen
+
+
+def test_the_plain_insert_is_sent_before_meanwhile_runs(new_database: str) -> None:
+    """The overlap: the savepoint's round trip first, then ``plain`` goes out, then the Python runs
+    (the ORM emits SAVEPOINT on first use: were it left to ``plain``, ``plain`` would wait for it)."""
+    asyncio.run(_setup(new_database))
+    assert asyncio.run(_order(new_database)) == ["SAVEPOINT", "INSERT", "meanwhile", "RELEASE"]

@@ -210,7 +210,10 @@ async def insert_new(
         ran.append(cast(sa.CursorResult[Any], await session.execute(plain, params)))
 
     try:
-        async with session.begin_nested():  # its round trip before the overlap: ``plain`` goes out at once
+        async with session.begin_nested():
+            # the SAVEPOINT goes out here, not with ``plain`` (the ORM emits it on the first use of the
+            # connection): else ``plain`` would be sent only once ``meanwhile()`` had run
+            await session.connection()
             await overlapped(insert(), lambda: done.append(meanwhile()))
     except sa.exc.IntegrityError as e:
         if getattr(e.orig, "sqlstate", None) != UNIQUE_VIOLATION:
