@@ -478,8 +478,12 @@ def _in_range_by_list(q: GroupQuery, split: _Split) -> sa.Select[Any]:
     if not parts:
         return sa.select(yearly.c.key, yearly.c.clicks)
     rows = (parts[0] if len(parts) == 1 else sa.union_all(*parts)).subquery()
+    # summed as int4 (a bigint sum: int4's own sum type): a sum of bigints accumulates in 128 bits
+    # or numeric, ~20 % of this statement at full scale (123 -> 100 ms, Feb 15-Dec 31 by employee).
+    # One row is a group's clicks of one month or one day and network: far below 2^31 (past it the
+    # cast fails; it cannot wrap)
     out = (
-        sa.select(rows.c.key, sa.cast(sa.func.sum(rows.c.clicks), sa.BigInteger).label("clicks"))
+        sa.select(rows.c.key, sa.func.sum(sa.cast(rows.c.clicks, sa.Integer)).label("clicks"))
         .group_by(rows.c.key)
         .subquery()
     )
