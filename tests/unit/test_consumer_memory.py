@@ -166,8 +166,9 @@ def test_a_batch_ending_while_another_is_applied_collects_its_cycles() -> None:
 
 def test_a_drain_collects_every_few_batches_and_turns_collection_on_when_it_ends() -> None:
     """Between a drain's batches collection stays off; the batches' cycles are collected every
-    _GC_YOUNG_EVERY batch ends (not at each: it walked the same live batches each time), and
-    the cycles of the last batches when the drain ends."""
+    _GC_YOUNG_EVERY batch ends (not at each: it walked the same live batches each time), by the
+    run loop once it let go of the batch (gc_between_batches), and the cycles of the last batches
+    when the drain ends."""
     assert gc.isenabled()
     with consumer.gc_draining():
         for _ in range(3):
@@ -176,9 +177,12 @@ def test_a_drain_collects_every_few_batches_and_turns_collection_on_when_it_ends
                 with consumer.gc_paused():
                     gone.append(_cycle())
                 assert not gc.isenabled()
+                assert gone[-1]() is not None  # the run loop collects, not the batch's end
+                consumer.gc_between_batches()
             assert all(g() is None for g in gone)
         with consumer.gc_paused():
             last = _cycle()
+        consumer.gc_between_batches()
         assert last() is not None  # waits for the next collection
     assert gc.isenabled()
     assert last() is None
@@ -200,6 +204,7 @@ def test_a_long_drain_collects_the_older_generations_too() -> None:
             for _ in range(consumer._GC_YOUNG_EVERY * consumer._GC_MIDDLE_EVERY * consumer._GC_FULL_EVERY):
                 with consumer.gc_paused():
                     pass
+                consumer.gc_between_batches()
     finally:
         gc.callbacks.remove(seen)
     assert len(runs) == consumer._GC_MIDDLE_EVERY * consumer._GC_FULL_EVERY
