@@ -86,8 +86,12 @@ class Click:
 
     @property
     def effective_verdict(self) -> str:
-        """Only a counted click can be invalidated; any other verdict stands."""
-        return "invalidated" if self.invalidated and self.verdict == "counted" else self.verdict
+        return effective_verdict(self.verdict, self.invalidated)
+
+
+def effective_verdict(verdict: str, invalidated: bool) -> str:
+    """Only a counted click can be invalidated; any other verdict stands."""
+    return "invalidated" if invalidated and verdict == "counted" else verdict
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,27 +170,91 @@ class Deltas:
             self.sharer_days.add((s.tenant_id, s.employee_id, day))
 
     def add_click(self, c: Click, zone: ZoneInfo, sign: int = 1) -> None:
-        self._move_click(c, zone, None, c.effective_verdict, sign)
+        self._move_click(
+            c.tenant_id,
+            c.employee_id,
+            c.content_id,
+            c.network,
+            c.team,
+            c.at,
+            c.dims,
+            zone,
+            None,
+            c.effective_verdict,
+            sign,
+        )
+
+    def add_click_fields(
+        self,
+        tenant_id: str,
+        employee_id: str,
+        content_id: str,
+        network: str,
+        team: str,
+        at: datetime,
+        verdict: str,
+        dims: Dims,
+        invalidated: bool,
+        zone: ZoneInfo,
+    ) -> None:
+        """:meth:`add_click` of a click given by its fields: the consumer's clicks, without a
+        :class:`Click` each (its frozen construction cost as much as the move, harness)."""
+        self._move_click(
+            tenant_id,
+            employee_id,
+            content_id,
+            network,
+            team,
+            at,
+            dims,
+            zone,
+            None,
+            effective_verdict(verdict, invalidated),
+            1,
+        )
 
     def invalidate(self, c: Click, zone: ZoneInfo) -> None:
         """A counted click (already aggregated as counted) becomes invalidated, in its own day."""
         if c.verdict == "counted":
-            self._move_click(c, zone, "counted", "invalidated", 1)
+            self._move_click(
+                c.tenant_id,
+                c.employee_id,
+                c.content_id,
+                c.network,
+                c.team,
+                c.at,
+                c.dims,
+                zone,
+                "counted",
+                "invalidated",
+                1,
+            )
 
-    def _move_click(self, c: Click, zone: ZoneInfo, old: str | None, new: str, sign: int) -> None:
+    def _move_click(
+        self,
+        tenant: str,
+        employee_id: str,
+        content_id: str,
+        network: str,
+        team: str,
+        at: datetime,
+        dims: Dims,
+        zone: ZoneInfo,
+        old: str | None,
+        new: str,
+        sign: int,
+    ) -> None:
         # Once per consumed click: the row lookups are written out (no helper calls, no tuple of the
         # dimensions), which halves its cost (5,000-click batches, harness).
-        day = local_day(c.at, zone)
-        tenant = c.tenant_id
+        day = local_day(at, zone)
         stats = self.stats
-        key = (tenant, day, c.employee_id, c.content_id, c.network, c.team)
+        key = (tenant, day, employee_id, content_id, network, team)
         row = stats.get(key)
         if row is None:
             row = stats[key] = [0] * len(STAT_FIELDS)
         row[STAT_SLOT[new]] += sign
         if old is not None:
             row[STAT_SLOT[old]] -= sign
-        dims = c.dims
         dim_clicks = self.dim_clicks
         new_slot = DIM_SLOT[new]
         old_slot = -1 if old is None else DIM_SLOT[old]

@@ -311,7 +311,7 @@ async def _record_clicks(
     # batch's Python and the database's insert at once. Clicks stored before (a redelivery) make the
     # plain insert fail and the skipping one answer them (insert_new); then the deltas are computed
     # again from the new ones alone
-    there, (by_id, moved) = await insert_new(
+    there, (dims_by_id, moved) = await insert_new(
         session,
         _LAND_CLICKS,
         _LAND_CLICKS_SKIPPING,
@@ -325,22 +325,24 @@ async def _record_clicks(
         )
         present.update(r[0] for r in there)
     if present:
-        by_id, moved = _click_deltas([r for r in rows if r[0] not in present], zones)
+        dims_by_id, moved = _click_deltas([r for r in rows if r[0] not in present], zones)
     d.add(moved)
     # conversions that arrived before their click: their share of the click's dimensions lands now
     # (with a fresh click only: one stored before took them when it landed)
     for r in found:
-        if r[0] and (c := by_id.get(r[3])) is not None:
+        if r[0] and (dims := dims_by_id.get(r[3])) is not None:
             v = conversion_of(r[1:])
-            d.add_conversion_dims(v, zones[v.tenant_id], c.dims)
+            d.add_conversion_dims(v, zones[v.tenant_id], dims)
 
 
 def _click_deltas(
     rows: Sequence[Sequence[Any]], zones: dict[str, ZoneInfo]
-) -> tuple[dict[str, domain.Click], domain.Deltas]:
-    """The clicks of ``rows`` (:data:`CLICK_COLUMNS` tuples) by id, and what they add to the aggregates."""
-    by_id: dict[str, domain.Click] = {}
+) -> tuple[dict[str, domain.Dims], domain.Deltas]:
+    """The dimensions of the clicks of ``rows`` (:data:`CLICK_COLUMNS` tuples) by click id, and what
+    the clicks add to the aggregates."""
+    dims_by_id: dict[str, domain.Dims] = {}
     d = domain.Deltas()
+    add = d.add_click_fields
     # a batch's clicks share a few dimension values (countries, devices): one Dims for each
     dims_of: dict[tuple[str, str, str, str], domain.Dims] = {}
     for r in rows:
@@ -348,10 +350,9 @@ def _click_deltas(
         dims = dims_of.get(dims_key)
         if dims is None:
             dims = dims_of[dims_key] = domain.Dims(*dims_key)
-        c = domain.Click(r[1], r[0], r[3], r[4], r[5], r[6], r[7], r[8], dims, r[15])
-        by_id[c.click_id] = c
-        d.add_click(c, zones[c.tenant_id])
-    return by_id, d
+        dims_by_id[r[0]] = dims
+        add(r[1], r[3], r[4], r[5], r[6], r[7], r[8], dims, r[15], zones[r[1]])
+    return dims_by_id, d
 
 
 async def _record_invalidations(
