@@ -160,11 +160,19 @@ def plan(d: domain.Deltas, ranking_lists: bool = True) -> Iterator[Planned]:
             (RANKING_CLICKS_MONTHLY, _RANKING_KEYS, ranking),
             (RANKING_CLICKS_YEARLY, _YEARLY_RANKING_KEYS, yearly),
         )
+    # each roll-up is summed from the smallest one made so far that holds its columns (a monthly
+    # one from a daily one too): the same rows, from fewer
+    made: dict[tuple[tuple[str, ...], bool], dict[Any, list[int]]] = {(FINE, False): d.stats}
     for shared in (False, True):
         for r in STAT_ROLLUPS:
             if ("employee_id" not in r.columns) is shared:
-                fine = r.columns == FINE and not r.monthly
-                stats = d.stats if fine else domain.project_stats(d.stats, r.columns, r.monthly)
+                stats = made.get((r.columns, r.monthly))
+                if stats is None:
+                    holding = [k for k in made if (r.monthly or not k[1]) and set(r.columns) <= set(k[0])]
+                    source = min(holding, key=lambda k: len(made[k]))
+                    stats = made[(r.columns, r.monthly)] = domain.project_stats(
+                        made[source], r.columns, r.monthly, source[0]
+                    )
                 yield r.table, r.keys, STAT_COLUMNS, _stat_rows(stats.items())
         for r in CONVERSION_ROLLUPS:
             if ("employee_id" not in r.columns) is shared:

@@ -320,10 +320,15 @@ def month_of(day: date) -> date:
 
 
 def project_stats(
-    stats: dict[StatKey, list[int]], columns: tuple[str, ...], monthly: bool
+    stats: dict[Any, list[int]],
+    columns: tuple[str, ...],
+    monthly: bool,
+    source: tuple[str, ...] = ("employee_id", "content_id", "network", "team"),
 ) -> dict[tuple[Any, ...], list[int]]:
-    """Stats rows summed up to (tenant, day or month, *columns): what a roll-up table holds."""
-    pick = itemgetter(0, 1, *(STAT_KEY_POSITION[c] for c in columns))
+    """Stats rows summed up to (tenant, day or month, *columns): what a roll-up table holds.
+    ``source``: the columns of ``stats``' keys after tenant and day (or month), when ``stats`` is
+    itself a projection holding ``columns`` (a coarser one has fewer rows to sum)."""
+    pick = itemgetter(0, 1, *(2 + source.index(c) for c in columns))
     months: dict[date, date] = {}
     out: dict[tuple[Any, ...], list[int]] = {}
     for key, counters in stats.items():
