@@ -8,7 +8,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request, Response, status
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from advocacy_common import action_links as action_tokens
 from advocacy_common import audit, languages
@@ -144,7 +143,7 @@ def _public(share: Share, settings: SharingSettings, warnings: list[str] | None 
     )
 
 
-def _read_ahead(request: Request, session: AsyncSession, share: Share) -> None:
+def _read_ahead(request: Request, session: SessionDep, share: Share) -> None:
     """Once the share has committed, this process's redirect reads its link ahead of its first
     visit (LinkCache.prefetch; a worker-only process has no cache)."""
     cache = parts_of(request.app.state.runtime).cache
