@@ -98,7 +98,11 @@ SessionDep = Annotated[AsyncSession, Depends(_request_session, scope="function")
 def after_commit(session: AsyncSession, fn: Callable[[], object]) -> None:
     """Call ``fn()`` once the session's transaction has committed, never when it rolls back: for what
     must follow only committed rows (a cache warmed with a row another request may now read). It
-    runs inside the commit, on the event loop's thread: keep it short and let it schedule any I/O."""
+    runs inside the commit, on the event loop's thread: keep it short and let it schedule any I/O.
+
+    For a request's session (it lives for one transaction or a few): each call leaves a listener on
+    the session that is a no-op once it has ended, so a long-lived session calling it in a loop
+    would grow its listener list."""
     ended = False  # by the first commit or rollback after this call (listeners cannot be removed
     # while SQLAlchemy runs them: each runs once and the later one finds this set)
 
