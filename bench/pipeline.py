@@ -13,6 +13,13 @@ The ceiling is measured around every consumer, not once: bare, metrics, bare, ga
 machine one bare drain swung 57,890-93,303 events/s between runs a minute apart, so a consumer's
 ratio is to the median of the bare drains just before and just after it, and every sample is printed.
 
+One such sequence is a round, on a fresh stack (its own PostgreSQL, broker and backlog): a consumer's
+drain cannot be repeated on the same backlog (its rows are there). The consumers' drains swing as much
+as the bare ones (gamification 0.15-0.22 of bare over ten drains of one tree, 2026-12-04), so one drain
+each is one sample against two to four on the ceiling's side. ``ROUNDS`` rounds (3 by default) give
+each consumer as many ratios, each paired with the bare drains around it in its own round; the table
+gives the median of those ratios and of the rates, the largest RSS, and every round's drains below it.
+
 Why a backlog, one consumer at a time: consumers running while the events are produced can go no
 faster than the producer (about 6,000 events/s here), and two consumers sharing the 2 cores with
 each other, the producer and the broker are not comparable with a bare consumer running on its
@@ -63,6 +70,8 @@ EMPLOYEES = 2000
 ROLE = os.environ.get("BENCH_PIPELINE_ROLE", "worker")
 #: Bare drains per slot (before the first consumer, between consumers, after the last).
 BARE_RUNS = int(os.environ.get("BENCH_PIPELINE_BARE_RUNS", "2"))
+#: Rounds, each on a fresh stack (``BENCH_PIPELINE_ROUNDS=1``: one sequence, as before 2026-12-04).
+ROUNDS = max(1, int(os.environ.get("BENCH_PIPELINE_ROUNDS", "3")))
 
 
 async def produce(bootstrap: str, tenant: str, n: int) -> float:
@@ -346,27 +355,13 @@ async def run(stack: BenchStack) -> dict[str, float]:
     return results
 
 
-def main() -> None:
+def one_round() -> dict[str, float]:
+    """One sequence (bare, each consumer, bare after each) on a fresh stack and backlog."""
     with prepared_stack(["metrics", "gamification"]) as stack:
-        r = asyncio.run(run(stack))
-    lines = [
-        f"{N:,} `share.clicked.v1` events, 2,000 employees, one tenant, 6 partitions, produced before any consumer "
-        "starts; then the backlog is drained one process at a time, the others stopped (role "
-        f"`{ROLE}`): {BARE_RUNS} bare drain(s), then each consumer followed by {BARE_RUNS} bare drain(s). "
-        "A consumer's ratio is to the median of the bare drains just before and just after it.",
-        "",
-        "| consumer | events/s | ratio to bare | applied (exact?) | RSS after |",
-        "|---|---|---|---|---|",
-        f"| bare aiokafka (read + parse + commit), median of all | {r['ceiling']:,.0f} | 1.00 | — | — |",
-    ]
-    for svc in CONSUMERS:
-        count = int(r[f"{svc}_count"])
-        lines.append(
-            f"| {svc} | {r[f'{svc}_rate']:,.0f} | {r[f'{svc}_rate'] / r[f'{svc}_ceiling']:.2f} "
-            f"(of {r[f'{svc}_ceiling']:,.0f}) | "
-            f"{count:,} ({'exact' if count == N else 'MISMATCH'}) | {r[f'{svc}_rss']:.0f} MB"
-            f"{'' if r[f'{svc}_trimmed'] else ' (no trim seen)'} |"
-        )
+        return asyncio.run(run(stack))
+
+
+def drains_in_order(r: dict[str, float]) -> str:
     order = ["bare", *(x for svc in CONSUMERS for x in (svc, "bare"))]
     samples: list[str] = []
     slot = 0
@@ -375,38 +370,75 @@ def main() -> None:
             samples.append("bare " + " / ".join(f"{r[f'bare_{slot}_{j}']:,.0f}" for j in range(max(1, BARE_RUNS))))
             slot += 1
         else:
-            samples.append(f"{step} {r[f'{step}_rate']:,.0f}")
-    lines += ["", "Every drain in order (events/s): " + " → ".join(samples) + "."]
+            samples.append(f"{step} {r[f'{step}_rate']:,.0f} ({r[f'{step}_rate'] / r[f'{step}_ceiling']:.2f})")
+    return " → ".join(samples)
+
+
+def main() -> None:
+    rounds: list[dict[str, float]] = []
+    for k in range(ROUNDS):
+        print(f"pipeline: round {k + 1} of {ROUNDS}", flush=True)
+        rounds.append(one_round())
+    bare_all = [r[f"bare_{i}_{j}"] for r in rounds for i in range(len(CONSUMERS) + 1) for j in range(max(1, BARE_RUNS))]
+    lines = [
+        f"{N:,} `share.clicked.v1` events, 2,000 employees, one tenant, 6 partitions, produced before any consumer "
+        "starts; then the backlog is drained one process at a time, the others stopped (role "
+        f"`{ROLE}`): {BARE_RUNS} bare drain(s), then each consumer followed by {BARE_RUNS} bare drain(s). "
+        "A consumer's ratio is to the median of the bare drains just before and just after it. "
+        f"{ROUNDS} round(s), each on a fresh stack and backlog: the table gives the median of each consumer's "
+        "ratios and rates over the rounds, and the largest RSS after.",
+        "",
+        "| consumer | events/s | ratio to bare | applied (exact?) | RSS after |",
+        "|---|---|---|---|---|",
+        f"| bare aiokafka (read + parse + commit), median of all | {statistics.median(bare_all):,.0f} | 1.00 | — | — |",
+    ]
+    for svc in CONSUMERS:
+        counts = [int(r[f"{svc}_count"]) for r in rounds]
+        ratios = [r[f"{svc}_rate"] / r[f"{svc}_ceiling"] for r in rounds]
+        rss = max(rounds, key=lambda r: r[f"{svc}_rss"])
+        exact = all(c == N for c in counts)
+        lines.append(
+            f"| {svc} | {statistics.median(r[f'{svc}_rate'] for r in rounds):,.0f} | {statistics.median(ratios):.2f} "
+            f"({', '.join(f'{x:.2f}' for x in ratios)}) | "
+            f"{N:,} in each of {ROUNDS} ({'exact' if exact else 'MISMATCH: ' + ', '.join(f'{c:,}' for c in counts)}) | "
+            f"{rss[f'{svc}_rss']:.0f} MB{'' if rss[f'{svc}_trimmed'] else ' (no trim seen)'} |"
+        )
+    lines += [""]
+    lines += [f"Round {k + 1}, every drain in order (events/s): {drains_in_order(r)}." for k, r in enumerate(rounds)]
     lines += [
         "",
-        f"Produced at {r['produce_rate']:,.0f} events/s. "
+        "Produced at " + " / ".join(f"{r['produce_rate']:,.0f}" for r in rounds) + " events/s. "
         "Targets (issue 19): metrics ≥ 0.30, gamification ≥ 0.20 of the bare rate.",
     ]
     lines.append(
         "RSS after: read once the consumer has given back what the drain freed (its "
         "`advocacy_heap_trimmed_at_seconds` later than its last applied commit); as soon as the group reached "
         "the end of the topic it was "
-        + ", ".join(f"{svc} {r[f'{svc}_rss_before_trim']:.0f} MB" for svc in CONSUMERS)
+        + ", ".join(
+            f"{svc} " + " / ".join(f"{r[f'{svc}_rss_before_trim']:.0f}" for r in rounds) + " MB" for svc in CONSUMERS
+        )
         + "."
     )
-    if r.get("metrics_inbox_rate", float("nan")) == r.get("metrics_inbox_rate"):  # not nan
+    last = rounds[-1]
+    if last.get("metrics_inbox_rate", float("nan")) == last.get("metrics_inbox_rate"):  # not nan
         lines.append(
-            f"Metrics by its inbox's timestamps (clicks claimed there): {r['metrics_inbox_rate']:,.0f} events/s "
-            f"({r['metrics_inbox_rate'] / r['metrics_ceiling']:.2f}); "
+            f"Metrics by its inbox's timestamps (clicks claimed there, last round): {last['metrics_inbox_rate']:,.0f} "
+            f"events/s ({last['metrics_inbox_rate'] / last['metrics_ceiling']:.2f}); "
             "the table's figure is from the click facts' commits."
         )
-    if "metrics_awarded_rate" in r:
-        ignored = r["metrics_awarded_rate"] != r["metrics_awarded_rate"]  # nan: none claimed
+    if "metrics_awarded_rate" in last:
+        ignored = last["metrics_awarded_rate"] != last["metrics_awarded_rate"]  # nan: none claimed
         lines.append(
-            f"Metrics then drained the {int(r['awarded']):,} `points.awarded.v2` events gamification published"
+            f"Metrics then drained the {int(last['awarded']):,} `points.awarded.v2` events gamification published "
+            "(last round)"
             + (
                 f": neither decoded nor claimed (ConsumerSpec.types), at the topic's end "
-                f"{r['metrics_awarded_seconds']:.1f} s after its start (start-up included); "
+                f"{last['metrics_awarded_seconds']:.1f} s after its start (start-up included); "
                 if ignored
-                else f" at {r['metrics_awarded_rate']:,.0f} events/s (claimed in the inbox, not aggregated); "
+                else f" at {last['metrics_awarded_rate']:,.0f} events/s (claimed in the inbox, not aggregated); "
             )
-            + f"RSS after: {r['metrics_rss_after_awarded']:.0f} MB"
-            f"{'' if r['metrics_awarded_trimmed'] else ' (no trim: under TRIM_AFTER_RECORDS, or none seen)'}."
+            + f"RSS after: {last['metrics_rss_after_awarded']:.0f} MB"
+            f"{'' if last['metrics_awarded_trimmed'] else ' (no trim: under TRIM_AFTER_RECORDS, or none seen)'}."
         )
     body = "\n".join(lines)
     print(body)
