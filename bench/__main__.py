@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+from datetime import UTC, datetime
 
 from bench.common import stop_on_signals
 
@@ -20,13 +22,17 @@ BENCHMARKS: list[str] = [
     "notifications",
     "console",
     "click_cost",
-    # last: docs/capacity.md's tables from the sections above (it measures nothing itself)
+    # last: docs/capacity.md's tables from the sections above, then issue 19's targets judged on this
+    # run's sections, in one section of their own (neither measures anything itself)
     "capacity",
+    "targets",
 ]
 
 
 def main() -> None:
     wanted = sys.argv[1:] or BENCHMARKS
+    if not sys.argv[1:]:  # the whole run: bench.targets reads only the sections appended from here on
+        os.environ.setdefault("BENCH_RUN_STARTED", datetime.now(UTC).strftime("%Y-%m-%d %H:%M"))
     # SIGTERM (a timeout, a killed `make bench`) unwinds like Ctrl-C: each benchmark's stack stops
     with stop_on_signals():
         try:

@@ -379,13 +379,21 @@ def main() -> None:
     for k in range(ROUNDS):
         print(f"pipeline: round {k + 1} of {ROUNDS}", flush=True)
         rounds.append(one_round())
+    body = report(rounds)
+    print(body)
+    append_results("Pipeline: consumers vs a bare aiokafka consumer", body)
+
+
+def report(rounds: list[dict[str, float]]) -> str:
+    """The section's text from each round's figures (``run``'s dict)."""
+    n_rounds = len(rounds)
     bare_all = [r[f"bare_{i}_{j}"] for r in rounds for i in range(len(CONSUMERS) + 1) for j in range(max(1, BARE_RUNS))]
     lines = [
         f"{N:,} `share.clicked.v1` events, 2,000 employees, one tenant, 6 partitions, produced before any consumer "
         "starts; then the backlog is drained one process at a time, the others stopped (role "
         f"`{ROLE}`): {BARE_RUNS} bare drain(s), then each consumer followed by {BARE_RUNS} bare drain(s). "
         "A consumer's ratio is to the median of the bare drains just before and just after it. "
-        f"{ROUNDS} round(s), each on a fresh stack and backlog: the table gives the median of each consumer's "
+        f"{n_rounds} round(s), each on a fresh stack and backlog: the table gives the median of each consumer's "
         "ratios and rates over the rounds, and the largest RSS after.",
         "",
         "| consumer | events/s | ratio to bare | applied (exact?) | RSS after |",
@@ -397,10 +405,11 @@ def main() -> None:
         ratios = [r[f"{svc}_rate"] / r[f"{svc}_ceiling"] for r in rounds]
         rss = max(rounds, key=lambda r: r[f"{svc}_rss"])
         exact = all(c == N for c in counts)
+        applied = "exact" if exact else "MISMATCH: " + ", ".join(f"{c:,}" for c in counts)
         lines.append(
             f"| {svc} | {statistics.median(r[f'{svc}_rate'] for r in rounds):,.0f} | {statistics.median(ratios):.2f} "
             f"({', '.join(f'{x:.2f}' for x in ratios)}) | "
-            f"{N:,} in each of {ROUNDS} ({'exact' if exact else 'MISMATCH: ' + ', '.join(f'{c:,}' for c in counts)}) | "
+            f"{N:,} in each of {n_rounds} ({applied}) | "
             f"{rss[f'{svc}_rss']:.0f} MB{'' if rss[f'{svc}_trimmed'] else ' (no trim seen)'} |"
         )
     lines += [""]
@@ -440,9 +449,7 @@ def main() -> None:
             + f"RSS after: {last['metrics_rss_after_awarded']:.0f} MB"
             f"{'' if last['metrics_awarded_trimmed'] else ' (no trim: under TRIM_AFTER_RECORDS, or none seen)'}."
         )
-    body = "\n".join(lines)
-    print(body)
-    append_results("Pipeline: consumers vs a bare aiokafka consumer", body)
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
