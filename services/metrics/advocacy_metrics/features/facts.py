@@ -11,7 +11,7 @@ hold a tenant still.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,7 +21,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from advocacy_common.bulk import rows_param
-from advocacy_common.db import insert_new
+from advocacy_common.db import insert_new, overlapped
 from advocacy_common.events import Envelope
 from advocacy_common.events.content import MemberErased, MemberProvisioned, MemberUpdated, TenantSettingsUpdated
 from advocacy_common.events.gamification import RedemptionCancelled, RewardRedeemed
@@ -31,6 +31,7 @@ from advocacy_common.events.sharing import (
     ConversionRecorded,
     ShareClicked,
     ShareCreated,
+    Verdict,
 )
 from advocacy_common.tenant import TenantSettings
 from advocacy_common.tenant_store import TENANT_SETTINGS, apply_tenant_settings, load_tenant_settings, settings_of
@@ -276,37 +277,25 @@ _LAND_CLICKS, _LAND_CLICKS_SKIPPING = insert_new_statements(CLICK_FACTS, CLICK_C
 async def _record_clicks(
     session: AsyncSession, events: list[Envelope[Any]], zones: dict[str, ZoneInfo], d: domain.Deltas
 ) -> None:
-    events = _first_by(events, "click_id")
-    if not events:
-        return
-    found = (
-        await session.execute(_CLICK_LOOKUPS, {"pairs": json_param([(e.tenant_id, e.data.click_id) for e in events])})
-    ).all()
-    invalid = {r[3] for r in found if not r[0]}
-    rows = []
+    firsts: dict[str, Envelope[Any]] = {}  # each click once, by its first event (as _first_by)
     for e in events:
-        c = e.data
-        verdict = c.verdict.value
-        rows.append(
-            (
-                c.click_id,
-                e.tenant_id,
-                c.share_id,
-                c.employee_id,
-                c.content_id,
-                c.network,
-                c.team or "",
-                c.clicked_at,
-                verdict,
-                c.device,
-                c.browser,
-                c.os,
-                c.referrer_domain,
-                c.country,
-                (c.reason or "")[:MAX_REASON] or None,
-                verdict == "counted" and c.click_id in invalid,
-            )
-        )
+        firsts.setdefault(e.data.click_id, e)
+    if not firsts:
+        return
+    found: list[Any] = []
+
+    async def look_up() -> None:
+        pairs = json_param([(e.tenant_id, click_id) for click_id, e in firsts.items()])
+        found.extend((await session.execute(_CLICK_LOOKUPS, {"pairs": pairs})).all())
+
+    # the rows are built while the database looks the clicks up; a click found invalidated already
+    # (rare: its invalidation came first) has its flag set after
+    rows = await overlapped(look_up(), lambda: _click_rows(firsts.values()))
+    invalid = {r[3] for r in found if not r[0]}
+    if invalid:
+        rows = [(*r[:15], r[8] == "counted" and r[0] in invalid) for r in rows]
+    # the clicks of conversions that arrived before them: their dimensions are wanted
+    wanted = {r[3] for r in found if r[0]}
     # the deltas are computed while the clicks land, as if all were new (a backlog's are): the
     # batch's Python and the database's insert at once. Clicks stored before (a redelivery) make the
     # plain insert fail and the skipping one answer them (insert_new); then the deltas are computed
@@ -316,7 +305,7 @@ async def _record_clicks(
         _LAND_CLICKS,
         _LAND_CLICKS_SKIPPING,
         rows_param(rows[:CLICKS_PER_STATEMENT]),
-        lambda: _click_deltas(rows, zones),
+        lambda: _click_deltas(rows, zones, wanted),
     )
     present = {r[0] for r in there}
     for i in range(CLICKS_PER_STATEMENT, len(rows), CLICKS_PER_STATEMENT):  # a batch of more
@@ -325,7 +314,7 @@ async def _record_clicks(
         )
         present.update(r[0] for r in there)
     if present:
-        dims_by_id, moved = _click_deltas([r for r in rows if r[0] not in present], zones)
+        dims_by_id, moved = _click_deltas([r for r in rows if r[0] not in present], zones, wanted)
     d.add(moved)
     # conversions that arrived before their click: their share of the click's dimensions lands now
     # (with a fresh click only: one stored before took them when it landed)
@@ -335,24 +324,69 @@ async def _record_clicks(
             d.add_conversion_dims(v, zones[v.tenant_id], dims)
 
 
+#: A verdict's stored text (an enum member's ``.value`` is a property: a call per click).
+_VERDICT_TEXT = {v: v.value for v in Verdict}
+
+
+def _click_rows(events: Iterable[Envelope[Any]]) -> list[tuple[Any, ...]]:
+    """:data:`CLICK_COLUMNS` tuples of click events, not invalidated."""
+    verdicts = _VERDICT_TEXT
+    return [
+        (
+            c.click_id,
+            e.tenant_id,
+            c.share_id,
+            c.employee_id,
+            c.content_id,
+            c.network,
+            c.team or "",
+            c.clicked_at,
+            verdicts[c.verdict],
+            c.device,
+            c.browser,
+            c.os,
+            c.referrer_domain,
+            c.country,
+            (c.reason or "")[:MAX_REASON] or None,
+            False,
+        )
+        for e in events
+        for c in (e.data,)
+    ]
+
+
 def _click_deltas(
-    rows: Sequence[Sequence[Any]], zones: dict[str, ZoneInfo]
+    rows: Sequence[Sequence[Any]], zones: dict[str, ZoneInfo], wanted: Collection[str] = ()
 ) -> tuple[dict[str, domain.Dims], domain.Deltas]:
-    """The dimensions of the clicks of ``rows`` (:data:`CLICK_COLUMNS` tuples) by click id, and what
-    the clicks add to the aggregates."""
-    dims_by_id: dict[str, domain.Dims] = {}
+    """The dimensions of the clicks of ``rows`` (:data:`CLICK_COLUMNS` tuples) whose id is ``wanted``,
+    by click id, and what the clicks add to the aggregates."""
+    # a batch's clicks repeat their keys (a person's clicks on a content in a day): each key is
+    # counted first, then moved once by its count (tenant, day, employee, content, network, team,
+    # verdict, invalidated, then country, device, referrer, reason as stored)
+    counts: dict[tuple[Any, ...], int] = {}
+    local_day = domain.local_day
+    for r in rows:
+        tenant = r[1]
+        k = (tenant, local_day(r[7], zones[tenant]), r[3], r[4], r[5], r[6], r[8], r[15], r[13], r[9], r[12], r[14])
+        counts[k] = counts.get(k, 0) + 1
     d = domain.Deltas()
-    add = d.add_click_fields
+    add = d.add_clicks_on
+    effective_verdict = domain.effective_verdict
     # a batch's clicks share a few dimension values (countries, devices): one Dims for each
     dims_of: dict[tuple[str, str, str, str], domain.Dims] = {}
-    for r in rows:
-        dims_key = (r[13] or "", r[9] or "", r[12] or "", r[14] or "")
+    for k, n in counts.items():
+        dims_key = (k[8] or "", k[9] or "", k[10] or "", k[11] or "")
         dims = dims_of.get(dims_key)
         if dims is None:
             dims = dims_of[dims_key] = domain.Dims(*dims_key)
-        dims_by_id[r[0]] = dims
-        add(r[1], r[3], r[4], r[5], r[6], r[7], r[8], dims, r[15], zones[r[1]])
+        add(k[0], k[1], k[2], k[3], k[4], k[5], effective_verdict(k[6], k[7]), dims, n)
+    dims_by_id = {r[0]: _dims(r) for r in rows if r[0] in wanted} if wanted else {}
     return dims_by_id, d
+
+
+def _dims(row: Sequence[Any]) -> domain.Dims:
+    """A :data:`CLICK_COLUMNS` tuple's dimensions."""
+    return domain.Dims(row[13] or "", row[9] or "", row[12] or "", row[14] or "")
 
 
 async def _record_invalidations(
