@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
@@ -50,15 +51,20 @@ def upsert_add_statement(
 ) -> Statement:
     """:func:`upsert_add`'s statement and parameters (``rows`` not empty). ``only_moved``: a row whose
     counters all add 0 is inserted when missing and left alone otherwise (no new row version)."""
-    columns = [*keys, *counters]
-    updates = ", ".join(f"{c} = {table.name}.{c} + excluded.{c}" for c in counters)
-    moved = " OR ".join(f"excluded.{c} <> 0" for c in counters)
-    sql = (
-        f"INSERT INTO {table.name} ({', '.join(columns)}) {rows_select(table, columns)} "
-        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}{f' WHERE {moved}' if only_moved else ''}"
-    )
-    n = len(keys)
-    return sa.text(sql), rows_param(sorted(rows, key=lambda r: tuple(r[:n])))
+    shape = (table.name, tuple(keys), tuple(counters), only_moved)
+    statement = _UPSERTS.get(shape)
+    if statement is None:  # one text per table and shape: built (and its binds parsed) once
+        columns = [*keys, *counters]
+        updates = ", ".join(f"{c} = {table.name}.{c} + excluded.{c}" for c in counters)
+        moved = " OR ".join(f"excluded.{c} <> 0" for c in counters)
+        statement = _UPSERTS[shape] = sa.text(
+            f"INSERT INTO {table.name} ({', '.join(columns)}) {rows_select(table, columns)} "
+            f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}{f' WHERE {moved}' if only_moved else ''}"
+        )
+    return statement, rows_param(sorted(rows, key=itemgetter(*range(len(keys)))))
+
+
+_UPSERTS: dict[tuple[str, tuple[str, ...], tuple[str, ...], bool], sa.TextClause] = {}
 
 
 async def upsert_add(

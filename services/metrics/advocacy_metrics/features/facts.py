@@ -76,6 +76,8 @@ HANDLED = (
 )
 
 _HANDLED = frozenset(HANDLED)
+#: The handled events of a person (their ``employee_id``): the people whose locks a batch takes.
+_PERSONAL = frozenset(t for t in HANDLED if "employee_id" in t.model_fields)
 #: Their ``ce_type``: the consumer runner neither decodes nor claims the other events on the topics.
 HANDLED_TYPES = frozenset(t.TYPE for t in HANDLED)
 #: Types whose effects are gated by the fact's own key alone (``fresh`` comes from the insert, never
@@ -124,24 +126,35 @@ CONVERSION_COLUMNS = (
 async def record_events(session: AsyncSession, events: Sequence[Envelope[Any]]) -> None:
     """The consumer's batch handler: facts in, aggregates moved, in the caller's transaction."""
     # grouped by exact type (the event models are final): ``isinstance`` on a pydantic model goes
-    # through ABCMeta, a dozen times per event here
-    events = [e for e in events if type(e.data) in _HANDLED]
-    if not events:
-        return
+    # through ABCMeta, a dozen times per event here. One pass: the types, tenants and people
     by_type: dict[type[Any], list[Envelope[Any]]] = defaultdict(list)  # each in batch order
+    tenant_set: set[str] = set()
+    people_set: set[tuple[str, str]] = set()
     for e in events:
-        by_type[type(e.data)].append(e)
-    tenants = sorted({e.tenant_id for e in events})
-    people = sorted({(e.tenant_id, e.data.employee_id) for e in events if hasattr(e.data, "employee_id")})
+        kind = type(e.data)
+        if kind in _HANDLED:
+            by_type[kind].append(e)
+            tenant_set.add(e.tenant_id)
+            if kind in _PERSONAL:
+                people_set.add((e.tenant_id, e.data.employee_id))
+    if not by_type:
+        return
+    tenants, people = sorted(tenant_set), sorted(people_set)
     await lock(session, tenants, people)
 
     rezoned, reweeked = await _record_settings(session, by_type[TenantSettingsUpdated])
     for e in by_type[MemberErased]:
         await erase_member(session, e.tenant_id, e.data.employee_id, e.data.erased_at)
     erased, settings = await _erased_and_settings(session, people, tenants)
-    redemptions = [e for e in events if type(e.data) is RewardRedeemed or type(e.data) is RedemptionCancelled]
+    redemptions = (  # in batch order (a cancel and its redemption may share a batch)
+        [e for e in events if type(e.data) is RewardRedeemed or type(e.data) is RedemptionCancelled]
+        if RewardRedeemed in by_type or RedemptionCancelled in by_type
+        else []
+    )
 
     def kept(kind: type[Any]) -> list[Envelope[Any]]:
+        if not erased:
+            return by_type[kind]
         return [e for e in by_type[kind] if (e.tenant_id, getattr(e.data, "employee_id", None)) not in erased]
 
     zones = {t: s.zone for t, s in settings.items()}
