@@ -210,3 +210,16 @@ def test_a_long_drain_collects_the_older_generations_too() -> None:
     assert len(runs) == consumer._GC_MIDDLE_EVERY * consumer._GC_FULL_EVERY
     assert runs.count(2) == 1
     assert runs.count(1) == consumer._GC_FULL_EVERY - 1
+
+
+def test_gamification_drains_with_one_batch_in_hand() -> None:
+    """ADR 0036: gamification holds one decoded batch, not two (no fetch ahead), which is what lets
+    its backlog batches be 7,000 under the RSS two of 5,000 left; and for clicks (~350 bytes) the
+    count bound is the one that binds, below the byte bound."""
+    from advocacy_gamification.consumers import CONSUMERS
+    from advocacy_gamification.settings import GamificationSettings
+
+    assert not CONSUMERS[0].fetch_ahead
+    batch_max = GamificationSettings.model_fields["consumer_batch_max"].default
+    assert 5000 < batch_max <= 8000
+    assert batch_max * (350 + HEADER_ALLOWANCE) <= BATCH_MAX_BYTES

@@ -15,13 +15,15 @@ class GamificationSettings(ServiceSettings):
     default_port: ClassVar[int] = 8004
 
     # A backlog is drained in batches this large: the per-person rows (window totals, balances,
-    # badge counts) move once per batch, so a larger batch moves fewer rows per event (harness,
-    # 2,000 people: 1,000 -> 5,000 cut the database time per click by a third). 10,000 cut the CPU
-    # per click by another 30 % in the harness, but not the pipeline benchmark's rate (the broker's
-    # fetches and the consumer's 8 MB byte bound keep batches from growing much) while RSS after
-    # draining rose from 164 to 206 MB (issue 19, bench/RESULTS.md): 5,000 it stays. A caught-up consumer gets
-    # small batches whatever this says.
-    consumer_batch_max: int = 5000
+    # member stats, one ``points.awarded.v2`` each) move once per batch, so a larger batch moves fewer
+    # rows per event (harness, 2,000 people: 5,000 -> 10,000 cut the consumer's CPU per click 18 % and
+    # the database's 16 %). Memory bounds it: Python's allocator keeps an arena (1 MiB) while one
+    # object in it lives, so the RSS left after a drain follows the drain's largest moment. The
+    # consumer no longer fetches ahead (consumers.py), so one batch is in hand, not two: pipeline
+    # bench, 200,000 clicks, RSS after the trim 141-145 MB (5,000, fetch ahead), 123 (5,000), 133-134
+    # (7,000), 137-138 (8,000), 182-184 (10,000, fetch ahead); 7,000 drained at 20,900-22,700
+    # events/s (ADR 0036, bench/RESULTS.md). A caught-up consumer gets small batches whatever this says.
+    consumer_batch_max: int = 7000
 
     # Tenants (comma-separated; ``*``: all) whose partners still read ``points.awarded.v1``, one
     # event per ledger entry, beside the per-batch ``points.awarded.v2`` every tenant gets. Deprecated:
