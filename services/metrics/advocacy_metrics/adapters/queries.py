@@ -222,7 +222,9 @@ def _stats_select(q: GroupQuery, up_to: Any = None) -> sa.Select[Any]:
     src = _stats_source(q, counters)
     key, order = _key(src, q)
     network = sa.literal_column("''") if q.dimension else src.c.network
-    sums = [sa.func.coalesce(sa.func.sum(src.c[c]), 0) for c in counters]
+    # every sum a bigint: the int4 counters' sums are, and reach's (a bigint column, whose sum is a
+    # numeric) is cast, so the driver decodes integers, not a Decimal a row (past 2^63 the cast fails)
+    sums = [sa.func.coalesce(sa.cast(sa.func.sum(src.c[c]), sa.BigInteger), 0) for c in counters]
     group = [key] if q.group_by is not None else []
     if not q.dimension:
         group.append(network)
@@ -603,10 +605,10 @@ async def ranked_keys_scan(session: AsyncSession, q: GroupQuery, after: Ranked |
 
 
 def _stat_sums(row: Any, dimension: bool) -> StatSums:
-    values = list(row[2:])
+    """A stats row's sums (every one a bigint, :func:`_stats_select`)."""
     if dimension:
-        return StatSums(0, 0, {v: int(n) for v, n in zip(VERDICTS, values, strict=True)})
-    return StatSums(int(values[0]), int(values[1]), {v: int(n) for v, n in zip(VERDICTS, values[2:], strict=True)})
+        return StatSums(0, 0, dict(zip(VERDICTS, row[2:], strict=True)))
+    return StatSums(row[2], row[3], dict(zip(VERDICTS, row[4:], strict=True)))
 
 
 async def _rows(result: Any) -> AsyncIterator[Any]:
@@ -621,6 +623,10 @@ async def iter_groups(session: AsyncSession, q: GroupQuery) -> AsyncGenerator[tu
     ``q.limit`` of them, when there are that many)."""
     if q.limit is not None and q.group_by is not None:
         async for item in _page_groups(session, q):
+            yield item
+        return
+    if q.keys is not None:  # a page's groups (a ranked page): rows at once, no server-side cursor
+        async for item in _listed_groups(session, q, None):
             yield item
         return
     conversions = await _conversions(session, q)
@@ -640,6 +646,15 @@ async def _page_groups(session: AsyncSession, q: GroupQuery) -> AsyncGenerator[t
     await custom_plans(session)
     keys = (await session.execute(_page_keys_select(q))).scalars().all()
     up_to = keys[-1] if q.limit is not None and len(keys) >= q.limit else None
+    async for item in _listed_groups(session, q, up_to):
+        yield item
+
+
+async def _listed_groups(
+    session: AsyncSession, q: GroupQuery, up_to: Any
+) -> AsyncGenerator[tuple[Any, GroupTotals], None]:
+    """The groups of a bounded read (a page: ``q.keys``, or the keys up to ``up_to``), their rows
+    read at once."""
     rows = (await session.execute(_stats_select(q, up_to))).all()
     conversions = await _conversions(session, q, up_to=up_to)
 
