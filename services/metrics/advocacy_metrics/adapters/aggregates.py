@@ -158,14 +158,9 @@ def plan(d: domain.Deltas, ranking_lists: bool = True) -> Iterator[Planned]:
     lanes (``ConsumerSpec.lanes``, split by person) lock nothing in common until then, and the second
     waits on the first's shared rows only from the first's last statements to its commit.
     ``ranking_lists=False``: not the ranking lists (a rebuild fills them once at the end)."""
+    # the ranking lists' rows are projected when first wanted, after the person's roll-ups: while
+    # one of those moves, not before the batch's first statement goes out
     lists: tuple[tuple[sa.Table, Sequence[str], dict[Any, int]], ...] = ()
-    if ranking_lists:
-        ranking = domain.project_ranking(d.stats)
-        yearly = domain.project_ranking_yearly(ranking, d.stats, d.conversions)
-        lists = (
-            (RANKING_CLICKS_MONTHLY, _RANKING_KEYS, ranking),
-            (RANKING_CLICKS_YEARLY, _YEARLY_RANKING_KEYS, yearly),
-        )
     # each roll-up is summed from the smallest one made so far that holds its columns (a monthly
     # one from a daily one too): the same rows, from fewer
     made: dict[tuple[tuple[str, ...], bool], dict[Any, list[int]]] = {(FINE, False): d.stats}
@@ -188,6 +183,13 @@ def plan(d: domain.Deltas, ranking_lists: bool = True) -> Iterator[Planned]:
             dim_conversions = _sum_rows(d.dim_conversions.items())
             yield DIMENSION_DAILY_CLICKS, _DIM_KEYS, VERDICT_COLUMNS, _stat_rows(d.dim_clicks.items())
             yield DIMENSION_DAILY_CONVERSIONS, _DIM_CONVERSION_KEYS, CONVERSION_COLUMNS, dim_conversions
+        if ranking_lists and not lists:
+            ranking = domain.project_ranking(d.stats)
+            yearly = domain.project_ranking_yearly(ranking, d.stats, d.conversions)
+            lists = (
+                (RANKING_CLICKS_MONTHLY, _RANKING_KEYS, ranking),
+                (RANKING_CLICKS_YEARLY, _YEARLY_RANKING_KEYS, yearly),
+            )
         for table, keys, counts in lists:  # keys (tenant, group_by, period, key): a person's rows, then contents'
             zeros = table is RANKING_CLICKS_YEARLY
             yield (
