@@ -213,13 +213,27 @@ def test_a_long_drain_collects_the_older_generations_too() -> None:
 
 
 def test_gamification_drains_with_one_batch_in_hand() -> None:
-    """ADR 0036: gamification holds one decoded batch, not two (no fetch ahead), which is what lets
-    its backlog batches be 7,000 under the RSS two of 5,000 left; and for clicks (~350 bytes) the
-    count bound is the one that binds, below the byte bound."""
+    """ADR 0036: in a backlog gamification holds one decoded batch, not two (it fetches ahead only
+    after a batch of fewer than ``fetch_ahead_below`` events: live ones), which is what lets its
+    backlog batches be 7,000 under the RSS two of 5,000 left; and for clicks (~350 bytes) the count
+    bound is the one that binds, below the byte bound."""
     from advocacy_gamification.consumers import CONSUMERS
     from advocacy_gamification.settings import GamificationSettings
 
-    assert not CONSUMERS[0].fetch_ahead
+    spec = CONSUMERS[0]
+    runner = consumer.ConsumerRunner(
+        spec,
+        service="gamification",
+        bootstrap="unused",
+        sessionmaker=None,  # type: ignore[arg-type]
+        producer=lambda: None,
+    )
     batch_max = GamificationSettings.model_fields["consumer_batch_max"].default
     assert 5000 < batch_max <= 8000
     assert batch_max * (350 + HEADER_ALLOWANCE) <= BATCH_MAX_BYTES
+    assert runner._fetches_ahead(1)  # live: the click path's wait
+    assert spec.fetch_ahead_below is not None
+    assert runner._fetches_ahead(spec.fetch_ahead_below - 1)
+    assert not runner._fetches_ahead(spec.fetch_ahead_below)
+    assert spec.fetch_ahead_below <= batch_max // 2  # a backlog's batches are one in hand
+    assert not runner._fetches_ahead(batch_max)

@@ -83,6 +83,10 @@ class ConsumerSpec:
     # When the batch in hand is done, what arrived after the fetch ahead returned is added to the
     # next batch (up to ``batch_max``), rather than waiting a batch more (:meth:`ConsumerRunner._top_up`).
     fetch_ahead: bool = False
+    # With ``fetch_ahead``: fetch ahead only while the batch in hand has fewer events than this (None:
+    # always). A live consumer's batches are small and keep the fetch ahead (the click path's wait);
+    # a backlog's full batches then hold one decoded batch in memory, not two (ADR 0036).
+    fetch_ahead_below: int | None = None
     # How long the broker may hold a fetch that found nothing new (Kafka's ``fetch.max.wait.ms``):
     # Tansu does not answer a waiting fetch when a record arrives, so a caught-up consumer receives
     # a record up to this late (measured p50/max: 25/55 ms at 100, 9/19 ms at 50, 7/15 ms at 20).
@@ -488,7 +492,7 @@ class ConsumerRunner:
                     if self.spec.pause_gc and not draining:
                         drain.enter_context(gc_draining())
                         draining = True
-                    if self.spec.fetch_ahead and not stop.is_set():
+                    if self._fetches_ahead(len(fetched.records)) and not stop.is_set():
                         self._ahead = asyncio.ensure_future(self._fetch(consumer))
                     await self._process_until_done(consumer, fetched, stop)
                 elif draining:
@@ -509,6 +513,11 @@ class ConsumerRunner:
                 await consumer.stop()
             except Exception as e:  # stopping must not hide the reason we stopped
                 log.warning("consumer stop failed", extra={"group": self.spec.group_id, "error": str(e)})
+
+    def _fetches_ahead(self, in_hand: int) -> bool:
+        """Whether the next batch is fetched while one of ``in_hand`` events is applied."""
+        below = self.spec.fetch_ahead_below
+        return self.spec.fetch_ahead and (below is None or in_hand < below)
 
     async def _seek_to_unapplied(self, consumer: AIOKafkaConsumer) -> None:
         """What was fetched will not all be applied (stop, a failure): discard the fetch

@@ -10,10 +10,12 @@ CONSUMERS = [
         topics=(topics.SHARES, topics.CLICKS, topics.CONVERSIONS, topics.CONTENT),
         handler=apply_events,
         pause_gc=True,  # batches of thousands of events: see advocacy_common.consumer.gc_paused
-        # No fetch ahead: one decoded batch in memory, not two, so a backlog drains in batches of
-        # 7,000 (settings.consumer_batch_max) under the RSS two batches of 5,000 left (ADR 0036).
-        # Live, aiokafka's own background fetch has the next records buffered when a batch ends.
-        fetch_ahead=False,
+        # Fetch ahead only after a batch of fewer than 1,000 events: live (the click path's
+        # ``award_wait``) the next fetch runs while a batch is applied; a backlog's batches of 7,000
+        # (settings.consumer_batch_max) are one decoded batch in memory, not two, under the RSS that
+        # two batches of 5,000 left (ADR 0036).
+        fetch_ahead=True,
+        fetch_ahead_below=1000,
         # on the click path (stage ``award_wait`` of docs/latency-budget.md): ConsumerSpec.fetch_max_wait_ms
         fetch_max_wait_ms=CLICK_PATH_FETCH_MAX_WAIT_MS,
         keyed_types=KEYED_TYPES,  # counted clicks: keyed by the ledger (docs/adr/0022-...)

@@ -18,10 +18,10 @@ class GamificationSettings(ServiceSettings):
     # member stats, one ``points.awarded.v2`` each) move once per batch, so a larger batch moves fewer
     # rows per event (harness, 2,000 people: 5,000 -> 10,000 cut the consumer's CPU per click 18 % and
     # the database's 16 %). Memory bounds it: Python's allocator keeps an arena (1 MiB) while one
-    # object in it lives, so the RSS left after a drain follows the drain's largest moment. The
-    # consumer no longer fetches ahead (consumers.py), so one batch is in hand, not two: pipeline
-    # bench, 200,000 clicks, RSS after the trim 141-145 MB (5,000, fetch ahead), 123 (5,000), 133-134
-    # (7,000), 137-138 (8,000), 182-184 (10,000, fetch ahead); 7,000 drained at 20,900-22,700
+    # object in it lives, so the RSS left after a drain follows the drain's largest moment. In a
+    # backlog the consumer no longer fetches ahead (consumers.py), so one batch is in hand, not two:
+    # pipeline bench, 200,000 clicks, RSS after the trim 141-145 MB (5,000, fetch ahead), 123 (5,000),
+    # 133-134 (7,000), 137-139 (8,000), 182-184 (10,000, fetch ahead); 7,000 drained at 19,400-23,700
     # events/s (ADR 0036, bench/RESULTS.md). A caught-up consumer gets small batches whatever this says.
     consumer_batch_max: int = 7000
 
