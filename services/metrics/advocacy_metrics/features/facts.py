@@ -290,20 +290,18 @@ _LAND_CLICKS, _LAND_CLICKS_SKIPPING = insert_new_statements(CLICK_FACTS, CLICK_C
 async def _record_clicks(
     session: AsyncSession, events: list[Envelope[Any]], zones: dict[str, ZoneInfo], d: domain.Deltas
 ) -> None:
-    firsts: dict[str, Envelope[Any]] = {}  # each click once, by its first event (as _first_by)
-    for e in events:
-        firsts.setdefault(e.data.click_id, e)
-    if not firsts:
+    events = _first_by(events, "click_id")
+    if not events:
         return
     found: list[Any] = []
 
     async def look_up() -> None:
-        pairs = json_param([(e.tenant_id, click_id) for click_id, e in firsts.items()])
+        pairs = json_param([(e.tenant_id, e.data.click_id) for e in events])
         found.extend((await session.execute(_CLICK_LOOKUPS, {"pairs": pairs})).all())
 
     # the rows are built while the database looks the clicks up; a click found invalidated already
     # (rare: its invalidation came first) has its flag set after
-    rows = await overlapped(look_up(), lambda: _click_rows(firsts.values()))
+    rows = await overlapped(look_up(), lambda: _click_rows(events))
     invalid = {r[3] for r in found if not r[0]}
     if invalid:
         rows = [(*r[:15], r[8] == "counted" and r[0] in invalid) for r in rows]
