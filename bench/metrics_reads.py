@@ -73,7 +73,7 @@ START = datetime(2025, 1, 1, tzinfo=UTC)
 ONLY = tuple(p for p in os.environ.get("BENCH_METRICS_READS", "").split(",") if p)
 #: BENCH_METRICS_BACKFILL="a,b": mark these aggregates pending again, so the run times their backfill.
 REBACKFILL = tuple(p for p in os.environ.get("BENCH_METRICS_BACKFILL", "").split(",") if p)
-DATASET_VERSION = f"v4-{SCALE}"  # bump when the aggregate tables change (v4: a rebuild fills the lists once)
+DATASET_VERSION = f"v5-{SCALE}"  # bump when the aggregate tables change (v5: the lists filled in period order)
 CACHE = Path(os.environ.get("BENCH_METRICS_DIR") or Path(__file__).parent / ".cache" / "metrics_reads")
 DB = "advocacy_metrics_bench"
 COUNTRIES = ["DE", "FR", "US", "GB", "NL", "ES", "IT", "PL", "SE", "AT", "CH", "BE", "DK", "NO", "FI", "IE", "PT", "CZ"]

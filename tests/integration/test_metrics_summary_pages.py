@@ -324,3 +324,24 @@ async def test_threshold_ranking_equals_the_full_ranking(engine: AsyncEngine) ->
             q = queries.GroupQuery(tenant, "employee", days)
             assert await queries.ranked_keys(session, q, None, 1) == await queries.ranked_keys_scan(session, q, None, 1)
             assert Counter(queries.RANKING_PATHS) - paths == Counter(full=1)
+
+
+async def test_a_list_fill_writes_each_period_on_adjacent_pages(engine: AsyncEngine) -> None:  # noqa: F811
+    """A rebuild or backfill writes a ranking list's rows in (group_by, period, key) order, the
+    layout the consumer's live inserts give a month's rows: a ranking that reads one month's rows
+    (a cut range's outside) then reads adjacent heap pages, not a page a row."""
+    tenant = f"t-{uuid.uuid4().hex[:10]}"
+    await feed(engine, programme(tenant, 1500, random.Random(13)))
+    async with make_sessionmaker(engine)() as session, session.begin():
+        for table, column, recompute in (
+            ("ranking_clicks_monthly", "month", ranking.recompute_tenant),
+            ("ranking_clicks_yearly", "year", ranking.recompute_tenant_yearly),
+        ):
+            await session.execute(sa.text(f"DELETE FROM {table} WHERE tenant_id = :t"), {"t": tenant})
+            await recompute(session, tenant)
+            rows = f"SELECT group_by, {column}, key FROM {table} WHERE tenant_id = :t ORDER BY "
+            by_heap = (await session.execute(sa.text(rows + "ctid"), {"t": tenant})).all()
+            in_order = (await session.execute(sa.text(rows + f"group_by, {column}, key"), {"t": tenant})).all()
+            assert len({r[0] for r in by_heap}) == 2 and len(by_heap) > 100, table
+            assert by_heap == in_order, table
+        await session.rollback()

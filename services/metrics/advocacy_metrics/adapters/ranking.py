@@ -93,7 +93,12 @@ def _fill(table: sa.Table, column: str, period: str, zero_rows: bool) -> sa.Text
         # over a filled list leaves no dead versions behind (a delete and insert of every row did)
         f"gone AS (DELETE FROM {table.name} r WHERE r.tenant_id = :t AND NOT EXISTS ("
         f"SELECT FROM fill f(t, g, p, k, n) WHERE f.g = r.group_by AND f.p = r.{column} AND f.k = r.key)) "
-        f"INSERT INTO {table.name} AS r (tenant_id, group_by, {column}, key, clicks_counted) SELECT * FROM fill "
+        # in (group_by, period, key) order: a period's rows land on adjacent pages, as the consumer's
+        # live inserts put them (a month's rows are written during that month); from the hash
+        # aggregate they came scattered, and a ranking reading one month's rows (a cut range's
+        # outside) fetched a page per row (45k January rows on 6,258 pages at 100,000 employees)
+        f"INSERT INTO {table.name} AS r (tenant_id, group_by, {column}, key, clicks_counted) "
+        "SELECT * FROM fill ORDER BY 2, 3, 4 "
         f"ON CONFLICT (tenant_id, group_by, {column}, key) DO UPDATE SET clicks_counted = excluded.clicks_counted "
         "WHERE r.clicks_counted <> excluded.clicks_counted"
     )
