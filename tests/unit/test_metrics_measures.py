@@ -13,8 +13,8 @@ from advocacy_common.errors import Unprocessable
 from advocacy_common.money import Money
 from advocacy_common.tenant import TenantSettings
 from advocacy_metrics.adapters import ranges
-from advocacy_metrics.domain import Sum, adoption, roi
-from advocacy_metrics.domain.measures import GroupTotals, Pricing, StatSums, amount_str, measures
+from advocacy_metrics.domain import VERDICTS, Sum, adoption, roi
+from advocacy_metrics.domain.measures import GroupTotals, Pricing, StatSums, amount_str, measures, page_measures
 
 SETTINGS = TenantSettings(
     base_currency="EUR",
@@ -65,6 +65,39 @@ def test_measures_by_hand() -> None:
     assert m["amplification"] == 600 / 1500
     # linkedin 4 x 0.50 + 400/1000 x 10; x 2 x 0.20 (no CPM for x)
     assert m["earned_media_value"] == [{"amount": "6.40", "currency": "EUR"}]
+
+
+_NETWORKS = ("linkedin", "x", "facebook", "xing")
+_CURRENCIES = st.sampled_from(["EUR", "USD", ""])
+_AMOUNTS = st.decimals(min_value=0, max_value=10_000, places=4, allow_nan=False, allow_infinity=False)
+_PRICES = st.dictionaries(st.sampled_from(_NETWORKS), st.tuples(_CURRENCIES, _AMOUNTS))
+
+
+@given(
+    pricing=st.builds(
+        Pricing, cpc=_PRICES, cpm=_PRICES, brand=st.dictionaries(st.sampled_from(_NETWORKS), st.integers(1, 10**7))
+    ),
+    by_network=st.dictionaries(
+        st.sampled_from(_NETWORKS),
+        st.lists(st.integers(0, 10**9), min_size=2 + len(VERDICTS), max_size=2 + len(VERDICTS)),
+    ),
+    conversions=st.dictionaries(
+        st.tuples(st.sampled_from(["sale", "lead", "signup"]), _CURRENCIES),
+        st.builds(Sum, st.integers(0, 10**6), _AMOUNTS),
+    ),
+)
+def test_page_measures_equal_the_measures_of_the_group(
+    pricing: Pricing, by_network: dict[str, list[int]], conversions: dict[tuple[str, str], Sum]
+) -> None:
+    """A page's item built straight from its stats rows equals the measures of the group those rows
+    make (the old path, kept as this oracle): the same keys, in the same order, the same values."""
+    rows = [("e1", network, *counters) for network, counters in by_network.items()]
+    g = GroupTotals(
+        {n: StatSums(c[0], c[1], dict(zip(VERDICTS, c[2:], strict=True))) for n, c in by_network.items()},
+        dict(conversions),
+    )
+    want = {"key": "e1", **measures(g, pricing)}
+    assert list(page_measures("e1", rows, conversions, pricing).items()) == list(want.items())
 
 
 def test_network_scope_and_empty_denominators() -> None:

@@ -83,6 +83,9 @@ class GroupQuery:
         return self.group_by in DIMENSION_GROUPS
 
 
+#: Conversion sums per group: key -> (kind, currency) -> Sum.
+Conversions = dict[Any, dict[tuple[str, str], Sum]]
+
 _CUSTOM_PLANS = sa.text("SET LOCAL plan_cache_mode = force_custom_plan")
 
 
@@ -260,9 +263,7 @@ def _key_value(q: GroupQuery, key: Any) -> Any:
     return key if q.group_by in TIME_GROUPS else sa.collate(sa.literal(key), "C")
 
 
-async def _conversions(
-    session: AsyncSession, q: GroupQuery, up_to: Any = None
-) -> dict[Any, dict[tuple[str, str], Sum]]:
+async def _conversions(session: AsyncSession, q: GroupQuery, up_to: Any = None) -> Conversions:
     values = ("kind", "currency", "conversions", "amount")
     src = _conversion_source(q, values)
     key, order = _key(src, q)
@@ -621,13 +622,17 @@ async def _rows(result: Any) -> AsyncIterator[Any]:
 async def iter_groups(session: AsyncSession, q: GroupQuery) -> AsyncGenerator[tuple[Any, GroupTotals], None]:
     """Every group with activity in range, in key order (with ``q.limit``: at least the first
     ``q.limit`` of them, when there are that many)."""
-    if q.limit is not None and q.group_by is not None:
-        async for item in _page_groups(session, q):
-            yield item
-        return
-    if q.keys is not None:  # a page's groups (a ranked page): rows at once, no server-side cursor
-        async for item in _listed_groups(session, q, None):
-            yield item
+    if (q.limit is not None and q.group_by is not None) or q.keys is not None:
+        # a page (or a ranked page's groups): rows at once, no server-side cursor
+        rows, conversions = await page_rows(session, q)
+
+        async def listed() -> AsyncIterator[Any]:
+            for row in rows:
+                yield row
+
+        async with contextlib.aclosing(_merge(listed(), conversions, q.dimension)) as groups:
+            async for item in groups:
+                yield item
         return
     conversions = await _conversions(session, q)
     result = await session.stream(_stats_select(q))
@@ -639,32 +644,32 @@ async def iter_groups(session: AsyncSession, q: GroupQuery) -> AsyncGenerator[tu
         await result.close()  # a reader that stops early (one page) frees the connection's cursor
 
 
-async def _page_groups(session: AsyncSession, q: GroupQuery) -> AsyncGenerator[tuple[Any, GroupTotals], None]:
-    """A page: its keys first (the first ``q.limit`` with stats rows, off an index), then the stats
-    and the conversions of the groups up to the last of them only, so a page of a year by content
-    reads that page's groups, not the whole year's, and sorts nothing."""
-    await custom_plans(session)
-    keys = (await session.execute(_page_keys_select(q))).scalars().all()
-    up_to = keys[-1] if q.limit is not None and len(keys) >= q.limit else None
-    async for item in _listed_groups(session, q, up_to):
-        yield item
-
-
-async def _listed_groups(
-    session: AsyncSession, q: GroupQuery, up_to: Any
-) -> AsyncGenerator[tuple[Any, GroupTotals], None]:
-    """The groups of a bounded read (a page: ``q.keys``, or the keys up to ``up_to``), their rows
-    read at once."""
+async def page_rows(session: AsyncSession, q: GroupQuery) -> tuple[Sequence[Any], Conversions]:
+    """The stats rows of a bounded read (key order, one a group and network: key, network,
+    *``domain.STAT_FIELDS``) and its conversion sums per group, read at once: ``q.keys`` (a ranked
+    page's groups), or a page in key order (``q.limit``): its keys first (the first ``q.limit``
+    with stats rows, off an index), then the stats and the conversions of the groups up to the last
+    of them only, so a page of a year by content reads that page's groups, not the whole year's,
+    and sorts nothing. Such a page holds every group up to its last key: at least ``q.limit``
+    groups when there are that many, and conversion-only groups among them."""
+    up_to = None
+    if q.keys is None and q.limit is not None:
+        await custom_plans(session)
+        keys = (await session.execute(_page_keys_select(q))).scalars().all()
+        up_to = keys[-1] if len(keys) >= q.limit else None
     rows = (await session.execute(_stats_select(q, up_to))).all()
-    conversions = await _conversions(session, q, up_to=up_to)
+    return rows, await _conversions(session, q, up_to=up_to)
 
-    async def listed() -> AsyncIterator[Any]:
-        for row in rows:
-            yield row
 
-    async with contextlib.aclosing(_merge(listed(), conversions, q.dimension)) as groups:
-        async for item in groups:
-            yield item
+def totals_of(rows: Sequence[Any], conversions: Conversions) -> GroupTotals:
+    """Every group of a read (:func:`page_rows`) summed into one, stats kept per network."""
+    out = GroupTotals()
+    for row in rows:
+        out.network(row[1]).add(_stat_sums(row, False))
+    for sums in conversions.values():
+        for (kind, currency), c in sums.items():
+            out.conversion(kind, currency).add(c.count, c.amount)
+    return out
 
 
 async def _merge(

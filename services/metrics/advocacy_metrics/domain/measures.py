@@ -19,10 +19,11 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from advocacy_common.tenant import TenantSettings
-from advocacy_metrics.domain import VERDICTS, Sum
+from advocacy_metrics.domain import STAT_FIELDS, VERDICTS, Sum
 
 CENT = Decimal("0.01")
 BASIS = Decimal("0.0001")
+_ZERO = Decimal(0)
 
 
 @dataclass
@@ -109,17 +110,22 @@ class Pricing:
         )
 
 
+def _add_earned_media(out: dict[str, Decimal], network: str, counted: int, reach: int, pricing: Pricing) -> None:
+    """One network's counted clicks x CPC + reach / 1000 x CPM, added to ``out`` per currency."""
+    cpc = pricing.cpc.get(network)
+    if cpc is not None:
+        out[cpc[0]] = out.get(cpc[0], _ZERO) + counted * cpc[1]
+    cpm = pricing.cpm.get(network)
+    if cpm is not None:
+        out[cpm[0]] = out.get(cpm[0], _ZERO) + Decimal(reach) / 1000 * cpm[1]
+
+
 def earned_media_value(by_network: dict[str, StatSums], pricing: Pricing) -> dict[str, Decimal]:
     """Counted clicks x CPC + reach / 1000 x CPM, per network, summed per currency."""
-    out: defaultdict[str, Decimal] = defaultdict(Decimal)
+    out: dict[str, Decimal] = {}
     for network, s in by_network.items():
-        cpc = pricing.cpc.get(network)
-        if cpc is not None:
-            out[cpc[0]] += s.clicks["counted"] * cpc[1]
-        cpm = pricing.cpm.get(network)
-        if cpm is not None:
-            out[cpm[0]] += Decimal(s.reach) / 1000 * cpm[1]
-    return dict(out)
+        _add_earned_media(out, network, s.clicks["counted"], s.reach, pricing)
+    return out
 
 
 def amplification(by_network: dict[str, StatSums], pricing: Pricing, scope: Sequence[str] | None) -> float | None:
@@ -161,3 +167,51 @@ def merge(groups: Iterable[GroupTotals]) -> GroupTotals:
     for g in groups:
         total.add(g)
     return total
+
+
+#: Where counted clicks and reach sit in a stats row: (key, network, *STAT_FIELDS).
+_ROW_COUNTED = 2 + STAT_FIELDS.index("clicks_counted")
+_ROW_REACH = 2 + STAT_FIELDS.index("reach")
+
+
+def page_measures(
+    key: str | None, rows: Sequence[Sequence[Any]], conversions: dict[tuple[str, str], Sum], pricing: Pricing
+) -> dict[str, Any]:
+    """``{"key": key, **measures(g, pricing)}`` of one employee or content, ``g`` being its stats
+    rows (key, network, *STAT_FIELDS: one a network, as the read side's stats statement gives them)
+    and its conversion sums: the same dict, built straight from the rows, without the GroupTotals
+    and StatSums in between (a page of 1,000 groups: ~5 ms, not ~12; MR5, ADR 0023)."""
+    if len(rows) == 1:
+        sums: Sequence[int] = rows[0][2:]
+    elif rows:
+        sums = [sum(column) for column in zip(*(r[2:] for r in rows), strict=True)]
+    else:
+        sums = [0] * len(STAT_FIELDS)
+    shares, reach, *clicks = sums
+    counted = sums[_ROW_COUNTED - 2]
+    emv: dict[str, Decimal] = {}
+    brand_reach = 0
+    for row in rows:
+        network = row[1]
+        _add_earned_media(emv, network, row[_ROW_COUNTED], row[_ROW_REACH], pricing)
+        if network in pricing.brand:
+            brand_reach += row[_ROW_REACH]
+    n_conversions = 0
+    by_kind: dict[str, int] = {}
+    for (kind, _currency), c in conversions.items():
+        n_conversions += c.count
+        by_kind[kind] = by_kind.get(kind, 0) + c.count
+    return {
+        "key": key,
+        "shares": shares,
+        "reach": reach,
+        "clicks": counted,
+        "clicks_by_verdict": dict(zip(VERDICTS, clicks, strict=True)),
+        "click_through": ratio(counted, shares),
+        "conversions": n_conversions,
+        "conversions_by_kind": dict(sorted(by_kind.items())),
+        "conversion_value": money_list(conversion_values(conversions)),
+        "conversion_rate": ratio(n_conversions, counted),
+        "amplification": ratio(brand_reach, sum(pricing.brand.values())),
+        "earned_media_value": money_list(emv),
+    }

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -20,7 +21,7 @@ from advocacy_common.tenant import TenantSettings
 from advocacy_common.tenant_store import load_tenant_settings
 from advocacy_metrics.adapters import queries, ranges
 from advocacy_metrics.domain import adoption, weekly
-from advocacy_metrics.domain.measures import GroupTotals, Pricing, earned_media_value, measures, merge
+from advocacy_metrics.domain.measures import GroupTotals, Pricing, earned_media_value, measures, merge, page_measures
 from advocacy_metrics.domain.measures import conversion_values as conversion_values_of
 from advocacy_metrics.domain.roi import roi_report
 
@@ -163,6 +164,55 @@ async def _ranked_page(
     return [(r.key, found.get(r.key) or GroupTotals()) for r in ranked], more, ranked[-1]
 
 
+#: Groupings whose summary items are built straight from their stats rows (:func:`_row_page`):
+#: the paged ones, tens of thousands of groups at 100,000 employees.
+ROW_GROUPS = frozenset({"employee", "content"})
+
+
+def _by_key(rows: Sequence[Any]) -> dict[Any, list[Any]]:
+    out: dict[Any, list[Any]] = {}
+    for row in rows:
+        got = out.get(row[0])
+        if got is None:
+            out[row[0]] = [row]
+        else:
+            got.append(row)
+    return out
+
+
+async def _row_page(
+    session: AsyncSession, q: queries.GroupQuery, order: str, after: Any, limit: int, pricing: Pricing
+) -> tuple[list[dict[str, Any]], bool, Any, GroupTotals | None]:
+    """A page of employees or contents (the first ``limit`` after ``after`` by ``order``) as its
+    items, their measures built straight from the page's rows (:func:`page_measures`); whether
+    more follow; where the page stopped (its last ``Ranked`` by clicks, its last key in key
+    order); and, when the page holds every group, the range's totals (its rows summed)."""
+    if order == "clicks":
+        ranked = await queries.ranked_keys(session, q, after, limit + 1)
+        more = len(ranked) > limit
+        ranked = ranked[:limit]
+        keys: list[Any] = [r.key for r in ranked]
+        rows: Sequence[Any] = []
+        conversions: queries.Conversions = {}
+        if keys:
+            only = queries.GroupQuery(q.tenant, q.group_by, q.days, q.week_start_index, keys=tuple(keys))
+            rows, conversions = await queries.page_rows(session, only)
+        last: Any = ranked[-1] if ranked else None
+    else:
+        paged = queries.GroupQuery(q.tenant, q.group_by, q.days, q.week_start_index, after=after, limit=limit + 1)
+        rows, conversions = await queries.page_rows(session, paged)
+        # the page's groups in key order (code-point order, as the rows come under COLLATE "C"),
+        # the conversion-only ones among them
+        keys = sorted({row[0] for row in rows} | conversions.keys())
+        more = len(keys) > limit
+        keys = keys[:limit]
+        last = keys[-1] if keys else None
+    grouped = _by_key(rows)
+    items = [page_measures(key_str(k), grouped.get(k, ()), conversions.get(k, {}), pricing) for k in keys]
+    everything = queries.totals_of(rows, conversions) if after is None and not more else None
+    return items, more, last, everything
+
+
 async def summary(
     session: AsyncSession,
     admin: Principal,
@@ -178,7 +228,7 @@ async def summary(
     In key order a page stops reading at its last group, so a year by employee costs a page, not
     70,000 groups. By ``clicks`` (counted clicks, most first, ties in key order) one narrow pass ranks
     the range's groups and only the page's groups are read in full: the top 10 costs the ranking
-    plus 10 groups.
+    plus 10 groups. A page of employees or contents has its items built straight from its rows.
 
     The page's groups, the ranking that chose them and the range's totals come from one snapshot, so
     a consumer batch committing between those reads never shows groups that outgrow the totals."""
@@ -190,30 +240,30 @@ async def summary(
     after = _summary_after(group_by, order, cursor, days)
     pricing = Pricing.of(settings)
     position: list[Any] = [group_by, days.start.isoformat(), days.end.isoformat()]
+    dimension = group_by in queries.DIMENSION_GROUPS
+    q = summary_query(admin.tenant_id, group_by, days, settings)
+    everything: GroupTotals | None
+    last: Any  # a ``queries.Ranked`` by clicks, a key in key order
+    if group_by in ROW_GROUPS:
+        items, more, last, everything = await _row_page(session, q, order, after, limit, pricing)
+    else:
+        if order == "clicks":
+            page, more, last = await _ranked_page(session, q, after, limit)
+        else:
+            paged = summary_query(admin.tenant_id, group_by, days, settings, after, limit + 1)
+            page, more = await _key_order_page(session, paged, limit)
+            last = page[-1][0] if page else None
+        items = [group_measures(key, g, group_by, pricing) for key, g in page]
+        everything = merge(g for _k, g in page) if after is None and not more else None  # the page is every group
     if order == "clicks":
-        q = summary_query(admin.tenant_id, group_by, days, settings)
-        page, more, last = await _ranked_page(session, q, after, limit)
         if last is not None:
             position += [key_str(last.key) or "", "clicks", last.clicks]
     else:
-        q = summary_query(admin.tenant_id, group_by, days, settings, after, limit + 1)
-        page, more = await _key_order_page(session, q, limit)
-        position.append(key_str(page[-1][0] if page else None) or "")
-    items = [group_measures(key, g, group_by, pricing) for key, g in page]
-    dimension = group_by in queries.DIMENSION_GROUPS
-    if after is None and not more:
-        everything = merge(g for _k, g in page)  # the page is every group
-    elif dimension:
+        position.append(key_str(last) or "")
+    if everything is None and dimension:
         # country, device, referrer: the totals of those roll-ups (a few hundred values at most)
-        everything = merge(
-            [
-                g
-                async for _k, g in queries.iter_groups(
-                    session, summary_query(admin.tenant_id, group_by, days, settings)
-                )
-            ]
-        )
-    else:
+        everything = merge([g async for _k, g in queries.iter_groups(session, q)])
+    elif everything is None:
         everything = await queries.totals(session, q)
     return {
         "from": days.start.isoformat(),
