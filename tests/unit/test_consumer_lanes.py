@@ -6,7 +6,7 @@ from typing import Any, cast
 
 from aiokafka.structs import ConsumerRecord
 
-from advocacy_common.consumer import LANE_MIN_EVENTS, _lanes, _Parsed
+from advocacy_common.consumer import LANE_MIN_EVENTS, _in_batch_order, _lanes, _Parsed
 
 
 def _parsed(offset: int, key: bytes | None) -> _Parsed:
@@ -34,3 +34,15 @@ def test_a_small_batch_or_one_lane_is_not_split() -> None:
     assert _lanes(small, 2) == [small]
     full = [_parsed(i, f"k{i}".encode()) for i in range(LANE_MIN_EVENTS)]
     assert _lanes(full, 1) == [full]
+
+
+def test_the_fresh_events_of_the_lanes_come_back_in_the_batchs_order() -> None:
+    batch = [_parsed(i, f"t1:person{i % 37}".encode()) for i in range(LANE_MIN_EVENTS)]
+    parts = _lanes(batch, 2)
+    assert _in_batch_order(batch, parts, parts) is batch  # every event fresh: the batch as it is
+    # a lane whose claim dropped copies (seen before): the rest, in the batch's order
+    dropped = {id(parts[1][0]), id(parts[1][-1]), id(parts[0][3])}
+    fresh = [[p for p in part if id(p) not in dropped] for part in parts]
+    assert _in_batch_order(batch, parts, fresh) == [p for p in batch if id(p) not in dropped]
+    first = {id(p) for p in parts[0]}
+    assert _in_batch_order(batch, parts, [parts[0], []]) == [p for p in batch if id(p) in first]

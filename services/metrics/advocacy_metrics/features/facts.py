@@ -22,7 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from advocacy_common.bulk import rows_param
 from advocacy_common.db import insert_new, overlapped
-from advocacy_common.events import Envelope
+from advocacy_common.events import REGISTRY, Envelope
+from advocacy_common.events.base import twin
 from advocacy_common.events.content import MemberErased, MemberProvisioned, MemberUpdated, TenantSettingsUpdated
 from advocacy_common.events.gamification import RedemptionCancelled, RewardRedeemed
 from advocacy_common.events.sharing import (
@@ -83,6 +84,10 @@ HANDLED_TYPES = frozenset(t.TYPE for t in HANDLED)
 #: Types whose effects are gated by the fact's own key alone (``fresh`` comes from the insert, never
 #: from the batch), so the runner does not claim them in the inbox (docs/adr/0021-fact-keyed-events-skip-the-inbox.md).
 KEYED_TYPES = frozenset({ShareClicked.TYPE})
+#: Types the handler takes as light data (``ConsumerSpec.light_types``): their fields are only read.
+LIGHT_TYPES = frozenset({ShareClicked.TYPE})
+#: A light type's twin, grouped as its model (one dict get per event).
+_AS_MODEL: dict[type[Any], type[Any]] = {twin(REGISTRY[t]): REGISTRY[t] for t in LIGHT_TYPES}
 
 SHARE_COLUMNS = ("share_id", "tenant_id", "employee_id", "content_id", "network", "team", "created_at", "audience_size")
 #: A bot verdict's reason, as stored (sharing's reasons are short names; anything longer is cut).
@@ -130,8 +135,10 @@ async def record_events(session: AsyncSession, events: Sequence[Envelope[Any]]) 
     by_type: dict[type[Any], list[Envelope[Any]]] = defaultdict(list)  # each in batch order
     tenant_set: set[str] = set()
     people_set: set[tuple[str, str]] = set()
+    as_model = _AS_MODEL
     for e in events:
         kind = type(e.data)
+        kind = as_model.get(kind, kind)
         if kind in _HANDLED:
             by_type[kind].append(e)
             tenant_set.add(e.tenant_id)
