@@ -22,6 +22,16 @@ async def pending(session: AsyncSession, tenant: str, aggregate: str) -> bool:
     return bool(await session.scalar(sa.select(sa.exists().where(a.c.tenant_id == tenant, a.c.aggregate == aggregate))))
 
 
+async def pending_of(session: AsyncSession, tenant: str, aggregates: Sequence[str]) -> frozenset[str]:
+    """Which of ``aggregates`` are still to be filled for ``tenant`` (one statement: a primary-key
+    probe each)."""
+    a = AGGREGATE_BACKFILLS
+    res = await session.execute(
+        sa.select(a.c.aggregate).where(a.c.tenant_id == tenant, a.c.aggregate.in_(list(aggregates)))
+    )
+    return frozenset(res.scalars().all())
+
+
 async def done(session: AsyncSession, tenant: str, aggregate: str) -> None:
     a = AGGREGATE_BACKFILLS
     await session.execute(sa.delete(a).where(a.c.tenant_id == tenant, a.c.aggregate == aggregate))

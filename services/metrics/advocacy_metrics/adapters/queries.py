@@ -335,9 +335,11 @@ async def ranked_keys(session: AsyncSession, q: GroupQuery, after: Ranked | None
     await session.execute(_RANKING_SETTINGS)
     q = GroupQuery(q.tenant, q.group_by, q.days, q.week_start_index, q.employee_id, q.content_id)
     listed = n > 0 and bool(_ranking_lists(q))
-    monthly = listed and not await backfills.pending(session, q.tenant, ranking.AGGREGATE)
+    lists = (ranking.AGGREGATE, ranking.YEARLY_AGGREGATE)
+    pending = await backfills.pending_of(session, q.tenant, lists) if listed else frozenset(lists)  # none read
+    monthly = ranking.AGGREGATE not in pending
     top = after is None and n <= TOP_N  # a top list: the threshold search reads a few candidates
-    if listed and not await backfills.pending(session, q.tenant, ranking.YEARLY_AGGREGATE):
+    if ranking.YEARLY_AGGREGATE not in pending:
         split = await _split(session, q)
         if split.clicks_outside == 0 and len(split.years) == 1:
             RANKING_PATHS["year"] += 1
@@ -632,8 +634,9 @@ async def iter_groups(session: AsyncSession, q: GroupQuery) -> AsyncGenerator[tu
 
 async def page_rows(session: AsyncSession, q: GroupQuery) -> tuple[Sequence[Any], Conversions]:
     """The stats rows of a bounded read (key order, one a group and network: key, network,
-    *``domain.STAT_FIELDS``) and its conversion sums per group, read at once: ``q.keys`` (a ranked
-    page's groups), or a page in key order (``q.limit``): its keys first (the first ``q.limit``
+    *``domain.STAT_FIELDS``) and its conversion sums per group, read at once: one group (the
+    totals, ``q.group_by`` None), ``q.keys`` (a ranked page's groups), or a page in key order
+    (``q.limit``): its keys first (the first ``q.limit``
     with stats rows, off an index), then the stats and the conversions of the groups up to the last
     of them only, so a page of a year by content reads that page's groups, not the whole year's,
     and sorts nothing. Such a page holds every group up to its last key: at least ``q.limit``
@@ -693,12 +696,10 @@ async def _merge(
 
 
 async def totals(session: AsyncSession, q: GroupQuery) -> GroupTotals:
-    """One group: everything in range (with the query's filters), stats kept per network."""
+    """One group: everything in range (with the query's filters), stats kept per network. A row a
+    network: read at once (:func:`page_rows`), not off a server-side cursor (~3 ms less a summary)."""
     q = GroupQuery(q.tenant, None, q.days, q.week_start_index, q.employee_id, q.content_id)
-    out = GroupTotals()
-    async for _k, g in iter_groups(session, q):
-        out.add(g)
-    return out
+    return totals_of(*await page_rows(session, q))
 
 
 async def audience(session: AsyncSession, tenant: str, employee: str) -> dict[str, int]:
