@@ -87,11 +87,19 @@ _APPEND_ENTRIES = insert_rows(LEDGER, ENTRY_FIELDS, _RETURNING)
 _INSERT_ENTRIES = insert_rows(LEDGER, ENTRY_FIELDS, f"ON CONFLICT DO NOTHING {_RETURNING}")
 # A batch's window totals, and the moves of their score counts, in one statement. The batch's
 # (tenant, window, first day, person) -> points deltas go in; each person's team and rank come from
-# their ``members`` row (none: no team, ranked; as domain.is_ranked); the rows are upserted in key
-# order (concurrent batches lock rows in one order; ``COLLATE "C"`` is Python's order of str, as
-# move_score_counts sorts). ``ranked`` of an existing row is left alone: membership changes copy it
-# (sync_board_copies), so the row's score count moves from (old points, ranked) to (new points,
-# ranked); the old points are the new minus the delta, and ``xmax = 0`` tells a row just inserted.
+# their ``members`` row (none: no team, ranked; as domain.is_ranked). The rows there are moved by a
+# plain ``UPDATE`` (``up``), and only the others (``fresh``: the deltas less those ``up`` moved, a set
+# difference, hashed or sorted, never a loop over ``up`` per row) are inserted, in key order, by an
+# upsert (a row a concurrent transaction inserted meanwhile is moved by its ``ON CONFLICT`` arm).
+# An upsert that finds its row locks it, then writes it: two heap changes per row where the
+# ``UPDATE`` has one, and the statement was the largest per-person one (7,000-click batches: 8.7 ->
+# 5.9 us a click of execution, docs/adr/0038-window-totals-by-update.md). The ``UPDATE`` locks its
+# rows in its join's order, not in key order (sorting them cost the gain): a person's rows are
+# moved by one lane (ADR 0028); where two transactions can still meet, and why a deadlock there is
+# retried, not lost, is in ADR 0038. ``ranked`` of an existing row is left alone:
+# membership changes copy it (sync_board_copies), so the row's score count moves from (old points,
+# ranked) to (new points, ranked); the old points are the new minus the delta (``up`` returns its
+# delta; a row of ``fresh`` not inserted, ``xmax <> 0``, is joined back to its delta).
 # What comes back is the moves summed per score (a few rows per board: 9 for a 5,000-click batch of
 # 2,000 people), not the 3 rows per person and batch (read, converted, summed per score: with each
 # person's members row read for team and rank, a fifth of the handler's CPU per click, issue 19).
@@ -103,22 +111,36 @@ _RANKED = ranked_member().compile(
     dialect=postgresql.dialect(),  # type: ignore[no-untyped-call]
     compile_kwargs={"literal_binds": True},
 )
+_KEY = 'tenant_id, "window", window_start, employee_id'
 _MOVE_TOTALS = sa.text(
     f"WITH d AS ({rows_select(TOTALS, _DELTA_COLUMNS)}), "  # noqa: S608 - our identifiers
-    "moved AS ("
-    'INSERT INTO points_totals AS t (tenant_id, "window", window_start, employee_id, points, team, ranked) '
-    f'SELECT d.tenant_id, d."window", d.window_start, d.employee_id, d.points, members.team, {_RANKED} '
-    "FROM d LEFT JOIN members ON members.tenant_id = d.tenant_id AND members.employee_id = d.employee_id "
-    'ORDER BY d.tenant_id COLLATE "C", d."window" COLLATE "C", d.window_start, d.employee_id COLLATE "C" '
-    'ON CONFLICT (tenant_id, "window", window_start, employee_id) '
-    "DO UPDATE SET points = t.points + excluded.points, team = excluded.team "
+    f"dm AS (SELECT d.*, members.team, {_RANKED} AS ranked FROM d "
+    "LEFT JOIN members ON members.tenant_id = d.tenant_id AND members.employee_id = d.employee_id), "
+    "up AS ("
+    "UPDATE points_totals AS t SET points = t.points + dm.points, team = dm.team FROM dm "
+    'WHERE t.tenant_id = dm.tenant_id AND t."window" = dm."window" AND t.window_start = dm.window_start '
+    "AND t.employee_id = dm.employee_id "
+    'RETURNING t.tenant_id, t."window", t.window_start, t.employee_id, dm.points AS delta, dm.team, '
+    "dm.ranked AS ranked_in, t.points, t.ranked"
+    "), "
+    f"fresh AS (SELECT {_KEY}, points, team, ranked FROM dm "
+    f"EXCEPT ALL SELECT {_KEY}, delta, team, ranked_in FROM up), "
+    "ins AS ("
+    f"INSERT INTO points_totals AS t ({_KEY}, points, team, ranked) "
+    f"SELECT {_KEY}, points, team, ranked FROM fresh "
+    'ORDER BY tenant_id COLLATE "C", "window" COLLATE "C", window_start, employee_id COLLATE "C" '
+    f"ON CONFLICT ({_KEY}) DO UPDATE SET points = t.points + excluded.points, team = excluded.team "
     'RETURNING t.tenant_id, t."window", t.window_start, t.employee_id, t.points, t.ranked, (t.xmax = 0) AS inserted'
     "), "
     "moves AS ("
-    'SELECT tenant_id, "window", window_start, points, 1 AS n FROM moved WHERE ranked '
+    'SELECT tenant_id, "window", window_start, points, 1 AS n FROM up WHERE ranked '
     "UNION ALL "
-    'SELECT moved.tenant_id, moved."window", moved.window_start, moved.points - d.points, -1 FROM moved '
-    'JOIN d USING (tenant_id, "window", window_start, employee_id) WHERE moved.ranked AND NOT moved.inserted) '
+    'SELECT tenant_id, "window", window_start, points - delta, -1 FROM up WHERE ranked '
+    "UNION ALL "
+    'SELECT tenant_id, "window", window_start, points, 1 FROM ins WHERE ranked '
+    "UNION ALL "
+    'SELECT ins.tenant_id, ins."window", ins.window_start, ins.points - fresh.points, -1 FROM ins '
+    f"JOIN fresh USING ({_KEY}) WHERE ins.ranked AND NOT ins.inserted) "
     'SELECT tenant_id, "window", window_start, points, CAST(sum(n) AS INTEGER) FROM moves '
     'GROUP BY tenant_id, "window", window_start, points HAVING sum(n) <> 0'
 )
