@@ -337,6 +337,12 @@ async def test_threshold_ranking_equals_the_full_ranking(engine: AsyncEngine) ->
         assert Ranked(0, "late") in await queries.ranked_keys_scan(session, q, None, 100)
     taken = Counter(queries.RANKING_PATHS) - paths
     assert all(taken[p] > 0 for p in ("year", "complement", "zero tail", "threshold", "full")), taken
+    async with sessionmaker() as session, session.begin():  # the ranking's transaction: its settings
+        await queries.ranked_keys(session, queries.GroupQuery(adversarial, "employee", years[0]), None, 3)
+        shown = [
+            await session.scalar(sa.text(f"SHOW {name}")) for name in ("work_mem", "max_parallel_workers_per_gather")
+        ]
+        assert shown == ["64MB", "0"], shown
     # while the tenant's backfill is pending, the list is not read (it may be incomplete)
     tenant = next(iter(tenants))
     async with sessionmaker() as session, session.begin():

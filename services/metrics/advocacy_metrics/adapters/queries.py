@@ -295,9 +295,13 @@ class Ranked:
 #: :func:`custom_plans`, and the memory of a hash: a cut range's clicks outside it are summed per
 #: group in one (54k employees from 128k rows at 100,000 employees, Feb 15-Dec 31) where the planner
 #: expects 200 groups (a sum over a union has no statistics), and at the default 4 MB (x2 for a hash)
-#: it spilled to disk in 5 batches. One round trip, for the ranking's transaction only.
+#: it spilled to disk in 5 batches. And no parallel workers: the page's figures after the ranking
+#: (1,000 groups' roll-up rows) got a parallel plan, whose Gather on a busy 2-core machine cost more
+#: than it saved (employee Feb 15-Dec 31 middle page 157 -> 133 ms p50, N=20 interleaved, load
+#: ~1; content pages equal). One round trip, for the ranking's transaction only.
 _RANKING_SETTINGS = sa.text(
-    "SELECT set_config('plan_cache_mode', 'force_custom_plan', true), set_config('work_mem', '64MB', true)"
+    "SELECT set_config('plan_cache_mode', 'force_custom_plan', true), set_config('work_mem', '64MB', true), "
+    "set_config('max_parallel_workers_per_gather', '0', true)"
 )
 #: Which way each ranking was answered ("year": a range of the yearly list; "threshold": from
 #: candidates; "full": every group summed). Tests assert each ran; the answer is the same either way.
