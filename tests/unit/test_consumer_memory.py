@@ -237,3 +237,25 @@ def test_gamification_drains_with_one_batch_in_hand() -> None:
     assert not runner._fetches_ahead(spec.fetch_ahead_below)
     assert spec.fetch_ahead_below <= batch_max // 2  # a backlog's batches are one in hand
     assert not runner._fetches_ahead(batch_max)
+
+
+def test_metrics_drains_with_one_batch_in_hand() -> None:
+    """ADR 0037: metrics' backlog batches of 9,000 are one decoded batch in hand (two of 7,000 left an
+    RSS of 137-140 MB after a drain, one of 9,000 126 MB), live ones keep the fetch ahead; the count
+    bound is the one that binds for clicks."""
+    from advocacy_metrics.consumers import CONSUMERS
+    from advocacy_metrics.settings import MetricsSettings
+
+    spec = CONSUMERS[0]
+    runner = consumer.ConsumerRunner(
+        spec,
+        service="metrics",
+        bootstrap="unused",
+        sessionmaker=None,  # type: ignore[arg-type]
+        producer=lambda: None,
+    )
+    batch_max = MetricsSettings.model_fields["consumer_batch_max"].default
+    assert batch_max * (350 + HEADER_ALLOWANCE) <= BATCH_MAX_BYTES
+    assert runner._fetches_ahead(1)
+    assert spec.fetch_ahead_below is not None and spec.fetch_ahead_below <= batch_max // 2
+    assert not runner._fetches_ahead(batch_max)
