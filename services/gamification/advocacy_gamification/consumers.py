@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from advocacy_common import topics
 from advocacy_common.consumer import CLICK_PATH_FETCH_MAX_WAIT_MS, ConsumerSpec
-from advocacy_gamification.features.awards import KEYED_TYPES, apply_events
+from advocacy_gamification.features.awards import KEYED_TYPES, LIGHT_TYPES, apply_events
 
 CONSUMERS = [
     ConsumerSpec(
@@ -19,6 +19,7 @@ CONSUMERS = [
         # on the click path (stage ``award_wait`` of docs/latency-budget.md): ConsumerSpec.fetch_max_wait_ms
         fetch_max_wait_ms=CLICK_PATH_FETCH_MAX_WAIT_MS,
         keyed_types=KEYED_TYPES,  # counted clicks: keyed by the ledger (docs/adr/0022-...)
+        light_types=LIGHT_TYPES,  # clicks as light data (msgspec twins of ShareClicked): only read (ADR 0037)
         lanes=2,  # a backlog's batch as two transactions at once, a person's events in one (ADR 0028)
     ),
 ]

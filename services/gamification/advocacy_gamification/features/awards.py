@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from advocacy_common.bulk import insert_rows, rows_param, rows_select
 from advocacy_common.events import Envelope
+from advocacy_common.events.base import twin
 from advocacy_common.events.content import (
     MemberErased,
     MemberProvisioned,
@@ -51,6 +52,11 @@ from advocacy_gamification.features import badges, members
 #: event id (sharing's :func:`click_event_id`) on the ledger's unique (tenant, event id, rule version),
 #: and :func:`fresh_facts` drops a click the ledger already holds before anything is counted.
 KEYED_TYPES = frozenset({ShareClicked.TYPE})
+#: The types the handler takes as light data (``ConsumerSpec.light_types``,
+#: docs/adr/0037-light-data-for-read-only-hot-types.md): a click's fields are only read, so it may
+#: arrive as the frozen msgspec twin of ``ShareClicked`` (``_CLICK_LIGHT``) or as the model.
+LIGHT_TYPES = frozenset({ShareClicked.TYPE})
+_CLICK_LIGHT = twin(ShareClicked)
 
 _CAP_COLUMNS = ("tenant_id", "employee_id", "action", "day", "count")
 # the cap rows of a batch's keyed facts, locked (a no-op update) before the ledger is asked which of
@@ -99,7 +105,7 @@ def fact_of(env: Envelope[Any]) -> Fact | None:
     t = env.tenant_id
     kind = type(d)  # the event models are final; ``isinstance`` on a pydantic model goes through ABCMeta
     keyed = kind.TYPE in KEYED_TYPES
-    if kind is ShareClicked:
+    if kind is _CLICK_LIGHT or kind is ShareClicked:
         if d.verdict is not Verdict.counted:
             return None
         return Fact(t, d.employee_id, env.id, "click", None, d.click_id, d.content_id, d.clicked_at, keyed)
@@ -156,7 +162,7 @@ async def apply_events(session: AsyncSession, events: Sequence[Envelope[Any]]) -
     for env in events:
         d = env.data
         kind = type(d)
-        if kind is ShareClicked or kind is ConversionRecorded:
+        if kind is _CLICK_LIGHT or kind is ShareClicked or kind is ConversionRecorded:
             others.setdefault((env.tenant_id, d.employee_id), (None, d.team))
         elif kind is ShareCreated:
             sharers[(env.tenant_id, d.employee_id)] = (d.employee_name, d.team)
