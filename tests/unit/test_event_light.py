@@ -19,7 +19,7 @@ from advocacy_common.events.base import _fast_decoder, _plain, light_decoder, tw
 from advocacy_common.events.content import ContentPublished
 from advocacy_common.events.gamification import PointsAwarded
 from advocacy_common.events.sharing import ShareClicked, Verdict
-from tests.unit.test_event_fast_decode import _SAMPLES, _TEXTS, _encode, _payload
+from tests.support.payloads import SAMPLES, TEXTS, encode, payload_of
 
 _CLICK = ShareClicked(
     click_id="k1",
@@ -56,23 +56,23 @@ def _model(sample: EventData, value: bytes) -> object:
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.sampled_from(_SAMPLES).flatmap(lambda s: st.tuples(st.just(s), _payload(s))))
+@given(st.sampled_from(SAMPLES).flatmap(lambda s: st.tuples(st.just(s), payload_of(s))))
 def test_light_data_takes_what_the_fast_path_takes_with_the_models_values(
     case: tuple[EventData, dict[str, Any]],
 ) -> None:
     """Same values or the same dead-letter reason as without light data; a twin exactly where the fast
     path gives a model (the twin's fields, types and datetime checks are the model's)."""
     sample, payload = case
-    value = _encode(payload)
+    value = encode(payload)
     assert _light(sample, value) == _model(sample, value)
     fast = _fast_decoder(type(sample))
     assert fast is not None
     assert (light_decoder(type(sample))(value) is None) == (fast(value) is None)
 
 
-@pytest.mark.parametrize("text", _TEXTS)
+@pytest.mark.parametrize("text", TEXTS)
 def test_every_odd_time_is_refused_by_both_or_read_alike(text: str) -> None:
-    value = _encode({**json.loads(_CLICK.model_dump_json()), "clicked_at": text})
+    value = encode({**json.loads(_CLICK.model_dump_json()), "clicked_at": text})
     assert _light(_CLICK, value) == _model(_CLICK, value)
     fast = _fast_decoder(ShareClicked)
     assert fast is not None
