@@ -10,6 +10,7 @@ hold a tenant still.
 
 from __future__ import annotations
 
+import operator
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from decimal import Decimal
@@ -380,31 +381,31 @@ def _click_deltas(
     by click id, and what the clicks add to the aggregates."""
     # a batch's clicks repeat their keys (a person's clicks on a content in a day): each key is
     # counted first, then moved once by its count (tenant, day, employee, content, network, team,
-    # verdict, invalidated, then country, device, referrer, reason as stored)
+    # verdict, invalidated, then the dimensions as stored)
     counts: dict[tuple[Any, ...], int] = {}
     local_day = domain.local_day
+    dim_values = _DIM_VALUES
     for r in rows:
         tenant = r[1]
-        k = (tenant, local_day(r[7], zones[tenant]), r[3], r[4], r[5], r[6], r[8], r[15], r[13], r[9], r[12], r[14])
+        k = (tenant, local_day(r[7], zones[tenant]), r[3], r[4], r[5], r[6], r[8], r[15], dim_values(r))
         counts[k] = counts.get(k, 0) + 1
     d = domain.Deltas()
     add = d.add_clicks_on
     effective_verdict = domain.effective_verdict
     # a batch's clicks share a few dimension values (countries, devices): one Dims for each
-    dims_of: dict[tuple[str, str, str, str], domain.Dims] = {}
+    dims_of: dict[tuple[str | None, ...], domain.Dims] = {}
     for k, n in counts.items():
-        dims_key = (k[8] or "", k[9] or "", k[10] or "", k[11] or "")
-        dims = dims_of.get(dims_key)
+        dims = dims_of.get(k[8])
         if dims is None:
-            dims = dims_of[dims_key] = domain.Dims(*dims_key)
+            dims = dims_of[k[8]] = dims_at(k[8], 0)
         add(k[0], k[1], k[2], k[3], k[4], k[5], effective_verdict(k[6], k[7]), dims, n)
-    dims_by_id = {r[0]: _dims(r) for r in rows if r[0] in wanted} if wanted else {}
+    dims_by_id = {r[0]: dims_at(_DIM_VALUES(r), 0) for r in rows if r[0] in wanted} if wanted else {}
     return dims_by_id, d
 
 
-def _dims(row: Sequence[Any]) -> domain.Dims:
-    """A :data:`CLICK_COLUMNS` tuple's dimensions."""
-    return domain.Dims(row[13] or "", row[9] or "", row[12] or "", row[14] or "")
+#: A :data:`CLICK_COLUMNS` tuple's dimension values as stored (``None`` for unknown), in
+#: :class:`domain.Dims`' order (country, device, referrer, reason: :func:`dims_at`'s).
+_DIM_VALUES = operator.itemgetter(13, 9, 12, 14)
 
 
 async def _record_invalidations(
