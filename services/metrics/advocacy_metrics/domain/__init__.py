@@ -170,18 +170,7 @@ class Deltas:
             self.sharer_days.add((s.tenant_id, s.employee_id, day))
 
     def add_click(self, c: Click, zone: ZoneInfo, sign: int = 1) -> None:
-        self._move_click(
-            c.tenant_id,
-            c.employee_id,
-            c.content_id,
-            c.network,
-            c.team,
-            local_day(c.at, zone),
-            c.dims,
-            None,
-            c.effective_verdict,
-            sign,
-        )
+        self._move_of(c, zone, None, c.effective_verdict, sign)
 
     def add_clicks_on(
         self,
@@ -203,18 +192,13 @@ class Deltas:
     def invalidate(self, c: Click, zone: ZoneInfo) -> None:
         """A counted click (already aggregated as counted) becomes invalidated, in its own day."""
         if c.verdict == "counted":
-            self._move_click(
-                c.tenant_id,
-                c.employee_id,
-                c.content_id,
-                c.network,
-                c.team,
-                local_day(c.at, zone),
-                c.dims,
-                "counted",
-                "invalidated",
-                1,
-            )
+            self._move_of(c, zone, "counted", "invalidated", 1)
+
+    def _move_of(self, c: Click, zone: ZoneInfo, old: str | None, new: str, sign: int) -> None:
+        """:meth:`_move_click` of a :class:`Click`, in its (local) day."""
+        self._move_click(
+            c.tenant_id, c.employee_id, c.content_id, c.network, c.team, local_day(c.at, zone), c.dims, old, new, sign
+        )
 
     def _move_click(
         self,
