@@ -158,47 +158,65 @@ def plan(d: domain.Deltas, ranking_lists: bool = True) -> Iterator[Planned]:
     lanes (``ConsumerSpec.lanes``, split by person) lock nothing in common until then, and the second
     waits on the first's shared rows only from the first's last statements to its commit.
     ``ranking_lists=False``: not the ranking lists (a rebuild fills them once at the end)."""
-    # the ranking lists' rows are projected when first wanted, after the person's roll-ups: while
-    # one of those moves, not before the batch's first statement goes out
-    lists: tuple[tuple[sa.Table, Sequence[str], dict[Any, int]], ...] = ()
     # each roll-up is summed from the smallest one made so far that holds its columns (a monthly
     # one from a daily one too): the same rows, from fewer
     made: dict[tuple[tuple[str, ...], bool], dict[Any, list[int]]] = {(FINE, False): d.stats}
-    for shared in (False, True):
-        for r in STAT_ROLLUPS:
-            if ("employee_id" not in r.columns) is shared:
-                stats = made.get((r.columns, r.monthly))
-                if stats is None:
-                    holding = [k for k in made if (r.monthly or not k[1]) and set(r.columns) <= set(k[0])]
-                    source = min(holding, key=lambda k: len(made[k]))
-                    stats = made[(r.columns, r.monthly)] = domain.project_stats(
-                        made[source], r.columns, r.monthly, source[0]
-                    )
-                yield r.table, r.keys, STAT_COLUMNS, _stat_rows(stats.items())
-        for r in CONVERSION_ROLLUPS:
-            if ("employee_id" not in r.columns) is shared:
-                conv = domain.project_conversions(d.conversions, r.columns, r.monthly)
-                yield r.table, (*r.keys, "kind", "currency"), CONVERSION_COLUMNS, _sum_rows(conv.items())
-        if shared:
-            dim_conversions = _sum_rows(d.dim_conversions.items())
-            yield DIMENSION_DAILY_CLICKS, _DIM_KEYS, VERDICT_COLUMNS, _stat_rows(d.dim_clicks.items())
-            yield DIMENSION_DAILY_CONVERSIONS, _DIM_CONVERSION_KEYS, CONVERSION_COLUMNS, dim_conversions
-        if ranking_lists and not lists:
-            ranking = domain.project_ranking(d.stats)
-            yearly = domain.project_ranking_yearly(ranking, d.stats, d.conversions)
-            lists = (
-                (RANKING_CLICKS_MONTHLY, _RANKING_KEYS, ranking),
-                (RANKING_CLICKS_YEARLY, _YEARLY_RANKING_KEYS, yearly),
-            )
-        for table, keys, counts in lists:  # keys (tenant, group_by, period, key): a person's rows, then contents'
-            zeros = table is RANKING_CLICKS_YEARLY
-            yield (
-                table,
-                keys,
-                ("clicks_counted",),
-                # the yearly list's rows at 0 too: a group present in a year without counted clicks
-                [[*k, n] for k, n in counts.items() if (n or zeros) and (k[1] != "employee") is shared],
-            )
+    yield from _rollups(d, made, shared=False)
+    # the ranking lists are projected here, while the person's last roll-up moves: not before the
+    # batch's first statement goes out
+    lists = _ranking_lists(d) if ranking_lists else ()
+    yield from _list_rows(lists, shared=False)
+    yield from _rollups(d, made, shared=True)
+    yield from _list_rows(lists, shared=True)
+
+
+def _rollups(
+    d: domain.Deltas, made: dict[tuple[tuple[str, ...], bool], dict[Any, list[int]]], *, shared: bool
+) -> Iterator[Planned]:
+    """:func:`plan`'s roll-ups (and dimension tables) keyed by person, or those every person's events
+    share (``shared``); the stats roll-ups it projects are added to ``made``."""
+    for r in STAT_ROLLUPS:
+        if ("employee_id" not in r.columns) is shared:
+            stats = made.get((r.columns, r.monthly))
+            if stats is None:
+                holding = [k for k in made if (r.monthly or not k[1]) and set(r.columns) <= set(k[0])]
+                source = min(holding, key=lambda k: len(made[k]))
+                stats = made[(r.columns, r.monthly)] = domain.project_stats(
+                    made[source], r.columns, r.monthly, source[0]
+                )
+            yield r.table, r.keys, STAT_COLUMNS, _stat_rows(stats.items())
+    for r in CONVERSION_ROLLUPS:
+        if ("employee_id" not in r.columns) is shared:
+            conv = domain.project_conversions(d.conversions, r.columns, r.monthly)
+            yield r.table, (*r.keys, "kind", "currency"), CONVERSION_COLUMNS, _sum_rows(conv.items())
+    if shared:
+        dim_conversions = _sum_rows(d.dim_conversions.items())
+        yield DIMENSION_DAILY_CLICKS, _DIM_KEYS, VERDICT_COLUMNS, _stat_rows(d.dim_clicks.items())
+        yield DIMENSION_DAILY_CONVERSIONS, _DIM_CONVERSION_KEYS, CONVERSION_COLUMNS, dim_conversions
+
+
+_RankingList = tuple[sa.Table, Sequence[str], dict[Any, int]]
+
+
+def _ranking_lists(d: domain.Deltas) -> tuple[_RankingList, ...]:
+    """The ranking lists' counts ``d`` moves: the monthly list's, then the yearly one's."""
+    ranking = domain.project_ranking(d.stats)
+    yearly = domain.project_ranking_yearly(ranking, d.stats, d.conversions)
+    return (RANKING_CLICKS_MONTHLY, _RANKING_KEYS, ranking), (RANKING_CLICKS_YEARLY, _YEARLY_RANKING_KEYS, yearly)
+
+
+def _list_rows(lists: Iterable[_RankingList], *, shared: bool) -> Iterator[Planned]:
+    """The ranking lists' rows of people (keys (tenant, group_by, period, key)), or of the groups
+    they share (``shared``: teams, contents, networks)."""
+    for table, keys, counts in lists:
+        zeros = table is RANKING_CLICKS_YEARLY
+        yield (
+            table,
+            keys,
+            ("clicks_counted",),
+            # the yearly list's rows at 0 too: a group present in a year without counted clicks
+            [[*k, n] for k, n in counts.items() if (n or zeros) and (k[1] != "employee") is shared],
+        )
 
 
 def _statements(d: domain.Deltas, prune: bool, ranking_lists: bool) -> Iterator[Statement]:
