@@ -11,7 +11,7 @@ CONSUMERS = [
         handler=apply_events,
         pause_gc=True,  # batches of thousands of events: see advocacy_common.consumer.gc_paused
         # Fetch ahead only after a batch of fewer than 1,000 events: live (the click path's
-        # ``award_wait``) the next fetch runs while a batch is applied; a backlog's batches of 7,000
+        # ``award_wait``) the next fetch runs while a batch is applied; a backlog's batches of 9,000
         # (settings.consumer_batch_max) are one decoded batch in memory, not two, under the RSS that
         # two batches of 5,000 left (ADR 0036).
         fetch_ahead=True,

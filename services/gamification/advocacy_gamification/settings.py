@@ -22,8 +22,10 @@ class GamificationSettings(ServiceSettings):
     # backlog the consumer no longer fetches ahead (consumers.py), so one batch is in hand, not two:
     # pipeline bench, 200,000 clicks, RSS after the trim 141-145 MB (5,000, fetch ahead), 123 (5,000),
     # 133-134 (7,000), 137-139 (8,000), 182-184 (10,000, fetch ahead); 7,000 drained at 19,400-23,700
-    # events/s (ADR 0036, bench/RESULTS.md). A caught-up consumer gets small batches whatever this says.
-    consumer_batch_max: int = 7000
+    # events/s (ADR 0036, bench/RESULTS.md). With clicks as light data (no pydantic model a click),
+    # 9,000: 138-140 MB, median 25,360 events/s against 23,418 at 7,000 (ADR 0036's addendum). A
+    # caught-up consumer gets small batches whatever this says.
+    consumer_batch_max: int = 9000
 
     # Tenants (comma-separated; ``*``: all) whose partners still read ``points.awarded.v1``, one
     # event per ledger entry, beside the per-batch ``points.awarded.v2`` every tenant gets. Deprecated:
