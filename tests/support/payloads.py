@@ -9,7 +9,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from advocacy_common.events import EventData
+from advocacy_common.events import EventData, InvalidEvent, decode, new_event
 from advocacy_common.events.gamification import PointsAwarded
 from advocacy_common.events.sharing import ShareClicked, Verdict
 
@@ -84,3 +84,13 @@ def payload_of(sample: EventData) -> st.SearchStrategy[dict[str, Any]]:
 
 def encode(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload).encode("utf-8", "surrogatepass")
+
+
+def decoded(sample: EventData, value: bytes, light: frozenset[str] = frozenset()) -> EventData | str:
+    """``value`` decoded as a consumer decodes a record of ``sample``'s type (``light``: the consumer's
+    light types): the data, or the dead-letter reason."""
+    try:
+        data: EventData = decode(new_event("/advocacy/test", "acme", sample).headers(), value, light).data
+    except InvalidEvent as e:
+        return str(e)
+    return data

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import importlib
 import os
 import time
 import weakref
@@ -212,50 +213,28 @@ def test_a_long_drain_collects_the_older_generations_too() -> None:
     assert runs.count(1) == consumer._GC_FULL_EVERY - 1
 
 
-def test_gamification_drains_with_one_batch_in_hand() -> None:
-    """ADR 0036: in a backlog gamification holds one decoded batch, not two (it fetches ahead only
-    after a batch of fewer than ``fetch_ahead_below`` events: live ones), which is what lets its
-    backlog batches be 7,000 under the RSS two of 5,000 left (9,000 with clicks as light data); and
-    for clicks (~350 bytes) the count bound is the one that binds, below the byte bound."""
-    from advocacy_gamification.consumers import CONSUMERS
-    from advocacy_gamification.settings import GamificationSettings
-
-    spec = CONSUMERS[0]
+@pytest.mark.parametrize("service", ["gamification", "metrics"])
+def test_a_backlog_drains_with_one_batch_in_hand(service: str) -> None:
+    """ADR 0036, 0037: in a backlog gamification and metrics hold one decoded batch, not two (they
+    fetch ahead only after a batch of fewer than ``fetch_ahead_below`` events: live ones, the click
+    path's wait), which is what lets their backlog batches be 9,000 (with clicks as light data) under
+    the RSS two of 5,000 left; and for clicks (~350 bytes) the count bound is the one that binds,
+    below the byte bound."""
+    spec = importlib.import_module(f"advocacy_{service}.consumers").CONSUMERS[0]
+    settings = importlib.import_module(f"advocacy_{service}.settings")
+    batch_max = getattr(settings, f"{service.capitalize()}Settings").model_fields["consumer_batch_max"].default
     runner = consumer.ConsumerRunner(
         spec,
-        service="gamification",
+        service=service,
         bootstrap="unused",
         sessionmaker=None,  # type: ignore[arg-type]
         producer=lambda: None,
     )
-    batch_max = GamificationSettings.model_fields["consumer_batch_max"].default
     assert 5000 < batch_max <= 9000
     assert batch_max * (350 + HEADER_ALLOWANCE) <= BATCH_MAX_BYTES
-    assert runner._fetches_ahead(1)  # live: the click path's wait
+    assert runner._fetches_ahead(1)  # live
     assert spec.fetch_ahead_below is not None
     assert runner._fetches_ahead(spec.fetch_ahead_below - 1)
     assert not runner._fetches_ahead(spec.fetch_ahead_below)
     assert spec.fetch_ahead_below <= batch_max // 2  # a backlog's batches are one in hand
-    assert not runner._fetches_ahead(batch_max)
-
-
-def test_metrics_drains_with_one_batch_in_hand() -> None:
-    """ADR 0037: metrics' backlog batches of 9,000 are one decoded batch in hand (two of 7,000 left an
-    RSS of 137-140 MB after a drain, one of 9,000 126 MB), live ones keep the fetch ahead; the count
-    bound is the one that binds for clicks."""
-    from advocacy_metrics.consumers import CONSUMERS
-    from advocacy_metrics.settings import MetricsSettings
-
-    spec = CONSUMERS[0]
-    runner = consumer.ConsumerRunner(
-        spec,
-        service="metrics",
-        bootstrap="unused",
-        sessionmaker=None,  # type: ignore[arg-type]
-        producer=lambda: None,
-    )
-    batch_max = MetricsSettings.model_fields["consumer_batch_max"].default
-    assert batch_max * (350 + HEADER_ALLOWANCE) <= BATCH_MAX_BYTES
-    assert runner._fetches_ahead(1)
-    assert spec.fetch_ahead_below is not None and spec.fetch_ahead_below <= batch_max // 2
     assert not runner._fetches_ahead(batch_max)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import typing
-from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -14,45 +13,25 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from advocacy_common.consumer import _decode, _Parsed
-from advocacy_common.events import REGISTRY, EventData, InvalidEvent, decode, new_event
+from advocacy_common.events import REGISTRY, EventData, decode, new_event
 from advocacy_common.events.base import _fast_decoder, _plain, light_decoder, twin
 from advocacy_common.events.content import ContentPublished
 from advocacy_common.events.gamification import PointsAwarded
 from advocacy_common.events.sharing import ShareClicked, Verdict
-from tests.support.payloads import SAMPLES, TEXTS, encode, payload_of
+from tests.support.payloads import CLICK, SAMPLES, TEXTS, decoded, encode, payload_of
 
-_CLICK = ShareClicked(
-    click_id="k1",
-    share_id="s1",
-    code="abcdefghij",
-    content_id="c1",
-    employee_id="alice",
-    network="linkedin",
-    clicked_at=datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=UTC),
-    verdict=Verdict.counted,
-    team=None,
-    device="mobile",
-)
+_CLICK = CLICK.model_copy(update={"team": None, "device": "mobile"})  # a device, no team
 
 
 def _light(sample: EventData, value: bytes) -> object:
     """Decoded as a light consumer does: (the model, its values) or the dead-letter reason."""
-    env = new_event("/advocacy/test", "acme", sample)
-    try:
-        data = decode(env.headers(), value, frozenset({sample.TYPE})).data
-    except InvalidEvent as e:
-        return ("invalid", str(e))
-    model = getattr(type(data), "MODEL", type(data))
-    return (model, data.model_dump())
+    data = decoded(sample, value, frozenset({sample.TYPE}))
+    return data if isinstance(data, str) else (getattr(type(data), "MODEL", type(data)), data.model_dump())
 
 
 def _model(sample: EventData, value: bytes) -> object:
-    env = new_event("/advocacy/test", "acme", sample)
-    try:
-        data = decode(env.headers(), value).data
-    except InvalidEvent as e:
-        return ("invalid", str(e))
-    return (type(data), data.model_dump())
+    data = decoded(sample, value)
+    return data if isinstance(data, str) else (type(data), data.model_dump())
 
 
 @settings(max_examples=400, deadline=None)
