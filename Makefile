@@ -118,7 +118,7 @@ unit: $(STAMP) $(CORPORA)
 integration: $(STAMP)
 	$(BIN)/pytest -q tests/integration
 
-e2e: $(STAMP)
+e2e: $(STAMP) $(CONSOLE_ASSETS) $(CHROMIUM)
 	$(BIN)/pytest -q tests/e2e
 
 # The unit and integration tiers on the other supported Pythons, each in its own venv (.venvs/3.X)
@@ -153,7 +153,8 @@ reliability: $(STAMP)
 fuzz: $(STAMP)
 	FUZZ_CASES=500 $(BIN)/pytest -q -p no:cacheprovider tests/security/test_fuzz.py
 
-bench: $(STAMP) $(WRK)
+# bench.verdicts reads the npm user-agent corpora; bench.console serves the console's front-end libraries
+bench: $(STAMP) $(WRK) $(CORPORA) $(CONSOLE_ASSETS)
 	$(BIN)/python -m bench
 
 # The README's board and wall images (docs/images/), taken by the console's browser test from a real
